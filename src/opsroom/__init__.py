@@ -1,0 +1,3 @@
+"""opsroom: self-hosted ChatOps."""
+
+__version__ = "0.1.0"

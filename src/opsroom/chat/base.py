@@ -1,0 +1,80 @@
+"""The one small protocol every chat platform adapter implements.
+
+Adapters turn platform events into ``MessageEvent``/``ActionEvent`` and hand them to the
+engine's handler; the engine answers through ``send``/``update``. No engine code knows which
+platform it is talking to: what a platform lacks it declares in ``capabilities`` and the
+engine (or the adapter) degrades, e.g. text ``/approve 42`` where there are no buttons.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Protocol, runtime_checkable
+
+from opsroom.core import Inbound, Message, MessageRef, Place
+
+InboundHandler = Callable[[Inbound], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    threads: bool = False
+    buttons: bool = False
+    edits: bool = False
+    ephemeral: bool = False
+    images: bool = False
+    create_channel: bool = False
+
+
+@runtime_checkable
+class Adapter(Protocol):
+    """``name`` is the platform name used in ``Place.platform`` and in user identities."""
+
+    name: str
+    capabilities: Capabilities
+
+    async def start(self, handler: InboundHandler) -> None:
+        """Begin receiving events (connect sockets, register HTTP routes…); returns once
+        started, receiving continues in the background."""
+
+    async def stop(self) -> None: ...
+
+    async def send(self, place: Place, message: Message) -> MessageRef: ...
+
+    async def update(self, ref: MessageRef, message: Message) -> None: ...
+
+
+class ChatHub:
+    """All configured adapters, by platform name. The engine, alerts and hooks post through
+    it; it falls back to a thread reply where a platform cannot edit."""
+
+    def __init__(self) -> None:
+        self.adapters: dict[str, Adapter] = {}
+
+    def add(self, adapter: Adapter) -> None:
+        self.adapters[adapter.name] = adapter
+
+    def get(self, platform: str) -> Adapter:
+        try:
+            return self.adapters[platform]
+        except KeyError:
+            raise LookupError(f"no chat adapter named {platform!r} is configured") from None
+
+    async def send(self, place: Place, message: Message) -> MessageRef:
+        return await self.get(place.platform).send(place, message)
+
+    async def update(self, ref: MessageRef, message: Message) -> MessageRef:
+        """Edit in place where possible; otherwise reply in the message's thread."""
+        adapter = self.get(ref.place.platform)
+        if adapter.capabilities.edits:
+            await adapter.update(ref, message)
+            return ref
+        return await adapter.send(ref.thread_place if adapter.capabilities.threads else ref.place, message)
+
+    async def start(self, handler: InboundHandler) -> None:
+        for adapter in self.adapters.values():
+            await adapter.start(handler)
+
+    async def stop(self) -> None:
+        for adapter in self.adapters.values():
+            await adapter.stop()

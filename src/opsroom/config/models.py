@@ -1,0 +1,72 @@
+"""The pydantic model of opsroom.yaml. Each section lives in its own module in this package;
+this file only puts them together. ``opsroom config schema`` prints the JSON schema."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import Field
+
+from opsroom.config.base import Section
+
+
+class ServerConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    public_url: str = Field("", description="URL people reach opsroom at (links in chat).")
+    # Secret used to sign button action ids and sessions; taken from the environment.
+    secret_key: str = Field("${OPSROOM_SECRET_KEY:-}", description="Set via OPSROOM_SECRET_KEY.")
+
+
+class DatabaseConfig(Section):
+    url: str = Field("sqlite:///opsroom.db", description="sqlite:///path.db or postgresql://…")
+    sqlite_synchronous: Literal["OFF", "NORMAL", "FULL", "EXTRA"] = "NORMAL"
+
+
+class UserConfig(Section):
+    display_name: str = ""
+    roles: list[str] = []
+    groups: list[str] = []
+    # platform name -> the user's id there: slack: U0123, mattermost: alice, email: a@x.io
+    identities: dict[str, str] = {}
+    password_hash: str = ""  # web chat sign-in (argon2/bcrypt hash), see `opsroom user passwd`
+
+
+class ChannelConfig(Section):
+    name: str  # "#ops"
+    platform: str = "web"
+    id: str = ""  # the platform's channel id; defaults to the name
+    members: list[str] = []  # users or "role:sre"; empty = everyone
+    description: str = ""
+
+
+class ListConfig(Section):
+    """A dynamic list for ``choice`` arguments: fixed values, or read from a JSON file."""
+
+    values: list[str] = []
+    file: str = ""  # JSON file
+    path: str = ""  # dotted key inside the JSON file whose keys/items are the values
+
+
+class OpsroomConfig(Section):
+    """Root of opsroom.yaml."""
+
+    demo: bool = False
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    users: dict[str, UserConfig] = {}
+    channels: list[ChannelConfig] = []
+    lists: dict[str, ListConfig] = {}
+    commands: dict[str, dict[str, Any]] = {}  # validated by opsroom.commands.catalog
+    include: list[str] = []  # globs of YAML files merged into `commands`
+    # Section models owned by other modules; each replaces its placeholder with its own
+    # model from opsroom/config/<section>.py.
+    policy: dict[str, Any] = {}
+    chat: dict[str, Any] = {}
+    alerts: dict[str, Any] = {}
+    oncall: dict[str, Any] = {}
+    integrations: dict[str, Any] = {}
+    tickets: dict[str, Any] = {}
+    guardrails: dict[str, Any] = {}
+    secrets: list[str] = Field([], description="Names of environment variables whose values are secret.")

@@ -1,0 +1,105 @@
+"""What a command is (its spec) and what a parsed command is (an Invocation)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Mapping
+
+from opsroom.core.identity import Principal
+from opsroom.core.places import Place
+
+
+class ArgType(str, Enum):
+    STRING = "string"
+    ENUM = "enum"
+    INT = "int"
+    BOOL = "bool"
+    DURATION = "duration"  # "15m", "2h", "90s" -> seconds (int)
+    CHOICE = "choice"  # one of a dynamic list, e.g. known services
+
+
+@dataclass(frozen=True)
+class ArgSpec:
+    name: str
+    type: ArgType = ArgType.STRING
+    help: str = ""
+    required: bool = True
+    default: Any = None
+    values: tuple[str, ...] = ()  # enum values
+    choices_from: str = ""  # name of a dynamic list (choice)
+    pattern: str = ""  # regex a string must fully match
+    min: int | None = None
+    max: int | None = None
+    max_length: int = 200
+    positional: bool = True  # False: only as key=value / --flag
+    secret: bool = False  # value redacted wherever it is shown or stored
+
+
+@dataclass(frozen=True)
+class RunnerSpec:
+    """``type`` picks the runner (exec, http, python, or a provider name); ``options`` are
+    that runner's own settings, validated by the runner."""
+
+    type: str
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HookSpec:
+    """Something to do after a run: another catalog command, or a provider action."""
+
+    command: str = ""  # e.g. "status {service} {env}"
+    action: str = ""  # provider action name, e.g. "ticket.open"
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    summary: str = ""
+    description: str = ""
+    aliases: tuple[str, ...] = ()
+    args: tuple[ArgSpec, ...] = ()
+    examples: tuple[str, ...] = ()
+    runner: RunnerSpec | None = None
+    timeout: float = 300.0
+    lock: str = ""  # template, e.g. "deploy:{service}:{env}"
+    channels: tuple[str, ...] = ()  # allowed channel names; empty = anywhere
+    on_success: tuple[HookSpec, ...] = ()
+    on_failure: tuple[HookSpec, ...] = ()
+    read_only: bool = False
+    builtin: bool = False  # handled by the engine itself (help, runs, audit…)
+    output_max_chars: int = 1_000_000  # stored output is capped at this size
+    options: Mapping[str, Any] = field(default_factory=dict)  # room for later features
+
+    def arg(self, name: str) -> ArgSpec | None:
+        return next((a for a in self.args if a.name == name), None)
+
+
+@dataclass(frozen=True)
+class Invocation:
+    """A parsed command with validated, typed arguments. ``args`` only holds known names."""
+
+    command: CommandSpec
+    args: Mapping[str, Any]
+    raw_text: str
+    principal: Principal
+    place: Place
+    flags: Mapping[str, Any] = field(default_factory=dict)  # engine flags like dry_run
+
+    @property
+    def name(self) -> str:
+        return self.command.name
+
+    def canonical(self) -> str:
+        """The command as opsroom understood it, e.g. ``deploy service=api env=staging``."""
+        parts = [self.command.name] + [f"{k}={v}" for k, v in sorted(self.args.items())]
+        return " ".join(parts)
+
+    def fingerprint(self) -> str:
+        """A hash of command + arguments, so an approval binds to exactly this command."""
+        blob = json.dumps({"c": self.command.name, "a": dict(self.args)}, sort_keys=True, default=str)
+        return hashlib.sha256(blob.encode()).hexdigest()

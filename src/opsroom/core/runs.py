@@ -1,0 +1,65 @@
+"""Run states and the Runner protocol that executes a command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, AsyncIterator, Mapping, Protocol
+
+
+class RunState(str, Enum):
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+    AWAITING_APPROVAL = "awaiting_approval"
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed_out"
+    INTERRUPTED = "interrupted"
+    DENIED = "denied"
+    EXPIRED = "expired"
+
+
+TERMINAL_STATES = frozenset({
+    RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT,
+    RunState.INTERRUPTED, RunState.DENIED, RunState.EXPIRED,
+})
+
+
+@dataclass(frozen=True)
+class OutputChunk:
+    """A piece of output. ``stream`` is "stdout", "stderr" or "progress" (a status line the
+    reporter shows in the progress message). The final chunk of a run may carry ``exit_code``
+    (0 = success) and ``result`` (a short summary, a URL)."""
+
+    text: str = ""
+    stream: str = "stdout"
+    exit_code: int | None = None
+    result: str = ""
+
+
+@dataclass
+class RunContext:
+    """What a runner gets besides the spec: the run id, typed arguments, who asked."""
+
+    run_id: int
+    command: str
+    args: Mapping[str, Any]
+    user: str
+    channel: str
+    timeout: float
+    dry_run: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)  # the RunnerSpec options
+
+
+class Runner(Protocol):
+    """Executes one run. Yields output as it comes; raises on failure to start.
+
+    Cancellation arrives as ``asyncio.CancelledError`` in the iterator; a runner must then
+    stop what it started (kill the process group, cancel the remote job) before re-raising.
+    The engine enforces ``ctx.timeout`` the same way.
+    """
+
+    def execute(self, ctx: RunContext) -> AsyncIterator[OutputChunk]: ...

@@ -1,0 +1,98 @@
+"""The core tables. Other parts of opsroom define their tables in their own module on the
+same ``metadata`` (see ``opsroom.store.schema``) and add an Alembic migration for them."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+)
+
+# Naming convention so Alembic migrations get stable constraint names on both backends.
+metadata = MetaData(naming_convention={
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+})
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
+Id = BigInteger().with_variant(Integer(), "sqlite")
+
+runs = Table(
+    "runs", metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("command", String(100), nullable=False),
+    Column("args", JSON, nullable=False),
+    Column("raw_text", Text, nullable=False),
+    Column("user", String(200), nullable=False),
+    Column("platform", String(50), nullable=False),
+    Column("channel", String(200), nullable=False),
+    Column("channel_name", String(200), nullable=False, default=""),
+    Column("thread", String(200)),
+    Column("state", String(30), nullable=False),
+    Column("fingerprint", String(64), nullable=False, default=""),
+    Column("lock_key", String(300)),
+    Column("dry_run", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("started_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("exit_code", Integer),
+    Column("result", Text, nullable=False, default=""),
+    Column("error", Text, nullable=False, default=""),
+    Column("output", Text, nullable=False, default=""),
+    Column("output_truncated", Boolean, nullable=False, default=False),
+    Column("progress_message_id", String(200)),
+    Column("timeout", Float, nullable=False, default=300.0),
+    Column("extra", JSON, nullable=False, default=dict),
+    Index("ix_runs_state", "state"),
+    Index("ix_runs_created_at", "created_at"),
+)
+
+audit_log = Table(
+    "audit_log", metadata,
+    Column("id", Id, primary_key=True, autoincrement=False),  # chain position, assigned by us
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("actor", String(200), nullable=False),
+    Column("action", String(60), nullable=False),
+    Column("command", String(100), nullable=False, default=""),
+    Column("platform", String(50), nullable=False, default=""),
+    Column("channel", String(200), nullable=False, default=""),
+    Column("run_id", BigInteger),
+    Column("summary", Text, nullable=False, default=""),
+    Column("detail", JSON, nullable=False, default=dict),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index("ix_audit_log_ts", "ts"),
+    Index("ix_audit_log_run_id", "run_id"),
+    Index("ix_audit_log_actor", "actor"),
+    Index("ix_audit_log_command", "command"),
+)
+
+locks = Table(
+    "locks", metadata,
+    Column("key", String(300), primary_key=True),
+    Column("run_id", BigInteger),
+    Column("holder", String(200), nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+
+# Platform delivery ids already handled, so a retried delivery runs a command exactly once,
+# also across a restart.
+processed_events = Table(
+    "processed_events", metadata,
+    Column("event_id", String(200), primary_key=True),
+    Column("platform", String(50), nullable=False),
+    Column("seen_at", DateTime(timezone=True), nullable=False),
+)
