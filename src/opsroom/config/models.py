@@ -7,7 +7,14 @@ from typing import Any, Literal
 
 from pydantic import Field
 
+from opsroom.config.alerts import AlertsConfig
 from opsroom.config.base import Section
+from opsroom.config.chat import ChatConfig
+from opsroom.config.guardrails import GuardrailsConfig
+from opsroom.config.integrations import IntegrationsConfig
+from opsroom.config.oncall import OncallConfig
+from opsroom.config.policy import PolicyConfig
+from opsroom.config.tickets import TicketsConfig
 
 
 class ServerConfig(Section):
@@ -62,11 +69,11 @@ class OpsroomConfig(Section):
     include: list[str] = []  # globs of YAML files merged into `commands`
     # Section models owned by other modules; each replaces its placeholder with its own
     # model from opsroom/config/<section>.py.
-    policy: dict[str, Any] = {}
-    chat: dict[str, Any] = {}
-    alerts: dict[str, Any] = {}
-    oncall: dict[str, Any] = {}
-    integrations: dict[str, Any] = {}
-    tickets: dict[str, Any] = {}
-    guardrails: dict[str, Any] = {}
+    policy: PolicyConfig = PolicyConfig()
+    chat: ChatConfig = ChatConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    oncall: OncallConfig = OncallConfig()
+    integrations: IntegrationsConfig = IntegrationsConfig()
+    tickets: TicketsConfig = TicketsConfig()
+    guardrails: GuardrailsConfig = GuardrailsConfig()
     secrets: list[str] = Field([], description="Names of environment variables whose values are secret.")

@@ -16,12 +16,20 @@ from opsroom.core.message import (
 )
 from opsroom.core.places import MessageRef, Place
 from opsroom.core.policy import Decision, Requirement
-from opsroom.core.runs import OutputChunk, RunContext, RunState, Runner, TERMINAL_STATES
+from opsroom.core.runs import (
+    HookAction,
+    HookContext,
+    OutputChunk,
+    RunContext,
+    Runner,
+    RunState,
+    TERMINAL_STATES,
+)
 
 __all__ = [
     "ActionEvent", "Actions", "ArgSpec", "ArgType", "Block", "Button", "Code", "CommandSpec",
     "ConfigError", "Context", "Decision", "Fields", "HookSpec", "Inbound", "Invocation",
     "Message", "MessageEvent", "MessageRef", "OpsroomError", "OutputChunk", "ParseError",
     "Place", "Principal", "Requirement", "RunContext", "RunState", "Runner", "RunnerSpec",
-    "Section", "TERMINAL_STATES",
+    "Section", "TERMINAL_STATES", "HookAction", "HookContext",
 ]

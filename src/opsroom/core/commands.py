@@ -36,6 +36,7 @@ class ArgSpec:
     max_length: int = 200
     positional: bool = True  # False: only as key=value / --flag
     secret: bool = False  # value redacted wherever it is shown or stored
+    greedy: bool = False  # the last positional string arg takes the rest of the words (e.g. a query)
 
 
 @dataclass(frozen=True)
@@ -95,8 +96,11 @@ class Invocation:
         return self.command.name
 
     def canonical(self) -> str:
-        """The command as opsroom understood it, e.g. ``deploy service=api env=staging``."""
-        parts = [self.command.name] + [f"{k}={v}" for k, v in sorted(self.args.items())]
+        """The command as opsroom understood it, e.g. ``deploy service=api env=staging``.
+        Secret arguments show as ``•••``: this text is posted and stored."""
+        secret = {a.name for a in self.command.args if a.secret}
+        parts = [self.command.name] + [
+            f"{k}={'•••' if k in secret else v}" for k, v in sorted(self.args.items())]
         return " ".join(parts)
 
     def fingerprint(self) -> str:

@@ -63,3 +63,29 @@ class Runner(Protocol):
     """
 
     def execute(self, ctx: RunContext) -> AsyncIterator[OutputChunk]: ...
+
+
+@dataclass(frozen=True)
+class HookContext:
+    """What a hook action (open a ticket, notify…) knows about the run that triggered it."""
+
+    run_id: int
+    command: str
+    args: Mapping[str, Any]
+    user: str
+    platform: str
+    channel: str
+    outcome: str  # the run's final state: "succeeded", "failed", …
+    exit_code: int | None
+    output_tail: str
+    thread_link: str  # a link or reference to the chat thread, "" if none
+    audit_ids: tuple[int, ...]
+    raw_text: str
+    options: Mapping[str, Any] = field(default_factory=dict)  # the HookSpec options
+
+
+class HookAction(Protocol):
+    """A provider action run after a command (``HookSpec.action``). Returns a one-line
+    result for chat and the audit, e.g. "ticket #17 opened"."""
+
+    async def __call__(self, ctx: HookContext) -> str: ...

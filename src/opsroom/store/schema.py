@@ -1,4 +1,7 @@
 """Imports every module that defines tables on the shared metadata, so ``create_all`` and
 Alembic's autogenerate see all of them. Add one import line per module that owns tables."""
 
+from opsroom.alerts import tables as alert_tables  # noqa: F401
+from opsroom.integrations.tickets import tables as ticket_tables  # noqa: F401
+from opsroom.policy import tables as guardrail_tables  # noqa: F401
 from opsroom.store import tables  # noqa: F401

@@ -1,0 +1,40 @@
+# opsroom — two commands on a fresh machine (Python 3.11+):
+#   make run    install and start the embedded default (the demo, web chat on http://127.0.0.1:8080)
+#   make test   install everything the tests need and run the whole suite (SQLite and PostgreSQL)
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+EXTRAS  = test,slack,mattermost,ansible,k8s
+
+.PHONY: run shell install install-test test lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+install: $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+
+run: install
+	$(BIN)/opsroom run
+
+shell: install
+	$(BIN)/opsroom shell --user alice
+
+install-test: $(BIN)/python
+	bash scripts/install-test-deps.sh
+	$(BIN)/pip install --quiet -e ".[$(EXTRAS)]"
+
+test: install-test
+	bash scripts/services.sh
+	$(BIN)/python -m pytest -p no:cacheprovider tests
+
+lint: install-test
+	$(BIN)/ruff check src tests bench
+
+bench: install-test
+	$(BIN)/python bench/dispatch.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,161 @@
+"""Alert intake benchmark: prints its figures, is not a timed test.
+
+1. Throughput: alerts/s accepted through POST /hooks/alertmanager (bearer token checked,
+   body read with a cap, parsed, deduplicated, grouped, stored, audited) in batches of 100,
+   on the ASGI app in-process (httpx ASGITransport), SQLite file database. The alert pool
+   is smaller than the number sent, so most alerts are repeats (dedup) and they fall into
+   50 groups by alertname.
+2. Storm: 10,000 distinct alerts (10,000 groups) in 10 s with the notifier running on the
+   real clock and the default budget (20 posts per 10 min per channel): how many chat
+   messages were posted, and whether every alert is in the store.
+
+    .venv/bin/python bench/alerts.py [--alerts 50000] [--storm 10000] [--postgres URL]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+
+from opsroom.alerts.http import routes
+from opsroom.alerts.intake import alertmanager_payload
+from opsroom.alerts.service import AlertService
+from opsroom.alerts.tables import alert_groups, alerts
+from opsroom.audit.log import AuditLog
+from opsroom.config.alerts import AlertsConfig
+from opsroom.core import Message, MessageRef, Place
+from opsroom.store import Database
+
+TOKEN = "bench-token"
+HEADERS = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
+
+
+class CountingHub:
+    def __init__(self) -> None:
+        self.sent = 0
+        self.top_level = 0
+        self.updates = 0
+
+    async def send(self, place: Place, message: Message) -> MessageRef:
+        self.sent += 1
+        self.top_level += place.thread is None
+        return MessageRef(place, f"m{self.sent}")
+
+    async def update(self, ref: MessageRef, message: Message) -> MessageRef:
+        self.updates += 1
+        return ref
+
+
+def build(db: Database, **cfg: Any) -> tuple[AlertService, CountingHub, httpx.AsyncClient]:
+    config = AlertsConfig.model_validate({
+        "sources": {"alertmanager": {"type": "alertmanager", "token_env": "BENCH_TOKEN"}},
+        "max_body_bytes": 5_000_000, **cfg})
+    hub = CountingHub()
+    audit = AuditLog(db)
+    service = AlertService(config, db, hub, mint=lambda kind, payload: f"{kind}:{payload}",
+                           audit_append=audit.append)
+    app = Starlette(routes=routes(service, env={"BENCH_TOKEN": TOKEN}))
+    client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
+    return service, hub, client
+
+
+def alert(name: str, instance: str, status: str = "firing") -> dict[str, Any]:
+    return {"status": status, "labels": {"alertname": name, "instance": instance, "severity": "warning",
+                                         "job": "node"},
+            "annotations": {"summary": f"{name} on {instance}", "description": "bench"},
+            "startsAt": "2025-03-03T12:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus/graph", "fingerprint": f"{name}-{instance}"}
+
+
+async def throughput(db: Database, total: int) -> None:
+    service, hub, client = build(db, grouping={"group_by": ["alertname"], "group_wait": "30s"})
+    pool = [alert(f"Alert{i % 50}", f"host{i}:9100") for i in range(5000)]
+    bodies = []
+    for b in range(total // 100):
+        batch = [pool[(b * 100 + j * 37) % len(pool)] for j in range(100)]
+        bodies.append(alertmanager_payload(batch))
+    latencies = []
+    started = time.perf_counter()
+    for body in bodies:
+        t0 = time.perf_counter()
+        response = await client.post("/hooks/alertmanager", json=body, headers=HEADERS)
+        latencies.append(time.perf_counter() - t0)
+        assert response.status_code == 200, response.text
+    elapsed = time.perf_counter() - started
+    with db.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(alerts)).scalar_one()
+        groups = conn.execute(select(func.count()).select_from(alert_groups)).scalar_one()
+    latencies.sort()
+    print(f"throughput: {total} alerts in {len(bodies)} batches of 100 in {elapsed:.2f}s "
+          f"= {total / elapsed:,.0f} alerts/s; per batch p50 {statistics.median(latencies) * 1000:.1f} ms, "
+          f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms; "
+          f"{stored} distinct alerts stored in {groups} groups")
+    await client.aclose()
+
+
+async def storm(db: Database, total: int, seconds: float = 10.0) -> None:
+    service, hub, client = build(db, grouping={"group_by": ["alertname"], "group_wait": "1s",
+                                               "group_interval": "5s"}, tick=0.5)
+    await service.start()
+    batches = total // 100
+    started = time.perf_counter()
+    for b in range(batches):
+        body = alertmanager_payload([alert(f"Storm{b * 100 + j}", "h1") for j in range(100)])
+        response = await client.post("/hooks/alertmanager", json=body, headers=HEADERS)
+        assert response.status_code == 200, response.text
+        # Spread the batches over `seconds`, as a real storm arrives.
+        lag = started + (b + 1) * seconds / batches - time.perf_counter()
+        if lag > 0:
+            await asyncio.sleep(lag)
+    sent_in = time.perf_counter() - started
+    # Let the notifier catch up (group_wait, digest refresh).
+    for _ in range(60):
+        await asyncio.sleep(0.5)
+        with db.read() as conn:
+            pending = conn.execute(select(func.count()).select_from(alert_groups)
+                                   .where(alert_groups.c.delivery == "pending")).scalar_one()
+        if pending == 0:
+            break
+    await asyncio.sleep(2.5)  # one more digest refresh
+    await service.stop()
+    settled = time.perf_counter() - started
+    with db.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(alerts)).scalar_one()
+        by_delivery = dict(conn.execute(select(alert_groups.c.delivery, func.count())
+                                        .group_by(alert_groups.c.delivery)).all())
+    print(f"storm: {total} distinct alerts sent in {sent_in:.1f}s; notifier settled after {settled:.1f}s; "
+          f"chat: {hub.top_level} top-level messages (budget 20 + 1 digest), {hub.updates} edits, "
+          f"{hub.sent - hub.top_level} thread replies; groups by delivery {by_delivery}; "
+          f"alerts in store {stored}/{total} {'OK' if stored == total else 'MISSING'}")
+    assert stored == total and hub.top_level <= 21
+    await client.aclose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--alerts", type=int, default=50_000)
+    parser.add_argument("--storm", type=int, default=10_000)
+    parser.add_argument("--postgres", default="", help="a PostgreSQL URL instead of a temp SQLite file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, run in (("throughput", lambda db: throughput(db, args.alerts)),
+                          ("storm", lambda db: storm(db, args.storm))):
+            url = args.postgres or f"sqlite:///{Path(tmp) / (name + '.db')}"
+            db = Database.open(url)
+            try:
+                await run(db)
+            finally:
+                db.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,211 @@
+"""The composition root: turns a loaded config into a running system.
+
+Everything that reads config and wires parts together lives here, so each part stays
+ignorant of the others. Platform SDKs and providers are imported only when configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import structlog
+
+from opsroom.actions import ActionSigner
+from opsroom.builtins import BUILTIN_HANDLERS, BUILTIN_SPECS
+from opsroom.chat.base import Adapter, ChatHub
+from opsroom.config.loader import LoadedConfig
+from opsroom.config.models import OpsroomConfig
+from opsroom.engine import Engine, EngineParts
+from opsroom.directory import Directory
+from opsroom.policy.guards import Guardrails
+from opsroom.policy.private import PrivateAwareReporter
+from opsroom.policy.redaction import Redactor, build_redactor
+from opsroom.policy.requirements import command_guards
+from opsroom.reporter import Reporter
+from opsroom.runs.service import RunService
+from opsroom.store import Database
+
+log = structlog.get_logger("opsroom.app")
+
+
+def secret_key(config: OpsroomConfig, state_dir: Path) -> bytes:
+    """The key that signs buttons and sessions: OPSROOM_SECRET_KEY, else one generated once
+    and kept next to the database so buttons survive a restart."""
+    if config.server.secret_key:
+        return config.server.secret_key.encode()
+    path = state_dir / ".opsroom-secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
+
+
+def build_parts(loaded: LoadedConfig, extra_specs: tuple[Any, ...] = ()) -> EngineParts:
+    """Catalog, policy and directory from config. Raises ConfigError; used by reload too."""
+    from opsroom.commands.catalog import Catalog
+    from opsroom.commands.lists import ChoiceLists
+    from opsroom.policy import PolicyEngine
+
+    config = loaded.config
+    if config.demo:
+        from opsroom.demo import setup as demo_setup
+
+        demo_setup.prepare(loaded.base_dir)  # the demo's lists read its inventory file
+    lists = ChoiceLists(config.lists, base_dir=loaded.base_dir)
+    catalog = Catalog.from_config(config.commands, config.include, loaded.base_dir, lists,
+                                  extra=BUILTIN_SPECS + tuple(extra_specs))
+    policy = PolicyEngine.from_config(config.policy, config.users, loaded.base_dir)
+    directory = Directory(config.users, config.guardrails.group_roles)
+    for spec in catalog:  # guardrail options (confirm, approval, output) must be valid too
+        command_guards(spec)
+    return EngineParts(catalog=catalog, policy=policy, directory=directory, builtins=dict(BUILTIN_HANDLERS))
+
+
+def import_providers(catalog: Any) -> None:
+    """Import the runner/action providers the catalog uses (and the built-in runners)."""
+    import opsroom.runs.runners  # noqa: F401  (exec, http, python)
+    from opsroom.runs.registry import runner_types
+
+    wanted = {spec.runner.type for spec in catalog if spec.runner is not None}
+    for type_name in wanted - set(runner_types()):
+        module = PROVIDER_MODULES.get(type_name)
+        if module:
+            __import__(module)
+
+
+# Runner type -> module that registers it (imported only when a command uses it).
+PROVIDER_MODULES: dict[str, str] = {}
+
+
+@dataclass
+class System:
+    loaded: LoadedConfig
+    db: Database
+    audit: Any
+    chat: ChatHub
+    engine: Engine
+    runs: RunService
+    reporter: Reporter
+    signer: ActionSigner
+    redactor: Redactor
+    http_routes: list[Any] = field(default_factory=list)
+    services: list[Any] = field(default_factory=list)  # things with async start()/stop()
+
+    @property
+    def config(self) -> OpsroomConfig:
+        return self.loaded.config
+
+    async def start(self) -> None:
+        await self.chat.start(self.engine.handle)
+        for service in self.services:
+            await service.start()
+        await self.engine.recover()
+
+    async def stop(self) -> None:
+        for service in reversed(self.services):
+            await service.stop()
+        await self.runs.shutdown()
+        await self.chat.stop()
+
+    def reload(self, loaded: LoadedConfig, actor: str) -> str:
+        """Swap catalog, policy and users for a new config; the old one stays on any error."""
+        parts = build_parts(loaded)
+        import_providers(parts.catalog)
+        old = self.loaded.config
+        changes = summarize_diff(old, loaded.config)
+        self.engine.parts = parts
+        if self.engine.guardrails is not None:
+            self.engine.guardrails.reconfigure(loaded.config.guardrails, loaded.config.channels)
+        self.engine._runners.clear()
+        self.loaded = loaded
+        with self.db.begin() as conn:
+            self.audit.append(conn, actor=actor, action="config.reloaded", summary=changes,
+                              detail={"source": loaded.source})
+        return changes
+
+
+def summarize_diff(old: OpsroomConfig, new: OpsroomConfig) -> str:
+    changed = [name for name in OpsroomConfig.model_fields
+               if getattr(old, name) != getattr(new, name)]
+    return "no changes" if not changed else "changed: " + ", ".join(changed)
+
+
+def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
+                 database_url: str | None = None, edit_interval: float = 1.0) -> System:
+    from opsroom.audit import AuditLog
+
+    config = loaded.config
+    url = database_url or config.database.url
+    db = Database.open(_resolve_sqlite(url, loaded.base_dir), sqlite_synchronous=config.database.sqlite_synchronous)
+    audit = AuditLog(db)
+    redactor = build_redactor(config)
+    state_dir = _state_dir(url, loaded.base_dir)
+    signer = ActionSigner(secret_key(config, state_dir))
+    chat = ChatHub()
+    for adapter in adapters or []:
+        chat.add(adapter)
+    runs = RunService(db, audit, redact=redactor.redact)
+    parts = build_parts(loaded)
+    import_providers(parts.catalog)
+    reporter = PrivateAwareReporter(chat, signer.mint, edit_interval=edit_interval)
+    engine = Engine(db=db, audit=audit, chat=chat, parts=parts, signer=signer, runs=runs,
+                    reporter=reporter, redactor=redactor.redact, demo=config.demo)
+    reporter.on_finished = engine.on_run_finished
+    guardrails = Guardrails(config.guardrails, channels=config.channels)
+    guardrails.install(engine)
+    if not parts.policy.configured:
+        log.warning("no_policy", hint="no policy is configured: everyone may run every command")
+    system = System(loaded, db, audit, chat, engine, runs, reporter, signer, redactor)
+    system.services.append(guardrails)  # sweeps expired approvals; runs once at start
+    return system
+
+
+def _resolve_sqlite(url: str, base_dir: Path) -> str:
+    """Relative SQLite paths are relative to the config file's folder (cwd for the demo)."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///"):]
+        if rel and rel != ":memory:" and not os.path.isabs(rel):
+            return "sqlite:///" + str((base_dir / rel).resolve())
+    return url
+
+
+def _state_dir(url: str, base_dir: Path) -> Path:
+    if url.startswith("sqlite:///"):
+        path = Path(_resolve_sqlite(url, base_dir)[len("sqlite:///"):])
+        if str(path) != ":memory:":
+            return path.parent
+    return base_dir
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+async def run_forever(system: System, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
+    await system.start()
+    if on_ready is not None:
+        on_ready()
+    try:
+        await stop.wait()
+    finally:
+        await system.stop()
+
+
+def build_adapters(loaded: LoadedConfig) -> list[Adapter]:
+    """The chat adapters the config asks for; each platform module imported only if used."""
+    adapters: list[Adapter] = []
+    for name, factory in ADAPTER_FACTORIES.items():
+        adapter = factory(loaded)
+        if adapter is not None:
+            adapters.append(adapter)
+    return adapters
+
+
+# Platform name -> a function returning that platform's adapter, or None when not configured.
+ADAPTER_FACTORIES: dict[str, Callable[[LoadedConfig], Adapter | None]] = {}

@@ -1,0 +1,188 @@
+"""The hash chain: what one audit entry is, and how its hash is computed.
+
+Each row's hash covers every field of the row plus the previous row's hash, so changing,
+deleting or moving any row breaks the chain from that row on. The canonical form is plain
+JSON so anyone can recompute a hash from an export without opsroom:
+
+    sha256( json.dumps([id, ts, actor, action, command, platform, channel, run_id,
+                        summary, detail, prev_hash],
+                       sort_keys=True, separators=(",", ":"), ensure_ascii=False,
+                       allow_nan=False).encode("utf-8") )
+
+with ``ts`` written as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (UTC, always six digits of
+microseconds) so SQLite and PostgreSQL give back exactly the text that was hashed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+ZERO_HASH = "0" * 64
+
+# Column widths of audit_log (store/tables.py). PostgreSQL refuses longer values, and a value
+# typed by a user (an unknown command name, a channel name) must never make an append fail,
+# so longer values are cut before hashing: the hash covers what is stored.
+FIELD_LIMITS = {"actor": 200, "action": 60, "command": 100, "platform": 50, "channel": 200}
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_DUMPS_DETAIL = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
+).encode
+_DUMPS_HEAD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One step to append (``AuditLog.append_many`` takes several in one statement)."""
+
+    actor: str
+    action: str
+    command: str = ""
+    platform: str = ""
+    channel: str = ""
+    run_id: int | None = None
+    summary: str = ""
+    detail: Mapping[str, Any] | None = None
+    ts: datetime | None = None
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    """One stored row of the audit log, as read back."""
+
+    id: int
+    ts: datetime  # aware, UTC
+    actor: str
+    action: str
+    command: str
+    platform: str
+    channel: str
+    run_id: int | None
+    summary: str
+    detail: dict[str, Any] = field(hash=False)
+    prev_hash: str
+    hash: str
+
+    def to_json(self) -> dict[str, Any]:
+        """The export form: every field, ``ts`` as hashed, so a line can be re-hashed alone."""
+        return {
+            "id": self.id, "ts": ts_text(self.ts), "actor": self.actor, "action": self.action,
+            "command": self.command, "platform": self.platform, "channel": self.channel,
+            "run_id": self.run_id, "summary": self.summary, "detail": self.detail,
+            "prev_hash": self.prev_hash, "hash": self.hash,
+        }
+
+    def computed_hash(self, *, id: int | None = None, prev_hash: str | None = None) -> str:
+        """The hash this entry's content gives (optionally as if it sat at another id or
+        linked to another row: verify uses that to tell a moved row from an edited one)."""
+        return entry_hash(
+            self.id if id is None else id, ts_text(self.ts), self.actor, self.action,
+            self.command, self.platform, self.channel, self.run_id, self.summary,
+            canonical_detail(self.detail), self.prev_hash if prev_hash is None else prev_hash,
+        )
+
+
+def to_utc(ts: datetime) -> datetime:
+    """Aware UTC; a naive datetime is taken to be UTC already (SQLite gives those back)."""
+    if ts.tzinfo is UTC:
+        return ts
+    if ts.tzinfo is None:
+        return ts.replace(tzinfo=UTC)
+    return ts.astimezone(UTC)
+
+
+def ts_text(ts: datetime) -> str:
+    """``2026-11-03T10:00:00.000000Z``: UTC, always six digits (isoformat drops them at 0)."""
+    return to_utc(ts).isoformat(timespec="microseconds")[:26] + "Z"
+
+
+def canonical_detail(detail: Mapping[str, Any] | None) -> str:
+    """The detail as canonical JSON text; this exact text is stored and hashed.
+
+    Values that are not JSON (datetimes, sets, objects) become their ``str``; NaN and
+    infinities become strings too (neither backend's JSON accepts them).
+    """
+    if not detail:
+        return "{}"
+    try:
+        return _DUMPS_DETAIL(detail)
+    except (ValueError, TypeError):
+        # NaN/inf, or keys of mixed types that cannot be sorted: make it plain JSON first.
+        return _DUMPS_DETAIL(_plain(detail))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def entry_hash(
+    id: int, ts: str, actor: str, action: str, command: str, platform: str, channel: str,
+    run_id: int | None, summary: str, detail_json: str, prev_hash: str,
+) -> str:
+    """sha256 of the canonical JSON list (see the module docstring).
+
+    Built by splicing the already-canonical detail text into the list instead of
+    serialising it twice; the result is byte-for-byte what ``json.dumps`` of the whole list
+    gives (tests check that).
+    """
+    head = _DUMPS_HEAD([id, ts, actor, action, command, platform, channel, run_id, summary])
+    text = f'{head[:-1]},{detail_json},"{prev_hash}"]'
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+# What ``prepare`` returns: ts, ts text, actor, action, command, platform, channel, run_id,
+# summary, detail JSON text. A plain tuple: this runs for every audit row.
+PreparedRow = tuple[datetime, str, str, str, str, str, str, int | None, str, str]
+
+_LIMITS = (FIELD_LIMITS["actor"], FIELD_LIMITS["action"], FIELD_LIMITS["command"],
+           FIELD_LIMITS["platform"], FIELD_LIMITS["channel"], 0)
+
+
+def _clean(value: object, limit: int) -> str:
+    """Text PostgreSQL and SQLite will both store as is: no NUL, no lone surrogate, and
+    no longer than the column (``limit`` 0 = unlimited)."""
+    text = value if isinstance(value, str) else ("" if value is None else str(value))
+    if not text.isascii():
+        text = _SURROGATE.sub("\ufffd", text)
+    if "\x00" in text:
+        text = text.replace("\x00", "\ufffd")
+    if limit and len(text) > limit:
+        text = text[:limit]
+    return text
+
+
+def prepare(rec: AuditRecord, now: datetime, now_text: str) -> PreparedRow:
+    """Clean a record, fix its time in UTC, and write its detail as canonical JSON."""
+    if rec.ts is None:
+        ts, text = now, now_text
+    else:
+        ts = to_utc(rec.ts)
+        text = ts_text(ts)
+    fields = (rec.actor, rec.action, rec.command, rec.platform, rec.channel, rec.summary)
+    actor, action, command, platform, channel, summary = (
+        v if (v.__class__ is str and v.isascii() and "\x00" not in v and (not n or len(v) <= n))
+        else _clean(v, n)
+        for v, n in zip(fields, _LIMITS, strict=True)
+    )
+    detail_json = canonical_detail(rec.detail)
+    if not detail_json.isascii() and _SURROGATE.search(detail_json):
+        # A lone surrogate cannot be stored as UTF-8; replace it, then re-sort (a changed key
+        # may sort differently) so the stored text stays canonical.
+        detail_json = _DUMPS_DETAIL(json.loads(_SURROGATE.sub("\ufffd", detail_json)))
+    run_id = rec.run_id if rec.run_id is None or rec.run_id.__class__ is int else int(rec.run_id)
+    return (ts, text, actor, action, command, platform, channel, run_id, summary, detail_json)

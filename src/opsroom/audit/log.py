@@ -1,0 +1,251 @@
+"""Appending to the audit log, in the caller's transaction.
+
+The caller passes the connection of the transaction that makes the state change the entry
+records, so the entry and the change commit (or vanish) together.
+
+Keeping one chain with several writers:
+
+- SQLite: the engine's transactions start with BEGIN IMMEDIATE, so writers take turns. We
+  keep the tail (last id and hash) in memory and skip reading it: the INSERT itself checks,
+  row by row, that its predecessor is the newest row and carries the hash we linked to, and
+  inserts nothing otherwise. When the check fails (another process wrote, or our own
+  transaction rolled back) we read the tail and insert again — correctness never depends on
+  the cache.
+- PostgreSQL: the first append in a transaction takes ``pg_advisory_xact_lock`` (held to
+  commit or rollback) and then reads the tail; later appends in the same transaction reuse
+  it. A rollback to a savepoint forgets it.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Connection,
+    Integer,
+    String,
+    Text,
+    bindparam,
+    cast,
+    event,
+    func,
+    insert,
+    literal_column,
+    select,
+)
+
+from opsroom.audit import export as _export
+from opsroom.audit import search as _search
+from opsroom.audit.chain import (
+    ZERO_HASH,
+    AuditEntry,
+    AuditRecord,
+    PreparedRow,
+    entry_hash,
+    prepare,
+    ts_text,
+)
+from opsroom.audit.query import AuditQuery, parse_query
+from opsroom.audit.verify import VerifyReport, verify_db
+from opsroom.store import Database
+from opsroom.store.tables import audit_log
+
+# Fixed key for pg_advisory_xact_lock: every opsroom process appending to this database
+# takes the same one. ASCII "opsrooma".
+PG_LOCK_KEY = 0x6F7073726F6F6D61
+_PG_STATE = "opsroom.audit.tail"  # conn.info key: (transaction, last id, last hash)
+
+_COLUMNS = ["id", "ts", "actor", "action", "command", "platform", "channel", "run_id",
+            "summary", "detail", "prev_hash", "hash"]
+
+
+def _sqlite_insert() -> Any:
+    """INSERT … SELECT <row> WHERE <the row before it is the newest and has our prev_hash>.
+
+    ``ts`` goes in as the text SQLAlchemy itself would store for a DateTime on SQLite, and
+    ``detail`` as its canonical JSON text: the exact bytes that were hashed, with no second
+    serialisation.
+    """
+    t = audit_log
+    types: dict[str, Any] = {"id": Integer(), "run_id": BigInteger(), "summary": Text(),
+                             "detail": Text()}
+    row = select(*(bindparam(c, type_=types.get(c, String())) for c in _COLUMNS))
+    # Constants are written into the SQL so every placeholder is a row value.
+    prev_id = bindparam("id", type_=Integer()) - literal_column("1")
+    newest = select(func.max(t.c.id)).scalar_subquery()
+    prev_hash = select(t.c.hash).where(t.c.id == prev_id).scalar_subquery()
+    guarded = row.where(
+        func.coalesce(newest, literal_column("0")) == prev_id,
+        func.coalesce(prev_hash, literal_column(f"'{ZERO_HASH}'"))
+        == bindparam("prev_hash", type_=String()),
+    )
+    return insert(t).from_select(_COLUMNS, guarded)
+
+
+def _pg_insert() -> Any:
+    values: dict[str, Any] = {c: bindparam(c) for c in _COLUMNS}
+    values["detail"] = cast(bindparam("detail", type_=Text()), JSON)
+    return insert(audit_log).values(values)
+
+
+_SQLITE_INSERT = _sqlite_insert()
+_sqlite_compiled: tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]] | None = None
+
+
+def _sqlite_driver_sql(conn: Connection) -> tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]:
+    """The guarded INSERT compiled once to its ``?`` SQL, and a function that puts a row's
+    values in the order of its placeholders.
+
+    The hot path then skips SQLAlchemy's per-row parameter processing, which cost more
+    than the INSERT itself. The SQL is SQLAlchemy's own compilation of ``_SQLITE_INSERT``;
+    values still travel as bound parameters.
+    """
+    global _sqlite_compiled
+    if _sqlite_compiled is None:
+        compiled = _SQLITE_INSERT.compile(dialect=conn.dialect)
+        names = compiled.positiontup or []
+        if not names or any(n not in _COLUMNS for n in names):
+            raise AssertionError(f"unexpected parameters in the audit insert: {names}")
+        order = operator.itemgetter(*(_COLUMNS.index(n) for n in names))
+        _sqlite_compiled = (str(compiled), order)
+    return _sqlite_compiled
+_PG_INSERT = _pg_insert()
+_TAIL = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
+_PG_LOCK = select(func.pg_advisory_xact_lock(PG_LOCK_KEY))
+
+
+class AuditChainError(RuntimeError):
+    """The chain could not be extended safely (someone writes without taking the lock)."""
+
+
+def _forget_tail(conn: Connection, *_args: Any) -> None:
+    conn.info.pop(_PG_STATE, None)
+
+
+class AuditLog:
+    """The audit trail: append in the caller's transaction; verify, search, export."""
+
+    def __init__(self, db: Database, *, timezone: str = "UTC") -> None:
+        self.db = db
+        self.timezone = timezone  # what "yesterday" and "last tuesday" mean in searches
+        self._postgres = db.engine.dialect.name == "postgresql"
+        self._tail: tuple[int, str] | None = None  # SQLite only; PostgreSQL keeps it per transaction
+        if self._postgres:
+            for name in ("rollback", "rollback_savepoint"):
+                if not event.contains(db.engine, name, _forget_tail):
+                    event.listen(db.engine, name, _forget_tail)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def append(
+        self, conn: Connection, *, actor: str, action: str, command: str = "", platform: str = "",
+        channel: str = "", run_id: int | None = None, summary: str = "",
+        detail: Mapping[str, Any] | None = None, ts: datetime | None = None,
+    ) -> int:
+        """Append one step; returns its id (its position in the chain)."""
+        rec = AuditRecord(actor, action, command, platform, channel, run_id, summary, detail, ts)
+        return self.append_many(conn, (rec,))[0]
+
+    def append_many(self, conn: Connection, entries: Sequence[AuditRecord]) -> list[int]:
+        """Append several steps in one statement, in order; returns their ids."""
+        if not entries:
+            return []
+        now = datetime.now(UTC)
+        now_text = ts_text(now)
+        rows = [prepare(rec, now, now_text) for rec in entries]
+        if self._postgres:
+            return self._append_postgres(conn, rows)
+        return self._append_sqlite(conn, rows)
+
+    def _append_sqlite(self, conn: Connection, rows: list[PreparedRow]) -> list[int]:
+        sql, order = _sqlite_driver_sql(conn)
+        tail = self._tail if self._tail is not None else _read_tail(conn)
+        params, new_tail = _link(rows, tail, sqlite=True)
+        written = conn.exec_driver_sql(sql, [order(p) for p in params]).rowcount
+        if written == 0:  # the cached tail was stale: read the real one and try once more
+            tail = _read_tail(conn)
+            params, new_tail = _link(rows, tail, sqlite=True)
+            written = conn.exec_driver_sql(sql, [order(p) for p in params]).rowcount
+        if written != len(rows):
+            self._tail = None
+            raise AuditChainError(
+                f"appended {written} of {len(rows)} audit rows: another writer is changing the "
+                f"audit log outside a locking transaction; roll back and retry"
+            )
+        self._tail = new_tail
+        return [p[0] for p in params]
+
+    def _append_postgres(self, conn: Connection, rows: list[PreparedRow]) -> list[int]:
+        txn = conn.get_transaction()
+        state = conn.info.get(_PG_STATE)
+        if txn is not None and state is not None and state[0] is txn:
+            tail: tuple[int, str] = (state[1], state[2])
+        else:
+            conn.execute(_PG_LOCK)  # waits for any other appender's transaction to end
+            txn = conn.get_transaction()
+            tail = _read_tail(conn)
+        params, new_tail = _link(rows, tail, sqlite=False)
+        conn.execute(_PG_INSERT, [dict(zip(_COLUMNS, p, strict=True)) for p in params])
+        conn.info[_PG_STATE] = (txn, *new_tail)
+        return [p[0] for p in params]
+
+    # -- reading -------------------------------------------------------------------------
+
+    def head(self) -> tuple[int, str]:
+        """The newest row's id and hash ((0, 64 zeros) when empty): record it elsewhere to
+        be able to notice rows cut off the end."""
+        with self.db.read() as conn:
+            return _read_tail(conn)
+
+    def verify(self, *, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        return verify_db(self.db, progress)
+
+    def parse(self, text: str, now: datetime | None = None) -> AuditQuery:
+        return parse_query(text, now, tz=self.timezone)
+
+    def search(
+        self, query: AuditQuery | str, *, limit: int = 50, before_id: int | None = None,
+        now: datetime | None = None,
+    ) -> list[AuditEntry]:
+        """Newest first. A string is parsed first (ParseError on bad input)."""
+        if isinstance(query, str):
+            query = self.parse(query, now)
+        return _search.search(self.db, query, limit=limit, before_id=before_id)
+
+    def export(self, fp: TextIO, query: AuditQuery | str | None = None) -> int:
+        """JSON Lines, oldest first, hashes included; returns how many entries."""
+        if isinstance(query, str):
+            query = self.parse(query)
+        return _export.export(self.db, fp, query)
+
+    def for_run(self, run_id: int) -> list[AuditEntry]:
+        return _search.for_run(self.db, run_id)
+
+
+def _read_tail(conn: Connection) -> tuple[int, str]:
+    row = conn.execute(_TAIL).first()
+    return (0, ZERO_HASH) if row is None else (int(row.id), row.hash)
+
+
+def _link(
+    rows: list[PreparedRow], tail: tuple[int, str], *, sqlite: bool,
+) -> tuple[list[tuple[Any, ...]], tuple[int, str]]:
+    """Number and hash the rows after ``tail``: one tuple per row in ``_COLUMNS`` order,
+    and the new tail."""
+    last_id, last_hash = tail
+    out: list[tuple[Any, ...]] = []
+    for ts, text, actor, action, command, platform, channel, run_id, summary, detail in rows:
+        last_id += 1
+        digest = entry_hash(last_id, text, actor, action, command, platform, channel, run_id,
+                            summary, detail, last_hash)
+        # SQLite gets SQLAlchemy's own DateTime text; PostgreSQL takes the aware datetime.
+        stored_ts = f"{text[:10]} {text[11:26]}" if sqlite else ts
+        out.append((last_id, stored_ts, actor, action, command, platform, channel, run_id,
+                    summary, detail, last_hash, digest))
+        last_hash = digest
+    return out, (last_id, last_hash)

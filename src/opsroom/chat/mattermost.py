@@ -1,0 +1,473 @@
+"""Mattermost adapter: REST API v4 with httpx, events from the WebSocket with ``websockets``,
+slash commands and interactive buttons over HTTP.
+
+- A bot account with an access token; ``posted`` events arrive on ``/api/v4/websocket``
+  (the post is a JSON string in ``data.post``). The socket reconnects with exponential
+  back-off; the bot's own posts and system/bot/webhook posts are ignored.
+- Slash commands POST to ``/mattermost/command``; each request's token is compared in
+  constant time with the configured command tokens; anything else is a 401.
+- Buttons are interactive message actions that POST to ``/mattermost/actions``. Their
+  ``context`` carries the engine's signed action id plus our own HMAC over it and the
+  channel, so nobody can forge or move a click; an unsigned or altered one is a 401.
+- Posts and edits (``POST /posts`` with ``root_id``, ``PUT /posts/{id}/patch``) are paced
+  per channel; a 429 waits ``Retry-After`` and tries again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import random
+import re
+import time
+import urllib.parse
+import uuid
+from collections import OrderedDict
+from collections.abc import Coroutine
+from typing import Any
+
+import httpx
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.mattermost_render import render
+from opsroom.chat.pacing import Outbox
+from opsroom.config.chat import MattermostConfig
+from opsroom.core import (
+    ActionEvent,
+    Inbound,
+    Message,
+    MessageEvent,
+    MessageRef,
+    OpsroomError,
+    Place,
+    Principal,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 64_000
+SEEN_DELIVERIES = 10_000
+USER_CACHE_SECONDS = 3600.0
+MAX_429_RETRIES = 3
+EPHEMERAL_PREFIX = "ephemeral:"
+_USER_ID = re.compile(r"[a-z0-9]{26}")
+
+
+class MattermostError(OpsroomError):
+    """The Mattermost server refused a request; the message is the server's own."""
+
+
+def _ws_url(base: str) -> str:
+    parts = urllib.parse.urlsplit(base.rstrip("/"))
+    scheme = "wss" if parts.scheme == "https" else "ws"
+    return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path + "/api/v4/websocket", "", ""))
+
+
+class MattermostAdapter:
+    name = "mattermost"
+    capabilities = Capabilities(threads=True, buttons=True, edits=True, ephemeral=True)
+
+    def __init__(self, config: MattermostConfig, *, signing_key: bytes, public_url: str = "") -> None:
+        """``signing_key`` signs button contexts (pass the server's secret key so buttons
+        survive a restart); ``public_url`` is where Mattermost reaches opsroom."""
+        if not signing_key:
+            raise ValueError("mattermost: a signing key is needed to sign button contexts")
+        self.config = config
+        self._key = hashlib.sha256(b"opsroom-mattermost-actions\0" + signing_key).digest()
+        self.actions_url = config.actions_url or (public_url.rstrip("/") + "/mattermost/actions")
+        self.http = httpx.AsyncClient(
+            base_url=config.url.rstrip("/") + "/api/v4",
+            headers={"Authorization": f"Bearer {config.bot_token}"},
+            verify=config.verify_tls,
+            timeout=30.0,
+        )
+        self.outbox = Outbox(config.pace_seconds)
+        self.bot_user_id = ""
+        self.bot_username = ""
+        self.connected = asyncio.Event()
+        self.connections = 0  # successful socket authentications (reconnects show here)
+        self._handler: InboundHandler | None = None
+        self._socket_task: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._users: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self, handler: InboundHandler) -> None:
+        """Check the token (``GET /users/me``), then keep the event socket open in the
+        background."""
+        me = await self._call("GET", "/users/me")
+        self.bot_user_id, self.bot_username = me["id"], me.get("username", "")
+        self._handler = handler
+        self._socket_task = asyncio.create_task(self._socket_loop(), name="mattermost-socket")
+        log.info("mattermost adapter started as @%s", self.bot_username)
+
+    async def stop(self) -> None:
+        self._handler = None
+        tasks = [t for t in (self._socket_task, *self._tasks) if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._socket_task = None
+        await self.http.aclose()
+
+    def routes(self) -> list[BaseRoute]:
+        return [
+            Route("/mattermost/command", self._command_endpoint, methods=["POST"], name="mattermost_command"),
+            Route("/mattermost/actions", self._actions_endpoint, methods=["POST"], name="mattermost_actions"),
+        ]
+
+    # -- the event socket --------------------------------------------------------------
+
+    async def _socket_loop(self) -> None:
+        import websockets
+
+        delay = self.config.reconnect_min_seconds
+        while True:
+            try:
+                async with websockets.connect(
+                    _ws_url(self.config.url), max_size=8 * 1024 * 1024, open_timeout=15
+                ) as ws:
+                    await ws.send(
+                        json.dumps(
+                            {
+                                "seq": 1,
+                                "action": "authentication_challenge",
+                                "data": {"token": self.config.bot_token},
+                            }
+                        )
+                    )
+                    async for raw in ws:
+                        msg = json.loads(raw)
+                        if msg.get("seq_reply") == 1:
+                            if msg.get("status") != "OK":
+                                log.error("mattermost: the server refused the bot token on the socket")
+                                break
+                            self.connections += 1
+                            self.connected.set()
+                            delay = self.config.reconnect_min_seconds
+                        elif msg.get("event") == "posted":
+                            self._on_posted(msg.get("data") or {})
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # network errors of any kind: reconnect
+                log.warning(
+                    "mattermost: event socket lost (%s); reconnecting in %.1fs", type(exc).__name__, delay
+                )
+            self.connected.clear()
+            await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter, not crypto
+            delay = min(delay * 2, self.config.reconnect_max_seconds)
+
+    def _on_posted(self, data: dict[str, Any]) -> None:
+        try:
+            post = json.loads(data.get("post") or "{}")
+        except ValueError:
+            return
+        user = post.get("user_id", "")
+        props = post.get("props") or {}
+        if (
+            not user
+            or user == self.bot_user_id
+            or post.get("type")  # system posts have a type
+            or props.get("from_bot") == "true"
+            or props.get("from_webhook") == "true"
+        ):
+            return
+        channel_type = data.get("channel_type", "")
+        try:
+            mentioned = self.bot_user_id in json.loads(data.get("mentions") or "[]")
+        except ValueError:
+            mentioned = False
+        text = post.get("message", "")
+        is_direct = channel_type == "D"
+        if mentioned and self.bot_username:
+            text = re.sub(rf"@{re.escape(self.bot_username)}\b", " ", text)
+        elif not is_direct and self.config.channels and post.get("channel_id") not in self.config.channels:
+            return
+        delivery = f"mattermost:post:{post.get('id')}"
+        if not self._first_time(delivery):
+            return
+        place = Place(
+            "mattermost",
+            post.get("channel_id", ""),
+            post.get("root_id") or None,
+            is_direct,
+            "" if is_direct or not data.get("channel_name") else "#" + data["channel_name"],
+        )
+        self._spawn(
+            self._emit(
+                MessageEvent(
+                    place=place,
+                    sender_id=user,
+                    text=" ".join(text.split()) if mentioned else text.strip(),
+                    message_id=post.get("id"),
+                    addressed=is_direct or mentioned,
+                    event_id=delivery,
+                    sender_name=str(data.get("sender_name", "")).lstrip("@"),
+                )
+            )
+        )
+
+    # -- HTTP endpoints ----------------------------------------------------------------
+
+    def _token_ok(self, token: str) -> bool:
+        ok = False
+        for expected in self.config.command_tokens:  # no early exit: same time for every token
+            ok |= bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+        return ok
+
+    async def _command_endpoint(self, request: Request) -> Response:
+        body = await _limited_body(request)
+        if body is None:
+            return JSONResponse({"text": "request too large"}, status_code=413)
+        form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
+        header = request.headers.get("authorization", "")
+        token = form.get("token") or (header[6:] if header.startswith("Token ") else "")
+        if not self._token_ok(token):
+            return JSONResponse({"text": "unknown command token"}, status_code=401)
+        if self._handler is None:
+            return JSONResponse(
+                {"response_type": "ephemeral", "text": "opsroom is starting, try again shortly"},
+                status_code=503,
+            )
+        command = form.get("command", "")
+        args = form.get("text", "").strip()
+        if command == self.config.umbrella_command:
+            text = args or "help"
+        else:
+            text = f"{command.lstrip('/')} {args}".strip()
+        delivery = f"mattermost:cmd:{form.get('trigger_id') or uuid.uuid4().hex}"
+        if self._first_time(delivery):
+            channel_name = form.get("channel_name", "")
+            is_direct = "__" in channel_name  # DM channel names are "<id>__<id>"
+            place = Place(
+                "mattermost",
+                form.get("channel_id", ""),
+                None,
+                is_direct,
+                "" if is_direct or not channel_name else "#" + channel_name,
+            )
+            self._spawn(
+                self._emit(
+                    MessageEvent(
+                        place=place,
+                        sender_id=form.get("user_id", ""),
+                        text=text,
+                        addressed=True,
+                        event_id=delivery,
+                        sender_name=form.get("user_name", ""),
+                    )
+                )
+            )
+        return JSONResponse({})  # nothing posted now; the engine answers in the channel
+
+    def _sign(self, channel_id: str, action_id: str) -> str:
+        return hmac.new(self._key, f"{channel_id}\n{action_id}".encode(), hashlib.sha256).hexdigest()
+
+    def _integration(self, channel_id: str) -> Any:
+        def integration(index: int, action_id: str) -> dict[str, Any]:
+            return {
+                "url": self.actions_url,
+                "context": {
+                    "action_id": action_id,
+                    "channel_id": channel_id,
+                    "sig": self._sign(channel_id, action_id),
+                },
+            }
+
+        return integration
+
+    async def _actions_endpoint(self, request: Request) -> Response:
+        body = await _limited_body(request)
+        if body is None:
+            return JSONResponse({"ephemeral_text": "request too large"}, status_code=413)
+        try:
+            payload = json.loads(body)
+            context = payload.get("context") or {}
+            action_id, channel, sig = context["action_id"], context["channel_id"], context["sig"]
+            user, post_id = payload["user_id"], payload.get("post_id", "")
+            if not all(isinstance(v, str) for v in (action_id, channel, sig, user, post_id)):
+                raise TypeError("non-string field")
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return JSONResponse({"ephemeral_text": "That button is not valid."}, status_code=401)
+        # The click must carry our signature and come from the channel the button was posted in.
+        if (
+            not hmac.compare_digest(sig, self._sign(channel, action_id))
+            or payload.get("channel_id") != channel
+        ):
+            return JSONResponse({"ephemeral_text": "That button is not valid."}, status_code=401)
+        if self._handler is None:
+            return JSONResponse({"ephemeral_text": "opsroom is starting, try again shortly"}, status_code=503)
+        delivery = f"mattermost:action:{payload.get('trigger_id') or uuid.uuid4().hex}"
+        if self._first_time(delivery):
+            self._spawn(
+                self._emit_action(
+                    channel, post_id, user, action_id, delivery, str(payload.get("user_name", ""))
+                )
+            )
+        return JSONResponse({})
+
+    async def _emit_action(
+        self, channel: str, post_id: str, user: str, action_id: str, delivery: str, user_name: str
+    ) -> None:
+        root = None
+        if post_id:
+            try:
+                root = (await self._call("GET", f"/posts/{post_id}")).get("root_id") or None
+            except (MattermostError, httpx.HTTPError):
+                pass
+        place = Place("mattermost", channel, root)
+        ref = MessageRef(place, post_id) if post_id else None
+        await self._emit(
+            ActionEvent(
+                place=place,
+                sender_id=user,
+                action_id=action_id,
+                message=ref,
+                event_id=delivery,
+                sender_name=user_name,
+            )
+        )
+
+    # -- handing on --------------------------------------------------------------------
+
+    async def _emit(self, event: Inbound) -> None:
+        if isinstance(event, MessageEvent):
+            info = await self._user(event.sender_id)
+            event = MessageEvent(
+                place=event.place,
+                sender_id=event.sender_id,
+                text=event.text,
+                message_id=event.message_id,
+                addressed=event.addressed,
+                event_id=event.event_id,
+                sender_name=event.sender_name or info.get("username", ""),
+                sender_email=info.get("email", "") if self.config.lookup_emails else "",
+            )
+        handler = self._handler
+        if handler is not None:
+            await handler(event)
+
+    def _first_time(self, delivery: str) -> bool:
+        if delivery in self._seen:
+            return False
+        self._seen[delivery] = None
+        if len(self._seen) > SEEN_DELIVERIES:
+            self._seen.popitem(last=False)
+        return True
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("mattermost: handling an inbound event failed")
+
+        task = asyncio.create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _user(self, user_id: str) -> dict[str, Any]:
+        if not user_id:
+            return {}
+        cached = self._users.get(user_id)
+        if cached and time.monotonic() - cached[0] < USER_CACHE_SECONDS:
+            return cached[1]
+        info: dict[str, Any]
+        try:
+            info = dict(await self._call("GET", f"/users/{urllib.parse.quote(user_id, safe='')}"))
+        except (MattermostError, httpx.HTTPError) as exc:
+            log.warning("mattermost: looking up user %s failed: %s", user_id, exc)
+            info = {}
+        self._users[user_id] = (time.monotonic(), info)
+        return info
+
+    # -- outbound ----------------------------------------------------------------------
+
+    async def _call(self, method: str, path: str, body: Any = None) -> Any:
+        for attempt in range(MAX_429_RETRIES + 1):
+            resp = await self.http.request(method, path, json=body)
+            if resp.status_code == 429 and attempt < MAX_429_RETRIES:
+                retry_after = resp.headers.get("retry-after", "1")
+                await asyncio.sleep(float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 1.0)
+                continue
+            if resp.status_code >= 400:
+                try:
+                    detail = resp.json().get("message", "")
+                except ValueError:
+                    detail = resp.text[:200]
+                raise MattermostError(f"Mattermost {method} {path} failed ({resp.status_code}): {detail}")
+            return resp.json() if resp.content else {}
+        raise AssertionError("unreachable")
+
+    async def _mentions(self, principals: tuple[Principal, ...]) -> list[str]:
+        out = []
+        for p in principals:
+            ident = p.identities.get("mattermost", "")
+            if ident and _USER_ID.fullmatch(ident):
+                ident = (await self._user(ident)).get("username", "")
+            out.append("@" + (ident or p.name))
+        return out
+
+    async def _payload(self, channel: str, message: Message) -> dict[str, Any]:
+        return render(message, await self._mentions(message.mentions), self._integration(channel))
+
+    async def send(self, place: Place, message: Message) -> MessageRef:
+        payload = await self._payload(place.channel, message)
+        post: dict[str, Any] = {"channel_id": place.channel, **payload}
+        if place.thread:
+            post["root_id"] = place.thread
+        if message.ephemeral_to:
+            user = message.ephemeral_to
+            made = await self.outbox.post(
+                place.channel, lambda: self._call("POST", "/posts/ephemeral", {"user_id": user, "post": post})
+            )
+            return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{made.get('id', '')}")
+        made = await self.outbox.post(place.channel, lambda: self._call("POST", "/posts", post))
+        return MessageRef(place, str(made["id"]))
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        if ref.message_id.startswith(EPHEMERAL_PREFIX):
+            user = ref.message_id[len(EPHEMERAL_PREFIX) :].split(":", 1)[0]
+            await self.send(
+                ref.place,
+                Message(
+                    message.text,
+                    message.blocks,
+                    message.tone,
+                    message.mentions,
+                    ephemeral_to=user,
+                    extra=message.extra,
+                ),
+            )
+            return
+
+        async def patch(latest: Message) -> None:
+            await self._call(
+                "PUT",
+                f"/posts/{urllib.parse.quote(ref.message_id, safe='')}/patch",
+                await self._payload(ref.place.channel, latest),
+            )
+
+        await self.outbox.edit(ref.place.channel, ref.message_id, message, patch)
+
+
+async def _limited_body(request: Request) -> bytes | None:
+    """The body, or None when it is larger than any Mattermost request would be."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)

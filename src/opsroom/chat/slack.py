@@ -1,0 +1,427 @@
+"""Slack adapter: slash commands, mentions, DMs, channel messages and Block Kit buttons, over
+the HTTP Events API or Socket Mode, through Slack Bolt's async app.
+
+Inbound: every request is verified by Bolt (HMAC over ``v0:timestamp:body``, five-minute
+window; anything else is a 401 and goes no further), acknowledged at once, and turned into a
+``MessageEvent``/``ActionEvent`` that the engine's handler gets in a background task, so
+Slack's three-second deadline is always met however long the work takes. Deliveries carry a
+platform-unique ``event_id`` (the engine refuses to process one twice, also across a
+restart); retries of deliveries this process has already seen are dropped here before they
+cost anything.
+
+Outbound: one ``AsyncWebClient`` that retries 429 answers after ``Retry-After``, and a
+per-channel pacer so a burst is spread out instead of rate-limited or lost.
+
+This is the only module that imports slack_bolt/slack_sdk; it is imported only when
+``chat.slack`` is configured.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import OrderedDict
+from collections.abc import Coroutine
+from typing import Any
+
+from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
+from slack_sdk.http_retry.builtin_async_handlers import AsyncRateLimitErrorRetryHandler
+from slack_sdk.web.async_client import AsyncWebClient
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.pacing import Outbox
+from opsroom.chat.slack_render import BUTTON_ACTION_PREFIX, render, unescape
+from opsroom.config.chat import SlackConfig
+from opsroom.core import ActionEvent, Inbound, Message, MessageEvent, MessageRef, Place
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1_000_000  # Slack's payloads are a few KB; anything huge is not Slack
+SEEN_DELIVERIES = 10_000
+USER_CACHE_SECONDS = 3600.0
+# Message subtypes that are still a person writing something; the rest (edits, deletions,
+# joins, bot posts…) are not commands.
+_USER_SUBTYPES = {None, "thread_broadcast", "file_share"}
+EPHEMERAL_PREFIX = "ephemeral:"
+
+
+class _SeenSet:
+    """Recently handled delivery ids, bounded; cheap in-process duplicate suppression in
+    front of the engine's durable ``processed_events`` check."""
+
+    def __init__(self, size: int = SEEN_DELIVERIES) -> None:
+        self._ids: OrderedDict[str, None] = OrderedDict()
+        self._size = size
+
+    def __contains__(self, delivery_id: str) -> bool:
+        return delivery_id in self._ids
+
+    def add(self, delivery_id: str) -> bool:
+        """True the first time ``delivery_id`` is added."""
+        if delivery_id in self._ids:
+            return False
+        self._ids[delivery_id] = None
+        if len(self._ids) > self._size:
+            self._ids.popitem(last=False)
+        return True
+
+
+class SlackAdapter:
+    name = "slack"
+    capabilities = Capabilities(threads=True, buttons=True, edits=True, ephemeral=True)
+
+    def __init__(self, config: SlackConfig) -> None:
+        self.config = config
+        base_url = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
+        self.client = AsyncWebClient(token=config.bot_token, base_url=base_url)
+        self.client.retry_handlers.append(
+            AsyncRateLimitErrorRetryHandler(max_retry_count=config.max_rate_limit_retries)
+        )
+        self.app = AsyncApp(
+            client=self.client,
+            signing_secret=config.signing_secret or "socket-mode-does-not-sign",
+            # Socket Mode requests are never signature-checked by Bolt (they arrive over
+            # an authenticated socket); HTTP requests always are.
+            request_verification_enabled=True,
+            logger=log,
+        )
+        self.app.use(self._drop_known_retries)
+        self.app.command(re.compile(r"^/.+"))(self._on_command)
+        self.app.event("app_mention")(self._on_mention)
+        self.app.event("message")(self._on_message)
+        self.app.action(re.compile("^" + re.escape(BUTTON_ACTION_PREFIX)))(self._on_action)
+        self.outbox = Outbox(config.pace_seconds)
+        self.bot_user_id = ""
+        self._handler: InboundHandler | None = None
+        self._socket: Any = None
+        self._seen = _SeenSet()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._users: dict[str, tuple[float, str, str]] = {}  # id -> (fetched at, name, email)
+        self._channel_names: dict[str, str] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def start(self, handler: InboundHandler) -> None:
+        """Check the bot token (auth.test), learn the bot's own user id, then connect the
+        socket (Socket Mode) or start accepting HTTP requests on ``routes()``."""
+        auth = await self.client.auth_test()
+        self.bot_user_id = str(auth.get("user_id") or "")
+        self._handler = handler
+        if self.config.mode == "socket":
+            from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+            self._socket = AsyncSocketModeHandler(self.app, self.config.app_token)
+            await self._socket.connect_async()
+        log.info("slack adapter started (%s mode) as %s", self.config.mode, self.bot_user_id)
+
+    async def stop(self) -> None:
+        self._handler = None
+        if self._socket is not None:
+            await self._socket.close_async()
+            self._socket = None
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def routes(self) -> list[BaseRoute]:
+        """Starlette routes for the HTTP Events API (none in Socket Mode). Point the Slack
+        app's Event Subscriptions, Slash Commands and Interactivity URLs at them."""
+        if self.config.mode != "http":
+            return []
+        bolt_http = AsyncSlackRequestHandler(self.app)
+
+        async def endpoint(request: Request) -> Response:
+            length = request.headers.get("content-length", "")
+            if length.isdigit() and int(length) > MAX_BODY_BYTES:
+                return PlainTextResponse("request too large", status_code=413)
+            if self._handler is None:
+                return PlainTextResponse("opsroom is not ready yet", status_code=503)
+            return await bolt_http.handle(request)
+
+        return [
+            Route(path, endpoint, methods=["POST"], name=f"slack_{path.rsplit('/', 1)[1]}")
+            for path in ("/slack/events", "/slack/commands", "/slack/interactions")
+        ]
+
+    # -- inbound -----------------------------------------------------------------------
+
+    async def _drop_known_retries(self, req: AsyncBoltRequest, resp: BoltResponse, next: Any) -> Any:
+        """A retry (``X-Slack-Retry-Num`` ≥ 1) of a delivery already handled here is answered
+        200 at once. A retry we have not seen (we were down) goes on: the engine's durable
+        dedup decides."""
+        retry = req.headers.get("x-slack-retry-num") or [""]
+        if retry[0] not in ("", "0"):
+            event_id = req.body.get("event_id") if isinstance(req.body, dict) else None
+            if event_id and f"slack:{event_id}" in self._seen:
+                return BoltResponse(status=200, body="")
+        return await next()
+
+    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+        if self.config.echo_commands:
+            await ack(response_type="in_channel")  # the channel sees the command that was run
+        else:
+            await ack()
+        self._spawn(self._deliver_command(body))
+
+    async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("bot_id") or not event.get("user"):
+            return
+        text = re.sub(rf"<@{re.escape(self.bot_user_id)}(\|[^>]*)?>", " ", event.get("text", "")).strip()
+        self._deliver_event(body, event, text, addressed=True)
+
+    async def _on_message(self, body: dict[str, Any], event: dict[str, Any]) -> None:
+        if event.get("subtype") not in _USER_SUBTYPES or event.get("bot_id"):
+            return
+        user = event.get("user")
+        if not user or user == self.bot_user_id:
+            return
+        text = event.get("text", "")
+        if event.get("channel_type") == "im":
+            self._deliver_event(body, event, text, addressed=True)
+            return
+        if self.bot_user_id and f"<@{self.bot_user_id}" in text:
+            return  # the app_mention event for the same message carries it
+        if self.config.channels and event.get("channel") not in self.config.channels:
+            return
+        self._deliver_event(body, event, text, addressed=False)
+
+    async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
+        await ack()
+        self._spawn(self._deliver_action(body))
+
+    def _deliver_event(
+        self, body: dict[str, Any], event: dict[str, Any], text: str, *, addressed: bool
+    ) -> None:
+        delivery = f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}"
+        if not self._seen.add(delivery):
+            return
+        self._spawn(
+            self._emit_message(
+                channel=event.get("channel", ""),
+                is_direct=event.get("channel_type") == "im",
+                thread=event.get("thread_ts"),
+                user=event.get("user", ""),
+                text=unescape(text).strip(),
+                message_id=event.get("ts"),
+                addressed=addressed,
+                event_id=delivery,
+            )
+        )
+
+    async def _deliver_command(self, body: dict[str, Any]) -> None:
+        command = body.get("command", "")
+        args = unescape(body.get("text", "")).strip()
+        if command == self.config.umbrella_command:
+            text = args or "help"
+        else:
+            text = f"{command.lstrip('/')} {args}".strip()
+        channel = body.get("channel_id", "")
+        channel_name = body.get("channel_name", "")
+        if channel_name and channel_name not in ("directmessage", "privategroup"):
+            self._channel_names.setdefault(channel, "#" + channel_name)
+        delivery = f"slack:cmd:{body.get('trigger_id') or time.time_ns()}"
+        if not self._seen.add(delivery):
+            return
+        await self._emit_message(
+            channel=channel,
+            is_direct=channel_name == "directmessage" or channel.startswith("D"),
+            thread=None,
+            user=body.get("user_id", ""),
+            text=text,
+            message_id=None,
+            addressed=True,
+            event_id=delivery,
+            name_hint=body.get("user_name", ""),
+        )
+
+    async def _emit_message(
+        self,
+        *,
+        channel: str,
+        is_direct: bool,
+        thread: str | None,
+        user: str,
+        text: str,
+        message_id: str | None,
+        addressed: bool,
+        event_id: str,
+        name_hint: str = "",
+    ) -> None:
+        name, email = await self._user(user)
+        place = Place(
+            "slack", channel, thread, is_direct, "" if is_direct else await self._channel_name(channel)
+        )
+        await self._hand_on(
+            MessageEvent(
+                place=place,
+                sender_id=user,
+                text=text,
+                message_id=message_id,
+                addressed=addressed,
+                event_id=event_id,
+                sender_name=name or name_hint,
+                sender_email=email,
+            )
+        )
+
+    async def _deliver_action(self, body: dict[str, Any]) -> None:
+        user = (body.get("user") or {}).get("id", "")
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+        message = body.get("message") or {}
+        thread = message.get("thread_ts") or container.get("thread_ts")
+        is_direct = channel.startswith("D")
+        place = Place(
+            "slack", channel, thread, is_direct, "" if is_direct else await self._channel_name(channel)
+        )
+        ref = None
+        if not container.get("is_ephemeral") and container.get("message_ts"):
+            ref = MessageRef(place, container["message_ts"])
+        name, _ = await self._user(user)
+        for action in body.get("actions") or []:
+            value = action.get("value")
+            if not value:
+                continue  # a link button: Slack opens the URL, nothing for us to do
+            delivery = (
+                f"slack:action:{body.get('trigger_id') or action.get('action_ts')}:{action.get('action_id')}"
+            )
+            if not self._seen.add(delivery):
+                continue
+            await self._hand_on(
+                ActionEvent(
+                    place=place,
+                    sender_id=user,
+                    action_id=value,
+                    message=ref,
+                    event_id=delivery,
+                    sender_name=name or (body.get("user") or {}).get("username", ""),
+                )
+            )
+
+    async def _hand_on(self, event: Inbound) -> None:
+        handler = self._handler
+        if handler is not None:
+            await handler(event)
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(self._guarded(coro))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @staticmethod
+    async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("slack: handling an inbound event failed")
+
+    async def _user(self, user_id: str) -> tuple[str, str]:
+        """(display name, email) from users.info, cached for an hour; ("", "") when unknown."""
+        if not user_id:
+            return "", ""
+        cached = self._users.get(user_id)
+        if cached and time.monotonic() - cached[0] < USER_CACHE_SECONDS:
+            return cached[1], cached[2]
+        name = email = ""
+        try:
+            info = await self.client.users_info(user=user_id)
+            user = info.get("user") or {}
+            profile = user.get("profile") or {}
+            name = profile.get("display_name") or user.get("real_name") or user.get("name") or ""
+            email = profile.get("email", "") if self.config.lookup_emails else ""
+        except SlackApiError as exc:
+            log.warning("slack: users.info for %s failed: %s", user_id, exc.response.get("error"))
+        self._users[user_id] = (time.monotonic(), name, email)
+        return name, email
+
+    async def _channel_name(self, channel: str) -> str:
+        """``#name`` of a channel (conversations.info, cached), or "" when it is not known."""
+        if not channel:
+            return ""
+        if channel in self._channel_names:
+            return self._channel_names[channel]
+        name = ""
+        try:
+            info = await self.client.conversations_info(channel=channel)
+            raw = (info.get("channel") or {}).get("name")
+            name = f"#{raw}" if raw else ""
+        except SlackApiError as exc:
+            log.info("slack: conversations.info for %s failed: %s", channel, exc.response.get("error"))
+        self._channel_names[channel] = name
+        return name
+
+    # -- outbound ----------------------------------------------------------------------
+
+    async def send(self, place: Place, message: Message) -> MessageRef:
+        payload = render(message)
+        if message.ephemeral_to:
+            user = message.ephemeral_to
+            resp = await self.outbox.post(
+                place.channel,
+                lambda: self.client.chat_postEphemeral(
+                    channel=place.channel, user=user, thread_ts=place.thread, **payload
+                ),
+            )
+            return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{resp.get('message_ts', '')}")
+        broadcast = bool(place.thread) and message.extra.get("broadcast", "").lower() in ("1", "true", "yes")
+
+        async def post() -> Any:
+            return await self.client.chat_postMessage(
+                channel=place.channel,
+                thread_ts=place.thread,
+                reply_broadcast=broadcast or None,
+                unfurl_links=False,
+                unfurl_media=False,
+                **payload,
+            )
+
+        try:
+            resp = await self.outbox.post(place.channel, post)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "not_in_channel":
+                raise
+            # A public channel the bot has not joined yet: join (channels:join) and retry once.
+            await self.client.conversations_join(channel=place.channel)
+            resp = await self.outbox.post(place.channel, post)
+        channel = str(resp.get("channel") or place.channel)  # a post to a user id lands in a DM
+        posted_place = (
+            place
+            if channel == place.channel
+            else Place("slack", channel, place.thread, True, place.channel_name)
+        )
+        return MessageRef(posted_place, str(resp["ts"]))
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        """Edit in place (chat.update). Ephemeral messages cannot be edited through the Web
+        API, so their update is a fresh ephemeral message to the same person."""
+        if ref.message_id.startswith(EPHEMERAL_PREFIX):
+            user = ref.message_id[len(EPHEMERAL_PREFIX) :].split(":", 1)[0]
+            await self.send(
+                ref.place,
+                Message(
+                    message.text,
+                    message.blocks,
+                    message.tone,
+                    message.mentions,
+                    ephemeral_to=user,
+                    extra=message.extra,
+                ),
+            )
+            return
+
+        async def edit(latest: Message) -> None:
+            await self.client.chat_update(channel=ref.place.channel, ts=ref.message_id, **render(latest))
+
+        await self.outbox.edit(ref.place.channel, ref.message_id, message, edit)

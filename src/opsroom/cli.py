@@ -1,0 +1,332 @@
+"""The ``opsroom`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from opsroom import __version__
+
+app = typer.Typer(
+    name="opsroom",
+    help="Self-hosted ChatOps: commands, approvals, alerts and a tamper-evident audit trail in your team's chat.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+audit_app = typer.Typer(help="Search, verify and export the audit trail.", no_args_is_help=True)
+config_app = typer.Typer(help="Inspect the configuration format.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(config_app, name="config")
+
+console = Console()
+err = Console(stderr=True)
+
+ConfigOpt = Annotated[Optional[Path], typer.Option(
+    "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).",
+    exists=False, dir_okay=False)]
+DbOpt = Annotated[Optional[str], typer.Option(
+    "--database", envvar="OPSROOM_DATABASE_URL", help="Database URL, overriding the config's.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"opsroom {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """opsroom runs operations work inside the chat your team already uses."""
+
+
+def _load(config: Path | None):  # type: ignore[no-untyped-def]
+    from opsroom.config.loader import load_or_demo
+    from opsroom.core import ConfigError
+
+    try:
+        return load_or_demo(config)
+    except ConfigError as exc:
+        err.print(f"[red]Configuration error[/]\n{exc}")
+        raise typer.Exit(2) from None
+
+
+def _system(config: Path | None, database: str | None, adapters: list | None = None):  # type: ignore[no-untyped-def,type-arg]
+    from opsroom.app import build_system
+    from opsroom.core import ConfigError
+
+    loaded = _load(config)
+    try:
+        return build_system(loaded, adapters=adapters or [], database_url=database)
+    except ConfigError as exc:
+        err.print(f"[red]Configuration error[/]\n{exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def run(
+    config: ConfigOpt = None,
+    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default from config: 127.0.0.1).")] = None,
+    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default from config: 8080).")] = None,
+    database: DbOpt = None,
+) -> None:
+    """Start opsroom: chat adapters, the HTTP server (web chat, webhooks, /metrics) and run workers."""
+    import uvicorn
+
+    from opsroom import logs
+    from opsroom.app import build_adapters
+    from opsroom.web.app import build_app
+
+    started = time.monotonic()
+    loaded = _load(config)
+    logs.setup(loaded.config.log_level)
+    system = _system(config, database, build_adapters(loaded))
+    web = build_app(system)
+    bind_host = host or loaded.config.server.host
+    bind_port = port or loaded.config.server.port
+    server = uvicorn.Server(uvicorn.Config(web, host=bind_host, port=bind_port, log_config=None,
+                                           access_log=False, lifespan="on"))
+
+    async def serve() -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGHUP, lambda: _reload(system, config))
+
+        async def announce() -> None:
+            while not server.started:
+                await asyncio.sleep(0.02)
+            label = " (demo)" if loaded.config.demo else ""
+            err.print(f"opsroom{label} ready on http://{bind_host}:{bind_port} "
+                      f"in {time.monotonic() - started:.2f}s — config: {loaded.source}")
+
+        watcher = asyncio.create_task(announce())
+        await server.serve()
+        watcher.cancel()
+
+    asyncio.run(serve())
+
+
+def _reload(system, config: Path | None) -> None:  # type: ignore[no-untyped-def]
+    from opsroom.config.loader import load_or_demo
+    from opsroom.core import ConfigError
+
+    try:
+        summary = system.reload(load_or_demo(config), actor="SIGHUP")
+        err.print(f"configuration reloaded: {summary}")
+    except ConfigError as exc:
+        err.print(f"[red]reload refused; keeping the running configuration[/]\n{exc}")
+
+
+@app.command()
+def shell(
+    user: Annotated[str, typer.Option("--user", "-u", help="Who you are (a user from the config).")],
+    channel: Annotated[str, typer.Option(help="Channel to pretend to be in, for policy rules.")] = "#ops",
+    config: ConfigOpt = None,
+    database: DbOpt = None,
+) -> None:
+    """Chat with the bot in the terminal. Reads one message per line when input is not a terminal."""
+    from opsroom.chat.terminal import TerminalAdapter
+    from opsroom.core import MessageEvent, Place
+
+    terminal = TerminalAdapter()
+    system = _system(config, database, [terminal])
+    interactive = sys.stdin.isatty()
+    place = Place("shell", channel.lstrip("#"), channel_name=channel)
+    if system.engine.parts.directory.get(user) is None:
+        err.print(f"[yellow]{user} is not a configured user: you get only what everyone may do.[/]")
+
+    async def session() -> None:
+        await system.start()
+        try:
+            if interactive:
+                label = " demo" if system.config.demo else ""
+                console.print(f"opsroom{label} shell as [bold]{user}[/] in {channel}. "
+                              "Type `help`, or Ctrl-D to leave.")
+            n = 0
+            while True:
+                line = await asyncio.to_thread(_read_line, interactive)
+                if line is None:
+                    break
+                if not line.strip():
+                    continue
+                n += 1
+                await system.engine.handle(MessageEvent(place, user, line, message_id=str(n), addressed=True))
+                if not interactive:
+                    await system.runs.drain()
+            await system.runs.drain()
+        finally:
+            await system.stop()
+
+    asyncio.run(session())
+
+
+def _read_line(interactive: bool) -> str | None:
+    try:
+        return input("› ") if interactive else sys.stdin.readline() or None
+    except EOFError:
+        return None
+
+
+@app.command()
+def init(
+    path: Annotated[Path, typer.Argument(help="Where to write the config.")] = Path("opsroom.yaml"),
+    force: Annotated[bool, typer.Option(help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a commented example opsroom.yaml (the demo's configuration) to start from."""
+    from opsroom.config.loader import DEMO_CONFIG
+
+    if path.exists() and not force:
+        err.print(f"{path} exists; use --force to overwrite it.")
+        raise typer.Exit(1)
+    path.write_text(DEMO_CONFIG.read_text())
+    for extra in DEMO_CONFIG.parent.glob("*.tests.yaml"):
+        target = path.parent / extra.name
+        if not target.exists() or force:
+            target.write_text(extra.read_text())
+    console.print(f"wrote {path}. Check it with [bold]opsroom check --config {path}[/], "
+                  "start with [bold]opsroom run[/].")
+
+
+@app.command()
+def check(config: ConfigOpt = None) -> None:
+    """Validate opsroom.yaml, the command catalog and the policy. Exit 0 when all is well."""
+    from opsroom.app import build_parts, import_providers
+    from opsroom.core import ConfigError
+    from opsroom.policy import check_policy
+    from opsroom.runs.registry import build_runner
+
+    loaded = _load(config)
+    problems: list[str] = []
+    try:
+        parts = build_parts(loaded)
+    except ConfigError as exc:
+        err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
+        raise typer.Exit(2) from None
+    import_providers(parts.catalog)
+    for spec in parts.catalog:
+        if spec.runner is not None:
+            try:
+                build_runner(spec.runner)
+            except ConfigError as exc:
+                problems.append(f"{loaded.source}: commands.{spec.name}.runner: {exc}")
+    problems += check_policy(loaded.config.policy, {s.name: s for s in parts.catalog}, loaded.base_dir)
+    if problems:
+        err.print(f"[red]✗ {loaded.source}: {len(problems)} problem(s)[/]")
+        for p in problems:
+            err.print(f"  {p}")
+        raise typer.Exit(2)
+    n_rules = len(getattr(loaded.config.policy, "rules", []) or [])
+    console.print(f"[green]✓[/] {loaded.source}: {len(list(parts.catalog))} commands, "
+                  f"{len(loaded.config.users)} users, {n_rules} policy rules — all valid")
+
+
+@config_app.command("schema")
+def config_schema() -> None:
+    """Print the JSON schema of opsroom.yaml (for editors and CI validation)."""
+    from opsroom.config.loader import json_schema
+
+    console.print_json(json.dumps(json_schema()))
+
+
+def _audit(config: Path | None, database: str | None):  # type: ignore[no-untyped-def]
+    from opsroom.app import _resolve_sqlite
+    from opsroom.audit import AuditLog
+    from opsroom.store import Database
+
+    loaded = _load(config)
+    url = _resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
+    return AuditLog(Database.open(url))
+
+
+@audit_app.command("search")
+def audit_search(
+    query: Annotated[Optional[list[str]], typer.Argument(help="e.g. rollback since last tuesday user:alice")] = None,
+    limit: Annotated[int, typer.Option(help="How many entries at most.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
+    config: ConfigOpt = None,
+    database: DbOpt = None,
+) -> None:
+    """Search the audit trail: words, user:NAME, command:NAME, channel:#X, action:X, run:N, since …, until …"""
+    from opsroom.audit import parse_query
+    from opsroom.core import ParseError
+
+    log = _audit(config, database)
+    text = " ".join(query or [])
+    try:
+        entries = log.search(parse_query(text), limit=limit)
+    except ParseError as exc:
+        err.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    if as_json:
+        for e in entries:
+            print(json.dumps(_entry_dict(e), default=str))
+        return
+    table = Table("id", "time (UTC)", "actor", "action", "command", "run", "summary", box=None)
+    for e in entries:
+        table.add_row(str(e.id), e.ts.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.command,
+                      str(e.run_id or ""), e.summary[:100])
+    console.print(table)
+    console.print(f"[dim]{len(entries)} entries (newest first)[/]")
+
+
+def _entry_dict(e) -> dict:  # type: ignore[no-untyped-def,type-arg]
+    return {"id": e.id, "ts": e.ts.isoformat(), "actor": e.actor, "action": e.action,
+            "command": e.command, "platform": e.platform, "channel": e.channel,
+            "run_id": e.run_id, "summary": e.summary, "detail": e.detail, "hash": e.hash}
+
+
+@audit_app.command("verify")
+def audit_verify(config: ConfigOpt = None, database: DbOpt = None) -> None:
+    """Recompute the hash chain; name any altered, deleted or reordered row. Exit 1 if broken."""
+    from rich.progress import Progress
+
+    log = _audit(config, database)
+    with Progress(transient=True, console=err) as progress:
+        task = progress.add_task("verifying", total=None)
+        report = log.verify(progress=lambda done, total: progress.update(task, completed=done, total=total))
+    if report.ok:
+        console.print(f"[green]✓ audit chain intact[/]: {report.rows_checked} rows verified")
+        return
+    console.print(f"[red]✗ audit chain broken[/]: intact up to row {report.last_good_id}")
+    for problem in report.problems:
+        console.print(f"  row {problem.id}: {problem.what} — {problem.detail}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("export")
+def audit_export(
+    query: Annotated[Optional[list[str]], typer.Argument(help="Optional search to export only matches.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    config: ConfigOpt = None,
+    database: DbOpt = None,
+) -> None:
+    """Export the audit trail as JSON Lines (oldest first, with hashes) for a SIEM or an auditor."""
+    log = _audit(config, database)
+    text = " ".join(query or []) or None
+    if output is None:
+        count = log.export(sys.stdout, text)
+    else:
+        with output.open("w", encoding="utf-8") as fp:
+            count = log.export(fp, text)
+    err.print(f"exported {count} entries" + (f" to {output}" if output else ""))
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()

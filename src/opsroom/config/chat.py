@@ -1,0 +1,99 @@
+"""The ``chat:`` section of opsroom.yaml: which chat platforms opsroom talks on.
+
+Tokens are plain strings here; write them as ``${SLACK_BOT_TOKEN}`` and the config loader
+fills them in from the environment, so no secret ever sits in the file. Token fields are
+kept out of ``repr`` so a logged config never shows them.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from opsroom.config.base import Section
+
+
+class WebChatConfig(Section):
+    """The built-in web chat (owned by the web chat module)."""
+
+    enabled: bool = True
+
+
+class SlackConfig(Section):
+    enabled: bool = True
+    mode: Literal["http", "socket"] = Field(
+        "http", description="http: Events API to /slack/*; socket: Socket Mode, no public URL needed."
+    )
+    bot_token: str = Field(..., repr=False, description="xoxb-… bot token, e.g. ${SLACK_BOT_TOKEN}.")
+    signing_secret: str = Field("", repr=False, description="Required in http mode: ${SLACK_SIGNING_SECRET}.")
+    app_token: str = Field("", repr=False, description="Required in socket mode: xapp-… ${SLACK_APP_TOKEN}.")
+    base_url: str = Field(
+        "https://slack.com/api/", description="Web API base URL (tests point it at a fake)."
+    )
+    umbrella_command: str = Field(
+        "/ops",
+        description="`/ops deploy api` is handed on as `deploy api`; any other slash command "
+        "is handed on with its own name: `/deploy api` → `deploy api`.",
+    )
+    channels: list[str] = Field(
+        [],
+        description="Channel ids whose plain messages are read (for `!cmd`); empty = every channel "
+        "the bot is in. Mentions, DMs and slash commands are always read.",
+    )
+    echo_commands: bool = Field(
+        True, description="Acknowledge slash commands in the channel, so everyone sees who ran what."
+    )
+    lookup_emails: bool = Field(True, description="Fetch senders' emails with users.info (users:read.email).")
+    pace_seconds: float = Field(1.0, ge=0, description="Minimum gap between posts to one channel.")
+    max_rate_limit_retries: int = Field(3, ge=0, description="Retries after a 429, honouring Retry-After.")
+
+    @model_validator(mode="after")
+    def _tokens_for_mode(self) -> SlackConfig:
+        if self.enabled and not self.bot_token:
+            raise ValueError("slack: bot_token is empty (is SLACK_BOT_TOKEN set in the environment?)")
+        if self.enabled and self.mode == "http" and not self.signing_secret:
+            raise ValueError("slack: mode http needs signing_secret (e.g. ${SLACK_SIGNING_SECRET})")
+        if self.enabled and self.mode == "socket" and not self.app_token:
+            raise ValueError("slack: mode socket needs app_token (xapp-…, e.g. ${SLACK_APP_TOKEN})")
+        if not self.umbrella_command.startswith("/"):
+            raise ValueError("slack: umbrella_command must start with '/', e.g. /ops")
+        return self
+
+
+class MattermostConfig(Section):
+    enabled: bool = True
+    url: str = Field(..., description="The Mattermost server, e.g. https://chat.example.com")
+    bot_token: str = Field(
+        ..., repr=False, description="The bot account's access token: ${MATTERMOST_TOKEN}."
+    )
+    command_tokens: list[str] = Field(
+        [], repr=False, description="Tokens of the slash commands that point at /mattermost/command."
+    )
+    actions_url: str = Field(
+        "",
+        description="URL Mattermost posts button clicks to; default <server.public_url>/mattermost/actions.",
+    )
+    umbrella_command: str = "/ops"
+    channels: list[str] = Field([], description="Channel ids whose plain messages are read; empty = all.")
+    lookup_emails: bool = True
+    verify_tls: bool = True
+    pace_seconds: float = Field(0.2, ge=0, description="Minimum gap between posts to one channel.")
+    reconnect_min_seconds: float = Field(0.5, gt=0)
+    reconnect_max_seconds: float = Field(30.0, gt=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> MattermostConfig:
+        if self.enabled and not self.bot_token:
+            raise ValueError("mattermost: bot_token is empty (is MATTERMOST_TOKEN set in the environment?)")
+        if not self.url.startswith(("http://", "https://")):
+            raise ValueError("mattermost: url must start with http:// or https://")
+        if not self.umbrella_command.startswith("/"):
+            raise ValueError("mattermost: umbrella_command must start with '/', e.g. /ops")
+        return self
+
+
+class ChatConfig(Section):
+    web: WebChatConfig = WebChatConfig()
+    slack: SlackConfig | None = None
+    mattermost: MattermostConfig | None = None

@@ -1,0 +1,458 @@
+"""The dispatcher: route → parse → decide → guard → submit → report, and every step audited.
+
+The engine knows no chat platform. Adapters hand it ``MessageEvent``s and ``ActionEvent``s;
+it answers through the ChatHub. Built-in commands (help, runs, cancel, audit…) go through
+the same parse and policy steps as catalog commands.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any, Awaitable, Callable, Mapping
+
+import structlog
+from sqlalchemy import insert
+from sqlalchemy.exc import IntegrityError
+
+from opsroom import metrics
+from opsroom.actions import ActionError, ActionRegistry, ActionRequest, ActionSigner
+from opsroom.chat.base import ChatHub
+from opsroom.core import (
+    ActionEvent,
+    Decision,
+    HookContext,
+    Inbound,
+    Invocation,
+    Message,
+    MessageEvent,
+    MessageRef,
+    OpsroomError,
+    ParseError,
+    Place,
+    Principal,
+    RunContext,
+    RunState,
+)
+from opsroom.directory import Directory
+from opsroom.runs import store as run_store
+from opsroom.runs.registry import build_action, build_runner
+from opsroom.runs.service import RunOutcome, RunService
+from opsroom.store import Database
+from opsroom.store.tables import processed_events
+
+log = structlog.get_logger("opsroom.engine")
+
+BuiltinHandler = Callable[["Engine", Invocation], Awaitable[Message | None]]
+
+
+class Guard:
+    """A step between the policy decision and the run (confirmation, approval, freeze…).
+
+    ``check`` returns None to let the run go on, or a Message to answer instead (the guard
+    has then persisted whatever it waits for)."""
+
+    async def check(self, engine: "Engine", inv: Invocation, decision: Decision,
+                    run_id: int | None) -> Message | None:
+        return None
+
+
+@dataclass
+class EngineParts:
+    """What the engine is composed of; swapped whole on reload."""
+
+    catalog: Any  # opsroom.commands.Catalog
+    policy: Any  # opsroom.policy.PolicyEngine
+    directory: Directory
+    builtins: dict[str, BuiltinHandler] = field(default_factory=dict)
+
+
+class Engine:
+    def __init__(self, *, db: Database, audit: Any, chat: ChatHub, parts: EngineParts,
+                 signer: ActionSigner, runs: RunService, reporter: Any,
+                 redactor: Callable[[str], tuple[str, int]],
+                 bot_names: tuple[str, ...] = ("opsroom",), demo: bool = False) -> None:
+        self.db = db
+        self.audit = audit
+        self.chat = chat
+        self.parts = parts
+        self.signer = signer
+        self.actions = ActionRegistry()
+        self.runs = runs
+        self.reporter = reporter
+        self.redactor = redactor
+        self.bot_names = bot_names
+        self.demo = demo
+        self.guards: list[Guard] = []
+        self.guardrails: Any = None  # opsroom.policy.guards.Guardrails, set by its install()
+        self.engine_flags: dict[str, type] = {"dry-run": bool}
+        self._runners: dict[str, Any] = {}
+        self._pending: set[asyncio.Task[Any]] = set()
+        self.actions.register("run.cancel", self._action_cancel)
+        self.actions.register("command.run", self._action_command)
+
+    # -- entry point ------------------------------------------------------------------------
+    async def handle(self, event: Inbound) -> None:
+        """Adapters call this for every inbound event. Never raises: a failure is logged
+        and, where possible, answered."""
+        try:
+            if event.event_id and not self._first_delivery(event.event_id, event.place.platform):
+                metrics.DUPLICATES.labels(event.place.platform).inc()
+                return
+            if isinstance(event, MessageEvent):
+                await self._on_message(event)
+            else:
+                await self._on_action(event)
+        except Exception:
+            log.exception("handle_failed", platform=event.place.platform)
+            try:
+                await self.reply(event.place, Message.plain(
+                    "Something went wrong on our side; it is logged. Nothing was run.", "failure"))
+            except Exception:
+                log.exception("error_reply_failed")
+
+    def _first_delivery(self, event_id: str, platform: str) -> bool:
+        try:
+            with self.db.begin() as conn:
+                conn.execute(insert(processed_events).values(
+                    event_id=event_id[:200], platform=platform, seen_at=run_store.utcnow()))
+            return True
+        except IntegrityError:
+            return False
+
+    async def reply(self, place: Place, message: Message) -> MessageRef:
+        return await self.chat.send(place, message)
+
+    def principal_for(self, platform: str, sender_id: str, email: str = "") -> Principal:
+        return self.parts.directory.resolve(platform, sender_id, email)
+
+    # -- typed commands ---------------------------------------------------------------------
+    async def _on_message(self, event: MessageEvent) -> None:
+        from opsroom.commands.parser import extract, parse
+
+        text = extract(event.text, addressed=event.addressed or event.place.is_direct,
+                       bot_names=self.bot_names)
+        if text is None:
+            return  # ordinary conversation: not for us, not recorded
+        metrics.INBOUND.labels(event.place.platform).inc()
+        principal = self.principal_for(event.place.platform, event.sender_id, event.sender_email)
+        place = event.place
+        audit_base = {"platform": place.platform, "channel": place.name}
+        try:
+            inv = parse(text, self.parts.catalog, principal, place, engine_flags=self.engine_flags)
+        except ParseError as exc:
+            with self.db.begin() as conn:
+                self.audit.append(conn, actor=principal.name, action="parse_error",
+                                  summary=str(exc), detail={"text": self._clean(text)}, **audit_base)
+            metrics.COMMANDS.labels("?", "parse_error").inc()
+            await self.reply(place, Message.plain(str(exc), "warning"))
+            return
+        await self.dispatch(inv)
+
+    async def dispatch(self, inv: Invocation, *, via: str = "") -> int | None:
+        """Decide, guard and run a parsed command. Returns the run id if a run was created."""
+        decision = self.decide(inv)
+        place = inv.place
+        audit_base = {"platform": place.platform, "channel": place.name, "command": inv.command.name}
+        received = {"text": self._clean(inv.raw_text), "parsed": inv.canonical()}
+        if via:
+            received["via"] = via
+        if not decision.allowed:
+            with self.db.begin() as conn:
+                self.audit.append(conn, actor=inv.principal.name, action="command.received",
+                                  summary=self._clean(inv.raw_text), detail=received, **audit_base)
+                self.audit.append(conn, actor=inv.principal.name, action="decision",
+                                  summary=f"denied: {decision.reason}",
+                                  detail={"allowed": False, "rules": list(decision.rule_ids)}, **audit_base)
+            metrics.COMMANDS.labels(inv.command.name, "denied").inc()
+            await self.reply(place, Message.plain(f"⛔ {decision.reason}", "denied"))
+            return None
+
+        if inv.command.builtin:
+            handler = self.parts.builtins.get(inv.command.name)
+            if handler is None:
+                await self.reply(place, Message.plain(f"`{inv.command.name}` is not available here.", "warning"))
+                return None
+            if not inv.command.read_only:
+                with self.db.begin() as conn:
+                    self.audit.append(conn, actor=inv.principal.name, action="command.received",
+                                      summary=self._clean(inv.raw_text), detail=received, **audit_base)
+                    self.audit.append(conn, actor=inv.principal.name, action="decision",
+                                      summary="allowed", detail={"allowed": True,
+                                                                 "rules": list(decision.rule_ids)},
+                                      **audit_base)
+            answer = await handler(self, inv)
+            metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
+            if answer is not None:
+                await self.reply(place, answer)
+            return None
+
+        for guard in self.guards:
+            held = await guard.check(self, inv, decision, None)
+            if held is not None:
+                if held.text or held.blocks:  # empty: the guard has answered already
+                    await self.reply(place, held)
+                return None
+        return await self.submit(inv, decision, received)
+
+    def decide(self, inv: Invocation) -> Decision:
+        started = time.perf_counter()
+        decision: Decision = self.parts.policy.decide(inv.principal, inv.command.name, inv.args, inv.place)
+        metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
+        return decision
+
+    # -- runs -------------------------------------------------------------------------------
+    def lock_key(self, inv: Invocation) -> str | None:
+        if not inv.command.lock:
+            return None
+        return inv.command.lock.format_map({k: str(v) for k, v in inv.args.items()})
+
+    def stored_args(self, inv: Invocation) -> dict[str, Any]:
+        """Arguments as stored and audited: secret ones masked."""
+        out: dict[str, Any] = {}
+        for name, value in inv.args.items():
+            spec = inv.command.arg(name)
+            out[name] = "[REDACTED]" if spec is not None and spec.secret else value
+        return out
+
+    async def submit(self, inv: Invocation, decision: Decision, received: Mapping[str, Any],
+                     *, initial: RunState = RunState.QUEUED) -> int | None:
+        """Write the run (and its audit rows) before anything executes, then start it."""
+        place = inv.place
+        audit_base = {"platform": place.platform, "channel": place.name, "command": inv.command.name}
+        lock_key = self.lock_key(inv) if not inv.flags.get("dry_run") else None
+        with self.db.begin() as conn:
+            if lock_key:
+                holder = run_store.lock_holder(conn, lock_key)
+                if holder is not None:
+                    since = holder.since.strftime("%H:%M UTC")
+                    by_run = f" (run #{holder.run_id})" if holder.run_id else ""
+                    refusal = f"🔒 `{lock_key}` is held by {holder.holder}{by_run} since {since}; try again when it is done."
+                    self.audit.append(conn, actor=inv.principal.name, action="command.received",
+                                      summary=self._clean(inv.raw_text), detail=dict(received), **audit_base)
+                    self.audit.append(conn, actor=inv.principal.name, action="lock.refused",
+                                      summary=refusal, detail={"lock": lock_key, "holder": holder.holder,
+                                                               "run_id": holder.run_id}, **audit_base)
+                    refused = True
+                else:
+                    refused = False
+            else:
+                refused = False
+            if not refused:
+                run_id = run_store.insert_run(conn, inv, initial, lock_key=lock_key,
+                                              timeout=inv.command.timeout, stored_args=self.stored_args(inv))
+                if lock_key:
+                    run_store.take_lock(conn, lock_key, run_id, inv.principal.name)
+                self.audit.append(conn, actor=inv.principal.name, action="command.received",
+                                  run_id=run_id, summary=self._clean(inv.raw_text),
+                                  detail=dict(received), **audit_base)
+                self.audit.append(conn, actor=inv.principal.name, action="decision", run_id=run_id,
+                                  summary=f"allowed: {decision.reason}",
+                                  detail={"allowed": True, "rules": list(decision.rule_ids)}, **audit_base)
+                self.audit.append(conn, actor=inv.principal.name, action=f"run.{initial.value}",
+                                  run_id=run_id, summary=f"run #{run_id} {initial.value}",
+                                  detail={"args": self.stored_args(inv), "lock": lock_key}, **audit_base)
+        if refused:
+            metrics.COMMANDS.labels(inv.command.name, "locked").inc()
+            await self.reply(place, Message.plain(refusal, "warning"))
+            return None
+        if initial == RunState.QUEUED:
+            self.start_run(run_id, inv)
+        return run_id
+
+    def start_run(self, run_id: int, inv: Invocation) -> None:
+        spec = inv.command
+        runner = self._runners.get(spec.name)
+        if runner is None:
+            assert spec.runner is not None, f"command {spec.name} has no runner"
+            runner = build_runner(spec.runner)
+            self._runners[spec.name] = runner
+        ctx = RunContext(
+            run_id=run_id, command=spec.name, args=dict(inv.args), user=inv.principal.name,
+            channel=inv.place.name, timeout=spec.timeout, dry_run=bool(inv.flags.get("dry_run")),
+            options=dict(spec.runner.options) if spec.runner else {},
+        )
+        self.reporter.track(run_id, inv)
+        self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv)
+                        if not ctx.dry_run else None, output_max_chars=spec.output_max_chars,
+                        audit_fields={"platform": inv.place.platform, "channel": inv.place.name,
+                                      "command": spec.name})
+
+    async def on_run_finished(self, run_id: int, outcome: RunOutcome, inv: Invocation) -> None:
+        """Metrics, then the command's hooks (another command, or a provider action)."""
+        metrics.COMMANDS.labels(inv.command.name, outcome.state.value).inc()
+        metrics.RUN_SECONDS.labels(inv.command.name).observe(outcome.duration)
+        if inv.flags.get("dry_run"):
+            return
+        hooks = inv.command.on_success if outcome.state == RunState.SUCCEEDED else (
+            inv.command.on_failure if outcome.state in (RunState.FAILED, RunState.TIMED_OUT) else ())
+        for hook in hooks:
+            await self._run_hook(run_id, outcome, inv, hook)
+
+    async def _run_hook(self, run_id: int, outcome: RunOutcome, inv: Invocation, hook: Any) -> None:
+        from opsroom.commands.parser import parse
+
+        ref = self.reporter.ref_of(run_id)
+        thread_place = ref.thread_place if ref is not None else inv.place
+        audit_base = {"platform": inv.place.platform, "channel": inv.place.name, "command": inv.command.name}
+        try:
+            if hook.command:
+                text = hook.command.format_map({k: str(v) for k, v in inv.args.items()})
+                chained = parse(text, self.parts.catalog, inv.principal, inv.place,
+                                engine_flags=self.engine_flags)
+                with self.db.begin() as conn:
+                    self.audit.append(conn, actor=inv.principal.name, action="hook", run_id=run_id,
+                                      summary=f"hook: chained `{chained.canonical()}`",
+                                      detail={"hook": "command", "text": text}, **audit_base)
+                await self.dispatch(chained, via=f"hook of run #{run_id}")
+                return
+            with self.db.read() as conn:
+                audit_ids = tuple(e.id for e in self.audit.for_run(run_id)) if hasattr(self.audit, "for_run") else ()
+            action = build_action(hook.action, hook.options)
+            result = await action(HookContext(
+                run_id=run_id, command=inv.command.name, args=dict(inv.args), user=inv.principal.name,
+                platform=inv.place.platform, channel=inv.place.name, outcome=outcome.state.value,
+                exit_code=outcome.exit_code, output_tail=outcome.output[-2000:],
+                thread_link=f"{inv.place.platform}:{inv.place.name}#{ref.message_id if ref else ''}",
+                audit_ids=audit_ids, raw_text=inv.raw_text, options=dict(hook.options),
+            ))
+            with self.db.begin() as conn:
+                self.audit.append(conn, actor=inv.principal.name, action="hook", run_id=run_id,
+                                  summary=f"hook {hook.action}: {result}",
+                                  detail={"hook": hook.action, "result": result}, **audit_base)
+            await self.reply(thread_place, Message.plain(f"↪ {result}", "info"))
+        except (OpsroomError, Exception) as exc:  # a failing hook is reported, never fatal
+            log.exception("hook_failed", run_id=run_id)
+            message, _ = self.redactor(str(exc))
+            with self.db.begin() as conn:
+                self.audit.append(conn, actor=inv.principal.name, action="hook.failed", run_id=run_id,
+                                  summary=f"hook failed: {message}", detail={"hook": hook.action or hook.command},
+                                  **audit_base)
+            await self.reply(thread_place, Message.plain(f"↪ hook failed: {message}", "warning"))
+
+    # -- buttons ----------------------------------------------------------------------------
+    async def _on_action(self, event: ActionEvent) -> None:
+        principal = self.principal_for(event.place.platform, event.sender_id)
+        audit_base = {"platform": event.place.platform, "channel": event.place.name}
+        try:
+            kind, payload, nonce, single_use = self.signer.open(event.action_id)
+        except ActionError as exc:
+            with self.db.begin() as conn:
+                self.audit.append(conn, actor=principal.name, action="action.rejected",
+                                  summary=str(exc), detail={}, **audit_base)
+            await self._answer_action(event, Message.plain(str(exc), "warning"))
+            return
+        handler = self.actions.get(kind)
+        if handler is None:
+            await self._answer_action(event, Message.plain("That button no longer does anything.", "warning"))
+            return
+        if single_use and not self._first_delivery(f"action:{nonce}", event.place.platform):
+            with self.db.begin() as conn:
+                self.audit.append(conn, actor=principal.name, action="action.replayed",
+                                  summary=f"button {kind} clicked again", detail={"kind": kind}, **audit_base)
+            await self._answer_action(event, Message.plain("That button was already used.", "warning"))
+            return
+        answer = await handler(ActionRequest(kind, payload, principal, event, nonce))
+        if answer is not None:
+            await self._answer_action(event, answer)
+
+    async def _answer_action(self, event: ActionEvent, message: Message) -> None:
+        """Answer the clicker: ephemerally where the platform can, else in the thread."""
+        adapter = self.chat.get(event.place.platform)
+        if adapter.capabilities.ephemeral:
+            message = Message(message.text, message.blocks, message.tone, message.mentions,
+                              ephemeral_to=event.sender_id)
+        place = event.message.thread_place if event.message is not None and adapter.capabilities.threads \
+            else event.place
+        await self.reply(place, message)
+
+    def authorize_action(self, principal: Principal, action: str, args: Mapping[str, Any],
+                         place: Place) -> Decision:
+        """Buttons are authorized like typed commands: the policy action is the button kind's
+        command (``cancel`` for run.cancel, ``alert.ack``…)."""
+        decision: Decision = self.parts.policy.decide(principal, action, args, place)
+        return decision
+
+    async def _action_cancel(self, req: ActionRequest) -> Message | None:
+        return await self.cancel_run(int(req.payload["run"]), req.principal, req.event.place)
+
+    async def _action_command(self, req: ActionRequest) -> Message | None:
+        """A button that types a command for you (diagnostics on an alert): the normal path,
+        policy included, as the person who clicked."""
+        from opsroom.commands.parser import parse
+
+        place = req.event.place
+        try:
+            inv = parse(str(req.payload["text"]), self.parts.catalog, req.principal, place,
+                        engine_flags=self.engine_flags)
+        except ParseError as exc:
+            return Message.plain(str(exc), "warning")
+        await self.dispatch(inv, via="button")
+        return None
+
+    async def cancel_run(self, run_id: int, principal: Principal, place: Place) -> Message:
+        with self.db.read() as conn:
+            run = run_store.get_run(conn, run_id)
+        if run is None:
+            return Message.plain(f"There is no run #{run_id}.", "warning")
+        # Your own run you may always cancel; someone else's needs the `cancel` permission.
+        if run.user != principal.name:
+            decision = self.authorize_action(principal, "cancel-others", {"run": run_id}, place)
+            if not decision.allowed:
+                with self.db.begin() as conn:
+                    self.audit.append(conn, actor=principal.name, action="cancel.denied", run_id=run_id,
+                                      command=run.command, platform=place.platform, channel=place.name,
+                                      summary=f"denied: {decision.reason}",
+                                      detail={"rules": list(decision.rule_ids)})
+                return Message.plain(f"⛔ You may not cancel run #{run_id} (started by {run.user}).", "denied")
+        if run.state not in (RunState.QUEUED, RunState.RUNNING, RunState.AWAITING_APPROVAL,
+                             RunState.AWAITING_CONFIRMATION):
+            return Message.plain(f"Run #{run_id} already ended ({run.state.value}).", "info")
+        with self.db.begin() as conn:
+            self.audit.append(conn, actor=principal.name, action="run.cancel_requested", run_id=run_id,
+                              command=run.command, platform=place.platform, channel=place.name,
+                              summary=f"{principal.name} cancelled run #{run_id}")
+        if self.runs.cancel(run_id, principal.name):
+            return Message.plain(f"🛑 Cancelling run #{run_id}…", "warning")
+        # Not running in this process (waiting for approval, or started elsewhere): end it here.
+        with self.db.begin() as conn:
+            run_store.set_state(conn, run_id, RunState.CANCELLED, finished_at=run_store.utcnow(),
+                                error=f"cancelled by {principal.name}")
+            if run.lock_key:
+                run_store.release_lock(conn, run.lock_key, run_id)
+        return Message.plain(f"🛑 Run #{run_id} cancelled.", "warning")
+
+    # -- lifecycle --------------------------------------------------------------------------
+    async def recover(self) -> list[int]:
+        """Runs still marked running or queued when we start were cut off by a stop or a
+        crash: mark them ``interrupted``, free their locks, and tell their channels."""
+        with self.db.begin() as conn:
+            stale = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            for run in stale:
+                run_store.set_state(conn, run.id, RunState.INTERRUPTED, finished_at=run_store.utcnow(),
+                                    error="opsroom stopped while this run was in progress")
+                if run.lock_key:
+                    run_store.release_lock(conn, run.lock_key, run.id)
+                self.audit.append(conn, actor="opsroom", action="run.interrupted", run_id=run.id,
+                                  command=run.command, platform=run.platform, channel=run.channel_name,
+                                  summary=f"run #{run.id} interrupted: opsroom restarted while it was {run.state.value}")
+        for run in stale:
+            place = Place(run.platform, run.channel, run.thread, channel_name=run.channel_name)
+            try:
+                await self.reply(place, Message.plain(
+                    f"⚠️ run #{run.id} (`{run.raw_text}` by {run.user}) was interrupted: opsroom "
+                    "restarted while it was running. Check the target before running it again.", "warning"))
+            except LookupError:
+                log.warning("interrupted_run_platform_missing", run_id=run.id, platform=run.platform)
+            except Exception:
+                log.exception("interrupted_notice_failed", run_id=run.id)
+        return [r.id for r in stale]
+
+    def _clean(self, text: str) -> str:
+        return self.redactor(text)[0]
+
+
+def now_utc() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)

@@ -1,0 +1,1 @@
+"""Monitoring providers: Alertmanager (silences) and Prometheus (read-only queries)."""

@@ -1,0 +1,83 @@
+"""Alertmanager API v2: create, expire and list silences."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Mapping
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from opsroom.core import OpsroomError
+
+
+class AlertmanagerError(OpsroomError):
+    pass
+
+
+def _iso(value: dt.datetime) -> str:
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+class AlertmanagerClient:
+    """``base_url`` is the Alertmanager's external URL (``http://am:9093``, or with a path
+    prefix); requests go to ``<base_url>/api/v2/...``."""
+
+    def __init__(
+        self, base_url: str, *, http: httpx.AsyncClient | None = None, timeout: float = 10.0
+    ) -> None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise AlertmanagerError(f"{base_url!r} is not an http(s) Alertmanager URL")
+        self.base_url = base_url.rstrip("/")
+        self._http = http
+        self._timeout = timeout
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        client = self._http or httpx.AsyncClient(timeout=self._timeout)
+        try:
+            response = await client.request(method, self.base_url + path, timeout=self._timeout, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AlertmanagerError(
+                f"Alertmanager at {self.base_url} is unreachable ({type(exc).__name__})"
+            ) from None
+        finally:
+            if self._http is None:
+                await client.aclose()
+        if response.status_code >= 400:
+            detail = response.text[:200].strip()
+            raise AlertmanagerError(f"Alertmanager refused ({response.status_code}): {detail}")
+        return response
+
+    async def create_silence(
+        self,
+        matchers: Mapping[str, str],
+        *,
+        starts_at: dt.datetime,
+        ends_at: dt.datetime,
+        created_by: str,
+        comment: str,
+    ) -> str:
+        body = {
+            "matchers": [
+                {"name": k, "value": v, "isRegex": False, "isEqual": True}
+                for k, v in sorted(matchers.items())
+            ],
+            "startsAt": _iso(starts_at),
+            "endsAt": _iso(ends_at),
+            "createdBy": created_by,
+            "comment": comment or "silenced from opsroom",
+        }
+        response = await self._request("POST", "/api/v2/silences", json=body)
+        silence_id = response.json().get("silenceID", "")
+        if not isinstance(silence_id, str) or not silence_id:
+            raise AlertmanagerError("Alertmanager did not return a silence id")
+        return silence_id
+
+    async def expire_silence(self, silence_id: str) -> None:
+        await self._request("DELETE", f"/api/v2/silence/{quote(silence_id, safe='')}")
+
+    async def silences(self) -> list[dict[str, Any]]:
+        response = await self._request("GET", "/api/v2/silences")
+        data = response.json()
+        return data if isinstance(data, list) else []

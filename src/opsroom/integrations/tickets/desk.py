@@ -1,0 +1,60 @@
+"""The configured ticket providers by name, built from the ``tickets:`` section.
+
+Vendor modules are imported only when a provider of that type is configured, so the embedded
+default loads nothing but the built-in store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from opsroom.config.tickets import TicketsConfig
+from opsroom.core import ConfigError
+from opsroom.integrations.tickets.base import ChangeProvider, TicketError, TicketProvider
+from opsroom.integrations.tickets.builtin import BuiltinTickets
+from opsroom.store import Database
+
+
+class TicketDesk:
+    def __init__(
+        self, providers: Mapping[str, TicketProvider], *, default: str = "builtin", changes: str = "builtin"
+    ) -> None:
+        self.providers = dict(providers)
+        self.default = default
+        self.changes = changes
+
+    def get(self, name: str | None = None) -> TicketProvider:
+        key = name or self.default
+        try:
+            return self.providers[key]
+        except KeyError:
+            known = ", ".join(sorted(self.providers))
+            raise TicketError(f"no ticket provider named {key!r} (configured: {known})") from None
+
+    def change_provider(self) -> ChangeProvider:
+        provider = self.providers[self.changes]
+        if not hasattr(provider, "get_change"):
+            raise TicketError(f"ticket provider {self.changes!r} cannot check change tickets")
+        return provider  # type: ignore[return-value]
+
+
+def build_desk(config: TicketsConfig, db: Database, *, public_url: str = "") -> TicketDesk:
+    providers: dict[str, TicketProvider] = {"builtin": BuiltinTickets(db, public_url=public_url)}
+    for name, cfg in config.providers.items():
+        if cfg.type == "builtin":
+            continue
+        if cfg.type == "jira":
+            from opsroom.integrations.tickets.jira import JiraTickets
+
+            providers[name] = JiraTickets(cfg, name=name)
+        elif cfg.type == "servicenow":
+            from opsroom.integrations.tickets.servicenow import ServiceNowTickets
+
+            providers[name] = ServiceNowTickets(cfg, name=name)
+        elif cfg.type == "github":
+            from opsroom.integrations.tickets.github_issues import GitHubIssues
+
+            providers[name] = GitHubIssues(cfg, name=name)
+        else:  # pragma: no cover - the config model admits only the types above
+            raise ConfigError(f"tickets.providers.{name}: unknown type {cfg.type!r}")
+    return TicketDesk(providers, default=config.default, changes=config.changes)

@@ -1,0 +1,42 @@
+"""Tables of the built-in ticket store (migration 0004_tickets)."""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, DateTime, ForeignKey, Index, String, Table, Text
+
+from opsroom.store.tables import Id, metadata
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("kind", String(20), nullable=False, default="ticket"),  # "ticket" | "change"
+    Column("title", String(300), nullable=False),
+    Column("body", Text, nullable=False, default=""),
+    Column("status", String(20), nullable=False, default="open"),  # "open" | "closed"
+    Column("priority", String(5), nullable=False, default="p3"),
+    Column("opened_by", String(200), nullable=False),
+    Column("thread_link", Text, nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("closed_at", DateTime(timezone=True)),
+    Column("closed_by", String(200)),
+    Column("resolution", Text, nullable=False, default=""),
+    # change tickets only: approval "requested" | "approved" | "rejected", and the window
+    Column("approval", String(20), nullable=False, default=""),
+    Column("approved_by", String(200)),
+    Column("window_start", DateTime(timezone=True)),
+    Column("window_end", DateTime(timezone=True)),
+    Index("ix_tickets_status", "status"),
+)
+
+ticket_comments = Table(
+    "ticket_comments",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("ticket_id", Id, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
+    Column("author", String(200), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_ticket_comments_ticket_id", "ticket_id"),
+)

@@ -1,0 +1,76 @@
+"""Rate limits: at most N runs of some commands per window, per user or for everyone.
+
+Counted from the ``runs`` table rather than an in-memory counter, so limits hold across a
+restart and across replicas, and what is counted is exactly what the user can see in
+``/runs``: every request that got a run number (held, refused by a lock or not).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable
+
+from sqlalchemy import Connection, select
+
+from opsroom.config.guardrails import RateLimit
+from opsroom.core import CommandSpec, Principal
+from opsroom.store.tables import runs
+
+UTC = dt.timezone.utc
+
+
+@dataclass(frozen=True)
+class RateRefusal:
+    text: str
+    retry_at: dt.datetime
+    limit: RateLimit
+
+
+def _fmt_wait(seconds: float) -> str:
+    seconds = max(1, int(seconds + 0.999))
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, secs = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s" if secs else f"{minutes}m"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def _as_utc(value: dt.datetime) -> dt.datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+class RateLimiter:
+    def __init__(self, limits: Iterable[RateLimit]) -> None:
+        self.limits = list(limits)
+
+    def _names(self, limit: RateLimit, changing: list[str]) -> list[str]:
+        return changing if "*" in limit.commands else list(limit.commands)
+
+    def check(self, conn: Connection, spec: CommandSpec, principal: Principal,
+              changing: list[str], now: dt.datetime) -> RateRefusal | None:
+        """The first limit this run would exceed, with when to retry; None when within all.
+        ``changing`` is every command that is not read-only (what ``"*"`` means)."""
+        for limit in self.limits:
+            names = self._names(limit, changing)
+            if spec.name not in names or principal.roles & set(limit.exempt_roles):
+                continue
+            window = dt.timedelta(seconds=limit.window_seconds)
+            query = (select(runs.c.created_at).where(runs.c.command.in_(names),
+                                                     runs.c.created_at > now - window)
+                     .order_by(runs.c.created_at.desc()).limit(limit.limit))
+            if limit.per == "user":
+                query = query.where(runs.c.user == principal.name)
+            recent = [_as_utc(r[0]) for r in conn.execute(query)]
+            if len(recent) < limit.limit:
+                continue
+            retry_at = recent[-1] + window  # when the oldest of the last `limit` runs ages out
+            what = names[0] if len(names) == 1 else "of these commands"
+            who = "per person" if limit.per == "user" else "for everyone together"
+            text = (f"⏳ rate limit: at most {limit.limit} {what} runs {who} per "
+                    f"{_fmt_wait(limit.window_seconds)}. Try again in {_fmt_wait((retry_at - now).total_seconds())} "
+                    f"(at {retry_at.strftime('%H:%M:%S UTC')}).")
+            return RateRefusal(text, retry_at, limit)
+        return None

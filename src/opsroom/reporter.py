@@ -1,0 +1,200 @@
+"""Shows a run in chat: one progress message, edited in place as the run goes (a thread
+reply where the platform cannot edit), then the final status with duration and exit code.
+Long output is cut in chat; all of it stays in the database (``/run 42``)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import structlog
+
+from opsroom.chat.base import ChatHub
+from opsroom.core import (
+    Actions,
+    Button,
+    Code,
+    Context,
+    Invocation,
+    Message,
+    MessageRef,
+    RunState,
+    Section,
+)
+from opsroom.runs.service import LiveRun, RunOutcome
+
+log = structlog.get_logger("opsroom.reporter")
+
+ICONS = {
+    RunState.QUEUED: "🕓", RunState.RUNNING: "⏳", RunState.SUCCEEDED: "✅",
+    RunState.FAILED: "❌", RunState.CANCELLED: "🛑", RunState.TIMED_OUT: "⌛",
+    RunState.INTERRUPTED: "⚠️", RunState.DENIED: "⛔", RunState.EXPIRED: "⌛",
+    RunState.AWAITING_APPROVAL: "🗳️", RunState.AWAITING_CONFIRMATION: "❓",
+}
+TONES: dict[RunState, Any] = {
+    RunState.SUCCEEDED: "success", RunState.FAILED: "failure", RunState.TIMED_OUT: "failure",
+    RunState.INTERRUPTED: "warning", RunState.CANCELLED: "warning", RunState.RUNNING: "running",
+    RunState.QUEUED: "running", RunState.DENIED: "denied", RunState.EXPIRED: "warning",
+}
+
+
+def describe(inv: Invocation) -> str:
+    """``*deploy* api-gateway staging`` — what is being run, in the user's own terms."""
+    values = " ".join(f"`{v}`" for v in inv.args.values() if v not in (None, "", False))
+    flags = " (dry run)" if inv.flags.get("dry-run") else ""
+    return f"*{inv.command.name}* {values}{flags}".strip()
+
+
+def fmt_duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def tail(text: str, max_chars: int, max_lines: int) -> tuple[str, bool]:
+    lines = text.rstrip("\n").split("\n")
+    cut = len(lines) > max_lines
+    lines = lines[-max_lines:]
+    out = "\n".join(lines)
+    if len(out) > max_chars:
+        out, cut = out[-max_chars:], True
+    return out, cut
+
+
+@dataclass
+class _Tracked:
+    inv: Invocation
+    ref: MessageRef | None = None
+    last_edit: float = 0.0
+    pending: asyncio.Task[None] | None = None
+    cancel_action: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Reporter:
+    """The RunObserver that talks to chat. ``mint`` signs button action ids."""
+
+    def __init__(self, chat: ChatHub, mint: Callable[..., str], *, edit_interval: float = 1.0,
+                 chat_output_chars: int = 1500, chat_output_lines: int = 25,
+                 on_message_posted: Callable[[int, MessageRef], None] | None = None,
+                 on_finished: Callable[[int, RunOutcome, Invocation], Any] | None = None) -> None:
+        self.chat = chat
+        self.mint = mint
+        self.edit_interval = edit_interval
+        self.chat_output_chars = chat_output_chars
+        self.chat_output_lines = chat_output_lines
+        self.on_message_posted = on_message_posted
+        self.on_finished = on_finished
+        self._runs: dict[int, _Tracked] = {}
+
+    def track(self, run_id: int, inv: Invocation) -> None:
+        self._runs[run_id] = _Tracked(inv, cancel_action=self.mint("run.cancel", {"run": run_id}))
+
+    def _header(self, run_id: int, t: _Tracked, state: RunState) -> str:
+        return f"{ICONS.get(state, '')} {describe(t.inv)} · run #{run_id} · {state.value.replace('_', ' ')}"
+
+    def _running_message(self, run_id: int, t: _Tracked, live: LiveRun | None) -> Message:
+        blocks: list[Any] = [Section(self._header(run_id, t, RunState.RUNNING))]
+        if live is not None:
+            recent, _ = tail("".join(live.output), 600, 6)
+            if live.last_progress:
+                blocks.append(Section(live.last_progress))
+            elif recent:
+                blocks.append(Code(recent))
+            elapsed = time.monotonic() - live.started
+            blocks.append(Context(f"by {t.inv.principal.label} · {fmt_duration(elapsed)} so far"))
+        else:
+            blocks.append(Context(f"by {t.inv.principal.label}"))
+        blocks.append(Actions((Button("Cancel", t.cancel_action, "danger", f"/cancel {run_id}"),)))
+        return Message(f"run #{run_id} running: {t.inv.command.name}", tuple(blocks), tone="running")
+
+    async def run_started(self, run_id: int) -> None:
+        t = self._runs.get(run_id)
+        if t is None:
+            return
+        try:
+            t.ref = await self.chat.send(t.inv.place, self._running_message(run_id, t, None))
+            t.last_edit = time.monotonic()
+            if self.on_message_posted is not None:
+                self.on_message_posted(run_id, t.ref)
+        except Exception:  # chat trouble must never break the run itself
+            log.exception("progress_post_failed", run_id=run_id)
+
+    async def run_progress(self, run_id: int, live: LiveRun) -> None:
+        t = self._runs.get(run_id)
+        if t is None or t.ref is None:
+            return
+        # Throttle edits: at most one per edit_interval; the latest state wins.
+        wait = t.last_edit + self.edit_interval - time.monotonic()
+        if wait > 0:
+            if t.pending is None or t.pending.done():
+                t.pending = asyncio.create_task(self._edit_later(run_id, live, wait))
+            return
+        await self._edit(run_id, live)
+
+    async def _edit_later(self, run_id: int, live: LiveRun, wait: float) -> None:
+        await asyncio.sleep(wait)
+        if run_id in self._runs and live.run_id in _alive(live):
+            await self._edit(run_id, live)
+
+    async def _edit(self, run_id: int, live: LiveRun) -> None:
+        t = self._runs.get(run_id)
+        if t is None or t.ref is None:
+            return
+        t.last_edit = time.monotonic()
+        try:
+            t.ref = await self.chat.update(t.ref, self._running_message(run_id, t, live))
+        except Exception:
+            log.exception("progress_edit_failed", run_id=run_id)
+
+    def final_message(self, run_id: int, inv: Invocation, outcome: RunOutcome) -> Message:
+        t = self._runs.get(run_id) or _Tracked(inv)
+        state = outcome.state
+        parts = [fmt_duration(outcome.duration)]
+        if outcome.exit_code is not None:
+            parts.append(f"exit {outcome.exit_code}")
+        blocks: list[Any] = [Section(self._header(run_id, t, state))]
+        if outcome.error:
+            blocks.append(Section(outcome.error))
+        if outcome.result:
+            blocks.append(Section(outcome.result))
+        if outcome.output.strip():
+            shown, cut = tail(outcome.output, self.chat_output_chars, self.chat_output_lines)
+            blocks.append(Code(shown))
+            if cut:
+                parts.append(f"output cut — full output: /run {run_id}")
+        blocks.append(Context(f"by {inv.principal.label} · " + " · ".join(parts)))
+        return Message(f"run #{run_id} {state.value}: {inv.command.name}", tuple(blocks),
+                       tone=TONES.get(state, "info"))
+
+    async def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
+        t = self._runs.pop(run_id, None)
+        if t is None:
+            return
+        if t.pending is not None and not t.pending.done():
+            t.pending.cancel()
+        message = self.final_message(run_id, t.inv, outcome)
+        try:
+            if t.ref is not None:
+                await self.chat.update(t.ref, message)
+            else:
+                t.ref = await self.chat.send(t.inv.place, message)
+        except Exception:
+            log.exception("final_post_failed", run_id=run_id)
+        if self.on_finished is not None:
+            await self.on_finished(run_id, outcome, t.inv)
+
+    def ref_of(self, run_id: int) -> MessageRef | None:
+        t = self._runs.get(run_id)
+        return t.ref if t else None
+
+
+def _alive(live: LiveRun) -> set[int]:
+    # A LiveRun whose task is done has been reported as finished already.
+    return {live.run_id} if live.task is None or not live.task.done() else set()

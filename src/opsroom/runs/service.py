@@ -1,0 +1,229 @@
+"""Executing runs: the row is written first, then the runner starts in its own task.
+
+One ``RunService`` per process. It owns the asyncio tasks of the runs it started, enforces
+timeouts and cancellation, keeps the output (redacted, capped) and the state machine, and
+tells a ``RunObserver`` (the reporter) what happens so chat can show it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Protocol
+
+import structlog
+
+from opsroom.core import OutputChunk, RunContext, Runner, RunState
+from opsroom.runs import store as run_store
+from opsroom.store import Database
+
+log = structlog.get_logger("opsroom.runs")
+
+
+class AuditAppender(Protocol):
+    def append(self, conn: Any, **kwargs: Any) -> int: ...
+
+
+@dataclass
+class LiveRun:
+    """What the process knows about a run while it executes."""
+
+    run_id: int
+    command: str
+    user: str
+    started: float = field(default_factory=time.monotonic)
+    output: list[str] = field(default_factory=list)
+    output_chars: int = 0
+    truncated: bool = False
+    last_progress: str = ""
+    task: asyncio.Task[None] | None = None
+    cancelled_by: str = ""
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: int
+    state: RunState
+    exit_code: int | None
+    duration: float
+    output: str
+    result: str
+    error: str
+    redactions: int
+
+
+class RunObserver(Protocol):
+    async def run_started(self, run_id: int) -> None: ...
+    async def run_progress(self, run_id: int, live: LiveRun) -> None: ...
+    async def run_finished(self, run_id: int, outcome: RunOutcome) -> None: ...
+
+
+class RunService:
+    def __init__(self, db: Database, audit: AuditAppender, *, redact: Callable[[str], tuple[str, int]],
+                 max_concurrent: int = 16, platform_actor: str = "opsroom") -> None:
+        self.db = db
+        self.audit = audit
+        self.redact = redact
+        self.live: dict[int, LiveRun] = {}
+        self._slots = asyncio.Semaphore(max_concurrent)
+        self._actor = platform_actor
+
+    # -- starting ---------------------------------------------------------------------------
+    def start(self, run_id: int, runner: Runner, ctx: RunContext, observer: RunObserver,
+              *, lock_key: str | None, output_max_chars: int, audit_fields: dict[str, str]) -> LiveRun:
+        live = LiveRun(run_id, ctx.command, ctx.user)
+        self.live[run_id] = live
+        live.task = asyncio.create_task(
+            self._execute(live, runner, ctx, observer, lock_key, output_max_chars, audit_fields),
+            name=f"run-{run_id}",
+        )
+        return live
+
+    async def _execute(self, live: LiveRun, runner: Runner, ctx: RunContext, observer: RunObserver,
+                       lock_key: str | None, output_max_chars: int, audit_fields: dict[str, str]) -> None:
+        run_id = live.run_id
+        exit_code: int | None = None
+        result = ""
+        error = ""
+        state = RunState.FAILED
+        redactions = 0
+        try:
+            async with self._slots:
+                now = run_store.utcnow()
+                with self.db.begin() as conn:
+                    run_store.set_state(conn, run_id, RunState.RUNNING, started_at=now)
+                    self.audit.append(conn, actor=ctx.user, action="run.started", run_id=run_id,
+                                      summary=f"run #{run_id} started", **audit_fields)
+                live.started = time.monotonic()
+                await observer.run_started(run_id)
+                try:
+                    async with asyncio.timeout(ctx.timeout):
+                        async for chunk in runner.execute(ctx):
+                            redactions += self._take(live, chunk, output_max_chars)
+                            if chunk.exit_code is not None:
+                                exit_code = chunk.exit_code
+                            if chunk.result:
+                                result, n = self.redact(chunk.result)
+                                redactions += n
+                            if chunk.stream == "progress" or chunk.text:
+                                await observer.run_progress(run_id, live)
+                    state = RunState.SUCCEEDED if exit_code in (0, None) else RunState.FAILED
+                except TimeoutError:
+                    state = RunState.TIMED_OUT
+                    error = f"timed out after {_fmt_seconds(ctx.timeout)}"
+                except asyncio.CancelledError:
+                    state = RunState.CANCELLED
+                    error = f"cancelled by {live.cancelled_by}" if live.cancelled_by else "cancelled"
+                    if not live.cancelled_by:  # shutting down, not a user's /cancel
+                        state = RunState.INTERRUPTED
+                        error = "opsroom stopped while this run was running"
+                except Exception as exc:  # a runner bug or a failure to start: the run fails, we go on
+                    log.exception("runner_failed", run_id=run_id)
+                    error, n = self.redact(f"{type(exc).__name__}: {exc}")
+                    redactions += n
+                    state = RunState.FAILED
+        except asyncio.CancelledError:
+            # Cancelled while still waiting for a slot.
+            state = RunState.CANCELLED if live.cancelled_by else RunState.INTERRUPTED
+            error = f"cancelled by {live.cancelled_by}" if live.cancelled_by else "opsroom stopped"
+        finally:
+            outcome = RunOutcome(
+                run_id=run_id, state=state, exit_code=exit_code,
+                duration=time.monotonic() - live.started, output="".join(live.output),
+                result=result, error=error, redactions=redactions,
+            )
+            self._finish(live, outcome, lock_key, audit_fields)
+            self.live.pop(run_id, None)
+        await observer.run_finished(run_id, outcome)
+
+    def _take(self, live: LiveRun, chunk: OutputChunk, limit: int) -> int:
+        """Keep output (redacted, capped). Returns the number of redactions made."""
+        if not chunk.text:
+            return 0
+        text, redactions = self.redact(chunk.text)
+        if chunk.stream == "progress":
+            live.last_progress = text.strip()
+        line = text if text.endswith("\n") else text + "\n"
+        if chunk.stream == "stderr":
+            line = "".join(f"! {ln}\n" for ln in line.rstrip("\n").split("\n"))
+        if live.output_chars + len(line) > limit:
+            live.truncated = True
+            return redactions
+        live.output.append(line)
+        live.output_chars += len(line)
+        return redactions
+
+    def _finish(self, live: LiveRun, outcome: RunOutcome, lock_key: str | None,
+                audit_fields: dict[str, str]) -> None:
+        lines = outcome.output.count("\n")
+        summary = f"run #{outcome.run_id} {outcome.state.value}"
+        if outcome.exit_code is not None:
+            summary += f" (exit {outcome.exit_code})"
+        if outcome.error:
+            summary += f": {outcome.error}"
+        detail: dict[str, Any] = {
+            "state": outcome.state.value, "exit_code": outcome.exit_code,
+            "duration_s": round(outcome.duration, 3), "output_lines": lines,
+            "output_chars": len(outcome.output), "output_truncated": live.truncated,
+        }
+        if outcome.result:
+            detail["result"] = outcome.result
+        if outcome.redactions:
+            detail["redactions"] = outcome.redactions
+        with self.db.begin() as conn:
+            run_store.set_state(
+                conn, outcome.run_id, outcome.state, finished_at=run_store.utcnow(),
+                exit_code=outcome.exit_code, output=outcome.output, output_truncated=live.truncated,
+                result=outcome.result, error=outcome.error,
+            )
+            if lock_key:
+                run_store.release_lock(conn, lock_key, outcome.run_id)
+            self.audit.append(conn, actor=live.user, action="run.finished", run_id=outcome.run_id,
+                              summary=summary, detail=detail, **audit_fields)
+
+    # -- controlling ------------------------------------------------------------------------
+    def cancel(self, run_id: int, by: str) -> bool:
+        live = self.live.get(run_id)
+        if live is None or live.task is None or live.task.done():
+            return False
+        live.cancelled_by = by
+        live.task.cancel()
+        return True
+
+    async def drain(self) -> None:
+        """Wait for every run this process started (the scripted shell and tests use it)."""
+        while self.live:
+            tasks = [lr.task for lr in self.live.values() if lr.task is not None]
+            if tasks:
+                await asyncio.gather(*tasks, return_exceptions=True)
+            else:
+                await asyncio.sleep(0)
+
+    async def shutdown(self) -> None:
+        """Stop: runs still running end as ``interrupted`` (recorded, and told on restart)."""
+        for live in list(self.live.values()):
+            if live.task is not None:
+                live.task.cancel()
+        await self.drain()
+
+
+def _fmt_seconds(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{int(seconds // 3600)}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{int(seconds // 60)}m"
+    return f"{seconds:g}s"
+
+
+def since(ts: dt.datetime) -> str:
+    """``3m ago`` style age for chat."""
+    seconds = (run_store.utcnow() - ts).total_seconds()
+    if seconds < 60:
+        return f"{int(seconds)}s ago"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    return f"{int(seconds // 86400)}d ago"

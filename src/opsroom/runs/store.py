@@ -1,0 +1,146 @@
+"""Run rows: written before anything executes, so a crash can always be accounted for."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from opsroom.core import Invocation, RunState
+from opsroom.store.tables import locks, runs
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+def as_utc(value: dt.datetime | None) -> dt.datetime | None:
+    """SQLite hands back naive datetimes; everything we store is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class RunRow:
+    id: int
+    command: str
+    args: dict[str, Any]
+    raw_text: str
+    user: str
+    platform: str
+    channel: str
+    channel_name: str
+    thread: str | None
+    state: RunState
+    lock_key: str | None
+    dry_run: bool
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    exit_code: int | None
+    result: str
+    error: str
+    output: str
+    output_truncated: bool
+    progress_message_id: str | None
+    fingerprint: str
+    extra: dict[str, Any]
+
+    @property
+    def duration(self) -> float | None:
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+def _row(r: Any) -> RunRow:
+    m = r._mapping
+    return RunRow(
+        id=m["id"], command=m["command"], args=dict(m["args"] or {}), raw_text=m["raw_text"],
+        user=m["user"], platform=m["platform"], channel=m["channel"],
+        channel_name=m["channel_name"], thread=m["thread"], state=RunState(m["state"]),
+        lock_key=m["lock_key"], dry_run=bool(m["dry_run"]), created_at=as_utc(m["created_at"]),  # type: ignore[arg-type]
+        started_at=as_utc(m["started_at"]), finished_at=as_utc(m["finished_at"]),
+        exit_code=m["exit_code"], result=m["result"], error=m["error"], output=m["output"],
+        output_truncated=bool(m["output_truncated"]),
+        progress_message_id=m["progress_message_id"], fingerprint=m["fingerprint"],
+        extra=dict(m["extra"] or {}),
+    )
+
+
+def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: str | None,
+               timeout: float, stored_args: dict[str, Any]) -> int:
+    result = conn.execute(insert(runs).values(
+        command=inv.command.name, args=stored_args, raw_text=inv.raw_text,
+        user=inv.principal.name, platform=inv.place.platform, channel=inv.place.channel,
+        channel_name=inv.place.name, thread=inv.place.thread, state=state.value,
+        fingerprint=inv.fingerprint(), lock_key=lock_key,
+        dry_run=bool(inv.flags.get("dry-run")), created_at=utcnow(), timeout=timeout,
+        result="", error="", output="", output_truncated=False, extra={},
+    ))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def set_state(conn: Connection, run_id: int, state: RunState, **values: Any) -> None:
+    conn.execute(update(runs).where(runs.c.id == run_id).values(state=state.value, **values))
+
+
+def set_values(conn: Connection, run_id: int, **values: Any) -> None:
+    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+
+
+def get_run(conn: Connection, run_id: int) -> RunRow | None:
+    row = conn.execute(select(runs).where(runs.c.id == run_id)).first()
+    return _row(row) if row else None
+
+
+def list_runs(conn: Connection, *, limit: int = 20, states: list[RunState] | None = None,
+              user: str | None = None, command: str | None = None, before_id: int | None = None,
+              channel: str | None = None) -> list[RunRow]:
+    query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+    if states:
+        query = query.where(runs.c.state.in_([s.value for s in states]))
+    if user:
+        query = query.where(runs.c.user == user)
+    if command:
+        query = query.where(runs.c.command == command)
+    if channel:
+        query = query.where(runs.c.channel_name == channel)
+    if before_id:
+        query = query.where(runs.c.id < before_id)
+    return [_row(r) for r in conn.execute(query)]
+
+
+@dataclass(frozen=True)
+class LockHolder:
+    key: str
+    run_id: int | None
+    holder: str
+    since: dt.datetime
+
+
+def lock_holder(conn: Connection, key: str) -> LockHolder | None:
+    row = conn.execute(select(locks).where(locks.c.key == key)).first()
+    if row is None:
+        return None
+    m = row._mapping
+    return LockHolder(m["key"], m["run_id"], m["holder"], as_utc(m["since"]))  # type: ignore[arg-type]
+
+
+def take_lock(conn: Connection, key: str, run_id: int | None, holder: str) -> None:
+    conn.execute(insert(locks).values(key=key, run_id=run_id, holder=holder, since=utcnow()))
+
+
+def release_lock(conn: Connection, key: str, run_id: int | None = None) -> None:
+    query = delete(locks).where(locks.c.key == key)
+    if run_id is not None:
+        query = query.where(locks.c.run_id == run_id)
+    conn.execute(query)
+
+
+def list_locks(conn: Connection) -> list[LockHolder]:
+    return [LockHolder(m["key"], m["run_id"], m["holder"], as_utc(m["since"]))  # type: ignore[arg-type]
+            for m in (r._mapping for r in conn.execute(select(locks).order_by(locks.c.key)))]

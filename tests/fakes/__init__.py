@@ -1,0 +1,1 @@
+"""Local stand-ins for external services, each citing the docs its shapes came from."""

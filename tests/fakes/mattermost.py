@@ -1,0 +1,312 @@
+"""A local stand-in for a Mattermost server: the REST API v4 calls and the WebSocket events
+opsroom uses, recording every call. No real Mattermost server can run on these machines.
+
+Shapes follow Mattermost's published docs:
+- REST API v4 (``GET /users/me``, ``GET /users/{id}``, ``POST /posts`` with ``root_id`` and
+  ``props.attachments``, ``PUT /posts/{id}/patch``, ``POST /posts/ephemeral``, errors as
+  ``{"id", "message", "status_code"}``): https://developers.mattermost.com/api-documentation/
+- WebSocket (``hello``, ``authentication_challenge`` → ``{"status": "OK", "seq_reply": 1}``,
+  ``posted`` with the post as a JSON string in ``data.post`` and ``data.mentions`` a JSON
+  string list of user ids): https://developers.mattermost.com/integrate/reference/websocket/
+  (also api.mattermost.com "WebSocket" section)
+- Slash commands (form fields ``channel_id``, ``channel_name``, ``command``, ``team_domain``,
+  ``team_id``, ``text``, ``token``, ``trigger_id``, ``user_id``, ``user_name``,
+  ``response_url``): https://developers.mattermost.com/integrate/slash-commands/custom/
+- Interactive message buttons (``integration: {url, context}``; the click POSTs
+  ``user_id``, ``user_name``, ``channel_id``, ``team_id``, ``post_id``, ``trigger_id``,
+  ``type``, ``context``): https://developers.mattermost.com/integrate/plugins/interactive-messages/
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+BOT_TOKEN = "mm-bot-token-0123456789abcdef"
+BOT_ID = "botuserid0000000000000000a"
+TEAM_ID = "teamid00000000000000000000"
+COMMAND_TOKEN = "xr3j5x3p4pfk7kk6ck7b4e6ghh"
+
+
+def new_id() -> str:
+    return secrets.token_hex(13)  # 26 lowercase alphanumerics, like Mattermost ids
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    body: Any
+    at: float
+
+
+@dataclass
+class FakeMattermost:
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calls: list[Call] = field(default_factory=list)
+    posts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)
+    rate_limits: list[int] = field(default_factory=list)  # Retry-After of the next 429s on POST /posts
+    connections: int = 0
+    _sockets: list[WebSocket] = field(default_factory=list)
+    _seq: int = 0
+
+    def app(self) -> Starlette:
+        self.users.setdefault(BOT_ID, {"id": BOT_ID, "username": "opsroom", "email": "", "is_bot": True})
+        return Starlette(
+            routes=[
+                Route("/api/v4/users/me", self._me, methods=["GET"]),
+                Route("/api/v4/users/{user_id}", self._user, methods=["GET"]),
+                Route("/api/v4/posts", self._create_post, methods=["POST"]),
+                Route("/api/v4/posts/ephemeral", self._ephemeral, methods=["POST"]),
+                Route("/api/v4/posts/{post_id}", self._get_post, methods=["GET"]),
+                Route("/api/v4/posts/{post_id}/patch", self._patch_post, methods=["PUT"]),
+                WebSocketRoute("/api/v4/websocket", self._websocket),
+            ]
+        )
+
+    def of(self, method: str, path: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method and c.path == path]
+
+    @staticmethod
+    def _error(status: int, message: str) -> JSONResponse:
+        return JSONResponse(
+            {"id": "api.context.error", "message": message, "status_code": status, "request_id": new_id()},
+            status_code=status,
+        )
+
+    async def _enter(self, request: Request) -> tuple[Any, JSONResponse | None]:
+        raw = await request.body()
+        body = json.loads(raw) if raw else None
+        self.calls.append(
+            Call(request.method, request.url.path.removeprefix("/api/v4"), body, time.monotonic())
+        )
+        if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
+            return body, self._error(401, "Invalid or expired session, please login again.")
+        return body, None
+
+    async def _me(self, request: Request) -> JSONResponse:
+        _, err = await self._enter(request)
+        return err or JSONResponse(self.users[BOT_ID])
+
+    async def _user(self, request: Request) -> JSONResponse:
+        _, err = await self._enter(request)
+        user = self.users.get(request.path_params["user_id"])
+        return err or (JSONResponse(user) if user else self._error(404, "Unable to find the user."))
+
+    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
+        now = int(time.time() * 1000)
+        return {
+            "id": new_id(),
+            "create_at": now,
+            "update_at": now,
+            "edit_at": 0,
+            "delete_at": 0,
+            "user_id": BOT_ID,
+            "channel_id": body.get("channel_id", ""),
+            "root_id": body.get("root_id", ""),
+            "message": body.get("message", ""),
+            "type": "",
+            "props": body.get("props") or {},
+        }
+
+    async def _create_post(self, request: Request) -> JSONResponse:
+        body, err = await self._enter(request)
+        if err:
+            return err
+        if self.rate_limits:
+            return JSONResponse(
+                {"message": "too many requests"},
+                status_code=429,
+                headers={"Retry-After": str(self.rate_limits.pop(0))},
+            )
+        if not body.get("channel_id"):
+            return self._error(400, "Invalid channel_id")
+        if body.get("root_id") and body["root_id"] not in self.posts:
+            return self._error(400, "Invalid RootId parameter.")
+        post = self._post(body)
+        self.posts[post["id"]] = post
+        return JSONResponse(post, status_code=201)
+
+    async def _ephemeral(self, request: Request) -> JSONResponse:
+        body, err = await self._enter(request)
+        if err:
+            return err
+        post = self._post(body["post"])
+        self.ephemerals.append({**post, "user_id": body["user_id"]})
+        return JSONResponse(post, status_code=201)
+
+    async def _get_post(self, request: Request) -> JSONResponse:
+        _, err = await self._enter(request)
+        post = self.posts.get(request.path_params["post_id"])
+        return err or (JSONResponse(post) if post else self._error(404, "Unable to find the post."))
+
+    async def _patch_post(self, request: Request) -> JSONResponse:
+        body, err = await self._enter(request)
+        if err:
+            return err
+        post = self.posts.get(request.path_params["post_id"])
+        if post is None:
+            return self._error(404, "Unable to find the post.")
+        for key in ("message", "props"):
+            if key in body:
+                post[key] = body[key]
+        post["edit_at"] = int(time.time() * 1000)
+        return JSONResponse(post)
+
+    # -- WebSocket ------------------------------------------------------------------------
+
+    async def _websocket(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_json(
+            {
+                "event": "hello",
+                "data": {"server_version": "9.11.0"},
+                "broadcast": {"omit_users": None, "user_id": BOT_ID, "channel_id": "", "team_id": ""},
+                "seq": 0,
+            }
+        )
+        try:
+            challenge = json.loads(await ws.receive_text())
+            if (
+                challenge.get("action") != "authentication_challenge"
+                or (challenge.get("data") or {}).get("token") != BOT_TOKEN
+            ):
+                await ws.send_json(
+                    {
+                        "status": "FAIL",
+                        "seq_reply": challenge.get("seq"),
+                        "error": {"id": "api.web_socket_router.not_authenticated.app_error"},
+                    }
+                )
+                await ws.close()
+                return
+            await ws.send_json({"status": "OK", "seq_reply": challenge["seq"]})
+            self.connections += 1
+            self._sockets.append(ws)
+            while True:
+                await ws.receive_text()
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            if ws in self._sockets:
+                self._sockets.remove(ws)
+
+    async def wait_connected(self, count: int = 1, timeout: float = 5.0) -> None:
+        deadline = time.monotonic() + timeout
+        while (self.connections < count or not self._sockets) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert self.connections >= count and self._sockets, "the adapter did not (re)connect"
+
+    async def drop_sockets(self) -> None:
+        """Cut every event socket, as a proxy restart or network blip would."""
+        for ws in list(self._sockets):
+            self._sockets.remove(ws)
+            await ws.close(code=1011)
+
+    async def user_posts(
+        self,
+        text: str,
+        *,
+        user_id: str,
+        channel_id: str = "chanops000000000000000000a",
+        channel_type: str = "O",
+        channel_name: str = "ops",
+        root_id: str = "",
+        mentions: list[str] | None = None,
+        post_type: str = "",
+        props: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """A user's post, broadcast as a ``posted`` event on every open socket."""
+        post = {
+            "id": new_id(),
+            "create_at": int(time.time() * 1000),
+            "update_at": 0,
+            "edit_at": 0,
+            "delete_at": 0,
+            "is_pinned": False,
+            "user_id": user_id,
+            "channel_id": channel_id,
+            "root_id": root_id,
+            "original_id": "",
+            "message": text,
+            "type": post_type,
+            "props": props or {},
+            "hashtags": "",
+            "pending_post_id": "",
+        }
+        self.posts[post["id"]] = post
+        self._seq += 1
+        data: dict[str, Any] = {
+            "channel_display_name": channel_name.title(),
+            "channel_name": channel_name,
+            "channel_type": channel_type,
+            "post": json.dumps(post),
+            "sender_name": "@" + self.users.get(user_id, {}).get("username", "someone"),
+            "team_id": TEAM_ID,
+            "set_online": True,
+        }
+        if mentions:
+            data["mentions"] = json.dumps(mentions)
+        event = {
+            "event": "posted",
+            "data": data,
+            "broadcast": {"omit_users": None, "user_id": "", "channel_id": channel_id, "team_id": ""},
+            "seq": self._seq,
+        }
+        for ws in list(self._sockets):
+            await ws.send_json(event)
+        return post
+
+
+def slash_command(
+    command: str,
+    text: str,
+    *,
+    user_id: str,
+    token: str = COMMAND_TOKEN,
+    channel_id: str = "chanops000000000000000000a",
+    channel_name: str = "ops",
+    trigger_id: str = "",
+) -> dict[str, str]:
+    return {
+        "channel_id": channel_id,
+        "channel_name": channel_name,
+        "command": command,
+        "response_url": "http://127.0.0.1/hooks/commands/x",
+        "team_domain": "example",
+        "team_id": TEAM_ID,
+        "text": text,
+        "token": token,
+        "trigger_id": trigger_id or new_id(),
+        "user_id": user_id,
+        "user_name": "alice",
+    }
+
+
+def action_click(
+    context: dict[str, Any], *, user_id: str, post_id: str, channel_id: str = "chanops000000000000000000a"
+) -> dict[str, Any]:
+    return {
+        "user_id": user_id,
+        "user_name": "alice",
+        "channel_id": channel_id,
+        "channel_name": "ops",
+        "team_id": TEAM_ID,
+        "team_domain": "example",
+        "post_id": post_id,
+        "trigger_id": new_id(),
+        "type": "",
+        "data_source": "",
+        "context": context,
+    }

@@ -1,0 +1,359 @@
+"""A local stand-in for the Slack Web API and the Socket Mode socket, recording every call.
+
+Shapes follow Slack's published docs:
+- Web API methods and answers: https://api.slack.com/methods/chat.postMessage,
+  https://api.slack.com/methods/chat.update, https://api.slack.com/methods/chat.postEphemeral,
+  https://api.slack.com/methods/users.info, https://api.slack.com/methods/conversations.info,
+  https://api.slack.com/methods/auth.test, https://api.slack.com/methods/apps.connections.open
+- Rate limits (HTTP 429, ``Retry-After`` seconds, ``{"ok": false, "error": "ratelimited"}``):
+  https://api.slack.com/apis/rate-limits
+- Socket Mode (``hello``, envelopes with ``envelope_id``/``type``/``payload``/``retry_attempt``,
+  acks with ``envelope_id``): https://api.slack.com/apis/socket-mode
+- Inbound payloads (slash command form, ``event_callback`` with ``app_mention``/``message``,
+  ``block_actions``): https://api.slack.com/interactivity/slash-commands,
+  https://api.slack.com/events/app_mention, https://api.slack.com/events/message.im,
+  https://api.slack.com/reference/interaction-payloads/block-actions
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+BOT_TOKEN = "xoxb-test-bot-token"
+APP_TOKEN = "xapp-test-app-token"
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+BOT_USER = "UBOT0001"
+TEAM = "T0000TEAM"
+
+
+@dataclass
+class Call:
+    method: str
+    params: dict[str, Any]
+    at: float
+
+
+@dataclass
+class FakeSlack:
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    channels: dict[str, str] = field(default_factory=dict)  # id -> name
+    calls: list[Call] = field(default_factory=list)
+    messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    ephemerals: list[dict[str, Any]] = field(default_factory=list)
+    rate_limits: dict[str, list[int]] = field(default_factory=dict)  # method -> Retry-After per 429
+    socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    base_url: str = ""
+    _ts: int = 0
+    _outgoing: asyncio.Queue[dict[str, Any]] | None = None
+    socket_connected: asyncio.Event | None = None
+
+    def app(self) -> Starlette:
+        self._outgoing = asyncio.Queue()
+        self.socket_connected = asyncio.Event()
+        return Starlette(
+            routes=[
+                Route("/api/{method}", self._api, methods=["GET", "POST"]),
+                WebSocketRoute("/socket", self._socket),
+            ]
+        )
+
+    def of(self, method: str) -> list[Call]:
+        return [c for c in self.calls if c.method == method]
+
+    def rate_limit(self, method: str, *retry_after: int) -> None:
+        """The next len(retry_after) calls of ``method`` answer 429 with these Retry-After values."""
+        self.rate_limits.setdefault(method, []).extend(retry_after)
+
+    def _next_ts(self) -> str:
+        self._ts += 1
+        return f"1700000000.{self._ts:06d}"
+
+    async def _params(self, request: Request) -> dict[str, Any]:
+        params: dict[str, Any] = dict(request.query_params)
+        body = await request.body()
+        if not body:
+            return params
+        if request.headers.get("content-type", "").startswith("application/json"):
+            params.update(json.loads(body))
+        else:
+            params.update(dict(urllib.parse.parse_qsl(body.decode())))
+        for key in ("blocks", "attachments"):
+            if isinstance(params.get(key), str):
+                params[key] = json.loads(params[key])
+        return params
+
+    async def _api(self, request: Request) -> JSONResponse:
+        method = request.path_params["method"]
+        params = await self._params(request)
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        self.calls.append(Call(method, params, time.monotonic()))
+        if self.rate_limits.get(method):
+            retry_after = self.rate_limits[method].pop(0)
+            return JSONResponse(
+                {"ok": False, "error": "ratelimited"},
+                status_code=429,
+                headers={"Retry-After": str(retry_after)},
+            )
+        expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
+        if token != expected:
+            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        handler = getattr(self, "_m_" + method.replace(".", "_"), None)
+        if handler is None:
+            return JSONResponse({"ok": False, "error": "unknown_method"})
+        return JSONResponse(handler(params))
+
+    def _m_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "url": "https://example.slack.com/",
+            "team": "Example",
+            "user": "opsroom",
+            "team_id": TEAM,
+            "user_id": BOT_USER,
+            "bot_id": "B0000BOT",
+            "is_enterprise_install": False,
+        }
+
+    def _m_users_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        user = self.users.get(p.get("user", ""))
+        if user is None:
+            return {"ok": False, "error": "user_not_found"}
+        return {"ok": True, "user": user}
+
+    def _m_conversations_info(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = self.channels.get(p.get("channel", ""))
+        if name is None:
+            return {"ok": False, "error": "channel_not_found"}
+        return {"ok": True, "channel": {"id": p["channel"], "name": name, "is_channel": True}}
+
+    def _m_conversations_join(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "ok": True,
+            "channel": {"id": p.get("channel"), "name": self.channels.get(p.get("channel", ""))},
+        }
+
+    def _m_chat_postMessage(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = p.get("channel", "")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if channel.startswith("U"):
+            channel = "D" + channel[1:]  # posting to a user id opens the DM
+        ts = self._next_ts()
+        message = {
+            "type": "message",
+            "user": BOT_USER,
+            "text": p.get("text", ""),
+            "ts": ts,
+            "blocks": p.get("blocks", []),
+            "thread_ts": p.get("thread_ts"),
+        }
+        self.messages[(channel, ts)] = message
+        return {"ok": True, "channel": channel, "ts": ts, "message": message}
+
+    def _m_chat_update(self, p: dict[str, Any]) -> dict[str, Any]:
+        key = (p.get("channel", ""), p.get("ts", ""))
+        if key not in self.messages:
+            return {"ok": False, "error": "message_not_found"}
+        self.messages[key].update(text=p.get("text", ""), blocks=p.get("blocks", []))
+        return {"ok": True, "channel": key[0], "ts": key[1], "text": p.get("text", "")}
+
+    def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        self.ephemerals.append(p)
+        return {"ok": True, "message_ts": self._next_ts()}
+
+    def _m_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        return {"ok": True, "url": self.base_url.replace("http://", "ws://") + "/socket"}
+
+    # -- Socket Mode ---------------------------------------------------------------------
+
+    async def push(
+        self, envelope_type: str, payload: dict[str, Any], *, envelope_id: str, retry_attempt: int = 0
+    ) -> None:
+        """Send one envelope down the Socket Mode socket."""
+        assert self._outgoing is not None
+        await self._outgoing.put(
+            {
+                "envelope_id": envelope_id,
+                "type": envelope_type,
+                "payload": payload,
+                "accepts_response_payload": envelope_type != "events_api",
+                "retry_attempt": retry_attempt,
+                "retry_reason": "timeout" if retry_attempt else "",
+            }
+        )
+
+    async def _socket(self, ws: WebSocket) -> None:
+        await ws.accept()
+        await ws.send_json(
+            {
+                "type": "hello",
+                "num_connections": 1,
+                "debug_info": {"host": "fake", "approximate_connection_time": 18060},
+                "connection_info": {"app_id": "A0000APP"},
+            }
+        )
+        assert self._outgoing is not None and self.socket_connected is not None
+        self.socket_connected.set()
+
+        async def reader() -> None:
+            while True:
+                self.socket_acks.append(json.loads(await ws.receive_text()))
+
+        read = asyncio.create_task(reader())
+        try:
+            while True:
+                await ws.send_json(await self._outgoing.get())
+        except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
+            pass
+        finally:
+            read.cancel()
+
+
+# -- inbound payloads, as Slack sends them ----------------------------------------------
+
+
+def slash_command(
+    command: str,
+    text: str,
+    *,
+    user: str = "U0ALICE",
+    channel: str = "C0OPS",
+    channel_name: str = "ops",
+    trigger_id: str = "13345224609.738474920.8088930838d88f008e0",
+) -> dict[str, str]:
+    return {
+        "token": "gIkuvaNzQIHg97ATvDxqgjtO",
+        "team_id": TEAM,
+        "team_domain": "example",
+        "enterprise_id": "",
+        "enterprise_name": "",
+        "channel_id": channel,
+        "channel_name": channel_name,
+        "user_id": user,
+        "user_name": "alice",
+        "command": command,
+        "text": text,
+        "api_app_id": "A0000APP",
+        "is_enterprise_install": "false",
+        "response_url": "https://hooks.slack.com/commands/1234/5678",
+        "trigger_id": trigger_id,
+    }
+
+
+def event_callback(event: dict[str, Any], *, event_id: str = "Ev0PV52K21") -> dict[str, Any]:
+    return {
+        "token": "XXYYZZ",
+        "team_id": TEAM,
+        "api_app_id": "A0000APP",
+        "event": event,
+        "type": "event_callback",
+        "event_id": event_id,
+        "event_time": 1700000000,
+        "authorizations": [
+            {
+                "enterprise_id": None,
+                "team_id": TEAM,
+                "user_id": BOT_USER,
+                "is_bot": True,
+                "is_enterprise_install": False,
+            }
+        ],
+        "is_ext_shared_channel": False,
+        "event_context": "4-eyJldCI6ImFwcF9tZW50aW9uIn0",
+    }
+
+
+def app_mention(
+    text: str,
+    *,
+    user: str = "U0ALICE",
+    channel: str = "C0OPS",
+    ts: str = "1515449522.000016",
+    thread_ts: str | None = None,
+) -> dict[str, Any]:
+    event = {
+        "type": "app_mention",
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "channel": channel,
+        "event_ts": ts,
+        "client_msg_id": "c0ffee00-0000-0000-0000-000000000001",
+    }
+    if thread_ts:
+        event["thread_ts"] = thread_ts
+    return event
+
+
+def message(
+    text: str,
+    *,
+    user: str = "U0ALICE",
+    channel: str = "C0OPS",
+    channel_type: str = "channel",
+    ts: str = "1355517523.000005",
+    **extra: Any,
+) -> dict[str, Any]:
+    return {
+        "type": "message",
+        "channel": channel,
+        "user": user,
+        "text": text,
+        "ts": ts,
+        "event_ts": ts,
+        "channel_type": channel_type,
+        **extra,
+    }
+
+
+def block_actions(
+    value: str,
+    *,
+    user: str = "U0ALICE",
+    channel: str = "C0OPS",
+    message_ts: str = "1548261231.000200",
+    action_id: str = "opsroom_0",
+    trigger_id: str = "12466734323.1395872398",
+    ephemeral: bool = False,
+) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "type": "block_actions",
+        "team": {"id": TEAM, "domain": "example"},
+        "user": {"id": user, "username": "alice", "name": "alice", "team_id": TEAM},
+        "api_app_id": "A0000APP",
+        "token": "9s8d9as89d8as9d8as989",
+        "container": {
+            "type": "message",
+            "message_ts": message_ts,
+            "channel_id": channel,
+            "is_ephemeral": ephemeral,
+        },
+        "trigger_id": trigger_id,
+        "channel": {"id": channel, "name": "ops"},
+        "response_url": "https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209",
+        "actions": [
+            {
+                "action_id": action_id,
+                "block_id": "b1",
+                "text": {"type": "plain_text", "text": "Approve"},
+                "value": value,
+                "style": "primary",
+                "type": "button",
+                "action_ts": "1548426417.840180",
+            }
+        ],
+    }
+    if not ephemeral:
+        payload["message"] = {"type": "message", "user": BOT_USER, "ts": message_ts, "text": "approval"}
+    return payload

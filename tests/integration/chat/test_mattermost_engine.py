@@ -1,0 +1,168 @@
+"""End to end: the real engine with the bundled demo config and the Mattermost adapter, mounted
+in the opsroom web app on 127.0.0.1, against the fake Mattermost server. SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.parse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tests.fakes.chat_server import serve
+from tests.fakes.mattermost import (
+    BOT_ID,
+    BOT_TOKEN,
+    COMMAND_TOKEN,
+    FakeMattermost,
+    action_click,
+    slash_command,
+)
+from tests.support.system import demo_data, make_system
+
+from opsroom.app import System
+from opsroom.chat.mattermost import MattermostAdapter
+from opsroom.config.chat import MattermostConfig
+from opsroom.core import RunState
+from opsroom.runs import store as run_store
+from opsroom.web.app import build_app
+
+ALICE = "aliceid0000000000000000000"
+MALLORY = "malloryid00000000000000000"
+
+
+def demo_with_mattermost_users() -> dict[str, Any]:
+    data = demo_data()
+    data["users"]["alice"]["identities"]["mattermost"] = ALICE
+    data["commands"]["sleepy"] = {
+        "summary": "sleeps",
+        "timeout": "30s",
+        "args": [{"name": "seconds", "type": "int", "required": False, "default": 20}],
+        "runner": {"type": "python", "callable": "tests.support.commands:sleepy"},
+    }
+    data["policy"]["rules"].append({"id": "all-sleep", "allow": ["sleepy"], "users": ["*"]})
+    return data
+
+
+@dataclass
+class Live:
+    system: System
+    fake: FakeMattermost
+    url: str
+    http: httpx.AsyncClient
+
+    async def command(self, user: str, command: str, text: str) -> httpx.Response:
+        return await self.http.post(
+            self.url + "/mattermost/command",
+            content=urllib.parse.urlencode(slash_command(command, text, user_id=user)),
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+
+    def runs(self) -> list[run_store.RunRow]:
+        with self.system.db.read() as conn:
+            return run_store.list_runs(conn, limit=100)
+
+    async def until(self, check: Any, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not check():
+            assert time.monotonic() < deadline, "timed out waiting"
+            await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def live_system(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Live]:
+    fake = FakeMattermost(
+        users={
+            ALICE: {"id": ALICE, "username": "alice", "email": "alice@example.com"},
+            MALLORY: {"id": MALLORY, "username": "mallory", "email": "mallory@example.com"},
+        }
+    )
+    async with serve(fake.app()) as fake_url:
+        config = MattermostConfig(
+            url=fake_url, bot_token=BOT_TOKEN, command_tokens=[COMMAND_TOKEN], pace_seconds=0.0
+        )
+        adapter = MattermostAdapter(config, signing_key=b"test-key", public_url="http://127.0.0.1")
+        system, _ = make_system(
+            tmp_path,
+            db_url,
+            demo_with_mattermost_users(),
+            adapter=adapter,  # type: ignore[arg-type]
+            monkeypatch=monkeypatch,
+        )
+        await system.start()
+        try:
+            await fake.wait_connected()
+            async with (
+                serve(build_app(system, manage_lifecycle=False)) as url,
+                httpx.AsyncClient(timeout=10) as http,
+            ):
+                yield Live(system, fake, url, http)
+        finally:
+            await system.stop()
+            system.db.dispose()
+
+
+async def test_mention_runs_a_deploy_with_progress_edited_in_place(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_system(tmp_path, db_url, monkeypatch) as live:
+        await live.fake.user_posts("@opsroom deploy api-gateway staging", user_id=ALICE, mentions=[BOT_ID])
+        await live.until(lambda: bool(live.runs()) and live.runs()[0].state == RunState.SUCCEEDED)
+        await live.system.runs.drain()
+        await live.until(lambda: any("succeeded" in p["message"] for p in live.fake.posts.values()))
+    [run] = live.runs()
+    assert run.user == "alice"
+    patches = [c for c in live.fake.calls if c.method == "PUT"]
+    assert patches and len({c.path for c in patches}) == 1, "one progress post, edited in place"
+
+
+async def test_cancel_button_refused_for_an_unknown_user_and_honoured_for_the_owner(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_system(tmp_path, db_url, monkeypatch) as live:
+        started = time.monotonic()
+        resp = await live.command(ALICE, "/sleepy", "20")
+        assert resp.status_code == 200 and time.monotonic() - started < 1.0
+
+        def progress() -> dict[str, Any] | None:
+            return next(
+                (
+                    p
+                    for p in live.fake.posts.values()
+                    if (p["props"].get("attachments") or [{}])[0].get("actions")
+                ),
+                None,
+            )
+
+        await live.until(lambda: progress() is not None)
+        post = progress()
+        assert post is not None
+        context = post["props"]["attachments"][0]["actions"][0]["integration"]["context"]
+
+        refused = await live.http.post(
+            live.url + "/mattermost/actions", json=action_click(context, user_id=MALLORY, post_id=post["id"])
+        )
+        assert refused.status_code == 200
+        await live.until(lambda: bool(live.fake.ephemerals))
+        [denial] = live.fake.ephemerals
+        assert denial["user_id"] == MALLORY and "may not cancel" in denial["message"]
+        assert denial["root_id"] == post["id"]
+        assert live.runs()[0].state == RunState.RUNNING
+
+        forged = await live.http.post(
+            live.url + "/mattermost/actions",
+            json=action_click({**context, "sig": "0" * 64}, user_id=ALICE, post_id=post["id"]),
+        )
+        assert forged.status_code == 401
+
+        allowed = await live.http.post(
+            live.url + "/mattermost/actions", json=action_click(context, user_id=ALICE, post_id=post["id"])
+        )
+        assert allowed.status_code == 200
+        await live.until(lambda: live.runs()[0].state == RunState.CANCELLED)
+        await live.system.runs.drain()

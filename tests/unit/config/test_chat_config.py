@@ -1,0 +1,53 @@
+"""The `chat:` section: required tokens per transport, no secrets in reprs, typos refused."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from opsroom.config.chat import ChatConfig, MattermostConfig, SlackConfig
+from opsroom.config.models import OpsroomConfig
+
+
+def test_defaults_keep_only_web_chat() -> None:
+    chat = OpsroomConfig().chat
+    assert chat.web.enabled and chat.slack is None and chat.mattermost is None
+
+
+def test_slack_http_needs_a_signing_secret_and_socket_an_app_token() -> None:
+    with pytest.raises(ValidationError, match="signing_secret"):
+        SlackConfig(bot_token="xoxb-1")
+    with pytest.raises(ValidationError, match="app_token"):
+        SlackConfig(bot_token="xoxb-1", mode="socket")
+    assert SlackConfig(bot_token="xoxb-1", mode="socket", app_token="xapp-1").mode == "socket"
+    with pytest.raises(ValidationError, match="umbrella_command"):
+        SlackConfig(bot_token="xoxb-1", signing_secret="s", umbrella_command="ops")
+
+
+def test_tokens_stay_out_of_reprs() -> None:
+    config = ChatConfig(
+        slack=SlackConfig(bot_token="xoxb-SECRET", signing_secret="SIGNSECRET"),
+        mattermost=MattermostConfig(
+            url="https://mm.example.com", bot_token="MMSECRET", command_tokens=["CMDSECRET"]
+        ),
+    )
+    shown = repr(config) + str(config)
+    for secret in ("xoxb-SECRET", "SIGNSECRET", "MMSECRET", "CMDSECRET"):
+        assert secret not in shown
+
+
+def test_unknown_keys_and_bad_urls_are_errors() -> None:
+    with pytest.raises(ValidationError):
+        OpsroomConfig.model_validate(
+            {"chat": {"slack": {"bot_token": "x", "signing_secret": "y", "tokn": 1}}}
+        )
+    with pytest.raises(ValidationError, match="http"):
+        MattermostConfig(url="mm.example.com", bot_token="x")
+
+
+def test_an_unset_token_variable_is_named_in_the_error() -> None:
+    with pytest.raises(ValidationError, match="SLACK_BOT_TOKEN"):
+        SlackConfig(bot_token="", signing_secret="s")
+    with pytest.raises(ValidationError, match="MATTERMOST_TOKEN"):
+        MattermostConfig(url="https://mm.example.com", bot_token="")
+    assert SlackConfig(bot_token="", signing_secret="", enabled=False).enabled is False
