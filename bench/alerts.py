@@ -56,24 +56,33 @@ class CountingHub:
 
 
 def build(db: Database, **cfg: Any) -> tuple[AlertService, CountingHub, httpx.AsyncClient]:
-    config = AlertsConfig.model_validate({
-        "sources": {"alertmanager": {"type": "alertmanager", "token_env": "BENCH_TOKEN"}},
-        "max_body_bytes": 5_000_000, **cfg})
+    config = AlertsConfig.model_validate(
+        {
+            "sources": {"alertmanager": {"type": "alertmanager", "token_env": "BENCH_TOKEN"}},
+            "max_body_bytes": 5_000_000,
+            **cfg,
+        }
+    )
     hub = CountingHub()
     audit = AuditLog(db)
-    service = AlertService(config, db, hub, mint=lambda kind, payload: f"{kind}:{payload}",
-                           audit_append=audit.append)
+    service = AlertService(
+        config, db, hub, mint=lambda kind, payload: f"{kind}:{payload}", audit_append=audit.append
+    )
     app = Starlette(routes=routes(service, env={"BENCH_TOKEN": TOKEN}))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
     return service, hub, client
 
 
 def alert(name: str, instance: str, status: str = "firing") -> dict[str, Any]:
-    return {"status": status, "labels": {"alertname": name, "instance": instance, "severity": "warning",
-                                         "job": "node"},
-            "annotations": {"summary": f"{name} on {instance}", "description": "bench"},
-            "startsAt": "2025-03-03T12:00:00Z", "endsAt": "0001-01-01T00:00:00Z",
-            "generatorURL": "http://prometheus/graph", "fingerprint": f"{name}-{instance}"}
+    return {
+        "status": status,
+        "labels": {"alertname": name, "instance": instance, "severity": "warning", "job": "node"},
+        "annotations": {"summary": f"{name} on {instance}", "description": "bench"},
+        "startsAt": "2025-03-03T12:00:00Z",
+        "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus/graph",
+        "fingerprint": f"{name}-{instance}",
+    }
 
 
 async def throughput(db: Database, total: int) -> None:
@@ -95,16 +104,19 @@ async def throughput(db: Database, total: int) -> None:
         stored = conn.execute(select(func.count()).select_from(alerts)).scalar_one()
         groups = conn.execute(select(func.count()).select_from(alert_groups)).scalar_one()
     latencies.sort()
-    print(f"throughput: {total} alerts in {len(bodies)} batches of 100 in {elapsed:.2f}s "
-          f"= {total / elapsed:,.0f} alerts/s; per batch p50 {statistics.median(latencies) * 1000:.1f} ms, "
-          f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms; "
-          f"{stored} distinct alerts stored in {groups} groups")
+    print(
+        f"throughput: {total} alerts in {len(bodies)} batches of 100 in {elapsed:.2f}s "
+        f"= {total / elapsed:,.0f} alerts/s; per batch p50 {statistics.median(latencies) * 1000:.1f} ms, "
+        f"p99 {latencies[int(len(latencies) * 0.99) - 1] * 1000:.1f} ms; "
+        f"{stored} distinct alerts stored in {groups} groups"
+    )
     await client.aclose()
 
 
 async def storm(db: Database, total: int, seconds: float = 10.0) -> None:
-    service, hub, client = build(db, grouping={"group_by": ["alertname"], "group_wait": "1s",
-                                               "group_interval": "5s"}, tick=0.5)
+    service, hub, client = build(
+        db, grouping={"group_by": ["alertname"], "group_wait": "1s", "group_interval": "5s"}, tick=0.5
+    )
     await service.start()
     batches = total // 100
     started = time.perf_counter()
@@ -121,8 +133,9 @@ async def storm(db: Database, total: int, seconds: float = 10.0) -> None:
     for _ in range(60):
         await asyncio.sleep(0.5)
         with db.read() as conn:
-            pending = conn.execute(select(func.count()).select_from(alert_groups)
-                                   .where(alert_groups.c.delivery == "pending")).scalar_one()
+            pending = conn.execute(
+                select(func.count()).select_from(alert_groups).where(alert_groups.c.delivery == "pending")
+            ).scalar_one()
         if pending == 0:
             break
     await asyncio.sleep(2.5)  # one more digest refresh
@@ -130,12 +143,17 @@ async def storm(db: Database, total: int, seconds: float = 10.0) -> None:
     settled = time.perf_counter() - started
     with db.read() as conn:
         stored = conn.execute(select(func.count()).select_from(alerts)).scalar_one()
-        by_delivery = dict(conn.execute(select(alert_groups.c.delivery, func.count())
-                                        .group_by(alert_groups.c.delivery)).all())
-    print(f"storm: {total} distinct alerts sent in {sent_in:.1f}s; notifier settled after {settled:.1f}s; "
-          f"chat: {hub.top_level} top-level messages (budget 20 + 1 digest), {hub.updates} edits, "
-          f"{hub.sent - hub.top_level} thread replies; groups by delivery {by_delivery}; "
-          f"alerts in store {stored}/{total} {'OK' if stored == total else 'MISSING'}")
+        by_delivery = dict(
+            conn.execute(
+                select(alert_groups.c.delivery, func.count()).group_by(alert_groups.c.delivery)
+            ).all()
+        )
+    print(
+        f"storm: {total} distinct alerts sent in {sent_in:.1f}s; notifier settled after {settled:.1f}s; "
+        f"chat: {hub.top_level} top-level messages (budget 20 + 1 digest), {hub.updates} edits, "
+        f"{hub.sent - hub.top_level} thread replies; groups by delivery {by_delivery}; "
+        f"alerts in store {stored}/{total} {'OK' if stored == total else 'MISSING'}"
+    )
     assert stored == total and hub.top_level <= 21
     await client.aclose()
 
@@ -147,8 +165,10 @@ async def main() -> None:
     parser.add_argument("--postgres", default="", help="a PostgreSQL URL instead of a temp SQLite file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for name, run in (("throughput", lambda db: throughput(db, args.alerts)),
-                          ("storm", lambda db: storm(db, args.storm))):
+        for name, run in (
+            ("throughput", lambda db: throughput(db, args.alerts)),
+            ("storm", lambda db: storm(db, args.storm)),
+        ):
             url = args.postgres or f"sqlite:///{Path(tmp) / (name + '.db')}"
             db = Database.open(url)
             try:

@@ -48,8 +48,13 @@ class RecordingHub:
         raise LookupError(ref.message_id)
 
     def top_level(self, channel: str | None = None) -> list[Posted]:
-        return [p for p in self.posts if p.place.thread is None and not p.place.is_direct
-                and (channel is None or p.place.channel_name == channel)]
+        return [
+            p
+            for p in self.posts
+            if p.place.thread is None
+            and not p.place.is_direct
+            and (channel is None or p.place.channel_name == channel)
+        ]
 
     def thread(self, ref: MessageRef) -> list[Posted]:
         return [p for p in self.posts if p.place.thread == ref.message_id]
@@ -57,7 +62,7 @@ class RecordingHub:
 
 class FakeClock:
     def __init__(self, start: dt.datetime | None = None) -> None:
-        self.now = start or dt.datetime(2025, 3, 3, 12, 0, tzinfo=dt.timezone.utc)
+        self.now = start or dt.datetime(2025, 3, 3, 12, 0, tzinfo=dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.now
@@ -70,12 +75,29 @@ class FakeAudit:
     def __init__(self) -> None:
         self.entries: list[dict[str, Any]] = []
 
-    def __call__(self, conn: Any, *, actor: str, action: str, command: str = "", platform: str = "",
-                 channel: str = "", run_id: int | None = None, summary: str = "",
-                 detail: Mapping[str, Any] | None = None) -> None:
+    def __call__(
+        self,
+        conn: Any,
+        *,
+        actor: str,
+        action: str,
+        command: str = "",
+        platform: str = "",
+        channel: str = "",
+        run_id: int | None = None,
+        summary: str = "",
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
         assert conn is not None  # always inside the caller's transaction
-        self.entries.append({"actor": actor, "action": action, "channel": channel, "summary": summary,
-                             "detail": dict(detail or {})})
+        self.entries.append(
+            {
+                "actor": actor,
+                "action": action,
+                "channel": channel,
+                "summary": summary,
+                "detail": dict(detail or {}),
+            }
+        )
 
     def actions(self) -> list[str]:
         return [e["action"] for e in self.entries]

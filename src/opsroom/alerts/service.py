@@ -305,7 +305,7 @@ class AlertService:
             gids = list(set(gid_of.values()))
             for gpart in _chunks(gids):
                 for fpart in _chunks(fps):
-                    for row in conn.execute(
+                    for arow in conn.execute(
                         select(
                             alerts.c.id,
                             alerts.c.group_id,
@@ -316,7 +316,7 @@ class AlertService:
                             alerts.c.muted,
                         ).where(alerts.c.group_id.in_(gpart), alerts.c.fingerprint.in_(fpart))
                     ):
-                        existing[(row.group_id, row.fingerprint)] = row
+                        existing[(arow.group_id, arow.fingerprint)] = arow
             inserts, changes, touches, events = [], [], [], []
             changed_groups: set[int] = set()
             for key, plan in plans.items():
@@ -969,7 +969,9 @@ class AlertService:
         place = self.place_for(channel_name)
         return int(
             conn.execute(
-                insert(alert_digests).values(
+                insert(alert_digests)
+                .returning(alert_digests.c.id)
+                .values(
                     kind="budget",
                     platform=place.platform,
                     channel=place.channel,
@@ -978,7 +980,7 @@ class AlertService:
                     updated_at=now - dt.timedelta(seconds=DIGEST_REFRESH),
                     dirty=True,
                 )
-            ).inserted_primary_key[0]
+            ).scalar_one()
         )
 
     async def _refresh_digests(self, now: dt.datetime) -> None:
@@ -1287,7 +1289,9 @@ class AlertService:
                     return Message.plain(f"Could not silence group #{group.id}: {exc}", tone="failure")
             with self.db.begin() as conn:
                 silence_id = conn.execute(
-                    insert(alert_silences).values(
+                    insert(alert_silences)
+                    .returning(alert_silences.c.id)
+                    .values(
                         matchers=matchers,
                         starts_at=now,
                         ends_at=ends,
@@ -1297,7 +1301,7 @@ class AlertService:
                         alertmanager_url=am_url,
                         alertmanager_id=am_id,
                     )
-                ).inserted_primary_key[0]
+                ).scalar_one()
                 conn.execute(
                     update(alert_groups)
                     .where(alert_groups.c.id == group.id)

@@ -125,12 +125,12 @@ class BudgetConfig(Section):
     """At most ``max_messages`` new top-level posts per channel per ``window``; past it, new
     groups collapse into one digest message kept up to date."""
 
-    max_messages: int = Field(20, ge=1)
+    max_messages: int = Field(default=20, ge=1)
     window: Duration = 600.0
 
 
 class FlappingConfig(Section):
-    max_changes: int = Field(4, ge=2, description="status changes within window that make it flap")
+    max_changes: int = Field(default=4, ge=2, description="status changes within window that make it flap")
     window: Duration = 1800.0
 
 

@@ -23,6 +23,7 @@ import httpx
 import pytest
 import uvicorn
 from starlette.applications import Starlette
+from tests.fakes.alert_fakes import FakeAudit, Posted, RecordingHub
 
 from opsroom.actions import ActionSigner
 from opsroom.alerts.http import routes
@@ -30,7 +31,6 @@ from opsroom.alerts.service import AlertService
 from opsroom.config.alerts import AlertsConfig
 from opsroom.core import Place, Principal
 from opsroom.store import Database
-from tests.fakes.alert_fakes import FakeAudit, Posted, RecordingHub
 
 pytestmark = pytest.mark.slow
 TOKEN = "e2e-token-4d9f"
@@ -96,15 +96,18 @@ async def stack(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
     db = Database.open(f"sqlite:///{tmp_path / 'opsroom.db'}")
     hub = RecordingHub()
     signer = ActionSigner(b"e2e-key")
-    config = AlertsConfig.model_validate({
-        "sources": {"alertmanager": {"type": "alertmanager", "token_env": "E2E_AM_TOKEN"}},
-        "grouping": {"group_by": ["alertname"], "group_wait": 0, "group_interval": "1s"},
-        "tick": 0.2,
-    })
+    config = AlertsConfig.model_validate(
+        {
+            "sources": {"alertmanager": {"type": "alertmanager", "token_env": "E2E_AM_TOKEN"}},
+            "grouping": {"group_by": ["alertname"], "group_wait": 0, "group_interval": "1s"},
+            "tick": 0.2,
+        }
+    )
     service = AlertService(config, db, hub, mint=signer.mint, audit_append=FakeAudit())
     app = Starlette(routes=routes(service, env={"E2E_AM_TOKEN": TOKEN}))
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=hook_port, log_level="warning",
-                                           lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=hook_port, log_level="warning", lifespan="off")
+    )
     serving = asyncio.create_task(server.serve())
     await service.start()
 
@@ -132,25 +135,46 @@ alerting:
   - static_configs:
     - targets: ['127.0.0.1:{am_port}']
 """)
-    am = await start(["prometheus-alertmanager", f"--config.file={tmp_path / 'am.yml'}",
-                      f"--storage.path={tmp_path / 'am'}", f"--web.listen-address=127.0.0.1:{am_port}",
-                      "--cluster.listen-address=", f"--web.external-url=http://127.0.0.1:{am_port}"],
-                     tmp_path / "am.log")
-    prom = await start(["prometheus", f"--config.file={tmp_path / 'prom.yml'}",
-                        f"--storage.tsdb.path={tmp_path / 'prom'}", f"--web.listen-address=127.0.0.1:{prom_port}",
-                        "--rules.alert.resend-delay=2s"], tmp_path / "prom.log")
+    am = await start(
+        [
+            "prometheus-alertmanager",
+            f"--config.file={tmp_path / 'am.yml'}",
+            f"--storage.path={tmp_path / 'am'}",
+            f"--web.listen-address=127.0.0.1:{am_port}",
+            "--cluster.listen-address=",
+            f"--web.external-url=http://127.0.0.1:{am_port}",
+        ],
+        tmp_path / "am.log",
+    )
+    prom = await start(
+        [
+            "prometheus",
+            f"--config.file={tmp_path / 'prom.yml'}",
+            f"--storage.tsdb.path={tmp_path / 'prom'}",
+            f"--web.listen-address=127.0.0.1:{prom_port}",
+            "--rules.alert.resend-delay=2s",
+        ],
+        tmp_path / "prom.log",
+    )
     try:
         await ready(f"http://127.0.0.1:{am_port}/-/ready")
         await ready(f"http://127.0.0.1:{prom_port}/-/ready")
-        yield {"service": service, "hub": hub, "signer": signer, "am": f"http://127.0.0.1:{am_port}",
-               "prom": prom, "rules": rules, "tmp": tmp_path}
+        yield {
+            "service": service,
+            "hub": hub,
+            "signer": signer,
+            "am": f"http://127.0.0.1:{am_port}",
+            "prom": prom,
+            "rules": rules,
+            "tmp": tmp_path,
+        }
     finally:
         for proc in (prom, am):
             if proc.returncode is None:
                 proc.terminate()
                 try:
                     await asyncio.wait_for(proc.wait(), 10)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     proc.kill()
                     await proc.wait()
         await service.stop()
@@ -169,7 +193,9 @@ async def test_real_alert_lands_is_silenced_and_resolves_in_place(stack: dict[st
     service: AlertService = stack["service"]
     started = time.monotonic()
     firing = await wait_for(lambda: post_for(hub, "always firing"), 40, "the first alert in chat")
-    flipping = await wait_for(lambda: post_for(hub, "fires until the rule is changed"), 15, "the second alert")
+    flipping = await wait_for(
+        lambda: post_for(hub, "fires until the rule is changed"), 15, "the second alert"
+    )
     assert firing.message.text == "[FIRING:1] always firing"
     assert firing.place.channel_name == "#alerts"
     first_seen = time.monotonic() - started
@@ -183,15 +209,20 @@ async def test_real_alert_lands_is_silenced_and_resolves_in_place(stack: dict[st
         silences = (await client.get(f"{stack['am']}/api/v2/silences")).json()
     active = [s for s in silences if s["status"]["state"] == "active"]
     assert len(active) == 1
-    assert {"name": "alertname", "value": "E2EAlwaysFiring", "isRegex": False,
-            "isEqual": True} in active[0]["matchers"]
+    assert {"name": "alertname", "value": "E2EAlwaysFiring", "isRegex": False, "isEqual": True} in active[0][
+        "matchers"
+    ]
     assert active[0]["createdBy"] == "alice"
 
     # Stop the second rule from firing (same alert name and labels, expression now false).
     stack["rules"].write_text(
-        (stack["tmp"] / "rules.yml").read_text().replace("expr: vector(1) > 0\n    for: 0s\n    labels: "
-                                                         "{severity: warning", "expr: vector(1) < 0\n    "
-                                                         "for: 0s\n    labels: {severity: warning"))
+        (stack["tmp"] / "rules.yml")
+        .read_text()
+        .replace(
+            "expr: vector(1) > 0\n    for: 0s\n    labels: {severity: warning",
+            "expr: vector(1) < 0\n    for: 0s\n    labels: {severity: warning",
+        )
+    )
     assert "vector(1) < 0" in stack["rules"].read_text()
     os.kill(stack["prom"].pid, signal.SIGHUP)
     await wait_for(lambda: flipping.current.text.startswith("[RESOLVED]"), 30, "the resolved edit")

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tests.fakes.alert_fakes import FakeAudit, FakeClock, RecordingHub, fake_mint, unmint
 
 from opsroom.alerts.commands import ALERT_COMMANDS, HANDLERS
 from opsroom.alerts.model import Alert
@@ -17,7 +18,6 @@ from opsroom.config.oncall import OncallConfig
 from opsroom.core import Invocation, Place, Principal
 from opsroom.integrations.oncall import OnCall
 from opsroom.store import Database
-from tests.fakes.alert_fakes import FakeAudit, FakeClock, RecordingHub, fake_mint, unmint
 
 ALICE, BOB = Principal("alice"), Principal("bob")
 PLACE = Place("web", "#alerts", channel_name="#alerts")
@@ -42,22 +42,37 @@ class FakeAlertmanager:
 
 def make(db: Database, oncall: dict[str, Any] | None = None, **cfg: Any) -> dict[str, Any]:
     hub, clock, audit, am = RecordingHub(), FakeClock(), FakeAudit(), FakeAlertmanager()
-    base: dict[str, Any] = {"grouping": {"group_wait": 0, "group_interval": "1m"},
-                            "sources": {"am": {"type": "alertmanager", "token_env": "X"}}}
+    base: dict[str, Any] = {
+        "grouping": {"group_wait": 0, "group_interval": "1m"},
+        "sources": {"am": {"type": "alertmanager", "token_env": "X"}},
+    }
     base.update(cfg)
     http = httpx.AsyncClient(transport=httpx.MockTransport(am))
-    svc = AlertService(AlertsConfig.model_validate(base), db, hub, mint=fake_mint, audit_append=audit,
-                       clock=clock, http=http,
-                       oncall=OnCall(OncallConfig.model_validate(oncall)) if oncall else None)
+    svc = AlertService(
+        AlertsConfig.model_validate(base),
+        db,
+        hub,
+        mint=fake_mint,
+        audit_append=audit,
+        clock=clock,
+        http=http,
+        oncall=OnCall(OncallConfig.model_validate(oncall)) if oncall else None,
+    )
     return {"svc": svc, "hub": hub, "clock": clock, "audit": audit, "am": am}
 
 
-def alert(name: str = "PaymentsDown", status: str = "firing", source_type: str = "alertmanager",
-          **labels: str) -> Alert:
-    return Alert(fingerprint=name + labels.get("instance", ""), status=status,  # type: ignore[arg-type]
-                 labels={"alertname": name, "severity": "critical", "service": "payments", **labels},
-                 annotations={"summary": f"{name}!", "runbook_url": "https://rb.example/p"},
-                 source="am", source_type=source_type, external_url="http://127.0.0.1:9093")
+def alert(
+    name: str = "PaymentsDown", status: str = "firing", source_type: str = "alertmanager", **labels: str
+) -> Alert:
+    return Alert(
+        fingerprint=name + labels.get("instance", ""),
+        status=status,  # type: ignore[arg-type]
+        labels={"alertname": name, "severity": "critical", "service": "payments", **labels},
+        annotations={"summary": f"{name}!", "runbook_url": "https://rb.example/p"},
+        source="am",
+        source_type=source_type,
+        external_url="http://127.0.0.1:9093",
+    )
 
 
 def button(post: Any, label: str) -> tuple[str, dict[str, Any]]:
@@ -75,7 +90,9 @@ async def test_silence_button_creates_an_alertmanager_silence(db: Database) -> N
     reply = await t["svc"].handle_action(kind, payload, BOB, PLACE)
     assert reply is not None and "Alertmanager silence `sil-1`" in reply.text
     body = t["am"].silences["sil-1"]
-    assert body["matchers"] == [{"name": "alertname", "value": "PaymentsDown", "isRegex": False, "isEqual": True}]
+    assert body["matchers"] == [
+        {"name": "alertname", "value": "PaymentsDown", "isRegex": False, "isEqual": True}
+    ]
     assert body["createdBy"] == "bob"
     assert "silenced until" in post.current.as_text()
     assert not any(b.label.startswith("Silence") for b in post.current.buttons())
@@ -90,8 +107,12 @@ async def test_silence_button_creates_an_alertmanager_silence(db: Database) -> N
 
 
 async def test_alertmanager_refusal_changes_nothing(db: Database) -> None:
-    t = make(db, sources={"am": {"type": "alertmanager", "token_env": "X",
-                                 "alertmanager_url": "http://127.0.0.1:9/broken"}})
+    t = make(
+        db,
+        sources={
+            "am": {"type": "alertmanager", "token_env": "X", "alertmanager_url": "http://127.0.0.1:9/broken"}
+        },
+    )
     await t["svc"].ingest("am", [alert()])
     await t["svc"].tick()
     reply = await t["svc"].silence(1, 3600, BOB, PLACE)
@@ -146,8 +167,13 @@ async def test_local_runbook_stays_inside_its_directory(db: Database, tmp_path: 
 
 
 async def test_diagnostic_buttons_mint_commands_only_from_plain_label_values(db: Database) -> None:
-    t = make(db, diagnostics=[{"label": "Logs", "command": "logs {service}"},
-                              {"label": "Pod", "command": "describe {pod}"}])
+    t = make(
+        db,
+        diagnostics=[
+            {"label": "Logs", "command": "logs {service}"},
+            {"label": "Pod", "command": "describe {pod}"},
+        ],
+    )
     await t["svc"].ingest("am", [alert(), alert("Evil", service="x; rm -rf /")])
     await t["svc"].tick()
     by_title = {p.message.text: p for p in t["hub"].top_level()}
@@ -159,18 +185,45 @@ async def test_diagnostic_buttons_mint_commands_only_from_plain_label_values(db:
 
 
 ONCALL = {
-    "schedules": {"primary": {"layers": [{"members": ["alice", "bob"], "shift": "1d", "handoff": "09:00",
-                                          "timezone": "UTC", "start": "2025-03-03"}]},
-                  "secondary": {"layers": [{"members": ["carol"], "shift": "7d"}]}},
-    "escalations": {"payments": {"steps": [{"after": "5m", "notify": ["oncall:primary"]},
-                                           {"after": "10m", "notify": ["oncall:secondary"], "dm": True}],
-                                 "repeat": 1}},
+    "schedules": {
+        "primary": {
+            "layers": [
+                {
+                    "members": ["alice", "bob"],
+                    "shift": "1d",
+                    "handoff": "09:00",
+                    "timezone": "UTC",
+                    "start": "2025-03-03",
+                }
+            ]
+        },
+        "secondary": {"layers": [{"members": ["carol"], "shift": "7d"}]},
+    },
+    "escalations": {
+        "payments": {
+            "steps": [
+                {"after": "5m", "notify": ["oncall:primary"]},
+                {"after": "10m", "notify": ["oncall:secondary"], "dm": True},
+            ],
+            "repeat": 1,
+        }
+    },
 }
 
 
 async def test_escalation_chain_until_ack_every_step_audited(db: Database) -> None:
-    t = make(db, oncall=ONCALL, routes=[{"match": {"service": "payments"}, "channels": ["#payments"],
-                                         "mention": {"critical": ["oncall:primary"]}, "escalation": "payments"}])
+    t = make(
+        db,
+        oncall=ONCALL,
+        routes=[
+            {
+                "match": {"service": "payments"},
+                "channels": ["#payments"],
+                "mention": {"critical": ["oncall:primary"]},
+                "escalation": "payments",
+            }
+        ],
+    )
     svc, hub, clock, audit = t["svc"], t["hub"], t["clock"], t["audit"]
     await svc.ingest("am", [alert()])
     await svc.tick()
@@ -226,13 +279,18 @@ async def test_commands_alerts_ack_silence_oncall(db: Database) -> None:
     report = (await HANDLERS["oncall"](svc, invoke("oncall"))).as_text()
     assert "primary: *alice* now · next: bob from 2025-03-04 09:00 UTC" in report
     assert "secondary: *carol* now" in report
-    reply = await HANDLERS["oncall"](svc, invoke("oncall", action="override", user="dave", duration="2h",
-                                                 schedule="primary"))
+    reply = await HANDLERS["oncall"](
+        svc, invoke("oncall", action="override", user="dave", duration="2h", schedule="primary")
+    )
     assert "dave is on call for primary until 2025-03-03 14:00 UTC" in reply.text
-    assert "primary: *dave* now · next: alice from 2025-03-03 14:00 UTC" in (
-        await HANDLERS["oncall"](svc, invoke("oncall", action="primary"))).as_text()
-    assert "which schedule" in (await HANDLERS["oncall"](svc, invoke("oncall", action="override", user="x",
-                                                                      duration="1h"))).text
+    assert (
+        "primary: *dave* now · next: alice from 2025-03-03 14:00 UTC"
+        in (await HANDLERS["oncall"](svc, invoke("oncall", action="primary"))).as_text()
+    )
+    assert (
+        "which schedule"
+        in (await HANDLERS["oncall"](svc, invoke("oncall", action="override", user="x", duration="1h"))).text
+    )
     assert "oncall.override" in t["audit"].actions()
 
 
@@ -240,10 +298,31 @@ async def test_query_answers_with_value_and_sparkline(db: Database) -> None:
     def prometheus(request: httpx.Request) -> httpx.Response:
         assert request.url.path in ("/api/v1/query", "/api/v1/query_range")
         if request.url.path == "/api/v1/query":
-            return httpx.Response(200, json={"status": "success", "data": {"resultType": "vector", "result": [
-                {"metric": {"job": "api"}, "value": [1, "0.034"]}]}})
-        return httpx.Response(200, json={"status": "success", "data": {"resultType": "matrix", "result": [
-            {"metric": {"job": "api"}, "values": [[i, str(v)] for i, v in enumerate([1, 2, 3, 8, 2])]}]}})
+            return httpx.Response(
+                200,
+                json={
+                    "status": "success",
+                    "data": {
+                        "resultType": "vector",
+                        "result": [{"metric": {"job": "api"}, "value": [1, "0.034"]}],
+                    },
+                },
+            )
+        return httpx.Response(
+            200,
+            json={
+                "status": "success",
+                "data": {
+                    "resultType": "matrix",
+                    "result": [
+                        {
+                            "metric": {"job": "api"},
+                            "values": [[i, str(v)] for i, v in enumerate([1, 2, 3, 8, 2])],
+                        }
+                    ],
+                },
+            },
+        )
 
     t = make(db, prometheus_url="http://127.0.0.1:9090")
     t["svc"].http = httpx.AsyncClient(transport=httpx.MockTransport(prometheus))

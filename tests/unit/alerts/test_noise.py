@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import func, select
+from tests.fakes.alert_fakes import FakeAudit, FakeClock, RecordingHub, fake_mint
 
 from opsroom.alerts.budget import ChannelBudget
 from opsroom.alerts.commands import noise_report
@@ -14,24 +15,34 @@ from opsroom.alerts.service import AlertService
 from opsroom.alerts.tables import alerts as alerts_table
 from opsroom.config.alerts import AlertsConfig
 from opsroom.store import Database
-from tests.fakes.alert_fakes import FakeAudit, FakeClock, RecordingHub, fake_mint
 
 
 def make(db: Database, **cfg: Any) -> tuple[AlertService, RecordingHub, FakeClock, FakeAudit]:
     hub, clock, audit = RecordingHub(), FakeClock(), FakeAudit()
-    base: dict[str, Any] = {"grouping": {"group_by": ["alertname"], "group_wait": 0, "group_interval": "1m",
-                                         "repeat_interval": "4h"},
-                            "budget": {"max_messages": 3, "window": "10m"},
-                            "flapping": {"max_changes": 4, "window": "30m"}}
+    base: dict[str, Any] = {
+        "grouping": {
+            "group_by": ["alertname"],
+            "group_wait": 0,
+            "group_interval": "1m",
+            "repeat_interval": "4h",
+        },
+        "budget": {"max_messages": 3, "window": "10m"},
+        "flapping": {"max_changes": 4, "window": "30m"},
+    }
     base.update(cfg)
     config = AlertsConfig.model_validate(base)
     return AlertService(config, db, hub, mint=fake_mint, audit_append=audit, clock=clock), hub, clock, audit
 
 
 def alert(name: str, status: str = "firing", severity: str = "critical", **labels: str) -> Alert:
-    return Alert(fingerprint=name, status=status,  # type: ignore[arg-type]
-                 labels={"alertname": name, "severity": severity, **labels},
-                 annotations={"summary": f"{name} summary"}, source="am", source_type="alertmanager")
+    return Alert(
+        fingerprint=name,
+        status=status,  # type: ignore[arg-type]
+        labels={"alertname": name, "severity": severity, **labels},
+        annotations={"summary": f"{name} summary"},
+        source="am",
+        source_type="alertmanager",
+    )
 
 
 def test_budget_window_slides() -> None:
@@ -119,7 +130,9 @@ async def test_low_severity_goes_to_the_scheduled_digest(db: Database) -> None:
 
 
 async def test_route_can_send_everything_to_the_scheduled_digest(db: Database) -> None:
-    svc, hub, clock, _ = make(db, routes=[{"match": {"team": "x"}, "channels": ["#x"], "scheduled_digest": True}])
+    svc, hub, clock, _ = make(
+        db, routes=[{"match": {"team": "x"}, "channels": ["#x"], "scheduled_digest": True}]
+    )
     await svc.ingest("am", [alert("Crit", team="x")])
     await svc.tick()
     assert hub.posts == []

@@ -5,16 +5,27 @@ from __future__ import annotations
 from opsroom.alerts.routing import Router
 from opsroom.config.alerts import AlertsConfig
 
-CFG = AlertsConfig.model_validate({
-    "default_channel": "#alerts",
-    "routes": [
-        {"name": "payments", "match": {"service": "payments"}, "channels": ["#payments"],
-         "mention": {"critical": ["oncall:primary"], "*": ["bob"]}, "continue": True},
-        {"name": "prod-critical", "match": {"env": "prod"}, "match_re": {"severity": "critical|page"},
-         "channels": ["#incidents", "#ops"]},
-        {"name": "db", "match_re": {"service": "db-.*"}, "channels": ["#db"]},
-    ],
-})
+CFG = AlertsConfig.model_validate(
+    {
+        "default_channel": "#alerts",
+        "routes": [
+            {
+                "name": "payments",
+                "match": {"service": "payments"},
+                "channels": ["#payments"],
+                "mention": {"critical": ["oncall:primary"], "*": ["bob"]},
+                "continue": True,
+            },
+            {
+                "name": "prod-critical",
+                "match": {"env": "prod"},
+                "match_re": {"severity": "critical|page"},
+                "channels": ["#incidents", "#ops"],
+            },
+            {"name": "db", "match_re": {"service": "db-.*"}, "channels": ["#db"]},
+        ],
+    }
+)
 router = Router(CFG.routes, CFG.default_channel)
 
 
@@ -24,7 +35,10 @@ def channels(labels: dict[str, str]) -> list[str]:
 
 def test_first_match_wins_unless_continue() -> None:
     assert channels({"service": "payments", "env": "prod", "severity": "critical"}) == [
-        "#payments", "#incidents", "#ops"]
+        "#payments",
+        "#incidents",
+        "#ops",
+    ]
     assert channels({"service": "payments", "env": "dev"}) == ["#payments"]
     assert channels({"service": "db-main", "env": "prod", "severity": "critical"}) == ["#incidents", "#ops"]
 

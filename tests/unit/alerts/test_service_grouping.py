@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-
 from tests.fakes.alert_fakes import FakeAudit, FakeClock, RecordingHub, fake_mint, unmint
+
 from opsroom.alerts.model import Alert
 from opsroom.alerts.service import AlertService
 from opsroom.config.alerts import AlertsConfig
@@ -16,16 +16,29 @@ from opsroom.store import Database
 
 def make(db: Database, **cfg: Any) -> tuple[AlertService, RecordingHub, FakeClock, FakeAudit]:
     hub, clock, audit = RecordingHub(), FakeClock(), FakeAudit()
-    config = AlertsConfig.model_validate({
-        "grouping": {"group_by": ["alertname"], "group_wait": "30s", "group_interval": "5m",
-                     "repeat_interval": "4h"}, **cfg})
+    config = AlertsConfig.model_validate(
+        {
+            "grouping": {
+                "group_by": ["alertname"],
+                "group_wait": "30s",
+                "group_interval": "5m",
+                "repeat_interval": "4h",
+            },
+            **cfg,
+        }
+    )
     return AlertService(config, db, hub, mint=fake_mint, audit_append=audit, clock=clock), hub, clock, audit
 
 
 def alert(name: str = "HighErrors", status: str = "firing", instance: str = "a", **labels: str) -> Alert:
-    return Alert(fingerprint=f"{name}-{instance}", status=status,  # type: ignore[arg-type]
-                 labels={"alertname": name, "instance": instance, "severity": "critical", **labels},
-                 annotations={"summary": f"{name} on {instance}"}, source="am", source_type="alertmanager")
+    return Alert(
+        fingerprint=f"{name}-{instance}",
+        status=status,  # type: ignore[arg-type]
+        labels={"alertname": name, "instance": instance, "severity": "critical", **labels},
+        annotations={"summary": f"{name} on {instance}"},
+        source="am",
+        source_type="alertmanager",
+    )
 
 
 async def test_group_waits_then_posts_one_message_for_alerts_that_fire_together(db: Database) -> None:

@@ -28,7 +28,7 @@ def _as_instant(value: dt.date | dt.datetime, tz: ZoneInfo) -> dt.datetime:
         local = value.replace(tzinfo=tz) if value.tzinfo is None else value
     else:
         local = dt.datetime.combine(value, dt.time(0, 0), tzinfo=tz)
-    return local.astimezone(dt.timezone.utc)
+    return local.astimezone(dt.UTC)
 
 
 def shifts_from_ical(text: str | bytes, *, start: dt.datetime, end: dt.datetime, tz: ZoneInfo) -> list[Shift]:

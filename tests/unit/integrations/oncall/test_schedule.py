@@ -13,7 +13,7 @@ from opsroom.config.oncall import EscalationPolicyConfig, LayerConfig, OncallCon
 from opsroom.integrations.oncall import EscalationPolicy, OnCall, Override, Rotation, Schedule
 from opsroom.integrations.oncall.ical import shifts_from_ical
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def at(text: str) -> dt.datetime:
@@ -67,8 +67,13 @@ def test_sub_day_shifts_count_elapsed_time() -> None:
 
 
 def test_two_time_zones_follow_the_sun() -> None:
-    europe = rotation(members=["eu1", "eu2"], shift="1d", timezone="Europe/London", hours="08:00-20:00",
-                      weekdays=["mon", "tue", "wed", "thu", "fri"])
+    europe = rotation(
+        members=["eu1", "eu2"],
+        shift="1d",
+        timezone="Europe/London",
+        hours="08:00-20:00",
+        weekdays=["mon", "tue", "wed", "thu", "fri"],
+    )
     base = rotation(members=["us1"], shift="7d", timezone="America/Los_Angeles")
     sched = Schedule("sun", [base, europe])  # later layers win where they apply
     assert sched.who(at("2025-06-02T09:00:00+01:00")) in ("eu1", "eu2")  # Monday London morning
@@ -79,14 +84,21 @@ def test_two_time_zones_follow_the_sun() -> None:
 
 
 def test_overrides_win_and_the_latest_wins() -> None:
-    sched = Schedule("p", [rotation(shift="7d")], [
-        Override("dave", at("2025-01-06T10:00:00+00:00"), at("2025-01-06T12:00:00+00:00")),
-        Override("erin", at("2025-01-06T11:00:00+00:00"), at("2025-01-06T11:30:00+00:00")),
-    ])
+    sched = Schedule(
+        "p",
+        [rotation(shift="7d")],
+        [
+            Override("dave", at("2025-01-06T10:00:00+00:00"), at("2025-01-06T12:00:00+00:00")),
+            Override("erin", at("2025-01-06T11:00:00+00:00"), at("2025-01-06T11:30:00+00:00")),
+        ],
+    )
     assert sched.who(at("2025-01-06T10:30:00+00:00")) == "dave"
     assert sched.who(at("2025-01-06T11:15:00+00:00")) == "erin"
     assert sched.who(at("2025-01-06T11:45:00+00:00")) == "dave"
-    assert sched.next_handoff(at("2025-01-06T11:45:00+00:00")) == (at("2025-01-06T12:00:00+00:00"), "carol")  # week 53 since 2024-01-01
+    assert sched.next_handoff(at("2025-01-06T11:45:00+00:00")) == (
+        at("2025-01-06T12:00:00+00:00"),
+        "carol",
+    )  # week 53 since 2024-01-01
 
 
 ICS = b"""BEGIN:VCALENDAR
@@ -113,8 +125,11 @@ END:VCALENDAR
 async def test_ical_layer_with_recurrence_across_dst(tmp_path: Any) -> None:
     path = tmp_path / "oncall.ics"
     path.write_bytes(ICS)
-    oncall = OnCall(OncallConfig.model_validate(
-        {"schedules": {"ext": {"layers": [{"ical_file": str(path), "timezone": "Europe/Berlin"}]}}}))
+    oncall = OnCall(
+        OncallConfig.model_validate(
+            {"schedules": {"ext": {"layers": [{"ical_file": str(path), "timezone": "Europe/Berlin"}]}}}
+        )
+    )
     now = at("2025-03-25T00:00:00+00:00")
     assert await oncall.refresh_ical(now) == []
     assert oncall.who("ext", at("2025-03-31T06:59:00+00:00")) == "alice"  # 08:59 CEST
@@ -125,8 +140,9 @@ async def test_ical_layer_with_recurrence_across_dst(tmp_path: Any) -> None:
 async def test_broken_ical_keeps_the_old_shifts(tmp_path: Any) -> None:
     path = tmp_path / "oncall.ics"
     path.write_bytes(ICS)
-    oncall = OnCall(OncallConfig.model_validate(
-        {"schedules": {"ext": {"layers": [{"ical_file": str(path)}]}}}))
+    oncall = OnCall(
+        OncallConfig.model_validate({"schedules": {"ext": {"layers": [{"ical_file": str(path)}]}}})
+    )
     now = at("2025-03-25T00:00:00+00:00")
     await oncall.refresh_ical(now)
     path.write_bytes(b"this is not a calendar")
@@ -136,28 +152,42 @@ async def test_broken_ical_keeps_the_old_shifts(tmp_path: Any) -> None:
 
 
 def test_ical_all_day_events() -> None:
-    ics = (b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART;VALUE=DATE:20250101\r\n"
-           b"DTEND;VALUE=DATE:20250103\r\nSUMMARY:oncall - zoe\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    ics = (
+        b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\nBEGIN:VEVENT\r\nUID:a\r\nDTSTART;VALUE=DATE:20250101\r\n"
+        b"DTEND;VALUE=DATE:20250103\r\nSUMMARY:oncall - zoe\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    )
     import zoneinfo
-    [shift] = shifts_from_ical(ics, start=at("2024-12-30T00:00:00+00:00"), end=at("2025-01-10T00:00:00+00:00"),
-                               tz=zoneinfo.ZoneInfo("Asia/Kolkata"))
+
+    [shift] = shifts_from_ical(
+        ics,
+        start=at("2024-12-30T00:00:00+00:00"),
+        end=at("2025-01-10T00:00:00+00:00"),
+        tz=zoneinfo.ZoneInfo("Asia/Kolkata"),
+    )
     assert shift.who == "zoe" and shift.start == at("2025-01-01T00:00:00+05:30")
 
 
 def test_escalation_positions_with_repeat() -> None:
-    policy = EscalationPolicy.from_config("p", EscalationPolicyConfig.model_validate(
-        {"steps": [{"after": "5m", "notify": ["a"]}, {"after": "10m", "notify": ["b"]}], "repeat": 1}))
+    policy = EscalationPolicy.from_config(
+        "p",
+        EscalationPolicyConfig.model_validate(
+            {"steps": [{"after": "5m", "notify": ["a"]}, {"after": "10m", "notify": ["b"]}], "repeat": 1}
+        ),
+    )
     assert [s.notify for s in (policy.step(i) for i in range(4)) if s] == [("a",), ("b",), ("a",), ("b",)]
     assert policy.step(4) is None and policy.round_of(2) == 2
 
 
-@pytest.mark.parametrize("layer, message", [
-    ({"members": ["a"], "timezone": "Mars/Olympus"}, "unknown time zone"),
-    ({"members": ["a"], "handoff": "25:00"}, "time of day"),
-    ({"members": ["a"], "weekdays": ["funday"]}, "weekday"),
-    ({}, "needs members"),
-    ({"members": ["a"], "shift": "10s"}, "at least 1m"),
-])
+@pytest.mark.parametrize(
+    "layer, message",
+    [
+        ({"members": ["a"], "timezone": "Mars/Olympus"}, "unknown time zone"),
+        ({"members": ["a"], "handoff": "25:00"}, "time of day"),
+        ({"members": ["a"], "weekdays": ["funday"]}, "weekday"),
+        ({}, "needs members"),
+        ({"members": ["a"], "shift": "10s"}, "at least 1m"),
+    ],
+)
 def test_bad_schedule_config_is_refused(layer: dict[str, Any], message: str) -> None:
     with pytest.raises(ValidationError, match=message):
         LayerConfig.model_validate(layer)
