@@ -7,17 +7,18 @@ ignorant of the others. Platform SDKs and providers are imported only when confi
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import structlog
 
 from opsroom.actions import ActionSigner
-from opsroom.builtins import BUILTIN_HANDLERS, BUILTIN_SPECS
+from opsroom.builtins import BUILTIN_HANDLERS, BUILTIN_SPECS, PERMISSION_SPECS
 from opsroom.chat.base import Adapter, ChatHub
 from opsroom.config.loader import LoadedConfig
 from opsroom.config.models import OpsroomConfig
@@ -29,7 +30,9 @@ from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
 from opsroom.reporter import Reporter
 from opsroom.runs.service import RunService
+from opsroom.core import ConfigError
 from opsroom.store import Database
+from opsroom.wiring import EXTENSION_BUILDERS, Extension
 
 log = structlog.get_logger("opsroom.app")
 
@@ -46,11 +49,12 @@ def secret_key(config: OpsroomConfig, state_dir: Path) -> bytes:
     return path.read_text().strip().encode()
 
 
-def build_parts(loaded: LoadedConfig, extra_specs: tuple[Any, ...] = ()) -> EngineParts:
-    """Catalog, policy and directory from config. Raises ConfigError; used by reload too."""
+def build_parts(loaded: LoadedConfig, extensions: Sequence[Extension] = ()) -> EngineParts:
+    """Catalog, policy and directory from config. Raises ConfigError (and refuses a policy
+    that names unknown commands or arguments); used by reload too."""
     from opsroom.commands.catalog import Catalog
     from opsroom.commands.lists import ChoiceLists
-    from opsroom.policy import PolicyEngine
+    from opsroom.policy import PolicyEngine, check_policy
 
     config = loaded.config
     if config.demo:
@@ -58,13 +62,23 @@ def build_parts(loaded: LoadedConfig, extra_specs: tuple[Any, ...] = ()) -> Engi
 
         demo_setup.prepare(loaded.base_dir)  # the demo's lists read its inventory file
     lists = ChoiceLists(config.lists, base_dir=loaded.base_dir)
+    extra_specs = tuple(spec for ext in extensions for spec in ext.specs)
     catalog = Catalog.from_config(config.commands, config.include, loaded.base_dir, lists,
-                                  extra=BUILTIN_SPECS + tuple(extra_specs))
+                                  extra=BUILTIN_SPECS + extra_specs)
+    known = {spec.name: spec for spec in catalog}
+    known.update({spec.name: spec for spec in PERMISSION_SPECS})
+    known.update({spec.name: spec for ext in extensions for spec in ext.permissions})
+    problems = check_policy(config.policy, known, loaded.base_dir)
+    if problems:
+        raise ConfigError(f"{loaded.source}: policy: " + "\n".join(problems))
     policy = PolicyEngine.from_config(config.policy, config.users, loaded.base_dir)
     directory = Directory(config.users, config.guardrails.group_roles)
     for spec in catalog:  # guardrail options (confirm, approval, output) must be valid too
         command_guards(spec)
-    return EngineParts(catalog=catalog, policy=policy, directory=directory, builtins=dict(BUILTIN_HANDLERS))
+    handlers = dict(BUILTIN_HANDLERS)
+    for ext in extensions:
+        handlers.update(ext.handlers)
+    return EngineParts(catalog=catalog, policy=policy, directory=directory, builtins=handlers)
 
 
 def import_providers(catalog: Any) -> None:
@@ -96,6 +110,7 @@ class System:
     redactor: Redactor
     http_routes: list[Any] = field(default_factory=list)
     services: list[Any] = field(default_factory=list)  # things with async start()/stop()
+    extensions: list[Extension] = field(default_factory=list)
 
     @property
     def config(self) -> OpsroomConfig:
@@ -115,7 +130,7 @@ class System:
 
     def reload(self, loaded: LoadedConfig, actor: str) -> str:
         """Swap catalog, policy and users for a new config; the old one stays on any error."""
-        parts = build_parts(loaded)
+        parts = build_parts(loaded, self.extensions)
         import_providers(parts.catalog)
         old = self.loaded.config
         changes = summarize_diff(old, loaded.config)
@@ -151,7 +166,11 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
     for adapter in adapters or []:
         chat.add(adapter)
     runs = RunService(db, audit, redact=redactor.redact)
-    parts = build_parts(loaded)
+    users = {p.name: p for p in Directory(config.users, config.guardrails.group_roles)}
+    extensions = [ext for builder in EXTENSION_BUILDERS
+                  if (ext := builder(loaded, db=db, chat=chat, signer=signer, audit=audit,
+                                     directory_users=users)) is not None]
+    parts = build_parts(loaded, extensions)
     import_providers(parts.catalog)
     reporter = PrivateAwareReporter(chat, signer.mint, edit_interval=edit_interval)
     engine = Engine(db=db, audit=audit, chat=chat, parts=parts, signer=signer, runs=runs,
@@ -162,6 +181,12 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
     if not parts.policy.configured:
         log.warning("no_policy", hint="no policy is configured: everyone may run every command")
     system = System(loaded, db, audit, chat, engine, runs, reporter, signer, redactor)
+    for ext in extensions:
+        system.extensions.append(ext)
+        system.http_routes.extend(ext.routes)
+        system.services.extend(ext.services)
+        for kind, handler in ext.actions.items():
+            engine.actions.register(kind, functools.partial(handler, engine))
     system.services.append(guardrails)  # sweeps expired approvals; runs once at start
     return system
 

@@ -38,6 +38,12 @@ BUILTIN_SPECS: tuple[CommandSpec, ...] = (
 )
 
 
+# Permissions policy checks that are not commands anyone types.
+PERMISSION_SPECS: tuple[CommandSpec, ...] = (
+    CommandSpec("cancel-others", summary="Cancel a run someone else started", builtin=True),
+)
+
+
 async def cmd_help(engine: Any, inv: Invocation) -> Message:
     from opsroom.commands.help import render_command_help, render_help
 

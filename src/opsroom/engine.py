@@ -198,6 +198,11 @@ class Engine:
         return await self.submit(inv, decision, received)
 
     def decide(self, inv: Invocation) -> Decision:
+        allowed_channels = inv.command.channels
+        if allowed_channels and inv.place.name not in allowed_channels:
+            where = ", ".join(allowed_channels)
+            return Decision.deny(f"`{inv.command.name}` can only be run in {where}",
+                                 (f"commands.{inv.command.name}.channels",))
         started = time.perf_counter()
         decision: Decision = self.parts.policy.decide(inv.principal, inv.command.name, inv.args, inv.place)
         metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
@@ -374,6 +379,14 @@ class Engine:
         command (``cancel`` for run.cancel, ``alert.ack``…)."""
         decision: Decision = self.parts.policy.decide(principal, action, args, place)
         return decision
+
+    async def audit_denied_click(self, req: ActionRequest, permission: str, decision: Decision) -> None:
+        place = req.event.place
+        with self.db.begin() as conn:
+            self.audit.append(conn, actor=req.principal.name, action="action.denied",
+                              platform=place.platform, channel=place.name,
+                              summary=f"{req.principal.name} may not {permission}: {decision.reason}",
+                              detail={"kind": req.kind, "rules": list(decision.rule_ids)})
 
     async def _action_cancel(self, req: ActionRequest) -> Message | None:
         return await self.cancel_run(int(req.payload["run"]), req.principal, req.event.place)

@@ -43,7 +43,7 @@ TONES: dict[RunState, Any] = {
 def describe(inv: Invocation) -> str:
     """``*deploy* api-gateway staging`` — what is being run, in the user's own terms."""
     values = " ".join(f"`{v}`" for v in inv.args.values() if v not in (None, "", False))
-    flags = " (dry run)" if inv.flags.get("dry-run") else ""
+    flags = " (dry run)" if inv.flags.get("dry_run") else ""
     return f"*{inv.command.name}* {values}{flags}".strip()
 
 

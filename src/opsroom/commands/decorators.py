@@ -65,9 +65,10 @@ def arg(name: str, type: ArgType | str = ArgType.STRING, *, help: str = "",  # n
         required: bool | None = None, default: Any = None, values: Iterable[str] = (),
         choices_from: str = "", pattern: str = "", min: int | str | None = None,  # noqa: A002
         max: int | str | None = None, max_length: int = 200, positional: bool = True,  # noqa: A002
-        secret: bool = False) -> ArgSpec:
+        secret: bool = False, greedy: bool = False) -> ArgSpec:
     """An argument. ``required`` defaults to True unless a ``default`` is given; for
-    durations, ``default``/``min``/``max`` may be written like ``"15m"``."""
+    durations, ``default``/``min``/``max`` may be written like ``"15m"``. ``greedy``: the
+    last positional string argument takes all remaining words (``audit rollback since …``)."""
     kind = ArgType(type)
     if kind is ArgType.DURATION:
         default = _seconds(default) if isinstance(default, str) else default
@@ -76,7 +77,7 @@ def arg(name: str, type: ArgType | str = ArgType.STRING, *, help: str = "",  # n
                    required=default is None if required is None else required, default=default,
                    values=tuple(values), choices_from=choices_from, pattern=pattern,
                    min=min, max=max, max_length=max_length,  # type: ignore[arg-type]
-                   positional=positional, secret=secret)
+                   positional=positional, secret=secret, greedy=greedy)
 
 
 def _hooks(items: Iterable[HookSpec | str]) -> tuple[HookSpec, ...]:

@@ -35,6 +35,8 @@ def _usage_part(arg: ArgSpec) -> str:
         flag = f"--no-{arg.name}" if arg.default is True else f"--{arg.name}"
         flag = flag.replace("_", "-")
         return flag if arg.required else f"[{flag}]"
+    if arg.positional and arg.greedy:
+        return f"<{arg.name}…>" if arg.required else f"[{arg.name}…]"
     if arg.positional:
         if arg.required:
             return f"<{arg.name}>"
@@ -80,6 +82,8 @@ def _describe(arg: ArgSpec, lists: ChoiceLists | None) -> str:
         parts.append("optional")
     if not arg.positional and arg.type is not ArgType.BOOL:
         parts.append(f"give as {arg.name}=…")
+    if arg.greedy:
+        parts.append("takes the rest of the words")
     if arg.secret:
         parts.append("secret: hidden in logs and chat")
     text = "; ".join(parts)

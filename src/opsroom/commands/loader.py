@@ -40,6 +40,7 @@ class ArgModel(_Strict):
     max_length: int = 200
     positional: bool = True
     secret: bool = False
+    greedy: bool = False  # the last positional string argument takes the remaining words
 
 
 class HookModel(_Strict):
@@ -119,7 +120,7 @@ def _arg_spec(i: int, m: ArgModel, problems: list[tuple[str, str]]) -> ArgSpec:
         required=m.required if m.required is not None else m.default is None,
         default=default, values=tuple(m.values), choices_from=m.choices_from, pattern=m.pattern,
         min=limits[0], max=limits[1], max_length=m.max_length, positional=m.positional,
-        secret=m.secret,
+        secret=m.secret, greedy=m.greedy,
     )
 
 

@@ -103,6 +103,7 @@ class _Collector:
         self.raw: dict[str, str] = {}
         self.flags: dict[str, Any] = {}
         self.extra: list[str] = []
+        self.greedy_open: str | None = None  # the greedy argument taking the remaining words
 
     def arg_named(self, key: str, shown: str) -> ArgSpec:
         name = key.replace("-", "_").lower()
@@ -127,12 +128,26 @@ class _Collector:
             raise ParseError(f"`--{name.replace('_', '-')}` is given twice; give it once")
         self.flags[name] = value
 
+    def _next_free(self) -> ArgSpec | None:
+        return next((a for a in self.spec.args if a.positional and a.type is not ArgType.BOOL
+                     and a.name not in self.raw), None)
+
+    def takes_words(self) -> bool:
+        """True while free words go to a greedy argument (``audit rollback since monday``)."""
+        free = self._next_free()
+        return self.greedy_open is not None or (free is not None and free.greedy)
+
     def positional(self, value: str) -> None:
-        for arg in self.spec.args:
-            if arg.positional and arg.type is not ArgType.BOOL and arg.name not in self.raw:
-                self.raw[arg.name] = value
-                return
-        self.extra.append(value)
+        if self.greedy_open is not None:
+            self.raw[self.greedy_open] += " " + value
+            return
+        arg = self._next_free()
+        if arg is None:
+            self.extra.append(value)
+            return
+        self.raw[arg.name] = value
+        if arg.greedy:
+            self.greedy_open = arg.name
 
 
 def _engine_flag(key: str, shown: str, value: str | None, tokens: list[str],
@@ -235,7 +250,9 @@ def parse(text: str, catalog: Catalog, principal: Principal, place: Place, *,
             raise ParseError(f"usage: {usage(spec)} — `help {spec.name}` for details")
         elif item.startswith("--"):
             _option(item, tokens, col)
-        elif "=" in item and _KEY.fullmatch(item.split("=", 1)[0]):
+        elif "=" in item and _KEY.fullmatch(item.split("=", 1)[0]) and (
+                spec.arg(item.split("=", 1)[0].replace("-", "_").lower()) is not None
+                or not col.takes_words()):
             key, _, value = item.partition("=")
             col.put(col.arg_named(key, key), value)
         else:

@@ -90,6 +90,8 @@ def _arg_problems(i: int, arg: ArgSpec) -> list[Problem]:
         out.append((f"{key}.max", f"max ({arg.max}) is below min ({arg.min})"))
     if not 1 <= arg.max_length <= MAX_INPUT:
         out.append((f"{key}.max_length", f"must be between 1 and {MAX_INPUT}"))
+    if arg.greedy and (arg.type is not ArgType.STRING or not arg.positional):
+        out.append((f"{key}.greedy", "only a positional string argument can take the remaining words"))
     if arg.required and arg.default is not None:
         out.append((f"{key}.default", "a required argument cannot have a default"))
     if arg.default is not None and not any(k.startswith(f"{key}.") for k, _ in out):
@@ -135,11 +137,16 @@ def spec_problems(spec: CommandSpec) -> list[Problem]:
             out.append((f"aliases[{i}]", f"`{alias}` repeats a name already given"))
     names = [a.name for a in spec.args]
     seen_optional = ""
+    greedy = ""
     for i, arg in enumerate(spec.args):
         out.extend(_arg_problems(i, arg))
         if arg.name in names[:i]:
             out.append((f"args[{i}].name", f"`{arg.name}` is declared twice"))
         if arg.positional and arg.type is not ArgType.BOOL:
+            if greedy:
+                out.append((f"args[{i}].positional", f"`{arg.name}` comes after `{greedy}`, which "
+                                                     "takes all remaining words; make it positional: false"))
+            greedy = greedy or (arg.name if arg.greedy else "")
             if not arg.required:
                 seen_optional = seen_optional or arg.name
             elif seen_optional:

@@ -78,7 +78,7 @@ def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: 
         user=inv.principal.name, platform=inv.place.platform, channel=inv.place.channel,
         channel_name=inv.place.name, thread=inv.place.thread, state=state.value,
         fingerprint=inv.fingerprint(), lock_key=lock_key,
-        dry_run=bool(inv.flags.get("dry-run")), created_at=utcnow(), timeout=timeout,
+        dry_run=bool(inv.flags.get("dry_run")), created_at=utcnow(), timeout=timeout,
         result="", error="", output="", output_truncated=False, extra={},
     ))
     return int(result.inserted_primary_key[0])  # type: ignore[index]

@@ -353,3 +353,15 @@ def test_shape_and_catalog_problems_are_reported_in_one_pass(tmp_path: Path) -> 
         "c.yaml: command `restart`: args[0].choices_from: unknown list `servics` (lists: services)"
         " — did you mean `services`?",
     ]
+
+
+def test_greedy_must_be_the_last_positional_string() -> None:
+    cmd = {"summary": "x", "runner": {"type": "exec", "argv": ["x"]},
+           "args": [{"name": "words", "greedy": True}, {"name": "more"}]}
+    assert "args[1].positional: `more` comes after `words`" in error_for({"note": cmd})
+    cmd["args"] = [{"name": "n", "type": "int", "greedy": True}]
+    assert "args[0].greedy: only a positional string argument" in error_for({"note": cmd})
+    cmd["args"] = [{"name": "words", "greedy": True, "required": False},
+                   {"name": "tag", "positional": False, "required": False}]
+    spec = build({"note": cmd}).get("note")
+    assert spec is not None and spec.arg("words").greedy

@@ -91,3 +91,13 @@ def test_command_help_without_lists_names_the_list_and_hides_secret_defaults() -
     silence = render_command_help(cat.get("silence")).as_text()  # type: ignore[arg-type]
     assert "hunter2" not in silence
     assert "for: duration like 90s, 15m, 2h, 1d; max 1d; default 1h; give as for=…" in silence
+
+
+def test_usage_of_a_greedy_argument() -> None:
+    from opsroom.commands import arg
+    from opsroom.core import ArgType
+
+    spec = CommandSpec("deny", summary="Deny", builtin=True,
+                       args=(arg("id", ArgType.INT), arg("reason", required=False, greedy=True)))
+    assert usage(spec) == "deny <id> [reason…]"
+    assert "takes the rest of the words" in render_command_help(spec).as_text()

@@ -381,3 +381,37 @@ def test_a_unique_prefix_is_suggested_but_never_accepted(catalog: Catalog) -> No
 def test_text_that_grows_under_nfkc_is_still_capped(catalog: Catalog) -> None:
     err = refused("say " + "\ufdfa" * 1000, catalog)  # each expands to 18 characters
     assert str(err).startswith("message too long (18,004 characters")
+
+
+# --- greedy arguments ---------------------------------------------------------------------
+
+def greedy_catalog() -> Catalog:
+    audit = CommandSpec("audit", summary="Search", builtin=True,
+                        args=(arg("query", required=False, greedy=True, max_length=50),))
+    deny = CommandSpec("deny", summary="Deny", builtin=True,
+                       args=(arg("id", ArgType.INT, min=1),
+                             arg("reason", required=False, greedy=True),
+                             arg("notify", ArgType.BOOL, default=True),
+                             arg("level", ArgType.ENUM, values=("low", "high"), required=False,
+                                 positional=False)))
+    return Catalog([audit, deny], ChoiceLists())
+
+
+def test_greedy_argument_takes_the_remaining_words() -> None:
+    catalog = greedy_catalog()
+    assert run("audit rollback since last tuesday", catalog).args == {"query": "rollback since last tuesday"}
+    assert run("audit", catalog).args == {}
+    inv = run('deny 42 not during the sale --no-notify level=high', catalog)
+    assert inv.args == {"id": 42, "reason": "not during the sale", "notify": False, "level": "high"}
+    assert run('deny 42 "not during the sale"', catalog).args["reason"] == "not during the sale"
+
+
+def test_greedy_words_keep_unknown_key_value_tokens_as_text() -> None:
+    inv = run("audit user:bob command=deploy since=monday", greedy_catalog())
+    assert inv.args["query"] == "user:bob command=deploy since=monday"
+
+
+def test_greedy_argument_still_has_a_length_limit_and_refuses_repeats() -> None:
+    catalog = greedy_catalog()
+    assert "`query` is too long" in str(refused("audit " + "word " * 20, catalog))
+    assert "given twice" in str(refused("audit x query=y", catalog))

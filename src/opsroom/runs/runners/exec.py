@@ -158,7 +158,7 @@ class ExecRunner:
                     lines = splitters[stream].feed(data)
                 for line in lines:
                     yield OutputChunk(line, stream)
-            await proc.wait()
+            await _exited(proc)
             # End leftovers of the group now, then give the readers a moment to see EOF so the
             # last lines written before they died are not lost.
             await _end_group_shielded(proc, self.kill_grace)
@@ -167,6 +167,10 @@ class ExecRunner:
             await _end_group_shielded(proc, self.kill_grace)
             for task in tasks:
                 task.cancel()
+            # A process that left the group (setsid) may still hold our pipes; stop listening.
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
 
         while not queue.empty():
             stream, data = queue.get_nowait()
@@ -208,11 +212,17 @@ async def _read(
 async def _wait_exit(
     proc: asyncio.subprocess.Process, queue: asyncio.Queue[tuple[str, bytes | None]]
 ) -> None:
-    # Not ``proc.wait()``: on Python 3.11 that also waits for the pipes to close, which a
-    # background child still holding stdout would delay forever.
-    while proc.returncode is None:
-        await asyncio.sleep(0.05)
+    await _exited(proc)
     queue.put_nowait(("exit", None))
+
+
+async def _exited(proc: asyncio.subprocess.Process) -> None:
+    """Wait for the program itself to exit. Not ``proc.wait()``: on Python 3.11 that also waits
+    for the pipes to close, which a background child still holding stdout delays forever."""
+    delay = 0.001
+    while proc.returncode is None:
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.05)
 
 
 async def _end_group_shielded(proc: asyncio.subprocess.Process, grace: float) -> None:
@@ -230,7 +240,7 @@ async def _end_group(proc: asyncio.subprocess.Process, grace: float) -> None:
     """TERM the whole group, wait up to ``grace`` seconds for it to be gone, then KILL."""
     pgid = proc.pid  # start_new_session makes the child the leader of a group with its pid
     if proc.returncode is None or _group_alive(pgid):
-        proc.terminate()
+        _signal_group(pgid, signal.SIGTERM)
         loop = asyncio.get_running_loop()
         deadline = loop.time() + grace
         while loop.time() < deadline:
@@ -238,8 +248,8 @@ async def _end_group(proc: asyncio.subprocess.Process, grace: float) -> None:
                 break
             await asyncio.sleep(0.05)
         else:
-            proc.kill()
-    await proc.wait()
+            _signal_group(pgid, signal.SIGKILL)
+    await _exited(proc)
 
 
 def _group_alive(pgid: int) -> bool:

@@ -8,6 +8,7 @@ holds the method, the URL without credentials, the status and the response excer
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import AsyncIterator, Collection, Mapping
 from typing import Any
@@ -155,7 +156,17 @@ async def _read_some(response: httpx.Response, limit: int) -> tuple[bytes, bool]
     return bytes(data), True
 
 
-def _reason(err: Exception) -> str:
+def _reason(err: BaseException) -> str:
+    """The most specific reason in the exception chain: "Connection refused" from the socket
+    error underneath rather than "All connection attempts failed"."""
+    cause: BaseException | None = err
+    while cause is not None:
+        if isinstance(cause, OSError) and cause.errno:
+            return os.strerror(cause.errno)
+        if isinstance(cause, ExceptionGroup) and cause.exceptions:
+            cause = cause.exceptions[0]
+            continue
+        cause = cause.__cause__ or cause.__context__
     text = str(err).strip() or type(err).__name__
     return text.splitlines()[0][:200]
 

@@ -43,12 +43,16 @@ class PythonRunner:
         try:
             result = self.function(ctx)
             if inspect.isasyncgen(result) or hasattr(result, "__anext__"):
-                async for item in result:
-                    chunk = _as_chunk(item)
-                    yield chunk
-                    if chunk.exit_code is not None:
-                        finished = True
-                        break
+                try:
+                    async for item in result:
+                        chunk = _as_chunk(item)
+                        yield chunk
+                        if chunk.exit_code is not None:
+                            finished = True
+                            break
+                finally:
+                    if inspect.isasyncgen(result):
+                        await result.aclose()  # run its cleanup now, not whenever GC gets to it
             elif inspect.isawaitable(result):
                 value = await result
                 if value is not None:
