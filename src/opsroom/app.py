@@ -158,7 +158,7 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
     config = loaded.config
     url = database_url or config.database.url
     db = Database.open(_resolve_sqlite(url, loaded.base_dir), sqlite_synchronous=config.database.sqlite_synchronous)
-    audit = AuditLog(db)
+    audit = AuditLog(db, timezone=config.audit.timezone)
     redactor = build_redactor(config)
     state_dir = _state_dir(url, loaded.base_dir)
     signer = ActionSigner(secret_key(config, state_dir))

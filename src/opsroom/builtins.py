@@ -137,12 +137,11 @@ async def cmd_cancel(engine: Any, inv: Invocation) -> Message:
 
 
 async def cmd_audit(engine: Any, inv: Invocation) -> Message:
-    from opsroom.audit import parse_query
     from opsroom.core import ParseError
 
     text = str(inv.args.get("query") or "")
     try:
-        query = parse_query(text)
+        query = engine.audit.parse(text)
     except ParseError as exc:
         return Message.plain(str(exc), "warning")
     entries = engine.audit.search(query, limit=15)

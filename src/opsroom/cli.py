@@ -16,6 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from opsroom import __version__
+from opsroom.guardrails_cli import policy_app
 
 app = typer.Typer(
     name="opsroom",
@@ -28,6 +29,7 @@ audit_app = typer.Typer(help="Search, verify and export the audit trail.", no_ar
 config_app = typer.Typer(help="Inspect the configuration format.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
+app.add_typer(policy_app, name="policy")
 
 console = Console()
 err = Console(stderr=True)
@@ -264,7 +266,7 @@ def _audit(config: Path | None, database: str | None):  # type: ignore[no-untype
 
     loaded = _load(config)
     url = _resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
-    return AuditLog(Database.open(url))
+    return AuditLog(Database.open(url), timezone=loaded.config.audit.timezone)
 
 
 @audit_app.command("search")
@@ -276,13 +278,12 @@ def audit_search(
     database: DbOpt = None,
 ) -> None:
     """Search the audit trail: words, user:NAME, command:NAME, channel:#X, action:X, run:N, since …, until …"""
-    from opsroom.audit import parse_query
     from opsroom.core import ParseError
 
     log = _audit(config, database)
     text = " ".join(query or [])
     try:
-        entries = log.search(parse_query(text), limit=limit)
+        entries = log.search(log.parse(text), limit=limit)
     except ParseError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -338,6 +339,46 @@ def audit_export(
         with output.open("w", encoding="utf-8") as fp:
             count = log.export(fp, text)
     err.print(f"exported {count} entries" + (f" to {output}" if output else ""))
+
+
+demo_app = typer.Typer(help="Things to try in the bundled demo.", no_args_is_help=True)
+app.add_typer(demo_app, name="demo")
+
+
+@demo_app.command("alert")
+def demo_alert(
+    url: Annotated[Optional[str], typer.Option(help="The running opsroom (default: from the config).")] = None,
+    resolve: Annotated[bool, typer.Option("--resolve", help="Send the 'resolved' notification instead.")] = False,
+    config: ConfigOpt = None,
+) -> None:
+    """Fire the demo alert "payments API error rate above 2%" at a running opsroom, through
+    its real Alertmanager webhook (POST /hooks/alertmanager/demo)."""
+    import datetime as dt
+
+    import httpx
+
+    from opsroom.alerts.demo import demo_payload
+
+    loaded = _load(config)
+    if "demo" not in loaded.config.alerts.sources:
+        err.print("this config has no alert source named `demo`; point your Alertmanager at "
+                  "/hooks/alertmanager instead (docs/alerts.md)")
+        raise typer.Exit(2)
+    source = loaded.config.alerts.sources["demo"]
+    token = os.environ.get(source.token_env) or ("demo-alert-token" if loaded.config.demo else "")
+    base = url or f"http://{loaded.config.server.host}:{loaded.config.server.port}"
+    payload = demo_payload(dt.datetime.now(dt.timezone.utc), status="resolved" if resolve else "firing")
+    try:
+        response = httpx.post(f"{base}/hooks/alertmanager/demo", json=payload,
+                              headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    except httpx.HTTPError as exc:
+        err.print(f"no opsroom answered at {base} ({type(exc).__name__}); start it with `opsroom run`")
+        raise typer.Exit(1) from None
+    if response.status_code != 200:
+        err.print(f"{base} answered {response.status_code}: {response.text[:300]}")
+        raise typer.Exit(1)
+    state = "resolved" if resolve else "fired"
+    console.print(f"{state}: payments API error rate above 2% → see #war-room at {base}")
 
 
 def main() -> None:

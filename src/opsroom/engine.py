@@ -8,6 +8,7 @@ the same parse and policy steps as catalog commands.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from opsroom import metrics
+from opsroom.audit import AuditRecord
 from opsroom.actions import ActionError, ActionRegistry, ActionRequest, ActionSigner
 from opsroom.chat.base import ChatHub
 from opsroom.core import (
@@ -226,46 +228,54 @@ class Engine:
                      *, initial: RunState = RunState.QUEUED) -> int | None:
         """Write the run (and its audit rows) before anything executes, then start it."""
         place = inv.place
-        audit_base = {"platform": place.platform, "channel": place.name, "command": inv.command.name}
+        actor = inv.principal.name
+        base = {"actor": actor, "platform": place.platform, "channel": place.name, "command": inv.command.name}
         lock_key = self.lock_key(inv) if not inv.flags.get("dry_run") else None
+        received_record = AuditRecord(action="command.received", summary=self._clean(inv.raw_text),
+                                      detail=dict(received), **base)
+        refusal = ""
         with self.db.begin() as conn:
-            if lock_key:
-                holder = run_store.lock_holder(conn, lock_key)
-                if holder is not None:
-                    since = holder.since.strftime("%H:%M UTC")
-                    by_run = f" (run #{holder.run_id})" if holder.run_id else ""
-                    refusal = f"🔒 `{lock_key}` is held by {holder.holder}{by_run} since {since}; try again when it is done."
-                    self.audit.append(conn, actor=inv.principal.name, action="command.received",
-                                      summary=self._clean(inv.raw_text), detail=dict(received), **audit_base)
-                    self.audit.append(conn, actor=inv.principal.name, action="lock.refused",
-                                      summary=refusal, detail={"lock": lock_key, "holder": holder.holder,
-                                                               "run_id": holder.run_id}, **audit_base)
-                    refused = True
-                else:
-                    refused = False
+            holder = self._take_lock(conn, lock_key, actor) if lock_key else None
+            if holder is not None:
+                by_run = f" (run #{holder.run_id})" if holder.run_id else ""
+                refusal = (f"🔒 `{lock_key}` is held by {holder.holder}{by_run} since "
+                           f"{holder.since.strftime('%H:%M UTC')}; try again when it is done.")
+                self.audit.append_many(conn, [received_record, AuditRecord(
+                    action="lock.refused", summary=refusal,
+                    detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id}, **base)])
             else:
-                refused = False
-            if not refused:
+                stored = self.stored_args(inv)
                 run_id = run_store.insert_run(conn, inv, initial, lock_key=lock_key,
-                                              timeout=inv.command.timeout, stored_args=self.stored_args(inv))
+                                              timeout=inv.command.timeout, stored_args=stored)
                 if lock_key:
-                    run_store.take_lock(conn, lock_key, run_id, inv.principal.name)
-                self.audit.append(conn, actor=inv.principal.name, action="command.received",
-                                  run_id=run_id, summary=self._clean(inv.raw_text),
-                                  detail=dict(received), **audit_base)
-                self.audit.append(conn, actor=inv.principal.name, action="decision", run_id=run_id,
-                                  summary=f"allowed: {decision.reason}",
-                                  detail={"allowed": True, "rules": list(decision.rule_ids)}, **audit_base)
-                self.audit.append(conn, actor=inv.principal.name, action=f"run.{initial.value}",
-                                  run_id=run_id, summary=f"run #{run_id} {initial.value}",
-                                  detail={"args": self.stored_args(inv), "lock": lock_key}, **audit_base)
-        if refused:
+                    run_store.set_lock_run(conn, lock_key, run_id)
+                self.audit.append_many(conn, [
+                    dataclasses.replace(received_record, run_id=run_id),
+                    AuditRecord(action="decision", run_id=run_id, summary=f"allowed: {decision.reason}",
+                                detail={"allowed": True, "rules": list(decision.rule_ids)}, **base),
+                    AuditRecord(action=f"run.{initial.value}", run_id=run_id,
+                                summary=f"run #{run_id} {initial.value}",
+                                detail={"args": stored, "lock": lock_key}, **base),
+                ])
+        if refusal:
             metrics.COMMANDS.labels(inv.command.name, "locked").inc()
             await self.reply(place, Message.plain(refusal, "warning"))
             return None
         if initial == RunState.QUEUED:
             self.start_run(run_id, inv)
         return run_id
+
+    @staticmethod
+    def _take_lock(conn: Any, key: str, holder: str) -> run_store.LockHolder | None:
+        """Take ``key`` for ``holder``; returns who holds it when it is taken already. The
+        insert itself decides (a savepoint catches the clash), so two replicas racing for one
+        lock cannot both win."""
+        try:
+            with conn.begin_nested():
+                run_store.take_lock(conn, key, None, holder)
+            return None
+        except IntegrityError:
+            return run_store.lock_holder(conn, key) or run_store.LockHolder(key, None, "someone", run_store.utcnow())
 
     def start_run(self, run_id: int, inv: Invocation) -> None:
         spec = inv.command

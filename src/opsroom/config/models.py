@@ -8,6 +8,7 @@ from typing import Any, Literal
 from pydantic import Field
 
 from opsroom.config.alerts import AlertsConfig
+from opsroom.config.audit import AuditConfig
 from opsroom.config.base import Section
 from opsroom.config.chat import ChatConfig
 from opsroom.config.guardrails import GuardrailsConfig
@@ -61,6 +62,7 @@ class OpsroomConfig(Section):
     demo: bool = False
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
+    audit: AuditConfig = AuditConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     users: dict[str, UserConfig] = {}
     channels: list[ChannelConfig] = []

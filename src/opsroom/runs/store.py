@@ -134,6 +134,10 @@ def take_lock(conn: Connection, key: str, run_id: int | None, holder: str) -> No
     conn.execute(insert(locks).values(key=key, run_id=run_id, holder=holder, since=utcnow()))
 
 
+def set_lock_run(conn: Connection, key: str, run_id: int) -> None:
+    conn.execute(update(locks).where(locks.c.key == key).values(run_id=run_id))
+
+
 def release_lock(conn: Connection, key: str, run_id: int | None = None) -> None:
     query = delete(locks).where(locks.c.key == key)
     if run_id is not None:

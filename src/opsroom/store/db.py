@@ -57,8 +57,10 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL", schema: st
 
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-            # IMMEDIATE takes the write lock up front, so two writers never deadlock mid-way.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            # Writers (Database.begin) take the write lock up front with IMMEDIATE, so two
+            # writers never deadlock mid-way; readers begin deferred and never block a writer.
+            immediate = conn.get_execution_options().get("opsroom_write", False)
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
         return engine
 
@@ -98,8 +100,11 @@ class Database:
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
+        """A write transaction: committed on success, rolled back on any error."""
+        with self.engine.connect() as conn:
+            conn = conn.execution_options(opsroom_write=True)
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def read(self) -> Iterator[Connection]:
