@@ -94,7 +94,37 @@ def import_providers(catalog: Any) -> None:
 
 
 # Runner type -> module that registers it (imported only when a command uses it).
-PROVIDER_MODULES: dict[str, str] = {}
+PROVIDER_MODULES: dict[str, str] = {
+    "github_actions": "opsroom.integrations.cicd",
+    "gitlab": "opsroom.integrations.cicd",
+    "jenkins": "opsroom.integrations.cicd",
+    "argocd": "opsroom.integrations.cicd",
+    "kubernetes": "opsroom.integrations.k8s",
+}
+
+
+def build_runners(catalog: Any) -> dict[str, Any]:
+    """One runner per catalog command, built (and its templates checked against the
+    command's arguments) when the config loads, so a typo fails `opsroom check` and start-up
+    rather than the first run."""
+    from opsroom.runs.registry import build_runner
+    from opsroom.runs.runners import check_runner_args
+
+    import_providers(catalog)
+    runners: dict[str, Any] = {}
+    problems: list[str] = []
+    for spec in catalog:
+        if spec.runner is None:
+            continue
+        try:
+            runner = build_runner(spec.runner)
+            check_runner_args(runner, [a.name for a in spec.args])
+            runners[spec.name] = runner
+        except ConfigError as exc:
+            problems.append(f"commands.{spec.name}.runner: {exc}")
+    if problems:
+        raise ConfigError("\n".join(problems))
+    return runners
 
 
 @dataclass
@@ -131,13 +161,13 @@ class System:
     def reload(self, loaded: LoadedConfig, actor: str) -> str:
         """Swap catalog, policy and users for a new config; the old one stays on any error."""
         parts = build_parts(loaded, self.extensions)
-        import_providers(parts.catalog)
+        runners = build_runners(parts.catalog)
         old = self.loaded.config
         changes = summarize_diff(old, loaded.config)
         self.engine.parts = parts
         if self.engine.guardrails is not None:
             self.engine.guardrails.reconfigure(loaded.config.guardrails, loaded.config.channels)
-        self.engine._runners.clear()
+        self.engine.runners = runners
         self.loaded = loaded
         with self.db.begin() as conn:
             self.audit.append(conn, actor=actor, action="config.reloaded", summary=changes,
@@ -171,10 +201,11 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
                   if (ext := builder(loaded, db=db, chat=chat, signer=signer, audit=audit,
                                      directory_users=users)) is not None]
     parts = build_parts(loaded, extensions)
-    import_providers(parts.catalog)
+    runners = build_runners(parts.catalog)
     reporter = PrivateAwareReporter(chat, signer.mint, edit_interval=edit_interval)
     engine = Engine(db=db, audit=audit, chat=chat, parts=parts, signer=signer, runs=runs,
                     reporter=reporter, redactor=redactor.redact, demo=config.demo)
+    engine.runners = runners
     reporter.on_finished = engine.on_run_finished
     guardrails = Guardrails(config.guardrails, channels=config.channels)
     guardrails.install(engine)
@@ -234,3 +265,12 @@ def build_adapters(loaded: LoadedConfig) -> list[Adapter]:
 
 # Platform name -> a function returning that platform's adapter, or None when not configured.
 ADAPTER_FACTORIES: dict[str, Callable[[LoadedConfig], Adapter | None]] = {}
+
+
+def _web_adapter(loaded: LoadedConfig) -> Adapter | None:
+    from opsroom.chat.web import build_web_adapter
+
+    return build_web_adapter(loaded)
+
+
+ADAPTER_FACTORIES["web"] = _web_adapter  # the built-in web chat: on unless chat.web.enabled is false

@@ -30,6 +30,8 @@ config_app = typer.Typer(help="Inspect the configuration format.", no_args_is_he
 app.add_typer(audit_app, name="audit")
 app.add_typer(config_app, name="config")
 app.add_typer(policy_app, name="policy")
+app.add_typer(__import__("opsroom.web.cli", fromlist=["user_app"]).user_app, name="user")
+app.add_typer(__import__("opsroom.web.cli", fromlist=["token_app"]).token_app, name="token")
 
 console = Console()
 err = Console(stderr=True)
@@ -204,29 +206,20 @@ def init(
 @app.command()
 def check(config: ConfigOpt = None) -> None:
     """Validate opsroom.yaml, the command catalog, the runners and the policy. Exit 0 when all is well."""
-    from opsroom.app import build_parts, import_providers
+    from opsroom.app import build_parts, build_runners
     from opsroom.core import ConfigError
-    from opsroom.runs.registry import build_runner
 
     loaded = _load(config)
-    problems: list[str] = []
     try:
         parts = build_parts(loaded, _config_extensions(loaded))
     except ConfigError as exc:
         err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
         raise typer.Exit(2) from None
-    import_providers(parts.catalog)
-    for spec in parts.catalog:
-        if spec.runner is not None:
-            try:
-                build_runner(spec.runner)
-            except ConfigError as exc:
-                problems.append(f"{loaded.source}: commands.{spec.name}.runner: {exc}")
-    if problems:
-        err.print(f"[red]✗ {loaded.source}: {len(problems)} problem(s)[/]")
-        for p in problems:
-            err.print(f"  {p}")
-        raise typer.Exit(2)
+    try:
+        build_runners(parts.catalog)
+    except ConfigError as exc:
+        err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
+        raise typer.Exit(2) from None
     n_rules = len(loaded.config.policy.rules)
     console.print(f"[green]✓[/] {loaded.source}: {len(parts.catalog)} commands, "
                   f"{len(loaded.config.users)} users, {n_rules} policy rules — all valid")

@@ -90,7 +90,7 @@ class Engine:
         self.guards: list[Guard] = []
         self.guardrails: Any = None  # opsroom.policy.guards.Guardrails, set by its install()
         self.engine_flags: dict[str, type] = {"dry-run": bool}
-        self._runners: dict[str, Any] = {}
+        self.runners: dict[str, Any] = {}  # command name -> Runner, built at config load
         self._pending: set[asyncio.Task[Any]] = set()
         self.actions.register("run.cancel", self._action_cancel)
         self.actions.register("command.run", self._action_command)
@@ -279,11 +279,10 @@ class Engine:
 
     def start_run(self, run_id: int, inv: Invocation) -> None:
         spec = inv.command
-        runner = self._runners.get(spec.name)
-        if runner is None:
+        runner = self.runners.get(spec.name)
+        if runner is None:  # a command added after start-up (tests, plugins): build it now
             assert spec.runner is not None, f"command {spec.name} has no runner"
-            runner = build_runner(spec.runner)
-            self._runners[spec.name] = runner
+            runner = self.runners[spec.name] = build_runner(spec.runner)
         ctx = RunContext(
             run_id=run_id, command=spec.name, args=dict(inv.args), user=inv.principal.name,
             channel=inv.place.name, timeout=spec.timeout, dry_run=bool(inv.flags.get("dry_run")),

@@ -108,8 +108,14 @@ def validate(data: Any, source: str = "opsroom.yaml") -> OpsroomConfig:
     # Top-level keys starting with "x-" are the user's own (YAML anchors), as in Compose files.
     data = _LinedDict({k: v for k, v in data.items() if not str(k).startswith("x-")},
                       getattr(data, "lines", {}))
+    # Command definitions are left as written: runners resolve ${NAME} in their own options
+    # when they run, so tokens are read fresh and never sit in the loaded catalog.
+    commands = data.get("commands")
+    data = interpolate(data)
+    if commands is not None:
+        data["commands"] = commands
     try:
-        return OpsroomConfig.model_validate(interpolate(data))
+        return OpsroomConfig.model_validate(data)
     except ValidationError as exc:
         problems = []
         for err in exc.errors():

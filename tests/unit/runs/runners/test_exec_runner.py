@@ -37,6 +37,20 @@ def is_gone(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] == "Z"
 
 
+@pytest.fixture
+def leftovers():  # type: ignore[no-untyped-def]
+    """Pids a test saw; any still alive at teardown (a failed test) are killed by pid."""
+    pids: list[int] = []
+    yield pids
+    for pid in pids:
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"sleep" in cmdline or b"python" in cmdline:  # still ours, not a reused pid
+            os.kill(pid, 9)
+
+
 async def wait_gone(pids: list[int], within: float = 3.0) -> bool:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -274,7 +288,7 @@ IGNORE_TERM = (
 )
 
 
-async def _start_and_read_pids(runner, make_ctx):  # type: ignore[no-untyped-def]
+async def _start_and_read_pids(runner, make_ctx, leftovers):  # type: ignore[no-untyped-def]
     seen: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
 
     async def consume() -> None:
@@ -284,12 +298,13 @@ async def _start_and_read_pids(runner, make_ctx):  # type: ignore[no-untyped-def
 
     task = asyncio.create_task(consume())
     pids = await asyncio.wait_for(seen, 10)
+    leftovers.extend(pids)
     return task, pids
 
 
-async def test_cancel_ends_the_child_and_its_grandchild(make_ctx):
+async def test_cancel_ends_the_child_and_its_grandchild(make_ctx, leftovers):
     runner = exec_runner(["{python}", "-c", SPAWN_GRANDCHILD], kill_grace=2)
-    task, pids = await _start_and_read_pids(runner, make_ctx)
+    task, pids = await _start_and_read_pids(runner, make_ctx, leftovers)
     assert not any(is_gone(p) for p in pids)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -297,13 +312,14 @@ async def test_cancel_ends_the_child_and_its_grandchild(make_ctx):
     assert all(is_gone(p) for p in pids), "cancel must end the whole process group"
 
 
-async def test_timeout_ends_the_child_and_its_grandchild(make_ctx):
+async def test_timeout_ends_the_child_and_its_grandchild(make_ctx, leftovers):
     runner = exec_runner(["{python}", "-c", SPAWN_GRANDCHILD], kill_grace=2)
     pids: list[int] = []
 
     async def consume() -> None:
         async for chunk in runner.execute(make_ctx()):
             pids.extend(int(p) for p in chunk.text.split())
+            leftovers.extend(pids)
 
     with pytest.raises(TimeoutError):
         async with asyncio.timeout(1.5):
@@ -312,9 +328,9 @@ async def test_timeout_ends_the_child_and_its_grandchild(make_ctx):
     assert all(is_gone(p) for p in pids)
 
 
-async def test_process_ignoring_term_is_killed_after_the_grace_period(make_ctx):
+async def test_process_ignoring_term_is_killed_after_the_grace_period(make_ctx, leftovers):
     runner = exec_runner(["{python}", "-c", IGNORE_TERM], kill_grace=0.5)
-    task, pids = await _start_and_read_pids(runner, make_ctx)
+    task, pids = await _start_and_read_pids(runner, make_ctx, leftovers)
     started = time.monotonic()
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
@@ -324,9 +340,9 @@ async def test_process_ignoring_term_is_killed_after_the_grace_period(make_ctx):
     assert 0.45 <= elapsed < 3, elapsed
 
 
-async def test_a_second_cancel_during_the_grace_period_kills_at_once(make_ctx):
+async def test_a_second_cancel_during_the_grace_period_kills_at_once(make_ctx, leftovers):
     runner = exec_runner(["{python}", "-c", IGNORE_TERM], kill_grace=30)
-    task, pids = await _start_and_read_pids(runner, make_ctx)
+    task, pids = await _start_and_read_pids(runner, make_ctx, leftovers)
     started = time.monotonic()
     task.cancel()
     await asyncio.sleep(0.2)
@@ -337,7 +353,7 @@ async def test_a_second_cancel_during_the_grace_period_kills_at_once(make_ctx):
     assert time.monotonic() - started < 5
 
 
-async def test_background_leftovers_are_ended_when_the_program_exits(make_ctx, collect):
+async def test_background_leftovers_are_ended_when_the_program_exits(make_ctx, collect, leftovers):
     script = (
         "import subprocess\n"
         "child = subprocess.Popen(['sleep', '1000'])\n"
@@ -348,6 +364,7 @@ async def test_background_leftovers_are_ended_when_the_program_exits(make_ctx, c
     chunks = await asyncio.wait_for(collect(runner, make_ctx()), 10)
     assert chunks[-1].exit_code == 0
     leftover = int(stdout_text(chunks)[0])
+    leftovers.append(leftover)
     assert await wait_gone([leftover])
     assert time.monotonic() - started < 5
 
@@ -400,3 +417,20 @@ async def test_literal_braces_survive(make_ctx, collect):
 def test_python_placeholder_is_this_interpreter():
     runner = exec_runner(["{python}", "-V"])
     assert runner.render_argv({})[0] == sys.executable
+
+
+async def test_a_detached_process_holding_stdout_does_not_keep_the_run_open(make_ctx, collect):
+    script = (
+        "import subprocess\n"
+        "child = subprocess.Popen(['sleep', '1000'], start_new_session=True)\n"
+        "print(child.pid, flush=True)\n"
+    )
+    runner = exec_runner(["{python}", "-c", script], kill_grace=1)
+    started = time.monotonic()
+    chunks = await asyncio.wait_for(collect(runner, make_ctx()), 10)
+    detached = int(stdout_text(chunks)[0])
+    try:
+        assert chunks[-1].exit_code == 0
+        assert time.monotonic() - started < 5
+    finally:
+        os.kill(detached, 9)  # it left our process group on purpose; the runner leaves it alone
