@@ -206,6 +206,7 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
     engine = Engine(db=db, audit=audit, chat=chat, parts=parts, signer=signer, runs=runs,
                     reporter=reporter, redactor=redactor.redact, demo=config.demo)
     engine.runners = runners
+    engine.public_url = config.server.public_url
     reporter.on_finished = engine.on_run_finished
     guardrails = Guardrails(config.guardrails, channels=config.channels)
     guardrails.install(engine)
@@ -218,6 +219,8 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
         system.services.extend(ext.services)
         for kind, handler in ext.actions.items():
             engine.actions.register(kind, functools.partial(handler, engine))
+        engine.guards[:0] = ext.guards
+        engine.engine_flags.update(ext.engine_flags)
     system.services.append(guardrails)  # sweeps expired approvals; runs once at start
     return system
 

@@ -87,6 +87,7 @@ class Engine:
         self.redactor = redactor
         self.bot_names = bot_names
         self.demo = demo
+        self.public_url = ""
         self.guards: list[Guard] = []
         self.guardrails: Any = None  # opsroom.policy.guards.Guardrails, set by its install()
         self.engine_flags: dict[str, type] = {"dry-run": bool}
@@ -294,7 +295,8 @@ class Engine:
                         audit_fields={"platform": inv.place.platform, "channel": inv.place.name,
                                       "command": spec.name})
 
-    async def on_run_finished(self, run_id: int, outcome: RunOutcome, inv: Invocation) -> None:
+    async def on_run_finished(self, run_id: int, outcome: RunOutcome, inv: Invocation,
+                              ref: MessageRef | None = None) -> None:
         """Metrics, then the command's hooks (another command, or a provider action)."""
         metrics.COMMANDS.labels(inv.command.name, outcome.state.value).inc()
         metrics.RUN_SECONDS.labels(inv.command.name).observe(outcome.duration)
@@ -303,12 +305,12 @@ class Engine:
         hooks = inv.command.on_success if outcome.state == RunState.SUCCEEDED else (
             inv.command.on_failure if outcome.state in (RunState.FAILED, RunState.TIMED_OUT) else ())
         for hook in hooks:
-            await self._run_hook(run_id, outcome, inv, hook)
+            await self._run_hook(run_id, outcome, inv, hook, ref)
 
-    async def _run_hook(self, run_id: int, outcome: RunOutcome, inv: Invocation, hook: Any) -> None:
+    async def _run_hook(self, run_id: int, outcome: RunOutcome, inv: Invocation, hook: Any,
+                        ref: MessageRef | None) -> None:
         from opsroom.commands.parser import parse
 
-        ref = self.reporter.ref_of(run_id)
         thread_place = ref.thread_place if ref is not None else inv.place
         audit_base = {"platform": inv.place.platform, "channel": inv.place.name, "command": inv.command.name}
         try:
@@ -329,7 +331,7 @@ class Engine:
                 run_id=run_id, command=inv.command.name, args=dict(inv.args), user=inv.principal.name,
                 platform=inv.place.platform, channel=inv.place.name, outcome=outcome.state.value,
                 exit_code=outcome.exit_code, output_tail=outcome.output[-2000:],
-                thread_link=f"{inv.place.platform}:{inv.place.name}#{ref.message_id if ref else ''}",
+                thread_link=self.thread_link(inv.place, ref),
                 audit_ids=audit_ids, raw_text=inv.raw_text, options=dict(hook.options),
             ))
             with self.db.begin() as conn:
@@ -471,6 +473,14 @@ class Engine:
             except Exception:
                 log.exception("interrupted_notice_failed", run_id=run.id)
         return [r.id for r in stale]
+
+    def thread_link(self, place: Place, ref: MessageRef | None) -> str:
+        """Where a run's thread is, for tickets and notices: the web chat's URL when opsroom
+        has a public URL, else platform, channel and message id."""
+        message = ref.message_id if ref is not None else ""
+        if self.public_url and place.platform == "web":
+            return f"{self.public_url.rstrip('/')}/chat/{place.channel}?message={message}"
+        return f"{place.platform} {place.name} message {message}".strip()
 
     def _clean(self, text: str) -> str:
         return self.redactor(text)[0]

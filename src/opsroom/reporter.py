@@ -83,7 +83,7 @@ class Reporter:
     def __init__(self, chat: ChatHub, mint: Callable[..., str], *, edit_interval: float = 1.0,
                  chat_output_chars: int = 1500, chat_output_lines: int = 25,
                  on_message_posted: Callable[[int, MessageRef], None] | None = None,
-                 on_finished: Callable[[int, RunOutcome, Invocation], Any] | None = None) -> None:
+                 on_finished: Callable[[int, RunOutcome, Invocation, MessageRef | None], Any] | None = None) -> None:
         self.chat = chat
         self.mint = mint
         self.edit_interval = edit_interval
@@ -188,11 +188,8 @@ class Reporter:
         except Exception:
             log.exception("final_post_failed", run_id=run_id)
         if self.on_finished is not None:
-            await self.on_finished(run_id, outcome, t.inv)
+            await self.on_finished(run_id, outcome, t.inv, t.ref)
 
-    def ref_of(self, run_id: int) -> MessageRef | None:
-        t = self._runs.get(run_id)
-        return t.ref if t else None
 
 
 def _alive(live: LiveRun) -> set[int]:

@@ -32,6 +32,8 @@ class Extension:
     routes: list[Any] = field(default_factory=list)
     services: list[Any] = field(default_factory=list)
     actions: dict[str, ActionHandler] = field(default_factory=dict)  # kind -> (engine, req) -> Message
+    guards: list[Any] = field(default_factory=list)  # checked before any other guard
+    engine_flags: dict[str, type] = field(default_factory=dict)  # e.g. {"change": str}
 
 
 def config_places(loaded: LoadedConfig, default_platform: str) -> dict[str, Place]:
@@ -90,4 +92,75 @@ def alerts_extension(loaded: LoadedConfig, *, db: Database, chat: ChatHub, signe
     )
 
 
-EXTENSION_BUILDERS = (alerts_extension,)
+
+
+class ChangeReviewGuard:
+    """Commands marked ``options: {change: required}`` need ``--change CHG…`` that the ticket
+    provider confirms is approved and in its window; ``options: {not_from_chat: "…"}``
+    commands are refused in chat with a pointer to the proper change process."""
+
+    def __init__(self, desk: Any) -> None:
+        self.desk = desk
+
+    async def check(self, engine: Any, inv: Invocation, decision: Any, run_id: int | None) -> Message | None:
+        from opsroom.integrations.tickets.base import ChangeRefused
+        from opsroom.integrations.tickets.change import review
+
+        change_id = inv.flags.get("change")
+        options = inv.command.options
+        if not change_id and not options.get("change") and not options.get("not_from_chat"):
+            return None
+        place = inv.place
+        try:
+            change = await review(inv.command, change_id, self.desk.change_provider())
+        except ChangeRefused as exc:
+            with engine.db.begin() as conn:
+                engine.audit.append(conn, actor=inv.principal.name, action="change.refused",
+                                    command=inv.command.name, platform=place.platform, channel=place.name,
+                                    summary=str(exc), detail={"change": change_id, "text": inv.raw_text})
+            return Message.plain(f"⛔ {exc}", "denied")
+        if change is not None:
+            with engine.db.begin() as conn:
+                engine.audit.append(conn, actor=inv.principal.name, action="change.accepted",
+                                    command=inv.command.name, platform=place.platform, channel=place.name,
+                                    summary=f"change {change_id} approved and in its window",
+                                    detail={"change": change_id})
+        return None
+
+
+def tickets_extension(loaded: LoadedConfig, *, db: Database, chat: ChatHub, signer: ActionSigner,
+                      audit: Any, directory_users: Any) -> Extension:
+    """Ticketing is always on: the built-in store lives in opsroom's own database, so the
+    embedded default has one; Jira, ServiceNow and GitHub Issues when configured."""
+    from opsroom.integrations.tickets import hooks
+    from opsroom.integrations.tickets.commands import TICKET_SPECS, ticket_handlers
+    from opsroom.integrations.tickets.desk import build_desk
+
+    desk = build_desk(loaded.config.tickets, db, public_url=loaded.config.server.public_url)
+    hooks.register(desk)
+    return Extension(name="tickets", specs=TICKET_SPECS, handlers=dict(ticket_handlers(desk)),
+                     guards=[ChangeReviewGuard(desk)], engine_flags={"change": str})
+
+
+def runner_providers_extension(loaded: LoadedConfig, **_: Any) -> Extension | None:
+    """SSH, supervisord and Ansible runners need their config section: register them (and
+    import their libraries) only when a command uses them."""
+    used = {str((spec.get("runner") or {}).get("type", "")) for spec in loaded.config.commands.values()
+            if isinstance(spec, dict)}
+    settings = loaded.config.integrations
+    if "ssh" in used:
+        from opsroom.integrations import ssh
+
+        ssh.register(settings.ssh)
+    if "supervisor" in used:
+        from opsroom.integrations import supervisor
+
+        supervisor.register(settings.supervisor)
+    if "ansible" in used:
+        from opsroom.integrations import ansible
+
+        ansible.register(settings.ansible)
+    return None
+
+
+EXTENSION_BUILDERS = (alerts_extension, tickets_extension, runner_providers_extension)

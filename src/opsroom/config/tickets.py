@@ -34,7 +34,7 @@ class _Remote(Section):
     url: str = Field(description="Base URL of the service.")
     timeout: float = Field(default=20.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10, description="Retries on 429, 5xx and connection errors.")
-    retry_backoff: float = Field(default=0.5, ge=0, description="First back-off in seconds; doubles each retry.")
+    retry_backoff: float = Field(default=0.5, ge=0, description="First back-off (s); doubles each retry.")
 
     @field_validator("url")
     @classmethod
@@ -53,7 +53,7 @@ class JiraConfig(_Remote):
     edition: Literal["cloud", "server"] = "cloud"
     api_version: Literal[2, 3] | None = Field(default=None, description="Default: 3 on cloud, 2 on server.")
     email_env: str = Field(default="", description="Cloud: variable holding the account e-mail.")
-    token_env: str = Field(default="", description="Cloud: API token; server/data center: personal access token.")
+    token_env: str = Field(default="", description="Cloud: API token; server: personal access token.")
     token_file: str = Field(default="", description="A file holding the token, instead of token_env.")
     project: str = Field(description="Project key, e.g. OPS.")
     issue_type: str = "Task"

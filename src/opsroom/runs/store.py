@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from opsroom.core import Invocation, RunState
 from opsroom.store.tables import locks, runs
@@ -71,21 +71,27 @@ def _row(r: Any) -> RunRow:
     )
 
 
+_INSERT_RUN = insert(runs)
+_BY_ID = runs.c.id == bindparam("run_id")
+
+
 def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: str | None,
                timeout: float, stored_args: dict[str, Any]) -> int:
-    result = conn.execute(insert(runs).values(
-        command=inv.command.name, args=stored_args, raw_text=inv.raw_text,
-        user=inv.principal.name, platform=inv.place.platform, channel=inv.place.channel,
-        channel_name=inv.place.name, thread=inv.place.thread, state=state.value,
-        fingerprint=inv.fingerprint(), lock_key=lock_key,
-        dry_run=bool(inv.flags.get("dry_run")), created_at=utcnow(), timeout=timeout,
-        result="", error="", output="", output_truncated=False, extra={},
-    ))
+    # Parameters go to execute() rather than .values(): the statement is built and compiled
+    # once, which matters on the per-command hot path.
+    result = conn.execute(_INSERT_RUN, {
+        "command": inv.command.name, "args": stored_args, "raw_text": inv.raw_text,
+        "user": inv.principal.name, "platform": inv.place.platform, "channel": inv.place.channel,
+        "channel_name": inv.place.name, "thread": inv.place.thread, "state": state.value,
+        "fingerprint": inv.fingerprint(), "lock_key": lock_key,
+        "dry_run": bool(inv.flags.get("dry_run")), "created_at": utcnow(), "timeout": timeout,
+        "result": "", "error": "", "output": "", "output_truncated": False, "extra": {},
+    })
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 def set_state(conn: Connection, run_id: int, state: RunState, **values: Any) -> None:
-    conn.execute(update(runs).where(runs.c.id == run_id).values(state=state.value, **values))
+    conn.execute(update(runs).where(_BY_ID), {"run_id": run_id, "state": state.value, **values})
 
 
 def set_values(conn: Connection, run_id: int, **values: Any) -> None:

@@ -115,12 +115,11 @@ async def test_cancel_closes_the_channel_and_stops_the_remote_program(sshd) -> N
 
     task = asyncio.create_task(consume())
     await asyncio.wait_for(started.wait(), 10)
-    await asyncio.sleep(0.3)
-    assert _remote_sleeps() == 1
+    assert _remote_sleeps() >= 1  # the remote program is running
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    for _ in range(50):
+    for _ in range(100):
         if _remote_sleeps() == 0:
             break
         await asyncio.sleep(0.1)

@@ -182,6 +182,10 @@ async def test_command_rules_for_changes(store: BuiltinTickets) -> None:
             'ticket comment 17 "freed 20 GB; watching it"',
             {"action": "comment", "target": "17", "text": "freed 20 GB; watching it", "priority": "p3"},
         ),
+        (
+            "ticket comment 17 freed 20 GB; watching it",
+            {"action": "comment", "target": "17", "text": "freed 20 GB; watching it", "priority": "p3"},
+        ),
         ("ticket close 17", {"action": "close", "target": "17", "priority": "p3"}),
     ],
 )
