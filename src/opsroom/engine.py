@@ -235,6 +235,9 @@ class Engine:
         received_record = AuditRecord(action="command.received", summary=self._clean(inv.raw_text),
                                       detail=dict(received), **base)
         refusal = ""
+        # With a free run slot the run is written straight as running; else it queues.
+        reserved = initial == RunState.QUEUED and self.runs.reserve()
+        state = RunState.RUNNING if reserved else initial
         with self.db.begin() as conn:
             holder = self._take_lock(conn, lock_key, actor) if lock_key else None
             if holder is not None:
@@ -246,24 +249,27 @@ class Engine:
                     detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id}, **base)])
             else:
                 stored = self.stored_args(inv)
-                run_id = run_store.insert_run(conn, inv, initial, lock_key=lock_key,
-                                              timeout=inv.command.timeout, stored_args=stored)
+                run_id = run_store.insert_run(conn, inv, state, lock_key=lock_key,
+                                              timeout=inv.command.timeout, stored_args=stored,
+                                              started=reserved)
                 if lock_key:
                     run_store.set_lock_run(conn, lock_key, run_id)
                 self.audit.append_many(conn, [
                     dataclasses.replace(received_record, run_id=run_id),
                     AuditRecord(action="decision", run_id=run_id, summary=f"allowed: {decision.reason}",
                                 detail={"allowed": True, "rules": list(decision.rule_ids)}, **base),
-                    AuditRecord(action=f"run.{initial.value}", run_id=run_id,
-                                summary=f"run #{run_id} {initial.value}",
+                    AuditRecord(action="run.started" if reserved else f"run.{state.value}", run_id=run_id,
+                                summary=f"run #{run_id} {'started' if reserved else state.value}",
                                 detail={"args": stored, "lock": lock_key}, **base),
                 ])
         if refusal:
+            if reserved:
+                self.runs.unreserve()
             metrics.COMMANDS.labels(inv.command.name, "locked").inc()
             await self.reply(place, Message.plain(refusal, "warning"))
             return None
         if initial == RunState.QUEUED:
-            self.start_run(run_id, inv)
+            self.start_run(run_id, inv, reserved=reserved)
         return run_id
 
     @staticmethod
@@ -278,7 +284,7 @@ class Engine:
         except IntegrityError:
             return run_store.lock_holder(conn, key) or run_store.LockHolder(key, None, "someone", run_store.utcnow())
 
-    def start_run(self, run_id: int, inv: Invocation) -> None:
+    def start_run(self, run_id: int, inv: Invocation, *, reserved: bool = False) -> None:
         spec = inv.command
         runner = self.runners.get(spec.name)
         if runner is None:  # a command added after start-up (tests, plugins): build it now
@@ -293,7 +299,7 @@ class Engine:
         self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv)
                         if not ctx.dry_run else None, output_max_chars=spec.output_max_chars,
                         audit_fields={"platform": inv.place.platform, "channel": inv.place.name,
-                                      "command": spec.name})
+                                      "command": spec.name}, reserved=reserved)
 
     async def on_run_finished(self, run_id: int, outcome: RunOutcome, inv: Invocation,
                               ref: MessageRef | None = None) -> None:

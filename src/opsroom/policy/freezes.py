@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shlex
+import time
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
@@ -18,7 +19,9 @@ from opsroom.core import CommandSpec, ParseError
 from opsroom.policy.tables import freezes
 from opsroom.policy.windows import DAYS, Window, parse_window
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
+_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+             "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
 
 
 @dataclass(frozen=True)
@@ -70,8 +73,13 @@ def _window_end(windows: list[Window], local: dt.datetime) -> dt.datetime | None
     return None
 
 
-def _matches(commands: Iterable[str], when: Mapping[str, list[Any]], spec: CommandSpec,
-             args: Mapping[str, Any], defaults: Iterable[str]) -> bool:
+def _matches(
+    commands: Iterable[str],
+    when: Mapping[str, list[Any]],
+    spec: CommandSpec,
+    args: Mapping[str, Any],
+    defaults: Iterable[str],
+) -> bool:
     names = list(commands) or list(defaults)
     if names and "*" not in names and spec.name not in names:
         return False
@@ -83,15 +91,22 @@ def _matches(commands: Iterable[str], when: Mapping[str, list[Any]], spec: Comma
     return True
 
 
+CHAT_FREEZE_TTL = 1.0  # seconds
+
+
 class FreezeBook:
     def __init__(self, config: FreezesConfig) -> None:
         self.config = config
         self.tz = ZoneInfo(config.timezone)
         self._windows = [(f, [parse_window(t) for t in f.every]) for f in config.windows]
+        # Freezes switched on from chat, read at most once a second: every command asks, and
+        # a change made in this process clears it at once (another replica's within a second).
+        self._chat_cache: tuple[float, list[Mapping[str, Any]]] | None = None
 
     # -- what is frozen now -------------------------------------------------------------------
-    def configured_active(self, freeze: FreezeWindow, windows: list[Window],
-                          now: dt.datetime) -> ActiveFreeze | None:
+    def configured_active(
+        self, freeze: FreezeWindow, windows: list[Window], now: dt.datetime
+    ) -> ActiveFreeze | None:
         tz = ZoneInfo(freeze.timezone)
         if windows:
             local = now.astimezone(tz)
@@ -106,18 +121,29 @@ class FreezeBook:
             return ActiveFreeze(freeze.name, end_at.astimezone(UTC), freeze.reason)
         return None
 
-    def active_for(self, conn: Connection, spec: CommandSpec, args: Mapping[str, Any],
-                   now: dt.datetime) -> ActiveFreeze | None:
-        """The freeze that stops this command now, if any (configured ones first)."""
+    def configured_for(
+        self, spec: CommandSpec, args: Mapping[str, Any], now: dt.datetime
+    ) -> ActiveFreeze | None:
+        """The configured freeze (not one switched on from chat) that stops this command."""
         for freeze, windows in self._windows:
             if _matches(freeze.commands, freeze.when, spec, args, ()):
                 found = self.configured_active(freeze, windows, now)
                 if found is not None:
                     return found
+        return None
+
+    def active_for(
+        self, conn: Connection, spec: CommandSpec, args: Mapping[str, Any], now: dt.datetime
+    ) -> ActiveFreeze | None:
+        """The freeze that stops this command now, if any (configured ones first)."""
+        found = self.configured_for(spec, args, now)
+        if found is not None:
+            return found
         for row in self._chat_rows(conn, now):
             if _matches(row["commands"], {}, spec, args, self.config.default_commands):
-                return ActiveFreeze(row["name"], _as_utc(row["ends_at"]), source="chat",
-                                    created_by=row["created_by"])
+                return ActiveFreeze(
+                    row["name"], _as_utc(row["ends_at"]), source="chat", created_by=row["created_by"]
+                )
         return None
 
     def list_active(self, conn: Connection, now: dt.datetime) -> list[tuple[ActiveFreeze, list[str]]]:
@@ -128,30 +154,48 @@ class FreezeBook:
             if found is not None:
                 out.append((found, list(freeze.commands)))
         for row in self._chat_rows(conn, now):
-            out.append((ActiveFreeze(row["name"], _as_utc(row["ends_at"]), source="chat",
-                                     created_by=row["created_by"]),
-                        list(row["commands"]) or list(self.config.default_commands)))
+            out.append(
+                (
+                    ActiveFreeze(
+                        row["name"], _as_utc(row["ends_at"]), source="chat", created_by=row["created_by"]
+                    ),
+                    list(row["commands"]) or list(self.config.default_commands),
+                )
+            )
         return out
 
     def _chat_rows(self, conn: Connection, now: dt.datetime) -> list[Mapping[str, Any]]:
-        query = select(freezes).where(freezes.c.lifted_at.is_(None), freezes.c.ends_at > now,
-                                      freezes.c.starts_at <= now).order_by(freezes.c.id)
-        return [r._mapping for r in conn.execute(query)]
+        cached = self._chat_cache
+        if cached is None or time.monotonic() - cached[0] > CHAT_FREEZE_TTL:
+            query = (select(freezes).where(freezes.c.lifted_at.is_(None), freezes.c.ends_at > now)
+                     .order_by(freezes.c.id))
+            cached = self._chat_cache = (time.monotonic(), [dict(r._mapping) for r in conn.execute(query)])
+        return [r for r in cached[1] if _as_utc(r["starts_at"]) <= now < _as_utc(r["ends_at"])]
 
     # -- switched from chat ---------------------------------------------------------------------
-    def switch_on(self, conn: Connection, name: str, ends_at: dt.datetime, commands: list[str],
-                  by: str, now: dt.datetime) -> int:
-        result = conn.execute(insert(freezes).values(
-            name=name, commands=commands, starts_at=now, ends_at=ends_at, created_by=by,
-            created_at=now))
+    def switch_on(
+        self,
+        conn: Connection,
+        name: str,
+        ends_at: dt.datetime,
+        commands: list[str],
+        by: str,
+        now: dt.datetime,
+    ) -> int:
+        result = conn.execute(
+            insert(freezes).values(
+                name=name, commands=commands, starts_at=now, ends_at=ends_at, created_by=by, created_at=now
+            )
+        )
+        self._chat_cache = None
         return int(result.inserted_primary_key[0])  # type: ignore[index]
 
     def lift(self, conn: Connection, name: str, by: str, now: dt.datetime) -> int:
         """Lift chat freezes of that name (case-insensitive); returns how many."""
         rows = [r for r in self._chat_rows(conn, now) if r["name"].lower() == name.lower()]
         for row in rows:
-            conn.execute(update(freezes).where(freezes.c.id == row["id"]).values(
-                lifted_at=now, lifted_by=by))
+            conn.execute(update(freezes).where(freezes.c.id == row["id"]).values(lifted_at=now, lifted_by=by))
+        self._chat_cache = None
         return len(rows)
 
 
@@ -163,8 +207,9 @@ class FreezeRequest:
     commands: tuple[str, ...] = ()
 
 
-FREEZE_USAGE = ('freeze on "NAME" until WHEN [for deploy,rollback] · freeze on "NAME" for 2h · '
-                'freeze off "NAME" · freeze')
+FREEZE_USAGE = (
+    'freeze on "NAME" until WHEN [for deploy,rollback] · freeze on "NAME" for 2h · freeze off "NAME" · freeze'
+)
 
 
 def parse_freeze(text: str, now: dt.datetime, tz: ZoneInfo) -> FreezeRequest:
@@ -188,7 +233,8 @@ def parse_freeze(text: str, now: dt.datetime, tz: ZoneInfo) -> FreezeRequest:
         if cut != len(rest):
             raise ParseError(f"freeze off takes only the name — usage: {FREEZE_USAGE}")
         return FreezeRequest("off", name)
-    tail, ends_at, commands = rest[cut:], None, ()
+    tail, ends_at = rest[cut:], None
+    commands: tuple[str, ...] = ()
     while tail:
         word = tail.pop(0).lower()
         if word == "until":
@@ -223,15 +269,24 @@ def parse_until(text: str, now: dt.datetime, tz: ZoneInfo) -> dt.datetime:
         raise ParseError("say until when, e.g. `until friday`")
     from dateparser.date import DateDataParser  # ~100 ms to import: only when needed
 
-    parser = DateDataParser(languages=["en"], settings={
-        "PREFER_DATES_FROM": "future", "RETURN_TIME_AS_PERIOD": True, "TIMEZONE": tz.key,
-        "RETURN_AS_TIMEZONE_AWARE": False,
-        "RELATIVE_BASE": now.astimezone(tz).replace(tzinfo=None),
-    })
+    parser = DateDataParser(
+        languages=["en"],
+        settings={
+            "PREFER_DATES_FROM": "future",
+            "RETURN_TIME_AS_PERIOD": True,
+            "TIMEZONE": tz.key,
+            "RETURN_AS_TIMEZONE_AWARE": False,
+            "RELATIVE_BASE": now.astimezone(tz).replace(tzinfo=None),
+        },
+    )
     data = parser.get_date_data(text)
     if data.date_obj is None:
         raise ParseError(f"`{text}` is not a time I understand (try `friday`, `2026-01-05 18:00`)")
     found = data.date_obj
+    today = now.astimezone(tz).date()
+    if data.period != "time" and text.strip().lower() in _WEEKDAYS and (found.date() - today).days == 7:
+        found = found - dt.timedelta(days=7)  # "until friday", said on a Friday: today
+    local: dt.datetime
     if data.period == "time":
         local = found.replace(tzinfo=tz)
     else:  # a day: through its end

@@ -71,31 +71,47 @@ class RunService:
         self._actor = platform_actor
 
     # -- starting ---------------------------------------------------------------------------
+    def reserve(self) -> bool:
+        """Take a run slot now if one is free. A run submitted with a slot in hand is written
+        straight as ``running`` (one transaction fewer); otherwise it is ``queued`` and waits."""
+        if self._slots.locked():
+            return False
+        self._slots._value -= 1  # noqa: SLF001 - a non-blocking acquire; asyncio has none
+        return True
+
+    def unreserve(self) -> None:
+        self._slots.release()
+
     def start(self, run_id: int, runner: Runner, ctx: RunContext, observer: RunObserver,
-              *, lock_key: str | None, output_max_chars: int, audit_fields: dict[str, str]) -> LiveRun:
+              *, lock_key: str | None, output_max_chars: int, audit_fields: dict[str, str],
+              reserved: bool = False) -> LiveRun:
         live = LiveRun(run_id, ctx.command, ctx.user)
         self.live[run_id] = live
         live.task = asyncio.create_task(
-            self._execute(live, runner, ctx, observer, lock_key, output_max_chars, audit_fields),
+            self._execute(live, runner, ctx, observer, lock_key, output_max_chars, audit_fields, reserved),
             name=f"run-{run_id}",
         )
         return live
 
     async def _execute(self, live: LiveRun, runner: Runner, ctx: RunContext, observer: RunObserver,
-                       lock_key: str | None, output_max_chars: int, audit_fields: dict[str, str]) -> None:
+                       lock_key: str | None, output_max_chars: int, audit_fields: dict[str, str],
+                       reserved: bool) -> None:
         run_id = live.run_id
         exit_code: int | None = None
         result = ""
         error = ""
         state = RunState.FAILED
         redactions = 0
+        holding = reserved  # whether this run holds a slot that it must give back
         try:
-            async with self._slots:
-                now = run_store.utcnow()
+            if not holding:
+                await self._slots.acquire()
+                holding = True
                 with self.db.begin() as conn:
-                    run_store.set_state(conn, run_id, RunState.RUNNING, started_at=now)
+                    run_store.set_state(conn, run_id, RunState.RUNNING, started_at=run_store.utcnow())
                     self.audit.append(conn, actor=ctx.user, action="run.started", run_id=run_id,
                                       summary=f"run #{run_id} started", **audit_fields)
+            try:
                 live.started = time.monotonic()
                 await observer.run_started(run_id)
                 try:
@@ -124,11 +140,16 @@ class RunService:
                     error, n = self.redact(f"{type(exc).__name__}: {exc}")
                     redactions += n
                     state = RunState.FAILED
+            finally:
+                self._slots.release()
+                holding = False
         except asyncio.CancelledError:
             # Cancelled while still waiting for a slot.
             state = RunState.CANCELLED if live.cancelled_by else RunState.INTERRUPTED
             error = f"cancelled by {live.cancelled_by}" if live.cancelled_by else "opsroom stopped"
         finally:
+            if holding:  # cancelled before it began: give the slot back
+                self._slots.release()
             outcome = RunOutcome(
                 run_id=run_id, state=state, exit_code=exit_code,
                 duration=time.monotonic() - live.started, output="".join(live.output),

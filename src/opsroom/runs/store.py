@@ -76,7 +76,7 @@ _BY_ID = runs.c.id == bindparam("run_id")
 
 
 def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: str | None,
-               timeout: float, stored_args: dict[str, Any]) -> int:
+               timeout: float, stored_args: dict[str, Any], started: bool = False) -> int:
     # Parameters go to execute() rather than .values(): the statement is built and compiled
     # once, which matters on the per-command hot path.
     result = conn.execute(_INSERT_RUN, {
@@ -84,18 +84,22 @@ def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: 
         "user": inv.principal.name, "platform": inv.place.platform, "channel": inv.place.channel,
         "channel_name": inv.place.name, "thread": inv.place.thread, "state": state.value,
         "fingerprint": inv.fingerprint(), "lock_key": lock_key,
-        "dry_run": bool(inv.flags.get("dry_run")), "created_at": utcnow(), "timeout": timeout,
+        "dry_run": bool(inv.flags.get("dry_run")), "created_at": (now := utcnow()),
+        "started_at": now if started else None, "timeout": timeout,
         "result": "", "error": "", "output": "", "output_truncated": False, "extra": {},
     })
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
+_UPDATE_RUN = update(runs).where(_BY_ID)
+
+
 def set_state(conn: Connection, run_id: int, state: RunState, **values: Any) -> None:
-    conn.execute(update(runs).where(_BY_ID), {"run_id": run_id, "state": state.value, **values})
+    conn.execute(_UPDATE_RUN, {"run_id": run_id, "state": state.value, **values})
 
 
 def set_values(conn: Connection, run_id: int, **values: Any) -> None:
-    conn.execute(update(runs).where(runs.c.id == run_id).values(**values))
+    conn.execute(_UPDATE_RUN, {"run_id": run_id, **values})
 
 
 def get_run(conn: Connection, run_id: int) -> RunRow | None:
@@ -144,11 +148,14 @@ def set_lock_run(conn: Connection, key: str, run_id: int) -> None:
     conn.execute(update(locks).where(locks.c.key == key).values(run_id=run_id))
 
 
+_RELEASE_RUN_LOCK = delete(locks).where(locks.c.key == bindparam("key"), locks.c.run_id == bindparam("run_id"))
+
+
 def release_lock(conn: Connection, key: str, run_id: int | None = None) -> None:
-    query = delete(locks).where(locks.c.key == key)
-    if run_id is not None:
-        query = query.where(locks.c.run_id == run_id)
-    conn.execute(query)
+    if run_id is None:
+        conn.execute(delete(locks).where(locks.c.key == key))
+    else:
+        conn.execute(_RELEASE_RUN_LOCK, {"key": key, "run_id": run_id})
 
 
 def list_locks(conn: Connection) -> list[LockHolder]:
