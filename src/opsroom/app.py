@@ -266,8 +266,30 @@ def build_adapters(loaded: LoadedConfig) -> list[Adapter]:
     return adapters
 
 
+def _slack_adapter(loaded: LoadedConfig) -> Adapter | None:
+    slack = loaded.config.chat.slack
+    if not (slack and slack.enabled):
+        return None
+    from opsroom.chat.slack import build_slack_adapter  # imports slack_bolt: only when configured
+
+    return build_slack_adapter(loaded)
+
+
+def _mattermost_adapter(loaded: LoadedConfig) -> Adapter | None:
+    mattermost = loaded.config.chat.mattermost
+    if not (mattermost and mattermost.enabled):
+        return None
+    from opsroom.chat.mattermost import build_mattermost_adapter
+
+    key = secret_key(loaded.config, _state_dir(loaded.config.database.url, loaded.base_dir))
+    return build_mattermost_adapter(loaded, signing_key=key)
+
+
 # Platform name -> a function returning that platform's adapter, or None when not configured.
-ADAPTER_FACTORIES: dict[str, Callable[[LoadedConfig], Adapter | None]] = {}
+ADAPTER_FACTORIES: dict[str, Callable[[LoadedConfig], Adapter | None]] = {
+    "slack": _slack_adapter,
+    "mattermost": _mattermost_adapter,
+}
 
 
 def _web_adapter(loaded: LoadedConfig) -> Adapter | None:

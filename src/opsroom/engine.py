@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable, Mapping
 
 import structlog
-from sqlalchemy import insert
+from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from opsroom import metrics
@@ -124,6 +124,10 @@ class Engine:
             return True
         except IntegrityError:
             return False
+
+    def _forget_delivery(self, event_id: str) -> None:
+        with self.db.begin() as conn:
+            conn.execute(delete(processed_events).where(processed_events.c.event_id == event_id[:200]))
 
     async def reply(self, place: Place, message: Message) -> MessageRef:
         return await self.chat.send(place, message)
@@ -356,7 +360,7 @@ class Engine:
 
     # -- buttons ----------------------------------------------------------------------------
     async def _on_action(self, event: ActionEvent) -> None:
-        principal = self.principal_for(event.place.platform, event.sender_id)
+        principal = self.principal_for(event.place.platform, event.sender_id, event.sender_email)
         audit_base = {"platform": event.place.platform, "channel": event.place.name}
         try:
             kind, payload, nonce, single_use = self.signer.open(event.action_id)
@@ -377,6 +381,9 @@ class Engine:
             await self._answer_action(event, Message.plain("That button was already used.", "warning"))
             return
         answer = await handler(ActionRequest(kind, payload, principal, event, nonce))
+        if single_use and answer is not None and answer.tone == "denied":
+            # Refused clicks do not use the button up: its rightful users can still click it.
+            self._forget_delivery(f"action:{nonce}")
         if answer is not None:
             await self._answer_action(event, answer)
 

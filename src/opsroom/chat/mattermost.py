@@ -15,6 +15,8 @@ slash commands and interactive buttons over HTTP.
 
 from __future__ import annotations
 
+import dataclasses
+
 import asyncio
 import hashlib
 import hmac
@@ -351,6 +353,9 @@ class MattermostAdapter:
                 sender_name=event.sender_name or info.get("username", ""),
                 sender_email=info.get("email", "") if self.config.lookup_emails else "",
             )
+        elif self.config.lookup_emails and not event.sender_email:
+            info = await self._user(event.sender_id)
+            event = dataclasses.replace(event, sender_email=info.get("email", ""))
         handler = self._handler
         if handler is not None:
             await handler(event)
@@ -471,3 +476,12 @@ async def _limited_body(request: Request) -> bytes | None:
             return None
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def build_mattermost_adapter(loaded: Any, *, signing_key: bytes) -> MattermostAdapter | None:
+    """Adapter factory (``loaded`` is a LoadedConfig); ``signing_key`` should be the server's
+    secret key (``opsroom.app.secret_key``) so buttons keep working across restarts."""
+    config = loaded.config.chat.mattermost
+    if config is None or not config.enabled:
+        return None
+    return MattermostAdapter(config, signing_key=signing_key, public_url=loaded.config.server.public_url)

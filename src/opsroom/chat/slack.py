@@ -287,7 +287,7 @@ class SlackAdapter:
         ref = None
         if not container.get("is_ephemeral") and container.get("message_ts"):
             ref = MessageRef(place, container["message_ts"])
-        name, _ = await self._user(user)
+        name, email = await self._user(user)
         for action in body.get("actions") or []:
             value = action.get("value")
             if not value:
@@ -305,6 +305,7 @@ class SlackAdapter:
                     message=ref,
                     event_id=delivery,
                     sender_name=name or (body.get("user") or {}).get("username", ""),
+                    sender_email=email,
                 )
             )
 
@@ -425,3 +426,13 @@ class SlackAdapter:
             await self.client.chat_update(channel=ref.place.channel, ts=ref.message_id, **render(latest))
 
         await self.outbox.edit(ref.place.channel, ref.message_id, message, edit)
+
+
+def build_slack_adapter(loaded: Any) -> SlackAdapter | None:
+    """Adapter factory for ``opsroom.app.ADAPTER_FACTORIES`` (``loaded`` is a LoadedConfig).
+    Import this module only after checking ``chat.slack`` is configured: importing it loads
+    slack_bolt."""
+    config = loaded.config.chat.slack
+    if config is None or not config.enabled:
+        return None
+    return SlackAdapter(config)

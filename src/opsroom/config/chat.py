@@ -15,9 +15,17 @@ from opsroom.config.base import Section
 
 
 class WebChatConfig(Section):
-    """The built-in web chat (owned by the web chat module)."""
+    """The built-in web chat and console (owned by the web chat module; docs/webchat.md)."""
 
     enabled: bool = True
+    session_hours: float = Field(12, gt=0, le=24 * 30, description="How long a browser stays signed in.")
+    signin_attempts_per_address: int = Field(
+        20, ge=1, description="Sign-in attempts allowed per client address per signin_window_seconds."
+    )
+    signin_failures_per_user: int = Field(
+        5, ge=1, description="Failed sign-ins allowed per user name per signin_window_seconds."
+    )
+    signin_window_seconds: float = Field(300, gt=0)
 
 
 class SlackConfig(Section):
@@ -94,6 +102,6 @@ class MattermostConfig(Section):
 
 
 class ChatConfig(Section):
-    web: WebChatConfig = WebChatConfig()
+    web: WebChatConfig = WebChatConfig.model_validate({})
     slack: SlackConfig | None = None
     mattermost: MattermostConfig | None = None

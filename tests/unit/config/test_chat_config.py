@@ -51,3 +51,38 @@ def test_an_unset_token_variable_is_named_in_the_error() -> None:
     with pytest.raises(ValidationError, match="MATTERMOST_TOKEN"):
         MattermostConfig(url="https://mm.example.com", bot_token="")
     assert SlackConfig(bot_token="", signing_secret="", enabled=False).enabled is False
+
+
+def test_factories_build_only_what_is_configured() -> None:
+    from pathlib import Path
+
+    from opsroom.chat.mattermost import MattermostAdapter, build_mattermost_adapter
+    from opsroom.chat.slack import SlackAdapter, build_slack_adapter
+    from opsroom.config.loader import LoadedConfig
+
+    empty = LoadedConfig(OpsroomConfig(), None, Path("."))
+    assert build_slack_adapter(empty) is None and build_mattermost_adapter(empty, signing_key=b"k") is None
+    both = LoadedConfig(
+        OpsroomConfig.model_validate(
+            {
+                "server": {"public_url": "https://o.example.com"},
+                "chat": {
+                    "slack": {"bot_token": "xoxb-1", "signing_secret": "s"},
+                    "mattermost": {"url": "https://mm.example.com", "bot_token": "t"},
+                },
+            }
+        ),
+        None,
+        Path("."),
+    )
+    assert isinstance(build_slack_adapter(both), SlackAdapter)
+    mm = build_mattermost_adapter(both, signing_key=b"k")
+    assert isinstance(mm, MattermostAdapter) and mm.actions_url == "https://o.example.com/mattermost/actions"
+    off = LoadedConfig(
+        OpsroomConfig.model_validate(
+            {"chat": {"slack": {"enabled": False, "bot_token": "", "signing_secret": ""}}}
+        ),
+        None,
+        Path("."),
+    )
+    assert build_slack_adapter(off) is None
