@@ -10,7 +10,6 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from rapidfuzz import fuzz, process
 
 from opsroom.commands.durations import format_duration, parse_duration
 from opsroom.core import ArgSpec, ArgType
@@ -42,6 +41,8 @@ def closest(value: str, options: Sequence[str], cutoff: float = 60.0) -> str | N
     """The most similar option, for "did you mean …?"; None if nothing is close."""
     if not options:
         return None
+    from rapidfuzz import fuzz, process  # only when a suggestion is needed: keeps start-up light
+
     found = process.extractOne(value.casefold(), {o: o.casefold() for o in options},
                                scorer=fuzz.ratio, score_cutoff=cutoff)
     return None if found is None else str(found[2])
