@@ -33,8 +33,8 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(__import__("opsroom.web.cli", fromlist=["user_app"]).user_app, name="user")
 app.add_typer(__import__("opsroom.web.cli", fromlist=["token_app"]).token_app, name="token")
 
-console = Console()
-err = Console(stderr=True)
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[Optional[Path], typer.Option(
     "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).",
