@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from opsroom import __version__
+from opsroom.web.routes import web_routes
 
 
 def build_app(system: Any, *, manage_lifecycle: bool = True) -> Starlette:
@@ -34,6 +35,7 @@ def build_app(system: Any, *, manage_lifecycle: bool = True) -> Starlette:
         if callable(adapter_routes):
             routes.extend(adapter_routes())
     routes.extend(system.http_routes)
+    routes.extend(web_routes(system))  # web chat, console, JSON API (opsroom.web.routes)
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

@@ -1,0 +1,233 @@
+"""Load test of the web chat: N signed-in clients posting commands over HTTP and reading the
+bot's answers over their WebSocket, against a real `opsroom run` in its own process.
+
+Reports commands/s (a command counts when the bot's first reply to it has arrived), the
+WebSocket messages/s delivered, and p50/p95/p99 of the time from posting a command to the
+bot's first reply arriving in the client's browser connection.
+
+    .venv/bin/python bench/webchat.py --clients 200 --seconds 20
+    .venv/bin/python bench/webchat.py --clients 200 --interval 0     # closed loop: max throughput
+    .venv/bin/python bench/webchat.py --clients 50 --channel ops     # everyone in one channel (fan-out)
+    .venv/bin/python bench/webchat.py --clients 200 --via ws         # post over the WebSocket
+
+Each client is a demo user of its own (``bench001`` …). By default each posts ``whoami`` to
+its own DM with the bot once per ``--interval`` seconds on average (people type, they do
+not hammer); ``--interval 0`` posts the next command as soon as the answer arrives.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import websockets
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def write_config(folder: Path, clients: int) -> Path:
+    from opsroom.config.loader import DEMO_CONFIG
+
+    data = yaml.safe_load(DEMO_CONFIG.read_text())
+    data["database"] = {"url": f"sqlite:///{folder / 'bench.db'}"}
+    data["users"] = {f"bench{i:03d}": {"roles": ["sre"]} for i in range(1, clients + 1)}
+    data["chat"] = {"web": {"signin_attempts_per_address": clients * 2 + 10}}
+    data.pop("guardrails", None)  # rate limits per user would throttle the bench, not opsroom
+    path = folder / "opsroom.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+class Client:
+    def __init__(self, base: str, user: str, channel: str, via: str = "http") -> None:
+        self.base = base
+        self.via = via
+        self._posted: asyncio.Future[int] | None = None
+        self.user = user
+        self.channel = channel if channel != "dm" else f"dm:{user}"
+        self.http = httpx.AsyncClient(base_url=base, timeout=30)
+        self.csrf = ""
+        self.latencies: list[float] = []
+        self.received = 0
+        self._waiting: tuple[int, float, asyncio.Future[float]] | None = None
+        self._pending_replies: list[int] = []
+
+    async def sign_in(self) -> None:
+        page = await self.http.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        response = await self.http.post("/login", data={"username": self.user, "csrf": token})
+        assert response.status_code == 303, response.text[:200]
+        chat = await self.http.get(f"/chat/{self.channel}")
+        self.csrf = re.search(r'data-csrf="([^"]+)"', chat.text).group(1)  # type: ignore[union-attr]
+
+    async def listen(self, ws: websockets.ClientConnection) -> None:
+        async for raw in ws:
+            self.received += 1
+            event = json.loads(raw)
+            if event["type"] in ("posted", "error"):
+                if event["type"] == "error":
+                    raise RuntimeError(f"{self.user}: post refused: {event}")
+                if self._posted is not None and not self._posted.done():
+                    self._posted.set_result(event["id"])
+                continue
+            if event["type"] != "message" or " bot" not in event["html"][:80]:
+                continue
+            waiting = self._waiting
+            if waiting is not None and event["id"] > waiting[0] and not waiting[2].done():
+                waiting[2].set_result(time.perf_counter())
+
+    async def run(self, command: str, interval: float, until: float) -> None:
+        cookie = "; ".join(f"{k}={v}" for k, v in self.http.cookies.items())
+        url = self.base.replace("http://", "ws://") + f"/chat/ws?channel={self.channel}"
+        async with websockets.connect(url, additional_headers={"Cookie": cookie}, max_queue=None) as ws:
+            listener = asyncio.create_task(self.listen(ws))
+            if interval:
+                await asyncio.sleep(random.uniform(0, interval))
+            while time.perf_counter() < until:
+                started = time.perf_counter()
+                future: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+                self._waiting = (0, started, future)
+                if self.via == "ws":
+                    self._posted = asyncio.get_running_loop().create_future()
+                    await ws.send(json.dumps({"type": "post", "text": command}))
+                    posted_id = await asyncio.wait_for(self._posted, 30)
+                else:
+                    response = await self.http.post(
+                        f"/chat/{self.channel}/messages",
+                        json={"text": command},
+                        headers={"X-CSRF-Token": self.csrf},
+                    )
+                    if response.status_code != 202:
+                        raise RuntimeError(
+                            f"{self.user}: post refused: {response.status_code} {response.text[:200]}"
+                        )
+                    posted_id = response.json()["id"]
+                self._waiting = (posted_id, started, future)
+                try:
+                    arrived = await asyncio.wait_for(future, 30)
+                except TimeoutError:
+                    print(f"{self.user}: no reply within 30 s", file=sys.stderr)
+                    continue
+                self.latencies.append(arrived - started)
+                if interval:
+                    await asyncio.sleep(random.expovariate(1 / interval))
+            listener.cancel()
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered))) - 1))]
+
+
+async def bench(args: argparse.Namespace, base: str) -> dict[str, float]:
+    clients = [Client(base, f"bench{i:03d}", args.channel, args.via) for i in range(1, args.clients + 1)]
+    for i in range(0, len(clients), 20):
+        await asyncio.gather(*(c.sign_in() for c in clients[i : i + 20]))
+    started = time.perf_counter()
+    until = started + args.seconds
+    await asyncio.gather(*(c.run(args.command, args.interval, until) for c in clients))
+    elapsed = time.perf_counter() - started
+    latencies = [x for c in clients for x in c.latencies]
+    for c in clients:
+        await c.http.aclose()
+    return {
+        "clients": args.clients,
+        "seconds": round(elapsed, 1),
+        "commands": len(latencies),
+        "commands_per_s": round(len(latencies) / elapsed, 1),
+        "ws_messages_per_s": round(sum(c.received for c in clients) / elapsed, 1),
+        "p50_ms": round(percentile(latencies, 50) * 1000, 1),
+        "p95_ms": round(percentile(latencies, 95) * 1000, 1),
+        "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+        "max_ms": round(max(latencies) * 1000, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--clients", type=int, default=200)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--interval",
+        type=float,
+        default=1.0,
+        help="mean seconds between a client's commands (0: next one as soon as answered)",
+    )
+    parser.add_argument("--command", default="whoami")
+    parser.add_argument(
+        "--via",
+        choices=["http", "ws"],
+        default="http",
+        help="post commands with HTTP POSTs (as the page does) or over the WebSocket",
+    )
+    parser.add_argument(
+        "--channel", default="dm", help="dm (each client its own DM) or a channel id, e.g. ops"
+    )
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        config = write_config(folder, args.clients)
+        port = free_port()
+        env = dict(os.environ, OPSROOM_DEMO_SPEED="0.01")
+        server = subprocess.Popen(
+            [sys.executable, "-m", "opsroom.cli", "run", "--config", str(config), "--port", str(port)],
+            cwd=folder,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        base = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise SystemExit(
+                        "opsroom did not start: " + (server.stderr.read().decode() if server.stderr else "")
+                    )
+                time.sleep(0.1)
+            result = asyncio.run(bench(args, base))
+        finally:
+            server.terminate()
+            server.wait(timeout=15)
+    print(
+        f"web chat: {result['clients']} clients posting over {args.via}, {args.command!r} in {args.channel}, "
+        f"interval {args.interval}s, {result['seconds']}s"
+    )
+    print(
+        f"  commands answered: {result['commands']} ({result['commands_per_s']}/s); "
+        f"WebSocket messages delivered: {result['ws_messages_per_s']}/s"
+    )
+    print(
+        f"  post → first bot reply: p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
+        f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms"
+    )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

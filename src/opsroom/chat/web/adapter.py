@@ -1,0 +1,240 @@
+"""The built-in web chat as a chat platform adapter.
+
+It behaves like any other adapter: people's messages become ``MessageEvent``s, button
+clicks become ``ActionEvent``s, and the engine answers through ``send``/``update``. The only
+differences are that the history lives in opsroom's own database and that opsroom itself
+authenticates the people (so the sender id is the opsroom user name).
+
+The HTTP side (pages, WebSocket, JSON API) lives in ``opsroom.web``; it calls ``post`` and
+``click`` here after it has checked who is signed in.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Awaitable, Callable
+
+import structlog
+
+from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.web import codec
+from opsroom.chat.web import store as msg_store
+from opsroom.chat.web.channels import DM_PREFIX, PLATFORM, Channels
+from opsroom.chat.web.hub import Hub
+from opsroom.chat.web.render import message_html, user_text_html
+from opsroom.config.loader import LoadedConfig
+from opsroom.core import ActionEvent, Message, MessageEvent, MessageRef, Place, Principal
+
+log = structlog.get_logger("opsroom.webchat")
+
+MAX_TEXT = 4000
+
+
+class WebChatError(Exception):
+    """A request the web chat refuses; ``status`` is the HTTP status to answer with."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class WebChatAdapter:
+    name = PLATFORM
+    capabilities = Capabilities(threads=True, buttons=True, edits=True, ephemeral=True)
+
+    def __init__(self) -> None:
+        self.hub = Hub()
+        self.handler: InboundHandler | None = None
+        self._system: Any = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._channels: tuple[int, Channels] | None = None
+        # Called with each stored message after it is published (the bench and tests hook in).
+        self.on_published: Callable[[msg_store.StoredMessage], Awaitable[None] | None] | None = None
+
+    # -- wiring ------------------------------------------------------------------------------------
+    def bind(self, system: Any) -> None:
+        """Give the adapter the running system's database, config and directory (done by
+        ``opsroom.web.app.build_app``; tests may call it directly)."""
+        self._system = system
+
+    @property
+    def db(self) -> Any:
+        if self._system is None:
+            raise RuntimeError("the web chat adapter is not bound to a system (WebChatAdapter.bind)")
+        return self._system.db
+
+    @property
+    def channels(self) -> Channels:
+        config = self._system.config
+        if self._channels is None or self._channels[0] != id(config):
+            self._channels = (id(config), Channels(config.channels))
+        return self._channels[1]
+
+    def principal(self, user: str) -> Principal | None:
+        found: Principal | None = self._system.engine.parts.directory.get(user)
+        return found
+
+    def user_names(self) -> set[str]:
+        return set(self._system.config.users)
+
+    async def start(self, handler: InboundHandler) -> None:
+        self.handler = handler
+
+    async def stop(self) -> None:
+        self.hub.close_all()
+        if self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def drain(self) -> None:
+        """Wait until every inbound event handed to the engine has been handled."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    # -- outbound (the engine talks) ----------------------------------------------------------------
+    async def send(self, place: Place, message: Message) -> MessageRef:
+        thread = int(place.thread) if place.thread and place.thread.isdigit() else None
+        with self.db.begin() as conn:
+            stored = msg_store.insert(
+                conn,
+                channel=place.channel,
+                sender=msg_store.BOT,
+                text=message.text,
+                is_bot=True,
+                body=codec.encode(message),
+                thread=thread,
+                visible_to=message.ephemeral_to,
+            )
+        await self._publish(stored, "message")
+        return MessageRef(place, str(stored.id))
+
+    async def update(self, ref: MessageRef, message: Message) -> None:
+        if not ref.message_id.isdigit():
+            raise LookupError(f"no web chat message {ref.message_id!r}")
+        with self.db.begin() as conn:
+            stored = msg_store.edit(conn, int(ref.message_id), text=message.text, body=codec.encode(message))
+        if stored is None:
+            raise LookupError(f"no web chat message {ref.message_id!r}")
+        await self._publish(stored, "edit")
+
+    # -- inbound (a signed-in person acts) ------------------------------------------------------
+    async def post(
+        self, principal: Principal, channel: str, text: str, thread: int | None = None
+    ) -> msg_store.StoredMessage:
+        """Store and show what the person wrote, then hand it to the engine (in the
+        background: the answer arrives over the live connection)."""
+        text = text.strip()
+        if not text:
+            raise WebChatError("the message is empty")
+        if len(text) > MAX_TEXT:
+            raise WebChatError(f"the message is too long (at most {MAX_TEXT} characters)")
+        if not self.channels.may_see(principal, channel):
+            raise WebChatError(f"there is no channel {channel!r} you belong to", 404)
+        if thread is not None:
+            with self.db.read() as conn:
+                parent = msg_store.get(conn, thread)
+            if parent is None or parent.channel != channel:
+                raise WebChatError(f"there is no message {thread} in this channel to reply to", 404)
+            thread = parent.thread or parent.id
+        with self.db.begin() as conn:
+            stored = msg_store.insert(conn, channel=channel, sender=principal.name, text=text, thread=thread)
+        await self._publish(stored, "message")
+        place = self.channels.place(channel, str(thread) if thread else None)
+        event = MessageEvent(
+            place,
+            principal.name,
+            text,
+            message_id=str(stored.id),
+            addressed=place.is_direct,
+            event_id=f"web:{stored.id}",
+            sender_name=principal.label,
+        )
+        self._spawn(event)
+        return stored
+
+    async def click(self, principal: Principal, message_id: int, action_id: str) -> None:
+        """A button was clicked: only a button the message really carries, in a channel the
+        person may see. The engine checks the signature, expiry and permission."""
+        with self.db.read() as conn:
+            stored = msg_store.get(conn, message_id)
+        if stored is None or not self.visible(principal, stored):
+            raise WebChatError(f"there is no message {message_id} you can see", 404)
+        if action_id not in codec.button_ids(stored.body):
+            raise WebChatError("that message has no such button", 400)
+        place = self.channels.place(stored.channel, str(stored.thread) if stored.thread else None)
+        ref = MessageRef(
+            self.channels.place(stored.channel, str(stored.thread) if stored.thread else None), str(stored.id)
+        )
+        self._spawn(ActionEvent(place, principal.name, action_id, message=ref, sender_name=principal.label))
+
+    def visible(self, principal: Principal, stored: msg_store.StoredMessage) -> bool:
+        if stored.visible_to is not None and stored.visible_to != principal.name:
+            return False
+        return self.channels.may_see(principal, stored.channel)
+
+    def _spawn(self, event: MessageEvent | ActionEvent) -> None:
+        if self.handler is None:
+            raise WebChatError("opsroom is starting; try again in a moment", 503)
+        task: asyncio.Task[None] = asyncio.ensure_future(self.handler(event))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- rendering -------------------------------------------------------------------------------
+    def event(self, stored: msg_store.StoredMessage, kind: str = "message") -> dict[str, Any]:
+        """What a browser gets for a message: its id, thread and server-rendered HTML."""
+        return {
+            "type": kind,
+            "id": stored.id,
+            "channel": stored.channel,
+            "thread": stored.thread,
+            "version": stored.version,
+            "html": str(self.html(stored)),
+        }
+
+    def html(self, stored: msg_store.StoredMessage) -> str:
+        from markupsafe import escape
+
+        users = self.user_names()
+        if stored.is_bot and stored.body is not None:
+            message = codec.decode(stored.body)
+            body = message_html(message, message_id=stored.id, is_user=users.__contains__)
+            tone: str = message.tone
+        else:
+            body = user_text_html(stored.text, users.__contains__)
+            tone = "person"
+        who = "opsroom" if stored.is_bot else stored.sender
+        classes = (
+            f"msg tone-{tone}"
+            + (" bot" if stored.is_bot else "")
+            + (" reply" if stored.thread else "")
+            + (" ephemeral" if stored.visible_to else "")
+        )
+        stamp = stored.created_at.strftime("%H:%M")
+        edited = ' <span class="edited">(edited)</span>' if stored.edited_at else ""
+        only = ' <span class="only-you">only you can see this</span>' if stored.visible_to else ""
+        thread = f' data-thread="{stored.thread}"' if stored.thread else ""
+        return (
+            f'<article class="{classes}" id="m{stored.id}" data-id="{stored.id}"{thread}>'
+            f'<header><span class="who">{escape(who)}</span> '
+            f'<time datetime="{stored.created_at.isoformat()}">{stamp}</time>{edited}{only}'
+            f'<button type="button" class="reply-link" data-reply="{stored.thread or stored.id}" '
+            f'title="reply in thread">↩</button></header>'
+            f'<div class="body">{body}</div></article>'
+        )
+
+    async def _publish(self, stored: msg_store.StoredMessage, kind: str) -> None:
+        self.hub.publish(stored.channel, self.event(stored, kind), only=stored.visible_to)
+        if self.on_published is not None:
+            result = self.on_published(stored)
+            if result is not None:
+                await result
+
+
+def build_web_adapter(loaded: LoadedConfig) -> WebChatAdapter | None:
+    """The adapter factory for ``opsroom.app.ADAPTER_FACTORIES``: on unless ``chat.web.enabled``
+    is false."""
+    if not loaded.config.chat.web.enabled:
+        return None
+    return WebChatAdapter()
+
+
+__all__ = ["DM_PREFIX", "WebChatAdapter", "WebChatError", "build_web_adapter"]

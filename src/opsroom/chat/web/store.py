@@ -1,0 +1,84 @@
+"""Reading and writing web chat messages. Short transactions; ids are the cursor."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, or_, select, update
+from sqlalchemy import insert as sql_insert
+
+from opsroom.chat.web.tables import webchat_messages as t
+
+BOT = "opsroom"
+MAX_PAGE = 200
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=dt.UTC)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    id: int
+    channel: str
+    thread: int | None
+    sender: str
+    is_bot: bool
+    text: str
+    body: dict[str, Any] | None
+    visible_to: str | None
+    created_at: dt.datetime
+    edited_at: dt.datetime | None
+    version: int
+
+
+def _row(r: Any) -> StoredMessage:
+    m = r._mapping
+    return StoredMessage(int(m["id"]), m["channel"], None if m["thread"] is None else int(m["thread"]),
+                         m["sender"], bool(m["is_bot"]), m["text"], m["body"], m["visible_to"],
+                         _utc(m["created_at"]), _utc(m["edited_at"]), int(m["version"]))  # type: ignore[arg-type]
+
+
+def insert(conn: Connection, *, channel: str, sender: str, text: str, is_bot: bool = False,
+           body: dict[str, Any] | None = None, thread: int | None = None,
+           visible_to: str | None = None) -> StoredMessage:
+    now = utcnow()
+    result = conn.execute(sql_insert(t).values(
+        channel=channel, thread=thread, sender=sender, is_bot=is_bot, text=text, body=body,
+        visible_to=visible_to, created_at=now, edited_at=None, version=1))
+    new_id = int(result.inserted_primary_key[0])  # type: ignore[index]
+    return StoredMessage(new_id, channel, thread, sender, is_bot, text, body, visible_to, now, None, 1)
+
+
+def edit(conn: Connection, message_id: int, *, text: str, body: dict[str, Any]) -> StoredMessage | None:
+    conn.execute(update(t).where(t.c.id == message_id).values(
+        text=text, body=body, edited_at=utcnow(), version=t.c.version + 1))
+    return get(conn, message_id)
+
+
+def get(conn: Connection, message_id: int) -> StoredMessage | None:
+    row = conn.execute(select(t).where(t.c.id == message_id)).first()
+    return _row(row) if row else None
+
+
+def page(conn: Connection, channel: str, viewer: str, *, before: int | None = None,
+         after: int | None = None, limit: int = 50) -> list[StoredMessage]:
+    """Messages of a channel the viewer may see, oldest first. ``before``: the page ending
+    just before that id (scrolling back); ``after``: what came after it (catching up)."""
+    limit = max(1, min(limit, MAX_PAGE))
+    query = select(t).where(t.c.channel == channel, or_(t.c.visible_to.is_(None), t.c.visible_to == viewer))
+    if after is not None:
+        rows = conn.execute(query.where(t.c.id > after).order_by(t.c.id).limit(limit)).all()
+        return [_row(r) for r in rows]
+    if before is not None:
+        query = query.where(t.c.id < before)
+    rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit)).all()
+    return [_row(r) for r in reversed(rows)]

@@ -1,0 +1,122 @@
+"""What a signed-in person may see: runs (by channel membership), run output (private
+commands), and the commands the palette offers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from opsroom.core import ArgType, CommandSpec, Principal
+from opsroom.policy.private import output_refusal
+from opsroom.runs import store as run_store
+from opsroom.web.context import CONSOLE_PLACE
+
+
+def _channel_members(config: Any, name: str) -> list[list[str]] | None:
+    """The member lists of every configured channel with this name (any platform); None
+    when no channel by that name is configured."""
+    found = [list(c.members) for c in config.channels if c.name == name or "#" + c.name.lstrip("#") == name]
+    return found or None
+
+
+def _admits(members: list[str], principal: Principal) -> bool:
+    if not members:
+        return True
+    return principal.name in members or any(
+        m.startswith("role:") and m[5:] in principal.roles for m in members
+    )
+
+
+def run_visible(config: Any, principal: Principal, run: run_store.RunRow) -> bool:
+    """Your own runs; runs in channels you belong to; runs in channels opsroom has no
+    membership list for. Never someone else's direct-message runs."""
+    if run.user == principal.name:
+        return True
+    if run.channel_name == "dm":
+        return False
+    lists = _channel_members(config, run.channel_name)
+    if lists is None:
+        return principal.known
+    return any(_admits(m, principal) for m in lists)
+
+
+def output_hidden(system: Any, principal: Principal, run: run_store.RunRow) -> str | None:
+    """Why the output of a run is withheld from this person (private commands); None if shown."""
+    spec = system.engine.parts.catalog.get(run.command)
+    return output_refusal(
+        spec, run.user, principal, CONSOLE_PLACE, system.config.guardrails.private_output_roles
+    )
+
+
+def visible_runs(
+    system: Any, principal: Principal, *, limit: int = 50, before_id: int | None = None, **filters: Any
+) -> tuple[list[run_store.RunRow], int | None]:
+    """Newest first, at most ``limit`` runs this person may see, and the cursor for the next
+    page (None at the end)."""
+    out: list[run_store.RunRow] = []
+    cursor = before_id
+    for _ in range(20):  # bounded: at most 20 batches scanned per page
+        with system.db.read() as conn:
+            batch = run_store.list_runs(conn, limit=limit * 2, before_id=cursor, **filters)
+        for run in batch:
+            if run_visible(system.config, principal, run):
+                out.append(run)
+                if len(out) == limit:
+                    return out, run.id
+        if len(batch) < limit * 2:
+            return out, None
+        cursor = batch[-1].id
+    return out, cursor
+
+
+def may_run(system: Any, principal: Principal, spec: CommandSpec) -> bool:
+    """Could this person run the command with some arguments? (The palette and help hide
+    what they may not run; a rule limited to some argument values counts.)"""
+    policy = system.engine.parts.policy
+    if hasattr(policy, "may_run_some"):
+        return bool(policy.may_run_some(principal, spec.name, CONSOLE_PLACE))
+    if policy.decide(principal, spec.name, {}, CONSOLE_PLACE).allowed:
+        return True
+    for arg in spec.args:
+        if arg.type is ArgType.ENUM:
+            for value in arg.values:
+                if policy.decide(principal, spec.name, {arg.name: value}, CONSOLE_PLACE).allowed:
+                    return True
+    return False
+
+
+def palette(system: Any, principal: Principal) -> list[dict[str, Any]]:
+    """The commands this person may run, with their arguments, for the ``/`` palette."""
+    from opsroom.commands.help import usage
+
+    catalog = system.engine.parts.catalog
+    out: list[dict[str, Any]] = []
+    for spec in catalog:
+        if not may_run(system, principal, spec):
+            continue
+        args = []
+        for arg in spec.args:
+            values: list[str] = list(arg.values)
+            if arg.type is ArgType.CHOICE and arg.choices_from in catalog.lists:
+                try:
+                    values = [str(v) for v in catalog.lists.get(arg.choices_from)][:50]
+                except Exception:  # noqa: BLE001 - the palette must open even if a list is down
+                    values = []
+            args.append(
+                {
+                    "name": arg.name,
+                    "type": arg.type.value,
+                    "required": arg.required,
+                    "help": arg.help,
+                    "values": values,
+                }
+            )
+        out.append(
+            {
+                "name": spec.name,
+                "summary": spec.summary,
+                "usage": usage(spec),
+                "examples": list(spec.examples),
+                "args": args,
+            }
+        )
+    return out

@@ -1,0 +1,261 @@
+"""The web chat's pages and live connection.
+
+- ``GET /chat/{channel}``: the page (channels you belong to, your DM with the bot, history,
+  the ``/`` command palette).
+- ``GET /chat/{channel}/history?before=ID``: older messages, for scrolling back.
+- ``POST /chat/{channel}/messages``: post (JSON ``{"text", "thread"}``, header ``X-CSRF-Token``).
+- ``POST /chat/actions``: click a button (JSON ``{"message", "action"}``, same header).
+- ``WS /chat/ws?channel=ID``: new and edited messages of that channel, as they happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Any
+from urllib.parse import urlsplit
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from opsroom.chat.web import store as msg_store
+from opsroom.chat.web.adapter import WebChatError
+from opsroom.chat.web.channels import dm_id
+from opsroom.web.access import palette
+from opsroom.web.context import SECURITY_HEADERS, Viewer, WebContext, parse_id
+
+PAGE = 50
+MAX_BODY = 16_000
+
+
+def _int_param(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    found = parse_id(value)
+    if found is None:
+        raise ValueError("must be a message id (a positive whole number)")
+    return found
+
+
+async def read_json(request: Request) -> dict[str, Any]:
+    body = await request.body()
+    if len(body) > MAX_BODY:
+        raise WebChatError("the request body is too large", 413)
+    try:
+        data = json.loads(body or b"null")
+    except (ValueError, UnicodeDecodeError):
+        raise WebChatError("the body must be JSON") from None
+    if not isinstance(data, dict):
+        raise WebChatError("the body must be a JSON object")
+    return data
+
+
+def same_origin(headers: Any) -> bool:
+    """A browser's WebSocket or POST from another site must not ride on our cookie."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True  # not a browser (a script with its own cookie): no ambient authority to abuse
+    host = str(headers.get("host", ""))
+    return bool(urlsplit(str(origin)).netloc == host)
+
+
+def routes(ctx: WebContext) -> list[BaseRoute]:
+    adapter = ctx.adapter
+
+    def channel_list(viewer: Viewer) -> list[dict[str, str]]:
+        return [
+            {"id": c.id, "name": c.name, "description": c.description}
+            for c in adapter.channels.visible(viewer.principal)
+        ]
+
+    def browser_viewer(request: Request) -> Viewer | None:
+        return ctx.session_viewer(request)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/chat", status_code=303)
+
+    async def chat_home(request: Request) -> Response:
+        viewer = browser_viewer(request)
+        if viewer is None:
+            return ctx.to_login(request)
+        channels = channel_list(viewer)
+        target = channels[0]["id"] if channels else dm_id(viewer.principal.name)
+        return RedirectResponse(f"/chat/{target}", status_code=303)
+
+    async def chat_page(request: Request) -> Response:
+        viewer = browser_viewer(request)
+        if viewer is None:
+            return ctx.to_login(request)
+        cid = request.path_params["channel"]
+        if not adapter.channels.may_see(viewer.principal, cid):
+            return ctx.render(
+                "error.html",
+                request,
+                viewer,
+                status=404,
+                nav="chat",
+                message="There is no channel by that name that you belong to.",
+            )
+        with ctx.system.db.read() as conn:
+            history = msg_store.page(conn, cid, viewer.principal.name, limit=PAGE)
+        return ctx.render(
+            "chat.html",
+            request,
+            viewer,
+            nav="chat",
+            channel=cid,
+            channel_name=adapter.channels.name_of(cid),
+            is_dm=cid == dm_id(viewer.principal.name),
+            channels=channel_list(viewer),
+            dm=dm_id(viewer.principal.name),
+            messages=[adapter.html(m) for m in history],
+            oldest=history[0].id if history else 0,
+            newest=history[-1].id if history else 0,
+            more=len(history) == PAGE,
+            commands=palette(ctx.system, viewer.principal),
+        )
+
+    async def history(request: Request) -> Response:
+        viewer = browser_viewer(request)
+        if viewer is None:
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        cid = request.path_params["channel"]
+        if not adapter.channels.may_see(viewer.principal, cid):
+            return JSONResponse({"error": "no such channel"}, status_code=404)
+        try:
+            before = _int_param(request.query_params.get("before"))
+            after = _int_param(request.query_params.get("after"))
+        except ValueError as exc:
+            return JSONResponse({"error": f"cursor {exc}"}, status_code=400)
+        with ctx.system.db.read() as conn:
+            found = msg_store.page(conn, cid, viewer.principal.name, before=before, after=after, limit=PAGE)
+        return JSONResponse(
+            {"messages": [adapter.event(m) for m in found], "more": len(found) == PAGE},
+            headers=SECURITY_HEADERS,
+        )
+
+    def _browser_post_check(request: Request, viewer: Viewer | None) -> Response | None:
+        if viewer is None:
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        if not same_origin(request.headers):
+            return JSONResponse({"error": "cross-site request refused"}, status_code=403)
+        if not ctx.csrf_ok(viewer, request.headers.get("x-csrf-token")):
+            return JSONResponse({"error": "missing or wrong CSRF token; reload the page"}, status_code=403)
+        return None
+
+    async def post_message(request: Request) -> Response:
+        viewer = browser_viewer(request)
+        refused = _browser_post_check(request, viewer)
+        if refused is not None:
+            return refused
+        assert viewer is not None
+        try:
+            data = await read_json(request)
+            text = data.get("text")
+            thread = data.get("thread")
+            if not isinstance(text, str):
+                raise WebChatError("`text` must be a string")
+            if thread is not None and (not isinstance(thread, int) or isinstance(thread, bool) or thread < 1):
+                raise WebChatError("`thread` must be a message id")
+            stored = await adapter.post(viewer.principal, request.path_params["channel"], text, thread)
+        except WebChatError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"id": stored.id}, status_code=202)
+
+    async def click(request: Request) -> Response:
+        viewer = browser_viewer(request)
+        refused = _browser_post_check(request, viewer)
+        if refused is not None:
+            return refused
+        assert viewer is not None
+        try:
+            data = await read_json(request)
+            message, action = data.get("message"), data.get("action")
+            if not isinstance(message, int) or isinstance(message, bool) or not isinstance(action, str):
+                raise WebChatError("send `message` (a message id) and `action` (the button's id)")
+            await adapter.click(viewer.principal, message, action)
+        except WebChatError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=exc.status)
+        return JSONResponse({"ok": True}, status_code=202)
+
+    async def ws_post(viewer: Viewer, cid: str, raw: str) -> dict[str, Any]:
+        try:
+            if len(raw) > MAX_BODY:
+                raise WebChatError("the message is too large", 413)
+            try:
+                data = json.loads(raw)
+            except ValueError:
+                raise WebChatError('send JSON: {"type": "post", "text": …}') from None
+            if (
+                not isinstance(data, dict)
+                or data.get("type") != "post"
+                or not isinstance(data.get("text"), str)
+            ):
+                raise WebChatError('send JSON: {"type": "post", "text": …}')
+            thread = data.get("thread")
+            if thread is not None and (not isinstance(thread, int) or isinstance(thread, bool) or thread < 1):
+                raise WebChatError("`thread` must be a message id")
+            stored = await adapter.post(viewer.principal, cid, data["text"], thread)
+        except WebChatError as exc:
+            return {"type": "error", "error": str(exc), "status": exc.status}
+        return {"type": "posted", "id": stored.id}
+
+    async def live(websocket: WebSocket) -> None:
+        viewer = ctx.session_viewer(websocket)
+        cid = websocket.query_params.get("channel", "")
+        if (
+            viewer is None
+            or not same_origin(websocket.headers)
+            or not adapter.channels.may_see(viewer.principal, cid)
+        ):
+            await websocket.close(code=4401 if viewer is None else 4403)
+            return
+        await websocket.accept()
+        from opsroom.chat.web.hub import Subscriber
+
+        sub = Subscriber(viewer.principal.name, {cid})
+        adapter.hub.subscribe(sub)
+
+        async def reader() -> None:
+            """Posts may also come over the socket: ``{"type": "post", "text", "thread"?}`` is
+            answered with ``{"type": "posted", "id"}`` or ``{"type": "error", "error"}``. (No CSRF
+            token here: the handshake's Origin was checked, and a cross-site page cannot read
+            or write this socket.)"""
+            try:
+                while True:
+                    raw = await websocket.receive_text()
+                    answer = await ws_post(viewer, cid, raw)
+                    sub.offer(json.dumps(answer, separators=(",", ":")))
+            except (WebSocketDisconnect, RuntimeError):
+                return
+
+        read_task = asyncio.create_task(reader())
+        try:
+            while True:
+                get = asyncio.create_task(sub.queue.get())
+                done, _ = await asyncio.wait({get, read_task}, return_when=asyncio.FIRST_COMPLETED)
+                if read_task in done:
+                    get.cancel()
+                    break
+                data = get.result()
+                if not data:  # dropped (too slow) or the server is stopping
+                    await websocket.close(code=1013 if data is None else 1001)
+                    break
+                await websocket.send_text(data)
+        except (WebSocketDisconnect, RuntimeError):
+            pass
+        finally:
+            adapter.hub.unsubscribe(sub)
+            read_task.cancel()
+
+    return [
+        Route("/", home),
+        Route("/chat", chat_home),
+        WebSocketRoute("/chat/ws", live),
+        Route("/chat/actions", click, methods=["POST"]),
+        Route("/chat/{channel}", chat_page),
+        Route("/chat/{channel}/history", history),
+        Route("/chat/{channel}/messages", post_message, methods=["POST"]),
+    ]
