@@ -5,7 +5,7 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
-EXTRAS  = test,slack,mattermost,ansible,k8s
+EXTRAS  = test
 
 .PHONY: run shell install install-test test lint bench clean
 

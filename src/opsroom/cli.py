@@ -119,7 +119,35 @@ def run(
         await server.serve()
         watcher.cancel()
 
-    asyncio.run(serve())
+    pidfile = _pidfile(loaded)
+    pidfile.parent.mkdir(parents=True, exist_ok=True)
+    pidfile.write_text(str(os.getpid()))
+    try:
+        asyncio.run(serve())
+    finally:
+        pidfile.unlink(missing_ok=True)
+
+
+def _pidfile(loaded) -> Path:  # type: ignore[no-untyped-def]
+    """Where `opsroom run` notes its pid, so `opsroom reload` can find it."""
+    from opsroom.app import _state_dir
+
+    return _state_dir(loaded.config.database.url, loaded.base_dir) / ".opsroom.pid"
+
+
+@app.command()
+def reload(config: ConfigOpt = None) -> None:
+    """Tell a running `opsroom run` to re-read its config and policy (same as SIGHUP).
+    It validates first and keeps the running configuration on any error."""
+    loaded = _load(config)
+    pidfile = _pidfile(loaded)
+    try:
+        pid = int(pidfile.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+    except (OSError, ValueError):
+        err.print(f"no running opsroom found for {loaded.source} (no live pid in {pidfile})")
+        raise typer.Exit(1) from None
+    console.print(f"asked opsroom (pid {pid}) to reload; its log says whether the new configuration was taken")
 
 
 def _reload(system, config: Path | None) -> None:  # type: ignore[no-untyped-def]
