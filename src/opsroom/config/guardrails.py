@@ -58,7 +58,8 @@ class ApprovalSpec(Section):
     users: list[str] = Field([], description="…or be one of these users.")
     expires: Union[str, int] = Field("30m", description="The request expires after this long.")
     allow_requester_team: bool = Field(
-        True, description="False: nobody sharing a group (team) with the requester may approve.")
+        True, description="False: nobody sharing a group (team) with the requester may approve."
+    )
 
     _lists = field_validator("roles", "users", mode="before")(_as_list)
 
@@ -104,9 +105,12 @@ class FreezeWindow(Section):
     (policy window syntax: ``"Fri 15:00-24:00"``, ``"Sat-Sun"``), in ``timezone``."""
 
     name: str = Field(min_length=1, max_length=100)
-    commands: list[str] = Field([], description='Frozen commands; empty or "*" = every command that changes something.')
+    commands: list[str] = Field(
+        [], description='Frozen commands; empty or "*" = every command that changes something.'
+    )
     when: dict[str, list[Union[str, int, bool]]] = Field(
-        {}, description="Only when these arguments have one of these values, e.g. {env: [production]}.")
+        {}, description="Only when these arguments have one of these values, e.g. {env: [production]}."
+    )
     # A bare date starts at its midnight (``from``) or ends at the next one (``until``).
     from_: dt.date | dt.datetime | None = Field(None, alias="from")
     until: dt.date | dt.datetime | None = None
@@ -148,7 +152,7 @@ class FreezeWindow(Section):
 class FreezesConfig(Section):
     windows: list[FreezeWindow] = []
     # Commands a freeze switched on from chat covers when it names none.
-    default_commands: list[str] = Field([], description='Empty = every command that is not read_only.')
+    default_commands: list[str] = Field([], description="Empty = every command that is not read_only.")
     timezone: str = Field("UTC", description="Time zone for `/freeze … until friday`.")
 
     @field_validator("timezone")
@@ -197,7 +201,8 @@ class RedactionConfig(Section):
     patterns: list[str] = Field([], description="Extra regular expressions to redact.")
     env_name_patterns: list[str] = Field(
         ["*_TOKEN", "*_SECRET", "*_PASSWORD", "*_API_KEY"],
-        description="Environment variables whose names match are treated as secret too.")
+        description="Environment variables whose names match are treated as secret too.",
+    )
 
     @field_validator("patterns")
     @classmethod
@@ -218,9 +223,11 @@ class GuardrailsConfig(Section):
     rate_limits: list[RateLimit] = []
     redaction: RedactionConfig = RedactionConfig()
     private_output_roles: list[str] = Field(
-        [], description="Besides the requester, who may read the output of `output: private` commands.")
+        [], description="Besides the requester, who may read the output of `output: private` commands."
+    )
     group_roles: dict[str, list[str]] = Field(
-        {}, description="Platform or identity-provider group -> roles its members get.")
+        {}, description="Platform or identity-provider group -> roles its members get."
+    )
 
     @field_validator("confirmations_expire")
     @classmethod

@@ -70,7 +70,8 @@ class PolicyRule(Section):
     reason: str = Field("", max_length=200, description="Shown to the user when this rule denies.")
     description: str = ""
     # Guardrails (docs/guardrails.md): what an allow still needs before the run starts.
-    require_approval: ApprovalSpec | None = Field(None, description="e.g. {count: 1, roles: [sre-lead], expires: 30m}")
+    require_approval: ApprovalSpec | None = Field(
+        None, description="e.g. {count: 1, roles: [sre-lead], expires: 30m}")
     confirm: ConfirmSpec = Field(False, description='true (a button), "typed" or {typed: ARG}.')
 
     _lists = field_validator(

@@ -23,13 +23,17 @@ from opsroom.core import Principal, Requirement
 from opsroom.policy.requirements import approvers_text
 from opsroom.policy.tables import approval_votes, guard_holds
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 PENDING = "pending"
 
 
 def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value is None:
         return None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def _utc(value: dt.datetime) -> dt.datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
@@ -76,24 +80,53 @@ def _req_from(data: Mapping[str, Any]) -> Requirement:
 
 def _hold(row: Any) -> Hold:
     m = row._mapping
-    return Hold(m["run_id"], m["kind"], m["state"], m["fingerprint"], m["requester"],
-                tuple(_req_from(r) for r in m["requirements"]), dict(m["flags"] or {}),
-                _as_utc(m["created_at"]), _as_utc(m["expires_at"]), m["decided_by"] or "")  # type: ignore[arg-type]
+    return Hold(
+        m["run_id"],
+        m["kind"],
+        m["state"],
+        m["fingerprint"],
+        m["requester"],
+        tuple(_req_from(r) for r in m["requirements"]),
+        dict(m["flags"] or {}),
+        _utc(m["created_at"]),
+        _utc(m["expires_at"]),
+        m["decided_by"] or "",
+    )
 
 
 # -- storage -------------------------------------------------------------------------------------
-def create_hold(conn: Connection, *, run_id: int, kind: str, fingerprint: str, requester: str,
-                requirements: Sequence[Requirement], flags: Mapping[str, Any],
-                now: dt.datetime, expires_at: dt.datetime) -> None:
-    conn.execute(insert(guard_holds).values(
-        run_id=run_id, kind=kind, state=PENDING, fingerprint=fingerprint, requester=requester,
-        requirements=[_req_json(r) for r in requirements], flags=dict(flags), created_at=now,
-        expires_at=expires_at, decided_by=""))
+def create_hold(
+    conn: Connection,
+    *,
+    run_id: int,
+    kind: str,
+    fingerprint: str,
+    requester: str,
+    requirements: Sequence[Requirement],
+    flags: Mapping[str, Any],
+    now: dt.datetime,
+    expires_at: dt.datetime,
+) -> None:
+    conn.execute(
+        insert(guard_holds).values(
+            run_id=run_id,
+            kind=kind,
+            state=PENDING,
+            fingerprint=fingerprint,
+            requester=requester,
+            requirements=[_req_json(r) for r in requirements],
+            flags=dict(flags),
+            created_at=now,
+            expires_at=expires_at,
+            decided_by="",
+        )
+    )
 
 
 def get_hold(conn: Connection, run_id: int, kind: str) -> Hold | None:
-    row = conn.execute(select(guard_holds).where(guard_holds.c.run_id == run_id,
-                                                 guard_holds.c.kind == kind)).first()
+    row = conn.execute(
+        select(guard_holds).where(guard_holds.c.run_id == run_id, guard_holds.c.kind == kind)
+    ).first()
     return _hold(row) if row else None
 
 
@@ -102,8 +135,9 @@ def latest_hold(conn: Connection, run_id: int) -> Hold | None:
     return get_hold(conn, run_id, "approval") or get_hold(conn, run_id, "confirmation")
 
 
-def pending_holds(conn: Connection, kind: str | None = None, *, due_before: dt.datetime | None = None,
-                  limit: int = 500) -> list[Hold]:
+def pending_holds(
+    conn: Connection, kind: str | None = None, *, due_before: dt.datetime | None = None, limit: int = 500
+) -> list[Hold]:
     query = select(guard_holds).where(guard_holds.c.state == PENDING).order_by(guard_holds.c.run_id)
     if kind:
         query = query.where(guard_holds.c.kind == kind)
@@ -114,29 +148,44 @@ def pending_holds(conn: Connection, kind: str | None = None, *, due_before: dt.d
 
 def close_hold(conn: Connection, run_id: int, kind: str, state: str, by: str, now: dt.datetime) -> bool:
     """Pending -> ``state``; False if it was no longer pending (someone else got there first)."""
-    result = conn.execute(update(guard_holds).where(and_(
-        guard_holds.c.run_id == run_id, guard_holds.c.kind == kind, guard_holds.c.state == PENDING,
-    )).values(state=state, decided_at=now, decided_by=by))
+    result = conn.execute(
+        update(guard_holds)
+        .where(
+            and_(
+                guard_holds.c.run_id == run_id,
+                guard_holds.c.kind == kind,
+                guard_holds.c.state == PENDING,
+            )
+        )
+        .values(state=state, decided_at=now, decided_by=by)
+    )
     return bool(result.rowcount)
 
 
-def add_vote(conn: Connection, run_id: int, voter: str, vote: str, fingerprint: str, reason: str,
-             now: dt.datetime) -> bool:
+def add_vote(
+    conn: Connection, run_id: int, voter: str, vote: str, fingerprint: str, reason: str, now: dt.datetime
+) -> bool:
     """False when this person already voted on this run (the database says so, atomically)."""
     try:
         with conn.begin_nested():
-            conn.execute(insert(approval_votes).values(run_id=run_id, voter=voter, vote=vote,
-                                                       fingerprint=fingerprint, reason=reason, at=now))
+            conn.execute(
+                insert(approval_votes).values(
+                    run_id=run_id, voter=voter, vote=vote, fingerprint=fingerprint, reason=reason, at=now
+                )
+            )
     except IntegrityError:
         return False
     return True
 
 
 def votes_for(conn: Connection, run_id: int) -> list[Vote]:
-    rows = conn.execute(select(approval_votes).where(approval_votes.c.run_id == run_id)
-                        .order_by(approval_votes.c.id))
-    return [Vote(m["voter"], m["vote"], m["fingerprint"], m["reason"], _as_utc(m["at"]))  # type: ignore[arg-type]
-            for m in (r._mapping for r in rows)]
+    rows = conn.execute(
+        select(approval_votes).where(approval_votes.c.run_id == run_id).order_by(approval_votes.c.id)
+    )
+    return [
+        Vote(m["voter"], m["vote"], m["fingerprint"], m["reason"], _as_utc(m["at"]))  # type: ignore[arg-type]
+        for m in (r._mapping for r in rows)
+    ]
 
 
 # -- who may approve -----------------------------------------------------------------------------
@@ -157,11 +206,17 @@ def refusal(voter: Principal, hold: Hold, requester: Principal | None) -> str | 
     if any(can_approve(voter, req, requester) for req in hold.approvals):
         return None
     for req in hold.approvals:
-        if (voter.known and (voter.name in req.users or voter.roles & set(req.roles))
-                and not req.allow_requester_team and requester is not None):
+        if (
+            voter.known
+            and (voter.name in req.users or voter.roles & set(req.roles))
+            and not req.allow_requester_team
+            and requester is not None
+        ):
             shared = ", ".join(sorted(voter.groups & requester.groups))
-            return (f"you share team {shared} with {hold.requester}; run #{hold.run_id} needs "
-                    "an approver from outside the requester's team")
+            return (
+                f"you share team {shared} with {hold.requester}; run #{hold.run_id} needs "
+                "an approver from outside the requester's team"
+            )
     needed = " and ".join(approvers_text(r.roles, r.users) for r in hold.approvals)
     return f"you are not an approver for run #{hold.run_id}: it needs approval from {needed}"
 
@@ -179,11 +234,16 @@ def tally(hold: Hold, votes: Sequence[Vote], directory: Any, requester: Principa
     parts: list[str] = []
     satisfied = True
     for req in hold.approvals:
-        eligible = [name for name in approvers
-                    if (p := directory.get(name)) is not None and can_approve(p, req, requester)]
+        eligible = [
+            name
+            for name in approvers
+            if (p := directory.get(name)) is not None and can_approve(p, req, requester)
+        ]
         if len(eligible) < req.count:
             satisfied = False
-        parts.append(f"{min(len(eligible), req.count)} of {req.count} from {approvers_text(req.roles, req.users)}")
+        parts.append(
+            f"{min(len(eligible), req.count)} of {req.count} from {approvers_text(req.roles, req.users)}"
+        )
     return Tally(satisfied, "; ".join(parts), tuple(approvers))
 
 

@@ -21,8 +21,10 @@ def refusal(config: BreakGlassConfig, principal: Principal, reason: object) -> s
         return f"{principal.name} may not use break-glass (allowed: {who})"
     text = " ".join(str(reason if reason is not True else "").split())
     if len(text) < config.min_reason_chars:
-        return (f"break-glass needs a written reason of at least {config.min_reason_chars} characters: "
-                '--break-glass "payments down, rollback needed"')
+        return (
+            f"break-glass needs a written reason of at least {config.min_reason_chars} characters: "
+            '--break-glass "payments down, rollback needed"'
+        )
     return None
 
 

@@ -13,30 +13,73 @@ from opsroom.runs import store as run_store
 from opsroom.runs.service import since
 
 GUARDRAIL_SPECS: tuple[CommandSpec, ...] = (
-    CommandSpec("approve", summary="Approve a run that waits for your approval",
-                args=(ArgSpec("id", ArgType.INT, min=1, help="run number"),),
-                examples=("approve 42",), builtin=True),
-    CommandSpec("deny", summary="Deny a run that waits for your approval",
-                args=(ArgSpec("id", ArgType.INT, min=1, help="run number"),
-                      ArgSpec("reason", required=False, greedy=True, max_length=300, help="why")),
-                examples=("deny 42 not during the sale",), builtin=True),
-    CommandSpec("approvals", summary="Runs waiting for your approval (and yours waiting for others)",
-                builtin=True, read_only=True),
-    CommandSpec("confirm", summary="Confirm a run you asked for (some need the target typed)",
-                args=(ArgSpec("id", ArgType.INT, min=1, help="run number"),
-                      ArgSpec("text", required=False, greedy=True, max_length=200,
-                              help="the target name, when asked to type it")),
-                examples=("confirm 42", "confirm 42 payments"), builtin=True),
-    CommandSpec("freeze", summary="Change freezes: list them, switch one on or off",
-                args=(ArgSpec("words", required=False, greedy=True, max_length=300,
-                              help='on "NAME" until WHEN [for CMD,CMD] · off "NAME"'),),
-                examples=('freeze', 'freeze on "release week" until friday',
-                          'freeze on hotfix for 2h for deploy', 'freeze off "release week"'),
-                builtin=True),
+    CommandSpec(
+        "approve",
+        summary="Approve a run that waits for your approval",
+        args=(ArgSpec("id", ArgType.INT, min=1, help="run number"),),
+        examples=("approve 42",),
+        builtin=True,
+    ),
+    CommandSpec(
+        "deny",
+        summary="Deny a run that waits for your approval",
+        args=(
+            ArgSpec("id", ArgType.INT, min=1, help="run number"),
+            ArgSpec("reason", required=False, greedy=True, max_length=300, help="why"),
+        ),
+        examples=("deny 42 not during the sale",),
+        builtin=True,
+    ),
+    CommandSpec(
+        "approvals",
+        summary="Runs waiting for your approval (and yours waiting for others)",
+        builtin=True,
+        read_only=True,
+    ),
+    CommandSpec(
+        "confirm",
+        summary="Confirm a run you asked for (some need the target typed)",
+        args=(
+            ArgSpec("id", ArgType.INT, min=1, help="run number"),
+            ArgSpec(
+                "text",
+                required=False,
+                greedy=True,
+                max_length=200,
+                help="the target name, when asked to type it",
+            ),
+        ),
+        examples=("confirm 42", "confirm 42 payments"),
+        builtin=True,
+    ),
+    CommandSpec(
+        "freeze",
+        summary="Change freezes: list them, switch one on or off",
+        args=(
+            ArgSpec(
+                "words",
+                required=False,
+                greedy=True,
+                max_length=300,
+                help='on "NAME" until WHEN [for CMD,CMD] · off "NAME"',
+            ),
+        ),
+        examples=(
+            "freeze",
+            'freeze on "release week" until friday',
+            "freeze on hotfix for 2h for deploy",
+            'freeze off "release week"',
+        ),
+        builtin=True,
+    ),
     CommandSpec("locks", summary="Who holds which lock", builtin=True, read_only=True),
-    CommandSpec("unlock", summary="Release a lock (e.g. one left by a crashed run)",
-                args=(ArgSpec("key", max_length=300, help="the lock key, as `locks` shows it"),),
-                examples=("unlock deploy:payments:production",), builtin=True),
+    CommandSpec(
+        "unlock",
+        summary="Release a lock (e.g. one left by a crashed run)",
+        args=(ArgSpec("key", max_length=300, help="the lock key, as `locks` shows it"),),
+        examples=("unlock deploy:payments:production",),
+        builtin=True,
+    ),
 )
 
 
@@ -53,18 +96,18 @@ def _rest(inv: Invocation, skip: int) -> str:
     return parts[1 + skip] if len(parts) > 1 + skip else ""
 
 
-async def cmd_approve(engine: Any, inv: Invocation) -> Message:
+async def cmd_approve(engine: Any, inv: Invocation) -> Message | None:
     g = _guardrails(engine)
     return await g.approve(int(inv.args["id"]), inv.principal, inv.place)  # type: ignore[no-any-return]
 
 
-async def cmd_deny(engine: Any, inv: Invocation) -> Message:
+async def cmd_deny(engine: Any, inv: Invocation) -> Message | None:
     g = _guardrails(engine)
     reason = str(inv.args.get("reason") or "")
     return await g.deny(int(inv.args["id"]), inv.principal, inv.place, reason)  # type: ignore[no-any-return]
 
 
-async def cmd_confirm(engine: Any, inv: Invocation) -> Message:
+async def cmd_confirm(engine: Any, inv: Invocation) -> Message | None:
     g = _guardrails(engine)
     typed = str(inv.args.get("text") or "")
     return await g.confirm(int(inv.args["id"]), inv.principal, inv.place, typed)  # type: ignore[no-any-return]
@@ -78,13 +121,18 @@ async def cmd_approvals(engine: Any, inv: Invocation) -> Message:
         return Message.plain("Nothing waits for your approval, and none of your runs is waiting.")
     blocks: list[Any] = []
     if theirs:
-        lines = [f"🗳️ #{run.id} `{run.raw_text[:80]}` by {run.user} · {since(run.created_at)} · "
-                 f"expires in {book.remaining(hold, now)} → `approve {run.id}` / `deny {run.id} reason`"
-                 for hold, run in theirs]
+        lines = [
+            f"🗳️ #{run.id} `{run.raw_text[:80]}` by {run.user} · {since(run.created_at)} · "
+            f"expires in {book.remaining(hold, now)} → `approve {run.id}` / `deny {run.id} reason`"
+            for hold, run in theirs
+        ]
         blocks.append(Section(f"*Waiting for your approval ({len(theirs)})*\n" + "\n".join(lines)))
     if mine:
-        lines = [f"{'❓' if hold.kind == 'confirmation' else '🗳️'} #{run.id} `{run.raw_text[:80]}` · "
-                 f"waiting for {hold.kind} · expires in {book.remaining(hold, now)}" for hold, run in mine]
+        lines = [
+            f"{'❓' if hold.kind == 'confirmation' else '🗳️'} #{run.id} `{run.raw_text[:80]}` · "
+            f"waiting for {hold.kind} · expires in {book.remaining(hold, now)}"
+            for hold, run in mine
+        ]
         blocks.append(Section(f"*Your runs that are waiting ({len(mine)})*\n" + "\n".join(lines)))
     return Message(f"{len(theirs)} waiting for you", tuple(blocks))
 
@@ -102,10 +150,15 @@ async def cmd_locks(engine: Any, inv: Invocation) -> Message:
         held = run_store.list_locks(conn)
     if not held:
         return Message.plain("No locks are held.")
-    lines = [f"🔒 `{lock.key}` — {lock.holder}{f' (run #{lock.run_id})' if lock.run_id else ''} · "
-             f"since {lock.since.strftime('%Y-%m-%d %H:%M UTC')} ({since(lock.since)})" for lock in held]
-    return Message(f"{len(held)} locks held", (Section("\n".join(lines)),
-                                               Context("release a stuck one with `unlock KEY` (if you may)")))
+    lines = [
+        f"🔒 `{lock.key}` — {lock.holder}{f' (run #{lock.run_id})' if lock.run_id else ''} · "
+        f"since {lock.since.strftime('%Y-%m-%d %H:%M UTC')} ({since(lock.since)})"
+        for lock in held
+    ]
+    return Message(
+        f"{len(held)} locks held",
+        (Section("\n".join(lines)), Context("release a stuck one with `unlock KEY` (if you may)")),
+    )
 
 
 async def cmd_unlock(engine: Any, inv: Invocation) -> Message:
@@ -117,17 +170,31 @@ async def cmd_unlock(engine: Any, inv: Invocation) -> Message:
         run = run_store.get_run(conn, holder.run_id) if holder.run_id else None
         run_store.release_lock(conn, key)
         still = run is not None and run.state.value in ("running", "queued")
-        engine.audit.append(conn, actor=inv.principal.name, action="lock.released", run_id=holder.run_id,
-                            command="unlock", platform=inv.place.platform, channel=inv.place.name,
-                            summary=f"{inv.principal.name} released lock {key} held by {holder.holder}",
-                            detail={"lock": key, "holder": holder.holder, "run_still_active": still})
+        engine.audit.append(
+            conn,
+            actor=inv.principal.name,
+            action="lock.released",
+            run_id=holder.run_id,
+            command="unlock",
+            platform=inv.place.platform,
+            channel=inv.place.name,
+            summary=f"{inv.principal.name} released lock {key} held by {holder.holder}",
+            detail={"lock": key, "holder": holder.holder, "run_still_active": still},
+        )
     warning = f" Run #{holder.run_id} is still {run.state.value}; check it." if still and run else ""
-    return Message.plain(f"🔓 Released `{key}` (held by {holder.holder}"
-                         f"{f', run #{holder.run_id}' if holder.run_id else ''}).{warning}",
-                         "warning" if warning else "success")
+    return Message.plain(
+        f"🔓 Released `{key}` (held by {holder.holder}"
+        f"{f', run #{holder.run_id}' if holder.run_id else ''}).{warning}",
+        "warning" if warning else "success",
+    )
 
 
 GUARDRAIL_HANDLERS = {
-    "approve": cmd_approve, "deny": cmd_deny, "approvals": cmd_approvals, "confirm": cmd_confirm,
-    "freeze": cmd_freeze, "locks": cmd_locks, "unlock": cmd_unlock,
+    "approve": cmd_approve,
+    "deny": cmd_deny,
+    "approvals": cmd_approvals,
+    "confirm": cmd_confirm,
+    "freeze": cmd_freeze,
+    "locks": cmd_locks,
+    "unlock": cmd_unlock,
 }

@@ -20,6 +20,7 @@ against the fingerprint it was requested with.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 from typing import TYPE_CHECKING, Any, Mapping
 
@@ -41,18 +42,25 @@ from opsroom.core import (
     RunState,
     Section,
 )
+from opsroom.engine import Guard
 from opsroom.policy import approvals as book
 from opsroom.policy import breakglass
 from opsroom.policy.freezes import FreezeBook, parse_freeze
 from opsroom.policy.ratelimit import RateLimiter
-from opsroom.policy.requirements import APPROVAL, CONFIRMATION, approvers_text, command_requirements, typed_target
+from opsroom.policy.requirements import (
+    APPROVAL,
+    CONFIRMATION,
+    approvers_text,
+    command_requirements,
+    typed_target,
+)
 from opsroom.runs import store as run_store
 
 if TYPE_CHECKING:
     from opsroom.engine import Engine
 
 log = structlog.get_logger("opsroom.guardrails")
-UTC = dt.timezone.utc
+UTC = dt.UTC
 WAITING = (RunState.AWAITING_APPROVAL, RunState.AWAITING_CONFIRMATION)
 
 
@@ -65,8 +73,9 @@ def is_dry_run(inv: Invocation) -> bool:
 
 
 def describe(inv: Invocation) -> str:
-    values = " ".join(f"`{v}`" for k, v in inv.args.items()
-                      if v not in (None, "", False) and not _secret(inv, k))
+    values = " ".join(
+        f"`{v}`" for k, v in inv.args.items() if v not in (None, "", False) and not _secret(inv, k)
+    )
     return f"*{inv.command.name}* {values}".strip()
 
 
@@ -75,14 +84,15 @@ def _secret(inv: Invocation, name: str) -> bool:
     return spec is not None and spec.secret
 
 
-class GuardrailsGuard:
+class GuardrailsGuard(Guard):
     """The one Guard the engine runs; it delegates to ``Guardrails``."""
 
     def __init__(self, guardrails: Guardrails) -> None:
         self.guardrails = guardrails
 
-    async def check(self, engine: Engine, inv: Invocation, decision: Decision,
-                    run_id: int | None) -> Message | None:
+    async def check(
+        self, engine: Engine, inv: Invocation, decision: Decision, run_id: int | None
+    ) -> Message | None:
         return await self.guardrails.check(engine, inv, decision)
 
 
@@ -115,10 +125,8 @@ class Guardrails:
     async def stop(self) -> None:
         if self._sweeper is not None:
             self._sweeper.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._sweeper
-            except (asyncio.CancelledError, Exception):
-                pass
             self._sweeper = None
 
     async def _sweep_forever(self) -> None:
@@ -141,11 +149,29 @@ class Guardrails:
         assert self.engine is not None, "Guardrails.install(engine) first"
         return self.engine
 
-    def _audit(self, conn: Any, actor: str, action: str, summary: str, *, place: Place,
-               command: str = "", run_id: int | None = None, detail: Mapping[str, Any] | None = None) -> None:
-        self._engine.audit.append(conn, actor=actor, action=action, run_id=run_id, command=command,
-                                  platform=place.platform, channel=place.name, summary=summary,
-                                  detail=dict(detail or {}))
+    def _audit(
+        self,
+        conn: Any,
+        actor: str,
+        action: str,
+        summary: str,
+        *,
+        place: Place,
+        command: str = "",
+        run_id: int | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        self._engine.audit.append(
+            conn,
+            actor=actor,
+            action=action,
+            run_id=run_id,
+            command=command,
+            platform=place.platform,
+            channel=place.name,
+            summary=summary,
+            detail=dict(detail or {}),
+        )
 
     def changing_commands(self) -> list[str]:
         return [s.name for s in self._engine.parts.catalog if not s.read_only and not s.builtin]
@@ -162,9 +188,15 @@ class Guardrails:
             why_not = breakglass.refusal(self.config.break_glass, inv.principal, inv.flags[breakglass.FLAG])
             if why_not is not None:
                 with engine.db.begin() as conn:
-                    self._audit(conn, who, "break-glass.refused", f"break-glass refused: {why_not}",
-                                place=place, command=inv.command.name,
-                                detail={"text": engine._clean(inv.raw_text)})
+                    self._audit(
+                        conn,
+                        who,
+                        "break-glass.refused",
+                        f"break-glass refused: {why_not}",
+                        place=place,
+                        command=inv.command.name,
+                        detail={"text": engine._clean(inv.raw_text)},
+                    )
                 return Message.plain(f"⛔ {why_not}. Nothing was run.", "denied")
 
         with engine.db.read() as conn:
@@ -173,18 +205,34 @@ class Guardrails:
         if freeze is not None and glass is None:
             until = freeze.until_text(self.freezes.tz)
             why = f" — {freeze.reason}" if freeze.reason else ""
-            text = (f"❄️ `{inv.command.name}` is frozen: *{freeze.name}* until {until}{why}. "
-                    "Nothing was run.")
+            text = f"❄️ `{inv.command.name}` is frozen: *{freeze.name}* until {until}{why}. Nothing was run."
             with engine.db.begin() as conn:
-                self._audit(conn, who, "freeze.denied", f"denied by freeze {freeze.name} until {until}",
-                            place=place, command=inv.command.name,
-                            detail={"freeze": freeze.name, "until": until, "text": engine._clean(inv.raw_text)})
+                self._audit(
+                    conn,
+                    who,
+                    "freeze.denied",
+                    f"denied by freeze {freeze.name} until {until}",
+                    place=place,
+                    command=inv.command.name,
+                    detail={"freeze": freeze.name, "until": until, "text": engine._clean(inv.raw_text)},
+                )
             return Message.plain(text, "denied")
         if limited is not None:
             with engine.db.begin() as conn:
-                self._audit(conn, who, "rate_limited", limited.text, place=place, command=inv.command.name,
-                            detail={"retry_at": limited.retry_at.isoformat(), "limit": limited.limit.limit,
-                                    "window": limited.limit.window_seconds, "per": limited.limit.per})
+                self._audit(
+                    conn,
+                    who,
+                    "rate_limited",
+                    limited.text,
+                    place=place,
+                    command=inv.command.name,
+                    detail={
+                        "retry_at": limited.retry_at.isoformat(),
+                        "limit": limited.limit.limit,
+                        "window": limited.limit.window_seconds,
+                        "per": limited.limit.per,
+                    },
+                )
             return Message.plain(limited.text, "warning")
 
         reqs = () if is_dry_run(inv) else self.requirements(inv, decision)
@@ -196,8 +244,13 @@ class Guardrails:
         if not approvals and not confirms and glass is None:
             return None  # nothing to wait for: the engine submits and starts it
 
-        initial = (RunState.AWAITING_CONFIRMATION if confirms else
-                   RunState.AWAITING_APPROVAL if approvals else RunState.QUEUED)
+        initial = (
+            RunState.AWAITING_CONFIRMATION
+            if confirms
+            else RunState.AWAITING_APPROVAL
+            if approvals
+            else RunState.QUEUED
+        )
         received = {"text": engine._clean(inv.raw_text), "parsed": inv.canonical()}
         run_id = await engine.submit(inv, decision, received, initial=initial)
         if run_id is None:
@@ -212,25 +265,40 @@ class Guardrails:
             await self._hold(inv, run_id, APPROVAL, approvals, now)
         return HANDLED
 
-    async def _announce_break_glass(self, inv: Invocation, run_id: int, reason: str, freeze: str,
-                                    overridden: list[Requirement]) -> None:
+    async def _announce_break_glass(
+        self, inv: Invocation, run_id: int, reason: str, freeze: str, overridden: list[Requirement]
+    ) -> None:
         engine = self._engine
         bypassed = [f"freeze {freeze}"] if freeze else []
         bypassed += [f"approval ({r.detail})" for r in overridden]
         bypass_text = ", ".join(bypassed) or "nothing (no freeze or approval was in the way)"
         summary = f"🚨 BREAK-GLASS by {inv.principal.name}: run #{run_id} `{inv.canonical()}` — {reason}"
         with engine.db.begin() as conn:
-            self._audit(conn, inv.principal.name, "break-glass", f"{summary} (overrides {bypass_text})",
-                        place=inv.place, command=inv.command.name, run_id=run_id,
-                        detail={"reason": reason, "overrides": bypassed, "break_glass": True})
-        loud = Message(f"BREAK-GLASS: run #{run_id} by {inv.principal.name}", (
-            Section(summary),
-            Fields((("overrides", bypass_text), ("where", f"{inv.place.platform} {inv.place.name}"))),
-            Context("every break-glass use is in the audit: `audit break-glass`"),
-        ), tone="warning")
+            self._audit(
+                conn,
+                inv.principal.name,
+                "break-glass",
+                f"{summary} (overrides {bypass_text})",
+                place=inv.place,
+                command=inv.command.name,
+                run_id=run_id,
+                detail={"reason": reason, "overrides": bypassed, "break_glass": True},
+            )
+        loud = Message(
+            f"BREAK-GLASS: run #{run_id} by {inv.principal.name}",
+            (
+                Section(summary),
+                Fields((("overrides", bypass_text), ("where", f"{inv.place.platform} {inv.place.name}"))),
+                Context("every break-glass use is in the audit: `audit break-glass`"),
+            ),
+            tone="warning",
+        )
         await engine.reply(inv.place, loud)
         target = self._break_glass_place(inv.place)
-        if target is not None and (target.platform, target.channel) != (inv.place.platform, inv.place.channel):
+        if target is not None and (target.platform, target.channel) != (
+            inv.place.platform,
+            inv.place.channel,
+        ):
             try:
                 await engine.reply(target, loud)
             except Exception:  # the run goes on; the audit row above is the record
@@ -241,12 +309,15 @@ class Guardrails:
         if not name:
             return None
         platform = self.config.break_glass.platform or origin.platform
-        found = next((c for c in self.channels if c.name == name and (c.platform == platform or not c.id)), None)
+        found = next(
+            (c for c in self.channels if c.name == name and (c.platform == platform or not c.id)), None
+        )
         channel_id = found.id if found is not None and found.id else name.lstrip("#")
         return Place(platform, channel_id, channel_name=name)
 
-    async def _hold(self, inv: Invocation, run_id: int, kind: str, reqs: list[Requirement],
-                    now: dt.datetime) -> None:
+    async def _hold(
+        self, inv: Invocation, run_id: int, kind: str, reqs: list[Requirement], now: dt.datetime
+    ) -> None:
         engine = self._engine
         if kind == CONFIRMATION:
             expires = self.config.confirmations_expire_seconds
@@ -254,19 +325,49 @@ class Guardrails:
             expires = min(r.expires for r in reqs if r.kind == APPROVAL) or 1800
         expires_at = now + dt.timedelta(seconds=expires)
         with engine.db.begin() as conn:
-            book.create_hold(conn, run_id=run_id, kind=kind, fingerprint=inv.fingerprint(),
-                             requester=inv.principal.name, requirements=reqs, flags=dict(inv.flags),
-                             now=now, expires_at=expires_at)
+            book.create_hold(
+                conn,
+                run_id=run_id,
+                kind=kind,
+                fingerprint=inv.fingerprint(),
+                requester=inv.principal.name,
+                requirements=reqs,
+                flags=dict(inv.flags),
+                now=now,
+                expires_at=expires_at,
+            )
             action = "approval.requested" if kind == APPROVAL else "confirmation.requested"
             needs = " and ".join(r.detail for r in reqs if r.kind == APPROVAL) or "confirmation"
-            self._audit(conn, inv.principal.name, action, f"run #{run_id} waits for {needs}",
-                        place=inv.place, command=inv.command.name, run_id=run_id,
-                        detail={"fingerprint": inv.fingerprint(), "expires_at": expires_at.isoformat(),
-                                "rules": sorted({r.rule_id for r in reqs})})
-        hold = book.Hold(run_id, kind, book.PENDING, inv.fingerprint(), inv.principal.name, tuple(reqs),
-                         dict(inv.flags), now, expires_at)
-        message = (self._confirm_message(inv, hold, now) if kind == CONFIRMATION
-                   else self._approval_message(inv, hold, now, "0 so far"))
+            self._audit(
+                conn,
+                inv.principal.name,
+                action,
+                f"run #{run_id} waits for {needs}",
+                place=inv.place,
+                command=inv.command.name,
+                run_id=run_id,
+                detail={
+                    "fingerprint": inv.fingerprint(),
+                    "expires_at": expires_at.isoformat(),
+                    "rules": sorted({r.rule_id for r in reqs}),
+                },
+            )
+        hold = book.Hold(
+            run_id,
+            kind,
+            book.PENDING,
+            inv.fingerprint(),
+            inv.principal.name,
+            tuple(reqs),
+            dict(inv.flags),
+            now,
+            expires_at,
+        )
+        message = (
+            self._confirm_message(inv, hold, now)
+            if kind == CONFIRMATION
+            else self._approval_message(inv, hold, now, "0 so far")
+        )
         await engine.reply(inv.place, message)
 
     # -- messages ----------------------------------------------------------------------------------
@@ -275,23 +376,46 @@ class Guardrails:
         ttl = max(60.0, (hold.expires_at - now).total_seconds() + 60)
         payload = {"run": hold.run_id, "fp": hold.fingerprint[:16]}
         needs = " and ".join(f"{r.count} from {approvers_text(r.roles, r.users)}" for r in hold.approvals)
-        team = "" if all(r.allow_requester_team for r in hold.approvals) else \
-            " · not from the requester's team"
+        team = (
+            "" if all(r.allow_requester_team for r in hold.approvals) else " · not from the requester's team"
+        )
         # Not single-use: anyone in the thread may click, and a click by a non-approver must
         # not use the button up. Repeats are harmless: one vote per person, state checked.
-        return Message(f"run #{hold.run_id} needs approval: {inv.canonical()}", (
-            Section(f"🗳️ {describe(inv)} · run #{hold.run_id} needs approval"),
-            Fields((("requested by", inv.principal.label), ("command", f"`{inv.canonical()}`"),
-                    ("needs", needs + team), ("approved", progress),
-                    ("expires", f"in {book.remaining(hold, now)}"))),
-            Actions((
-                Button("Approve", mint("approval.approve", payload, ttl=ttl, single_use=False), "primary",
-                       f"/approve {hold.run_id}"),
-                Button("Deny", mint("approval.deny", payload, ttl=ttl, single_use=False), "danger",
-                       f"/deny {hold.run_id} REASON"),
-            )),
-            Context("the requester cannot approve their own run · the approval binds to exactly this command"),
-        ), tone="warning")
+        return Message(
+            f"run #{hold.run_id} needs approval: {inv.canonical()}",
+            (
+                Section(f"🗳️ {describe(inv)} · run #{hold.run_id} needs approval"),
+                Fields(
+                    (
+                        ("requested by", inv.principal.label),
+                        ("command", f"`{inv.canonical()}`"),
+                        ("needs", needs + team),
+                        ("approved", progress),
+                        ("expires", f"in {book.remaining(hold, now)}"),
+                    )
+                ),
+                Actions(
+                    (
+                        Button(
+                            "Approve",
+                            mint("approval.approve", payload, ttl=ttl, single_use=False),
+                            "primary",
+                            f"/approve {hold.run_id}",
+                        ),
+                        Button(
+                            "Deny",
+                            mint("approval.deny", payload, ttl=ttl, single_use=False),
+                            "danger",
+                            f"/deny {hold.run_id} REASON",
+                        ),
+                    )
+                ),
+                Context(
+                    "the requester cannot approve their own run · the approval binds to exactly this command"
+                ),
+            ),
+            tone="warning",
+        )
 
     def _confirm_message(self, inv: Invocation, hold: book.Hold, now: dt.datetime) -> Message:
         confirm = next(r for r in hold.requirements if r.kind == CONFIRMATION)
@@ -299,19 +423,37 @@ class Guardrails:
         then = " Then it needs approval." if hold.approvals else ""
         left = f"expires in {book.remaining(hold, now)}"
         if typed is not None:
-            return Message(f"run #{hold.run_id}: type to confirm", (
-                Section(f"❓ {describe(inv)} · run #{hold.run_id}: to start it, type "
-                        f"`confirm {hold.run_id} {typed[1]}` (the {typed[0]}).{then}"),
-                Context(f"only {inv.principal.label} can confirm · {left} · `cancel {hold.run_id}` to drop it"),
-            ), tone="warning")
+            return Message(
+                f"run #{hold.run_id}: type to confirm",
+                (
+                    Section(
+                        f"❓ {describe(inv)} · run #{hold.run_id}: to start it, type "
+                        f"`confirm {hold.run_id} {typed[1]}` (the {typed[0]}).{then}"
+                    ),
+                    Context(
+                        f"only {inv.principal.label} can confirm · {left} · `cancel {hold.run_id}` to drop it"
+                    ),
+                ),
+                tone="warning",
+            )
         payload = {"run": hold.run_id, "fp": hold.fingerprint[:16]}
-        button = self._engine.signer.mint("run.confirm", payload, ttl=max(60.0, (hold.expires_at - now).total_seconds() + 60),
-                                          single_use=False)
-        return Message(f"run #{hold.run_id}: confirm to start", (
-            Section(f"❓ {describe(inv)} · run #{hold.run_id}: confirm to start `{inv.canonical()}`.{then}"),
-            Actions((Button("Confirm", button, "primary", f"/confirm {hold.run_id}"),)),
-            Context(f"only {inv.principal.label} can confirm · {left}"),
-        ), tone="warning")
+        button = self._engine.signer.mint(
+            "run.confirm",
+            payload,
+            ttl=max(60.0, (hold.expires_at - now).total_seconds() + 60),
+            single_use=False,
+        )
+        return Message(
+            f"run #{hold.run_id}: confirm to start",
+            (
+                Section(
+                    f"❓ {describe(inv)} · run #{hold.run_id}: confirm to start `{inv.canonical()}`.{then}"
+                ),
+                Actions((Button("Confirm", button, "primary", f"/confirm {hold.run_id}"),)),
+                Context(f"only {inv.principal.label} can confirm · {left}"),
+            ),
+            tone="warning",
+        )
 
     # -- rebuilding a held run ---------------------------------------------------------------------
     def invocation_for(self, run: run_store.RunRow, hold: book.Hold) -> Invocation | None:
@@ -325,18 +467,36 @@ class Guardrails:
         if spec is None:
             return None
         principal = engine.parts.directory.get(run.user) or Principal(run.user, known=False)
-        place = Place(run.platform, run.channel, run.thread, is_direct=run.channel_name == "dm",
-                      channel_name=run.channel_name)
-        return Invocation(command=spec, args=dict(run.args), raw_text=run.raw_text,
-                          principal=principal, place=place, flags=dict(hold.flags))
+        place = Place(
+            run.platform,
+            run.channel,
+            run.thread,
+            is_direct=run.channel_name == "dm",
+            channel_name=run.channel_name,
+        )
+        return Invocation(
+            command=spec,
+            args=dict(run.args),
+            raw_text=run.raw_text,
+            principal=principal,
+            place=place,
+            flags=dict(hold.flags),
+        )
 
     def _requester(self, name: str) -> Principal | None:
         found: Principal | None = self._engine.parts.directory.get(name)
         return found
 
     # -- approving -----------------------------------------------------------------------------------
-    async def approve(self, run_id: int, principal: Principal, place: Place, *, via: str = "command",
-                      fingerprint: str | None = None) -> Message:
+    async def approve(
+        self,
+        run_id: int,
+        principal: Principal,
+        place: Place,
+        *,
+        via: str = "command",
+        fingerprint: str | None = None,
+    ) -> Message | None:
         engine, now = self._engine, self.clock()
         with engine.db.read() as conn:
             run = run_store.get_run(conn, run_id)
@@ -357,41 +517,86 @@ class Guardrails:
         changed = inv is None or inv.fingerprint() != hold.fingerprint
         if why_not is not None:
             with engine.db.begin() as conn:
-                self._audit(conn, principal.name, "approval.refused", f"approval of run #{run_id} refused: {why_not}",
-                            place=place, command=run.command, run_id=run_id, detail={"via": via})
+                self._audit(
+                    conn,
+                    principal.name,
+                    "approval.refused",
+                    f"approval of run #{run_id} refused: {why_not}",
+                    place=place,
+                    command=run.command,
+                    run_id=run_id,
+                    detail={"via": via},
+                )
             return Message.plain(f"⛔ {why_not}.", "denied")
         if changed:
-            await self._end(run, hold, RunState.DENIED, principal.name,
-                            f"run #{run_id} changed since approval was requested (the command or its "
-                            "arguments are not what was asked for); nothing runs — ask again")
-            return Message.plain(f"⛔ Run #{run_id} is not the command that was requested any more; "
-                                 "it was ended. Ask again.", "denied")
+            await self._end(
+                run,
+                hold,
+                RunState.DENIED,
+                principal.name,
+                f"run #{run_id} changed since approval was requested (the command or its "
+                "arguments are not what was asked for); nothing runs — ask again",
+            )
+            return Message.plain(
+                f"⛔ Run #{run_id} is not the command that was requested any more; it was ended. Ask again.",
+                "denied",
+            )
         assert inv is not None
         with engine.db.begin() as conn:
             if not book.add_vote(conn, run_id, principal.name, "approve", hold.fingerprint, "", now):
-                self._audit(conn, principal.name, "approval.refused",
-                            f"approval of run #{run_id} refused: {principal.name} already voted",
-                            place=place, command=run.command, run_id=run_id, detail={"via": via})
+                self._audit(
+                    conn,
+                    principal.name,
+                    "approval.refused",
+                    f"approval of run #{run_id} refused: {principal.name} already voted",
+                    place=place,
+                    command=run.command,
+                    run_id=run_id,
+                    detail={"via": via},
+                )
                 return Message.plain(f"You already voted on run #{run_id}; one vote per person.", "warning")
             votes = book.votes_for(conn, run_id)
             result = book.tally(hold, votes, engine.parts.directory, requester)
-            self._audit(conn, principal.name, "approval.approved",
-                        f"{principal.name} approved run #{run_id} ({result.progress})",
-                        place=place, command=run.command, run_id=run_id,
-                        detail={"via": via, "fingerprint": hold.fingerprint, "progress": result.progress})
+            self._audit(
+                conn,
+                principal.name,
+                "approval.approved",
+                f"{principal.name} approved run #{run_id} ({result.progress})",
+                place=place,
+                command=run.command,
+                run_id=run_id,
+                detail={"via": via, "fingerprint": hold.fingerprint, "progress": result.progress},
+            )
             if result.satisfied:
                 granted = book.close_hold(conn, run_id, APPROVAL, "approved", principal.name, now)
         if not result.satisfied:
-            await self._post(inv, Message.plain(
-                f"👍 {principal.label} approved run #{run_id} — {result.progress}; waiting for more.", "info"))
-            return Message.plain(f"Your approval of run #{run_id} is counted ({result.progress}).", "info")
+            await self._post(
+                inv,
+                Message.plain(
+                    f"👍 {principal.label} approved run #{run_id} — {result.progress}; waiting for more.",
+                    "info",
+                ),
+            )
+            return None  # the thread was told above
         if not granted:
             return Message.plain(f"Run #{run_id} was already decided.", "info")
-        return await self._release(inv, run, f"✅ run #{run_id} approved by "
-                                             f"{', '.join(result.approvers)} — starting.", principal.name)
+        return await self._release(
+            inv,
+            run,
+            f"✅ run #{run_id} approved by {', '.join(result.approvers)} — starting.",
+            principal.name,
+        )
 
-    async def deny(self, run_id: int, principal: Principal, place: Place, reason: str, *,
-                   via: str = "command", fingerprint: str | None = None) -> Message:
+    async def deny(
+        self,
+        run_id: int,
+        principal: Principal,
+        place: Place,
+        reason: str,
+        *,
+        via: str = "command",
+        fingerprint: str | None = None,
+    ) -> Message | None:
         engine, now = self._engine, self.clock()
         with engine.db.read() as conn:
             run = run_store.get_run(conn, run_id)
@@ -405,18 +610,27 @@ class Guardrails:
             why_not = f"that button was for a different command than run #{run_id}"
         if why_not is not None:
             with engine.db.begin() as conn:
-                self._audit(conn, principal.name, "approval.refused", f"denial of run #{run_id} refused: {why_not}",
-                            place=place, command=run.command, run_id=run_id, detail={"via": via})
+                self._audit(
+                    conn,
+                    principal.name,
+                    "approval.refused",
+                    f"denial of run #{run_id} refused: {why_not}",
+                    place=place,
+                    command=run.command,
+                    run_id=run_id,
+                    detail={"via": via},
+                )
             return Message.plain(f"⛔ {why_not}.", "denied")
         reason = " ".join(engine._clean(reason).split())[:300]
         with engine.db.begin() as conn:
             book.add_vote(conn, run_id, principal.name, "deny", hold.fingerprint, reason, now)
         text = f"run #{run_id} denied by {principal.name}" + (f": {reason}" if reason else "")
         await self._end(run, hold, RunState.DENIED, principal.name, text, action="approval.denied")
-        return Message.plain(f"You denied run #{run_id}.", "info")
+        return None  # the thread was told by _end
 
-    async def confirm(self, run_id: int, principal: Principal, place: Place, typed: str = "", *,
-                      via: str = "command") -> Message:
+    async def confirm(
+        self, run_id: int, principal: Principal, place: Place, typed: str = "", *, via: str = "command"
+    ) -> Message | None:
         engine, now = self._engine, self.clock()
         with engine.db.read() as conn:
             run = run_store.get_run(conn, run_id)
@@ -430,39 +644,72 @@ class Guardrails:
             return Message.plain(f"⌛ Run #{run_id} expired before it was confirmed.", "warning")
         if principal.name != hold.requester:
             with engine.db.begin() as conn:
-                self._audit(conn, principal.name, "confirmation.refused",
-                            f"{principal.name} tried to confirm run #{run_id} of {hold.requester}",
-                            place=place, command=run.command, run_id=run_id, detail={"via": via})
+                self._audit(
+                    conn,
+                    principal.name,
+                    "confirmation.refused",
+                    f"{principal.name} tried to confirm run #{run_id} of {hold.requester}",
+                    place=place,
+                    command=run.command,
+                    run_id=run_id,
+                    detail={"via": via},
+                )
             return Message.plain(f"⛔ Only {hold.requester} can confirm run #{run_id}.", "denied")
         inv = self.invocation_for(run, hold)
         if inv is None or inv.fingerprint() != hold.fingerprint:
-            await self._end(run, hold, RunState.DENIED, principal.name,
-                            f"run #{run_id} changed since it was requested; nothing runs — ask again")
+            await self._end(
+                run,
+                hold,
+                RunState.DENIED,
+                principal.name,
+                f"run #{run_id} changed since it was requested; nothing runs — ask again",
+            )
             return Message.plain(f"⛔ Run #{run_id} changed since it was requested; ask again.", "denied")
         requirement = next(r for r in hold.requirements if r.kind == CONFIRMATION)
         target = typed_target(requirement, inv.command, dict(inv.args))
         if target is not None and typed.strip() != target[1]:
             with engine.db.begin() as conn:
-                self._audit(conn, principal.name, "confirmation.mismatch",
-                            f"run #{run_id}: typed confirmation did not match the {target[0]}",
-                            place=place, command=run.command, run_id=run_id)
+                self._audit(
+                    conn,
+                    principal.name,
+                    "confirmation.mismatch",
+                    f"run #{run_id}: typed confirmation did not match the {target[0]}",
+                    place=place,
+                    command=run.command,
+                    run_id=run_id,
+                )
             hint = "" if via == "command" else " (type it; a button cannot confirm this one)"
-            return Message.plain(f"That does not match: type `confirm {run_id} {target[1]}` "
-                                 f"exactly{hint}.", "warning")
+            return Message.plain(
+                f"That does not match: type `confirm {run_id} {target[1]}` exactly{hint}.", "warning"
+            )
         with engine.db.begin() as conn:
             if not book.close_hold(conn, run_id, CONFIRMATION, "confirmed", principal.name, now):
                 return Message.plain(f"Run #{run_id} was already confirmed.", "info")
-            self._audit(conn, principal.name, "confirmation.confirmed", f"run #{run_id} confirmed",
-                        place=place, command=run.command, run_id=run_id, detail={"via": via})
+            self._audit(
+                conn,
+                principal.name,
+                "confirmation.confirmed",
+                f"run #{run_id} confirmed",
+                place=place,
+                command=run.command,
+                run_id=run_id,
+                detail={"via": via},
+            )
             if hold.approvals:
                 run_store.set_state(conn, run_id, RunState.AWAITING_APPROVAL)
         if hold.approvals:
             await self._hold(inv, run_id, APPROVAL, list(hold.approvals), now)
-            return Message.plain(f"Confirmed; run #{run_id} now waits for approval.", "info")
+            return None  # the approval request was posted
         return await self._release(inv, run, f"▶️ run #{run_id} confirmed — starting.", principal.name)
 
-    def _not_waiting(self, run_id: int, run: run_store.RunRow | None, hold: book.Hold | None,
-                     other: book.Hold | None, state: RunState) -> Message | None:
+    def _not_waiting(
+        self,
+        run_id: int,
+        run: run_store.RunRow | None,
+        hold: book.Hold | None,
+        other: book.Hold | None,
+        state: RunState,
+    ) -> Message | None:
         if run is None:
             return Message.plain(f"There is no run #{run_id}.", "warning")
         if hold is not None and hold.state == book.PENDING and run.state == state:
@@ -471,33 +718,53 @@ class Guardrails:
             return Message.plain(f"Run #{run_id} must be confirmed by {run.user} first.", "warning")
         if run.state in WAITING or run.state == RunState.QUEUED or hold is None:
             what = "approval" if state == RunState.AWAITING_APPROVAL else "confirmation"
-            return Message.plain(f"Run #{run_id} is not waiting for {what} (it is "
-                                 f"{run.state.value.replace('_', ' ')}).", "info")
+            return Message.plain(
+                f"Run #{run_id} is not waiting for {what} (it is {run.state.value.replace('_', ' ')}).",
+                "info",
+            )
         return Message.plain(f"Run #{run_id} is already {run.state.value.replace('_', ' ')}.", "info")
 
-    async def _release(self, inv: Invocation, run: run_store.RunRow, text: str, actor: str) -> Message:
+    async def _release(self, inv: Invocation, run: run_store.RunRow, text: str, actor: str) -> Message | None:
         """Everything granted: re-check policy (it may have changed while we waited), then
         queue and start the run."""
         engine = self._engine
         decision = engine.decide(inv)
         if not decision.allowed:
-            await self._end(run, None, RunState.DENIED, actor,
-                            f"run #{run.id} is no longer allowed: {decision.reason}")
+            await self._end(
+                run, None, RunState.DENIED, actor, f"run #{run.id} is no longer allowed: {decision.reason}"
+            )
             return Message.plain(f"⛔ Run #{run.id} is no longer allowed: {decision.reason}", "denied")
         with engine.db.begin() as conn:
             current = run_store.get_run(conn, run.id)
             if current is None or current.state not in WAITING:
-                return Message.plain(f"Run #{run.id} is {current.state.value if current else 'gone'}.", "info")
+                return Message.plain(
+                    f"Run #{run.id} is {current.state.value if current else 'gone'}.", "info"
+                )
             run_store.set_state(conn, run.id, RunState.QUEUED)
-            self._audit(conn, actor, "run.queued", f"run #{run.id} queued after its guardrails",
-                        place=inv.place, command=inv.command.name, run_id=run.id)
+            self._audit(
+                conn,
+                actor,
+                "run.queued",
+                f"run #{run.id} queued after its guardrails",
+                place=inv.place,
+                command=inv.command.name,
+                run_id=run.id,
+            )
         self._invocations.pop(run.id, None)
         await self._post(inv, Message.plain(text, "success"))
         engine.start_run(run.id, inv)
-        return Message.plain(text, "success")
+        return None  # the thread was told above
 
-    async def _end(self, run: run_store.RunRow, hold: book.Hold | None, state: RunState, actor: str,
-                   text: str, *, action: str = "") -> None:
+    async def _end(
+        self,
+        run: run_store.RunRow,
+        hold: book.Hold | None,
+        state: RunState,
+        actor: str,
+        text: str,
+        *,
+        action: str = "",
+    ) -> None:
         """End a held run (denied, expired): state, lock, audit, and tell the thread."""
         engine, now = self._engine, self.clock()
         with engine.db.begin() as conn:
@@ -511,15 +778,28 @@ class Guardrails:
             run_store.set_state(conn, run.id, state, finished_at=now, error=text)
             if current.lock_key:
                 run_store.release_lock(conn, current.lock_key, run.id)
-            place = Place(run.platform, run.channel, run.thread, is_direct=run.channel_name == "dm",
-                          channel_name=run.channel_name)
-            self._audit(conn, actor, action or f"run.{state.value}", text, place=place, command=run.command,
-                        run_id=run.id)
+            place = Place(
+                run.platform,
+                run.channel,
+                run.thread,
+                is_direct=run.channel_name == "dm",
+                channel_name=run.channel_name,
+            )
+            self._audit(
+                conn,
+                actor,
+                action or f"run.{state.value}",
+                text,
+                place=place,
+                command=run.command,
+                run_id=run.id,
+            )
         self._invocations.pop(run.id, None)
         icon = "⌛" if state == RunState.EXPIRED else "⛔"
         try:
-            await engine.reply(place, Message.plain(f"{icon} {text}", "warning" if state == RunState.EXPIRED
-                                                    else "denied"))
+            await engine.reply(
+                place, Message.plain(f"{icon} {text}", "warning" if state == RunState.EXPIRED else "denied")
+            )
         except Exception:
             log.exception("hold_end_post_failed", run_id=run.id)
 
@@ -537,8 +817,10 @@ class Guardrails:
             return
         what = "approval" if hold.kind == APPROVAL else "confirmation"
         minutes = int((hold.expires_at - hold.created_at).total_seconds() // 60)
-        text = (f"run #{run.id} (`{run.raw_text}` by {run.user}) expired: no {what} within "
-                f"{minutes}m. Nothing ran; ask again if it is still needed.")
+        text = (
+            f"run #{run.id} (`{run.raw_text}` by {run.user}) expired: no {what} within "
+            f"{minutes}m. Nothing ran; ask again if it is still needed."
+        )
         if run.state not in WAITING:  # ended otherwise (cancelled): just close the hold
             with engine.db.begin() as conn:
                 book.close_hold(conn, hold.run_id, hold.kind, "cancelled", "opsroom", now)
@@ -555,8 +837,9 @@ class Guardrails:
         return [h.run_id for h in due]
 
     # -- lists -------------------------------------------------------------------------------------
-    def waiting_for(self, principal: Principal) -> tuple[list[tuple[book.Hold, run_store.RunRow]],
-                                                        list[tuple[book.Hold, run_store.RunRow]]]:
+    def waiting_for(
+        self, principal: Principal
+    ) -> tuple[list[tuple[book.Hold, run_store.RunRow]], list[tuple[book.Hold, run_store.RunRow]]]:
         """(runs this person may approve now, their own runs waiting)."""
         engine = self._engine
         mine: list[tuple[book.Hold, run_store.RunRow]] = []
@@ -568,7 +851,10 @@ class Guardrails:
                     continue
                 if hold.requester == principal.name:
                     mine.append((hold, run))
-                elif hold.kind == APPROVAL and book.refusal(principal, hold, self._requester(hold.requester)) is None:
+                elif (
+                    hold.kind == APPROVAL
+                    and book.refusal(principal, hold, self._requester(hold.requester)) is None
+                ):
                     voted = {v.voter for v in book.votes_for(conn, hold.run_id)}
                     if principal.name not in voted:
                         theirs.append((hold, run))
@@ -581,24 +867,39 @@ class Guardrails:
         if decision.allowed:
             return None
         with engine.db.begin() as conn:
-            self._audit(conn, req.principal.name, "action.denied", f"button {req.kind} denied: {decision.reason}",
-                        place=req.event.place, run_id=run_id, detail={"rules": list(decision.rule_ids)})
+            self._audit(
+                conn,
+                req.principal.name,
+                "action.denied",
+                f"button {req.kind} denied: {decision.reason}",
+                place=req.event.place,
+                run_id=run_id,
+                detail={"rules": list(decision.rule_ids)},
+            )
         return Message.plain(f"⛔ {decision.reason}", "denied")
 
     async def _button_approve(self, req: ActionRequest) -> Message | None:
         run_id = int(req.payload["run"])
         return self._authorized(req, "approve", run_id) or await self.approve(
-            run_id, req.principal, req.event.place, via="button", fingerprint=str(req.payload.get("fp", "")))
+            run_id, req.principal, req.event.place, via="button", fingerprint=str(req.payload.get("fp", ""))
+        )
 
     async def _button_deny(self, req: ActionRequest) -> Message | None:
         run_id = int(req.payload["run"])
         return self._authorized(req, "deny", run_id) or await self.deny(
-            run_id, req.principal, req.event.place, "", via="button", fingerprint=str(req.payload.get("fp", "")))
+            run_id,
+            req.principal,
+            req.event.place,
+            "",
+            via="button",
+            fingerprint=str(req.payload.get("fp", "")),
+        )
 
     async def _button_confirm(self, req: ActionRequest) -> Message | None:
         run_id = int(req.payload["run"])
         return self._authorized(req, "confirm", run_id) or await self.confirm(
-            run_id, req.principal, req.event.place, via="button")
+            run_id, req.principal, req.event.place, via="button"
+        )
 
     # -- freezes from chat -------------------------------------------------------------------------
     async def freeze_command(self, principal: Principal, place: Place, text: str) -> Message:
@@ -610,33 +911,55 @@ class Guardrails:
                 active = self.freezes.list_active(conn, now)
             if not active:
                 return Message.plain("No change freeze is in force.")
-            lines = [f"❄️ *{f.name}* until {f.until_text(tz)} — "
-                     f"{', '.join(cmds) if cmds else 'every command that changes something'}"
-                     f"{' · by ' + f.created_by if f.created_by else ' · from config'}" for f, cmds in active]
+            lines = [
+                f"❄️ *{f.name}* until {f.until_text(tz)} — "
+                f"{', '.join(cmds) if cmds else 'every command that changes something'}"
+                f"{' · by ' + f.created_by if f.created_by else ' · from config'}"
+                for f, cmds in active
+            ]
             return Message(f"{len(active)} freezes in force", (Section("\n".join(lines)),))
         if request.action == "off":
             with engine.db.begin() as conn:
                 lifted = self.freezes.lift(conn, request.name, principal.name, now)
                 if lifted:
-                    self._audit(conn, principal.name, "freeze.lifted", f"freeze {request.name} lifted",
-                                place=place, command="freeze")
+                    self._audit(
+                        conn,
+                        principal.name,
+                        "freeze.lifted",
+                        f"freeze {request.name} lifted",
+                        place=place,
+                        command="freeze",
+                    )
             if not lifted:
-                return Message.plain(f"No freeze named {request.name!r} was switched on from chat "
-                                     "(configured freezes change in opsroom.yaml).", "warning")
+                return Message.plain(
+                    f"No freeze named {request.name!r} was switched on from chat "
+                    "(configured freezes change in opsroom.yaml).",
+                    "warning",
+                )
             return Message.plain(f"☀️ Freeze *{request.name}* lifted by {principal.label}.", "success")
         unknown = [c for c in request.commands if engine.parts.catalog.get(c) is None]
         if unknown:
             return Message.plain(f"There is no command {', '.join(f'`{c}`' for c in unknown)}.", "warning")
-        commands = [engine.parts.catalog.get(c).name for c in request.commands]  # type: ignore[union-attr]
+        commands = [engine.parts.catalog.get(c).name for c in request.commands]
         assert request.ends_at is not None
         with engine.db.begin() as conn:
             self.freezes.switch_on(conn, request.name, request.ends_at, commands, principal.name, now)
             until = request.ends_at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
-            self._audit(conn, principal.name, "freeze.on", f"freeze {request.name} on until {until}",
-                        place=place, command="freeze", detail={"commands": commands, "until": request.ends_at.isoformat()})
+            self._audit(
+                conn,
+                principal.name,
+                "freeze.on",
+                f"freeze {request.name} on until {until}",
+                place=place,
+                command="freeze",
+                detail={"commands": commands, "until": request.ends_at.isoformat()},
+            )
         covered = ", ".join(f"`{c}`" for c in commands) or "every command that changes something"
-        return Message.plain(f"❄️ Freeze *{request.name}* is on until {until}: {covered} refused "
-                             "(break-glass overrides, loudly).", "warning")
+        return Message.plain(
+            f"❄️ Freeze *{request.name}* is on until {until}: {covered} refused "
+            "(break-glass overrides, loudly).",
+            "warning",
+        )
 
 
 # A guard's answer meaning "held or refused, and already answered": an empty Message, which

@@ -18,8 +18,9 @@ def is_private(spec: CommandSpec | None) -> bool:
 
 def _strip_output(message: Message, run_id: int) -> Message:
     blocks = tuple(b for b in message.blocks if not isinstance(b, Code))
-    note = Context(f"🔒 output is private: `run {run_id}` in a direct message to opsroom shows it "
-                   "to those allowed")
+    note = Context(
+        f"🔒 output is private: `run {run_id}` in a direct message to opsroom shows it to those allowed"
+    )
     return Message(message.text, blocks + (note,), message.tone, message.mentions, message.ephemeral_to)
 
 
@@ -35,8 +36,9 @@ class PrivateAwareReporter(Reporter):
         return _strip_output(message, run_id) if is_private(inv.command) else message
 
 
-def output_refusal(spec: CommandSpec | None, run_user: str, principal: Principal, place: Place,
-                   viewer_roles: Iterable[str]) -> str | None:
+def output_refusal(
+    spec: CommandSpec | None, run_user: str, principal: Principal, place: Place, viewer_roles: Iterable[str]
+) -> str | None:
     """Why the output of this run is not shown here; None when it may be shown."""
     if not is_private(spec):
         return None

@@ -17,7 +17,7 @@ from opsroom.config.guardrails import RateLimit
 from opsroom.core import CommandSpec, Principal
 from opsroom.store.tables import runs
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @dataclass(frozen=True)
@@ -49,8 +49,9 @@ class RateLimiter:
     def _names(self, limit: RateLimit, changing: list[str]) -> list[str]:
         return changing if "*" in limit.commands else list(limit.commands)
 
-    def check(self, conn: Connection, spec: CommandSpec, principal: Principal,
-              changing: list[str], now: dt.datetime) -> RateRefusal | None:
+    def check(
+        self, conn: Connection, spec: CommandSpec, principal: Principal, changing: list[str], now: dt.datetime
+    ) -> RateRefusal | None:
         """The first limit this run would exceed, with when to retry; None when within all.
         ``changing`` is every command that is not read-only (what ``"*"`` means)."""
         for limit in self.limits:
@@ -58,9 +59,12 @@ class RateLimiter:
             if spec.name not in names or principal.roles & set(limit.exempt_roles):
                 continue
             window = dt.timedelta(seconds=limit.window_seconds)
-            query = (select(runs.c.created_at).where(runs.c.command.in_(names),
-                                                     runs.c.created_at > now - window)
-                     .order_by(runs.c.created_at.desc()).limit(limit.limit))
+            query = (
+                select(runs.c.created_at)
+                .where(runs.c.command.in_(names), runs.c.created_at > now - window)
+                .order_by(runs.c.created_at.desc())
+                .limit(limit.limit)
+            )
             if limit.per == "user":
                 query = query.where(runs.c.user == principal.name)
             recent = [_as_utc(r[0]) for r in conn.execute(query)]
@@ -69,8 +73,11 @@ class RateLimiter:
             retry_at = recent[-1] + window  # when the oldest of the last `limit` runs ages out
             what = names[0] if len(names) == 1 else "of these commands"
             who = "per person" if limit.per == "user" else "for everyone together"
-            text = (f"⏳ rate limit: at most {limit.limit} {what} runs {who} per "
-                    f"{_fmt_wait(limit.window_seconds)}. Try again in {_fmt_wait((retry_at - now).total_seconds())} "
-                    f"(at {retry_at.strftime('%H:%M:%S UTC')}).")
+            wait = _fmt_wait((retry_at - now).total_seconds())
+            text = (
+                f"⏳ rate limit: at most {limit.limit} {what} runs {who} per "
+                f"{_fmt_wait(limit.window_seconds)}. Try again in {wait} "
+                f"(at {retry_at.strftime('%H:%M:%S UTC')})."
+            )
             return RateRefusal(text, retry_at, limit)
         return None

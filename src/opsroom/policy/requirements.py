@@ -22,9 +22,13 @@ CONFIRMATION = "confirmation"
 
 def approval_requirement(spec: ApprovalSpec, source: str) -> Requirement:
     return Requirement(
-        APPROVAL, detail=f"{spec.count} from {approvers_text(spec.roles, spec.users)}",
-        count=spec.count, roles=tuple(spec.roles), users=tuple(spec.users),
-        expires=spec.expires_seconds, allow_requester_team=spec.allow_requester_team,
+        APPROVAL,
+        detail=f"{spec.count} from {approvers_text(spec.roles, spec.users)}",
+        count=spec.count,
+        roles=tuple(spec.roles),
+        users=tuple(spec.users),
+        expires=spec.expires_seconds,
+        allow_requester_team=spec.allow_requester_team,
         rule_id=source,
     )
 

@@ -6,17 +6,30 @@ Holds live in the database, not in memory, so pending approvals survive a restar
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, DateTime, Index, PrimaryKeyConstraint, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Column,
+    DateTime,
+    Index,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 
 from opsroom.store.tables import Id, metadata
 
 TS = DateTime(timezone=True)
 
 guard_holds = Table(
-    "guard_holds", metadata,
+    "guard_holds",
+    metadata,
     Column("run_id", Id, nullable=False),
     Column("kind", String(20), nullable=False),  # "approval" | "confirmation"
-    Column("state", String(20), nullable=False),  # pending | approved | confirmed | denied | expired | cancelled
+    Column(
+        "state", String(20), nullable=False
+    ),  # pending | approved | confirmed | denied | expired | cancelled
     Column("fingerprint", String(64), nullable=False),  # Invocation.fingerprint() when requested
     Column("requester", String(200), nullable=False),
     Column("requirements", JSON, nullable=False),  # list of Requirement fields
@@ -30,7 +43,8 @@ guard_holds = Table(
 )
 
 approval_votes = Table(
-    "approval_votes", metadata,
+    "approval_votes",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("run_id", Id, nullable=False),
     Column("voter", String(200), nullable=False),
@@ -43,7 +57,8 @@ approval_votes = Table(
 )
 
 freezes = Table(
-    "freezes", metadata,
+    "freezes",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("name", String(100), nullable=False),
     Column("commands", JSON, nullable=False),  # [] = the configured default

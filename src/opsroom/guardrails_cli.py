@@ -1,0 +1,127 @@
+"""``opsroom policy check`` and ``opsroom policy test``: the policy and guardrails, tried
+without running anything (added to the main CLI with ``app.add_typer(policy_app, name="policy")``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+policy_app = typer.Typer(
+    help="Try the policy and guardrails: check one command, run a test file.", no_args_is_help=True
+)
+console = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).",
+        dir_okay=False,
+    ),
+]
+
+
+def _parts(config: Path | None) -> tuple[Any, Any]:
+    from opsroom.app import build_parts
+    from opsroom.cli import _config_extensions  # the commands alerts, tickets… add
+    from opsroom.config.loader import load_or_demo
+    from opsroom.core import ConfigError
+
+    try:
+        loaded = load_or_demo(config)
+        return loaded, build_parts(loaded, _config_extensions(loaded))  # type: ignore[no-untyped-call]
+    except ConfigError as exc:
+        err.print(f"[red]Configuration error[/]\n{escape(str(exc))}")
+        raise typer.Exit(2) from None
+
+
+def _when(at: str | None) -> dt.datetime | None:
+    if not at:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(at)
+    except ValueError:
+        err.print(f"--at takes an ISO time like 2026-03-07T16:30 (UTC unless an offset is given), not {at!r}")
+        raise typer.Exit(2) from None
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+@policy_app.command("check")
+def check(
+    command: Annotated[str, typer.Argument(help='The command as typed, e.g. "deploy api production".')],
+    user: Annotated[str, typer.Option("--user", "-u", help="Who types it (a configured user).")],
+    channel: Annotated[str, typer.Option(help='Where: "#ops", or "dm".')] = "#ops",
+    platform: Annotated[str, typer.Option(help="Chat platform (for platform rules).")] = "shell",
+    at: Annotated[str | None, typer.Option(help="Decide at this time (ISO, UTC by default).")] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Allow or deny, the deciding rule ids, and what is still needed (approval, confirmation,
+    a freeze). Exit 0 when it is allowed (even if it needs more), 1 when not."""
+    from opsroom.policy.policy_tests import evaluate
+
+    loaded, parts = _parts(config)
+    verdict = evaluate(
+        parts,
+        loaded.config.guardrails,
+        user=user,
+        channel=channel,
+        text=command,
+        platform=platform,
+        now=_when(at),
+    )
+    for line in verdict.lines():
+        console.print(escape(line))
+    if verdict.outcome not in ("allow",):
+        raise typer.Exit(1)
+
+
+def default_tests_file(loaded: Any) -> Path:
+    """``opsroom.tests.yaml`` next to the config; for the bundled demo, the one in the current
+    directory if any, else the demo's own."""
+    from opsroom.config.loader import DEMO_CONFIG
+
+    if loaded.source is not None:
+        return Path(loaded.source).parent / "opsroom.tests.yaml"
+    local = Path("opsroom.tests.yaml")
+    return local if local.exists() else DEMO_CONFIG.parent / "opsroom.tests.yaml"
+
+
+@policy_app.command("test")
+def test(
+    file: Annotated[
+        Path | None, typer.Argument(help="YAML test cases (default: opsroom.tests.yaml next to the config).")
+    ] = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run a file of policy test cases; exit 1 if any fails (for CI)."""
+    from opsroom.core import ConfigError
+    from opsroom.policy.policy_tests import load_cases, run_cases
+
+    loaded, parts = _parts(config)
+    path = file or default_tests_file(loaded)
+    try:
+        cases = load_cases(path)
+    except ConfigError as exc:
+        err.print(f"[red]{escape(str(exc))}[/]")
+        raise typer.Exit(2) from None
+    results = run_cases(parts, loaded.config.guardrails, cases)
+    for result in results:
+        if result.passed:
+            console.print(f"[green]✓[/] {escape(result.label)}")
+        else:
+            console.print(f"[red]✗[/] {escape(result.label)}")
+            for problem in result.problems:
+                console.print(f"    {escape(problem)}")
+    failed = sum(1 for r in results if not r.passed)
+    summary = f"{len(results) - failed} passed, {failed} failed ({path})"
+    console.print(("[red]" if failed else "[green]") + escape(summary) + "[/]")
+    if failed:
+        raise typer.Exit(1)
