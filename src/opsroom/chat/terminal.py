@@ -5,6 +5,7 @@ standard input)."""
 from __future__ import annotations
 
 import itertools
+import re
 from typing import TextIO
 
 from rich.console import Console
@@ -12,6 +13,17 @@ from rich.markup import escape
 
 from opsroom.chat.base import Capabilities, InboundHandler
 from opsroom.core import Actions, Code, Context, Fields, Message, MessageRef, Place, Section
+
+_BOLD = re.compile(r"(?<![\w*])\*([^*\n]+)\*(?![\w*])")
+_CODE = re.compile(r"`([^`\n]+)`")
+
+
+def markup(text: str) -> str:
+    """The Markdown subset of Message text as terminal styling: *bold*, `code`."""
+    text = escape(text)
+    text = _BOLD.sub(r"[bold]\1[/bold]", text)
+    return _CODE.sub(r"[cyan]\1[/cyan]", text)
+
 
 TONE_STYLE = {"success": "green", "failure": "red", "warning": "yellow", "denied": "red",
               "running": "cyan", "info": ""}
@@ -49,7 +61,7 @@ class TerminalAdapter:
             prefix = marker if first else ""
             first = False
             if isinstance(block, Section):
-                text = escape(prefix + block.text)
+                text = markup(prefix + block.text)
                 self.console.print(f"[{style}]{text}[/]" if style else text)
             elif isinstance(block, Fields):
                 for key, value in block.items:
