@@ -672,36 +672,34 @@ class AlertService:
                 ids = [r.id for r in rows if not self._is_scheduled(r)]
                 if not ids:
                     continue
-                digest_id = self._budget_digest(conn, channel, now)
-                for part in _chunks(ids):
-                    conn.execute(
-                        update(alert_groups)
-                        .where(alert_groups.c.id.in_(part))
-                        .values(
-                            delivery="digest",
-                            digest_id=digest_id,
-                            dirty=False,
-                            next_due_at=None,
-                            first_notified_at=now,
-                            last_notified_at=now,
-                        )
-                    )
-                self._audit(
-                    conn,
-                    actor="opsroom",
-                    action="alert.route",
-                    channel=channel,
-                    platform=rows[0].platform,
-                    summary=f"{len(ids)} new group(s) collapsed into the storm digest of {channel} "
-                    f"(budget {self.config.budget.max_messages} per "
-                    f"{fmt_duration(self.config.budget.window)} spent)",
-                    detail={
-                        "groups": ids[:1000],
-                        "count": len(ids),
-                        "delivery": "digest",
-                        "digest": digest_id,
-                    },
+                self._collapse_into_digest(
+                    conn, ids, channel, rows[0].platform, now,
+                    what=f"{len(ids)} new group(s)",
+                    detail={"groups": ids[:1000], "count": len(ids)},
                 )
+
+    def _collapse_into_digest(self, conn: Connection, ids: list[int], channel: str, platform: str,
+                              now: dt.datetime, *, what: str, detail: dict[str, Any]) -> None:
+        """Over budget: these groups join the channel's storm digest instead of posting."""
+        digest_id = self._budget_digest(conn, channel, now)
+        for part in _chunks(ids):
+            conn.execute(
+                update(alert_groups)
+                .where(alert_groups.c.id.in_(part))
+                .values(delivery="digest", digest_id=digest_id, dirty=False, next_due_at=None,
+                        first_notified_at=now, last_notified_at=now)
+            )
+        self._audit(
+            conn,
+            actor="opsroom",
+            action="alert.route",
+            channel=channel,
+            platform=platform,
+            summary=f"{what} collapsed into the storm digest of {channel} "
+            f"(budget {self.config.budget.max_messages} per "
+            f"{fmt_duration(self.config.budget.window)} spent)",
+            detail={**detail, "delivery": "digest", "digest": digest_id},
+        )
 
     async def _flush_due(self, now: dt.datetime, limit: int = 200) -> bool:
         self._collapse_over_budget(now)
@@ -842,29 +840,9 @@ class AlertService:
             return
         if not self.budget.take(group.channel_name, now.timestamp()):
             with self.db.begin() as conn:
-                digest_id = self._budget_digest(conn, group.channel_name, now)
-                conn.execute(
-                    update(alert_groups)
-                    .where(alert_groups.c.id == gid)
-                    .values(
-                        delivery="digest",
-                        digest_id=digest_id,
-                        dirty=False,
-                        next_due_at=None,
-                        first_notified_at=now,
-                        last_notified_at=now,
-                    )
-                )
-                self._audit(
-                    conn,
-                    actor="opsroom",
-                    action="alert.route",
-                    channel=group.channel_name,
-                    platform=group.platform,
-                    summary=f"group #{gid} {group.title} collapsed into the storm digest of "
-                    f"{group.channel_name} (budget {self.config.budget.max_messages} per "
-                    f"{fmt_duration(self.config.budget.window)} spent)",
-                    detail={"group": gid, "route": group.route, "delivery": "digest", "digest": digest_id},
+                self._collapse_into_digest(
+                    conn, [gid], group.channel_name, group.platform, now,
+                    what=f"group #{gid} {group.title}", detail={"group": gid, "route": group.route},
                 )
             return
         route = self.router.by_name(group.route)
