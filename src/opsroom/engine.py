@@ -391,8 +391,7 @@ class Engine:
         """Answer the clicker: ephemerally where the platform can, else in the thread."""
         adapter = self.chat.get(event.place.platform)
         if adapter.capabilities.ephemeral:
-            message = Message(message.text, message.blocks, message.tone, message.mentions,
-                              ephemeral_to=event.sender_id)
+            message = dataclasses.replace(message, ephemeral_to=event.sender_id)
         place = event.message.thread_place if event.message is not None and adapter.capabilities.threads \
             else event.place
         await self.reply(place, message)

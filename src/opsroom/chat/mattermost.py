@@ -15,9 +15,8 @@ slash commands and interactive buttons over HTTP.
 
 from __future__ import annotations
 
-import dataclasses
-
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -443,17 +442,7 @@ class MattermostAdapter:
     async def update(self, ref: MessageRef, message: Message) -> None:
         if ref.message_id.startswith(EPHEMERAL_PREFIX):
             user = ref.message_id[len(EPHEMERAL_PREFIX) :].split(":", 1)[0]
-            await self.send(
-                ref.place,
-                Message(
-                    message.text,
-                    message.blocks,
-                    message.tone,
-                    message.mentions,
-                    ephemeral_to=user,
-                    extra=message.extra,
-                ),
-            )
+            await self.send(ref.place, dataclasses.replace(message, ephemeral_to=user))
             return
 
         async def patch(latest: Message) -> None:

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from opsroom.chat.render import tone_emoji
 from opsroom.core import Actions, Code, Context, Fields, Message, Section
 from opsroom.core.message import Tone
 
@@ -26,14 +27,6 @@ TONE_COLOR: dict[Tone, str] = {
     "warning": "#f0b429",
     "denied": "#8b8b8b",
 }
-TONE_EMOJI: dict[Tone, str] = {
-    "info": "",
-    "running": ":hourglass_flowing_sand:",
-    "success": ":white_check_mark:",
-    "failure": ":x:",
-    "warning": ":warning:",
-    "denied": ":no_entry:",
-}
 
 _LINK = re.compile(r"<((?:https?://|mailto:)[^\s<>|]+)(?:\|([^<>]*))?>")
 _BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
@@ -41,16 +34,6 @@ _BROADCAST = re.compile(r"@(channel|all|here)\b", re.IGNORECASE)
 
 # Builds the integration block of a button: (button index, signed action id) -> integration.
 IntegrationFactory = Callable[[int, str], dict[str, Any]]
-
-
-def tone_emoji(message: Message) -> str:
-    """The tone's emoji, unless the text already opens with an icon of its own (the run
-    reporter writes ✅/❌/⏳ itself): one icon, never two."""
-    first_text = next((b.text for b in message.blocks if isinstance(b, Section)), message.text)
-    first = first_text.lstrip()[:1]
-    if first == ":" or (first and ord(first) >= 0x2000):
-        return ""
-    return TONE_EMOJI.get(message.tone, "")
 
 
 def markdown(text: str) -> str:

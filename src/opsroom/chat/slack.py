@@ -19,6 +19,7 @@ This is the only module that imports slack_bolt/slack_sdk; it is imported only w
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import re
 import time
@@ -409,17 +410,7 @@ class SlackAdapter:
         API, so their update is a fresh ephemeral message to the same person."""
         if ref.message_id.startswith(EPHEMERAL_PREFIX):
             user = ref.message_id[len(EPHEMERAL_PREFIX) :].split(":", 1)[0]
-            await self.send(
-                ref.place,
-                Message(
-                    message.text,
-                    message.blocks,
-                    message.tone,
-                    message.mentions,
-                    ephemeral_to=user,
-                    extra=message.extra,
-                ),
-            )
+            await self.send(ref.place, dataclasses.replace(message, ephemeral_to=user))
             return
 
         async def edit(latest: Message) -> None:

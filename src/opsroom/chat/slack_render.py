@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from opsroom.chat.render import tone_emoji
 from opsroom.core import Actions, Code, Context, Fields, Message, Section
 from opsroom.core.identity import Principal
-from opsroom.core.message import Tone
 
 TEXT_LIMIT = 3000
 FIELD_LIMIT = 2000
@@ -27,28 +27,10 @@ MAX_FIELDS = 10
 MAX_BUTTONS = 25
 FALLBACK_LIMIT = 3000
 
-TONE_EMOJI: dict[Tone, str] = {
-    "info": "",
-    "running": ":hourglass_flowing_sand:",
-    "success": ":white_check_mark:",
-    "failure": ":x:",
-    "warning": ":warning:",
-    "denied": ":no_entry:",
-}
 
 # A link in the message subset: <http(s)://…|label> or <mailto:…|label>, label optional.
 _LINK = re.compile(r"<((?:https?://|mailto:)[^\s<>|]+)(?:\|([^<>]*))?>")
 BUTTON_ACTION_PREFIX = "opsroom_"
-
-
-def tone_emoji(message: Message) -> str:
-    """The tone's emoji, unless the text already opens with an icon of its own (the run
-    reporter writes ✅/❌/⏳ itself): one icon, never two."""
-    first_text = next((b.text for b in message.blocks if isinstance(b, Section)), message.text)
-    first = first_text.lstrip()[:1]
-    if first == ":" or (first and ord(first) >= 0x2000):
-        return ""
-    return TONE_EMOJI.get(message.tone, "")
 
 
 def escape(text: str) -> str:

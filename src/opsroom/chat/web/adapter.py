@@ -47,7 +47,10 @@ class WebChatAdapter:
         self.handler: InboundHandler | None = None
         self._system: Any = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._channels: tuple[int, Channels] | None = None
+        # Derived from the config object they were built from (kept, so a reloaded config is
+        # never mistaken for the old one), rebuilt when ``opsroom reload`` swaps it.
+        self._channels: tuple[Any, Channels] | None = None
+        self._users: tuple[Any, frozenset[str]] | None = None
         # Called with each stored message after it is published (the bench and tests hook in).
         self.on_published: Callable[[msg_store.StoredMessage], Awaitable[None] | None] | None = None
 
@@ -66,16 +69,20 @@ class WebChatAdapter:
     @property
     def channels(self) -> Channels:
         config = self._system.config
-        if self._channels is None or self._channels[0] != id(config):
-            self._channels = (id(config), Channels(config.channels))
+        if self._channels is None or self._channels[0] is not config:
+            self._channels = (config, Channels(config.channels))
         return self._channels[1]
 
     def principal(self, user: str) -> Principal | None:
         found: Principal | None = self._system.engine.parts.directory.get(user)
         return found
 
-    def user_names(self) -> set[str]:
-        return set(self._system.config.users)
+    def user_names(self) -> frozenset[str]:
+        """Known user names (for @mentions), rebuilt only when the config is reloaded."""
+        config = self._system.config
+        if self._users is None or self._users[0] is not config:
+            self._users = (config, frozenset(config.users))
+        return self._users[1]
 
     async def start(self, handler: InboundHandler) -> None:
         self.handler = handler
