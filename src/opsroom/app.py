@@ -75,7 +75,7 @@ def build_parts(loaded: LoadedConfig, extensions: Sequence[Extension] = ()) -> E
     directory = Directory(config.users, config.guardrails.group_roles)
     for spec in catalog:  # guardrail options (confirm, approval, output) must be valid too
         command_guards(spec)
-    handlers = dict(BUILTIN_HANDLERS)
+    handlers: dict[str, Any] = dict(BUILTIN_HANDLERS)
     for ext in extensions:
         handlers.update(ext.handlers)
     return EngineParts(catalog=catalog, policy=policy, directory=directory, builtins=handlers)

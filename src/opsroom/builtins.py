@@ -9,11 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from typing import Awaitable, Callable
+
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Fields, Invocation, Message, Section
 from opsroom.policy.builtin_commands import GUARDRAIL_HANDLERS, GUARDRAIL_SPECS
 from opsroom.reporter import ICONS, fmt_duration, tail
 from opsroom.runs import store as run_store
 from opsroom.runs.service import since
+
+# (engine, invocation) -> the answer to post, or None when the handler answered itself.
+BuiltinHandler = Callable[[Any, Invocation], Awaitable[Message | None]]
 
 BUILTIN_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("help", summary="List the commands you may run, or explain one",
@@ -161,7 +166,7 @@ async def cmd_whoami(engine: Any, inv: Invocation) -> Message:
     return Message.plain(f"You are *{p.name}*{known}. Roles: {roles}.")
 
 
-BUILTIN_HANDLERS = {
+BUILTIN_HANDLERS: dict[str, BuiltinHandler] = {
     "help": cmd_help, "runs": cmd_runs, "run": cmd_run, "cancel": cmd_cancel,
     "audit": cmd_audit, "whoami": cmd_whoami,
 }

@@ -75,7 +75,7 @@ def alerts_extension(loaded: LoadedConfig, *, db: Database, chat: ChatHub, signe
             if not decision.allowed:
                 await engine.audit_denied_click(req, permission, decision)
                 return Message.plain(f"⛔ {decision.reason}", "denied")
-            return await service.handle_action(kind, req.payload, req.principal, place)  # type: ignore[no-any-return]
+            return await service.handle_action(kind, req.payload, req.principal, place)
         return run
 
     return Extension(

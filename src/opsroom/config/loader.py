@@ -21,7 +21,7 @@ from opsroom.core import ConfigError
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
 
-class _LineLoader(yaml.SafeLoader):
+class _LineLoader(yaml.SafeLoader):  # type: ignore[misc]
     """A SafeLoader that remembers the line of every mapping key, by key path."""
 
 
@@ -41,7 +41,7 @@ class _LinedDict(dict):  # type: ignore[type-arg]
         self.lines = lines
 
 
-_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)  # type: ignore[arg-type]
+_LineLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 
 
 def interpolate(value: Any, env: os._Environ[str] | dict[str, str] | None = None) -> Any:
@@ -93,12 +93,12 @@ def load_yaml(path: Path) -> Any:
         raise ConfigError(f"{path}{where}: not valid YAML: {problem}") from None
 
 
-def _describe(err: dict[str, Any]) -> str:
+def _describe(err: Any) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "unknown key (check the spelling; `opsroom config schema` lists what is allowed)"
     if kind == "literal_error":
-        return err["msg"].replace("Input should be", "must be")
+        return str(err["msg"]).replace("Input should be", "must be")
     return str(err["msg"])
 
 

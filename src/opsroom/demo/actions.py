@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from typing import Any, Callable
 
 from opsroom.demo import inventory
 
@@ -26,8 +27,9 @@ def fail(text: str, code: int = 1) -> int:
     return code
 
 
-def _target(data: dict, service: str, env: str) -> dict | None:  # type: ignore[type-arg]
-    return data["services"].get(service, {}).get(env)
+def _target(data: dict[str, Any], service: str, env: str) -> dict[str, Any] | None:
+    found: dict[str, Any] | None = data["services"].get(service, {}).get(env)
+    return found
 
 
 def deploy(service: str, env: str, version: str) -> int:
@@ -139,7 +141,7 @@ def query(service: str, metric: str) -> int:
     return 0
 
 
-ACTIONS = {"deploy": deploy, "rollback": rollback, "restart": restart, "scale": scale,
+ACTIONS: dict[str, Callable[..., int]] = {"deploy": deploy, "rollback": rollback, "restart": restart, "scale": scale,
            "status": status, "logs": logs, "query": query}
 
 
