@@ -5,7 +5,10 @@ python runner → progress message + final edit → run finished + audit row. Pr
 commands/s, p50/p99 latency (from the message arriving to the final reply), peak RSS, for
 SQLite and PostgreSQL; then how long `opsroom run` takes to be ready and its idle RSS.
 
-    .venv/bin/python bench/dispatch.py [--n 2000] [--concurrency 1,20] [--no-postgres]
+    .venv/bin/python bench/dispatch.py [--n 2000] [--concurrency 1,20] [--no-postgres] [--repeat 3]
+
+``--repeat N`` runs each case N times on a fresh database and prints the run with the most
+commands/s (a shared machine is noisy; the best run is the one least disturbed).
 """
 
 from __future__ import annotations
@@ -147,6 +150,7 @@ def main() -> None:
     ap.add_argument("--concurrency", default="1,20")
     ap.add_argument("--no-postgres", action="store_true")
     ap.add_argument("--no-startup", action="store_true")
+    ap.add_argument("--repeat", type=int, default=1, help="runs per case; the best is printed")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="opsroom-bench-"))
     os.chdir(tmp)
@@ -156,11 +160,14 @@ def main() -> None:
     print(f"{'backend':<11} {'conc':>4} {'commands':>8} {'cmd/s':>8} {'p50 ms':>7} {'p99 ms':>7}  audit")
     for name, url in backends:
         for conc in (int(c) for c in args.concurrency.split(",")):
-            if name == "postgresql":
-                _reset_pg(url)
-            else:
-                Path(tmp / "bench.db").unlink(missing_ok=True)
-            r = asyncio.run(bench_backend(url, args.n, conc))
+            runs = []
+            for _ in range(max(1, args.repeat)):
+                if name == "postgresql":
+                    _reset_pg(url)
+                else:
+                    Path(tmp / "bench.db").unlink(missing_ok=True)
+                runs.append(asyncio.run(bench_backend(url, args.n, conc)))
+            r = max(runs, key=lambda run: run["per_s"])
             print(f"{name:<11} {conc:>4} {int(r['commands']):>8} {r['per_s']:>8.0f} {r['p50_ms']:>7.2f} "
                   f"{r['p99_ms']:>7.2f}  {int(r['audit_rows'])} rows, chain {'ok' if r['chain_ok'] else 'BROKEN'}")
     print(f"peak RSS of this benchmark process: {peak_rss_mib():.0f} MiB")

@@ -46,6 +46,7 @@ from opsroom.store import Database
 from opsroom.store.tables import processed_events
 
 log = structlog.get_logger("opsroom.engine")
+_INSERT_PROCESSED = insert(processed_events)
 
 BuiltinHandler = Callable[["Engine", Invocation], Awaitable[Message | None]]
 
@@ -101,7 +102,7 @@ class Engine:
         """Adapters call this for every inbound event. Never raises: a failure is logged
         and, where possible, answered."""
         try:
-            if event.event_id and not self._first_delivery(event.event_id, event.place.platform):
+            if event.event_id and not await self._first_delivery_shared(event.event_id, event.place.platform):
                 metrics.DUPLICATES.labels(event.place.platform).inc()
                 return
             if isinstance(event, MessageEvent):
@@ -121,6 +122,17 @@ class Engine:
             with self.db.begin() as conn:
                 conn.execute(insert(processed_events).values(
                     event_id=event_id[:200], platform=platform, seen_at=run_store.utcnow()))
+            return True
+        except IntegrityError:
+            return False
+
+    async def _first_delivery_shared(self, event_id: str, platform: str) -> bool:
+        """``_first_delivery`` for every inbound event: its insert shares a commit with the
+        other writes of this loop turn, and is durable before the event is handled."""
+        try:
+            async with self.db.write() as conn:
+                conn.execute(_INSERT_PROCESSED, {"event_id": event_id[:200], "platform": platform,
+                                                 "seen_at": run_store.utcnow()})
             return True
         except IntegrityError:
             return False
@@ -234,7 +246,8 @@ class Engine:
         """Write the run (and its audit rows) before anything executes, then start it."""
         place = inv.place
         actor = inv.principal.name
-        base = {"actor": actor, "platform": place.platform, "channel": place.name, "command": inv.command.name}
+        base: dict[str, Any] = {"actor": actor, "platform": place.platform, "channel": place.name,
+                                "command": inv.command.name}
         lock_key = self.lock_key(inv) if not inv.flags.get("dry_run") else None
         received_record = AuditRecord(action="command.received", summary=self._clean(inv.raw_text),
                                       detail=dict(received), **base)
@@ -242,30 +255,40 @@ class Engine:
         # With a free run slot the run is written straight as running; else it queues.
         reserved = initial == RunState.QUEUED and self.runs.reserve()
         state = RunState.RUNNING if reserved else initial
-        with self.db.begin() as conn:
-            holder = self._take_lock(conn, lock_key, actor) if lock_key else None
-            if holder is not None:
-                by_run = f" (run #{holder.run_id})" if holder.run_id else ""
-                refusal = (f"🔒 `{lock_key}` is held by {holder.holder}{by_run} since "
-                           f"{holder.since.strftime('%H:%M UTC')}; try again when it is done.")
-                self.audit.append_many(conn, [received_record, AuditRecord(
-                    action="lock.refused", summary=refusal,
-                    detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id}, **base)])
-            else:
-                stored = self.stored_args(inv)
-                run_id = run_store.insert_run(conn, inv, state, lock_key=lock_key,
-                                              timeout=inv.command.timeout, stored_args=stored,
-                                              started=reserved)
-                if lock_key:
-                    run_store.set_lock_run(conn, lock_key, run_id)
-                self.audit.append_many(conn, [
-                    dataclasses.replace(received_record, run_id=run_id),
-                    AuditRecord(action="decision", run_id=run_id, summary=f"allowed: {decision.reason}",
-                                detail={"allowed": True, "rules": list(decision.rule_ids)}, **base),
-                    AuditRecord(action="run.started" if reserved else f"run.{state.value}", run_id=run_id,
-                                summary=f"run #{run_id} {'started' if reserved else state.value}",
-                                detail={"args": stored, "lock": lock_key}, **base),
-                ])
+        # Shared with other commands' writes of this loop turn and committed once for all;
+        # the block returns when the run row is durable, before anything starts.
+        try:
+            async with self.db.write() as conn:
+                holder = self._take_lock(conn, lock_key, actor) if lock_key else None
+                if holder is not None:
+                    by_run = f" (run #{holder.run_id})" if holder.run_id else ""
+                    refusal = (f"🔒 `{lock_key}` is held by {holder.holder}{by_run} since "
+                               f"{holder.since.strftime('%H:%M UTC')}; try again when it is done.")
+                    self.audit.append_many(conn, [received_record, AuditRecord(
+                        action="lock.refused", summary=refusal,
+                        detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id},
+                        **base)])
+                else:
+                    stored = self.stored_args(inv)
+                    run_id = run_store.insert_run(conn, inv, state, lock_key=lock_key,
+                                                  timeout=inv.command.timeout, stored_args=stored,
+                                                  started=reserved)
+                    if lock_key:
+                        run_store.set_lock_run(conn, lock_key, run_id)
+                    self.audit.append_many(conn, [
+                        dataclasses.replace(received_record, run_id=run_id),
+                        AuditRecord(action="decision", run_id=run_id,
+                                    summary=f"allowed: {decision.reason}",
+                                    detail={"allowed": True, "rules": list(decision.rule_ids)}, **base),
+                        AuditRecord(action="run.started" if reserved else f"run.{state.value}",
+                                    run_id=run_id,
+                                    summary=f"run #{run_id} {'started' if reserved else state.value}",
+                                    detail={"args": stored, "lock": lock_key}, **base),
+                    ])
+        except BaseException:
+            if reserved:  # the run was not written: give its slot back
+                self.runs.unreserve()
+            raise
         if refusal:
             if reserved:
                 self.runs.unreserve()

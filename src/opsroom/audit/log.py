@@ -53,6 +53,7 @@ from opsroom.audit.chain import (
 from opsroom.audit.query import AuditQuery, parse_query
 from opsroom.audit.verify import VerifyReport, verify_db
 from opsroom.store import Database
+from opsroom.store.db import driver_executemany
 from opsroom.store.tables import audit_log
 
 # Fixed key for pg_advisory_xact_lock: every opsroom process appending to this database
@@ -166,11 +167,11 @@ class AuditLog:
         sql, order = _sqlite_driver_sql(conn)
         tail = self._tail if self._tail is not None else _read_tail(conn)
         params, new_tail = _link(rows, tail, sqlite=True)
-        written = conn.exec_driver_sql(sql, [order(p) for p in params]).rowcount
+        written = driver_executemany(conn, sql, [order(p) for p in params]).rowcount
         if written == 0:  # the cached tail was stale: read the real one and try once more
             tail = _read_tail(conn)
             params, new_tail = _link(rows, tail, sqlite=True)
-            written = conn.exec_driver_sql(sql, [order(p) for p in params]).rowcount
+            written = driver_executemany(conn, sql, [order(p) for p in params]).rowcount
         if written != len(rows):
             self._tail = None
             raise AuditChainError(

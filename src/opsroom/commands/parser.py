@@ -74,7 +74,16 @@ def extract(text: str, *, addressed: bool, bot_names: Sequence[str] = ("opsroom"
     return body if addressed else None
 
 
+# What shlex (POSIX mode, no comments) interprets besides whitespace: quotes and backslash.
+_SHLEX_SPECIAL = re.compile(r"[\\'\"]")
+_SHLEX_SPACE = re.compile(r"[ \t\r\n]+")  # shlex's own whitespace set
+
+
 def _tokens(text: str) -> list[str]:
+    if _SHLEX_SPECIAL.search(text) is None:
+        # Nothing for shlex to interpret: it would only split at its whitespace. Same
+        # tokens, a tenth of the time (most commands have no quotes).
+        return [t for t in _SHLEX_SPACE.split(text) if t]
     try:
         return shlex.split(text, comments=False, posix=True)
     except ValueError as err:

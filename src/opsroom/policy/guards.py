@@ -68,6 +68,28 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
+class _ReadOnDemand:
+    """A read connection opened at its first use. Most commands read nothing here (chat
+    freezes are cached by FreezeBook; most commands have no rate limit), and a pool
+    checkout per command is not free."""
+
+    def __init__(self, db: Any) -> None:
+        self._db = db
+        self._stack = contextlib.ExitStack()
+        self._conn: Any = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._conn is None:
+            self._conn = self._stack.enter_context(self._db.read())
+        return getattr(self._conn, name)
+
+    def __enter__(self) -> Any:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
 def is_dry_run(inv: Invocation) -> bool:
     return bool(inv.flags.get("dry_run") or inv.flags.get("dry-run"))
 
@@ -199,9 +221,10 @@ class Guardrails:
                     )
                 return Message.plain(f"⛔ {why_not}. Nothing was run.", "denied")
 
-        with engine.db.read() as conn:
+        with _ReadOnDemand(engine.db) as conn:
             freeze = self.freezes.active_for(conn, inv.command, inv.args, now)
-            limited = self.limiter.check(conn, inv.command, inv.principal, self.changing_commands(), now)
+            changing = self.changing_commands() if self.limiter.names_every_change else []
+            limited = self.limiter.check(conn, inv.command, inv.principal, changing, now)
         if freeze is not None and glass is None:
             until = freeze.until_text(self.freezes.tz)
             why = f" — {freeze.reason}" if freeze.reason else ""

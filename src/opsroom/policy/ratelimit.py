@@ -45,6 +45,9 @@ def _as_utc(value: dt.datetime) -> dt.datetime:
 class RateLimiter:
     def __init__(self, limits: Iterable[RateLimit]) -> None:
         self.limits = list(limits)
+        # Whether a limit says "*" (every changing command): only then does check() need
+        # the list of changing commands, which the caller builds from the catalog.
+        self.names_every_change = any("*" in limit.commands for limit in self.limits)
 
     def _names(self, limit: RateLimit, changing: list[str]) -> list[str]:
         return changing if "*" in limit.commands else list(limit.commands)

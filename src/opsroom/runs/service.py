@@ -23,7 +23,9 @@ log = structlog.get_logger("opsroom.runs")
 
 
 class AuditAppender(Protocol):
-    def append(self, conn: Any, **kwargs: Any) -> int: ...
+    def append(self, conn: Any, *, actor: str, action: str, command: str = ..., platform: str = ...,
+               channel: str = ..., run_id: int | None = ..., summary: str = ...,
+               detail: Any = ..., ts: Any = ...) -> int: ...
 
 
 @dataclass
@@ -40,6 +42,7 @@ class LiveRun:
     last_progress: str = ""
     task: asyncio.Task[None] | None = None
     cancelled_by: str = ""
+    finishing: bool = False  # its outcome is being recorded: too late to cancel
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ class RunService:
             if not holding:
                 await self._slots.acquire()
                 holding = True
-                with self.db.begin() as conn:
+                async with self.db.write() as conn:  # durable before the runner starts
                     run_store.set_state(conn, run_id, RunState.RUNNING, started_at=run_store.utcnow())
                     self.audit.append(conn, actor=ctx.user, action="run.started", run_id=run_id,
                                       summary=f"run #{run_id} started", **audit_fields)
@@ -155,7 +158,8 @@ class RunService:
                 duration=time.monotonic() - live.started, output="".join(live.output),
                 result=result, error=error, redactions=redactions,
             )
-            self._finish(live, outcome, lock_key, audit_fields)
+            live.finishing = True
+            await self._finish(live, outcome, lock_key, audit_fields)
             self.live.pop(run_id, None)
         await observer.run_finished(run_id, outcome)
 
@@ -176,8 +180,8 @@ class RunService:
         live.output_chars += len(line)
         return redactions
 
-    def _finish(self, live: LiveRun, outcome: RunOutcome, lock_key: str | None,
-                audit_fields: dict[str, str]) -> None:
+    async def _finish(self, live: LiveRun, outcome: RunOutcome, lock_key: str | None,
+                      audit_fields: dict[str, str]) -> None:
         lines = outcome.output.count("\n")
         summary = f"run #{outcome.run_id} {outcome.state.value}"
         if outcome.exit_code is not None:
@@ -193,7 +197,7 @@ class RunService:
             detail["result"] = outcome.result
         if outcome.redactions:
             detail["redactions"] = outcome.redactions
-        with self.db.begin() as conn:
+        async with self.db.write() as conn:  # shared with other writes of this loop turn
             run_store.set_state(
                 conn, outcome.run_id, outcome.state, finished_at=run_store.utcnow(),
                 exit_code=outcome.exit_code, output=outcome.output, output_truncated=live.truncated,
@@ -209,6 +213,8 @@ class RunService:
         live = self.live.get(run_id)
         if live is None or live.task is None or live.task.done():
             return False
+        if live.finishing:  # it has ended; its final message is on its way
+            return True
         live.cancelled_by = by
         live.task.cancel()
         return True

@@ -9,18 +9,19 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from opsroom.core import Invocation, RunState
+from opsroom.store.db import DriverStatement
 from opsroom.store.tables import locks, runs
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     """SQLite hands back naive datetimes; everything we store is UTC."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=dt.timezone.utc)
+    return value.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -73,13 +74,16 @@ def _row(r: Any) -> RunRow:
 
 _INSERT_RUN = insert(runs)
 _BY_ID = runs.c.id == bindparam("run_id")
+# Every command writes its run row twice (created, finished): on SQLite these go to the
+# driver as SQL compiled once (see DriverStatement); PostgreSQL uses conn.execute.
+_SQLITE_INSERT_RUN = DriverStatement(_INSERT_RUN)
 
 
 def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: str | None,
                timeout: float, stored_args: dict[str, Any], started: bool = False) -> int:
     # Parameters go to execute() rather than .values(): the statement is built and compiled
     # once, which matters on the per-command hot path.
-    result = conn.execute(_INSERT_RUN, {
+    values = {
         "command": inv.command.name, "args": stored_args, "raw_text": inv.raw_text,
         "user": inv.principal.name, "platform": inv.place.platform, "channel": inv.place.channel,
         "channel_name": inv.place.name, "thread": inv.place.thread, "state": state.value,
@@ -87,19 +91,26 @@ def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: 
         "dry_run": bool(inv.flags.get("dry_run")), "created_at": (now := utcnow()),
         "started_at": now if started else None, "timeout": timeout,
         "result": "", "error": "", "output": "", "output_truncated": False, "extra": {},
-    })
+    }
+    if conn.dialect.name == "sqlite":
+        return int(_SQLITE_INSERT_RUN.execute(conn, values).lastrowid)
+    result = conn.execute(_INSERT_RUN, values)
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
 _UPDATE_RUN = update(runs).where(_BY_ID)
+_SQLITE_UPDATE_RUN = DriverStatement(_UPDATE_RUN)
 
 
 def set_state(conn: Connection, run_id: int, state: RunState, **values: Any) -> None:
-    conn.execute(_UPDATE_RUN, {"run_id": run_id, "state": state.value, **values})
+    set_values(conn, run_id, state=state.value, **values)
 
 
 def set_values(conn: Connection, run_id: int, **values: Any) -> None:
-    conn.execute(_UPDATE_RUN, {"run_id": run_id, **values})
+    if conn.dialect.name == "sqlite":
+        _SQLITE_UPDATE_RUN.execute(conn, {**values, "run_id": run_id})
+    else:
+        conn.execute(_UPDATE_RUN, {"run_id": run_id, **values})
 
 
 def get_run(conn: Connection, run_id: int) -> RunRow | None:
@@ -148,14 +159,20 @@ def set_lock_run(conn: Connection, key: str, run_id: int) -> None:
     conn.execute(update(locks).where(locks.c.key == key).values(run_id=run_id))
 
 
-_RELEASE_RUN_LOCK = delete(locks).where(locks.c.key == bindparam("key"), locks.c.run_id == bindparam("run_id"))
+_RELEASE_RUN_LOCK = delete(locks).where(locks.c.key == bindparam("key"),
+                                        locks.c.run_id == bindparam("run_id"))
+_SQLITE_RELEASE_RUN_LOCK = DriverStatement(_RELEASE_RUN_LOCK)
 
 
 def release_lock(conn: Connection, key: str, run_id: int | None = None) -> None:
     if run_id is None:
         conn.execute(delete(locks).where(locks.c.key == key))
     else:
-        conn.execute(_RELEASE_RUN_LOCK, {"key": key, "run_id": run_id})
+        values = {"key": key, "run_id": run_id}
+        if conn.dialect.name == "sqlite":
+            _SQLITE_RELEASE_RUN_LOCK.execute(conn, values)
+        else:
+            conn.execute(_RELEASE_RUN_LOCK, values)
 
 
 def list_locks(conn: Connection) -> list[LockHolder]:
