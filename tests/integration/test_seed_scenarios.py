@@ -28,6 +28,9 @@ async def test_rollback_shipped_opens_a_ticket_on_its_own(tmp_path: Path, db_url
         with system.db.read() as conn:
             [run] = run_store.list_runs(conn)
         assert run.state == RunState.SUCCEEDED
+        request = next(p for p in chat.posts if "needs approval" in p.versions[0].as_text())
+        assert request.versions[0].buttons(), "the request offers Approve / Deny"
+        assert not request.last.buttons() and "approved" in request.text  # settled in place
         notice = next(t for t in chat.texts() if "ticket #" in t)
         assert "opened" in notice
         await chat.say("alice", "/ticket 1")
@@ -36,6 +39,24 @@ async def test_rollback_shipped_opens_a_ticket_on_its_own(tmp_path: Path, db_url
         assert "alice" in ticket and f"run #{run.id}" in ticket and "succeeded" in ticket
         hook = system.audit.search("action:hook")
         assert hook and "ticket #1" in hook[0].summary
+    finally:
+        await system.stop()
+        system.db.dispose()
+
+
+async def test_denied_request_is_settled_in_place(tmp_path: Path, db_url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    system, chat = make_system(tmp_path, db_url, monkeypatch=monkeypatch)
+    await system.start()
+    try:
+        await chat.say("alice", "/deploy payments production")
+        await chat.say("carol", '/deny 1 "not during the incident"')
+        request = next(p for p in chat.posts if "needs approval" in p.versions[0].as_text())
+        assert not request.last.buttons()
+        assert "denied" in request.text and "not during the incident" in request.text
+        with system.db.read() as conn:
+            [run] = run_store.list_runs(conn)
+        assert run.state == RunState.DENIED
     finally:
         await system.stop()
         system.db.dispose()

@@ -36,12 +36,14 @@ from opsroom.core import (
     Fields,
     Invocation,
     Message,
+    MessageRef,
     Place,
     Principal,
     Requirement,
     RunState,
     Section,
 )
+from opsroom.core.message import Tone
 from opsroom.engine import Guard
 from opsroom.policy import approvals as book
 from opsroom.policy import breakglass
@@ -391,7 +393,9 @@ class Guardrails:
             if kind == CONFIRMATION
             else self._approval_message(inv, hold, now, "0 so far")
         )
-        await engine.reply(inv.place, message)
+        ref = await engine.reply(inv.place, message)
+        with engine.db.begin() as conn:  # so the request can be settled in place later
+            run_store.set_values(conn, hold.run_id, progress_message_id=ref.message_id)
 
     # -- messages ----------------------------------------------------------------------------------
     def _approval_message(self, inv: Invocation, hold: book.Hold, now: dt.datetime, progress: str) -> Message:
@@ -774,6 +778,7 @@ class Guardrails:
                 run_id=run.id,
             )
         self._invocations.pop(run.id, None)
+        await self._settle(current, f"✅ {text}", "success")
         await self._post(inv, Message.plain(text, "success"))
         engine.start_run(run.id, inv)
         return None  # the thread was told above
@@ -819,12 +824,27 @@ class Guardrails:
             )
         self._invocations.pop(run.id, None)
         icon = "⌛" if state == RunState.EXPIRED else "⛔"
+        await self._settle(current, f"{icon} {text}", "warning" if state == RunState.EXPIRED else "denied")
         try:
             await engine.reply(
                 place, Message.plain(f"{icon} {text}", "warning" if state == RunState.EXPIRED else "denied")
             )
         except Exception:
             log.exception("hold_end_post_failed", run_id=run.id)
+
+    async def _settle(self, run: run_store.RunRow, outcome: str, tone: Tone) -> None:
+        """Edit the approval/confirmation request in place once it is decided: its buttons
+        go, and whoever scrolls up sees how it ended."""
+        if not run.progress_message_id:
+            return
+        place = Place(run.platform, run.channel, run.thread, is_direct=run.channel_name == "dm",
+                      channel_name=run.channel_name)
+        settled = Message(outcome, (Section(f"🗳️ run #{run.id}: `{run.raw_text}` — requested by {run.user}"),
+                                    Section(outcome)), tone)
+        try:
+            await self._engine.chat.update(MessageRef(place, run.progress_message_id), settled)
+        except Exception:
+            log.exception("request_settle_failed", run_id=run.id)
 
     async def _post(self, inv: Invocation, message: Message) -> None:
         try:
