@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import gc
 import hashlib
 import os
 import secrets
@@ -151,6 +152,9 @@ class System:
         for service in self.services:
             await service.start()
         await self.engine.recover()
+        # Everything built so far lives as long as the process: keep it out of the garbage
+        # collector's full passes, which otherwise pause the event loop for ~0.1 s.
+        gc.freeze()
 
     async def stop(self) -> None:
         for service in reversed(self.services):
