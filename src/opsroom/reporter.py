@@ -170,8 +170,10 @@ class Reporter:
             if cut:
                 parts.append(f"output cut — full output: /run {run_id}")
         blocks.append(Context(f"by {inv.principal.label} · " + " · ".join(parts)))
+        # "final" tells adapters this is a run's last word (Slack shows it in the channel too
+        # when the run lives in a thread).
         return Message(f"run #{run_id} {state.value}: {inv.command.name}", tuple(blocks),
-                       tone=TONES.get(state, "info"))
+                       tone=TONES.get(state, "info"), extra={"final": "true"})
 
     async def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
         t = self._runs.pop(run_id, None)

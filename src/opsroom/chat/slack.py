@@ -42,7 +42,7 @@ from opsroom.chat.base import Capabilities, InboundHandler
 from opsroom.chat.pacing import Outbox
 from opsroom.chat.slack_render import BUTTON_ACTION_PREFIX, render, unescape
 from opsroom.config.chat import SlackConfig
-from opsroom.core import ActionEvent, Inbound, Message, MessageEvent, MessageRef, Place
+from opsroom.core import ActionEvent, Inbound, Message, MessageEvent, MessageRef, Place, Section
 
 log = logging.getLogger(__name__)
 
@@ -417,6 +417,11 @@ class SlackAdapter:
             await self.client.chat_update(channel=ref.place.channel, ts=ref.message_id, **render(latest))
 
         await self.outbox.edit(ref.place.channel, ref.message_id, message, edit)
+        if ref.place.thread and message.extra.get("final") and self.config.broadcast_final:
+            # A run that lives in a thread: its outcome also shows in the channel.
+            headline = next((b for b in message.blocks if isinstance(b, Section)), Section(message.text))
+            await self.send(ref.place, Message(message.text, (headline,), message.tone,
+                                               extra={"broadcast": "true"}))
 
 
 def build_slack_adapter(loaded: Any) -> SlackAdapter | None:

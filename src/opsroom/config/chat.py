@@ -54,6 +54,9 @@ class SlackConfig(Section):
     )
     lookup_emails: bool = Field(True, description="Fetch senders' emails with users.info (users:read.email).")
     pace_seconds: float = Field(1.0, ge=0, description="Minimum gap between posts to one channel.")
+    broadcast_final: bool = Field(
+        True, description="When a run started in a thread ends, also show its final status in the "
+        "channel (reply_broadcast), so the outcome is seen without opening the thread.")
     max_rate_limit_retries: int = Field(3, ge=0, description="Retries after a 429, honouring Retry-After.")
 
     @model_validator(mode="after")

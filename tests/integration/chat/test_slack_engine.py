@@ -214,3 +214,21 @@ async def test_the_same_mention_delivered_three_times_runs_once_also_after_a_res
             assert await deliver(live, 3) == 200
             await asyncio.sleep(0.5)
             assert len(live.runs()) == 1
+
+
+async def test_a_run_started_in_a_thread_broadcasts_its_outcome_to_the_channel(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    payload = event_callback(
+        app_mention("<@UBOT0001> status payments", thread_ts="1515449000.000001"), event_id="EvThread"
+    )
+    async with fake_slack() as fake, live_system(tmp_path, db_url, monkeypatch, fake) as live:
+        body = json.dumps(payload)
+        response = await live.http.post(live.url + "/slack/events", content=body, headers=signed_headers(body))
+        assert response.status_code == 200
+        await live.until(lambda: bool(live.runs()) and live.runs()[0].state == RunState.SUCCEEDED)
+        await live.until(lambda: any(c.params.get("reply_broadcast") for c in fake.of("chat.postMessage")))
+        posts = fake.of("chat.postMessage")
+        assert all(c.params.get("thread_ts") == "1515449000.000001" for c in posts)  # all in the thread
+        [broadcast] = [c for c in posts if c.params.get("reply_broadcast")]
+        assert "succeeded" in broadcast.params["text"] + json.dumps(broadcast.params.get("blocks", ""))
