@@ -7,18 +7,21 @@ bot's first reply arriving in the client's browser connection.
 
     .venv/bin/python bench/webchat.py --clients 200 --seconds 20
     .venv/bin/python bench/webchat.py --clients 200 --interval 0     # closed loop: max throughput
-    .venv/bin/python bench/webchat.py --clients 50 --channel ops     # everyone in one channel (fan-out)
+    .venv/bin/python bench/webchat.py --clients 50 --channel ops --command /whoami   # fan-out
     .venv/bin/python bench/webchat.py --clients 200 --via ws         # post over the WebSocket
 
 Each client is a demo user of its own (``bench001`` …). By default each posts ``whoami`` to
 its own DM with the bot once per ``--interval`` seconds on average (people type, they do
-not hammer); ``--interval 0`` posts the next command as soon as the answer arrives.
+not hammer); ``--interval 0`` posts the next command as soon as the answer arrives. In a
+channel the bot answers only commands with a ``/``. The server's CPU time per answered
+command is reported too: on a shared machine it moves much less than latency does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -63,7 +66,11 @@ class Client:
         self._posted: asyncio.Future[int] | None = None
         self.user = user
         self.channel = channel if channel != "dm" else f"dm:{user}"
-        self.http = httpx.AsyncClient(base_url=base, timeout=30)
+        # Idle connections are dropped before uvicorn's 5 s keep-alive timeout would close
+        # them under a request in flight (an httpx.ReadError, not opsroom's doing).
+        self.http = httpx.AsyncClient(
+            base_url=base, timeout=30, limits=httpx.Limits(keepalive_expiry=4.0)
+        )
         self.csrf = ""
         self.latencies: list[float] = []
         self.received = 0
@@ -127,9 +134,20 @@ class Client:
                     print(f"{self.user}: no reply within 30 s", file=sys.stderr)
                     continue
                 self.latencies.append(arrived - started)
-                if interval:
-                    await asyncio.sleep(random.expovariate(1 / interval))
+                if interval:  # never past the end: a long pause would only stretch the run
+                    pause = min(random.expovariate(1 / interval), until - time.perf_counter())
+                    if pause > 0:
+                        await asyncio.sleep(pause)
             listener.cancel()
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far (Linux /proc), else None."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -137,15 +155,25 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(q / 100 * len(ordered))) - 1))]
 
 
-async def bench(args: argparse.Namespace, base: str) -> dict[str, float]:
+async def bench(args: argparse.Namespace, base: str, server_pid: int) -> dict[str, float]:
     clients = [Client(base, f"bench{i:03d}", args.channel, args.via) for i in range(1, args.clients + 1)]
     for i in range(0, len(clients), 20):
         await asyncio.gather(*(c.sign_in() for c in clients[i : i + 20]))
+    # Keep the load generator's own garbage-collector pauses (up to 300 ms here, with 200
+    # HTTP clients' worth of objects) out of the latencies it reports.
+    gc.collect()
+    gc.freeze()
     started = time.perf_counter()
+    server_cpu = cpu_seconds(server_pid)
+    client_cpu = time.process_time()
     until = started + args.seconds
     await asyncio.gather(*(c.run(args.command, args.interval, until) for c in clients))
     elapsed = time.perf_counter() - started
+    server_cpu_end = cpu_seconds(server_pid)
+    client_cpu = time.process_time() - client_cpu
     latencies = [x for c in clients for x in c.latencies]
+    if not latencies:
+        raise SystemExit(f"no command was answered: is {args.command!r} a command in {args.channel}?")
     for c in clients:
         await c.http.aclose()
     return {
@@ -158,6 +186,14 @@ async def bench(args: argparse.Namespace, base: str) -> dict[str, float]:
         "p95_ms": round(percentile(latencies, 95) * 1000, 1),
         "p99_ms": round(percentile(latencies, 99) * 1000, 1),
         "max_ms": round(max(latencies) * 1000, 1),
+        # The server's CPU per answered command: steadier than latency on a busy machine.
+        "server_cpu_ms_per_command": (
+            round((server_cpu_end - server_cpu) * 1000 / len(latencies), 2)
+            if server_cpu is not None and server_cpu_end is not None and latencies
+            else -1
+        ),
+        # This process's share of the machine: when it nears one core, the client is the limit.
+        "client_cpu_percent": round(100 * client_cpu / elapsed),
     }
 
 
@@ -210,7 +246,7 @@ def main() -> None:
                         "opsroom did not start: " + (server.stderr.read().decode() if server.stderr else "")
                     )
                 time.sleep(0.1)
-            result = asyncio.run(bench(args, base))
+            result = asyncio.run(bench(args, base, server.pid))
         finally:
             server.terminate()
             server.wait(timeout=15)
@@ -225,6 +261,10 @@ def main() -> None:
     print(
         f"  post → first bot reply: p50 {result['p50_ms']} ms, p95 {result['p95_ms']} ms, "
         f"p99 {result['p99_ms']} ms, max {result['max_ms']} ms"
+    )
+    print(
+        f"  server CPU per answered command: {result['server_cpu_ms_per_command']} ms; "
+        f"load generator CPU: {result['client_cpu_percent']}% of a core"
     )
     print(json.dumps(result))
 

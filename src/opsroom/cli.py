@@ -93,6 +93,7 @@ def run(
     from opsroom import logs
     from opsroom.app import build_adapters
     from opsroom.web.app import build_app
+    from opsroom.web.serving import event_loop_factory
 
     started = time.monotonic()
     loaded = _load(config)
@@ -123,7 +124,8 @@ def run(
     pidfile.parent.mkdir(parents=True, exist_ok=True)
     pidfile.write_text(str(os.getpid()))
     try:
-        asyncio.run(serve())
+        with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
+            runner.run(serve())
     finally:
         pidfile.unlink(missing_ok=True)
 

@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from opsroom.chat.web import store as msg_store
 from opsroom.chat.web.adapter import WebChatError
 from opsroom.chat.web.channels import dm_id
+from opsroom.chat.web.hub import CLIENT_GONE, Subscriber
 from opsroom.web.access import palette
 from opsroom.web.context import SECURITY_HEADERS, Viewer, WebContext, parse_id
 
@@ -213,8 +214,6 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             await websocket.close(code=4401 if viewer is None else 4403)
             return
         await websocket.accept()
-        from opsroom.chat.web.hub import Subscriber
-
         sub = Subscriber(viewer.principal.name, {cid})
         adapter.hub.subscribe(sub)
 
@@ -222,7 +221,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             """Posts may also come over the socket: ``{"type": "post", "text", "thread"?}`` is
             answered with ``{"type": "posted", "id"}`` or ``{"type": "error", "error"}``. (No CSRF
             token here: the handshake's Origin was checked, and a cross-site page cannot read
-            or write this socket.)"""
+            or write this socket.) When the browser goes away the writer below is told to stop."""
             try:
                 while True:
                     raw = await websocket.receive_text()
@@ -230,18 +229,18 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                     sub.offer(json.dumps(answer, separators=(",", ":")))
             except (WebSocketDisconnect, RuntimeError):
                 return
+            finally:
+                sub.stop(CLIENT_GONE)
 
         read_task = asyncio.create_task(reader())
         try:
+            # The writer: one plain queue wait per frame (no task per message; this loop runs
+            # once per message per open socket).
             while True:
-                get = asyncio.create_task(sub.queue.get())
-                done, _ = await asyncio.wait({get, read_task}, return_when=asyncio.FIRST_COMPLETED)
-                if read_task in done:
-                    get.cancel()
-                    break
-                data = get.result()
-                if not data:  # dropped (too slow) or the server is stopping
-                    await websocket.close(code=1013 if data is None else 1001)
+                data = await sub.queue.get()
+                if sub.close_code is not None:  # too slow, server stopping, or the browser left
+                    if sub.close_code != CLIENT_GONE:
+                        await websocket.close(code=sub.close_code)
                     break
                 await websocket.send_text(data)
         except (WebSocketDisconnect, RuntimeError):

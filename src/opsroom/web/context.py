@@ -64,6 +64,7 @@ class WebContext:
     adapter: Any  # WebChatAdapter | None
     limiter: AttemptLimiter = field(init=False)
     env: Environment = field(init=False)
+    session_cache: sessions.SessionCache = field(init=False)
 
     def __post_init__(self) -> None:
         web = self.system.config.chat.web
@@ -72,6 +73,7 @@ class WebContext:
         self.env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
                                autoescape=select_autoescape(default=True, default_for_string=True))
         self.env.filters["tojson_script"] = _json_for_script
+        self.session_cache = sessions.SessionCache(self.system.db)
 
     # -- config ----------------------------------------------------------------------------------
     @property
@@ -90,7 +92,7 @@ class WebContext:
         cookie = conn.cookies.get(SESSION_COOKIE, "")
         if not cookie:
             return None
-        session = sessions.load_session(self.system.db, cookie)
+        session = self.session_cache.load(cookie)
         if session is None:
             return None
         principal = self.directory().get(session.user)

@@ -4,6 +4,10 @@ A session cookie is a random 256-bit value; the row holds its hash, the user, th
 token of that session and when it ends. Signing out deletes the row, so a stolen cookie
 stops working at once. API tokens (``opr_…``) are shown once when created; only their hash
 is stored.
+
+``SessionCache`` keeps sessions recently read from the database for a few seconds, so a
+signed-in browser's every request (each chat post) does not cost a query; signing out
+through it forgets the session at once.
 """
 
 from __future__ import annotations
@@ -11,6 +15,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select, update
@@ -20,6 +27,11 @@ from opsroom.store import Database
 
 TOKEN_PREFIX = "opr_"  # noqa: S105 - a prefix, not a secret
 SESSION_HOURS = 12
+# How long a session read from the database is trusted without reading it again. Signing out
+# in this process takes effect at once; another opsroom process sharing the database (not a
+# supported set-up yet) would notice a sign-out within this many seconds.
+SESSION_CACHE_SECONDS = 10.0
+SESSION_CACHE_SIZE = 10_000
 
 
 def _now() -> dt.datetime:
@@ -69,6 +81,50 @@ def load_session(db: Database, cookie: str) -> Session | None:
 def end_session(db: Database, cookie: str) -> None:
     with db.begin() as conn:
         conn.execute(delete(web_sessions).where(web_sessions.c.id_hash == digest(cookie)))
+
+
+class SessionCache:
+    """Sessions read from the database in the last ``ttl`` seconds, by cookie hash.
+
+    Only sessions that exist are kept (a wrong cookie is always looked up), each is checked
+    against its own expiry on every use, and at most ``size`` are held (the oldest read go
+    first). ``end`` deletes the session and forgets it in the same step.
+    """
+
+    def __init__(self, db: Database, *, ttl: float = SESSION_CACHE_SECONDS, size: int = SESSION_CACHE_SIZE,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.db = db
+        self.ttl = ttl
+        self.size = size
+        self._clock = clock
+        # Used from the event loop only (like the rest of the handlers), so no lock.
+        self._found: OrderedDict[str, tuple[float, Session]] = OrderedDict()
+
+    def load(self, cookie: str) -> Session | None:
+        if not cookie or len(cookie) > 200:
+            return None
+        key = digest(cookie)
+        now = self._clock()
+        hit = self._found.get(key)
+        if hit is not None:
+            read_at, cached = hit
+            if now - read_at < self.ttl and cached.expires_at > _now():
+                return cached
+            self._forget(key)
+        found = load_session(self.db, cookie)
+        if found is not None:
+            self._found[key] = (now, found)
+            while len(self._found) > self.size:
+                self._found.popitem(last=False)  # the one read longest ago
+        return found
+
+    def end(self, cookie: str) -> None:
+        """Sign out: forget the session here first, then delete it from the database."""
+        self._forget(digest(cookie))
+        end_session(self.db, cookie)
+
+    def _forget(self, key: str) -> None:
+        self._found.pop(key, None)
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             data = await request.form()
             if not ctx.csrf_ok(viewer, str(data.get("csrf", ""))):
                 return Response("The form expired; reload the page and try again.", status_code=403)
-            sessions.end_session(ctx.system.db, request.cookies.get(SESSION_COOKIE, ""))
+            ctx.session_cache.end(request.cookies.get(SESSION_COOKIE, ""))
         response = RedirectResponse("/login", status_code=303)
         response.delete_cookie(SESSION_COOKIE, path="/")
         return with_headers(response)

@@ -100,7 +100,7 @@ class WebChatAdapter:
     # -- outbound (the engine talks) ----------------------------------------------------------------
     async def send(self, place: Place, message: Message) -> MessageRef:
         thread = int(place.thread) if place.thread and place.thread.isdigit() else None
-        with self.db.begin() as conn:
+        async with self.db.write() as conn:  # shared commit (store/db.py)
             stored = msg_store.insert(
                 conn,
                 channel=place.channel,
@@ -117,7 +117,7 @@ class WebChatAdapter:
     async def update(self, ref: MessageRef, message: Message) -> None:
         if not ref.message_id.isdigit():
             raise LookupError(f"no web chat message {ref.message_id!r}")
-        with self.db.begin() as conn:
+        async with self.db.write() as conn:  # shared commit (store/db.py)
             stored = msg_store.edit(conn, int(ref.message_id), text=message.text, body=codec.encode(message))
         if stored is None:
             raise LookupError(f"no web chat message {ref.message_id!r}")
@@ -142,7 +142,7 @@ class WebChatAdapter:
             if parent is None or parent.channel != channel:
                 raise WebChatError(f"there is no message {thread} in this channel to reply to", 404)
             thread = parent.thread or parent.id
-        with self.db.begin() as conn:
+        async with self.db.write() as conn:  # shared commit (store/db.py)
             stored = msg_store.insert(conn, channel=channel, sender=principal.name, text=text, thread=thread)
         await self._publish(stored, "message")
         place = self.channels.place(channel, str(thread) if thread else None)

@@ -8,6 +8,7 @@ everyone else down; the browser reconnects and catches up from its last message 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import defaultdict
 from typing import Any
@@ -15,22 +16,46 @@ from typing import Any
 QUEUE_SIZE = 500
 
 
+# Close codes a subscriber's writer sends when it stops (``Subscriber.close_code``).
+TOO_SLOW = 1013  # "try again later": the browser reconnects and catches up from its last id
+GOING_AWAY = 1001  # the server is stopping
+CLIENT_GONE = 0  # the browser closed the socket: nothing to send
+
+
 class Subscriber:
+    """One open WebSocket: its queue of encoded frames, and why it must stop, once it must.
+
+    The socket's writer awaits ``queue.get()`` and checks ``close_code`` after each wake-up;
+    whatever stops a subscriber also queues an empty frame (if there is room) so a writer
+    waiting on an empty queue wakes up.
+    """
+
     def __init__(self, user: str, channels: set[str]) -> None:
         self.user = user
         self.channels = set(channels)
-        self.queue: asyncio.Queue[str | None] = asyncio.Queue(QUEUE_SIZE)
-        self.dropped = False
+        self.queue: asyncio.Queue[str] = asyncio.Queue(QUEUE_SIZE)
+        self.close_code: int | None = None
+
+    @property
+    def dropped(self) -> bool:
+        return self.close_code is not None
 
     def offer(self, data: str) -> None:
-        if self.dropped:
+        if self.close_code is not None:
             return
         try:
             self.queue.put_nowait(data)
         except asyncio.QueueFull:
-            self.dropped = True
-            self.queue = asyncio.Queue(1)
-            self.queue.put_nowait(None)  # tells the writer to close the socket
+            self.stop(TOO_SLOW)  # the queue is full, so the writer is not waiting: no wake-up needed
+
+    def stop(self, code: int) -> None:
+        """Make the writer close the socket with ``code`` (``CLIENT_GONE``: just stop) instead
+        of sending what is still queued."""
+        if self.close_code is not None:
+            return
+        self.close_code = code
+        with contextlib.suppress(asyncio.QueueFull):
+            self.queue.put_nowait("")
 
 
 class Hub:
@@ -67,8 +92,7 @@ class Hub:
     def close_all(self) -> None:
         for subs in list(self._by_channel.values()):
             for sub in list(subs):
-                sub.offer("")  # noqa: the writer treats an empty frame as "server going away"
-                sub.dropped = True
+                sub.stop(GOING_AWAY)
 
     def count(self) -> int:
         return len({s for subs in self._by_channel.values() for s in subs})
