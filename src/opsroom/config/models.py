@@ -24,6 +24,9 @@ class ServerConfig(Section):
     public_url: str = Field("", description="URL people reach opsroom at (links in chat).")
     # Secret used to sign button action ids and sessions; taken from the environment.
     secret_key: str = Field("${OPSROOM_SECRET_KEY:-}", description="Set via OPSROOM_SECRET_KEY.")
+    metrics_token_env: str = Field(
+        "", description="Env var holding the bearer token Prometheus sends to /metrics; "
+        "empty: /metrics answers callers on this machine only.")
 
 
 class DatabaseConfig(Section):

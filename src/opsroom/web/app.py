@@ -4,6 +4,8 @@ part contributes (chat adapters' webhooks, alert intake, web chat, JSON API)."""
 from __future__ import annotations
 
 import contextlib
+import hmac
+import os
 from typing import Any, AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -12,8 +14,26 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from opsroom import __version__
 from opsroom.web.routes import web_routes
+
+
+LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
+
+
+def metrics_refusal(request: Request, token_env: str) -> Response | None:
+    """/metrics answers a Prometheus that sends the configured bearer token; with no token
+    configured, only callers on this machine (a Prometheus or an agent on the host)."""
+    if token_env:
+        expected = os.environ.get(token_env, "")
+        given = request.headers.get("authorization", "")
+        if expected and hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
+            return None
+        return JSONResponse({"error": "send the metrics bearer token (server.metrics_token_env)"},
+                            status_code=401)
+    if request.client is not None and request.client.host in LOOPBACK:
+        return None
+    return JSONResponse({"error": "metrics are served to this machine only; set server.metrics_token_env "
+                         "to let a remote Prometheus scrape with a bearer token"}, status_code=403)
 
 
 def build_app(system: Any, *, manage_lifecycle: bool = True) -> Starlette:
@@ -23,10 +43,13 @@ def build_app(system: Any, *, manage_lifecycle: bool = True) -> Starlette:
                 conn.exec_driver_sql("SELECT 1")
         except Exception:
             return JSONResponse({"status": "unhealthy", "database": "unreachable"}, status_code=503)
-        return JSONResponse({"status": "ok", "version": __version__, "demo": system.config.demo,
-                             "running_runs": len(system.runs.live)})
+        # Load balancers probe this without credentials, so it says nothing but the status.
+        return JSONResponse({"status": "ok"})
 
-    async def metrics(_request: Request) -> Response:
+    async def metrics(request: Request) -> Response:
+        refusal = metrics_refusal(request, system.config.server.metrics_token_env)
+        if refusal is not None:
+            return refusal
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics)]
