@@ -121,7 +121,7 @@ def startup(tmp: Path) -> tuple[float, float]:
     port = 18080 + os.getpid() % 1000
     exe = Path(sys.executable).with_name("opsroom")
     # First start creates and migrates the database; a restart is what "ready" means day to day.
-    for attempt in range(2):
+    for _attempt in range(2):
         t0 = time.perf_counter()
         proc = subprocess.Popen([str(exe), "run", "--port", str(port)], cwd=tmp, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

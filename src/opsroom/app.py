@@ -23,15 +23,15 @@ from opsroom.builtins import BUILTIN_HANDLERS, BUILTIN_SPECS, PERMISSION_SPECS
 from opsroom.chat.base import Adapter, ChatHub
 from opsroom.config.loader import LoadedConfig
 from opsroom.config.models import OpsroomConfig
-from opsroom.engine import Engine, EngineParts
+from opsroom.core import ConfigError
 from opsroom.directory import Directory
+from opsroom.engine import Engine, EngineParts
 from opsroom.policy.guards import Guardrails
 from opsroom.policy.private import PrivateAwareReporter
 from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
 from opsroom.reporter import Reporter
 from opsroom.runs.service import RunService
-from opsroom.core import ConfigError
 from opsroom.store import Database
 from opsroom.wiring import EXTENSION_BUILDERS, Extension
 
@@ -264,12 +264,8 @@ async def run_forever(system: System, stop: asyncio.Event, on_ready: Callable[[]
 
 def build_adapters(loaded: LoadedConfig) -> list[Adapter]:
     """The chat adapters the config asks for; each platform module imported only if used."""
-    adapters: list[Adapter] = []
-    for name, factory in ADAPTER_FACTORIES.items():
-        adapter = factory(loaded)
-        if adapter is not None:
-            adapters.append(adapter)
-    return adapters
+    built = (factory(loaded) for factory in ADAPTER_FACTORIES.values())
+    return [adapter for adapter in built if adapter is not None]
 
 
 def _slack_adapter(loaded: LoadedConfig) -> Adapter | None:

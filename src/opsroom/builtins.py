@@ -7,9 +7,7 @@ and ``commands`` must not import the engine.)
 
 from __future__ import annotations
 
-from typing import Any
-
-from typing import Awaitable, Callable
+from typing import Any, Awaitable, Callable
 
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Fields, Invocation, Message, Section
 from opsroom.policy.builtin_commands import GUARDRAIL_HANDLERS, GUARDRAIL_SPECS
@@ -155,8 +153,8 @@ async def cmd_audit(engine: Any, inv: Invocation) -> Message:
     lines = [f"#{e.id} {e.ts.strftime('%a %Y-%m-%d %H:%M')} · {e.actor} · {e.action}"
              f"{' · ' + e.command if e.command else ''}{' · run #' + str(e.run_id) if e.run_id else ''}"
              f" — {e.summary[:160]}" for e in entries]
-    return Message(f"{len(entries)} audit entries", (Section("\n".join(lines)),
-                                                      Context("newest first · full search in the console or `opsroom audit search`")))
+    hint = Context("newest first · full search in the console or `opsroom audit search`")
+    return Message(f"{len(entries)} audit entries", (Section("\n".join(lines)), hint))
 
 
 async def cmd_whoami(engine: Any, inv: Invocation) -> Message:

@@ -9,7 +9,7 @@ import signal
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -36,10 +36,10 @@ app.add_typer(__import__("opsroom.web.cli", fromlist=["token_app"]).token_app, n
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-ConfigOpt = Annotated[Optional[Path], typer.Option(
+ConfigOpt = Annotated[Path | None, typer.Option(
     "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).",
     exists=False, dir_okay=False)]
-DbOpt = Annotated[Optional[str], typer.Option(
+DbOpt = Annotated[str | None, typer.Option(
     "--database", envvar="OPSROOM_DATABASE_URL", help="Database URL, overriding the config's.")]
 
 
@@ -83,8 +83,8 @@ def _system(config: Path | None, database: str | None, adapters: list | None = N
 @app.command()
 def run(
     config: ConfigOpt = None,
-    host: Annotated[Optional[str], typer.Option(help="Address to listen on (default from config: 127.0.0.1).")] = None,
-    port: Annotated[Optional[int], typer.Option(help="Port to listen on (default from config: 8080).")] = None,
+    host: Annotated[str | None, typer.Option(help="Address to listen on (default from config: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on (default from config: 8080).")] = None,
     database: DbOpt = None,
 ) -> None:
     """Start opsroom: chat adapters, the HTTP server (web chat, webhooks, /metrics) and run workers."""
@@ -255,7 +255,7 @@ def check(config: ConfigOpt = None) -> None:
                   f"{len(loaded.config.users)} users, {n_rules} policy rules — all valid")
 
 
-def _config_extensions(loaded):  # type: ignore[no-untyped-def]
+def _config_extensions(loaded: Any) -> list[Any]:
     """The extensions the config turns on, built against a throwaway in-memory database so
     `check` never touches the real one."""
     from opsroom.actions import ActionSigner
@@ -294,7 +294,7 @@ def _audit(config: Path | None, database: str | None):  # type: ignore[no-untype
 
 @audit_app.command("search")
 def audit_search(
-    query: Annotated[Optional[list[str]], typer.Argument(help="e.g. rollback since last tuesday user:alice")] = None,
+    query: Annotated[list[str] | None, typer.Argument(help="e.g. rollback since last tuesday user:alice")] = None,
     limit: Annotated[int, typer.Option(help="How many entries at most.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
     config: ConfigOpt = None,
@@ -348,8 +348,8 @@ def audit_verify(config: ConfigOpt = None, database: DbOpt = None) -> None:
 
 @audit_app.command("export")
 def audit_export(
-    query: Annotated[Optional[list[str]], typer.Argument(help="Optional search to export only matches.")] = None,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
+    query: Annotated[list[str] | None, typer.Argument(help="Optional search to export only matches.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="File to write (default: stdout).")] = None,
     config: ConfigOpt = None,
     database: DbOpt = None,
 ) -> None:
@@ -370,7 +370,7 @@ app.add_typer(demo_app, name="demo")
 
 @demo_app.command("alert")
 def demo_alert(
-    url: Annotated[Optional[str], typer.Option(help="The running opsroom (default: from the config).")] = None,
+    url: Annotated[str | None, typer.Option(help="The running opsroom (default: from the config).")] = None,
     resolve: Annotated[bool, typer.Option("--resolve", help="Send the 'resolved' notification instead.")] = False,
     config: ConfigOpt = None,
 ) -> None:
@@ -390,7 +390,7 @@ def demo_alert(
     source = loaded.config.alerts.sources["demo"]
     token = os.environ.get(source.token_env) or ("demo-alert-token" if loaded.config.demo else "")
     base = url or f"http://{loaded.config.server.host}:{loaded.config.server.port}"
-    payload = demo_payload(dt.datetime.now(dt.timezone.utc), status="resolved" if resolve else "firing")
+    payload = demo_payload(dt.datetime.now(dt.UTC), status="resolved" if resolve else "firing")
     try:
         response = httpx.post(f"{base}/hooks/alertmanager/demo", json=payload,
                               headers={"Authorization": f"Bearer {token}"}, timeout=10)

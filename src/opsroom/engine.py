@@ -19,8 +19,8 @@ from sqlalchemy import delete, insert
 from sqlalchemy.exc import IntegrityError
 
 from opsroom import metrics
-from opsroom.audit import AuditRecord
 from opsroom.actions import ActionError, ActionRegistry, ActionRequest, ActionSigner
+from opsroom.audit import AuditRecord
 from opsroom.chat.base import ChatHub
 from opsroom.core import (
     ActionEvent,
@@ -57,7 +57,7 @@ class Guard:
     ``check`` returns None to let the run go on, or a Message to answer instead (the guard
     has then persisted whatever it waits for)."""
 
-    async def check(self, engine: "Engine", inv: Invocation, decision: Decision,
+    async def check(self, engine: Engine, inv: Invocation, decision: Decision,
                     run_id: int | None) -> Message | None:
         return None
 
@@ -496,7 +496,8 @@ class Engine:
                     run_store.release_lock(conn, run.lock_key, run.id)
                 self.audit.append(conn, actor="opsroom", action="run.interrupted", run_id=run.id,
                                   command=run.command, platform=run.platform, channel=run.channel_name,
-                                  summary=f"run #{run.id} interrupted: opsroom restarted while it was {run.state.value}")
+                                  summary=f"run #{run.id} interrupted: opsroom restarted while it was "
+                                          f"{run.state.value}")
         for run in stale:
             place = Place(run.platform, run.channel, run.thread, channel_name=run.channel_name)
             try:
@@ -522,4 +523,4 @@ class Engine:
 
 
 def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)

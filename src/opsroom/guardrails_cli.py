@@ -37,7 +37,7 @@ def _parts(config: Path | None) -> tuple[Any, Any]:
 
     try:
         loaded = load_or_demo(config)
-        return loaded, build_parts(loaded, _config_extensions(loaded))  # type: ignore[no-untyped-call]
+        return loaded, build_parts(loaded, _config_extensions(loaded))
     except ConfigError as exc:
         err.print(f"[red]Configuration error[/]\n{escape(str(exc))}")
         raise typer.Exit(2) from None

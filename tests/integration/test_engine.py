@@ -9,12 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import insert, select
+from sqlalchemy import insert
+from tests.support.system import demo_data, make_system
 
-from opsroom.core import MessageEvent, RunState
+from opsroom.core import RunState
 from opsroom.runs import store as run_store
 from opsroom.store.tables import runs
-from tests.support.system import demo_data, make_system
 
 
 @pytest.fixture
@@ -232,7 +232,7 @@ async def test_run_left_running_by_a_crash_is_marked_interrupted(tmp_path: Path,
         conn.execute(insert(runs).values(
             command="deploy", args={}, raw_text="/deploy payments production", user="alice",
             platform="test", channel="ops", channel_name="#ops", state="running", fingerprint="",
-            dry_run=False, created_at=dt.datetime.now(dt.timezone.utc), result="", error="", output="",
+            dry_run=False, created_at=dt.datetime.now(dt.UTC), result="", error="", output="",
             output_truncated=False, timeout=60, extra={}, lock_key="deploy:payments:production"))
         run_store.take_lock(conn, "deploy:payments:production", 1, "alice")
     await system.start()

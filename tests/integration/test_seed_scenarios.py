@@ -8,10 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.support.system import demo_data, make_system
 
 from opsroom.core import RunState
 from opsroom.runs import store as run_store
-from tests.support.system import demo_data, make_system
 
 
 async def test_rollback_shipped_opens_a_ticket_on_its_own(tmp_path: Path, db_url: str,

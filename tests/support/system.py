@@ -6,11 +6,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from tests.support.chat import RecordingAdapter
 
 from opsroom.app import System, build_system
 from opsroom.config.loader import DEMO_CONFIG, LoadedConfig, validate
-
-from tests.support.chat import RecordingAdapter
 
 
 def demo_data() -> dict[str, Any]:

@@ -10,7 +10,6 @@ import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-
 from opsroom.commands.durations import format_duration, parse_duration
 from opsroom.core import ArgSpec, ArgType
 

@@ -1,7 +1,7 @@
 """Domain types shared by every part of opsroom. Imports nothing else of ours."""
 
 from opsroom.core.commands import ArgSpec, ArgType, CommandSpec, HookSpec, Invocation, RunnerSpec
-from opsroom.core.errors import OpsroomError, ParseError, ConfigError
+from opsroom.core.errors import ConfigError, OpsroomError, ParseError
 from opsroom.core.events import ActionEvent, Inbound, MessageEvent
 from opsroom.core.identity import Principal
 from opsroom.core.message import (
@@ -17,13 +17,13 @@ from opsroom.core.message import (
 from opsroom.core.places import MessageRef, Place
 from opsroom.core.policy import Decision, Requirement
 from opsroom.core.runs import (
+    TERMINAL_STATES,
     HookAction,
     HookContext,
     OutputChunk,
     RunContext,
     Runner,
     RunState,
-    TERMINAL_STATES,
 )
 
 __all__ = [

@@ -5,14 +5,14 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, Mapping
 
 from opsroom.core.identity import Principal
 from opsroom.core.places import Place
 
 
-class ArgType(str, Enum):
+class ArgType(StrEnum):
     STRING = "string"
     ENUM = "enum"
     INT = "int"

@@ -27,7 +27,7 @@ class Principal:
         return self.display_name or self.name
 
     @staticmethod
-    def anonymous(platform: str, sender_id: str) -> "Principal":
+    def anonymous(platform: str, sender_id: str) -> Principal:
         """A sender no configured user matches: gets only what policy grants everyone."""
         return Principal(
             name=f"{platform}:{sender_id}",

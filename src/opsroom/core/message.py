@@ -72,7 +72,7 @@ class Message:
     extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @staticmethod
-    def plain(text: str, tone: Tone = "info") -> "Message":
+    def plain(text: str, tone: Tone = "info") -> Message:
         return Message(text=text, blocks=(Section(text),), tone=tone)
 
     def buttons(self) -> tuple[Button, ...]:

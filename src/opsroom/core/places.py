@@ -26,7 +26,7 @@ class Place:
             return "dm"
         return self.channel_name or self.channel
 
-    def in_thread(self, thread: str | None) -> "Place":
+    def in_thread(self, thread: str | None) -> Place:
         return Place(self.platform, self.channel, thread, self.is_direct, self.channel_name)
 
 

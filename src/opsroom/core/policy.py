@@ -27,9 +27,9 @@ class Decision:
     requires: tuple[Requirement, ...] = field(default_factory=tuple)
 
     @staticmethod
-    def allow(reason: str = "allowed", rule_ids: tuple[str, ...] = ()) -> "Decision":
+    def allow(reason: str = "allowed", rule_ids: tuple[str, ...] = ()) -> Decision:
         return Decision(True, reason, rule_ids)
 
     @staticmethod
-    def deny(reason: str, rule_ids: tuple[str, ...] = ()) -> "Decision":
+    def deny(reason: str, rule_ids: tuple[str, ...] = ()) -> Decision:
         return Decision(False, reason, rule_ids)

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any, AsyncIterator, Mapping, Protocol
 
 
-class RunState(str, Enum):
+class RunState(StrEnum):
     AWAITING_CONFIRMATION = "awaiting_confirmation"
     AWAITING_APPROVAL = "awaiting_approval"
     QUEUED = "queued"

@@ -16,7 +16,6 @@ from starlette.routing import BaseRoute, Route
 
 from opsroom.web.routes import web_routes
 
-
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
 

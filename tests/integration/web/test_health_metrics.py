@@ -7,9 +7,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tests.support.system import demo_data, make_system
 
 from opsroom.web.app import build_app
-from tests.support.system import demo_data, make_system
 
 
 async def get(app: object, path: str, client: tuple[str, int], **headers: str) -> httpx.Response:
