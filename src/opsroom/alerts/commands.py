@@ -16,10 +16,10 @@ from opsroom.alerts.model import severity_rank
 from opsroom.alerts.render import fmt_duration, fmt_time
 from opsroom.alerts.service import AlertError, AlertService
 from opsroom.alerts.tables import alert_events, alert_groups
-from opsroom.alerts.views import aware
 from opsroom.config.alerts import parse_duration
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Fields, Invocation, Message, Section
 from opsroom.integrations.monitoring.prometheus import PrometheusClient, PrometheusError, sparkline
+from opsroom.store.types import as_utc
 
 Handler = Callable[[AlertService, Invocation], Awaitable[Message]]
 LIST_LIMIT = 30
@@ -111,14 +111,14 @@ async def cmd_alerts(service: AlertService, invocation: Invocation) -> Message:
     if not rows:
         where_text = f" in {channel}" if channel else ""
         return Message.plain(f"Nothing is firing{where_text}. 🎉", tone="success")
-    rows = sorted(rows, key=lambda r: (severity_rank(r.severity), -(aware(r.created_at) or now).timestamp()))
+    rows = sorted(rows, key=lambda r: (severity_rank(r.severity), -(as_utc(r.created_at) or now).timestamp()))
     lines = []
     for row in rows[:LIST_LIMIT]:
-        since = fmt_duration((now - (aware(row.created_at) or now)).total_seconds())
+        since = fmt_duration((now - (as_utc(row.created_at) or now)).total_seconds())
         notes = []
         if row.acked_by:
             notes.append(f"acked by {row.acked_by}")
-        silenced = aware(row.silenced_until)
+        silenced = as_utc(row.silenced_until)
         if silenced and silenced > now:
             notes.append(f"silenced until {fmt_time(silenced)}")
         if row.flapping:

@@ -43,12 +43,13 @@ from opsroom.alerts.tables import (
     alerts,
     oncall_overrides,
 )
-from opsroom.alerts.views import aware, change_lines, group_view, open_group
+from opsroom.alerts.views import change_lines, group_view, open_group
 from opsroom.config.alerts import AlertsConfig
 from opsroom.core import Code, Message, MessageRef, OpsroomError, Place, Principal, Section
 from opsroom.integrations.monitoring.alertmanager import AlertmanagerClient, AlertmanagerError
 from opsroom.integrations.oncall import OnCall, Override
 from opsroom.store import Database
+from opsroom.store.types import as_utc
 
 log = logging.getLogger(__name__)
 UTC = dt.UTC
@@ -206,7 +207,7 @@ class AlertService:
                     alert_silences.c.ends_at > now, alert_silences.c.cancelled_at.is_(None)
                 )
             ).all()
-            self._mutes = [(r.id, dict(r.matchers or {}), aware(r.ends_at) or now) for r in rows]
+            self._mutes = [(r.id, dict(r.matchers or {}), as_utc(r.ends_at) or now) for r in rows]
         return [m for m in self._mutes if m[2] > now]
 
     # ------------------------------------------------------------------ intake
@@ -509,8 +510,8 @@ class AlertService:
                     due = None
                 else:
                     due = next_due(
-                        created_at=aware(g.created_at) or now,
-                        last_notified_at=aware(g.last_notified_at),
+                        created_at=as_utc(g.created_at) or now,
+                        last_notified_at=as_utc(g.last_notified_at),
                         dirty=True,
                         firing=firing,
                         quiet=False,
@@ -554,7 +555,7 @@ class AlertService:
                     alert_groups.c.delivery == "live", alert_groups.c.first_notified_at > since
                 )
             ):
-                self.budget.record(row.channel_name, (aware(row.first_notified_at) or now).timestamp())
+                self.budget.record(row.channel_name, (as_utc(row.first_notified_at) or now).timestamp())
         self.load_overrides()
         self._last_scheduled_digest = now
         if self.oncall is not None:
@@ -745,10 +746,10 @@ class AlertService:
         """After a notification: clear ``dirty`` unless intake changed the group meanwhile."""
         g = open_group(conn, gid)
         still_dirty = g.version != version
-        quiet = bool(g.acked_by) or bool(g.silenced_until and aware(g.silenced_until) > now)  # type: ignore[operator]
-        last = values.get("last_notified_at", aware(g.last_notified_at))
+        quiet = bool(g.acked_by) or bool(g.silenced_until and as_utc(g.silenced_until) > now)
+        last = values.get("last_notified_at", as_utc(g.last_notified_at))
         due = next_due(
-            created_at=aware(g.created_at) or now,
+            created_at=as_utc(g.created_at) or now,
             last_notified_at=last,
             dirty=still_dirty,
             firing=g.status == "firing",
@@ -1083,7 +1084,7 @@ class AlertService:
         for group in due:
             policy = self.oncall.policies.get(group.escalation) if self.oncall else None
             step = policy.step(group.escalation_pos) if policy else None
-            silenced = group.silenced_until is not None and aware(group.silenced_until) > now  # type: ignore[operator]
+            silenced = group.silenced_until is not None and as_utc(group.silenced_until) > now
             if step is None or policy is None or group.acked_by or group.status != "firing" or silenced:
                 with self.db.begin() as conn:
                     conn.execute(
@@ -1094,7 +1095,7 @@ class AlertService:
                 continue
             targets = self.mentions_for(step.notify, now)
             level = group.escalation_pos % len(policy.steps) + 1
-            waited = fmt_duration((now - (aware(group.first_notified_at) or now)).total_seconds())
+            waited = fmt_duration((now - (as_utc(group.first_notified_at) or now)).total_seconds())
             who = " ".join(f"@{p.name}" for p in targets) or "nobody is on call for " + ", ".join(step.notify)
             round_no = policy.round_of(group.escalation_pos)
             text = (
@@ -1426,7 +1427,7 @@ class AlertService:
                 .order_by(oncall_overrides.c.id)
             ):
                 by_schedule.setdefault(row.schedule, []).append(
-                    Override(row.user, aware(row.starts_at) or now, aware(row.ends_at) or now)
+                    Override(row.user, as_utc(row.starts_at) or now, as_utc(row.ends_at) or now)
                 )
         for name, overrides in by_schedule.items():
             if name in self.oncall.names:

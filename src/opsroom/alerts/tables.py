@@ -13,7 +13,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -24,6 +23,7 @@ from sqlalchemy import (
 )
 
 from opsroom.store.tables import Id, metadata
+from opsroom.store.types import UTCDateTime
 
 # References to an Id column: BIGINT on PostgreSQL, INTEGER on SQLite.
 RefId = BigInteger().with_variant(Integer(), "sqlite")
@@ -54,20 +54,20 @@ alert_groups = Table(
     Column("version", Integer, nullable=False, default=0),
     Column("dirty", Boolean, nullable=False, default=True),
     Column("flapping", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("first_notified_at", DateTime(timezone=True)),
-    Column("last_notified_at", DateTime(timezone=True)),
-    Column("next_due_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("first_notified_at", UTCDateTime()),
+    Column("last_notified_at", UTCDateTime()),
+    Column("next_due_at", UTCDateTime()),
     Column("acked_by", String(200)),
-    Column("acked_at", DateTime(timezone=True)),
-    Column("silenced_until", DateTime(timezone=True)),
+    Column("acked_at", UTCDateTime()),
+    Column("silenced_until", UTCDateTime()),
     Column("silence_ref", String(200)),
     Column("escalation", String(100), nullable=False, default=""),
     Column("escalation_pos", Integer, nullable=False, default=0),
-    Column("escalation_next_at", DateTime(timezone=True)),
-    Column("digested_at", DateTime(timezone=True)),
-    Column("closed_at", DateTime(timezone=True)),
+    Column("escalation_next_at", UTCDateTime()),
+    Column("digested_at", UTCDateTime()),
+    Column("closed_at", UTCDateTime()),
     Index("ix_alert_groups_next_due_at", "next_due_at"),
     Index("ix_alert_groups_escalation_next_at", "escalation_next_at"),
     Index("ix_alert_groups_channel_name", "channel_name"),
@@ -86,11 +86,11 @@ alerts = Table(
     Column("notified_status", String(20)),  # what the chat message last showed
     Column("labels", JSON, nullable=False),
     Column("annotations", JSON, nullable=False),
-    Column("starts_at", DateTime(timezone=True)),
-    Column("ends_at", DateTime(timezone=True)),
+    Column("starts_at", UTCDateTime()),
+    Column("ends_at", UTCDateTime()),
     Column("generator_url", Text, nullable=False, default=""),
-    Column("first_seen", DateTime(timezone=True), nullable=False),
-    Column("last_seen", DateTime(timezone=True), nullable=False),
+    Column("first_seen", UTCDateTime(), nullable=False),
+    Column("last_seen", UTCDateTime(), nullable=False),
     Column("changes", JSON, nullable=False),  # recent status-change times, epoch seconds
     Column("flapping", Boolean, nullable=False, default=False),
     Column("muted", Boolean, nullable=False, default=False),
@@ -104,7 +104,7 @@ alert_events = Table(
     "alert_events",
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
-    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("ts", UTCDateTime(), nullable=False),
     Column("group_id", RefId, nullable=False),
     Column("channel_name", String(200), nullable=False),
     Column("alertname", String(200), nullable=False),
@@ -119,14 +119,14 @@ alert_silences = Table(
     metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("matchers", JSON, nullable=False),  # {label: value}, all must match
-    Column("starts_at", DateTime(timezone=True), nullable=False),
-    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=False),
     Column("created_by", String(200), nullable=False),
     Column("comment", Text, nullable=False, default=""),
     Column("group_id", RefId),
     Column("alertmanager_url", String(2000), nullable=False, default=""),
     Column("alertmanager_id", String(100), nullable=False, default=""),
-    Column("cancelled_at", DateTime(timezone=True)),
+    Column("cancelled_at", UTCDateTime()),
     Index("ix_alert_silences_ends_at", "ends_at"),
 )
 
@@ -140,8 +140,8 @@ alert_digests = Table(
     Column("channel", String(200), nullable=False),
     Column("channel_name", String(200), nullable=False),
     Column("message_id", String(200)),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
     Column("dirty", Boolean, nullable=False, default=True),
     Index("ix_alert_digests_channel_name", "channel_name"),
 )
@@ -152,10 +152,10 @@ oncall_overrides = Table(
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("schedule", String(100), nullable=False),
     Column("user", String(200), nullable=False),
-    Column("starts_at", DateTime(timezone=True), nullable=False),
-    Column("ends_at", DateTime(timezone=True), nullable=False),
+    Column("starts_at", UTCDateTime(), nullable=False),
+    Column("ends_at", UTCDateTime(), nullable=False),
     Column("created_by", String(200), nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_oncall_overrides_schedule", "schedule"),
 )
 

@@ -9,15 +9,11 @@ from sqlalchemy import Connection, and_, case, func, or_, select
 
 from opsroom.alerts.render import AlertView, GroupView
 from opsroom.alerts.tables import alert_groups, alerts
+from opsroom.store.types import as_utc
 
 UTC = dt.UTC
 
 
-def aware(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def alert_view(row: Any) -> AlertView:
@@ -31,7 +27,7 @@ def alert_view(row: Any) -> AlertView:
         summary=annotations.get("summary") or annotations.get("title") or row.alertname,
         description=annotations.get("description", ""),
         labels=labels,
-        starts_at=aware(row.starts_at),
+        starts_at=as_utc(row.starts_at),
         flapping=bool(row.flapping),
         muted=bool(row.muted),
         generator_url=row.generator_url or "",
@@ -65,10 +61,10 @@ def group_view(conn: Connection, group: Any, *, limit: int = 10) -> GroupView:
         alerts=[alert_view(r) for r in rows],
         firing=int(counts[0] or 0),
         resolved=int(counts[1] or 0),
-        created_at=aware(group.created_at) or dt.datetime.now(UTC),
+        created_at=as_utc(group.created_at) or dt.datetime.now(UTC),
         acked_by=group.acked_by,
-        acked_at=aware(group.acked_at),
-        silenced_until=aware(group.silenced_until),
+        acked_at=as_utc(group.acked_at),
+        silenced_until=as_utc(group.silenced_until),
         flapping=bool(group.flapping),
         muted=int(counts[2] or 0),
     )

@@ -22,19 +22,14 @@ from sqlalchemy.exc import IntegrityError
 from opsroom.core import Principal, Requirement
 from opsroom.policy.requirements import approvers_text
 from opsroom.policy.tables import approval_votes, guard_holds
+from opsroom.store.types import as_utc
 
 UTC = dt.UTC
 PENDING = "pending"
 
 
-def _as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 @dataclass(frozen=True)
@@ -88,8 +83,8 @@ def _hold(row: Any) -> Hold:
         m["requester"],
         tuple(_req_from(r) for r in m["requirements"]),
         dict(m["flags"] or {}),
-        _utc(m["created_at"]),
-        _utc(m["expires_at"]),
+        as_utc(m["created_at"]),
+        as_utc(m["expires_at"]),
         m["decided_by"] or "",
     )
 
@@ -183,7 +178,7 @@ def votes_for(conn: Connection, run_id: int) -> list[Vote]:
         select(approval_votes).where(approval_votes.c.run_id == run_id).order_by(approval_votes.c.id)
     )
     return [
-        Vote(m["voter"], m["vote"], m["fingerprint"], m["reason"], _as_utc(m["at"]))  # type: ignore[arg-type]
+        Vote(m["voter"], m["vote"], m["fingerprint"], m["reason"], as_utc(m["at"]))
         for m in (r._mapping for r in rows)
     ]
 

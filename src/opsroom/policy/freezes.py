@@ -18,6 +18,7 @@ from opsroom.config.guardrails import FreezesConfig, FreezeWindow, duration_seco
 from opsroom.core import CommandSpec, ParseError
 from opsroom.policy.tables import freezes
 from opsroom.policy.windows import DAYS, Window, parse_window
+from opsroom.store.types import as_utc
 
 UTC = dt.UTC
 _WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
@@ -38,8 +39,6 @@ class ActiveFreeze:
         return self.ends_at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _edge(value: dt.date | dt.datetime, tz: ZoneInfo, *, end: bool) -> dt.datetime:
@@ -142,7 +141,7 @@ class FreezeBook:
         for row in self._chat_rows(conn, now):
             if _matches(row["commands"], {}, spec, args, self.config.default_commands):
                 return ActiveFreeze(
-                    row["name"], _as_utc(row["ends_at"]), source="chat", created_by=row["created_by"]
+                    row["name"], as_utc(row["ends_at"]), source="chat", created_by=row["created_by"]
                 )
         return None
 
@@ -157,7 +156,7 @@ class FreezeBook:
             out.append(
                 (
                     ActiveFreeze(
-                        row["name"], _as_utc(row["ends_at"]), source="chat", created_by=row["created_by"]
+                        row["name"], as_utc(row["ends_at"]), source="chat", created_by=row["created_by"]
                     ),
                     list(row["commands"]) or list(self.config.default_commands),
                 )
@@ -170,7 +169,7 @@ class FreezeBook:
             query = (select(freezes).where(freezes.c.lifted_at.is_(None), freezes.c.ends_at > now)
                      .order_by(freezes.c.id))
             cached = self._chat_cache = (time.monotonic(), [dict(r._mapping) for r in conn.execute(query)])
-        return [r for r in cached[1] if _as_utc(r["starts_at"]) <= now < _as_utc(r["ends_at"])]
+        return [r for r in cached[1] if as_utc(r["starts_at"]) <= now < as_utc(r["ends_at"])]
 
     # -- switched from chat ---------------------------------------------------------------------
     def switch_on(

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, select
 from opsroom.config.guardrails import RateLimit
 from opsroom.core import CommandSpec, Principal
 from opsroom.store.tables import runs
+from opsroom.store.types import as_utc
 
 UTC = dt.UTC
 
@@ -38,8 +39,6 @@ def _fmt_wait(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
 class RateLimiter:
@@ -70,7 +69,7 @@ class RateLimiter:
             )
             if limit.per == "user":
                 query = query.where(runs.c.user == principal.name)
-            recent = [_as_utc(r[0]) for r in conn.execute(query)]
+            recent = [as_utc(r[0]) for r in conn.execute(query)]
             if len(recent) < limit.limit:
                 continue
             retry_at = recent[-1] + window  # when the oldest of the last `limit` runs ages out

@@ -9,7 +9,6 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     Column,
-    DateTime,
     Index,
     PrimaryKeyConstraint,
     String,
@@ -19,8 +18,9 @@ from sqlalchemy import (
 )
 
 from opsroom.store.tables import Id, metadata
+from opsroom.store.types import UTCDateTime
 
-TS = DateTime(timezone=True)
+TS = UTCDateTime()
 
 guard_holds = Table(
     "guard_holds",
@@ -55,6 +55,7 @@ approval_votes = Table(
     # One vote per person per run: an approver can never count twice, even racing themselves.
     UniqueConstraint("run_id", "voter", name="uq_approval_votes_run_voter"),
 )
+
 
 freezes = Table(
     "freezes",

@@ -11,17 +11,8 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from opsroom.core import Invocation, RunState
 from opsroom.store.db import DriverStatement
 from opsroom.store.tables import locks, runs
-
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def as_utc(value: dt.datetime | None) -> dt.datetime | None:
-    """SQLite hands back naive datetimes; everything we store is UTC."""
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
+from opsroom.store.types import as_utc as as_utc  # re-exported: callers use run_store.as_utc
+from opsroom.store.types import utcnow as utcnow  # re-exported: callers use run_store.utcnow
 
 
 @dataclass(frozen=True)
@@ -63,7 +54,7 @@ def _row(r: Any) -> RunRow:
         id=m["id"], command=m["command"], args=dict(m["args"] or {}), raw_text=m["raw_text"],
         user=m["user"], platform=m["platform"], channel=m["channel"],
         channel_name=m["channel_name"], thread=m["thread"], state=RunState(m["state"]),
-        lock_key=m["lock_key"], dry_run=bool(m["dry_run"]), created_at=as_utc(m["created_at"]),  # type: ignore[arg-type]
+        lock_key=m["lock_key"], dry_run=bool(m["dry_run"]), created_at=as_utc(m["created_at"]),
         started_at=as_utc(m["started_at"]), finished_at=as_utc(m["finished_at"]),
         exit_code=m["exit_code"], result=m["result"], error=m["error"], output=m["output"],
         output_truncated=bool(m["output_truncated"]),
@@ -148,7 +139,7 @@ def lock_holder(conn: Connection, key: str) -> LockHolder | None:
     if row is None:
         return None
     m = row._mapping
-    return LockHolder(m["key"], m["run_id"], m["holder"], as_utc(m["since"]))  # type: ignore[arg-type]
+    return LockHolder(m["key"], m["run_id"], m["holder"], as_utc(m["since"]))
 
 
 def take_lock(conn: Connection, key: str, run_id: int | None, holder: str) -> None:
@@ -176,5 +167,5 @@ def release_lock(conn: Connection, key: str, run_id: int | None = None) -> None:
 
 
 def list_locks(conn: Connection) -> list[LockHolder]:
-    return [LockHolder(m["key"], m["run_id"], m["holder"], as_utc(m["since"]))  # type: ignore[arg-type]
+    return [LockHolder(m["key"], m["run_id"], m["holder"], as_utc(m["since"]))
             for m in (r._mapping for r in conn.execute(select(locks).order_by(locks.c.key)))]

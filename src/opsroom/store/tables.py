@@ -8,7 +8,6 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     Column,
-    DateTime,
     Float,
     Index,
     Integer,
@@ -17,6 +16,8 @@ from sqlalchemy import (
     Table,
     Text,
 )
+
+from opsroom.store.types import UTCDateTime
 
 # Naming convention so Alembic migrations get stable constraint names on both backends.
 metadata = MetaData(naming_convention={
@@ -45,9 +46,9 @@ runs = Table(
     Column("fingerprint", String(64), nullable=False, default=""),
     Column("lock_key", String(300)),
     Column("dry_run", Boolean, nullable=False, default=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("started_at", DateTime(timezone=True)),
-    Column("finished_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("started_at", UTCDateTime()),
+    Column("finished_at", UTCDateTime()),
     Column("exit_code", Integer),
     Column("result", Text, nullable=False, default=""),
     Column("error", Text, nullable=False, default=""),
@@ -63,7 +64,7 @@ runs = Table(
 audit_log = Table(
     "audit_log", metadata,
     Column("id", Id, primary_key=True, autoincrement=False),  # chain position, assigned by us
-    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("ts", UTCDateTime(), nullable=False),
     Column("actor", String(200), nullable=False),
     Column("action", String(60), nullable=False),
     Column("command", String(100), nullable=False, default=""),
@@ -85,7 +86,7 @@ locks = Table(
     Column("key", String(300), primary_key=True),
     Column("run_id", BigInteger),
     Column("holder", String(200), nullable=False),
-    Column("since", DateTime(timezone=True), nullable=False),
+    Column("since", UTCDateTime(), nullable=False),
 )
 
 # Platform delivery ids already handled, so a retried delivery runs a command exactly once,
@@ -94,5 +95,5 @@ processed_events = Table(
     "processed_events", metadata,
     Column("event_id", String(200), primary_key=True),
     Column("platform", String(50), nullable=False),
-    Column("seen_at", DateTime(timezone=True), nullable=False),
+    Column("seen_at", UTCDateTime(), nullable=False),
 )

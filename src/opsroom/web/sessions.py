@@ -24,6 +24,7 @@ from sqlalchemy import delete, insert, select, update
 
 from opsroom.chat.web.tables import api_tokens, web_sessions
 from opsroom.store import Database
+from opsroom.store.types import as_utc
 
 TOKEN_PREFIX = "opr_"  # noqa: S105 - a prefix, not a secret
 SESSION_HOURS = 12
@@ -38,8 +39,6 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def digest(secret: str) -> str:
@@ -72,7 +71,7 @@ def load_session(db: Database, cookie: str) -> Session | None:
         row = conn.execute(select(web_sessions).where(web_sessions.c.id_hash == digest(cookie))).first()
     if row is None:
         return None
-    expires = _utc(row.expires_at)
+    expires = as_utc(row.expires_at)
     if expires <= _now():
         return None
     return Session(row.user, row.csrf, expires)
@@ -159,10 +158,10 @@ def check_token(db: Database, token: str) -> str | None:
     if row is None or row.revoked:
         return None
     now = _now()
-    if row.expires_at is not None and _utc(row.expires_at) <= now:
+    if row.expires_at is not None and as_utc(row.expires_at) <= now:
         return None
     last = row.last_used_at
-    if last is None or (now - _utc(last)).total_seconds() > 60:  # one write a minute at most
+    if last is None or (now - as_utc(last)).total_seconds() > 60:  # one write a minute at most
         with db.begin() as conn:
             conn.execute(update(api_tokens).where(api_tokens.c.id == row.id).values(last_used_at=now))
     return str(row.user)
@@ -174,9 +173,9 @@ def list_tokens(db: Database, user: str | None = None) -> list[TokenInfo]:
         query = query.where(api_tokens.c.user == user)
     with db.read() as conn:
         rows = conn.execute(query).all()
-    return [TokenInfo(int(r.id), r.user, r.name, r.prefix, _utc(r.created_at),
-                      _utc(r.expires_at) if r.expires_at else None,
-                      _utc(r.last_used_at) if r.last_used_at else None, bool(r.revoked)) for r in rows]
+    return [TokenInfo(int(r.id), r.user, r.name, r.prefix, as_utc(r.created_at),
+                      as_utc(r.expires_at) if r.expires_at else None,
+                      as_utc(r.last_used_at) if r.last_used_at else None, bool(r.revoked)) for r in rows]
 
 
 def revoke_token(db: Database, token_id: int) -> bool:

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import select
 
 from opsroom.store.tables import audit_log, runs
+from opsroom.store.types import as_utc
 
 MAX_ROWS = 50_000
 OUTCOMES = ("succeeded", "failed", "cancelled", "denied", "other")
@@ -20,8 +21,6 @@ _OUTCOME_OF = {"succeeded": "succeeded", "failed": "failed", "timed_out": "faile
                "interrupted": "failed", "cancelled": "cancelled", "denied": "denied", "expired": "denied"}
 
 
-def _utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
 
 
 def _days(now: dt.datetime, days: int) -> list[str]:
@@ -52,16 +51,16 @@ def dashboard(db: Any, *, days: int = 14, now: dt.datetime | None = None) -> dic
                                        "action.denied", "cancel.denied", "approval.expired"]))
                                   .order_by(audit_log.c.id.desc()).limit(MAX_ROWS)).all()
     for command, state, created, started, finished in rows:
-        day = _utc(created).date().isoformat()
+        day = as_utc(created).date().isoformat()
         if day in per_day["other"]:
             per_day[_OUTCOME_OF.get(state, "other")][day] += 1
         if started is not None and finished is not None and state in ("succeeded", "failed", "timed_out"):
-            durations[command].append(max(0.0, (_utc(finished) - _utc(started)).total_seconds()))
+            durations[command].append(max(0.0, (as_utc(finished) - as_utc(started)).total_seconds()))
     denials = dict.fromkeys(labels, 0)
     approvals = dict.fromkeys(labels, 0)
     approval_denials = dict.fromkeys(labels, 0)
     for ts, action, summary in audit_rows:
-        day = _utc(ts).date().isoformat()
+        day = as_utc(ts).date().isoformat()
         if day not in denials:
             continue
         if action == "decision":

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, or_, select, update
 from sqlalchemy import insert as sql_insert
 
 from opsroom.chat.web.tables import webchat_messages as t
+from opsroom.store.types import as_utc, utcnow
 
 BOT = "opsroom"
 MAX_PAGE = 200
@@ -25,14 +26,8 @@ _EDIT = (update(t).where(t.c.id == bindparam("message_id"))
 _GET = select(t).where(t.c.id == bindparam("message_id"))
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
 
 
 @dataclass(frozen=True)
@@ -54,7 +49,7 @@ def _row(r: Any) -> StoredMessage:
     m = r._mapping
     return StoredMessage(int(m["id"]), m["channel"], None if m["thread"] is None else int(m["thread"]),
                          m["sender"], bool(m["is_bot"]), m["text"], m["body"], m["visible_to"],
-                         _utc(m["created_at"]), _utc(m["edited_at"]), int(m["version"]))  # type: ignore[arg-type]
+                         as_utc(m["created_at"]), as_utc(m["edited_at"]), int(m["version"]))
 
 
 def insert(conn: Connection, *, channel: str, sender: str, text: str, is_bot: bool = False,

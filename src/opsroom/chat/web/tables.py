@@ -8,11 +8,12 @@ the database does not let anyone sign in.
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Boolean, Column, DateTime, Index, Integer, String, Table, Text
+from sqlalchemy import JSON, Boolean, Column, Index, Integer, String, Table, Text
 
 from opsroom.store.tables import Id, metadata
+from opsroom.store.types import UTCDateTime
 
-TS = DateTime(timezone=True)
+TS = UTCDateTime()
 
 webchat_messages = Table(
     "webchat_messages", metadata,
@@ -53,3 +54,4 @@ api_tokens = Table(
     Column("revoked", Boolean, nullable=False, default=False),
     Index("ix_api_tokens_user", "user"),
 )
+

@@ -25,21 +25,15 @@ from opsroom.integrations.tickets.base import (
 )
 from opsroom.integrations.tickets.tables import ticket_comments, tickets
 from opsroom.store import Database
+from opsroom.store.types import as_utc, utcnow
 
 _CHANGE_REF = re.compile(r"^(?:CHG-?)?0*(\d{1,12})$", re.IGNORECASE)
 MAX_TITLE = 300
 MAX_TEXT = 20_000
 
 
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
-def _utc(value: dt.datetime | None) -> dt.datetime | None:
-    # SQLite hands back naive datetimes; everything we store is UTC.
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=dt.UTC)
 
 
 def change_ref(number: int) -> str:
@@ -208,8 +202,8 @@ class BuiltinTickets:
             approval=row.approval,
             state=row.status,
             in_state_to_run=row.status == "open",
-            start=_utc(row.window_start),
-            end=_utc(row.window_end),
+            start=as_utc(row.window_start),
+            end=as_utc(row.window_end),
             url=self._url(number),
         )
 
@@ -233,7 +227,7 @@ class BuiltinTickets:
     def _load(self, conn: Connection, number: int) -> Ticket:
         row = self._row(conn, number)
         comments = tuple(
-            Comment(c.author, c.body, _utc(c.created_at))
+            Comment(c.author, c.body, as_utc(c.created_at))
             for c in conn.execute(
                 select(ticket_comments)
                 .where(ticket_comments.c.ticket_id == number)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Column, DateTime, ForeignKey, Index, String, Table, Text
+from sqlalchemy import Column, ForeignKey, Index, String, Table, Text
 
 from opsroom.store.tables import Id, metadata
+from opsroom.store.types import UTCDateTime
 
 tickets = Table(
     "tickets",
@@ -17,16 +18,16 @@ tickets = Table(
     Column("priority", String(5), nullable=False, default="p3"),
     Column("opened_by", String(200), nullable=False),
     Column("thread_link", Text, nullable=False, default=""),
-    Column("created_at", DateTime(timezone=True), nullable=False),
-    Column("updated_at", DateTime(timezone=True), nullable=False),
-    Column("closed_at", DateTime(timezone=True)),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("closed_at", UTCDateTime()),
     Column("closed_by", String(200)),
     Column("resolution", Text, nullable=False, default=""),
     # change tickets only: approval "requested" | "approved" | "rejected", and the window
     Column("approval", String(20), nullable=False, default=""),
     Column("approved_by", String(200)),
-    Column("window_start", DateTime(timezone=True)),
-    Column("window_end", DateTime(timezone=True)),
+    Column("window_start", UTCDateTime()),
+    Column("window_end", UTCDateTime()),
     Index("ix_tickets_status", "status"),
 )
 
@@ -37,6 +38,7 @@ ticket_comments = Table(
     Column("ticket_id", Id, ForeignKey("tickets.id", ondelete="CASCADE"), nullable=False),
     Column("author", String(200), nullable=False),
     Column("body", Text, nullable=False),
-    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_ticket_comments_ticket_id", "ticket_id"),
 )
+
