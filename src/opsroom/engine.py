@@ -174,17 +174,11 @@ class Engine:
         """Decide, guard and run a parsed command. Returns the run id if a run was created."""
         decision = self.decide(inv)
         place = inv.place
-        audit_base = {"platform": place.platform, "channel": place.name, "command": inv.command.name}
         received = {"text": self._clean(inv.raw_text), "parsed": inv.canonical()}
         if via:
             received["via"] = via
         if not decision.allowed:
-            with self.db.begin() as conn:
-                self.audit.append(conn, actor=inv.principal.name, action="command.received",
-                                  summary=self._clean(inv.raw_text), detail=received, **audit_base)
-                self.audit.append(conn, actor=inv.principal.name, action="decision",
-                                  summary=f"denied: {decision.reason}",
-                                  detail={"allowed": False, "rules": list(decision.rule_ids)}, **audit_base)
+            self._record_decision(inv, received, decision)
             metrics.COMMANDS.labels(inv.command.name, "denied").inc()
             await self.reply(place, Message.plain(f"⛔ {decision.reason}", "denied"))
             return None
@@ -195,13 +189,7 @@ class Engine:
                 await self.reply(place, Message.plain(f"`{inv.command.name}` is not available here.", "warning"))
                 return None
             if not inv.command.read_only:
-                with self.db.begin() as conn:
-                    self.audit.append(conn, actor=inv.principal.name, action="command.received",
-                                      summary=self._clean(inv.raw_text), detail=received, **audit_base)
-                    self.audit.append(conn, actor=inv.principal.name, action="decision",
-                                      summary="allowed", detail={"allowed": True,
-                                                                 "rules": list(decision.rule_ids)},
-                                      **audit_base)
+                self._record_decision(inv, received, decision)
             answer = await handler(self, inv)
             metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
             if answer is not None:
@@ -215,6 +203,21 @@ class Engine:
                     await self.reply(place, held)
                 return None
         return await self.submit(inv, decision, received)
+
+    def _record_decision(self, inv: Invocation, received: Mapping[str, Any], decision: Decision) -> None:
+        """Audit a command that runs no run of its own (denied, or a built-in): what was
+        typed and what policy said, with the deciding rule ids."""
+        place = inv.place
+        base: dict[str, Any] = {"actor": inv.principal.name, "platform": place.platform,
+                                "channel": place.name, "command": inv.command.name}
+        verdict = f"denied: {decision.reason}" if not decision.allowed else "allowed"
+        with self.db.begin() as conn:
+            self.audit.append_many(conn, [
+                AuditRecord(action="command.received", summary=self._clean(inv.raw_text),
+                            detail=dict(received), **base),
+                AuditRecord(action="decision", summary=verdict,
+                            detail={"allowed": decision.allowed, "rules": list(decision.rule_ids)}, **base),
+            ])
 
     def decide(self, inv: Invocation) -> Decision:
         allowed_channels = inv.command.channels
