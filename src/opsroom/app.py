@@ -6,10 +6,8 @@ ignorant of the others. Platform SDKs and providers are imported only when confi
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import gc
-import hashlib
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -246,20 +244,6 @@ def _state_dir(url: str, base_dir: Path) -> Path:
         if str(path) != ":memory:":
             return path.parent
     return base_dir
-
-
-def digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-async def run_forever(system: System, stop: asyncio.Event, on_ready: Callable[[], None] | None = None) -> None:
-    await system.start()
-    if on_ready is not None:
-        on_ready()
-    try:
-        await stop.wait()
-    finally:
-        await system.stop()
 
 
 def build_adapters(loaded: LoadedConfig) -> list[Adapter]:

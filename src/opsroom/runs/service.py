@@ -65,13 +65,12 @@ class RunObserver(Protocol):
 
 class RunService:
     def __init__(self, db: Database, audit: AuditAppender, *, redact: Callable[[str], tuple[str, int]],
-                 max_concurrent: int = 16, platform_actor: str = "opsroom") -> None:
+                 max_concurrent: int = 16) -> None:
         self.db = db
         self.audit = audit
         self.redact = redact
         self.live: dict[int, LiveRun] = {}
         self._slots = asyncio.Semaphore(max_concurrent)
-        self._actor = platform_actor
 
     # -- starting ---------------------------------------------------------------------------
     def reserve(self) -> bool:
