@@ -537,25 +537,11 @@ class Guardrails:
             await self._expire(hold, now)
             return Message.plain(f"⌛ Run #{run_id} expired before it was approved.", "warning")
         requester = self._requester(hold.requester)
-        why_not = book.refusal(principal, hold, requester)
-        if why_not is None and fingerprint is not None and not hold.fingerprint.startswith(fingerprint):
-            why_not = f"that button was for a different command than run #{run_id}"
+        refused = self._refuse_vote(run, hold, principal, place, fingerprint, "approval", via)
+        if refused is not None:
+            return refused
         inv = self.invocation_for(run, hold)
-        changed = inv is None or inv.fingerprint() != hold.fingerprint
-        if why_not is not None:
-            with engine.db.begin() as conn:
-                self._audit(
-                    conn,
-                    principal.name,
-                    "approval.refused",
-                    f"approval of run #{run_id} refused: {why_not}",
-                    place=place,
-                    command=run.command,
-                    run_id=run_id,
-                    detail={"via": via},
-                )
-            return Message.plain(f"⛔ {why_not}.", "denied")
-        if changed:
+        if inv is None or inv.fingerprint() != hold.fingerprint:
             await self._end(
                 run,
                 hold,
@@ -632,22 +618,9 @@ class Guardrails:
         if answer is not None:
             return answer
         assert run is not None and hold is not None
-        why_not = book.refusal(principal, hold, self._requester(hold.requester))
-        if why_not is None and fingerprint is not None and not hold.fingerprint.startswith(fingerprint):
-            why_not = f"that button was for a different command than run #{run_id}"
-        if why_not is not None:
-            with engine.db.begin() as conn:
-                self._audit(
-                    conn,
-                    principal.name,
-                    "approval.refused",
-                    f"denial of run #{run_id} refused: {why_not}",
-                    place=place,
-                    command=run.command,
-                    run_id=run_id,
-                    detail={"via": via},
-                )
-            return Message.plain(f"⛔ {why_not}.", "denied")
+        refused = self._refuse_vote(run, hold, principal, place, fingerprint, "denial", via)
+        if refused is not None:
+            return refused
         reason = " ".join(engine._clean(reason).split())[:300]
         with engine.db.begin() as conn:
             book.add_vote(conn, run_id, principal.name, "deny", hold.fingerprint, reason, now)
@@ -831,6 +804,20 @@ class Guardrails:
             )
         except Exception:
             log.exception("hold_end_post_failed", run_id=run.id)
+
+    def _refuse_vote(self, run: run_store.RunRow, hold: book.Hold, principal: Principal, place: Place,
+                     fingerprint: str | None, vote: str, via: str) -> Message | None:
+        """Whether this person may vote on this request at all (approver, not the requester,
+        the button's command); a refusal is audited and answered."""
+        why_not = book.refusal(principal, hold, self._requester(hold.requester))
+        if why_not is None and fingerprint is not None and not hold.fingerprint.startswith(fingerprint):
+            why_not = f"that button was for a different command than run #{run.id}"
+        if why_not is None:
+            return None
+        with self._engine.db.begin() as conn:
+            self._audit(conn, principal.name, "approval.refused", f"{vote} of run #{run.id} refused: {why_not}",
+                        place=place, command=run.command, run_id=run.id, detail={"via": via})
+        return Message.plain(f"⛔ {why_not}.", "denied")
 
     async def _settle(self, run: run_store.RunRow, outcome: str, tone: Tone) -> None:
         """Edit the approval/confirmation request in place once it is decided: its buttons
