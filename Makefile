@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 EXTRAS  = test
 
-.PHONY: run shell install install-test test lint bench clean
+.PHONY: run shell install install-test test lint bench docs image release clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,5 +39,14 @@ lint: install-test
 bench: install-test
 	$(BIN)/python bench/dispatch.py
 
+docs: install-test
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+image:
+	bash scripts/build-image.sh
+
+release: install-test
+	PYTHON=$(BIN)/python bash scripts/release.sh
+
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) build dist site *.egg-info .pytest_cache .ruff_cache .mypy_cache

@@ -3,7 +3,7 @@
 # missing. Needs root (or sudo); on a machine where they are already present it does nothing.
 set -euo pipefail
 
-want=(postgresql chromium prometheus prometheus-alertmanager openssh-server)
+want=(postgresql chromium prometheus prometheus-alertmanager openssh-server buildah debootstrap)
 missing=()
 for pkg in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from opsroom import __version__
 from opsroom.guardrails_cli import policy_app
 
 app = typer.Typer(
@@ -32,6 +31,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(policy_app, name="policy")
 app.add_typer(__import__("opsroom.web.cli", fromlist=["user_app"]).user_app, name="user")
 app.add_typer(__import__("opsroom.web.cli", fromlist=["token_app"]).token_app, name="token")
+app.add_typer(__import__("opsroom.store.cli", fromlist=["db_app"]).db_app, name="db")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -45,7 +45,9 @@ DbOpt = Annotated[str | None, typer.Option(
 
 def _version(value: bool) -> None:
     if value:
-        console.print(f"opsroom {__version__}")
+        from opsroom.buildinfo import version_line
+
+        console.print(version_line())
         raise typer.Exit()
 
 
@@ -83,8 +85,10 @@ def _system(config: Path | None, database: str | None, adapters: list | None = N
 @app.command()
 def run(
     config: ConfigOpt = None,
-    host: Annotated[str | None, typer.Option(help="Address to listen on (default from config: 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port to listen on (default from config: 8080).")] = None,
+    host: Annotated[str | None, typer.Option(envvar="OPSROOM_HOST",
+                                             help="Address to listen on (default from config: 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(envvar="OPSROOM_PORT",
+                                             help="Port to listen on (default from config: 8080).")] = None,
     database: DbOpt = None,
 ) -> None:
     """Start opsroom: chat adapters, the HTTP server (web chat, webhooks, /metrics) and run workers."""

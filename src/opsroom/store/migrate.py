@@ -60,7 +60,12 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
         return
     from alembic import command
 
-    with engine.begin() as conn:
+    # Processes that upgrade together (replicas starting at once, a Helm hook beside them)
+    # take turns: SQLite's write lock up front (BEGIN IMMEDIATE), PostgreSQL's advisory lock.
+    # The second finds the schema current and Alembic does nothing.
+    with engine.execution_options(opsroom_write=True).begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('opsroom:migrate'))")
         cfg = alembic_config(engine)
         cfg.attributes["connection"] = conn
         command.upgrade(cfg, revision)
