@@ -32,6 +32,7 @@ app.add_typer(policy_app, name="policy")
 app.add_typer(__import__("opsroom.web.cli", fromlist=["user_app"]).user_app, name="user")
 app.add_typer(__import__("opsroom.web.cli", fromlist=["token_app"]).token_app, name="token")
 app.add_typer(__import__("opsroom.store.cli", fromlist=["db_app"]).db_app, name="db")
+app.add_typer(__import__("opsroom.desk.cli", fromlist=["kb_app"]).kb_app, name="kb")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -229,10 +230,15 @@ def init(
         err.print(f"{path} exists; use --force to overwrite it.")
         raise typer.Exit(1)
     path.write_text(DEMO_CONFIG.read_text())
-    for extra in DEMO_CONFIG.parent.glob("*.tests.yaml"):
+    for extra in [*DEMO_CONFIG.parent.glob("*.tests.yaml"), DEMO_CONFIG.parent / "kb-questions.yaml"]:
         target = path.parent / extra.name
         if not target.exists() or force:
             target.write_text(extra.read_text())
+    kb = path.parent / "kb"  # the demo's knowledge base, which the written config points at
+    kb.mkdir(exist_ok=True)
+    for article in (DEMO_CONFIG.parent / "kb").glob("*.md"):
+        if not (kb / article.name).exists() or force:
+            (kb / article.name).write_text(article.read_text())
     console.print(f"wrote {path}. Check it with [bold]opsroom check --config {path}[/], "
                   "start with [bold]opsroom run[/].")
 

@@ -11,6 +11,7 @@ from opsroom.config.alerts import AlertsConfig
 from opsroom.config.audit import AuditConfig
 from opsroom.config.base import Section
 from opsroom.config.chat import ChatConfig
+from opsroom.config.desk import KbConfig
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.config.integrations import IntegrationsConfig
 from opsroom.config.oncall import OncallConfig
@@ -81,4 +82,5 @@ class OpsroomConfig(Section):
     integrations: IntegrationsConfig = IntegrationsConfig()
     tickets: TicketsConfig = TicketsConfig()
     guardrails: GuardrailsConfig = GuardrailsConfig()
+    kb: KbConfig = KbConfig()
     secrets: list[str] = Field([], description="Names of environment variables whose values are secret.")
