@@ -234,11 +234,11 @@ def init(
         target = path.parent / extra.name
         if not target.exists() or force:
             target.write_text(extra.read_text())
-    kb = path.parent / "kb"  # the demo's knowledge base, which the written config points at
-    kb.mkdir(exist_ok=True)
-    for article in (DEMO_CONFIG.parent / "kb").glob("*.md"):
-        if not (kb / article.name).exists() or force:
-            (kb / article.name).write_text(article.read_text())
+    for folder in ("kb", "runbooks"):  # the demo's content, which the written config points at
+        (path.parent / folder).mkdir(exist_ok=True)
+        for source in (DEMO_CONFIG.parent / folder).glob("*.md"):
+            if not (path.parent / folder / source.name).exists() or force:
+                (path.parent / folder / source.name).write_text(source.read_text())
     console.print(f"wrote {path}. Check it with [bold]opsroom check --config {path}[/], "
                   "start with [bold]opsroom run[/].")
 
@@ -260,9 +260,29 @@ def check(config: ConfigOpt = None) -> None:
     except ConfigError as exc:
         err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
         raise typer.Exit(2) from None
+    content = _check_content(loaded, parts.catalog)
     n_rules = len(loaded.config.policy.rules)
     console.print(f"[green]✓[/] {loaded.source}: {len(parts.catalog)} commands, "
-                  f"{len(loaded.config.users)} users, {n_rules} policy rules — all valid")
+                  f"{len(loaded.config.users)} users, {n_rules} policy rules{content} — all valid")
+
+
+def _check_content(loaded: Any, catalog: Any) -> str:
+    """Runbooks (each step parsed against the catalog) and KB articles, with file and line."""
+    from opsroom.config.loader import content_dir
+    from opsroom.core import ConfigError
+    from opsroom.desk.kb import KnowledgeBase
+    from opsroom.runbooks.library import load_library
+
+    base = content_dir(loaded)
+    try:
+        books = load_library(loaded.config.runbooks, base, catalog)
+        articles = KnowledgeBase.load(loaded.config.kb, base).articles if loaded.config.kb.paths else []
+    except ConfigError as exc:
+        err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
+        raise typer.Exit(2) from None
+    counts = ((len(books), "runbook"), (len(articles), "KB article"))
+    shown = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in counts if n]
+    return "".join(f", {s}" for s in shown)
 
 
 def _config_extensions(loaded: Any) -> list[Any]:

@@ -99,7 +99,7 @@ def _seconds(value: int | float | str, key: str, problems: list[tuple[str, str]]
     return float(value)
 
 
-def _arg_spec(i: int, m: ArgModel, problems: list[tuple[str, str]]) -> ArgSpec:
+def arg_spec(i: int, m: ArgModel, problems: list[tuple[str, str]]) -> ArgSpec:
     kind = ArgType(m.type)
     limits: list[int | None] = []
     for field in ("min", "max"):
@@ -142,7 +142,7 @@ def command_from_yaml(name: str, raw: Any) -> tuple[CommandSpec | None, list[tup
     except ValidationError as err:
         return None, _pydantic_problems(err)
     problems: list[tuple[str, str]] = []
-    args = tuple(_arg_spec(i, a, problems) for i, a in enumerate(model.args))
+    args = tuple(arg_spec(i, a, problems) for i, a in enumerate(model.args))
     runner = _runner(model.runner, problems)
     hooks = {
         group: tuple(HookSpec(h.command, h.action, dict(h.options)) for h in getattr(model, group))

@@ -147,6 +147,12 @@ def load(path: Path) -> LoadedConfig:
 DEMO_CONFIG = Path(__file__).resolve().parent.parent / "demo" / "opsroom.yaml"
 
 
+def content_dir(loaded: LoadedConfig) -> Path:
+    """Where the config's content folders (kb, runbooks) are: next to the config file; for
+    the bundled demo, next to the bundled config (its state still goes in the working folder)."""
+    return loaded.path.resolve().parent if loaded.path else DEMO_CONFIG.parent
+
+
 def load_or_demo(path: Path | None) -> LoadedConfig:
     """``--config FILE``, else ``./opsroom.yaml``, else the bundled demo."""
     if path is not None:

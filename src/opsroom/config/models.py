@@ -16,6 +16,7 @@ from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.config.integrations import IntegrationsConfig
 from opsroom.config.oncall import OncallConfig
 from opsroom.config.policy import PolicyConfig
+from opsroom.config.runbooks import RunbooksConfig
 from opsroom.config.tickets import TicketsConfig
 
 
@@ -83,4 +84,5 @@ class OpsroomConfig(Section):
     tickets: TicketsConfig = TicketsConfig()
     guardrails: GuardrailsConfig = GuardrailsConfig()
     kb: KbConfig = KbConfig()
+    runbooks: RunbooksConfig = RunbooksConfig()
     secrets: list[str] = Field([], description="Names of environment variables whose values are secret.")

@@ -20,7 +20,7 @@ SearchOpt = Annotated[str | None, typer.Option("--search", help="fts5 or semanti
 
 
 def _kb(config: Path | None, search: str | None):  # type: ignore[no-untyped-def]
-    from opsroom.config.loader import DEMO_CONFIG, load_or_demo
+    from opsroom.config.loader import content_dir, load_or_demo
     from opsroom.core import ConfigError
     from opsroom.desk.kb import KnowledgeBase
 
@@ -33,8 +33,7 @@ def _kb(config: Path | None, search: str | None):  # type: ignore[no-untyped-def
             kb_config = kb_config.model_copy(update={"search": search})
         if not kb_config.paths:
             raise ConfigError("no knowledge base configured: add `kb: {paths: [kb]}` to opsroom.yaml")
-        base = loaded.path.resolve().parent if loaded.path else DEMO_CONFIG.parent
-        return KnowledgeBase.load(kb_config, base)
+        return KnowledgeBase.load(kb_config, content_dir(loaded))
     except ConfigError as exc:
         err.print(f"[red]Knowledge base error[/]\n{exc}")
         raise typer.Exit(2) from None
