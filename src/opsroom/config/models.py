@@ -13,6 +13,7 @@ from opsroom.config.base import Section
 from opsroom.config.chat import ChatConfig
 from opsroom.config.desk import KbConfig
 from opsroom.config.guardrails import GuardrailsConfig
+from opsroom.config.incidents import IncidentsConfig
 from opsroom.config.integrations import IntegrationsConfig
 from opsroom.config.oncall import OncallConfig
 from opsroom.config.policy import PolicyConfig
@@ -85,4 +86,5 @@ class OpsroomConfig(Section):
     guardrails: GuardrailsConfig = GuardrailsConfig()
     kb: KbConfig = KbConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
+    incidents: IncidentsConfig = IncidentsConfig()
     secrets: list[str] = Field([], description="Names of environment variables whose values are secret.")
