@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.integration.packaging.conftest import ROOT, free_port, wait_healthy
+from tests.integration.release.conftest import ROOT, free_port, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 STORAGE = ["--storage-driver", "vfs"]

@@ -12,7 +12,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from tests.integration.packaging.conftest import ROOT, free_port, wait_healthy
+from tests.integration.release.conftest import ROOT, free_port, wait_healthy
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.integration.packaging.conftest import ROOT
+from tests.integration.release.conftest import ROOT
 
 pytest.importorskip("mkdocs", reason="mkdocs is part of the test extra")
 
