@@ -14,6 +14,7 @@ from sqlalchemy import ColumnElement, Row, Text, cast, func, or_, select
 
 from opsroom.audit.chain import AuditEntry, to_utc
 from opsroom.audit.query import AuditQuery
+from opsroom.audit.visibility import AuditScope
 from opsroom.store import Database
 from opsroom.store.tables import audit_log
 
@@ -84,11 +85,17 @@ def where_clauses(q: AuditQuery) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def search(db: Database, q: AuditQuery, *, limit: int = 50, before_id: int | None = None) -> list[AuditEntry]:
+def search(
+    db: Database, q: AuditQuery, *, limit: int = 50, before_id: int | None = None,
+    scope: AuditScope | None = None,
+) -> list[AuditEntry]:
     """Newest first; pass the last id you got as ``before_id`` for the next page."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
     clauses = where_clauses(q)
+    visible = scope.clause() if scope is not None else None
+    if visible is not None:
+        clauses.append(visible)
     if before_id is not None:
         clauses.append(audit_log.c.id < before_id)
     stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(min(limit, MAX_LIMIT))
