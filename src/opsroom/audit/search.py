@@ -10,8 +10,9 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Text, cast, func, or_, select
+from sqlalchemy import ColumnElement, Row, Text, cast, column, func, or_, select, table, text
 
+from opsroom.audit import fulltext
 from opsroom.audit.chain import AuditEntry, to_utc
 from opsroom.audit.query import AuditQuery
 from opsroom.audit.visibility import AuditScope
@@ -37,17 +38,19 @@ def row_to_entry(row: Row[Any]) -> AuditEntry:
     )
 
 
+def _like_pattern(word: str) -> str:
+    """``%word%`` with ``%``, ``_`` and the escape character itself taken literally."""
+    return "%" + word.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
 def _word(word: str) -> ColumnElement[bool]:
-    """A word appears in the summary, the command or the detail's JSON text."""
-    options = [
-        audit_log.c.summary.icontains(word, autoescape=True),
-        audit_log.c.command.icontains(word, autoescape=True),
-        _detail_text.icontains(word, autoescape=True),
-    ]
-    # Inside JSON a quote or backslash is escaped; look for that spelling too.
-    escaped = json.dumps(word, ensure_ascii=False)[1:-1]
-    if escaped != word:
-        options.append(_detail_text.icontains(escaped, autoescape=True))
+    """A word appears (any case) in the summary, the command or the detail's JSON text.
+
+    ILIKE on PostgreSQL (served by the pg_trgm indexes), ``lower(x) LIKE lower(p)`` on SQLite.
+    """
+    pattern = _like_pattern(word)
+    options = [audit_log.c.summary.ilike(pattern, escape="/"), audit_log.c.command.ilike(pattern, escape="/")]
+    options += [_detail_text.ilike(_like_pattern(w), escape="/") for w in fulltext.spellings(word)]
     return or_(*options)
 
 
@@ -56,6 +59,7 @@ def _equals_any(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
 
 
 def where_clauses(q: AuditQuery) -> list[ColumnElement[bool]]:
+    """The exact SQL conditions of a query (every backend)."""
     t = audit_log.c
     clauses: list[ColumnElement[bool]] = [_word(w) for w in q.words]
     if q.users:
@@ -92,15 +96,56 @@ def search(
     """Newest first; pass the last id you got as ``before_id`` for the next page."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
+    limit = min(limit, MAX_LIMIT)
     clauses = where_clauses(q)
     visible = scope.clause() if scope is not None else None
     if visible is not None:
         clauses.append(visible)
     if before_id is not None:
         clauses.append(audit_log.c.id < before_id)
-    stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(min(limit, MAX_LIMIT))
+    match = _full_text_match(db, q)
     with db.read() as conn:
-        return [row_to_entry(r) for r in conn.execute(stmt)]
+        if match is None:
+            stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(limit)
+            return [row_to_entry(r) for r in conn.execute(stmt)]
+    return _search_full_text(db, match, clauses, limit)
+
+
+def _full_text_match(db: Database, q: AuditQuery) -> str | None:
+    """The FTS5 query to drive this search by, or None to let the planner pick indexes.
+
+    Only words with nothing else indexed to go by: a ``user:``/``command:``/``channel:``/
+    ``run:`` filter narrows better through its own index, checking the words row by row."""
+    if not q.words or q.users or q.commands or q.channels or q.run_ids or not fulltext.available(db):
+        return None
+    return fulltext.match_expression(q.words)
+
+
+_FTS = table("audit_fts", column("rowid"))
+
+
+def _search_full_text(
+    db: Database, match: str, clauses: list[ColumnElement[bool]], limit: int,
+) -> list[AuditEntry]:
+    """Rows newer than the index first (a short id range), then rows the index names, newest
+    first, read lazily from the index (FTS5 walks its rowids in descending order), so a common
+    word stops after ``limit`` hits and a rare one reads only its few candidates."""
+    high = fulltext.indexed_upto(db)
+    newest = audit_log.c.id.desc()
+    with db.read() as conn:
+        tail = select(audit_log).where(audit_log.c.id > high, *clauses).order_by(newest).limit(limit)
+        found = [row_to_entry(r) for r in conn.execute(tail)]
+        if len(found) < limit:
+            indexed = (
+                select(audit_log)
+                .select_from(_FTS.join(audit_log, audit_log.c.id == _FTS.c.rowid))
+                .where(text("audit_fts MATCH :fts_match").bindparams(fts_match=match),
+                       _FTS.c.rowid <= high, *clauses)
+                .order_by(_FTS.c.rowid.desc())
+                .limit(limit - len(found))
+            )
+            found += [row_to_entry(r) for r in conn.execute(indexed)]
+    return found
 
 
 def for_run(db: Database, run_id: int) -> list[AuditEntry]:
