@@ -67,6 +67,19 @@ def spellings(word: str) -> list[str]:
     return [word] if escaped == word else [word, escaped]
 
 
+MAX_TRIGRAMS = 3  # FTS5's AND of many common trigrams costs far more than it narrows
+
+
+def _few_trigrams(word: str) -> list[str]:
+    """A few of the word's trigrams (any subset keeps every true match): the first, the last,
+    and the one with the most non-letters (rarer in text than letters)."""
+    every = [word[i : i + 3] for i in range(len(word) - 2)]
+    chosen = dict.fromkeys([every[0], every[-1]])
+    rare = max(every, key=lambda t: sum(not c.isalpha() for c in t))
+    chosen[rare if rare not in chosen else every[len(every) // 2]] = None
+    return sorted(chosen)[:MAX_TRIGRAMS]
+
+
 def match_expression(words: Sequence[str]) -> str | None:
     """An FTS5 query every row holding all ``words`` matches; None when no word is long
     enough (3+ characters in every spelling) to narrow anything."""
@@ -77,7 +90,7 @@ def match_expression(words: Sequence[str]) -> str | None:
             continue
         alternatives = []
         for w in options:
-            trigrams = sorted({w[i : i + 3] for i in range(len(w) - 2)})
+            trigrams = _few_trigrams(w)
             alternatives.append("(" + " AND ".join('"' + t.replace('"', '""') + '"' for t in trigrams) + ")")
         terms.append("(" + " OR ".join(alternatives) + ")")
     return " AND ".join(terms) if terms else None

@@ -10,7 +10,7 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Text, cast, column, func, or_, select, table, text
+from sqlalchemy import ColumnElement, Connection, Row, Text, cast, column, func, or_, select, table, text
 
 from opsroom.audit import fulltext
 from opsroom.audit.chain import AuditEntry, to_utc
@@ -58,21 +58,31 @@ def _equals_any(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     return func.lower(column).in_([v.lower() for v in values])
 
 
-def where_clauses(q: AuditQuery) -> list[ColumnElement[bool]]:
-    """The exact SQL conditions of a query (every backend)."""
+def where_clauses(q: AuditQuery, *, intersect: bool = False) -> list[ColumnElement[bool]]:
+    """The exact SQL conditions of a query (every backend).
+
+    ``intersect`` (SQLite): when several indexed filters (user, command, channel) are given,
+    all but the first are written ``id IN (ids from that filter's index)``. SQLite walks one
+    index and, without that, reads every row of it to test the others; the id sets come from
+    the other indexes alone and are tested on the rowid before any row is read."""
     t = audit_log.c
     clauses: list[ColumnElement[bool]] = [_word(w) for w in q.words]
+    indexed: list[ColumnElement[bool]] = []
     if q.users:
-        clauses.append(_equals_any(t.actor, q.users))
+        indexed.append(_equals_any(t.actor, q.users))
     if q.commands:
-        clauses.append(_equals_any(t.command, q.commands))
-    if q.platforms:
-        clauses.append(_equals_any(t.platform, q.platforms))
+        indexed.append(_equals_any(t.command, q.commands))
     if q.channels:
         # "#ops" and "ops" name the same channel, whichever way the engine stored it.
         names = {v.lower() for v in q.channels} | {v.lower().lstrip("#") for v in q.channels}
         names |= {"#" + n for n in list(names) if not n.startswith("#")}
-        clauses.append(func.lower(t.channel).in_(sorted(names)))
+        indexed.append(func.lower(t.channel).in_(sorted(names)))
+    if intersect and len(indexed) > 1:
+        # "+ 0": a test on each candidate, never a list for the planner to drive by.
+        indexed[1:] = [(t.id + 0).in_(select(t.id).where(other)) for other in indexed[1:]]
+    clauses += indexed
+    if q.platforms:
+        clauses.append(_equals_any(t.platform, q.platforms))
     if q.actions:
         # action:run matches "run" and the "run.*" family (run.started, run.finished…).
         clauses.append(or_(*(
@@ -97,7 +107,7 @@ def search(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     limit = min(limit, MAX_LIMIT)
-    clauses = where_clauses(q)
+    clauses = where_clauses(q, intersect=db.engine.dialect.name == "sqlite")
     visible = scope.clause() if scope is not None else None
     if visible is not None:
         clauses.append(visible)
@@ -105,10 +115,32 @@ def search(
         clauses.append(audit_log.c.id < before_id)
     match = _full_text_match(db, q)
     with db.read() as conn:
+        floor = _id_floor(conn, q)
+        if floor is not None:
+            clauses.append(audit_log.c.id >= floor)
         if match is None:
             stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(limit)
             return [row_to_entry(r) for r in conn.execute(stmt)]
-    return _search_full_text(db, match, clauses, limit)
+    return _search_full_text(db, match, clauses, limit, floor or 0)
+
+
+FLOOR_SCAN = 60_000  # rows of the time index read to bound a "since" search by id
+
+
+def _id_floor(conn: Connection, q: AuditQuery) -> int | None:
+    """The smallest id with ``ts >= since``, when at most FLOOR_SCAN rows are that recent.
+
+    Exact (read from the ``ts`` index, not assumed from id order: entries may carry an
+    earlier ``ts`` than their neighbours), and it turns "since yesterday" into a short id
+    range that the planners scan newest first instead of the whole log. Older "since" times
+    cover too many rows for the bound to pay; the search then runs without it."""
+    if q.since is None:
+        return None
+    recent = select(audit_log.c.id).where(audit_log.c.ts >= to_utc(q.since)).limit(FLOOR_SCAN + 1).subquery()
+    lowest, count = conn.execute(select(func.min(recent.c.id), func.count())).one()
+    if count > FLOOR_SCAN:
+        return None
+    return int(lowest) if lowest is not None else 2**62  # nothing that recent: nothing matches
 
 
 def _full_text_match(db: Database, q: AuditQuery) -> str | None:
@@ -125,7 +157,7 @@ _FTS = table("audit_fts", column("rowid"))
 
 
 def _search_full_text(
-    db: Database, match: str, clauses: list[ColumnElement[bool]], limit: int,
+    db: Database, match: str, clauses: list[ColumnElement[bool]], limit: int, floor: int,
 ) -> list[AuditEntry]:
     """Rows newer than the index first (a short id range), then rows the index names, newest
     first, read lazily from the index (FTS5 walks its rowids in descending order), so a common
@@ -140,7 +172,7 @@ def _search_full_text(
                 select(audit_log)
                 .select_from(_FTS.join(audit_log, audit_log.c.id == _FTS.c.rowid))
                 .where(text("audit_fts MATCH :fts_match").bindparams(fts_match=match),
-                       _FTS.c.rowid <= high, *clauses)
+                       _FTS.c.rowid <= high, _FTS.c.rowid >= floor, *clauses)
                 .order_by(_FTS.c.rowid.desc())
                 .limit(limit - len(found))
             )
