@@ -18,6 +18,8 @@ from opsroom.core import Context, Invocation, Message, ParseError, Section
 
 SHOWN = 15
 NATIVE_PLATFORMS = frozenset({"shell", "web", "api"})  # sender id == opsroom user name
+# One person's own terminal (``opsroom shell`` on the server): every answer is private there.
+PRIVATE_PLATFORMS = frozenset({"shell"})
 
 
 def _line(e: AuditEntry) -> str:
@@ -60,7 +62,7 @@ def answer(log: Any, scope: AuditScope, inv: Invocation, *, can_whisper: bool) -
         )
     hint = Context("newest first · only what you may see · full search in the console")
     message = Message(f"{len(entries)} audit entries", (Section("\n".join(_line(e) for e in entries)), hint))
-    if only_from_here(entries, inv):
+    if only_from_here(entries, inv) or inv.place.platform in PRIVATE_PLATFORMS:
         return message
     recipient = recipient_id(inv)
     if can_whisper and recipient:
