@@ -14,9 +14,10 @@ indexes serve ``ILIKE`` as they are.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 
 from opsroom.store import Database
 from opsroom.store.tables import audit_log
@@ -27,12 +28,13 @@ _INDEX_NEWER = (
     "INSERT INTO audit_fts(rowid, summary, command, detail) "
     "SELECT id, summary, command, detail FROM audit_log WHERE id > ? ORDER BY id"
 )
-_present: dict[int, bool] = {}
+# Per engine, held weakly: an id() could be reused by a later engine of another database.
+_present: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
 
 
 def available(db: Database) -> bool:
     """Whether this database has the FTS table (SQLite, migrated to 0006_audit_search)."""
-    key = id(db.engine)
+    key = db.engine
     known = _present.get(key)
     if known is None:
         known = False
