@@ -1,88 +1,227 @@
-"""Audit append cost: rows/s for append and append_many on SQLite and PostgreSQL.
+"""Audit search latency at 10k / 100k / 1M entries, SQLite and PostgreSQL.
 
-    .venv/bin/python bench/audit.py                    # SQLite (temp file) + local PostgreSQL
-    .venv/bin/python bench/audit.py --pg off           # SQLite only
-    .venv/bin/python bench/audit.py --rows 20000
+    .venv/bin/python bench/audit.py                       # 10k, 100k, 1M on both backends
+    .venv/bin/python bench/audit.py --sizes 10000,100000 --pg off
+    .venv/bin/python bench/audit.py --verbose             # also each query's median
 
-Each figure is the median of 3 runs. "in one txn" measures the append itself; "txn each"
-adds a BEGIN IMMEDIATE/COMMIT per call, which is what a dispatcher pays when every state
-change is its own transaction.
+Rows are realistic (200 users, 30 commands, 40 channels, the engine's actions, summaries and
+details as the engine writes them, a year of timestamps ending now) and correctly
+hash-chained, written with bulk inserts (executemany on SQLite, COPY on PostgreSQL) through
+the real migrated schema. Each size runs the same mix of searches, each through
+``AuditLog.search`` (parsing included), newest 50, several rounds; p50/p95 are over every
+search of the mix. Append cost is bench/audit_append.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import random
 import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, text
 
-from opsroom.audit import AuditLog, AuditRecord
+from opsroom.audit import AuditLog
+from opsroom.audit.chain import ZERO_HASH, AuditRecord, entry_hash, prepare, ts_text
+from opsroom.audit.visibility import AuditScope
 from opsroom.store import Database, create_db_engine
 
-DETAIL = {"rule_ids": ["ops-may-restart", "freeze-window"], "args": {"service": "api", "env": "prod"}}
+USERS = ["alice", "bob", "carol", "dave", "erin"] + [f"user{i:03d}" for i in range(195)]
+COMMANDS = ["deploy", "rollback", "restart", "scale", "status", "logs", "query", "help", "runs", "audit"] + [
+    f"job{i}" for i in range(20)
+]
+CHANNELS = ["#ops", "#payments", "#war-room", "#deploys", "#leads", "dm", ""] + [f"#team{i}" for i in range(33)]
+SERVICES = ["api-gateway", "payments", "checkout", "search", "auth", "billing", "ledger", "notifications"]
+ENVS = ["dev", "staging", "production"]
+YEAR = timedelta(days=365)
 
 
-def _timed(fn: Callable[[], None], rows: int) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return rows / (time.perf_counter() - t0)
+def rows(rng: random.Random, start_id: int, count: int, end: datetime, total: int) -> Iterator[tuple[Any, ...]]:
+    """``count`` entries after ``start_id``: each command gives received, decision and, when
+    allowed, run.started and run.finished; timestamps rise evenly across the year to ``end``."""
+    written = 0
+    run_id = start_id // 4 + 1
+    while written < count:
+        user = USERS[min(int(rng.paretovariate(1.2)) - 1, len(USERS) - 1)]
+        command = rng.choice(COMMANDS)
+        service, env = rng.choice(SERVICES), rng.choice(ENVS)
+        channel = rng.choice(CHANNELS)
+        text_typed = f"/{command} {service} {env} version=v4.{rng.randint(0, 30)}.{rng.randint(0, 9)}"
+        allowed = rng.random() < 0.85
+        steps: list[tuple[str, str, dict[str, Any], int | None]] = [
+            (
+                "command.received",
+                text_typed,
+                {"text": text_typed, "parsed": f"{command} env={env} service={service}"},
+                run_id,
+            ),
+            (
+                "decision",
+                "allowed" if allowed else f"denied: {user} may not run {command} in {channel or 'dm'}",
+                {"allowed": allowed, "rules": ["sre-operates-everywhere"] if allowed else []},
+                run_id,
+            ),
+        ]
+        if allowed:
+            outcome = rng.choice(["succeeded"] * 8 + ["failed", "timed_out"])
+            tail = (
+                "disk full on /var"
+                if outcome == "failed" and rng.random() < 0.1
+                else f"exit {0 if outcome == 'succeeded' else 1}"
+            )
+            steps.append(("run.started", f"run #{run_id} started", {}, run_id))
+            steps.append(
+                (f"run.{outcome}" if outcome != "succeeded" else "run.finished", tail, {"state": outcome}, run_id)
+            )
+        for action, summary, detail, rid in steps:
+            if written == count:
+                return
+            position = start_id + written + 1
+            ts = end - YEAR + YEAR * (position / total)
+            yield (user, action, command, "slack", channel, rid, summary, detail, ts)
+            written += 1
+        run_id += 1
 
 
-def run(db: Database, rows: int) -> dict[str, float]:
+def fill(db: Database, upto: int, total: int, end: datetime, rng: random.Random) -> None:
+    """Grow the log to ``upto`` rows with a valid chain, in bulk."""
+    with db.read() as conn:
+        head = conn.execute(text("SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1")).first()
+    last_id, last_hash = (int(head[0]), head[1]) if head else (0, ZERO_HASH)
+    postgres = db.engine.dialect.name == "postgresql"
+    batch: list[tuple[Any, ...]] = []
+
+    def flush() -> None:
+        raw = db.engine.raw_connection()
+        try:
+            cur = raw.cursor()
+            if postgres:
+                with cur.copy(
+                    "COPY audit_log (id, ts, actor, action, command, platform, channel, run_id, "  # type: ignore[attr-defined]
+                    "summary, detail, prev_hash, hash) FROM STDIN"
+                ) as copy:
+                    for row in batch:
+                        copy.write_row(row)
+            else:
+                cur.execute("BEGIN")
+                cur.executemany(
+                    "INSERT INTO audit_log (id, ts, actor, action, command, platform, channel, run_id, "
+                    "summary, detail, prev_hash, hash) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                    batch,
+                )
+            raw.commit()
+        finally:
+            raw.close()
+        batch.clear()
+
+    now = datetime.now(UTC)
+    for actor, action, command, platform, channel, rid, summary, detail, ts in rows(
+        rng, last_id, upto - last_id, end, total
+    ):
+        prepared = prepare(
+            AuditRecord(actor, action, command, platform, channel, rid, summary, detail, ts), now, ts_text(now)
+        )
+        last_id += 1
+        digest = entry_hash(last_id, prepared[1], *prepared[2:], last_hash)
+        stored_ts = prepared[0] if postgres else f"{prepared[1][:10]} {prepared[1][11:26]}"
+        batch.append((last_id, stored_ts, *prepared[2:], last_hash, digest))
+        last_hash = digest
+        if len(batch) == 20_000:
+            flush()
+    if batch:
+        flush()
+    with db.engine.begin() as conn:
+        conn.execute(text("ANALYZE"))
+
+
+QUERIES = [
+    "deploy",
+    '"disk full"',
+    "v4.12.3",
+    "user:alice",
+    "command:rollback",
+    "channel:#payments",
+    "action:decision",
+    "since 2h ago",
+    "since last tuesday",
+    "rollback user:bob since last month",
+    "payments channel:#ops since yesterday",
+    "run:12345",
+    "user:carol command:restart until 2026-06-01",
+    '"api-gateway" action:run since last week',
+    "zzz-no-such-word",
+    "denied user:dave",
+    "production user:erin channel:#war-room",
+    "checkout failed since 30 days ago",
+]
+# The same searches by someone who reads a handful of channels (the visibility filter).
+SCOPED = ["deploy", "since yesterday", "user:alice", "denied", "channel:#leads"]
+BOB = AuditScope(
+    "bob",
+    readable=frozenset({"ops", "deploys", "team1"}),
+    configured=frozenset(c.lstrip("#") for c in CHANNELS if c not in ("", "dm")),
+)
+
+
+def measure(log: AuditLog, rounds: int, verbose: bool) -> tuple[float, float]:
+    samples: list[float] = []
+    per_query: dict[str, list[float]] = {}
+    cases: list[tuple[str, AuditScope | None]] = [(q, None) for q in QUERIES] + [(q, BOB) for q in SCOPED]
+    for q, scope in cases:  # warm-up: caches, dateparser, planner
+        log.search(q, limit=50, scope=scope)
+    for _ in range(rounds):
+        for q, scope in cases:
+            t0 = time.perf_counter()
+            log.search(q, limit=50, scope=scope)
+            took = (time.perf_counter() - t0) * 1000
+            samples.append(took)
+            per_query.setdefault(("bob: " if scope else "") + q, []).append(took)
+    if verbose:
+        for q, times in per_query.items():
+            print(f"      {statistics.median(times):8.2f} ms  {q}")
+    samples.sort()
+    return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.95))]
+
+
+def run(db: Database, label: str, sizes: list[int], rounds: int, verbose: bool) -> None:
+    rng = random.Random(11)
+    end = datetime.now(UTC)
     log = AuditLog(db)
-    results: dict[str, list[float]] = {}
-
-    def one_txn_append() -> None:
-        with db.begin() as conn:
-            for i in range(rows):
-                log.append(conn, actor="alice", action="decision", command="restart",
-                           platform="web", channel="#ops", run_id=i, summary="allowed", detail=DETAIL)
-
-    def one_txn_many() -> None:
-        with db.begin() as conn:
-            for i in range(0, rows, 4):
-                log.append_many(conn, [AuditRecord("alice", a, "restart", "web", "#ops", i, "s", DETAIL)
-                                       for a in ("received", "decision", "run.started", "run.finished")])
-
-    def txn_each_append() -> None:
-        for i in range(rows):
-            with db.begin() as conn:
-                log.append(conn, actor="alice", action="decision", command="restart",
-                           platform="web", channel="#ops", run_id=i, summary="allowed", detail=DETAIL)
-
-    def txn_each_many() -> None:
-        for i in range(0, rows, 4):
-            with db.begin() as conn:
-                log.append_many(conn, [AuditRecord("alice", a, "restart", "web", "#ops", i, "s", DETAIL)
-                                       for a in ("received", "decision", "run.started", "run.finished")])
-
-    cases = {"append, in one txn": one_txn_append, "append_many x4, in one txn": one_txn_many,
-             "append, txn each": txn_each_append, "append_many x4, txn each": txn_each_many}
-    for _ in range(3):
-        for name, fn in cases.items():
-            results.setdefault(name, []).append(_timed(fn, rows))
-    report = log.verify()
-    assert report.ok, report.text()
-    return {name: statistics.median(v) for name, v in results.items()}
+    for size in sizes:
+        t0 = time.perf_counter()
+        fill(db, size, sizes[-1], end, rng)
+        built = time.perf_counter() - t0
+        p50, p95 = measure(log, rounds, verbose)
+        print(
+            f"{label:<11} {size:>9,} rows  p50 {p50:7.2f} ms  p95 {p95:7.2f} ms  "
+            f"({len(QUERIES) + len(SCOPED)} searches x {rounds}; filled in {built:.1f} s)",
+            flush=True,
+        )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--rows", type=int, default=10_000)
+    ap.add_argument("--sizes", default="10000,100000,1000000")
+    ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    ap.add_argument("--sqlite-only", action="store_true")
+    ap.add_argument("--pg-only", action="store_true")
+    ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        db = Database(create_db_engine(str(Path(tmp) / "bench.db")))
-        db.migrate()
-        for name, rate in run(db, args.rows).items():
-            print(f"sqlite      {name:28s} {rate:10,.0f} rows/s  {1e6 / rate:6.1f} µs/row")
-        db.dispose()
-    if args.pg == "off":
+    sizes = [int(s) for s in args.sizes.split(",")]
+    if not args.pg_only:
+        with tempfile.TemporaryDirectory() as tmp:
+            db = Database(create_db_engine(str(Path(tmp) / "bench.db")))
+            db.migrate()
+            run(db, "sqlite", sizes, args.rounds, args.verbose)
+            db.dispose()
+    if args.pg == "off" or args.sqlite_only:
         return
     schema = "bench_" + uuid.uuid4().hex[:8]
     admin = create_engine(args.pg, isolation_level="AUTOCOMMIT")
@@ -91,8 +230,7 @@ def main() -> None:
     try:
         db = Database(create_db_engine(f"{args.pg}?options=-csearch_path%3D{schema}"))
         db.migrate()
-        for name, rate in run(db, args.rows // 2).items():
-            print(f"postgresql  {name:28s} {rate:10,.0f} rows/s  {1e6 / rate:6.1f} µs/row")
+        run(db, "postgresql", sizes, args.rounds, args.verbose)
         db.dispose()
     finally:
         with admin.connect() as conn:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Awaitable, Callable
 
+from opsroom.audit.chat import audit_command
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Fields, Invocation, Message, Section
 from opsroom.policy.builtin_commands import GUARDRAIL_HANDLERS, GUARDRAIL_SPECS
 from opsroom.reporter import ICONS, fmt_duration, tail
@@ -44,6 +45,7 @@ BUILTIN_SPECS: tuple[CommandSpec, ...] = (
 # Permissions policy checks that are not commands anyone types.
 PERMISSION_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("cancel-others", summary="Cancel a run someone else started", builtin=True),
+    CommandSpec("audit-all", summary="See every audit entry, from every channel and DM", builtin=True),
 )
 
 
@@ -139,24 +141,6 @@ async def cmd_cancel(engine: Any, inv: Invocation) -> Message:
     return await engine.cancel_run(int(inv.args["id"]), inv.principal, inv.place)  # type: ignore[no-any-return]
 
 
-async def cmd_audit(engine: Any, inv: Invocation) -> Message:
-    from opsroom.core import ParseError
-
-    text = str(inv.args.get("query") or "")
-    try:
-        query = engine.audit.parse(text)
-    except ParseError as exc:
-        return Message.plain(str(exc), "warning")
-    entries = engine.audit.search(query, limit=15)
-    if not entries:
-        return Message.plain(f"No audit entries match `{text}`." if text else "The audit trail is empty.")
-    lines = [f"#{e.id} {e.ts.strftime('%a %Y-%m-%d %H:%M')} · {e.actor} · {e.action}"
-             f"{' · ' + e.command if e.command else ''}{' · run #' + str(e.run_id) if e.run_id else ''}"
-             f" — {e.summary[:160]}" for e in entries]
-    hint = Context("newest first · full search in the console or `opsroom audit search`")
-    return Message(f"{len(entries)} audit entries", (Section("\n".join(lines)), hint))
-
-
 async def cmd_whoami(engine: Any, inv: Invocation) -> Message:
     p = inv.principal
     roles = ", ".join(sorted(p.roles)) or "none"
@@ -166,7 +150,7 @@ async def cmd_whoami(engine: Any, inv: Invocation) -> Message:
 
 BUILTIN_HANDLERS: dict[str, BuiltinHandler] = {
     "help": cmd_help, "runs": cmd_runs, "run": cmd_run, "cancel": cmd_cancel,
-    "audit": cmd_audit, "whoami": cmd_whoami,
+    "audit": audit_command, "whoami": cmd_whoami,
 }
 
 # approve, deny, approvals, confirm, freeze, locks, unlock (docs/guardrails.md)

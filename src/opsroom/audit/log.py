@@ -19,7 +19,7 @@ Keeping one chain with several writers:
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -52,6 +52,7 @@ from opsroom.audit.chain import (
 )
 from opsroom.audit.query import AuditQuery, parse_query
 from opsroom.audit.verify import VerifyReport, verify_db
+from opsroom.audit.visibility import AuditScope
 from opsroom.store import Database
 from opsroom.store.db import driver_executemany
 from opsroom.store.tables import audit_log
@@ -211,18 +212,28 @@ class AuditLog:
 
     def search(
         self, query: AuditQuery | str, *, limit: int = 50, before_id: int | None = None,
-        now: datetime | None = None,
+        now: datetime | None = None, scope: AuditScope | None = None,
     ) -> list[AuditEntry]:
-        """Newest first. A string is parsed first (ParseError on bad input)."""
+        """Newest first. A string is parsed first (ParseError on bad input). ``scope``: only
+        what that person may see (``visibility.scope_for``); None = everything, for the
+        server's own command line."""
         if isinstance(query, str):
             query = self.parse(query, now)
-        return _search.search(self.db, query, limit=limit, before_id=before_id)
+        return _search.search(self.db, query, limit=limit, before_id=before_id, scope=scope)
 
-    def export(self, fp: TextIO, query: AuditQuery | str | None = None) -> int:
+    def export(
+        self, fp: TextIO, query: AuditQuery | str | None = None, *, scope: AuditScope | None = None,
+    ) -> int:
         """JSON Lines, oldest first, hashes included; returns how many entries."""
         if isinstance(query, str):
             query = self.parse(query)
-        return _export.export(self.db, fp, query)
+        return _export.export(self.db, fp, query, scope=scope)
+
+    def export_lines(
+        self, query: AuditQuery | None = None, *, scope: AuditScope | None = None,
+    ) -> Iterator[str]:
+        """The export one line at a time (for streaming it over HTTP)."""
+        return _export.lines(self.db, query, scope=scope)
 
     def for_run(self, run_id: int) -> list[AuditEntry]:
         return _search.for_run(self.db, run_id)

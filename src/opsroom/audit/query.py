@@ -160,6 +160,8 @@ def parse_query(text: str, now: datetime | None = None, *, tz: str | tzinfo = "U
     """Parse the search language; raises ParseError naming what is allowed."""
     if len(text) > MAX_QUERY_CHARS:
         raise ParseError(f"search is too long ({len(text)} characters; at most {MAX_QUERY_CHARS})")
+    if "\x00" in text:  # nothing stored holds one (chain.py replaces it), and PostgreSQL refuses it
+        raise ParseError("the search contains a NUL character; remove it")
     now = datetime.now(UTC) if now is None else (now if now.tzinfo else now.replace(tzinfo=UTC))
     zone = _zone(tz)
     tokens = _tokenize(text)

@@ -10,10 +10,12 @@ import json
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, Row, Text, cast, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Row, Text, cast, column, func, or_, select, table, text
 
+from opsroom.audit import fulltext
 from opsroom.audit.chain import AuditEntry, to_utc
 from opsroom.audit.query import AuditQuery
+from opsroom.audit.visibility import AuditScope
 from opsroom.store import Database
 from opsroom.store.tables import audit_log
 
@@ -36,17 +38,19 @@ def row_to_entry(row: Row[Any]) -> AuditEntry:
     )
 
 
+def _like_pattern(word: str) -> str:
+    """``%word%`` with ``%``, ``_`` and the escape character itself taken literally."""
+    return "%" + word.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+
+
 def _word(word: str) -> ColumnElement[bool]:
-    """A word appears in the summary, the command or the detail's JSON text."""
-    options = [
-        audit_log.c.summary.icontains(word, autoescape=True),
-        audit_log.c.command.icontains(word, autoescape=True),
-        _detail_text.icontains(word, autoescape=True),
-    ]
-    # Inside JSON a quote or backslash is escaped; look for that spelling too.
-    escaped = json.dumps(word, ensure_ascii=False)[1:-1]
-    if escaped != word:
-        options.append(_detail_text.icontains(escaped, autoescape=True))
+    """A word appears (any case) in the summary, the command or the detail's JSON text.
+
+    ILIKE on PostgreSQL (served by the pg_trgm indexes), ``lower(x) LIKE lower(p)`` on SQLite.
+    """
+    pattern = _like_pattern(word)
+    options = [audit_log.c.summary.ilike(pattern, escape="/"), audit_log.c.command.ilike(pattern, escape="/")]
+    options += [_detail_text.ilike(_like_pattern(w), escape="/") for w in fulltext.spellings(word)]
     return or_(*options)
 
 
@@ -54,20 +58,31 @@ def _equals_any(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     return func.lower(column).in_([v.lower() for v in values])
 
 
-def where_clauses(q: AuditQuery) -> list[ColumnElement[bool]]:
+def where_clauses(q: AuditQuery, *, intersect: bool = False) -> list[ColumnElement[bool]]:
+    """The exact SQL conditions of a query (every backend).
+
+    ``intersect`` (SQLite): when several indexed filters (user, command, channel) are given,
+    all but the first are written ``id IN (ids from that filter's index)``. SQLite walks one
+    index and, without that, reads every row of it to test the others; the id sets come from
+    the other indexes alone and are tested on the rowid before any row is read."""
     t = audit_log.c
     clauses: list[ColumnElement[bool]] = [_word(w) for w in q.words]
+    indexed: list[ColumnElement[bool]] = []
     if q.users:
-        clauses.append(_equals_any(t.actor, q.users))
+        indexed.append(_equals_any(t.actor, q.users))
     if q.commands:
-        clauses.append(_equals_any(t.command, q.commands))
-    if q.platforms:
-        clauses.append(_equals_any(t.platform, q.platforms))
+        indexed.append(_equals_any(t.command, q.commands))
     if q.channels:
         # "#ops" and "ops" name the same channel, whichever way the engine stored it.
         names = {v.lower() for v in q.channels} | {v.lower().lstrip("#") for v in q.channels}
         names |= {"#" + n for n in list(names) if not n.startswith("#")}
-        clauses.append(func.lower(t.channel).in_(sorted(names)))
+        indexed.append(func.lower(t.channel).in_(sorted(names)))
+    if intersect and len(indexed) > 1:
+        # "+ 0": a test on each candidate, never a list for the planner to drive by.
+        indexed[1:] = [(t.id + 0).in_(select(t.id).where(other)) for other in indexed[1:]]
+    clauses += indexed
+    if q.platforms:
+        clauses.append(_equals_any(t.platform, q.platforms))
     if q.actions:
         # action:run matches "run" and the "run.*" family (run.started, run.finished…).
         clauses.append(or_(*(
@@ -84,16 +99,85 @@ def where_clauses(q: AuditQuery) -> list[ColumnElement[bool]]:
     return clauses
 
 
-def search(db: Database, q: AuditQuery, *, limit: int = 50, before_id: int | None = None) -> list[AuditEntry]:
+def search(
+    db: Database, q: AuditQuery, *, limit: int = 50, before_id: int | None = None,
+    scope: AuditScope | None = None,
+) -> list[AuditEntry]:
     """Newest first; pass the last id you got as ``before_id`` for the next page."""
     if limit < 1:
         raise ValueError("limit must be at least 1")
-    clauses = where_clauses(q)
+    limit = min(limit, MAX_LIMIT)
+    clauses = where_clauses(q, intersect=db.engine.dialect.name == "sqlite")
+    visible = scope.clause() if scope is not None else None
+    if visible is not None:
+        clauses.append(visible)
     if before_id is not None:
         clauses.append(audit_log.c.id < before_id)
-    stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(min(limit, MAX_LIMIT))
+    match = _full_text_match(db, q)
     with db.read() as conn:
-        return [row_to_entry(r) for r in conn.execute(stmt)]
+        floor = _id_floor(conn, q)
+        if floor is not None:
+            clauses.append(audit_log.c.id >= floor)
+        if match is None:
+            stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(limit)
+            return [row_to_entry(r) for r in conn.execute(stmt)]
+    return _search_full_text(db, match, clauses, limit, floor or 0)
+
+
+FLOOR_SCAN = 60_000  # rows of the time index read to bound a "since" search by id
+
+
+def _id_floor(conn: Connection, q: AuditQuery) -> int | None:
+    """The smallest id with ``ts >= since``, when at most FLOOR_SCAN rows are that recent.
+
+    Exact (read from the ``ts`` index, not assumed from id order: entries may carry an
+    earlier ``ts`` than their neighbours), and it turns "since yesterday" into a short id
+    range that the planners scan newest first instead of the whole log. Older "since" times
+    cover too many rows for the bound to pay; the search then runs without it."""
+    if q.since is None:
+        return None
+    recent = select(audit_log.c.id).where(audit_log.c.ts >= to_utc(q.since)).limit(FLOOR_SCAN + 1).subquery()
+    lowest, count = conn.execute(select(func.min(recent.c.id), func.count())).one()
+    if count > FLOOR_SCAN:
+        return None
+    return int(lowest) if lowest is not None else 2**62  # nothing that recent: nothing matches
+
+
+def _full_text_match(db: Database, q: AuditQuery) -> str | None:
+    """The FTS5 query to drive this search by, or None to let the planner pick indexes.
+
+    Only words with nothing else indexed to go by: a ``user:``/``command:``/``channel:``/
+    ``run:`` filter narrows better through its own index, checking the words row by row."""
+    if not q.words or q.users or q.commands or q.channels or q.run_ids or not fulltext.available(db):
+        return None
+    return fulltext.match_expression(q.words)
+
+
+_FTS = table("audit_fts", column("rowid"))
+
+
+def _search_full_text(
+    db: Database, match: str, clauses: list[ColumnElement[bool]], limit: int, floor: int,
+) -> list[AuditEntry]:
+    """Rows newer than the index first (a short id range), then rows the index names, newest
+    first, read lazily from the index (FTS5 walks its rowids in descending order), so a common
+    word stops after ``limit`` hits and a rare one reads only its few candidates."""
+    high = fulltext.indexed_upto(db)
+    newest = audit_log.c.id.desc()
+    with db.read() as conn:
+        tail = select(audit_log).where(audit_log.c.id > high, *clauses).order_by(newest).limit(limit)
+        found = [row_to_entry(r) for r in conn.execute(tail)]
+        if len(found) < limit:
+            indexed = (
+                select(audit_log)
+                .select_from(_FTS.join(audit_log, audit_log.c.id == _FTS.c.rowid))
+                .where(text("audit_fts MATCH :fts_match").bindparams(fts_match=match),
+                       _FTS.c.rowid <= high, _FTS.c.rowid >= floor, *clauses)
+                .order_by(_FTS.c.rowid.desc())
+                .limit(limit - len(found))
+            )
+            found += [row_to_entry(r) for r in conn.execute(indexed)]
+    return found
 
 
 def for_run(db: Database, run_id: int) -> list[AuditEntry]:

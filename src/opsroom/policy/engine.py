@@ -28,6 +28,7 @@ from opsroom.config.models import UserConfig
 from opsroom.config.policy import PolicyConfig
 from opsroom.core import ConfigError, Decision, Invocation, Place, Principal, Requirement
 from opsroom.policy import sources
+from opsroom.policy.decision_cache import ContextProjection, DecisionCache
 from opsroom.policy.requirements import requirements_by_rule
 from opsroom.policy.windows import DAYS
 
@@ -84,6 +85,10 @@ class PolicyEngine:
         self._order = {pid: n for n, pid in enumerate(self.policies)}
         self._no_entities = cedarpy.Entities.from_json_str("[]")
         self._entities: OrderedDict[tuple[Any, ...], cedarpy.Entities] = OrderedDict()
+        # Exact decision cache (see decision_cache.py): keyed on what policies can observe.
+        self._projection = ContextProjection(p.est for p in self.policies.values())
+        self._shown_names = tuple(sorted({n for names in self._shown_args.values() for n in names}))
+        self._decisions = DecisionCache()
         if not configured:
             self.warnings.append(
                 "no policy is configured: everyone may run every command (add policy.rules)"
@@ -120,6 +125,24 @@ class PolicyEngine:
         if not self.configured:
             return Decision.allow("allowed: no policy is configured")
         request = self.request(principal, command, args, place, now)
+        # Everything the decision (and its reason text) depends on: the request as policies
+        # see it, the principal's entities, and the argument values a denial would name.
+        key = (
+            principal.known, principal.name, principal.roles, principal.groups, command, place.name,
+            place.is_direct, self._projection.key(request["context"]),
+            tuple(None if args.get(n) is None else _shown(args[n]) for n in self._shown_names),
+        )
+        cached: Decision | None = self._decisions.get(key)
+        if cached is not None:
+            return cached
+        decision = self._evaluate(request, principal, command, args, place)
+        self._decisions.put(key, decision)
+        return decision
+
+    def _evaluate(
+        self, request: dict[str, Any], principal: Principal, command: str, args: Mapping[str, Any], place: Place,
+    ) -> Decision:
+        """One Cedar evaluation (cedarpy, parsed policy set and entity handles)."""
         result = cedarpy.is_authorized(request, self._policy_set, self._entities_for(principal))
         fired = self._sorted(result.diagnostics.reasons)
         failed = self._failed_forbids(result.diagnostics.errors, principal, command)

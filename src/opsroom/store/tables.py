@@ -15,6 +15,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    func,
 )
 
 from opsroom.store.types import UTCDateTime
@@ -77,9 +78,11 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
     Index("ix_audit_log_ts", "ts"),
     Index("ix_audit_log_run_id", "run_id"),
-    Index("ix_audit_log_actor", "actor"),
-    Index("ix_audit_log_command", "command"),
 )
+# Searches compare lower(...) (migration 0006; the full-text indexes are made there too, per
+# backend: the SQLite FTS5 table audit_fts, PostgreSQL pg_trgm GIN indexes).
+for _column in (audit_log.c.actor, audit_log.c.command, audit_log.c.channel):
+    Index(f"ix_audit_log_{_column.name}_lower", func.lower(_column), audit_log.c.id)
 
 locks = Table(
     "locks", metadata,

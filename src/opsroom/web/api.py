@@ -11,9 +11,10 @@ import datetime as dt
 from typing import Any, Awaitable, Callable
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from opsroom.audit.visibility import AuditScope, scope_for
 from opsroom.chat.web import codec
 from opsroom.chat.web import store as msg_store
 from opsroom.chat.web.adapter import WebChatError
@@ -22,7 +23,7 @@ from opsroom.runs import store as run_store
 from opsroom.web.access import output_hidden, run_visible, visible_runs
 from opsroom.web.chat import read_json
 from opsroom.web.console import run_filters
-from opsroom.web.context import Viewer, WebContext, api_error, parse_id
+from opsroom.web.context import CONSOLE_PLACE, Viewer, WebContext, api_error, parse_id
 from opsroom.web.openapi import spec
 
 Handler = Callable[[Request, Viewer], Awaitable[Response]]
@@ -274,7 +275,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             parsed = system.audit.parse(query)
         except ParseError as exc:
             raise BadRequest(str(exc)) from None
-        entries = system.audit.search(parsed, limit=limit, before_id=_cursor(request, "before"))
+        entries = system.audit.search(parsed, limit=limit, before_id=_cursor(request, "before"),
+                                      scope=audit_scope(viewer))
         return JSONResponse(
             {
                 "query": parsed.describe(),
@@ -298,6 +300,23 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             }
         )
 
+    def audit_scope(viewer: Viewer) -> AuditScope:
+        return scope_for(viewer.principal, system.config.channels, system.engine.parts.policy, CONSOLE_PLACE)
+
+    async def audit_export(request: Request, viewer: Viewer) -> Response:
+        """JSON Lines, oldest first, only what this token's user may see."""
+        may(viewer, "audit")
+        query = request.query_params.get("q", "")
+        if len(query) > 1000:
+            raise BadRequest("q is too long (at most 1000 characters)")
+        try:
+            parsed = system.audit.parse(query)
+        except ParseError as exc:
+            raise BadRequest(str(exc)) from None
+        lines = system.audit.export_lines(parsed, scope=audit_scope(viewer))
+        return StreamingResponse(lines, media_type="application/x-ndjson",
+                                 headers={"Content-Disposition": 'attachment; filename="opsroom-audit.jsonl"'})
+
     return [
         Route("/api/openapi.json", openapi),
         Route("/api/me", authed(me)),
@@ -310,6 +329,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route("/api/runs/{run_id}/output", authed(run_output)),
         Route("/api/approvals", authed(approvals)),
         Route("/api/audit", authed(audit)),
+        Route("/api/audit/export", authed(audit_export)),
     ]
 
 

@@ -13,6 +13,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
+from opsroom.audit.visibility import scope_for
 from opsroom.core import ParseError, RunState
 from opsroom.runs import store as run_store
 from opsroom.web.access import output_hidden, run_visible, visible_runs
@@ -27,7 +28,9 @@ ACTIVE = (RunState.QUEUED, RunState.RUNNING, RunState.AWAITING_APPROVAL, RunStat
 
 def run_filters(params: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Query parameters -> list_runs filters (unknown states are ignored, not an error)."""
-    shown = {k: str(params.get(k, ""))[:200].strip() for k in ("state", "command", "user", "channel")}
+    # NUL can be in no stored value, and PostgreSQL refuses it in a query: drop it.
+    shown = {k: str(params.get(k, "")).replace("\x00", "")[:200].strip()
+             for k in ("state", "command", "user", "channel")}
     filters: dict[str, Any] = {}
     if shown["state"]:
         try:
@@ -262,8 +265,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         try:
             parsed = system.audit.parse(query)
             described = parsed.describe()
+            scope = scope_for(viewer.principal, system.config.channels, system.engine.parts.policy, CONSOLE_PLACE)
             entries = system.audit.search(
-                parsed, limit=50, before_id=parse_id(request.query_params.get("before"))
+                parsed, limit=50, before_id=parse_id(request.query_params.get("before")), scope=scope
             )
         except ParseError as exc:
             error = str(exc)

@@ -430,5 +430,26 @@ def spec() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/audit/export": {
+                "get": {
+                    "operationId": "exportAudit",
+                    "summary": "Export the audit entries you may see as JSON Lines, oldest first, hashes included",
+                    "parameters": [
+                        {
+                            "name": "q",
+                            "in": "query",
+                            "schema": {"type": "string", "maxLength": 1000},
+                            "description": "the same language as /audit; empty exports everything you may see",
+                        },
+                    ],
+                    "responses": {
+                        "200": {
+                            "description": "One AuditEntry (with prev_hash) per line",
+                            "content": {"application/x-ndjson": {"schema": {"type": "string"}}},
+                        },
+                        **_errors(400, 401, 403),
+                    },
+                }
+            },
         },
     }
