@@ -6,32 +6,32 @@ ignorant of the others. Platform SDKs and providers are imported only when confi
 
 from __future__ import annotations
 
-import functools
 import gc
 import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Mapping, Sequence
 
 import structlog
 
 from opsroom.actions import ActionSigner
-from opsroom.builtins import BUILTIN_HANDLERS, BUILTIN_SPECS, PERMISSION_SPECS
 from opsroom.chat.base import Adapter, ChatHub
 from opsroom.config.loader import LoadedConfig
 from opsroom.config.models import OpsroomConfig
-from opsroom.core import ConfigError
+from opsroom.core import ConfigError, Runner
 from opsroom.directory import Directory
-from opsroom.engine import Engine, EngineParts
-from opsroom.policy.guards import Guardrails
-from opsroom.policy.private import PrivateAwareReporter
+from opsroom.engine import Engine, EngineParts, Pipeline
+from opsroom.engine.steps import CORE_STEPS
+from opsroom.guardrails.holds import Guardrails
+from opsroom.guardrails.private import PrivateAwareReporter
 from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
+from opsroom.plugins import Declared, Extension, Live, Plugin, all_plugins, declare_all
 from opsroom.reporter import Reporter
+from opsroom.runs.registry import RunnerFactory, build_runner
 from opsroom.runs.service import RunService
 from opsroom.store import Database
-from opsroom.wiring import EXTENSION_BUILDERS, Extension
 
 log = structlog.get_logger("opsroom.app")
 
@@ -48,9 +48,12 @@ def secret_key(config: OpsroomConfig, state_dir: Path) -> bytes:
     return path.read_text().strip().encode()
 
 
-def build_parts(loaded: LoadedConfig, extensions: Sequence[Extension] = ()) -> EngineParts:
-    """Catalog, policy and directory from config. Raises ConfigError (and refuses a policy
-    that names unknown commands or arguments); used by reload too."""
+def build_parts(loaded: LoadedConfig, declared: Declared,
+                extensions: Sequence[Extension] = ()) -> EngineParts:
+    """Catalog, policy, directory, pipeline and runners from config and what the plugins
+    declared. Raises ConfigError (and refuses a policy that names unknown commands or
+    arguments, or a runner that does not build); used by check and reload too. Needs no
+    database: ``extensions`` (live handlers, hook actions) are only attached."""
     from opsroom.commands.catalog import Catalog
     from opsroom.commands.lists import ChoiceLists
     from opsroom.policy import PolicyEngine, check_policy
@@ -61,12 +64,10 @@ def build_parts(loaded: LoadedConfig, extensions: Sequence[Extension] = ()) -> E
 
         demo_setup.prepare(loaded.base_dir)  # the demo's lists read its inventory file
     lists = ChoiceLists(config.lists, base_dir=loaded.base_dir)
-    extra_specs = tuple(spec for ext in extensions for spec in ext.specs)
     catalog = Catalog.from_config(config.commands, config.include, loaded.base_dir, lists,
-                                  extra=BUILTIN_SPECS + extra_specs)
+                                  extra=declared.commands)
     known = {spec.name: spec for spec in catalog}
-    known.update({spec.name: spec for spec in PERMISSION_SPECS})
-    known.update({spec.name: spec for ext in extensions for spec in ext.permissions})
+    known.update({spec.name: spec for spec in declared.permissions})
     problems = check_policy(config.policy, known, loaded.base_dir)
     if problems:
         raise ConfigError(f"{loaded.source}: policy: " + "\n".join(problems))
@@ -74,49 +75,30 @@ def build_parts(loaded: LoadedConfig, extensions: Sequence[Extension] = ()) -> E
     directory = Directory(config.users, config.guardrails.group_roles)
     for spec in catalog:  # guardrail options (confirm, approval, output) must be valid too
         command_guards(spec)
-    handlers: dict[str, Any] = dict(BUILTIN_HANDLERS)
-    for ext in extensions:
-        handlers.update(ext.handlers)
-    return EngineParts(catalog=catalog, policy=policy, directory=directory, builtins=handlers)
+    return EngineParts(
+        catalog=catalog, policy=policy, directory=directory,
+        builtins={name: h for ext in extensions for name, h in ext.handlers.items()},
+        pipeline=Pipeline.build(CORE_STEPS + declared.steps),
+        engine_flags=declared.engine_flags,
+        runners=build_runners(catalog, declared.runner_types),
+        actions={name: f for ext in extensions for name, f in ext.hook_actions.items()},
+        extras={key: value for ext in extensions for key, value in ext.extras.items()},
+    )
 
 
-def import_providers(catalog: Any) -> None:
-    """Import the runner/action providers the catalog uses (and the built-in runners)."""
-    import opsroom.runs.runners  # noqa: F401  (exec, http, python)
-    from opsroom.runs.registry import runner_types
-
-    wanted = {spec.runner.type for spec in catalog if spec.runner is not None}
-    for type_name in wanted - set(runner_types()):
-        module = PROVIDER_MODULES.get(type_name)
-        if module:
-            __import__(module)
-
-
-# Runner type -> module that registers it (imported only when a command uses it).
-PROVIDER_MODULES: dict[str, str] = {
-    "github_actions": "opsroom.integrations.cicd",
-    "gitlab": "opsroom.integrations.cicd",
-    "jenkins": "opsroom.integrations.cicd",
-    "argocd": "opsroom.integrations.cicd",
-    "kubernetes": "opsroom.integrations.k8s",
-}
-
-
-def build_runners(catalog: Any) -> dict[str, Any]:
+def build_runners(catalog: Any, types: Mapping[str, RunnerFactory]) -> dict[str, Runner]:
     """One runner per catalog command, built (and its templates checked against the
     command's arguments) when the config loads, so a typo fails `opsroom check` and start-up
     rather than the first run."""
-    from opsroom.runs.registry import build_runner
     from opsroom.runs.runners import check_runner_args
 
-    import_providers(catalog)
-    runners: dict[str, Any] = {}
+    runners: dict[str, Runner] = {}
     problems: list[str] = []
     for spec in catalog:
         if spec.runner is None:
             continue
         try:
-            runner = build_runner(spec.runner)
+            runner = build_runner(spec.runner, types)
             check_runner_args(runner, [a.name for a in spec.args])
             runners[spec.name] = runner
         except ConfigError as exc:
@@ -140,6 +122,7 @@ class System:
     http_routes: list[Any] = field(default_factory=list)
     services: list[Any] = field(default_factory=list)  # things with async start()/stop()
     extensions: list[Extension] = field(default_factory=list)
+    plugins: list[Plugin] = field(default_factory=list)
 
     @property
     def config(self) -> OpsroomConfig:
@@ -163,15 +146,15 @@ class System:
         await self.chat.stop()
 
     def reload(self, loaded: LoadedConfig, actor: str) -> str:
-        """Swap catalog, policy and users for a new config; the old one stays on any error."""
-        parts = build_parts(loaded, self.extensions)
-        runners = build_runners(parts.catalog)
-        old = self.loaded.config
-        changes = summarize_diff(old, loaded.config)
+        """Ask the plugins again for the new config and swap catalog, policy, users, pipeline
+        and runners; the old ones stay on any error. So a config a fresh start accepts,
+        reload accepts. Live parts (routes, services) stay as started: a feature first turned
+        on by the new config gets its commands now and its services at the next start."""
+        declared = declare_all(self.plugins, loaded)
+        parts = build_parts(loaded, declared, self.extensions)
+        changes = summarize_diff(self.loaded.config, loaded.config)
         self.engine.parts = parts
-        if self.engine.guardrails is not None:
-            self.engine.guardrails.reconfigure(loaded.config.guardrails, loaded.config.channels)
-        self.engine.runners = runners
+        self.engine.guardrails.reconfigure(loaded.config.guardrails, loaded.config.channels)
         self.loaded = loaded
         with self.db.begin() as conn:
             self.audit.append(conn, actor=actor, action="config.reloaded", summary=changes,
@@ -186,10 +169,14 @@ def summarize_diff(old: OpsroomConfig, new: OpsroomConfig) -> str:
 
 
 def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
-                 database_url: str | None = None, edit_interval: float = 1.0) -> System:
+                 database_url: str | None = None, edit_interval: float = 1.0,
+                 plugins: Sequence[Plugin] | None = None) -> System:
+    """The composition root: every plugin declared and started, the engine built whole."""
     from opsroom.audit import AuditLog
 
     config = loaded.config
+    plugins = list(all_plugins() if plugins is None else plugins)
+    declared = declare_all(plugins, loaded)  # first: a bad config fails before anything opens
     url = database_url or config.database.url
     db = Database.open(_resolve_sqlite(url, loaded.base_dir), sqlite_synchronous=config.database.sqlite_synchronous)
     audit = AuditLog(db, timezone=config.audit.timezone)
@@ -201,32 +188,24 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
         chat.add(adapter)
     runs = RunService(db, audit, redact=redactor.redact)
     users = {p.name: p for p in Directory(config.users, config.guardrails.group_roles)}
-    extensions = [ext for builder in EXTENSION_BUILDERS
-                  if (ext := builder(loaded, db=db, chat=chat, signer=signer, audit=audit,
-                                     directory_users=users)) is not None]
-    parts = build_parts(loaded, extensions)
-    runners = build_runners(parts.catalog)
+    live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users)
+    extensions = [plugin.start(loaded, live) for plugin in plugins
+                  if plugin.start is not None and plugin.name in declared.names]
+    parts = build_parts(loaded, declared, extensions)
     reporter = PrivateAwareReporter(chat, signer.mint, edit_interval=edit_interval)
     engine = Engine(db=db, audit=audit, chat=chat, parts=parts, signer=signer, runs=runs,
-                    reporter=reporter, redactor=redactor.redact, demo=config.demo)
-    engine.runners = runners
-    engine.public_url = config.server.public_url
+                    reporter=reporter, redactor=redactor.redact, demo=config.demo,
+                    public_url=config.server.public_url,
+                    guardrails=lambda host: Guardrails(config.guardrails, host, channels=config.channels),
+                    actions={kind: h for ext in extensions for kind, h in ext.actions.items()})
     reporter.on_finished = engine.on_run_finished
-    guardrails = Guardrails(config.guardrails, channels=config.channels)
-    guardrails.install(engine)
     if not parts.policy.configured:
         log.warning("no_policy", hint="no policy is configured: everyone may run every command")
-    system = System(loaded, db, audit, chat, engine, runs, reporter, signer, redactor)
-    for ext in extensions:
-        system.extensions.append(ext)
-        system.http_routes.extend(ext.routes)
-        system.services.extend(ext.services)
-        for kind, handler in ext.actions.items():
-            engine.actions.register(kind, functools.partial(handler, engine))
-        engine.guards[:0] = ext.guards
-        engine.engine_flags.update(ext.engine_flags)
-    system.services.append(guardrails)  # sweeps expired approvals; runs once at start
-    return system
+    return System(loaded, db, audit, chat, engine, runs, reporter, signer, redactor,
+                  http_routes=[r for ext in extensions for r in ext.routes],
+                  # the guardrails sweep expired approvals; they start last
+                  services=[s for ext in extensions for s in ext.services] + [engine.guardrails],
+                  extensions=extensions, plugins=plugins)
 
 
 def _resolve_sqlite(url: str, base_dir: Path) -> str:
@@ -246,42 +225,8 @@ def _state_dir(url: str, base_dir: Path) -> Path:
     return base_dir
 
 
-def build_adapters(loaded: LoadedConfig) -> list[Adapter]:
+def build_adapters(loaded: LoadedConfig, plugins: Sequence[Plugin] | None = None) -> list[Adapter]:
     """The chat adapters the config asks for; each platform module imported only if used."""
-    built = (factory(loaded) for factory in ADAPTER_FACTORIES.values())
+    declared = declare_all(all_plugins() if plugins is None else plugins, loaded)
+    built = (factory(loaded) for factory in declared.adapters.values())
     return [adapter for adapter in built if adapter is not None]
-
-
-def _slack_adapter(loaded: LoadedConfig) -> Adapter | None:
-    slack = loaded.config.chat.slack
-    if not (slack and slack.enabled):
-        return None
-    from opsroom.chat.slack import build_slack_adapter  # imports slack_bolt: only when configured
-
-    return build_slack_adapter(loaded)
-
-
-def _mattermost_adapter(loaded: LoadedConfig) -> Adapter | None:
-    mattermost = loaded.config.chat.mattermost
-    if not (mattermost and mattermost.enabled):
-        return None
-    from opsroom.chat.mattermost import build_mattermost_adapter
-
-    key = secret_key(loaded.config, _state_dir(loaded.config.database.url, loaded.base_dir))
-    return build_mattermost_adapter(loaded, signing_key=key)
-
-
-# Platform name -> a function returning that platform's adapter, or None when not configured.
-ADAPTER_FACTORIES: dict[str, Callable[[LoadedConfig], Adapter | None]] = {
-    "slack": _slack_adapter,
-    "mattermost": _mattermost_adapter,
-}
-
-
-def _web_adapter(loaded: LoadedConfig) -> Adapter | None:
-    from opsroom.chat.web import build_web_adapter
-
-    return build_web_adapter(loaded)
-
-
-ADAPTER_FACTORIES["web"] = _web_adapter  # the built-in web chat: on unless chat.web.enabled is false

@@ -11,7 +11,6 @@ from typing import Any, Awaitable, Callable
 
 from opsroom.audit.chat import audit_command
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Fields, Invocation, Message, Section
-from opsroom.policy.builtin_commands import GUARDRAIL_HANDLERS, GUARDRAIL_SPECS
 from opsroom.reporter import ICONS, fmt_duration, tail
 from opsroom.runs import store as run_store
 from opsroom.runs.service import since
@@ -131,9 +130,9 @@ async def cmd_run(engine: Any, inv: Invocation) -> Message:
 
 def _private_output(engine: Any, inv: Invocation, run: run_store.RunRow) -> str | None:
     """``output: private`` commands show their output only in a DM, to those allowed."""
-    from opsroom.policy.private import output_refusal
+    from opsroom.guardrails.private import output_refusal
 
-    roles = engine.guardrails.config.private_output_roles if engine.guardrails is not None else ()
+    roles = engine.guardrails.config.private_output_roles
     return output_refusal(engine.parts.catalog.get(run.command), run.user, inv.principal, inv.place, roles)
 
 
@@ -152,7 +151,3 @@ BUILTIN_HANDLERS: dict[str, BuiltinHandler] = {
     "help": cmd_help, "runs": cmd_runs, "run": cmd_run, "cancel": cmd_cancel,
     "audit": audit_command, "whoami": cmd_whoami,
 }
-
-# approve, deny, approvals, confirm, freeze, locks, unlock (docs/guardrails.md)
-BUILTIN_SPECS += GUARDRAIL_SPECS
-BUILTIN_HANDLERS.update(GUARDRAIL_HANDLERS)

@@ -246,17 +246,11 @@ def init(
 @app.command()
 def check(config: ConfigOpt = None) -> None:
     """Validate opsroom.yaml, the command catalog, the runners and the policy. Exit 0 when all is well."""
-    from opsroom.app import build_parts, build_runners
     from opsroom.core import ConfigError
 
     loaded = _load(config)
     try:
-        parts = build_parts(loaded, _config_extensions(loaded))
-    except ConfigError as exc:
-        err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
-        raise typer.Exit(2) from None
-    try:
-        build_runners(parts.catalog)
+        parts = declared_parts(loaded)
     except ConfigError as exc:
         err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
         raise typer.Exit(2) from None
@@ -285,23 +279,13 @@ def _check_content(loaded: Any, catalog: Any) -> str:
     return "".join(f", {s}" for s in shown)
 
 
-def _config_extensions(loaded: Any) -> list[Any]:
-    """The extensions the config turns on, built against a throwaway in-memory database so
-    `check` never touches the real one."""
-    from opsroom.actions import ActionSigner
-    from opsroom.audit import AuditLog
-    from opsroom.chat.base import ChatHub
-    from opsroom.store import Database
-    from opsroom.wiring import EXTENSION_BUILDERS
+def declared_parts(loaded: Any) -> Any:
+    """What the plugins declare for ``loaded``, built into catalog, policy, pipeline and
+    runners: no database, no live service (the same parts a start or reload builds)."""
+    from opsroom.app import build_parts
+    from opsroom.plugins import all_plugins, declare_all
 
-    db = Database.open("sqlite://", migrate=False)
-    exts = []
-    for builder in EXTENSION_BUILDERS:
-        ext = builder(loaded, db=db, chat=ChatHub(), signer=ActionSigner(b"check"), audit=AuditLog(db),
-                      directory_users={})
-        if ext is not None:
-            exts.append(ext)
-    return exts
+    return build_parts(loaded, declare_all(all_plugins(), loaded))
 
 
 @config_app.command("schema")

@@ -12,6 +12,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from opsroom.core import Principal
+
 policy_app = typer.Typer(
     help="Try the policy and guardrails: check one command, run a test file.", no_args_is_help=True
 )
@@ -30,14 +32,13 @@ ConfigOpt = Annotated[
 
 
 def _parts(config: Path | None) -> tuple[Any, Any]:
-    from opsroom.app import build_parts
-    from opsroom.cli import _config_extensions  # the commands alerts, tickets… add
+    from opsroom.cli import declared_parts  # what every plugin declares: no database
     from opsroom.config.loader import load_or_demo
     from opsroom.core import ConfigError
 
     try:
         loaded = load_or_demo(config)
-        return loaded, build_parts(loaded, _config_extensions(loaded))
+        return loaded, declared_parts(loaded)
     except ConfigError as exc:
         err.print(f"[red]Configuration error[/]\n{escape(str(exc))}")
         raise typer.Exit(2) from None
@@ -61,22 +62,32 @@ def check(
     channel: Annotated[str, typer.Option(help='Where: "#ops", or "dm".')] = "#ops",
     platform: Annotated[str, typer.Option(help="Chat platform (for platform rules).")] = "shell",
     at: Annotated[str | None, typer.Option(help="Decide at this time (ISO, UTC by default).")] = None,
+    database: Annotated[
+        str | None,
+        typer.Option(help="Also read live state from this database (freezes switched on from chat, "
+                          "rate limits, locks); read only."),
+    ] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Allow or deny, the deciding rule ids, and what is still needed (approval, confirmation,
-    a freeze). Exit 0 when it is allowed (even if it needs more), 1 when not."""
-    from opsroom.policy.policy_tests import evaluate
+    a freeze). The same pipeline steps as chat, run without writing anything. Exit 0 when it
+    is allowed (even if it needs more), 1 when not."""
+    import asyncio
+
+    from opsroom.engine.check import Rules, check, place_of, services_for
 
     loaded, parts = _parts(config)
-    verdict = evaluate(
-        parts,
-        loaded.config.guardrails,
-        user=user,
-        channel=channel,
-        text=command,
-        platform=platform,
-        now=_when(at),
-    )
+    read = None
+    if database:
+        from opsroom.app import _resolve_sqlite
+        from opsroom.store import Database
+
+        read = Database.open(_resolve_sqlite(database, loaded.base_dir), migrate=False).read
+    services = services_for(parts, Rules.of(loaded.config.guardrails), read=read)
+    principal = parts.directory.get(user) or Principal.anonymous(platform, user)
+    verdict = asyncio.run(check(parts.pipeline, services, principal, place_of(channel, platform),
+                                command, people=list(parts.directory), now=_when(at)))
+    verdict.channel = channel
     for line in verdict.lines():
         console.print(escape(line))
     if verdict.outcome not in ("allow",):
@@ -102,8 +113,11 @@ def test(
     config: ConfigOpt = None,
 ) -> None:
     """Run a file of policy test cases; exit 1 if any fails (for CI)."""
+    import asyncio
+
     from opsroom.core import ConfigError
-    from opsroom.policy.policy_tests import load_cases, run_cases
+    from opsroom.engine.check import Rules, run_cases, services_for
+    from opsroom.policy.policy_tests import load_cases
 
     loaded, parts = _parts(config)
     path = file or default_tests_file(loaded)
@@ -112,7 +126,8 @@ def test(
     except ConfigError as exc:
         err.print(f"[red]{escape(str(exc))}[/]")
         raise typer.Exit(2) from None
-    results = run_cases(parts, loaded.config.guardrails, cases)
+    services = services_for(parts, Rules.of(loaded.config.guardrails))
+    results = asyncio.run(run_cases(parts.pipeline, services, list(parts.directory), cases))
     for result in results:
         if result.passed:
             console.print(f"[green]✓[/] {escape(result.label)}")

@@ -40,12 +40,6 @@ TONES: dict[RunState, Any] = {
 }
 
 
-def describe(inv: Invocation) -> str:
-    """``*deploy* api-gateway staging`` — what is being run, in the user's own terms."""
-    values = " ".join(f"`{v}`" for v in inv.args.values() if v not in (None, "", False))
-    flags = " (dry run)" if inv.flags.get("dry_run") else ""
-    return f"*{inv.command.name}* {values}{flags}".strip()
-
 
 def fmt_duration(seconds: float) -> str:
     if seconds < 60:
@@ -97,7 +91,7 @@ class Reporter:
         self._runs[run_id] = _Tracked(inv, cancel_action=self.mint("run.cancel", {"run": run_id}))
 
     def _header(self, run_id: int, t: _Tracked, state: RunState) -> str:
-        return f"{ICONS.get(state, '')} {describe(t.inv)} · run #{run_id} · {state.value.replace('_', ' ')}"
+        return f"{ICONS.get(state, '')} {t.inv.describe()} · run #{run_id} · {state.value.replace('_', ' ')}"
 
     def _running_message(self, run_id: int, t: _Tracked, live: LiveRun | None) -> Message:
         blocks: list[Any] = [Section(self._header(run_id, t, RunState.RUNNING))]

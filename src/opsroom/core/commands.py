@@ -103,6 +103,28 @@ class Invocation:
             f"{k}={'•••' if k in secret else v}" for k, v in sorted(self.args.items())]
         return " ".join(parts)
 
+    def shown_args(self, mask: str = "•••") -> dict[str, Any]:
+        """The arguments as they may be shown or stored anywhere: secret ones masked."""
+        secret = {a.name for a in self.command.args if a.secret}
+        return {k: (mask if k in secret else v) for k, v in self.args.items()}
+
+    def shown_text(self) -> str:
+        """What was typed, with the values of secret arguments masked."""
+        text = self.raw_text
+        for name, value in self.args.items():
+            spec = self.command.arg(name)
+            if spec is not None and spec.secret and str(value):
+                text = text.replace(str(value), "•••")
+        return text
+
+    def describe(self) -> str:
+        """``*deploy* `api-gateway` `staging``` — what is being run, in the user's own terms.
+        The one description chat progress, holds, audit, console, API and tickets show:
+        secret arguments are masked here, so no caller can forget to."""
+        values = " ".join(f"`{v}`" for v in self.shown_args().values() if v not in (None, "", False))
+        flags = " (dry run)" if self.flags.get("dry_run") else ""
+        return f"*{self.command.name}* {values}{flags}".strip()
+
     def fingerprint(self) -> str:
         """A hash of command + arguments, so an approval binds to exactly this command."""
         blob = json.dumps({"c": self.command.name, "a": dict(self.args)}, sort_keys=True, default=str)

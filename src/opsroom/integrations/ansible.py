@@ -33,7 +33,6 @@ from typing import Any
 
 from opsroom.config.integrations import AnsibleSettings
 from opsroom.core import ConfigError, OpsroomError, OutputChunk, RunContext
-from opsroom.runs.registry import register_runner
 from opsroom.runs.runners.templating import Template, parse
 
 _OPTIONS = frozenset({"playbook", "extravars", "inventory", "limit", "tags", "check"})
@@ -296,7 +295,3 @@ def build(options: Mapping[str, Any], settings: AnsibleSettings) -> AnsibleRunne
         check=check,
     )
 
-
-def register(settings: AnsibleSettings) -> None:
-    """Called by the composition root with ``config.integrations.ansible``."""
-    register_runner("ansible", lambda options: build(options, settings))

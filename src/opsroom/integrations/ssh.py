@@ -25,7 +25,6 @@ import asyncssh
 
 from opsroom.config.integrations import SshInventory, SshSettings
 from opsroom.core import ConfigError, OpsroomError, OutputChunk, RunContext
-from opsroom.runs.registry import register_runner
 from opsroom.runs.runners.templating import Template, parse
 
 _OPTIONS = frozenset({"host", "argv", "inventory", "user"})
@@ -222,7 +221,3 @@ def build(options: Mapping[str, Any], settings: SshSettings) -> SshRunner:
         user=user,
     )
 
-
-def register(settings: SshSettings) -> None:
-    """Called by the composition root with ``config.integrations.ssh``."""
-    register_runner("ssh", lambda options: build(options, settings))

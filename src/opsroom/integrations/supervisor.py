@@ -19,7 +19,6 @@ import httpx
 
 from opsroom.config.integrations import SupervisorEndpoint, SupervisorSettings
 from opsroom.core import ConfigError, OpsroomError, OutputChunk, RunContext
-from opsroom.runs.registry import register_runner
 from opsroom.runs.runners.templating import Template, parse
 
 ACTIONS = ("start", "stop", "restart", "status")
@@ -203,7 +202,3 @@ def build(options: Mapping[str, Any], settings: SupervisorSettings) -> Superviso
         endpoint, action, parse(options["program"], where="supervisor runner option 'program'")
     )
 
-
-def register(settings: SupervisorSettings) -> None:
-    """Called by the composition root with ``config.integrations.supervisor``."""
-    register_runner("supervisor", lambda options: build(options, settings))

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsroom.core import ArgType, CommandSpec, Principal
-from opsroom.policy.private import output_refusal
+from opsroom.guardrails.private import output_refusal
 from opsroom.runs import store as run_store
 from opsroom.web.context import CONSOLE_PLACE
 

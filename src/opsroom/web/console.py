@@ -124,7 +124,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 nav="runs",
                 message="There is no such run that you can see.",
             )
-        from opsroom.policy import approvals as book
+        from opsroom.guardrails import approvals as book
 
         with system.db.read() as conn:
             hold = book.latest_hold(conn, run.id)
@@ -149,7 +149,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         guardrails = system.engine.guardrails
         if guardrails is None or hold is None or hold.kind != "approval" or hold.state != "pending":
             return False
-        from opsroom.policy import approvals as book
+        from opsroom.guardrails import approvals as book
 
         return book.refusal(viewer.principal, hold, system.engine.parts.directory.get(hold.requester)) is None
 

@@ -13,7 +13,7 @@ from tests.fakes.runctx import collect, final, make_ctx, progress
 from opsroom.core import ConfigError, RunnerSpec
 from opsroom.integrations.cicd.github_actions import GitHubActionsRunner
 from opsroom.integrations.http import IntegrationError
-from opsroom.runs.registry import build_runner
+from opsroom.plugins import build_runner
 
 ARGS = {"ref": "main", "env": "staging"}
 

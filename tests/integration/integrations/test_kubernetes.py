@@ -16,7 +16,7 @@ from tests.fakes.runctx import collect, final, make_ctx, progress
 from opsroom.core import ConfigError, RunnerSpec
 from opsroom.integrations.http import IntegrationError
 from opsroom.integrations.k8s.runner import KubernetesRunner
-from opsroom.runs.registry import build_runner
+from opsroom.plugins import build_runner
 
 ARGS = {"service": "api", "namespace": "prod"}
 

@@ -15,7 +15,7 @@ from opsroom.commands.loader import commands_from_yaml
 from opsroom.core import ConfigError, RunnerSpec
 from opsroom.integrations.cicd.github_actions import GitHubActionsRunner
 from opsroom.integrations.templating import map_option, render_map
-from opsroom.runs.registry import build_runner, runner_types
+from opsroom.plugins import build_runner, runner_types
 from opsroom.runs.runners.options import Options
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "integrations"

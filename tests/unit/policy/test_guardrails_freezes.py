@@ -9,7 +9,7 @@ import pytest
 
 from opsroom.config.guardrails import FreezesConfig
 from opsroom.core import ArgSpec, CommandSpec, ParseError
-from opsroom.policy.freezes import FreezeBook, parse_freeze
+from opsroom.guardrails.freezes import FreezeBook, parse_freeze
 
 DEPLOY = CommandSpec("deploy", args=(ArgSpec("service"), ArgSpec("env")))
 STATUS = CommandSpec("status", read_only=True)

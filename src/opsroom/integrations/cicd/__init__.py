@@ -1,14 +1,14 @@
 """CI/CD providers: GitHub Actions, GitLab CI, Jenkins, Argo CD.
 
-Importing this package registers their runner types (``github_actions``, ``gitlab``,
-``jenkins``, ``argocd``) with ``opsroom.runs.registry``; the composition root imports it only
-when a catalog entry uses one of them. Each vendor is one module with one runner class.
+``RUNNER_TYPES`` (``github_actions``, ``gitlab``, ``jenkins``, ``argocd``) is what the CI/CD
+plugin (``opsroom.plugins``) declares; it imports this package only when a catalog entry uses
+one of them. Each vendor is one module with one runner class.
 """
 
 from __future__ import annotations
 
 from opsroom.integrations.cicd import argocd, github_actions, gitlab, jenkins
-from opsroom.runs.registry import RunnerFactory, register_runner
+from opsroom.runs.registry import RunnerFactory
 
 RUNNER_TYPES: dict[str, RunnerFactory] = {
     github_actions.TYPE: github_actions.factory,
@@ -16,6 +16,3 @@ RUNNER_TYPES: dict[str, RunnerFactory] = {
     jenkins.TYPE: jenkins.factory,
     argocd.TYPE: argocd.factory,
 }
-
-for _name, _factory in RUNNER_TYPES.items():
-    register_runner(_name, _factory)

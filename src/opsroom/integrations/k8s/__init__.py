@@ -1,7 +1,7 @@
 """Kubernetes provider: Deployment restart, undo, scale, status and logs.
 
-Importing this package registers the ``kubernetes`` runner type with ``opsroom.runs.registry``;
-the composition root imports it only when a catalog entry uses it. Needs the ``k8s`` extra
+``RUNNER_TYPES`` is what the kubernetes plugin (``opsroom.plugins``) declares; it imports
+this package only when a catalog entry uses it. Needs the ``k8s`` extra
 (``pip install 'opsroom[k8s]'``, which brings ``kubernetes_asyncio``).
 """
 
@@ -13,9 +13,6 @@ except ImportError as exc:  # pragma: no cover - depends on the installation
     raise ImportError("the kubernetes runner needs the k8s extra: pip install 'opsroom[k8s]'") from exc
 
 from opsroom.integrations.k8s import runner
-from opsroom.runs.registry import RunnerFactory, register_runner
+from opsroom.runs.registry import RunnerFactory
 
 RUNNER_TYPES: dict[str, RunnerFactory] = {runner.TYPE: runner.factory}
-
-for _name, _factory in RUNNER_TYPES.items():
-    register_runner(_name, _factory)

@@ -23,7 +23,7 @@ from typing import Any
 from opsroom.core import ConfigError, HookContext
 from opsroom.integrations.tickets.base import NewTicket, TicketError, check_priority
 from opsroom.integrations.tickets.desk import TicketDesk
-from opsroom.runs.registry import register_action
+from opsroom.runs.registry import ActionFactory
 from opsroom.runs.runners.templating import Template, TemplateError, arg_text, parse
 
 DEFAULT_BODY = (
@@ -159,7 +159,7 @@ class CommentTicket:
         return f"commented on ticket {ticket_id} in {provider.name}"
 
 
-def register(desk: TicketDesk) -> None:
-    """Called by the composition root once the desk is built."""
-    register_action("ticket.open", lambda options: OpenTicket(desk, options))
-    register_action("ticket.comment", lambda options: CommentTicket(desk, options))
+def hook_actions(desk: TicketDesk) -> dict[str, ActionFactory]:
+    """The hook actions of the tickets plugin: ``ticket.open`` and ``ticket.comment``."""
+    return {"ticket.open": lambda options: OpenTicket(desk, options),
+            "ticket.comment": lambda options: CommentTicket(desk, options)}

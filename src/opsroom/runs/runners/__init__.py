@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from opsroom.core import Runner
-from opsroom.runs.registry import register_runner
+from opsroom.runs.registry import RunnerFactory
 from opsroom.runs.runners import exec as exec_runner
 from opsroom.runs.runners import http as http_runner
 from opsroom.runs.runners import python as python_runner
@@ -28,8 +28,11 @@ def check_runner_args(runner: Runner, arg_names: Collection[str]) -> None:
         check(arg_names)
 
 
-register_runner("exec", exec_runner.build)
-register_runner("http", http_runner.build)
-register_runner("python", python_runner.build)
+# The runner types every opsroom has (declared by the ``runners`` plugin).
+RUNNER_TYPES: dict[str, RunnerFactory] = {
+    "exec": exec_runner.build,
+    "http": http_runner.build,
+    "python": python_runner.build,
+}
 
-__all__ = ["ExecRunner", "HttpRunner", "PythonRunner", "check_runner_args"]
+__all__ = ["RUNNER_TYPES", "ExecRunner", "HttpRunner", "PythonRunner", "check_runner_args"]

@@ -1,8 +1,10 @@
-"""The dispatcher: route → parse → decide → guard → submit → report, and every step audited.
+"""The engine: runs each inbound event through the pipeline and applies the outcome.
 
 The engine knows no chat platform. Adapters hand it ``MessageEvent``s and ``ActionEvent``s;
-it answers through the ChatHub. Built-in commands (help, runs, cancel, audit…) go through
-the same parse and policy steps as catalog commands.
+it answers through the ChatHub. What a command goes through is the pipeline
+(``engine.pipeline``): the engine only applies a step's ``Stop`` (audit rows, an answer),
+answers built-ins in process, and submits what got through — the run row and its audit rows
+in one transaction, before anything starts.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ import dataclasses
 import datetime as dt
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Mapping
+import functools
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 import structlog
 from sqlalchemy import delete, insert
@@ -23,6 +26,8 @@ from opsroom.actions import ActionError, ActionRegistry, ActionRequest, ActionSi
 from opsroom.audit import AuditRecord
 from opsroom.chat.base import ChatHub
 from opsroom.core import (
+    ConfigError,
+    Runner,
     ActionEvent,
     Decision,
     HookContext,
@@ -39,8 +44,11 @@ from opsroom.core import (
     RunState,
 )
 from opsroom.directory import Directory
+from opsroom.engine import steps
+from opsroom.engine.pipeline import Pipeline, Services, StepContext, Stop
+from opsroom.engine.steps import CORE_STEPS
 from opsroom.runs import store as run_store
-from opsroom.runs.registry import build_action, build_runner
+from opsroom.runs.registry import ActionFactory
 from opsroom.runs.service import RunOutcome, RunService
 from opsroom.store import Database
 from opsroom.store.tables import processed_events
@@ -48,54 +56,77 @@ from opsroom.store.tables import processed_events
 log = structlog.get_logger("opsroom.engine")
 _INSERT_PROCESSED = insert(processed_events)
 
+if TYPE_CHECKING:
+    from opsroom.audit import AuditLog
+    from opsroom.commands.catalog import Catalog
+    from opsroom.guardrails.holds import Guardrails
+    from opsroom.policy.engine import PolicyEngine
+    from opsroom.reporter import Reporter
+
 BuiltinHandler = Callable[["Engine", Invocation], Awaitable[Message | None]]
+# A step's outcome -> the label it is counted under in opsroom_commands_total.
+_METRIC = {"error": "parse_error", "deny": "denied"}
 
 
-class Guard:
-    """A step between the policy decision and the run (confirmation, approval, freeze…).
-
-    ``check`` returns None to let the run go on, or a Message to answer instead (the guard
-    has then persisted whatever it waits for)."""
-
-    async def check(self, engine: Engine, inv: Invocation, decision: Decision,
-                    run_id: int | None) -> Message | None:
-        return None
-
-
-@dataclass
+@dataclass(frozen=True)
 class EngineParts:
-    """What the engine is composed of; swapped whole on reload."""
+    """What the engine decides with; built whole from the plugins and swapped whole on reload."""
 
-    catalog: Any  # opsroom.commands.Catalog
-    policy: Any  # opsroom.policy.PolicyEngine
+    catalog: Catalog
+    policy: PolicyEngine
     directory: Directory
-    builtins: dict[str, BuiltinHandler] = field(default_factory=dict)
+    builtins: Mapping[str, BuiltinHandler] = field(default_factory=dict)
+    pipeline: Pipeline = field(default_factory=lambda: Pipeline.build(CORE_STEPS))
+    engine_flags: Mapping[str, type] = field(default_factory=lambda: {"dry-run": bool})
+    runners: Mapping[str, Runner] = field(default_factory=dict)  # command name -> its runner
+    actions: Mapping[str, ActionFactory] = field(default_factory=dict)  # hook action factories
+    extras: Mapping[str, Any] = field(default_factory=dict)  # live helpers for plugin steps
 
 
 class Engine:
-    def __init__(self, *, db: Database, audit: Any, chat: ChatHub, parts: EngineParts,
-                 signer: ActionSigner, runs: RunService, reporter: Any,
+    def __init__(self, *, db: Database, audit: AuditLog, chat: ChatHub, parts: EngineParts,
+                 signer: ActionSigner, runs: RunService, reporter: Reporter,
                  redactor: Callable[[str], tuple[str, int]],
-                 bot_names: tuple[str, ...] = ("opsroom",), demo: bool = False) -> None:
+                 guardrails: Callable[[Engine], Guardrails],
+                 actions: Mapping[str, Callable[[Engine, ActionRequest], Awaitable[Message | None]]] = {},
+                 bot_names: tuple[str, ...] = ("opsroom",), demo: bool = False,
+                 public_url: str = "") -> None:
         self.db = db
         self.audit = audit
         self.chat = chat
-        self.parts = parts
         self.signer = signer
-        self.actions = ActionRegistry()
         self.runs = runs
         self.reporter = reporter
         self.redactor = redactor
         self.bot_names = bot_names
         self.demo = demo
-        self.public_url = ""
-        self.guards: list[Guard] = []
-        self.guardrails: Any = None  # opsroom.policy.guards.Guardrails, set by its install()
-        self.engine_flags: dict[str, type] = {"dry-run": bool}
-        self.runners: dict[str, Any] = {}  # command name -> Runner, built at config load
+        self.public_url = public_url
         self._pending: set[asyncio.Task[Any]] = set()
+        self.guardrails = guardrails(self)
+        self.parts = parts
+        self.actions = ActionRegistry()
         self.actions.register("run.cancel", self._action_cancel)
         self.actions.register("command.run", self._action_command)
+        for kind, handler in actions.items():
+            self.actions.register(kind, functools.partial(handler, self))
+
+    @property
+    def parts(self) -> EngineParts:
+        return self._parts
+
+    @parts.setter
+    def parts(self, parts: EngineParts) -> None:
+        """Swap what the engine decides with (reload): parts and the steps' view of them
+        change together, in one assignment each, between two events."""
+        self._parts = parts
+        self.services = Services(
+            catalog=parts.catalog, policy=parts.policy, guardrails=self.guardrails,
+            engine_flags=parts.engine_flags, redact=self._clean, read=self.db.read,
+            bot_names=self.bot_names, extras=parts.extras)
+
+    @property
+    def engine_flags(self) -> Mapping[str, type]:
+        return self.parts.engine_flags
 
     # -- entry point ------------------------------------------------------------------------
     async def handle(self, event: Inbound) -> None:
@@ -149,60 +180,60 @@ class Engine:
 
     # -- typed commands ---------------------------------------------------------------------
     async def _on_message(self, event: MessageEvent) -> None:
-        from opsroom.commands.parser import extract, parse
-
-        text = extract(event.text, addressed=event.addressed or event.place.is_direct,
-                       bot_names=self.bot_names)
-        if text is None:
-            return  # ordinary conversation: not for us, not recorded
-        metrics.INBOUND.labels(event.place.platform).inc()
         principal = self.principal_for(event.place.platform, event.sender_id, event.sender_email)
-        place = event.place
-        audit_base = {"platform": place.platform, "channel": place.name}
-        try:
-            inv = parse(text, self.parts.catalog, principal, place, engine_flags=self.engine_flags)
-        except ParseError as exc:
-            with self.db.begin() as conn:
-                self.audit.append(conn, actor=principal.name, action="parse_error",
-                                  summary=str(exc), detail={"text": self._clean(text)}, **audit_base)
-            metrics.COMMANDS.labels("?", "parse_error").inc()
-            await self.reply(place, Message.plain(str(exc), "warning"))
-            return
-        await self.dispatch(inv)
+        ctx = StepContext(event.text, principal, event.place, self.services,
+                          addressed=event.addressed or event.place.is_direct)
+        await self._process(ctx, typed=True)
 
     async def dispatch(self, inv: Invocation, *, via: str = "") -> int | None:
-        """Decide, guard and run a parsed command. Returns the run id if a run was created."""
-        decision = self.decide(inv)
-        place = inv.place
-        received = {"text": self._clean(inv.raw_text), "parsed": inv.canonical()}
-        if via:
-            received["via"] = via
-        if not decision.allowed:
-            self._record_decision(inv, received, decision)
-            metrics.COMMANDS.labels(inv.command.name, "denied").inc()
-            await self.reply(place, Message.plain(f"⛔ {decision.reason}", "denied"))
-            return None
+        """A command already parsed (a hook's chained command, a button that types one): the
+        rest of the pipeline, then submit. Returns the run id if a run was created."""
+        ctx = StepContext(inv.raw_text, inv.principal, inv.place, self.services, via=via, inv=inv)
+        return await self._process(ctx)
 
+    async def _process(self, ctx: StepContext, *, typed: bool = False) -> int | None:
+        stop = await self.parts.pipeline.run(ctx)
+        if typed and (stop is None or stop.outcome != "ignored"):
+            metrics.INBOUND.labels(ctx.place.platform).inc()
+        if stop is not None:
+            await self._stopped(ctx, stop)
+            return None
+        inv = ctx.invocation
         if inv.command.builtin:
-            handler = self.parts.builtins.get(inv.command.name)
-            if handler is None:
-                await self.reply(place, Message.plain(f"`{inv.command.name}` is not available here.", "warning"))
-                return None
-            if not inv.command.read_only:
-                self._record_decision(inv, received, decision)
-            answer = await handler(self, inv)
-            metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
-            if answer is not None:
-                await self.reply(place, answer)
+            await self._builtin(ctx)
             return None
+        run_id = await self.submit(inv, ctx.allowed, steps.received(ctx), initial=ctx.initial_state,
+                                   lock_key=ctx.lock_key, trail=ctx.trail)
+        if run_id is not None and (ctx.needs or ctx.break_glass is not None):
+            await self.guardrails.held(inv, run_id, ctx.needs, break_glass=ctx.break_glass,
+                                       freeze=ctx.freeze.name if ctx.freeze is not None else "",
+                                       overridden=ctx.overridden)
+        return run_id
 
-        for guard in self.guards:
-            held = await guard.check(self, inv, decision, None)
-            if held is not None:
-                if held.text or held.blocks:  # empty: the guard has answered already
-                    await self.reply(place, held)
-                return None
-        return await self.submit(inv, decision, received)
+    async def _stopped(self, ctx: StepContext, stop: Stop) -> None:
+        """A step stopped the command: write its audit rows, count it, answer."""
+        if stop.outcome == "ignored":
+            return  # ordinary conversation: not for us, not recorded
+        if stop.audit:
+            with self.db.begin() as conn:
+                self.audit.append_many(conn, list(stop.audit))
+        name = ctx.inv.command.name if ctx.inv is not None else "?"
+        metrics.COMMANDS.labels(name, _METRIC.get(stop.outcome, stop.outcome)).inc()
+        if stop.text:
+            await self.reply(ctx.place, Message.plain(stop.text, stop.tone))
+
+    async def _builtin(self, ctx: StepContext) -> None:
+        inv = ctx.invocation
+        handler = self.parts.builtins.get(inv.command.name)
+        if handler is None:
+            await self.reply(inv.place, Message.plain(f"`{inv.command.name}` is not available here.", "warning"))
+            return
+        if not inv.command.read_only:
+            self._record_decision(inv, steps.received(ctx), ctx.allowed)
+        answer = await handler(self, inv)
+        metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
+        if answer is not None:
+            await self.reply(inv.place, answer)
 
     def _record_decision(self, inv: Invocation, received: Mapping[str, Any], decision: Decision) -> None:
         """Audit a command that runs no run of its own (denied, or a built-in): what was
@@ -213,46 +244,34 @@ class Engine:
         verdict = f"denied: {decision.reason}" if not decision.allowed else "allowed"
         with self.db.begin() as conn:
             self.audit.append_many(conn, [
-                AuditRecord(action="command.received", summary=self._clean(inv.raw_text),
+                AuditRecord(action="command.received", summary=self._clean(inv.shown_text()),
                             detail=dict(received), **base),
                 AuditRecord(action="decision", summary=verdict,
                             detail={"allowed": decision.allowed, "rules": list(decision.rule_ids)}, **base),
             ])
 
     def decide(self, inv: Invocation) -> Decision:
-        allowed_channels = inv.command.channels
-        if allowed_channels and inv.place.name not in allowed_channels:
-            where = ", ".join(allowed_channels)
-            return Decision.deny(f"`{inv.command.name}` can only be run in {where}",
-                                 (f"commands.{inv.command.name}.channels",))
-        started = time.perf_counter()
-        decision: Decision = self.parts.policy.decide(inv.principal, inv.command.name, inv.args, inv.place)
-        metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
-        return decision
+        """The authorize step's decision alone (a held run is re-checked when released)."""
+        return steps.decide(StepContext(inv.raw_text, inv.principal, inv.place, self.services, inv=inv))
 
-    # -- runs -------------------------------------------------------------------------------
     def lock_key(self, inv: Invocation) -> str | None:
-        if not inv.command.lock:
+        if not inv.command.lock or inv.flags.get("dry_run"):
             return None
         return inv.command.lock.format_map({k: str(v) for k, v in inv.args.items()})
 
     def stored_args(self, inv: Invocation) -> dict[str, Any]:
         """Arguments as stored and audited: secret ones masked."""
-        out: dict[str, Any] = {}
-        for name, value in inv.args.items():
-            spec = inv.command.arg(name)
-            out[name] = "[REDACTED]" if spec is not None and spec.secret else value
-        return out
+        return inv.shown_args("[REDACTED]")
 
     async def submit(self, inv: Invocation, decision: Decision, received: Mapping[str, Any],
-                     *, initial: RunState = RunState.QUEUED) -> int | None:
+                     *, initial: RunState = RunState.QUEUED, lock_key: str | None = None,
+                     trail: Sequence[AuditRecord] = ()) -> int | None:
         """Write the run (and its audit rows) before anything executes, then start it."""
         place = inv.place
         actor = inv.principal.name
         base: dict[str, Any] = {"actor": actor, "platform": place.platform, "channel": place.name,
                                 "command": inv.command.name}
-        lock_key = self.lock_key(inv) if not inv.flags.get("dry_run") else None
-        received_record = AuditRecord(action="command.received", summary=self._clean(inv.raw_text),
+        received_record = AuditRecord(action="command.received", summary=self._clean(inv.shown_text()),
                                       detail=dict(received), **base)
         refusal = ""
         # With a free run slot the run is written straight as running; else it queues.
@@ -280,6 +299,7 @@ class Engine:
                         run_store.set_lock_run(conn, lock_key, run_id)
                     self.audit.append_many(conn, [
                         dataclasses.replace(received_record, run_id=run_id),
+                        *(dataclasses.replace(row, run_id=run_id) for row in trail),
                         AuditRecord(action="decision", run_id=run_id,
                                     summary=f"allowed: {decision.reason}",
                                     detail={"allowed": True, "rules": list(decision.rule_ids)}, **base),
@@ -316,18 +336,14 @@ class Engine:
 
     def start_run(self, run_id: int, inv: Invocation, *, reserved: bool = False) -> None:
         spec = inv.command
-        runner = self.runners.get(spec.name)
-        if runner is None:  # a command added after start-up (tests, plugins): build it now
-            assert spec.runner is not None, f"command {spec.name} has no runner"
-            runner = self.runners[spec.name] = build_runner(spec.runner)
+        runner = self.parts.runners[spec.name]
         ctx = RunContext(
             run_id=run_id, command=spec.name, args=dict(inv.args), user=inv.principal.name,
             channel=inv.place.name, timeout=spec.timeout, dry_run=bool(inv.flags.get("dry_run")),
             options=dict(spec.runner.options) if spec.runner else {},
         )
         self.reporter.track(run_id, inv)
-        self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv)
-                        if not ctx.dry_run else None, output_max_chars=spec.output_max_chars,
+        self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv), output_max_chars=spec.output_max_chars,
                         audit_fields={"platform": inv.place.platform, "channel": inv.place.name,
                                       "command": spec.name}, reserved=reserved)
 
@@ -360,15 +376,18 @@ class Engine:
                                       detail={"hook": "command", "text": text}, **audit_base)
                 await self.dispatch(chained, via=f"hook of run #{run_id}")
                 return
-            with self.db.read() as conn:
-                audit_ids = tuple(e.id for e in self.audit.for_run(run_id)) if hasattr(self.audit, "for_run") else ()
-            action = build_action(hook.action, hook.options)
+            audit_ids = tuple(e.id for e in self.audit.for_run(run_id))
+            factory = self.parts.actions.get(hook.action)
+            if factory is None:
+                known = ", ".join(sorted(self.parts.actions)) or "none"
+                raise ConfigError(f"unknown hook action {hook.action!r} (known: {known})")
+            action = factory(hook.options)
             result = await action(HookContext(
-                run_id=run_id, command=inv.command.name, args=dict(inv.args), user=inv.principal.name,
+                run_id=run_id, command=inv.command.name, args=inv.shown_args(), user=inv.principal.name,
                 platform=inv.place.platform, channel=inv.place.name, outcome=outcome.state.value,
                 exit_code=outcome.exit_code, output_tail=outcome.output[-2000:],
                 thread_link=self.thread_link(inv.place, ref),
-                audit_ids=audit_ids, raw_text=inv.raw_text, options=dict(hook.options),
+                audit_ids=audit_ids, raw_text=inv.shown_text(), options=dict(hook.options),
             ))
             with self.db.begin() as conn:
                 self.audit.append(conn, actor=inv.principal.name, action="hook", run_id=run_id,

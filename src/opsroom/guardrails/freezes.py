@@ -16,7 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from opsroom.config.guardrails import FreezesConfig, FreezeWindow, duration_seconds
 from opsroom.core import CommandSpec, ParseError
-from opsroom.policy.tables import freezes
+from opsroom.guardrails.tables import freezes
 from opsroom.policy.windows import DAYS, Window, parse_window
 from opsroom.store.types import as_utc
 

@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opsroom.core import Principal, Requirement
 from opsroom.policy.requirements import approvers_text
-from opsroom.policy.tables import approval_votes, guard_holds
+from opsroom.guardrails.tables import approval_votes, guard_holds
 from opsroom.store.types import as_utc
 
 UTC = dt.UTC

@@ -1,20 +1,14 @@
-"""Guardrails in the command flow: between the policy decision and the run.
+"""Holds: runs that wait for a confirmation or approvals, and break-glass announcements.
 
-``Guardrails.install(engine)`` adds one ``Guard`` to ``engine.guards``, the ``--break-glass``
-engine flag, and the button handlers ``approval.approve``, ``approval.deny`` and
-``run.confirm``. For each allowed, non-built-in command the guard checks, in order:
+The pipeline's steps (``engine.steps``: break-glass, freeze, rate limit, hold) decide what a
+command needs; when it got through with something to wait for, the engine writes the run
+(state ``awaiting_confirmation`` / ``awaiting_approval``) and hands it here (``held``). The
+hold lives in the database (guardrails/tables.py), so it survives a restart; once granted the
+run is rebuilt from its row, checked against the fingerprint it was requested with, policy is
+asked again, and it is started through the host.
 
-1. break-glass: if the flag is given, is this person allowed and is there a reason?
-2. change freezes (break-glass overrides them),
-3. rate limits,
-4. what the command still needs: confirmation (``confirm: true | typed``) and approvals
-   (break-glass overrides approvals, never a confirmation). Dry runs need neither: they
-   run nothing.
-
-A run that must wait is written in state ``awaiting_confirmation`` / ``awaiting_approval``
-with a hold row (policy/tables.py) and started later by ``engine.start_run``; the hold lives
-in the database, so it survives a restart, and the run is rebuilt from its row and checked
-against the fingerprint it was requested with.
+The guardrails talk to the rest of opsroom only through ``GuardrailHost`` (a typed protocol
+the engine satisfies): never the engine itself.
 """
 
 from __future__ import annotations
@@ -22,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Mapping
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 import structlog
 
@@ -44,11 +39,10 @@ from opsroom.core import (
     Section,
 )
 from opsroom.core.message import Tone
-from opsroom.engine import Guard
-from opsroom.policy import approvals as book
-from opsroom.policy import breakglass
-from opsroom.policy.freezes import FreezeBook, parse_freeze
-from opsroom.policy.ratelimit import RateLimiter
+from opsroom.guardrails import approvals as book
+from opsroom.guardrails import breakglass
+from opsroom.guardrails.freezes import FreezeBook, parse_freeze
+from opsroom.guardrails.ratelimit import RateLimiter
 from opsroom.policy.requirements import (
     APPROVAL,
     CONFIRMATION,
@@ -59,7 +53,10 @@ from opsroom.policy.requirements import (
 from opsroom.runs import store as run_store
 
 if TYPE_CHECKING:
-    from opsroom.engine import Engine
+    from opsroom.actions import ActionSigner
+    from opsroom.audit import AuditLog
+    from opsroom.chat.base import ChatHub
+    from opsroom.store import Database
 
 log = structlog.get_logger("opsroom.guardrails")
 UTC = dt.UTC
@@ -70,76 +67,45 @@ def now_utc() -> dt.datetime:
     return dt.datetime.now(UTC)
 
 
-class _ReadOnDemand:
-    """A read connection opened at its first use. Most commands read nothing here (chat
-    freezes are cached by FreezeBook; most commands have no rate limit), and a pool
-    checkout per command is not free."""
+class GuardrailHost(Protocol):
+    """What the guardrails need from their host (the engine), and nothing more."""
 
-    def __init__(self, db: Any) -> None:
-        self._db = db
-        self._stack = contextlib.ExitStack()
-        self._conn: Any = None
+    db: Database
+    audit: AuditLog
+    chat: ChatHub
+    signer: ActionSigner
 
-    def __getattr__(self, name: str) -> Any:
-        if self._conn is None:
-            self._conn = self._stack.enter_context(self._db.read())
-        return getattr(self._conn, name)
+    @property
+    def parts(self) -> Any: ...  # EngineParts: catalog, directory
 
-    def __enter__(self) -> Any:
-        return self
+    def decide(self, inv: Invocation) -> Decision: ...
 
-    def __exit__(self, *exc: object) -> None:
-        self._stack.close()
+    def start_run(self, run_id: int, inv: Invocation, *, reserved: bool = False) -> None: ...
 
+    def authorize_action(self, principal: Principal, action: str, args: Mapping[str, Any],
+                         place: Place) -> Decision: ...
 
-def is_dry_run(inv: Invocation) -> bool:
-    return bool(inv.flags.get("dry_run") or inv.flags.get("dry-run"))
+    async def reply(self, place: Place, message: Message) -> MessageRef: ...
 
-
-def describe(inv: Invocation) -> str:
-    values = " ".join(
-        f"`{v}`" for k, v in inv.args.items() if v not in (None, "", False) and not _secret(inv, k)
-    )
-    return f"*{inv.command.name}* {values}".strip()
-
-
-def _secret(inv: Invocation, name: str) -> bool:
-    spec = inv.command.arg(name)
-    return spec is not None and spec.secret
-
-
-class GuardrailsGuard(Guard):
-    """The one Guard the engine runs; it delegates to ``Guardrails``."""
-
-    def __init__(self, guardrails: Guardrails) -> None:
-        self.guardrails = guardrails
-
-    async def check(
-        self, engine: Engine, inv: Invocation, decision: Decision, run_id: int | None
-    ) -> Message | None:
-        return await self.guardrails.check(engine, inv, decision)
+    def _clean(self, text: str) -> str: ...
 
 
 class Guardrails:
-    def __init__(self, config: GuardrailsConfig, *, channels: Any = (), clock: Any = None) -> None:
+    def __init__(self, config: GuardrailsConfig, host: GuardrailHost, *, channels: Any = (),
+                 clock: Any = None) -> None:
         self.config = config
         self.channels = list(channels)  # ChannelConfig: where the break-glass channel lives
         self.freezes = FreezeBook(config.freezes)
         self.limiter = RateLimiter(config.rate_limits)
         self.clock = clock or now_utc
-        self.engine: Engine | None = None
+        self.engine = host
         self._invocations: dict[int, Invocation] = {}  # runs held by this process
         self._sweeper: asyncio.Task[None] | None = None
 
-    # -- wiring ------------------------------------------------------------------------------------
-    def install(self, engine: Engine) -> None:
-        self.engine = engine
-        engine.guardrails = self
-        engine.guards.append(GuardrailsGuard(self))
-        engine.engine_flags["break-glass"] = str
-        engine.actions.register("approval.approve", self._button_approve)
-        engine.actions.register("approval.deny", self._button_deny)
-        engine.actions.register("run.confirm", self._button_confirm)
+    def actions(self) -> dict[str, Any]:
+        """The buttons of approval and confirmation requests, by kind."""
+        return {"approval.approve": self._button_approve, "approval.deny": self._button_deny,
+                "run.confirm": self._button_confirm}
 
     async def start(self) -> None:
         """Expire what lapsed while we were down, then keep sweeping."""
@@ -169,8 +135,7 @@ class Guardrails:
         self.limiter = RateLimiter(config.rate_limits)
 
     @property
-    def _engine(self) -> Engine:
-        assert self.engine is not None, "Guardrails.install(engine) first"
+    def _engine(self) -> GuardrailHost:
         return self.engine
 
     def _audit(
@@ -197,98 +162,23 @@ class Guardrails:
             detail=dict(detail or {}),
         )
 
-    def changing_commands(self) -> list[str]:
-        return [s.name for s in self._engine.parts.catalog if not s.read_only and not s.builtin]
-
-    def requirements(self, inv: Invocation, decision: Decision) -> tuple[Requirement, ...]:
-        return tuple(decision.requires) + command_requirements(inv.command)
-
-    # -- the guard ------------------------------------------------------------------------------
-    async def check(self, engine: Engine, inv: Invocation, decision: Decision) -> Message | None:
+    # -- after the pipeline -------------------------------------------------------------------
+    async def held(self, inv: Invocation, run_id: int, needs: Sequence[Requirement], *,
+                   break_glass: str | None = None, freeze: str = "",
+                   overridden: Sequence[Requirement] = ()) -> None:
+        """The engine wrote run ``run_id`` in the state the hold step chose: announce a
+        break-glass loudly, then ask for what it waits for."""
         now = self.clock()
-        place, who = inv.place, inv.principal.name
-        glass = breakglass.reason_of(dict(inv.flags)) if breakglass.FLAG in inv.flags else None
-        if breakglass.FLAG in inv.flags:
-            why_not = breakglass.refusal(self.config.break_glass, inv.principal, inv.flags[breakglass.FLAG])
-            if why_not is not None:
-                with engine.db.begin() as conn:
-                    self._audit(
-                        conn,
-                        who,
-                        "break-glass.refused",
-                        f"break-glass refused: {why_not}",
-                        place=place,
-                        command=inv.command.name,
-                        detail={"text": engine._clean(inv.raw_text)},
-                    )
-                return Message.plain(f"⛔ {why_not}. Nothing was run.", "denied")
-
-        with _ReadOnDemand(engine.db) as conn:
-            freeze = self.freezes.active_for(conn, inv.command, inv.args, now)
-            changing = self.changing_commands() if self.limiter.names_every_change else []
-            limited = self.limiter.check(conn, inv.command, inv.principal, changing, now)
-        if freeze is not None and glass is None:
-            until = freeze.until_text(self.freezes.tz)
-            why = f" — {freeze.reason}" if freeze.reason else ""
-            text = f"❄️ `{inv.command.name}` is frozen: *{freeze.name}* until {until}{why}. Nothing was run."
-            with engine.db.begin() as conn:
-                self._audit(
-                    conn,
-                    who,
-                    "freeze.denied",
-                    f"denied by freeze {freeze.name} until {until}",
-                    place=place,
-                    command=inv.command.name,
-                    detail={"freeze": freeze.name, "until": until, "text": engine._clean(inv.raw_text)},
-                )
-            return Message.plain(text, "denied")
-        if limited is not None:
-            with engine.db.begin() as conn:
-                self._audit(
-                    conn,
-                    who,
-                    "rate_limited",
-                    limited.text,
-                    place=place,
-                    command=inv.command.name,
-                    detail={
-                        "retry_at": limited.retry_at.isoformat(),
-                        "limit": limited.limit.limit,
-                        "window": limited.limit.window_seconds,
-                        "per": limited.limit.per,
-                    },
-                )
-            return Message.plain(limited.text, "warning")
-
-        reqs = () if is_dry_run(inv) else self.requirements(inv, decision)
-        approvals = [r for r in reqs if r.kind == APPROVAL]
-        confirms = [r for r in reqs if r.kind == CONFIRMATION]
-        overridden = approvals if glass is not None else []
-        if glass is not None:
-            approvals = []
-        if not approvals and not confirms and glass is None:
-            return None  # nothing to wait for: the engine submits and starts it
-
-        initial = (
-            RunState.AWAITING_CONFIRMATION
-            if confirms
-            else RunState.AWAITING_APPROVAL
-            if approvals
-            else RunState.QUEUED
-        )
-        received = {"text": engine._clean(inv.raw_text), "parsed": inv.canonical()}
-        run_id = await engine.submit(inv, decision, received, initial=initial)
-        if run_id is None:
-            return HANDLED  # refused (a lock); the engine already answered
-        if glass is not None:
-            await self._announce_break_glass(inv, run_id, glass, freeze.name if freeze else "", overridden)
+        if break_glass is not None:
+            await self._announce_break_glass(inv, run_id, break_glass, freeze, list(overridden))
+        confirms = [r for r in needs if r.kind == CONFIRMATION]
+        approvals = [r for r in needs if r.kind == APPROVAL]
         if confirms:
             self._invocations[run_id] = inv
             await self._hold(inv, run_id, CONFIRMATION, confirms + approvals, now)
         elif approvals:
             self._invocations[run_id] = inv
             await self._hold(inv, run_id, APPROVAL, approvals, now)
-        return HANDLED
 
     async def _announce_break_glass(
         self, inv: Invocation, run_id: int, reason: str, freeze: str, overridden: list[Requirement]
@@ -411,7 +301,7 @@ class Guardrails:
         return Message(
             f"run #{hold.run_id} needs approval: {inv.canonical()}",
             (
-                Section(f"🗳️ {describe(inv)} · run #{hold.run_id} needs approval"),
+                Section(f"🗳️ {inv.describe()} · run #{hold.run_id} needs approval"),
                 Fields(
                     (
                         ("requested by", inv.principal.label),
@@ -454,7 +344,7 @@ class Guardrails:
                 f"run #{hold.run_id}: type to confirm",
                 (
                     Section(
-                        f"❓ {describe(inv)} · run #{hold.run_id}: to start it, type "
+                        f"❓ {inv.describe()} · run #{hold.run_id}: to start it, type "
                         f"`confirm {hold.run_id} {typed[1]}` (the {typed[0]}).{then}"
                     ),
                     Context(
@@ -474,7 +364,7 @@ class Guardrails:
             f"run #{hold.run_id}: confirm to start",
             (
                 Section(
-                    f"❓ {describe(inv)} · run #{hold.run_id}: confirm to start `{inv.canonical()}`.{then}"
+                    f"❓ {inv.describe()} · run #{hold.run_id}: confirm to start `{inv.canonical()}`.{then}"
                 ),
                 Actions((Button("Confirm", button, "primary", f"/confirm {hold.run_id}"),)),
                 Context(f"only {inv.principal.label} can confirm · {left}"),
@@ -990,8 +880,3 @@ class Guardrails:
             "(break-glass overrides, loudly).",
             "warning",
         )
-
-
-# A guard's answer meaning "held or refused, and already answered": an empty Message, which
-# the engine does not post.
-HANDLED = Message("", ())

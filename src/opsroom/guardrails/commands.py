@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Invocation, Message, ParseError, Section
-from opsroom.policy import approvals as book
+from opsroom.guardrails import approvals as book
 from opsroom.runs import store as run_store
 from opsroom.runs.service import since
 

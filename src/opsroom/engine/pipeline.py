@@ -1,0 +1,183 @@
+"""The command pipeline: one ordered list of steps every command goes through.
+
+    route → parse → authorize → change review → break-glass → freeze → rate limit → hold → lock → submit
+
+Each step is a small function ``async (StepContext) -> Stop | None``: None lets the command
+go on, a ``Stop`` ends it with an answer and the audit rows that say why. Steps never write
+and never see the engine: they read through ``ctx.services`` and note what they found on the
+context (the decision, an accepted break-glass reason, what the run must wait for, its lock).
+The engine applies the outcome — writes the audit rows, answers, submits the run — and only
+when ``ctx.live``. ``opsroom policy check`` and the API's check run the very same steps with
+``live=False``, so they agree with chat by construction.
+
+Plugins add steps into a named slot (``Step.after``); ``change review`` is the tickets plugin's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ContextManager, Protocol
+
+from sqlalchemy import Connection
+
+from opsroom.audit import AuditRecord
+from opsroom.commands.catalog import Catalog
+from opsroom.core import Decision, Invocation, Place, Principal, Requirement, RunState
+from opsroom.core.message import Tone
+
+# The order of the slots; a step names its slot, plugins fill theirs.
+ORDER: tuple[str, ...] = (
+    "route", "parse", "authorize", "change review", "break-glass", "freeze", "rate limit",
+    "hold", "lock",
+)  # … then the engine submits (or answers a built-in in process)
+
+
+@dataclass(frozen=True)
+class Stop:
+    """The command goes no further: ``text`` is the answer (empty: say nothing), ``audit``
+    the rows that record why, ``outcome`` the verdict's kind for check and metrics."""
+
+    outcome: str  # ignored | error | deny | frozen | limited | locked
+    text: str = ""
+    tone: Tone = "denied"
+    audit: tuple[AuditRecord, ...] = ()
+
+
+class PolicyView(Protocol):
+    def decide(self, principal: Principal, action: str, args: Mapping[str, Any], place: Place,
+               now: dt.datetime | None = None) -> Decision: ...
+
+
+class GuardrailRules(Protocol):
+    """What the guardrail steps read: the configured freezes, limits and break-glass rules."""
+
+    @property
+    def config(self) -> Any: ...  # GuardrailsConfig
+
+    @property
+    def freezes(self) -> Any: ...  # FreezeBook
+
+    @property
+    def limiter(self) -> Any: ...  # RateLimiter
+
+
+@dataclass(frozen=True)
+class Services:
+    """The narrow, read-only view the steps get: no engine, no chat, no writes."""
+
+    catalog: Catalog
+    policy: PolicyView
+    guardrails: GuardrailRules
+    engine_flags: Mapping[str, type]
+    redact: Callable[[str], str]
+    # Opens a read connection; None in an offline check (no database): steps that need live
+    # state (chat freezes, rate limits, locks) then say so instead of guessing.
+    read: Callable[[], ContextManager[Connection]] | None = None
+    bot_names: tuple[str, ...] = ("opsroom",)
+    clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)
+    # Live helpers a plugin step may need (e.g. the ticket desk for change review), by name.
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class StepContext:
+    """One command on its way through the pipeline: what came in, and what steps found."""
+
+    text: str
+    principal: Principal
+    place: Place
+    services: Services
+    live: bool = True
+    addressed: bool = True
+    via: str = ""
+    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    inv: Invocation | None = None
+    decision: Decision | None = None
+    break_glass: str | None = None  # the reason, once break-glass is accepted
+    freeze: Any = None  # ActiveFreeze overridden by break-glass
+    needs: list[Requirement] = field(default_factory=list)  # confirmations first, then approvals
+    overridden: list[Requirement] = field(default_factory=list)  # approvals break-glass skipped
+    lock_key: str | None = None
+    notes: list[str] = field(default_factory=list)  # what an offline check could not look at
+    trail: list[AuditRecord] = field(default_factory=list)  # rows written with the run, live
+    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+    _conn: Connection | None = field(default=None, repr=False)
+
+    @property
+    def invocation(self) -> Invocation:
+        assert self.inv is not None, "a step after parse needs the invocation"
+        return self.inv
+
+    @property
+    def allowed(self) -> Decision:
+        assert self.decision is not None, "a step after authorize needs the decision"
+        return self.decision
+
+    def conn(self) -> Connection | None:
+        """A read connection, opened at first use (most commands read nothing) and closed
+        when the pipeline ends; None in an offline check."""
+        if self._conn is None and self.services.read is not None:
+            self._conn = self._stack.enter_context(self.services.read())
+        return self._conn
+
+    def record(self, action: str, summary: str, *, detail: Mapping[str, Any] | None = None,
+               with_command: bool = True) -> AuditRecord:
+        """An audit row about this command (written by the engine, in live mode only)."""
+        command = self.inv.command.name if self.inv is not None and with_command else ""
+        return AuditRecord(action=action, summary=summary, detail=dict(detail or {}),
+                           actor=self.principal.name, platform=self.place.platform,
+                           channel=self.place.name, command=command)
+
+    @property
+    def initial_state(self) -> RunState:
+        """The state the run is written in: waiting for what it needs, else queued."""
+        kinds = {r.kind for r in self.needs}
+        if "confirmation" in kinds:
+            return RunState.AWAITING_CONFIRMATION
+        if "approval" in kinds:
+            return RunState.AWAITING_APPROVAL
+        return RunState.QUEUED
+
+
+StepFn = Callable[[StepContext], Awaitable[Stop | None]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of the pipeline. ``slot`` is its place in ``ORDER``; ``builtins``: whether it
+    runs for built-in commands too (they stop at authorize and are answered in process)."""
+
+    slot: str
+    run: StepFn
+    builtins: bool = False
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    steps: tuple[Step, ...]
+
+    @classmethod
+    def build(cls, steps: Sequence[Step]) -> Pipeline:
+        """Order steps by their slot (a slot may hold several, kept in the order given)."""
+        unknown = [s.slot for s in steps if s.slot not in ORDER]
+        if unknown:
+            raise ValueError(f"pipeline slot {unknown[0]!r} does not exist (slots: {', '.join(ORDER)})")
+        return cls(tuple(sorted(steps, key=lambda s: ORDER.index(s.slot))))
+
+    @property
+    def slots(self) -> list[str]:
+        return [s.slot for s in self.steps]
+
+    async def run(self, ctx: StepContext) -> Stop | None:
+        """Every step in order until one stops the command; None: submit it."""
+        with ctx._stack:
+            for step in self.steps:
+                if ctx.inv is not None and ctx.inv.command.builtin and not step.builtins:
+                    continue
+                stop = await step.run(ctx)
+                if stop is not None:
+                    return stop
+            return None

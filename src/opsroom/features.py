@@ -1,0 +1,266 @@
+"""opsroom's own features as plugins (``opsroom.plugins``): built-in commands, guardrails,
+runners and integrations, alerts and on-call, tickets, chat adapters.
+
+Each is a ``Plugin``: a side-effect-free ``declare`` (commands, permissions, runner types,
+pipeline steps, engine flags, adapters) and a ``start`` for the live parts. Providers and
+platform SDKs are imported only inside factories and start steps, so a config that does not
+use them never loads them.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opsroom.actions import ActionRequest
+from opsroom.config.loader import LoadedConfig
+from opsroom.core import CommandSpec, ConfigError, Invocation, Message, Place
+from opsroom.engine.pipeline import Step, StepContext, Stop
+from opsroom.plugins import (
+    ActionHandler,
+    AdapterFactory,
+    CommandHandler,
+    Declaration,
+    Extension,
+    Live,
+    Plugin,
+)
+from opsroom.runs.registry import RunnerFactory
+
+
+def config_places(loaded: LoadedConfig, default_platform: str) -> dict[str, Place]:
+    """Configured channels by name, as Places on their platform."""
+    return {c.name: Place(c.platform or default_platform, c.id or c.name.lstrip("#"), channel_name=c.name)
+            for c in loaded.config.channels}
+
+
+# -- built-in commands and guardrails ------------------------------------------------------------
+def _builtins_declare(loaded: LoadedConfig) -> Declaration:
+    from opsroom.builtins import BUILTIN_SPECS, PERMISSION_SPECS
+
+    return Declaration(commands=BUILTIN_SPECS, permissions=PERMISSION_SPECS)
+
+
+def _builtins_start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.builtins import BUILTIN_HANDLERS
+
+    return Extension(name="builtins", handlers=dict(BUILTIN_HANDLERS))
+
+
+def _guardrails_declare(loaded: LoadedConfig) -> Declaration:
+    from opsroom.guardrails.commands import GUARDRAIL_SPECS
+
+    return Declaration(commands=GUARDRAIL_SPECS, engine_flags={"break-glass": str})
+
+
+def _guardrails_start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.guardrails.commands import GUARDRAIL_HANDLERS
+
+    def button(kind: str) -> ActionHandler:
+        async def run(engine: Any, req: ActionRequest) -> Message | None:
+            return await engine.guardrails.actions()[kind](req)  # type: ignore[no-any-return]
+        return run
+
+    kinds = ("approval.approve", "approval.deny", "run.confirm")
+    return Extension(name="guardrails", handlers=dict(GUARDRAIL_HANDLERS),
+                     actions={kind: button(kind) for kind in kinds})
+
+
+# -- runners -------------------------------------------------------------------------------------
+def _runners_declare(loaded: LoadedConfig) -> Declaration:
+    from opsroom.runs.runners import RUNNER_TYPES
+
+    return Declaration(runner_types=RUNNER_TYPES)
+
+
+def _settings_runner(type_name: str, module: str) -> Plugin:
+    """SSH, supervisord, Ansible: one runner type built with its ``integrations.<type>``
+    settings; the module (and its library) is imported at the first runner built."""
+
+    def declare(loaded: LoadedConfig) -> Declaration:
+        settings = getattr(loaded.config.integrations, type_name)
+
+        def factory(options: Any) -> Any:
+            return __import__(module, fromlist=["build"]).build(options, settings)
+
+        return Declaration(runner_types={type_name: factory})
+
+    return Plugin(type_name, declare)
+
+
+def _lazy_types(names: tuple[str, ...], module: str) -> dict[str, RunnerFactory]:
+    def factory_for(name: str) -> RunnerFactory:
+        def factory(options: Any) -> Any:
+            return __import__(module, fromlist=["RUNNER_TYPES"]).RUNNER_TYPES[name](options)
+        return factory
+
+    return {name: factory_for(name) for name in names}
+
+
+def _cicd_declare(loaded: LoadedConfig) -> Declaration:
+    names = ("github_actions", "gitlab", "jenkins", "argocd")
+    return Declaration(runner_types=_lazy_types(names, "opsroom.integrations.cicd"))
+
+
+def _kubernetes_declare(loaded: LoadedConfig) -> Declaration:
+    return Declaration(runner_types=_lazy_types(("kubernetes",), "opsroom.integrations.k8s"))
+
+
+# -- chat adapters ---------------------------------------------------------------------------------
+def _adapter_plugin(platform: str, factory: AdapterFactory) -> Plugin:
+    return Plugin(f"chat.{platform}", lambda loaded: Declaration(adapters={platform: factory}))
+
+
+def _web_adapter(loaded: LoadedConfig) -> Any:
+    from opsroom.chat.web import build_web_adapter  # on unless chat.web.enabled is false
+
+    return build_web_adapter(loaded)
+
+
+def _slack_adapter(loaded: LoadedConfig) -> Any:
+    slack = loaded.config.chat.slack
+    if not (slack and slack.enabled):
+        return None
+    from opsroom.chat.slack import build_slack_adapter  # imports slack_bolt: only when configured
+
+    return build_slack_adapter(loaded)
+
+
+def _mattermost_adapter(loaded: LoadedConfig) -> Any:
+    mattermost = loaded.config.chat.mattermost
+    if not (mattermost and mattermost.enabled):
+        return None
+    from opsroom.app import _state_dir, secret_key
+    from opsroom.chat.mattermost import build_mattermost_adapter
+
+    key = secret_key(loaded.config, _state_dir(loaded.config.database.url, loaded.base_dir))
+    return build_mattermost_adapter(loaded, signing_key=key)
+
+
+# -- alerts and on-call ---------------------------------------------------------------------------
+def _alerts_on(loaded: LoadedConfig) -> bool:
+    """On when the config has alert sources or on-call schedules (the demo has both)."""
+    return bool(loaded.config.alerts.sources or loaded.config.oncall.schedules)
+
+
+def _alert_specs(loaded: LoadedConfig) -> tuple[CommandSpec, ...]:
+    from opsroom.alerts.commands import ALERT_COMMANDS
+
+    return tuple(s for s in ALERT_COMMANDS if s.name != "query" or loaded.config.alerts.prometheus_url)
+
+
+def _alerts_declare(loaded: LoadedConfig) -> Declaration | None:
+    if not _alerts_on(loaded):
+        return None
+    return Declaration(
+        commands=_alert_specs(loaded),
+        permissions=(CommandSpec("alert.ack", summary="Click Ack or Runbook on an alert", builtin=True),
+                     CommandSpec("alert.silence", summary="Click a Silence button on an alert", builtin=True)))
+
+
+def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.alerts.commands import HANDLERS
+    from opsroom.alerts.http import routes
+    from opsroom.alerts.service import AlertService
+    from opsroom.integrations.oncall import OnCall
+
+    config = loaded.config
+    if config.demo:
+        # The demo's intake token, so `opsroom demo alert` can reach a running demo server.
+        os.environ.setdefault("OPSROOM_DEMO_ALERT_TOKEN", "demo-alert-token")
+    oncall = OnCall(config.oncall) if config.oncall.schedules else None
+    service = AlertService(config.alerts, live.db, live.chat, mint=live.signer.mint,
+                           audit_append=live.audit.append, oncall=oncall,
+                           channels=config_places(loaded, config.alerts.platform), users=live.users)
+
+    def bind(handler: Any) -> CommandHandler:
+        async def run(_engine: Any, inv: Invocation) -> Message | None:
+            return await handler(service, inv)  # type: ignore[no-any-return]
+        return run
+
+    def action(kind: str, permission: str) -> ActionHandler:
+        async def run(engine: Any, req: ActionRequest) -> Message | None:
+            place = req.event.place
+            decision = engine.authorize_action(req.principal, permission, {}, place)
+            if not decision.allowed:
+                await engine.audit_denied_click(req, permission, decision)
+                return Message.plain(f"⛔ {decision.reason}", "denied")
+            return await service.handle_action(kind, req.payload, req.principal, place)
+        return run
+
+    return Extension(
+        name="alerts",
+        handlers={spec.name: bind(HANDLERS[spec.name]) for spec in _alert_specs(loaded)},
+        routes=routes(service),
+        services=[service],
+        actions={"alert.ack": action("alert.ack", "alert.ack"),
+                 "alert.silence": action("alert.silence", "alert.silence"),
+                 "alert.runbook": action("alert.runbook", "alert.ack")},
+    )
+
+
+# -- tickets -------------------------------------------------------------------------------------
+DESK = "tickets.desk"  # the key of the ticket desk in Services.extras
+
+
+async def change_review(ctx: StepContext) -> Stop | None:
+    """Commands marked ``options: {change: required}`` need ``--change CHG…`` that the ticket
+    provider confirms is approved and in its window; ``options: {not_from_chat: "…"}``
+    commands are refused in chat with a pointer to the proper change process."""
+    from opsroom.integrations.tickets.base import ChangeRefused
+    from opsroom.integrations.tickets.change import review
+
+    inv = ctx.invocation
+    change_id = inv.flags.get("change")
+    options = inv.command.options
+    if not change_id and not options.get("change") and not options.get("not_from_chat"):
+        return None
+    desk = ctx.services.extras.get(DESK)
+    if desk is None and change_id:  # an offline check cannot ask the ticket system
+        ctx.notes.append(f"change {change_id}: not checked with the ticket system (offline)")
+        return None
+    try:
+        change = await review(inv.command, change_id, desk.change_provider() if desk is not None else None)
+    except ChangeRefused as exc:
+        record = ctx.record("change.refused", str(exc),
+                            detail={"change": change_id, "text": ctx.services.redact(inv.shown_text())})
+        return Stop("deny", f"⛔ {exc}", "denied", (record,))
+    if change is not None:
+        ctx.trail.append(ctx.record("change.accepted", f"change {change_id} approved and in its window",
+                                    detail={"change": change_id}))
+    return None
+
+
+def _tickets_declare(loaded: LoadedConfig) -> Declaration:
+    """Ticketing is always on: the built-in store lives in opsroom's own database."""
+    from opsroom.integrations.tickets.commands import TICKET_SPECS
+
+    return Declaration(commands=TICKET_SPECS, steps=(Step("change review", change_review),),
+                       engine_flags={"change": str})
+
+
+def _tickets_start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.integrations.tickets import hooks
+    from opsroom.integrations.tickets.commands import ticket_handlers
+    from opsroom.integrations.tickets.desk import build_desk
+
+    desk = build_desk(loaded.config.tickets, live.db, public_url=loaded.config.server.public_url)
+    return Extension(name="tickets", handlers=dict(ticket_handlers(desk)),
+                     hook_actions=hooks.hook_actions(desk), extras={DESK: desk})
+
+
+DEFAULT_PLUGINS: tuple[Plugin, ...] = (
+    Plugin("builtins", _builtins_declare, _builtins_start),
+    Plugin("guardrails", _guardrails_declare, _guardrails_start),
+    Plugin("runners", _runners_declare),
+    _settings_runner("ssh", "opsroom.integrations.ssh"),
+    _settings_runner("supervisor", "opsroom.integrations.supervisor"),
+    _settings_runner("ansible", "opsroom.integrations.ansible"),
+    Plugin("cicd", _cicd_declare),
+    Plugin("kubernetes", _kubernetes_declare),
+    Plugin("alerts", _alerts_declare, _alerts_start),
+    Plugin("tickets", _tickets_declare, _tickets_start),
+    _adapter_plugin("slack", _slack_adapter),
+    _adapter_plugin("mattermost", _mattermost_adapter),
+    _adapter_plugin("web", _web_adapter),
+)
