@@ -25,9 +25,9 @@ from opsroom.engine import Engine, EngineParts, Pipeline
 from opsroom.engine.steps import CORE_STEPS
 from opsroom.guardrails.holds import Guardrails
 from opsroom.guardrails.private import PrivateAwareReporter
+from opsroom.plugins import Declared, Extension, Live, Plugin, all_plugins, declare_all
 from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
-from opsroom.plugins import Declared, Extension, Live, Plugin, all_plugins, declare_all
 from opsroom.reporter import Reporter
 from opsroom.runs.registry import RunnerFactory, build_runner
 from opsroom.runs.service import RunService

@@ -14,7 +14,7 @@ from typing import Any
 
 from opsroom.actions import ActionRequest
 from opsroom.config.loader import LoadedConfig
-from opsroom.core import CommandSpec, ConfigError, Invocation, Message, Place
+from opsroom.core import CommandSpec, Invocation, Message, Place
 from opsroom.engine.pipeline import Step, StepContext, Stop
 from opsroom.plugins import (
     ActionHandler,

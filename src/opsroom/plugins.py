@@ -122,18 +122,22 @@ def declare_all(plugins: Sequence[Plugin], loaded: LoadedConfig) -> Declared:
         if declared is None:
             continue
         names.append(plugin.name)
-        for kind, mine, theirs in (("runner type", declared.runner_types, runner_types),
-                                   ("chat adapter", declared.adapters, adapters)):
-            clash = set(mine) & set(theirs)
-            if clash:
-                raise ConfigError(f"plugin {plugin.name}: {kind} {sorted(clash)[0]!r} is declared twice")
-            theirs.update(mine)  # type: ignore[attr-defined]
+        _no_clash(plugin.name, "runner type", declared.runner_types, runner_types)
+        _no_clash(plugin.name, "chat adapter", declared.adapters, adapters)
+        runner_types.update(declared.runner_types)
+        adapters.update(declared.adapters)
         commands.extend(declared.commands)
         permissions.extend(declared.permissions)
         steps.extend(declared.steps)
         flags.update(declared.engine_flags)
     return Declared(tuple(names), tuple(commands), tuple(permissions), runner_types,
                     tuple(steps), flags, adapters)
+
+
+def _no_clash(plugin: str, kind: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> None:
+    clash = sorted(set(mine) & set(theirs))
+    if clash:
+        raise ConfigError(f"plugin {plugin}: {kind} {clash[0]!r} is declared by another plugin too")
 
 
 def default_plugins() -> list[Plugin]:

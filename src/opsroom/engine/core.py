@@ -12,9 +12,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import time
-from dataclasses import dataclass, field
 import functools
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 import structlog
@@ -26,9 +25,8 @@ from opsroom.actions import ActionError, ActionRegistry, ActionRequest, ActionSi
 from opsroom.audit import AuditRecord
 from opsroom.chat.base import ChatHub
 from opsroom.core import (
-    ConfigError,
-    Runner,
     ActionEvent,
+    ConfigError,
     Decision,
     HookContext,
     Inbound,
@@ -41,6 +39,7 @@ from opsroom.core import (
     Place,
     Principal,
     RunContext,
+    Runner,
     RunState,
 )
 from opsroom.directory import Directory
@@ -343,7 +342,8 @@ class Engine:
             options=dict(spec.runner.options) if spec.runner else {},
         )
         self.reporter.track(run_id, inv)
-        self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv), output_max_chars=spec.output_max_chars,
+        self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv),
+                        output_max_chars=spec.output_max_chars,
                         audit_fields={"platform": inv.place.platform, "channel": inv.place.name,
                                       "command": spec.name}, reserved=reserved)
 
@@ -364,7 +364,8 @@ class Engine:
         from opsroom.commands.parser import parse
 
         thread_place = ref.thread_place if ref is not None else inv.place
-        audit_base = {"platform": inv.place.platform, "channel": inv.place.name, "command": inv.command.name}
+        audit_base: dict[str, Any] = {"platform": inv.place.platform, "channel": inv.place.name,
+                                      "command": inv.command.name}
         try:
             if hook.command:
                 text = hook.command.format_map({k: str(v) for k, v in inv.args.items()})
@@ -406,7 +407,7 @@ class Engine:
     # -- buttons ----------------------------------------------------------------------------
     async def _on_action(self, event: ActionEvent) -> None:
         principal = self.principal_for(event.place.platform, event.sender_id, event.sender_email)
-        audit_base = {"platform": event.place.platform, "channel": event.place.name}
+        audit_base: dict[str, Any] = {"platform": event.place.platform, "channel": event.place.name}
         try:
             kind, payload, nonce, single_use = self.signer.open(event.action_id)
         except ActionError as exc:

@@ -20,8 +20,8 @@ from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from opsroom.core import Principal, Requirement
-from opsroom.policy.requirements import approvers_text
 from opsroom.guardrails.tables import approval_votes, guard_holds
+from opsroom.policy.requirements import approvers_text
 from opsroom.store.types import as_utc
 
 UTC = dt.UTC

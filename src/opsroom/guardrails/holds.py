@@ -40,14 +40,12 @@ from opsroom.core import (
 )
 from opsroom.core.message import Tone
 from opsroom.guardrails import approvals as book
-from opsroom.guardrails import breakglass
 from opsroom.guardrails.freezes import FreezeBook, parse_freeze
 from opsroom.guardrails.ratelimit import RateLimiter
 from opsroom.policy.requirements import (
     APPROVAL,
     CONFIRMATION,
     approvers_text,
-    command_requirements,
     typed_target,
 )
 from opsroom.runs import store as run_store

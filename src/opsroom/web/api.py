@@ -197,6 +197,33 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         await adapter.click(viewer.principal, message_id, action_id)
         return JSONResponse({"accepted": True}, status_code=202)
 
+    async def check(request: Request, viewer: Viewer) -> Response:
+        """What would happen if the caller typed ``text`` in ``channel``: the same pipeline
+        steps as chat, run without writing anything (``opsroom.engine.check``)."""
+        from opsroom.engine.check import check as run_check
+        from opsroom.engine.check import place_of
+
+        data = await read_json(request)
+        unknown = set(data) - {"text", "channel", "platform"}
+        if unknown:
+            raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))[:200]}")
+        text, channel = data.get("text"), data.get("channel", "#ops")
+        platform = data.get("platform", "web")
+        if not isinstance(text, str) or not text.strip() or len(text) > 4000:
+            raise BadRequest("`text` (the command as typed) is required")
+        if not isinstance(channel, str) or not channel or len(channel) > 200:
+            raise BadRequest("`channel` must be a channel name like #ops, or dm")
+        if not isinstance(platform, str) or not platform or len(platform) > 50:
+            raise BadRequest("`platform` must be a platform name")
+        engine = system.engine
+        verdict = await run_check(engine.parts.pipeline, engine.services, viewer.principal,
+                                  place_of(channel, platform), text, people=list(engine.parts.directory))
+        return JSONResponse({
+            "outcome": verdict.outcome, "parsed": verdict.parsed, "error": verdict.error,
+            "reason": verdict.break_glass_refusal or verdict.stop_text or verdict.reason,
+            "rules": list(verdict.rule_ids), "needs": verdict.need_kinds, "notes": verdict.notes,
+        })
+
     def may(viewer: Viewer, action: str) -> None:
         if not ctx.may(viewer.principal, action):
             raise WebChatError(f"you may not do this (it needs permission for `{action}`)", 403)
@@ -324,6 +351,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route("/api/channels/{channel}/messages", authed(read_messages), methods=["GET"]),
         Route("/api/channels/{channel}/messages", authed(post_message), methods=["POST"]),
         Route("/api/actions", authed(click), methods=["POST"]),
+        Route("/api/check", authed(check), methods=["POST"]),
         Route("/api/runs", authed(list_runs)),
         Route("/api/runs/{run_id}", authed(get_run)),
         Route("/api/runs/{run_id}/output", authed(run_output)),

@@ -12,8 +12,8 @@ from pydantic import ValidationError
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.config.policy import PolicyConfig
 from opsroom.core import ArgSpec, CommandSpec, ConfigError, Place, Principal, Requirement
-from opsroom.policy import PolicyEngine
 from opsroom.guardrails import approvals as book
+from opsroom.policy import PolicyEngine
 from opsroom.policy.requirements import command_requirements, typed_target
 
 OPS = Place("slack", "C1", channel_name="#ops")
