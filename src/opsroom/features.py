@@ -30,8 +30,10 @@ from opsroom.runs.registry import RunnerFactory
 
 def config_places(loaded: LoadedConfig, default_platform: str) -> dict[str, Place]:
     """Configured channels by name, as Places on their platform."""
-    return {c.name: Place(c.platform or default_platform, c.id or c.name.lstrip("#"), channel_name=c.name)
-            for c in loaded.config.channels}
+    return {
+        c.name: Place(c.platform or default_platform, c.id or c.name.lstrip("#"), channel_name=c.name)
+        for c in loaded.config.channels
+    }
 
 
 # -- built-in commands and guardrails ------------------------------------------------------------
@@ -59,11 +61,13 @@ def _guardrails_start(loaded: LoadedConfig, live: Live) -> Extension:
     def button(kind: str) -> ActionHandler:
         async def run(engine: Any, req: ActionRequest) -> Message | None:
             return await engine.guardrails.actions()[kind](req)  # type: ignore[no-any-return]
+
         return run
 
     kinds = ("approval.approve", "approval.deny", "run.confirm")
-    return Extension(name="guardrails", handlers=dict(GUARDRAIL_HANDLERS),
-                     actions={kind: button(kind) for kind in kinds})
+    return Extension(
+        name="guardrails", handlers=dict(GUARDRAIL_HANDLERS), actions={kind: button(kind) for kind in kinds}
+    )
 
 
 # -- runners -------------------------------------------------------------------------------------
@@ -92,6 +96,7 @@ def _lazy_types(names: tuple[str, ...], module: str) -> dict[str, RunnerFactory]
     def factory_for(name: str) -> RunnerFactory:
         def factory(options: Any) -> Any:
             return __import__(module, fromlist=["RUNNER_TYPES"]).RUNNER_TYPES[name](options)
+
         return factory
 
     return {name: factory_for(name) for name in names}
@@ -154,8 +159,11 @@ def _alerts_declare(loaded: LoadedConfig) -> Declaration | None:
         return None
     return Declaration(
         commands=_alert_specs(loaded),
-        permissions=(CommandSpec("alert.ack", summary="Click Ack or Runbook on an alert", builtin=True),
-                     CommandSpec("alert.silence", summary="Click a Silence button on an alert", builtin=True)))
+        permissions=(
+            CommandSpec("alert.ack", summary="Click Ack or Runbook on an alert", builtin=True),
+            CommandSpec("alert.silence", summary="Click a Silence button on an alert", builtin=True),
+        ),
+    )
 
 
 def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
@@ -169,13 +177,21 @@ def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
         # The demo's intake token, so `opsroom demo alert` can reach a running demo server.
         os.environ.setdefault("OPSROOM_DEMO_ALERT_TOKEN", "demo-alert-token")
     oncall = OnCall(config.oncall) if config.oncall.schedules else None
-    service = AlertService(config.alerts, live.db, live.chat, mint=live.signer.mint,
-                           audit_append=live.audit.append, oncall=oncall,
-                           channels=config_places(loaded, config.alerts.platform), users=live.users)
+    service = AlertService(
+        config.alerts,
+        live.db,
+        live.chat,
+        mint=live.signer.mint,
+        audit_append=live.audit.append,
+        oncall=oncall,
+        channels=config_places(loaded, config.alerts.platform),
+        users=live.users,
+    )
 
     def bind(handler: Any) -> CommandHandler:
         async def run(_engine: Any, inv: Invocation) -> Message | None:
             return await handler(service, inv)  # type: ignore[no-any-return]
+
         return run
 
     def action(kind: str, permission: str) -> ActionHandler:
@@ -186,6 +202,7 @@ def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
                 await engine.audit_denied_click(req, permission, decision)
                 return Message.plain(f"⛔ {decision.reason}", "denied")
             return await service.handle_action(kind, req.payload, req.principal, place)
+
         return run
 
     return Extension(
@@ -193,9 +210,11 @@ def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
         handlers={spec.name: bind(HANDLERS[spec.name]) for spec in _alert_specs(loaded)},
         routes=routes(service),
         services=[service],
-        actions={"alert.ack": action("alert.ack", "alert.ack"),
-                 "alert.silence": action("alert.silence", "alert.silence"),
-                 "alert.runbook": action("alert.runbook", "alert.ack")},
+        actions={
+            "alert.ack": action("alert.ack", "alert.ack"),
+            "alert.silence": action("alert.silence", "alert.silence"),
+            "alert.runbook": action("alert.runbook", "alert.ack"),
+        },
     )
 
 
@@ -222,12 +241,16 @@ async def change_review(ctx: StepContext) -> Stop | None:
     try:
         change = await review(inv.command, change_id, desk.change_provider() if desk is not None else None)
     except ChangeRefused as exc:
-        record = ctx.record("change.refused", str(exc),
-                            detail={"change": change_id, "text": ctx.services.redact(inv.shown_text())})
+        record = ctx.record(
+            "change.refused", str(exc), detail={"change": change_id, "text": ctx.services.redact(inv.shown_text())}
+        )
         return Stop("deny", f"⛔ {exc}", "denied", (record,))
     if change is not None:
-        ctx.trail.append(ctx.record("change.accepted", f"change {change_id} approved and in its window",
-                                    detail={"change": change_id}))
+        ctx.trail.append(
+            ctx.record(
+                "change.accepted", f"change {change_id} approved and in its window", detail={"change": change_id}
+            )
+        )
     return None
 
 
@@ -235,8 +258,9 @@ def _tickets_declare(loaded: LoadedConfig) -> Declaration:
     """Ticketing is always on: the built-in store lives in opsroom's own database."""
     from opsroom.integrations.tickets.commands import TICKET_SPECS
 
-    return Declaration(commands=TICKET_SPECS, steps=(Step("change review", change_review),),
-                       engine_flags={"change": str})
+    return Declaration(
+        commands=TICKET_SPECS, steps=(Step("change review", change_review),), engine_flags={"change": str}
+    )
 
 
 def _tickets_start(loaded: LoadedConfig, live: Live) -> Extension:
@@ -245,8 +269,9 @@ def _tickets_start(loaded: LoadedConfig, live: Live) -> Extension:
     from opsroom.integrations.tickets.desk import build_desk
 
     desk = build_desk(loaded.config.tickets, live.db, public_url=loaded.config.server.public_url)
-    return Extension(name="tickets", handlers=dict(ticket_handlers(desk)),
-                     hook_actions=hooks.hook_actions(desk), extras={DESK: desk})
+    return Extension(
+        name="tickets", handlers=dict(ticket_handlers(desk)), hook_actions=hooks.hook_actions(desk), extras={DESK: desk}
+    )
 
 
 DEFAULT_PLUGINS: tuple[Plugin, ...] = (

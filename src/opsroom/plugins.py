@@ -130,8 +130,7 @@ def declare_all(plugins: Sequence[Plugin], loaded: LoadedConfig) -> Declared:
         permissions.extend(declared.permissions)
         steps.extend(declared.steps)
         flags.update(declared.engine_flags)
-    return Declared(tuple(names), tuple(commands), tuple(permissions), runner_types,
-                    tuple(steps), flags, adapters)
+    return Declared(tuple(names), tuple(commands), tuple(permissions), runner_types, tuple(steps), flags, adapters)
 
 
 def _no_clash(plugin: str, kind: str, mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> None:
@@ -155,8 +154,9 @@ def discover(group: str = ENTRY_POINT_GROUP) -> list[Plugin]:
         try:
             plugin = ep.load()
         except Exception as err:  # plugin code: any import failure is a config problem
-            raise ConfigError(f"plugin `{ep.name}` ({dist}): cannot import `{ep.value}`: "
-                              f"{type(err).__name__}: {err}") from err
+            raise ConfigError(
+                f"plugin `{ep.name}` ({dist}): cannot import `{ep.value}`: {type(err).__name__}: {err}"
+            ) from err
         if not isinstance(plugin, Plugin):
             raise ConfigError(f"plugin `{ep.name}` ({dist}): `{ep.value}` is not an opsroom.plugins.Plugin")
         found.append(plugin)

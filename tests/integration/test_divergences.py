@@ -23,17 +23,21 @@ def test_policy_check_refuses_what_chat_refuses_by_channel(tmp_path: Path, monke
     config = tmp_path / "opsroom.yaml"
     config.write_text(yaml.safe_dump(data))
     runner = CliRunner()
-    elsewhere = runner.invoke(cli, ["policy", "check", "-c", str(config), "--user", "alice", "--channel", "#ops",
-                                    "deploy payments staging"])
+    elsewhere = runner.invoke(
+        cli, ["policy", "check", "-c", str(config), "--user", "alice", "--channel", "#ops", "deploy payments staging"]
+    )
     assert elsewhere.exit_code == 1, elsewhere.output
     assert "DENY — `deploy` can only be run in #deploys" in elsewhere.output
-    there = runner.invoke(cli, ["policy", "check", "-c", str(config), "--user", "alice", "--channel", "#deploys",
-                                "deploy payments staging"])
+    there = runner.invoke(
+        cli,
+        ["policy", "check", "-c", str(config), "--user", "alice", "--channel", "#deploys", "deploy payments staging"],
+    )
     assert there.exit_code == 0 and "ALLOW" in there.output, there.output
 
 
-async def test_reload_accepts_the_first_ssh_command(tmp_path: Path, db_url: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_reload_accepts_the_first_ssh_command(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Reload used to refuse "unknown runner type 'ssh'" for a config a fresh start took."""
     system, _ = make_system(tmp_path, db_url, demo_data(), monkeypatch=monkeypatch)
     try:
@@ -48,14 +52,14 @@ async def test_reload_accepts_the_first_ssh_command(tmp_path: Path, db_url: str,
         system.db.dispose()
 
 
-async def test_a_secret_argument_is_masked_in_chat_progress(tmp_path: Path, db_url: str,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_secret_argument_is_masked_in_chat_progress(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The progress message used to show `secret: true` arguments in clear."""
     data = demo_data()
     data["commands"]["rotate"] = {
         "summary": "Rotate a credential",
-        "args": [{"name": "service", "type": "string"},
-                 {"name": "token", "type": "string", "secret": True}],
+        "args": [{"name": "service", "type": "string"}, {"name": "token", "type": "string", "secret": True}],
         "runner": {"type": "exec", "argv": ["true"]},
     }
     data["policy"]["rules"].append({"id": "sre-rotates", "allow": ["rotate"], "roles": ["sre"]})

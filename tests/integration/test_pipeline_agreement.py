@@ -49,14 +49,24 @@ TABLE: list[tuple[str, str, str, str, str]] = [
     ("alice", "#ops", "rollback payments v1.2.3 env=production", "frozen", ""),
     ("alice", "#ops", "rollback payments v1.2.3 env=staging", "allow", ""),
     ("bob", "#ops", "rollback payments v1.2.3 env=production", "deny", ""),
-    ("alice", "#ops", 'rollback api-gateway v1.2.3 env=production --break-glass "checkout is down since 10:02"',
-     "allow", ""),
+    (
+        "alice",
+        "#ops",
+        'rollback api-gateway v1.2.3 env=production --break-glass "checkout is down since 10:02"',
+        "allow",
+        "",
+    ),
     ("bob", "#ops", 'rollback payments v1.2.3 env=staging --break-glass "checkout is down since 10:02"', "deny", ""),
     ("alice", "#ops", "rollback payments v1.2.3 env=production --break-glass", "error", ""),
     # break-glass skips an approval, never a confirmation
     ("alice", "#ops", 'deploy api-gateway production --break-glass "hotfix for the checkout outage"', "allow", ""),
-    ("alice", "#ops", 'restart api-gateway production --break-glass "workers stuck since the deploy"', "allow",
-     "confirmation"),
+    (
+        "alice",
+        "#ops",
+        'restart api-gateway production --break-glass "workers stuck since the deploy"',
+        "allow",
+        "confirmation",
+    ),
     # locks: a run waiting for approval or confirmation holds its lock
     ("alice", "#ops", "restart payments production", "locked", ""),
     ("alice", "#ops", "rollback checkout v1.2.3 env=staging", "allow", ""),
@@ -76,15 +86,23 @@ TABLE: list[tuple[str, str, str, str, str]] = [
 def _config() -> dict[str, Any]:
     data = demo_data()
     data["channels"].append({"name": "#deploys", "description": "deploys only"})
-    release = dict(data["commands"]["deploy"], channels=["#deploys"], aliases=[],
-                   examples=["release api-gateway staging"])
+    release = dict(
+        data["commands"]["deploy"], channels=["#deploys"], aliases=[], examples=["release api-gateway staging"]
+    )
     data["commands"]["release"] = release
     for rule in data["policy"]["rules"]:
         if "deploy" in rule.get("allow", []):
             rule["allow"] = [*rule["allow"], "release"]
     data["guardrails"]["freezes"]["windows"] = [
-        {"name": "launch", "commands": ["rollback"], "when": {"env": ["production"]},
-         "from": "2020-01-01", "until": "2099-12-31", "reason": "launch week"}]
+        {
+            "name": "launch",
+            "commands": ["rollback"],
+            "when": {"env": ["production"]},
+            "from": "2020-01-01",
+            "until": "2099-12-31",
+            "reason": "launch week",
+        }
+    ]
     data["guardrails"]["rate_limits"] = [{"commands": ["scale"], "per": "user", "limit": 1, "window": "1h"}]
     return data
 
@@ -96,9 +114,13 @@ def _chat_verdict(rows: list[Any]) -> tuple[str, str]:
         return "error", ""
     if decision is not None and decision.summary.startswith("denied"):
         return "deny", ""
-    for action, outcome in (("break-glass.refused", "deny"), ("change.refused", "deny"),
-                            ("freeze.denied", "frozen"), ("rate_limited", "limited"),
-                            ("lock.refused", "locked")):
+    for action, outcome in (
+        ("break-glass.refused", "deny"),
+        ("change.refused", "deny"),
+        ("freeze.denied", "frozen"),
+        ("rate_limited", "limited"),
+        ("lock.refused", "locked"),
+    ):
         if action in actions:
             return outcome, ""
     if "confirmation.requested" in actions:
@@ -124,16 +146,35 @@ async def test_check_api_and_chat_agree(tmp_path: Path, db_url: str, monkeypatch
     try:
         for user, channel, text, expected, waits in TABLE:
             # the CLI: the same config file, the same database, read only
-            result = await asyncio.to_thread(runner.invoke, cli, ["policy", "check", "--config", str(config_file), "--user", user,
-                                         "--channel", channel, "--platform", "test", "--database", db_url, text])
+            result = await asyncio.to_thread(
+                runner.invoke,
+                cli,
+                [
+                    "policy",
+                    "check",
+                    "--config",
+                    str(config_file),
+                    "--user",
+                    user,
+                    "--channel",
+                    channel,
+                    "--platform",
+                    "test",
+                    "--database",
+                    db_url,
+                    text,
+                ],
+            )
             cli_outcome = _cli_outcome(result.output)
             # the API, as that user (mallory has no token: an unknown user is checked by the CLI only)
             api_outcome = cli_outcome
             if user in tokens:
-                async with httpx.AsyncClient(transport=transport, base_url="http://opsroom",
-                                             headers={"Authorization": f"Bearer {tokens[user]}"}) as client:
-                    answer = await client.post("/api/check", json={"text": text, "channel": channel,
-                                                                   "platform": "test"})
+                async with httpx.AsyncClient(
+                    transport=transport, base_url="http://opsroom", headers={"Authorization": f"Bearer {tokens[user]}"}
+                ) as client:
+                    answer = await client.post(
+                        "/api/check", json={"text": text, "channel": channel, "platform": "test"}
+                    )
                 assert answer.status_code == 200, answer.text
                 api_outcome = answer.json()["outcome"]
                 api_needs = answer.json()["needs"]
@@ -152,9 +193,11 @@ async def test_check_api_and_chat_agree(tmp_path: Path, db_url: str, monkeypatch
             if expected != "allow":  # what it would wait for matters only when it gets through
                 seen = seen[:3] + ("", "")
             if seen != (expected, expected, expected, waits, waits):
-                disagreements.append(f"{user} in {channel}: {text!r}: expected {expected}/{waits or '-'}, "
-                                     f"cli {cli_outcome}, api {api_outcome}/{api_first or '-'}, "
-                                     f"chat {chat_outcome}/{chat_first or '-'}\n{result.output}")
+                disagreements.append(
+                    f"{user} in {channel}: {text!r}: expected {expected}/{waits or '-'}, "
+                    f"cli {cli_outcome}, api {api_outcome}/{api_first or '-'}, "
+                    f"chat {chat_outcome}/{chat_first or '-'}\n{result.output}"
+                )
     finally:
         await system.stop()
         system.db.dispose()

@@ -33,8 +33,10 @@ def merged(base: dict[str, Any], *blocks: dict[str, Any]) -> dict[str, Any]:
     for block in blocks:
         block = copy.deepcopy(block)
         if isinstance(block.get("commands"), dict):  # beside the demo's commands, not over them
-            block["commands"] = {f"doc-{name}": {k: v for k, v in spec.items() if k not in ("aliases", "examples")}
-                                 for name, spec in block["commands"].items()}
+            block["commands"] = {
+                f"doc-{name}": {k: v for k, v in spec.items() if k not in ("aliases", "examples")}
+                for name, spec in block["commands"].items()
+            }
         for key, value in block.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **copy.deepcopy(value)}
@@ -52,13 +54,24 @@ def _page(page: str, keys: tuple[str, ...]) -> list[dict[str, Any]]:
 
 RUNNER_KEYS = ("commands", "integrations", "lists")
 CASES: dict[str, list[dict[str, Any]]] = {
-    **{f"runner {page}": _page(f"integrations/{page}.md", RUNNER_KEYS)
-       for page in ("ssh", "supervisor", "ansible", "github-actions", "gitlab", "jenkins", "argocd",
-                    "kubernetes")},
-    "runner http": [{"commands": {"ping-api": {"read_only": True, "runner": {
-        "type": "http", "method": "GET", "url": "http://127.0.0.1:9/health"}}}}],
-    **{f"tickets {page}": _page(f"integrations/{page}.md", ("tickets",))
-       for page in ("jira", "servicenow", "github-issues")},
+    **{
+        f"runner {page}": _page(f"integrations/{page}.md", RUNNER_KEYS)
+        for page in ("ssh", "supervisor", "ansible", "github-actions", "gitlab", "jenkins", "argocd", "kubernetes")
+    },
+    "runner http": [
+        {
+            "commands": {
+                "ping-api": {
+                    "read_only": True,
+                    "runner": {"type": "http", "method": "GET", "url": "http://127.0.0.1:9/health"},
+                }
+            }
+        }
+    ],
+    **{
+        f"tickets {page}": _page(f"integrations/{page}.md", ("tickets",))
+        for page in ("jira", "servicenow", "github-issues")
+    },
     "feature alerts": [b for b in doc_blocks("alerts.md") if set(b) == {"alerts"}],
     "feature oncall": [b for b in doc_blocks("oncall.md") if set(b) == {"oncall"}],
     "adapter web off": [{"chat": {"web": {"enabled": False}}}],
@@ -77,8 +90,9 @@ def _loaded(tmp_path: Path, data: dict[str, Any]) -> LoadedConfig | None:
         return None
 
 
-async def _fresh_start_accepts(tmp_path: Path, db_url: str, data: dict[str, Any],
-                               monkeypatch: pytest.MonkeyPatch) -> bool:
+async def _fresh_start_accepts(
+    tmp_path: Path, db_url: str, data: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> bool:
     try:
         system, _ = make_system(tmp_path, db_url, copy.deepcopy(data), monkeypatch=monkeypatch)
     except ConfigError as exc:
@@ -89,8 +103,9 @@ async def _fresh_start_accepts(tmp_path: Path, db_url: str, data: dict[str, Any]
 
 
 @pytest.mark.parametrize("case", sorted(CASES))
-async def test_reload_accepts_what_a_fresh_start_accepts(case: str, tmp_path: Path, sqlite_url: str,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_reload_accepts_what_a_fresh_start_accepts(
+    case: str, tmp_path: Path, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     blocks = CASES[case]
     assert blocks, f"{case}: the docs lost their example"
     data = merged(demo_data(), *blocks)

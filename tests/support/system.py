@@ -17,7 +17,8 @@ def demo_data() -> dict[str, Any]:
 
 
 def make_system(tmp_path: Path, db_url: str, data: dict[str, Any] | None = None,
-                adapter: RecordingAdapter | None = None, monkeypatch: Any = None) -> tuple[System, RecordingAdapter]:
+                adapter: RecordingAdapter | None = None, monkeypatch: Any = None,
+                plugins: Any = None) -> tuple[System, RecordingAdapter]:
     """A System on ``db_url`` with a RecordingAdapter named ``test``. The demo inventory lives
     in tmp_path and the demo scripts run fast."""
     if monkeypatch is not None:
@@ -30,5 +31,5 @@ def make_system(tmp_path: Path, db_url: str, data: dict[str, Any] | None = None,
     config = validate(data, "test-config")
     loaded = LoadedConfig(config, None, tmp_path)
     adapter = adapter or RecordingAdapter()
-    system = build_system(loaded, adapters=[adapter], database_url=db_url, edit_interval=0.0)
+    system = build_system(loaded, adapters=[adapter], database_url=db_url, edit_interval=0.0, plugins=plugins)
     return system, adapter

@@ -37,7 +37,7 @@ class Verdict:
     approvers: dict[int, list[str]] = field(default_factory=dict)  # needs index -> who could approve
     typed: dict[int, tuple[str, str]] = field(default_factory=dict)
     freeze: ActiveFreeze | None = None
-    break_glass_refusal: str | None = None
+    refusal: str | None = None  # why a step after authorize refused
     builtin: bool = False
     stopped: str = ""  # the outcome of the step that stopped it (deny, frozen, limited, locked)
     stop_text: str = ""
@@ -48,7 +48,7 @@ class Verdict:
         """error | deny | frozen | limited | locked | allow."""
         if self.error:
             return "error"
-        if not self.allowed or self.break_glass_refusal:
+        if not self.allowed or self.refusal:
             return "deny"
         return self.stopped or "allow"
 
@@ -67,8 +67,8 @@ class Verdict:
                 f"  rules: {', '.join(self.rule_ids) or '(none allowed it)'}",
             ]
         out = [head, f"  ✓ ALLOW — {self.reason}", f"  rules: {', '.join(self.rule_ids) or '-'}"]
-        if self.break_glass_refusal:
-            out[1] = f"  ✗ DENY — {self.break_glass_refusal}"
+        if self.refusal:
+            out[1] = f"  ✗ DENY — {self.refusal}"
         for i, req in enumerate(self.needs):
             if req.kind == APPROVAL:
                 who = ", ".join(self.approvers.get(i, [])) or "nobody configured can approve!"
@@ -81,9 +81,7 @@ class Verdict:
                 how = f"type `{typed[1]}` (the {typed[0]})" if typed else "click Confirm"
                 out.append(f"  needs confirmation by the requester: {how}; rule {req.rule_id}")
         if self.stopped == "frozen" and self.freeze is not None:
-            out.append(
-                f"  frozen: {self.freeze.name} until {self.freeze.until_text(tz)} (break-glass overrides it)"
-            )
+            out.append(f"  frozen: {self.freeze.name} until {self.freeze.until_text(tz)} (break-glass overrides it)")
         elif self.stopped in ("limited", "locked"):
             out.append(f"  {self.stopped}: {self.stop_text}")
         if not self.needs and not self.stopped:
@@ -123,8 +121,11 @@ async def check(
     if ctx.decision is not None:
         decision = ctx.decision
         verdict.allowed, verdict.reason, verdict.rule_ids = decision.allowed, decision.reason, decision.rule_ids
+    if stop is not None:
+        verdict.stop_text = stop.text
     if stop is not None and stop.outcome == "deny" and verdict.allowed:
-        verdict.break_glass_refusal = stop.text.removeprefix("⛔ ").removesuffix(". Nothing was run.")
+        # refused after authorize: break-glass, change review, a plugin's step
+        verdict.refusal = stop.text.removeprefix("⛔ ").removesuffix(". Nothing was run.")
     if stop is not None and stop.outcome in ("frozen", "limited", "locked"):
         verdict.stopped, verdict.stop_text = stop.outcome, stop.text
         verdict.freeze = ctx.freeze
@@ -145,8 +146,7 @@ async def check(
     return verdict
 
 
-async def run_cases(pipeline: Pipeline, services: Services, people: list[Principal],
-                    cases: Any) -> list[Any]:
+async def run_cases(pipeline: Pipeline, services: Services, people: list[Principal], cases: Any) -> list[Any]:
     """``opsroom policy test``: every case of a ``PolicyTestFile`` through the pipeline."""
     from opsroom.policy.policy_tests import CaseResult, problems_of
 
@@ -154,8 +154,15 @@ async def run_cases(pipeline: Pipeline, services: Services, people: list[Princip
     results = []
     for case in cases.cases:
         principal = by_name.get(case.user) or Principal.anonymous(case.platform, case.user)
-        verdict = await check(pipeline, services, principal, place_of(case.channel, case.platform),
-                              case.command, people=people, now=case.at)
+        verdict = await check(
+            pipeline,
+            services,
+            principal,
+            place_of(case.channel, case.platform),
+            case.command,
+            people=people,
+            now=case.at,
+        )
         verdict.channel = case.channel
         results.append(CaseResult(case, verdict, problems_of(case, verdict)))
     return results
@@ -177,9 +184,14 @@ class Rules:
         return cls(config, FreezeBook(config.freezes), RateLimiter(config.rate_limits))
 
 
-def services_for(parts: Any, guardrails: Any, *, read: Any = None, redact: Any = None,
-                 extras: Any = None) -> Services:
+def services_for(parts: Any, guardrails: Any, *, read: Any = None, redact: Any = None, extras: Any = None) -> Services:
     """The steps' view of ``parts`` (EngineParts) for a check: offline unless ``read``."""
-    return Services(catalog=parts.catalog, policy=parts.policy, guardrails=guardrails,
-                    engine_flags=parts.engine_flags, redact=redact or (lambda text: text),
-                    read=read, extras=extras if extras is not None else parts.extras)
+    return Services(
+        catalog=parts.catalog,
+        policy=parts.policy,
+        guardrails=guardrails,
+        engine_flags=parts.engine_flags,
+        redact=redact or (lambda text: text),
+        read=read,
+        extras=extras if extras is not None else parts.extras,
+    )

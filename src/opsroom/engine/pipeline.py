@@ -30,8 +30,15 @@ from opsroom.core.message import Tone
 
 # The order of the slots; a step names its slot, plugins fill theirs.
 ORDER: tuple[str, ...] = (
-    "route", "parse", "authorize", "change review", "break-glass", "freeze", "rate limit",
-    "hold", "lock",
+    "route",
+    "parse",
+    "authorize",
+    "change review",
+    "break-glass",
+    "freeze",
+    "rate limit",
+    "hold",
+    "lock",
 )  # … then the engine submits (or answers a built-in in process)
 
 
@@ -47,8 +54,9 @@ class Stop:
 
 
 class PolicyView(Protocol):
-    def decide(self, principal: Principal, action: str, args: Mapping[str, Any], place: Place,
-               now: dt.datetime | None = None) -> Decision: ...
+    def decide(
+        self, principal: Principal, action: str, args: Mapping[str, Any], place: Place, now: dt.datetime | None = None
+    ) -> Decision: ...
 
 
 class GuardrailRules(Protocol):
@@ -123,13 +131,20 @@ class StepContext:
             self._conn = self._stack.enter_context(self.services.read())
         return self._conn
 
-    def record(self, action: str, summary: str, *, detail: Mapping[str, Any] | None = None,
-               with_command: bool = True) -> AuditRecord:
+    def record(
+        self, action: str, summary: str, *, detail: Mapping[str, Any] | None = None, with_command: bool = True
+    ) -> AuditRecord:
         """An audit row about this command (written by the engine, in live mode only)."""
         command = self.inv.command.name if self.inv is not None and with_command else ""
-        return AuditRecord(action=action, summary=summary, detail=dict(detail or {}),
-                           actor=self.principal.name, platform=self.place.platform,
-                           channel=self.place.name, command=command)
+        return AuditRecord(
+            action=action,
+            summary=summary,
+            detail=dict(detail or {}),
+            actor=self.principal.name,
+            platform=self.place.platform,
+            channel=self.place.name,
+            command=command,
+        )
 
     @property
     def initial_state(self) -> RunState:

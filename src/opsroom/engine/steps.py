@@ -33,11 +33,11 @@ async def parse_command(ctx: StepContext) -> Stop | None:
     if ctx.inv is not None:
         return None
     try:
-        ctx.inv = parse(ctx.text, ctx.services.catalog, ctx.principal, ctx.place,
-                        engine_flags=ctx.services.engine_flags)
+        ctx.inv = parse(
+            ctx.text, ctx.services.catalog, ctx.principal, ctx.place, engine_flags=ctx.services.engine_flags
+        )
     except ParseError as exc:
-        record = ctx.record("parse_error", str(exc), detail={"text": ctx.services.redact(ctx.text)},
-                            with_command=False)
+        record = ctx.record("parse_error", str(exc), detail={"text": ctx.services.redact(ctx.text)}, with_command=False)
         return Stop("error", str(exc), "warning", (record,))
     return None
 
@@ -48,11 +48,13 @@ def decide(ctx: StepContext) -> Decision:
     allowed_channels = inv.command.channels
     if allowed_channels and inv.place.name not in allowed_channels:
         where = ", ".join(allowed_channels)
-        return Decision.deny(f"`{inv.command.name}` can only be run in {where}",
-                             (f"commands.{inv.command.name}.channels",))
+        return Decision.deny(
+            f"`{inv.command.name}` can only be run in {where}", (f"commands.{inv.command.name}.channels",)
+        )
     started = time.perf_counter()
-    decision = ctx.services.policy.decide(inv.principal, inv.command.name, inv.args, inv.place,
-                                          None if ctx.live else ctx.now)
+    decision = ctx.services.policy.decide(
+        inv.principal, inv.command.name, inv.args, inv.place, None if ctx.live else ctx.now
+    )
     metrics.DECISION_SECONDS.observe(time.perf_counter() - started)
     return decision
 
@@ -62,11 +64,17 @@ async def authorize(ctx: StepContext) -> Stop | None:
     ctx.decision = decision = decide(ctx)
     if decision.allowed:
         return None
-    return Stop("deny", f"⛔ {decision.reason}", "denied", (
-        ctx.record("command.received", ctx.services.redact(inv.shown_text()), detail=received(ctx)),
-        ctx.record("decision", f"denied: {decision.reason}",
-                   detail={"allowed": False, "rules": list(decision.rule_ids)}),
-    ))
+    return Stop(
+        "deny",
+        f"⛔ {decision.reason}",
+        "denied",
+        (
+            ctx.record("command.received", ctx.services.redact(inv.shown_text()), detail=received(ctx)),
+            ctx.record(
+                "decision", f"denied: {decision.reason}", detail={"allowed": False, "rules": list(decision.rule_ids)}
+            ),
+        ),
+    )
 
 
 def received(ctx: StepContext) -> dict[str, str]:
@@ -85,8 +93,11 @@ async def break_glass(ctx: StepContext) -> Stop | None:
     config = ctx.services.guardrails.config.break_glass
     why_not = breakglass.refusal(config, inv.principal, inv.flags[breakglass.FLAG])
     if why_not is not None:
-        record = ctx.record("break-glass.refused", f"break-glass refused: {why_not}",
-                            detail={"text": ctx.services.redact(inv.shown_text())})
+        record = ctx.record(
+            "break-glass.refused",
+            f"break-glass refused: {why_not}",
+            detail={"text": ctx.services.redact(inv.shown_text())},
+        )
         return Stop("deny", f"⛔ {why_not}. Nothing was run.", "denied", (record,))
     ctx.break_glass = breakglass.reason_of(dict(inv.flags))
     return None
@@ -108,12 +119,18 @@ async def freeze(ctx: StepContext) -> Stop | None:
         return None
     until = found.until_text(book.tz)
     why = f" — {found.reason}" if found.reason else ""
-    record = ctx.record("freeze.denied", f"denied by freeze {found.name} until {until}",
-                        detail={"freeze": found.name, "until": until,
-                                "text": ctx.services.redact(inv.shown_text())})
+    record = ctx.record(
+        "freeze.denied",
+        f"denied by freeze {found.name} until {until}",
+        detail={"freeze": found.name, "until": until, "text": ctx.services.redact(inv.shown_text())},
+    )
     ctx.freeze = found
-    return Stop("frozen", f"❄️ `{inv.command.name}` is frozen: *{found.name}* until {until}{why}. "
-                "Nothing was run.", "denied", (record,))
+    return Stop(
+        "frozen",
+        f"❄️ `{inv.command.name}` is frozen: *{found.name}* until {until}{why}. Nothing was run.",
+        "denied",
+        (record,),
+    )
 
 
 async def rate_limit(ctx: StepContext) -> Stop | None:
@@ -125,14 +142,24 @@ async def rate_limit(ctx: StepContext) -> Stop | None:
     if conn is None:
         ctx.notes.append("rate limits: not checked (no database)")
         return None
-    changing = ([s.name for s in ctx.services.catalog if not s.read_only and not s.builtin]
-                if limiter.names_every_change else [])
+    changing = (
+        [s.name for s in ctx.services.catalog if not s.read_only and not s.builtin]
+        if limiter.names_every_change
+        else []
+    )
     limited = limiter.check(conn, inv.command, inv.principal, changing, ctx.now)
     if limited is None:
         return None
-    record = ctx.record("rate_limited", limited.text, detail={
-        "retry_at": limited.retry_at.isoformat(), "limit": limited.limit.limit,
-        "window": limited.limit.window_seconds, "per": limited.limit.per})
+    record = ctx.record(
+        "rate_limited",
+        limited.text,
+        detail={
+            "retry_at": limited.retry_at.isoformat(),
+            "limit": limited.limit.limit,
+            "window": limited.limit.window_seconds,
+            "per": limited.limit.per,
+        },
+    )
     return Stop("limited", limited.text, "warning", (record,))
 
 

@@ -81,7 +81,7 @@ def problems_of(case: PolicyCase, verdict: Any) -> list[str]:
     """How ``verdict`` (an ``engine.check.Verdict``) differs from what ``case`` expects."""
     problems: list[str] = []
     if verdict.outcome != case.expect:
-        why = verdict.error or verdict.break_glass_refusal or verdict.stop_text or verdict.reason
+        why = verdict.error or verdict.refusal or verdict.stop_text or verdict.reason
         problems.append(f"expected {case.expect}, got {verdict.outcome} ({why})")
     if case.needs is not None and sorted(set(case.needs)) != verdict.need_kinds:
         problems.append(f"expected needs {sorted(set(case.needs)) or '[]'}, got {verdict.need_kinds or '[]'}")

@@ -220,7 +220,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                                   place_of(channel, platform), text, people=list(engine.parts.directory))
         return JSONResponse({
             "outcome": verdict.outcome, "parsed": verdict.parsed, "error": verdict.error,
-            "reason": verdict.break_glass_refusal or verdict.stop_text or verdict.reason,
+            "reason": verdict.refusal or verdict.stop_text or verdict.reason,
             "rules": list(verdict.rule_ids), "needs": verdict.need_kinds, "notes": verdict.notes,
         })
 

@@ -21,7 +21,8 @@ def module_name(path: Path) -> str:
 def _is_type_checking(node: ast.If) -> bool:
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def top_level_imports(path: Path, name: str, modules: set[str]) -> set[str]:
@@ -79,7 +80,7 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
             if node.startswith(nxt + "."):
                 continue
             if state.get(nxt) == 1:
-                return path[path.index(nxt):] + [nxt]
+                return path[path.index(nxt) :] + [nxt]
             if nxt not in state:
                 found = walk(nxt)
                 if found:
@@ -111,9 +112,21 @@ def test_src_has_no_import_cycle() -> None:
 def test_policy_imports_nothing_above_it() -> None:
     """policy/ is Cedar and its YAML shorthand: it may use core and config, never the
     engine, guardrails, runs, chat or the web."""
-    above = ("opsroom.engine", "opsroom.guardrails", "opsroom.runs", "opsroom.chat", "opsroom.web",
-             "opsroom.app", "opsroom.plugins", "opsroom.features", "opsroom.reporter")
+    above = (
+        "opsroom.engine",
+        "opsroom.guardrails",
+        "opsroom.runs",
+        "opsroom.chat",
+        "opsroom.web",
+        "opsroom.app",
+        "opsroom.plugins",
+        "opsroom.features",
+        "opsroom.reporter",
+    )
     graph = import_graph()
-    bad = {m: sorted(t for t in targets if t.startswith(above))
-           for m, targets in graph.items() if m.startswith("opsroom.policy")}
+    bad = {
+        m: sorted(t for t in targets if t.startswith(above))
+        for m, targets in graph.items()
+        if m.startswith("opsroom.policy")
+    }
     assert not {m: t for m, t in bad.items() if t}
