@@ -46,6 +46,7 @@ from opsroom.directory import Directory
 from opsroom.engine import steps
 from opsroom.engine.pipeline import Pipeline, Services, StepContext, Stop
 from opsroom.engine.steps import CORE_STEPS
+from opsroom.runs import lifecycle
 from opsroom.runs import store as run_store
 from opsroom.runs.registry import ActionFactory
 from opsroom.runs.service import RunOutcome, RunService
@@ -489,8 +490,7 @@ class Engine:
                                       summary=f"denied: {decision.reason}",
                                       detail={"rules": list(decision.rule_ids)})
                 return Message.plain(f"⛔ You may not cancel run #{run_id} (started by {run.user}).", "denied")
-        if run.state not in (RunState.QUEUED, RunState.RUNNING, RunState.AWAITING_APPROVAL,
-                             RunState.AWAITING_CONFIRMATION):
+        if not lifecycle.is_active(run.state):
             return Message.plain(f"Run #{run_id} already ended ({run.state.value}).", "info")
         with self.db.begin() as conn:
             self.audit.append(conn, actor=principal.name, action="run.cancel_requested", run_id=run_id,
@@ -500,10 +500,9 @@ class Engine:
             return Message.plain(f"🛑 Cancelling run #{run_id}…", "warning")
         # Not running in this process (waiting for approval, or started elsewhere): end it here.
         with self.db.begin() as conn:
-            run_store.set_state(conn, run_id, RunState.CANCELLED, finished_at=run_store.utcnow(),
-                                error=f"cancelled by {principal.name}")
-            if run.lock_key:
-                run_store.release_lock(conn, run.lock_key, run_id)
+            lifecycle.move(conn, run_id, run.state, RunState.CANCELLED, audit=self.audit, record=None,
+                           lock_key=run.lock_key, finished_at=run_store.utcnow(),
+                           error=f"cancelled by {principal.name}")
         return Message.plain(f"🛑 Run #{run_id} cancelled.", "warning")
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -513,14 +512,13 @@ class Engine:
         with self.db.begin() as conn:
             stale = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
             for run in stale:
-                run_store.set_state(conn, run.id, RunState.INTERRUPTED, finished_at=run_store.utcnow(),
-                                    error="opsroom stopped while this run was in progress")
-                if run.lock_key:
-                    run_store.release_lock(conn, run.lock_key, run.id)
-                self.audit.append(conn, actor="opsroom", action="run.interrupted", run_id=run.id,
-                                  command=run.command, platform=run.platform, channel=run.channel_name,
-                                  summary=f"run #{run.id} interrupted: opsroom restarted while it was "
-                                          f"{run.state.value}")
+                record = AuditRecord(actor="opsroom", action="run.interrupted", run_id=run.id,
+                                     command=run.command, platform=run.platform, channel=run.channel_name,
+                                     summary=f"run #{run.id} interrupted: opsroom restarted while it was "
+                                             f"{run.state.value}")
+                lifecycle.move(conn, run.id, run.state, RunState.INTERRUPTED, audit=self.audit, record=record,
+                               lock_key=run.lock_key, finished_at=run_store.utcnow(),
+                               error="opsroom stopped while this run was in progress")
         for run in stale:
             place = Place(run.platform, run.channel, run.thread, channel_name=run.channel_name)
             try:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Protocol
 import structlog
 
 from opsroom.actions import ActionRequest
+from opsroom.audit import AuditRecord
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.core import (
     Actions,
@@ -48,6 +49,7 @@ from opsroom.policy.requirements import (
     approvers_text,
     typed_target,
 )
+from opsroom.runs import lifecycle
 from opsroom.runs import store as run_store
 
 if TYPE_CHECKING:
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger("opsroom.guardrails")
 UTC = dt.UTC
-WAITING = (RunState.AWAITING_APPROVAL, RunState.AWAITING_CONFIRMATION)
+WAITING = lifecycle.WAITING
 
 
 def now_utc() -> dt.datetime:
@@ -584,7 +586,8 @@ class Guardrails:
                 detail={"via": via},
             )
             if hold.approvals:
-                run_store.set_state(conn, run_id, RunState.AWAITING_APPROVAL)
+                lifecycle.move(conn, run_id, RunState.AWAITING_CONFIRMATION, RunState.AWAITING_APPROVAL,
+                               audit=engine.audit, record=None)
         if hold.approvals:
             await self._hold(inv, run_id, APPROVAL, list(hold.approvals), now)
             return None  # the approval request was posted
@@ -628,16 +631,11 @@ class Guardrails:
                 return Message.plain(
                     f"Run #{run.id} is {current.state.value if current else 'gone'}.", "info"
                 )
-            run_store.set_state(conn, run.id, RunState.QUEUED)
-            self._audit(
-                conn,
-                actor,
-                "run.queued",
-                f"run #{run.id} queued after its guardrails",
-                place=inv.place,
-                command=inv.command.name,
-                run_id=run.id,
-            )
+            lifecycle.move(conn, run.id, current.state, RunState.QUEUED, audit=engine.audit,
+                           record=AuditRecord(actor=actor, action="run.queued",
+                                              summary=f"run #{run.id} queued after its guardrails",
+                                              platform=inv.place.platform, channel=inv.place.name,
+                                              command=inv.command.name, run_id=run.id))
         self._invocations.pop(run.id, None)
         await self._settle(current, f"✅ {text}", "success")
         await self._post(inv, Message.plain(text, "success"))
@@ -664,9 +662,6 @@ class Guardrails:
                 book.close_hold(conn, run.id, hold.kind, state.value, actor, now)
             for kind in (APPROVAL, CONFIRMATION):
                 book.close_hold(conn, run.id, kind, "cancelled", actor, now)
-            run_store.set_state(conn, run.id, state, finished_at=now, error=text)
-            if current.lock_key:
-                run_store.release_lock(conn, current.lock_key, run.id)
             place = Place(
                 run.platform,
                 run.channel,
@@ -674,15 +669,11 @@ class Guardrails:
                 is_direct=run.channel_name == "dm",
                 channel_name=run.channel_name,
             )
-            self._audit(
-                conn,
-                actor,
-                action or f"run.{state.value}",
-                text,
-                place=place,
-                command=run.command,
-                run_id=run.id,
-            )
+            record = AuditRecord(actor=actor, action=action or f"run.{state.value}", summary=text,
+                                 platform=place.platform, channel=place.name, command=run.command,
+                                 run_id=run.id)
+            lifecycle.move(conn, run.id, current.state, state, audit=engine.audit, record=record,
+                           lock_key=current.lock_key, finished_at=now, error=text)
         self._invocations.pop(run.id, None)
         icon = "⌛" if state == RunState.EXPIRED else "⛔"
         await self._settle(current, f"{icon} {text}", "warning" if state == RunState.EXPIRED else "denied")

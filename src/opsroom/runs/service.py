@@ -15,17 +15,23 @@ from typing import Any, Callable, Protocol
 
 import structlog
 
+from opsroom.audit import AuditRecord
 from opsroom.core import OutputChunk, RunContext, Runner, RunState
+from opsroom.runs import lifecycle
 from opsroom.runs import store as run_store
 from opsroom.store import Database
 
 log = structlog.get_logger("opsroom.runs")
 
 
-class AuditAppender(Protocol):
-    def append(self, conn: Any, *, actor: str, action: str, command: str = ..., platform: str = ...,
-               channel: str = ..., run_id: int | None = ..., summary: str = ...,
-               detail: Any = ..., ts: Any = ...) -> int: ...
+AuditAppender = lifecycle.AuditAppender
+
+
+def _record(action: str, actor: str, run_id: int, summary: str, detail: dict[str, Any] | None,
+            fields: dict[str, str]) -> AuditRecord:
+    return AuditRecord(actor=actor, action=action, run_id=run_id, summary=summary, detail=detail,
+                       command=fields.get("command", ""), platform=fields.get("platform", ""),
+                       channel=fields.get("channel", ""))
 
 
 @dataclass
@@ -105,14 +111,17 @@ class RunService:
         state = RunState.FAILED
         redactions = 0
         holding = reserved  # whether this run holds a slot that it must give back
+        current = RunState.RUNNING if reserved else RunState.QUEUED  # as written in its row
         try:
             if not holding:
                 await self._slots.acquire()
                 holding = True
                 async with self.db.write() as conn:  # durable before the runner starts
-                    run_store.set_state(conn, run_id, RunState.RUNNING, started_at=run_store.utcnow())
-                    self.audit.append(conn, actor=ctx.user, action="run.started", run_id=run_id,
-                                      summary=f"run #{run_id} started", **audit_fields)
+                    lifecycle.move(conn, run_id, current, RunState.RUNNING, audit=self.audit,
+                                   record=_record("run.started", ctx.user, run_id, f"run #{run_id} started",
+                                                  None, audit_fields),
+                                   started_at=run_store.utcnow())
+                current = RunState.RUNNING
             try:
                 live.started = time.monotonic()
                 await observer.run_started(run_id)
@@ -158,7 +167,7 @@ class RunService:
                 result=result, error=error, redactions=redactions,
             )
             live.finishing = True
-            await self._finish(live, outcome, lock_key, audit_fields)
+            await self._finish(live, outcome, current, lock_key, audit_fields)
             self.live.pop(run_id, None)
         await observer.run_finished(run_id, outcome)
 
@@ -179,8 +188,8 @@ class RunService:
         live.output_chars += len(line)
         return redactions
 
-    async def _finish(self, live: LiveRun, outcome: RunOutcome, lock_key: str | None,
-                      audit_fields: dict[str, str]) -> None:
+    async def _finish(self, live: LiveRun, outcome: RunOutcome, current: RunState,
+                      lock_key: str | None, audit_fields: dict[str, str]) -> None:
         lines = outcome.output.count("\n")
         summary = f"run #{outcome.run_id} {outcome.state.value}"
         if outcome.exit_code is not None:
@@ -196,16 +205,14 @@ class RunService:
             detail["result"] = outcome.result
         if outcome.redactions:
             detail["redactions"] = outcome.redactions
+        record = _record("run.finished", live.user, outcome.run_id, summary, detail, audit_fields)
         async with self.db.write() as conn:  # shared with other writes of this loop turn
-            run_store.set_state(
-                conn, outcome.run_id, outcome.state, finished_at=run_store.utcnow(),
-                exit_code=outcome.exit_code, output=outcome.output, output_truncated=live.truncated,
-                result=outcome.result, error=outcome.error,
+            lifecycle.move(
+                conn, outcome.run_id, current, outcome.state, audit=self.audit, record=record,
+                lock_key=lock_key, finished_at=run_store.utcnow(), exit_code=outcome.exit_code,
+                output=outcome.output, output_truncated=live.truncated, result=outcome.result,
+                error=outcome.error,
             )
-            if lock_key:
-                run_store.release_lock(conn, lock_key, outcome.run_id)
-            self.audit.append(conn, actor=live.user, action="run.finished", run_id=outcome.run_id,
-                              summary=summary, detail=detail, **audit_fields)
 
     # -- controlling ------------------------------------------------------------------------
     def cancel(self, run_id: int, by: str) -> bool:

@@ -15,6 +15,7 @@ from starlette.routing import BaseRoute, Route
 
 from opsroom.audit.visibility import scope_for
 from opsroom.core import ParseError, RunState
+from opsroom.runs import lifecycle
 from opsroom.runs import store as run_store
 from opsroom.web.access import output_hidden, run_visible, visible_runs
 from opsroom.web.context import CONSOLE_PLACE, SECURITY_HEADERS, Viewer, WebContext, parse_id
@@ -23,7 +24,7 @@ from opsroom.web.stats import dashboard
 VERIFY_CACHE_SECONDS = 30.0
 MAX_ID = 2**62
 STREAM_POLL = 0.25
-ACTIVE = (RunState.QUEUED, RunState.RUNNING, RunState.AWAITING_APPROVAL, RunState.AWAITING_CONFIRMATION)
+ACTIVE = tuple(lifecycle.ACTIVE)
 
 
 def run_filters(params: Any) -> tuple[dict[str, Any], dict[str, str]]:
