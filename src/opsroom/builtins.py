@@ -7,7 +7,7 @@ and ``commands`` must not import the engine.)
 
 from __future__ import annotations
 
-from typing import Any, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 from opsroom.audit.chat import audit_command
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Fields, Invocation, Message, Section
@@ -15,8 +15,43 @@ from opsroom.reporter import ICONS, fmt_duration, tail
 from opsroom.runs import store as run_store
 from opsroom.runs.service import since
 
-# (engine, invocation) -> the answer to post, or None when the handler answered itself.
-BuiltinHandler = Callable[[Any, Invocation], Awaitable[Message | None]]
+if TYPE_CHECKING:
+    from opsroom.audit import AuditLog
+    from opsroom.commands.catalog import Catalog
+    from opsroom.core import Place, Principal
+    from opsroom.guardrails.holds import Guardrails
+    from opsroom.policy.engine import PolicyEngine
+    from opsroom.runs.service import RunService
+    from opsroom.store import Database
+
+class HostParts(Protocol):
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def policy(self) -> PolicyEngine: ...
+
+
+class CommandHost(Protocol):
+    """What an in-process command's handler may use: the engine, seen through this."""
+
+    db: Database
+    audit: AuditLog
+    runs: RunService
+    demo: bool
+
+    @property
+    def parts(self) -> HostParts: ...
+
+    @property
+    def guardrails(self) -> Guardrails: ...
+
+    async def cancel_run(self, run_id: int, principal: Principal, place: Place) -> Message: ...
+
+
+# (host, invocation) -> the answer to post, or None when the handler answered itself: the one
+# signature of every in-process command, opsroom's own and a plugin's.
+BuiltinHandler = Callable[[CommandHost, Invocation], Awaitable[Message | None]]
 
 BUILTIN_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec("help", summary="List the commands you may run, or explain one",
@@ -48,7 +83,7 @@ PERMISSION_SPECS: tuple[CommandSpec, ...] = (
 )
 
 
-async def cmd_help(engine: Any, inv: Invocation) -> Message:
+async def cmd_help(engine: CommandHost, inv: Invocation) -> Message:
     from opsroom.commands.help import render_command_help, render_help
 
     catalog = engine.parts.catalog
@@ -66,7 +101,7 @@ async def cmd_help(engine: Any, inv: Invocation) -> Message:
     return message
 
 
-def _may_run(engine: Any, inv: Invocation, spec: CommandSpec) -> bool:
+def _may_run(engine: CommandHost, inv: Invocation, spec: CommandSpec) -> bool:
     """Help hides what you may not run. A command whose permission depends on argument
     values (e.g. only dev/staging) is shown when some value could be allowed."""
     policy = engine.parts.policy
@@ -82,7 +117,7 @@ def _run_line(run: run_store.RunRow) -> str:
             f"{since(run.created_at)}{duration}")
 
 
-async def cmd_runs(engine: Any, inv: Invocation) -> Message:
+async def cmd_runs(engine: CommandHost, inv: Invocation) -> Message:
     flt = inv.args.get("filter")
     with engine.db.read() as conn:
         runs = run_store.list_runs(conn, limit=15, command=flt if flt and engine.parts.catalog.get(flt) else None,
@@ -93,7 +128,7 @@ async def cmd_runs(engine: Any, inv: Invocation) -> Message:
     return Message(f"{len(runs)} recent runs", (Section(lines), Context("details: run <id>")))
 
 
-async def cmd_run(engine: Any, inv: Invocation) -> Message:
+async def cmd_run(engine: CommandHost, inv: Invocation) -> Message:
     run_id = int(inv.args["id"])
     with engine.db.read() as conn:
         run = run_store.get_run(conn, run_id)
@@ -128,7 +163,7 @@ async def cmd_run(engine: Any, inv: Invocation) -> Message:
     return Message(f"run #{run.id} {run.state.value}", tuple(blocks))
 
 
-def _private_output(engine: Any, inv: Invocation, run: run_store.RunRow) -> str | None:
+def _private_output(engine: CommandHost, inv: Invocation, run: run_store.RunRow) -> str | None:
     """``output: private`` commands show their output only in a DM, to those allowed."""
     from opsroom.guardrails.private import output_refusal
 
@@ -136,11 +171,11 @@ def _private_output(engine: Any, inv: Invocation, run: run_store.RunRow) -> str 
     return output_refusal(engine.parts.catalog.get(run.command), run.user, inv.principal, inv.place, roles)
 
 
-async def cmd_cancel(engine: Any, inv: Invocation) -> Message:
-    return await engine.cancel_run(int(inv.args["id"]), inv.principal, inv.place)  # type: ignore[no-any-return]
+async def cmd_cancel(engine: CommandHost, inv: Invocation) -> Message:
+    return await engine.cancel_run(int(inv.args["id"]), inv.principal, inv.place)
 
 
-async def cmd_whoami(engine: Any, inv: Invocation) -> Message:
+async def cmd_whoami(engine: CommandHost, inv: Invocation) -> Message:
     p = inv.principal
     roles = ", ".join(sorted(p.roles)) or "none"
     known = "" if p.known else " (not a configured user: you get only what everyone may do)"

@@ -425,7 +425,7 @@ class SlackAdapter:
 
 
 def build_slack_adapter(loaded: Any) -> SlackAdapter | None:
-    """Adapter factory for ``opsroom.app.ADAPTER_FACTORIES`` (``loaded`` is a LoadedConfig).
+    """Adapter factory of the Slack plugin (``opsroom.features``; ``loaded`` is a LoadedConfig).
     Import this module only after checking ``chat.slack`` is configured: importing it loads
     slack_bolt."""
     config = loaded.config.chat.slack

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from opsroom import metrics
 from opsroom.actions import ActionError, ActionRegistry, ActionRequest, ActionSigner
 from opsroom.audit import AuditRecord
+from opsroom.builtins import BuiltinHandler
 from opsroom.chat.base import ChatHub
 from opsroom.core import (
     ActionEvent,
@@ -63,7 +64,6 @@ if TYPE_CHECKING:
     from opsroom.policy.engine import PolicyEngine
     from opsroom.reporter import Reporter
 
-BuiltinHandler = Callable[["Engine", Invocation], Awaitable[Message | None]]
 # A step's outcome -> the label it is counted under in opsroom_commands_total.
 _METRIC = {"error": "parse_error", "deny": "denied"}
 

@@ -5,12 +5,15 @@ any other command, so ``policy.rules`` decides who may freeze or unlock.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Invocation, Message, ParseError, Section
 from opsroom.guardrails import approvals as book
 from opsroom.runs import store as run_store
 from opsroom.runs.service import since
+
+if TYPE_CHECKING:
+    from opsroom.builtins import CommandHost
 
 GUARDRAIL_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
@@ -83,7 +86,7 @@ GUARDRAIL_SPECS: tuple[CommandSpec, ...] = (
 )
 
 
-def _guardrails(engine: Any) -> Any:
+def _guardrails(engine: CommandHost) -> Any:
     if engine.guardrails is None:
         raise RuntimeError("guardrails are not installed")
     return engine.guardrails
@@ -96,24 +99,24 @@ def _rest(inv: Invocation, skip: int) -> str:
     return parts[1 + skip] if len(parts) > 1 + skip else ""
 
 
-async def cmd_approve(engine: Any, inv: Invocation) -> Message | None:
+async def cmd_approve(engine: CommandHost, inv: Invocation) -> Message | None:
     g = _guardrails(engine)
     return await g.approve(int(inv.args["id"]), inv.principal, inv.place)  # type: ignore[no-any-return]
 
 
-async def cmd_deny(engine: Any, inv: Invocation) -> Message | None:
+async def cmd_deny(engine: CommandHost, inv: Invocation) -> Message | None:
     g = _guardrails(engine)
     reason = str(inv.args.get("reason") or "")
     return await g.deny(int(inv.args["id"]), inv.principal, inv.place, reason)  # type: ignore[no-any-return]
 
 
-async def cmd_confirm(engine: Any, inv: Invocation) -> Message | None:
+async def cmd_confirm(engine: CommandHost, inv: Invocation) -> Message | None:
     g = _guardrails(engine)
     typed = str(inv.args.get("text") or "")
     return await g.confirm(int(inv.args["id"]), inv.principal, inv.place, typed)  # type: ignore[no-any-return]
 
 
-async def cmd_approvals(engine: Any, inv: Invocation) -> Message:
+async def cmd_approvals(engine: CommandHost, inv: Invocation) -> Message:
     g = _guardrails(engine)
     theirs, mine = g.waiting_for(inv.principal)
     now = g.clock()
@@ -137,7 +140,7 @@ async def cmd_approvals(engine: Any, inv: Invocation) -> Message:
     return Message(f"{len(theirs)} waiting for you", tuple(blocks))
 
 
-async def cmd_freeze(engine: Any, inv: Invocation) -> Message:
+async def cmd_freeze(engine: CommandHost, inv: Invocation) -> Message:
     g = _guardrails(engine)
     try:
         return await g.freeze_command(inv.principal, inv.place, _rest(inv, 0))  # type: ignore[no-any-return]
@@ -145,7 +148,7 @@ async def cmd_freeze(engine: Any, inv: Invocation) -> Message:
         return Message.plain(str(exc), "warning")
 
 
-async def cmd_locks(engine: Any, inv: Invocation) -> Message:
+async def cmd_locks(engine: CommandHost, inv: Invocation) -> Message:
     with engine.db.read() as conn:
         held = run_store.list_locks(conn)
     if not held:
@@ -161,7 +164,7 @@ async def cmd_locks(engine: Any, inv: Invocation) -> Message:
     )
 
 
-async def cmd_unlock(engine: Any, inv: Invocation) -> Message:
+async def cmd_unlock(engine: CommandHost, inv: Invocation) -> Message:
     key = str(inv.args["key"])
     with engine.db.begin() as conn:
         holder = run_store.lock_holder(conn, key)

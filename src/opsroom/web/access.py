@@ -3,12 +3,15 @@ commands), and the commands the palette offers."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsroom.core import ArgType, CommandSpec, Principal
 from opsroom.guardrails.private import output_refusal
 from opsroom.runs import store as run_store
 from opsroom.web.context import CONSOLE_PLACE
+
+if TYPE_CHECKING:
+    from opsroom.app import System
 
 
 def _channel_members(config: Any, name: str) -> list[list[str]] | None:
@@ -39,7 +42,7 @@ def run_visible(config: Any, principal: Principal, run: run_store.RunRow) -> boo
     return any(_admits(m, principal) for m in lists)
 
 
-def output_hidden(system: Any, principal: Principal, run: run_store.RunRow) -> str | None:
+def output_hidden(system: System, principal: Principal, run: run_store.RunRow) -> str | None:
     """Why the output of a run is withheld from this person (private commands); None if shown."""
     spec = system.engine.parts.catalog.get(run.command)
     return output_refusal(
@@ -48,7 +51,7 @@ def output_hidden(system: Any, principal: Principal, run: run_store.RunRow) -> s
 
 
 def visible_runs(
-    system: Any, principal: Principal, *, limit: int = 50, before_id: int | None = None, **filters: Any
+    system: System, principal: Principal, *, limit: int = 50, before_id: int | None = None, **filters: Any
 ) -> tuple[list[run_store.RunRow], int | None]:
     """Newest first, at most ``limit`` runs this person may see, and the cursor for the next
     page (None at the end)."""
@@ -68,7 +71,7 @@ def visible_runs(
     return out, cursor
 
 
-def may_run(system: Any, principal: Principal, spec: CommandSpec) -> bool:
+def may_run(system: System, principal: Principal, spec: CommandSpec) -> bool:
     """Could this person run the command with some arguments? (The palette and help hide
     what they may not run; a rule limited to some argument values counts.)"""
     policy = system.engine.parts.policy
@@ -84,7 +87,7 @@ def may_run(system: Any, principal: Principal, spec: CommandSpec) -> bool:
     return False
 
 
-def palette(system: Any, principal: Principal) -> list[dict[str, Any]]:
+def palette(system: System, principal: Principal) -> list[dict[str, Any]]:
     """The commands this person may run, with their arguments, for the ``/`` palette."""
     from opsroom.commands.help import usage
 

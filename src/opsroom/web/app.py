@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import os
-from typing import Any, AsyncIterator
+from typing import TYPE_CHECKING, AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -15,6 +15,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from opsroom.web.routes import web_routes
+
+if TYPE_CHECKING:
+    from opsroom.app import System
 
 LOOPBACK = frozenset({"127.0.0.1", "::1", "localhost"})
 
@@ -35,7 +38,7 @@ def metrics_refusal(request: Request, token_env: str) -> Response | None:
                          "to let a remote Prometheus scrape with a bearer token"}, status_code=403)
 
 
-def build_app(system: Any, *, manage_lifecycle: bool = True) -> Starlette:
+def build_app(system: System, *, manage_lifecycle: bool = True) -> Starlette:
     async def healthz(_request: Request) -> JSONResponse:
         try:
             with system.db.read() as conn:

@@ -9,7 +9,7 @@ import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
@@ -19,6 +19,9 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from opsroom.core import Place, Principal
 from opsroom.web import sessions
 from opsroom.web.ratelimit import AttemptLimiter
+
+if TYPE_CHECKING:
+    from opsroom.app import System
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "opsroom_session"
@@ -60,7 +63,7 @@ class Viewer:
 
 @dataclass
 class WebContext:
-    system: Any
+    system: System
     adapter: Any  # WebChatAdapter | None
     limiter: AttemptLimiter = field(init=False)
     env: Environment = field(init=False)

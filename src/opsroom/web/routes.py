@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
@@ -10,8 +10,11 @@ from starlette.staticfiles import StaticFiles
 from opsroom.web import api, console, signin
 from opsroom.web.context import HERE, WebContext
 
+if TYPE_CHECKING:
+    from opsroom.app import System
 
-def web_routes(system: Any) -> list[BaseRoute]:
+
+def web_routes(system: System) -> list[BaseRoute]:
     """Binds the web chat adapter (if configured) to the system and returns the routes."""
     adapter = system.chat.adapters.get("web")
     if adapter is not None and hasattr(adapter, "bind"):

@@ -237,7 +237,7 @@ class WebChatAdapter:
 
 
 def build_web_adapter(loaded: LoadedConfig) -> WebChatAdapter | None:
-    """The adapter factory for ``opsroom.app.ADAPTER_FACTORIES``: on unless ``chat.web.enabled``
+    """The adapter factory for the web chat plugin (``opsroom.features``): on unless ``chat.web.enabled``
     is false."""
     if not loaded.config.chat.web.enabled:
         return None
