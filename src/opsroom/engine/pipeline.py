@@ -19,7 +19,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ContextManager, Protocol
+from typing import Any, ContextManager, Protocol, cast
 
 from sqlalchemy import Connection
 
@@ -125,10 +125,11 @@ class StepContext:
         return self.decision
 
     def conn(self) -> Connection | None:
-        """A read connection, opened at first use (most commands read nothing) and closed
-        when the pipeline ends; None in an offline check."""
+        """A read connection, checked out of the pool only when a query runs (most commands
+        read nothing: chat freezes are cached, most have no rate limit) and closed when the
+        pipeline ends; None in an offline check."""
         if self._conn is None and self.services.read is not None:
-            self._conn = self._stack.enter_context(self.services.read())
+            self._conn = cast(Connection, _ReadOnDemand(self.services.read, self._stack))
         return self._conn
 
     def record(
@@ -155,6 +156,19 @@ class StepContext:
         if "approval" in kinds:
             return RunState.AWAITING_APPROVAL
         return RunState.QUEUED
+
+
+class _ReadOnDemand:
+    """Stands in for a Connection; opens the real one at its first use."""
+
+    def __init__(self, read: Callable[[], ContextManager[Connection]], stack: contextlib.ExitStack) -> None:
+        self._read, self._stack = read, stack
+        self._conn: Connection | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if self._conn is None:
+            self._conn = self._stack.enter_context(self._read())
+        return getattr(self._conn, name)
 
 
 StepFn = Callable[[StepContext], Awaitable[Stop | None]]
