@@ -25,8 +25,6 @@ from opsroom.actions import ActionRequest
 from opsroom.audit import AuditRecord
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.core import (
-    Actions,
-    Button,
     Context,
     Decision,
     Fields,
@@ -41,12 +39,12 @@ from opsroom.core import (
 )
 from opsroom.core.message import Tone
 from opsroom.guardrails import approvals as book
+from opsroom.guardrails import requests
 from opsroom.guardrails.freezes import FreezeBook, parse_freeze
 from opsroom.guardrails.ratelimit import RateLimiter
 from opsroom.policy.requirements import (
     APPROVAL,
     CONFIRMATION,
-    approvers_text,
     typed_target,
 )
 from opsroom.runs import lifecycle
@@ -287,90 +285,11 @@ class Guardrails:
         with engine.db.begin() as conn:  # so the request can be settled in place later
             run_store.set_values(conn, hold.run_id, progress_message_id=ref.message_id)
 
-    # -- messages ----------------------------------------------------------------------------------
     def _approval_message(self, inv: Invocation, hold: book.Hold, now: dt.datetime, progress: str) -> Message:
-        mint = self._engine.signer.mint
-        ttl = max(60.0, (hold.expires_at - now).total_seconds() + 60)
-        payload = {"run": hold.run_id, "fp": hold.fingerprint[:16]}
-        needs = " and ".join(f"{r.count} from {approvers_text(r.roles, r.users)}" for r in hold.approvals)
-        team = (
-            "" if all(r.allow_requester_team for r in hold.approvals) else " · not from the requester's team"
-        )
-        # Not single-use: anyone in the thread may click, and a click by a non-approver must
-        # not use the button up. Repeats are harmless: one vote per person, state checked.
-        return Message(
-            f"run #{hold.run_id} needs approval: {inv.canonical()}",
-            (
-                Section(f"🗳️ {inv.describe()} · run #{hold.run_id} needs approval"),
-                Fields(
-                    (
-                        ("requested by", inv.principal.label),
-                        ("command", f"`{inv.canonical()}`"),
-                        ("needs", needs + team),
-                        ("approved", progress),
-                        ("expires", f"in {book.remaining(hold, now)}"),
-                    )
-                ),
-                Actions(
-                    (
-                        Button(
-                            "Approve",
-                            mint("approval.approve", payload, ttl=ttl, single_use=False),
-                            "primary",
-                            f"/approve {hold.run_id}",
-                        ),
-                        Button(
-                            "Deny",
-                            mint("approval.deny", payload, ttl=ttl, single_use=False),
-                            "danger",
-                            f"/deny {hold.run_id} REASON",
-                        ),
-                    )
-                ),
-                Context(
-                    "the requester cannot approve their own run · the approval binds to exactly this command"
-                ),
-            ),
-            tone="warning",
-        )
+        return requests.approval_message(inv, hold, now, progress, self._engine.signer.mint)
 
     def _confirm_message(self, inv: Invocation, hold: book.Hold, now: dt.datetime) -> Message:
-        confirm = next(r for r in hold.requirements if r.kind == CONFIRMATION)
-        typed = typed_target(confirm, inv.command, dict(inv.args))
-        then = " Then it needs approval." if hold.approvals else ""
-        left = f"expires in {book.remaining(hold, now)}"
-        if typed is not None:
-            return Message(
-                f"run #{hold.run_id}: type to confirm",
-                (
-                    Section(
-                        f"❓ {inv.describe()} · run #{hold.run_id}: to start it, type "
-                        f"`confirm {hold.run_id} {typed[1]}` (the {typed[0]}).{then}"
-                    ),
-                    Context(
-                        f"only {inv.principal.label} can confirm · {left} · `cancel {hold.run_id}` to drop it"
-                    ),
-                ),
-                tone="warning",
-            )
-        payload = {"run": hold.run_id, "fp": hold.fingerprint[:16]}
-        button = self._engine.signer.mint(
-            "run.confirm",
-            payload,
-            ttl=max(60.0, (hold.expires_at - now).total_seconds() + 60),
-            single_use=False,
-        )
-        return Message(
-            f"run #{hold.run_id}: confirm to start",
-            (
-                Section(
-                    f"❓ {inv.describe()} · run #{hold.run_id}: confirm to start `{inv.canonical()}`.{then}"
-                ),
-                Actions((Button("Confirm", button, "primary", f"/confirm {hold.run_id}"),)),
-                Context(f"only {inv.principal.label} can confirm · {left}"),
-            ),
-            tone="warning",
-        )
+        return requests.confirm_message(inv, hold, now, self._engine.signer.mint)
 
     # -- rebuilding a held run ---------------------------------------------------------------------
     def invocation_for(self, run: run_store.RunRow, hold: book.Hold) -> Invocation | None:
