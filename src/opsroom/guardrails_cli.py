@@ -80,9 +80,8 @@ def check(
     read = None
     if database:
         from opsroom.app import _resolve_sqlite
-        from opsroom.store import Database
 
-        read = Database.open(_resolve_sqlite(database, loaded.base_dir), migrate=False).read
+        read = _live_state(_resolve_sqlite(database, loaded.base_dir))
     services = services_for(parts, Rules.of(loaded.config.guardrails), read=read)
     principal = parts.directory.get(user) or Principal.anonymous(platform, user)
     verdict = asyncio.run(check(parts.pipeline, services, principal, place_of(channel, platform),
@@ -92,6 +91,28 @@ def check(
         console.print(escape(line))
     if verdict.outcome not in ("allow",):
         raise typer.Exit(1)
+
+
+def _live_state(url: str) -> Any:
+    """A read-only view of a running opsroom's database; a clear answer when there is none."""
+    from sqlalchemy import select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from opsroom.store import Database
+    from opsroom.store.tables import runs
+
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).is_file():
+        err.print(f"--database: there is no database file at {url.removeprefix('sqlite:///')}")
+        raise typer.Exit(2)
+    try:
+        db = Database.open(url, migrate=False)
+        with db.read() as conn:
+            conn.execute(select(runs.c.id).limit(1))
+    except SQLAlchemyError as exc:
+        err.print(f"--database: cannot read opsroom's tables there ({type(exc).__name__}); "
+                  "is it the database of a running opsroom?")
+        raise typer.Exit(2) from None
+    return db.read
 
 
 def default_tests_file(loaded: Any) -> Path:

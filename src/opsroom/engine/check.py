@@ -21,6 +21,7 @@ from opsroom.guardrails.freezes import ActiveFreeze
 from opsroom.policy.requirements import APPROVAL, CONFIRMATION, typed_target
 
 UTC = dt.UTC
+OFFLINE = ": not checked (no database)"  # how steps note what needs live state
 
 
 @dataclass
@@ -86,7 +87,10 @@ class Verdict:
             out.append(f"  {self.stopped}: {self.stop_text}")
         if not self.needs and not self.stopped:
             out.append("  needs nothing more: it would run at once")
-        out.extend(f"  note: {note}" for note in self.notes)
+        offline = [n.removesuffix(OFFLINE) for n in self.notes if n.endswith(OFFLINE)]
+        if offline:
+            out.append(f"  not checked without --database: {', '.join(offline)}")
+        out.extend(f"  note: {note}" for note in self.notes if not note.endswith(OFFLINE))
         return out
 
 

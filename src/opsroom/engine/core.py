@@ -282,10 +282,8 @@ class Engine:
         try:
             async with self.db.write() as conn:
                 holder = self._take_lock(conn, lock_key, actor) if lock_key else None
-                if holder is not None:
-                    by_run = f" (run #{holder.run_id})" if holder.run_id else ""
-                    refusal = (f"🔒 `{lock_key}` is held by {holder.holder}{by_run} since "
-                               f"{holder.since.strftime('%H:%M UTC')}; try again when it is done.")
+                if holder is not None and lock_key:
+                    refusal = steps.lock_refusal(lock_key, holder)
                     self.audit.append_many(conn, [received_record, AuditRecord(
                         action="lock.refused", summary=refusal,
                         detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id},

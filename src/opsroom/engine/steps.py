@@ -193,7 +193,14 @@ async def lock(ctx: StepContext) -> Stop | None:
     holder = run_store.lock_holder(conn, ctx.lock_key)
     if holder is None:
         return None
-    return Stop("locked", f"🔒 `{ctx.lock_key}` is held by {holder.holder}", "warning")
+    return Stop("locked", lock_refusal(ctx.lock_key, holder), "warning")
+
+
+def lock_refusal(key: str, holder: run_store.LockHolder) -> str:
+    """What chat answers (and a check says) when the lock is taken."""
+    by_run = f" (run #{holder.run_id})" if holder.run_id else ""
+    return (f"🔒 `{key}` is held by {holder.holder}{by_run} since {holder.since.strftime('%H:%M UTC')}; "
+            "try again when it is done.")
 
 
 CORE_STEPS: tuple[Step, ...] = (
