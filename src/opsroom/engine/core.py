@@ -45,6 +45,7 @@ from opsroom.core import (
 )
 from opsroom.directory import Directory
 from opsroom.engine import steps
+from opsroom.engine.delivery import Delivery, Duplicate
 from opsroom.engine.pipeline import Pipeline, Services, StepContext, Stop
 from opsroom.engine.steps import CORE_STEPS
 from opsroom.runs import lifecycle
@@ -132,14 +133,23 @@ class Engine:
     async def handle(self, event: Inbound) -> None:
         """Adapters call this for every inbound event. Never raises: a failure is logged
         and, where possible, answered."""
+        platform = event.place.platform
         try:
-            if event.event_id and not await self._first_delivery_shared(event.event_id, event.place.platform):
-                metrics.DUPLICATES.labels(event.place.platform).inc()
-                return
             if isinstance(event, MessageEvent):
-                await self._on_message(event)
+                # The marker commits with what the command produces (engine/delivery.py);
+                # a message that produced nothing (ordinary conversation) is marked alone.
+                delivery = Delivery(event.event_id, platform) if event.event_id else None
+                await self._on_message(event, delivery)
+                if delivery is not None and not delivery.claimed:
+                    async with self.db.write() as conn:
+                        delivery.claim(conn)
             else:
+                if event.event_id and not await self._first_delivery_shared(event.event_id, platform):
+                    metrics.DUPLICATES.labels(platform).inc()
+                    return
                 await self._on_action(event)
+        except Duplicate:
+            metrics.DUPLICATES.labels(platform).inc()
         except Exception:
             log.exception("handle_failed", platform=event.place.platform)
             try:
@@ -179,11 +189,11 @@ class Engine:
         return self.parts.directory.resolve(platform, sender_id, email)
 
     # -- typed commands ---------------------------------------------------------------------
-    async def _on_message(self, event: MessageEvent) -> None:
+    async def _on_message(self, event: MessageEvent, delivery: Delivery | None = None) -> None:
         principal = self.principal_for(event.place.platform, event.sender_id, event.sender_email)
         ctx = StepContext(event.text, principal, event.place, self.services,
                           addressed=event.addressed or event.place.is_direct)
-        await self._process(ctx, typed=True)
+        await self._process(ctx, typed=True, delivery=delivery)
 
     async def dispatch(self, inv: Invocation, *, via: str = "") -> int | None:
         """A command already parsed (a hook's chained command, a button that types one): the
@@ -191,51 +201,61 @@ class Engine:
         ctx = StepContext(inv.raw_text, inv.principal, inv.place, self.services, via=via, inv=inv)
         return await self._process(ctx)
 
-    async def _process(self, ctx: StepContext, *, typed: bool = False) -> int | None:
+    async def _process(self, ctx: StepContext, *, typed: bool = False,
+                       delivery: Delivery | None = None) -> int | None:
         stop = await self.parts.pipeline.run(ctx)
         if typed and (stop is None or stop.outcome != "ignored"):
             metrics.INBOUND.labels(ctx.place.platform).inc()
         if stop is not None:
-            await self._stopped(ctx, stop)
+            await self._stopped(ctx, stop, delivery)
             return None
         inv = ctx.invocation
         if inv.command.builtin:
-            await self._builtin(ctx)
+            await self._builtin(ctx, delivery)
             return None
         run_id = await self.submit(inv, ctx.allowed, steps.received(ctx), initial=ctx.initial_state,
-                                   lock_key=ctx.lock_key, trail=ctx.trail)
+                                   lock_key=ctx.lock_key, trail=ctx.trail, delivery=delivery)
         if run_id is not None and (ctx.needs or ctx.break_glass is not None):
             await self.guardrails.held(inv, run_id, ctx.needs, break_glass=ctx.break_glass,
                                        freeze=ctx.freeze.name if ctx.freeze is not None else "",
                                        overridden=ctx.overridden)
         return run_id
 
-    async def _stopped(self, ctx: StepContext, stop: Stop) -> None:
-        """A step stopped the command: write its audit rows, count it, answer."""
+    async def _stopped(self, ctx: StepContext, stop: Stop, delivery: Delivery | None = None) -> None:
+        """A step stopped the command: write its audit rows (with the delivery's marker),
+        count it, answer."""
         if stop.outcome == "ignored":
             return  # ordinary conversation: not for us, not recorded
         if stop.audit:
             with self.db.begin() as conn:
+                if delivery is not None:
+                    delivery.claim(conn)
                 self.audit.append_many(conn, list(stop.audit))
         name = ctx.inv.command.name if ctx.inv is not None else "?"
         metrics.COMMANDS.labels(name, _METRIC.get(stop.outcome, stop.outcome)).inc()
         if stop.text:
             await self.reply(ctx.place, Message.plain(stop.text, stop.tone))
 
-    async def _builtin(self, ctx: StepContext) -> None:
+    async def _builtin(self, ctx: StepContext, delivery: Delivery | None = None) -> None:
         inv = ctx.invocation
         handler = self.parts.builtins.get(inv.command.name)
         if handler is None:
             await self.reply(inv.place, Message.plain(f"`{inv.command.name}` is not available here.", "warning"))
             return
+        # The marker commits before the handler runs (with the decision row when there is
+        # one): a crash inside a handler loses that built-in rather than repeating it.
         if not inv.command.read_only:
-            self._record_decision(inv, steps.received(ctx), ctx.allowed)
+            self._record_decision(inv, steps.received(ctx), ctx.allowed, delivery)
+        elif delivery is not None:
+            async with self.db.write() as conn:
+                delivery.claim(conn)
         answer = await handler(self, inv)
         metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
         if answer is not None:
             await self.reply(inv.place, answer)
 
-    def _record_decision(self, inv: Invocation, received: Mapping[str, Any], decision: Decision) -> None:
+    def _record_decision(self, inv: Invocation, received: Mapping[str, Any], decision: Decision,
+                         delivery: Delivery | None = None) -> None:
         """Audit a command that runs no run of its own (denied, or a built-in): what was
         typed and what policy said, with the deciding rule ids."""
         place = inv.place
@@ -243,6 +263,8 @@ class Engine:
                                 "channel": place.name, "command": inv.command.name}
         verdict = f"denied: {decision.reason}" if not decision.allowed else "allowed"
         with self.db.begin() as conn:
+            if delivery is not None:
+                delivery.claim(conn)
             self.audit.append_many(conn, [
                 AuditRecord(action="command.received", summary=self._clean(inv.shown_text()),
                             detail=dict(received), **base),
@@ -265,8 +287,9 @@ class Engine:
 
     async def submit(self, inv: Invocation, decision: Decision, received: Mapping[str, Any],
                      *, initial: RunState = RunState.QUEUED, lock_key: str | None = None,
-                     trail: Sequence[AuditRecord] = ()) -> int | None:
-        """Write the run (and its audit rows) before anything executes, then start it."""
+                     trail: Sequence[AuditRecord] = (), delivery: Delivery | None = None) -> int | None:
+        """Write the run (and its audit rows) before anything executes, then start it.
+        ``delivery``'s marker commits in the same transaction (engine/delivery.py)."""
         place = inv.place
         actor = inv.principal.name
         base: dict[str, Any] = {"actor": actor, "platform": place.platform, "channel": place.name,
@@ -281,6 +304,8 @@ class Engine:
         # the block returns when the run row is durable, before anything starts.
         try:
             async with self.db.write() as conn:
+                if delivery is not None:
+                    delivery.claim(conn)  # first: a repeat writes nothing (raises Duplicate)
                 holder = self._take_lock(conn, lock_key, actor) if lock_key else None
                 if holder is not None and lock_key:
                     refusal = steps.lock_refusal(lock_key, holder)
