@@ -434,20 +434,27 @@ class Engine:
         audit_base: dict[str, Any] = {"platform": event.place.platform, "channel": event.place.name}
         try:
             kind, payload, nonce, single_use = self.signer.open(event.action_id)
-        except ActionError as exc:
+        except ActionError as exc:  # forged or expired: refused, and on the record
             with self.db.begin() as conn:
                 self.audit.append(conn, actor=principal.name, action="action.rejected",
-                                  summary=str(exc), detail={}, **audit_base)
+                                  summary=f"button refused: {exc}",
+                                  detail={"refused": True, "reason": str(exc)}, **audit_base)
             await self._answer_action(event, Message.plain(str(exc), "warning"))
             return
         handler = self.actions.get(kind)
         if handler is None:
+            with self.db.begin() as conn:
+                self.audit.append(conn, actor=principal.name, action="action.rejected",
+                                  summary=f"button {kind} refused: it no longer does anything",
+                                  detail={"refused": True, "reason": "unknown kind", "kind": kind}, **audit_base)
             await self._answer_action(event, Message.plain("That button no longer does anything.", "warning"))
             return
         if single_use and not self._first_delivery(f"action:{nonce}", event.place.platform):
             with self.db.begin() as conn:
                 self.audit.append(conn, actor=principal.name, action="action.replayed",
-                                  summary=f"button {kind} clicked again", detail={"kind": kind}, **audit_base)
+                                  summary=f"button {kind} refused: already used",
+                                  detail={"kind": kind, "refused": True, "reason": "already used"},
+                                  **audit_base)
             await self._answer_action(event, Message.plain("That button was already used.", "warning"))
             return
         answer = await handler(ActionRequest(kind, payload, principal, event, nonce))
@@ -513,7 +520,12 @@ class Engine:
                                       summary=f"denied: {decision.reason}",
                                       detail={"rules": list(decision.rule_ids)})
                 return Message.plain(f"⛔ You may not cancel run #{run_id} (started by {run.user}).", "denied")
-        if not lifecycle.is_active(run.state):
+        if not lifecycle.is_active(run.state):  # a refusal, on the record like the others
+            with self.db.begin() as conn:
+                self.audit.append(conn, actor=principal.name, action="cancel.refused", run_id=run_id,
+                                  command=run.command, platform=place.platform, channel=place.name,
+                                  summary=f"cancel of run #{run_id} refused: it already ended ({run.state.value})",
+                                  detail={"refused": True, "reason": f"run is {run.state.value}"})
             return Message.plain(f"Run #{run_id} already ended ({run.state.value}).", "info")
         with self.db.begin() as conn:
             self.audit.append(conn, actor=principal.name, action="run.cancel_requested", run_id=run_id,

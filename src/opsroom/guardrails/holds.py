@@ -340,11 +340,12 @@ class Guardrails:
             confirm_hold = book.get_hold(conn, run_id, CONFIRMATION)
         answer = self._not_waiting(run_id, run, hold, confirm_hold, RunState.AWAITING_APPROVAL)
         if answer is not None:
-            return answer
+            return self._refused("approval", run_id, run, principal, place, via, answer)
         assert run is not None and hold is not None
         if hold.expires_at <= now:
             await self._expire(hold, now)
-            return Message.plain(f"⌛ Run #{run_id} expired before it was approved.", "warning")
+            return self._refused("approval", run_id, run, principal, place, via, Message.plain(
+                f"⌛ Run #{run_id} expired before it was approved.", "warning"), reason="expired")
         requester = self._requester(hold.requester)
         refused = self._refuse_vote(run, hold, principal, place, fingerprint, "approval", via)
         if refused is not None:
@@ -400,8 +401,9 @@ class Guardrails:
                 ),
             )
             return None  # the thread was told above
-        if not granted:
-            return Message.plain(f"Run #{run_id} was already decided.", "info")
+        if not granted:  # another approver's vote settled it first
+            return self._refused("approval", run_id, run, principal, place, via, Message.plain(
+                f"Run #{run_id} was already decided.", "info"), reason="already decided")
         return await self._release(
             inv,
             run,
@@ -425,7 +427,7 @@ class Guardrails:
             hold = book.get_hold(conn, run_id, APPROVAL)
         answer = self._not_waiting(run_id, run, hold, None, RunState.AWAITING_APPROVAL)
         if answer is not None:
-            return answer
+            return self._refused("denial", run_id, run, principal, place, via, answer)
         assert run is not None and hold is not None
         refused = self._refuse_vote(run, hold, principal, place, fingerprint, "denial", via)
         if refused is not None:
@@ -446,11 +448,12 @@ class Guardrails:
             hold = book.get_hold(conn, run_id, CONFIRMATION)
         answer = self._not_waiting(run_id, run, hold, None, RunState.AWAITING_CONFIRMATION)
         if answer is not None:
-            return answer
+            return self._refused("confirmation", run_id, run, principal, place, via, answer)
         assert run is not None and hold is not None
         if hold.expires_at <= now:
             await self._expire(hold, now)
-            return Message.plain(f"⌛ Run #{run_id} expired before it was confirmed.", "warning")
+            return self._refused("confirmation", run_id, run, principal, place, via, Message.plain(
+                f"⌛ Run #{run_id} expired before it was confirmed.", "warning"), reason="expired")
         if principal.name != hold.requester:
             with engine.db.begin() as conn:
                 self._audit(
@@ -493,6 +496,10 @@ class Guardrails:
             )
         with engine.db.begin() as conn:
             if not book.close_hold(conn, run_id, CONFIRMATION, "confirmed", principal.name, now):
+                self._audit(conn, principal.name, "confirmation.refused",
+                            f"confirmation of run #{run_id} refused: already confirmed", place=place,
+                            command=run.command, run_id=run_id,
+                            detail={"via": via, "refused": True, "reason": "already confirmed"})
                 return Message.plain(f"Run #{run_id} was already confirmed.", "info")
             self._audit(
                 conn,
@@ -602,6 +609,20 @@ class Guardrails:
             )
         except Exception:
             log.exception("hold_end_post_failed", run_id=run.id)
+
+    def _refused(self, vote: str, run_id: int, run: run_store.RunRow | None, principal: Principal,
+                 place: Place, via: str, answer: Message, *, reason: str = "") -> Message:
+        """A vote or confirmation that cannot count (no such run, ended, expired, settled):
+        audited as a refusal with its reason, then answered (issue 11: before, approving a
+        finished run left only the built-in's "allowed" decision row)."""
+        reason = reason or ("no such run" if run is None else f"run is {run.state.value}")
+        action = "confirmation.refused" if vote == "confirmation" else "approval.refused"
+        with self._engine.db.begin() as conn:
+            self._audit(conn, principal.name, action, f"{vote} of run #{run_id} refused: {reason}",
+                        place=place, command=run.command if run is not None else "",
+                        run_id=run_id if run is not None else None,
+                        detail={"via": via, "refused": True, "reason": reason, "run": run_id})
+        return answer
 
     def _refuse_vote(self, run: run_store.RunRow, hold: book.Hold, principal: Principal, place: Place,
                      fingerprint: str | None, vote: str, via: str) -> Message | None:

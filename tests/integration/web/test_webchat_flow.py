@@ -174,11 +174,18 @@ async def test_production_deploy_is_approved_by_a_lead_with_the_button(web: Serv
     assert refusal and "only you can see this" in refusal[0]["html"]
     assert not [m for m in await bob.history("ops") if "someone else must approve" in m["html"]]
     # A button the message does not carry is refused before the engine sees it.
+    # ... and on the record as a refusal, with its reason.
     assert (await carol.click(ask.id, "forged.action")).status_code == 400
+    [rejected] = web.system.audit.search("action:action.rejected")
+    assert rejected.actor == "carol" and rejected.detail == {"refused": True, "reason": "no such button"}
     assert (await carol.click(ask.id, buttons["Approve"])).status_code == 202
     await wait_for(lambda: any(r.state == RunState.SUCCEEDED for r in runs_of(web)))
-    actions = [e.action for e in web.system.audit.for_run(runs_of(web)[0].id)]
+    run_id = runs_of(web)[0].id
+    actions = [e.action for e in web.system.audit.for_run(run_id)]
     assert "approval.approved" in actions and "run.finished" in actions
+    # The settled request no longer carries its buttons: a late click is refused, on the record.
+    assert (await carol.click(ask.id, buttons["Approve"])).status_code == 400
+    assert [e.actor for e in web.system.audit.search("action:action.rejected")] == ["carol", "carol"]
 
 
 async def test_palette_lists_only_commands_the_user_may_run(web: Served) -> None:

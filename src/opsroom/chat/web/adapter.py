@@ -164,14 +164,27 @@ class WebChatAdapter:
         with self.db.read() as conn:
             stored = msg_store.get(conn, message_id)
         if stored is None or not self.visible(principal, stored):
+            self._refused(principal, "", f"button click on message {message_id}, which {principal.name} cannot see",
+                          "no such message")
             raise WebChatError(f"there is no message {message_id} you can see", 404)
         if action_id not in codec.button_ids(stored.body):
+            self._refused(principal, stored.channel, f"button click on message {message_id} refused: "
+                          "that message has no such button (forged or settled)", "no such button")
             raise WebChatError("that message has no such button", 400)
         place = self.channels.place(stored.channel, str(stored.thread) if stored.thread else None)
         ref = MessageRef(
             self.channels.place(stored.channel, str(stored.thread) if stored.thread else None), str(stored.id)
         )
         self._spawn(ActionEvent(place, principal.name, action_id, message=ref, sender_name=principal.label))
+
+    def _refused(self, principal: Principal, channel: str, summary: str, reason: str) -> None:
+        """Every refused click is on the record (issue 11): forged action ids and clicks on
+        buttons a message no longer carries. The channel is left out when the person may not
+        see it, so the row reveals nothing about it."""
+        with self.db.begin() as conn:
+            self._system.audit.append(conn, actor=principal.name, action="action.rejected", platform=PLATFORM,
+                                      channel=self.channels.place(channel, None).name if channel else "",
+                                      summary=summary, detail={"refused": True, "reason": reason})
 
     def visible(self, principal: Principal, stored: msg_store.StoredMessage) -> bool:
         if stored.visible_to is not None and stored.visible_to != principal.name:
