@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, AsyncIterator, Mapping, Protocol
+from typing import Any, AsyncIterator, Callable, Mapping, Protocol
 
 
 class RunState(StrEnum):
@@ -52,6 +52,10 @@ class RunContext:
     dry_run: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
     options: Mapping[str, Any] = field(default_factory=dict)  # the RunnerSpec options
+    # A runner that starts a local process group calls this with the leader's pid right
+    # after spawning it, so a restart after a crash can find the group and end it before
+    # the run's lock is freed (runs/orphans.py). Set by the run service.
+    on_process: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
 
 
 class Runner(Protocol):

@@ -48,7 +48,7 @@ from opsroom.engine import steps
 from opsroom.engine.delivery import Delivery, Duplicate
 from opsroom.engine.pipeline import Pipeline, Services, StepContext, Stop
 from opsroom.engine.steps import CORE_STEPS
-from opsroom.runs import lifecycle
+from opsroom.runs import lifecycle, orphans
 from opsroom.runs import store as run_store
 from opsroom.runs.registry import ActionFactory
 from opsroom.runs.service import RunOutcome, RunService
@@ -543,7 +543,12 @@ class Engine:
     # -- lifecycle --------------------------------------------------------------------------
     async def recover(self) -> list[int]:
         """Runs still marked running or queued when we start were cut off by a stop or a
-        crash: mark them ``interrupted``, free their locks, and tell their channels."""
+        crash: end their processes that are still alive, then mark them ``interrupted``,
+        free their locks, and tell their threads. In that order: a lock is freed only once
+        nothing of its run is running any more (runs/orphans.py)."""
+        with self.db.read() as conn:
+            cut_off = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+        ended = set(await orphans.end_orphans(cut_off))
         with self.db.begin() as conn:
             stale = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
             for run in stale:
@@ -557,9 +562,10 @@ class Engine:
         for run in stale:
             place = Place(run.platform, run.channel, run.thread, channel_name=run.channel_name)
             try:
+                stopped = " Its process was still running and has been stopped." if run.id in ended else ""
                 await self.reply(place, Message.plain(
-                    f"⚠️ run #{run.id} (`{run.raw_text}` by {run.user}) was interrupted: opsroom "
-                    "restarted while it was running. Check the target before running it again.", "warning"))
+                    f"⚠️ run #{run.id} (`{run.raw_text}` by {run.user}) was interrupted by a restart; "
+                    f"nothing was retried.{stopped} Check the target before running it again.", "warning"))
             except LookupError:
                 log.warning("interrupted_run_platform_missing", run_id=run.id, platform=run.platform)
             except Exception:

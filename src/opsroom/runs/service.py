@@ -8,7 +8,9 @@ tells a ``RunObserver`` (the reporter) what happens so chat can show it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -17,7 +19,7 @@ import structlog
 
 from opsroom.audit import AuditRecord
 from opsroom.core import OutputChunk, RunContext, Runner, RunState
-from opsroom.runs import lifecycle
+from opsroom.runs import lifecycle, orphans
 from opsroom.runs import store as run_store
 from opsroom.store import Database
 
@@ -95,11 +97,20 @@ class RunService:
               reserved: bool = False) -> LiveRun:
         live = LiveRun(run_id, ctx.command, ctx.user)
         self.live[run_id] = live
+        ctx = dataclasses.replace(ctx, on_process=functools.partial(self._record_process, run_id))
         live.task = asyncio.create_task(
             self._execute(live, runner, ctx, observer, lock_key, output_max_chars, audit_fields, reserved),
             name=f"run-{run_id}",
         )
         return live
+
+    def _record_process(self, run_id: int, pid: int) -> None:
+        """A runner started a process group: keep who it is in the run row before it does
+        anything that matters (a short synchronous write, once per local process)."""
+        process = orphans.identity(pid)
+        if process is not None:
+            with self.db.begin() as conn:
+                orphans.record(conn, run_id, process)
 
     async def _execute(self, live: LiveRun, runner: Runner, ctx: RunContext, observer: RunObserver,
                        lock_key: str | None, output_max_chars: int, audit_fields: dict[str, str],

@@ -126,6 +126,12 @@ class ExecRunner:
             yield OutputChunk("cannot run: an argument or environment value contains a NUL byte",
                               "stderr", exit_code=1)
             return
+        if ctx.on_process is not None:
+            try:  # recorded so a restart after a crash can end this group (runs/orphans.py)
+                ctx.on_process(proc.pid)
+            except BaseException:
+                await _end_group_shielded(proc, 0.5)  # not recorded: do not leave it running
+                raise
 
         budget = ByteBudget(self.output_max_bytes)
         queue: asyncio.Queue[tuple[str, bytes | None]] = asyncio.Queue()
