@@ -192,5 +192,5 @@ def test_the_api_keeps_its_openapi_promises(
                 for auth in ({"Authorization": f"Bearer {token}"}, {"Authorization": "Bearer opr_wrong"}):
                     fuzz(operation, mode, auth, base)
                     checked += 1
-        assert checked == 44  # 11 operations × 2 modes × 2 tokens
+        assert checked == 48  # 12 operations (/api/check among them) × 2 modes × 2 tokens
     system.db.dispose()
