@@ -28,10 +28,8 @@ from pathlib import Path
 import yaml
 from markdown_it import MarkdownIt
 
+from opsroom.config.content import CONTENT_ID, FRONT_MATTER, load_markdown
 from opsroom.core import ConfigError
-
-_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
-_FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*\n", re.S)
 
 
 @dataclass(frozen=True)
@@ -67,7 +65,7 @@ def slug(text: str) -> str:
 
 def parse_article(text: str, path: Path) -> Article:
     """One article from its file's text; a ConfigError names the file and line of a problem."""
-    front = _FRONT.match(text)
+    front = FRONT_MATTER.match(text)
     if not front:
         raise ConfigError(f"{path}:1: a KB article starts with front matter between '---' lines (id, title)")
     try:
@@ -80,7 +78,7 @@ def parse_article(text: str, path: Path) -> Article:
     if unknown:
         raise ConfigError(f"{path}:1: unknown front matter key(s): {', '.join(map(str, unknown))}")
     article_id, title = str(meta.get("id", "")).strip(), str(meta.get("title", "")).strip()
-    if not _ID.match(article_id):
+    if not CONTENT_ID.match(article_id):
         raise ConfigError(f"{path}:1: 'id' must be lowercase letters, digits, '.', '_' or '-' (got {article_id!r})")
     if not title:
         raise ConfigError(f"{path}:1: 'title' is required")
@@ -116,19 +114,4 @@ def _sections(body: str, title: str, offset: int) -> tuple[Section, ...]:
 
 def load_articles(folders: Iterable[Path]) -> list[Article]:
     """Every ``*.md`` under the folders, sorted by path; ids must be unique."""
-    articles: list[Article] = []
-    seen: dict[str, Path] = {}
-    for folder in folders:
-        if not folder.is_dir():
-            raise ConfigError(f"kb: folder {folder} does not exist")
-        for path in sorted(folder.rglob("*.md")):
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise ConfigError(f"{path}: not UTF-8 text") from None
-            article = parse_article(text, path)
-            if article.id in seen:
-                raise ConfigError(f"{path}:1: id '{article.id}' is already used by {seen[article.id]}")
-            seen[article.id] = path
-            articles.append(article)
-    return articles
+    return load_markdown(folders, "kb", parse_article)

@@ -39,13 +39,12 @@ from markdown_it import MarkdownIt
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from opsroom.commands.loader import ArgModel, arg_spec
+from opsroom.config.content import CONTENT_ID, FRONT_MATTER, load_markdown
 from opsroom.core import ConfigError
 from opsroom.runbooks.model import Runbook, Step
 from opsroom.runbooks.when import WhenError, parse_when
 
-_ID = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
 _STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,39}$")
-_FRONT = re.compile(r"\A---[ \t]*\n(.*?\n)---[ \t]*\n", re.S)
 _TASK = re.compile(r"^\[( |x|X)\]\s+(.+)$", re.S)
 _ATTRS = re.compile(r"^\{(.*)\}$", re.S)
 
@@ -66,7 +65,7 @@ class FrontMatter(BaseModel):
 
 
 def _front(text: str, path: Path) -> tuple[FrontMatter, int]:
-    found = _FRONT.match(text)
+    found = FRONT_MATTER.match(text)
     if not found:
         raise ConfigError(f"{path}:1: a runbook starts with front matter between '---' lines (id, title)")
     try:
@@ -78,7 +77,7 @@ def _front(text: str, path: Path) -> tuple[FrontMatter, int]:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
         raise ConfigError(f"{path}:1: front matter {where}: {first['msg']}") from None
-    if not _ID.match(front.id):
+    if not CONTENT_ID.match(front.id):
         raise ConfigError(f"{path}:1: 'id' must be lowercase letters, digits, '.', '_' or '-' (got {front.id!r})")
     return front, found.group(0).count("\n")
 
@@ -128,7 +127,7 @@ def _command_step(token: Any, n: int, path: Path, offset: int) -> Step:
 
 def parse_runbook(text: str, path: Path) -> Runbook:
     front, offset = _front(text, path)
-    body = text[_FRONT.match(text).end():]  # type: ignore[union-attr]  # _front checked it
+    body = text[FRONT_MATTER.match(text).end():]  # type: ignore[union-attr]  # _front checked it
     tokens = MarkdownIt("commonmark").parse(body)
     steps: list[Step] = []
     summary: list[str] = []
@@ -163,19 +162,4 @@ def parse_runbook(text: str, path: Path) -> Runbook:
 
 
 def load_runbooks(folders: list[Path]) -> list[Runbook]:
-    books: list[Runbook] = []
-    seen: dict[str, Path] = {}
-    for folder in folders:
-        if not folder.is_dir():
-            raise ConfigError(f"runbooks: folder {folder} does not exist")
-        for path in sorted(folder.rglob("*.md")):
-            try:
-                text = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                raise ConfigError(f"{path}: not UTF-8 text") from None
-            book = parse_runbook(text, path)
-            if book.id in seen:
-                raise ConfigError(f"{path}:1: runbook id '{book.id}' is already used by {seen[book.id]}")
-            seen[book.id] = path
-            books.append(book)
-    return books
+    return load_markdown(folders, "runbooks", parse_runbook, id_label="runbook id")
