@@ -16,6 +16,7 @@ from opsroom.actions import ActionRequest
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import CommandSpec, Invocation, Message, Place
 from opsroom.engine.pipeline import Step, StepContext, Stop
+from opsroom.incidents import plugin as _incidents
 from opsroom.plugins import (
     ActionHandler,
     AdapterFactory,
@@ -25,6 +26,7 @@ from opsroom.plugins import (
     Live,
     Plugin,
 )
+from opsroom.runbooks import plugin as _runbooks
 from opsroom.runs.registry import RunnerFactory
 
 
@@ -285,6 +287,8 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("kubernetes", _kubernetes_declare),
     Plugin("alerts", _alerts_declare, _alerts_start),
     Plugin("tickets", _tickets_declare, _tickets_start),
+    Plugin("incidents", _incidents.declare, _incidents.start),
+    Plugin("runbooks", _runbooks.declare, _runbooks.start),
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
     _adapter_plugin("web", _web_adapter),

@@ -6,4 +6,5 @@ from opsroom.chat.web import tables as webchat_tables  # noqa: F401
 from opsroom.guardrails import tables as guardrail_tables  # noqa: F401
 from opsroom.incidents import tables as incident_tables  # noqa: F401
 from opsroom.integrations.tickets import tables as ticket_tables  # noqa: F401
+from opsroom.runbooks import tables as runbook_tables  # noqa: F401
 from opsroom.store import tables  # noqa: F401
