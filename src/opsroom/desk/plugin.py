@@ -82,19 +82,19 @@ def _declare(loaded: LoadedConfig) -> Declaration | None:
 def _start(loaded: LoadedConfig, live: Live) -> Extension:
     from opsroom.desk.ai import DeskAi
     from opsroom.desk.flow import DeskService
-    from opsroom.desk.kb import KnowledgeBase
+    from opsroom.desk.kb import LiveKnowledgeBase
     from opsroom.integrations.tickets.desk import build_desk
     from opsroom.policy.redaction import build_redactor
 
     config = loaded.config
-    kb = KnowledgeBase.load(config.kb, content_dir(loaded))
+    kb = LiveKnowledgeBase(config.kb, content_dir(loaded))
     tickets = build_desk(config.tickets, live.db, public_url=config.server.public_url)
     redactor = build_redactor(config)
     def redact(text: str) -> str:
         return redactor.redact(text)[0]
 
     ai = DeskAi(config.desk.ai, live.db, redact=redact) if config.desk.ai.enabled else None
-    service = DeskService(config.desk, lambda: kb, live.db, live.chat, live.audit, mint=live.signer.mint,
+    service = DeskService(config.desk, kb, live.db, live.chat, live.audit, mint=live.signer.mint,
                           redact=redact, tickets=lambda: tickets, ai=ai)
 
     async def ask(host: Any, inv: Invocation) -> Message | None:
