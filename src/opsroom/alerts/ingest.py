@@ -205,7 +205,9 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
                     )
                     events.append(_event(now, gid, plan.channel_name, alert))
                     # A flapping alert changes its group once (to show it flapping), then is held.
-                    if not muted and not (flaps and old.flapping):
+                    # A muted (silenced) alert still changes its group's status: silenced and
+                    # then resolved must show RESOLVED; change_lines keeps it out of the thread.
+                    if not (flaps and old.flapping):
                         changed_groups.add(gid)
                 else:
                     touches.append({"_id": old.id, "_muted": muted, "_ends": alert.ends_at, "_seen": now})

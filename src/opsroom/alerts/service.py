@@ -1,7 +1,8 @@
 """AlertService: the one object the rest of opsroom holds for alerts — a thin facade.
 
 intake → dedup → group → route (``ingest``) → notify (``notifier``, ``cards``) → digest
-(``digests``) → escalate (``escalation``); people act through ``acks``, ``silences`` and
+(``digests``) → escalate (``escalation``); groups silenced in Alertmanager are polled
+(``reconcile``), which sends nothing about silenced alerts; people act through ``acks``, ``silences`` and
 ``overrides``. Intake only writes state and wakes the notifier; the notifier — ``tick()``,
 run by the task ``start()`` launches — is the only thing that posts group messages, so a
 storm of webhooks never turns into a storm of chat calls. Every state change that matters
@@ -29,6 +30,7 @@ from opsroom.alerts.escalation import escalate_due
 from opsroom.alerts.ingest import IngestResult, store_batch
 from opsroom.alerts.model import Alert
 from opsroom.alerts.notifier import flush_due, settle
+from opsroom.alerts.reconcile import SilencedPoll
 from opsroom.alerts.render import Mint
 from opsroom.alerts.tables import alert_groups
 from opsroom.config.alerts import AlertsConfig
@@ -75,6 +77,7 @@ class AlertService:
         self.router, self.budget = ctx.router, ctx.budget
         self._task: asyncio.Task[None] | None = None
         self._last_scheduled_digest: dt.datetime | None = None
+        self._silenced_poll = SilencedPoll()
 
     # ------------------------------------------------------------------ places & people
     def place_for(self, channel_name: str) -> Place:
@@ -140,6 +143,7 @@ class AlertService:
         """Do everything that is due now: flush groups, escalate, refresh digests."""
         async with self.ctx.lock:
             now = self.clock()
+            await self._silenced_poll.run(self.ctx, now)
             settle(self.ctx, now)
             for _ in range(50):
                 if not await flush_due(self.ctx, now):
