@@ -71,13 +71,15 @@ class FakeArgoCD(FakeVendor):
             },
         }
         self._step = -1
-        self.app = Starlette(
-            routes=[
-                Route("/api/v1/applications/{name}", self.get, methods=["GET"]),
-                Route("/api/v1/applications/{name}/sync", self.sync, methods=["POST"]),
-                Route("/api/v1/applications/{name}/rollback", self.rollback, methods=["POST"]),
-                Route("/api/v1/applications/{name}/operation", self.terminate, methods=["DELETE"]),
-            ]
+        self.app = self.behind_gateway(
+            Starlette(
+                routes=[
+                    Route("/api/v1/applications/{name}", self.get, methods=["GET"]),
+                    Route("/api/v1/applications/{name}/sync", self.sync, methods=["POST"]),
+                    Route("/api/v1/applications/{name}/rollback", self.rollback, methods=["POST"]),
+                    Route("/api/v1/applications/{name}/operation", self.terminate, methods=["DELETE"]),
+                ]
+            )
         )
 
     async def _guard(self, request: Request, action: str = "get") -> Response | None:

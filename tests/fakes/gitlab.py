@@ -27,9 +27,7 @@ from tests.fakes.rest import FakeVendor
 
 
 class FakeGitLab(FakeVendor):
-    def __init__(
-        self, *, token: str = "glpat-test", project: str = "acme/api", refs: tuple[str, ...] = ("main",)
-    ):
+    def __init__(self, *, token: str = "glpat-test", project: str = "acme/api", refs: tuple[str, ...] = ("main",)):
         super().__init__()
         self.token, self.project, self.refs = token, project, refs
         self.pipelines: dict[int, dict[str, Any]] = {}
@@ -39,17 +37,19 @@ class FakeGitLab(FakeVendor):
         self.never_finish = False
         self.created: list[dict[str, Any]] = []
         self.raw_paths: list[bytes] = []
-        self.app = Starlette(
-            routes=[
-                Route("/api/v4/projects/{project:path}/pipeline", self.create, methods=["POST"]),
-                Route("/api/v4/projects/{project:path}/pipelines/{pid:int}", self.get, methods=["GET"]),
-                Route("/api/v4/projects/{project:path}/pipelines/{pid:int}/jobs", self.jobs, methods=["GET"]),
-                Route(
-                    "/api/v4/projects/{project:path}/pipelines/{pid:int}/cancel",
-                    self.cancel,
-                    methods=["POST"],
-                ),
-            ]
+        self.app = self.behind_gateway(
+            Starlette(
+                routes=[
+                    Route("/api/v4/projects/{project:path}/pipeline", self.create, methods=["POST"]),
+                    Route("/api/v4/projects/{project:path}/pipelines/{pid:int}", self.get, methods=["GET"]),
+                    Route("/api/v4/projects/{project:path}/pipelines/{pid:int}/jobs", self.jobs, methods=["GET"]),
+                    Route(
+                        "/api/v4/projects/{project:path}/pipelines/{pid:int}/cancel",
+                        self.cancel,
+                        methods=["POST"],
+                    ),
+                ]
+            )
         )
 
     async def _guard(self, request: Request) -> Response | None:

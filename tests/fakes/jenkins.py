@@ -46,17 +46,19 @@ class FakeJenkins(FakeVendor):
         self.stopped: list[int] = []
         self.cancelled_items: list[int] = []
         self.params: list[dict[str, str]] = []
-        self.app = Starlette(
-            routes=[
-                Route("/crumbIssuer/api/json", self.crumb, methods=["GET"]),
-                Route("/queue/item/{qid:int}/api/json", self.queue_item, methods=["GET"]),
-                Route("/queue/cancelItem", self.cancel_item, methods=["POST"]),
-                Route("/{job:path}/buildWithParameters", self.build_with_parameters, methods=["POST"]),
-                Route("/{job:path}/build", self.build_with_parameters, methods=["POST"]),
-                Route("/{job:path}/{number:int}/api/json", self.build, methods=["GET"]),
-                Route("/{job:path}/{number:int}/logText/progressiveText", self.console, methods=["GET"]),
-                Route("/{job:path}/{number:int}/stop", self.stop, methods=["POST"]),
-            ]
+        self.app = self.behind_gateway(
+            Starlette(
+                routes=[
+                    Route("/crumbIssuer/api/json", self.crumb, methods=["GET"]),
+                    Route("/queue/item/{qid:int}/api/json", self.queue_item, methods=["GET"]),
+                    Route("/queue/cancelItem", self.cancel_item, methods=["POST"]),
+                    Route("/{job:path}/buildWithParameters", self.build_with_parameters, methods=["POST"]),
+                    Route("/{job:path}/build", self.build_with_parameters, methods=["POST"]),
+                    Route("/{job:path}/{number:int}/api/json", self.build, methods=["GET"]),
+                    Route("/{job:path}/{number:int}/logText/progressiveText", self.console, methods=["GET"]),
+                    Route("/{job:path}/{number:int}/stop", self.stop, methods=["POST"]),
+                ]
+            )
         )
 
     @property
@@ -106,9 +108,7 @@ class FakeJenkins(FakeVendor):
         self.params.append(dict(parse_qsl((await request.body()).decode())))
         self.next_queue_id += 1
         self.queue[self.next_queue_id] = {"polls": 0}
-        return Response(
-            status_code=201, headers={"Location": f"{self.base}/queue/item/{self.next_queue_id}/"}
-        )
+        return Response(status_code=201, headers={"Location": f"{self.base}/queue/item/{self.next_queue_id}/"})
 
     async def queue_item(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
