@@ -37,6 +37,14 @@ from starlette.routing import BaseRoute, Route
 
 from opsroom.chat.base import Capabilities, InboundHandler
 from opsroom.chat.mattermost_render import render
+from opsroom.chat.mattermost_reply import (
+    CURRENT,
+    ClickReply,
+    CommandReply,
+    RepliedPosts,
+    Reply,
+    trusted_response_url,
+)
 from opsroom.chat.pacing import Outbox
 from opsroom.config.chat import MattermostConfig
 from opsroom.core import (
@@ -57,11 +65,17 @@ SEEN_DELIVERIES = 10_000
 USER_CACHE_SECONDS = 3600.0
 MAX_429_RETRIES = 3
 EPHEMERAL_PREFIX = "ephemeral:"
+RESPONDED_PREFIX = "responded:"
+FORBIDDEN = 403  # Mattermost's answer when the bot lacks a permission or channel membership
 _USER_ID = re.compile(r"[a-z0-9]{26}")
 
 
 class MattermostError(OpsroomError):
     """The Mattermost server refused a request; the message is the server's own."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _ws_url(base: str) -> str:
@@ -98,6 +112,7 @@ class MattermostAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._users: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._replied = RepliedPosts()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -251,12 +266,18 @@ class MattermostAdapter:
             place = Place(
                 "mattermost",
                 form.get("channel_id", ""),
-                None,
+                form.get("root_id") or None,  # typed in a thread: answered in that thread
                 is_direct,
                 "" if is_direct or not channel_name else "#" + channel_name,
             )
+            reply = CommandReply(
+                place.channel,
+                form.get("user_id", ""),
+                trusted_response_url(form.get("response_url", ""), self.config.site_url or self.config.url),
+                self.http,
+            )
             self._spawn(
-                self._emit(
+                self._replying(reply, self._emit(
                     MessageEvent(
                         place=place,
                         sender_id=form.get("user_id", ""),
@@ -265,7 +286,7 @@ class MattermostAdapter:
                         event_id=delivery,
                         sender_name=form.get("user_name", ""),
                     )
-                )
+                ))
             )
         return JSONResponse({})  # nothing posted now; the engine answers in the channel
 
@@ -307,13 +328,17 @@ class MattermostAdapter:
         if self._handler is None:
             return JSONResponse({"ephemeral_text": "opsroom is starting, try again shortly"}, status_code=503)
         delivery = f"mattermost:action:{payload.get('trigger_id') or uuid.uuid4().hex}"
-        if self._first_time(delivery):
-            self._spawn(
-                self._emit_action(
-                    channel, post_id, user, action_id, delivery, str(payload.get("user_name", ""))
-                )
-            )
-        return JSONResponse({})
+        if not self._first_time(delivery):
+            return JSONResponse({})
+        reply = ClickReply(channel, user)
+        task = self._spawn(self._replying(reply, self._emit_action(
+            channel, post_id, user, action_id, delivery, str(payload.get("user_name", ""))
+        )))
+        # Wait briefly for the engine's answer: a refusal then shows to the clicker as
+        # ephemeral_text, which needs no permission (ephemeral posts need system admin).
+        await asyncio.wait({task}, timeout=self.config.click_answer_seconds)
+        reply.open = False
+        return JSONResponse({"ephemeral_text": "\n\n".join(reply.texts)} if reply.texts else {})
 
     async def _emit_action(
         self, channel: str, post_id: str, user: str, action_id: str, delivery: str, user_name: str
@@ -367,7 +392,12 @@ class MattermostAdapter:
             self._seen.popitem(last=False)
         return True
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    @staticmethod
+    async def _replying(reply: Reply, coro: Coroutine[Any, Any, None]) -> None:
+        CURRENT.set(reply)  # this task's context: answers to this command/click go back its way
+        await coro
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         async def guarded() -> None:
             try:
                 await coro
@@ -379,6 +409,7 @@ class MattermostAdapter:
         task = asyncio.create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
     async def _user(self, user_id: str) -> dict[str, Any]:
         if not user_id:
@@ -409,7 +440,9 @@ class MattermostAdapter:
                     detail = resp.json().get("message", "")
                 except ValueError:
                     detail = resp.text[:200]
-                raise MattermostError(f"Mattermost {method} {path} failed ({resp.status_code}): {detail}")
+                raise MattermostError(
+                    f"Mattermost {method} {path} failed ({resp.status_code}): {detail}", resp.status_code
+                )
             return resp.json() if resp.content else {}
         raise AssertionError("unreachable")
 
@@ -425,24 +458,80 @@ class MattermostAdapter:
     async def _payload(self, channel: str, message: Message) -> dict[str, Any]:
         return render(message, await self._mentions(message.mentions), self._integration(channel))
 
+    def _reply_for(self, place: Place) -> Reply | None:
+        reply = CURRENT.get()
+        return reply if reply is not None and reply.channel == place.channel else None
+
     async def send(self, place: Place, message: Message) -> MessageRef:
+        reply = self._reply_for(place)
+        private_to = message.ephemeral_to
+        if private_to is None and reply is not None and message.extra.get("audience") == "asker":
+            private_to = reply.user  # help, errors, denials: only the person who asked sees them
+        if private_to:
+            return await self._send_private(place, message, private_to, reply)
         payload = await self._payload(place.channel, message)
         post: dict[str, Any] = {"channel_id": place.channel, **payload}
         if place.thread:
             post["root_id"] = place.thread
-        if message.ephemeral_to:
-            user = message.ephemeral_to
+        try:
+            made = await self.outbox.post(place.channel, lambda: self._call("POST", "/posts", post))
+        except MattermostError as exc:
+            if exc.status != FORBIDDEN or not isinstance(reply, CommandReply) or not reply.usable():
+                raise
+            # Not a member (a private channel, a DM between people): the command's
+            # response_url still posts there, in the thread it was typed in.
+            payload["message"] += (
+                f"\n\n_@{self.bot_username} is not a member here, so only the start and the outcome "
+                "show. Add it to the channel for live progress._"
+            )
+            await reply.send(payload, "in_channel")
+            return MessageRef(place, RESPONDED_PREFIX + self._replied.remember(reply))
+        return MessageRef(place, str(made["id"]))
+
+    async def _send_private(self, place: Place, message: Message, user: str, reply: Reply | None) -> MessageRef:
+        """Only ``user`` sees it: as the click's ephemeral_text, through their command's
+        response_url, or as an ephemeral post (which needs a system-admin bot). A refusal
+        that cannot be shown is logged, never turned into a public error."""
+        ref = MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:")
+        if isinstance(reply, ClickReply) and reply.open and reply.user == user:
+            reply.texts.append(message.as_text())
+            return ref
+        payload = await self._payload(place.channel, message)
+        if isinstance(reply, CommandReply) and reply.user == user and reply.usable():
+            try:
+                await reply.send(payload, "ephemeral")
+                return ref
+            except httpx.HTTPError as exc:
+                log.warning("mattermost: response_url answer failed (%s); trying an ephemeral post", exc)
+        post: dict[str, Any] = {"channel_id": place.channel, **payload}
+        if place.thread:
+            post["root_id"] = place.thread
+        try:
             made = await self.outbox.post(
                 place.channel, lambda: self._call("POST", "/posts/ephemeral", {"user_id": user, "post": post})
             )
-            return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{made.get('id', '')}")
-        made = await self.outbox.post(place.channel, lambda: self._call("POST", "/posts", post))
-        return MessageRef(place, str(made["id"]))
+        except MattermostError as exc:
+            if exc.status != FORBIDDEN:
+                raise
+            log.warning("mattermost: cannot show %s a private answer (the bot may not post ephemeral "
+                        "messages): %s", user, message.text)
+            return ref
+        return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{made.get('id', '')}")
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         if ref.message_id.startswith(EPHEMERAL_PREFIX):
             user = ref.message_id[len(EPHEMERAL_PREFIX) :].split(":", 1)[0]
             await self.send(ref.place, dataclasses.replace(message, ephemeral_to=user))
+            return
+        if ref.message_id.startswith(RESPONDED_PREFIX):
+            # Posted through a response_url (five uses): skip live progress, tell the rest.
+            reply = self._replied.get(ref.message_id[len(RESPONDED_PREFIX) :])
+            if message.tone == "running" and not message.extra.get("final"):
+                return
+            if reply is None or not reply.usable():
+                log.warning("mattermost: cannot tell %s the news: its response_url expired", ref.place.channel)
+                return
+            await reply.send(await self._payload(ref.place.channel, message), "in_channel")
             return
 
         async def patch(latest: Message) -> None:

@@ -257,6 +257,10 @@ async def test_thread_replies_edits_ephemeral_and_429() -> None:
         late = await env.adapter.send(ref.thread_place, Message.plain("step 2"))
         waited = time.monotonic() - started
         await env.adapter.update(ref, Message.plain("deploy: succeeded"))
+        # a Member-role bot may not post ephemerals: refused by the server, never raised
+        await env.adapter.send(Place("mattermost", OPS), Message("Not shown.", ephemeral_to=MALLORY))
+        assert env.fake.ephemerals == [] and not [p for p in env.fake.posts.values() if "Not shown" in p["message"]]
+        env.fake.bot_is_admin = True
         await env.adapter.send(
             Place("mattermost", OPS), Message("You may not approve this.", ephemeral_to=MALLORY)
         )
