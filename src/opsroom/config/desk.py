@@ -25,3 +25,18 @@ class KbConfig(Section):
     @property
     def min_confidence(self) -> float:
         return self.threshold if self.threshold is not None else DEFAULT_THRESHOLD[self.search]
+
+
+class DeskConfig(Section):
+    """``desk:``: where people ask for help in their own words."""
+
+    channels: list[str] = Field(
+        [], description="Channels (by name, e.g. '#help') where every message that is not a command is a question "
+        "for the desk.")
+    direct_messages: bool = Field(
+        True, description="In a DM with the bot, a message that is not a command is a question for the desk.")
+    ticket_provider: str | None = Field(
+        None, description="Ticket system for questions the KB does not answer (default: tickets.default).")
+    article_url: str = Field(
+        "", description="Link to an article, with {id} and {anchor} "
+        "(e.g. 'https://wiki.example.com/kb/{id}#{anchor}'); empty: answers name the article's file and section.")

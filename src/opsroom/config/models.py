@@ -11,7 +11,7 @@ from opsroom.config.alerts import AlertsConfig
 from opsroom.config.audit import AuditConfig
 from opsroom.config.base import Section
 from opsroom.config.chat import ChatConfig
-from opsroom.config.desk import KbConfig
+from opsroom.config.desk import DeskConfig, KbConfig
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.config.incidents import IncidentsConfig
 from opsroom.config.integrations import IntegrationsConfig
@@ -85,6 +85,7 @@ class OpsroomConfig(Section):
     tickets: TicketsConfig = TicketsConfig()
     guardrails: GuardrailsConfig = GuardrailsConfig()
     kb: KbConfig = KbConfig()
+    desk: DeskConfig = DeskConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
     incidents: IncidentsConfig = IncidentsConfig()
     secrets: list[str] = Field([], description="Names of environment variables whose values are secret.")
