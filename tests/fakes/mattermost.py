@@ -21,6 +21,9 @@ Shapes follow Mattermost's published docs:
   (``response_type``, ``text``, ``props``) posted as the command's user into its channel and
   ``root_id``; 30 minutes (``CommandWebhookLifetime``), five uses (``TryUse(id, 5)``):
   server/channels/app/command.go, server/public/model/command_webhook.go
+- Channel history (``GET /channels/{id}/posts?since=<ms>`` → ``{"order": [...], "posts": {...}}``,
+  every post changed since then; ``GET /channels/{id}`` with ``type`` O/P/D/G and ``name``):
+  https://developers.mattermost.com/api-documentation/#/operations/GetPostsForChannel
 - Interactive message buttons (``integration: {url, context}``; the click POSTs
   ``user_id``, ``user_name``, ``channel_id``, ``team_id``, ``post_id``, ``trigger_id``,
   ``type``, ``context``): https://developers.mattermost.com/integrate/plugins/interactive-messages/
@@ -72,6 +75,8 @@ class FakeMattermost:
     hooks: dict[str, dict[str, Any]] = field(default_factory=dict)  # response_url id -> its command
     responses: list[dict[str, Any]] = field(default_factory=list)  # what response_urls posted
     base_url: str = ""
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {id, type, name}
+    sockets_down: bool = False  # while True, event sockets are refused (posts still land)
     _sockets: list[WebSocket] = field(default_factory=list)
     _seq: int = 0
 
@@ -85,6 +90,8 @@ class FakeMattermost:
                 Route("/api/v4/posts/ephemeral", self._ephemeral, methods=["POST"]),
                 Route("/api/v4/posts/{post_id}", self._get_post, methods=["GET"]),
                 Route("/api/v4/posts/{post_id}/patch", self._patch_post, methods=["PUT"]),
+                Route("/api/v4/channels/{channel_id}/posts", self._channel_posts, methods=["GET"]),
+                Route("/api/v4/channels/{channel_id}", self._channel, methods=["GET"]),
                 Route("/hooks/commands/{hook_id}", self._command_hook, methods=["POST"]),
                 WebSocketRoute("/api/v4/websocket", self._websocket),
             ]
@@ -118,6 +125,22 @@ class FakeMattermost:
             post["user_id"] = hook["user_id"]
             self.posts[post["id"]] = post
         return JSONResponse({"status": "OK"})
+
+    async def _channel_posts(self, request: Request) -> JSONResponse:
+        _, err = await self._enter(request)
+        if err:
+            return err
+        channel = request.path_params["channel_id"]
+        since = int(request.query_params.get("since", "0"))
+        posts = {i: p for i, p in self.posts.items()
+                 if p["channel_id"] == channel and max(p["create_at"], p["update_at"]) > since}
+        order = sorted(posts, key=lambda i: posts[i]["create_at"], reverse=True)
+        return JSONResponse({"order": order, "posts": posts, "next_post_id": "", "prev_post_id": ""})
+
+    async def _channel(self, request: Request) -> JSONResponse:
+        _, err = await self._enter(request)
+        channel = self.channels.get(request.path_params["channel_id"])
+        return err or (JSONResponse(channel) if channel else self._error(404, "Unable to find the channel."))
 
     def of(self, method: str, path: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path == path]
@@ -215,6 +238,9 @@ class FakeMattermost:
     # -- WebSocket ------------------------------------------------------------------------
 
     async def _websocket(self, ws: WebSocket) -> None:
+        if self.sockets_down:
+            await ws.close(code=1013)  # "try again later": a proxy restarting
+            return
         await ws.accept()
         await ws.send_json(
             {
@@ -294,6 +320,7 @@ class FakeMattermost:
             "pending_post_id": "",
         }
         self.posts[post["id"]] = post
+        self.channels.setdefault(channel_id, {"id": channel_id, "type": channel_type, "name": channel_name})
         self._seq += 1
         data: dict[str, Any] = {
             "channel_display_name": channel_name.title(),
