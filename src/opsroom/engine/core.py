@@ -234,13 +234,14 @@ class Engine:
         name = ctx.inv.command.name if ctx.inv is not None else "?"
         metrics.COMMANDS.labels(name, _METRIC.get(stop.outcome, stop.outcome)).inc()
         if stop.text:
-            await self.reply(ctx.place, Message.plain(stop.text, stop.tone))
+            await self.reply(ctx.place, _to_asker(Message.plain(stop.text, stop.tone)))
 
     async def _builtin(self, ctx: StepContext, delivery: Delivery | None = None) -> None:
         inv = ctx.invocation
         handler = self.parts.builtins.get(inv.command.name)
         if handler is None:
-            await self.reply(inv.place, Message.plain(f"`{inv.command.name}` is not available here.", "warning"))
+            await self.reply(inv.place, _to_asker(
+                Message.plain(f"`{inv.command.name}` is not available here.", "warning")))
             return
         # The marker commits before the handler runs (with the decision row when there is
         # one): a crash inside a handler loses that built-in rather than repeating it.
@@ -252,7 +253,7 @@ class Engine:
         answer = await handler(self, inv)
         metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
         if answer is not None:
-            await self.reply(inv.place, answer)
+            await self.reply(inv.place, _to_asker(answer) if inv.command.read_only else answer)
 
     def _record_decision(self, inv: Invocation, received: Mapping[str, Any], decision: Decision,
                          delivery: Delivery | None = None) -> None:
@@ -586,3 +587,10 @@ class Engine:
 
 def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _to_asker(message: Message) -> Message:
+    """Marks an answer meant for the person who typed (help, look-ups, errors, denials).
+    Adapters that can answer one person privately where they typed (Slack's and
+    Mattermost's command responses) do; the others post it as before."""
+    return dataclasses.replace(message, extra={**message.extra, "audience": "asker"})
