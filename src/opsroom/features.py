@@ -15,6 +15,7 @@ from typing import Any
 from opsroom.actions import ActionRequest
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import CommandSpec, Invocation, Message, Place
+from opsroom.desk.plugin import plugin as desk_plugin
 from opsroom.engine.pipeline import Step, StepContext, Stop
 from opsroom.incidents import plugin as _incidents
 from opsroom.plugins import (
@@ -289,6 +290,7 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("tickets", _tickets_declare, _tickets_start),
     Plugin("incidents", _incidents.declare, _incidents.start),
     Plugin("runbooks", _runbooks.declare, _runbooks.start),
+    desk_plugin,
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
     _adapter_plugin("web", _web_adapter),
