@@ -19,11 +19,12 @@ import structlog
 from opsroom.audit import AuditRecord
 from opsroom.chat.base import ChatHub
 from opsroom.config.incidents import IncidentsConfig
-from opsroom.core import Context, Fields, Invocation, Message, Place, Principal, Section
+from opsroom.core import Code, Context, Fields, Invocation, Message, Place, Principal, Section
 from opsroom.incidents import lifecycle, postmortem, timeline
 from opsroom.incidents import store as incident_store
 from opsroom.incidents.lifecycle import IncidentRuleError, IncidentState
 from opsroom.incidents.store import Incident
+from opsroom.reporter import tail
 from opsroom.store import Database
 
 log = structlog.get_logger("opsroom.incidents")
@@ -337,6 +338,10 @@ class IncidentDesk:
             incident_store.set_postmortem(conn, incident.id, text)
             summary = f"{incident.label}: postmortem drafted ({len(text)} characters)"
             self.audit.append_many(conn, [self._record(inv, incident, "incident.postmortem", summary)])
-        return Message(f"{incident.label} postmortem drafted", (
-            Section(f"📝 Postmortem draft for *{incident.label}* ({len(entries)} timeline entries){where}. "
-                    f"Read it with `incident postmortem` or on the console's incident page."),), "success")
+        head = Section(f"📝 Postmortem draft for *{incident.label}* ({len(entries)} timeline entries){where}; "
+                       f"the console's incident page shows it whole.")
+        if inv.command.name != "incident-postmortem":
+            return Message(f"{incident.label} postmortem drafted", (head,), "success")
+        shown, cut = tail(text, 3500, 80)
+        note = (Context("showing the end; the console has all of it"),) if cut else ()
+        return Message(f"{incident.label} postmortem drafted", (head, Code(shown), *note), "success")
