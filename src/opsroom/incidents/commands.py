@@ -58,6 +58,10 @@ def incident_specs(config: IncidentsConfig) -> tuple[CommandSpec, ...]:
                     args=(_INCIDENT,), examples=("incident-close",), builtin=True),
         CommandSpec("incident-timeline", summary="The incident's timeline",
                     args=(_INCIDENT,), examples=("incident-timeline",), builtin=True, read_only=True),
+        CommandSpec("incident-stats", summary="How many incidents, and how fast they were acknowledged and resolved",
+                    args=(ArgSpec("since", ArgType.DURATION, required=False, default=90 * 86400, min=3600,
+                                  help="how far back (e.g. 90d)"),),
+                    examples=("incident-stats since=30d",), builtin=True, read_only=True),
         CommandSpec("incident-postmortem", summary="(Re)draft the postmortem from the timeline",
                     args=(_INCIDENT,), examples=("incident-postmortem",), builtin=True),
     )

@@ -22,6 +22,7 @@ def declare(loaded: LoadedConfig) -> Declaration:
 
 def start(loaded: LoadedConfig, live: Live) -> Extension:
     from opsroom.features import config_places
+    from opsroom.incidents.reminders import Reminders
     from opsroom.incidents.service import IncidentDesk
 
     config = loaded.config
@@ -45,7 +46,8 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         "incident": desk.listing, "incident-declare": desk.declare, "incident-status": desk.status,
         "incident-severity": desk.severity, "incident-role": desk.role, "incident-note": desk.note,
         "incident-update": desk.update, "incident-resolve": desk.resolve, "incident-close": desk.close,
-        "incident-timeline": desk.show_timeline, "incident-postmortem": desk.write_postmortem,
+        "incident-timeline": desk.show_timeline,
+        "incident-stats": desk.show_stats, "incident-postmortem": desk.write_postmortem,
     }
     return Extension(name="incidents", handlers={name: bind(m) for name, m in handlers.items()},
-                     extras={DESK: desk})
+                     services=[Reminders(desk)], extras={DESK: desk})

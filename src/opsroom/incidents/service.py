@@ -20,7 +20,7 @@ from opsroom.audit import AuditRecord
 from opsroom.chat.base import ChatHub
 from opsroom.config.incidents import IncidentsConfig
 from opsroom.core import Code, Context, Fields, Invocation, Message, Place, Principal, Section
-from opsroom.incidents import lifecycle, postmortem, timeline
+from opsroom.incidents import lifecycle, postmortem, stats, timeline
 from opsroom.incidents import store as incident_store
 from opsroom.incidents.lifecycle import IncidentRuleError, IncidentState
 from opsroom.incidents.store import Incident
@@ -191,6 +191,7 @@ class IncidentDesk:
         text = describe(incident, new)
         with self.db.begin() as conn:
             incident_store.save_state(conn, incident.id, new, now)
+            stats.observe_new(incident, incident.state.milestones, new.milestones, new.severity)
             row = self._record(inv, incident, action, f"{incident.label}: {text}")
             audit_id = self.audit.append_many(conn, [row])[0]
             incident_store.add_event(conn, incident.id, at=now, kind=kind, actor=inv.principal.name, text=text,
@@ -312,6 +313,12 @@ class IncidentDesk:
         lines = [f"*{i.label}* {i.title} · {i.state.severity} · {i.state.status} · "
                  f"{i.state.roles.get(self.lead, 'no ' + self.lead)} · {i.channel_name}" for i in found]
         return Message(f"{len(found)} open incidents", (Section("\n".join(lines)),))
+
+    async def show_stats(self, inv: Invocation) -> Message:
+        since = float(inv.args.get("since") or 90 * 86400)
+        with self.db.read() as conn:
+            found = incident_store.declared_since(conn, self.clock() - dt.timedelta(seconds=since))
+        return stats.summary(found, since)
 
     async def show_timeline(self, inv: Invocation) -> Message:
         incident = self.incident_for(inv)

@@ -146,6 +146,12 @@ def listing(conn: Connection, *, open_only: bool, final: str, limit: int = 20) -
     return [_incident(conn, row) for row in conn.execute(query).all()]
 
 
+def declared_since(conn: Connection, since: dt.datetime, limit: int = 10_000) -> list[Incident]:
+    rows = conn.execute(select(incidents).where(incidents.c.declared_at >= since)
+                        .order_by(incidents.c.id).limit(limit)).all()
+    return [_incident(conn, row) for row in rows]
+
+
 def add_event(conn: Connection, incident_id: int, *, at: dt.datetime, kind: str, actor: str, text: str,
               source: str, audit_id: int | None = None) -> bool:
     """Append to the timeline; False when ``source`` is already on it (a message pinned twice)."""

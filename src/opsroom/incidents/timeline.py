@@ -59,7 +59,8 @@ def _kind(action: str) -> str:
 
 
 def entries(conn: Connection, incident: Incident) -> list[Entry]:
-    own = [Entry(e.at, e.kind, e.actor, e.text, e.audit_id) for e in incident_store.events(conn, incident.id)]
+    own = [Entry(e.at, e.kind, e.actor, e.text, e.audit_id) for e in incident_store.events(conn, incident.id)
+           if e.kind != "reminder"]  # reminders nag the room; they are not part of the story
     merged = own + _audit_rows(conn, incident)
     return sorted(merged, key=lambda e: (e.at, e.audit_id or 0))
 
