@@ -17,6 +17,7 @@ import structlog
 
 from opsroom.actions import ActionSigner
 from opsroom.chat.base import Adapter, ChatHub
+from opsroom.cluster.membership import membership_of
 from opsroom.config.loader import LoadedConfig
 from opsroom.config.models import OpsroomConfig
 from opsroom.core import ConfigError, Runner
@@ -132,7 +133,12 @@ class System:
         await self.chat.start(self.engine.handle)
         for service in self.services:
             await service.start()
-        await self.engine.recover()
+        membership = membership_of(self.engine.parts.extras)
+        if membership is None:
+            await self.engine.recover()
+        else:  # cluster: only dead replicas' runs, now and whenever the leader sweeps
+            membership.recover = lambda only: self.engine.recover(only=only)
+            await self.engine.recover(only=membership.orphaned())
         # Everything built so far (config, policy, routes, templates, compiled statements) lives
         # as long as the process: keep it out of the garbage collector's full passes, which
         # otherwise stall every request in flight for 40-100 ms (bench/webchat.py, dispatch.py).

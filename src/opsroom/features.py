@@ -275,6 +275,18 @@ def _tickets_start(loaded: LoadedConfig, live: Live) -> Extension:
     )
 
 
+# -- cluster mode --------------------------------------------------------------------------------
+def _cluster_declare(loaded: LoadedConfig) -> Declaration | None:
+    return Declaration() if loaded.config.cluster.enabled else None
+
+
+def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.cluster.membership import Membership
+
+    membership = Membership(loaded.config.cluster, live.db)
+    return Extension(name="cluster", services=[membership], extras={"cluster": membership})
+
+
 DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("builtins", _builtins_declare, _builtins_start),
     Plugin("guardrails", _guardrails_declare, _guardrails_start),
@@ -287,6 +299,7 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("alerts", _alerts_declare, _alerts_start),
     Plugin("tickets", _tickets_declare, _tickets_start),
     desk_plugin,
+    Plugin("cluster", _cluster_declare, _cluster_start),
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
     _adapter_plugin("web", _web_adapter),

@@ -11,6 +11,7 @@ from opsroom.config.alerts import AlertsConfig
 from opsroom.config.audit import AuditConfig
 from opsroom.config.base import Section
 from opsroom.config.chat import ChatConfig
+from opsroom.config.cluster import ClusterConfig
 from opsroom.config.desk import DeskConfig, KbConfig
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.config.incidents import IncidentsConfig
@@ -68,6 +69,7 @@ class OpsroomConfig(Section):
     demo: bool = False
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
+    cluster: ClusterConfig = ClusterConfig()
     audit: AuditConfig = AuditConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     users: dict[str, UserConfig] = {}
@@ -102,4 +104,11 @@ class OpsroomConfig(Section):
             )
         if mm is not None and mm.actions_url and not mm.actions_url.startswith(("http://", "https://")):
             raise ValueError("chat.mattermost.actions_url must start with http:// or https://")
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgresql(self) -> OpsroomConfig:
+        if self.cluster.enabled and not self.database.url.startswith("postgresql"):
+            raise ValueError("cluster.enabled needs PostgreSQL (database.url: postgresql://…): replicas share "
+                             "one database, and SQLite is one file on one machine")
         return self

@@ -544,16 +544,21 @@ class Engine:
         return Message.plain(f"🛑 Run #{run_id} cancelled.", "warning")
 
     # -- lifecycle --------------------------------------------------------------------------
-    async def recover(self) -> list[int]:
+    async def recover(self, only: Callable[[run_store.RunRow], bool] | None = None) -> list[int]:
         """Runs still marked running or queued when we start were cut off by a stop or a
         crash: end their processes that are still alive, then mark them ``interrupted``,
         free their locks, and tell their threads. In that order: a lock is freed only once
-        nothing of its run is running any more (runs/orphans.py)."""
+        nothing of its run is running any more (runs/orphans.py). ``only``: in cluster mode,
+        the runs of dead replicas (a live neighbour's runs are its own business)."""
+        def cut_off_runs(conn: Any) -> list[run_store.RunRow]:
+            found = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            return [r for r in found if only is None or only(r)]
+
         with self.db.read() as conn:
-            cut_off = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            cut_off = cut_off_runs(conn)
         ended = set(await orphans.end_orphans(cut_off))
         with self.db.begin() as conn:
-            stale = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            stale = cut_off_runs(conn)
             for run in stale:
                 record = AuditRecord(actor="opsroom", action="run.interrupted", run_id=run.id,
                                      command=run.command, platform=run.platform, channel=run.channel_name,
