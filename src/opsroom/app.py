@@ -27,6 +27,7 @@ from opsroom.engine.steps import CORE_STEPS
 from opsroom.guardrails.holds import Guardrails
 from opsroom.guardrails.private import PrivateAwareReporter
 from opsroom.plugins import Declared, Extension, Live, Plugin, all_plugins, declare_all
+from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
 from opsroom.reporter import Reporter
@@ -185,11 +186,12 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
     declared = declare_all(plugins, loaded)  # first: a bad config fails before anything opens
     url = database_url or config.database.url
     db = Database.open(_resolve_sqlite(url, loaded.base_dir), sqlite_synchronous=config.database.sqlite_synchronous)
-    audit = AuditLog(db, timezone=config.audit.timezone)
     redactor = build_redactor(config)
+    redaction.install(redactor)  # opsroom's own log lines too (opsroom.logs)
+    audit = AuditLog(db, timezone=config.audit.timezone, redactor=redactor)
     state_dir = _state_dir(url, loaded.base_dir)
     signer = ActionSigner(secret_key(config, state_dir))
-    chat = ChatHub()
+    chat = ChatHub(redactor)
     for adapter in adapters or []:
         chat.add(adapter)
     runs = RunService(db, audit, redact=redactor.redact)

@@ -31,6 +31,13 @@ class ServerConfig(Section):
     metrics_token_env: str = Field(
         "", description="Env var holding the bearer token Prometheus sends to /metrics; "
         "empty: /metrics answers callers on this machine only.")
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest request body any HTTP endpoint accepts (chunked bodies "
+        "too); larger ones get 413 before anything reads them.")
+    trusted_proxies: list[str] = Field(
+        [], description="Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto opsroom believes; from anyone else those headers are "
+        "ignored (the sign-in limiter counts the connecting address).")
 
 
 class DatabaseConfig(Section):

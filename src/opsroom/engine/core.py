@@ -283,8 +283,9 @@ class Engine:
         return inv.command.lock.format_map({k: str(v) for k, v in inv.args.items()})
 
     def stored_args(self, inv: Invocation) -> dict[str, Any]:
-        """Arguments as stored and audited: secret ones masked."""
-        return inv.shown_args("[REDACTED]")
+        """Arguments as stored and audited: secret ones masked, secrets typed into free-text
+        ones redacted."""
+        return {k: self._clean(v) if isinstance(v, str) else v for k, v in inv.shown_args("[REDACTED]").items()}
 
     async def submit(self, inv: Invocation, decision: Decision, received: Mapping[str, Any],
                      *, initial: RunState = RunState.QUEUED, lock_key: str | None = None,
@@ -318,7 +319,7 @@ class Engine:
                     stored = self.stored_args(inv)
                     run_id = run_store.insert_run(conn, inv, state, lock_key=lock_key,
                                                   timeout=inv.command.timeout, stored_args=stored,
-                                                  started=reserved)
+                                                  started=reserved, shown_text=self._clean(inv.shown_text()))
                     if lock_key:
                         run_store.set_lock_run(conn, lock_key, run_id)
                     self.audit.append_many(conn, [

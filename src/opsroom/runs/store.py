@@ -72,11 +72,15 @@ _SQLITE_INSERT_RUN = DriverStatement(_INSERT_RUN)
 
 
 def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: str | None,
-               timeout: float, stored_args: dict[str, Any], started: bool = False) -> int:
+               timeout: float, stored_args: dict[str, Any], started: bool = False,
+               shown_text: str | None = None) -> int:
+    """``shown_text`` is what is kept as the run's text: what was typed with secret arguments
+    masked and secrets redacted (the caller's redactor); by default the masked text."""
     # Parameters go to execute() rather than .values(): the statement is built and compiled
     # once, which matters on the per-command hot path.
     values = {
-        "command": inv.command.name, "args": stored_args, "raw_text": inv.raw_text,
+        "command": inv.command.name, "args": stored_args,
+        "raw_text": inv.shown_text() if shown_text is None else shown_text,
         "user": inv.principal.name, "platform": inv.place.platform, "channel": inv.place.channel,
         "channel_name": inv.place.name, "thread": inv.place.thread, "state": state.value,
         "fingerprint": inv.fingerprint(), "lock_key": lock_key,
