@@ -142,6 +142,16 @@ def _mattermost_adapter(loaded: LoadedConfig) -> Any:
     return build_mattermost_adapter(loaded, signing_key=key)
 
 
+def _matrix_adapter(loaded: LoadedConfig) -> Any:
+    matrix = loaded.config.chat.matrix
+    if not (matrix and matrix.enabled):
+        return None
+    from opsroom.app import _state_dir
+    from opsroom.chat.matrix import build_matrix_adapter  # imports nio: only when configured
+
+    return build_matrix_adapter(loaded, state_dir=_state_dir(loaded.config.database.url, loaded.base_dir))
+
+
 # -- alerts and on-call ---------------------------------------------------------------------------
 def _alerts_on(loaded: LoadedConfig) -> bool:
     """On when the config has alert sources or on-call schedules (the demo has both)."""
@@ -287,5 +297,6 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("tickets", _tickets_declare, _tickets_start),
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
+    _adapter_plugin("matrix", _matrix_adapter),
     _adapter_plugin("web", _web_adapter),
 )
