@@ -152,6 +152,17 @@ def _matrix_adapter(loaded: LoadedConfig) -> Any:
     return build_matrix_adapter(loaded, state_dir=_state_dir(loaded.config.database.url, loaded.base_dir))
 
 
+def _teams_adapter(loaded: LoadedConfig) -> Any:
+    teams = loaded.config.chat.teams
+    if not (teams and teams.enabled):
+        return None
+    from opsroom.app import _state_dir, secret_key
+    from opsroom.chat.teams import build_teams_adapter  # imports the Agents SDK: only when configured
+
+    state_dir = _state_dir(loaded.config.database.url, loaded.base_dir)
+    return build_teams_adapter(loaded, state_dir=state_dir, signing_key=secret_key(loaded.config, state_dir))
+
+
 # -- alerts and on-call ---------------------------------------------------------------------------
 def _alerts_on(loaded: LoadedConfig) -> bool:
     """On when the config has alert sources or on-call schedules (the demo has both)."""
@@ -298,5 +309,6 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
     _adapter_plugin("matrix", _matrix_adapter),
+    _adapter_plugin("teams", _teams_adapter),
     _adapter_plugin("web", _web_adapter),
 )

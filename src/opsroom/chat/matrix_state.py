@@ -14,11 +14,11 @@ device that starts from "now".
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from opsroom.chat.local_state import LocalState
 
 BUTTON_DAYS = 30  # buttons older than this are forgotten (their tokens have expired anyway)
 
@@ -30,35 +30,17 @@ class SavedButton:
     action_id: str
 
 
-class MatrixState:
+class MatrixState(LocalState):
     def __init__(self, folder: Path) -> None:
-        folder.mkdir(parents=True, exist_ok=True)
-        self.path = folder / "opsroom-matrix.sqlite"
-        self._lock = threading.Lock()
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.executescript(
-            """
-            PRAGMA journal_mode=WAL;
-            CREATE TABLE IF NOT EXISTS kv (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        super().__init__(folder, "opsroom-matrix.sqlite")
+
+    def _schema(self) -> str:
+        return """
             CREATE TABLE IF NOT EXISTS buttons (
                 event_id TEXT NOT NULL, label TEXT NOT NULL, room_id TEXT NOT NULL,
                 thread TEXT, action_id TEXT NOT NULL, created REAL NOT NULL,
                 PRIMARY KEY (event_id, label));
-            """
-        )
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def get(self, key: str) -> str:
-        with self._lock:
-            row = self._conn.execute("SELECT value FROM kv WHERE key = ?", (key,)).fetchone()
-        return str(row[0]) if row else ""
-
-    def put(self, key: str, value: str) -> None:
-        with self._lock:
-            self._conn.execute("INSERT OR REPLACE INTO kv (key, value) VALUES (?, ?)", (key, value))
+        """
 
     def remember_buttons(self, event_id: str, room_id: str, thread: str | None, buttons: dict[str, str]) -> None:
         """Replace the buttons of ``event_id`` (label lower-cased → action id); none = forget."""

@@ -151,8 +151,40 @@ class MatrixConfig(Section):
         return self
 
 
+class TeamsConfig(Section):
+    """A Microsoft Teams bot on the Microsoft 365 Agents SDK (docs/adapters/teams.md)."""
+
+    enabled: bool = True
+    app_id: str = Field("", description="The Entra app (client) id of the bot: the audience of incoming tokens.")
+    app_password: str = Field("", repr=False, description="The app's client secret: ${TEAMS_APP_PASSWORD}.")
+    tenant_id: str = Field("", description="Your Entra tenant id (single-tenant bots); empty = multi-tenant.")
+    local_development_without_auth: bool = Field(
+        False,
+        description="Accept unauthenticated activities (Bot Framework Emulator on a laptop). Never in production: "
+        "opsroom refuses to start with an empty app_id unless this is set.",
+    )
+    channel_names: dict[str, str] = Field(
+        {}, description="Conversation id → the name policies use (#ops); otherwise the Teams channel's name."
+    )
+    store_path: str = Field("", description="Where conversation references are kept; default <data folder>/teams.")
+    max_rate_limit_retries: int = Field(3, ge=0, description="Retries after a 429 from Teams, honouring Retry-After.")
+    pace_seconds: float = Field(1.0, ge=0, description="Minimum gap between posts to one conversation.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TeamsConfig:
+        if self.enabled and not self.app_id and not self.local_development_without_auth:
+            raise ValueError(
+                "teams: app_id is empty; set it (the bot's Entra app id), or set "
+                "local_development_without_auth: true for the Bot Framework Emulator on a laptop"
+            )
+        if self.app_id and not self.app_password:
+            raise ValueError("teams: app_password is empty (is TEAMS_APP_PASSWORD set in the environment?)")
+        return self
+
+
 class ChatConfig(Section):
     web: WebChatConfig = WebChatConfig.model_validate({})
     slack: SlackConfig | None = None
     mattermost: MattermostConfig | None = None
     matrix: MatrixConfig | None = None
+    teams: TeamsConfig | None = None
