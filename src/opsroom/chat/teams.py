@@ -24,6 +24,7 @@ import hashlib
 import hmac
 import json
 import logging
+import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -41,7 +42,9 @@ from microsoft_agents.hosting.core import (
     TurnContext,
     TurnState,
 )
+from microsoft_agents.hosting.core._http_adapter_base import HttpAdapterBase
 from microsoft_agents.hosting.core.authorization.jwt import JwtTokenValidator
+from microsoft_agents.hosting.core.security import OutboundHostValidator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -69,6 +72,17 @@ def split_conversation(conversation_id: str) -> tuple[str, str | None]:
     return base, rest or None
 
 
+def _same_service_host(claims: ClaimsIdentity, body: dict[str, Any]) -> bool:
+    """The activity's serviceUrl is where opsroom will send the answer (with its credentials):
+    it must be the host the token names. The SDK checks this too, but only with its host
+    validator on, which local development turns off."""
+    claimed = claims.get_claim_value("serviceurl")
+    if not claimed:
+        return True  # anonymous (local development) or a token without the claim: the SDK's checks apply
+    return bool(urllib.parse.urlsplit(str(claimed)).hostname == urllib.parse.urlsplit(
+        str(body.get("serviceUrl") or "")).hostname)
+
+
 class StarletteRequest:
     """The SDK's ``HttpRequestProtocol`` over an already-read Starlette request."""
 
@@ -91,6 +105,11 @@ class StarletteRequest:
 
     def get_path_param(self, name: str) -> str:
         return str(self._request.path_params.get(name, ""))
+
+
+class StarletteHttpAdapter(HttpAdapterBase):
+    """The SDK's HTTP adapter logic (activity checks, service URL claim, invoke responses,
+    outbound connector clients), fed by our Starlette route instead of an aiohttp server."""
 
 
 class TeamsAdapter:
@@ -166,10 +185,11 @@ class TeamsAdapter:
                 raise ValueError("not an object")
         except ValueError:
             return JSONResponse({"error": "the body is not a JSON activity"}, status_code=400)
+        if not _same_service_host(claims, body):
+            log.warning("teams: refused an activity whose serviceUrl is not the one its token was issued for")
+            return JSONResponse({"error": "unauthorized"}, status_code=401)
         if self._handler is None:
             return JSONResponse({"error": "opsroom is starting, try again shortly"}, status_code=503)
-        from microsoft_agents.hosting.core._http_adapter_base import HttpAdapterBase
-
         if not isinstance(self.channel_adapter, HttpAdapterBase):
             return JSONResponse({"error": "this adapter does not take HTTP"}, status_code=501)
         result = await self.channel_adapter.process_request(StarletteRequest(request, body, claims), self.app)
@@ -336,7 +356,6 @@ def build_teams_adapter(loaded: Any, *, state_dir: Path, signing_key: bytes) -> 
     if config is None or not config.enabled:
         return None
     from microsoft_agents.authentication.msal import MsalConnectionManager
-    from microsoft_agents.hosting.core._http_adapter_base import HttpAdapterBase
 
     auth = None
     if config.app_id:
@@ -345,11 +364,16 @@ def build_teams_adapter(loaded: Any, *, state_dir: Path, signing_key: bytes) -> 
     connections = MsalConnectionManager(connections_configurations={
         "SERVICE_CONNECTION": auth or AgentAuthConfiguration(anonymous_allowed=True)})
 
-    class StarletteHttpAdapter(HttpAdapterBase):
-        """The SDK's HTTP adapter logic, fed by our Starlette route."""
-
     store = Path(config.store_path) if config.store_path else state_dir / "teams"
     if not store.is_absolute():
         store = loaded.base_dir / store
-    return TeamsAdapter(config, channel_adapter=StarletteHttpAdapter(connection_manager=connections),
+    return TeamsAdapter(config, channel_adapter=http_adapter(config, connections),
                         connections=connections, store=store, signing_key=signing_key, auth=auth)
+
+
+def http_adapter(config: TeamsConfig, connections: Connections) -> StarletteHttpAdapter:
+    """The SDK adapter with its host validator on: only Microsoft's service hosts (plus
+    ``service_hosts``) are accepted as an activity's serviceUrl, and the URL's host must match
+    the token's ``serviceurl`` claim — so a valid token cannot point opsroom elsewhere."""
+    validator = OutboundHostValidator(config.service_hosts, enabled=not config.local_service_urls)
+    return StarletteHttpAdapter(connection_manager=connections, host_validator=validator)

@@ -167,6 +167,14 @@ class TeamsConfig(Section):
         {}, description="Conversation id → the name policies use (#ops); otherwise the Teams channel's name."
     )
     store_path: str = Field("", description="Where conversation references are kept; default <data folder>/teams.")
+    service_hosts: list[str] = Field(
+        [], description="Hosts besides Microsoft's own that may appear as an activity's serviceUrl (sovereign "
+        "clouds); any other is refused. The host must also match the token's serviceurl claim.",
+    )
+    local_service_urls: bool = Field(
+        False, description="Accept http:// and private-address service URLs (Bot Framework Emulator, a local "
+        "test connector). Off in production: only https Microsoft hosts (plus service_hosts).",
+    )
     max_rate_limit_retries: int = Field(3, ge=0, description="Retries after a 429 from Teams, honouring Retry-After.")
     pace_seconds: float = Field(1.0, ge=0, description="Minimum gap between posts to one conversation.")
 

@@ -18,7 +18,8 @@ from microsoft_agents.activity import Activity, ChannelAccount, ConversationAcco
 from microsoft_agents.authentication.msal import MsalConnectionManager
 from microsoft_agents.hosting.core import AgentAuthConfiguration
 from microsoft_agents.testing import TestAdapter
-from tests.support.system import demo_data, make_system
+from tests.support.system import make_system
+from tests.support.teams_people import AAD, APP_ID, CONVERSATION, demo_with_teams_users
 
 from opsroom.app import System
 from opsroom.chat.teams import TeamsAdapter, TeamsError
@@ -26,17 +27,6 @@ from opsroom.chat.teams_render import ACTION_VERB, CARD_CONTENT_TYPE
 from opsroom.config.chat import TeamsConfig
 from opsroom.core import Message, Place, Principal, RunState, Section
 from opsroom.runs import store as run_store
-
-APP_ID = "00000000-0000-0000-0000-0000000000ab"
-CONVERSATION = "19:ops-channel@thread.tacv2"
-AAD = {"alice": "aad-alice-0001", "bob": "aad-bob-0002", "carol": "aad-carol-0003"}
-
-
-def demo_with_teams_users() -> dict[str, Any]:
-    data = demo_data()
-    for name, aad in AAD.items():
-        data["users"][name]["identities"]["teams"] = aad
-    return data
 
 
 def person(name: str) -> ChannelAccount:
