@@ -143,6 +143,27 @@ def _mattermost_adapter(loaded: LoadedConfig) -> Any:
     return build_mattermost_adapter(loaded, signing_key=key)
 
 
+def _matrix_adapter(loaded: LoadedConfig) -> Any:
+    matrix = loaded.config.chat.matrix
+    if not (matrix and matrix.enabled):
+        return None
+    from opsroom.app import _state_dir
+    from opsroom.chat.matrix import build_matrix_adapter  # imports nio: only when configured
+
+    return build_matrix_adapter(loaded, state_dir=_state_dir(loaded.config.database.url, loaded.base_dir))
+
+
+def _teams_adapter(loaded: LoadedConfig) -> Any:
+    teams = loaded.config.chat.teams
+    if not (teams and teams.enabled):
+        return None
+    from opsroom.app import _state_dir, secret_key
+    from opsroom.chat.teams import build_teams_adapter  # imports the Agents SDK: only when configured
+
+    state_dir = _state_dir(loaded.config.database.url, loaded.base_dir)
+    return build_teams_adapter(loaded, state_dir=state_dir, signing_key=secret_key(loaded.config, state_dir))
+
+
 # -- alerts and on-call ---------------------------------------------------------------------------
 def _alerts_on(loaded: LoadedConfig) -> bool:
     """On when the config has alert sources or on-call schedules (the demo has both)."""
@@ -302,5 +323,7 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("cluster", _cluster_declare, _cluster_start),
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
+    _adapter_plugin("matrix", _matrix_adapter),
+    _adapter_plugin("teams", _teams_adapter),
     _adapter_plugin("web", _web_adapter),
 )
