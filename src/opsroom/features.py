@@ -16,6 +16,8 @@ from opsroom.actions import ActionRequest
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import CommandSpec, Invocation, Message, Place
 from opsroom.engine.pipeline import Step, StepContext, Stop
+from opsroom.integrations.cloud.plugin import AWS_PLUGIN
+from opsroom.integrations.sql.plugin import SQL_PLUGIN
 from opsroom.plugins import (
     ActionHandler,
     AdapterFactory,
@@ -285,6 +287,8 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("kubernetes", _kubernetes_declare),
     Plugin("alerts", _alerts_declare, _alerts_start),
     Plugin("tickets", _tickets_declare, _tickets_start),
+    AWS_PLUGIN,
+    SQL_PLUGIN,
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
     _adapter_plugin("web", _web_adapter),
