@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -26,6 +27,12 @@ T = TypeVar("T")
 _CONFIG = botocore.config.Config(retries={"mode": "standard", "max_attempts": 4},
                                  connect_timeout=10, read_timeout=30)
 DESCRIBABLE = ("services", "groups", "instances")
+
+# botocore's DEBUG records carry whole request and response bodies — CreateAccessKey's new
+# secret, PutSecretValue's SecretString — so opsroom never lets them be created, whatever
+# level the root logger is at (tests/integration/cloud/test_key_rotation.py logs at DEBUG).
+for _name in ("botocore", "boto3", "s3transfer"):
+    logging.getLogger(_name).setLevel(max(logging.INFO, logging.getLogger(_name).level))
 INSTANCE_LIMIT = 50
 
 
