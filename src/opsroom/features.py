@@ -17,6 +17,8 @@ from opsroom.config.loader import LoadedConfig
 from opsroom.core import CommandSpec, Invocation, Message, Place
 from opsroom.desk.plugin import plugin as desk_plugin
 from opsroom.engine.pipeline import Step, StepContext, Stop
+from opsroom.integrations.cloud.plugin import AWS_PLUGIN
+from opsroom.integrations.sql.plugin import SQL_PLUGIN
 from opsroom.plugins import (
     ActionHandler,
     AdapterFactory,
@@ -321,6 +323,8 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("tickets", _tickets_declare, _tickets_start),
     desk_plugin,
     Plugin("cluster", _cluster_declare, _cluster_start),
+    AWS_PLUGIN,
+    SQL_PLUGIN,
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
     _adapter_plugin("matrix", _matrix_adapter),

@@ -365,7 +365,7 @@ class Engine:
         ctx = RunContext(
             run_id=run_id, command=spec.name, args=dict(inv.args), user=inv.principal.name,
             channel=inv.place.name, timeout=spec.timeout, dry_run=bool(inv.flags.get("dry_run")),
-            options=dict(spec.runner.options) if spec.runner else {},
+            options=dict(spec.runner.options) if spec.runner else {}, extras=self.parts.extras,
         )
         self.reporter.track(run_id, inv)
         self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv),
