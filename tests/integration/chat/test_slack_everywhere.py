@@ -37,7 +37,7 @@ async def test_a_run_typed_in_a_private_channel_without_the_bot_is_answered_ther
         await live.until(lambda: any("succeeded" in t for t in in_channel(fake, "trig-priv")))
         shown = in_channel(fake, "trig-priv")
     # everyone in the channel sees the start (with how to get live progress) and the outcome
-    assert "running" in shown[0] and "/invite" in shown[0]
+    assert "running" in shown[0] and "`/invite @opsroom`" in shown[0]
     assert "succeeded" in shown[-1]
     assert len(fake.responses) <= 5  # Slack's limit per response_url
     assert not [k for k in fake.messages if k[0] == PRIVATE]  # nothing could be posted directly
