@@ -498,6 +498,8 @@ class Engine:
         from opsroom.commands.parser import parse
 
         place = req.event.place
+        if req.event.message is not None and self.chat.get(place.platform).capabilities.threads:
+            place = req.event.message.thread_place  # the run's output goes under the alert, not below it
         try:
             inv = parse(str(req.payload["text"]), self.parts.catalog, req.principal, place,
                         engine_flags=self.engine_flags)
@@ -578,7 +580,8 @@ class Engine:
         has a public URL, else platform, channel and message id."""
         message = ref.message_id if ref is not None else ""
         if self.public_url and place.platform == "web":
-            return f"{self.public_url.rstrip('/')}/chat/{place.channel}?message={message}"
+            root = (ref.place.thread if ref is not None else None) or message
+            return f"{self.public_url.rstrip('/')}/chat/{place.channel}?thread={root}#m{message}"
         return f"{place.platform} {place.name} message {message}".strip()
 
     def _clean(self, text: str) -> str:
