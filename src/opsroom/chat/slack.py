@@ -336,6 +336,9 @@ class SlackAdapter:
         return None
 
     async def send(self, place: Place, message: Message) -> MessageRef:
+        if place.thread and place.thread.startswith((RESPONDED_PREFIX, EPHEMERAL_PREFIX)):
+            # a message that went out through a response_url or to one person has no thread
+            place = place.in_thread(None)
         payload = render(message)
         responder = self._responder(place)
         private_to = message.ephemeral_to
