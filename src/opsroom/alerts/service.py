@@ -575,6 +575,9 @@ class AlertService:
     async def _run(self) -> None:
         while True:
             try:
+                if self.oncall is not None:  # iCal feeds age; re-read those that are due
+                    for problem in await self.oncall.refresh_due(self.clock()):
+                        log.warning("on-call iCal import: %s", problem)
                 await self.tick()
             except asyncio.CancelledError:
                 raise
