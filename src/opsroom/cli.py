@@ -257,6 +257,8 @@ def check(config: ConfigOpt = None) -> None:
         err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
         raise typer.Exit(2) from None
     content = _check_content(loaded, parts.catalog)
+    for warning in _check_oncall(loaded):
+        console.print(f"[yellow]⚠[/] {warning}")
     n_rules = len(loaded.config.policy.rules)
     from opsroom.policy.breadth import breadth_warnings
 
@@ -286,6 +288,20 @@ def _check_content(loaded: Any, catalog: Any) -> str:
     counts = ((len(books), "runbook"), (len(articles), "KB article"))
     shown = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in counts if n]
     return "".join(f", {s}" for s in shown)
+
+
+def _check_oncall(loaded: Any) -> list[str]:
+    """Read the iCal feeds once, as the server will, and say who in them maps to no one."""
+    import asyncio
+    import datetime as dt
+
+    from opsroom.integrations.oncall.oncall import OnCall
+
+    oncall_config = loaded.config.oncall
+    if not any(layer.ical_url or layer.ical_file for s in oncall_config.schedules.values() for layer in s.layers):
+        return []
+    directory = OnCall(oncall_config)
+    return asyncio.run(directory.check_feeds(dt.datetime.now(dt.UTC), set(loaded.config.users)))
 
 
 def declared_parts(loaded: Any) -> Any:
