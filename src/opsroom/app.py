@@ -85,6 +85,9 @@ def build_parts(loaded: LoadedConfig, declared: Declared,
         runners=build_runners(catalog, declared.runner_types),
         actions={name: f for ext in extensions for name, f in ext.hook_actions.items()},
         extras={key: value for ext in extensions for key, value in ext.extras.items()},
+        public_answers=frozenset(
+            (c.platform, key) for c in config.channels if not c.private_answers
+            for key in (c.id or c.name.lstrip("#"), "#" + c.name.lstrip("#"))),
     )
 
 

@@ -60,6 +60,9 @@ class ChannelConfig(Section):
     id: str = ""  # the platform's channel id; defaults to the name
     members: list[str] = []  # users or "role:sre"; empty = everyone
     description: str = ""
+    # Errors, denials and help are answered to the asker only ("only you can see this") where
+    # the platform can; false answers them to the whole channel.
+    private_answers: bool = True
 
 
 class ListConfig(Section):

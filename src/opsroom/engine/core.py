@@ -69,6 +69,9 @@ if TYPE_CHECKING:
 _METRIC = {"error": "parse_error", "deny": "denied"}
 
 
+PRIVATE_BUILTINS = frozenset({"help"})  # answers only the asker needs (Slack's help is ephemeral too)
+
+
 @dataclass(frozen=True)
 class EngineParts:
     """What the engine decides with; built whole from the plugins and swapped whole on reload."""
@@ -82,6 +85,8 @@ class EngineParts:
     runners: Mapping[str, Runner] = field(default_factory=dict)  # command name -> its runner
     actions: Mapping[str, ActionFactory] = field(default_factory=dict)  # hook action factories
     extras: Mapping[str, Any] = field(default_factory=dict)  # live helpers for plugin steps
+    # (platform, channel id or #name) of channels whose errors and denials everyone sees
+    public_answers: frozenset[tuple[str, str]] = frozenset()
 
 
 class Engine:
@@ -234,7 +239,8 @@ class Engine:
         name = ctx.inv.command.name if ctx.inv is not None else "?"
         metrics.COMMANDS.labels(name, _METRIC.get(stop.outcome, stop.outcome)).inc()
         if stop.text:
-            await self.reply(ctx.place, _to_asker(Message.plain(stop.text, stop.tone)))
+            answer = _to_asker(Message.plain(stop.text, stop.tone))
+            await self.reply(ctx.place, self.to_asker(ctx.place, ctx.principal, answer))
 
     async def _builtin(self, ctx: StepContext, delivery: Delivery | None = None) -> None:
         inv = ctx.invocation
@@ -253,7 +259,25 @@ class Engine:
         answer = await handler(self, inv)
         metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
         if answer is not None:
+            if inv.command.name in PRIVATE_BUILTINS or answer.tone == "denied":
+                answer = self.to_asker(inv.place, inv.principal, answer)
             await self.reply(inv.place, _to_asker(answer) if inv.command.read_only else answer)
+
+    def to_asker(self, place: Place, principal: Principal, message: Message) -> Message:
+        """``message`` shown to the asker only ("only you can see this"), as Slack does for
+        errors and help, where the platform can and the channel keeps answers private
+        (``channels[].private_answers``, on by default). A direct message stays as it is."""
+        if place.is_direct or message.ephemeral_to or (place.platform, place.channel) in self.parts.public_answers \
+                or (place.platform, place.name) in self.parts.public_answers:
+            return message
+        try:
+            adapter = self.chat.get(place.platform)
+        except LookupError:
+            return message
+        if not adapter.capabilities.ephemeral:
+            return message
+        sender = principal.identities.get(place.platform) or principal.name
+        return dataclasses.replace(message, ephemeral_to=sender)
 
     def _record_decision(self, inv: Invocation, received: Mapping[str, Any], decision: Decision,
                          delivery: Delivery | None = None) -> None:

@@ -161,7 +161,8 @@ class WebChatAdapter:
             principal.name,
             text,
             message_id=str(stored.id),
-            addressed=place.is_direct,
+            # A bare "help" in a channel is for the bot too (answered only to the asker).
+            addressed=place.is_direct or text.lower() in ("help", "help?"),
             event_id=f"web:{stored.id}",
             sender_name=principal.label,
         )
