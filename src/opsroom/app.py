@@ -199,7 +199,8 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
         chat.add(adapter)
     runs = RunService(db, audit, redact=redactor.redact)
     users = {p.name: p for p in Directory(config.users, config.guardrails.group_roles)}
-    live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users)
+    built: list[Engine] = []  # filled below: live parts reach the engine once it exists
+    live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users, host=lambda: built[0])
     extensions = [plugin.start(loaded, live) for plugin in plugins
                   if plugin.start is not None and plugin.name in declared.names]
     parts = build_parts(loaded, declared, extensions)
@@ -210,6 +211,7 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
                     guardrails=lambda host: Guardrails(config.guardrails, host, channels=config.channels),
                     actions={kind: h for ext in extensions for kind, h in ext.actions.items()})
     reporter.on_finished = engine.on_run_finished
+    built.append(engine)
     if not parts.policy.configured:
         log.warning("no_policy", hint="no policy is configured: everyone may run every command")
     return System(loaded, db, audit, chat, engine, runs, reporter, signer, redactor,

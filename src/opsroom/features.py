@@ -17,6 +17,7 @@ from opsroom.config.loader import LoadedConfig
 from opsroom.core import CommandSpec, Invocation, Message, Place
 from opsroom.desk.plugin import plugin as desk_plugin
 from opsroom.engine.pipeline import Step, StepContext, Stop
+from opsroom.incidents import plugin as _incidents
 from opsroom.integrations.cloud.plugin import AWS_PLUGIN
 from opsroom.integrations.sql.plugin import SQL_PLUGIN
 from opsroom.plugins import (
@@ -28,6 +29,7 @@ from opsroom.plugins import (
     Live,
     Plugin,
 )
+from opsroom.runbooks import plugin as _runbooks
 from opsroom.runs.registry import RunnerFactory
 
 
@@ -322,6 +324,8 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("alerts", _alerts_declare, _alerts_start),
     Plugin("tickets", _tickets_declare, _tickets_start),
     desk_plugin,
+    Plugin("incidents", _incidents.declare, _incidents.start),
+    Plugin("runbooks", _runbooks.declare, _runbooks.start),
     Plugin("cluster", _cluster_declare, _cluster_start),
     AWS_PLUGIN,
     SQL_PLUGIN,
