@@ -34,7 +34,8 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
     folder = config.incidents.postmortem_dir
     desk = IncidentDesk(config.incidents, db=live.db, chat=live.chat, audit=live.audit, users=live.users,
                         places=config_places(loaded, ""), oncall=oncall,
-                        postmortem_dir=(loaded.base_dir / folder).resolve() if folder else None)
+                        postmortem_dir=(loaded.base_dir / folder).resolve() if folder else None,
+                        tickets=lambda: live.host().parts.extras.get("tickets.desk"))
 
     def bind(method: Any) -> CommandHandler:
         async def run(_host: Any, inv: Invocation) -> Message | None:
@@ -46,8 +47,8 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         "incident": desk.listing, "incident-declare": desk.declare, "incident-status": desk.status,
         "incident-severity": desk.severity, "incident-role": desk.role, "incident-note": desk.note,
         "incident-update": desk.update, "incident-resolve": desk.resolve, "incident-close": desk.close,
-        "incident-timeline": desk.show_timeline,
-        "incident-stats": desk.show_stats, "incident-postmortem": desk.write_postmortem,
+        "incident-timeline": desk.show_timeline, "incident-stats": desk.show_stats,
+        "incident-followup": desk.followup, "incident-postmortem": desk.write_postmortem,
     }
     return Extension(name="incidents", handlers={name: bind(m) for name, m in handlers.items()},
                      services=[Reminders(desk)], extras={DESK: desk})

@@ -34,7 +34,7 @@ class IncidentDesk:
     def __init__(self, config: IncidentsConfig, *, db: Database, chat: ChatHub, audit: Any,
                  users: Mapping[str, Principal], places: Mapping[str, Place],
                  oncall: Callable[[str, dt.datetime], list[str]] | None = None,
-                 postmortem_dir: Path | None = None,
+                 postmortem_dir: Path | None = None, tickets: Callable[[], Any] | None = None,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         self.config = config
         self.db = db
@@ -44,6 +44,7 @@ class IncidentDesk:
         self.places = places  # configured channels by name ("#war-room" -> Place; platform "" = any)
         self.oncall = oncall
         self.postmortem_dir = postmortem_dir
+        self.tickets = tickets  # the ticket desk (the tickets plugin's), for follow-ups
         self.clock = clock
         self.final = next(s.name for s in config.statuses if s.final)
         self.lead = lifecycle.lead_role(config)
@@ -304,6 +305,54 @@ class IncidentDesk:
             return Message.plain(f"✅ {incident.label} closed ({summary}); the war room is archived.", "success")
         return Message.plain(f"✅ {incident.label} closed ({summary}).", "success")
 
+    async def followup(self, inv: Invocation) -> Message:
+        """A task (``incident_tasks``) and a ticket through the configured ticket provider; due
+        in a day while the incident is open, in a week once it is resolved (for the postmortem)."""
+        incident = self.incident_for(inv)
+        if incident is None:
+            return self._missing(inv)
+        title = str(inv.args.get("title") or "").strip()
+        if not title:
+            return Message.plain("A follow-up needs a title: `incident followup add an alert on …`.", "warning")
+        try:
+            owner = self._person(str(inv.args.get("owner") or "me"), inv) or inv.principal.name
+        except IncidentRuleError as exc:
+            return Message.plain(str(exc), "warning")
+        now = self.clock()
+        due = now + dt.timedelta(days=7 if "resolved" in incident.state.milestones else 1)
+        with self.db.begin() as conn:
+            task_id = incident_store.add_task(conn, incident.id, title=title, owner=owner, due_at=due, now=now)
+            audit_id = self.audit.append_many(conn, [self._record(inv, incident, "incident.followup",
+                                                                  f"{incident.label}: follow-up {title} ({owner})")])[0]
+            incident_store.add_event(conn, incident.id, at=now, kind="task", actor=inv.principal.name,
+                                     text=f"follow-up for {owner}: {title}", source=f"audit:{audit_id}",
+                                     audit_id=audit_id)
+        ticket = await self._ticket(incident, task_id, title, owner, inv)
+        where = f" · ticket {ticket}" if ticket else " · no ticket (the ticket provider did not answer; see the log)"
+        return Message.plain(f"📋 {incident.label} follow-up #{task_id} for {owner}, due {due:%Y-%m-%d}{where}",
+                             "success" if ticket else "warning")
+
+    async def _ticket(self, incident: Incident, task_id: int, title: str, owner: str, inv: Invocation) -> str:
+        if self.tickets is None:
+            return ""
+        from opsroom.integrations.tickets.base import NewTicket
+
+        try:
+            desk = self.tickets()
+            if desk is None:
+                return ""
+            made = await desk.get().create(NewTicket(
+                title=f"[{incident.label}] {title}", author=inv.principal.name, labels=("incident", incident.slug),
+                body=f"Follow-up of {incident.label} {incident.title}, owner {owner}.",
+                dedup_key=f"{incident.slug}:task:{task_id}"))
+        except Exception:  # the task is stored; the ticket can be opened by hand
+            log.exception("incident_followup_ticket_failed", incident=incident.id, task=task_id)
+            return ""
+        ref = f"{made.provider or 'builtin'}:{made.id}"
+        with self.db.begin() as conn:
+            incident_store.set_task_ticket(conn, task_id, ref)
+        return ref
+
     # -- reading ----------------------------------------------------------------------------------
     async def listing(self, inv: Invocation) -> Message:
         with self.db.read() as conn:
@@ -334,7 +383,8 @@ class IncidentDesk:
             return self._missing(inv)
         with self.db.read() as conn:
             entries = timeline.entries(conn, incident)
-        text = postmortem.draft(incident, entries, self.config)
+            tasks = incident_store.tasks(conn, incident.id)
+        text = postmortem.draft(incident, entries, self.config, tasks)
         where = ""
         if self.postmortem_dir is not None:
             self.postmortem_dir.mkdir(parents=True, exist_ok=True)

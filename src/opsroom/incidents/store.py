@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opsroom.config.incidents import MILESTONES
 from opsroom.incidents.lifecycle import IncidentState
-from opsroom.incidents.tables import incident_events, incident_roles, incidents
+from opsroom.incidents.tables import incident_events, incident_roles, incident_tasks, incidents
 from opsroom.store.types import as_utc
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -169,3 +169,30 @@ def events(conn: Connection, incident_id: int) -> list[Event]:
     rows = conn.execute(select(incident_events).where(incident_events.c.incident_id == incident_id)
                         .order_by(incident_events.c.at, incident_events.c.id)).all()
     return [Event(r.id, as_utc(r.at), r.kind, r.actor, r.text, r.audit_id, r.source) for r in rows]
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    title: str
+    owner: str
+    due_at: dt.datetime | None
+    done_at: dt.datetime | None
+    ticket: str
+
+
+def add_task(conn: Connection, incident_id: int, *, title: str, owner: str, due_at: dt.datetime,
+             now: dt.datetime) -> int:
+    result = conn.execute(insert(incident_tasks).values(incident_id=incident_id, title=title[:300], owner=owner,
+                                                        due_at=due_at, ticket="", created_at=now))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def set_task_ticket(conn: Connection, task_id: int, ticket: str) -> None:
+    conn.execute(update(incident_tasks).where(incident_tasks.c.id == task_id).values(ticket=ticket[:200]))
+
+
+def tasks(conn: Connection, incident_id: int) -> list[Task]:
+    rows = conn.execute(select(incident_tasks).where(incident_tasks.c.incident_id == incident_id)
+                        .order_by(incident_tasks.c.id)).all()
+    return [Task(r.id, r.title, r.owner, as_utc(r.due_at), as_utc(r.done_at), r.ticket) for r in rows]

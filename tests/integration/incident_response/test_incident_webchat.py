@@ -115,7 +115,7 @@ async def test_resolve_drafts_the_postmortem_and_close_archives_the_room(web: Se
     b, incident = await declare(web)
     room = incident.channel
     for text in ("/incident status identified", "/status payments production", "/incident note rolled back",
-                 "/incident resolve"):
+                 "/incident followup owner=@bob alert on payment provider latency", "/incident resolve"):
         assert (await b.post(room, text)).status_code == 202
         await web.adapter.drain()
         await wait_for(lambda: not web.system.engine.runs.live)
@@ -126,6 +126,8 @@ async def test_resolve_drafts_the_postmortem_and_close_archives_the_room(web: Se
     assert draft.startswith("---\nid: postmortem-inc-") and "# Postmortem: INC-1 Payments failing" in draft
     assert "| resolved |" in draft and "`status payments production` — alice" in draft
     assert "rolled back" in draft and "/console/audit?before=" in draft
+    assert "- [ ] alert on payment provider latency — bob, due " in draft and "ticket `builtin:" in draft
+    assert any("follow-up #1 for bob" in t and "ticket builtin:" in t for t in texts(web, room))
     metrics = (await b.http.get("/metrics")).text
     assert 'opsroom_incident_milestone_seconds_count{milestone="resolved",service="payments",severity="sev2"}' \
         in metrics
