@@ -48,7 +48,8 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         "incident-severity": desk.severity, "incident-role": desk.role, "incident-note": desk.note,
         "incident-update": desk.update, "incident-resolve": desk.resolve, "incident-close": desk.close,
         "incident-timeline": desk.show_timeline, "incident-stats": desk.show_stats,
-        "incident-followup": desk.followup, "incident-postmortem": desk.write_postmortem,
+        "incident-followup": desk.followup, "incident-alert": desk.link_alert,
+        "incident-postmortem": desk.write_postmortem,
     }
     return Extension(name="incidents", handlers={name: bind(m) for name, m in handlers.items()},
                      services=[Reminders(desk)], extras={DESK: desk})

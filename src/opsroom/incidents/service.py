@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 
 from opsroom.audit import AuditRecord
 from opsroom.chat.base import ChatHub
@@ -304,6 +305,28 @@ class IncidentDesk:
         if incident.thread is None and await self.chat.archive_channel(self.war_room(incident)):
             return Message.plain(f"✅ {incident.label} closed ({summary}); the war room is archived.", "success")
         return Message.plain(f"✅ {incident.label} closed ({summary}).", "success")
+
+    async def link_alert(self, inv: Invocation) -> Message:
+        from opsroom.alerts.tables import alert_groups
+
+        incident = self.incident_for(inv)
+        if incident is None:
+            return self._missing(inv)
+        group_id = int(inv.args["group"])
+        now = self.clock()
+        with self.db.begin() as conn:
+            group = conn.execute(select(alert_groups.c.id, alert_groups.c.title)
+                                 .where(alert_groups.c.id == group_id)).first()
+            if group is None:
+                return Message.plain(f"There is no alert group #{group_id}.", "warning")
+            if not incident_store.link_group(conn, incident, group_id):
+                return Message.plain(f"Alert group #{group_id} is already linked to {incident.label}.", "info")
+            text = f"alert group #{group_id} linked: {group.title}"
+            audit_id = self.audit.append_many(conn, [self._record(inv, incident, "incident.alert",
+                                                                  f"{incident.label}: {text}", group=group_id)])[0]
+            incident_store.add_event(conn, incident.id, at=now, kind="alert", actor=inv.principal.name, text=text,
+                                     source=f"audit:{audit_id}", audit_id=audit_id)
+        return Message.plain(f"🔗 {incident.label}: {text}; its changes join the timeline.", "success")
 
     async def followup(self, inv: Invocation) -> Message:
         """A task (``incident_tasks``) and a ticket through the configured ticket provider; due

@@ -33,6 +33,7 @@ class Incident:
     thread: str | None  # set when the war room is a thread
     postmortem: str
     state: IncidentState
+    source_groups: tuple[int, ...] = ()  # alert groups linked to it
 
     @property
     def label(self) -> str:
@@ -100,6 +101,14 @@ def save_roles(conn: Connection, incident_id: int, roles: dict[str, str], now: d
                                                        assigned_at=now))
 
 
+def link_group(conn: Connection, incident: Incident, group_id: int) -> bool:
+    if group_id in incident.source_groups:
+        return False
+    conn.execute(update(incidents).where(incidents.c.id == incident.id)
+                 .values(source_groups=[*incident.source_groups, group_id]))
+    return True
+
+
 def set_postmortem(conn: Connection, incident_id: int, text: str) -> None:
     conn.execute(update(incidents).where(incidents.c.id == incident_id).values(postmortem=text))
 
@@ -111,7 +120,8 @@ def _incident(conn: Connection, row: Any) -> Incident:
     state = IncidentState(status=row.status, severity=row.severity, declared_at=as_utc(row.declared_at),
                           started_at=as_utc(row.started_at), milestones=milestones, roles=roles)
     return Incident(row.id, row.slug, row.title, row.service, row.summary, row.declared_by, row.platform,
-                    row.channel, row.channel_name, row.thread, row.postmortem, state)
+                    row.channel, row.channel_name, row.thread, row.postmortem, state,
+                    tuple(int(g) for g in row.source_groups or ()))
 
 
 def get(conn: Connection, incident_id: int) -> Incident | None:
