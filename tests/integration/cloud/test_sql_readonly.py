@@ -144,3 +144,28 @@ async def test_sql_in_chat_is_policy_checked_audited_and_redacted(
         await system.stop()
         system.db.dispose()
     assert count(shop) == 30
+
+
+async def test_private_results_stay_out_of_the_channel(
+    tmp_path: Path, shop: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from opsroom.core import MessageEvent, Place
+
+    monkeypatch.setenv("SHOP_DB", shop)
+    data = demo_data()
+    data["integrations"] = {"sql": {"databases": {"shop": {"url_env": "SHOP_DB"}}, "output": "private"}}
+    data["policy"]["rules"].append({"id": "sre-reads-shop", "allow": ["sql"], "roles": ["sre"]})
+    system, chat = make_system(tmp_path, "sqlite:///" + str(tmp_path / "opsroom.db"), data, monkeypatch=monkeypatch)
+    await system.start()
+    try:
+        await chat.say("alice", "/sql shop select customer from orders where id = 3")
+        await system.runs.drain()
+        assert "customer-3" not in chat.transcript()
+        assert "output is private" in chat.transcript()
+        dm = Place("test", "D-alice", is_direct=True)
+        assert chat.handler is not None
+        await chat.handler(MessageEvent(dm, "alice", "/run 1", addressed=True))
+        assert "customer-3" in chat.texts()[-1]
+    finally:
+        await system.stop()
+        system.db.dispose()
