@@ -102,6 +102,9 @@ async def test_describe_is_a_table_and_its_dry_run_asks_ec2_with_dryrun(aws: Aws
     assert final(chunks).exit_code == 0
     header, _, row = out.splitlines()[:3]
     assert header.split("|")[0].strip() == "service" and row.split("|")[0].strip() == "web"
+    chunks, out = await run(r, what="groups")
+    row = next(line for line in out.splitlines() if line.startswith("workers"))
+    assert [cell.strip() for cell in row.split("|")] == ["workers", "0", "10", "2", "2"]
     chunks, out = await run(r, what="instances")
     assert "bastion" in out and "t3.micro" in out
     chunks, out = await run(r, dry_run=True, what="instances")

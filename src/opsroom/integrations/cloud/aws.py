@@ -187,8 +187,8 @@ class AwsProvider:
         if what == "groups":
             for name in sorted(self.settings.autoscaling_groups):
                 g = await self._asg(name)
-                cap = await self.group_capacity(name)
-                rows.append((name, str(g["MinSize"]), str(g["MaxSize"]), str(cap.desired), str(cap.running)))
+                in_service = sum(1 for i in g.get("Instances", []) if i.get("LifecycleState") == "InService")
+                rows.append((name, str(g["MinSize"]), str(g["MaxSize"]), str(g["DesiredCapacity"]), str(in_service)))
             return Described(("group", "min", "max", "desired", "in service"), tuple(rows))
         if what == "instances":
             ec2 = await self._client("ec2")
