@@ -32,9 +32,19 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tests.fakes.rest import FakeVendor
+
+
+def _error_page(status: int, message: str) -> str:
+    """Jenkins' (Jetty's) HTML error page: the reason is in the title and an h2."""
+    return (
+        '<html>\n<head>\n<meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>\n'
+        f"<title>Error {status} {message}</title>\n</head>\n<body><h2>HTTP ERROR {status} {message}</h2>\n"
+        f"<table>\n<tr><th>URI:</th><td>/job/deploy/job/api/buildWithParameters</td></tr>\n"
+        f"<tr><th>STATUS:</th><td>{status}</td></tr>\n</table>\n</body>\n</html>\n"
+    )
 
 
 class FakeJenkins(FakeVendor):
@@ -91,7 +101,7 @@ class FakeJenkins(FakeVendor):
         if post and self.crumbs_enabled:
             session = request.cookies.get("JSESSIONID.fake", "")
             if not session or request.headers.get("jenkins-crumb") != self.sessions.get(session):
-                return PlainTextResponse("No valid crumb was included in the request", status_code=403)
+                return HTMLResponse(_error_page(403, "No valid crumb was included in the request"), status_code=403)
         return None
 
     async def crumb(self, request: Request) -> Response:

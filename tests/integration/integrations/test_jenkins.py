@@ -79,7 +79,7 @@ async def test_missing_crumb_is_a_403_that_says_so() -> None:
             await collect(JenkinsRunner(options(url, crumb=False)), make_ctx(ARGS))
     assert (
         str(err.value)
-        == "Jenkins says the token cannot build deploy/api (403): No valid crumb was included in the request"
+        == "Jenkins says the token cannot build deploy/api (403): Error 403 No valid crumb was included in the request"
     )
 
 
