@@ -125,3 +125,16 @@ async def test_the_primary_rate_limit_is_waited_out_and_the_dispatch_still_sent_
     assert final(chunks).exit_code == 0
     assert fake.rate_limited > 0  # it was hit…
     assert len(fake.dispatches) == 1  # …and the dispatch waited, it was not doubled
+
+
+async def test_a_cancel_answered_502_is_retried_since_cancelling_twice_is_harmless() -> None:
+    fake = FakeGitHub()
+    fake.never_finish = True
+    fake.fail("POST", "/cancel", 502, {"message": "Server Error"})
+    async with serve(fake.app) as url:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1):
+                await collect(GitHubActionsRunner(options(url)), make_ctx(ARGS))
+    ours = fake.next_id
+    assert len(fake.called("POST", f"/runs/{ours}/cancel")) == 2
+    assert fake.runs[ours]["conclusion"] == "cancelled"

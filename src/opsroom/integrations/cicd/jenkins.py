@@ -280,6 +280,7 @@ class JenkinsRunner:
                 headers=headers,
                 what=f"abort builds of {name}",
                 accept=(302, 303, 404),
+                idempotent=True,  # stopping twice does no harm
             )
         elif queue_id is not None:
             await api.request(
@@ -289,6 +290,7 @@ class JenkinsRunner:
                 headers=headers,
                 what=f"cancel queued builds of {name}",
                 accept=(302, 303, 404),
+                idempotent=True,
             )
 
 
