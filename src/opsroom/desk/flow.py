@@ -19,8 +19,10 @@ from sqlalchemy import func, select
 
 from opsroom import metrics
 from opsroom.audit import AuditLog
+from opsroom.commands.parser import parse
 from opsroom.config.desk import DeskConfig
 from opsroom.core import Actions, Button, Context, Invocation, Message, MessageRef, Place, Principal, Section
+from opsroom.desk.ai import AiUnavailable, DeskAi, eligible, prompt_digest
 from opsroom.desk.kb import KnowledgeBase
 from opsroom.desk.search import Hit, terms
 from opsroom.desk.tables import desk_questions
@@ -55,7 +57,7 @@ class DeskStats:
 class DeskService:
     def __init__(self, config: DeskConfig, kb: Callable[[], KnowledgeBase], db: Database, chat: Chat,
                  audit: AuditLog, *, mint: Callable[..., str], redact: Callable[[str], str],
-                 tickets: Callable[[], Any]) -> None:
+                 tickets: Callable[[], Any], ai: DeskAi | None = None) -> None:
         self.config = config
         self._kb = kb  # a callable: reload swaps the knowledge base without restarting the desk
         self.db = db
@@ -64,22 +66,32 @@ class DeskService:
         self.mint = mint
         self.redact = redact
         self._tickets = tickets
+        self.ai = ai
 
     # -- asking -----------------------------------------------------------------------------
-    async def ask(self, inv: Invocation) -> Message | None:
+    async def ask(self, inv: Invocation, host: Any = None) -> Message | None:
         question = self.redact(str(inv.args.get("question") or "").strip())
         if not terms(question):
             return Message.plain("Ask me in your own words — e.g. `ask how do I connect to the VPN` — "
                                  "or type `help` for the commands you may run.")
+        if self.ai is not None and host is not None and eligible(self.ai.config, inv.principal, inv.place):
+            handled = await self._ask_ai(question, inv, host)
+            if handled:
+                return None
         hits = self._kb().answer(question)
+        await self._answer(question, inv, hits, self._suggestions if hits else None)
+        return None
+
+    async def _answer(self, question: str, inv: Invocation, hits: list[Hit],
+                      render: Callable[[int, Principal, list[Hit]], Message] | None) -> None:
+        """Record the question with what is suggested, audit it, post the answer."""
         outcome = "suggested" if hits else "no_match"
-        now = dt.datetime.now(dt.UTC)
         place = inv.place
         with self.db.begin() as conn:
             question_id = int(conn.execute(desk_questions.insert().values(
                 asker=inv.principal.name, platform=place.platform, channel=place.name, channel_id=place.channel,
                 thread=place.thread, question=question, suggestions=[_suggestion(h) for h in hits],
-                outcome=outcome, asked_at=now,
+                outcome=outcome, asked_at=dt.datetime.now(dt.UTC),
             ).returning(desk_questions.c.id)).scalar_one())
             summary = (f"suggested {', '.join(h.article.id for h in hits)} for: {question[:200]}" if hits
                        else f"no article fits: {question[:200]}")
@@ -88,12 +100,69 @@ class DeskService:
                               detail={"question_id": question_id, "articles": [h.article.id for h in hits]})
         metrics.DESK_QUESTIONS.labels(outcome).inc()
         asker = inv.principal
-        message = self._suggestions(question_id, asker, hits) if hits else self._no_match(question_id, asker)
+        message = render(question_id, asker, hits) if render else self._no_match(question_id, asker)
         ref = await self.chat.send(place, message)
         with self.db.begin() as conn:
             conn.execute(desk_questions.update().where(desk_questions.c.id == question_id)
                          .values(message_id=ref.message_id))
-        return None
+
+    # -- plain English ---------------------------------------------------------------------------
+    async def _ask_ai(self, question: str, inv: Invocation, host: Any) -> bool:
+        """True when the model's answer was posted; False: answer from the KB alone."""
+        assert self.ai is not None
+        parts = host.parts
+        detail: dict[str, Any] = {"model": self.ai.config.model, "prompt_sha256": prompt_digest(question),
+                                  "prompt": question[:500]}
+        try:
+            answer = await self.ai.answer(question, inv, parts.catalog, parts.policy, self._kb(), host.engine_flags)
+        except AiUnavailable as exc:
+            self._audit(inv, "ai.failed", f"plain English unavailable ({exc}); answered from the KB", detail)
+            return False
+        detail.update(tokens=answer.tokens, cited=answer.cited)
+        if answer.proposal is not None:
+            text = answer.proposal.text
+            self._audit(inv, "ai.proposed", f"proposed `{text}`", {**detail, "proposal": text})
+            if answer.proposal.read_only and self.ai.config.auto_run_read_only:
+                await host.dispatch(parse(text, parts.catalog, inv.principal, inv.place,
+                                          engine_flags=host.engine_flags), via="desk.ai")
+                return True
+            await self.chat.send(inv.place, self._proposal(text, inv.principal))
+            return True
+        if answer.refused:
+            self._audit(inv, "ai.refused", f"no proposal: {answer.refused}", {**detail, "reason": answer.refused})
+            await self.chat.send(inv.place, Message.plain(f"I can't propose that: {answer.refused}.", "warning"))
+            return False  # … and the KB still gets its turn
+        self._audit(inv, "ai.answered", f"answered in words, citing {', '.join(answer.cited) or 'nothing'}",
+                    {**detail, "response": answer.text[:500]})
+        kb = self._kb()
+        hits = [Hit(a, a.sections[0], 1.0) for a in (kb.get(i) for i in answer.cited[:3]) if a is not None]
+
+        def render(question_id: int, asker: Principal, found: list[Hit]) -> Message:
+            blocks: list[Any] = [Section(answer.text or "Here is what I found.")]
+            blocks += [Context(f"source: {self._link(h)}") for h in found]
+            blocks.append(self._buttons(question_id, asker, matched=True))
+            return Message(answer.text[:150] or "Answer", tuple(blocks))
+
+        if hits or answer.text:
+            await self._answer(question, inv, hits, render if hits else None)
+            return True
+        return False
+
+    def _proposal(self, text: str, asker: Principal) -> Message:
+        payload = {"text": text, "asker": asker.name}
+        run = Button("Run", self.mint("desk.run", payload), "primary", fallback=f"/{text}")
+        edit = Button("Edit", self.mint("desk.edit", payload, single_use=False))
+        cancel = Button("Cancel", self.mint("desk.cancel", payload))
+        said = f"I understood: `/{text}`"
+        return Message(said, (Section(said), Context("Nothing runs until you click Run; policy and "
+                                                     "approvals apply as if you typed it."),
+                              Actions((run, edit, cancel))))
+
+    def _audit(self, inv: Invocation, action: str, summary: str, detail: Mapping[str, Any]) -> None:
+        with self.db.begin() as conn:
+            self.audit.append(conn, actor=inv.principal.name, action=action, command="ask",
+                              platform=inv.place.platform, channel=inv.place.name, summary=summary[:500],
+                              detail=dict(detail))
 
     def _buttons(self, question_id: int, asker: Principal, *, matched: bool) -> Actions:
         payload = {"q": question_id}

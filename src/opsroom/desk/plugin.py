@@ -80,20 +80,25 @@ def _declare(loaded: LoadedConfig) -> Declaration | None:
 
 
 def _start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.desk.ai import DeskAi
     from opsroom.desk.flow import DeskService
-    from opsroom.desk.kb import KnowledgeBase
+    from opsroom.desk.kb import LiveKnowledgeBase
     from opsroom.integrations.tickets.desk import build_desk
     from opsroom.policy.redaction import build_redactor
 
     config = loaded.config
-    kb = KnowledgeBase.load(config.kb, content_dir(loaded))
+    kb = LiveKnowledgeBase(config.kb, content_dir(loaded))
     tickets = build_desk(config.tickets, live.db, public_url=config.server.public_url)
     redactor = build_redactor(config)
-    service = DeskService(config.desk, lambda: kb, live.db, live.chat, live.audit, mint=live.signer.mint,
-                          redact=lambda text: redactor.redact(text)[0], tickets=lambda: tickets)
+    def redact(text: str) -> str:
+        return redactor.redact(text)[0]
 
-    async def ask(_host: Any, inv: Invocation) -> Message | None:
-        return await service.ask(inv)
+    ai = DeskAi(config.desk.ai, live.db, redact=redact) if config.desk.ai.enabled else None
+    service = DeskService(config.desk, kb, live.db, live.chat, live.audit, mint=live.signer.mint,
+                          redact=redact, tickets=lambda: tickets, ai=ai)
+
+    async def ask(host: Any, inv: Invocation) -> Message | None:
+        return await service.ask(inv, host)
 
     def settle(kind: str) -> Any:
         async def run(engine: Any, req: Any) -> Message | None:
@@ -106,9 +111,47 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
 
         return run
 
-    return Extension(name="desk", handlers={"ask": ask}, actions={kind: settle(kind) for kind in
-                                                                  ("desk.solved", "desk.escalate")},
-                     extras={"desk": service})
+    actions = {kind: settle(kind) for kind in ("desk.solved", "desk.escalate")}
+    actions.update({kind: proposal_click(kind) for kind in ("desk.run", "desk.edit", "desk.cancel")})
+    return Extension(name="desk", handlers={"ask": ask}, actions=actions, extras={"desk": service})
+
+
+def proposal_click(kind: str) -> Any:
+    """Run / Edit / Cancel on a proposed command: only the person who asked may click, and Run
+    sends the exact proposed text through the parser, policy and guardrails as them."""
+    from opsroom.commands.parser import parse
+    from opsroom.core import ParseError
+
+    async def run(engine: Any, req: Any) -> Message | None:
+        text, asker = str(req.payload.get("text", "")), str(req.payload.get("asker", ""))
+        place = req.event.place
+        if req.principal.name != asker:
+            with engine.db.begin() as conn:
+                engine.audit.append(conn, actor=req.principal.name, action="action.denied", command="ask",
+                                    platform=place.platform, channel=place.name,
+                                    summary=f"{req.principal.name} may not click {asker}'s proposal",
+                                    detail={"kind": kind, "proposal": text, "refused": True})
+            return Message.plain(f"Only {asker} can run, edit or cancel this proposal.", "denied")
+        if kind == "desk.edit":
+            return Message.plain(f"Copy it, change what you need and send it: `/{text}`")
+        action = "ai.accepted" if kind == "desk.run" else "ai.rejected"
+        with engine.db.begin() as conn:
+            engine.audit.append(conn, actor=asker, action=action, command="ask", platform=place.platform,
+                                channel=place.name, summary=f"{'ran' if kind == 'desk.run' else 'cancelled'} "
+                                f"proposal `{text}`", detail={"proposal": text})
+        if req.event.message is not None:
+            said = f"{'▶ Running' if kind == 'desk.run' else '✖ Cancelled'}: `/{text}`"
+            await engine.chat.update(req.event.message, Message.plain(said))
+        if kind == "desk.cancel":
+            return None
+        try:
+            inv = parse(text, engine.parts.catalog, req.principal, place, engine_flags=engine.engine_flags)
+        except ParseError as exc:  # the catalog changed since: say so, run nothing
+            return Message.plain(str(exc), "warning")
+        await engine.dispatch(inv, via="desk.ai")
+        return None
+
+    return run
 
 
 plugin = Plugin("desk", _declare, _start)

@@ -4,7 +4,7 @@ suggestion carries only the question's id."""
 
 from __future__ import annotations
 
-from sqlalchemy import JSON, Column, Index, String, Table, Text
+from sqlalchemy import JSON, Column, Index, Integer, String, Table, Text
 
 from opsroom.store.tables import Id, metadata
 from opsroom.store.types import UTCDateTime
@@ -27,3 +27,12 @@ desk_questions = Table(
     Column("settled_at", UTCDateTime()),
 )
 Index("ix_desk_questions_asked_at", desk_questions.c.asked_at)
+
+# Tokens each person used with the desk's AI, per UTC day (desk.ai.daily_tokens_per_user).
+desk_ai_usage = Table(
+    "desk_ai_usage",
+    metadata,
+    Column("user", String(200), primary_key=True),
+    Column("day", String(10), primary_key=True),  # YYYY-MM-DD, UTC
+    Column("tokens", Integer, nullable=False, default=0),
+)

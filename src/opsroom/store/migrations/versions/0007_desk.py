@@ -1,4 +1,4 @@
-"""desk: desk_questions
+"""desk: desk_questions, desk_ai_usage
 
 Revision ID: 0007_desk
 Revises: 0001_initial
@@ -34,8 +34,16 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id", name=op.f("pk_desk_questions")),
     )
     op.create_index("ix_desk_questions_asked_at", "desk_questions", ["asked_at"])
+    op.create_table(
+        "desk_ai_usage",
+        sa.Column("user", sa.String(200), nullable=False),
+        sa.Column("day", sa.String(10), nullable=False),
+        sa.Column("tokens", sa.Integer, nullable=False),
+        sa.PrimaryKeyConstraint("user", "day", name=op.f("pk_desk_ai_usage")),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("desk_ai_usage")
     op.drop_index("ix_desk_questions_asked_at", table_name="desk_questions")
     op.drop_table("desk_questions")
