@@ -15,7 +15,8 @@ Shapes and status codes from Jenkins' docs:
   [{"parameters": [{"name", "value"}]}]}]}`` (items leave it once they start), and a job's
   ``api/json`` with ``nextBuildNumber`` and ``builds[number,queueId,actions[parameters]]``:
   https://www.jenkins.io/doc/book/using/remote-access-api/ (``tree`` queries)
-- parameters the job does not define are dropped (SECURITY-170):
+- parameters the job does not define are dropped, and those not sent take their defaults
+  (SECURITY-170):
   https://www.jenkins.io/doc/upgrade-guide/2.263/ and
   https://www.jenkins.io/security/advisory/2016-05-11/
 - abort: POST ``…/N/stop`` (302 to the build page):
@@ -63,8 +64,10 @@ class FakeJenkins(FakeVendor):
         self.stopped: list[int] = []
         self.cancelled_items: list[int] = []
         self.params: list[dict[str, str]] = []
-        #: The job's parameter definitions; None: accept whatever is sent.
-        self.defined: set[str] | None = None
+        #: The job's parameter definitions, name → default; None: accept whatever is sent.
+        #: Like Jenkins, undefined parameters are dropped and the build's ParametersAction
+        #: lists every defined parameter, defaults included.
+        self.definitions: dict[str, str] | None = None
         self.app = self.behind_gateway(
             Starlette(
                 routes=[
@@ -127,8 +130,8 @@ class FakeJenkins(FakeVendor):
         if self._job_name(request.path_params["job"]) != self.job:
             return PlainTextResponse("Not Found", status_code=404)
         params = dict(parse_qsl((await request.body()).decode()))
-        if self.defined is not None:
-            params = {k: v for k, v in params.items() if k in self.defined}
+        if self.definitions is not None:
+            params = {name: params.get(name, default) for name, default in self.definitions.items()}
         self.params.append(params)
         self.next_queue_id += 1
         self.queue[self.next_queue_id] = {"polls": 0, "params": params}
