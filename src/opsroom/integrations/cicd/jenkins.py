@@ -240,7 +240,8 @@ class JenkinsRunner:
             ):
                 found.append(("queue", int(item["id"])))
         for build in builds:
-            if isinstance(build.get("number"), int) and build["number"] >= first_new and params.items() <= _parameters(build).items():
+            number = build.get("number")
+            if isinstance(number, int) and number >= first_new and params.items() <= _parameters(build).items():
                 found.append(("build", int(build["number"])))
         return pick_one(
             found,
