@@ -232,6 +232,7 @@ class MattermostAdapter:
                 trusted_response_url(form.get("response_url", ""), self.config.site_url or self.config.url),
                 self.http,
             )
+            self._replied.remember(reply)
             self._spawn(
                 self._replying(reply, self._emit(
                     MessageEvent(

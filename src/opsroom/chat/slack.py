@@ -227,7 +227,9 @@ class SlackAdapter:
         if not self._seen.add(delivery):
             return
         # Answers to this command can go back through its response_url (this task's context).
-        CURRENT.set(Responder(respond, channel, body.get("user_id", "")))
+        responder = Responder(respond, channel, body.get("user_id", ""))
+        CURRENT.set(responder)
+        self._responded.remember(responder)
         await self._emit_message(
             channel=channel,
             is_direct=channel_name == "directmessage" or channel.startswith("D"),
@@ -361,6 +363,7 @@ class SlackAdapter:
         try:
             resp = await self._post_joining(place, post)
         except SlackApiError as exc:
+            responder = responder or self._responded.latest_for(place.channel)
             if responder is None or exc.response.get("error") not in _NOT_A_MEMBER:
                 raise
             # Not a member (a private channel, a DM between people): the command's own
