@@ -17,6 +17,7 @@ import structlog
 
 from opsroom.actions import ActionSigner
 from opsroom.chat.base import Adapter, ChatHub
+from opsroom.cluster.membership import membership_of
 from opsroom.config.loader import LoadedConfig
 from opsroom.config.models import OpsroomConfig
 from opsroom.core import ConfigError, Runner
@@ -26,6 +27,7 @@ from opsroom.engine.steps import CORE_STEPS
 from opsroom.guardrails.holds import Guardrails
 from opsroom.guardrails.private import PrivateAwareReporter
 from opsroom.plugins import Declared, Extension, Live, Plugin, all_plugins, declare_all
+from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
 from opsroom.reporter import Reporter
@@ -83,6 +85,9 @@ def build_parts(loaded: LoadedConfig, declared: Declared,
         runners=build_runners(catalog, declared.runner_types),
         actions={name: f for ext in extensions for name, f in ext.hook_actions.items()},
         extras={key: value for ext in extensions for key, value in ext.extras.items()},
+        public_answers=frozenset(
+            (c.platform, key) for c in config.channels if not c.private_answers
+            for key in (c.id or c.name.lstrip("#"), "#" + c.name.lstrip("#"))),
     )
 
 
@@ -132,7 +137,12 @@ class System:
         await self.chat.start(self.engine.handle)
         for service in self.services:
             await service.start()
-        await self.engine.recover()
+        membership = membership_of(self.engine.parts.extras)
+        if membership is None:
+            await self.engine.recover()
+        else:  # cluster: only dead replicas' runs, now and whenever the leader sweeps
+            membership.recover = lambda only: self.engine.recover(only=only)
+            await self.engine.recover(only=membership.orphaned())
         # Everything built so far (config, policy, routes, templates, compiled statements) lives
         # as long as the process: keep it out of the garbage collector's full passes, which
         # otherwise stall every request in flight for 40-100 ms (bench/webchat.py, dispatch.py).
@@ -179,11 +189,12 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
     declared = declare_all(plugins, loaded)  # first: a bad config fails before anything opens
     url = database_url or config.database.url
     db = Database.open(_resolve_sqlite(url, loaded.base_dir), sqlite_synchronous=config.database.sqlite_synchronous)
-    audit = AuditLog(db, timezone=config.audit.timezone)
     redactor = build_redactor(config)
+    redaction.install(redactor)  # opsroom's own log lines too (opsroom.logs)
+    audit = AuditLog(db, timezone=config.audit.timezone, redactor=redactor)
     state_dir = _state_dir(url, loaded.base_dir)
     signer = ActionSigner(secret_key(config, state_dir))
-    chat = ChatHub()
+    chat = ChatHub(redactor)
     for adapter in adapters or []:
         chat.add(adapter)
     runs = RunService(db, audit, redact=redactor.redact)

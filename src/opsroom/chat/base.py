@@ -8,10 +8,13 @@ engine (or the adapter) degrades, e.g. text ``/approve 42`` where there are no b
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol, runtime_checkable
+from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
 
-from opsroom.core import Inbound, Message, MessageRef, Place
+from opsroom.core import Actions, Code, Context, Fields, Inbound, Message, MessageRef, Place, Section
+from opsroom.policy import redaction
+from opsroom.policy.redaction import Redactor
 
 InboundHandler = Callable[[Inbound], Awaitable[None]]
 
@@ -48,8 +51,10 @@ class ChatHub:
     """All configured adapters, by platform name. The engine, alerts and hooks post through
     it; it falls back to a thread reply where a platform cannot edit."""
 
-    def __init__(self) -> None:
+    def __init__(self, redactor: Redactor | None = None) -> None:
         self.adapters: dict[str, Adapter] = {}
+        # Whatever is posted or edited goes through it first, whoever built the message.
+        self.redactor = redactor
 
     def add(self, adapter: Adapter) -> None:
         self.adapters[adapter.name] = adapter
@@ -60,12 +65,16 @@ class ChatHub:
         except KeyError:
             raise LookupError(f"no chat adapter named {platform!r} is configured") from None
 
+    def clean(self, message: Message) -> Message:
+        return redact_message(message, self.redactor or redaction.current())
+
     async def send(self, place: Place, message: Message) -> MessageRef:
-        return await self.get(place.platform).send(place, message)
+        return await self.get(place.platform).send(place, self.clean(message))
 
     async def update(self, ref: MessageRef, message: Message) -> MessageRef:
         """Edit in place where possible; otherwise reply in the message's thread."""
         adapter = self.get(ref.place.platform)
+        message = self.clean(message)
         if adapter.capabilities.edits:
             await adapter.update(ref, message)
             return ref
@@ -78,3 +87,20 @@ class ChatHub:
     async def stop(self) -> None:
         for adapter in self.adapters.values():
             await adapter.stop()
+
+
+def redact_message(message: Message, redactor: Redactor) -> Message:
+    """``message`` with every text in it redacted (its summary, sections, fields, code, context,
+    button labels); action ids and URLs of buttons are ours and kept."""
+    blocks: list[Any] = []
+    for block in message.blocks:
+        if isinstance(block, (Section, Code, Context)):
+            block = dataclasses.replace(block, text=redactor(block.text))
+        elif isinstance(block, Fields):
+            block = Fields(tuple((redactor(k), redactor(v)) for k, v in block.items))
+        elif isinstance(block, Actions):
+            block = dataclasses.replace(block, buttons=tuple(
+                dataclasses.replace(b, label=redactor(b.label), fallback=redactor(b.fallback))
+                for b in block.buttons))
+        blocks.append(block)
+    return dataclasses.replace(message, text=redactor(message.text), blocks=tuple(blocks))

@@ -24,6 +24,7 @@ from opsroom.chat.web.hub import Hub
 from opsroom.chat.web.render import message_html, user_text_html
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import ActionEvent, Message, MessageEvent, MessageRef, Place, Principal
+from opsroom.policy import redaction
 
 log = structlog.get_logger("opsroom.webchat")
 
@@ -149,7 +150,10 @@ class WebChatAdapter:
                 raise WebChatError(f"there is no message {thread} in this channel to reply to", 404)
             thread = parent.thread or parent.id
         async with self.db.write() as conn:  # shared commit (store/db.py)
-            stored = msg_store.insert(conn, channel=channel, sender=principal.name, text=text, thread=thread)
+            # What is kept and shown is redacted (a token pasted by mistake stays out of the
+            # database and everyone's screen); the engine still gets what was typed.
+            shown = (getattr(self._system, "redactor", None) or redaction.current())(text)
+            stored = msg_store.insert(conn, channel=channel, sender=principal.name, text=shown, thread=thread)
         await self._publish(stored, "message")
         place = self.channels.place(channel, str(thread) if thread else None)
         event = MessageEvent(
@@ -157,7 +161,8 @@ class WebChatAdapter:
             principal.name,
             text,
             message_id=str(stored.id),
-            addressed=place.is_direct,
+            # A bare "help" in a channel is for the bot too (answered only to the asker).
+            addressed=place.is_direct or text.lower() in ("help", "help?"),
             event_id=f"web:{stored.id}",
             sender_name=principal.label,
         )
