@@ -400,7 +400,7 @@ class MattermostAdapter:
             place = place.in_thread(None)
         reply = self._reply_for(place)
         private_to = message.ephemeral_to
-        if private_to is None and reply is not None and message.extra.get("audience") == "asker":
+        if reply is not None and message.extra.get("audience") == "asker":
             private_to = reply.user  # help, errors, denials: only the person who asked sees them
         if private_to:
             return await self._send_private(place, message, private_to, reply)

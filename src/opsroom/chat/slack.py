@@ -381,7 +381,7 @@ class SlackAdapter:
         payload = render(message)
         responder = self._responder(place)
         private_to = message.ephemeral_to
-        if private_to is None and responder is not None and message.extra.get("audience") == "asker":
+        if responder is not None and message.extra.get("audience") == "asker":
             private_to = responder.user  # help, errors, denials: only the person who typed sees them
         if private_to:
             return await self._send_ephemeral(place, payload, private_to, responder)
