@@ -9,4 +9,5 @@ from opsroom.guardrails import tables as guardrail_tables  # noqa: F401
 from opsroom.incidents import tables as incident_tables  # noqa: F401
 from opsroom.integrations.cloud import tables as cloud_tables  # noqa: F401
 from opsroom.integrations.tickets import tables as ticket_tables  # noqa: F401
+from opsroom.runbooks import tables as runbook_tables  # noqa: F401
 from opsroom.store import tables  # noqa: F401
