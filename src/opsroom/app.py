@@ -17,6 +17,7 @@ import structlog
 
 from opsroom.actions import ActionSigner
 from opsroom.chat.base import Adapter, ChatHub
+from opsroom.cluster.membership import membership_of
 from opsroom.config.loader import LoadedConfig
 from opsroom.config.models import OpsroomConfig
 from opsroom.core import ConfigError, Runner
@@ -26,6 +27,7 @@ from opsroom.engine.steps import CORE_STEPS
 from opsroom.guardrails.holds import Guardrails
 from opsroom.guardrails.private import PrivateAwareReporter
 from opsroom.plugins import Declared, Extension, Live, Plugin, all_plugins, declare_all
+from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
 from opsroom.reporter import Reporter
@@ -135,7 +137,12 @@ class System:
         await self.chat.start(self.engine.handle)
         for service in self.services:
             await service.start()
-        await self.engine.recover()
+        membership = membership_of(self.engine.parts.extras)
+        if membership is None:
+            await self.engine.recover()
+        else:  # cluster: only dead replicas' runs, now and whenever the leader sweeps
+            membership.recover = lambda only: self.engine.recover(only=only)
+            await self.engine.recover(only=membership.orphaned())
         # Everything built so far (config, policy, routes, templates, compiled statements) lives
         # as long as the process: keep it out of the garbage collector's full passes, which
         # otherwise stall every request in flight for 40-100 ms (bench/webchat.py, dispatch.py).
@@ -182,16 +189,18 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
     declared = declare_all(plugins, loaded)  # first: a bad config fails before anything opens
     url = database_url or config.database.url
     db = Database.open(_resolve_sqlite(url, loaded.base_dir), sqlite_synchronous=config.database.sqlite_synchronous)
-    audit = AuditLog(db, timezone=config.audit.timezone)
     redactor = build_redactor(config)
+    redaction.install(redactor)  # opsroom's own log lines too (opsroom.logs)
+    audit = AuditLog(db, timezone=config.audit.timezone, redactor=redactor)
     state_dir = _state_dir(url, loaded.base_dir)
     signer = ActionSigner(secret_key(config, state_dir))
-    chat = ChatHub()
+    chat = ChatHub(redactor)
     for adapter in adapters or []:
         chat.add(adapter)
     runs = RunService(db, audit, redact=redactor.redact)
     users = {p.name: p for p in Directory(config.users, config.guardrails.group_roles)}
-    live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users)
+    built: list[Engine] = []  # filled below: live parts reach the engine once it exists
+    live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users, host=lambda: built[0])
     extensions = [plugin.start(loaded, live) for plugin in plugins
                   if plugin.start is not None and plugin.name in declared.names]
     parts = build_parts(loaded, declared, extensions)
@@ -202,6 +211,7 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
                     guardrails=lambda host: Guardrails(config.guardrails, host, channels=config.channels),
                     actions={kind: h for ext in extensions for kind, h in ext.actions.items()})
     reporter.on_finished = engine.on_run_finished
+    built.append(engine)
     if not parts.policy.configured:
         log.warning("no_policy", hint="no policy is configured: everyone may run every command")
     return System(loaded, db, audit, chat, engine, runs, reporter, signer, redactor,

@@ -107,8 +107,10 @@ def run(
     web = build_app(system)
     bind_host = host or loaded.config.server.host
     bind_port = port or loaded.config.server.port
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
+    # app believes it only from server.trusted_proxies (opsroom.web.app).
     server = uvicorn.Server(uvicorn.Config(web, host=bind_host, port=bind_port, log_config=None,
-                                           access_log=False, lifespan="on"))
+                                           access_log=False, lifespan="on", proxy_headers=False))
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
@@ -255,9 +257,18 @@ def check(config: ConfigOpt = None) -> None:
         err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
         raise typer.Exit(2) from None
     content = _check_content(loaded, parts.catalog)
+    for warning in _check_oncall(loaded):
+        console.print(f"[yellow]⚠[/] {warning}")
     n_rules = len(loaded.config.policy.rules)
+    from opsroom.policy.breadth import breadth_warnings
+
+    warnings = breadth_warnings(parts.policy, parts.catalog, list(parts.directory), loaded.config.channels)
+    warnings += [w for w in parts.policy.warnings if "no policy is configured" not in w]
+    for warning in warnings:
+        err.print(f"[bold yellow]⚠ WARNING:[/] {warning}")
+    verdict = "all valid" if not warnings else f"valid, but see {len(warnings)} warning(s) above"
     console.print(f"[green]✓[/] {loaded.source}: {len(parts.catalog)} commands, "
-                  f"{len(loaded.config.users)} users, {n_rules} policy rules{content} — all valid")
+                  f"{len(loaded.config.users)} users, {n_rules} policy rules{content} — {verdict}")
 
 
 def _check_content(loaded: Any, catalog: Any) -> str:
@@ -277,6 +288,20 @@ def _check_content(loaded: Any, catalog: Any) -> str:
     counts = ((len(books), "runbook"), (len(articles), "KB article"))
     shown = [f"{n} {what}{'s' if n != 1 else ''}" for n, what in counts if n]
     return "".join(f", {s}" for s in shown)
+
+
+def _check_oncall(loaded: Any) -> list[str]:
+    """Read the iCal feeds once, as the server will, and say who in them maps to no one."""
+    import asyncio
+    import datetime as dt
+
+    from opsroom.integrations.oncall.oncall import OnCall
+
+    oncall_config = loaded.config.oncall
+    if not any(layer.ical_url or layer.ical_file for s in oncall_config.schedules.values() for layer in s.layers):
+        return []
+    directory = OnCall(oncall_config)
+    return asyncio.run(directory.check_feeds(dt.datetime.now(dt.UTC), set(loaded.config.users)))
 
 
 def declared_parts(loaded: Any) -> Any:

@@ -15,7 +15,11 @@ from typing import Any
 from opsroom.actions import ActionRequest
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import CommandSpec, Invocation, Message, Place
+from opsroom.desk.plugin import plugin as desk_plugin
 from opsroom.engine.pipeline import Step, StepContext, Stop
+from opsroom.incidents import plugin as _incidents
+from opsroom.integrations.cloud.plugin import AWS_PLUGIN
+from opsroom.integrations.sql.plugin import SQL_PLUGIN
 from opsroom.plugins import (
     ActionHandler,
     AdapterFactory,
@@ -25,6 +29,7 @@ from opsroom.plugins import (
     Live,
     Plugin,
 )
+from opsroom.runbooks import plugin as _runbooks
 from opsroom.runs.registry import RunnerFactory
 
 
@@ -140,6 +145,27 @@ def _mattermost_adapter(loaded: LoadedConfig) -> Any:
 
     key = secret_key(loaded.config, _state_dir(loaded.config.database.url, loaded.base_dir))
     return build_mattermost_adapter(loaded, signing_key=key)
+
+
+def _matrix_adapter(loaded: LoadedConfig) -> Any:
+    matrix = loaded.config.chat.matrix
+    if not (matrix and matrix.enabled):
+        return None
+    from opsroom.app import _state_dir
+    from opsroom.chat.matrix import build_matrix_adapter  # imports nio: only when configured
+
+    return build_matrix_adapter(loaded, state_dir=_state_dir(loaded.config.database.url, loaded.base_dir))
+
+
+def _teams_adapter(loaded: LoadedConfig) -> Any:
+    teams = loaded.config.chat.teams
+    if not (teams and teams.enabled):
+        return None
+    from opsroom.app import _state_dir, secret_key
+    from opsroom.chat.teams import build_teams_adapter  # imports the Agents SDK: only when configured
+
+    state_dir = _state_dir(loaded.config.database.url, loaded.base_dir)
+    return build_teams_adapter(loaded, state_dir=state_dir, signing_key=secret_key(loaded.config, state_dir))
 
 
 # -- alerts and on-call ---------------------------------------------------------------------------
@@ -274,6 +300,18 @@ def _tickets_start(loaded: LoadedConfig, live: Live) -> Extension:
     )
 
 
+# -- cluster mode --------------------------------------------------------------------------------
+def _cluster_declare(loaded: LoadedConfig) -> Declaration | None:
+    return Declaration() if loaded.config.cluster.enabled else None
+
+
+def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.cluster.membership import Membership
+
+    membership = Membership(loaded.config.cluster, live.db)
+    return Extension(name="cluster", services=[membership], extras={"cluster": membership})
+
+
 DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("builtins", _builtins_declare, _builtins_start),
     Plugin("guardrails", _guardrails_declare, _guardrails_start),
@@ -285,7 +323,15 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("kubernetes", _kubernetes_declare),
     Plugin("alerts", _alerts_declare, _alerts_start),
     Plugin("tickets", _tickets_declare, _tickets_start),
+    desk_plugin,
+    Plugin("incidents", _incidents.declare, _incidents.start),
+    Plugin("runbooks", _runbooks.declare, _runbooks.start),
+    Plugin("cluster", _cluster_declare, _cluster_start),
+    AWS_PLUGIN,
+    SQL_PLUGIN,
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
+    _adapter_plugin("matrix", _matrix_adapter),
+    _adapter_plugin("teams", _teams_adapter),
     _adapter_plugin("web", _web_adapter),
 )

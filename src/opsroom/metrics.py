@@ -1,6 +1,6 @@
 """Prometheus metrics, served at /metrics."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 INBOUND = Counter("opsroom_inbound_commands_total", "Messages addressed to the bot", ["platform"])
 DUPLICATES = Counter("opsroom_duplicate_deliveries_total", "Platform deliveries dropped as repeats", ["platform"])
@@ -9,3 +9,10 @@ RUN_SECONDS = Histogram("opsroom_run_duration_seconds", "Run durations", ["comma
                         buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600))
 DECISION_SECONDS = Histogram("opsroom_policy_decision_seconds", "Time to decide one command",
                              buckets=(0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05))
+DESK_QUESTIONS = Counter(
+    "opsroom_desk_questions_total",
+    "Help-desk questions by outcome: suggested, no_match, solved, escalated, dismissed "
+    "(deflection rate = solved / (solved + escalated))",
+    ["outcome"],
+)
+LEADER = Gauge("opsroom_leader", "1 on the replica that holds the named leader lease (cluster mode)", ["name"])

@@ -86,6 +86,9 @@ class Live:
     signer: ActionSigner
     audit: AuditLog
     users: Mapping[str, Principal]
+    # The engine once the system is built (``CommandHost``), for live parts that hand commands
+    # to the pipeline later, e.g. a runbook's automatic steps; calling it during start fails.
+    host: Callable[[], Any] = field(default=lambda: None)
 
 
 @dataclass(frozen=True)

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from opsroom.config.alerts import AlertsConfig
 from opsroom.config.audit import AuditConfig
 from opsroom.config.base import Section
 from opsroom.config.chat import ChatConfig
-from opsroom.config.desk import KbConfig
+from opsroom.config.cluster import ClusterConfig
+from opsroom.config.desk import DeskConfig, KbConfig
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.config.incidents import IncidentsConfig
 from opsroom.config.integrations import IntegrationsConfig
@@ -30,6 +31,13 @@ class ServerConfig(Section):
     metrics_token_env: str = Field(
         "", description="Env var holding the bearer token Prometheus sends to /metrics; "
         "empty: /metrics answers callers on this machine only.")
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest request body any HTTP endpoint accepts (chunked bodies "
+        "too); larger ones get 413 before anything reads them.")
+    trusted_proxies: list[str] = Field(
+        [], description="Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto opsroom believes; from anyone else those headers are "
+        "ignored (the sign-in limiter counts the connecting address).")
 
 
 class DatabaseConfig(Section):
@@ -71,6 +79,7 @@ class OpsroomConfig(Section):
     demo: bool = False
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
+    cluster: ClusterConfig = ClusterConfig()
     audit: AuditConfig = AuditConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     users: dict[str, UserConfig] = {}
@@ -88,6 +97,28 @@ class OpsroomConfig(Section):
     tickets: TicketsConfig = TicketsConfig()
     guardrails: GuardrailsConfig = GuardrailsConfig()
     kb: KbConfig = KbConfig()
+    desk: DeskConfig = DeskConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
     incidents: IncidentsConfig = IncidentsConfig()
     secrets: list[str] = Field([], description="Names of environment variables whose values are secret.")
+
+    @model_validator(mode="after")
+    def _mattermost_buttons_reachable(self) -> OpsroomConfig:
+        """Mattermost button URLs must be absolute: a relative one makes every click fail
+        silently in the person's client."""
+        mm = self.chat.mattermost
+        if mm is not None and mm.enabled and not (mm.actions_url or self.server.public_url):
+            raise ValueError(
+                "chat.mattermost: buttons need a URL Mattermost can reach — set server.public_url "
+                "(e.g. https://opsroom.example.com) or chat.mattermost.actions_url"
+            )
+        if mm is not None and mm.actions_url and not mm.actions_url.startswith(("http://", "https://")):
+            raise ValueError("chat.mattermost.actions_url must start with http:// or https://")
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgresql(self) -> OpsroomConfig:
+        if self.cluster.enabled and not self.database.url.startswith("postgresql"):
+            raise ValueError("cluster.enabled needs PostgreSQL (database.url: postgresql://…): replicas share "
+                             "one database, and SQLite is one file on one machine")
+        return self

@@ -239,13 +239,15 @@ class Engine:
         name = ctx.inv.command.name if ctx.inv is not None else "?"
         metrics.COMMANDS.labels(name, _METRIC.get(stop.outcome, stop.outcome)).inc()
         if stop.text:
-            await self.reply(ctx.place, self.to_asker(ctx.place, ctx.principal, Message.plain(stop.text, stop.tone)))
+            answer = _to_asker(Message.plain(stop.text, stop.tone))
+            await self.reply(ctx.place, self.to_asker(ctx.place, ctx.principal, answer))
 
     async def _builtin(self, ctx: StepContext, delivery: Delivery | None = None) -> None:
         inv = ctx.invocation
         handler = self.parts.builtins.get(inv.command.name)
         if handler is None:
-            await self.reply(inv.place, Message.plain(f"`{inv.command.name}` is not available here.", "warning"))
+            await self.reply(inv.place, _to_asker(
+                Message.plain(f"`{inv.command.name}` is not available here.", "warning")))
             return
         # The marker commits before the handler runs (with the decision row when there is
         # one): a crash inside a handler loses that built-in rather than repeating it.
@@ -259,7 +261,7 @@ class Engine:
         if answer is not None:
             if inv.command.name in PRIVATE_BUILTINS or answer.tone == "denied":
                 answer = self.to_asker(inv.place, inv.principal, answer)
-            await self.reply(inv.place, answer)
+            await self.reply(inv.place, _to_asker(answer) if inv.command.read_only else answer)
 
     def to_asker(self, place: Place, principal: Principal, message: Message) -> Message:
         """``message`` shown to the asker only ("only you can see this"), as Slack does for
@@ -305,8 +307,9 @@ class Engine:
         return inv.command.lock.format_map({k: str(v) for k, v in inv.args.items()})
 
     def stored_args(self, inv: Invocation) -> dict[str, Any]:
-        """Arguments as stored and audited: secret ones masked."""
-        return inv.shown_args("[REDACTED]")
+        """Arguments as stored and audited: secret ones masked, secrets typed into free-text
+        ones redacted."""
+        return {k: self._clean(v) if isinstance(v, str) else v for k, v in inv.shown_args("[REDACTED]").items()}
 
     async def submit(self, inv: Invocation, decision: Decision, received: Mapping[str, Any],
                      *, initial: RunState = RunState.QUEUED, lock_key: str | None = None,
@@ -340,7 +343,7 @@ class Engine:
                     stored = self.stored_args(inv)
                     run_id = run_store.insert_run(conn, inv, state, lock_key=lock_key,
                                                   timeout=inv.command.timeout, stored_args=stored,
-                                                  started=reserved)
+                                                  started=reserved, shown_text=self._clean(inv.shown_text()))
                     if lock_key:
                         run_store.set_lock_run(conn, lock_key, run_id)
                     self.audit.append_many(conn, [
@@ -386,7 +389,7 @@ class Engine:
         ctx = RunContext(
             run_id=run_id, command=spec.name, args=dict(inv.args), user=inv.principal.name,
             channel=inv.place.name, timeout=spec.timeout, dry_run=bool(inv.flags.get("dry_run")),
-            options=dict(spec.runner.options) if spec.runner else {},
+            options=dict(spec.runner.options) if spec.runner else {}, extras=self.parts.extras,
         )
         self.reporter.track(run_id, inv)
         self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv),
@@ -566,16 +569,21 @@ class Engine:
         return Message.plain(f"🛑 Run #{run_id} cancelled.", "warning")
 
     # -- lifecycle --------------------------------------------------------------------------
-    async def recover(self) -> list[int]:
+    async def recover(self, only: Callable[[run_store.RunRow], bool] | None = None) -> list[int]:
         """Runs still marked running or queued when we start were cut off by a stop or a
         crash: end their processes that are still alive, then mark them ``interrupted``,
         free their locks, and tell their threads. In that order: a lock is freed only once
-        nothing of its run is running any more (runs/orphans.py)."""
+        nothing of its run is running any more (runs/orphans.py). ``only``: in cluster mode,
+        the runs of dead replicas (a live neighbour's runs are its own business)."""
+        def cut_off_runs(conn: Any) -> list[run_store.RunRow]:
+            found = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            return [r for r in found if only is None or only(r)]
+
         with self.db.read() as conn:
-            cut_off = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            cut_off = cut_off_runs(conn)
         ended = set(await orphans.end_orphans(cut_off))
         with self.db.begin() as conn:
-            stale = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            stale = cut_off_runs(conn)
             for run in stale:
                 record = AuditRecord(actor="opsroom", action="run.interrupted", run_id=run.id,
                                      command=run.command, platform=run.platform, channel=run.channel_name,
@@ -612,3 +620,10 @@ class Engine:
 
 def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _to_asker(message: Message) -> Message:
+    """Marks an answer meant for the person who typed (help, look-ups, errors, denials).
+    Adapters that can answer one person privately where they typed (Slack's and
+    Mattermost's command responses) do; the others post it as before."""
+    return dataclasses.replace(message, extra={**message.extra, "audience": "asker"})
