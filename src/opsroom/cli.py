@@ -139,9 +139,9 @@ def run(
 
 def _pidfile(loaded) -> Path:  # type: ignore[no-untyped-def]
     """Where `opsroom run` notes its pid, so `opsroom reload` can find it."""
-    from opsroom.app import _state_dir
+    from opsroom.store.state import state_dir
 
-    return _state_dir(loaded.config.database.url, loaded.base_dir) / ".opsroom.pid"
+    return state_dir(loaded.config.database.url, loaded.base_dir) / ".opsroom.pid"
 
 
 @app.command()
@@ -259,6 +259,8 @@ def check(config: ConfigOpt = None) -> None:
 
     loaded = _load(config)
     try:
+        from opsroom.app import declared_parts
+
         parts = declared_parts(loaded)
     except ConfigError as exc:
         err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
@@ -311,15 +313,6 @@ def _check_oncall(loaded: Any) -> list[str]:
     return asyncio.run(directory.check_feeds(dt.datetime.now(dt.UTC), set(loaded.config.users)))
 
 
-def declared_parts(loaded: Any) -> Any:
-    """What the plugins declare for ``loaded``, built into catalog, policy, pipeline and
-    runners: no database, no live service (the same parts a start or reload builds)."""
-    from opsroom.app import build_parts
-    from opsroom.plugins import all_plugins, declare_all
-
-    return build_parts(loaded, declare_all(all_plugins(), loaded))
-
-
 @config_app.command("schema")
 def config_schema() -> None:
     """Print the JSON schema of opsroom.yaml (for editors and CI validation)."""
@@ -329,12 +322,12 @@ def config_schema() -> None:
 
 
 def _audit(config: Path | None, database: str | None):  # type: ignore[no-untyped-def]
-    from opsroom.app import _resolve_sqlite
     from opsroom.audit import AuditLog
     from opsroom.store import Database
+    from opsroom.store.state import resolve_sqlite
 
     loaded = _load(config)
-    url = _resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
+    url = resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
     return AuditLog(Database.open(url), timezone=loaded.config.audit.timezone)
 
 

@@ -21,7 +21,7 @@ def declare(loaded: LoadedConfig) -> Declaration:
 
 
 def start(loaded: LoadedConfig, live: Live) -> Extension:
-    from opsroom.features import config_places
+    from opsroom.config.loader import config_places
     from opsroom.incidents.service import IncidentDesk
 
     config = loaded.config
