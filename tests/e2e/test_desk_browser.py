@@ -57,7 +57,7 @@ def test_the_help_desk_in_a_browser(browser: Any, tmp_path: Path, monkeypatch: p
             say(bob, "the espresso machine on floor 3 leaks")
             offer = bob.wait_for_selector("article.bot:has-text('No article fits')")
             offer.query_selector("button:has-text('Open a ticket')").click()
-            bob.wait_for_selector("article.bot:has-text('Ticket')")
+            bob.wait_for_selector("article.bot:has-text('opened with your question')")
             with system.db.read() as conn:
                 [body] = conn.execute(select(tickets.c.body)).scalars().all()
             assert "espresso machine on floor 3 leaks" in body
