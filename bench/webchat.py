@@ -51,6 +51,7 @@ def write_config(folder: Path, clients: int) -> Path:
 
     data = yaml.safe_load(DEMO_CONFIG.read_text())
     data["database"] = {"url": f"sqlite:///{folder / 'bench.db'}"}
+    data["kb"]["paths"] = [str(DEMO_CONFIG.parent / "kb")]  # the demo's articles, not copied here
     data["users"] = {f"bench{i:03d}": {"roles": ["sre"]} for i in range(1, clients + 1)}
     data["chat"] = {"web": {"signin_attempts_per_address": clients * 2 + 10}}
     data.pop("guardrails", None)  # rate limits per user would throttle the bench, not opsroom

@@ -15,6 +15,7 @@ from typing import Any
 from opsroom.actions import ActionRequest
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import CommandSpec, Invocation, Message, Place
+from opsroom.desk.plugin import plugin as desk_plugin
 from opsroom.engine.pipeline import Step, StepContext, Stop
 from opsroom.plugins import (
     ActionHandler,
@@ -285,6 +286,7 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("kubernetes", _kubernetes_declare),
     Plugin("alerts", _alerts_declare, _alerts_start),
     Plugin("tickets", _tickets_declare, _tickets_start),
+    desk_plugin,
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
     _adapter_plugin("web", _web_adapter),

@@ -9,3 +9,9 @@ RUN_SECONDS = Histogram("opsroom_run_duration_seconds", "Run durations", ["comma
                         buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600))
 DECISION_SECONDS = Histogram("opsroom_policy_decision_seconds", "Time to decide one command",
                              buckets=(0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05))
+DESK_QUESTIONS = Counter(
+    "opsroom_desk_questions_total",
+    "Help-desk questions by outcome: suggested, no_match, solved, escalated, dismissed "
+    "(deflection rate = solved / (solved + escalated))",
+    ["outcome"],
+)

@@ -11,6 +11,9 @@ https://argo-cd.readthedocs.io/en/stable/developer-guide/api-docs/):
   https://argo-cd.readthedocs.io/en/stable/operator-manual/health/), ``status.operationState``
   (``phase`` Running/Terminating/Succeeded/Failed/Error, ``message``, ``startedAt``,
   ``finishedAt``, ``syncResult.revision``), ``status.history[]`` (``id``, ``revision``)
+- a sync's ``infos`` (``argocd app sync --info key=value``) are kept on the operation as
+  ``operation.info`` and, once the controller runs it, ``status.operationState.operation.info``:
+  https://argo-cd.readthedocs.io/en/stable/user-guide/commands/argocd_app_sync/
 - ``DELETE /api/v1/applications/{name}/operation`` terminates the running operation
   (``argocd app terminate-op``)
 - errors are gRPC statuses through grpc-gateway: ``{"error", "code", "message"}``; 401 code 16
@@ -71,13 +74,15 @@ class FakeArgoCD(FakeVendor):
             },
         }
         self._step = -1
-        self.app = Starlette(
-            routes=[
-                Route("/api/v1/applications/{name}", self.get, methods=["GET"]),
-                Route("/api/v1/applications/{name}/sync", self.sync, methods=["POST"]),
-                Route("/api/v1/applications/{name}/rollback", self.rollback, methods=["POST"]),
-                Route("/api/v1/applications/{name}/operation", self.terminate, methods=["DELETE"]),
-            ]
+        self.app = self.behind_gateway(
+            Starlette(
+                routes=[
+                    Route("/api/v1/applications/{name}", self.get, methods=["GET"]),
+                    Route("/api/v1/applications/{name}/sync", self.sync, methods=["POST"]),
+                    Route("/api/v1/applications/{name}/rollback", self.rollback, methods=["POST"]),
+                    Route("/api/v1/applications/{name}/operation", self.terminate, methods=["DELETE"]),
+                ]
+            )
         )
 
     async def _guard(self, request: Request, action: str = "get") -> Response | None:
@@ -97,6 +102,7 @@ class FakeArgoCD(FakeVendor):
         self.application["operation"] = {
             "sync": {"revision": body.get("revision", "")},
             "initiatedBy": {"username": "opsroom"},
+            **({"info": body["infos"]} if body.get("infos") else {}),
         }
         self._step = 0
         self._target = body.get("revision") or dict(
@@ -125,8 +131,9 @@ class FakeArgoCD(FakeVendor):
         if self._step >= 0:
             self._step += 1
             if self._step == 2:  # the controller takes the operation
-                self.application.pop("operation", None)
+                operation = self.application.pop("operation", None)
                 status["operationState"] = {
+                    "operation": operation,
                     "phase": "Running",
                     "message": "one or more tasks are running",
                     "startedAt": "2026-02-02T10:00:00Z",

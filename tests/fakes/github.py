@@ -10,6 +10,12 @@ Shapes and status codes from GitHub's REST docs (API version 2022-11-28):
 - jobs: https://docs.github.com/en/rest/actions/workflow-jobs#list-jobs-for-a-workflow-run
 - cancel: https://docs.github.com/en/rest/actions/workflow-runs#cancel-a-workflow-run
   (202 Accepted; 409 Conflict when the run cannot be cancelled)
+- ``display_title`` is the workflow's ``run-name`` rendered with the dispatch inputs:
+  https://docs.github.com/en/actions/reference/workflows-and-actions/workflow-syntax#run-name
+- inputs the workflow does not declare are refused with 422 "Unexpected inputs provided":
+  https://docs.github.com/en/rest/actions/workflows#create-a-workflow-dispatch-event
+- listings are eventually consistent: a new run shows in the list only after a while
+  (``hidden_polls``), as GitHub's own docs on finding a dispatched run warn.
 - errors: 401 ``{"message": "Bad credentials"}``; 403/404 with ``message`` and
   ``documentation_url``: https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api
 - rate limits (403/429, ``retry-after``, ``x-ratelimit-remaining``/``-reset``):
@@ -55,6 +61,12 @@ class FakeGitHub(FakeVendor):
         self.never_finish = False
         self.forbid_dispatch = False
         self.dispatches: list[dict[str, Any]] = []
+        #: The workflow's ``on.workflow_dispatch.inputs``; None accepts any (no check).
+        self.declared_inputs: set[str] | None = None
+        #: The input the workflow's ``run-name`` shows (``run-name: Deploy ${{ inputs.X }}``).
+        self.run_name_input = ""
+        #: Titles of runs a colleague dispatches in the same second as our next dispatch.
+        self.simultaneous: list[str] = []
         # Someone else's run on the same workflow, already there before we dispatch.
         self._add_run(
             branch="main",
@@ -64,18 +76,16 @@ class FakeGitHub(FakeVendor):
             conclusion="success",
             visible_after=0,
         )
-        self.app = Starlette(
-            routes=[
-                Route(
-                    "/repos/{owner}/{name}/actions/workflows/{wf}/dispatches", self.dispatch, methods=["POST"]
-                ),
-                Route("/repos/{owner}/{name}/actions/workflows/{wf}/runs", self.list_runs, methods=["GET"]),
-                Route("/repos/{owner}/{name}/actions/runs/{run_id:int}", self.get_run, methods=["GET"]),
-                Route("/repos/{owner}/{name}/actions/runs/{run_id:int}/jobs", self.jobs, methods=["GET"]),
-                Route(
-                    "/repos/{owner}/{name}/actions/runs/{run_id:int}/cancel", self.cancel, methods=["POST"]
-                ),
-            ]
+        self.app = self.behind_gateway(
+            Starlette(
+                routes=[
+                    Route("/repos/{owner}/{name}/actions/workflows/{wf}/dispatches", self.dispatch, methods=["POST"]),
+                    Route("/repos/{owner}/{name}/actions/workflows/{wf}/runs", self.list_runs, methods=["GET"]),
+                    Route("/repos/{owner}/{name}/actions/runs/{run_id:int}", self.get_run, methods=["GET"]),
+                    Route("/repos/{owner}/{name}/actions/runs/{run_id:int}/jobs", self.jobs, methods=["GET"]),
+                    Route("/repos/{owner}/{name}/actions/runs/{run_id:int}/cancel", self.cancel, methods=["POST"]),
+                ]
+            )
         )
 
     # -- helpers ---------------------------------------------------------------------------
@@ -89,12 +99,14 @@ class FakeGitHub(FakeVendor):
         status: str = "queued",
         conclusion: str | None = None,
         visible_after: int = 0,
+        title: str = "Deploy",
     ) -> dict[str, Any]:
         self.next_id += 1
         run_id = self.next_id
         run = {
             "id": run_id,
             "name": "Deploy",
+            "display_title": title,
             "run_number": run_id - 9000,
             "event": "workflow_dispatch",
             "head_branch": branch,
@@ -113,6 +125,18 @@ class FakeGitHub(FakeVendor):
         }
         self.runs[run_id] = run
         return run
+
+    def colleague_dispatch(self, *, seconds_ago: float, hidden_polls: int = 0, title: str = "Deploy") -> int:
+        """Someone else dispatched the same workflow on main ``seconds_ago``; the run shows in
+        listings only after ``hidden_polls`` list calls."""
+        run = self._add_run(
+            branch="main",
+            actor=self.actor,  # the same bot account: many teams share one token
+            created=datetime.now(UTC) - timedelta(seconds=seconds_ago),
+            visible_after=hidden_polls,
+            title=title,
+        )
+        return int(run["id"])
 
     @staticmethod
     def _public(run: dict[str, Any]) -> dict[str, Any]:
@@ -149,17 +173,27 @@ class FakeGitHub(FakeVendor):
                 },
                 status_code=422,
             )
+        inputs = body.get("inputs") or {}
+        unexpected = sorted(set(inputs) - self.declared_inputs) if self.declared_inputs is not None else []
+        if unexpected:
+            return JSONResponse(
+                {"message": f"Unexpected inputs provided: {unexpected}", "documentation_url": DOCS},
+                status_code=422,
+            )
         self.dispatches.append(body)
+        for other in self.simultaneous:
+            self.colleague_dispatch(seconds_ago=0, title=other)
+        self.simultaneous = []
+        title = f"Deploy {inputs.get(self.run_name_input, '')}".strip() if self.run_name_input else "Deploy"
         run = self._add_run(
             branch=body["ref"].removeprefix("refs/heads/"),
             actor=self.actor,
             created=datetime.now(UTC),
             visible_after=self.hidden_polls,
+            title=title,
         )
         if body.get("return_run_details") and self.run_details:
-            return JSONResponse(
-                {"workflow_run_id": run["id"], "run_url": run["url"], "html_url": run["html_url"]}
-            )
+            return JSONResponse({"workflow_run_id": run["id"], "run_url": run["url"], "html_url": run["html_url"]})
         return Response(status_code=204)
 
     async def list_runs(self, request: Request) -> Response:

@@ -6,6 +6,8 @@ Shapes from GitHub's docs:
   issues are disabled)
 - get / update: https://docs.github.com/en/rest/issues/issues#get-an-issue and
   #update-an-issue (``state: closed``, ``state_reason: completed``)
+- list: https://docs.github.com/en/rest/issues/issues#list-repository-issues
+  (``state=all``, ``sort=created``, ``direction=desc``)
 - comments: https://docs.github.com/en/rest/issues/comments#create-an-issue-comment (201) and
   #list-issue-comments
 - errors: 401 ``{"message": "Bad credentials"}``, 404 ``{"message": "Not Found"}``; rate
@@ -27,24 +29,24 @@ DOCS = "https://docs.github.com/rest"
 
 
 class FakeGitHubIssues(FakeVendor):
-    def __init__(
-        self, *, token: str = "ghp_issues", repo: str = "acme/ops", login: str = "opsroom-bot"
-    ) -> None:
+    def __init__(self, *, token: str = "ghp_issues", repo: str = "acme/ops", login: str = "opsroom-bot") -> None:
         super().__init__()
         self.token, self.repo, self.login = token, repo, login
         self.issues: dict[int, dict[str, Any]] = {}
         self.comments: dict[int, list[dict[str, Any]]] = {}
         self.next = 41
-        self.app = Starlette(
-            routes=[
-                Route("/repos/{owner}/{name}/issues", self.create, methods=["POST"]),
-                Route("/repos/{owner}/{name}/issues/{number:int}", self.issue, methods=["GET", "PATCH"]),
-                Route(
-                    "/repos/{owner}/{name}/issues/{number:int}/comments",
-                    self.comment,
-                    methods=["GET", "POST"],
-                ),
-            ]
+        self.app = self.behind_gateway(
+            Starlette(
+                routes=[
+                    Route("/repos/{owner}/{name}/issues", self.create, methods=["POST", "GET"]),
+                    Route("/repos/{owner}/{name}/issues/{number:int}", self.issue, methods=["GET", "PATCH"]),
+                    Route(
+                        "/repos/{owner}/{name}/issues/{number:int}/comments",
+                        self.comment,
+                        methods=["GET", "POST"],
+                    ),
+                ]
+            )
         )
 
     async def _pre(self, request: Request) -> Response | None:
@@ -62,6 +64,9 @@ class FakeGitHubIssues(FakeVendor):
     async def create(self, request: Request) -> Response:
         if (early := await self._pre(request)) is not None:
             return early
+        if request.method == "GET":  # list repository issues, newest first
+            newest = sorted(self.issues.values(), key=lambda i: -int(i["number"]))
+            return JSONResponse(newest[: int(request.query_params.get("per_page", "30"))])
         body = await request.json()
         self.next += 1
         issue = {

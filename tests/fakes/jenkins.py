@@ -11,6 +11,13 @@ Shapes and status codes from Jenkins' docs:
   https://www.jenkins.io/doc/book/using/remote-access-api/ (…/lastBuild/api/json)
 - progressive console (``logText/progressiveText?start=N`` with ``X-Text-Size`` and
   ``X-More-Data``): https://javadoc.jenkins.io/hudson/console/AnnotatedLargeText.html
+- the queue, ``/queue/api/json`` → ``{"items": [{"id", "task": {"url"}, "actions":
+  [{"parameters": [{"name", "value"}]}]}]}`` (items leave it once they start), and a job's
+  ``api/json`` with ``nextBuildNumber`` and ``builds[number,queueId,actions[parameters]]``:
+  https://www.jenkins.io/doc/book/using/remote-access-api/ (``tree`` queries)
+- parameters the job does not define are dropped (SECURITY-170):
+  https://www.jenkins.io/doc/upgrade-guide/2.263/ and
+  https://www.jenkins.io/security/advisory/2016-05-11/
 - abort: POST ``…/N/stop`` (302 to the build page):
   https://www.jenkins.io/doc/book/using/aborting-a-build/
 - take out of the queue: POST ``/queue/cancelItem?id=N``:
@@ -46,17 +53,23 @@ class FakeJenkins(FakeVendor):
         self.stopped: list[int] = []
         self.cancelled_items: list[int] = []
         self.params: list[dict[str, str]] = []
-        self.app = Starlette(
-            routes=[
-                Route("/crumbIssuer/api/json", self.crumb, methods=["GET"]),
-                Route("/queue/item/{qid:int}/api/json", self.queue_item, methods=["GET"]),
-                Route("/queue/cancelItem", self.cancel_item, methods=["POST"]),
-                Route("/{job:path}/buildWithParameters", self.build_with_parameters, methods=["POST"]),
-                Route("/{job:path}/build", self.build_with_parameters, methods=["POST"]),
-                Route("/{job:path}/{number:int}/api/json", self.build, methods=["GET"]),
-                Route("/{job:path}/{number:int}/logText/progressiveText", self.console, methods=["GET"]),
-                Route("/{job:path}/{number:int}/stop", self.stop, methods=["POST"]),
-            ]
+        #: The job's parameter definitions; None: accept whatever is sent.
+        self.defined: set[str] | None = None
+        self.app = self.behind_gateway(
+            Starlette(
+                routes=[
+                    Route("/crumbIssuer/api/json", self.crumb, methods=["GET"]),
+                    Route("/queue/item/{qid:int}/api/json", self.queue_item, methods=["GET"]),
+                    Route("/queue/cancelItem", self.cancel_item, methods=["POST"]),
+                    Route("/queue/api/json", self.queue_list, methods=["GET"]),
+                    Route("/{job:path}/buildWithParameters", self.build_with_parameters, methods=["POST"]),
+                    Route("/{job:path}/build", self.build_with_parameters, methods=["POST"]),
+                    Route("/{job:path}/{number:int}/api/json", self.build, methods=["GET"]),
+                    Route("/{job:path}/{number:int}/logText/progressiveText", self.console, methods=["GET"]),
+                    Route("/{job:path}/{number:int}/stop", self.stop, methods=["POST"]),
+                    Route("/{job:path}/api/json", self.job_json, methods=["GET"]),
+                ]
+            )
         )
 
     @property
@@ -103,12 +116,13 @@ class FakeJenkins(FakeVendor):
             return denied
         if self._job_name(request.path_params["job"]) != self.job:
             return PlainTextResponse("Not Found", status_code=404)
-        self.params.append(dict(parse_qsl((await request.body()).decode())))
+        params = dict(parse_qsl((await request.body()).decode()))
+        if self.defined is not None:
+            params = {k: v for k, v in params.items() if k in self.defined}
+        self.params.append(params)
         self.next_queue_id += 1
-        self.queue[self.next_queue_id] = {"polls": 0}
-        return Response(
-            status_code=201, headers={"Location": f"{self.base}/queue/item/{self.next_queue_id}/"}
-        )
+        self.queue[self.next_queue_id] = {"polls": 0, "params": params}
+        return Response(status_code=201, headers={"Location": f"{self.base}/queue/item/{self.next_queue_id}/"})
 
     async def queue_item(self, request: Request) -> Response:
         if (denied := await self._guard(request)) is not None:
@@ -133,7 +147,12 @@ class FakeJenkins(FakeVendor):
             if "number" not in item:
                 self.next_build += 1
                 item["number"] = self.next_build
-                self.builds[self.next_build] = {"polls": 0, "log": "Started by user opsroom\n"}
+                self.builds[self.next_build] = {
+                    "polls": 0,
+                    "log": "Started by user opsroom\n",
+                    "queueId": qid,
+                    "params": item["params"],
+                }
             number = item["number"]
             body.update(
                 {
@@ -147,6 +166,37 @@ class FakeJenkins(FakeVendor):
                 }
             )
         return JSONResponse(body)
+
+    @staticmethod
+    def _actions(params: dict[str, str]) -> list[dict[str, Any]]:
+        parameters = [{"_class": "hudson.model.StringParameterValue", "name": k, "value": v} for k, v in params.items()]
+        return [{"_class": "hudson.model.ParametersAction", "parameters": parameters}]
+
+    async def queue_list(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        items = [
+            {
+                "_class": "hudson.model.Queue$WaitingItem",
+                "id": qid,
+                "task": {"name": "api", "url": f"{self.base}/job/deploy/job/api/"},
+                "actions": self._actions(item["params"]),
+            }
+            for qid, item in self.queue.items()
+            if "number" not in item and not item.get("cancelled")
+        ]
+        return JSONResponse({"_class": "hudson.model.Queue", "items": items})
+
+    async def job_json(self, request: Request) -> Response:
+        if (denied := await self._guard(request)) is not None:
+            return denied
+        if self._job_name(request.path_params["job"]) != self.job:
+            return PlainTextResponse("Not Found", status_code=404)
+        builds = [
+            {"number": n, "queueId": b["queueId"], "actions": self._actions(b["params"])}
+            for n, b in sorted(self.builds.items(), reverse=True)
+        ]
+        return JSONResponse({"nextBuildNumber": self.next_build + 1, "builds": builds})
 
     async def cancel_item(self, request: Request) -> Response:
         if (denied := await self._guard(request, post=True)) is not None:

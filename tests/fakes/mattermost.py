@@ -12,6 +12,18 @@ Shapes follow Mattermost's published docs:
 - Slash commands (form fields ``channel_id``, ``channel_name``, ``command``, ``team_domain``,
   ``team_id``, ``text``, ``token``, ``trigger_id``, ``user_id``, ``user_name``,
   ``response_url``): https://developers.mattermost.com/integrate/slash-commands/custom/
+- Permissions: the bot account has the Member role unless a test makes it a system admin;
+  ``POST /posts/ephemeral`` needs ``create_post_ephemeral`` (system admins only) and answers
+  403 otherwise; ``POST /posts`` into a channel the bot is not a member of is a 403
+  ("You do not have the appropriate permissions."): server/channels/api4/post.go,
+  server/public/model/role.go
+- Slash command ``response_url``: ``{SiteURL}/hooks/commands/{id}``, a JSON command response
+  (``response_type``, ``text``, ``props``) posted as the command's user into its channel and
+  ``root_id``; 30 minutes (``CommandWebhookLifetime``), five uses (``TryUse(id, 5)``):
+  server/channels/app/command.go, server/public/model/command_webhook.go
+- Channel history (``GET /channels/{id}/posts?since=<ms>`` → ``{"order": [...], "posts": {...}}``,
+  every post changed since then; ``GET /channels/{id}`` with ``type`` O/P/D/G and ``name``):
+  https://developers.mattermost.com/api-documentation/#/operations/GetPostsForChannel
 - Interactive message buttons (``integration: {url, context}``; the click POSTs
   ``user_id``, ``user_name``, ``channel_id``, ``team_id``, ``post_id``, ``trigger_id``,
   ``type``, ``context``): https://developers.mattermost.com/integrate/plugins/interactive-messages/
@@ -58,6 +70,13 @@ class FakeMattermost:
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     rate_limits: list[int] = field(default_factory=list)  # Retry-After of the next 429s on POST /posts
     connections: int = 0
+    bot_is_admin: bool = False  # the documented setup gives the bot the Member role
+    members: set[str] | None = None  # channels the bot is in (None: every channel)
+    hooks: dict[str, dict[str, Any]] = field(default_factory=dict)  # response_url id -> its command
+    responses: list[dict[str, Any]] = field(default_factory=list)  # what response_urls posted
+    base_url: str = ""
+    channels: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {id, type, name}
+    sockets_down: bool = False  # while True, event sockets are refused (posts still land)
     _sockets: list[WebSocket] = field(default_factory=list)
     _seq: int = 0
 
@@ -71,9 +90,57 @@ class FakeMattermost:
                 Route("/api/v4/posts/ephemeral", self._ephemeral, methods=["POST"]),
                 Route("/api/v4/posts/{post_id}", self._get_post, methods=["GET"]),
                 Route("/api/v4/posts/{post_id}/patch", self._patch_post, methods=["PUT"]),
+                Route("/api/v4/channels/{channel_id}/posts", self._channel_posts, methods=["GET"]),
+                Route("/api/v4/channels/{channel_id}", self._channel, methods=["GET"]),
+                Route("/hooks/commands/{hook_id}", self._command_hook, methods=["POST"]),
                 WebSocketRoute("/api/v4/websocket", self._websocket),
             ]
         )
+
+    def response_url(self, user_id: str, channel_id: str, root_id: str = "") -> str:
+        hook = new_id()
+        self.hooks[hook] = {"user_id": user_id, "channel_id": channel_id, "root_id": root_id, "uses": 0}
+        return f"{self.base_url}/hooks/commands/{hook}"
+
+    def seen_by(self, user_id: str) -> list[str]:
+        """Every private answer ``user_id`` could see (ephemeral posts, ephemeral command
+        responses). Click answers (``ephemeral_text``) are in the click's HTTP response."""
+        texts = [e["message"] for e in self.ephemerals if e["user_id"] == user_id]
+        texts += [r["text"] for r in self.responses if r["response_type"] == "ephemeral" and r["user_id"] == user_id]
+        return texts
+
+    async def _command_hook(self, request: Request) -> JSONResponse:
+        hook = self.hooks.get(request.path_params["hook_id"])
+        if hook is None or hook["uses"] >= 5:
+            return self._error(400, "Unable to get the command webhook or it has been used too many times.")
+        hook["uses"] += 1
+        body = json.loads(await request.body())
+        response = {**body, "user_id": hook["user_id"], "channel_id": hook["channel_id"], "root_id": hook["root_id"]}
+        response.setdefault("response_type", "ephemeral")
+        self.responses.append(response)
+        if response["response_type"] == "in_channel":  # posted as the user, with the webhook marker
+            post = self._post({"channel_id": hook["channel_id"], "root_id": hook["root_id"],
+                               "message": body.get("text", ""), "props": {**(body.get("props") or {}),
+                                                                           "from_webhook": "true"}})
+            post["user_id"] = hook["user_id"]
+            self.posts[post["id"]] = post
+        return JSONResponse({"status": "OK"})
+
+    async def _channel_posts(self, request: Request) -> JSONResponse:
+        _, err = await self._enter(request)
+        if err:
+            return err
+        channel = request.path_params["channel_id"]
+        since = int(request.query_params.get("since", "0"))
+        posts = {i: p for i, p in self.posts.items()
+                 if p["channel_id"] == channel and max(p["create_at"], p["update_at"]) > since}
+        order = sorted(posts, key=lambda i: posts[i]["create_at"], reverse=True)
+        return JSONResponse({"order": order, "posts": posts, "next_post_id": "", "prev_post_id": ""})
+
+    async def _channel(self, request: Request) -> JSONResponse:
+        _, err = await self._enter(request)
+        channel = self.channels.get(request.path_params["channel_id"])
+        return err or (JSONResponse(channel) if channel else self._error(404, "Unable to find the channel."))
 
     def of(self, method: str, path: str) -> list[Call]:
         return [c for c in self.calls if c.method == method and c.path == path]
@@ -134,6 +201,8 @@ class FakeMattermost:
             return self._error(400, "Invalid channel_id")
         if body.get("root_id") and body["root_id"] not in self.posts:
             return self._error(400, "Invalid RootId parameter.")
+        if self.members is not None and body["channel_id"] not in self.members:
+            return self._error(403, "You do not have the appropriate permissions.")
         post = self._post(body)
         self.posts[post["id"]] = post
         return JSONResponse(post, status_code=201)
@@ -142,6 +211,8 @@ class FakeMattermost:
         body, err = await self._enter(request)
         if err:
             return err
+        if not self.bot_is_admin:
+            return self._error(403, "You do not have the appropriate permissions.")
         post = self._post(body["post"])
         self.ephemerals.append({**post, "user_id": body["user_id"]})
         return JSONResponse(post, status_code=201)
@@ -167,6 +238,9 @@ class FakeMattermost:
     # -- WebSocket ------------------------------------------------------------------------
 
     async def _websocket(self, ws: WebSocket) -> None:
+        if self.sockets_down:
+            await ws.close(code=1013)  # "try again later": a proxy restarting
+            return
         await ws.accept()
         await ws.send_json(
             {
@@ -246,6 +320,7 @@ class FakeMattermost:
             "pending_post_id": "",
         }
         self.posts[post["id"]] = post
+        self.channels.setdefault(channel_id, {"id": channel_id, "type": channel_type, "name": channel_name})
         self._seq += 1
         data: dict[str, Any] = {
             "channel_display_name": channel_name.title(),
@@ -278,12 +353,15 @@ def slash_command(
     channel_id: str = "chanops000000000000000000a",
     channel_name: str = "ops",
     trigger_id: str = "",
+    root_id: str = "",
+    response_url: str = "http://127.0.0.1/hooks/commands/x",
 ) -> dict[str, str]:
     return {
         "channel_id": channel_id,
         "channel_name": channel_name,
         "command": command,
-        "response_url": "http://127.0.0.1/hooks/commands/x",
+        "root_id": root_id,
+        "response_url": response_url,
         "team_domain": "example",
         "team_id": TEAM_ID,
         "text": text,

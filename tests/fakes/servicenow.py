@@ -28,9 +28,7 @@ from tests.fakes.rest import FakeVendor
 
 
 def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse(
-        {"error": {"message": message, "detail": None}, "status": "failure"}, status_code=status
-    )
+    return JSONResponse({"error": {"message": message, "detail": None}, "status": "failure"}, status_code=status)
 
 
 def _journal(changes: dict[str, Any], row: dict[str, Any]) -> None:
@@ -46,11 +44,13 @@ class FakeServiceNow(FakeVendor):
         self.user, self.password = user, password
         self.tables: dict[str, dict[str, dict[str, Any]]] = {"incident": {}, "change_request": {}}
         self.next = {"incident": 10000, "change_request": 12340}
-        self.app = Starlette(
-            routes=[
-                Route("/api/now/table/{table}", self.collection, methods=["GET", "POST"]),
-                Route("/api/now/table/{table}/{sys_id}", self.record, methods=["GET", "PATCH"]),
-            ]
+        self.app = self.behind_gateway(
+            Starlette(
+                routes=[
+                    Route("/api/now/table/{table}", self.collection, methods=["GET", "POST"]),
+                    Route("/api/now/table/{table}/{sys_id}", self.record, methods=["GET", "PATCH"]),
+                ]
+            )
         )
 
     def add_change(self, *, approval: str, state: str, start: str, end: str) -> str:
@@ -93,15 +93,15 @@ class FakeServiceNow(FakeVendor):
                 number=f"INC{self.next['incident']:07d}",
                 state="1",
                 priority=str(
-                    {("1", "1"): 1, ("1", "2"): 2, ("2", "2"): 3}.get(
-                        (record.get("impact"), record.get("urgency")), 4
-                    )
+                    {("1", "1"): 1, ("1", "2"): 2, ("2", "2"): 3}.get((record.get("impact"), record.get("urgency")), 4)
                 ),
             )
             table[sys_id] = record
             return JSONResponse({"result": record}, status_code=201)
-        query = request.query_params.get("sysparm_query", "")
-        rows = [r for r in table.values() if query == f"number={r['number']}"]
+        # Encoded queries of one ``field=value`` term are all opsroom sends:
+        # https://www.servicenow.com/docs/bundle/latest/page/use/common-ui-elements/reference/r_OpAvailableFiltersQueries.html
+        field, _, value = request.query_params.get("sysparm_query", "").partition("=")
+        rows = [r for r in table.values() if field and str(r.get(field, "")) == value]
         limit = int(request.query_params.get("sysparm_limit", "10000"))
         return JSONResponse({"result": rows[:limit]})
 

@@ -7,6 +7,17 @@ Shapes follow Slack's published docs:
   https://api.slack.com/methods/auth.test, https://api.slack.com/methods/apps.connections.open
 - Rate limits (HTTP 429, ``Retry-After`` seconds, ``{"ok": false, "error": "ratelimited"}``):
   https://api.slack.com/apis/rate-limits
+- Membership: ``chat.postMessage`` / ``chat.postEphemeral`` into a conversation the bot is not in
+  fail with ``channel_not_found`` (private channels and DMs: the bot cannot even see them) or
+  ``not_in_channel`` (public channels, which ``conversations.join`` fixes; private ones it does
+  not): https://api.slack.com/methods/chat.postMessage#errors,
+  https://api.slack.com/methods/conversations.join#errors
+- Ephemerals with ``thread_ts`` show only when that thread already exists ("ephemeral messages
+  in threads are only visible if the thread already exists"); Slack still answers ``ok``:
+  https://api.slack.com/methods/chat.postEphemeral
+- ``response_url``: JSON ``{text, blocks, response_type: ephemeral|in_channel, replace_original}``,
+  at most 5 posts within 30 minutes, no membership needed:
+  https://api.slack.com/interactivity/handling#message_responses
 - Socket Mode (``hello``, envelopes with ``envelope_id``/``type``/``payload``/``retry_attempt``,
   acks with ``envelope_id``): https://api.slack.com/apis/socket-mode
 - Inbound payloads (slash command form, ``event_callback`` with ``app_mention``/``message``,
@@ -26,7 +37,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -48,11 +59,18 @@ class Call:
 class FakeSlack:
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     channels: dict[str, str] = field(default_factory=dict)  # id -> name
+    # Conversations the bot is a member of (None: every known public channel, as before).
+    members: set[str] | None = None
+    private: set[str] = field(default_factory=set)  # private channels and DMs among people
+    responses: list[dict[str, Any]] = field(default_factory=list)  # what response_urls posted
+    response_urls: dict[str, int] = field(default_factory=dict)  # url id -> uses left
     calls: list[Call] = field(default_factory=list)
     messages: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     rate_limits: dict[str, list[int]] = field(default_factory=dict)  # method -> Retry-After per 429
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    url_users: dict[str, str] = field(default_factory=dict)  # response_url id -> whose it is
+    threads: set[tuple[str, str]] = field(default_factory=set)  # threads people started
     base_url: str = ""
     _ts: int = 0
     _outgoing: asyncio.Queue[dict[str, Any]] | None = None
@@ -64,9 +82,48 @@ class FakeSlack:
         return Starlette(
             routes=[
                 Route("/api/{method}", self._api, methods=["GET", "POST"]),
+                Route("/respond/{key}", self._respond, methods=["POST"]),
                 WebSocketRoute("/socket", self._socket),
             ]
         )
+
+    def response_url(self, key: str, user: str = "U0ALICE") -> str:
+        """A fresh response_url for ``user``, as Slack puts in a slash command or a click."""
+        self.response_urls[key] = 5
+        self.url_users[key] = user
+        return f"{self.base_url}/respond/{key}"
+
+    def seen_by(self, user: str) -> list[str]:
+        """Texts of every ephemeral ``user`` could actually see (response_url or
+        chat.postEphemeral outside a thread that does not exist)."""
+        shown = [r for r in self.responses if r.get("response_type") == "ephemeral" and r["user"] == user]
+        shown += [e for e in self.ephemerals if e["user"] == user and e["visible"]]
+        return [m.get("text", "") + "\n" + json.dumps(m.get("blocks") or []) for m in shown]
+
+    def _is_member(self, channel: str) -> bool:
+        if channel.startswith("D") and channel not in self.private:
+            return True  # the bot's own DM with someone
+        if self.members is None:
+            return channel not in self.private
+        return channel in self.members
+
+    def _thread_exists(self, channel: str, ts: str) -> bool:
+        if (channel, ts) in self.threads:
+            return True
+        return any(c == channel and m.get("thread_ts") == ts and m["ts"] != ts for (c, _), m in self.messages.items())
+
+    async def _respond(self, request: Request) -> Response:
+        key = request.path_params["key"]
+        body = json.loads(await request.body())
+        left = self.response_urls.get(key, 0)
+        if left <= 0:
+            return PlainTextResponse("used_url", status_code=404)
+        self.response_urls[key] = left - 1
+        body["key"] = key
+        body["user"] = self.url_users.get(key, "")
+        body.setdefault("response_type", "ephemeral")  # Slack's default for response_url
+        self.responses.append(body)
+        return PlainTextResponse("ok")
 
     def of(self, method: str) -> list[Call]:
         return [c for c in self.calls if c.method == method]
@@ -138,6 +195,11 @@ class FakeSlack:
         return {"ok": True, "channel": {"id": p["channel"], "name": name, "is_channel": True}}
 
     def _m_conversations_join(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = p.get("channel", "")
+        if channel in self.private or channel not in self.channels:
+            return {"ok": False, "error": "channel_not_found"}
+        if self.members is not None:
+            self.members.add(channel)
         return {
             "ok": True,
             "channel": {"id": p.get("channel"), "name": self.channels.get(p.get("channel", ""))},
@@ -149,6 +211,9 @@ class FakeSlack:
             return {"ok": False, "error": "channel_not_found"}
         if channel.startswith("U"):
             channel = "D" + channel[1:]  # posting to a user id opens the DM
+        if not self._is_member(channel):
+            public = channel in self.channels and channel not in self.private
+            return {"ok": False, "error": "not_in_channel" if public else "channel_not_found"}
         ts = self._next_ts()
         message = {
             "type": "message",
@@ -169,6 +234,12 @@ class FakeSlack:
         return {"ok": True, "channel": key[0], "ts": key[1], "text": p.get("text", "")}
 
     def _m_chat_postEphemeral(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = p.get("channel", "")
+        if not self._is_member(channel):
+            public = channel in self.channels and channel not in self.private
+            return {"ok": False, "error": "not_in_channel" if public else "channel_not_found"}
+        thread = p.get("thread_ts")
+        p["visible"] = not thread or self._thread_exists(channel, thread)
         self.ephemerals.append(p)
         return {"ok": True, "message_ts": self._next_ts()}
 
@@ -231,6 +302,7 @@ def slash_command(
     channel: str = "C0OPS",
     channel_name: str = "ops",
     trigger_id: str = "13345224609.738474920.8088930838d88f008e0",
+    response_url: str = "https://hooks.slack.com/commands/1234/5678",
 ) -> dict[str, str]:
     return {
         "token": "gIkuvaNzQIHg97ATvDxqgjtO",
@@ -246,7 +318,7 @@ def slash_command(
         "text": text,
         "api_app_id": "A0000APP",
         "is_enterprise_install": "false",
-        "response_url": "https://hooks.slack.com/commands/1234/5678",
+        "response_url": response_url,
         "trigger_id": trigger_id,
     }
 
@@ -326,6 +398,8 @@ def block_actions(
     action_id: str = "opsroom_0",
     trigger_id: str = "12466734323.1395872398",
     ephemeral: bool = False,
+    response_url: str = "https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209",
+    thread_ts: str | None = None,
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "type": "block_actions",
@@ -341,7 +415,7 @@ def block_actions(
         },
         "trigger_id": trigger_id,
         "channel": {"id": channel, "name": "ops"},
-        "response_url": "https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209",
+        "response_url": response_url,
         "actions": [
             {
                 "action_id": action_id,
@@ -356,4 +430,7 @@ def block_actions(
     }
     if not ephemeral:
         payload["message"] = {"type": "message", "user": BOT_USER, "ts": message_ts, "text": "approval"}
+        if thread_ts:
+            payload["message"]["thread_ts"] = thread_ts
+            payload["container"]["thread_ts"] = thread_ts
     return payload

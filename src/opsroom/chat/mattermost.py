@@ -23,7 +23,6 @@ import json
 import logging
 import random
 import re
-import time
 import urllib.parse
 import uuid
 from collections import OrderedDict
@@ -36,7 +35,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.mattermost_api import MattermostApi, MattermostError
+from opsroom.chat.mattermost_events import Bot, CatchUp, message_event, ws_url
 from opsroom.chat.mattermost_render import render
+from opsroom.chat.mattermost_reply import (
+    CURRENT,
+    ClickReply,
+    CommandReply,
+    RepliedPosts,
+    Reply,
+    trusted_response_url,
+)
 from opsroom.chat.pacing import Outbox
 from opsroom.config.chat import MattermostConfig
 from opsroom.core import (
@@ -45,7 +54,6 @@ from opsroom.core import (
     Message,
     MessageEvent,
     MessageRef,
-    OpsroomError,
     Place,
     Principal,
 )
@@ -58,17 +66,9 @@ SEEN_DELIVERIES = 10_000
 USER_CACHE_SECONDS = 3600.0
 MAX_429_RETRIES = 3
 EPHEMERAL_PREFIX = "ephemeral:"
+RESPONDED_PREFIX = "responded:"
+FORBIDDEN = 403  # Mattermost's answer when the bot lacks a permission or channel membership
 _USER_ID = re.compile(r"[a-z0-9]{26}")
-
-
-class MattermostError(OpsroomError):
-    """The Mattermost server refused a request; the message is the server's own."""
-
-
-def _ws_url(base: str) -> str:
-    parts = urllib.parse.urlsplit(base.rstrip("/"))
-    scheme = "wss" if parts.scheme == "https" else "ws"
-    return urllib.parse.urlunsplit((scheme, parts.netloc, parts.path + "/api/v4/websocket", "", ""))
 
 
 class MattermostAdapter:
@@ -89,6 +89,7 @@ class MattermostAdapter:
             verify=config.verify_tls,
             timeout=30.0,
         )
+        self.api = MattermostApi(self.http)
         self.outbox = Outbox(config.pace_seconds)
         self.bot_user_id = ""
         self.bot_username = ""
@@ -98,14 +99,15 @@ class MattermostAdapter:
         self._socket_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._seen: OrderedDict[str, None] = OrderedDict()
-        self._users: dict[str, tuple[float, dict[str, Any]]] = {}
+        self._replied = RepliedPosts()
+        self._catch_up = CatchUp()
 
     # -- lifecycle ---------------------------------------------------------------------
 
     async def start(self, handler: InboundHandler) -> None:
         """Check the token (``GET /users/me``), then keep the event socket open in the
         background."""
-        me = await self._call("GET", "/users/me")
+        me = await self.api.call("GET", "/users/me")
         self.bot_user_id, self.bot_username = me["id"], me.get("username", "")
         self._handler = handler
         self._socket_task = asyncio.create_task(self._socket_loop(), name="mattermost-socket")
@@ -135,7 +137,7 @@ class MattermostAdapter:
         while True:
             try:
                 async with websockets.connect(
-                    _ws_url(self.config.url), max_size=8 * 1024 * 1024, open_timeout=15
+                    ws_url(self.config.url), max_size=8 * 1024 * 1024, open_timeout=15
                 ) as ws:
                     await ws.send(
                         json.dumps(
@@ -154,6 +156,8 @@ class MattermostAdapter:
                                 break
                             self.connections += 1
                             self.connected.set()
+                            if self.connections > 1:
+                                self._spawn(self._after_reconnect())
                             delay = self.config.reconnect_min_seconds
                         elif msg.get("event") == "posted":
                             self._on_posted(msg.get("data") or {})
@@ -168,54 +172,21 @@ class MattermostAdapter:
             delay = min(delay * 2, self.config.reconnect_max_seconds)
 
     def _on_posted(self, data: dict[str, Any]) -> None:
-        try:
-            post = json.loads(data.get("post") or "{}")
-        except ValueError:
-            return
-        user = post.get("user_id", "")
-        props = post.get("props") or {}
-        if (
-            not user
-            or user == self.bot_user_id
-            or post.get("type")  # system posts have a type
-            or props.get("from_bot") == "true"
-            or props.get("from_webhook") == "true"
-        ):
-            return
-        channel_type = data.get("channel_type", "")
-        try:
-            mentioned = self.bot_user_id in json.loads(data.get("mentions") or "[]")
-        except ValueError:
-            mentioned = False
-        text = post.get("message", "")
-        is_direct = channel_type == "D"
-        if mentioned and self.bot_username:
-            text = re.sub(rf"@{re.escape(self.bot_username)}\b", " ", text)
-        elif not is_direct and self.config.channels and post.get("channel_id") not in self.config.channels:
-            return
-        delivery = f"mattermost:post:{post.get('id')}"
-        if not self._first_time(delivery):
-            return
-        place = Place(
-            "mattermost",
-            post.get("channel_id", ""),
-            post.get("root_id") or None,
-            is_direct,
-            "" if is_direct or not data.get("channel_name") else "#" + data["channel_name"],
-        )
-        self._spawn(
-            self._emit(
-                MessageEvent(
-                    place=place,
-                    sender_id=user,
-                    text=" ".join(text.split()) if mentioned else text.strip(),
-                    message_id=post.get("id"),
-                    addressed=is_direct or mentioned,
-                    event_id=delivery,
-                    sender_name=str(data.get("sender_name", "")).lstrip("@"),
-                )
-            )
-        )
+        self._catch_up.saw(data)
+        event = message_event(data, self._bot())
+        if event is not None and event.event_id and self._first_time(event.event_id):
+            self._spawn(self._emit(event))
+
+    def _bot(self) -> Bot:
+        return Bot(self.bot_user_id, self.bot_username, tuple(self.config.channels))
+
+    async def _after_reconnect(self) -> None:
+        """Posts typed while the socket was down, handed on like live ones (deduplicated)."""
+        missed = await self._catch_up.missed(self.api.call, self._bot())
+        if missed:
+            log.info("mattermost: caught up on %d posts missed while the socket was down", len(missed))
+        for data in missed:
+            self._on_posted(data)
 
     # -- HTTP endpoints ----------------------------------------------------------------
 
@@ -259,12 +230,18 @@ class MattermostAdapter:
             place = Place(
                 "mattermost",
                 form.get("channel_id", ""),
-                None,
+                form.get("root_id") or None,  # typed in a thread: answered in that thread
                 is_direct,
                 "" if is_direct or not channel_name else "#" + channel_name,
             )
+            reply = CommandReply(
+                place.channel,
+                form.get("user_id", ""),
+                trusted_response_url(form.get("response_url", ""), self.config.site_url or self.config.url),
+                self.http,
+            )
             self._spawn(
-                self._emit(
+                self._replying(reply, self._emit(
                     MessageEvent(
                         place=place,
                         sender_id=form.get("user_id", ""),
@@ -273,7 +250,7 @@ class MattermostAdapter:
                         event_id=delivery,
                         sender_name=form.get("user_name", ""),
                     )
-                )
+                ))
             )
         return JSONResponse({})  # nothing posted now; the engine answers in the channel
 
@@ -315,13 +292,17 @@ class MattermostAdapter:
         if self._handler is None:
             return JSONResponse({"ephemeral_text": "opsroom is starting, try again shortly"}, status_code=503)
         delivery = f"mattermost:action:{payload.get('trigger_id') or uuid.uuid4().hex}"
-        if self._first_time(delivery):
-            self._spawn(
-                self._emit_action(
-                    channel, post_id, user, action_id, delivery, str(payload.get("user_name", ""))
-                )
-            )
-        return JSONResponse({})
+        if not self._first_time(delivery):
+            return JSONResponse({})
+        reply = ClickReply(channel, user)
+        task = self._spawn(self._replying(reply, self._emit_action(
+            channel, post_id, user, action_id, delivery, str(payload.get("user_name", ""))
+        )))
+        # Wait briefly for the engine's answer: a refusal then shows to the clicker as
+        # ephemeral_text, which needs no permission (ephemeral posts need system admin).
+        await asyncio.wait({task}, timeout=self.config.click_answer_seconds)
+        reply.open = False
+        return JSONResponse({"ephemeral_text": "\n\n".join(reply.texts)} if reply.texts else {})
 
     async def _emit_action(
         self, channel: str, post_id: str, user: str, action_id: str, delivery: str, user_name: str
@@ -329,7 +310,7 @@ class MattermostAdapter:
         root = None
         if post_id:
             try:
-                root = (await self._call("GET", f"/posts/{post_id}")).get("root_id") or None
+                root = (await self.api.call("GET", f"/posts/{post_id}")).get("root_id") or None
             except (MattermostError, httpx.HTTPError):
                 pass
         place = Place("mattermost", channel, root)
@@ -349,7 +330,7 @@ class MattermostAdapter:
 
     async def _emit(self, event: Inbound) -> None:
         if isinstance(event, MessageEvent):
-            info = await self._user(event.sender_id)
+            info = await self.api.user(event.sender_id)
             event = MessageEvent(
                 place=event.place,
                 sender_id=event.sender_id,
@@ -361,7 +342,7 @@ class MattermostAdapter:
                 sender_email=info.get("email", "") if self.config.lookup_emails else "",
             )
         elif self.config.lookup_emails and not event.sender_email:
-            info = await self._user(event.sender_id)
+            info = await self.api.user(event.sender_id)
             event = dataclasses.replace(event, sender_email=info.get("email", ""))
         handler = self._handler
         if handler is not None:
@@ -375,7 +356,12 @@ class MattermostAdapter:
             self._seen.popitem(last=False)
         return True
 
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+    @staticmethod
+    async def _replying(reply: Reply, coro: Coroutine[Any, Any, None]) -> None:
+        CURRENT.set(reply)  # this task's context: answers to this command/click go back its way
+        await coro
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         async def guarded() -> None:
             try:
                 await coro
@@ -387,74 +373,100 @@ class MattermostAdapter:
         task = asyncio.create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-    async def _user(self, user_id: str) -> dict[str, Any]:
-        if not user_id:
-            return {}
-        cached = self._users.get(user_id)
-        if cached and time.monotonic() - cached[0] < USER_CACHE_SECONDS:
-            return cached[1]
-        info: dict[str, Any]
-        try:
-            info = dict(await self._call("GET", f"/users/{urllib.parse.quote(user_id, safe='')}"))
-        except (MattermostError, httpx.HTTPError) as exc:
-            log.warning("mattermost: looking up user %s failed: %s", user_id, exc)
-            info = {}
-        self._users[user_id] = (time.monotonic(), info)
-        return info
+        return task
 
     # -- outbound ----------------------------------------------------------------------
-
-    async def _call(self, method: str, path: str, body: Any = None) -> Any:
-        for attempt in range(MAX_429_RETRIES + 1):
-            resp = await self.http.request(method, path, json=body)
-            if resp.status_code == 429 and attempt < MAX_429_RETRIES:
-                retry_after = resp.headers.get("retry-after", "1")
-                await asyncio.sleep(float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 1.0)
-                continue
-            if resp.status_code >= 400:
-                try:
-                    detail = resp.json().get("message", "")
-                except ValueError:
-                    detail = resp.text[:200]
-                raise MattermostError(f"Mattermost {method} {path} failed ({resp.status_code}): {detail}")
-            return resp.json() if resp.content else {}
-        raise AssertionError("unreachable")
 
     async def _mentions(self, principals: tuple[Principal, ...]) -> list[str]:
         out = []
         for p in principals:
             ident = p.identities.get("mattermost", "")
             if ident and _USER_ID.fullmatch(ident):
-                ident = (await self._user(ident)).get("username", "")
+                ident = (await self.api.user(ident)).get("username", "")
             out.append("@" + (ident or p.name))
         return out
 
     async def _payload(self, channel: str, message: Message) -> dict[str, Any]:
         return render(message, await self._mentions(message.mentions), self._integration(channel))
 
+    def _reply_for(self, place: Place) -> Reply | None:
+        reply = CURRENT.get()
+        return reply if reply is not None and reply.channel == place.channel else None
+
     async def send(self, place: Place, message: Message) -> MessageRef:
+        reply = self._reply_for(place)
+        private_to = message.ephemeral_to
+        if private_to is None and reply is not None and message.extra.get("audience") == "asker":
+            private_to = reply.user  # help, errors, denials: only the person who asked sees them
+        if private_to:
+            return await self._send_private(place, message, private_to, reply)
         payload = await self._payload(place.channel, message)
         post: dict[str, Any] = {"channel_id": place.channel, **payload}
         if place.thread:
             post["root_id"] = place.thread
-        if message.ephemeral_to:
-            user = message.ephemeral_to
-            made = await self.outbox.post(
-                place.channel, lambda: self._call("POST", "/posts/ephemeral", {"user_id": user, "post": post})
+        try:
+            made = await self.outbox.post(place.channel, lambda: self.api.call("POST", "/posts", post))
+        except MattermostError as exc:
+            if exc.status != FORBIDDEN or not isinstance(reply, CommandReply) or not reply.usable():
+                raise
+            # Not a member (a private channel, a DM between people): the command's
+            # response_url still posts there, in the thread it was typed in.
+            payload["message"] += (
+                f"\n\n_@{self.bot_username} is not a member here, so only the start and the outcome "
+                "show. Add it to the channel for live progress._"
             )
-            return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{made.get('id', '')}")
-        made = await self.outbox.post(place.channel, lambda: self._call("POST", "/posts", post))
+            await reply.send(payload, "in_channel")
+            return MessageRef(place, RESPONDED_PREFIX + self._replied.remember(reply))
         return MessageRef(place, str(made["id"]))
+
+    async def _send_private(self, place: Place, message: Message, user: str, reply: Reply | None) -> MessageRef:
+        """Only ``user`` sees it: as the click's ephemeral_text, through their command's
+        response_url, or as an ephemeral post (which needs a system-admin bot). A refusal
+        that cannot be shown is logged, never turned into a public error."""
+        ref = MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:")
+        if isinstance(reply, ClickReply) and reply.open and reply.user == user:
+            reply.texts.append(message.as_text())
+            return ref
+        payload = await self._payload(place.channel, message)
+        if isinstance(reply, CommandReply) and reply.user == user and reply.usable():
+            try:
+                await reply.send(payload, "ephemeral")
+                return ref
+            except httpx.HTTPError as exc:
+                log.warning("mattermost: response_url answer failed (%s); trying an ephemeral post", exc)
+        post: dict[str, Any] = {"channel_id": place.channel, **payload}
+        if place.thread:
+            post["root_id"] = place.thread
+        try:
+            made = await self.outbox.post(
+                place.channel, lambda: self.api.call("POST", "/posts/ephemeral", {"user_id": user, "post": post})
+            )
+        except MattermostError as exc:
+            if exc.status != FORBIDDEN:
+                raise
+            log.warning("mattermost: cannot show %s a private answer (the bot may not post ephemeral "
+                        "messages): %s", user, message.text)
+            return ref
+        return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{made.get('id', '')}")
 
     async def update(self, ref: MessageRef, message: Message) -> None:
         if ref.message_id.startswith(EPHEMERAL_PREFIX):
             user = ref.message_id[len(EPHEMERAL_PREFIX) :].split(":", 1)[0]
             await self.send(ref.place, dataclasses.replace(message, ephemeral_to=user))
             return
+        if ref.message_id.startswith(RESPONDED_PREFIX):
+            # Posted through a response_url (five uses): skip live progress, tell the rest.
+            reply = self._replied.get(ref.message_id[len(RESPONDED_PREFIX) :])
+            if message.tone == "running" and not message.extra.get("final"):
+                return
+            if reply is None or not reply.usable():
+                log.warning("mattermost: cannot tell %s the news: its response_url expired", ref.place.channel)
+                return
+            await reply.send(await self._payload(ref.place.channel, message), "in_channel")
+            return
 
         async def patch(latest: Message) -> None:
-            await self._call(
+            await self.api.call(
                 "PUT",
                 f"/posts/{urllib.parse.quote(ref.message_id, safe='')}/patch",
                 await self._payload(ref.place.channel, latest),

@@ -28,7 +28,6 @@ import json
 import logging
 import re
 import time
-from collections import OrderedDict
 from collections.abc import Coroutine
 from typing import Any
 
@@ -44,42 +43,32 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.dedup import SeenSet
 from opsroom.chat.pacing import Outbox
+from opsroom.chat.slack_directory import SlackDirectory
 from opsroom.chat.slack_render import BUTTON_ACTION_PREFIX, render, unescape
+from opsroom.chat.slack_respond import (
+    CURRENT,
+    KnownThreads,
+    RespondedMessages,
+    Responder,
+)
 from opsroom.config.chat import SlackConfig
-from opsroom.core import ActionEvent, Inbound, Message, MessageEvent, MessageRef, Place, Section
+from opsroom.core import ActionEvent, Context, Inbound, Message, MessageEvent, MessageRef, Place, Section
 from opsroom.web import intake
 
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1_000_000  # Slack's payloads are a few KB; anything huge is not Slack
 SEEN_DELIVERIES = 10_000
-USER_CACHE_SECONDS = 3600.0
 # Message subtypes that are still a person writing something; the rest (edits, deletions,
 # joins, bot posts…) are not commands.
 _USER_SUBTYPES = {None, "thread_broadcast", "file_share"}
 EPHEMERAL_PREFIX = "ephemeral:"
-
-
-class _SeenSet:
-    """Recently handled delivery ids, bounded; cheap in-process duplicate suppression in
-    front of the engine's durable ``processed_events`` check."""
-
-    def __init__(self, size: int = SEEN_DELIVERIES) -> None:
-        self._ids: OrderedDict[str, None] = OrderedDict()
-        self._size = size
-
-    def __contains__(self, delivery_id: str) -> bool:
-        return delivery_id in self._ids
-
-    def add(self, delivery_id: str) -> bool:
-        """True the first time ``delivery_id`` is added."""
-        if delivery_id in self._ids:
-            return False
-        self._ids[delivery_id] = None
-        if len(self._ids) > self._size:
-            self._ids.popitem(last=False)
-        return True
+RESPONDED_PREFIX = "responded:"
+# chat.postMessage errors that mean "the bot is not in this conversation": a private channel
+# or a DM it was never added to (channel_not_found), a public channel it has not joined.
+_NOT_A_MEMBER = {"channel_not_found", "not_in_channel"}
 
 
 class SlackAdapter:
@@ -110,12 +99,13 @@ class SlackAdapter:
         self.bot_user_id = ""
         self._handler: InboundHandler | None = None
         self._socket: Any = None
-        self._seen = _SeenSet()
+        self._seen = SeenSet(SEEN_DELIVERIES)
         self._signing_key = (config.signing_secret or "socket-mode-does-not-sign").encode()
         self._replays = intake.ReplayGuard(300.0)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._users: dict[str, tuple[float, str, str]] = {}  # id -> (fetched at, name, email)
-        self._channel_names: dict[str, str] = {}
+        self.directory = SlackDirectory(self.client, lookup_emails=config.lookup_emails)
+        self._responded = RespondedMessages()
+        self._threads = KnownThreads()
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -203,12 +193,12 @@ class SlackAdapter:
                 return BoltResponse(status=200, body="")
         return await next()
 
-    async def _on_command(self, ack: Any, body: dict[str, Any]) -> None:
+    async def _on_command(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
         if self.config.echo_commands:
             await ack(response_type="in_channel")  # the channel sees the command that was run
         else:
             await ack()
-        self._spawn(self._deliver_command(body))
+        self._spawn(self._deliver_command(body, respond))
 
     async def _on_mention(self, body: dict[str, Any], event: dict[str, Any]) -> None:
         if event.get("bot_id") or not event.get("user"):
@@ -232,9 +222,9 @@ class SlackAdapter:
             return
         self._deliver_event(body, event, text, addressed=False)
 
-    async def _on_action(self, ack: Any, body: dict[str, Any]) -> None:
+    async def _on_action(self, ack: Any, body: dict[str, Any], respond: Any) -> None:
         await ack()
-        self._spawn(self._deliver_action(body))
+        self._spawn(self._deliver_action(body, respond))
 
     def _deliver_event(
         self, body: dict[str, Any], event: dict[str, Any], text: str, *, addressed: bool
@@ -242,6 +232,7 @@ class SlackAdapter:
         delivery = f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}"
         if not self._seen.add(delivery):
             return
+        self._threads.add(event.get("channel", ""), event.get("thread_ts"))
         self._spawn(
             self._emit_message(
                 channel=event.get("channel", ""),
@@ -255,7 +246,7 @@ class SlackAdapter:
             )
         )
 
-    async def _deliver_command(self, body: dict[str, Any]) -> None:
+    async def _deliver_command(self, body: dict[str, Any], respond: Any = None) -> None:
         command = body.get("command", "")
         args = unescape(body.get("text", "")).strip()
         if command == self.config.umbrella_command:
@@ -265,11 +256,13 @@ class SlackAdapter:
         channel = body.get("channel_id", "")
         channel_name = body.get("channel_name", "")
         if channel_name and channel_name not in ("directmessage", "privategroup"):
-            self._channel_names.setdefault(channel, "#" + channel_name)
+            self.directory.channel_names.setdefault(channel, "#" + channel_name)
         # Without a trigger_id the body itself names the delivery: a replay is the same one.
         delivery = f"slack:cmd:{body.get('trigger_id') or _digest(body)}"
         if not self._seen.add(delivery):
             return
+        # Answers to this command can go back through its response_url (this task's context).
+        CURRENT.set(Responder(respond, channel, body.get("user_id", "")))
         await self._emit_message(
             channel=channel,
             is_direct=channel_name == "directmessage" or channel.startswith("D"),
@@ -295,9 +288,9 @@ class SlackAdapter:
         event_id: str,
         name_hint: str = "",
     ) -> None:
-        name, email = await self._user(user)
+        name, email = await self.directory.user(user)
         place = Place(
-            "slack", channel, thread, is_direct, "" if is_direct else await self._channel_name(channel)
+            "slack", channel, thread, is_direct, "" if is_direct else await self.directory.channel_name(channel)
         )
         await self._hand_on(
             MessageEvent(
@@ -312,20 +305,22 @@ class SlackAdapter:
             )
         )
 
-    async def _deliver_action(self, body: dict[str, Any]) -> None:
+    async def _deliver_action(self, body: dict[str, Any], respond: Any = None) -> None:
         user = (body.get("user") or {}).get("id", "")
         container = body.get("container") or {}
         channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
         message = body.get("message") or {}
         thread = message.get("thread_ts") or container.get("thread_ts")
+        self._threads.add(channel, thread)
+        CURRENT.set(Responder(respond, channel, user))
         is_direct = channel.startswith("D")
         place = Place(
-            "slack", channel, thread, is_direct, "" if is_direct else await self._channel_name(channel)
+            "slack", channel, thread, is_direct, "" if is_direct else await self.directory.channel_name(channel)
         )
         ref = None
         if not container.get("is_ephemeral") and container.get("message_ts"):
             ref = MessageRef(place, container["message_ts"])
-        name, email = await self._user(user)
+        name, email = await self.directory.user(user)
         for action in body.get("actions") or []:
             value = action.get("value")
             if not value:
@@ -366,54 +361,23 @@ class SlackAdapter:
         except Exception:
             log.exception("slack: handling an inbound event failed")
 
-    async def _user(self, user_id: str) -> tuple[str, str]:
-        """(display name, email) from users.info, cached for an hour; ("", "") when unknown."""
-        if not user_id:
-            return "", ""
-        cached = self._users.get(user_id)
-        if cached and time.monotonic() - cached[0] < USER_CACHE_SECONDS:
-            return cached[1], cached[2]
-        name = email = ""
-        try:
-            info = await self.client.users_info(user=user_id)
-            user = info.get("user") or {}
-            profile = user.get("profile") or {}
-            name = profile.get("display_name") or user.get("real_name") or user.get("name") or ""
-            email = profile.get("email", "") if self.config.lookup_emails else ""
-        except SlackApiError as exc:
-            log.warning("slack: users.info for %s failed: %s", user_id, exc.response.get("error"))
-        self._users[user_id] = (time.monotonic(), name, email)
-        return name, email
-
-    async def _channel_name(self, channel: str) -> str:
-        """``#name`` of a channel (conversations.info, cached), or "" when it is not known."""
-        if not channel:
-            return ""
-        if channel in self._channel_names:
-            return self._channel_names[channel]
-        name = ""
-        try:
-            info = await self.client.conversations_info(channel=channel)
-            raw = (info.get("channel") or {}).get("name")
-            name = f"#{raw}" if raw else ""
-        except SlackApiError as exc:
-            log.info("slack: conversations.info for %s failed: %s", channel, exc.response.get("error"))
-        self._channel_names[channel] = name
-        return name
-
     # -- outbound ----------------------------------------------------------------------
+
+    def _responder(self, place: Place) -> Responder | None:
+        """The response_url of the command or click being answered, if it belongs here."""
+        responder = CURRENT.get()
+        if responder is not None and responder.channel == place.channel and responder.usable():
+            return responder
+        return None
 
     async def send(self, place: Place, message: Message) -> MessageRef:
         payload = render(message)
-        if message.ephemeral_to:
-            user = message.ephemeral_to
-            resp = await self.outbox.post(
-                place.channel,
-                lambda: self.client.chat_postEphemeral(
-                    channel=place.channel, user=user, thread_ts=place.thread, **payload
-                ),
-            )
-            return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{resp.get('message_ts', '')}")
+        responder = self._responder(place)
+        private_to = message.ephemeral_to
+        if private_to is None and responder is not None and message.extra.get("audience") == "asker":
+            private_to = responder.user  # help, errors, denials: only the person who typed sees them
+        if private_to:
+            return await self._send_ephemeral(place, payload, private_to, responder)
         broadcast = bool(place.thread) and message.extra.get("broadcast", "").lower() in ("1", "true", "yes")
 
         async def post() -> Any:
@@ -427,13 +391,20 @@ class SlackAdapter:
             )
 
         try:
-            resp = await self.outbox.post(place.channel, post)
+            resp = await self._post_joining(place, post)
         except SlackApiError as exc:
-            if exc.response.get("error") != "not_in_channel":
+            if responder is None or exc.response.get("error") not in _NOT_A_MEMBER:
                 raise
-            # A public channel the bot has not joined yet: join (channels:join) and retry once.
-            await self.client.conversations_join(channel=place.channel)
-            resp = await self.outbox.post(place.channel, post)
+            # Not a member (a private channel, a DM between people): the command's own
+            # response_url still reaches everyone there.
+            hint = Context(
+                "opsroom is not a member of this conversation, so only the start and the outcome "
+                f"show here. Add <@{self.bot_user_id}> (`/invite`) for live progress."
+            )
+            shown = dataclasses.replace(message, blocks=(*message.blocks, hint))
+            await responder.send(render(shown), "in_channel")
+            return MessageRef(place, RESPONDED_PREFIX + self._responded.remember(responder))
+        self._threads.add(place.channel, place.thread)  # a reply makes the thread exist
         channel = str(resp.get("channel") or place.channel)  # a post to a user id lands in a DM
         posted_place = (
             place
@@ -442,12 +413,59 @@ class SlackAdapter:
         )
         return MessageRef(posted_place, str(resp["ts"]))
 
+    async def _post_joining(self, place: Place, post: Any) -> Any:
+        try:
+            return await self.outbox.post(place.channel, post)
+        except SlackApiError as exc:
+            if exc.response.get("error") != "not_in_channel":
+                raise
+        # A public channel the bot has not joined yet: join (channels:join) and retry once.
+        try:
+            await self.client.conversations_join(channel=place.channel)
+        except SlackApiError as exc:
+            log.info("slack: cannot join %s: %s", place.channel, exc.response.get("error"))
+            raise
+        return await self.outbox.post(place.channel, post)
+
+    async def _send_ephemeral(
+        self, place: Place, payload: dict[str, Any], user: str, responder: Responder | None
+    ) -> MessageRef:
+        """Only ``user`` sees it. Through the response_url of their own command or click when
+        there is one (works in every conversation, shows where they are looking); else
+        chat.postEphemeral, in the thread only when that thread exists (Slack drops
+        ephemerals sent into a thread that does not)."""
+        if responder is not None and responder.user == user:
+            try:
+                await responder.send(payload, "ephemeral")
+                return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:")
+            except Exception as exc:  # noqa: BLE001 - expired, used up, network: the Web API is the fallback
+                log.warning("slack: response_url answer failed (%s); trying chat.postEphemeral", exc)
+        thread = place.thread if (place.channel, place.thread) in self._threads else None
+        resp = await self.outbox.post(
+            place.channel,
+            lambda: self.client.chat_postEphemeral(
+                channel=place.channel, user=user, thread_ts=thread, **payload
+            ),
+        )
+        return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{resp.get('message_ts', '')}")
+
     async def update(self, ref: MessageRef, message: Message) -> None:
         """Edit in place (chat.update). Ephemeral messages cannot be edited through the Web
-        API, so their update is a fresh ephemeral message to the same person."""
+        API, so their update is a fresh ephemeral message to the same person. A message that
+        went out through a response_url gets its news through it too: live progress edits
+        are skipped (five answers at most), everything else is posted."""
         if ref.message_id.startswith(EPHEMERAL_PREFIX):
             user = ref.message_id[len(EPHEMERAL_PREFIX) :].split(":", 1)[0]
             await self.send(ref.place, dataclasses.replace(message, ephemeral_to=user))
+            return
+        if ref.message_id.startswith(RESPONDED_PREFIX):
+            responder = self._responded.get(ref.message_id[len(RESPONDED_PREFIX) :])
+            if message.tone == "running" and not message.extra.get("final"):
+                return
+            if responder is None or not responder.usable():
+                log.warning("slack: cannot tell %s the news: its response_url has expired", ref.place.channel)
+                return
+            await responder.send(render(message), "in_channel")
             return
 
         async def edit(latest: Message) -> None:

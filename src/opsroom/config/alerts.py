@@ -164,3 +164,6 @@ class AlertsConfig(Section):
     prometheus_url: str = ""
     alertmanager_url: str = ""  # default Alertmanager for silences
     tick: Duration = 1.0
+    # Alertmanager sends nothing about silenced alerts, not even their resolution, so for a
+    # group silenced there opsroom asks it this often which of the group's alerts are active.
+    silenced_poll: Duration = Field(default=30.0, gt=0)

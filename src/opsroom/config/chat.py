@@ -85,6 +85,16 @@ class MattermostConfig(Section):
         "",
         description="URL Mattermost posts button clicks to; default <server.public_url>/mattermost/actions.",
     )
+    site_url: str = Field(
+        "",
+        description="Mattermost's SiteURL when it differs from url (slash commands' response_url "
+        "must start with it to be used); default: url.",
+    )
+    click_answer_seconds: float = Field(
+        3.0, ge=0, le=25,
+        description="How long a click waits for the engine's answer, so a refusal can go back as "
+        "the click's ephemeral_text (below Mattermost's OutgoingIntegrationRequestsTimeout).",
+    )
     umbrella_command: str = "/ops"
     channels: list[str] = Field([], description="Channel ids whose plain messages are read; empty = all.")
     lookup_emails: bool = True

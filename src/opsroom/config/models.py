@@ -5,13 +5,13 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from opsroom.config.alerts import AlertsConfig
 from opsroom.config.audit import AuditConfig
 from opsroom.config.base import Section
 from opsroom.config.chat import ChatConfig
-from opsroom.config.desk import KbConfig
+from opsroom.config.desk import DeskConfig, KbConfig
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.config.incidents import IncidentsConfig
 from opsroom.config.integrations import IntegrationsConfig
@@ -92,6 +92,21 @@ class OpsroomConfig(Section):
     tickets: TicketsConfig = TicketsConfig()
     guardrails: GuardrailsConfig = GuardrailsConfig()
     kb: KbConfig = KbConfig()
+    desk: DeskConfig = DeskConfig()
     runbooks: RunbooksConfig = RunbooksConfig()
     incidents: IncidentsConfig = IncidentsConfig()
     secrets: list[str] = Field([], description="Names of environment variables whose values are secret.")
+
+    @model_validator(mode="after")
+    def _mattermost_buttons_reachable(self) -> OpsroomConfig:
+        """Mattermost button URLs must be absolute: a relative one makes every click fail
+        silently in the person's client."""
+        mm = self.chat.mattermost
+        if mm is not None and mm.enabled and not (mm.actions_url or self.server.public_url):
+            raise ValueError(
+                "chat.mattermost: buttons need a URL Mattermost can reach — set server.public_url "
+                "(e.g. https://opsroom.example.com) or chat.mattermost.actions_url"
+            )
+        if mm is not None and mm.actions_url and not mm.actions_url.startswith(("http://", "https://")):
+            raise ValueError("chat.mattermost.actions_url must start with http:// or https://")
+        return self

@@ -38,6 +38,7 @@ class ActionEvent:
     event_id: str | None = None
     sender_name: str = ""
     sender_email: str = ""
+    value: str = ""  # what the person typed with the click, where the platform asks (a Deny's reason)
 
 
 Inbound = Union[MessageEvent, ActionEvent]

@@ -50,6 +50,9 @@ class Button:
     # Text fallback for platforms without buttons, e.g. "/approve 42".
     fallback: str = ""
     url: str = ""  # a link button instead of an action
+    # A question to answer before the click counts ("why deny?"); adapters that can ask show
+    # a text box and send the answer as ``ActionEvent.value``.
+    asks: str = ""
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import structlog
+
 from opsroom.config.desk import KbConfig
+from opsroom.core import ConfigError
 from opsroom.desk.articles import Article, load_articles
 from opsroom.desk.search import Hit, KbSearcher, build_searcher
+
+log = structlog.get_logger(__name__)
 
 
 def kb_folders(config: KbConfig, base_dir: Path) -> list[Path]:
@@ -38,3 +43,32 @@ class KnowledgeBase:
         if not hits or hits[0].confidence < self.min_confidence:
             return []
         return hits
+
+
+class LiveKnowledgeBase:
+    """The KB the desk answers from, re-read when its files change (an edit, `git pull`,
+    `opsroom reload`): each question costs one stat() per file. A broken edit keeps the last
+    good index and is logged with its file and line, so a typo never takes the desk down."""
+
+    def __init__(self, config: KbConfig, base_dir: Path) -> None:
+        self._config, self._base_dir = config, base_dir
+        self._stamp = self._files_stamp()
+        self._kb = KnowledgeBase.load(config, base_dir)
+
+    def _files_stamp(self) -> tuple[tuple[str, int, int], ...]:
+        stamp = []
+        for folder in kb_folders(self._config, self._base_dir):
+            for path in sorted(folder.rglob("*.md")) if folder.is_dir() else ():
+                info = path.stat()
+                stamp.append((str(path), info.st_mtime_ns, info.st_size))
+        return tuple(stamp)
+
+    def __call__(self) -> KnowledgeBase:
+        stamp = self._files_stamp()
+        if stamp != self._stamp:
+            self._stamp = stamp
+            try:
+                self._kb = KnowledgeBase.load(self._config, self._base_dir)
+            except ConfigError as err:
+                log.warning("kb.reload_failed", error=str(err))
+        return self._kb

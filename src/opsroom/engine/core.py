@@ -234,13 +234,14 @@ class Engine:
         name = ctx.inv.command.name if ctx.inv is not None else "?"
         metrics.COMMANDS.labels(name, _METRIC.get(stop.outcome, stop.outcome)).inc()
         if stop.text:
-            await self.reply(ctx.place, Message.plain(stop.text, stop.tone))
+            await self.reply(ctx.place, _to_asker(Message.plain(stop.text, stop.tone)))
 
     async def _builtin(self, ctx: StepContext, delivery: Delivery | None = None) -> None:
         inv = ctx.invocation
         handler = self.parts.builtins.get(inv.command.name)
         if handler is None:
-            await self.reply(inv.place, Message.plain(f"`{inv.command.name}` is not available here.", "warning"))
+            await self.reply(inv.place, _to_asker(
+                Message.plain(f"`{inv.command.name}` is not available here.", "warning")))
             return
         # The marker commits before the handler runs (with the decision row when there is
         # one): a crash inside a handler loses that built-in rather than repeating it.
@@ -252,7 +253,7 @@ class Engine:
         answer = await handler(self, inv)
         metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
         if answer is not None:
-            await self.reply(inv.place, answer)
+            await self.reply(inv.place, _to_asker(answer) if inv.command.read_only else answer)
 
     def _record_decision(self, inv: Invocation, received: Mapping[str, Any], decision: Decision,
                          delivery: Delivery | None = None) -> None:
@@ -498,6 +499,8 @@ class Engine:
         from opsroom.commands.parser import parse
 
         place = req.event.place
+        if req.event.message is not None and self.chat.get(place.platform).capabilities.threads:
+            place = req.event.message.thread_place  # the run's output goes under the alert, not below it
         try:
             inv = parse(str(req.payload["text"]), self.parts.catalog, req.principal, place,
                         engine_flags=self.engine_flags)
@@ -578,7 +581,8 @@ class Engine:
         has a public URL, else platform, channel and message id."""
         message = ref.message_id if ref is not None else ""
         if self.public_url and place.platform == "web":
-            return f"{self.public_url.rstrip('/')}/chat/{place.channel}?message={message}"
+            root = (ref.place.thread if ref is not None else None) or message
+            return f"{self.public_url.rstrip('/')}/chat/{place.channel}?thread={root}#m{message}"
         return f"{place.platform} {place.name} message {message}".strip()
 
     def _clean(self, text: str) -> str:
@@ -587,3 +591,10 @@ class Engine:
 
 def now_utc() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def _to_asker(message: Message) -> Message:
+    """Marks an answer meant for the person who typed (help, look-ups, errors, denials).
+    Adapters that can answer one person privately where they typed (Slack's and
+    Mattermost's command responses) do; the others post it as before."""
+    return dataclasses.replace(message, extra={**message.extra, "audience": "asker"})

@@ -177,11 +177,14 @@ StepFn = Callable[[StepContext], Awaitable[Stop | None]]
 @dataclass(frozen=True)
 class Step:
     """One unit of the pipeline. ``slot`` is its place in ``ORDER``; ``builtins``: whether it
-    runs for built-in commands too (they stop at authorize and are answered in process)."""
+    runs for built-in commands too (they stop at authorize and are answered in process);
+    ``first``: it runs before the slot's other steps (a plugin's route step that claims a
+    message — a question in the help channel — before the core calls it conversation)."""
 
     slot: str
     run: StepFn
     builtins: bool = False
+    first: bool = False
 
 
 @dataclass(frozen=True)
@@ -190,11 +193,12 @@ class Pipeline:
 
     @classmethod
     def build(cls, steps: Sequence[Step]) -> Pipeline:
-        """Order steps by their slot (a slot may hold several, kept in the order given)."""
+        """Order steps by their slot (a slot may hold several: ``first`` ones, then the rest, each
+        kept in the order given)."""
         unknown = [s.slot for s in steps if s.slot not in ORDER]
         if unknown:
             raise ValueError(f"pipeline slot {unknown[0]!r} does not exist (slots: {', '.join(ORDER)})")
-        return cls(tuple(sorted(steps, key=lambda s: ORDER.index(s.slot))))
+        return cls(tuple(sorted(steps, key=lambda s: (ORDER.index(s.slot), not s.first))))
 
     @property
     def slots(self) -> list[str]:

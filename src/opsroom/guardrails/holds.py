@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
@@ -39,7 +40,7 @@ from opsroom.core import (
 )
 from opsroom.core.message import Tone
 from opsroom.guardrails import approvals as book
-from opsroom.guardrails import requests
+from opsroom.guardrails import notify, requests
 from opsroom.guardrails.freezes import FreezeBook, parse_freeze
 from opsroom.guardrails.ratelimit import RateLimiter
 from opsroom.policy.requirements import (
@@ -276,14 +277,20 @@ class Guardrails:
             now,
             expires_at,
         )
+        approvers = (notify.eligible_approvers(engine.parts.directory, hold, inv.principal)
+                     if kind == APPROVAL else [])
         message = (
             self._confirm_message(inv, hold, now)
             if kind == CONFIRMATION
-            else self._approval_message(inv, hold, now, "0 so far")
+            else requests.approval_message(inv, hold, now, "0 so far", engine.signer.mint, approvers)
         )
         ref = await engine.reply(inv.place, message)
         with engine.db.begin() as conn:  # so the request can be settled in place later
             run_store.set_values(conn, hold.run_id, progress_message_id=ref.message_id)
+        if approvers:
+            link = engine.thread_link(inv.place, ref) if hasattr(engine, "thread_link") else ""
+            await notify.tell_approvers(engine.chat, inv.place, approvers,
+                                        notify.direct_message(inv, run_id, link))
 
     def _approval_message(self, inv: Invocation, hold: book.Hold, now: dt.datetime, progress: str) -> Message:
         return requests.approval_message(inv, hold, now, progress, self._engine.signer.mint)
@@ -394,7 +401,7 @@ class Guardrails:
                 granted = book.close_hold(conn, run_id, APPROVAL, "approved", principal.name, now)
         if not result.satisfied:
             await self._post(
-                inv,
+                self._in_request_thread(inv, run),
                 Message.plain(
                     f"👍 {principal.label} approved run #{run_id} — {result.progress}; waiting for more.",
                     "info",
@@ -433,6 +440,9 @@ class Guardrails:
         if refused is not None:
             return refused
         reason = " ".join(engine._clean(reason).split())[:300]
+        if not reason:  # a denial always says why: the requester reads it and the audit keeps it
+            return Message.plain(f"Say why you deny run #{run_id}: `deny {run_id} REASON` "
+                                 "(the requester sees it, and it is audited). Nothing changed.", "warning")
         with engine.db.begin() as conn:
             book.add_vote(conn, run_id, principal.name, "deny", hold.fingerprint, reason, now)
         text = f"run #{run_id} denied by {principal.name}" + (f": {reason}" if reason else "")
@@ -563,10 +573,23 @@ class Guardrails:
                                               platform=inv.place.platform, channel=inv.place.name,
                                               command=inv.command.name, run_id=run.id))
         self._invocations.pop(run.id, None)
-        await self._settle(current, f"✅ {text}", "success")
-        await self._post(inv, Message.plain(text, "success"))
-        engine.start_run(run.id, inv)
+        if not await self._settle(current, text, "success"):  # one message says it, once
+            await self._post(inv, Message.plain(text, "success"))
+        # The run's progress goes in the request's thread: the channel keeps one line per request.
+        engine.start_run(run.id, self._in_request_thread(inv, current))
         return None  # the thread was told above
+
+    def _in_request_thread(self, inv: Invocation, run: run_store.RunRow) -> Invocation:
+        """``inv`` placed in the thread of its request message, where the platform has threads."""
+        if not run.progress_message_id or inv.place.thread:
+            return inv
+        try:
+            threads = self._engine.chat.get(inv.place.platform).capabilities.threads
+        except Exception:  # noqa: BLE001 - no such adapter (console): stay where it was asked
+            return inv
+        if not threads:
+            return inv
+        return dataclasses.replace(inv, place=inv.place.in_thread(run.progress_message_id))
 
     async def _end(
         self,
@@ -602,11 +625,11 @@ class Guardrails:
                            lock_key=current.lock_key, finished_at=now, error=text)
         self._invocations.pop(run.id, None)
         icon = "⌛" if state == RunState.EXPIRED else "⛔"
-        await self._settle(current, f"{icon} {text}", "warning" if state == RunState.EXPIRED else "denied")
+        tone: Tone = "warning" if state == RunState.EXPIRED else "denied"
+        if await self._settle(current, f"{icon} {text}", tone):
+            return  # the request now says how it ended: one message, not two
         try:
-            await engine.reply(
-                place, Message.plain(f"{icon} {text}", "warning" if state == RunState.EXPIRED else "denied")
-            )
+            await engine.reply(place, Message.plain(f"{icon} {text}", tone))
         except Exception:
             log.exception("hold_end_post_failed", run_id=run.id)
 
@@ -638,11 +661,11 @@ class Guardrails:
                         place=place, command=run.command, run_id=run.id, detail={"via": via})
         return Message.plain(f"⛔ {why_not}.", "denied")
 
-    async def _settle(self, run: run_store.RunRow, outcome: str, tone: Tone) -> None:
+    async def _settle(self, run: run_store.RunRow, outcome: str, tone: Tone) -> bool:
         """Edit the approval/confirmation request in place once it is decided: its buttons
-        go, and whoever scrolls up sees how it ended."""
+        go, and whoever scrolls up sees how it ended. False when it could not be edited."""
         if not run.progress_message_id:
-            return
+            return False
         place = Place(run.platform, run.channel, run.thread, is_direct=run.channel_name == "dm",
                       channel_name=run.channel_name)
         settled = Message(outcome, (Section(f"🗳️ run #{run.id}: `{run.raw_text}` — requested by {run.user}"),
@@ -651,6 +674,8 @@ class Guardrails:
             await self._engine.chat.update(MessageRef(place, run.progress_message_id), settled)
         except Exception:
             log.exception("request_settle_failed", run_id=run.id)
+            return False
+        return True
 
     async def _post(self, inv: Invocation, message: Message) -> None:
         try:
@@ -739,7 +764,7 @@ class Guardrails:
             run_id,
             req.principal,
             req.event.place,
-            "",
+            req.event.value,
             via="button",
             fingerprint=str(req.payload.get("fp", "")),
         )

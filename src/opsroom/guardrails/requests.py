@@ -4,17 +4,19 @@ with buttons bound to exactly the held command (its fingerprint)."""
 from __future__ import annotations
 
 import datetime as dt
-from typing import Callable
+from typing import Callable, Sequence
 
-from opsroom.core import Actions, Button, Context, Fields, Invocation, Message, Section
+from opsroom.core import Actions, Button, Context, Fields, Invocation, Message, Principal, Section
 from opsroom.guardrails import approvals as book
 from opsroom.policy.requirements import CONFIRMATION, approvers_text, typed_target
 
 Mint = Callable[..., str]  # ActionSigner.mint
 
 
-def approval_message(inv: Invocation, hold: book.Hold, now: dt.datetime, progress: str, mint: Mint) -> Message:
-    """The approval request: who asked, what exactly, who may approve, Approve/Deny."""
+def approval_message(inv: Invocation, hold: book.Hold, now: dt.datetime, progress: str, mint: Mint,
+                     approvers: Sequence[Principal] = ()) -> Message:
+    """The approval request: who asked, what exactly, who may approve (named, so they are
+    told), Approve/Deny."""
     ttl = max(60.0, (hold.expires_at - now).total_seconds() + 60)
     payload = {"run": hold.run_id, "fp": hold.fingerprint[:16]}
     needs = " and ".join(f"{r.count} from {approvers_text(r.roles, r.users)}" for r in hold.approvals)
@@ -47,12 +49,14 @@ def approval_message(inv: Invocation, hold: book.Hold, now: dt.datetime, progres
                         mint("approval.deny", payload, ttl=ttl, single_use=False),
                         "danger",
                         f"/deny {hold.run_id} REASON",
+                        asks="Why deny? (required; the requester sees it)",
                     ),
                 )
             ),
             Context("the requester cannot approve their own run · the approval binds to exactly this command"),
         ),
         tone="warning",
+        mentions=tuple(approvers),
     )
 
 

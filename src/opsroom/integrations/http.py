@@ -7,10 +7,13 @@ retries with back-off on 5xx and connection errors, 429 / secondary rate limits 
 ``Retry-After``, and errors a person in chat can act on, such as
 "GitHub says the token cannot dispatch workflows in acme/api (403)".
 
-Retries: 5xx, 429 and connection failures (nothing was sent) are retried for every method,
-since the vendors document them as transient. A read timeout is retried only for methods that
-are safe to repeat (GET, HEAD, PUT, DELETE, OPTIONS): a POST that timed out may have started
-a deployment, and starting it twice is worse than reporting the timeout.
+Retries: 429 / rate limits (the vendor refused before acting) and failures to connect
+(nothing was sent) are retried for every method. A 5xx, a timeout or a connection lost *after*
+the request went out are retried only for requests that are safe to repeat (GET, HEAD, PUT,
+DELETE, OPTIONS, or a call marked ``idempotent=True``, e.g. one carrying a vendor idempotency
+key). For anything else the vendor may already have acted — a proxy answering 502 after Jenkins
+queued the build — so the client raises ``MayHaveActed`` and the caller looks for what it
+started instead of starting it twice (see ``opsroom.integrations.once``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from html.parser import HTMLParser
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -51,6 +55,11 @@ class IntegrationError(OpsroomError):
         self.status = status
 
 
+class MayHaveActed(IntegrationError):
+    """A request that is not safe to repeat was sent, and the answer was a 5xx or never came:
+    the vendor may or may not have acted on it. Never retried; the caller looks it up."""
+
+
 @dataclass(frozen=True)
 class Secret:
     """Where a credential lives: an environment variable or a file. Only the *name* is kept;
@@ -68,8 +77,7 @@ class Secret:
         if secret is None:
             raise opts.error(
                 f"{prefix}_env",
-                f"is required (or '{prefix}_file'): the name of the "
-                f"environment variable holding the {prefix}",
+                f"is required (or '{prefix}_file'): the name of the environment variable holding the {prefix}",
             )
         return secret
 
@@ -90,9 +98,7 @@ class Secret:
         if self.env:
             value = os.environ.get(self.env, "")
             if not value:
-                raise IntegrationError(
-                    f"the {self.label} is missing: environment variable {self.env} is not set"
-                )
+                raise IntegrationError(f"the {self.label} is missing: environment variable {self.env} is not set")
             return value.strip()
         try:
             value = Path(self.file).expanduser().read_text(encoding="utf-8").strip()
@@ -166,31 +172,80 @@ def _is_rate_limited(response: httpx.Response) -> bool:
 
 
 def vendor_detail(response: httpx.Response) -> str:
-    """The vendor's own one-line explanation, if the body has one (``message``, ``error``…)."""
-    text = ""
+    """The vendor's own explanation in one line, from whichever shape its error body has:
+
+    - Jira: ``{"errorMessages": [...], "errors": {"field": "why"}}``
+    - ServiceNow: ``{"error": {"message": ..., "detail": ...}, "status": "failure"}``
+    - GitHub: ``{"message": ..., "errors": [{"field", "code"} | {"message"} | "text"]}``
+    - GitLab: ``{"message": "..." | {"field": [...]}}`` or ``{"error": "..."}``
+    - Argo CD (gRPC gateway): ``{"error": ..., "message": ..., "code": n}``
+    - Jenkins: an HTML page whose ``<title>`` carries the reason.
+    """
     try:
         body = response.json()
     except ValueError:
         body = None
     if isinstance(body, Mapping):
-        for key in ("message", "error", "error_description", "errorMessage"):
-            value = body.get(key)
-            if isinstance(value, str) and value:
-                text = value
-                break
-            if isinstance(value, list) and value and isinstance(value[0], str):
-                text = "; ".join(value)
-                break
-            if isinstance(value, Mapping) and value:
-                # GitLab validation errors: {"message": {"base": ["Reference not found"]}}
-                text = "; ".join(
-                    f"{k}: {', '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in value.items()
-                )
-                break
-    elif not response.headers.get("content-type", "").startswith("text/html"):
-        text = response.text
-    text = " ".join(text.split())
-    return text[:200] + ("…" if len(text) > 200 else "")
+        parts = _json_reasons(body)
+    elif "html" in response.headers.get("content-type", "") or response.text.lstrip().startswith("<"):
+        parts = [_html_title(response.text)]
+    else:
+        parts = [response.text]
+    text = " ".join(": ".join(dict.fromkeys(p for p in parts if p)).split())
+    return text[:300] + ("…" if len(text) > 300 else "")
+
+
+def _flat(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return ", ".join(s for s in map(_flat, value) if s)
+    if isinstance(value, Mapping):
+        if isinstance(value.get("message"), str):  # GitHub {"message": ...} / nested errors
+            return str(value["message"])
+        if "field" in value or "code" in value:  # GitHub {"resource", "field", "code"}
+            return " ".join(str(value[k]) for k in ("field", "code") if value.get(k))
+        return "; ".join(f"{k}: {_flat(v)}" for k, v in value.items() if _flat(v))
+    return "" if value is None else str(value)
+
+
+def _json_reasons(body: Mapping[str, Any]) -> list[str]:
+    error = body.get("error")
+    if isinstance(error, Mapping):  # ServiceNow
+        return [_flat(error.get("message")), _flat(error.get("detail"))]
+    if "errorMessages" in body or ("errors" in body and isinstance(body.get("errors"), Mapping)):
+        return [_flat(body.get("errorMessages")), _flat(body.get("errors"))]  # Jira
+    head = next(
+        (_flat(body[k]) for k in ("message", "error", "error_description", "errorMessage") if body.get(k)),
+        "",
+    )
+    return [head, _flat(body.get("errors"))]
+
+
+class _TitleParser(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.title = ""
+        self.text: list[str] = []
+        self._inside = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._inside = tag == "title" and not self.title
+
+    def handle_endtag(self, tag: str) -> None:
+        self._inside = False
+
+    def handle_data(self, data: str) -> None:
+        if self._inside:
+            self.title += data
+        elif data.strip():
+            self.text.append(data.strip())
+
+
+def _html_title(page: str) -> str:
+    parser = _TitleParser()
+    parser.feed(page[:20_000])
+    return parser.title.strip() or " ".join(parser.text)
 
 
 def describe_failure(vendor: str, what: str, response: httpx.Response, *, attempts: int = 1) -> str:
@@ -218,14 +273,9 @@ def describe_status(
     "the service account")."""
     tail = f": {detail}" if detail else ""
     if status == 401:
-        return (
-            f"{vendor} rejected the credentials while trying to {what} (401): {who} is missing, "
-            f"expired or wrong"
-        )
+        return f"{vendor} rejected the credentials while trying to {what} (401): {who} is missing, expired or wrong"
     if status == 429 or rate_limited:
-        return (
-            f"{vendor} is rate-limiting us; gave up trying to {what} after {attempts} attempt(s) ({status})"
-        )
+        return f"{vendor} is rate-limiting us; gave up trying to {what} after {attempts} attempt(s) ({status})"
     if status == 403:
         return f"{vendor} says {who} cannot {what} (403){tail}"
     if status == 404:
@@ -299,17 +349,26 @@ class ApiClient:
             try:
                 response = await self._client.request(method, url, **kwargs)
             except httpx.TimeoutException as exc:
-                connect = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
-                if last or not (connect or repeatable):
-                    seconds = f"{self.settings.timeout:g}s"
+                sent = not isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+                if sent and not repeatable:
+                    raise MayHaveActed(
+                        f"{self.vendor} did not answer within {self.settings.timeout:g}s while trying to "
+                        f"{what}; it may have done it anyway"
+                    ) from None
+                if last:
                     raise IntegrationError(
-                        f"{self.vendor} did not answer within {seconds} while trying to {what}"
+                        f"{self.vendor} did not answer within {self.settings.timeout:g}s while trying to {what}"
                     ) from None
                 await asyncio.sleep(self._backoff(attempt))
                 continue
             except httpx.TransportError as exc:
-                # Connection refused/reset before an answer: nothing was done, safe to repeat
-                # (a reset after sending is rare enough that the vendors' own clients retry too).
+                # Refused before connecting: nothing was sent, safe to repeat. A connection lost
+                # after sending (reset, half an answer) may have been acted on.
+                if not isinstance(exc, httpx.ConnectError) and not repeatable:
+                    raise MayHaveActed(
+                        f"lost the connection to {self.vendor} while trying to {what} "
+                        f"({type(exc).__name__}); it may have done it anyway"
+                    ) from None
                 if last:
                     host = urlsplit(self.base_url).netloc
                     raise IntegrationError(
@@ -320,8 +379,14 @@ class ApiClient:
             status = response.status_code
             if 200 <= status < 300 or status in accept:
                 return response
-            if _is_rate_limited(response) or status >= 500:
-                wait = retry_after_seconds(response) if _is_rate_limited(response) else None
+            limited = _is_rate_limited(response)
+            if status >= 500 and not limited and not repeatable:
+                raise MayHaveActed(
+                    describe_failure(self.vendor, what, response, attempts=attempt) + "; it may have done it anyway",
+                    status=status,
+                )
+            if limited or status >= 500:
+                wait = retry_after_seconds(response) if limited else None
                 if wait is not None and wait > self.settings.max_retry_after:
                     raise IntegrationError(
                         f"{self.vendor} is rate-limiting us and asks to wait {wait:.0f}s before we "
@@ -331,9 +396,7 @@ class ApiClient:
                 if not last:
                     await asyncio.sleep(wait if wait is not None else self._backoff(attempt))
                     continue
-            raise IntegrationError(
-                describe_failure(self.vendor, what, response, attempts=attempt), status=status
-            )
+            raise IntegrationError(describe_failure(self.vendor, what, response, attempts=attempt), status=status)
 
     async def json(self, method: str, url: str, *, what: str, **kwargs: Any) -> Any:
         response = await self.request(method, url, what=what, **kwargs)

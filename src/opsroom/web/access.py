@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from opsroom.core import ArgType, CommandSpec, Principal
+from opsroom.core import ArgType, CommandSpec, Place, Principal
 from opsroom.guardrails.private import output_refusal
 from opsroom.runs import store as run_store
 from opsroom.web.context import CONSOLE_PLACE
@@ -87,8 +87,21 @@ def may_run(system: System, principal: Principal, spec: CommandSpec) -> bool:
     return False
 
 
-def palette(system: System, principal: Principal) -> list[dict[str, Any]]:
-    """The commands this person may run, with their arguments, for the ``/`` palette."""
+def allowed_values(system: System, principal: Principal, spec: CommandSpec, arg: str, values: list[str],
+                   place: Place) -> list[str]:
+    """The values of one argument this person may use here. A value is dropped only when
+    policy tells values apart (some allowed with this argument alone, this one denied): a
+    rule that needs the other arguments too leaves the list whole rather than empty."""
+    policy = system.engine.parts.policy
+    verdicts = [(v, policy.decide(principal, spec.name, {arg: v}, place).allowed) for v in values[:50]]
+    if not any(ok for _v, ok in verdicts) or all(ok for _v, ok in verdicts):
+        return values
+    return [v for v, ok in verdicts if ok]
+
+
+def palette(system: System, principal: Principal, place: Place = CONSOLE_PLACE) -> list[dict[str, Any]]:
+    """The commands this person may run, with the argument values they may use in ``place``,
+    for the ``/`` palette."""
     from opsroom.commands.help import usage
 
     catalog = system.engine.parts.catalog
@@ -104,6 +117,8 @@ def palette(system: System, principal: Principal) -> list[dict[str, Any]]:
                     values = [str(v) for v in catalog.lists.get(arg.choices_from)][:50]
                 except Exception:  # noqa: BLE001 - the palette must open even if a list is down
                     values = []
+            if values:
+                values = allowed_values(system, principal, spec, arg.name, values, place)
             args.append(
                 {
                     "name": arg.name,

@@ -2,10 +2,13 @@
 
 - ``GET /chat/{channel}``: the page (channels you belong to, your DM with the bot, history,
   the ``/`` command palette).
-- ``GET /chat/{channel}/history?before=ID``: older messages, for scrolling back.
+- ``GET /chat/{channel}/history?before=ID``: older messages, for scrolling back (top level
+  only; ``after=ID`` catches up on everything, replies included).
+- ``GET /chat/{channel}/thread/{id}``: a thread (its parent, then its replies), for the pane.
 - ``POST /chat/{channel}/messages``: post (JSON ``{"text", "thread"}``, header ``X-CSRF-Token``).
 - ``POST /chat/actions``: click a button (JSON ``{"message", "action"}``, same header).
-- ``WS /chat/ws?channel=ID``: new and edited messages of that channel, as they happen.
+- ``WS /chat/ws?channel=ID``: new and edited messages of that channel as they happen, and of
+  the viewer's other channels (the page marks those unread).
 """
 
 from __future__ import annotations
@@ -101,7 +104,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 message="There is no channel by that name that you belong to.",
             )
         with ctx.system.db.read() as conn:
-            history = msg_store.page(conn, cid, viewer.principal.name, limit=PAGE)
+            history = msg_store.page(conn, cid, viewer.principal.name, limit=PAGE, top_level=True)
+            counts = msg_store.reply_counts(conn, [m.id for m in history])
         return ctx.render(
             "chat.html",
             request,
@@ -112,11 +116,11 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             is_dm=cid == dm_id(viewer.principal.name),
             channels=channel_list(viewer),
             dm=dm_id(viewer.principal.name),
-            messages=[adapter.html(m) for m in history],
+            messages=[adapter.html(m, replies=counts.get(m.id, 0)) for m in history],
             oldest=history[0].id if history else 0,
             newest=history[-1].id if history else 0,
             more=len(history) == PAGE,
-            commands=palette(ctx.system, viewer.principal),
+            commands=palette(ctx.system, viewer.principal, adapter.channels.place(cid)),
         )
 
     async def history(request: Request) -> Response:
@@ -132,11 +136,32 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         except ValueError as exc:
             return JSONResponse({"error": f"cursor {exc}"}, status_code=400)
         with ctx.system.db.read() as conn:
-            found = msg_store.page(conn, cid, viewer.principal.name, before=before, after=after, limit=PAGE)
+            found = msg_store.page(conn, cid, viewer.principal.name, before=before, after=after, limit=PAGE,
+                                   top_level=after is None)
+            counts = msg_store.reply_counts(conn, sorted({m.thread or m.id for m in found}))
         return JSONResponse(
-            {"messages": [adapter.event(m) for m in found], "more": len(found) == PAGE},
+            {"messages": [adapter.event(m, replies=counts.get(m.id, 0),
+                                        parent_replies=counts.get(m.thread, 0) if m.thread else None)
+                          for m in found],
+             "more": len(found) == PAGE},
             headers=SECURITY_HEADERS,
         )
+
+    async def thread(request: Request) -> Response:
+        viewer = browser_viewer(request)
+        if viewer is None:
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        cid = request.path_params["channel"]
+        if not adapter.channels.may_see(viewer.principal, cid):
+            return JSONResponse({"error": "no such channel"}, status_code=404)
+        parent = parse_id(request.path_params["id"])
+        if parent is None:
+            return JSONResponse({"error": "the thread must be a message id"}, status_code=400)
+        with ctx.system.db.read() as conn:
+            found = msg_store.thread(conn, cid, viewer.principal.name, parent)
+        if not found or found[0].id != parent or found[0].thread is not None:
+            return JSONResponse({"error": f"there is no thread {parent} in this channel"}, status_code=404)
+        return JSONResponse({"messages": [adapter.event(m) for m in found]}, headers=SECURITY_HEADERS)
 
     def _browser_post_check(request: Request, viewer: Viewer | None) -> Response | None:
         if viewer is None:
@@ -174,10 +199,12 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         assert viewer is not None
         try:
             data = await read_json(request)
-            message, action = data.get("message"), data.get("action")
+            message, action, reason = data.get("message"), data.get("action"), data.get("reason", "")
             if not isinstance(message, int) or isinstance(message, bool) or not isinstance(action, str):
                 raise WebChatError("send `message` (a message id) and `action` (the button's id)")
-            await adapter.click(viewer.principal, message, action)
+            if not isinstance(reason, str):
+                raise WebChatError("`reason` must be text")
+            await adapter.click(viewer.principal, message, action, reason)
         except WebChatError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         return JSONResponse({"ok": True}, status_code=202)
@@ -215,7 +242,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             await websocket.close(code=4401 if viewer is None else 4403)
             return
         await websocket.accept()
-        sub = Subscriber(viewer.principal.name, {cid})
+        # Every channel the viewer belongs to: the open one is drawn, the others marked unread.
+        others = {c["id"] for c in channel_list(viewer)} | {dm_id(viewer.principal.name)}
+        sub = Subscriber(viewer.principal.name, {cid} | others)
         adapter.hub.subscribe(sub)
 
         async def reader() -> None:
@@ -257,5 +286,6 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route("/chat/actions", click, methods=["POST"]),
         Route("/chat/{channel}", chat_page),
         Route("/chat/{channel}/history", history),
+        Route("/chat/{channel}/thread/{id}", thread),
         Route("/chat/{channel}/messages", post_message, methods=["POST"]),
     ]

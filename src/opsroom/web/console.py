@@ -10,7 +10,7 @@ import time
 from typing import Any, AsyncIterator
 
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
 from opsroom.audit.visibility import scope_for
@@ -212,6 +212,13 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             flash=request.query_params.get("flash", "")[:300],
         )
 
+    async def approvals_count(request: Request) -> Response:
+        """The Approvals badge: how many runs wait for the signed-in person's vote."""
+        viewer = ctx.session_viewer(request)
+        if viewer is None:
+            return JSONResponse({"error": "sign in first"}, status_code=401)
+        return JSONResponse({"count": ctx.approvals_waiting(viewer)}, headers=SECURITY_HEADERS)
+
     async def approval_vote(request: Request) -> Response:
         viewer = ctx.session_viewer(request)
         if viewer is None:
@@ -245,7 +252,12 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             if vote == "approve":
                 said = await guardrails.approve(raw, viewer.principal, CONSOLE_PLACE, via="console")
             else:
-                reason = str(form.get("reason", ""))[:300]
+                reason = " ".join(str(form.get("reason", "")).split())[:300]
+                if not reason:  # a denial always says why (it is audited and shown to the requester)
+                    from urllib.parse import quote
+
+                    flash = quote(f"Say why you deny run #{raw}.")
+                    return RedirectResponse(f"/console/approvals?flash={flash}", status_code=303)
                 said = await guardrails.deny(raw, viewer.principal, CONSOLE_PLACE, reason, via="console")
             # None: guardrails told the run's channel themselves.
             answer = said.as_text() if said is not None else f"Run #{raw}: your {vote} was recorded."
@@ -301,6 +313,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         Route("/console/runs/{run_id:int}", run_page),
         Route("/console/runs/{run_id:int}/stream", run_stream),
         Route("/console/approvals", approvals_page),
+        Route("/console/approvals/count", approvals_count),
         Route("/console/approvals/{run_id:int}/{vote}", approval_vote, methods=["POST"]),
         Route("/console/audit", audit_page),
         Route("/console/dashboard", dashboard_page),

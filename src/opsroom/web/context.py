@@ -127,9 +127,19 @@ class WebContext:
     def render(self, name: str, request: Request, viewer: Viewer | None, status: int = 200,
                **values: Any) -> HTMLResponse:
         template = self.env.get_template(name)
+        if viewer is not None and "approvals_waiting" not in values:
+            values["approvals_waiting"] = self.approvals_waiting(viewer)
         html = template.render(request=request, viewer=viewer, demo=self.config.demo,
                                nav=values.pop("nav", ""), **values)
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+    def approvals_waiting(self, viewer: Viewer) -> int:
+        """How many runs wait for this person's vote (the Approvals badge)."""
+        guardrails = self.system.engine.guardrails
+        if guardrails is None:
+            return 0
+        theirs, _mine = guardrails.waiting_for(viewer.principal)
+        return len(theirs)
 
     def to_login(self, request: Request) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")

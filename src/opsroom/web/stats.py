@@ -10,8 +10,9 @@ import datetime as dt
 from collections import defaultdict
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
+from opsroom.desk.tables import desk_questions
 from opsroom.store.tables import audit_log, runs
 from opsroom.store.types import as_utc
 
@@ -50,6 +51,9 @@ def dashboard(db: Any, *, days: int = 14, now: dt.datetime | None = None) -> dic
                                       ["decision", "approval.approved", "approval.denied", "freeze.denied",
                                        "action.denied", "cancel.denied", "approval.expired"]))
                                   .order_by(audit_log.c.id.desc()).limit(MAX_ROWS)).all()
+        desk = {outcome: int(n) for outcome, n in conn.execute(
+            select(desk_questions.c.outcome, func.count()).where(desk_questions.c.asked_at >= since)
+            .group_by(desk_questions.c.outcome))}
     for command, state, created, started, finished in rows:
         day = as_utc(created).date().isoformat()
         if day in per_day["other"]:
@@ -85,4 +89,15 @@ def dashboard(db: Any, *, days: int = 14, now: dt.datetime | None = None) -> dic
         "decisions": {"denials": [denials[d] for d in labels], "approvals": [approvals[d] for d in labels],
                       "approvals_denied_or_expired": [approval_denials[d] for d in labels]},
         "total_runs": len(rows),
+        "desk": _desk_figures(desk),
     }
+
+
+def _desk_figures(counts: dict[str, int]) -> dict[str, Any]:
+    """Help-desk questions in the window; deflection = solved / (solved + escalated)."""
+    solved, escalated = counts.get("solved", 0), counts.get("escalated", 0)
+    settled = solved + escalated
+    return {"asked": sum(counts.values()), "solved": solved, "escalated": escalated,
+            "dismissed": counts.get("dismissed", 0),
+            "open": counts.get("suggested", 0) + counts.get("no_match", 0),
+            "deflection": round(solved / settled, 3) if settled else None}

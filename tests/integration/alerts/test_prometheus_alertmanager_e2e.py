@@ -101,13 +101,12 @@ async def stack(tmp_path: Path) -> AsyncIterator[dict[str, Any]]:
             "sources": {"alertmanager": {"type": "alertmanager", "token_env": "E2E_AM_TOKEN"}},
             "grouping": {"group_by": ["alertname"], "group_wait": 0, "group_interval": "1s"},
             "tick": 0.2,
+            "silenced_poll": 1,
         }
     )
     service = AlertService(config, db, hub, mint=signer.mint, audit_append=FakeAudit())
     app = Starlette(routes=routes(service, env={"E2E_AM_TOKEN": TOKEN}))
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=hook_port, log_level="warning", lifespan="off")
-    )
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=hook_port, log_level="warning", lifespan="off"))
     serving = asyncio.create_task(server.serve())
     await service.start()
 
@@ -193,9 +192,7 @@ async def test_real_alert_lands_is_silenced_and_resolves_in_place(stack: dict[st
     service: AlertService = stack["service"]
     started = time.monotonic()
     firing = await wait_for(lambda: post_for(hub, "always firing"), 40, "the first alert in chat")
-    flipping = await wait_for(
-        lambda: post_for(hub, "fires until the rule is changed"), 15, "the second alert"
-    )
+    flipping = await wait_for(lambda: post_for(hub, "fires until the rule is changed"), 15, "the second alert")
     assert firing.message.text == "[FIRING:1] always firing"
     assert firing.place.channel_name == "#alerts"
     first_seen = time.monotonic() - started
@@ -209,9 +206,7 @@ async def test_real_alert_lands_is_silenced_and_resolves_in_place(stack: dict[st
         silences = (await client.get(f"{stack['am']}/api/v2/silences")).json()
     active = [s for s in silences if s["status"]["state"] == "active"]
     assert len(active) == 1
-    assert {"name": "alertname", "value": "E2EAlwaysFiring", "isRegex": False, "isEqual": True} in active[0][
-        "matchers"
-    ]
+    assert {"name": "alertname", "value": "E2EAlwaysFiring", "isRegex": False, "isEqual": True} in active[0]["matchers"]
     assert active[0]["createdBy"] == "alice"
 
     # Stop the second rule from firing (same alert name and labels, expression now false).
@@ -230,3 +225,28 @@ async def test_real_alert_lands_is_silenced_and_resolves_in_place(stack: dict[st
     assert len([p for p in hub.top_level() if "fires until" in p.message.as_text()]) == 1
     assert any("resolved" in p.message.as_text() for p in hub.thread(flipping.ref))
     print(f"first alert in chat after {first_seen:.1f}s, whole test {time.monotonic() - started:.1f}s")
+
+
+async def test_real_alert_silenced_then_resolved_shows_resolved(stack: dict[str, Any]) -> None:
+    """Alertmanager drops notifications of silenced alerts, resolutions included, so opsroom
+    must learn of the resolution itself; the card and `/alerts all` must not stay FIRING."""
+    hub: RecordingHub = stack["hub"]
+    service: AlertService = stack["service"]
+    flipping = await wait_for(lambda: post_for(hub, "fires until the rule is changed"), 40, "the alert")
+    button = next(b for b in flipping.current.buttons() if b.label == "Silence 1h")
+    kind, payload, _, _ = stack["signer"].open(button.action_id)
+    reply = await service.handle_action(kind, payload, Principal("alice"), Place("web", "#alerts"))
+    assert reply is not None and "Alertmanager silence" in reply.text, reply
+
+    stack["rules"].write_text(
+        stack["rules"]
+        .read_text()
+        .replace(
+            "expr: vector(1) > 0\n    for: 0s\n    labels: {severity: warning",
+            "expr: vector(1) < 0\n    for: 0s\n    labels: {severity: warning",
+        )
+    )
+    os.kill(stack["prom"].pid, signal.SIGHUP)
+    await wait_for(lambda: flipping.current.text.startswith("[RESOLVED]"), 40, "the resolved edit")
+    group = service.find_group(payload["group"])
+    assert group.status == "resolved" and group.closed_at is not None

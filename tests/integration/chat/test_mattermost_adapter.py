@@ -140,6 +140,24 @@ async def test_socket_drop_mid_run_reconnects_and_keeps_receiving() -> None:
     assert env.fake.posts[ref.message_id]["message"] == ":white_check_mark: deploy: succeeded"
 
 
+async def test_posts_typed_while_the_socket_was_down_are_caught_up_once_in_order() -> None:
+    async with mm_env() as env:
+        await env.fake.user_posts("@opsroom status", user_id=ALICE, mentions=[BOT_ID])
+        await env.recorder.wait_for(1)
+        env.fake.sockets_down = True
+        await env.fake.drop_sockets()
+        # typed during the gap: no socket hears them
+        await env.fake.user_posts("@opsroom deploy api staging", user_id=ALICE, mentions=[BOT_ID])
+        await env.fake.user_posts("!status payments", user_id=ALICE)
+        await env.fake.user_posts("lunch?", user_id=MALLORY)
+        env.fake.sockets_down = False
+        events = await env.recorder.wait_for(4, timeout=10)
+        await asyncio.sleep(0.3)  # nothing more arrives: the pre-gap post is not handed on again
+    texts = [e.text for e in env.recorder.events if isinstance(e, MessageEvent)]
+    assert texts == ["status", "deploy api staging", "!status payments", "lunch?"], events
+    assert [e.addressed for e in env.recorder.events] == [True, True, False, False]
+
+
 async def test_reconnects_after_the_server_refuses_then_recovers() -> None:
     """A socket that cannot connect at all is retried with back-off, not given up on."""
     fake = FakeMattermost()
@@ -257,6 +275,10 @@ async def test_thread_replies_edits_ephemeral_and_429() -> None:
         late = await env.adapter.send(ref.thread_place, Message.plain("step 2"))
         waited = time.monotonic() - started
         await env.adapter.update(ref, Message.plain("deploy: succeeded"))
+        # a Member-role bot may not post ephemerals: refused by the server, never raised
+        await env.adapter.send(Place("mattermost", OPS), Message("Not shown.", ephemeral_to=MALLORY))
+        assert env.fake.ephemerals == [] and not [p for p in env.fake.posts.values() if "Not shown" in p["message"]]
+        env.fake.bot_is_admin = True
         await env.adapter.send(
             Place("mattermost", OPS), Message("You may not approve this.", ephemeral_to=MALLORY)
         )

@@ -48,16 +48,23 @@ class Live:
     url: str
     http: httpx.AsyncClient
 
-    async def command(self, user: str, command: str, text: str, trigger: str) -> httpx.Response:
-        body = form(slash_command(command, text, user=user, trigger_id=trigger))
+    async def command(self, user: str, command: str, text: str, trigger: str, *,
+                      channel: str = "C0OPS", channel_name: str = "ops") -> httpx.Response:
+        body = form(slash_command(command, text, user=user, trigger_id=trigger, channel=channel,
+                                  channel_name=channel_name,
+                                  response_url=self.fake.response_url(trigger, user)))
         return await self.http.post(
             self.url + "/slack/commands",
             content=body,
             headers=signed_headers(body, content_type="application/x-www-form-urlencoded"),
         )
 
-    async def click(self, user: str, value: str, message_ts: str, trigger: str) -> httpx.Response:
-        body = interaction(block_actions(value, user=user, message_ts=message_ts, trigger_id=trigger))
+    async def click(self, user: str, value: str, message_ts: str, trigger: str, *,
+                    channel: str = "C0OPS", response_url_uses: int = 5) -> httpx.Response:
+        url = self.fake.response_url(trigger, user)
+        self.fake.response_urls[trigger] = response_url_uses
+        body = interaction(block_actions(value, user=user, message_ts=message_ts, trigger_id=trigger, channel=channel,
+                                         response_url=url))
         return await self.http.post(
             self.url + "/slack/interactions",
             content=body,
@@ -149,10 +156,10 @@ async def test_cancel_button_is_refused_for_someone_not_allowed(
         ts, cancel = await start_sleepy(live, fake, "trig-sleepy")
         refused = await live.click("U0MALLORY", cancel, ts, "trig-click-1")
         assert refused.status_code == 200
-        await live.until(lambda: bool(fake.ephemerals))
-        [denial] = fake.ephemerals
-        assert denial["user"] == "U0MALLORY" and "may not cancel" in denial["text"]
-        assert denial["thread_ts"] == ts  # answered next to the message clicked, only to the clicker
+        await live.until(lambda: bool(fake.seen_by("U0MALLORY")))
+        [denial] = fake.seen_by("U0MALLORY")
+        assert "may not cancel" in denial  # shown to the clicker, and to nobody else
+        assert not fake.seen_by("U0ALICE") and not [m for m in fake.messages.values() if "may not" in m["text"]]
         run = live.runs()[0]
         assert run.state == RunState.RUNNING
         assert any(e.action == "cancel.denied" for e in live.system.audit.for_run(run.id))
@@ -178,13 +185,13 @@ async def test_a_refused_click_does_not_burn_the_button_for_the_owner(
     async with fake_slack() as fake, live_system(tmp_path, db_url, monkeypatch, fake) as live:
         ts, cancel = await start_sleepy(live, fake, "trig-sleepy")
         await live.click("U0MALLORY", cancel, ts, "trig-click-1")
-        await live.until(lambda: bool(fake.ephemerals))
+        await live.until(lambda: bool(fake.seen_by("U0MALLORY")))
         await live.click("U0ALICE", cancel, ts, "trig-click-2")
         try:
             await live.until(
-                lambda: live.runs()[0].state == RunState.CANCELLED or len(fake.ephemerals) > 1, timeout=5
+                lambda: live.runs()[0].state == RunState.CANCELLED or bool(fake.seen_by("U0ALICE")), timeout=5
             )
-            assert live.runs()[0].state == RunState.CANCELLED, fake.ephemerals[1:]
+            assert live.runs()[0].state == RunState.CANCELLED, fake.seen_by("U0ALICE")
         finally:
             live.system.runs.cancel(live.runs()[0].id, "test")
             await live.system.runs.drain()

@@ -69,18 +69,23 @@ async def test_buttons_carry_the_signed_id_in_value_and_mentions_ping_the_slack_
     assert [b["style"] for b in buttons] == ["primary", "danger"]
 
 
-async def test_ephemeral_answer_goes_only_to_that_user() -> None:
+async def test_ephemeral_answer_goes_only_to_that_user_and_is_seen() -> None:
     async with fake_slack() as fake:
         adapter = await started(fake.base_url)
+        parent = await adapter.send(OPS, Message.plain("run #1 running"))
+        # a thread that does not exist yet: Slack would swallow an ephemeral sent into it
         ref = await adapter.send(
-            OPS.in_thread("1.2"), Message("You may not approve this.", ephemeral_to="U0MALLORY")
+            OPS.in_thread(parent.message_id), Message("You may not approve this.", ephemeral_to="U0MALLORY")
         )
+        await adapter.send(OPS.in_thread(parent.message_id), Message.plain("details"))  # now it exists
         await adapter.update(ref, Message("Still no.", ephemeral_to="U0MALLORY"))
         await adapter.stop()
-    assert fake.of("chat.postMessage") == [] and fake.of("chat.update") == []
+    assert fake.of("chat.update") == []
     first, second = fake.ephemerals
-    assert first["user"] == "U0MALLORY" and first["channel"] == "C0OPS" and first["thread_ts"] == "1.2"
+    assert first["user"] == "U0MALLORY" and first["channel"] == "C0OPS" and "thread_ts" not in first
     assert second["user"] == "U0MALLORY" and "Still no." in second["text"]
+    assert second["thread_ts"] == parent.message_id  # the thread exists now: shown there
+    assert [t.split("\n")[0] for t in fake.seen_by("U0MALLORY")] == ["You may not approve this.", "Still no."]
 
 
 async def test_a_burst_of_100_posts_to_one_channel_is_paced_and_nothing_is_lost() -> None:

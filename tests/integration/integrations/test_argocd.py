@@ -38,7 +38,8 @@ async def test_sync_to_a_revision_waits_for_synced_and_healthy() -> None:
             ArgoCDRunner(options(url, revision="{rev}", prune=True)),
             make_ctx({"service": "api", "rev": "abc1234"}),
         )
-    assert fake.requests == [("sync", {"prune": True, "revision": "abc1234"})]
+    infos = [{"name": "opsroom-run", "value": "opsroom-run-1"}]  # our correlation id, as a sync info
+    assert fake.requests == [("sync", {"prune": True, "revision": "abc1234", "infos": infos})]
     assert final(chunks).exit_code == 0
     assert final(chunks).text == f"api is Healthy and Synced at abc1234: {url}/applications/argocd/api"
     lines = progress(chunks)
@@ -99,7 +100,7 @@ async def test_rbac_denial_and_unknown_app() -> None:
             "Argo CD says the token cannot sync application api (403): permission denied"
         )
         fake.denied_actions = set()
-        with pytest.raises(IntegrationError, match=r"Argo CD found nothing to sync application web \(404\)"):
+        with pytest.raises(IntegrationError, match=r"Argo CD found nothing to read application web \(404\)"):
             await collect(ArgoCDRunner(options(url)), make_ctx({"service": "web"}))
 
 
@@ -120,7 +121,8 @@ async def test_no_wait_and_dry_run() -> None:
     async with serve(fake.app) as url:
         chunks = await collect(ArgoCDRunner(options(url, wait=False)), make_ctx({"service": "api"}))
         assert final(chunks).exit_code == 0 and final(chunks).text.startswith("sync requested")
-        assert fake.called("GET", "/applications/api") == []
+        # One read: the snapshot before the sync (none after it, since we do not wait).
+        assert len(fake.called("GET", "/applications/api")) == 1
         fake.calls.clear()
         chunks = await collect(
             ArgoCDRunner(options(url, action="rollback", history_id=2)),

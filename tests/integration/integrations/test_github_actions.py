@@ -51,8 +51,9 @@ async def test_dispatch_with_run_details_follows_jobs_and_posts_the_run_url() ->
     lines = progress(chunks)
     assert f"run started: {run_url}" in lines
     assert any("build ✓" in line and "deploy in_progress" in line for line in lines)
-    # Nothing listed: the dispatch answer carried the run id.
-    assert fake.called("GET", "/workflows/deploy.yml/runs") == []
+    # One listing: the snapshot taken before every dispatch (any answer may lack the run id);
+    # no search afterwards, since the dispatch answer carried it.
+    assert len(fake.called("GET", "/workflows/deploy.yml/runs")) == 1
     # The token went in the header only.
     assert all(c.headers["authorization"] == "Bearer ghp_test" for c in fake.calls)
     assert not any("ghp_test" in c.text for c in chunks)
@@ -114,17 +115,15 @@ async def test_bad_token_is_a_401_with_a_hint(monkeypatch: pytest.MonkeyPatch) -
 async def test_unknown_workflow_is_a_404() -> None:
     fake = FakeGitHub()
     async with serve(fake.app) as url:
-        with pytest.raises(
-            IntegrationError, match=r"GitHub found nothing to dispatch workflows in acme/api \(404\)"
-        ):
+        # The snapshot of runs before the dispatch is the first call to meet the 404.
+        with pytest.raises(IntegrationError, match=r"GitHub found nothing to read workflow runs in acme/api \(404\)"):
             await collect(GitHubActionsRunner(options(url, workflow="nope.yml")), make_ctx(ARGS))
+    assert fake.dispatches == []
 
 
 async def test_rate_limit_then_server_errors_are_retried() -> None:
     fake = FakeGitHub()
-    fake.fail(
-        "POST", "/dispatches", 429, {"message": "API rate limit exceeded"}, headers={"retry-after": "1"}
-    )
+    fake.fail("POST", "/dispatches", 429, {"message": "API rate limit exceeded"}, headers={"retry-after": "1"})
     fake.fail("GET", "/actions/runs/", 502, {"message": "Server Error"}, times=2)
     async with serve(fake.app) as url:
         started = asyncio.get_running_loop().time()

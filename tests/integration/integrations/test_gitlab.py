@@ -78,7 +78,7 @@ async def test_forbidden_and_missing_project() -> None:
         ):
             await collect(GitLabRunner(options(url)), make_ctx(ARGS))
         with pytest.raises(
-            IntegrationError, match=r"GitLab found nothing to create pipelines in acme/web \(404\)"
+            IntegrationError, match=r"GitLab found nothing to read pipelines in acme/web \(404\)"
         ):
             await collect(GitLabRunner(options(url, project="acme/web")), make_ctx(ARGS))
 

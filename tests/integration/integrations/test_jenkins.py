@@ -68,7 +68,7 @@ async def test_wrong_token_and_unknown_job(monkeypatch: pytest.MonkeyPatch) -> N
         with pytest.raises(IntegrationError, match=r"Jenkins rejected the credentials .*\(401\)") as err:
             await collect(JenkinsRunner(options(url, token_env="JENKINS_OLD_TOKEN")), make_ctx(ARGS))
         assert "revoked" not in str(err.value)
-        with pytest.raises(IntegrationError, match=r"Jenkins found nothing to build deploy/web \(404\)"):
+        with pytest.raises(IntegrationError, match=r"Jenkins found nothing to read the job deploy/web \(404\)"):
             await collect(JenkinsRunner(options(url, job="deploy/web")), make_ctx(ARGS))
 
 
@@ -125,5 +125,5 @@ async def test_job_name_cannot_climb_out_of_the_job_tree() -> None:
         with pytest.raises(IntegrationError, match="404"):
             await collect(JenkinsRunner(options(url, job="{job}")), make_ctx({**ARGS, "job": "deploy/a b?c"}))
     assert fake.calls[-1].path.startswith("/job/deploy/job/a b")
-    assert fake.calls[-1].path.endswith("c/buildWithParameters")
-    assert fake.calls[-1].query == {}
+    assert fake.calls[-1].path.endswith("c/api/json")  # the job read before the build, as one segment
+    assert fake.calls[-1].query == {"tree": "nextBuildNumber"}  # nothing of "?c" leaked into it

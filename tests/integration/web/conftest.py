@@ -51,17 +51,31 @@ class Browser:
             f"/chat/{channel}/messages", json={"text": text, **extra}, headers={"X-CSRF-Token": self.csrf}
         )
 
-    async def click(self, message_id: int, action_id: str) -> httpx.Response:
-        return await self.http.post(
-            "/chat/actions",
-            json={"message": message_id, "action": action_id},
-            headers={"X-CSRF-Token": self.csrf},
-        )
+    async def click(self, message_id: int, action_id: str, reason: str | None = None) -> httpx.Response:
+        body: dict[str, Any] = {"message": message_id, "action": action_id}
+        if reason is not None:
+            body["reason"] = reason
+        return await self.http.post("/chat/actions", json=body, headers={"X-CSRF-Token": self.csrf})
 
     async def history(self, channel: str, **params: Any) -> list[dict[str, Any]]:
+        """A page of the channel (top level, as the channel view shows it)."""
         response = await self.http.get(f"/chat/{channel}/history", params=params)
         assert response.status_code == 200, response.text
         return response.json()["messages"]  # type: ignore[no-any-return]
+
+    async def thread(self, channel: str, parent: int) -> list[dict[str, Any]]:
+        """A thread as its pane shows it: the parent, then its replies."""
+        response = await self.http.get(f"/chat/{channel}/thread/{parent}")
+        assert response.status_code == 200, response.text
+        return response.json()["messages"]  # type: ignore[no-any-return]
+
+    async def everything(self, channel: str) -> list[dict[str, Any]]:
+        """Every message this person sees in the channel, threads included, oldest first."""
+        seen: dict[int, dict[str, Any]] = {}
+        for top in await self.history(channel):
+            for m in await self.thread(channel, top["id"]):
+                seen[m["id"]] = m
+        return [seen[k] for k in sorted(seen)]
 
     @contextlib.asynccontextmanager
     async def live(self, channel: str) -> AsyncIterator[list[dict[str, Any]]]:

@@ -35,6 +35,7 @@ def _free_port() -> int:
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
     data = yaml.safe_load(DEMO_CONFIG.read_text())
     data["database"] = {"url": f"sqlite:///{tmp_path / 'opsroom.db'}"}
+    data["kb"]["paths"] = [str(DEMO_CONFIG.parent / "kb")]  # the demo's articles, not copied here
     config = tmp_path / "opsroom.yaml"
     config.write_text(yaml.safe_dump(data))
     port = _free_port()

@@ -170,9 +170,10 @@ async def test_production_deploy_is_approved_by_a_lead_with_the_button(web: Serv
     # The requester cannot approve; the refusal is shown to her only.
     assert (await alice.click(ask.id, buttons["Approve"])).status_code == 202
     await web.adapter.drain()
-    refusal = [m for m in await alice.history("ops") if "someone else must approve" in m["html"]]
+    refusal = [m for m in await alice.everything("ops") if "someone else must approve" in m["html"]]
     assert refusal and "only you can see this" in refusal[0]["html"]
-    assert not [m for m in await bob.history("ops") if "someone else must approve" in m["html"]]
+    assert refusal[0]["thread"] == ask.id, "the answer to a click is in the request's thread"
+    assert not [m for m in await bob.everything("ops") if "someone else must approve" in m["html"]]
     # A button the message does not carry is refused before the engine sees it.
     # ... and on the record as a refusal, with its reason.
     assert (await carol.click(ask.id, "forged.action")).status_code == 400
@@ -200,7 +201,11 @@ async def test_palette_lists_only_commands_the_user_may_run(web: Served) -> None
     bobs, carols = await commands(bob), await commands(carol)
     assert "deploy" in bobs, "bob may deploy to dev and staging"
     assert bobs["deploy"]["usage"].startswith("deploy <service> <env>")
-    assert "production" in next(a for a in bobs["deploy"]["args"] if a["name"] == "env")["values"]
+    # Argument values are offered only where this person may use them here.
+    assert "production" not in next(a for a in bobs["deploy"]["args"] if a["name"] == "env")["values"]
+    assert "staging" in next(a for a in bobs["deploy"]["args"] if a["name"] == "env")["values"]
+    alices = await commands(await web.browser("alice"))
+    assert "production" in next(a for a in alices["deploy"]["args"] if a["name"] == "env")["values"]
     assert "freeze" not in bobs and "freeze" in carols
 
 

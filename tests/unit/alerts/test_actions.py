@@ -27,6 +27,8 @@ class FakeAlertmanager:
     def __init__(self) -> None:
         self.silences: dict[str, dict[str, Any]] = {}
         self.expired: list[str] = []
+        self.active: list[str] = []  # fingerprints GET /api/v2/alerts reports
+        self.alert_queries: list[httpx.QueryParams] = []
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         assert request.url.host == "127.0.0.1"
@@ -34,6 +36,11 @@ class FakeAlertmanager:
             sid = f"sil-{len(self.silences) + 1}"
             self.silences[sid] = json.loads(request.content)
             return httpx.Response(200, json={"silenceID": sid})
+        if request.method == "GET" and request.url.path == "/api/v2/alerts":
+            self.alert_queries.append(request.url.params)
+            return httpx.Response(
+                200, json=[{"fingerprint": fp, "status": {"state": "suppressed"}} for fp in self.active]
+            )
         if request.method == "DELETE" and request.url.path.startswith("/api/v2/silence/"):
             self.expired.append(request.url.path.rsplit("/", 1)[1])
             return httpx.Response(200)
@@ -90,9 +97,7 @@ async def test_silence_button_creates_an_alertmanager_silence(db: Database) -> N
     reply = await t["svc"].handle_action(kind, payload, BOB, PLACE)
     assert reply is not None and "Alertmanager silence `sil-1`" in reply.text
     body = t["am"].silences["sil-1"]
-    assert body["matchers"] == [
-        {"name": "alertname", "value": "PaymentsDown", "isRegex": False, "isEqual": True}
-    ]
+    assert body["matchers"] == [{"name": "alertname", "value": "PaymentsDown", "isRegex": False, "isEqual": True}]
     assert body["createdBy"] == "bob"
     assert "silenced until" in post.current.as_text()
     assert not any(b.label.startswith("Silence") for b in post.current.buttons())
@@ -109,9 +114,7 @@ async def test_silence_button_creates_an_alertmanager_silence(db: Database) -> N
 async def test_alertmanager_refusal_changes_nothing(db: Database) -> None:
     t = make(
         db,
-        sources={
-            "am": {"type": "alertmanager", "token_env": "X", "alertmanager_url": "http://127.0.0.1:9/broken"}
-        },
+        sources={"am": {"type": "alertmanager", "token_env": "X", "alertmanager_url": "http://127.0.0.1:9/broken"}},
     )
     await t["svc"].ingest("am", [alert()])
     await t["svc"].tick()

@@ -86,3 +86,17 @@ def test_factories_build_only_what_is_configured() -> None:
         Path("."),
     )
     assert build_slack_adapter(off) is None
+
+
+def test_mattermost_without_a_reachable_button_url_is_refused() -> None:
+    """Relative button URLs make every click fail in the person's client: refuse the config."""
+    mm = {"url": "https://mm.example.com", "bot_token": "t"}
+    with pytest.raises(ValidationError, match="server.public_url"):
+        OpsroomConfig.model_validate({"chat": {"mattermost": mm}})
+    with pytest.raises(ValidationError, match="actions_url must start with http"):
+        OpsroomConfig.model_validate({"chat": {"mattermost": {**mm, "actions_url": "/mattermost/actions"}}})
+    ok = OpsroomConfig.model_validate({"server": {"public_url": "https://o.example.com"}, "chat": {"mattermost": mm}})
+    assert ok.chat.mattermost is not None
+    direct = OpsroomConfig.model_validate(
+        {"chat": {"mattermost": {**mm, "actions_url": "https://o.example.com/mattermost/actions"}}})
+    assert direct.chat.mattermost is not None

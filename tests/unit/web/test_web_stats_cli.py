@@ -118,3 +118,21 @@ def test_token_create_prints_it_once_and_stores_a_hash(tmp_path: Path, monkeypat
 
     assert check_token(db, token) is None
     db.dispose()
+
+
+def test_dashboard_shows_the_desk_deflection_rate(db: Database) -> None:
+    from opsroom.desk.tables import desk_questions
+
+    now = dt.datetime(2026, 3, 10, 12, tzinfo=UTC)
+    outcomes = ["solved", "solved", "solved", "escalated", "dismissed", "suggested", "no_match"]
+    with db.begin() as conn:
+        for n, outcome in enumerate(outcomes):
+            conn.execute(insert(desk_questions).values(
+                asker="bob", platform="web", channel="#help", channel_id="help", question=f"q{n}",
+                suggestions=[], outcome=outcome, asked_at=now - dt.timedelta(hours=n)))
+        conn.execute(insert(desk_questions).values(  # outside the window
+            asker="bob", platform="web", channel="#help", channel_id="help", question="old",
+            suggestions=[], outcome="escalated", asked_at=now - dt.timedelta(days=40)))
+    desk = dashboard(db, days=14, now=now)["desk"]
+    assert desk == {"asked": 7, "solved": 3, "escalated": 1, "dismissed": 1, "open": 2, "deflection": 0.75}
+    assert dashboard(db, days=14, now=now + dt.timedelta(days=100))["desk"]["deflection"] is None

@@ -85,6 +85,12 @@ class WebChatAdapter:
             self._users = (config, frozenset(config.users))
         return self._users[1]
 
+    def direct_place(self, principal: Principal) -> Place | None:
+        """Where a direct message to this person goes (guardrails/notify.py tells approvers)."""
+        if not principal.known:
+            return None
+        return self.channels.place(DM_PREFIX + principal.name)
+
     async def start(self, handler: InboundHandler) -> None:
         self.handler = handler
 
@@ -162,7 +168,7 @@ class WebChatAdapter:
         self._spawn(event)
         return stored
 
-    async def click(self, principal: Principal, message_id: int, action_id: str) -> None:
+    async def click(self, principal: Principal, message_id: int, action_id: str, value: str = "") -> None:
         """A button was clicked: only a button the message really carries, in a channel the
         person may see. The engine checks the signature, expiry and permission."""
         with self.db.read() as conn:
@@ -179,7 +185,8 @@ class WebChatAdapter:
         ref = MessageRef(
             self.channels.place(stored.channel, str(stored.thread) if stored.thread else None), str(stored.id)
         )
-        self._spawn(ActionEvent(place, principal.name, action_id, message=ref, sender_name=principal.label))
+        self._spawn(ActionEvent(place, principal.name, action_id, message=ref, sender_name=principal.label,
+                                value=value.strip()[:300]))
 
     def _refused(self, principal: Principal, channel: str, summary: str, reason: str) -> None:
         """Every refused click is on the record (issue 11): forged action ids and clicks on
@@ -203,18 +210,26 @@ class WebChatAdapter:
         task.add_done_callback(self._tasks.discard)
 
     # -- rendering -------------------------------------------------------------------------------
-    def event(self, stored: msg_store.StoredMessage, kind: str = "message") -> dict[str, Any]:
-        """What a browser gets for a message: its id, thread and server-rendered HTML."""
-        return {
+    def event(self, stored: msg_store.StoredMessage, kind: str = "message", *, replies: int = 0,
+              parent_replies: int | None = None) -> dict[str, Any]:
+        """What a browser gets for a message: its id, thread and server-rendered HTML; for a
+        reply, how many replies its parent now has (the channel view shows the count)."""
+        out: dict[str, Any] = {
             "type": kind,
             "id": stored.id,
             "channel": stored.channel,
             "thread": stored.thread,
+            "sender": stored.sender,
             "version": stored.version,
-            "html": str(self.html(stored)),
+            "html": str(self.html(stored, replies=replies)),
         }
+        if parent_replies is not None:
+            out["parent_replies"] = parent_replies
+        return out
 
-    def html(self, stored: msg_store.StoredMessage) -> str:
+    def html(self, stored: msg_store.StoredMessage, *, replies: int = 0) -> str:
+        from urllib.parse import quote
+
         from markupsafe import escape
 
         users = self.user_names()
@@ -236,17 +251,33 @@ class WebChatAdapter:
         edited = ' <span class="edited">(edited)</span>' if stored.edited_at else ""
         only = ' <span class="only-you">only you can see this</span>' if stored.visible_to else ""
         thread = f' data-thread="{stored.thread}"' if stored.thread else ""
+        root = stored.thread or stored.id
+        # A permalink opens the channel with this message's thread (or the message) in view.
+        link = f"/chat/{quote(stored.channel, safe='')}?thread={root}#m{stored.id}"
+        count = "" if stored.thread else (
+            f'<button type="button" class="replies link" data-open-thread="{stored.id}" data-count="{replies}"'
+            f'{"" if replies else " hidden"}>{replies} repl{"y" if replies == 1 else "ies"}</button>')
         return (
             f'<article class="{classes}" id="m{stored.id}" data-id="{stored.id}"{thread}>'
             f'<header><span class="who">{escape(who)}</span> '
-            f'<time datetime="{stored.created_at.isoformat()}">{stamp}</time>{edited}{only}'
-            f'<button type="button" class="reply-link" data-reply="{stored.thread or stored.id}" '
-            f'title="reply in thread">↩</button></header>'
-            f'<div class="body">{body}</div></article>'
+            f'<a class="permalink" href="{escape(link)}" title="link to this message">'
+            f'<time datetime="{stored.created_at.isoformat()}">{stamp}</time></a>{edited}{only}'
+            f'<button type="button" class="reply-link" data-reply="{root}" '
+            f'title="reply in thread" aria-label="reply in thread">↩</button></header>'
+            f'<div class="body">{body}</div>{count}</article>'
         )
 
     async def _publish(self, stored: msg_store.StoredMessage, kind: str) -> None:
-        self.hub.publish(stored.channel, self.event(stored, kind), only=stored.visible_to)
+        parent_replies: int | None = None
+        replies = 0
+        if stored.thread is not None and kind == "message" and stored.visible_to is None:
+            with self.db.read() as conn:
+                parent_replies = msg_store.reply_count(conn, stored.thread)
+        elif stored.thread is None and kind == "edit":
+            with self.db.read() as conn:  # an edited parent keeps showing its reply count
+                replies = msg_store.reply_count(conn, stored.id)
+        self.hub.publish(stored.channel, self.event(stored, kind, replies=replies, parent_replies=parent_replies),
+                         only=stored.visible_to)
         if self.on_published is not None:
             result = self.on_published(stored)
             if result is not None:

@@ -21,7 +21,8 @@ def _block(block: Block) -> dict[str, Any]:
     if isinstance(block, Context):
         return {"type": "context", "text": block.text}
     return {"type": "actions", "buttons": [
-        {"label": b.label, "action_id": b.action_id, "style": b.style, "fallback": b.fallback, "url": b.url}
+        {"label": b.label, "action_id": b.action_id, "style": b.style, "fallback": b.fallback, "url": b.url,
+         "asks": b.asks}
         for b in block.buttons]}
 
 
@@ -48,7 +49,7 @@ def _decode_block(data: dict[str, Any]) -> Block | None:
         return Actions(tuple(
             Button(str(b.get("label", "")), str(b.get("action_id", "")),
                    b.get("style") if b.get("style") in STYLES else "default",
-                   str(b.get("fallback", "")), str(b.get("url", "")))
+                   str(b.get("fallback", "")), str(b.get("url", "")), str(b.get("asks", "")))
             for b in data.get("buttons", [])))
     return None
 

@@ -104,8 +104,9 @@ def _button(button: object, message_id: int) -> str:
             return ""
         return (f'<a class="btn btn-{style}" href="{escape(button.url)}" rel="noopener noreferrer" '
                 f'target="_blank">{label}</a>')
+    asks = f' data-asks="{escape(button.asks)}"' if button.asks else ""
     return (f'<button type="button" class="btn btn-{style}" data-action="{escape(button.action_id)}" '
-            f'data-message="{message_id}" title="{escape(button.fallback)}">{label}</button>')
+            f'data-message="{message_id}" title="{escape(button.fallback)}"{asks}>{label}</button>')
 
 
 def user_text_html(text: str, is_user: Callable[[str], bool] = lambda _name: False) -> Markup:

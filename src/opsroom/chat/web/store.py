@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy import insert as sql_insert
 
 from opsroom.chat.web.tables import webchat_messages as t
@@ -24,10 +24,8 @@ _EDIT = (update(t).where(t.c.id == bindparam("message_id"))
                  edited_at=bindparam("edited", type_=t.c.edited_at.type),
                  version=t.c.version + 1))
 _GET = select(t).where(t.c.id == bindparam("message_id"))
-
-
-
-
+_REPLY_COUNT = select(func.count()).select_from(t).where(t.c.thread == bindparam("parent"),
+                                                          t.c.visible_to.is_(None))
 
 
 @dataclass(frozen=True)
@@ -74,11 +72,14 @@ def get(conn: Connection, message_id: int) -> StoredMessage | None:
 
 
 def page(conn: Connection, channel: str, viewer: str, *, before: int | None = None,
-         after: int | None = None, limit: int = 50) -> list[StoredMessage]:
+         after: int | None = None, limit: int = 50, top_level: bool = False) -> list[StoredMessage]:
     """Messages of a channel the viewer may see, oldest first. ``before``: the page ending
-    just before that id (scrolling back); ``after``: what came after it (catching up)."""
+    just before that id (scrolling back); ``after``: what came after it (catching up).
+    ``top_level``: leave thread replies out (the channel view draws them in the thread pane)."""
     limit = max(1, min(limit, MAX_PAGE))
     query = select(t).where(t.c.channel == channel, or_(t.c.visible_to.is_(None), t.c.visible_to == viewer))
+    if top_level:
+        query = query.where(t.c.thread.is_(None))
     if after is not None:
         rows = conn.execute(query.where(t.c.id > after).order_by(t.c.id).limit(limit)).all()
         return [_row(r) for r in rows]
@@ -86,3 +87,26 @@ def page(conn: Connection, channel: str, viewer: str, *, before: int | None = No
         query = query.where(t.c.id < before)
     rows = conn.execute(query.order_by(t.c.id.desc()).limit(limit)).all()
     return [_row(r) for r in reversed(rows)]
+
+
+def thread(conn: Connection, channel: str, viewer: str, parent: int, limit: int = MAX_PAGE) -> list[StoredMessage]:
+    """A thread as its pane shows it: the parent first, then its replies the viewer may see."""
+    query = (select(t).where(t.c.channel == channel,
+                             or_(t.c.id == parent, t.c.thread == parent),
+                             or_(t.c.visible_to.is_(None), t.c.visible_to == viewer))
+             .order_by(t.c.id).limit(max(1, min(limit, MAX_PAGE))))
+    return [_row(r) for r in conn.execute(query)]
+
+
+def reply_count(conn: Connection, parent: int) -> int:
+    """Replies everyone in the channel sees (an "only you" answer does not count)."""
+    return int(conn.execute(_REPLY_COUNT, {"parent": parent}).scalar_one())
+
+
+def reply_counts(conn: Connection, parents: list[int]) -> dict[int, int]:
+    """Reply counts of many parents in one query (a page of the channel)."""
+    if not parents:
+        return {}
+    rows = conn.execute(select(t.c.thread, func.count()).where(t.c.thread.in_(parents), t.c.visible_to.is_(None))
+                        .group_by(t.c.thread))
+    return {int(r[0]): int(r[1]) for r in rows}

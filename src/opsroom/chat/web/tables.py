@@ -29,6 +29,7 @@ webchat_messages = Table(
     Column("edited_at", TS),
     Column("version", Integer, nullable=False, default=1),
     Index("ix_webchat_messages_channel_id", "channel", "id"),
+    Index("ix_webchat_messages_thread", "thread"),  # migration 0007_webchat: thread pane, reply counts
 )
 
 web_sessions = Table(

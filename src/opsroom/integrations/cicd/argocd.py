@@ -5,6 +5,12 @@ in sync). Terminates the operation when opsroom gives up on the run.
 Which operation we are waiting for: the sync/rollback answer is the Application with the
 *previous* ``status.operationState`` still in it, so we remember that one's ``startedAt`` and
 wait for an operation state that started later and finished, with no operation pending.
+A sync also carries our correlation id as a sync ``info`` (``argocd app sync --info``), kept
+on the operation, so the operation we follow is provably ours.
+
+Starting once: the sync/rollback request is never repeated. When its answer is lost (a
+proxy's 502 after Argo CD accepted it) we read the application: an operation pending or
+started since our snapshot (for a sync: with our info) is the one we asked for.
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from opsroom.integrations.http import (
     base_url_option,
     require_mapping,
 )
+from opsroom.integrations.once import correlation_id, start_once
 from opsroom.integrations.remote import cancel_remote, poll_sleep
 from opsroom.integrations.templating import check_placeholders, value_option
 from opsroom.runs.runners.options import Options
@@ -44,12 +51,15 @@ KNOWN = (
     "app_namespace",
     "wait",
     "poll_interval",
+    "find_timeout",
     *SECRET_OPTIONS,
     *HTTP_OPTIONS,
 )
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$")  # Kubernetes object name (DNS-1123)
 _REVISION = re.compile(r"^(?!.*\.\.)(?!-)[A-Za-z0-9._/+-]{1,200}$")
+#: The sync info that carries our correlation id.
+INFO_NAME = "opsroom-run"
 OPERATION_DONE = {"Succeeded", "Failed", "Error"}
 #: Health states after which waiting longer will not help (Argo CD's health assessment).
 UNHEALTHY = {"Degraded"}
@@ -75,6 +85,7 @@ class ArgoCDRunner:
         self.app_namespace = value_option(opts, "app_namespace")
         self.wait = opts.boolean("wait", True)
         self.poll_interval = opts.number("poll_interval", 5.0, minimum=0.01)
+        self.find_timeout = opts.number("find_timeout", 60.0, minimum=0.01)
         self.secret = Secret.from_options(opts)
         self.http = HttpSettings.from_options(opts)
         self.transport = transport
@@ -132,18 +143,40 @@ class ArgoCDRunner:
             finished = False
             try:
                 yield OutputChunk(text=what, stream="progress", result=app_url)
-                answer = require_mapping(
-                    await api.json(
-                        "POST",
-                        f"{path}/{self.action}",
-                        json=body,
-                        what=f"{self.action} application {app}",
-                    ),
+                marker = correlation_id(ctx) if self.action == "sync" else ""
+                if marker:
+                    body = {**body, "infos": [{"name": INFO_NAME, "value": marker}]}
+                snapshot = require_mapping(
+                    await api.json("GET", path, params=params, what=f"read application {app}"),
                     VENDOR,
-                    what,
+                    "read an application",
+                )
+                before = _operation(snapshot).get("startedAt")
+
+                async def request() -> bool:
+                    await api.json("POST", f"{path}/{self.action}", json=body, what=f"{self.action} application {app}")
+                    return True
+
+                async def find() -> bool | None:
+                    current = require_mapping(
+                        await api.json("GET", path, params=params, what=f"read application {app}"),
+                        VENDOR,
+                        "read an application",
+                    )
+                    pending = current.get("operation")
+                    if isinstance(pending, Mapping) and _carries(pending, marker):
+                        return True
+                    op = _operation(current)
+                    if op.get("startedAt") != before and _carries(op.get("operation"), marker):
+                        return True
+                    return None
+
+                found = await start_once(
+                    request, find, timeout=self.find_timeout, interval=self.poll_interval, where=app_url
                 )
                 started = True
-                before = _operation(answer).get("startedAt")
+                if found.recovered:
+                    yield OutputChunk(text=f"{found.recovered}; found the operation it started", stream="progress")
                 if not self.wait:
                     finished = True
                     yield OutputChunk(text=f"{self.action} requested: {app_url}", exit_code=0, result=app_url)
@@ -160,7 +193,11 @@ class ArgoCDRunner:
                     status: Mapping[str, Any] = raw_status if isinstance(raw_status, Mapping) else {}
                     sync = _field(status, "sync", "status")
                     health = _field(status, "health", "status")
-                    ours = op.get("startedAt") != before and "operation" not in current
+                    ours = (
+                        op.get("startedAt") != before
+                        and "operation" not in current
+                        and _carries(op.get("operation"), marker)
+                    )
                     phase = str(op.get("phase") or "Pending") if ours else "Pending"
                     line = f"{self.action} {phase} · sync {sync} · health {health}"
                     if line != last:
@@ -202,6 +239,14 @@ class ArgoCDRunner:
                         ),
                     )
                 raise
+
+
+def _carries(operation: Any, marker: str) -> bool:
+    """Whether an operation is the one with our correlation info (any, without a marker)."""
+    if not marker:
+        return True
+    infos = operation.get("info") if isinstance(operation, Mapping) else None
+    return any(isinstance(i, Mapping) and i.get("value") == marker for i in infos or [])
 
 
 def _operation(app: Mapping[str, Any]) -> Mapping[str, Any]:

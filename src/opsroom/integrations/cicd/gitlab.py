@@ -4,6 +4,11 @@ finishes, post its URL, and cancel it when opsroom gives up on the run.
 Uses the REST API v4 with a personal, project or group access token (``PRIVATE-TOKEN``
 header). Trigger tokens are not used: they can start a pipeline but not read or cancel it,
 and following and cancelling are the point here.
+
+Starting once: the create request is never repeated. When its answer is lost (a proxy's 502
+after GitLab created the pipeline) we list the project's API-triggered pipelines on the ref
+that are newer than the newest one seen just before, and take the one whose variables are
+ours — with ``correlation_variable``, one carrying our correlation id, which is exact.
 """
 
 from __future__ import annotations
@@ -27,13 +32,24 @@ from opsroom.integrations.http import (
     base_url_option,
     require_mapping,
 )
+from opsroom.integrations.once import correlation_id, pick_one, start_once
 from opsroom.integrations.remote import cancel_remote, poll_sleep
 from opsroom.integrations.templating import check_placeholders, map_option, render_map, value_option
 from opsroom.runs.runners.options import Options
 
 VENDOR = "GitLab"
 TYPE = "gitlab"
-KNOWN = ("project", "ref", "variables", "api_url", "poll_interval", *SECRET_OPTIONS, *HTTP_OPTIONS)
+KNOWN = (
+    "project",
+    "ref",
+    "variables",
+    "api_url",
+    "poll_interval",
+    "find_timeout",
+    "correlation_variable",
+    *SECRET_OPTIONS,
+    *HTTP_OPTIONS,
+)
 
 _PROJECT = re.compile(r"^(\d+|[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)+)$")
 _REF = re.compile(r"^(?!.*\.\.)(?!-)[A-Za-z0-9._/-]+$")
@@ -56,6 +72,10 @@ class GitLabRunner:
                 raise opts.error("variables", f"has a bad variable name {key!r} (letters, digits, _)")
         self.api_url = base_url_option(opts, "api_url", "https://gitlab.com")
         self.poll_interval = opts.number("poll_interval", 5.0, minimum=0.01)
+        self.find_timeout = opts.number("find_timeout", 60.0, minimum=0.01)
+        self.correlation_variable = opts.string("correlation_variable", "")
+        if self.correlation_variable and not _VARIABLE.match(self.correlation_variable):
+            raise opts.error("correlation_variable", "must be a variable name (letters, digits, _)")
         self.secret = Secret.from_options(opts)
         self.http = HttpSettings.from_options(opts)
         self.transport = transport
@@ -72,6 +92,8 @@ class GitLabRunner:
         if not _REF.match(ref):
             raise IntegrationError(f"{ref!r} is not a branch or tag name")
         variables = render_map(self.variables, ctx.args)
+        if self.correlation_variable:
+            variables[self.correlation_variable] = correlation_id(ctx)
         if ctx.dry_run:
             shown = ", ".join(f"{k}={v}" for k, v in variables.items()) or "no variables"
             yield OutputChunk(
@@ -88,21 +110,18 @@ class GitLabRunner:
             finished = False
             try:
                 yield OutputChunk(text=f"starting a pipeline in {project} on {ref}", stream="progress")
-                created = require_mapping(
-                    await api.json(
-                        "POST",
-                        f"{base}/pipeline",
-                        json={
-                            "ref": ref,
-                            "variables": [{"key": k, "value": v} for k, v in variables.items()],
-                        },
-                        what=f"create pipelines in {project}",
-                    ),
-                    VENDOR,
-                    "create a pipeline",
+                lookup = _Lookup(api, base, project, ref, variables)
+                newest_before = await lookup.newest_id()
+                started = await start_once(
+                    lambda: lookup.create(),
+                    lambda: lookup.find(newest_before),
+                    timeout=self.find_timeout,
+                    interval=self.poll_interval,
+                    where=f"{self.api_url}/{project}/-/pipelines",
                 )
-                if not isinstance(created.get("id"), int):
-                    raise IntegrationError("GitLab created a pipeline but did not say its id")
+                if started.recovered:
+                    yield OutputChunk(text=f"{started.recovered}; found the pipeline it started", stream="progress")
+                created = started.handle
                 pipeline_id = int(created["id"])
                 url = str(created.get("web_url") or "")
                 yield OutputChunk(text=f"pipeline started: {url}", stream="progress", result=url)
@@ -146,6 +165,60 @@ class GitLabRunner:
                         ),
                     )
                 raise
+
+
+class _Lookup:
+    """Creating the pipeline, and finding it again when the create answer was lost."""
+
+    def __init__(self, api: ApiClient, base: str, project: str, ref: str, variables: dict[str, str]) -> None:
+        self.api, self.base, self.project, self.ref, self.variables = api, base, project, ref, variables
+
+    async def create(self) -> Mapping[str, Any]:
+        created = require_mapping(
+            await self.api.json(
+                "POST",
+                f"{self.base}/pipeline",
+                json={"ref": self.ref, "variables": [{"key": k, "value": v} for k, v in self.variables.items()]},
+                what=f"create pipelines in {self.project}",
+            ),
+            VENDOR,
+            "create a pipeline",
+        )
+        if not isinstance(created.get("id"), int):
+            raise IntegrationError("GitLab created a pipeline but did not say its id")
+        return created
+
+    async def _list(self, **params: str | int) -> list[Mapping[str, Any]]:
+        data = await self.api.json(
+            "GET",
+            f"{self.base}/pipelines",
+            params={"ref": self.ref, "order_by": "id", "sort": "desc", **params},
+            what=f"read pipelines in {self.project}",
+        )
+        return [p for p in data if isinstance(p, Mapping)] if isinstance(data, list) else []
+
+    async def newest_id(self) -> int:
+        newest = await self._list(per_page=1)
+        return int(newest[0]["id"]) if newest and isinstance(newest[0].get("id"), int) else 0
+
+    async def find(self, newest_before: int) -> Mapping[str, Any] | None:
+        ours = []
+        for pipeline in await self._list(source="api", per_page=20):
+            pid = pipeline.get("id")
+            if not isinstance(pid, int) or pid <= newest_before:
+                continue
+            raw = await self.api.json(
+                "GET", f"{self.base}/pipelines/{pid}/variables", what=f"read pipelines in {self.project}"
+            )
+            sent = {str(v.get("key")): str(v.get("value")) for v in raw or [] if isinstance(v, Mapping)}
+            if sent == self.variables:
+                ours.append(pipeline)
+        return pick_one(
+            ours,
+            f"pipelines on {self.ref} with the same variables",
+            lambda p: str(p.get("web_url") or p.get("id")),
+            "Set correlation_variable so opsroom can recognise its pipeline.",
+        )
 
 
 def _progress_line(pipeline_id: int, status: str, jobs: list[Any]) -> str:

@@ -28,6 +28,7 @@ from opsroom.integrations.http import (
     base_url_option,
     require_mapping,
 )
+from opsroom.integrations.once import correlation_id, pick_one, start_once
 from opsroom.integrations.remote import cancel_remote, poll_sleep
 from opsroom.integrations.templating import check_placeholders, map_option, render_map, value_option
 from opsroom.runs.runners.options import Options
@@ -42,6 +43,8 @@ KNOWN = (
     "crumb",
     "console",
     "poll_interval",
+    "find_timeout",
+    "correlation_parameter",
     *SECRET_OPTIONS,
     *HTTP_OPTIONS,
 )
@@ -64,6 +67,8 @@ class JenkinsRunner:
         self.use_crumb = opts.boolean("crumb", True)
         self.console = opts.boolean("console", True)
         self.poll_interval = opts.number("poll_interval", 5.0, minimum=0.01)
+        self.find_timeout = opts.number("find_timeout", 60.0, minimum=0.01)
+        self.correlation_parameter = opts.string("correlation_parameter", "")
         self.secret = Secret.from_options(opts)
         self.http = HttpSettings.from_options(opts)
         self.transport = transport
@@ -82,6 +87,8 @@ class JenkinsRunner:
     async def execute(self, ctx: RunContext) -> AsyncIterator[OutputChunk]:
         name, job_path = self._job_path(ctx)
         params = render_map(self.parameters, ctx.args)
+        if self.correlation_parameter:
+            params[self.correlation_parameter] = correlation_id(ctx)
         if ctx.dry_run:
             shown = ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
             yield OutputChunk(text=f"dry run: would build {name} with {shown}", exit_code=0)
@@ -95,22 +102,21 @@ class JenkinsRunner:
             finished = False
             try:
                 yield OutputChunk(text=f"starting {name}", stream="progress")
-                response = await api.request(
-                    "POST",
-                    f"{job_path}/{'buildWithParameters' if params else 'build'}",
-                    data=params,
-                    headers=headers,
-                    what=f"build {name}",
+                first_new = await self._next_build_number(api, job_path, name)
+                started = await start_once(
+                    lambda: self._trigger(api, job_path, params, headers, name),
+                    lambda: self._find(api, job_path, params, first_new, name),
+                    timeout=self.find_timeout,
+                    interval=self.poll_interval,
+                    where=f"{self.url}{job_path}/",
                 )
-                match = _QUEUE_PATH.search(urlsplit(response.headers.get("location", "")).path)
-                if match is None:
-                    raise IntegrationError(
-                        f"Jenkins accepted the build of {name} but did not say where it is queued"
-                    )
-                queue_id = int(match.group(1))
-                number, build_url = 0, ""
+                if started.recovered:
+                    yield OutputChunk(text=f"{started.recovered}; found the build it started", stream="progress")
+                kind, found_id = started.handle
+                number, build_url = (found_id, "") if kind == "build" else (0, "")
+                queue_id = found_id if kind == "queue" else None
                 last_why = ""
-                while not number:
+                while not number and queue_id is not None:
                     item = require_mapping(
                         await api.json(
                             "GET", f"/queue/item/{queue_id}/api/json", what=f"read the build queue for {name}"
@@ -171,6 +177,77 @@ class JenkinsRunner:
                     )
                 raise
 
+    async def _trigger(
+        self, api: ApiClient, job_path: str, params: dict[str, str], headers: dict[str, str], name: str
+    ) -> tuple[str, int]:
+        response = await api.request(
+            "POST",
+            f"{job_path}/{'buildWithParameters' if params else 'build'}",
+            data=params,
+            headers=headers,
+            what=f"build {name}",
+        )
+        match = _QUEUE_PATH.search(urlsplit(response.headers.get("location", "")).path)
+        if match is None:
+            raise IntegrationError(f"Jenkins accepted the build of {name} but did not say where it is queued")
+        return "queue", int(match.group(1))
+
+    async def _next_build_number(self, api: ApiClient, job_path: str, name: str) -> int:
+        job = require_mapping(
+            await api.json(
+                "GET", f"{job_path}/api/json", params={"tree": "nextBuildNumber"}, what=f"read the job {name}"
+            ),
+            VENDOR,
+            "read a job",
+        )
+        number = job.get("nextBuildNumber")
+        return number if isinstance(number, int) else 0
+
+    async def _find(
+        self, api: ApiClient, job_path: str, params: dict[str, str], first_new: int, name: str
+    ) -> tuple[str, int] | None:
+        """The queue item or build our lost request started: this job's, with our parameters."""
+        queue = require_mapping(
+            await api.json(
+                "GET",
+                "/queue/api/json",
+                params={"tree": "items[id,task[url],actions[parameters[name,value]]]"},
+                what=f"read the build queue for {name}",
+            ),
+            VENDOR,
+            "read the queue",
+        )
+        job = require_mapping(
+            await api.json(
+                "GET",
+                f"{job_path}/api/json",
+                params={"tree": "builds[number,queueId,actions[parameters[name,value]]]{0,20}"},
+                what=f"read builds of {name}",
+            ),
+            VENDOR,
+            "read a job",
+        )
+        found: list[tuple[str, int]] = []
+        builds = [b for b in job.get("builds") or [] if isinstance(b, Mapping)]
+        started_items = {b.get("queueId") for b in builds}
+        for item in queue.get("items") or []:
+            task_url = str((item.get("task") or {}).get("url") or "") if isinstance(item, Mapping) else ""
+            if (
+                urlsplit(task_url).path.rstrip("/").endswith(job_path)
+                and _parameters(item) == params
+                and item.get("id") not in started_items
+            ):
+                found.append(("queue", int(item["id"])))
+        for build in builds:
+            if isinstance(build.get("number"), int) and build["number"] >= first_new and _parameters(build) == params:
+                found.append(("build", int(build["number"])))
+        return pick_one(
+            found,
+            f"builds of {name} with the same parameters",
+            lambda f: f"{f[0]} {f[1]}",
+            "Set correlation_parameter (a string parameter of the job) so opsroom can recognise its build.",
+        )
+
     async def _crumb(self, api: ApiClient) -> dict[str, str]:
         response = await api.request("GET", "/crumbIssuer/api/json", what="get a CSRF crumb", accept=(404,))
         if response.status_code == 404:  # CSRF protection off (or crumbs not needed): go without
@@ -213,6 +290,17 @@ class JenkinsRunner:
                 what=f"cancel queued builds of {name}",
                 accept=(302, 303, 404),
             )
+
+
+def _parameters(item: Mapping[str, Any]) -> dict[str, str]:
+    """The build parameters in a queue item's or build's ``actions`` (ParametersAction)."""
+    values: dict[str, str] = {}
+    for action in item.get("actions") or []:
+        if isinstance(action, Mapping):
+            for p in action.get("parameters") or []:
+                if isinstance(p, Mapping) and isinstance(p.get("name"), str):
+                    values[p["name"]] = str(p.get("value"))
+    return values
 
 
 def factory(options: Mapping[str, Any]) -> JenkinsRunner:

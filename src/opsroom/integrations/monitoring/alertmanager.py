@@ -1,8 +1,9 @@
-"""Alertmanager API v2: create, expire and list silences."""
+"""Alertmanager API v2: create, expire and list silences; which alerts are still active."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Mapping
 from urllib.parse import quote, urlsplit
 
@@ -81,3 +82,15 @@ class AlertmanagerClient:
         response = await self._request("GET", "/api/v2/silences")
         data = response.json()
         return data if isinstance(data, list) else []
+
+    async def active_fingerprints(self, matchers: Mapping[str, str]) -> set[str]:
+        """Fingerprints of the alerts matching ``matchers`` that Alertmanager still holds as
+        active, silenced or inhibited ones included (resolved ones are left out by the API)."""
+        params: list[tuple[str, str]] = [
+            ("filter", f"{name}={json.dumps(value)}") for name, value in sorted(matchers.items())
+        ]
+        params += [(flag, "true") for flag in ("active", "silenced", "inhibited", "unprocessed")]
+        data = (await self._request("GET", "/api/v2/alerts", params=params)).json()
+        if not isinstance(data, list):
+            raise AlertmanagerError("Alertmanager answered /api/v2/alerts with something other than a list")
+        return {a["fingerprint"] for a in data if isinstance(a, dict) and isinstance(a.get("fingerprint"), str)}

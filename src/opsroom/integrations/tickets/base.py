@@ -33,6 +33,9 @@ class NewTicket:
     author: str = ""  # the opsroom user on whose behalf the ticket is opened
     thread_link: str = ""  # where the conversation is; providers link back to it
     labels: tuple[str, ...] = ()
+    #: Marks the ticket so a retry can find it instead of opening a second one (providers put
+    #: it in a label, a correlation field or a hidden marker). Empty: a fresh key per create.
+    dedup_key: str = ""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -10,7 +11,15 @@ import httpx
 
 from opsroom.config.tickets import GitHubIssuesConfig
 from opsroom.integrations.http import ApiClient, IntegrationError, require_mapping
-from opsroom.integrations.tickets._remote import http_settings, not_found_as, secret, text_of
+from opsroom.integrations.tickets._remote import (
+    create_once,
+    dedup_key,
+    http_settings,
+    not_found_as,
+    secret,
+    single_line,
+    text_of,
+)
 from opsroom.integrations.tickets.base import (
     Comment,
     NewTicket,
@@ -21,6 +30,7 @@ from opsroom.integrations.tickets.base import (
 )
 
 VENDOR = "GitHub"
+_MARKER = re.compile(r"\s*<!-- opsroom:[0-9a-zA-Z_-]+ -->")
 
 
 class GitHubIssues:
@@ -77,7 +87,7 @@ class GitHubIssues:
             status=state,
             url=text_of(data.get("html_url")),
             priority=priority,
-            body=text_of(data.get("body")),
+            body=_MARKER.sub("", text_of(data.get("body"))).rstrip(),
             provider=self.name,
             closed=state == "closed",
             author=text_of((data.get("user") or {}).get("login")),
@@ -86,18 +96,33 @@ class GitHubIssues:
 
     async def create(self, ticket: NewTicket) -> Ticket:
         priority = check_priority(ticket.priority)
+        # GitHub issues have no field for an outside id: the dedup key goes in an HTML comment
+        # (invisible when rendered), and a lost create answer is found by listing new issues.
+        marker = f"<!-- opsroom:{dedup_key(ticket)} -->"
         body = ticket.body + (f"\n\nChat thread: {ticket.thread_link}" if ticket.thread_link else "")
         labels = list(dict.fromkeys([*self.cfg.labels, f"priority:{priority}", *ticket.labels]))
-        data = require_mapping(
-            await self._call(
-                "POST",
+        payload = {"title": single_line(ticket.title, 256), "body": f"{body}\n\n{marker}", "labels": labels}
+
+        async def post() -> Mapping[str, Any]:
+            return require_mapping(
+                await self._call("POST", "/issues", f"create issues in {self.cfg.repo}", json=payload),
+                VENDOR,
+                "create an issue",
+            )
+
+        async def find() -> Mapping[str, Any] | None:
+            recent = await self._call(
+                "GET",
                 "/issues",
-                f"create issues in {self.cfg.repo}",
-                json={"title": ticket.title[:256], "body": body, "labels": labels},
-            ),
-            VENDOR,
-            "create an issue",
-        )
+                f"read issues in {self.cfg.repo}",
+                params={"state": "all", "sort": "created", "direction": "desc", "per_page": "30"},
+            )
+            for issue in recent if isinstance(recent, list) else []:
+                if isinstance(issue, Mapping) and marker in text_of(issue.get("body")):
+                    return issue
+            return None
+
+        data = await create_once(post, find, self.cfg, where=f"https://github.com/{self.cfg.repo}/issues")
         return self._ticket(data)
 
     async def get(self, ticket_id: str) -> Ticket:

@@ -4,6 +4,13 @@ in Atlassian Document Format), v2 on Jira Server / Data Center (plain text).
 Auth: Cloud uses basic auth with the account e-mail and an API token; Server / Data Center
 uses a personal access token as a bearer token. Closing runs the workflow transition named in
 ``close_transition`` (found by its name or the name of the status it leads to).
+
+Creating an issue carries a dedup label (``opsroom-<key>``): when the create answer is lost
+(a 5xx from a proxy after Jira made the issue) we search for the label instead of creating a
+second issue. Jira's own rules are applied before sending, so a hook's title cannot be
+refused for them: the summary is one line of at most 255 characters, labels have no spaces,
+and the priority is only sent when ``priorities`` maps it (``priorities: {}`` for projects
+whose create screen has no priority).
 """
 
 from __future__ import annotations
@@ -16,11 +23,27 @@ import httpx
 
 from opsroom.config.tickets import JiraConfig
 from opsroom.integrations.http import ApiClient, IntegrationError, require_mapping
-from opsroom.integrations.tickets._remote import http_settings, not_found_as, secret, text_of
+from opsroom.integrations.tickets._remote import (
+    create_once,
+    dedup_key,
+    http_settings,
+    not_found_as,
+    secret,
+    single_line,
+    text_of,
+)
 from opsroom.integrations.tickets.base import NewTicket, Ticket, TicketError, TicketNotFound, check_priority
 
 VENDOR = "Jira"
 _KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,49}-[0-9]{1,12}$")
+#: Jira's limit on a summary: https://support.atlassian.com/jira-cloud-administration/docs/what-are-issue-fields/
+SUMMARY_MAX = 255
+LABEL_MAX = 255
+
+
+def label(text: str) -> str:
+    """A Jira label: no whitespace (Jira refuses labels with spaces), at most 255 characters."""
+    return "-".join(text.split())[:LABEL_MAX]
 
 
 def adf(text: str) -> dict[str, Any]:
@@ -91,26 +114,45 @@ class JiraTickets:
     async def create(self, ticket: NewTicket) -> Ticket:
         priority = check_priority(ticket.priority)
         body = ticket.body + (f"\n\nChat thread: {ticket.thread_link}" if ticket.thread_link else "")
-        fields = {
+        marker = label(f"opsroom-{dedup_key(ticket)}")
+        labels = [x for x in dict.fromkeys(label(x) for x in (*self.cfg.labels, *ticket.labels, marker)) if x]
+        fields: dict[str, Any] = {
             "project": {"key": self.cfg.project},
-            "summary": ticket.title[:250],
+            "summary": single_line(ticket.title, SUMMARY_MAX),
             "description": self._text(body),
             "issuetype": {"name": self.cfg.issue_type},
-            "priority": {"name": self.cfg.priorities.get(priority, "Medium")},
-            "labels": list(dict.fromkeys([*self.cfg.labels, *ticket.labels])),
+            "labels": labels,
         }
+        if self.cfg.priorities.get(priority):
+            fields["priority"] = {"name": self.cfg.priorities[priority]}
+        what = f"create issues in project {self.cfg.project}"
         async with self._api() as api:
-            data = require_mapping(
-                await api.json(
-                    "POST",
-                    self._path("issue"),
-                    json={"fields": fields},
-                    what=f"create issues in project {self.cfg.project}",
-                ),
-                VENDOR,
-                "create an issue",
-            )
-            key = text_of(data.get("key"))
+
+            async def post() -> str:
+                data = require_mapping(
+                    await api.json("POST", self._path("issue"), json={"fields": fields}, what=what),
+                    VENDOR,
+                    "create an issue",
+                )
+                return text_of(data.get("key"))
+
+            async def find() -> str | None:
+                jql = f'project = "{self.cfg.project}" AND labels = "{marker}"'
+                search = "search/jql" if self.version == 3 else "search"
+                data = require_mapping(
+                    await api.json(
+                        "GET",
+                        self._path(search),
+                        params={"jql": jql, "fields": "summary", "maxResults": 2},
+                        what=f"search issues in project {self.cfg.project}",
+                    ),
+                    VENDOR,
+                    "search issues",
+                )
+                found = [text_of(i.get("key")) for i in data.get("issues") or [] if isinstance(i, Mapping)]
+                return found[0] if found else None
+
+            key = await create_once(post, find, self.cfg, where=f"{self.cfg.url}/issues/?jql=labels={marker}")
             if ticket.thread_link.startswith(("http://", "https://")):
                 await self._remote_link(api, key, ticket.thread_link)
         return Ticket(

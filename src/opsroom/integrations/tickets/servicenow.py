@@ -19,7 +19,7 @@ import httpx
 
 from opsroom.config.tickets import ServiceNowConfig
 from opsroom.integrations.http import ApiClient, require_mapping
-from opsroom.integrations.tickets._remote import http_settings, secret, text_of
+from opsroom.integrations.tickets._remote import create_once, dedup_key, http_settings, secret, single_line, text_of
 from opsroom.integrations.tickets.base import (
     Change,
     NewTicket,
@@ -151,11 +151,16 @@ class ServiceNowTickets:
 
     async def create(self, ticket: NewTicket) -> Ticket:
         impact, urgency = IMPACT_URGENCY[check_priority(ticket.priority)]
+        # correlation_id is the task field ServiceNow keeps for an outside system's id: the
+        # dedup key goes there, so a lost create answer is found instead of creating twice.
+        key = f"opsroom-{dedup_key(ticket)}"
         record: dict[str, str] = {
-            "short_description": ticket.title[:160],
+            "short_description": single_line(ticket.title, 160),
             "description": ticket.body,
             "impact": impact,
             "urgency": urgency,
+            "correlation_id": key,
+            "correlation_display": "opsroom",
         }
         if ticket.thread_link:
             record["work_notes"] = f"Chat thread: {ticket.thread_link}"
@@ -163,21 +168,45 @@ class ServiceNowTickets:
             record["assignment_group"] = self.cfg.assignment_group
         if self.cfg.caller_id:
             record["caller_id"] = self.cfg.caller_id
+        table = self.cfg.table
         async with self._api() as api:
-            data = require_mapping(
-                await api.json(
-                    "POST",
-                    f"/api/now/table/{self.cfg.table}",
-                    params={"sysparm_display_value": "false"},
-                    json=record,
-                    what=f"create {self.cfg.table} records",
-                ),
-                VENDOR,
-                "create an incident",
-            )
-        row = data.get("result")
-        if not isinstance(row, Mapping) or not row.get("number"):
-            raise TicketError("ServiceNow created nothing we can show (no number in its answer)")
+
+            async def post() -> Mapping[str, Any]:
+                data = require_mapping(
+                    await api.json(
+                        "POST",
+                        f"/api/now/table/{table}",
+                        params={"sysparm_display_value": "false"},
+                        json=record,
+                        what=f"create {table} records",
+                    ),
+                    VENDOR,
+                    "create an incident",
+                )
+                row = data.get("result")
+                if not isinstance(row, Mapping) or not row.get("number"):
+                    raise TicketError("ServiceNow created nothing we can show (no number in its answer)")
+                return row
+
+            async def find() -> Mapping[str, Any] | None:
+                data = require_mapping(
+                    await api.json(
+                        "GET",
+                        f"/api/now/table/{table}",
+                        params={
+                            "sysparm_query": f"correlation_id={key}",
+                            "sysparm_limit": "1",
+                            "sysparm_display_value": "false",
+                        },
+                        what=f"read {table} records",
+                    ),
+                    VENDOR,
+                    f"read {table}",
+                )
+                rows = data.get("result")
+                return rows[0] if isinstance(rows, list) and rows and isinstance(rows[0], Mapping) else None
+
+            row = await create_once(post, find, self.cfg, where=f"{self.cfg.url}/{table}_list.do")
         return self._ticket(row)
 
     async def get(self, ticket_id: str) -> Ticket:

@@ -1,0 +1,302 @@
+"""Intake: store a parsed batch — dedup by fingerprint, group by route, track flapping.
+
+One transaction per payload, and nothing is posted here: the notifier (``notifier.py``)
+picks up the groups this marks dirty, so a storm of webhooks never becomes a storm of
+chat calls. A group that fires again shortly after it resolved is reopened, not re-posted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from sqlalchemy import Connection, bindparam, insert, select, update
+
+from opsroom.alerts import flapping
+from opsroom.alerts.context import AlertContext, chunks, matches
+from opsroom.alerts.group_state import mark_changed
+from opsroom.alerts.grouping import group_key, group_labels
+from opsroom.alerts.model import Alert, severity_rank
+from opsroom.alerts.routing import Route
+from opsroom.alerts.tables import alert_events, alert_groups, alerts
+
+
+@dataclass
+class IngestResult:
+    accepted: int = 0
+    new: int = 0
+    changed: int = 0
+    groups: int = 0
+    muted: int = 0
+    ignored: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class _Plan:
+    key: str
+    route: Route
+    channel_name: str
+    labels: dict[str, str]
+    alerts: dict[str, Alert] = field(default_factory=dict)
+
+
+def plan_batch(ctx: AlertContext, batch: Sequence[Alert]) -> dict[str, _Plan]:
+    plans: dict[str, _Plan] = {}
+    default_group_by = ctx.config.grouping.group_by
+    for alert in batch:
+        for route in ctx.router.route(alert.labels):
+            labels = group_labels(alert.labels, route.group_by or default_group_by)
+            for channel in route.channels:
+                key = group_key(channel, route.name, labels)
+                plan = plans.get(key)
+                if plan is None:
+                    plan = plans[key] = _Plan(key, route, channel, labels)
+                plan.alerts[alert.fingerprint] = alert  # a repeat within one payload: last wins
+    return plans
+
+
+def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.datetime) -> IngestResult:
+    result = IngestResult(accepted=len(batch))
+    plans = plan_batch(ctx, batch)
+    if not plans:
+        return result
+    window, fcfg, timers = ctx.config.flapping.window, ctx.config.flapping, ctx.config.grouping
+    ts = now.timestamp()
+    with ctx.db.begin() as conn:
+        mutes = ctx.active_mutes(conn, now)
+        keys = list(plans)
+        groups: dict[str, Any] = {}
+        for part in chunks(keys):
+            for row in conn.execute(
+                select(
+                    alert_groups.c.id,
+                    alert_groups.c.open_key,
+                    alert_groups.c.delivery,
+                    alert_groups.c.created_at,
+                    alert_groups.c.last_notified_at,
+                ).where(alert_groups.c.open_key.in_(part))
+            ):
+                groups[row.open_key] = row
+        _reopen_recent(ctx, conn, plans, groups, now)
+        new_rows = []
+        for key, plan in plans.items():
+            if key in groups or not any(a.status == "firing" for a in plan.alerts.values()):
+                continue
+            first = max(plan.alerts.values(), key=lambda a: -severity_rank(a.severity))
+            place = ctx.place_for(plan.channel_name)
+            new_rows.append(
+                {
+                    "open_key": key,
+                    "group_key": key,
+                    "route": plan.route.name,
+                    "platform": place.platform,
+                    "channel": place.channel,
+                    "channel_name": plan.channel_name,
+                    "labels": plan.labels,
+                    "source": source,
+                    "source_type": first.source_type,
+                    "external_url": first.external_url,
+                    "title": first.summary[:500],
+                    "severity": first.severity,
+                    "status": "firing",
+                    "delivery": "pending",
+                    "version": 0,
+                    "dirty": True,
+                    "flapping": False,
+                    "created_at": now,
+                    "updated_at": now,
+                    "escalation": plan.route.escalation,
+                    "escalation_pos": 0,
+                    "next_due_at": now + dt.timedelta(seconds=timers.group_wait),
+                }
+            )
+        if new_rows:
+            inserted = conn.execute(
+                insert(alert_groups).returning(
+                    alert_groups.c.id,
+                    alert_groups.c.open_key,
+                    alert_groups.c.delivery,
+                    alert_groups.c.created_at,
+                    alert_groups.c.last_notified_at,
+                ),
+                new_rows,
+            ).all()
+            for row in inserted:
+                groups[row.open_key] = row
+        result.groups = len(new_rows)
+        gid_of = {key: groups[key].id for key in plans if key in groups}
+        existing: dict[tuple[int, str], Any] = {}
+        fps = list({fp for plan in plans.values() for fp in plan.alerts})
+        gids = list(set(gid_of.values()))
+        for gpart in chunks(gids):
+            for fpart in chunks(fps):
+                for arow in conn.execute(
+                    select(
+                        alerts.c.id,
+                        alerts.c.group_id,
+                        alerts.c.fingerprint,
+                        alerts.c.status,
+                        alerts.c.changes,
+                        alerts.c.flapping,
+                        alerts.c.muted,
+                    ).where(alerts.c.group_id.in_(gpart), alerts.c.fingerprint.in_(fpart))
+                ):
+                    existing[(arow.group_id, arow.fingerprint)] = arow
+        inserts, changes, touches, events = [], [], [], []
+        changed_groups: set[int] = set()
+        for key, plan in plans.items():
+            gid = gid_of.get(key)
+            if gid is None:
+                result.ignored += len(plan.alerts)  # resolved alerts of a group we never saw
+                continue
+            for fp, alert in plan.alerts.items():
+                muted = any(matches(m, alert.labels) for _, m, _ in mutes)
+                result.muted += muted
+                old = existing.get((gid, fp))
+                if old is None:
+                    result.new += 1
+                    inserts.append(
+                        {
+                            "group_id": gid,
+                            "fingerprint": fp,
+                            "alertname": alert.alertname[:200],
+                            "severity": alert.severity[:50],
+                            "status": alert.status,
+                            "notified_status": None,
+                            "labels": dict(alert.labels),
+                            "annotations": dict(alert.annotations),
+                            "starts_at": alert.starts_at,
+                            "ends_at": alert.ends_at,
+                            "generator_url": alert.generator_url,
+                            "first_seen": now,
+                            "last_seen": now,
+                            "changes": [ts] if alert.status == "firing" else [],
+                            "flapping": False,
+                            "muted": muted,
+                        }
+                    )
+                    if alert.status == "firing":
+                        events.append(_event(now, gid, plan.channel_name, alert))
+                        if not muted:
+                            changed_groups.add(gid)
+                    continue
+                if old.status != alert.status:
+                    result.changed += 1
+                    recent = flapping.record_change(old.changes or [], ts, window)
+                    flaps = flapping.is_flapping(recent, ts, fcfg) or (
+                        bool(old.flapping) and not flapping.has_settled(recent, ts, fcfg)
+                    )
+                    changes.append(
+                        {
+                            "_id": old.id,
+                            "_status": alert.status,
+                            "_changes": recent,
+                            "_flapping": flaps,
+                            "_muted": muted,
+                            "_annotations": dict(alert.annotations),
+                            "_starts": alert.starts_at,
+                            "_ends": alert.ends_at,
+                            "_seen": now,
+                        }
+                    )
+                    events.append(_event(now, gid, plan.channel_name, alert))
+                    # A flapping alert changes its group once (to show it flapping), then is held.
+                    # A muted (silenced) alert still changes its group's status: silenced and
+                    # then resolved must show RESOLVED; change_lines keeps it out of the thread.
+                    if not (flaps and old.flapping):
+                        changed_groups.add(gid)
+                else:
+                    touches.append({"_id": old.id, "_muted": muted, "_ends": alert.ends_at, "_seen": now})
+                    if bool(old.muted) != muted and not muted and alert.status == "firing":
+                        changed_groups.add(gid)  # its mute ran out: show it again
+        if inserts:
+            conn.execute(insert(alerts), inserts)
+        if changes:
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id == bindparam("_id"))
+                .values(
+                    status=bindparam("_status"),
+                    changes=bindparam("_changes"),
+                    flapping=bindparam("_flapping"),
+                    muted=bindparam("_muted"),
+                    annotations=bindparam("_annotations"),
+                    starts_at=bindparam("_starts"),
+                    ends_at=bindparam("_ends"),
+                    last_seen=bindparam("_seen"),
+                ),
+                changes,
+            )
+        if touches:
+            conn.execute(
+                update(alerts)
+                .where(alerts.c.id == bindparam("_id"))
+                .values(muted=bindparam("_muted"), ends_at=bindparam("_ends"), last_seen=bindparam("_seen")),
+                touches,
+            )
+        if events:
+            conn.execute(insert(alert_events), events)
+        if changed_groups:
+            mark_changed(ctx, conn, sorted(changed_groups), now)
+        ctx.audit(
+            conn,
+            actor=f"source:{source}",
+            action="alert.intake",
+            summary=f"{result.accepted} alert(s) from {source}: {result.new} new, "
+            f"{result.changed} changed, {result.groups} new group(s)",
+            detail=result.as_dict(),
+        )
+    return result
+
+
+def _reopen_recent(
+    ctx: AlertContext, conn: Connection, plans: Mapping[str, _Plan], groups: dict[str, Any], now: dt.datetime
+) -> None:
+    """A group that fires again within ``flapping.window`` of its resolution is reopened:
+    its message is edited back to firing (with "firing again" in its thread) instead of
+    a new post, and its alerts keep their change history, so flapping is caught."""
+    missing = [k for k, p in plans.items() if k not in groups and any(a.status == "firing" for a in p.alerts.values())]
+    if not missing:
+        return
+    since = now - dt.timedelta(seconds=ctx.config.flapping.window)
+    latest: dict[str, Any] = {}
+    for part in chunks(missing):
+        for row in conn.execute(
+            select(
+                alert_groups.c.id,
+                alert_groups.c.group_key,
+                alert_groups.c.delivery,
+                alert_groups.c.created_at,
+                alert_groups.c.last_notified_at,
+                alert_groups.c.version,
+            )
+            .where(
+                alert_groups.c.group_key.in_(part),
+                alert_groups.c.closed_at > since,
+                alert_groups.c.delivery == "live",
+            )
+            .order_by(alert_groups.c.closed_at)
+        ):
+            latest[row.group_key] = row
+    for key, row in latest.items():
+        conn.execute(
+            update(alert_groups)
+            .where(alert_groups.c.id == row.id)
+            .values(open_key=key, closed_at=None, acked_by=None, acked_at=None, updated_at=now)
+        )
+        groups[key] = row
+
+
+def _event(now: dt.datetime, gid: int, channel: str, alert: Alert) -> dict[str, Any]:
+    return {
+        "ts": now,
+        "group_id": gid,
+        "channel_name": channel,
+        "alertname": alert.alertname[:200],
+        "fingerprint": alert.fingerprint,
+        "status": alert.status,
+    }
