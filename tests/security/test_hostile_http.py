@@ -60,6 +60,15 @@ def config() -> dict[str, Any]:
 class Site:
     def __init__(self, system: Any, client: httpx.AsyncClient, token: str) -> None:
         self.system, self.client, self.token = system, client, token
+        self.csrf = ""  # set once signed in to the web chat (its cookie is in the client)
+
+    async def sign_in(self, user: str) -> None:
+        page = await self.client.get("/login")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        answer = await self.client.post("/login", data={"username": user, "password": "", "csrf": csrf})
+        assert answer.status_code == 303, answer.text
+        chat = await self.client.get("/chat/ops")
+        self.csrf = re.search(r'data-csrf="([^"]+)"', chat.text).group(1)  # type: ignore[union-attr]
 
     def written(self) -> tuple[int, ...]:
         """Rows in every table that a request could add to."""
@@ -86,13 +95,17 @@ async def site(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> 
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t",
                                                                   timeout=30) as client:
-        yield Site(system, client, token)
+        served = Site(system, client, token)
+        await served.sign_in("alice")
+        yield served
     system.db.dispose()
 
 
 def targets(site: Site) -> list[tuple[str, dict[str, str]]]:
     api = {"Authorization": f"Bearer {site.token}", "Content-Type": "application/json"}
-    return [
+    web = {"X-CSRF-Token": site.csrf, "Content-Type": "application/json"}
+    webchat = [("/chat/ops/messages", web), ("/chat/actions", web)] if site.csrf else []
+    return webchat + [
         ("/api/channels/ops/messages", api), ("/api/actions", api), ("/api/check", api),
         ("/hooks/alertmanager", {"Authorization": "Bearer am-token-for-tests"}),
         ("/hooks/generic/nowhere", {}),
@@ -249,6 +262,7 @@ async def test_passwords_are_checked_off_the_event_loop(site: Site, monkeypatch:
         return real(stored, password)
 
     monkeypatch.setattr(signin, "verify_password", spy)
+    site.client.cookies.clear()  # signed out
     page = await site.client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     await asyncio.gather(*(site.client.post("/login", data={"username": "nobody", "password": "x" * 12,
