@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol, runtime_checkable
+from typing import Any, Awaitable, Callable, Protocol, Sequence, runtime_checkable
 
 from opsroom.core import Actions, Code, Context, Fields, Inbound, Message, MessageRef, Place, Section
 from opsroom.policy import redaction
@@ -47,6 +47,18 @@ class Adapter(Protocol):
     async def update(self, ref: MessageRef, message: Message) -> None: ...
 
 
+@runtime_checkable
+class ChannelCreator(Protocol):
+    """What an adapter with ``capabilities.create_channel`` implements too: open a channel (an
+    incident's war room) with people in it, and archive it when the incident closes. Returns
+    the new channel's Place; raises LookupError for people the platform does not know."""
+
+    async def create_channel(self, name: str, *, members: Sequence[str], topic: str,
+                             created_by: str) -> Place: ...
+
+    async def archive_channel(self, place: Place) -> None: ...
+
+
 class ChatHub:
     """All configured adapters, by platform name. The engine, alerts and hooks post through
     it; it falls back to a thread reply where a platform cannot edit."""
@@ -79,6 +91,26 @@ class ChatHub:
             await adapter.update(ref, message)
             return ref
         return await adapter.send(ref.thread_place if adapter.capabilities.threads else ref.place, message)
+
+    def can_create_channels(self, platform: str) -> bool:
+        adapter = self.get(platform)
+        return adapter.capabilities.create_channel and isinstance(adapter, ChannelCreator)
+
+    async def create_channel(self, platform: str, name: str, *, members: Sequence[str], topic: str,
+                             created_by: str) -> Place | None:
+        """A new channel where the platform can open one; None where it cannot (the caller
+        falls back to a thread)."""
+        adapter = self.get(platform)
+        if not (adapter.capabilities.create_channel and isinstance(adapter, ChannelCreator)):
+            return None
+        return await adapter.create_channel(name, members=members, topic=topic, created_by=created_by)
+
+    async def archive_channel(self, place: Place) -> bool:
+        adapter = self.get(place.platform)
+        if not (adapter.capabilities.create_channel and isinstance(adapter, ChannelCreator)):
+            return False
+        await adapter.archive_channel(place)
+        return True
 
     async def start(self, handler: InboundHandler) -> None:
         for adapter in self.adapters.values():

@@ -394,6 +394,9 @@ class MattermostAdapter:
         return reply if reply is not None and reply.channel == place.channel else None
 
     async def send(self, place: Place, message: Message) -> MessageRef:
+        if place.thread and place.thread.startswith((RESPONDED_PREFIX, EPHEMERAL_PREFIX)):
+            # a message that went out through a response_url or to one person has no thread
+            place = place.in_thread(None)
         reply = self._reply_for(place)
         private_to = message.ephemeral_to
         if private_to is None and reply is not None and message.extra.get("audience") == "asker":
@@ -407,7 +410,9 @@ class MattermostAdapter:
         try:
             made = await self.outbox.post(place.channel, lambda: self.api.call("POST", "/posts", post))
         except MattermostError as exc:
-            if exc.status != FORBIDDEN or not isinstance(reply, CommandReply) or not reply.usable():
+            if not isinstance(reply, CommandReply) or not reply.usable():
+                reply = self._replied.latest_for(place.channel)
+            if exc.status != FORBIDDEN or reply is None:
                 raise
             # Not a member (a private channel, a DM between people): the command's
             # response_url still posts there, in the thread it was typed in.

@@ -93,6 +93,7 @@ class SlackAdapter:
         self.app.action(re.compile("^" + re.escape(BUTTON_ACTION_PREFIX)))(self._on_action)
         self.outbox = Outbox(config.pace_seconds)
         self.bot_user_id = ""
+        self.bot_name = "opsroom"
         self._handler: InboundHandler | None = None
         self._socket: Any = None
         self._seen = SeenSet(SEEN_DELIVERIES)
@@ -109,6 +110,7 @@ class SlackAdapter:
         socket (Socket Mode) or start accepting HTTP requests on ``routes()``."""
         auth = await self.client.auth_test()
         self.bot_user_id = str(auth.get("user_id") or "")
+        self.bot_name = str(auth.get("user") or "opsroom")
         self._handler = handler
         if self.config.mode == "socket":
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -344,6 +346,9 @@ class SlackAdapter:
         return None
 
     async def send(self, place: Place, message: Message) -> MessageRef:
+        if place.thread and place.thread.startswith((RESPONDED_PREFIX, EPHEMERAL_PREFIX)):
+            # a message that went out through a response_url or to one person has no thread
+            place = place.in_thread(None)
         payload = render(message)
         responder = self._responder(place)
         private_to = message.ephemeral_to
@@ -372,7 +377,7 @@ class SlackAdapter:
             # response_url still reaches everyone there.
             hint = Context(
                 "opsroom is not a member of this conversation, so only the start and the outcome "
-                f"show here. Add <@{self.bot_user_id}> (`/invite`) for live progress."
+                f"show here. `/invite @{self.bot_name}` for live progress."
             )
             shown = dataclasses.replace(message, blocks=(*message.blocks, hint))
             await responder.send(render(shown), "in_channel")

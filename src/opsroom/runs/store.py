@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from opsroom.cluster.identity import REPLICA_ID
 from opsroom.core import Invocation, RunState
 from opsroom.store.db import DriverStatement
 from opsroom.store.tables import locks, runs
@@ -85,7 +86,8 @@ def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: 
         "fingerprint": inv.fingerprint(), "lock_key": lock_key,
         "dry_run": bool(inv.flags.get("dry_run")), "created_at": (now := utcnow()),
         "started_at": now if started else None, "timeout": timeout,
-        "result": "", "error": "", "output": "", "output_truncated": False, "extra": {},
+        "result": "", "error": "", "output": "", "output_truncated": False,
+        "extra": {"replica": REPLICA_ID},  # which process runs it (cluster/: who recovers it)
     }
     if conn.dialect.name == "sqlite":
         return int(_SQLITE_INSERT_RUN.execute(conn, values).lastrowid)
