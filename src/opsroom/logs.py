@@ -29,6 +29,19 @@ def redact_secrets(_logger: object, _name: str, event_dict: structlog.types.Even
             for key, value in event_dict.items()}
 
 
+class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
+    def handleError(self, record: logging.LogRecord) -> None:
+        """A line that cannot be written (closed pipe, full disk): say so in one line.
+        logging's default prints the raw message, its arguments and the exception being
+        handled — unredacted — to stderr."""
+        failure = sys.exc_info()[0]
+        try:
+            sys.stderr.write(f"opsroom: a log line could not be written "
+                             f"({failure.__name__ if failure else 'unknown error'})\n")
+        except Exception:  # noqa: S110 - nowhere left to report it
+            pass
+
+
 def setup(level: str = "info", *, json: bool | None = None) -> None:
     if json is None:
         json = not sys.stderr.isatty()
@@ -42,7 +55,7 @@ def setup(level: str = "info", *, json: bool | None = None) -> None:
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Handler(sys.stderr)
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=SHARED,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,

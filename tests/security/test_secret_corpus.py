@@ -5,9 +5,11 @@ argument, or raised in an exception must show nowhere."""
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shlex
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,21 @@ def test_ordinary_text_is_left_alone() -> None:
         assert redactor(plain) == plain
 
 
+@pytest.fixture
+def opsroom_log() -> Iterator[None]:
+    """The process's logging put back after a test that sets up opsroom's own log (which it
+    does in its body: pytest swaps the captured stderr between setup and call)."""
+    import structlog
+
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level, structlog.get_config())
+    yield
+    root.handlers[:], level, config = saved
+    root.setLevel(level)
+    structlog.configure(**config)
+
+
+@pytest.mark.usefixtures("opsroom_log")
 def test_the_log_masks_messages_fields_and_tracebacks(capsys: pytest.CaptureFixture[str]) -> None:
     logs.setup("info", json=True)
     log = logging.getLogger("opsroom.test")
@@ -82,6 +99,25 @@ def test_the_log_masks_messages_fields_and_tracebacks(capsys: pytest.CaptureFixt
     err = capsys.readouterr().err
     assert "runner failed" in err and "Traceback" in err and "webhook refused" in err
     assert leaks(err) == []
+
+
+@pytest.mark.usefixtures("opsroom_log")
+def test_a_log_line_that_cannot_be_written_does_not_dump_the_raw_record(capsys: pytest.CaptureFixture[str]) -> None:
+    """logging's default handleError prints the raw message and the exception being handled
+    to stderr: with a secret in either, that is a leak of its own."""
+    logs.setup("info", json=True)
+    logging.getLogger().handlers[0].setStream(ClosedStream())  # type: ignore[attr-defined]
+    try:
+        raise RuntimeError(f"login failed with {CORPUS[0][1]}")
+    except RuntimeError:
+        logging.getLogger("opsroom.test").exception("failed with %s", SINGLE_LINE[9][1])
+    err = capsys.readouterr().err
+    assert "could not be written" in err and leaks(err) == []
+
+
+class ClosedStream(io.StringIO):
+    def write(self, _text: str) -> int:
+        raise ValueError("I/O operation on closed file.")
 
 
 def corpus_config(tmp_path: Path) -> dict[str, Any]:
@@ -120,6 +156,7 @@ def database_text(system: Any, db_url: str, tmp_path: Path) -> str:
     return "\n".join(chunks)
 
 
+@pytest.mark.usefixtures("opsroom_log")
 async def test_no_sink_shows_any_secret(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
                                         capsys: pytest.CaptureFixture[str]) -> None:
     logs.setup("info", json=True)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import json
 import logging
 import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine
@@ -55,6 +54,7 @@ from opsroom.chat.pacing import Outbox
 from opsroom.chat.teams_render import ACTION_VERB, activity_body
 from opsroom.config.chat import TeamsConfig
 from opsroom.core import ActionEvent, Inbound, Message, MessageEvent, MessageRef, OpsroomError, Place
+from opsroom.web import intake
 
 log = logging.getLogger(__name__)
 
@@ -180,7 +180,7 @@ class TeamsAdapter:
             if len(raw) > MAX_BODY_BYTES:
                 return JSONResponse({"error": "request too large"}, status_code=413)
         try:
-            body = json.loads(raw)
+            body = intake.loads(raw)  # BadBody (a ValueError) for NaN, huge numbers, deep nesting
             if not isinstance(body, dict):
                 raise ValueError("not an object")
         except ValueError:

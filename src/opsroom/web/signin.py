@@ -39,6 +39,8 @@ def client_address(request: Request) -> str:
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
+    hashing = asyncio.Semaphore(1)
+
     def demo_users() -> list[dict[str, Any]]:
         if not ctx.config.demo:
             return []
@@ -82,8 +84,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         else:
             stored = user.password_hash if user is not None else ""
             # argon2 takes tens of milliseconds of CPU on purpose: in a worker thread (it
-            # releases the GIL), so sign-ins never stall chat, webhooks or /healthz.
-            ok = await asyncio.to_thread(verify_password, stored, password) and user is not None
+            # releases the GIL), one at a time, so a burst of sign-ins queues here instead of
+            # taking every core from chat, webhooks and /healthz.
+            async with hashing:
+                ok = await asyncio.to_thread(verify_password, stored, password) and user is not None
         if not ok or ctx.directory().get(username) is None:
             ctx.limiter.failed(username)
             return form(request, "Unknown user or wrong password.", 401, username)
