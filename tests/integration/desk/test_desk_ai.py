@@ -136,7 +136,7 @@ async def test_secrets_never_reach_the_model(desk: Any) -> None:
     await chat.say("alice", f"/ask is {key} still valid for the deploy bot?", channel="#help")
     assert key not in str(script.requests)
     leaks = [(e.action, e.summary, e.detail) for e in AuditLog(system.db).search("", limit=300)
-             if e.action.startswith(("ai.", "desk.")) and key in str(e.detail) + e.summary]
+             if key in str(e.detail) + e.summary]
     assert leaks == []
 
 
