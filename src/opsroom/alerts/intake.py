@@ -10,6 +10,8 @@ unless the whole payload parses.
 from __future__ import annotations
 
 import datetime as dt
+import json
+import math
 from dataclasses import replace
 from typing import Any, Mapping
 
@@ -27,6 +29,42 @@ MAX_URL = 2000
 
 class IntakeError(OpsroomError):
     """The payload is not something we accept; the HTTP layer answers 400 with this text."""
+
+
+MAX_INT_DIGITS = 20  # a 64-bit counter has 20; nothing a monitoring system sends has more
+
+
+def _no_constant(name: str) -> Any:
+    raise IntakeError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise IntakeError(f"the number {text[:30]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise IntakeError(f"a number has more than {MAX_INT_DIGITS} digits")
+    return int(text)
+
+
+def loads_strict(body: bytes) -> Any:
+    """JSON as RFC 8259 defines it: no NaN or Infinity, no number that overflows (Python would
+    read ``1e999`` as infinity and choke on a 5,000-digit integer), nesting bounded by the
+    parser. Anything else raises ``IntakeError``."""
+    try:
+        return json.loads(
+            body, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
+        )
+    except IntakeError:
+        raise
+    except RecursionError:
+        raise IntakeError("the body is nested too deeply") from None
+    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
+        raise IntakeError(f"the body is not valid JSON: {exc}") from None
 
 
 def parse_time(value: Any) -> dt.datetime | None:
@@ -65,11 +103,13 @@ def _string_map(value: Any, what: str, *, max_value: int, truncate: bool) -> dic
     for key, raw in value.items():
         if not isinstance(key, str) or not key or len(key) > MAX_NAME:
             raise IntakeError(f"{what} has an empty or overlong name")
+        _check_text(key, f"{what} name")
         if raw is None:
             continue
         if isinstance(raw, dict | list):
             raise IntakeError(f"{what}.{key} must be text, not {type(raw).__name__}")
         text = raw if isinstance(raw, str) else str(raw).lower() if isinstance(raw, bool) else str(raw)
+        _check_text(text, f"{what}.{key}")
         if len(text) > max_value:
             if not truncate:
                 raise IntakeError(f"{what}.{key} is longer than {max_value} characters")
@@ -78,12 +118,23 @@ def _string_map(value: Any, what: str, *, max_value: int, truncate: bool) -> dic
     return out
 
 
+def _check_text(text: str, what: str) -> None:
+    """Text a database and a chat platform can carry: no NUL, no lone UTF-16 surrogate."""
+    if "\x00" in text:
+        raise IntakeError(f"{what} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise IntakeError(f"{what} is not valid Unicode text (a lone surrogate)") from None
+
+
 def _text(value: Any, what: str, limit: int = MAX_URL) -> str:
     if value is None:
         return ""
-    if not isinstance(value, str | int | float):
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise IntakeError(f"{what} must be text")
     text = str(value)
+    _check_text(text, what)
     if len(text) > limit:
         raise IntakeError(f"{what} is longer than {limit} characters")
     return text
