@@ -10,8 +10,6 @@ unless the whole payload parses.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
 from dataclasses import replace
 from typing import Any, Mapping
 
@@ -29,42 +27,6 @@ MAX_URL = 2000
 
 class IntakeError(OpsroomError):
     """The payload is not something we accept; the HTTP layer answers 400 with this text."""
-
-
-MAX_INT_DIGITS = 20  # a 64-bit counter has 20; nothing a monitoring system sends has more
-
-
-def _no_constant(name: str) -> Any:
-    raise IntakeError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise IntakeError(f"the number {text[:30]} is out of range")
-    return value
-
-
-def _bounded_int(text: str) -> int:
-    if len(text.lstrip("-")) > MAX_INT_DIGITS:
-        raise IntakeError(f"a number has more than {MAX_INT_DIGITS} digits")
-    return int(text)
-
-
-def loads_strict(body: bytes) -> Any:
-    """JSON as RFC 8259 defines it: no NaN or Infinity, no number that overflows (Python would
-    read ``1e999`` as infinity and choke on a 5,000-digit integer), nesting bounded by the
-    parser. Anything else raises ``IntakeError``."""
-    try:
-        return json.loads(
-            body, parse_constant=_no_constant, parse_float=_finite_float, parse_int=_bounded_int
-        )
-    except IntakeError:
-        raise
-    except RecursionError:
-        raise IntakeError("the body is nested too deeply") from None
-    except (UnicodeDecodeError, ValueError) as exc:  # JSONDecodeError is a ValueError
-        raise IntakeError(f"the body is not valid JSON: {exc}") from None
 
 
 def parse_time(value: Any) -> dt.datetime | None:

@@ -135,6 +135,9 @@ class AlertService:
         wake = self.ctx.wake
         while True:
             try:
+                if self.oncall is not None:  # iCal feeds age; re-read those that are due
+                    for problem in await self.oncall.refresh_due(self.clock()):
+                        log.warning("on-call iCal import: %s", problem)
                 await self.tick()
             except asyncio.CancelledError:
                 raise

@@ -114,7 +114,95 @@ class MattermostConfig(Section):
         return self
 
 
+class MatrixConfig(Section):
+    """A Matrix account for the bot (docs/adapters/matrix.md)."""
+
+    enabled: bool = True
+    homeserver: str = Field(..., description="The homeserver's client URL, e.g. https://matrix.example.org")
+    user_id: str = Field(..., description="The bot's Matrix id, e.g. @opsroom:example.org")
+    access_token: str = Field("", repr=False, description="${MATRIX_ACCESS_TOKEN}; or use password.")
+    password: str = Field("", repr=False, description="${MATRIX_PASSWORD}: log in at start instead of a token.")
+    device_id: str = Field(
+        "", description="The device the access token belongs to (needed with access_token for encryption)."
+    )
+    device_name: str = "opsroom"
+    rooms: list[str] = Field([], description="Room ids or aliases to join at start; invites to them are accepted.")
+    invites_from_servers: list[str] = Field(
+        [], description="Also accept invites from users of these homeservers (e.g. example.org); others are ignored."
+    )
+    channel_names: dict[str, str] = Field(
+        {}, description="Room id → the name policies use (#ops); otherwise the room's own name."
+    )
+    encryption: bool = Field(
+        True, description="Read and write in encrypted rooms (needs the matrix extra's vodozemac)."
+    )
+    trust: Literal["directory", "all"] = Field(
+        "directory",
+        description="Whose devices get the room keys in encrypted rooms: directory = only devices of "
+        "users with a matrix identity in users:, all = every device in the room.",
+    )
+    store_path: str = Field(
+        "", description="Where device keys and the sync token are kept; default <data folder>/matrix."
+    )
+    reactions: dict[str, str] = Field(
+        {"✅": "Approve", "👍": "Approve", "❌": "Deny", "🛑": "Cancel", "☑️": "Confirm", "👀": "Ack"},
+        description="Reacting with the emoji on a message clicks its button with this label.",
+    )
+    sync_timeout_seconds: float = Field(30.0, gt=0, le=120)
+
+    @model_validator(mode="after")
+    def _check(self) -> MatrixConfig:
+        if not self.homeserver.startswith(("http://", "https://")):
+            raise ValueError("matrix: homeserver must start with http:// or https://")
+        if not self.user_id.startswith("@") or ":" not in self.user_id:
+            raise ValueError("matrix: user_id must look like @opsroom:example.org")
+        if self.enabled and not (self.access_token or self.password):
+            raise ValueError("matrix: set access_token (${MATRIX_ACCESS_TOKEN}) or password (${MATRIX_PASSWORD})")
+        return self
+
+
+class TeamsConfig(Section):
+    """A Microsoft Teams bot on the Microsoft 365 Agents SDK (docs/adapters/teams.md)."""
+
+    enabled: bool = True
+    app_id: str = Field("", description="The Entra app (client) id of the bot: the audience of incoming tokens.")
+    app_password: str = Field("", repr=False, description="The app's client secret: ${TEAMS_APP_PASSWORD}.")
+    tenant_id: str = Field("", description="Your Entra tenant id (single-tenant bots); empty = multi-tenant.")
+    local_development_without_auth: bool = Field(
+        False,
+        description="Accept unauthenticated activities (Bot Framework Emulator on a laptop). Never in production: "
+        "opsroom refuses to start with an empty app_id unless this is set.",
+    )
+    channel_names: dict[str, str] = Field(
+        {}, description="Conversation id → the name policies use (#ops); otherwise the Teams channel's name."
+    )
+    store_path: str = Field("", description="Where conversation references are kept; default <data folder>/teams.")
+    service_hosts: list[str] = Field(
+        [], description="Hosts besides Microsoft's own that may appear as an activity's serviceUrl (sovereign "
+        "clouds); any other is refused. The host must also match the token's serviceurl claim.",
+    )
+    local_service_urls: bool = Field(
+        False, description="Accept http:// and private-address service URLs (Bot Framework Emulator, a local "
+        "test connector). Off in production: only https Microsoft hosts (plus service_hosts).",
+    )
+    max_rate_limit_retries: int = Field(3, ge=0, description="Retries after a 429 from Teams, honouring Retry-After.")
+    pace_seconds: float = Field(1.0, ge=0, description="Minimum gap between posts to one conversation.")
+
+    @model_validator(mode="after")
+    def _check(self) -> TeamsConfig:
+        if self.enabled and not self.app_id and not self.local_development_without_auth:
+            raise ValueError(
+                "teams: app_id is empty; set it (the bot's Entra app id), or set "
+                "local_development_without_auth: true for the Bot Framework Emulator on a laptop"
+            )
+        if self.app_id and not self.app_password:
+            raise ValueError("teams: app_password is empty (is TEAMS_APP_PASSWORD set in the environment?)")
+        return self
+
+
 class ChatConfig(Section):
     web: WebChatConfig = WebChatConfig.model_validate({})
     slack: SlackConfig | None = None
     mattermost: MattermostConfig | None = None
+    matrix: MatrixConfig | None = None
+    teams: TeamsConfig | None = None

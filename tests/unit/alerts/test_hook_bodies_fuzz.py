@@ -125,7 +125,7 @@ def am_raw(value: str, field: str = "labels") -> bytes:
         (am_raw("-Infinity"), 400),
         (am_raw("1e999"), 400),
         (am_raw("1" * 5000), 400),
-        (am_raw("123456789012345678901234567890"), 400),
+        (am_raw("1" * 50), 400),
         (am_raw('{"deep": [1]}'), 400),
         (am_raw("[1, 2]"), 400),
         (am_raw('"\\ud800"'), 400),  # a lone surrogate: not text any database can store

@@ -18,6 +18,7 @@ ENV = {
     "MATTERMOST_TOKEN": "t",
     "MATTERMOST_COMMAND_TOKEN": "c",
     "OPSROOM_SECRET_KEY": "k",
+    "MATRIX_PASSWORD": "p",
 }
 
 
@@ -47,3 +48,11 @@ def test_slack_manifest_subscribes_to_what_the_adapter_handles() -> None:
     assert {"commands", "chat:write", "app_mentions:read", "users:read.email"} <= set(
         manifest["oauth_config"]["scopes"]["bot"]
     )
+
+
+def test_matrix_config_block_validates_and_maps_people_by_matrix_id() -> None:
+    [block] = [b for b in yaml_blocks("matrix.md") if b.lstrip().startswith("server:")]
+    config = validate(interpolate(yaml.safe_load(block), ENV), "matrix.md")
+    assert config.chat.matrix is not None and config.chat.matrix.password == ENV["MATRIX_PASSWORD"]
+    assert config.chat.matrix.reactions["✅"] == "Approve"
+    assert config.users["carol"].identities["matrix"] == "@carol:example.org"
