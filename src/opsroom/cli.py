@@ -177,7 +177,10 @@ def shell(
     config: ConfigOpt = None,
     database: DbOpt = None,
 ) -> None:
-    """Chat with the bot in the terminal. Reads one message per line when input is not a terminal."""
+    """Chat with the bot in the terminal. Reads one message per line when input is not a terminal,
+    and then exits 0 when all went well, 2 on a parse error, 3 on a denial, 4 when a run failed,
+    5 when a run still waits for an approval (docs/cli.md)."""
+    from opsroom import shell_exit
     from opsroom.chat.terminal import TerminalAdapter
     from opsroom.core import MessageEvent, Place
 
@@ -188,17 +191,18 @@ def shell(
     if system.engine.parts.directory.get(user) is None:
         err.print(f"[yellow]{user} is not a configured user: you get only what everyone may do.[/]")
 
-    async def session() -> None:
+    async def session() -> int:
         await system.start()
         try:
             if interactive:
                 label = " demo" if system.config.demo else ""
                 console.print(f"opsroom{label} shell as [bold]{user}[/] in {channel}. "
-                              "Type `help`, or Ctrl-D to leave.")
+                              "Type `help`, or `exit` (Ctrl-D) to leave.")
+            since = shell_exit.mark(system.db)
             n = 0
             while True:
                 line = await asyncio.to_thread(_read_line, interactive)
-                if line is None:
+                if line is None or line.strip().lower() in ("exit", "quit", "/exit", "/quit"):
                     break
                 if not line.strip():
                     continue
@@ -207,10 +211,13 @@ def shell(
                 if not interactive:
                     await system.runs.drain()
             await system.runs.drain()
+            return shell_exit.exit_code(system.db, user, since) if not interactive else 0
         finally:
             await system.stop()
 
-    asyncio.run(session())
+    code = asyncio.run(session())
+    if code:
+        raise typer.Exit(code)
 
 
 def _read_line(interactive: bool) -> str | None:

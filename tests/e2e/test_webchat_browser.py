@@ -66,7 +66,12 @@ def test_chat_console_and_approval_in_a_browser(
         say(alice, "/deploy payments production")
         ask = carol.wait_for_selector("article.bot:has-text('needs approval')")
         ask.query_selector("button:has-text('Approve')").click()
-        alice.wait_for_selector("article.bot:has-text('run #2'):has-text('succeeded')", timeout=15_000)
+        # The request becomes its outcome; the run's progress is in its thread.
+        settled = alice.wait_for_selector("#messages > article.bot:has-text('approved by carol')")
+        alice.wait_for_selector(f"#{settled.get_attribute('id')} .replies:not([hidden])")
+        settled.query_selector(".replies").click()
+        alice.wait_for_selector("#thread-messages article.bot:has-text('run #2'):has-text('succeeded')",
+                                timeout=15_000)
         alice.screenshot(path=str(output_dir / "webchat.png"))
 
         # The audit page shows who approved, and the chain is intact.

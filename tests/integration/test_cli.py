@@ -26,11 +26,12 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def shell(user: str, *lines: str, cwd: Path, env: dict[str, str] | None = None) -> str:
+def shell(user: str, *lines: str, cwd: Path, env: dict[str, str] | None = None, code: int = 0) -> str:
+    """Run a scripted shell; ``code`` is the exit code it must end with (docs/cli.md)."""
     result = subprocess.run([OPSROOM, "shell", "--user", user], input="\n".join(lines) + "\n",
                             capture_output=True, text=True, cwd=cwd, timeout=120,
                             env={**os.environ, "OPSROOM_DEMO_SPEED": "0.01", **(env or {})})
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     return result.stdout
 
 
@@ -43,7 +44,7 @@ def test_version_and_help_read_well() -> None:
 
 
 def test_scripted_shell_runs_the_seed_examples_word_for_word(workdir: Path) -> None:
-    out = shell("alice", "/deploy api-gateway staging", "/rollback payments v4.12.3", cwd=workdir)
+    out = shell("alice", "/deploy api-gateway staging", "/rollback payments v4.12.3", cwd=workdir, code=5)
     assert "succeeded" in out and "api-gateway in staging: v2.7.4 → v2.8.0" in out
     assert "needs approval" in out  # production rollback: carol approves
     out = shell("carol", "/approve 2", cwd=workdir)
@@ -52,7 +53,7 @@ def test_scripted_shell_runs_the_seed_examples_word_for_word(workdir: Path) -> N
 
 
 def test_developer_is_told_why_not(workdir: Path) -> None:
-    out = shell("bob", "/deploy payments production", "/deplyo payments staging", cwd=workdir)
+    out = shell("bob", "/deploy payments production", "/deplyo payments staging", cwd=workdir, code=2)
     assert "⛔" in out and "production" in out
     assert "did you mean" in out
 
@@ -60,7 +61,7 @@ def test_developer_is_told_why_not(workdir: Path) -> None:
 def test_shell_metacharacters_never_reach_a_shell(workdir: Path) -> None:
     marker = workdir / "pwned"
     out = shell("alice", f"/status all; touch {marker}", f"/deploy payments staging version=$(touch {marker})",
-                f"/logs payments staging lines=`touch {marker}`", cwd=workdir)
+                f"/logs payments staging lines=`touch {marker}`", cwd=workdir, code=2)
     assert not marker.exists()
     assert out.count("\n") >= 3  # each got a clear answer
 

@@ -143,6 +143,27 @@ async def test_rate_limit_says_when_to_retry(
         system.db.dispose()
 
 
+async def test_runs_an_approver_denied_do_not_count_against_the_rate_limit(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = demo_data()
+    data["guardrails"]["rate_limits"] = [{"commands": ["deploy"], "per": "user", "limit": 1, "window": "10m"}]
+    system, chat = await started(tmp_path, db_url, monkeypatch, data)
+    try:
+        await chat.say("alice", "/deploy payments production")  # waits for carol
+        await chat.say("carol", '/deny 1 "not now"')
+        await chat.say("alice", "/deplyo payments staging")  # a typo writes no run
+        await chat.say("alice", "/deploy payments staging")
+        await system.runs.drain()
+        assert "rate limit" not in chat.texts()[-1]
+        assert sorted((r.id, r.state.value) for r in run_rows(system)) == [(1, "denied"), (2, "succeeded")]
+        await chat.say("alice", "/deploy checkout staging")  # the succeeded one counts
+        assert "rate limit" in chat.texts()[-1]
+    finally:
+        await system.stop()
+        system.db.dispose()
+
+
 async def test_locks_and_unlock_are_separately_authorized(demo: Any) -> None:
     system, chat = demo
     with system.db.begin() as conn:

@@ -285,7 +285,7 @@ class Guardrails:
         with engine.db.begin() as conn:  # so the request can be settled in place later
             run_store.set_values(conn, hold.run_id, progress_message_id=ref.message_id)
         if approvers:
-            link = engine.thread_link(inv.place, ref) if hasattr(engine, "thread_link") else ""
+            link = notify.request_link(ref, str(getattr(engine, "public_url", "") or ""))
             await notify.tell_approvers(engine.chat, inv.place, approvers,
                                         notify.direct_message(inv, run_id, link))
 

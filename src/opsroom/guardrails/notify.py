@@ -10,10 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote
 
 import structlog
 
-from opsroom.core import Context, Invocation, Message, Place, Principal, Section
+from opsroom.core import Actions, Block, Button, Context, Invocation, Message, MessageRef, Place, Principal, Section
 from opsroom.guardrails import approvals as book
 
 log = structlog.get_logger("opsroom.guardrails")
@@ -27,16 +28,25 @@ def eligible_approvers(directory: Iterable[Principal], hold: book.Hold,
             and any(book.can_approve(p, req, requester) for req in hold.approvals)][:MAX_TOLD]
 
 
+def request_link(ref: MessageRef, public_url: str) -> str:
+    """A link that opens the request: the web chat's permalink (relative without a public
+    URL: the DM is read in the same web chat), the console's Approvals page elsewhere."""
+    base = public_url.rstrip("/")
+    if ref.place.platform == "web":
+        root = ref.place.thread or ref.message_id
+        return f"{base}/chat/{quote(ref.place.channel, safe='')}?thread={root}#m{ref.message_id}"
+    return f"{base}/console/approvals" if base else ""
+
+
 def direct_message(inv: Invocation, run_id: int, link: str) -> Message:
     where = "a direct message" if inv.place.is_direct else inv.place.name
-    see = f"<{link}|open the request>" if link.startswith(("http://", "https://", "/")) else link
-    return Message(
-        f"{inv.principal.label} asks for your approval of run #{run_id}",
-        (Section(f"🗳️ {inv.principal.label} asks for your approval: run #{run_id} `{inv.canonical()}` "
-                 f"in {where}."),
-         Context(f"{see} · or the Approvals page · `approvals` lists what waits for you")),
-        "warning",
-    )
+    blocks: list[Block] = [
+        Section(f"🗳️ {inv.principal.label} asks for your approval: run #{run_id} `{inv.canonical()}` in {where}."),
+        Context("approve or deny it there, or on the Approvals page · `approvals` lists what waits for you"),
+    ]
+    if link:
+        blocks.append(Actions((Button("Open the request", "", url=link),)))
+    return Message(f"{inv.principal.label} asks for your approval of run #{run_id}", tuple(blocks), "warning")
 
 
 async def tell_approvers(chat: Any, place: Place, approvers: Iterable[Principal], message: Message) -> int:

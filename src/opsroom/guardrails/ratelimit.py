@@ -20,6 +20,11 @@ from opsroom.store.types import as_utc
 
 UTC = dt.UTC
 
+# Runs that never did anything (an approver denied them, nobody approved in time) are not
+# held against the person: only what was let through counts. A refused command (policy, a
+# parse error, the limit itself) writes no run at all, so it never counted.
+NEVER_RAN = ("denied", "expired")
+
 
 @dataclass(frozen=True)
 class RateRefusal:
@@ -63,7 +68,8 @@ class RateLimiter:
             window = dt.timedelta(seconds=limit.window_seconds)
             query = (
                 select(runs.c.created_at)
-                .where(runs.c.command.in_(names), runs.c.created_at > now - window)
+                .where(runs.c.command.in_(names), runs.c.created_at > now - window,
+                       runs.c.state.not_in(NEVER_RAN))
                 .order_by(runs.c.created_at.desc())
                 .limit(limit.limit)
             )

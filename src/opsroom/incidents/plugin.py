@@ -22,6 +22,7 @@ def declare(loaded: LoadedConfig) -> Declaration:
 
 def start(loaded: LoadedConfig, live: Live) -> Extension:
     from opsroom.config.loader import config_places
+    from opsroom.incidents.reminders import Reminders
     from opsroom.incidents.service import IncidentDesk
 
     config = loaded.config
@@ -33,7 +34,8 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
     folder = config.incidents.postmortem_dir
     desk = IncidentDesk(config.incidents, db=live.db, chat=live.chat, audit=live.audit, users=live.users,
                         places=config_places(loaded, ""), oncall=oncall,
-                        postmortem_dir=(loaded.base_dir / folder).resolve() if folder else None)
+                        postmortem_dir=(loaded.base_dir / folder).resolve() if folder else None,
+                        tickets=lambda: live.host().parts.extras.get("tickets.desk"))
 
     def bind(method: Any) -> CommandHandler:
         async def run(_host: Any, inv: Invocation) -> Message | None:
@@ -45,7 +47,9 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         "incident": desk.listing, "incident-declare": desk.declare, "incident-status": desk.status,
         "incident-severity": desk.severity, "incident-role": desk.role, "incident-note": desk.note,
         "incident-update": desk.update, "incident-resolve": desk.resolve, "incident-close": desk.close,
-        "incident-timeline": desk.show_timeline, "incident-postmortem": desk.write_postmortem,
+        "incident-timeline": desk.show_timeline, "incident-stats": desk.show_stats,
+        "incident-followup": desk.followup, "incident-alert": desk.link_alert,
+        "incident-postmortem": desk.write_postmortem,
     }
     return Extension(name="incidents", handlers={name: bind(m) for name, m in handlers.items()},
-                     extras={DESK: desk})
+                     services=[Reminders(desk)], extras={DESK: desk})

@@ -5,11 +5,13 @@ incident (and written as Markdown into a folder such as the KB's, when configure
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from jinja2 import Environment, StrictUndefined
 
 from opsroom.config.incidents import IncidentsConfig
 from opsroom.incidents import lifecycle
-from opsroom.incidents.store import Incident
+from opsroom.incidents.store import Incident, Task
 from opsroom.incidents.timeline import Entry
 
 TEMPLATE = """\
@@ -53,7 +55,10 @@ _Who was affected, how, for how long._
 {% endfor %}
 ## Follow-ups
 
-- [ ] _What would have prevented this, or caught it sooner?_
+{% for t in tasks %}- [{{ "x" if t.done_at else " " }}] {{ t.title }} — {{ t.owner }}\
+{% if t.due_at %}, due {{ t.due_at.strftime("%Y-%m-%d") }}{% endif %}\
+{% if t.ticket %}, ticket `{{ t.ticket }}`{% endif %}
+{% endfor %}- [ ] _What would have prevented this, or caught it sooner?_
 """
 
 
@@ -85,11 +90,11 @@ _ENV.filters["audit_link"] = _audit_link
 _TEMPLATE = _ENV.from_string(TEMPLATE)
 
 
-def draft(incident: Incident, entries: list[Entry], config: IncidentsConfig) -> str:
+def draft(incident: Incident, entries: list[Entry], config: IncidentsConfig, tasks: Sequence[Task] = ()) -> str:
     state = incident.state
     milestones = sorted(state.milestones.items(), key=lambda kv: kv[1])
     commands = [e for e in entries if e.kind == "command"]
     return _TEMPLATE.render(incident=incident, state=state, lead_role=lifecycle.lead_role(config),
                             milestones=milestones, durations=lifecycle.durations(state), entries=entries,
                             declared_after=(state.declared_at - state.started_at).total_seconds(),
-                            commands=commands, human=human)
+                            commands=commands, human=human, tasks=tasks)

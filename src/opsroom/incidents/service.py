@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import structlog
+from sqlalchemy import select
 
 from opsroom.audit import AuditRecord
 from opsroom.chat.base import ChatHub
 from opsroom.config.incidents import IncidentsConfig
-from opsroom.core import Context, Fields, Invocation, Message, Place, Principal, Section
-from opsroom.incidents import lifecycle, postmortem, timeline
+from opsroom.core import Code, Context, Fields, Invocation, Message, Place, Principal, Section
+from opsroom.incidents import lifecycle, postmortem, stats, timeline
 from opsroom.incidents import store as incident_store
 from opsroom.incidents.lifecycle import IncidentRuleError, IncidentState
 from opsroom.incidents.store import Incident
+from opsroom.reporter import tail
 from opsroom.store import Database
 
 log = structlog.get_logger("opsroom.incidents")
@@ -33,7 +35,7 @@ class IncidentDesk:
     def __init__(self, config: IncidentsConfig, *, db: Database, chat: ChatHub, audit: Any,
                  users: Mapping[str, Principal], places: Mapping[str, Place],
                  oncall: Callable[[str, dt.datetime], list[str]] | None = None,
-                 postmortem_dir: Path | None = None,
+                 postmortem_dir: Path | None = None, tickets: Callable[[], Any] | None = None,
                  clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
         self.config = config
         self.db = db
@@ -43,6 +45,7 @@ class IncidentDesk:
         self.places = places  # configured channels by name ("#war-room" -> Place; platform "" = any)
         self.oncall = oncall
         self.postmortem_dir = postmortem_dir
+        self.tickets = tickets  # the ticket desk (the tickets plugin's), for follow-ups
         self.clock = clock
         self.final = next(s.name for s in config.statuses if s.final)
         self.lead = lifecycle.lead_role(config)
@@ -190,6 +193,7 @@ class IncidentDesk:
         text = describe(incident, new)
         with self.db.begin() as conn:
             incident_store.save_state(conn, incident.id, new, now)
+            stats.observe_new(incident, incident.state.milestones, new.milestones, new.severity)
             row = self._record(inv, incident, action, f"{incident.label}: {text}")
             audit_id = self.audit.append_many(conn, [row])[0]
             incident_store.add_event(conn, incident.id, at=now, kind=kind, actor=inv.principal.name, text=text,
@@ -302,6 +306,76 @@ class IncidentDesk:
             return Message.plain(f"✅ {incident.label} closed ({summary}); the war room is archived.", "success")
         return Message.plain(f"✅ {incident.label} closed ({summary}).", "success")
 
+    async def link_alert(self, inv: Invocation) -> Message:
+        from opsroom.alerts.tables import alert_groups
+
+        incident = self.incident_for(inv)
+        if incident is None:
+            return self._missing(inv)
+        group_id = int(inv.args["group"])
+        now = self.clock()
+        with self.db.begin() as conn:
+            group = conn.execute(select(alert_groups.c.id, alert_groups.c.title)
+                                 .where(alert_groups.c.id == group_id)).first()
+            if group is None:
+                return Message.plain(f"There is no alert group #{group_id}.", "warning")
+            if not incident_store.link_group(conn, incident, group_id):
+                return Message.plain(f"Alert group #{group_id} is already linked to {incident.label}.", "info")
+            text = f"alert group #{group_id} linked: {group.title}"
+            audit_id = self.audit.append_many(conn, [self._record(inv, incident, "incident.alert",
+                                                                  f"{incident.label}: {text}", group=group_id)])[0]
+            incident_store.add_event(conn, incident.id, at=now, kind="alert", actor=inv.principal.name, text=text,
+                                     source=f"audit:{audit_id}", audit_id=audit_id)
+        return Message.plain(f"🔗 {incident.label}: {text}; its changes join the timeline.", "success")
+
+    async def followup(self, inv: Invocation) -> Message:
+        """A task (``incident_tasks``) and a ticket through the configured ticket provider; due
+        in a day while the incident is open, in a week once it is resolved (for the postmortem)."""
+        incident = self.incident_for(inv)
+        if incident is None:
+            return self._missing(inv)
+        title = str(inv.args.get("title") or "").strip()
+        if not title:
+            return Message.plain("A follow-up needs a title: `incident followup add an alert on …`.", "warning")
+        try:
+            owner = self._person(str(inv.args.get("owner") or "me"), inv) or inv.principal.name
+        except IncidentRuleError as exc:
+            return Message.plain(str(exc), "warning")
+        now = self.clock()
+        due = now + dt.timedelta(days=7 if "resolved" in incident.state.milestones else 1)
+        with self.db.begin() as conn:
+            task_id = incident_store.add_task(conn, incident.id, title=title, owner=owner, due_at=due, now=now)
+            audit_id = self.audit.append_many(conn, [self._record(inv, incident, "incident.followup",
+                                                                  f"{incident.label}: follow-up {title} ({owner})")])[0]
+            incident_store.add_event(conn, incident.id, at=now, kind="task", actor=inv.principal.name,
+                                     text=f"follow-up for {owner}: {title}", source=f"audit:{audit_id}",
+                                     audit_id=audit_id)
+        ticket = await self._ticket(incident, task_id, title, owner, inv)
+        where = f" · ticket {ticket}" if ticket else " · no ticket (the ticket provider did not answer; see the log)"
+        return Message.plain(f"📋 {incident.label} follow-up #{task_id} for {owner}, due {due:%Y-%m-%d}{where}",
+                             "success" if ticket else "warning")
+
+    async def _ticket(self, incident: Incident, task_id: int, title: str, owner: str, inv: Invocation) -> str:
+        if self.tickets is None:
+            return ""
+        from opsroom.integrations.tickets.base import NewTicket
+
+        try:
+            desk = self.tickets()
+            if desk is None:
+                return ""
+            made = await desk.get().create(NewTicket(
+                title=f"[{incident.label}] {title}", author=inv.principal.name, labels=("incident", incident.slug),
+                body=f"Follow-up of {incident.label} {incident.title}, owner {owner}.",
+                dedup_key=f"{incident.slug}:task:{task_id}"))
+        except Exception:  # the task is stored; the ticket can be opened by hand
+            log.exception("incident_followup_ticket_failed", incident=incident.id, task=task_id)
+            return ""
+        ref = f"{made.provider or 'builtin'}:{made.id}"
+        with self.db.begin() as conn:
+            incident_store.set_task_ticket(conn, task_id, ref)
+        return ref
+
     # -- reading ----------------------------------------------------------------------------------
     async def listing(self, inv: Invocation) -> Message:
         with self.db.read() as conn:
@@ -311,6 +385,12 @@ class IncidentDesk:
         lines = [f"*{i.label}* {i.title} · {i.state.severity} · {i.state.status} · "
                  f"{i.state.roles.get(self.lead, 'no ' + self.lead)} · {i.channel_name}" for i in found]
         return Message(f"{len(found)} open incidents", (Section("\n".join(lines)),))
+
+    async def show_stats(self, inv: Invocation) -> Message:
+        since = float(inv.args.get("since") or 90 * 86400)
+        with self.db.read() as conn:
+            found = incident_store.declared_since(conn, self.clock() - dt.timedelta(seconds=since))
+        return stats.summary(found, since)
 
     async def show_timeline(self, inv: Invocation) -> Message:
         incident = self.incident_for(inv)
@@ -326,7 +406,8 @@ class IncidentDesk:
             return self._missing(inv)
         with self.db.read() as conn:
             entries = timeline.entries(conn, incident)
-        text = postmortem.draft(incident, entries, self.config)
+            tasks = incident_store.tasks(conn, incident.id)
+        text = postmortem.draft(incident, entries, self.config, tasks)
         where = ""
         if self.postmortem_dir is not None:
             self.postmortem_dir.mkdir(parents=True, exist_ok=True)
@@ -337,6 +418,10 @@ class IncidentDesk:
             incident_store.set_postmortem(conn, incident.id, text)
             summary = f"{incident.label}: postmortem drafted ({len(text)} characters)"
             self.audit.append_many(conn, [self._record(inv, incident, "incident.postmortem", summary)])
-        return Message(f"{incident.label} postmortem drafted", (
-            Section(f"📝 Postmortem draft for *{incident.label}* ({len(entries)} timeline entries){where}. "
-                    f"Read it with `incident postmortem` or on the console's incident page."),), "success")
+        head = Section(f"📝 Postmortem draft for *{incident.label}* ({len(entries)} timeline entries){where}; "
+                       f"the console's incident page shows it whole.")
+        if inv.command.name != "incident-postmortem":
+            return Message(f"{incident.label} postmortem drafted", (head,), "success")
+        shown, cut = tail(text, 3500, 80)
+        note = (Context("showing the end; the console has all of it"),) if cut else ()
+        return Message(f"{incident.label} postmortem drafted", (head, Code(shown), *note), "success")

@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 
 from opsroom.config.incidents import MILESTONES
 from opsroom.incidents.lifecycle import IncidentState
-from opsroom.incidents.tables import incident_events, incident_roles, incidents
+from opsroom.incidents.tables import incident_events, incident_roles, incident_tasks, incidents
 from opsroom.store.types import as_utc
 
 _SLUG = re.compile(r"[^a-z0-9]+")
@@ -33,6 +33,7 @@ class Incident:
     thread: str | None  # set when the war room is a thread
     postmortem: str
     state: IncidentState
+    source_groups: tuple[int, ...] = ()  # alert groups linked to it
 
     @property
     def label(self) -> str:
@@ -100,6 +101,14 @@ def save_roles(conn: Connection, incident_id: int, roles: dict[str, str], now: d
                                                        assigned_at=now))
 
 
+def link_group(conn: Connection, incident: Incident, group_id: int) -> bool:
+    if group_id in incident.source_groups:
+        return False
+    conn.execute(update(incidents).where(incidents.c.id == incident.id)
+                 .values(source_groups=[*incident.source_groups, group_id]))
+    return True
+
+
 def set_postmortem(conn: Connection, incident_id: int, text: str) -> None:
     conn.execute(update(incidents).where(incidents.c.id == incident_id).values(postmortem=text))
 
@@ -111,7 +120,8 @@ def _incident(conn: Connection, row: Any) -> Incident:
     state = IncidentState(status=row.status, severity=row.severity, declared_at=as_utc(row.declared_at),
                           started_at=as_utc(row.started_at), milestones=milestones, roles=roles)
     return Incident(row.id, row.slug, row.title, row.service, row.summary, row.declared_by, row.platform,
-                    row.channel, row.channel_name, row.thread, row.postmortem, state)
+                    row.channel, row.channel_name, row.thread, row.postmortem, state,
+                    tuple(int(g) for g in row.source_groups or ()))
 
 
 def get(conn: Connection, incident_id: int) -> Incident | None:
@@ -146,6 +156,12 @@ def listing(conn: Connection, *, open_only: bool, final: str, limit: int = 20) -
     return [_incident(conn, row) for row in conn.execute(query).all()]
 
 
+def declared_since(conn: Connection, since: dt.datetime, limit: int = 10_000) -> list[Incident]:
+    rows = conn.execute(select(incidents).where(incidents.c.declared_at >= since)
+                        .order_by(incidents.c.id).limit(limit)).all()
+    return [_incident(conn, row) for row in rows]
+
+
 def add_event(conn: Connection, incident_id: int, *, at: dt.datetime, kind: str, actor: str, text: str,
               source: str, audit_id: int | None = None) -> bool:
     """Append to the timeline; False when ``source`` is already on it (a message pinned twice)."""
@@ -163,3 +179,30 @@ def events(conn: Connection, incident_id: int) -> list[Event]:
     rows = conn.execute(select(incident_events).where(incident_events.c.incident_id == incident_id)
                         .order_by(incident_events.c.at, incident_events.c.id)).all()
     return [Event(r.id, as_utc(r.at), r.kind, r.actor, r.text, r.audit_id, r.source) for r in rows]
+
+
+@dataclass(frozen=True)
+class Task:
+    id: int
+    title: str
+    owner: str
+    due_at: dt.datetime | None
+    done_at: dt.datetime | None
+    ticket: str
+
+
+def add_task(conn: Connection, incident_id: int, *, title: str, owner: str, due_at: dt.datetime,
+             now: dt.datetime) -> int:
+    result = conn.execute(insert(incident_tasks).values(incident_id=incident_id, title=title[:300], owner=owner,
+                                                        due_at=due_at, ticket="", created_at=now))
+    return int(result.inserted_primary_key[0])  # type: ignore[index]
+
+
+def set_task_ticket(conn: Connection, task_id: int, ticket: str) -> None:
+    conn.execute(update(incident_tasks).where(incident_tasks.c.id == task_id).values(ticket=ticket[:200]))
+
+
+def tasks(conn: Connection, incident_id: int) -> list[Task]:
+    rows = conn.execute(select(incident_tasks).where(incident_tasks.c.incident_id == incident_id)
+                        .order_by(incident_tasks.c.id)).all()
+    return [Task(r.id, r.title, r.owner, as_utc(r.due_at), as_utc(r.done_at), r.ticket) for r in rows]

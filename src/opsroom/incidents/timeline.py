@@ -45,6 +45,11 @@ def _audit_rows(conn: Connection, incident: Incident) -> list[Entry]:
         # A shared channel: only the runs started in this incident's thread.
         in_thread = select(runs.c.id).where(runs.c.thread == incident.thread, runs.c.channel == incident.channel)
         where.append(audit_log.c.run_id.in_(in_thread))
+    if incident.source_groups:
+        # Linked alert groups: their alert rows count wherever they were posted.
+        linked = or_(*[audit_log.c.summary.like(f"%group #{g} %") for g in incident.source_groups])
+        since = [audit_log.c.ts >= state.declared_at] + ([audit_log.c.ts <= until] if until is not None else [])
+        where = [or_(and_(*where), and_(audit_log.c.action.like("alert.%"), linked, *since))]
     skip = or_(*[audit_log.c.action.like(p + "%") if p.endswith(".") else audit_log.c.action == p for p in _SKIP],
                # what was typed, only for commands that became runs (built-ins are events already)
                and_(audit_log.c.action == "command.received", audit_log.c.run_id.is_(None)))
@@ -59,7 +64,8 @@ def _kind(action: str) -> str:
 
 
 def entries(conn: Connection, incident: Incident) -> list[Entry]:
-    own = [Entry(e.at, e.kind, e.actor, e.text, e.audit_id) for e in incident_store.events(conn, incident.id)]
+    own = [Entry(e.at, e.kind, e.actor, e.text, e.audit_id) for e in incident_store.events(conn, incident.id)
+           if e.kind != "reminder"]  # reminders nag the room; they are not part of the story
     merged = own + _audit_rows(conn, incident)
     return sorted(merged, key=lambda e: (e.at, e.audit_id or 0))
 

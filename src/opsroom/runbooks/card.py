@@ -13,7 +13,7 @@ from opsroom.core.message import Block, Tone
 from opsroom.runbooks.model import Runbook
 from opsroom.runbooks.store import RunbookRun
 
-ICONS = {"pending": "▫️", "waiting": "👉", "running": "⏳", "ok": "✅", "failed": "❌", "skipped": "⏭️"}
+ICONS = {"pending": "▫️", "waiting": "👉", "starting": "⏳", "running": "⏳", "ok": "✅", "failed": "❌", "skipped": "⏭️"}
 TONES: dict[str, Tone] = {"active": "running", "succeeded": "success", "failed": "failure", "cancelled": "warning"}
 
 

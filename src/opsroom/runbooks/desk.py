@@ -40,8 +40,37 @@ from opsroom.runs import store as run_store
 from opsroom.store import Database
 
 log = structlog.get_logger("opsroom.runbooks")
+STARTING_TIMEOUT_S = 120.0
 _ENDED_BADLY = {RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT, RunState.INTERRUPTED,
                 RunState.DENIED, RunState.EXPIRED}
+
+
+def parse_inputs(book: Runbook, words: str, lists: Any) -> dict[str, Any]:
+    """``env=production version=v4.12.3`` against the runbook's typed inputs."""
+    given: dict[str, str] = {}
+    for word in words.split():
+        key, sep, value = word.partition("=")
+        if not sep:
+            raise ParseError(f"inputs are name=value (got `{word}`); inputs: "
+                             + (", ".join(a.name for a in book.inputs) or "none"))
+        if book.input(key) is None:
+            raise ParseError(f"`{book.id}` has no input `{key}`; inputs: "
+                             + (", ".join(a.name for a in book.inputs) or "none"))
+        given[key] = value
+    values: dict[str, Any] = {}
+    for arg in book.inputs:
+        if arg.name in given:
+            try:
+                values[arg.name] = convert(arg, given[arg.name], lists)
+            except ArgValueError as exc:
+                raise ParseError(str(exc)) from None
+        elif arg.default is not None:
+            values[arg.name] = arg.default
+        elif arg.required:
+            raise ParseError(f"`{book.id}` needs `{arg.name}=…`")
+        else:
+            values[arg.name] = ""
+    return values
 
 
 class RunbookDesk:
@@ -89,40 +118,13 @@ class RunbookDesk:
         known = ", ".join(sorted(self.library)) or "none"
         return Message.plain(f"There is no runbook `{name}` (runbooks: {known}).", "warning")
 
-    def parse_inputs(self, book: Runbook, words: str, catalog: Any) -> dict[str, Any]:
-        """``env=production version=v4.12.3`` against the runbook's typed inputs."""
-        given: dict[str, str] = {}
-        for word in words.split():
-            key, sep, value = word.partition("=")
-            if not sep:
-                raise ParseError(f"inputs are name=value (got `{word}`); inputs: "
-                                 + (", ".join(a.name for a in book.inputs) or "none"))
-            if book.input(key) is None:
-                raise ParseError(f"`{book.id}` has no input `{key}`; inputs: "
-                                 + (", ".join(a.name for a in book.inputs) or "none"))
-            given[key] = value
-        values: dict[str, Any] = {}
-        for arg in book.inputs:
-            if arg.name in given:
-                try:
-                    values[arg.name] = convert(arg, given[arg.name], catalog.lists)
-                except ArgValueError as exc:
-                    raise ParseError(str(exc)) from None
-            elif arg.default is not None:
-                values[arg.name] = arg.default
-            elif arg.required:
-                raise ParseError(f"`{book.id}` needs `{arg.name}=…`")
-            else:
-                values[arg.name] = ""
-        return values
-
     async def start(self, inv: Invocation) -> Message | None:
         book = self.library.get(str(inv.args["runbook"]))
         if book is None:
             return self._unknown(str(inv.args["runbook"]))
         host = self.host()
         try:
-            inputs = self.parse_inputs(book, str(inv.args.get("inputs") or ""), host.parts.catalog)
+            inputs = parse_inputs(book, str(inv.args.get("inputs") or ""), host.parts.catalog.lists)
         except ParseError as exc:
             return Message.plain(str(exc), "warning")
         now = self.clock()
@@ -223,7 +225,13 @@ class RunbookDesk:
                 self._finish(run, "succeeded")
                 return
             step = book.steps[current.position]
-            if current.state == "waiting":
+            if current.state == "starting" and current.started_at is not None \
+                    and (self.clock() - current.started_at).total_seconds() > STARTING_TIMEOUT_S:
+                # Claimed, then cut off before its command was handed on (a crash): it waits
+                # for a click again rather than guessing whether the command started.
+                self._unclaim(run, step)
+                return
+            if current.state in ("waiting", "starting"):
                 return
             if current.state == "running":
                 if not self._settle(run, step, current):
@@ -279,17 +287,31 @@ class RunbookDesk:
             if step.on_fail == "stop":
                 self._finish(run, "failed")
             return Message.plain(f"Step `{step.id}`: {exc}", "warning")
+        # Claimed first ("starting"), so two clicks — or two replicas' watchers — cannot both
+        # start it: only the one whose move succeeded hands the command on.
+        if not self._claim(run, step, expect, principal.name):
+            return Message.plain(f"Step `{step.id}` was already started.", "info")
         run_id = await host.dispatch(inv, via=f"runbook #{run.id} step {step.id}")
         if run_id is None:  # refused (policy, freeze, lock): the pipeline said why in the thread
             if expect == ("waiting",):
+                self._unclaim(run, step)
                 return Message.plain(f"Step `{step.id}` did not start; it still waits.", "warning")
-            self._move(run, step, expect=expect, to="failed", actor=principal.name, note="refused")
+            self._move(run, step, expect=("starting",), to="failed", actor=principal.name, note="refused")
             if step.on_fail == "stop":
                 self._finish(run, "failed")
             return Message.plain(f"Step `{step.id}` was refused.", "warning")
-        self._move(run, step, expect=expect, to="running", actor=principal.name, command_run=run_id,
+        self._move(run, step, expect=("starting",), to="running", actor=principal.name, command_run=run_id,
                    note=f"run #{run_id}")
         return None
+
+    def _claim(self, run: RunbookRun, step: Step, expect: tuple[str, ...], actor: str) -> bool:
+        with self.db.begin() as conn:
+            return rb_store.move_step(conn, run.id, step.id, expect=expect, to="starting", now=self.clock(),
+                                      actor=actor)
+
+    def _unclaim(self, run: RunbookRun, step: Step) -> None:
+        with self.db.begin() as conn:
+            rb_store.move_step(conn, run.id, step.id, expect=("starting",), to="waiting", now=self.clock())
 
     def _move(self, run: RunbookRun, step: Step, *, expect: tuple[str, ...], to: str, actor: str | None = None,
               command_run: int | None = None, note: str = "") -> bool:

@@ -21,7 +21,7 @@ FINISHED = ("ok", "failed", "skipped")
 class StepRow:
     step: str
     position: int
-    state: str  # pending | waiting | running | ok | failed | skipped
+    state: str  # pending | waiting | starting | running | ok | failed | skipped
     actor: str
     command_run: int | None
     note: str
@@ -93,7 +93,7 @@ def move_step(conn: Connection, run_id: int, step: str, *, expect: tuple[str, ..
     """Move a step from one of ``expect`` to ``to``; False when it was not in one of them (a
     second click, another replica first): the caller then changes nothing else."""
     values: dict[str, Any] = {"state": to}
-    if to in ("waiting", "running"):
+    if to in ("waiting", "starting"):
         values["started_at"] = now
     if to in FINISHED:
         values["ended_at"] = now

@@ -39,7 +39,7 @@ runbook_steps = Table(
     Column("run_id", Id, ForeignKey("runbook_runs.id", ondelete="CASCADE"), primary_key=True),
     Column("step", String(40), primary_key=True),
     Column("position", Integer, nullable=False),
-    Column("state", String(20), nullable=False),  # pending | waiting | running | ok | failed | skipped
+    Column("state", String(20), nullable=False),  # pending | waiting | starting | running | ok | failed | skipped
     Column("actor", String(200), nullable=False, default=""),
     Column("command_run", BigInteger),  # the run of the step's command (runs.id)
     Column("note", Text, nullable=False, default=""),

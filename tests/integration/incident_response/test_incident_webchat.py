@@ -115,7 +115,7 @@ async def test_resolve_drafts_the_postmortem_and_close_archives_the_room(web: Se
     b, incident = await declare(web)
     room = incident.channel
     for text in ("/incident status identified", "/status payments production", "/incident note rolled back",
-                 "/incident resolve"):
+                 "/incident followup owner=@bob alert on payment provider latency", "/incident resolve"):
         assert (await b.post(room, text)).status_code == 202
         await web.adapter.drain()
         await wait_for(lambda: not web.system.engine.runs.live)
@@ -126,6 +126,15 @@ async def test_resolve_drafts_the_postmortem_and_close_archives_the_room(web: Se
     assert draft.startswith("---\nid: postmortem-inc-") and "# Postmortem: INC-1 Payments failing" in draft
     assert "| resolved |" in draft and "`status payments production` — alice" in draft
     assert "rolled back" in draft and "/console/audit?before=" in draft
+    assert "- [ ] alert on payment provider latency — bob, due " in draft and "ticket `builtin:" in draft
+    assert any("follow-up #1 for bob" in t and "ticket builtin:" in t for t in texts(web, room))
+    metrics = (await b.http.get("/metrics")).text
+    assert 'opsroom_incident_milestone_seconds_count{milestone="resolved",service="payments",severity="sev2"}' \
+        in metrics
+    assert (await b.post(room, "/incident stats since=30d")).status_code == 202
+    await web.adapter.drain()
+    shown = texts(web, room)[-1]
+    assert "incidents: 1" in shown and "sev2: 1" in shown and "time to resolved: median" in shown
     assert (await b.post(room, "/incident close")).status_code == 202
     await web.adapter.drain()
     with web.system.db.read() as conn:
@@ -158,3 +167,23 @@ async def test_console_page_shows_the_timeline_to_those_who_may_see_it(tmp_path:
         assert (await dave.http.get("/console/incidents/1")).status_code == 403
         anon = await web.browser()
         assert (await anon.http.get("/console/incidents/1")).status_code == 303
+
+
+async def test_declare_through_the_json_api_with_a_token(web: Served) -> None:
+    import httpx
+
+    from opsroom.web.sessions import create_token
+
+    token, _ = create_token(web.system.db, "bob", "pager")
+    async with httpx.AsyncClient(base_url=web.base, headers={"Authorization": f"Bearer {token}"}) as client:
+        response = await client.post("/api/channels/ops/messages",
+                                     json={"text": '/incident declare "Checkout 502s" sev3 service=checkout'})
+        assert response.status_code == 201, response.text
+        await web.adapter.drain()
+        refused = await client.post("/api/channels/ops/messages", json={"text": "/incident close incident=1"})
+        assert refused.status_code == 201
+        await web.adapter.drain()
+    with web.system.db.read() as conn:
+        incident = incident_store.find(conn, "1")
+    assert incident is not None and incident.declared_by == "bob" and incident.state.status == "investigating"
+    assert any("⛔" in t for t in texts(web, "ops"))

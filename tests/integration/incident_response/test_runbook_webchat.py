@@ -67,7 +67,8 @@ async def test_diagnostics_run_at_once_then_checks_and_an_approved_rollback(web:
         runs = run_store.list_runs(conn, limit=10)
     assert sorted(r.command for r in runs) == ["logs", "query", "status"] and {r.user for r in runs} == {"alice"}
     assert all(r.thread for r in runs)  # in the card's thread
-    _, shown = card(web)
+    # The card is edited just after the state is stored.
+    shown = await wait_for(lambda: (lambda m: m if m.buttons() else None)(card(web)[1]))
     assert [b.label for b in shown.buttons()] == ["Done", "Skip"] and "3/7 steps" in shown.text
     await click(web, alice, "Done")
     await click(web, alice, "Skip")
@@ -88,7 +89,7 @@ async def test_diagnostics_run_at_once_then_checks_and_an_approved_rollback(web:
     await wait_for(lambda: states(web)["step-7"] == "waiting")
     await click(web, carol, "Done")
     await wait_for(lambda: run_of(web).state == "succeeded")
-    _, final = card(web)
+    final = await wait_for(lambda: (lambda m: m if "succeeded" in m.text else None)(card(web)[1]))
     assert "succeeded" in final.text and "7/7" in final.text and not final.buttons()
     with web.system.db.read() as conn:
         trail = [e.summary for e in web.system.audit.search(web.system.audit.parse("command:runbook"), limit=100)]
@@ -110,7 +111,7 @@ async def test_when_skips_the_rollback_without_a_version_and_bad_input_starts_no
     await click(web, alice, "Done")
     await wait_for(lambda: states(web)["step-7"] == "waiting")
     assert states(web)["rollback"] == "skipped"
-    assert "when version != '': false" in card(web)[1].as_text()
+    await wait_for(lambda: "when version != '': false" in card(web)[1].as_text())
 
 
 async def test_in_a_war_room_the_steps_land_on_the_incident_timeline(web: Served) -> None:

@@ -62,3 +62,32 @@ def _event(place: Any, user: str, text: str) -> Any:
     from opsroom.core import MessageEvent
 
     return MessageEvent(place, user, text)
+
+
+async def test_a_linked_alert_group_joins_the_timeline(tmp_path: Path, db_url: str,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    from opsroom.alerts.demo import fire_demo_alert
+    from opsroom.alerts.service import AlertService
+
+    system, chat = make_system(tmp_path, db_url, monkeypatch=monkeypatch)
+    await system.start()
+    try:
+        alerts = next(s for s in system.services if isinstance(s, AlertService))
+        await fire_demo_alert(alerts)
+        await chat.say("alice", '/incident declare "Payments errors" sev2 service=payments')
+        await chat.say("alice", "/incident alert 99 incident=1")
+        assert "There is no alert group #99" in chat.texts()[-1]
+        await chat.say("alice", "/incident alert 1 incident=1")
+        assert "alert group #1 linked" in chat.texts()[-1]
+        await chat.say("alice", "/incident alert 1 incident=1")
+        assert "already linked" in chat.texts()[-1]
+        await chat.say("alice", "/ack 1")  # in #ops, not the war room: the link brings it in
+        with system.db.read() as conn:
+            incident = incident_store.find(conn, "1")
+            assert incident is not None and incident.source_groups == (1,)
+            shown = [(e.kind, e.text) for e in timeline.entries(conn, incident)]
+        assert any(k == "alert" and t.startswith("alert group #1 linked: ") for k, t in shown), shown
+        assert any(k == "alert" and t.startswith("acked group #1 ") for k, t in shown), shown
+    finally:
+        await system.stop()
+        system.db.dispose()

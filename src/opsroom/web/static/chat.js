@@ -417,6 +417,8 @@
 
   // -- phones: the channel list is a drawer -----------------------------------------------
   $("drawer-toggle").addEventListener("click", () => sidebar.classList.toggle("open"));
+  $("drawer-close").addEventListener("click", () => sidebar.classList.remove("open"));
+  chat.addEventListener("click", () => sidebar.classList.remove("open"), true); // a tap beside it closes it
   sidebar.addEventListener("click", (ev) => { if (ev.target.closest("a")) sidebar.classList.remove("open"); });
 
   // -- opt-in browser notifications (mentions, approval requests) -------------------------
