@@ -8,9 +8,10 @@ through them, so "when is this group due next" is decided in one place (``groupi
 from __future__ import annotations
 
 import datetime as dt
+from typing import AbstractSet as Set
 from typing import Any, Sequence
 
-from sqlalchemy import Connection, bindparam, case, func, select, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from opsroom.alerts.context import AlertContext, chunks
 from opsroom.alerts.grouping import next_due
@@ -19,23 +20,39 @@ from opsroom.alerts.views import open_group
 from opsroom.store.types import as_utc
 
 
-def mark_changed(ctx: AlertContext, conn: Connection, gids: Sequence[int], now: dt.datetime) -> None:
-    """Recompute status/flapping of changed groups, mark them dirty, schedule a flush."""
+def mark_changed(
+    ctx: AlertContext,
+    conn: Connection,
+    gids: Sequence[int],
+    now: dt.datetime,
+    *,
+    known_firing: Set[int] = frozenset(),
+) -> None:
+    """Recompute status/flapping of changed groups, mark them dirty, schedule a flush.
+
+    A group fires while any of its alerts fires or flaps. ``known_firing`` are groups the
+    caller just stored a firing alert in (intake knows from the batch): they need no query, so
+    intake's cost does not grow with the size of the groups it touches. For the others one
+    indexed query per chunk finds whether anything still fires; flapping alerts are few and
+    found through their own index."""
     timers = ctx.config.grouping
     rows = []
     for part in chunks(gids):
-        stats = {
-            r.group_id: r
-            for r in conn.execute(
-                select(
-                    alerts.c.group_id,
-                    func.sum(case((alerts.c.status == "firing", 1), else_=0)).label("firing"),
-                    func.max(case((alerts.c.flapping.is_(True), 1), else_=0)).label("flapping"),
-                )
-                .where(alerts.c.group_id.in_(part))
-                .group_by(alerts.c.group_id)
+        flapping_ids = set(
+            conn.execute(
+                select(alerts.c.group_id).where(alerts.c.flapping.is_(True), alerts.c.group_id.in_(part)).distinct()
+            ).scalars()
+        )
+        unknown = [g for g in part if g not in known_firing and g not in flapping_ids]
+        firing_ids = set(known_firing) | flapping_ids
+        if unknown:
+            firing_ids |= set(
+                conn.execute(
+                    select(alerts.c.group_id)
+                    .where(alerts.c.group_id.in_(unknown), alerts.c.status == "firing")
+                    .distinct()
+                ).scalars()
             )
-        }
         for g in conn.execute(
             select(
                 alert_groups.c.id,
@@ -45,8 +62,7 @@ def mark_changed(ctx: AlertContext, conn: Connection, gids: Sequence[int], now: 
                 alert_groups.c.version,
             ).where(alert_groups.c.id.in_(part))
         ):
-            st = stats.get(g.id)
-            firing = bool(st and (st.firing or st.flapping))  # a flapping alert keeps it open
+            firing = g.id in firing_ids  # a flapping alert keeps it open
             if g.delivery in ("digest", "muted"):
                 due: dt.datetime | None = now
             elif g.delivery == "scheduled":
@@ -64,7 +80,7 @@ def mark_changed(ctx: AlertContext, conn: Connection, gids: Sequence[int], now: 
                 {
                     "_id": g.id,
                     "_status": "firing" if firing else "resolved",
-                    "_flapping": bool(st and st.flapping),
+                    "_flapping": g.id in flapping_ids,
                     "_version": g.version + 1,
                     "_due": due,
                     "_now": now,

@@ -148,6 +148,7 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
                     existing[(arow.group_id, arow.fingerprint)] = arow
         inserts, changes, touches, events = [], [], [], []
         changed_groups: set[int] = set()
+        known_firing: set[int] = set()  # groups this batch leaves with a firing alert
         for key, plan in plans.items():
             gid = gid_of.get(key)
             if gid is None:
@@ -155,6 +156,8 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
                 continue
             for fp, alert in plan.alerts.items():
                 muted = any(matches(m, alert.labels) for _, m, _ in mutes)
+                if alert.status == "firing":
+                    known_firing.add(gid)
                 result.muted += muted
                 old = existing.get((gid, fp))
                 if old is None:
@@ -241,7 +244,7 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
         if events:
             conn.execute(insert(alert_events), events)
         if changed_groups:
-            mark_changed(ctx, conn, sorted(changed_groups), now)
+            mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing)
         ctx.audit(
             conn,
             actor=f"source:{source}",

@@ -65,11 +65,13 @@ def _string_map(value: Any, what: str, *, max_value: int, truncate: bool) -> dic
     for key, raw in value.items():
         if not isinstance(key, str) or not key or len(key) > MAX_NAME:
             raise IntakeError(f"{what} has an empty or overlong name")
+        _check_text(key, f"{what} name")
         if raw is None:
             continue
         if isinstance(raw, dict | list):
             raise IntakeError(f"{what}.{key} must be text, not {type(raw).__name__}")
         text = raw if isinstance(raw, str) else str(raw).lower() if isinstance(raw, bool) else str(raw)
+        _check_text(text, f"{what}.{key}")
         if len(text) > max_value:
             if not truncate:
                 raise IntakeError(f"{what}.{key} is longer than {max_value} characters")
@@ -78,12 +80,23 @@ def _string_map(value: Any, what: str, *, max_value: int, truncate: bool) -> dic
     return out
 
 
+def _check_text(text: str, what: str) -> None:
+    """Text a database and a chat platform can carry: no NUL, no lone UTF-16 surrogate."""
+    if "\x00" in text:
+        raise IntakeError(f"{what} contains a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise IntakeError(f"{what} is not valid Unicode text (a lone surrogate)") from None
+
+
 def _text(value: Any, what: str, limit: int = MAX_URL) -> str:
     if value is None:
         return ""
-    if not isinstance(value, str | int | float):
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
         raise IntakeError(f"{what} must be text")
     text = str(value)
+    _check_text(text, what)
     if len(text) > limit:
         raise IntakeError(f"{what} is longer than {limit} characters")
     return text
