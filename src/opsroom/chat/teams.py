@@ -231,9 +231,14 @@ class TeamsAdapter:
         if not sender:
             return  # not a person of this tenant (no Entra object id): nothing to authorize
         place = self._place(activity)
+        bot = activity.recipient.id if activity.recipient else ""
+        # Without resource-specific consent Teams delivers channel messages only when the bot
+        # is @mentioned; with it, every message arrives and only mentions and DMs are for us
+        # (a plain one is still read when it starts with ! or /).
+        mentioned = any(m.mentioned and m.mentioned.id == bot for m in activity.get_mentions())
         self._spawn(self._emit(MessageEvent(
             place=place, sender_id=sender, text=(activity.text or "").strip(), message_id=activity.id,
-            addressed=True,  # Teams delivers channel messages only when the bot is @mentioned
+            addressed=mentioned or place.is_direct,
             event_id=f"teams:{activity.conversation.id}:{activity.id}", sender_name=name,
         )))
 

@@ -32,9 +32,9 @@ from tests.support.system import make_system
 from tests.support.teams_people import AAD, APP_ID, CONVERSATION, demo_with_teams_users
 
 from opsroom.app import System
-from opsroom.chat.teams import TeamsAdapter, http_adapter
+from opsroom.chat.teams import TeamsAdapter, TeamsError, http_adapter
 from opsroom.config.chat import TeamsConfig
-from opsroom.core import RunState
+from opsroom.core import Message, Place, RunState
 from opsroom.runs import store as run_store
 from opsroom.web.app import build_app
 
@@ -152,3 +152,15 @@ async def test_an_activity_without_a_valid_token_is_refused_and_runs_nothing(
         assert resp.status_code == 401
         await asyncio.sleep(0.5)
         assert live.runs() == [] and live.connector.posted == {}
+
+
+async def test_once_the_bot_is_removed_from_a_conversation_posting_there_fails_clearly(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_http(tmp_path, db_url, monkeypatch) as live:
+        assert (await live.post(live.activity("whoami"), live.token())).status_code == 202
+        await live.until(lambda: bool(live.connector.posted))
+        live.connector.members[CONVERSATION].discard(BOT)
+        with pytest.raises(TeamsError, match="403"):
+            await live.system.chat.send(Place("teams", CONVERSATION), Message.plain("🔥 payments down"))
+        assert (403, "BotNotInConversationRoster") in live.connector.refusals
