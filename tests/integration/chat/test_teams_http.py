@@ -81,9 +81,13 @@ class Live:
 
 
 @asynccontextmanager
-async def live_http(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Live]:
+async def live_http(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
+                    data: dict[str, Any] | None = None) -> AsyncIterator[Live]:
     channel_key, bot_key = SigningKey(), SigningKey()
-    connector = FakeBotConnector(bot_id=BOT, key=bot_key, members={CONVERSATION: {BOT, "29:alice", "29:carol"}})
+    connector = FakeBotConnector(bot_id=BOT, key=bot_key, members={CONVERSATION: {BOT, "29:alice", "29:carol"}},
+                                 profiles={aad: {"id": f"29:{name}", "aadObjectId": aad,
+                                                 "userPrincipalName": f"{name}@example.com"}
+                                           for name, aad in AAD.items()})
     async with serve(jwks_app(channel_key)) as jwks_url, serve(connector.app()) as service_url:
         keys = jwt_token_validator.BOTFRAMEWORK_JWKS_URIS
         monkeypatch.setitem(keys, BOT_FRAMEWORK_ISSUER, jwks_url + "/keys")
@@ -95,7 +99,7 @@ async def live_http(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
                              local_service_urls=True)
         teams = TeamsAdapter(config, channel_adapter=http_adapter(config, connections),
                              connections=connections, store=tmp_path / "teams", signing_key=b"k", auth=auth)
-        system, _ = make_system(tmp_path, db_url, demo_with_teams_users(), adapter=teams,  # type: ignore[arg-type]
+        system, _ = make_system(tmp_path, db_url, data or demo_with_teams_users(), adapter=teams,  # type: ignore[arg-type]
                                 monkeypatch=monkeypatch)
         await system.start()
         try:
@@ -164,3 +168,15 @@ async def test_once_the_bot_is_removed_from_a_conversation_posting_there_fails_c
         with pytest.raises(TeamsError, match="403"):
             await live.system.chat.send(Place("teams", CONVERSATION), Message.plain("🔥 payments down"))
         assert (403, "BotNotInConversationRoster") in live.connector.refusals
+
+
+async def test_someone_the_directory_knows_only_by_email_is_mapped_by_their_upn(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = demo_with_teams_users()
+    data["users"]["bob"]["identities"]["teams"] = "someone-else"  # bob's object id maps to nobody: only his email
+    async with live_http(tmp_path, db_url, monkeypatch, data) as live:
+        resp = await live.post(live.activity("deploy api-gateway staging", who="bob"), live.token())
+        assert resp.status_code == 202
+        await live.until(lambda: bool(live.runs()))
+        assert live.runs()[0].user == "bob"
