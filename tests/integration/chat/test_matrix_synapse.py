@@ -161,11 +161,25 @@ async def test_a_command_the_policy_denies_is_refused_and_nothing_runs(
 async def test_a_command_in_an_encrypted_room_is_answered_encrypted(
     tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    mallory = Person(synapse.url, matrix_id("mallory"), tmp_path / "people-mallory")  # not in the directory
     async with matrix_room(tmp_path, db_url, synapse, monkeypatch, encrypted=True) as room:
-        await room.people["alice"].say(room.room_id, "!deploy api-gateway staging")
-        done = await room.bot_says("succeeded")
-        assert done["decrypted"], "the bot's answer travelled encrypted"
-        assert room.runs()[0].user == "alice"
+        await mallory.start()
+        try:
+            await room.people["alice"].client.room_invite(room.room_id, mallory.user_id)
+            await mallory.join(room.room_id)
+            await room.people["alice"].wait_for(lambda e: e.get("type") == "m.room.member"
+                                                and e.get("state_key") == mallory.user_id
+                                                and e["content"].get("membership") == "join")
+            await room.people["alice"].say(room.room_id, "!deploy api-gateway staging")
+            done = await room.bot_says("succeeded")
+            assert done["decrypted"], "the bot's answer travelled encrypted"
+            assert room.runs()[0].user == "alice"
+            # trust: directory — mallory's device got no room key: she sees only ciphertext
+            seen = await mallory.wait_for(lambda e: e.get("sender") == BOT and e.get("type") == "m.room.encrypted")
+            assert "ciphertext" in seen["content"]
+            assert not [e for e in mallory.events if e.get("sender") == BOT and e["decrypted"]]
+        finally:
+            await mallory.stop()
 
 
 async def test_a_restart_neither_replays_a_command_nor_misses_one_sent_meanwhile(
