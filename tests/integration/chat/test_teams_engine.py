@@ -190,3 +190,20 @@ async def test_with_resource_specific_consent_only_mentions_and_bang_commands_ar
         await live.say("alice", "!deploy api-gateway staging", mention=False)
         await live.card_saying("succeeded")
         assert [r.user for r in live.runs()] == ["alice"]
+
+
+async def test_the_action_submit_fallback_approves_like_action_execute(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_teams(tmp_path, db_url, monkeypatch) as live:
+        await live.say("alice", "deploy payments production")
+        request, card = await live.card_saying("needs approval")
+        fallback = button(card, "Approve")["fallback"]
+        submit = Activity.model_validate({
+            "type": "message", "value": fallback["data"], "replyToId": request.id,
+            "from": person("carol").model_dump(by_alias=True, exclude_none=True),
+        })
+        await live.sdk.process_activity(live.sdk.claims_identity, submit, live.teams.app.on_turn)
+        await live.until(lambda: live.runs()[0].state == RunState.SUCCEEDED)
+        actions = [(e.action, e.actor) for e in live.system.audit.for_run(live.runs()[0].id)]
+        assert ("approval.approved", "carol") in actions
