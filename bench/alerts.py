@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import multiprocessing
+import socket
 import statistics
 import tempfile
 import time
@@ -65,9 +67,7 @@ def build(db: Database, **cfg: Any) -> tuple[AlertService, CountingHub, httpx.As
     )
     hub = CountingHub()
     audit = AuditLog(db)
-    service = AlertService(
-        config, db, hub, mint=lambda kind, payload: f"{kind}:{payload}", audit_append=audit.append
-    )
+    service = AlertService(config, db, hub, mint=lambda kind, payload: f"{kind}:{payload}", audit_append=audit.append)
     app = Starlette(routes=routes(service, env={"BENCH_TOKEN": TOKEN}))
     client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench")
     return service, hub, client
@@ -113,6 +113,48 @@ async def throughput(db: Database, total: int) -> None:
     await client.aclose()
 
 
+def distinct_bodies(total: int, groups: int, batch: int = 100) -> list[dict[str, Any]]:
+    """``total`` distinct alerts spread over ``groups`` alert names, ``batch`` per request."""
+    pool = [alert(f"Alert{i % groups}", f"host{i // groups}:9100") for i in range(total)]
+    return [alertmanager_payload(pool[i : i + batch]) for i in range(0, total, batch)]
+
+
+async def distinct(db: Database, total: int, groups: int = 500, clients: int = 4) -> None:
+    """Issue 14's figure: ``total`` distinct alerts in ``groups`` groups, batches of 100 from
+    ``clients`` concurrent senders; CPU per alert (this process) in each fifth of the run, to
+    see whether it stays flat as the groups fill."""
+    service, hub, client = build(db, grouping={"group_by": ["alertname"], "group_wait": "30s"})
+    bodies = distinct_bodies(total, groups)
+    slices: list[tuple[float, float]] = []  # (wall, cpu) per fifth
+    fifth = max(1, len(bodies) // 5)
+    queue = iter(enumerate(bodies))
+    marks: dict[int, tuple[float, float]] = {0: (time.perf_counter(), time.process_time())}
+
+    async def sender() -> None:
+        for index, body in queue:
+            response = await client.post("/hooks/alertmanager", json=body, headers=HEADERS)
+            assert response.status_code == 200, response.text
+            if (index + 1) % fifth == 0:
+                marks[(index + 1) // fifth] = (time.perf_counter(), time.process_time())
+
+    started, cpu0 = time.perf_counter(), time.process_time()
+    await asyncio.gather(*(sender() for _ in range(clients)))
+    elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu0
+    for k in range(1, 6):
+        if k in marks and k - 1 in marks:
+            slices.append((marks[k][0] - marks[k - 1][0], marks[k][1] - marks[k - 1][1]))
+    with db.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(alerts)).scalar_one()
+        ngroups = conn.execute(select(func.count()).select_from(alert_groups)).scalar_one()
+    per = ", ".join(f"{c / (fifth * 100) * 1e6:.0f}" for _, c in slices)
+    print(
+        f"distinct: {total} distinct alerts in {ngroups} groups, batches of 100, {clients} clients: "
+        f"{elapsed:.2f}s = {total / elapsed:,.0f} alerts/s; CPU {cpu / total * 1e6:.0f} µs/alert "
+        f"(per fifth of the run: {per}); stored {stored}/{total}"
+    )
+    await client.aclose()
+
+
 async def storm(db: Database, total: int, seconds: float = 10.0) -> None:
     service, hub, client = build(
         db, grouping={"group_by": ["alertname"], "group_wait": "1s", "group_interval": "5s"}, tick=0.5
@@ -144,9 +186,7 @@ async def storm(db: Database, total: int, seconds: float = 10.0) -> None:
     with db.read() as conn:
         stored = conn.execute(select(func.count()).select_from(alerts)).scalar_one()
         by_delivery = dict(
-            conn.execute(
-                select(alert_groups.c.delivery, func.count()).group_by(alert_groups.c.delivery)
-            ).all()
+            conn.execute(select(alert_groups.c.delivery, func.count()).group_by(alert_groups.c.delivery)).all()
         )
     print(
         f"storm: {total} distinct alerts sent in {sent_in:.1f}s; notifier settled after {settled:.1f}s; "
@@ -158,17 +198,139 @@ async def storm(db: Database, total: int, seconds: float = 10.0) -> None:
     await client.aclose()
 
 
+class SlowHub(CountingHub):
+    """A chat platform that takes a few milliseconds per call, as a real one does."""
+
+    async def send(self, place: Place, message: Message) -> MessageRef:
+        await asyncio.sleep(0.003)
+        return await super().send(place, message)
+
+    async def update(self, ref: MessageRef, message: Message) -> MessageRef:
+        await asyncio.sleep(0.003)
+        return await super().update(ref, message)
+
+
+def _storm_client(port: int, total: int, clients: int, results: Any, stop: Any) -> None:
+    """Runs in its own thread and event loop: senders post the storm while a prober asks
+    /healthz every 10 ms and records how long each answer took."""
+
+    async def run() -> None:
+        bodies = [
+            alertmanager_payload([alert(f"Storm{b * 100 + j}", "h1") for j in range(100)]) for b in range(total // 100)
+        ]
+        queue = iter(bodies)
+        base = f"http://127.0.0.1:{port}"
+        latencies: list[float] = []
+        async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+
+            async def sender() -> None:
+                for body in queue:
+                    response = await client.post("/hooks/alertmanager", json=body, headers=HEADERS)
+                    assert response.status_code == 200, response.text
+
+            async def prober() -> None:
+                while not stop.is_set():
+                    t0 = time.perf_counter()
+                    response = await client.get("/healthz")
+                    latencies.append(time.perf_counter() - t0)
+                    assert response.status_code == 200
+                    await asyncio.sleep(0.01)
+
+            probing = asyncio.create_task(prober())
+            t0 = time.perf_counter()
+            await asyncio.gather(*(sender() for _ in range(clients)))
+            results.put(time.perf_counter() - t0)
+            during = list(latencies)
+            await asyncio.to_thread(stop.wait)
+            await probing
+        results.put((during, latencies))
+
+    asyncio.run(run())
+
+
+async def storm_health(db: Database, total: int, clients: int = 4, settle: float = 8.0) -> None:
+    """Issue 11: /healthz (a database read, like the real one) stays under 100 ms p99 while
+    ``total`` distinct alerts arrive in batches of 100 from ``clients`` senders and the
+    notifier (real clock, a chat that takes 3 ms per call) works through them."""
+    import uvicorn
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    config = AlertsConfig.model_validate(
+        {
+            "sources": {"alertmanager": {"type": "alertmanager", "token_env": "BENCH_TOKEN"}},
+            "max_body_bytes": 5_000_000,
+            "grouping": {"group_by": ["alertname"], "group_wait": "1s", "group_interval": "5s"},
+            "tick": 0.5,
+        }
+    )
+    hub = SlowHub()
+    service = AlertService(
+        config, db, hub, mint=lambda kind, payload: f"{kind}:{payload}", audit_append=AuditLog(db).append
+    )
+
+    async def healthz(_request: Any) -> JSONResponse:
+        with db.read() as conn:
+            conn.exec_driver_sql("SELECT 1")
+        return JSONResponse({"status": "ok"})
+
+    app = Starlette(routes=[Route("/healthz", healthz), *routes(service, env={"BENCH_TOKEN": TOKEN})])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    await service.start()
+    # The clients run in another process, so their own work does not count against the loop.
+    spawn = multiprocessing.get_context("spawn")
+    results: Any = spawn.Queue()
+    stop = spawn.Event()
+    client = spawn.Process(target=_storm_client, args=(port, total, clients, results, stop))
+    client.start()
+    sent_in = await asyncio.to_thread(results.get)
+    await asyncio.sleep(settle)  # the notifier works through the groups while probes go on
+    stop.set()
+    during, every = await asyncio.to_thread(results.get)
+    await asyncio.to_thread(client.join)
+    out = {"sent_in": sent_in, "during": during, "all": every}
+    await service.stop()
+    server.should_exit = True
+    await serving
+
+    def figures(values: list[float]) -> str:
+        ordered = sorted(values)
+        p99 = ordered[max(0, int(len(ordered) * 0.99) - 1)]
+        return (
+            f"p50 {statistics.median(ordered) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms, "
+            f"max {ordered[-1] * 1000:.1f} ms over {len(ordered)} probes"
+        )
+
+    print(
+        f"storm-health: {total} distinct alerts from {clients} clients sent in {out['sent_in']:.1f}s; "
+        f"/healthz while sending: {figures(out['during'])}; including {settle:.0f}s of the notifier "
+        f"catching up: {figures(out['all'])}; chat: {hub.top_level} posts, {hub.updates} edits"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=50_000)
     parser.add_argument("--storm", type=int, default=10_000)
+    parser.add_argument("--distinct", type=int, default=50_000, help="distinct alerts in 500 groups")
     parser.add_argument("--postgres", default="", help="a PostgreSQL URL instead of a temp SQLite file")
+    parser.add_argument("--only", default="", help="comma-separated: distinct,throughput,storm,storm-health")
     args = parser.parse_args()
+    runs = {
+        "distinct": lambda db: distinct(db, args.distinct),
+        "throughput": lambda db: throughput(db, args.alerts),
+        "storm": lambda db: storm(db, args.storm),
+        "storm-health": lambda db: storm_health(db, args.storm),
+    }
+    chosen = [n for n in runs if not args.only or n in args.only.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
-        for name, run in (
-            ("throughput", lambda db: throughput(db, args.alerts)),
-            ("storm", lambda db: storm(db, args.storm)),
-        ):
+        for name, run in ((n, runs[n]) for n in chosen):
             url = args.postgres or f"sqlite:///{Path(tmp) / (name + '.db')}"
             db = Database.open(url)
             try:

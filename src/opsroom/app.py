@@ -7,45 +7,34 @@ ignorant of the others. Platform SDKs and providers are imported only when confi
 from __future__ import annotations
 
 import gc
-import os
-import secrets
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import structlog
 
 from opsroom.actions import ActionSigner
 from opsroom.chat.base import Adapter, ChatHub
+from opsroom.cluster.membership import membership_of
 from opsroom.config.loader import LoadedConfig
 from opsroom.config.models import OpsroomConfig
 from opsroom.core import ConfigError, Runner
 from opsroom.directory import Directory
 from opsroom.engine import Engine, EngineParts, Pipeline
 from opsroom.engine.steps import CORE_STEPS
+from opsroom.features import all_plugins
 from opsroom.guardrails.holds import Guardrails
 from opsroom.guardrails.private import PrivateAwareReporter
-from opsroom.plugins import Declared, Extension, Live, Plugin, all_plugins, declare_all
+from opsroom.plugins import Declared, Extension, Live, Plugin, declare_all
+from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
 from opsroom.reporter import Reporter
 from opsroom.runs.registry import RunnerFactory, build_runner
 from opsroom.runs.service import RunService
 from opsroom.store import Database
+from opsroom.store.state import resolve_sqlite, secret_key, state_dir
 
 log = structlog.get_logger("opsroom.app")
-
-
-def secret_key(config: OpsroomConfig, state_dir: Path) -> bytes:
-    """The key that signs buttons and sessions: OPSROOM_SECRET_KEY, else one generated once
-    and kept next to the database so buttons survive a restart."""
-    if config.server.secret_key:
-        return config.server.secret_key.encode()
-    path = state_dir / ".opsroom-secret"
-    if not path.exists():
-        path.write_text(secrets.token_hex(32))
-        path.chmod(0o600)
-    return path.read_text().strip().encode()
 
 
 def build_parts(loaded: LoadedConfig, declared: Declared,
@@ -83,6 +72,9 @@ def build_parts(loaded: LoadedConfig, declared: Declared,
         runners=build_runners(catalog, declared.runner_types),
         actions={name: f for ext in extensions for name, f in ext.hook_actions.items()},
         extras={key: value for ext in extensions for key, value in ext.extras.items()},
+        public_answers=frozenset(
+            (c.platform, key) for c in config.channels if not c.private_answers
+            for key in (c.id or c.name.lstrip("#"), "#" + c.name.lstrip("#"))),
     )
 
 
@@ -132,7 +124,12 @@ class System:
         await self.chat.start(self.engine.handle)
         for service in self.services:
             await service.start()
-        await self.engine.recover()
+        membership = membership_of(self.engine.parts.extras)
+        if membership is None:
+            await self.engine.recover()
+        else:  # cluster: only dead replicas' runs, now and whenever the leader sweeps
+            membership.recover = lambda only: self.engine.recover(only=only)
+            await self.engine.recover(only=membership.orphaned())
         # Everything built so far (config, policy, routes, templates, compiled statements) lives
         # as long as the process: keep it out of the garbage collector's full passes, which
         # otherwise stall every request in flight for 40-100 ms (bench/webchat.py, dispatch.py).
@@ -178,17 +175,19 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
     plugins = list(all_plugins() if plugins is None else plugins)
     declared = declare_all(plugins, loaded)  # first: a bad config fails before anything opens
     url = database_url or config.database.url
-    db = Database.open(_resolve_sqlite(url, loaded.base_dir), sqlite_synchronous=config.database.sqlite_synchronous)
-    audit = AuditLog(db, timezone=config.audit.timezone)
+    db = Database.open(resolve_sqlite(url, loaded.base_dir), sqlite_synchronous=config.database.sqlite_synchronous)
     redactor = build_redactor(config)
-    state_dir = _state_dir(url, loaded.base_dir)
-    signer = ActionSigner(secret_key(config, state_dir))
-    chat = ChatHub()
+    redaction.install(redactor)  # opsroom's own log lines too (opsroom.logs)
+    audit = AuditLog(db, timezone=config.audit.timezone, redactor=redactor)
+    folder = state_dir(url, loaded.base_dir)
+    signer = ActionSigner(secret_key(config, folder))
+    chat = ChatHub(redactor)
     for adapter in adapters or []:
         chat.add(adapter)
     runs = RunService(db, audit, redact=redactor.redact)
     users = {p.name: p for p in Directory(config.users, config.guardrails.group_roles)}
-    live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users)
+    built: list[Engine] = []  # filled below: live parts reach the engine once it exists
+    live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users, host=lambda: built[0])
     extensions = [plugin.start(loaded, live) for plugin in plugins
                   if plugin.start is not None and plugin.name in declared.names]
     parts = build_parts(loaded, declared, extensions)
@@ -199,6 +198,7 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
                     guardrails=lambda host: Guardrails(config.guardrails, host, channels=config.channels),
                     actions={kind: h for ext in extensions for kind, h in ext.actions.items()})
     reporter.on_finished = engine.on_run_finished
+    built.append(engine)
     if not parts.policy.configured:
         log.warning("no_policy", hint="no policy is configured: everyone may run every command")
     return System(loaded, db, audit, chat, engine, runs, reporter, signer, redactor,
@@ -208,21 +208,10 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
                   extensions=extensions, plugins=plugins)
 
 
-def _resolve_sqlite(url: str, base_dir: Path) -> str:
-    """Relative SQLite paths are relative to the config file's folder (cwd for the demo)."""
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        rel = url[len("sqlite:///"):]
-        if rel and rel != ":memory:" and not os.path.isabs(rel):
-            return "sqlite:///" + str((base_dir / rel).resolve())
-    return url
-
-
-def _state_dir(url: str, base_dir: Path) -> Path:
-    if url.startswith("sqlite:///"):
-        path = Path(_resolve_sqlite(url, base_dir)[len("sqlite:///"):])
-        if str(path) != ":memory:":
-            return path.parent
-    return base_dir
+def declared_parts(loaded: LoadedConfig) -> EngineParts:
+    """What the plugins declare for ``loaded``, built into catalog, policy, pipeline and
+    runners: no database, no live service (the same parts a start or reload builds)."""
+    return build_parts(loaded, declare_all(all_plugins(), loaded))
 
 
 def build_adapters(loaded: LoadedConfig, plugins: Sequence[Plugin] | None = None) -> list[Adapter]:

@@ -107,8 +107,10 @@ def run(
     web = build_app(system)
     bind_host = host or loaded.config.server.host
     bind_port = port or loaded.config.server.port
+    # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
+    # app believes it only from server.trusted_proxies (opsroom.web.app).
     server = uvicorn.Server(uvicorn.Config(web, host=bind_host, port=bind_port, log_config=None,
-                                           access_log=False, lifespan="on"))
+                                           access_log=False, lifespan="on", proxy_headers=False))
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
@@ -137,9 +139,9 @@ def run(
 
 def _pidfile(loaded) -> Path:  # type: ignore[no-untyped-def]
     """Where `opsroom run` notes its pid, so `opsroom reload` can find it."""
-    from opsroom.app import _state_dir
+    from opsroom.store.state import state_dir
 
-    return _state_dir(loaded.config.database.url, loaded.base_dir) / ".opsroom.pid"
+    return state_dir(loaded.config.database.url, loaded.base_dir) / ".opsroom.pid"
 
 
 @app.command()
@@ -250,14 +252,25 @@ def check(config: ConfigOpt = None) -> None:
 
     loaded = _load(config)
     try:
+        from opsroom.app import declared_parts
+
         parts = declared_parts(loaded)
     except ConfigError as exc:
         err.print(f"[red]✗ {loaded.source}[/]\n{exc}")
         raise typer.Exit(2) from None
     content = _check_content(loaded, parts.catalog)
+    for warning in _check_oncall(loaded):
+        console.print(f"[yellow]⚠[/] {warning}")
     n_rules = len(loaded.config.policy.rules)
+    from opsroom.policy.breadth import breadth_warnings
+
+    warnings = breadth_warnings(parts.policy, parts.catalog, list(parts.directory), loaded.config.channels)
+    warnings += [w for w in parts.policy.warnings if "no policy is configured" not in w]
+    for warning in warnings:
+        err.print(f"[bold yellow]⚠ WARNING:[/] {warning}")
+    verdict = "all valid" if not warnings else f"valid, but see {len(warnings)} warning(s) above"
     console.print(f"[green]✓[/] {loaded.source}: {len(parts.catalog)} commands, "
-                  f"{len(loaded.config.users)} users, {n_rules} policy rules{content} — all valid")
+                  f"{len(loaded.config.users)} users, {n_rules} policy rules{content} — {verdict}")
 
 
 def _check_content(loaded: Any, catalog: Any) -> str:
@@ -279,13 +292,18 @@ def _check_content(loaded: Any, catalog: Any) -> str:
     return "".join(f", {s}" for s in shown)
 
 
-def declared_parts(loaded: Any) -> Any:
-    """What the plugins declare for ``loaded``, built into catalog, policy, pipeline and
-    runners: no database, no live service (the same parts a start or reload builds)."""
-    from opsroom.app import build_parts
-    from opsroom.plugins import all_plugins, declare_all
+def _check_oncall(loaded: Any) -> list[str]:
+    """Read the iCal feeds once, as the server will, and say who in them maps to no one."""
+    import asyncio
+    import datetime as dt
 
-    return build_parts(loaded, declare_all(all_plugins(), loaded))
+    from opsroom.integrations.oncall.oncall import OnCall
+
+    oncall_config = loaded.config.oncall
+    if not any(layer.ical_url or layer.ical_file for s in oncall_config.schedules.values() for layer in s.layers):
+        return []
+    directory = OnCall(oncall_config)
+    return asyncio.run(directory.check_feeds(dt.datetime.now(dt.UTC), set(loaded.config.users)))
 
 
 @config_app.command("schema")
@@ -297,12 +315,12 @@ def config_schema() -> None:
 
 
 def _audit(config: Path | None, database: str | None):  # type: ignore[no-untyped-def]
-    from opsroom.app import _resolve_sqlite
     from opsroom.audit import AuditLog
     from opsroom.store import Database
+    from opsroom.store.state import resolve_sqlite
 
     loaded = _load(config)
-    url = _resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
+    url = resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
     return AuditLog(Database.open(url), timezone=loaded.config.audit.timezone)
 
 

@@ -13,10 +13,13 @@ import os
 from typing import Any
 
 from opsroom.actions import ActionRequest
-from opsroom.config.loader import LoadedConfig
-from opsroom.core import CommandSpec, Invocation, Message, Place
+from opsroom.config.loader import LoadedConfig, config_places
+from opsroom.core import CommandSpec, Invocation, Message, Runner, RunnerSpec
 from opsroom.desk.plugin import plugin as desk_plugin
 from opsroom.engine.pipeline import Step, StepContext, Stop
+from opsroom.incidents import plugin as _incidents
+from opsroom.integrations.cloud.plugin import AWS_PLUGIN
+from opsroom.integrations.sql.plugin import SQL_PLUGIN
 from opsroom.plugins import (
     ActionHandler,
     AdapterFactory,
@@ -25,16 +28,12 @@ from opsroom.plugins import (
     Extension,
     Live,
     Plugin,
+    declare_all,
+    discover,
 )
+from opsroom.runbooks import plugin as _runbooks
+from opsroom.runs import registry
 from opsroom.runs.registry import RunnerFactory
-
-
-def config_places(loaded: LoadedConfig, default_platform: str) -> dict[str, Place]:
-    """Configured channels by name, as Places on their platform."""
-    return {
-        c.name: Place(c.platform or default_platform, c.id or c.name.lstrip("#"), channel_name=c.name)
-        for c in loaded.config.channels
-    }
 
 
 # -- built-in commands and guardrails ------------------------------------------------------------
@@ -136,10 +135,10 @@ def _mattermost_adapter(loaded: LoadedConfig) -> Any:
     mattermost = loaded.config.chat.mattermost
     if not (mattermost and mattermost.enabled):
         return None
-    from opsroom.app import _state_dir, secret_key
     from opsroom.chat.mattermost import build_mattermost_adapter
+    from opsroom.store.state import secret_key, state_dir
 
-    key = secret_key(loaded.config, _state_dir(loaded.config.database.url, loaded.base_dir))
+    key = secret_key(loaded.config, state_dir(loaded.config.database.url, loaded.base_dir))
     return build_mattermost_adapter(loaded, signing_key=key)
 
 
@@ -147,21 +146,21 @@ def _matrix_adapter(loaded: LoadedConfig) -> Any:
     matrix = loaded.config.chat.matrix
     if not (matrix and matrix.enabled):
         return None
-    from opsroom.app import _state_dir
     from opsroom.chat.matrix import build_matrix_adapter  # imports nio: only when configured
+    from opsroom.store.state import state_dir
 
-    return build_matrix_adapter(loaded, state_dir=_state_dir(loaded.config.database.url, loaded.base_dir))
+    return build_matrix_adapter(loaded, state_dir=state_dir(loaded.config.database.url, loaded.base_dir))
 
 
 def _teams_adapter(loaded: LoadedConfig) -> Any:
     teams = loaded.config.chat.teams
     if not (teams and teams.enabled):
         return None
-    from opsroom.app import _state_dir, secret_key
     from opsroom.chat.teams import build_teams_adapter  # imports the Agents SDK: only when configured
+    from opsroom.store.state import secret_key, state_dir
 
-    state_dir = _state_dir(loaded.config.database.url, loaded.base_dir)
-    return build_teams_adapter(loaded, state_dir=state_dir, signing_key=secret_key(loaded.config, state_dir))
+    folder = state_dir(loaded.config.database.url, loaded.base_dir)
+    return build_teams_adapter(loaded, state_dir=folder, signing_key=secret_key(loaded.config, folder))
 
 
 # -- alerts and on-call ---------------------------------------------------------------------------
@@ -296,6 +295,18 @@ def _tickets_start(loaded: LoadedConfig, live: Live) -> Extension:
     )
 
 
+# -- cluster mode --------------------------------------------------------------------------------
+def _cluster_declare(loaded: LoadedConfig) -> Declaration | None:
+    return Declaration() if loaded.config.cluster.enabled else None
+
+
+def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.cluster.membership import Membership
+
+    membership = Membership(loaded.config.cluster, live.db)
+    return Extension(name="cluster", services=[membership], extras={"cluster": membership})
+
+
 DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("builtins", _builtins_declare, _builtins_start),
     Plugin("guardrails", _guardrails_declare, _guardrails_start),
@@ -308,9 +319,34 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("alerts", _alerts_declare, _alerts_start),
     Plugin("tickets", _tickets_declare, _tickets_start),
     desk_plugin,
+    Plugin("incidents", _incidents.declare, _incidents.start),
+    Plugin("runbooks", _runbooks.declare, _runbooks.start),
+    Plugin("cluster", _cluster_declare, _cluster_start),
+    AWS_PLUGIN,
+    SQL_PLUGIN,
     _adapter_plugin("slack", _slack_adapter),
     _adapter_plugin("mattermost", _mattermost_adapter),
     _adapter_plugin("matrix", _matrix_adapter),
     _adapter_plugin("teams", _teams_adapter),
     _adapter_plugin("web", _web_adapter),
 )
+
+
+def all_plugins() -> list[Plugin]:
+    """opsroom's own features, then third parties' (the ``opsroom.plugins`` entry points)."""
+    return [*DEFAULT_PLUGINS, *discover()]
+
+
+def build_runner(spec: RunnerSpec, loaded: LoadedConfig | None = None) -> Runner:
+    """A runner for ``spec`` from the runner types the plugins declare for ``loaded`` (the
+    bundled demo when None): for tests and tools that need one runner outside a system."""
+    from opsroom.config.loader import load_or_demo
+
+    declared = declare_all(all_plugins(), loaded or load_or_demo(None))
+    return registry.build_runner(spec, declared.runner_types)
+
+
+def runner_types(loaded: LoadedConfig | None = None) -> list[str]:
+    from opsroom.config.loader import load_or_demo
+
+    return sorted(declare_all(all_plugins(), loaded or load_or_demo(None)).runner_types)

@@ -32,7 +32,7 @@ ConfigOpt = Annotated[
 
 
 def _parts(config: Path | None) -> tuple[Any, Any]:
-    from opsroom.cli import declared_parts  # what every plugin declares: no database
+    from opsroom.app import declared_parts  # what every plugin declares: no database
     from opsroom.config.loader import load_or_demo
     from opsroom.core import ConfigError
 
@@ -79,9 +79,9 @@ def check(
     loaded, parts = _parts(config)
     read = None
     if database:
-        from opsroom.app import _resolve_sqlite
+        from opsroom.store.state import resolve_sqlite
 
-        read = _live_state(_resolve_sqlite(database, loaded.base_dir))
+        read = _live_state(resolve_sqlite(database, loaded.base_dir))
     services = services_for(parts, Rules.of(loaded.config.guardrails), read=read)
     principal = parts.directory.get(user) or Principal.anonymous(platform, user)
     verdict = asyncio.run(check(parts.pipeline, services, principal, place_of(channel, platform),

@@ -10,12 +10,23 @@ import sys
 
 import structlog
 
+from opsroom.policy import redaction
+
 SHARED: list[structlog.types.Processor] = [
     structlog.contextvars.merge_contextvars,
     structlog.stdlib.add_log_level,
     structlog.stdlib.add_logger_name,
     structlog.processors.TimeStamper(fmt="iso", utc=True),
 ]
+
+
+def redact_secrets(_logger: object, _name: str, event_dict: structlog.types.EventDict) -> structlog.types.EventDict:
+    """Every string in a log line (the message, its fields, an exception's text and traceback)
+    through the one redactor: a runner that raises with a token in its message, or a library
+    that logs a URL with a password, never puts it on stderr."""
+    redactor = redaction.current()
+    return {key: redactor.clean(value) if isinstance(value, (str, dict, list, tuple)) else value
+            for key, value in event_dict.items()}
 
 
 def setup(level: str = "info", *, json: bool | None = None) -> None:
@@ -35,7 +46,7 @@ def setup(level: str = "info", *, json: bool | None = None) -> None:
     handler.setFormatter(structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=SHARED,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, renderer],
+                    structlog.processors.format_exc_info, redact_secrets, renderer],
     ))
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -1,6 +1,6 @@
 """Prometheus metrics, served at /metrics."""
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 INBOUND = Counter("opsroom_inbound_commands_total", "Messages addressed to the bot", ["platform"])
 DUPLICATES = Counter("opsroom_duplicate_deliveries_total", "Platform deliveries dropped as repeats", ["platform"])
@@ -15,3 +15,4 @@ DESK_QUESTIONS = Counter(
     "(deflection rate = solved / (solved + escalated))",
     ["outcome"],
 )
+LEADER = Gauge("opsroom_leader", "1 on the replica that holds the named leader lease (cluster mode)", ["name"])

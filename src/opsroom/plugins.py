@@ -10,7 +10,7 @@ A plugin has two steps:
   handlers, HTTP routes, background services, button handlers, hook actions, and helpers the
   plugin's own steps read (``Services.extras``).
 
-opsroom's own features are plugins in ``default_plugins()``; third-party plugins come through
+opsroom's own features are plugins in ``opsroom.features.DEFAULT_PLUGINS``; third-party plugins come through
 the ``opsroom.plugins`` entry-point group (an entry point names a ``Plugin`` object). The
 composition root (``opsroom.app``) asks every plugin, builds the system whole and never
 changes it afterwards; reload asks the plugins again and swaps what they declared.
@@ -27,10 +27,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from opsroom.actions import ActionRequest, ActionSigner
 from opsroom.chat.base import Adapter, ChatHub
 from opsroom.config.loader import LoadedConfig
-from opsroom.core import CommandSpec, ConfigError, Invocation, Message, Principal, Runner, RunnerSpec
+from opsroom.core import CommandSpec, ConfigError, Invocation, Message, Principal
 from opsroom.engine.pipeline import Step
 from opsroom.runs.registry import ActionFactory, RunnerFactory
-from opsroom.runs.registry import build_runner as _build_runner
 from opsroom.store import Database
 
 if TYPE_CHECKING:
@@ -86,6 +85,9 @@ class Live:
     signer: ActionSigner
     audit: AuditLog
     users: Mapping[str, Principal]
+    # The engine once the system is built (``CommandHost``), for live parts that hand commands
+    # to the pipeline later, e.g. a runbook's automatic steps; calling it during start fails.
+    host: Callable[[], Any] = field(default=lambda: None)
 
 
 @dataclass(frozen=True)
@@ -139,13 +141,6 @@ def _no_clash(plugin: str, kind: str, mine: Mapping[str, Any], theirs: Mapping[s
         raise ConfigError(f"plugin {plugin}: {kind} {clash[0]!r} is declared by another plugin too")
 
 
-def default_plugins() -> list[Plugin]:
-    """opsroom's own features, in the order their steps and commands are added."""
-    from opsroom.features import DEFAULT_PLUGINS
-
-    return list(DEFAULT_PLUGINS)
-
-
 def discover(group: str = ENTRY_POINT_GROUP) -> list[Plugin]:
     """Third-party plugins: every ``opsroom.plugins`` entry point names a ``Plugin``."""
     found: list[Plugin] = []
@@ -161,22 +156,3 @@ def discover(group: str = ENTRY_POINT_GROUP) -> list[Plugin]:
             raise ConfigError(f"plugin `{ep.name}` ({dist}): `{ep.value}` is not an opsroom.plugins.Plugin")
         found.append(plugin)
     return found
-
-
-def all_plugins() -> list[Plugin]:
-    return default_plugins() + discover()
-
-
-def build_runner(spec: RunnerSpec, loaded: LoadedConfig | None = None) -> Runner:
-    """A runner for ``spec`` from the runner types the plugins declare for ``loaded`` (the
-    bundled demo when None): for tests and tools that need one runner outside a system."""
-    from opsroom.config.loader import load_or_demo
-
-    declared = declare_all(all_plugins(), loaded or load_or_demo(None))
-    return _build_runner(spec, declared.runner_types)
-
-
-def runner_types(loaded: LoadedConfig | None = None) -> list[str]:
-    from opsroom.config.loader import load_or_demo
-
-    return sorted(declare_all(all_plugins(), loaded or load_or_demo(None)).runner_types)

@@ -43,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from tests.fakes.platform_limits import mattermost_post_errors
 
 BOT_TOKEN = "mm-bot-token-0123456789abcdef"
 BOT_ID = "botuserid0000000000000000a"
@@ -201,6 +202,8 @@ class FakeMattermost:
             return self._error(400, "Invalid channel_id")
         if body.get("root_id") and body["root_id"] not in self.posts:
             return self._error(400, "Invalid RootId parameter.")
+        if mattermost_post_errors(body):
+            return self._error(400, "; ".join(mattermost_post_errors(body)))
         if self.members is not None and body["channel_id"] not in self.members:
             return self._error(403, "You do not have the appropriate permissions.")
         post = self._post(body)
@@ -229,6 +232,8 @@ class FakeMattermost:
         post = self.posts.get(request.path_params["post_id"])
         if post is None:
             return self._error(404, "Unable to find the post.")
+        if mattermost_post_errors(body):
+            return self._error(400, "; ".join(mattermost_post_errors(body)))
         for key in ("message", "props"):
             if key in body:
                 post[key] = body[key]

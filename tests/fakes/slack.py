@@ -40,6 +40,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
+from tests.fakes.platform_limits import block_kit_errors
 
 BOT_TOKEN = "xoxb-test-bot-token"
 APP_TOKEN = "xapp-test-app-token"
@@ -118,6 +119,9 @@ class FakeSlack:
         left = self.response_urls.get(key, 0)
         if left <= 0:
             return PlainTextResponse("used_url", status_code=404)
+        errors = block_kit_errors(body.get("text", ""), body.get("blocks"))
+        if errors:
+            return PlainTextResponse("invalid_blocks", status_code=400)
         self.response_urls[key] = left - 1
         body["key"] = key
         body["user"] = self.url_users.get(key, "")
@@ -165,6 +169,10 @@ class FakeSlack:
         expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if token != expected:
             return JSONResponse({"ok": False, "error": "invalid_auth"})
+        if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
+            errors = block_kit_errors(params.get("text", ""), params.get("blocks"))
+            if errors:
+                return JSONResponse({"ok": False, "error": "invalid_blocks", "errors": errors})
         handler = getattr(self, "_m_" + method.replace(".", "_"), None)
         if handler is None:
             return JSONResponse({"ok": False, "error": "unknown_method"})

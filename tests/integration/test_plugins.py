@@ -13,7 +13,8 @@ from tests.support.system import demo_data, make_system
 
 from opsroom.config.loader import LoadedConfig, validate
 from opsroom.engine.check import check, place_of
-from opsroom.plugins import Declaration, Plugin, all_plugins, declare_all
+from opsroom.features import all_plugins
+from opsroom.plugins import Declaration, Plugin, declare_all
 from opsroom.store.tables import audit_log
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "plugins.md"

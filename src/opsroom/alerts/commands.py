@@ -222,7 +222,8 @@ def oncall_report(service: AlertService, schedule: str | None = None) -> Message
         nxt = sched.next_handoff(now)
         current = f"*{shift.who}*" if shift else "nobody"
         later = f"{nxt[1] or 'nobody'} from {fmt_time(nxt[0])}" if nxt else "no change in sight"
-        items.append((name, f"{current} now · next: {later}"))
+        feeds = "".join(f" · {note}" for note in oncall.feed_notes(name, now))
+        items.append((name, f"{current} now · next: {later}{feeds}"))
     return Message(
         text="On call: " + "; ".join(f"{n}: {t.replace('*', '')}" for n, t in items),
         blocks=(Section("📟 *On call*"), Fields(tuple(items))),

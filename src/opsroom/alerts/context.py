@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from typing import Any, Callable, Iterable, Mapping, Protocol, Sequence
+import functools
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Callable, Iterable, Mapping, ParamSpec, Protocol, Sequence, TypeVar
 
 import httpx
 from sqlalchemy import Connection, select
@@ -26,6 +28,8 @@ from opsroom.store import Database
 from opsroom.store.types import as_utc
 
 UTC = dt.UTC
+P = ParamSpec("P")
+R = TypeVar("R")
 CHUNK = 400  # ids per IN (...) clause
 
 
@@ -103,6 +107,19 @@ class AlertContext:
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self._mutes: list[Mute] | None = None
+        # Alert bookkeeping that writes much (intake batches, the storm digest) runs on one
+        # thread of its own, serialized, so the event loop never waits on it. An in-memory
+        # SQLite database is one connection shared by everyone: there it stays on the loop.
+        engine = db.engine
+        memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
+        self.executor = None if memory else ThreadPoolExecutor(1, thread_name_prefix="opsroom-alerts")
+
+    async def offload(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """``fn(*args)`` on the alert thread (or inline when there is none)."""
+        if self.executor is None:
+            return fn(*args, **kwargs)
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
 
     # ------------------------------------------------------------------ places & people
     def place_for(self, channel_name: str) -> Place:

@@ -155,8 +155,8 @@ async def refresh_digests(ctx: AlertContext, now: dt.datetime) -> None:
             )
         ).all()
     for digest in due:
-        with ctx.db.read() as conn:
-            lines, total, firing = _digest_lines(conn, alert_groups.c.digest_id == digest.id)
+        # A storm digest counts thousands of groups: read it off the event loop.
+        lines, total, firing = await ctx.offload(_read_digest_lines, ctx, alert_groups.c.digest_id == digest.id)
         message = render_digest(
             digest.channel_name,
             lines,
@@ -182,6 +182,11 @@ async def refresh_digests(ctx: AlertContext, now: dt.datetime) -> None:
                 .where(alert_digests.c.id == digest.id)
                 .values(dirty=False, updated_at=now, **values)
             )
+
+
+def _read_digest_lines(ctx: AlertContext, where: Any) -> tuple[list[DigestLine], int, int]:
+    with ctx.db.read() as conn:
+        return _digest_lines(conn, where)
 
 
 def _digest_lines(conn: Connection, where: Any) -> tuple[list[DigestLine], int, int]:

@@ -2,14 +2,14 @@
 
 Order of checks, cheapest first, and nothing is stored unless all pass: a known source
 (404) → declared size (413) → bearer token (401) → body read with a hard cap (413) → HMAC
-signature over the raw body (401) → JSON (400) → number of alerts (413) → shape (400).
+signature over the raw body (401) → a timestamped signature seen before (409) → JSON with
+no NaN, huge numbers or deep nesting (400) → number of alerts (413) → shape (400).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import os
 from typing import Any, Mapping
@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from opsroom.alerts.intake import IntakeError, count_alerts, parse
 from opsroom.alerts.service import AlertService
 from opsroom.config.alerts import SourceConfig
+from opsroom.web.intake import BadBody, ReplayGuard, finite_timestamp, loads
 
 log = logging.getLogger(__name__)
 MAX_SKEW = 300.0
@@ -74,10 +75,8 @@ def _signature_ok(
     signed = body
     if source.timestamp_header:
         stamp = request.headers.get(source.timestamp_header, "").strip()
-        try:
-            if abs(now - float(stamp)) > MAX_SKEW:
-                return False
-        except ValueError:
+        seconds = finite_timestamp(stamp)  # "nan" compares false with everything: refuse it
+        if seconds is None or abs(now - seconds) > MAX_SKEW:
             return False
         signed = stamp.encode() + b":" + body
     expected = hmac.new(secret.encode(), signed, hashlib.sha256).hexdigest()
@@ -100,6 +99,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
     named like the type), ``/hooks/{type}/{source}`` and ``/hooks/generic/{source}``."""
     environ = env if env is not None else os.environ
     cfg = service.config
+    replays = ReplayGuard(MAX_SKEW)
 
     async def handle(request: Request, kind: str, name: str | None) -> JSONResponse:
         found = _find_source(service, kind, name)
@@ -121,10 +121,14 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
             request, body, source, source_name, environ, service.clock().timestamp()
         ):
             return _error(401, f"missing or wrong HMAC-SHA256 signature in {source.signature_header}")
+        if source.hmac_secret_env and source.timestamp_header and not replays.first_time(
+            f"{source_name}:{request.headers.get(source.signature_header, '').strip().lower()}"
+        ):  # a timestamped signature is good for MAX_SKEW seconds: a second use is a replay
+            return _error(409, "this signed request was already received (replay refused)")
         try:
-            payload: Any = json.loads(body)
-        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-            return _error(400, f"the body is not valid JSON: {exc}")
+            payload: Any = loads(body)
+        except BadBody as exc:
+            return _error(400, str(exc))
         claimed = count_alerts(payload, source.mapping if kind == "generic" else None)
         if claimed > cfg.max_alerts_per_request:
             return _error(

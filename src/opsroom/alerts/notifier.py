@@ -54,7 +54,7 @@ def settle(ctx: AlertContext, now: dt.datetime) -> None:
 
 
 async def flush_due(ctx: AlertContext, now: dt.datetime, limit: int = 200) -> bool:
-    collapse_over_budget(ctx, now)
+    await ctx.offload(collapse_over_budget, ctx, now)
     with ctx.db.read() as conn:
         ids = [
             r.id
@@ -91,20 +91,27 @@ async def _flush(ctx: AlertContext, gid: int, now: dt.datetime) -> None:
     elif group.delivery == "live":
         await _update_live(ctx, group, view, now)
     elif group.delivery in ("digest", "scheduled"):
-        with ctx.db.begin() as conn:
-            if group.digest_id is not None:
-                conn.execute(update(alert_digests).where(alert_digests.c.id == group.digest_id).values(dirty=True))
-            if group.status == "resolved" and group.delivery == "digest":
-                close(conn, gid, now)
-            else:
-                conn.execute(
-                    update(alert_groups)
-                    .where(alert_groups.c.id == gid, alert_groups.c.version == version)
-                    .values(dirty=False, next_due_at=None)
-                )
+        await ctx.offload(_park_in_digest, ctx, group, version, now)
 
 
-async def _first_notification(ctx: AlertContext, group: Any, view: Any, now: dt.datetime) -> None:
+def _park_in_digest(ctx: AlertContext, group: Any, version: int, now: dt.datetime) -> None:
+    """A group shown in a digest changed: mark the digest for a refresh (storm hot path)."""
+    with ctx.db.begin() as conn:
+        if group.digest_id is not None:
+            conn.execute(update(alert_digests).where(alert_digests.c.id == group.digest_id).values(dirty=True))
+        if group.status == "resolved" and group.delivery == "digest":
+            close(conn, group.id, now)
+        else:
+            conn.execute(
+                update(alert_groups)
+                .where(alert_groups.c.id == group.id, alert_groups.c.version == version)
+                .values(dirty=False, next_due_at=None)
+            )
+
+
+def _held_back(ctx: AlertContext, group: Any, view: Any, now: dt.datetime) -> bool:
+    """A new group that is not posted on its own: resolved or muted before its first post,
+    held for the scheduled digest, or collapsed into the storm digest (budget spent)."""
     gid = group.id
     unmuted_firing = view.firing - view.muted
     if unmuted_firing <= 0:
@@ -117,7 +124,7 @@ async def _first_notification(ctx: AlertContext, group: Any, view: Any, now: dt.
                     .where(alert_groups.c.id == gid)
                     .values(delivery="muted", dirty=False, next_due_at=None)
                 )
-        return
+        return True
     if ctx.is_scheduled(group):
         with ctx.db.begin() as conn:
             conn.execute(
@@ -135,7 +142,7 @@ async def _first_notification(ctx: AlertContext, group: Any, view: Any, now: dt.
                 f"{group.channel_name} (severity {group.severity})",
                 detail={"group": gid, "route": group.route, "delivery": "scheduled"},
             )
-        return
+        return True
     if not ctx.budget.take(group.channel_name, now.timestamp()):
         with ctx.db.begin() as conn:
             collapse_into_digest(
@@ -148,6 +155,13 @@ async def _first_notification(ctx: AlertContext, group: Any, view: Any, now: dt.
                 what=f"group #{gid} {group.title}",
                 detail={"group": gid, "route": group.route},
             )
+        return True
+    return False
+
+
+async def _first_notification(ctx: AlertContext, group: Any, view: Any, now: dt.datetime) -> None:
+    gid = group.id
+    if await ctx.offload(_held_back, ctx, group, view, now):
         return
     route = ctx.router.by_name(group.route)
     mentions = ctx.mentions_for(route.mentions_for(group.severity), now)

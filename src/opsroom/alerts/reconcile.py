@@ -66,7 +66,7 @@ class SilencedPoll:
                 continue
             gone = _firing_alerts_not_in(ctx, row.id, active, now)
             if gone:
-                resolved += store_batch(ctx, row.source, gone, now).changed
+                resolved += (await ctx.offload(store_batch, ctx, row.source, gone, now)).changed
         self.last = {gid: when for gid, when in self.last.items() if gid in {r.id for r in rows}}
         return resolved
 

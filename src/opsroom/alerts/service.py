@@ -91,8 +91,15 @@ class AlertService:
 
     # ------------------------------------------------------------------ intake
     async def ingest(self, source: str, batch: Sequence[Alert]) -> IngestResult:
-        """Store a parsed payload. Posting happens later, in ``tick()``."""
-        result = store_batch(self.ctx, source, batch, self.clock())
+        """Store a parsed payload. Posting happens later, in ``tick()``.
+
+        A batch of 100 alerts is tens of milliseconds of database work; in a storm of many
+        such requests that work, done on the event loop, stalled every other request
+        (``/healthz``, chat webhooks with a 3-second deadline) by seconds. So it runs on one
+        alert thread (``AlertContext.offload``): batches stay serialized (no two intake transactions race to create
+        the same group) and the loop stays free. An in-memory SQLite database is one
+        connection shared by everyone, so there it stays on the loop."""
+        result = await self.ctx.offload(store_batch, self.ctx, source, batch, self.clock())
         self.ctx.wake.set()
         return result
 
@@ -128,6 +135,9 @@ class AlertService:
         wake = self.ctx.wake
         while True:
             try:
+                if self.oncall is not None:  # iCal feeds age; re-read those that are due
+                    for problem in await self.oncall.refresh_due(self.clock()):
+                        log.warning("on-call iCal import: %s", problem)
                 await self.tick()
             except asyncio.CancelledError:
                 raise
@@ -144,7 +154,7 @@ class AlertService:
         async with self.ctx.lock:
             now = self.clock()
             await self._silenced_poll.run(self.ctx, now)
-            settle(self.ctx, now)
+            await self.ctx.offload(settle, self.ctx, now)
             for _ in range(50):
                 if not await flush_due(self.ctx, now):
                     break

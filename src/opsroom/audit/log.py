@@ -18,6 +18,7 @@ Keeping one chain with several writers:
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -53,6 +54,8 @@ from opsroom.audit.chain import (
 from opsroom.audit.query import AuditQuery, parse_query
 from opsroom.audit.verify import VerifyReport, verify_db
 from opsroom.audit.visibility import AuditScope
+from opsroom.policy import redaction
+from opsroom.policy.redaction import Redactor
 from opsroom.store import Database
 from opsroom.store.db import driver_executemany
 from opsroom.store.tables import audit_log
@@ -132,8 +135,11 @@ def _forget_tail(conn: Connection, *_args: Any) -> None:
 class AuditLog:
     """The audit trail: append in the caller's transaction; verify, search, export."""
 
-    def __init__(self, db: Database, *, timezone: str = "UTC") -> None:
+    def __init__(self, db: Database, *, timezone: str = "UTC", redactor: Redactor | None = None) -> None:
         self.db = db
+        # Every summary and detail goes through it before it is hashed and stored (None: the
+        # process's current one, built-in shapes until the running system installs its own).
+        self.redactor = redactor
         self.timezone = timezone  # what "yesterday" and "last tuesday" mean in searches
         self._postgres = db.engine.dialect.name == "postgresql"
         self._tail: tuple[int, str] | None = None  # SQLite only; PostgreSQL keeps it per transaction
@@ -159,10 +165,15 @@ class AuditLog:
             return []
         now = datetime.now(UTC)
         now_text = ts_text(now)
-        rows = [prepare(rec, now, now_text) for rec in entries]
+        rows = [prepare(self._redacted(rec), now, now_text) for rec in entries]
         if self._postgres:
             return self._append_postgres(conn, rows)
         return self._append_sqlite(conn, rows)
+
+    def _redacted(self, rec: AuditRecord) -> AuditRecord:
+        redactor = self.redactor or redaction.current()
+        detail = redactor.clean(dict(rec.detail)) if rec.detail else rec.detail
+        return dataclasses.replace(rec, summary=redactor(rec.summary), detail=detail)
 
     def _append_sqlite(self, conn: Connection, rows: list[PreparedRow]) -> list[int]:
         sql, order = _sqlite_driver_sql(conn)

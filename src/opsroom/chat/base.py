@@ -8,10 +8,13 @@ engine (or the adapter) degrades, e.g. text ``/approve 42`` where there are no b
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Protocol, runtime_checkable
+from typing import Any, Awaitable, Callable, Protocol, Sequence, runtime_checkable
 
-from opsroom.core import Inbound, Message, MessageRef, Place
+from opsroom.core import Actions, Code, Context, Fields, Inbound, Message, MessageRef, Place, Section
+from opsroom.policy import redaction
+from opsroom.policy.redaction import Redactor
 
 InboundHandler = Callable[[Inbound], Awaitable[None]]
 
@@ -44,12 +47,26 @@ class Adapter(Protocol):
     async def update(self, ref: MessageRef, message: Message) -> None: ...
 
 
+@runtime_checkable
+class ChannelCreator(Protocol):
+    """What an adapter with ``capabilities.create_channel`` implements too: open a channel (an
+    incident's war room) with people in it, and archive it when the incident closes. Returns
+    the new channel's Place; raises LookupError for people the platform does not know."""
+
+    async def create_channel(self, name: str, *, members: Sequence[str], topic: str,
+                             created_by: str) -> Place: ...
+
+    async def archive_channel(self, place: Place) -> None: ...
+
+
 class ChatHub:
     """All configured adapters, by platform name. The engine, alerts and hooks post through
     it; it falls back to a thread reply where a platform cannot edit."""
 
-    def __init__(self) -> None:
+    def __init__(self, redactor: Redactor | None = None) -> None:
         self.adapters: dict[str, Adapter] = {}
+        # Whatever is posted or edited goes through it first, whoever built the message.
+        self.redactor = redactor
 
     def add(self, adapter: Adapter) -> None:
         self.adapters[adapter.name] = adapter
@@ -60,16 +77,40 @@ class ChatHub:
         except KeyError:
             raise LookupError(f"no chat adapter named {platform!r} is configured") from None
 
+    def clean(self, message: Message) -> Message:
+        return redact_message(message, self.redactor or redaction.current())
+
     async def send(self, place: Place, message: Message) -> MessageRef:
-        return await self.get(place.platform).send(place, message)
+        return await self.get(place.platform).send(place, self.clean(message))
 
     async def update(self, ref: MessageRef, message: Message) -> MessageRef:
         """Edit in place where possible; otherwise reply in the message's thread."""
         adapter = self.get(ref.place.platform)
+        message = self.clean(message)
         if adapter.capabilities.edits:
             await adapter.update(ref, message)
             return ref
         return await adapter.send(ref.thread_place if adapter.capabilities.threads else ref.place, message)
+
+    def can_create_channels(self, platform: str) -> bool:
+        adapter = self.get(platform)
+        return adapter.capabilities.create_channel and isinstance(adapter, ChannelCreator)
+
+    async def create_channel(self, platform: str, name: str, *, members: Sequence[str], topic: str,
+                             created_by: str) -> Place | None:
+        """A new channel where the platform can open one; None where it cannot (the caller
+        falls back to a thread)."""
+        adapter = self.get(platform)
+        if not (adapter.capabilities.create_channel and isinstance(adapter, ChannelCreator)):
+            return None
+        return await adapter.create_channel(name, members=members, topic=topic, created_by=created_by)
+
+    async def archive_channel(self, place: Place) -> bool:
+        adapter = self.get(place.platform)
+        if not (adapter.capabilities.create_channel and isinstance(adapter, ChannelCreator)):
+            return False
+        await adapter.archive_channel(place)
+        return True
 
     async def start(self, handler: InboundHandler) -> None:
         for adapter in self.adapters.values():
@@ -78,3 +119,20 @@ class ChatHub:
     async def stop(self) -> None:
         for adapter in self.adapters.values():
             await adapter.stop()
+
+
+def redact_message(message: Message, redactor: Redactor) -> Message:
+    """``message`` with every text in it redacted (its summary, sections, fields, code, context,
+    button labels); action ids and URLs of buttons are ours and kept."""
+    blocks: list[Any] = []
+    for block in message.blocks:
+        if isinstance(block, (Section, Code, Context)):
+            block = dataclasses.replace(block, text=redactor(block.text))
+        elif isinstance(block, Fields):
+            block = Fields(tuple((redactor(k), redactor(v)) for k, v in block.items))
+        elif isinstance(block, Actions):
+            block = dataclasses.replace(block, buttons=tuple(
+                dataclasses.replace(b, label=redactor(b.label), fallback=redactor(b.fallback))
+                for b in block.buttons))
+        blocks.append(block)
+    return dataclasses.replace(message, text=redactor(message.text), blocks=tuple(blocks))

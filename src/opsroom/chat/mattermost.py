@@ -57,6 +57,7 @@ from opsroom.core import (
     Place,
     Principal,
 )
+from opsroom.web import intake
 
 log = logging.getLogger(__name__)
 
@@ -199,9 +200,14 @@ class MattermostAdapter:
         body = await _limited_body(request)
         if body is None:
             return JSONResponse({"text": "request too large"}, status_code=413)
-        form = dict(urllib.parse.parse_qsl(body.decode("utf-8", "replace")))
         header = request.headers.get("authorization", "")
-        token = form.get("token") or (header[6:] if header.startswith("Token ") else "")
+        if header.startswith("Token ") and not self._token_ok(header[6:]):
+            return JSONResponse({"text": "unknown command token"}, status_code=401)  # before parsing
+        try:
+            form = intake.form(body)
+        except intake.BadBody as exc:
+            return JSONResponse({"text": str(exc)}, status_code=400)
+        token = header[6:] if header.startswith("Token ") else form.get("token", "")
         if not self._token_ok(token):
             return JSONResponse({"text": "unknown command token"}, status_code=401)
         if self._handler is None:
@@ -215,7 +221,9 @@ class MattermostAdapter:
             text = args or "help"
         else:
             text = f"{command.lstrip('/')} {args}".strip()
-        delivery = f"mattermost:cmd:{form.get('trigger_id') or uuid.uuid4().hex}"
+        # Without a trigger_id the body names the delivery: a replayed request is the same one
+        # (the engine's durable dedup drops it) instead of running the command again.
+        delivery = f"mattermost:cmd:{form.get('trigger_id') or hashlib.sha256(body).hexdigest()[:32]}"
         if self._first_time(delivery):
             channel_name = form.get("channel_name", "")
             is_direct = "__" in channel_name  # DM channel names are "<id>__<id>"
@@ -267,7 +275,7 @@ class MattermostAdapter:
         if body is None:
             return JSONResponse({"ephemeral_text": "request too large"}, status_code=413)
         try:
-            payload = json.loads(body)
+            payload = intake.loads(body)  # no NaN, huge numbers or deep nesting: a 401, not a 500
             context = payload.get("context") or {}
             action_id, channel, sig = context["action_id"], context["channel_id"], context["sig"]
             user, post_id = payload["user_id"], payload.get("post_id", "")
@@ -386,6 +394,9 @@ class MattermostAdapter:
         return reply if reply is not None and reply.channel == place.channel else None
 
     async def send(self, place: Place, message: Message) -> MessageRef:
+        if place.thread and place.thread.startswith((RESPONDED_PREFIX, EPHEMERAL_PREFIX)):
+            # a message that went out through a response_url or to one person has no thread
+            place = place.in_thread(None)
         reply = self._reply_for(place)
         private_to = message.ephemeral_to
         if private_to is None and reply is not None and message.extra.get("audience") == "asker":
@@ -399,7 +410,9 @@ class MattermostAdapter:
         try:
             made = await self.outbox.post(place.channel, lambda: self.api.call("POST", "/posts", post))
         except MattermostError as exc:
-            if exc.status != FORBIDDEN or not isinstance(reply, CommandReply) or not reply.usable():
+            if not isinstance(reply, CommandReply) or not reply.usable():
+                reply = self._replied.latest_for(place.channel)
+            if exc.status != FORBIDDEN or reply is None:
                 raise
             # Not a member (a private channel, a DM between people): the command's
             # response_url still posts there, in the thread it was typed in.

@@ -87,7 +87,7 @@ def render(message: Message, mentions: list[str], integration: IntegrationFactor
                     {
                         "id": f"opsroom{index}",
                         "type": "button",
-                        "name": button.label[:80],
+                        "name": button.label[:80] if button.label.strip() else "(button)",
                         "style": style,
                         "integration": integration(index, button.action_id),
                     }

@@ -101,3 +101,11 @@ class RepliedPosts:
 
     def get(self, key: str) -> CommandReply | None:
         return self._by_key.get(key)
+
+    def latest_for(self, channel: str) -> CommandReply | None:
+        """The newest still usable command response_url of ``channel``: how a run approved
+        by a click, in a channel the bot is not in, still reaches that channel."""
+        for reply in reversed(self._by_key.values()):
+            if reply.channel == channel and reply.usable():
+                return reply
+        return None

@@ -1,8 +1,10 @@
 """Slack adapter: slash commands, mentions, DMs, channel messages and Block Kit buttons, over
 the HTTP Events API or Socket Mode, through Slack Bolt's async app.
 
-Inbound: every request is verified by Bolt (HMAC over ``v0:timestamp:body``, five-minute
-window; anything else is a 401 and goes no further), acknowledged at once, and turned into a
+Inbound: every request is verified before anything parses it (HMAC over
+``v0:timestamp:body`` with a numeric timestamp in the five-minute window, else 401; the same
+signature twice is a replay, 409; then a body Slack could have sent, else 400 — see
+``_refusal``), acknowledged at once, and turned into a
 ``MessageEvent``/``ActionEvent`` that the engine's handler gets in a background task, so
 Slack's three-second deadline is always met however long the work takes. Deliveries carry a
 platform-unique ``event_id`` (the engine refuses to process one twice, also across a
@@ -20,6 +22,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
+import hmac
+import json
 import logging
 import re
 import time
@@ -50,6 +55,7 @@ from opsroom.chat.slack_respond import (
 )
 from opsroom.config.chat import SlackConfig
 from opsroom.core import ActionEvent, Context, Inbound, Message, MessageEvent, MessageRef, Place, Section
+from opsroom.web import intake
 
 log = logging.getLogger(__name__)
 
@@ -91,9 +97,12 @@ class SlackAdapter:
         self.app.action(re.compile("^" + re.escape(BUTTON_ACTION_PREFIX)))(self._on_action)
         self.outbox = Outbox(config.pace_seconds)
         self.bot_user_id = ""
+        self.bot_name = "opsroom"
         self._handler: InboundHandler | None = None
         self._socket: Any = None
         self._seen = SeenSet(SEEN_DELIVERIES)
+        self._signing_key = (config.signing_secret or "socket-mode-does-not-sign").encode()
+        self._replays = intake.ReplayGuard(300.0)
         self._tasks: set[asyncio.Task[None]] = set()
         self.directory = SlackDirectory(self.client, lookup_emails=config.lookup_emails)
         self._responded = RespondedMessages()
@@ -106,6 +115,7 @@ class SlackAdapter:
         socket (Socket Mode) or start accepting HTTP requests on ``routes()``."""
         auth = await self.client.auth_test()
         self.bot_user_id = str(auth.get("user_id") or "")
+        self.bot_name = str(auth.get("user") or "opsroom")
         self._handler = handler
         if self.config.mode == "socket":
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
@@ -137,12 +147,40 @@ class SlackAdapter:
                 return PlainTextResponse("request too large", status_code=413)
             if self._handler is None:
                 return PlainTextResponse("opsroom is not ready yet", status_code=503)
+            body = await request.body()  # capped by the app's BodyLimit (opsroom.web.intake)
+            if len(body) > MAX_BODY_BYTES:
+                return PlainTextResponse("request too large", status_code=413)
+            refusal = self._refusal(request, body)
+            if refusal is not None:
+                return refusal
             return await bolt_http.handle(request)
 
         return [
             Route(path, endpoint, methods=["POST"], name=f"slack_{path.rsplit('/', 1)[1]}")
             for path in ("/slack/events", "/slack/commands", "/slack/interactions")
         ]
+
+    def _refusal(self, request: Request, body: bytes) -> Response | None:
+        """Authenticate before anything parses: the signature over the raw bytes with a
+        numeric timestamp inside Slack's five-minute window (401), the same signature a
+        second time (409: a replay; ``X-Slack-No-Retry`` so a genuine duplicate is not
+        resent), then a body that is what Slack sends (400). Nothing rejected is logged."""
+        stamp = request.headers.get("x-slack-request-timestamp", "")
+        signature = request.headers.get("x-slack-signature", "")
+        if not stamp.isascii() or not stamp.isdigit() or abs(time.time() - int(stamp)) > 300:
+            return PlainTextResponse("missing, malformed or stale X-Slack-Request-Timestamp", status_code=401)
+        expected = "v0=" + hmac.new(self._signing_key, b"v0:" + stamp.encode() + b":" + body,
+                                    hashlib.sha256).hexdigest()  # over the raw bytes, UTF-8 or not
+        if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
+            return PlainTextResponse("invalid request signature", status_code=401)
+        if not self._replays.first_time(signature):
+            return PlainTextResponse("this signed request was already received (replay refused)",
+                                     status_code=409, headers={"X-Slack-No-Retry": "1"})
+        try:
+            _check_shape(request.url.path.rsplit("/", 1)[-1], body)
+        except intake.BadBody as exc:
+            return PlainTextResponse(str(exc), status_code=400)
+        return None
 
     # -- inbound -----------------------------------------------------------------------
 
@@ -221,7 +259,8 @@ class SlackAdapter:
         channel_name = body.get("channel_name", "")
         if channel_name and channel_name not in ("directmessage", "privategroup"):
             self.directory.channel_names.setdefault(channel, "#" + channel_name)
-        delivery = f"slack:cmd:{body.get('trigger_id') or time.time_ns()}"
+        # Without a trigger_id the body itself names the delivery: a replay is the same one.
+        delivery = f"slack:cmd:{body.get('trigger_id') or _digest(body)}"
         if not self._seen.add(delivery):
             return
         # Answers to this command can go back through its response_url (this task's context).
@@ -334,6 +373,9 @@ class SlackAdapter:
         return None
 
     async def send(self, place: Place, message: Message) -> MessageRef:
+        if place.thread and place.thread.startswith((RESPONDED_PREFIX, EPHEMERAL_PREFIX)):
+            # a message that went out through a response_url or to one person has no thread
+            place = place.in_thread(None)
         payload = render(message)
         responder = self._responder(place)
         private_to = message.ephemeral_to
@@ -362,7 +404,7 @@ class SlackAdapter:
             # response_url still reaches everyone there.
             hint = Context(
                 "opsroom is not a member of this conversation, so only the start and the outcome "
-                f"show here. Add <@{self.bot_user_id}> (`/invite`) for live progress."
+                f"show here. `/invite @{self.bot_name}` for live progress."
             )
             shown = dataclasses.replace(message, blocks=(*message.blocks, hint))
             await responder.send(render(shown), "in_channel")
@@ -440,6 +482,27 @@ class SlackAdapter:
             headline = next((b for b in message.blocks if isinstance(b, Section)), Section(message.text))
             await self.send(ref.place, Message(message.text, (headline,), message.tone,
                                                extra={"broadcast": "true"}))
+
+
+def _check_shape(endpoint: str, body: bytes) -> None:
+    """``BadBody`` unless the body is what Slack sends to ``endpoint``: a slash command form,
+    an interaction form whose ``payload`` is a JSON object, or an Events API JSON object."""
+    if endpoint == "commands":
+        if not str(intake.form(body).get("command", "")).startswith("/"):
+            raise intake.BadBody("a slash command needs a `command` field")
+        return
+    if endpoint == "interactions":
+        fields = intake.form(body)
+        if "payload" not in fields:
+            raise intake.BadBody("an interaction needs a `payload` field")
+        body = fields["payload"].encode()
+    data = intake.loads(body)
+    if not isinstance(data, dict) or not isinstance(data.get("type"), str):
+        raise intake.BadBody("expected a JSON object with a `type`")
+
+
+def _digest(body: dict[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def build_slack_adapter(loaded: Any) -> SlackAdapter | None:

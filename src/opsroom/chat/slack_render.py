@@ -26,6 +26,8 @@ MAX_BLOCKS = 50
 MAX_FIELDS = 10
 MAX_BUTTONS = 25
 FALLBACK_LIMIT = 3000
+URL_LIMIT = 3000
+EMPTY = "(no text)"  # Slack refuses empty texts; say so rather than have the post refused
 
 
 # A link in the message subset: <http(s)://…|label> or <mailto:…|label>, label optional.
@@ -84,7 +86,8 @@ def _code(block: Code) -> str:
 def _button(index: int, label: str, action_id: str, style: str, url: str) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
-        "text": {"type": "plain_text", "text": truncate(label, BUTTON_LABEL_LIMIT), "emoji": True},
+        "text": {"type": "plain_text", "text": truncate(label, BUTTON_LABEL_LIMIT) if label.strip() else "(button)",
+                 "emoji": True},
         # Slack's action_id is capped at 255 characters and must be unique in the message;
         # the signed opsroom id travels in ``value`` (up to 2000) and comes back verbatim.
         "action_id": f"{BUTTON_ACTION_PREFIX}{index}",
@@ -108,6 +111,8 @@ def render_blocks(message: Message) -> list[dict[str, Any]]:
     first_section_done = False
     button_index = 0
     for block in source:
+        if isinstance(block, (Section, Context)) and not block.text.strip():
+            continue  # Slack refuses blank texts
         if isinstance(block, Section):
             text = mrkdwn(block.text)
             if not first_section_done:
@@ -130,11 +135,17 @@ def render_blocks(message: Message) -> list[dict[str, Any]]:
             )
         elif isinstance(block, Actions):
             elements = []
+            too_long = [b for b in block.buttons[:MAX_BUTTONS] if len(b.url) > URL_LIMIT]
             for b in block.buttons[:MAX_BUTTONS]:
-                elements.append(_button(button_index, b.label, b.action_id, b.style, b.url))
-                button_index += 1
+                if b not in too_long:
+                    elements.append(_button(button_index, b.label, b.action_id, b.style, b.url))
+                    button_index += 1
             if elements:
                 blocks.append({"type": "actions", "elements": elements})
+            if too_long:
+                labels = ", ".join(escape(b.label) for b in too_long)
+                blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(
+                    f"(link too long for Slack to show as a button: {labels})", TEXT_LIMIT)}]})
     if not first_section_done and (emoji or prefix_parts):
         head = " ".join(p for p in (emoji, *prefix_parts, mrkdwn(message.text)) if p)
         blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": truncate(head, TEXT_LIMIT)}})
@@ -148,5 +159,5 @@ def render_blocks(message: Message) -> list[dict[str, Any]]:
 def render(message: Message) -> dict[str, Any]:
     """Keyword arguments for chat.postMessage / chat.update / chat.postEphemeral: ``text`` is
     the notification and screen-reader fallback, ``blocks`` what people see."""
-    fallback = " ".join(p for p in (tone_emoji(message), mrkdwn(message.text)) if p)
+    fallback = " ".join(p for p in (tone_emoji(message), mrkdwn(message.text)) if p).strip() or EMPTY
     return {"text": truncate(fallback, FALLBACK_LIMIT), "blocks": render_blocks(message)}

@@ -3,8 +3,8 @@
 Two steps: ``extract`` decides whether a message is for us at all (plain chat is ignored),
 ``parse`` turns the command text into an Invocation. The input is untrusted: it is
 NFKC-normalised, control and invisible characters are refused, lengths are capped, and
-tokens come from ``shlex`` in POSIX mode with no shell anywhere — ``;``, ``|``, ``$(…)`` and
-backticks in a value are just characters, checked against the argument's pattern.
+tokens are split shell-like (quotes group words) with no shell anywhere — ``;``, ``|``, ``$(…)``,
+backticks and backslashes in a value are just characters, checked against the argument's pattern.
 """
 
 from __future__ import annotations
@@ -74,23 +74,39 @@ def extract(text: str, *, addressed: bool, bot_names: Sequence[str] = ("opsroom"
     return body if addressed else None
 
 
-# What shlex (POSIX mode, no comments) interprets besides whitespace: quotes and backslash.
-_SHLEX_SPECIAL = re.compile(r"[\\'\"]")
-_SHLEX_SPACE = re.compile(r"[ \t\r\n]+")  # shlex's own whitespace set
+# Quoting, shell-like but without the escape that loses characters: outside quotes a backslash
+# is an ordinary character (``a\nb`` stays ``a\nb``, ``C:\temp`` stays ``C:\temp``); inside
+# double quotes ``\"`` and ``\\`` escape, any other backslash is kept; inside single quotes
+# nothing is special. Words split at spaces, tabs, CR and LF only (docs/commands.md).
+_SHLEX_SPECIAL = re.compile(r"['\"]")
+_SHLEX_SPACE = re.compile(r"[ \t\r\n]+")
+_WORD_PART = re.compile(r"""'([^']*)'|"((?:[^"\\]|\\.)*)"|([^ \t\r\n'"]+)""", re.S)
+_DQ_ESCAPE = re.compile(r'\\([\\"])')
 
 
 def _tokens(text: str) -> list[str]:
     if _SHLEX_SPECIAL.search(text) is None:
-        # Nothing for shlex to interpret: it would only split at its whitespace. Same
-        # tokens, a tenth of the time (most commands have no quotes).
+        # No quotes: the words are what lies between whitespace (the common case, fast).
         return [t for t in _SHLEX_SPACE.split(text) if t]
-    try:
-        return shlex.split(text, comments=False, posix=True)
-    except ValueError as err:
-        if "quotation" in str(err):
-            raise ParseError("unbalanced quotes: close the quote you opened, e.g. "
-                             "`reason=\"it's on fire\"`") from None
-        raise ParseError("a trailing backslash escapes nothing; remove it") from None
+    tokens: list[str] = []
+    pos, end = 0, len(text)
+    while pos < end:
+        space = _SHLEX_SPACE.match(text, pos)
+        if space is not None:
+            pos = space.end()
+            continue
+        parts: list[str] = []
+        while pos < end and text[pos] not in " \t\r\n":
+            found = _WORD_PART.match(text, pos)
+            if found is None:
+                raise ParseError("unbalanced quotes: close the quote you opened, e.g. "
+                                 "`reason=\"it's on fire\"`")
+            single, double, bare = found.groups()
+            parts.append(single if single is not None else
+                         _DQ_ESCAPE.sub(r"\1", double) if double is not None else bare)
+            pos = found.end()
+        tokens.append("".join(parts))
+    return tokens
 
 
 def _unknown_command(name: str, catalog: Catalog) -> ParseError:

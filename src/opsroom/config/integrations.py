@@ -14,6 +14,7 @@ from typing import Any
 from pydantic import Field, field_validator, model_validator
 
 from opsroom.config.base import Section
+from opsroom.config.cloud import AwsSettings, SqlSettings
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -131,6 +132,8 @@ class IntegrationsConfig(Section):
     ssh: SshSettings = SshSettings()
     supervisor: SupervisorSettings = SupervisorSettings()
     ansible: AnsibleSettings = AnsibleSettings()
+    aws: AwsSettings = AwsSettings()
+    sql: SqlSettings = SqlSettings()
     # Owned by the CI/CD and Kubernetes providers; each replaces its placeholder with its model.
     github_actions: dict[str, Any] = {}
     gitlab: dict[str, Any] = {}

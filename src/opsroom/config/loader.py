@@ -16,7 +16,7 @@ import yaml
 from pydantic import ValidationError
 
 from opsroom.config.models import OpsroomConfig
-from opsroom.core import ConfigError
+from opsroom.core import ConfigError, Place
 
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 
@@ -151,6 +151,14 @@ def content_dir(loaded: LoadedConfig) -> Path:
     """Where the config's content folders (kb, runbooks) are: next to the config file; for
     the bundled demo, next to the bundled config (its state still goes in the working folder)."""
     return loaded.path.resolve().parent if loaded.path else DEMO_CONFIG.parent
+
+
+def config_places(loaded: LoadedConfig, default_platform: str) -> dict[str, Place]:
+    """Configured channels by name, as Places on their platform."""
+    return {
+        c.name: Place(c.platform or default_platform, c.id or c.name.lstrip("#"), channel_name=c.name)
+        for c in loaded.config.channels
+    }
 
 
 def load_or_demo(path: Path | None) -> LoadedConfig:

@@ -11,6 +11,7 @@ from opsroom.config.alerts import AlertsConfig
 from opsroom.config.audit import AuditConfig
 from opsroom.config.base import Section
 from opsroom.config.chat import ChatConfig
+from opsroom.config.cluster import ClusterConfig
 from opsroom.config.desk import DeskConfig, KbConfig
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.config.incidents import IncidentsConfig
@@ -30,6 +31,13 @@ class ServerConfig(Section):
     metrics_token_env: str = Field(
         "", description="Env var holding the bearer token Prometheus sends to /metrics; "
         "empty: /metrics answers callers on this machine only.")
+    max_body_bytes: int = Field(
+        1 << 20, ge=1024, description="Largest request body any HTTP endpoint accepts (chunked bodies "
+        "too); larger ones get 413 before anything reads them.")
+    trusted_proxies: list[str] = Field(
+        [], description="Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose "
+        "X-Forwarded-For / X-Forwarded-Proto opsroom believes; from anyone else those headers are "
+        "ignored (the sign-in limiter counts the connecting address).")
 
 
 class DatabaseConfig(Section):
@@ -52,6 +60,9 @@ class ChannelConfig(Section):
     id: str = ""  # the platform's channel id; defaults to the name
     members: list[str] = []  # users or "role:sre"; empty = everyone
     description: str = ""
+    # Errors, denials and help are answered to the asker only ("only you can see this") where
+    # the platform can; false answers them to the whole channel.
+    private_answers: bool = True
 
 
 class ListConfig(Section):
@@ -68,6 +79,7 @@ class OpsroomConfig(Section):
     demo: bool = False
     server: ServerConfig = ServerConfig()
     database: DatabaseConfig = DatabaseConfig()
+    cluster: ClusterConfig = ClusterConfig()
     audit: AuditConfig = AuditConfig()
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     users: dict[str, UserConfig] = {}
@@ -102,4 +114,11 @@ class OpsroomConfig(Section):
             )
         if mm is not None and mm.actions_url and not mm.actions_url.startswith(("http://", "https://")):
             raise ValueError("chat.mattermost.actions_url must start with http:// or https://")
+        return self
+
+    @model_validator(mode="after")
+    def _cluster_needs_postgresql(self) -> OpsroomConfig:
+        if self.cluster.enabled and not self.database.url.startswith("postgresql"):
+            raise ValueError("cluster.enabled needs PostgreSQL (database.url: postgresql://…): replicas share "
+                             "one database, and SQLite is one file on one machine")
         return self

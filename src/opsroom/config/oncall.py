@@ -30,6 +30,29 @@ def _check_hhmm(value: str) -> str:
     return value
 
 
+class IcalPersonConfig(Section):
+    """Who a calendar event names, as an opsroom user: by an attendee's (or the organizer's)
+    e-mail address, or by a regular expression searched (case-insensitively) in the event's
+    title, e.g. ``{summary: "\\bGrace\\b", user: grace}`` for "[Primary] Grace on call"."""
+
+    user: str = Field(min_length=1)
+    summary: str = ""
+    email: str = ""
+
+    @model_validator(mode="after")
+    def _one(self) -> IcalPersonConfig:
+        if bool(self.summary) == bool(self.email):
+            raise ValueError("give either summary (a pattern) or email, not both")
+        if self.summary:
+            try:
+                re.compile(self.summary)
+            except re.error as exc:
+                raise ValueError(f"summary is not a valid regular expression: {exc}") from None
+        if self.email and "@" not in self.email:
+            raise ValueError(f"{self.email!r} is not an e-mail address")
+        return self
+
+
 class LayerConfig(Section):
     """One rotation: members take turns, each for ``shift``, handing off at ``handoff`` local
     time in ``timezone``. Whole-day shifts follow the wall clock (a 09:00 hand-off stays at
@@ -46,6 +69,11 @@ class LayerConfig(Section):
     weekdays: list[str] = []  # mon..sun; empty = every day
     ical_url: str = ""
     ical_file: str = ""
+    ical_people: list[IcalPersonConfig] = Field(
+        default_factory=list,
+        description="Map calendar people to opsroom users; when set, events that match no one "
+        "are left out (and `opsroom check` lists them). Empty: the title minus 'On call:' is the user.",
+    )
 
     _tz = field_validator("timezone")(_check_tz)
     _handoff = field_validator("handoff")(_check_hhmm)
@@ -116,3 +144,8 @@ class OncallConfig(Section):
     schedules: dict[str, ScheduleConfig] = {}
     escalations: dict[str, EscalationPolicyConfig] = {}
     max_override: Duration = 7 * 86400.0
+    ical_refresh: Duration = Field(3600.0, description="How often iCal feeds are read again (ETag-aware).")
+    ical_window: Duration = Field(60 * 86400.0, description="How far ahead iCal shifts are expanded, from each read.")
+    ical_stale_after: Duration = Field(
+        3 * 3600.0, description="/oncall warns when a feed has not been read successfully for this long."
+    )

@@ -56,6 +56,9 @@ class RunContext:
     # after spawning it, so a restart after a crash can find the group and end it before
     # the run's lock is freed (runs/orphans.py). Set by the run service.
     on_process: Callable[[int], None] | None = field(default=None, compare=False, repr=False)
+    # Live helpers the plugins' start steps returned (``Extension.extras``), e.g. the cloud
+    # plugin's key-deletion schedule; the same mapping pipeline steps read. Set by the engine.
+    extras: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 class Runner(Protocol):

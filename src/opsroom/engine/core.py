@@ -69,6 +69,9 @@ if TYPE_CHECKING:
 _METRIC = {"error": "parse_error", "deny": "denied"}
 
 
+PRIVATE_BUILTINS = frozenset({"help"})  # answers only the asker needs (Slack's help is ephemeral too)
+
+
 @dataclass(frozen=True)
 class EngineParts:
     """What the engine decides with; built whole from the plugins and swapped whole on reload."""
@@ -82,6 +85,8 @@ class EngineParts:
     runners: Mapping[str, Runner] = field(default_factory=dict)  # command name -> its runner
     actions: Mapping[str, ActionFactory] = field(default_factory=dict)  # hook action factories
     extras: Mapping[str, Any] = field(default_factory=dict)  # live helpers for plugin steps
+    # (platform, channel id or #name) of channels whose errors and denials everyone sees
+    public_answers: frozenset[tuple[str, str]] = frozenset()
 
 
 class Engine:
@@ -234,7 +239,8 @@ class Engine:
         name = ctx.inv.command.name if ctx.inv is not None else "?"
         metrics.COMMANDS.labels(name, _METRIC.get(stop.outcome, stop.outcome)).inc()
         if stop.text:
-            await self.reply(ctx.place, _to_asker(Message.plain(stop.text, stop.tone)))
+            answer = _to_asker(Message.plain(stop.text, stop.tone))
+            await self.reply(ctx.place, self.to_asker(ctx.place, ctx.principal, answer))
 
     async def _builtin(self, ctx: StepContext, delivery: Delivery | None = None) -> None:
         inv = ctx.invocation
@@ -253,7 +259,25 @@ class Engine:
         answer = await handler(self, inv)
         metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
         if answer is not None:
+            if inv.command.name in PRIVATE_BUILTINS or answer.tone == "denied":
+                answer = self.to_asker(inv.place, inv.principal, answer)
             await self.reply(inv.place, _to_asker(answer) if inv.command.read_only else answer)
+
+    def to_asker(self, place: Place, principal: Principal, message: Message) -> Message:
+        """``message`` shown to the asker only ("only you can see this"), as Slack does for
+        errors and help, where the platform can and the channel keeps answers private
+        (``channels[].private_answers``, on by default). A direct message stays as it is."""
+        if place.is_direct or message.ephemeral_to or (place.platform, place.channel) in self.parts.public_answers \
+                or (place.platform, place.name) in self.parts.public_answers:
+            return message
+        try:
+            adapter = self.chat.get(place.platform)
+        except LookupError:
+            return message
+        if not adapter.capabilities.ephemeral:
+            return message
+        sender = principal.identities.get(place.platform) or principal.name
+        return dataclasses.replace(message, ephemeral_to=sender)
 
     def _record_decision(self, inv: Invocation, received: Mapping[str, Any], decision: Decision,
                          delivery: Delivery | None = None) -> None:
@@ -283,8 +307,9 @@ class Engine:
         return inv.command.lock.format_map({k: str(v) for k, v in inv.args.items()})
 
     def stored_args(self, inv: Invocation) -> dict[str, Any]:
-        """Arguments as stored and audited: secret ones masked."""
-        return inv.shown_args("[REDACTED]")
+        """Arguments as stored and audited: secret ones masked, secrets typed into free-text
+        ones redacted."""
+        return {k: self._clean(v) if isinstance(v, str) else v for k, v in inv.shown_args("[REDACTED]").items()}
 
     async def submit(self, inv: Invocation, decision: Decision, received: Mapping[str, Any],
                      *, initial: RunState = RunState.QUEUED, lock_key: str | None = None,
@@ -318,7 +343,7 @@ class Engine:
                     stored = self.stored_args(inv)
                     run_id = run_store.insert_run(conn, inv, state, lock_key=lock_key,
                                                   timeout=inv.command.timeout, stored_args=stored,
-                                                  started=reserved)
+                                                  started=reserved, shown_text=self._clean(inv.shown_text()))
                     if lock_key:
                         run_store.set_lock_run(conn, lock_key, run_id)
                     self.audit.append_many(conn, [
@@ -364,7 +389,7 @@ class Engine:
         ctx = RunContext(
             run_id=run_id, command=spec.name, args=dict(inv.args), user=inv.principal.name,
             channel=inv.place.name, timeout=spec.timeout, dry_run=bool(inv.flags.get("dry_run")),
-            options=dict(spec.runner.options) if spec.runner else {},
+            options=dict(spec.runner.options) if spec.runner else {}, extras=self.parts.extras,
         )
         self.reporter.track(run_id, inv)
         self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv),
@@ -544,16 +569,21 @@ class Engine:
         return Message.plain(f"🛑 Run #{run_id} cancelled.", "warning")
 
     # -- lifecycle --------------------------------------------------------------------------
-    async def recover(self) -> list[int]:
+    async def recover(self, only: Callable[[run_store.RunRow], bool] | None = None) -> list[int]:
         """Runs still marked running or queued when we start were cut off by a stop or a
         crash: end their processes that are still alive, then mark them ``interrupted``,
         free their locks, and tell their threads. In that order: a lock is freed only once
-        nothing of its run is running any more (runs/orphans.py)."""
+        nothing of its run is running any more (runs/orphans.py). ``only``: in cluster mode,
+        the runs of dead replicas (a live neighbour's runs are its own business)."""
+        def cut_off_runs(conn: Any) -> list[run_store.RunRow]:
+            found = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            return [r for r in found if only is None or only(r)]
+
         with self.db.read() as conn:
-            cut_off = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            cut_off = cut_off_runs(conn)
         ended = set(await orphans.end_orphans(cut_off))
         with self.db.begin() as conn:
-            stale = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
+            stale = cut_off_runs(conn)
             for run in stale:
                 record = AuditRecord(actor="opsroom", action="run.interrupted", run_id=run.id,
                                      command=run.command, platform=run.platform, channel=run.channel_name,

@@ -22,6 +22,7 @@ incidents = Table(
     Column("declared_by", String(200), nullable=False),
     Column("platform", String(40), nullable=False, default=""),
     Column("channel", String(200), nullable=False, default=""),  # the war room (or the thread's channel)
+    Column("channel_name", String(200), nullable=False, default=""),  # "#inc-3-…", as audit rows name it (0007)
     Column("thread", String(200)),  # set when the war room is a thread
     Column("source_groups", JSON, nullable=False, default=list),  # alert group keys that led here
     Column("started_at", UTCDateTime(), nullable=False),

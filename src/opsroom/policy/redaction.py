@@ -1,8 +1,11 @@
-"""Secrets never reach chat or the audit log.
+"""Secrets never reach chat, the audit, the database or the log: the one redactor.
 
-Every piece of run output, error text and HTTP excerpt passes through ``Redactor.redact``
-before it is posted or stored. It removes the values of configured secrets (and of the
-environment variables they come from) and well-known token shapes.
+Every sink passes what it writes through a ``Redactor``: chat messages (``ChatHub``), audit
+rows (``AuditLog``, summary and detail), run output (``StreamRedactor``, so a private key
+printed over many chunks is masked whole), the web chat's stored messages, tickets and
+opsroom's own log lines (``opsroom.logs``, tracebacks included). It removes the values of
+configured secrets (and of the environment variables they come from) and the shapes of
+well-known credentials listed in ``TOKEN_KINDS`` (docs/security.md lists them).
 """
 
 from __future__ import annotations
@@ -10,45 +13,73 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 MASK = "[REDACTED]"
 
-# Well-known token shapes. Order matters little: each replaces the whole match.
-TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
-    r"-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?-----END [A-Z ]*PRIVATE KEY-----",
-    r"\bxox[abposr]-[A-Za-z0-9-]{10,}",  # Slack tokens
-    r"\bxapp-[0-9]-[A-Za-z0-9-]{10,}",  # Slack app-level tokens
-    r"\bgh[pousr]_[A-Za-z0-9]{30,}",  # GitHub tokens
-    r"\bgithub_pat_[A-Za-z0-9_]{40,}",
-    r"\bglpat-[A-Za-z0-9_-]{20,}",  # GitLab
-    r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b",  # AWS access key ids
-    r"(?i)aws_secret_access_key\s*[=:]\s*\S+",
-    r"\bAIza[0-9A-Za-z_-]{35}\b",  # Google API keys
-    r"\bsk-[A-Za-z0-9_-]{20,}",  # OpenAI-style secret keys
-    r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{12,}=*",
-    r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}",  # JWTs
-    r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)",  # user:password@ in URLs
-    r"(?i)(?<=password=)[^\s&]+",
-    r"\bxox[a-z]-[A-Za-z0-9-]{10,}",  # Slack tokens with newer prefixes (xoxe-, xoxc-)
-    r"\bgh[pousr]_[A-Za-z0-9]{30,}",
-    r"\bglptt-[A-Za-z0-9_-]{20,}",  # GitLab pipeline trigger tokens
-    r"\bsk_(?:live|test)_[A-Za-z0-9]{16,}",  # Stripe
-    r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}",  # SendGrid
-    r"\bnpm_[A-Za-z0-9]{36}\b",
-    r"\bhvs\.[A-Za-z0-9_-]{20,}",  # HashiCorp Vault service tokens
-    r"(?i)\b(?:basic)\s+[A-Za-z0-9+/]{12,}={0,2}",  # HTTP basic credentials
-))
+_PEM_BEGIN = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
+_PEM_END = r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 
-# key=value / "key": "value" with a secret-sounding key: the key stays, the value goes.
+# Well-known credential shapes, by kind. Each replaces its whole match.
+TOKEN_KINDS: tuple[tuple[str, str], ...] = (
+    # PEM / OpenSSH / PGP private keys, also inside JSON strings (``\n`` escapes) such as a
+    # GCP service-account key file. A block cut off before its END line is masked to the end.
+    ("private key", _PEM_BEGIN + r"[\s\S]*?(?:" + _PEM_END + r"|\Z)"),
+    ("PGP private key", r"-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?(?:-----END PGP PRIVATE KEY BLOCK-----|\Z)"),
+    ("AWS access key id", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
+    ("AWS secret access key", r"(?i)aws_?secret_?access_?key[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+=]{30,}"),
+    ("AWS session token", r"(?i)aws_?session_?token[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+=]{30,}"),
+    ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
+    ("Google OAuth token", r"\bya29\.[0-9A-Za-z_-]{20,}"),
+    ("Google OAuth client secret", r"\bGOCSPX-[0-9A-Za-z_-]{20,}"),
+    ("Azure storage / service bus key",
+     r"(?i)(?:AccountKey|SharedAccessKey|SharedAccessSignature)=[A-Za-z0-9+/%=]{20,}"),
+    ("Azure SAS signature", r"(?i)(?<=[?&])sig=[A-Za-z0-9%+/=]{20,}"),
+    ("Azure client secret", r"\b[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}"),
+    ("Slack token", r"\bxox[a-z]-[A-Za-z0-9-]{10,}"),
+    ("Slack app-level token", r"\bxapp-\d-[A-Za-z0-9-]{10,}"),
+    ("Slack webhook URL", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{20,}"),
+    ("Discord / Teams webhook URL", r"https://(?:discord(?:app)?\.com/api/webhooks|[a-z0-9.-]+\.webhook\.office\.com)/[A-Za-z0-9/@_.-]{20,}"),
+    ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{30,}"),
+    ("GitHub fine-grained token", r"\bgithub_pat_[A-Za-z0-9_]{40,}"),
+    ("GitLab token", r"\bgl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent)-[A-Za-z0-9_-]{20,}"),
+    ("GitLab runner token", r"\bGR1348941[A-Za-z0-9_-]{20,}"),
+    ("JSON Web Token", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
+    ("bearer header", r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{12,}=*"),
+    ("basic auth header", r"(?i)\bbasic\s+[A-Za-z0-9+/]{12,}={0,2}"),
+    ("password in a URL", r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),
+    ("Stripe key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
+    ("Stripe webhook secret", r"\bwhsec_[A-Za-z0-9]{24,}"),
+    ("OpenAI / Anthropic key", r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"),
+    ("SendGrid key", r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"),
+    ("Twilio key", r"\bSK[0-9a-f]{32}\b"),
+    ("Mailgun key", r"\bkey-[0-9a-f]{32}\b"),
+    ("npm token", r"\bnpm_[A-Za-z0-9]{36}\b"),
+    ("PyPI token", r"\bpypi-AgE[A-Za-z0-9_-]{50,}"),
+    ("HashiCorp Vault token", r"\bhv[sbr]\.[A-Za-z0-9_-]{20,}"),
+    ("DigitalOcean token", r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
+    ("Shopify token", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
+    ("Telegram bot token", r"\b\d{8,10}:AA[A-Za-z0-9_-]{33}\b"),
+    ("Datadog / generic hex API key", r"(?i)(?:dd|datadog)_?(?:api|app)_?key[\"']?\s*[=:]\s*[\"']?[a-f0-9]{32,40}"),
+)
+TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for _, p in TOKEN_KINDS)
+
+# key=value / "key": "value" / --key value with a secret-sounding key: the key stays, the value goes.
+# Covers connection strings (``Password=…;``), env dumps and JSON keys such as ``private_key_id``.
 KEYED_SECRET = re.compile(
-    r"(?i)(\b(?:password|passwd|secret|client_secret|api_key|apikey|access_token|auth_token|token)"
-    r"[\"']?\s*[:=]\s*[\"']?)(?!\[REDACTED\])[^\s\"',;&]{4,}")
+    r"(?i)(\b(?:[a-z0-9]+[_-])*(?:password|passwd|pwd|passphrase|secret|client_secret|api_?key|"
+    r"access_?key|secret_?key|private_key_id|private_key|access_token|auth_token|refresh_token|"
+    r"token|credentials?)"
+    r"(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?)(?!\[REDACTED\]|(?:true|false|null|none|yes|no)\b)[^\s\"',;&]{4,}")
+
+# Where a multi-line secret begins and ends, for output that arrives in pieces.
+BLOCK_BEGIN = re.compile(_PEM_BEGIN + r"|-----BEGIN PGP PRIVATE KEY BLOCK-----")
+BLOCK_END = re.compile(_PEM_END + r"|-----END PGP PRIVATE KEY BLOCK-----")
 
 
 class Redactor:
-    """Replaces secret values and token shapes with ``[REDACTED]``; counts what it did so the
-    audit can record that a redaction happened."""
+    """Replaces secret values and credential shapes with ``[REDACTED]``; counts what it did so
+    the audit can record that a redaction happened."""
 
     def __init__(self, secret_values: Iterable[str] = (), secret_env: Iterable[str] = (),
                  patterns: Iterable[str] = ()) -> None:
@@ -74,6 +105,22 @@ class Redactor:
         text, n = KEYED_SECRET.subn(lambda m: m.group(1) + MASK, text)
         return text, count + n
 
+    def clean(self, value: Any) -> Any:
+        """``value`` with every string in it redacted (dicts, lists and tuples walked; keys kept):
+        for audit details, run arguments and API bodies."""
+        if isinstance(value, str):
+            return self.redact(value)[0]
+        if isinstance(value, Mapping):
+            return {k: self.clean(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.clean(v) for v in value]
+        if isinstance(value, tuple):
+            return tuple(self.clean(v) for v in value)
+        return value
+
+    def stream(self) -> StreamRedactor:
+        return StreamRedactor(self.redact)
+
     @property
     def secret_count(self) -> int:
         """How many secret values are known (for `opsroom check`; never the values)."""
@@ -81,6 +128,67 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         return self.redact(text)[0]
+
+
+class StreamRedactor:
+    """Redacts output that arrives in pieces (a runner's chunks). A piece is redacted whole,
+    except that from a line opening a private key block until the line closing it, pieces are
+    held back and the block is masked as one: a key printed line by line never shows.
+    ``finish()`` masks a block left open when the stream ends."""
+
+    MAX_HELD = 256 * 1024  # a block this long is masked and the rest of it skipped
+
+    def __init__(self, redact: Callable[[str], tuple[str, int]]) -> None:
+        self._redact = redact
+        self._held: list[str] = []
+        self._held_chars = 0
+
+    def feed(self, text: str) -> tuple[str, int]:
+        """What may be shown now of ``text`` (possibly empty while a block is open)."""
+        if self._held:
+            self._held.append(text)
+            self._held_chars += len(text)
+            joined = "".join(self._held)
+            if BLOCK_END.search(joined) is None:
+                if self._held_chars > self.MAX_HELD:  # keep memory bounded; still never shown
+                    self._held = [MASK]
+                    self._held_chars = len(MASK)
+                return "", 0
+            self._held, self._held_chars = [], 0
+            return self._redact_open(joined)
+        return self._redact_open(text)
+
+    def _redact_open(self, text: str) -> tuple[str, int]:
+        """Redact ``text``; if it ends inside an opened block, hold that block back."""
+        begins = list(BLOCK_BEGIN.finditer(text))
+        last_begin = begins[-1] if begins else None
+        if last_begin is not None and BLOCK_END.search(text, last_begin.end()) is None:
+            head, tail = text[:last_begin.start()], text[last_begin.start():]
+            self._held, self._held_chars = [tail], len(tail)
+            return self._redact(head) if head else ("", 0)
+        return self._redact(text)
+
+    def finish(self) -> tuple[str, int]:
+        """The stream ended: an unterminated block is masked, never shown."""
+        if not self._held:
+            return "", 0
+        self._held, self._held_chars = [], 0
+        return MASK, 1
+
+
+# The redactor opsroom's own log lines go through (opsroom.logs): built-in shapes until the
+# running system installs the one built from its config.
+_current: Redactor = Redactor()
+
+
+def current() -> Redactor:
+    return _current
+
+
+def install(redactor: Redactor) -> None:
+    """Make ``redactor`` the one the log uses (done by ``build_system``)."""
+    global _current
+    _current = redactor
 
 
 # Config keys whose string values are secrets wherever they appear (a token pasted into the

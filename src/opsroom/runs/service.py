@@ -19,6 +19,7 @@ import structlog
 
 from opsroom.audit import AuditRecord
 from opsroom.core import OutputChunk, RunContext, Runner, RunState
+from opsroom.policy.redaction import StreamRedactor
 from opsroom.runs import lifecycle, orphans
 from opsroom.runs import store as run_store
 from opsroom.store import Database
@@ -51,6 +52,8 @@ class LiveRun:
     task: asyncio.Task[None] | None = None
     cancelled_by: str = ""
     finishing: bool = False  # its outcome is being recorded: too late to cancel
+    # one per output stream: a private key printed over several chunks is masked whole
+    redactors: dict[str, StreamRedactor] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -162,6 +165,7 @@ class RunService:
                     error, n = self.redact(f"{type(exc).__name__}: {exc}")
                     redactions += n
                     state = RunState.FAILED
+                redactions += self._flush(live, output_max_chars)
             finally:
                 self._slots.release()
                 holding = False
@@ -186,11 +190,30 @@ class RunService:
         """Keep output (redacted, capped). Returns the number of redactions made."""
         if not chunk.text:
             return 0
-        text, redactions = self.redact(chunk.text)
-        if chunk.stream == "progress":
+        stream = live.redactors.get(chunk.stream)
+        if stream is None:
+            stream = live.redactors[chunk.stream] = StreamRedactor(self.redact)
+        text, redactions = stream.feed(chunk.text)
+        if not text:  # held back: inside a private key block
+            return redactions
+        return redactions + self._keep(live, chunk.stream, text, limit)
+
+    def _flush(self, live: LiveRun, limit: int) -> int:
+        """The runner ended: blocks still open (a key cut off mid-way) are masked, never shown."""
+        redactions = 0
+        for name, stream in live.redactors.items():
+            text, n = stream.finish()
+            if text:
+                redactions += n + self._keep(live, name, text, limit)
+        return redactions
+
+    def _keep(self, live: LiveRun, stream: str, text: str, limit: int) -> int:
+        """Keep redacted ``text`` (capped); returns 0 (the count is the caller's)."""
+        redactions = 0
+        if stream == "progress":
             live.last_progress = text.strip()
         line = text if text.endswith("\n") else text + "\n"
-        if chunk.stream == "stderr":
+        if stream == "stderr":
             line = "".join(f"! {ln}\n" for ln in line.rstrip("\n").split("\n"))
         if live.output_chars + len(line) > limit:
             live.truncated = True

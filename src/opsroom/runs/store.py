@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from opsroom.cluster.identity import REPLICA_ID
 from opsroom.core import Invocation, RunState
 from opsroom.store.db import DriverStatement
 from opsroom.store.tables import locks, runs
@@ -71,17 +72,22 @@ _SQLITE_INSERT_RUN = DriverStatement(_INSERT_RUN)
 
 
 def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: str | None,
-               timeout: float, stored_args: dict[str, Any], started: bool = False) -> int:
+               timeout: float, stored_args: dict[str, Any], started: bool = False,
+               shown_text: str | None = None) -> int:
+    """``shown_text`` is what is kept as the run's text: what was typed with secret arguments
+    masked and secrets redacted (the caller's redactor); by default the masked text."""
     # Parameters go to execute() rather than .values(): the statement is built and compiled
     # once, which matters on the per-command hot path.
     values = {
-        "command": inv.command.name, "args": stored_args, "raw_text": inv.raw_text,
+        "command": inv.command.name, "args": stored_args,
+        "raw_text": inv.shown_text() if shown_text is None else shown_text,
         "user": inv.principal.name, "platform": inv.place.platform, "channel": inv.place.channel,
         "channel_name": inv.place.name, "thread": inv.place.thread, "state": state.value,
         "fingerprint": inv.fingerprint(), "lock_key": lock_key,
         "dry_run": bool(inv.flags.get("dry_run")), "created_at": (now := utcnow()),
         "started_at": now if started else None, "timeout": timeout,
-        "result": "", "error": "", "output": "", "output_truncated": False, "extra": {},
+        "result": "", "error": "", "output": "", "output_truncated": False,
+        "extra": {"replica": REPLICA_ID},  # which process runs it (cluster/: who recovers it)
     }
     if conn.dialect.name == "sqlite":
         return int(_SQLITE_INSERT_RUN.execute(conn, values).lastrowid)

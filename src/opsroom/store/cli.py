@@ -24,17 +24,17 @@ DbOpt = Annotated[str | None, typer.Option(
 
 
 def _engine(config: Path | None, database: str | None):  # type: ignore[no-untyped-def]
-    from opsroom.app import _resolve_sqlite
     from opsroom.config.loader import load_or_demo
     from opsroom.core import ConfigError
     from opsroom.store import create_db_engine
+    from opsroom.store.state import resolve_sqlite
 
     try:
         loaded = load_or_demo(config)
     except ConfigError as exc:
         err.print(f"[red]Configuration error[/]\n{exc}")
         raise typer.Exit(2) from None
-    url = _resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
+    url = resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
     return create_db_engine(url)
 
 

@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, AsyncIterator
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from opsroom.web.intake import BodyLimit
 from opsroom.web.routes import web_routes
 
 if TYPE_CHECKING:
@@ -72,6 +75,10 @@ def build_app(system: System, *, manage_lifecycle: bool = True) -> Starlette:
             if manage_lifecycle:
                 await system.stop()
 
-    app = Starlette(routes=routes, lifespan=lifespan)
+    server = system.config.server
+    middleware = [Middleware(BodyLimit, max_bytes=server.max_body_bytes)]
+    if server.trusted_proxies:  # else X-Forwarded-* are ignored: the peer address is the client
+        middleware.insert(0, Middleware(ProxyHeadersMiddleware, trusted_hosts=list(server.trusted_proxies)))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.system = system
     return app

@@ -27,6 +27,7 @@ from opsroom.chat.web import store as msg_store
 from opsroom.chat.web.adapter import WebChatError
 from opsroom.chat.web.channels import dm_id
 from opsroom.chat.web.hub import CLIENT_GONE, Subscriber
+from opsroom.web import intake
 from opsroom.web.access import palette
 from opsroom.web.context import SECURITY_HEADERS, Viewer, WebContext, parse_id
 
@@ -48,9 +49,9 @@ async def read_json(request: Request) -> dict[str, Any]:
     if len(body) > MAX_BODY:
         raise WebChatError("the request body is too large", 413)
     try:
-        data = json.loads(body or b"null")
-    except (ValueError, UnicodeDecodeError):
-        raise WebChatError("the body must be JSON") from None
+        data = intake.loads(body or b"null")
+    except intake.BadBody as exc:
+        raise WebChatError(f"the body must be JSON: {exc}") from None
     if not isinstance(data, dict):
         raise WebChatError("the body must be a JSON object")
     return data
@@ -213,8 +214,8 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             if len(raw) > MAX_BODY:
                 raise WebChatError("the message is too large", 413)
             try:
-                data = json.loads(raw)
-            except ValueError:
+                data = intake.loads(raw)
+            except intake.BadBody:
                 raise WebChatError('send JSON: {"type": "post", "text": …}') from None
             if (
                 not isinstance(data, dict)

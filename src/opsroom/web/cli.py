@@ -170,17 +170,17 @@ def user_passwd(
 
 
 def _database(config: Path | None, database: str | None) -> tuple[Any, Any]:
-    from opsroom.app import _resolve_sqlite
     from opsroom.config.loader import load_or_demo
     from opsroom.core import ConfigError
     from opsroom.store import Database
+    from opsroom.store.state import resolve_sqlite
 
     try:
         loaded = load_or_demo(config)
     except ConfigError as exc:
         err.print(f"[red]Configuration error[/]\n{exc}")
         raise typer.Exit(2) from None
-    url = _resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
+    url = resolve_sqlite(database or loaded.config.database.url, loaded.base_dir)
     return loaded, Database.open(url)
 
 

@@ -8,6 +8,7 @@ the sign-in form carries its own CSRF token (a cookie that must match the form f
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from typing import Any
 from urllib.parse import urlsplit
@@ -80,7 +81,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             ok = True  # the demo: sign in by name
         else:
             stored = user.password_hash if user is not None else ""
-            ok = verify_password(stored, password) and user is not None
+            # argon2 takes tens of milliseconds of CPU on purpose: in a worker thread (it
+            # releases the GIL), so sign-ins never stall chat, webhooks or /healthz.
+            ok = await asyncio.to_thread(verify_password, stored, password) and user is not None
         if not ok or ctx.directory().get(username) is None:
             ctx.limiter.failed(username)
             return form(request, "Unknown user or wrong password.", 401, username)

@@ -81,3 +81,30 @@ async def test_a_refused_click_is_never_a_public_error_even_when_the_answer_is_s
         assert not [p for p in live.fake.posts.values() if "went wrong" in p["message"]]
         live.system.runs.cancel(run.id, "test")
         await live.system.runs.drain()
+
+
+async def test_an_approval_in_a_private_channel_without_the_bot_runs_and_reports_there(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.fakes.mattermost import action_click
+
+    carol = "carolid0000000000000000000"
+    async with live_system(tmp_path, db_url, monkeypatch) as live:
+        live.fake.members = {OPS}
+        live.fake.users[carol] = {"id": carol, "username": "carol", "email": "carol@example.com"}
+        await live.command(ALICE, "/deploy", "payments production", channel_id=SECRET, channel_name="secret")
+        await live.until(lambda: any(r["response_type"] == "in_channel" for r in live.fake.responses))
+        [request] = [r for r in live.fake.responses if r["response_type"] == "in_channel"]
+        actions = request["props"]["attachments"][0]["actions"]
+        approve = next(a for a in actions if a["name"] == "Approve")
+        post_id = next(p["id"] for p in live.fake.posts.values() if p["channel_id"] == SECRET)
+        clicked = await live.http.post(
+            live.url + "/mattermost/actions",
+            json=action_click(approve["integration"]["context"], user_id=carol, post_id=post_id, channel_id=SECRET),
+        )
+        assert clicked.status_code == 200
+        await live.until(lambda: bool(live.runs()) and live.runs()[0].state == RunState.SUCCEEDED)
+        await live.system.runs.drain()
+        await live.until(lambda: any("succeeded" in r["text"] for r in live.fake.responses))
+    assert len(live.fake.responses) <= 5
+    assert not [p for p in live.fake.posts.values() if p["user_id"] == "botuserid0000000000000000a"]

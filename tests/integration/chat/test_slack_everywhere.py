@@ -37,7 +37,7 @@ async def test_a_run_typed_in_a_private_channel_without_the_bot_is_answered_ther
         await live.until(lambda: any("succeeded" in t for t in in_channel(fake, "trig-priv")))
         shown = in_channel(fake, "trig-priv")
     # everyone in the channel sees the start (with how to get live progress) and the outcome
-    assert "running" in shown[0] and "/invite" in shown[0]
+    assert "running" in shown[0] and "`/invite @opsroom`" in shown[0]
     assert "succeeded" in shown[-1]
     assert len(fake.responses) <= 5  # Slack's limit per response_url
     assert not [k for k in fake.messages if k[0] == PRIVATE]  # nothing could be posted directly
@@ -74,3 +74,25 @@ async def test_a_refused_cancel_on_a_message_without_a_thread_is_seen_even_witho
         assert live.runs()[0].state == RunState.RUNNING
         live.system.runs.cancel(live.runs()[0].id, "test")
         await live.system.runs.drain()
+
+
+async def test_an_approval_in_a_private_channel_without_the_bot_runs_and_reports_there(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with fake_slack() as fake, live_system(tmp_path, db_url, monkeypatch, fake) as live:
+        fake.private.add(PRIVATE)
+        fake.users["U0CAROL"] = {"id": "U0CAROL", "name": "carol", "real_name": "Carol",
+                                 "profile": {"display_name": "carol", "email": "carol@example.com"}}
+        await live.command("U0ALICE", "/deploy", "payments production", "trig-prod",
+                           channel=PRIVATE, channel_name="privategroup")
+        await live.until(lambda: bool(in_channel(fake, "trig-prod")))
+        [request] = [r for r in fake.responses if r["key"] == "trig-prod"]
+        actions = next(b for b in request["blocks"] if b["type"] == "actions")["elements"]
+        approve = next(a for a in actions if a["text"]["text"] == "Approve")
+        await live.click("U0CAROL", approve["value"], "1700000000.999999", "trig-approve", channel=PRIVATE)
+        await live.until(lambda: bool(live.runs()) and live.runs()[0].state == RunState.SUCCEEDED)
+        await live.system.runs.drain()
+        shown = lambda: [r["text"] for r in fake.responses if r["response_type"] == "in_channel"]  # noqa: E731
+        await live.until(lambda: any("succeeded" in t for t in shown()))
+    assert not [k for k in fake.messages if k[0] == PRIVATE]
+    assert all(n <= 5 for n in (sum(r["key"] == k for r in fake.responses) for k in ("trig-prod", "trig-approve")))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
+from slack_sdk.errors import SlackApiError
 from tests.integration.chat.slack_harness import fake_slack, slack_config
 
 from opsroom.chat.slack import SlackAdapter
@@ -169,3 +171,19 @@ async def test_user_text_cannot_ping_the_channel() -> None:
     assert "<!channel>" not in text and "&lt;!channel&gt;" in text
     assert "&lt;@U0ALICE&gt;" in text and "&amp;" in text
     assert "<https://x.io|docs>" in text
+
+
+async def test_membership_public_channels_are_joined_private_ones_are_not_posted_into() -> None:
+    async with fake_slack() as fake:
+        fake.members = {"C0OPS"}
+        fake.private.add("G0SECRET")
+        adapter = await started(fake.base_url)
+        ref = await adapter.send(Place("slack", "C0PROD", channel_name="#prod"), Message.plain("deployed"))
+        with pytest.raises(SlackApiError) as refused:
+            # no command being answered: nothing else can reach a private channel
+            await adapter.send(Place("slack", "G0SECRET"), Message.plain("secret"))
+        await adapter.stop()
+    assert refused.value.response["error"] == "channel_not_found"
+    assert [c.params["channel"] for c in fake.of("conversations.join")] == ["C0PROD"]
+    assert fake.messages[("C0PROD", ref.message_id)]["text"] == "deployed"
+    assert not [k for k in fake.messages if k[0] == "G0SECRET"]

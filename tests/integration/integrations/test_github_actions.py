@@ -11,9 +11,9 @@ from tests.fakes.github import FakeGitHub
 from tests.fakes.runctx import collect, final, make_ctx, progress
 
 from opsroom.core import ConfigError, RunnerSpec
+from opsroom.features import build_runner
 from opsroom.integrations.cicd.github_actions import GitHubActionsRunner
 from opsroom.integrations.http import IntegrationError
-from opsroom.plugins import build_runner
 
 ARGS = {"ref": "main", "env": "staging"}
 

@@ -14,9 +14,9 @@ from tests.fakes.kubernetes import FakeKubernetes
 from tests.fakes.runctx import collect, final, make_ctx, progress
 
 from opsroom.core import ConfigError, RunnerSpec
+from opsroom.features import build_runner
 from opsroom.integrations.http import IntegrationError
 from opsroom.integrations.k8s.runner import KubernetesRunner
-from opsroom.plugins import build_runner
 
 ARGS = {"service": "api", "namespace": "prod"}
 

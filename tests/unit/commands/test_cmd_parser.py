@@ -287,8 +287,11 @@ def test_unbalanced_quotes_get_a_clear_message(catalog: Catalog) -> None:
     assert "unbalanced quotes" in str(refused('say "hello', catalog))
 
 
-def test_trailing_backslash(catalog: Catalog) -> None:
-    assert "backslash" in str(refused("say hello\\", catalog))
+def test_backslashes_reach_the_command_as_typed(catalog: Catalog) -> None:
+    # shlex would have made these "anb" and "hello" (or refused): unquoted backslashes are kept.
+    assert run("say a\\nb", catalog).args["text"] == "a\\nb"
+    assert run("say hello\\", catalog).args["text"] == "hello\\"
+    assert run('say "C:\\temp\\new"', catalog).args["text"] == "C:\\temp\\new"
 
 
 def test_long_echoed_values_are_shortened_and_backticks_neutralised(catalog: Catalog) -> None:

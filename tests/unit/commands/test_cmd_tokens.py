@@ -25,6 +25,19 @@ def test_only_shlex_whitespace_splits() -> None:
     assert _tokens("echo #not-a-comment") == ["echo", "#not-a-comment"]
 
 
-def test_quotes_still_go_through_shlex() -> None:
+def test_quotes_group_words_like_shlex() -> None:
     assert _tokens('deploy reason="it is on fire" x') == ["deploy", "reason=it is on fire", "x"]
-    assert _tokens("say it\\ works") == ["say", "it works"]
+    assert _tokens("say 'a b'\"c d\" e") == ["say", "a bc d", "e"]
+    assert _tokens("say '' x") == ["say", "", "x"]
+
+
+def test_backslashes_are_kept_literally_outside_quotes() -> None:
+    # shlex would give "anb" and "it works": a backslash silently lost is a changed argument.
+    assert _tokens("say a\\nb") == ["say", "a\\nb"]
+    assert _tokens("say it\\ works") == ["say", "it\\", "works"]
+    assert _tokens("path=C:\\temp\\ x") == ["path=C:\\temp\\", "x"]
+    assert _tokens("say 'a\\nb'") == ["say", "a\\nb"]
+
+
+def test_inside_double_quotes_only_quote_and_backslash_escape() -> None:
+    assert _tokens('say "a \\" b" "c\\\\d" "e\\nf"') == ["say", 'a " b', "c\\d", "e\\nf"]

@@ -13,9 +13,9 @@ import opsroom.integrations.cicd  # noqa: F401 — registers the runner types
 import opsroom.integrations.k8s  # noqa: F401
 from opsroom.commands.loader import commands_from_yaml
 from opsroom.core import ConfigError, RunnerSpec
+from opsroom.features import build_runner, runner_types
 from opsroom.integrations.cicd.github_actions import GitHubActionsRunner
 from opsroom.integrations.templating import map_option, render_map
-from opsroom.plugins import build_runner, runner_types
 from opsroom.runs.runners.options import Options
 
 DOCS = Path(__file__).resolve().parents[3] / "docs" / "integrations"

@@ -12,18 +12,19 @@ The HTTP side (pages, WebSocket, JSON API) lives in ``opsroom.web``; it calls ``
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Sequence
 
 import structlog
 
 from opsroom.chat.base import Capabilities, InboundHandler
-from opsroom.chat.web import codec
+from opsroom.chat.web import codec, rooms
 from opsroom.chat.web import store as msg_store
 from opsroom.chat.web.channels import DM_PREFIX, PLATFORM, Channels
 from opsroom.chat.web.hub import Hub
 from opsroom.chat.web.render import message_html, user_text_html
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import ActionEvent, Message, MessageEvent, MessageRef, Place, Principal
+from opsroom.policy import redaction
 
 log = structlog.get_logger("opsroom.webchat")
 
@@ -40,7 +41,7 @@ class WebChatError(Exception):
 
 class WebChatAdapter:
     name = PLATFORM
-    capabilities = Capabilities(threads=True, buttons=True, edits=True, ephemeral=True)
+    capabilities = Capabilities(threads=True, buttons=True, edits=True, ephemeral=True, create_channel=True)
 
     def __init__(self) -> None:
         self.hub = Hub()
@@ -70,8 +71,24 @@ class WebChatAdapter:
     def channels(self) -> Channels:
         config = self._system.config
         if self._channels is None or self._channels[0] is not config:
-            self._channels = (config, Channels(config.channels))
+            with self.db.read() as conn:
+                created = rooms.load(conn)
+            self._channels = (config, Channels(config.channels, created))
         return self._channels[1]
+
+    async def create_channel(self, name: str, *, members: Sequence[str], topic: str, created_by: str) -> Place:
+        """A war room (chat.base.ChannelCreator): a channel in ``webchat_channels``."""
+        taken = {c.id for c in self.channels}
+        async with self.db.write() as conn:
+            channel = rooms.create(conn, name, members=tuple(members), topic=topic, created_by=created_by,
+                                   taken=taken)
+        self._channels = None  # the next look sees it
+        return Place(PLATFORM, channel.id, channel_name=channel.name)
+
+    async def archive_channel(self, place: Place) -> None:
+        async with self.db.write() as conn:
+            rooms.archive(conn, place.channel)
+        self._channels = None
 
     def principal(self, user: str) -> Principal | None:
         found: Principal | None = self._system.engine.parts.directory.get(user)
@@ -149,7 +166,10 @@ class WebChatAdapter:
                 raise WebChatError(f"there is no message {thread} in this channel to reply to", 404)
             thread = parent.thread or parent.id
         async with self.db.write() as conn:  # shared commit (store/db.py)
-            stored = msg_store.insert(conn, channel=channel, sender=principal.name, text=text, thread=thread)
+            # What is kept and shown is redacted (a token pasted by mistake stays out of the
+            # database and everyone's screen); the engine still gets what was typed.
+            shown = (getattr(self._system, "redactor", None) or redaction.current())(text)
+            stored = msg_store.insert(conn, channel=channel, sender=principal.name, text=shown, thread=thread)
         await self._publish(stored, "message")
         place = self.channels.place(channel, str(thread) if thread else None)
         event = MessageEvent(
@@ -157,7 +177,8 @@ class WebChatAdapter:
             principal.name,
             text,
             message_id=str(stored.id),
-            addressed=place.is_direct,
+            # A bare "help" in a channel is for the bot too (answered only to the asker).
+            addressed=place.is_direct or text.lower() in ("help", "help?"),
             event_id=f"web:{stored.id}",
             sender_name=principal.label,
         )

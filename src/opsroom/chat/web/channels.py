@@ -36,8 +36,9 @@ def channel_id(config: ChannelConfig) -> str:
 
 
 class Channels:
-    def __init__(self, configs: Iterable[ChannelConfig]) -> None:
-        self._by_id: dict[str, WebChannel] = {}
+    def __init__(self, configs: Iterable[ChannelConfig], created: Iterable[WebChannel] = ()) -> None:
+        """``created``: channels opened at run time (war rooms), kept in ``webchat_channels``."""
+        self._by_id: dict[str, WebChannel] = {c.id: c for c in created}
         for c in configs:
             if c.platform != PLATFORM:
                 continue

@@ -56,3 +56,16 @@ api_tokens = Table(
     Index("ix_api_tokens_user", "user"),
 )
 
+
+# Channels created at run time (an incident's war room); configured ones live in opsroom.yaml.
+# Migration 0007_incidents2.
+webchat_channels = Table(
+    "webchat_channels", metadata,
+    Column("id", String(200), primary_key=True),  # "inc-3-payments-down", used in URLs
+    Column("name", String(200), nullable=False),  # "#inc-3-payments-down"
+    Column("description", Text, nullable=False, default=""),
+    Column("members", JSON, nullable=False),  # like channels[].members: [] = every configured user
+    Column("created_by", String(200), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("archived_at", TS),
+)

@@ -6,13 +6,37 @@ default loads nothing but the built-in store.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
+from typing import Any
 
 from opsroom.config.tickets import TicketsConfig
 from opsroom.core import ConfigError
-from opsroom.integrations.tickets.base import ChangeProvider, TicketError, TicketProvider
+from opsroom.integrations.tickets.base import ChangeProvider, NewTicket, Ticket, TicketError, TicketProvider
 from opsroom.integrations.tickets.builtin import BuiltinTickets
+from opsroom.policy import redaction
 from opsroom.store import Database
+
+
+class RedactingProvider:
+    """A provider whose every written text (title, body, comment, resolution) goes through the
+    redactor first: a ticket body is a sink like chat, whatever template or user filled it."""
+
+    def __init__(self, inner: TicketProvider) -> None:
+        self._inner = inner
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def create(self, ticket: NewTicket) -> Ticket:
+        clean = redaction.current()
+        return await self._inner.create(dataclasses.replace(ticket, title=clean(ticket.title), body=clean(ticket.body)))
+
+    async def comment(self, ticket_id: str, text: str, *, author: str = "") -> None:
+        await self._inner.comment(ticket_id, redaction.current()(text), author=author)
+
+    async def close(self, ticket_id: str, *, resolution: str = "", author: str = "") -> Ticket:
+        return await self._inner.close(ticket_id, resolution=redaction.current()(resolution), author=author)
 
 
 class TicketDesk:
@@ -26,7 +50,7 @@ class TicketDesk:
     def get(self, name: str | None = None) -> TicketProvider:
         key = name or self.default
         try:
-            return self.providers[key]
+            return RedactingProvider(self.providers[key])
         except KeyError:
             known = ", ".join(sorted(self.providers))
             raise TicketError(f"no ticket provider named {key!r} (configured: {known})") from None

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from opsroom.core import ConfigError, OutputChunk, RunnerSpec
-from opsroom.plugins import build_runner
+from opsroom.features import build_runner
 from opsroom.runs.runners import check_runner_args
 
 PRINT_ARGV = "import json, sys; print(json.dumps(sys.argv[1:]))"

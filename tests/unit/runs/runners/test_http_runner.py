@@ -18,7 +18,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from opsroom.core import ConfigError, OutputChunk, RunnerSpec
-from opsroom.plugins import build_runner
+from opsroom.features import build_runner
 from opsroom.runs.runners import check_runner_args
 
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from opsroom.core import ConfigError, OutputChunk, RunContext, RunnerSpec
-from opsroom.plugins import build_runner
+from opsroom.features import build_runner
 
 
 def python_runner(**options):  # type: ignore[no-untyped-def]

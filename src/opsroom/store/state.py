@@ -1,0 +1,40 @@
+"""Where opsroom keeps its files next to the database, and the key it signs with.
+
+Relative SQLite paths are relative to the config file's folder (the working folder for the
+demo); the state folder is the database file's folder (else the config's); the signing key is
+``server.secret_key`` (OPSROOM_SECRET_KEY) or one generated once and kept there, so buttons
+and sessions survive a restart."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+
+def resolve_sqlite(url: str, base_dir: Path) -> str:
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        rel = url[len("sqlite:///"):]
+        if rel and rel != ":memory:" and not os.path.isabs(rel):
+            return "sqlite:///" + str((base_dir / rel).resolve())
+    return url
+
+
+def state_dir(url: str, base_dir: Path) -> Path:
+    if url.startswith("sqlite:///"):
+        path = Path(resolve_sqlite(url, base_dir)[len("sqlite:///"):])
+        if str(path) != ":memory:":
+            return path.parent
+    return base_dir
+
+
+def secret_key(config: Any, folder: Path) -> bytes:
+    """``config`` is an OpsroomConfig (typed loosely: the store layer does not import config)."""
+    if config.server.secret_key:
+        return str(config.server.secret_key).encode()
+    path = folder / ".opsroom-secret"
+    if not path.exists():
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip().encode()
