@@ -52,6 +52,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.base import finish_tasks as _finish
 from opsroom.chat.local_state import LocalState
 from opsroom.chat.pacing import Outbox
 from opsroom.chat.teams_render import ACTION_VERB, activity_body
@@ -155,11 +156,8 @@ class TeamsAdapter:
         self._handler = handler
 
     async def stop(self) -> None:
+        await _finish(self._tasks)
         self._handler = None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         self.state.close()
 
     def routes(self) -> list[BaseRoute]:
