@@ -51,7 +51,8 @@ def write_config(folder: Path, clients: int) -> Path:
 
     data = yaml.safe_load(DEMO_CONFIG.read_text())
     data["database"] = {"url": f"sqlite:///{folder / 'bench.db'}"}
-    data["kb"]["paths"] = [str(DEMO_CONFIG.parent / "kb")]  # the demo's articles, not copied here
+    for section in ("kb", "runbooks"):  # the demo's articles and runbooks, not copied here
+        data[section]["paths"] = [str(DEMO_CONFIG.parent / p) for p in data[section]["paths"]]
     data["users"] = {f"bench{i:03d}": {"roles": ["sre"]} for i in range(1, clients + 1)}
     data["chat"] = {"web": {"signin_attempts_per_address": clients * 2 + 10}}
     data.pop("guardrails", None)  # rate limits per user would throttle the bench, not opsroom

@@ -10,10 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
 
 from opsroom.audit.chat import audit_command
+from opsroom.clock import age as since
+from opsroom.clock import elapsed as fmt_duration
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Fields, Invocation, Message, Section
-from opsroom.reporter import ICONS, fmt_duration, tail
+from opsroom.reporter import ICONS, tail
 from opsroom.runs import store as run_store
-from opsroom.runs.service import since
 
 if TYPE_CHECKING:
     from opsroom.audit import AuditLog

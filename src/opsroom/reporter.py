@@ -12,6 +12,7 @@ from typing import Any, Callable
 import structlog
 
 from opsroom.chat.base import ChatHub
+from opsroom.clock import elapsed as fmt_duration
 from opsroom.core import (
     Actions,
     Button,
@@ -39,16 +40,6 @@ TONES: dict[RunState, Any] = {
     RunState.QUEUED: "running", RunState.DENIED: "denied", RunState.EXPIRED: "warning",
 }
 
-
-
-def fmt_duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
 
 
 def tail(text: str, max_chars: int, max_lines: int) -> tuple[str, bool]:

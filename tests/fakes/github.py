@@ -24,6 +24,8 @@ Shapes and status codes from GitHub's REST docs (API version 2022-11-28):
 
 from __future__ import annotations
 
+import math
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -61,6 +63,12 @@ class FakeGitHub(FakeVendor):
         self.never_finish = False
         self.forbid_dispatch = False
         self.dispatches: list[dict[str, Any]] = []
+        #: Primary rate limit: requests allowed per window; beyond it, 403 with
+        #: ``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset`` (epoch seconds), as GitHub does.
+        self.rate_limit: int | None = None
+        self.rate_window = 1.0
+        self.rate_limited = 0
+        self._used, self._reset_at = 0, 0.0
         #: The workflow's ``on.workflow_dispatch.inputs``; None accepts any (no check).
         self.declared_inputs: set[str] | None = None
         #: The input the workflow's ``run-name`` shows (``run-name: Deploy ${{ inputs.X }}``).
@@ -148,6 +156,22 @@ class FakeGitHub(FakeVendor):
             return failure
         if request.headers.get("authorization") != f"Bearer {self.token}":
             return JSONResponse({"message": "Bad credentials", "documentation_url": DOCS}, status_code=401)
+        if self.rate_limit is not None:
+            now = time.time()
+            if now >= self._reset_at:
+                self._used, self._reset_at = 0, now + self.rate_window
+            if self._used >= self.rate_limit:
+                self.rate_limited += 1
+                return JSONResponse(
+                    {"message": "API rate limit exceeded for user ID 1.", "documentation_url": DOCS},
+                    status_code=403,
+                    headers={
+                        "x-ratelimit-limit": str(self.rate_limit),
+                        "x-ratelimit-remaining": "0",
+                        "x-ratelimit-reset": str(math.ceil(self._reset_at)),
+                    },
+                )
+            self._used += 1
         repo = f"{request.path_params['owner']}/{request.path_params['name']}"
         wf = request.path_params.get("wf", self.workflow)
         if repo != self.repo or wf != self.workflow:

@@ -10,7 +10,9 @@ Shapes from GitHub's docs:
   (``state=all``, ``sort=created``, ``direction=desc``)
 - comments: https://docs.github.com/en/rest/issues/comments#create-an-issue-comment (201) and
   #list-issue-comments
-- errors: 401 ``{"message": "Bad credentials"}``, 404 ``{"message": "Not Found"}``; rate
+- errors: 422 ``{"message": "Validation Failed", "errors": [{"resource", "field", "code"}]}``
+  (https://docs.github.com/en/rest/using-the-rest-api/troubleshooting-the-rest-api#validation-failed),
+  401 ``{"message": "Bad credentials"}``, 404 ``{"message": "Not Found"}``; rate
   limits 403/429 with ``retry-after`` or ``x-ratelimit-remaining: 0``:
   https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api
 """
@@ -68,6 +70,15 @@ class FakeGitHubIssues(FakeVendor):
             newest = sorted(self.issues.values(), key=lambda i: -int(i["number"]))
             return JSONResponse(newest[: int(request.query_params.get("per_page", "30"))])
         body = await request.json()
+        if not str(body.get("title") or "").strip():
+            return JSONResponse(
+                {
+                    "message": "Validation Failed",
+                    "errors": [{"resource": "Issue", "field": "title", "code": "missing_field"}],
+                    "documentation_url": DOCS,
+                },
+                status_code=422,
+            )
         self.next += 1
         issue = {
             "number": self.next,

@@ -15,7 +15,8 @@ Shapes and status codes from Jenkins' docs:
   [{"parameters": [{"name", "value"}]}]}]}`` (items leave it once they start), and a job's
   ``api/json`` with ``nextBuildNumber`` and ``builds[number,queueId,actions[parameters]]``:
   https://www.jenkins.io/doc/book/using/remote-access-api/ (``tree`` queries)
-- parameters the job does not define are dropped (SECURITY-170):
+- parameters the job does not define are dropped, and those not sent take their defaults
+  (SECURITY-170):
   https://www.jenkins.io/doc/upgrade-guide/2.263/ and
   https://www.jenkins.io/security/advisory/2016-05-11/
 - abort: POST ``…/N/stop`` (302 to the build page):
@@ -32,9 +33,19 @@ from urllib.parse import parse_qsl
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from tests.fakes.rest import FakeVendor
+
+
+def _error_page(status: int, message: str) -> str:
+    """Jenkins' (Jetty's) HTML error page: the reason is in the title and an h2."""
+    return (
+        '<html>\n<head>\n<meta http-equiv="Content-Type" content="text/html;charset=utf-8"/>\n'
+        f"<title>Error {status} {message}</title>\n</head>\n<body><h2>HTTP ERROR {status} {message}</h2>\n"
+        f"<table>\n<tr><th>URI:</th><td>/job/deploy/job/api/buildWithParameters</td></tr>\n"
+        f"<tr><th>STATUS:</th><td>{status}</td></tr>\n</table>\n</body>\n</html>\n"
+    )
 
 
 class FakeJenkins(FakeVendor):
@@ -53,8 +64,10 @@ class FakeJenkins(FakeVendor):
         self.stopped: list[int] = []
         self.cancelled_items: list[int] = []
         self.params: list[dict[str, str]] = []
-        #: The job's parameter definitions; None: accept whatever is sent.
-        self.defined: set[str] | None = None
+        #: The job's parameter definitions, name → default; None: accept whatever is sent.
+        #: Like Jenkins, undefined parameters are dropped and the build's ParametersAction
+        #: lists every defined parameter, defaults included.
+        self.definitions: dict[str, str] | None = None
         self.app = self.behind_gateway(
             Starlette(
                 routes=[
@@ -91,7 +104,7 @@ class FakeJenkins(FakeVendor):
         if post and self.crumbs_enabled:
             session = request.cookies.get("JSESSIONID.fake", "")
             if not session or request.headers.get("jenkins-crumb") != self.sessions.get(session):
-                return PlainTextResponse("No valid crumb was included in the request", status_code=403)
+                return HTMLResponse(_error_page(403, "No valid crumb was included in the request"), status_code=403)
         return None
 
     async def crumb(self, request: Request) -> Response:
@@ -117,8 +130,8 @@ class FakeJenkins(FakeVendor):
         if self._job_name(request.path_params["job"]) != self.job:
             return PlainTextResponse("Not Found", status_code=404)
         params = dict(parse_qsl((await request.body()).decode()))
-        if self.defined is not None:
-            params = {k: v for k, v in params.items() if k in self.defined}
+        if self.definitions is not None:
+            params = {name: params.get(name, default) for name, default in self.definitions.items()}
         self.params.append(params)
         self.next_queue_id += 1
         self.queue[self.next_queue_id] = {"polls": 0, "params": params}

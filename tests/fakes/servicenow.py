@@ -4,7 +4,9 @@ Shapes from ServiceNow's docs:
 - Table API: https://developer.servicenow.com/dev.do#!/reference/api/latest/rest/c_TableAPI
   (POST /api/now/table/{table} → 201 ``{"result": {…record…}}``; GET with ``sysparm_query``
   → 200 ``{"result": [ … ]}``; PATCH /api/now/table/{table}/{sys_id} → 200 ``{"result": {…}}``)
-- errors: ``{"error": {"message", "detail"}, "status": "failure"}``; 401 "User Not
+- errors: ``{"error": {"message", "detail"}, "status": "failure"}`` (403 "Operation Failed" /
+  "ACL Exception Insert Failed due to security constraints" without the table's create ACL,
+  as the Table API reference's error examples show); 401 "User Not
   Authenticated"; 429 with Retry-After under rate limiting:
   https://docs.servicenow.com/bundle/latest/page/integrate/inbound-rest/concept/inbound-REST-API-rate-limiting.html
 - incident states (1 New … 6 Resolved, 7 Closed) and change_request ``approval``
@@ -27,8 +29,8 @@ from starlette.routing import Route
 from tests.fakes.rest import FakeVendor
 
 
-def _error(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": {"message": message, "detail": None}, "status": "failure"}, status_code=status)
+def _error(status: int, message: str, detail: str | None = None) -> JSONResponse:
+    return JSONResponse({"error": {"message": message, "detail": detail}, "status": "failure"}, status_code=status)
 
 
 def _journal(changes: dict[str, Any], row: dict[str, Any]) -> None:
@@ -44,6 +46,8 @@ class FakeServiceNow(FakeVendor):
         self.user, self.password = user, password
         self.tables: dict[str, dict[str, dict[str, Any]]] = {"incident": {}, "change_request": {}}
         self.next = {"incident": 10000, "change_request": 12340}
+        #: The integration user lacks the ACL to insert into the table (role missing).
+        self.insert_denied = False
         self.app = self.behind_gateway(
             Starlette(
                 routes=[
@@ -84,6 +88,8 @@ class FakeServiceNow(FakeVendor):
             return early
         table = self.tables[request.path_params["table"]]
         if request.method == "POST":
+            if self.insert_denied:
+                return _error(403, "Operation Failed", "ACL Exception Insert Failed due to security constraints")
             record = dict(await request.json())
             _journal(record, record)
             self.next["incident"] += 1

@@ -6,7 +6,10 @@ Shapes follow Slack's published docs:
   https://api.slack.com/methods/users.info, https://api.slack.com/methods/conversations.info,
   https://api.slack.com/methods/auth.test, https://api.slack.com/methods/apps.connections.open
 - Rate limits (HTTP 429, ``Retry-After`` seconds, ``{"ok": false, "error": "ratelimited"}``):
-  https://api.slack.com/apis/rate-limits
+  https://api.slack.com/apis/rate-limits; ``chat.postMessage`` "generally allows posting one
+  message per second per channel, while also allowing short bursts": with ``per_channel_pacing``
+  on, a post to a channel less than a second after the previous one, beyond ``burst`` posts,
+  gets a 429 (the burst size is not published; tests choose it)
 - Membership: ``chat.postMessage`` / ``chat.postEphemeral`` into a conversation the bot is not in
   fail with ``channel_not_found`` (private channels and DMs: the bot cannot even see them) or
   ``not_in_channel`` (public channels, which ``conversations.join`` fixes; private ones it does
@@ -70,6 +73,10 @@ class FakeSlack:
     ephemerals: list[dict[str, Any]] = field(default_factory=list)
     rate_limits: dict[str, list[int]] = field(default_factory=dict)  # method -> Retry-After per 429
     socket_acks: list[dict[str, Any]] = field(default_factory=list)
+    per_channel_pacing: bool = False
+    burst: int = 1
+    limited: list[str] = field(default_factory=list)  # channels that got a 429 from pacing
+    _recent_posts: dict[str, list[float]] = field(default_factory=dict)
     url_users: dict[str, str] = field(default_factory=dict)  # response_url id -> whose it is
     threads: set[tuple[str, str]] = field(default_factory=set)  # threads people started
     base_url: str = ""
@@ -100,6 +107,15 @@ class FakeSlack:
         shown = [r for r in self.responses if r.get("response_type") == "ephemeral" and r["user"] == user]
         shown += [e for e in self.ephemerals if e["user"] == user and e["visible"]]
         return [m.get("text", "") + "\n" + json.dumps(m.get("blocks") or []) for m in shown]
+
+    def _too_fast(self, channel: str) -> bool:
+        now = time.monotonic()
+        recent = [t for t in self._recent_posts.get(channel, []) if now - t < 1.0]
+        if len(recent) >= self.burst:
+            self._recent_posts[channel] = recent
+            return True
+        self._recent_posts[channel] = [*recent, now]
+        return False
 
     def _is_member(self, channel: str) -> bool:
         if channel.startswith("D") and channel not in self.private:
@@ -166,6 +182,9 @@ class FakeSlack:
                 status_code=429,
                 headers={"Retry-After": str(retry_after)},
             )
+        if method == "chat.postMessage" and self.per_channel_pacing and self._too_fast(params.get("channel", "")):
+            self.limited.append(params.get("channel", ""))
+            return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429, headers={"Retry-After": "1"})
         expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if token != expected:
             return JSONResponse({"ok": False, "error": "invalid_auth"})

@@ -15,6 +15,8 @@ CORPUS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ('AWS secret access key', 'aws_secret_access_key = vTlDk7vqBp5S6jnyz3rnZ1CwENWR3SaKJ4G3B4iq', ('vTlDk7vqBp5S6jnyz3rnZ1CwENWR3SaKJ4G3B4iq',)),
     ('AWS secret access key', 'aws_secret_access_key = wajgVap4LA46Ony5EF9ERiWROGv+i7DA/bekG80u', ('wajgVap4LA46Ony5EF9ERiWROGv+i7DA/bekG80u',)),
     ('AWS secret access key', 'AWS_SECRET_ACCESS_KEY=AEFOKLSDSNdciQSuUCIRNuseqUactt+zoogH2zWd', ('AEFOKLSDSNdciQSuUCIRNuseqUactt+zoogH2zWd',)),
+    ('AWS secret access key in an API answer', '<AccessKeyId>AKIAQTVGQUEYQU2LNAUX</AccessKeyId><SecretAccessKey>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</SecretAccessKey>', ('PtYgjmUhBel31iEl2hpChYgCfrL1spNxnyVmihA/',)),
+    ('AWS secret access key in an API answer', '{"AccessKey":{"UserName":"ci-deployer","SecretAccessKey":"2O76UMFxFkM/R5Kjp1vRt+1fjORS/6ilI8ihN5KX"}}', ('2O76UMFxFkM/R5Kjp1vRt+1fjORS/6ilI8ihN5KX',)),
     ('Google API key', 'AIza6Y1VXsc1Tt_N1hZ73Ynyhq9Bh-iuQWzCGP9', ('AIza6Y1VXsc1Tt_N1hZ73Ynyhq9Bh-iuQWzCGP9',)),
     ('Google API key', 'AIza5BMGYi0xuvU3vFK-TpHpWM_NmhKLDy-k37v', ('AIza5BMGYi0xuvU3vFK-TpHpWM_NmhKLDy-k37v',)),
     ('Google OAuth token', 'ya29.HUMPWEAVYOvbY4d1PDRzyLuNul0xjZ3B_yCY6ZzzSIKb1GVlojdBRkSksPJ5', ('ya29.HUMPWEAVYOvbY4d1PDRzyLuNul0xjZ3B_yCY6ZzzSIKb1GVlojdBRkSksPJ5',)),

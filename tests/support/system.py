@@ -16,6 +16,15 @@ def demo_data() -> dict[str, Any]:
     return yaml.safe_load(DEMO_CONFIG.read_text())  # type: ignore[no-any-return]
 
 
+def demo_data_elsewhere() -> dict[str, Any]:
+    """The demo config for a file written somewhere else: its content folders (KB articles,
+    runbooks) point at the bundled ones, as `opsroom init` would have copied them."""
+    data = demo_data()
+    for section in ("kb", "runbooks"):
+        data[section]["paths"] = [str(DEMO_CONFIG.parent / p) for p in data[section]["paths"]]
+    return data
+
+
 def make_system(tmp_path: Path, db_url: str, data: dict[str, Any] | None = None,
                 adapter: RecordingAdapter | None = None, monkeypatch: Any = None,
                 plugins: Any = None) -> tuple[System, RecordingAdapter]:

@@ -13,10 +13,11 @@ from typing import Awaitable, Callable
 from sqlalchemy import case, func, select
 
 from opsroom.alerts.model import severity_rank
-from opsroom.alerts.render import fmt_duration, fmt_time
+from opsroom.alerts.render import fmt_time
 from opsroom.alerts.service import AlertError, AlertService
 from opsroom.alerts.tables import alert_events, alert_groups
-from opsroom.config.alerts import parse_duration
+from opsroom.clock import config_seconds as parse_duration
+from opsroom.clock import short as fmt_duration
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Fields, Invocation, Message, Section
 from opsroom.integrations.monitoring.prometheus import PrometheusClient, PrometheusError, sparkline
 from opsroom.store.types import as_utc

@@ -16,8 +16,9 @@ from sqlalchemy import Connection, and_, case, func, insert, or_, select, update
 
 from opsroom.alerts.context import AlertContext, chunks
 from opsroom.alerts.model import severity_rank
-from opsroom.alerts.render import DigestLine, fmt_duration, render_digest
+from opsroom.alerts.render import DigestLine, render_digest
 from opsroom.alerts.tables import alert_digests, alert_groups, alerts
+from opsroom.clock import short as fmt_duration
 from opsroom.core import MessageRef, Place
 
 log = logging.getLogger(__name__)

@@ -12,8 +12,8 @@ import logging
 from sqlalchemy import select, update
 
 from opsroom.alerts.context import AlertContext
-from opsroom.alerts.render import fmt_duration
 from opsroom.alerts.tables import alert_groups
+from opsroom.clock import short as fmt_duration
 from opsroom.core import Message, Place, Section
 from opsroom.store.types import as_utc
 

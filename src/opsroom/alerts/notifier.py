@@ -16,9 +16,10 @@ from opsroom.alerts.cards import render_card
 from opsroom.alerts.context import AlertContext
 from opsroom.alerts.digests import collapse_into_digest, collapse_over_budget
 from opsroom.alerts.group_state import close, mark_changed, mark_shown, reschedule
-from opsroom.alerts.render import fmt_duration, render_changes
+from opsroom.alerts.render import render_changes
 from opsroom.alerts.tables import alert_digests, alert_groups, alerts
 from opsroom.alerts.views import change_lines, group_view, open_group
+from opsroom.clock import short as fmt_duration
 from opsroom.core import Message
 
 log = logging.getLogger(__name__)

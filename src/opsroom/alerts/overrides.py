@@ -8,8 +8,9 @@ import datetime as dt
 from sqlalchemy import insert, select
 
 from opsroom.alerts.context import AlertContext, AlertError
-from opsroom.alerts.render import fmt_duration, fmt_time
+from opsroom.alerts.render import fmt_time
 from opsroom.alerts.tables import oncall_overrides
+from opsroom.clock import short as fmt_duration
 from opsroom.core import Message, Place, Principal
 from opsroom.integrations.oncall import Override
 from opsroom.store.types import as_utc

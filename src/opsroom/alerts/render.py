@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from opsroom.clock import short as fmt_duration
 from opsroom.config.alerts import DiagnosticButton
 from opsroom.core import Actions, Button, Context, Fields, Message, Principal, Section
 from opsroom.core.message import Tone
@@ -19,18 +20,6 @@ MAX_LISTED = 10
 SAFE_VALUE = re.compile(r"^[A-Za-z0-9_.:/@-]{1,100}$")
 _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 ICON = {"firing": "🔥", "resolved": "✅", "flapping": "〰", "muted": "🔕"}
-
-
-def fmt_duration(seconds: float) -> str:
-    seconds = int(round(seconds))
-    if seconds <= 0:
-        return "0s"
-    parts = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        if seconds >= size:
-            parts.append(f"{seconds // size}{unit}")
-            seconds %= size
-    return "".join(parts[:2])
 
 
 def fmt_time(value: dt.datetime | None) -> str:

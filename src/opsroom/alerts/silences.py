@@ -14,9 +14,10 @@ from opsroom.alerts.acks import find_group
 from opsroom.alerts.cards import refresh_card
 from opsroom.alerts.context import AlertContext, AlertError
 from opsroom.alerts.group_state import keep_due, mark_changed
-from opsroom.alerts.render import fmt_duration, fmt_time
+from opsroom.alerts.render import fmt_time
 from opsroom.alerts.tables import alert_groups, alert_silences
 from opsroom.alerts.views import group_view
+from opsroom.clock import short as fmt_duration
 from opsroom.core import Message, Place, Principal
 from opsroom.integrations.monitoring.alertmanager import AlertmanagerClient, AlertmanagerError
 

@@ -240,6 +240,7 @@ class MattermostAdapter:
                 trusted_response_url(form.get("response_url", ""), self.config.site_url or self.config.url),
                 self.http,
             )
+            self._replied.remember(reply)
             self._spawn(
                 self._replying(reply, self._emit(
                     MessageEvent(
@@ -399,7 +400,7 @@ class MattermostAdapter:
             place = place.in_thread(None)
         reply = self._reply_for(place)
         private_to = message.ephemeral_to
-        if private_to is None and reply is not None and message.extra.get("audience") == "asker":
+        if reply is not None and message.extra.get("audience") == "asker":
             private_to = reply.user  # help, errors, denials: only the person who asked sees them
         if private_to:
             return await self._send_private(place, message, private_to, reply)

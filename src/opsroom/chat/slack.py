@@ -264,7 +264,9 @@ class SlackAdapter:
         if not self._seen.add(delivery):
             return
         # Answers to this command can go back through its response_url (this task's context).
-        CURRENT.set(Responder(respond, channel, body.get("user_id", "")))
+        responder = Responder(respond, channel, body.get("user_id", ""))
+        CURRENT.set(responder)
+        self._responded.remember(responder)
         await self._emit_message(
             channel=channel,
             is_direct=channel_name == "directmessage" or channel.startswith("D"),
@@ -379,7 +381,7 @@ class SlackAdapter:
         payload = render(message)
         responder = self._responder(place)
         private_to = message.ephemeral_to
-        if private_to is None and responder is not None and message.extra.get("audience") == "asker":
+        if responder is not None and message.extra.get("audience") == "asker":
             private_to = responder.user  # help, errors, denials: only the person who typed sees them
         if private_to:
             return await self._send_ephemeral(place, payload, private_to, responder)
@@ -398,6 +400,7 @@ class SlackAdapter:
         try:
             resp = await self._post_joining(place, post)
         except SlackApiError as exc:
+            responder = responder or self._responded.latest_for(place.channel)
             if responder is None or exc.response.get("error") not in _NOT_A_MEMBER:
                 raise
             # Not a member (a private channel, a DM between people): the command's own

@@ -86,6 +86,15 @@ class RespondedMessages:
     def get(self, key: str) -> Responder | None:
         return self._by_key.get(key)
 
+    def latest_for(self, channel: str) -> Responder | None:
+        """The newest still usable responder of ``channel``: how a run that starts later
+        (queued, or approved by a click elsewhere) still reaches a channel the bot is not in.
+        Only for messages everyone there may see — never for private answers."""
+        for responder in reversed(self._by_key.values()):
+            if responder.channel == channel and responder.usable():
+                return responder
+        return None
+
 
 class KnownThreads:
     """Thread roots known to have replies. Slack shows an ephemeral message inside a thread

@@ -7,37 +7,8 @@ of seconds because a config file is read more carefully than a chat line.
 
 from __future__ import annotations
 
-import re
+from opsroom.clock import MAX_SECONDS as MAX_SECONDS
+from opsroom.clock import exact as format_duration
+from opsroom.clock import parse_duration as parse_duration
 
-UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-# One or more number+unit pairs, largest unit first is not enforced: "90m" is fine.
-_PART = re.compile(r"([0-9]{1,9})([smhd])")
-_WHOLE = re.compile(r"(?:[0-9]{1,9}[smhd])+")
-# Anything longer is almost certainly a typo and would overflow timers downstream.
-MAX_SECONDS = 366 * 86400
-
-
-def parse_duration(text: str) -> int:
-    """Seconds in ``text``; raises ValueError with a message fit for chat."""
-    value = text.strip().lower()
-    if not _WHOLE.fullmatch(value):
-        raise ValueError("must be a duration like 90s, 15m, 2h or 1d")
-    seconds = sum(int(n) * UNITS[unit] for n, unit in _PART.findall(value))
-    if seconds <= 0:
-        raise ValueError("must be longer than 0s")
-    if seconds > MAX_SECONDS:
-        raise ValueError("must be at most 366d")
-    return seconds
-
-
-def format_duration(seconds: float) -> str:
-    """The shortest exact spelling: 900 -> ``15m``, 5400 -> ``1h30m``, 45 -> ``45s``."""
-    remaining = int(seconds)
-    if remaining <= 0:
-        return "0s"
-    parts: list[str] = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, remaining = divmod(remaining, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts)
+__all__ = ["MAX_SECONDS", "format_duration", "parse_duration"]

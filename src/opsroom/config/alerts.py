@@ -4,40 +4,12 @@ anti-fatigue limits and the buttons shown on alert messages."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
 
+from opsroom.clock import config_seconds as parse_duration
 from opsroom.config.base import Section
-
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(value: Any) -> float:
-    """``90``, ``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"`` → seconds. Plain numbers are seconds."""
-    if isinstance(value, bool):
-        raise ValueError("a duration is a number of seconds or text like 5m, 1h30m, 2d")
-    if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("a duration cannot be negative")
-        return float(value)
-    text = str(value).strip().lower().replace(" ", "")
-    if not text:
-        raise ValueError("empty duration")
-    pos, total = 0, 0.0
-    for m in _DURATION.finditer(text):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(text):
-        try:
-            return parse_duration(float(text))
-        except ValueError:
-            raise ValueError(f"{value!r} is not a duration (use e.g. 30s, 5m, 1h30m, 2d)") from None
-    return total
-
 
 Duration = Annotated[float, BeforeValidator(parse_duration)]
 

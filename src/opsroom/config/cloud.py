@@ -14,8 +14,8 @@ from typing import Union
 
 from pydantic import Field, field_validator, model_validator
 
+from opsroom.clock import whole_seconds as duration_seconds
 from opsroom.config.base import Section
-from opsroom.config.guardrails import duration_seconds
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")

@@ -15,27 +15,8 @@ from typing import Literal, Union
 
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
+from opsroom.clock import whole_seconds as duration_seconds
 from opsroom.config.base import Section
-
-_DURATION = re.compile(r"^(?:[0-9]{1,9}[smhd])+$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def duration_seconds(text: str | int) -> int:
-    """``90s``, ``30m``, ``2h``, ``1d``, ``1h30m`` (or a number of seconds) -> seconds.
-    Kept here, not imported from ``commands``: config sits left of commands in the flow."""
-    if isinstance(text, bool):
-        raise ValueError("must be a duration like 30m")
-    if isinstance(text, int):
-        seconds = text
-    else:
-        value = text.strip().lower()
-        if not _DURATION.match(value):
-            raise ValueError(f"{text!r} is not a duration like 90s, 30m, 2h or 1d")
-        seconds = sum(int(n) * _UNITS[u] for n, u in re.findall(r"([0-9]+)([smhd])", value))
-    if seconds <= 0 or seconds > 366 * 86400:
-        raise ValueError("must be between 1s and 366d")
-    return seconds
 
 
 def _as_list(value: object) -> object:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import datetime as dt
 import functools
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
@@ -239,15 +238,15 @@ class Engine:
         name = ctx.inv.command.name if ctx.inv is not None else "?"
         metrics.COMMANDS.labels(name, _METRIC.get(stop.outcome, stop.outcome)).inc()
         if stop.text:
-            answer = _to_asker(Message.plain(stop.text, stop.tone))
+            answer = Message.plain(stop.text, stop.tone)
             await self.reply(ctx.place, self.to_asker(ctx.place, ctx.principal, answer))
 
     async def _builtin(self, ctx: StepContext, delivery: Delivery | None = None) -> None:
         inv = ctx.invocation
         handler = self.parts.builtins.get(inv.command.name)
         if handler is None:
-            await self.reply(inv.place, _to_asker(
-                Message.plain(f"`{inv.command.name}` is not available here.", "warning")))
+            await self.reply(inv.place, self.to_asker(inv.place, inv.principal, Message.plain(
+                f"`{inv.command.name}` is not available here.", "warning")))
             return
         # The marker commits before the handler runs (with the decision row when there is
         # one): a crash inside a handler loses that built-in rather than repeating it.
@@ -261,14 +260,20 @@ class Engine:
         if answer is not None:
             if inv.command.name in PRIVATE_BUILTINS or answer.tone == "denied":
                 answer = self.to_asker(inv.place, inv.principal, answer)
-            await self.reply(inv.place, _to_asker(answer) if inv.command.read_only else answer)
+            await self.reply(inv.place, answer)
 
     def to_asker(self, place: Place, principal: Principal, message: Message) -> Message:
         """``message`` shown to the asker only ("only you can see this"), as Slack does for
         errors and help, where the platform can and the channel keeps answers private
-        (``channels[].private_answers``, on by default). A direct message stays as it is."""
-        if place.is_direct or message.ephemeral_to or (place.platform, place.channel) in self.parts.public_answers \
+        (``channels[].private_answers``, on by default). A direct message stays as it is.
+        The answer is also marked for the asker, so an adapter that can answer through the
+        person's own command (Slack's and Mattermost's response_url) does, also where the bot
+        cannot post or in a DM between people."""
+        if message.ephemeral_to or (place.platform, place.channel) in self.parts.public_answers \
                 or (place.platform, place.name) in self.parts.public_answers:
+            return message
+        message = _to_asker(message)
+        if place.is_direct:
             return message
         try:
             adapter = self.chat.get(place.platform)
@@ -616,10 +621,6 @@ class Engine:
 
     def _clean(self, text: str) -> str:
         return self.redactor(text)[0]
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _to_asker(message: Message) -> Message:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from opsroom.clock import age as since
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Invocation, Message, ParseError, Section
 from opsroom.guardrails import approvals as book
 from opsroom.runs import store as run_store
-from opsroom.runs.service import since
 
 if TYPE_CHECKING:
     from opsroom.builtins import CommandHost

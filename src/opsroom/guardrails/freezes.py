@@ -14,7 +14,8 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, insert, select, update
 
-from opsroom.config.guardrails import FreezesConfig, FreezeWindow, duration_seconds
+from opsroom.clock import whole_seconds as duration_seconds
+from opsroom.config.guardrails import FreezesConfig, FreezeWindow
 from opsroom.core import CommandSpec, ParseError
 from opsroom.guardrails.tables import freezes
 from opsroom.policy.windows import DAYS, Window, parse_window

@@ -24,6 +24,7 @@ import structlog
 
 from opsroom.actions import ActionRequest
 from opsroom.audit import AuditRecord
+from opsroom.clock import utcnow
 from opsroom.config.guardrails import GuardrailsConfig
 from opsroom.core import (
     Context,
@@ -62,10 +63,6 @@ UTC = dt.UTC
 WAITING = lifecycle.WAITING
 
 
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(UTC)
-
-
 class GuardrailHost(Protocol):
     """What the guardrails need from their host (the engine), and nothing more."""
 
@@ -96,7 +93,7 @@ class Guardrails:
         self.channels = list(channels)  # ChannelConfig: where the break-glass channel lives
         self.freezes = FreezeBook(config.freezes)
         self.limiter = RateLimiter(config.rate_limits)
-        self.clock = clock or now_utc
+        self.clock = clock or utcnow
         self.engine = host
         self._invocations: dict[int, Invocation] = {}  # runs held by this process
         self._sweeper: asyncio.Task[None] | None = None

@@ -29,6 +29,10 @@ TOKEN_KINDS: tuple[tuple[str, str], ...] = (
     ("AWS access key id", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
     ("AWS secret access key", r"(?i)aws_?secret_?access_?key[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+=]{30,}"),
     ("AWS session token", r"(?i)aws_?session_?token[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+=]{30,}"),
+    # CreateAccessKey's answer as botocore logs or reprs it: XML, JSON or a Python dict
+    # (integrations/cloud never prints it; this is the net under that).
+    ("AWS secret access key in an API answer",
+     r"SecretAccessKey(?:\\?[\"'])?\s*(?:[:=]\s*(?:\\?[\"'])?|>)[A-Za-z0-9/+=]{40}"),
     ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
     ("Google OAuth token", r"\bya29\.[0-9A-Za-z_-]{20,}"),
     ("Google OAuth client secret", r"\bGOCSPX-[0-9A-Za-z_-]{20,}"),

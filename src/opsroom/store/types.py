@@ -9,9 +9,7 @@ from sqlalchemy import DateTime
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 
-
-def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
+from opsroom.clock import utcnow as utcnow  # re-exported: the stores use it
 
 
 @overload

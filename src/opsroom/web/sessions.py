@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from sqlalchemy import delete, insert, select, update
 
 from opsroom.chat.web.tables import api_tokens, web_sessions
+from opsroom.clock import utcnow
 from opsroom.store import Database
 from opsroom.store.types import as_utc
 
@@ -33,12 +34,6 @@ SESSION_HOURS = 12
 # supported set-up yet) would notice a sign-out within this many seconds.
 SESSION_CACHE_SECONDS = 10.0
 SESSION_CACHE_SIZE = 10_000
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 
 
 def digest(secret: str) -> str:
@@ -55,7 +50,7 @@ class Session:
 def create_session(db: Database, user: str, *, hours: float = SESSION_HOURS) -> tuple[str, Session]:
     """Returns (cookie value, session)."""
     cookie = secrets.token_urlsafe(32)
-    now = _now()
+    now = utcnow()
     session = Session(user, secrets.token_urlsafe(24), now + dt.timedelta(hours=hours))
     with db.begin() as conn:
         conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < now))
@@ -72,7 +67,7 @@ def load_session(db: Database, cookie: str) -> Session | None:
     if row is None:
         return None
     expires = as_utc(row.expires_at)
-    if expires <= _now():
+    if expires <= utcnow():
         return None
     return Session(row.user, row.csrf, expires)
 
@@ -107,7 +102,7 @@ class SessionCache:
         hit = self._found.get(key)
         if hit is not None:
             read_at, cached = hit
-            if now - read_at < self.ttl and cached.expires_at > _now():
+            if now - read_at < self.ttl and cached.expires_at > utcnow():
                 return cached
             self._forget(key)
         found = load_session(self.db, cookie)
@@ -141,7 +136,7 @@ class TokenInfo:
 def create_token(db: Database, user: str, name: str = "", *, days: float | None = None) -> tuple[str, int]:
     """Returns (the token — show it once, it is not stored —, its id)."""
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    now = _now()
+    now = utcnow()
     with db.begin() as conn:
         result = conn.execute(insert(api_tokens).values(
             user=user, name=name[:100], token_hash=digest(token), prefix=token[:10], created_at=now,
@@ -157,7 +152,7 @@ def check_token(db: Database, token: str) -> str | None:
         row = conn.execute(select(api_tokens).where(api_tokens.c.token_hash == digest(token))).first()
     if row is None or row.revoked:
         return None
-    now = _now()
+    now = utcnow()
     if row.expires_at is not None and as_utc(row.expires_at) <= now:
         return None
     last = row.last_used_at

@@ -8,10 +8,11 @@ import json
 import time
 
 import pytest
+from slack_sdk.errors import SlackApiError
 from tests.fakes.slack import app_mention, block_actions, event_callback, message, slash_command
 from tests.integration.chat.slack_harness import Recorder, form, signed_headers, slack_env
 
-from opsroom.core import ActionEvent, MessageEvent
+from opsroom.core import ActionEvent, Message, MessageEvent, Place
 
 
 async def test_slash_command_is_acked_at_once_and_handed_on_in_full() -> None:
@@ -218,3 +219,20 @@ async def test_requests_before_start_are_refused_without_work() -> None:
                     headers=signed_headers(body, content_type="application/x-www-form-urlencoded"),
                 )
     assert resp.status_code == 503
+
+
+async def test_a_run_that_starts_later_still_reaches_a_private_channel_through_its_command() -> None:
+    """A queued run starts outside the command's handling: its posts still find the channel's
+    latest usable response_url; a private answer never borrows someone else's."""
+    async with slack_env() as env:
+        env.fake.private.add("G0SECRET")
+        url = env.fake.response_url("cmd-secret", "U0ALICE")
+        await env.command(slash_command("/deploy", "api staging", channel="G0SECRET",
+                                        channel_name="privategroup", response_url=url))
+        await env.recorder.wait_for(1)
+        ref = await env.adapter.send(Place("slack", "G0SECRET"), Message.plain("run #9 succeeded"))
+        with pytest.raises(SlackApiError):
+            await env.adapter.send(Place("slack", "G0SECRET"), Message("for mallory", ephemeral_to="U0MALLORY"))
+    [shown] = env.fake.responses
+    assert shown["response_type"] == "in_channel" and "run #9 succeeded" in shown["text"]
+    assert ref.message_id.startswith("responded:")

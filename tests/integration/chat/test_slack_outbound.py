@@ -187,3 +187,26 @@ async def test_membership_public_channels_are_joined_private_ones_are_not_posted
     assert [c.params["channel"] for c in fake.of("conversations.join")] == ["C0PROD"]
     assert fake.messages[("C0PROD", ref.message_id)]["text"] == "deployed"
     assert not [k for k in fake.messages if k[0] == "G0SECRET"]
+
+
+async def test_the_default_pace_keeps_within_one_post_a_second_per_channel() -> None:
+    """With Slack's per-channel limit enforced (one a second, a burst of two to absorb network
+    jitter), the adapter's default pacing never gets a 429."""
+    async with fake_slack() as fake:
+        fake.per_channel_pacing, fake.burst = True, 2
+        adapter = await started(fake.base_url, pace_seconds=1.0)
+        prod = Place("slack", "C0PROD", channel_name="#prod")
+        await asyncio.gather(*(adapter.send(OPS if i % 2 else prod, Message.plain(f"run {i}")) for i in range(6)))
+        await adapter.stop()
+    assert fake.limited == []
+    assert len(fake.of("chat.postMessage")) == 6
+
+
+async def test_without_pacing_the_limit_is_hit_and_every_post_still_arrives() -> None:
+    async with fake_slack() as fake:
+        fake.per_channel_pacing = True
+        adapter = await started(fake.base_url, pace_seconds=0.0)
+        refs = await asyncio.gather(*(adapter.send(OPS, Message.plain(f"run {i}")) for i in range(3)))
+        await adapter.stop()
+    assert fake.limited, "the fake enforces the limit"
+    assert len({r.message_id for r in refs}) == 3  # retried after Retry-After, nothing lost

@@ -22,6 +22,7 @@ from typing import Any
 import boto3
 import httpx
 import pytest
+import sqlalchemy as sa
 
 REGION = "eu-west-1"
 ADMIN = {"aws_access_key_id": "AKIAADMINADMINADMIN1", "aws_secret_access_key": "admin-secret-not-checked"}
@@ -161,3 +162,22 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
 def login(monkeypatch: pytest.MonkeyPatch, aws: Aws, user: str) -> None:
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", aws.creds[user]["id"])
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", aws.creds[user]["secret"])
+
+
+@pytest.fixture
+def shop(db_url: str) -> Iterator[str]:
+    """A database with an ``orders`` table of 30 rows (and, on PostgreSQL, a sequence and a
+    function that writes)."""
+    engine = sa.create_engine(db_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total NUMERIC)"))
+        for i in range(1, 31):
+            conn.execute(sa.text("INSERT INTO orders VALUES (:i, :c, :t)"),
+                         {"i": i, "c": f"customer-{i % 7}", "t": i * 10})
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("CREATE SEQUENCE order_numbers"))
+            conn.execute(sa.text(
+                "CREATE FUNCTION add_order() RETURNS integer LANGUAGE plpgsql AS "
+                "$$ BEGIN INSERT INTO orders VALUES (999, 'sneaky', 0); RETURN 1; END $$"))
+    engine.dispose()
+    yield db_url

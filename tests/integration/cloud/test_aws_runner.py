@@ -4,6 +4,7 @@ and what a denied permission looks like."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -26,7 +27,8 @@ def runner(aws: Aws, **options: Any) -> CloudRunner:
 
 async def run(r: CloudRunner, *, dry_run: bool = False, **args: Any) -> tuple[list[OutputChunk], str]:
     chunks = await collect(r, make_ctx({"env": "prod", **args}, dry_run=dry_run, timeout=60))
-    return chunks, "".join(c.text for c in chunks if c.stream != "progress")
+    # as the run's output shows it: progress lines are part of it
+    return chunks, "".join(c.text if c.text.endswith("\n") else c.text + "\n" for c in chunks if c.text)
 
 
 def desired(aws: Aws) -> int:
@@ -91,7 +93,7 @@ async def test_a_restart_starts_a_new_deployment_and_reports_until_steady(aws: A
     assert f"new deployment {new} of web in prod (was {old})" in out
     assert f"web is steady: restarted (deployment {new})" in out
     progress = [c.text for c in chunks if c.stream == "progress"]
-    assert progress[0] == f"new deployment {new} of web started" and "2/2 running" in progress[-1]
+    assert progress[0] == f"new deployment {new} of web in prod (was {old})" and "2/2 running" in progress[-1]
 
 
 async def test_describe_is_a_table_and_its_dry_run_asks_ec2_with_dryrun(aws: Aws) -> None:
@@ -100,6 +102,9 @@ async def test_describe_is_a_table_and_its_dry_run_asks_ec2_with_dryrun(aws: Aws
     assert final(chunks).exit_code == 0
     header, _, row = out.splitlines()[:3]
     assert header.split("|")[0].strip() == "service" and row.split("|")[0].strip() == "web"
+    chunks, out = await run(r, what="groups")
+    row = next(line for line in out.splitlines() if line.startswith("workers"))
+    assert [cell.strip() for cell in row.split("|")] == ["workers", "0", "10", "2", "2"]
     chunks, out = await run(r, what="instances")
     assert "bastion" in out and "t3.micro" in out
     chunks, out = await run(r, dry_run=True, what="instances")
@@ -121,3 +126,49 @@ async def test_an_unknown_access_key_is_refused_by_aws(aws: Aws, monkeypatch: py
     chunks, out = await run(runner(aws, action="describe", what="{what}"), what="services")
     assert final(chunks).exit_code == 1
     assert "InvalidClientTokenId" in out or "UnrecognizedClient" in out, out
+
+
+async def test_an_environment_assumes_its_role_on_top_of_the_standard_chain(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    iam = aws.admin("iam")
+    user = iam.create_user(UserName="assumer")["User"]
+    iam.put_user_policy(UserName="assumer", PolicyName="assume", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    key = iam.create_access_key(UserName="assumer")["AccessKey"]
+    aws.creds["assumer"] = {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
+    role = iam.create_role(RoleName="opsroom-prod", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Principal": {"AWS": user["Arn"]},
+                       "Action": "sts:AssumeRole"}]}))["Role"]
+    iam.put_role_policy(RoleName="opsroom-prod", PolicyName="read", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "ecs:DescribeServices", "Resource": "*"}]}))
+    login(monkeypatch, aws, "assumer")
+    _, out = await run(runner(aws, action="describe", what="{what}"), what="services")
+    assert "ecs:DescribeServices: AccessDenied" in out, "the user alone may not describe"
+    settings = AwsSettings.model_validate(
+        {"environments": {"prod": aws.environment(role_arn=role["Arn"])}})
+    r = CloudRunner("aws", {"environment": "prod", "action": "describe", "what": "services"},
+                    providers(settings), bounds(settings), rotation(settings))
+    chunks, out = await run(r)
+    assert final(chunks).exit_code == 0, out
+    assert out.splitlines()[2].split("|")[0].strip() == "web"
+
+
+async def test_a_secrets_manager_rotation_is_started_and_refused_without_permission(
+    aws: Aws, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    aws.admin("secretsmanager").create_secret(Name="db/password", SecretString="hunter2-initial")
+    r = runner(aws, action="rotate_secret", secret="{secret}")
+    chunks, out = await run(r, secret="db/password")
+    assert final(chunks).exit_code == 0, out
+    versions = aws.admin("secretsmanager").list_secret_version_ids(SecretId="db/password")["Versions"]
+    newest = [v["VersionId"] for v in versions if v["VersionId"] in out]
+    assert len(versions) == 2 and newest, out
+    assert "hunter2" not in out
+    login(monkeypatch, aws, "opsroom-no-secrets")
+    chunks, out = await run(r, secret="db/password")
+    assert final(chunks).exit_code == 1 and "secretsmanager:RotateSecret: AccessDenied" in out, out
+    chunks, out = await run(r, secret="db/password; rm -rf /")
+    assert "is not a secret name or ARN" in out

@@ -20,8 +20,8 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy import create_engine, select
+from tests.support.system import demo_data_elsewhere
 
-from opsroom.config.loader import DEMO_CONFIG
 from opsroom.store.tables import audit_log, locks, runs
 
 
@@ -73,9 +73,8 @@ class Replica:
 
 @pytest.fixture
 def cluster_config(tmp_path: Path, db_url: str) -> Path:
-    data = yaml.safe_load(DEMO_CONFIG.read_text())
+    data = demo_data_elsewhere()
     data["database"] = {"url": db_url}
-    data["kb"]["paths"] = [str(DEMO_CONFIG.parent / "kb")]
     data["cluster"] = {"enabled": True, "heartbeat_s": 0.5, "dead_after_s": 2}
     config = tmp_path / "opsroom.yaml"
     config.write_text(yaml.safe_dump(data))

@@ -28,7 +28,7 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy import select
-from tests.support.system import demo_data
+from tests.support.system import demo_data_elsewhere
 
 from opsroom.audit import AuditLog
 from opsroom.core import RunState
@@ -95,7 +95,7 @@ class Server:
 
 @pytest.fixture
 def server(tmp_path: Path, db_url: str) -> Iterator[tuple[Server, Path, str]]:
-    data: dict[str, Any] = demo_data()
+    data: dict[str, Any] = demo_data_elsewhere()
     data["database"] = {"url": db_url}
     held = tmp_path / "held.log"
     data["commands"]["hold"] = {

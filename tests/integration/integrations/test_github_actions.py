@@ -146,7 +146,7 @@ async def test_engine_timeout_cancels_the_run_on_github() -> None:
                 seen.append(chunk.text)
 
         with pytest.raises(TimeoutError):
-            async with asyncio.timeout(0.5):
+            async with asyncio.timeout(2):
                 await consume()
     run_id = fake.next_id
     assert len(fake.called("POST", f"/actions/runs/{run_id}/cancel")) == 1

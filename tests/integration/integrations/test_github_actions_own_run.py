@@ -115,3 +115,26 @@ async def test_an_undeclared_correlation_input_shows_githubs_reason() -> None:
             await collect(GitHubActionsRunner(options(url, correlation_input="opsroom_run")), make_ctx(ARGS))
     assert "Unexpected inputs provided: ['opsroom_run']" in str(err.value)
     assert fake.dispatches == []
+
+
+async def test_the_primary_rate_limit_is_waited_out_and_the_dispatch_still_sent_once() -> None:
+    fake = FakeGitHub()
+    fake.rate_limit = 3  # requests per second, then 403 with x-ratelimit-remaining: 0
+    async with serve(fake.app) as url:
+        chunks = await collect(GitHubActionsRunner(options(url, retries=10)), make_ctx(ARGS))
+    assert final(chunks).exit_code == 0
+    assert fake.rate_limited > 0  # it was hit…
+    assert len(fake.dispatches) == 1  # …and the dispatch waited, it was not doubled
+
+
+async def test_a_cancel_answered_502_is_retried_since_cancelling_twice_is_harmless() -> None:
+    fake = FakeGitHub()
+    fake.never_finish = True
+    fake.fail("POST", "/cancel", 502, {"message": "Server Error"})
+    async with serve(fake.app) as url:
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1):
+                await collect(GitHubActionsRunner(options(url)), make_ctx(ARGS))
+    ours = fake.next_id
+    assert len(fake.called("POST", f"/runs/{ours}/cancel")) == 2
+    assert fake.runs[ours]["conclusion"] == "cancelled"

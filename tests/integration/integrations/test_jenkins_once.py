@@ -56,13 +56,13 @@ async def test_a_502_after_jenkins_queued_the_build_follows_that_build(queue_pol
 
 async def test_a_correlation_parameter_tells_our_build_from_a_colleagues_identical_one() -> None:
     fake = FakeJenkins()
-    fake.defined = {"VERSION", "ENV", "OPSROOM_RUN"}
+    fake.definitions = {"VERSION": "", "ENV": "", "OPSROOM_RUN": "", "DRY_RUN": "false"}
     fake.queue_polls = 50
     fake.build_polls = 1
     async with serve(fake.app) as url:
         # A colleague's identical build, queued just before ours.
         await collect(JenkinsRunner(options(url, correlation_parameter="OPSROOM_RUN")), make_ctx(ARGS, dry_run=True))
-        fake.params.append({"VERSION": "1.4.2", "ENV": "staging", "OPSROOM_RUN": "opsroom-run-9"})
+        fake.params.append({"VERSION": "1.4.2", "ENV": "staging", "OPSROOM_RUN": "opsroom-run-9", "DRY_RUN": "false"})
         fake.next_queue_id += 1
         fake.queue[fake.next_queue_id] = {"polls": 0, "params": fake.params[-1]}
         colleague = fake.next_queue_id

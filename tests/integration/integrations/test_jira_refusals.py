@@ -74,3 +74,39 @@ async def test_jira_error_messages_are_shown() -> None:
                 JiraConfig(type="jira", url=url, email_env="T_JIRA_EMAIL", token_env="T_JIRA_TOKEN", project="NOPE")
             ).create(NewTicket(title="x"))
     assert str(err.value) == "Jira refused to create issues in project NOPE (400): project: valid project is required"
+
+
+async def test_servicenow_and_github_refusals_carry_their_reason() -> None:
+    from tests.fakes.github_issues import FakeGitHubIssues
+    from tests.fakes.servicenow import FakeServiceNow
+
+    from opsroom.config.tickets import GitHubIssuesConfig, ServiceNowConfig
+    from opsroom.integrations.tickets.github_issues import GitHubIssues
+    from opsroom.integrations.tickets.servicenow import ServiceNowTickets
+
+    sn, gh = FakeServiceNow(), FakeGitHubIssues()
+    sn.insert_denied = True
+    async with serve(sn.app) as sn_url, serve(gh.app) as gh_url:
+        with pytest.MonkeyPatch.context() as env:
+            env.setenv("T_SN_USER", "opsroom")
+            env.setenv("T_SN_PASSWORD", "sn-pass")
+            env.setenv("T_GH_TOKEN", "ghp_issues")
+            snow = ServiceNowTickets(
+                ServiceNowConfig(type="servicenow", url=sn_url, username_env="T_SN_USER", password_env="T_SN_PASSWORD")
+            )
+            with pytest.raises(IntegrationError) as refused:
+                await snow.create(NewTicket(title="disk full"))
+            issues = GitHubIssues(
+                GitHubIssuesConfig(type="github", url=gh_url, repo="acme/ops", token_env="T_GH_TOKEN")
+            )
+            with pytest.raises(IntegrationError) as invalid:
+                await issues.create(NewTicket(title="  \n "))
+    assert str(refused.value) == (
+        "ServiceNow says the token cannot create incident records (403): "
+        "Operation Failed: ACL Exception Insert Failed due to security constraints"
+    )
+    assert (
+        str(invalid.value)
+        == "GitHub refused to create issues in acme/ops (422): Validation Failed: title missing_field"
+    )
+    assert sn.tables["incident"] == {} and gh.issues == {}

@@ -20,8 +20,8 @@ import httpx
 import pytest
 import websockets
 import yaml
+from tests.support.system import demo_data_elsewhere
 
-from opsroom.config.loader import DEMO_CONFIG
 from opsroom.web.serving import event_loop_factory
 
 
@@ -33,9 +33,8 @@ def _free_port() -> int:
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    data = yaml.safe_load(DEMO_CONFIG.read_text())
+    data = demo_data_elsewhere()
     data["database"] = {"url": f"sqlite:///{tmp_path / 'opsroom.db'}"}
-    data["kb"]["paths"] = [str(DEMO_CONFIG.parent / "kb")]  # the demo's articles, not copied here
     config = tmp_path / "opsroom.yaml"
     config.write_text(yaml.safe_dump(data))
     port = _free_port()

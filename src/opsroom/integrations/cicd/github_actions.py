@@ -296,12 +296,14 @@ class _Flow:
         return [j for j in jobs if isinstance(j, Mapping)]
 
     async def cancel(self, run_id: int) -> None:
-        # 202 Accepted; 409 means the run already finished, which is fine here.
+        # 202 Accepted; 409 means the run already finished, which is fine here. Cancelling
+        # twice does no harm, so a 5xx is retried like a read.
         await self.api.request(
             "POST",
             f"{self.base}/runs/{run_id}/cancel",
             what=f"cancel workflow runs in {self.repo}",
             accept=(409,),
+            idempotent=True,
         )
 
 

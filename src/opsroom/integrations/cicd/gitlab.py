@@ -162,6 +162,7 @@ class GitLabRunner:
                             "POST",
                             f"{base}/pipelines/{pipeline_id}/cancel",
                             what=f"cancel pipelines in {project}",
+                            idempotent=True,  # cancelling twice does no harm
                         ),
                     )
                 raise

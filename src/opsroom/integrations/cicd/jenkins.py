@@ -206,7 +206,8 @@ class JenkinsRunner:
     async def _find(
         self, api: ApiClient, job_path: str, params: dict[str, str], first_new: int, name: str
     ) -> tuple[str, int] | None:
-        """The queue item or build our lost request started: this job's, with our parameters."""
+        """The queue item or build our lost request started: this job's, with our parameters
+        (Jenkins lists every defined parameter, defaults included, so ours are a subset)."""
         queue = require_mapping(
             await api.json(
                 "GET",
@@ -234,12 +235,13 @@ class JenkinsRunner:
             task_url = str((item.get("task") or {}).get("url") or "") if isinstance(item, Mapping) else ""
             if (
                 urlsplit(task_url).path.rstrip("/").endswith(job_path)
-                and _parameters(item) == params
+                and params.items() <= _parameters(item).items()
                 and item.get("id") not in started_items
             ):
                 found.append(("queue", int(item["id"])))
         for build in builds:
-            if isinstance(build.get("number"), int) and build["number"] >= first_new and _parameters(build) == params:
+            number = build.get("number")
+            if isinstance(number, int) and number >= first_new and params.items() <= _parameters(build).items():
                 found.append(("build", int(build["number"])))
         return pick_one(
             found,
@@ -280,6 +282,7 @@ class JenkinsRunner:
                 headers=headers,
                 what=f"abort builds of {name}",
                 accept=(302, 303, 404),
+                idempotent=True,  # stopping twice does no harm
             )
         elif queue_id is not None:
             await api.request(
@@ -289,6 +292,7 @@ class JenkinsRunner:
                 headers=headers,
                 what=f"cancel queued builds of {name}",
                 accept=(302, 303, 404),
+                idempotent=True,
             )
 
 

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -36,10 +37,19 @@ for _name in ("botocore", "boto3", "s3transfer"):
 INSTANCE_LIMIT = 50
 
 
+# An error body botocore could not parse for the service's protocol (a proxy's page, or a
+# query-style XML error where JSON was expected) arrives as the HTTP status and the raw body.
+_XML_ERROR = re.compile(r"<Code>([^<]{1,100})</Code>.*?<Message>([^<]{0,500})</Message>", re.S)
+
+
 def _error(action: str, err: Exception) -> CloudError:
     if isinstance(err, botocore.exceptions.ClientError):
         info = err.response.get("Error", {})
-        return CloudError(f"{action}: {info.get('Code', 'error')}: {info.get('Message', '')}".rstrip(": "))
+        code, message = str(info.get("Code", "error")), str(info.get("Message", ""))
+        if code.isdigit():
+            found = _XML_ERROR.search(message)
+            code, message = (found.group(1), found.group(2)) if found else (f"HTTP {code}", message[:200])
+        return CloudError(f"{action}: {code}: {message}".rstrip(": "))
     if isinstance(err, botocore.exceptions.NoCredentialsError):
         return CloudError(f"{action}: no AWS credentials found (environment variables, profile or role)")
     return CloudError(f"{action}: {type(err).__name__}: {err}")
@@ -70,11 +80,15 @@ class AwsProvider:
         return boto3.Session(aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                              aws_session_token=creds["SessionToken"], region_name=s.region)
 
-    def _client(self, service: str) -> Any:
+    async def _client(self, service: str) -> Any:
+        if self._session is None:  # assuming a role is a network call: off the event loop
+            try:
+                self._session = await asyncio.to_thread(self._make_session)
+            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as err:
+                raise _error(f"credentials for {self.environment}", err) from None
         if service not in self._clients:
-            if self._session is None:
-                self._session = self._make_session()
-            self._clients[service] = self._session.client(
+            session: Any = self._session
+            self._clients[service] = session.client(
                 service, endpoint_url=self.settings.endpoint_url or None, config=_CONFIG)
         return self._clients[service]
 
@@ -87,12 +101,12 @@ class AwsProvider:
 
         return await asyncio.to_thread(guarded)
 
-    def _ecs(self, target: str) -> tuple[Any, str, str]:
+    async def _ecs(self, target: str) -> tuple[Any, str, str]:
         svc = self.settings.ecs_services.get(target)
         if svc is None:
             raise CloudError(f"no ECS service named {target!r} in {self.environment} "
                              f"(configured: {', '.join(sorted(self.settings.ecs_services)) or 'none'})")
-        return self._client("ecs"), svc.cluster, svc.service
+        return await self._client("ecs"), svc.cluster, svc.service
 
     def _group(self, target: str) -> str:
         group = self.settings.autoscaling_groups.get(target)
@@ -103,7 +117,7 @@ class AwsProvider:
 
     # -- scaling ---------------------------------------------------------------------------
     async def _service(self, target: str) -> dict[str, Any]:
-        ecs, cluster, service = self._ecs(target)
+        ecs, cluster, service = await self._ecs(target)
         found = await self._call("ecs:DescribeServices",
                                  lambda: ecs.describe_services(cluster=cluster, services=[service]))
         if not found.get("services"):
@@ -116,13 +130,13 @@ class AwsProvider:
                         f"pending {svc.get('pendingCount', 0)}, status {svc.get('status', '?')}")
 
     async def scale_service(self, target: str, count: int) -> None:
-        ecs, cluster, service = self._ecs(target)
+        ecs, cluster, service = await self._ecs(target)
         await self._call("ecs:UpdateService",
                          lambda: ecs.update_service(cluster=cluster, service=service, desiredCount=count))
 
     async def _asg(self, target: str) -> dict[str, Any]:
         name = self._group(target)
-        asg = self._client("autoscaling")
+        asg = await self._client("autoscaling")
         found = await self._call("autoscaling:DescribeAutoScalingGroups",
                                  lambda: asg.describe_auto_scaling_groups(AutoScalingGroupNames=[name]))
         if not found.get("AutoScalingGroups"):
@@ -137,13 +151,13 @@ class AwsProvider:
 
     async def scale_group(self, target: str, count: int) -> None:
         name = self._group(target)
-        asg = self._client("autoscaling")
+        asg = await self._client("autoscaling")
         await self._call("autoscaling:SetDesiredCapacity", lambda: asg.set_desired_capacity(
             AutoScalingGroupName=name, DesiredCapacity=count, HonorCooldown=False))
 
     # -- restart ---------------------------------------------------------------------------
     async def restart_service(self, target: str) -> str:
-        ecs, cluster, service = self._ecs(target)
+        ecs, cluster, service = await self._ecs(target)
         updated = await self._call("ecs:UpdateService", lambda: ecs.update_service(
             cluster=cluster, service=service, forceNewDeployment=True))
         return str(_primary(updated["service"]).get("id", ""))
@@ -173,11 +187,11 @@ class AwsProvider:
         if what == "groups":
             for name in sorted(self.settings.autoscaling_groups):
                 g = await self._asg(name)
-                cap = await self.group_capacity(name)
-                rows.append((name, str(g["MinSize"]), str(g["MaxSize"]), str(cap.desired), str(cap.running)))
+                in_service = sum(1 for i in g.get("Instances", []) if i.get("LifecycleState") == "InService")
+                rows.append((name, str(g["MinSize"]), str(g["MaxSize"]), str(g["DesiredCapacity"]), str(in_service)))
             return Described(("group", "min", "max", "desired", "in service"), tuple(rows))
         if what == "instances":
-            ec2 = self._client("ec2")
+            ec2 = await self._client("ec2")
             found = await self._call("ec2:DescribeInstances",
                                      lambda: ec2.describe_instances(MaxResults=INSTANCE_LIMIT))
             for reservation in found.get("Reservations", []):
@@ -192,7 +206,7 @@ class AwsProvider:
     async def can_describe(self, what: str) -> str:
         if what != "instances":
             return f"{what}: ECS and Auto Scaling have no DryRun; would call their Describe operations read-only"
-        ec2 = self._client("ec2")
+        ec2 = await self._client("ec2")
 
         def dry() -> str:
             try:
@@ -207,18 +221,18 @@ class AwsProvider:
 
     # -- keys ------------------------------------------------------------------------------
     async def access_keys(self, user: str) -> Sequence[AccessKey]:
-        iam = self._client("iam")
+        iam = await self._client("iam")
         found = await self._call("iam:ListAccessKeys", lambda: iam.list_access_keys(UserName=user))
         return [AccessKey(k["AccessKeyId"], k["Status"], str(k.get("CreateDate", "")))
                 for k in found.get("AccessKeyMetadata", [])]
 
     async def create_access_key(self, user: str) -> tuple[str, str]:
-        iam = self._client("iam")
+        iam = await self._client("iam")
         made = await self._call("iam:CreateAccessKey", lambda: iam.create_access_key(UserName=user))
         return made["AccessKey"]["AccessKeyId"], made["AccessKey"]["SecretAccessKey"]
 
     async def store_key(self, user: str, key_id: str, secret: str) -> str:
-        sm = self._client("secretsmanager")
+        sm = await self._client("secretsmanager")
         name = self.settings.key_rotation.secret_name.replace("{user}", user)
         value = json.dumps({"aws_access_key_id": key_id, "aws_secret_access_key": secret})
 
@@ -255,16 +269,16 @@ class AwsProvider:
         await self._call("sts:GetCallerIdentity with the new key", check)
 
     async def set_key_status(self, user: str, key_id: str, active: bool) -> None:
-        iam = self._client("iam")
+        iam = await self._client("iam")
         await self._call("iam:UpdateAccessKey", lambda: iam.update_access_key(
             UserName=user, AccessKeyId=key_id, Status="Active" if active else "Inactive"))
 
     async def delete_access_key(self, user: str, key_id: str) -> None:
-        iam = self._client("iam")
+        iam = await self._client("iam")
         await self._call("iam:DeleteAccessKey", lambda: iam.delete_access_key(UserName=user, AccessKeyId=key_id))
 
     async def rotate_secret(self, secret_id: str) -> str:
-        sm = self._client("secretsmanager")
+        sm = await self._client("secretsmanager")
         done = await self._call("secretsmanager:RotateSecret", lambda: sm.rotate_secret(SecretId=secret_id))
         return str(done.get("VersionId", ""))
 

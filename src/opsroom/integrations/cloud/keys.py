@@ -56,11 +56,10 @@ async def rotate_access_key(p: CloudProvider, env: str, user: str, ctx: RunConte
     assert deletions is not None
     new_id, secret = await p.create_access_key(user)
     try:
-        yield OutputChunk(text=f"created new key {short(new_id)}", stream="progress")
-        yield OutputChunk(text=f"created new key {short(new_id)} for {user}\n")
+        yield OutputChunk(text=f"created new key {short(new_id)} for {user}", stream="progress")
         try:
             await p.verify_key(new_id, secret)
-            yield OutputChunk(text=f"new key {short(new_id)} authenticates\n")
+            yield OutputChunk(text=f"new key {short(new_id)} authenticates", stream="progress")
             where = await p.store_key(user, new_id, secret)
         except asyncio.CancelledError:  # cancelled or timed out before the key was stored
             await _undo_new_key(p, user, new_id)
@@ -71,8 +70,7 @@ async def rotate_access_key(p: CloudProvider, env: str, user: str, ctx: RunConte
                              f"the old key {short(old.key_id)} is still active") from None
     finally:
         secret = ""  # noqa: F841 — drop the only reference to the value as soon as it is stored
-    yield OutputChunk(text=f"new key stored in {where}", stream="progress")
-    yield OutputChunk(text=f"new key {short(new_id)} stored in {where}\n")
+    yield OutputChunk(text=f"new key {short(new_id)} stored in {where}", stream="progress")
     scheduled = deletions.schedule(provider=p.name, environment=env, user=user, key_id=old.key_id,
                                    new_key_id=new_id, grace=grace, run_id=ctx.run_id, requested_by=ctx.user)
     try:

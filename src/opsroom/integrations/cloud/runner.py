@@ -109,8 +109,7 @@ class CloudRunner:
             yield OutputChunk(text=f"{kind} {target} already wants {count}; nothing to do\n", exit_code=0)
             return
         await (p.scale_service(target, count) if kind == "service" else p.scale_group(target, count))
-        yield OutputChunk(text=f"scaling {plan}", stream="progress")
-        yield OutputChunk(text=f"scaling {plan}\n")
+        yield OutputChunk(text=f"scaling {plan}", stream="progress")  # progress lines land in the output too
         if kind == "service" and self.wait:
             async for chunk in self._follow(p, target, ctx, f"scaled to {count}"):
                 yield chunk
@@ -129,8 +128,8 @@ class CloudRunner:
             yield OutputChunk(text=f"dry run: would restart {plan}\n", exit_code=0, result=f"plan: {plan}")
             return
         deployment = await p.restart_service(target)
-        yield OutputChunk(text=f"new deployment {deployment} of {target} started", stream="progress")
-        yield OutputChunk(text=f"new deployment {deployment} of {target} in {env} (was {before.deployment_id})\n")
+        yield OutputChunk(text=f"new deployment {deployment} of {target} in {env} (was {before.deployment_id})",
+                          stream="progress")
         if not self.wait:
             yield OutputChunk(exit_code=0, result=f"deployment {deployment} started")
             return
@@ -146,7 +145,6 @@ class CloudRunner:
                     f"{r.deployments} deployment(s), {r.state.lower().replace('_', ' ')}")
             if line != last:
                 yield OutputChunk(text=line, stream="progress")
-                yield OutputChunk(text=line + "\n")
                 last = line
             if r.failed:
                 yield OutputChunk(text=f"deployment {r.deployment_id} failed\n", stream="stderr", exit_code=1,
@@ -166,7 +164,7 @@ class CloudRunner:
             return
         found = await p.describe(what)
         table = render_table(found.columns, found.rows) if found.rows else f"no {what} in {env}"
-        yield OutputChunk(text=table + "\n", exit_code=0, result=f"{len(found.rows)} {what} in {env}")
+        yield OutputChunk(text=table + "\n", exit_code=0, result=f"{what} in {env}: {len(found.rows)}")
 
     # -- keys ------------------------------------------------------------------------------
     async def _rotate_access_key(self, p: CloudProvider, env: str, ctx: RunContext) -> AsyncIterator[OutputChunk]:

@@ -17,6 +17,7 @@ Values are inserted as text in one pass (an argument holding ``{user}`` stays th
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -130,6 +131,8 @@ class OpenTicket:
                 author=ctx.user,
                 thread_link=ctx.thread_link,
                 labels=self.labels,
+                # Names the run on the ticket (label / correlation field / marker), unique per open.
+                dedup_key=f"run{ctx.run_id}-{uuid.uuid4().hex[:8]}",
             )
         )
         where = f": {ticket.url}" if ticket.url else ""
