@@ -6,6 +6,7 @@ It enforces what the real service enforces and the adapter must cope with:
 - the bot can only post to a conversation it is a member of (403 BotNotInConversationRoster);
 - an update must name an activity that exists in that conversation (404);
 - messages over 28 KB are refused (413 MessageSizeTooBig);
+- the roster (``GET …/members/{id}``) answers only for members, with their UPN;
 - throttling: ``throttle(n)`` answers the next n calls with 429 and a Retry-After.
 """
 
@@ -70,6 +71,7 @@ class FakeBotConnector:
     members: dict[str, set[str]] = field(default_factory=dict)  # base conversation id -> member ids
     posted: dict[str, Posted] = field(default_factory=dict)
     refusals: list[tuple[int, str]] = field(default_factory=list)
+    profiles: dict[str, dict[str, str]] = field(default_factory=dict)  # member id or object id -> roster entry
     _throttle: int = 0
 
     def throttle(self, calls: int) -> None:
@@ -117,8 +119,19 @@ class FakeBotConnector:
         existing.activity, existing.updates = json.loads(raw), existing.updates + 1
         return JSONResponse({"id": activity_id})
 
+    async def _member(self, request: Request) -> JSONResponse:
+        conversation, member = request.path_params["cid"], request.path_params["mid"]
+        refused = self._check(request, b"", conversation)
+        if refused is not None:
+            return refused
+        profile = self.profiles.get(member)
+        if profile is None:
+            return self._refuse(404, "MemberNotFoundInConversation")
+        return JSONResponse(profile)
+
     def app(self) -> Starlette:
         return Starlette(routes=[
+            Route("/v3/conversations/{cid}/members/{mid}", self._member, methods=["GET"]),
             Route("/v3/conversations/{cid}/activities", self._post, methods=["POST"]),
             Route("/v3/conversations/{cid}/activities/{aid}", self._post, methods=["POST"]),
             Route("/v3/conversations/{cid}/activities/{aid}", self._put, methods=["PUT"]),

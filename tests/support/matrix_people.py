@@ -66,7 +66,7 @@ class Person:
         assert isinstance(resp, RoomSendResponse), resp
         return str(resp.event_id)
 
-    async def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> dict[str, Any]:
+    async def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 90.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while True:
             found = next((e for e in self.events if match(e)), None)

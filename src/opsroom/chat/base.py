@@ -8,6 +8,7 @@ engine (or the adapter) degrades, e.g. text ``/approve 42`` where there are no b
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol, Sequence, runtime_checkable
@@ -17,6 +18,20 @@ from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor
 
 InboundHandler = Callable[[Inbound], Awaitable[None]]
+
+STOP_GRACE_SECONDS = 10.0
+
+
+async def finish_tasks(tasks: set[asyncio.Task[None]], grace: float = STOP_GRACE_SECONDS) -> None:
+    """At stop, let events already handed to the engine finish (a command being recorded must
+    not be cut mid-transaction, nor leave a worker thread holding a database connection);
+    cancel only what is still running after ``grace`` seconds."""
+    pending = [t for t in tasks if not t.done()]
+    if pending:
+        _, late = await asyncio.wait(pending, timeout=grace)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
 
 @dataclass(frozen=True)

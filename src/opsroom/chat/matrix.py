@@ -4,8 +4,8 @@
   store folder so restarts stay the same device with the same keys.
 - A long-poll ``/sync`` loop of our own (not ``sync_forever``) so the sync token is saved only
   after the engine took every event of a batch: no replay, no gap across restarts. The first
-  sync of a brand-new store only catches up (history is never run as commands); events older
-  than ``CATCH_UP_SECONDS`` are ignored too. The bot's own events are ignored.
+  sync of a brand-new store skips everything older than the start (history is never run as
+  commands); events older than ``CATCH_UP_SECONDS`` are ignored too, and so are the bot's own.
 - Joins the configured rooms; accepts an invite only to one of them or from a user of an
   allowed homeserver.
 - Replies in ``m.thread`` threads (with the reply fallback), progress as ``m.replace`` edits
@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.base import finish_tasks as _finish
 from opsroom.chat.matrix_render import render
 from opsroom.chat.matrix_state import MatrixState
 from opsroom.chat.pacing import Outbox
@@ -93,12 +94,12 @@ class MatrixAdapter:
         log.info("matrix adapter started as %s (device %s)", self.client.user_id, self.client.device_id)
 
     async def stop(self) -> None:
+        if self._loop_task is not None:  # no new events first
+            self._loop_task.cancel()
+            await asyncio.gather(self._loop_task, return_exceptions=True)
+            self._loop_task = None
+        await _finish(self._tasks)
         self._handler = None
-        tasks = [t for t in (self._loop_task, *self._tasks) if t is not None]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-        self._loop_task = None
         await self.client.close()
         self.state.close()
 
@@ -162,11 +163,9 @@ class MatrixAdapter:
     async def _on_sync(self, resp: Any, catching_up: bool) -> None:
         for room_id, info in resp.rooms.invite.items():
             await self._on_invite(room_id, info)
-        if catching_up:
-            return
         for room_id, info in resp.rooms.join.items():
             for event in info.timeline.events:
-                await self._on_event(room_id, event)
+                await self._on_event(room_id, event, catching_up)
 
     async def _on_invite(self, room_id: str, info: Any) -> None:
         inviter = next(
@@ -182,14 +181,17 @@ class MatrixAdapter:
             return
         await self.client.join(room_id)
 
-    async def _on_event(self, room_id: str, event: Any) -> None:
+    async def _on_event(self, room_id: str, event: Any, catching_up: bool = False) -> None:
         from nio import ReactionEvent, RoomMessageText
 
         source: dict[str, Any] = getattr(event, "source", None) or {}
         sender = str(source.get("sender", ""))
         if not sender or sender == self.client.user_id:
             return
-        if self._started_ms - int(source.get("origin_server_ts", 0)) > CATCH_UP_SECONDS * 1000:
+        age_ms = self._started_ms - int(source.get("origin_server_ts", 0))
+        # With no sync token yet (a new store), the room history is not ours to run: only what
+        # was sent since this start. With a token, what came while we were down is run too.
+        if age_ms > (0 if catching_up else CATCH_UP_SECONDS * 1000):
             return
         content: dict[str, Any] = source.get("content") or {}
         relates: dict[str, Any] = content.get("m.relates_to") or {}

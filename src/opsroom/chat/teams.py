@@ -23,6 +23,7 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import time
 import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
@@ -37,6 +38,7 @@ from microsoft_agents.hosting.core import (
     ChannelAdapter,
     ClaimsIdentity,
     Connections,
+    ConnectorClientBase,
     MemoryStorage,
     TurnContext,
     TurnState,
@@ -49,6 +51,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.base import finish_tasks as _finish
 from opsroom.chat.local_state import LocalState
 from opsroom.chat.pacing import Outbox
 from opsroom.chat.teams_render import ACTION_VERB, activity_body
@@ -59,6 +62,7 @@ from opsroom.web import intake
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256_000
+UPN_CACHE_SECONDS = 3600.0
 T = TypeVar("T")
 
 
@@ -132,25 +136,28 @@ class TeamsAdapter:
         self.outbox = Outbox(config.pace_seconds)
         self._handler: InboundHandler | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._upns: dict[str, tuple[float, str]] = {}
         self.app: AgentApplication[TurnState] = AgentApplication[TurnState](
             storage=MemoryStorage(), bot_app_id=config.app_id, connection_manager=connections,
             remove_recipient_mention=True, start_typing_timer=False,
         )
+        # The SDK's default posts "Exception caught: …" into the conversation; errors are logged, not shown.
+        channel_adapter.on_turn_error = self._on_turn_error
         self.app.activity("message")(self._on_message)
         self.app.conversation_update("membersAdded")(self._on_members_added)
         self.app.adaptive_card.action_execute(ACTION_VERB)(self._on_execute)
 
     # -- lifecycle ---------------------------------------------------------------------
 
+    async def _on_turn_error(self, context: TurnContext, error: Exception) -> None:
+        log.error("teams: a turn failed: %s", type(error).__name__, exc_info=error)
+
     async def start(self, handler: InboundHandler) -> None:
         self._handler = handler
 
     async def stop(self) -> None:
+        await _finish(self._tasks)
         self._handler = None
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
         self.state.close()
 
     def routes(self) -> list[BaseRoute]:
@@ -230,11 +237,17 @@ class TeamsAdapter:
         sender, name = self._sender(activity)
         if not sender:
             return  # not a person of this tenant (no Entra object id): nothing to authorize
+        upn = await self._upn(context, sender)
         place = self._place(activity)
+        bot = activity.recipient.id if activity.recipient else ""
+        # Without resource-specific consent Teams delivers channel messages only when the bot
+        # is @mentioned; with it, every message arrives and only mentions and DMs are for us
+        # (a plain one is still read when it starts with ! or /).
+        mentioned = any(m.mentioned and m.mentioned.id == bot for m in activity.get_mentions())
         self._spawn(self._emit(MessageEvent(
             place=place, sender_id=sender, text=(activity.text or "").strip(), message_id=activity.id,
-            addressed=True,  # Teams delivers channel messages only when the bot is @mentioned
-            event_id=f"teams:{activity.conversation.id}:{activity.id}", sender_name=name,
+            addressed=mentioned or place.is_direct,
+            event_id=f"teams:{activity.conversation.id}:{activity.id}", sender_name=name, sender_email=upn,
         )))
 
     async def _on_members_added(self, context: TurnContext, state: TurnState) -> None:
@@ -260,13 +273,33 @@ class TeamsAdapter:
         sender, name = self._sender(activity)
         if not sender:
             return False
+        upn = await self._upn(context, sender)
         place = self._place(activity)
         ref = MessageRef(place, activity.reply_to_id) if activity.reply_to_id else None
         self._spawn(self._emit(ActionEvent(
             place=place, sender_id=sender, action_id=action_id, message=ref,
-            event_id=f"teams:{activity.conversation.id}:{activity.id}", sender_name=name,
+            event_id=f"teams:{activity.conversation.id}:{activity.id}", sender_name=name, sender_email=upn,
         )))
         return True
+
+    async def _upn(self, context: TurnContext, aad_object_id: str) -> str:
+        """The sender's user principal name from the conversation roster (cached an hour), so
+        a directory that knows people by email (``identities: {email: …}``) maps them too.
+        The object id stays the primary key; the UPN is only the fallback."""
+        cached = self._upns.get(aad_object_id)
+        if cached and time.monotonic() - cached[0] < UPN_CACHE_SECONDS:
+            return cached[1]
+        connector = context.services.get(ConnectorClientBase)  # type: ignore[type-abstract]
+        base, _ = split_conversation(context.activity.conversation.id)
+        upn = ""
+        if connector is not None:
+            try:
+                member = await connector.conversations.get_conversation_member(base, aad_object_id)
+                upn = str((member.model_extra or {}).get("userPrincipalName") or "")
+            except Exception as exc:  # the roster is a convenience: without it, the object id still maps
+                log.warning("teams: looking up %s in %s failed: %s", aad_object_id, base, type(exc).__name__)
+        self._upns[aad_object_id] = (time.monotonic(), upn)
+        return upn
 
     def _sign(self, conversation: str, action_id: str) -> str:
         return hmac.new(self._key, f"{conversation}\n{action_id}".encode(), hashlib.sha256).hexdigest()
@@ -308,22 +341,30 @@ class TeamsAdapter:
         if place.thread:
             reference.conversation.id = f"{place.channel};messageid={place.thread}"
         results: list[T] = []
+        errors: list[Exception] = []
 
         async def callback(context: TurnContext) -> None:
-            results.append(await turn(context))
+            try:  # caught here: the SDK's turn-error handler would post the error into the chat
+                results.append(await turn(context))
+            except Exception as exc:
+                errors.append(exc)
 
         claims = ClaimsIdentity({"aud": self.config.app_id, "appid": self.config.app_id})
         for attempt in range(self.config.max_rate_limit_retries + 1):
-            try:
-                await self.channel_adapter.continue_conversation_with_claims(
-                    claims, reference.get_continuation_activity(), callback)
+            errors.clear()
+            await self.channel_adapter.continue_conversation_with_claims(
+                claims, reference.get_continuation_activity(), callback)
+            if results:
                 return results[0]
-            except aiohttp.ClientResponseError as exc:
+            exc = errors[0] if errors else TeamsError(f"teams: nothing was sent to {place.channel}")
+            if isinstance(exc, aiohttp.ClientResponseError):
                 if exc.status != 429 or attempt == self.config.max_rate_limit_retries:
                     raise TeamsError(f"teams: {place.channel} refused the message ({exc.status}): {exc.message}") \
                         from None
                 retry_after = str(exc.headers.get("Retry-After", "1") if exc.headers else "1")
                 await asyncio.sleep(float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 1.0)
+                continue
+            raise exc
         raise AssertionError("unreachable")
 
     async def send(self, place: Place, message: Message) -> MessageRef:

@@ -12,7 +12,7 @@ from tests.support.synapse import Synapse, running_synapse
 @pytest.fixture(scope="session")
 def synapse(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Synapse]:
     with running_synapse(tmp_path_factory.mktemp("synapse")) as server:
-        for name in ("alice", "bob", "carol", "opsroom"):
+        for name in ("alice", "bob", "carol", "mallory", "opsroom"):
             server.register(name, PASSWORD)
         print(f"synapse ready in {server.started_in:.1f}s at {server.url}")
         yield server

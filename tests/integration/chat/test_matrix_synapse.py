@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from nio import RoomPreset
 from tests.support.matrix_people import PASSWORD, Person, body_of, relation
 from tests.support.synapse import Synapse
 from tests.support.system import demo_data, make_system
@@ -73,8 +74,9 @@ class Room:
 
 
 def start_system(tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch: pytest.MonkeyPatch,
-                 invites_from: str = "localhost") -> System:
-    config = MatrixConfig(homeserver=synapse.url, user_id=BOT, password=PASSWORD, invites_from_servers=[invites_from])
+                 invites_from: str = "localhost", rooms: tuple[str, ...] = ()) -> System:
+    config = MatrixConfig(homeserver=synapse.url, user_id=BOT, password=PASSWORD, invites_from_servers=[invites_from],
+                          rooms=list(rooms))
     adapter = MatrixAdapter(config, store=tmp_path / "matrix-store", known_users={matrix_id(n) for n in PEOPLE})
     system, _ = make_system(tmp_path, db_url, demo_with_matrix_users(), adapter=adapter,  # type: ignore[arg-type]
                             monkeypatch=monkeypatch)
@@ -161,11 +163,25 @@ async def test_a_command_the_policy_denies_is_refused_and_nothing_runs(
 async def test_a_command_in_an_encrypted_room_is_answered_encrypted(
     tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    mallory = Person(synapse.url, matrix_id("mallory"), tmp_path / "people-mallory")  # not in the directory
     async with matrix_room(tmp_path, db_url, synapse, monkeypatch, encrypted=True) as room:
-        await room.people["alice"].say(room.room_id, "!deploy api-gateway staging")
-        done = await room.bot_says("succeeded")
-        assert done["decrypted"], "the bot's answer travelled encrypted"
-        assert room.runs()[0].user == "alice"
+        await mallory.start()
+        try:
+            await room.people["alice"].client.room_invite(room.room_id, mallory.user_id)
+            await mallory.join(room.room_id)
+            await room.people["alice"].wait_for(lambda e: e.get("type") == "m.room.member"
+                                                and e.get("state_key") == mallory.user_id
+                                                and e["content"].get("membership") == "join")
+            await room.people["alice"].say(room.room_id, "!deploy api-gateway staging")
+            done = await room.bot_says("succeeded")
+            assert done["decrypted"], "the bot's answer travelled encrypted"
+            assert room.runs()[0].user == "alice"
+            # trust: directory — mallory's device got no room key: she sees only ciphertext
+            seen = await mallory.wait_for(lambda e: e.get("sender") == BOT and e.get("type") == "m.room.encrypted")
+            assert "ciphertext" in seen["content"]
+            assert not [e for e in mallory.events if e.get("sender") == BOT and e["decrypted"]]
+        finally:
+            await mallory.stop()
 
 
 async def test_a_restart_neither_replays_a_command_nor_misses_one_sent_meanwhile(
@@ -216,3 +232,42 @@ async def test_an_invite_from_a_server_not_allowed_is_ignored(
         await alice.stop()
         await system.stop()
         system.db.dispose()
+
+
+@pytest.mark.timeout(360)  # several round trips through Synapse on a loaded machine
+async def test_the_bot_joins_its_configured_room_and_a_typed_approval_works(
+    tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = Person(synapse.url, matrix_id("alice"), tmp_path / "alice")
+    carol = Person(synapse.url, matrix_id("carol"), tmp_path / "carol")
+    await alice.start()
+    await carol.start()
+    system = None
+    try:
+        created = await alice.client.room_create(name="ops", preset=RoomPreset.public_chat)
+        room_id = str(created.room_id)
+        await carol.join(room_id)
+        # no invite: the bot joins because the room is in its config (and only invites from elsewhere are ignored)
+        system = start_system(tmp_path, db_url, synapse, monkeypatch, invites_from="ops.example.org", rooms=(room_id,))
+        await system.start()
+        await alice.wait_for(lambda e: e.get("type") == "m.room.member" and e.get("state_key") == BOT
+                             and e["content"].get("membership") == "join")
+        await alice.say(room_id, "!deploy payments production")
+        await alice.wait_for(lambda e: e.get("sender") == BOT and "needs approval" in body_of(e))
+        await carol.say(room_id, "!approve 1")
+
+        def succeeded() -> bool:
+            with system.db.read() as conn:  # type: ignore[union-attr]
+                return [r.state for r in run_store.list_runs(conn, limit=10)] == [RunState.SUCCEEDED]
+
+        deadline = time.monotonic() + 60
+        while not succeeded():
+            assert time.monotonic() < deadline, "carol's typed approval did not start the run"
+            await asyncio.sleep(0.1)
+    finally:
+        await alice.stop()
+        await carol.stop()
+        if system is not None:
+            await system.runs.drain()
+            await system.stop()
+            system.db.dispose()

@@ -39,9 +39,16 @@ class Live:
     teams: TeamsAdapter
     sdk: TestAdapter
 
-    async def say(self, who: str, text: str) -> None:
-        activity = Activity(type="message", text=text, from_property=person(who),
-                            channel_data={"channel": {"id": CONVERSATION, "name": "ops"}})
+    async def say(self, who: str, text: str, *, mention: bool = True) -> None:
+        """``who`` writes in the channel, @mentioning the bot unless ``mention`` is False (what
+        Teams delivers only with resource-specific consent)."""
+        bot = {"id": f"28:{APP_ID}", "name": "opsroom"}
+        entities = [{"type": "mention", "text": "<at>opsroom</at>", "mentioned": bot}] if mention else []
+        activity = Activity.model_validate({
+            "type": "message", "text": ("<at>opsroom</at> " if mention else "") + text,
+            "from": person(who).model_dump(by_alias=True, exclude_none=True), "entities": entities,
+            "channelData": {"channel": {"id": CONVERSATION, "name": "ops"}},
+        })
         await self.sdk.process_activity(self.sdk.claims_identity, activity, self.teams.app.on_turn)
 
     async def click(self, who: str, data: dict[str, Any], card_id: str) -> Activity:
@@ -131,7 +138,8 @@ async def test_an_approval_by_action_execute_counts_only_from_an_approver(
         assert approve["type"] == "Action.Execute" and approve["fallback"]["type"] == "Action.Submit"
         refused = await live.click("bob", approve["data"], str(request.id))
         assert refused.value.body["statusCode"] == 200  # accepted for checking; the engine refuses bob
-        await live.card_saying("you are not an approver for run #1")
+        refusal, _ = await live.card_saying("you are not an approver for run #1")
+        assert refusal.conversation.id == f"{CONVERSATION};messageid={request.id}", "answered in the reply chain"
         assert live.runs()[0].state == RunState.AWAITING_APPROVAL
         await live.click("carol", approve["data"], str(request.id))
         await live.until(lambda: live.runs()[0].state == RunState.SUCCEEDED)
@@ -170,3 +178,32 @@ async def test_a_proactive_alert_reaches_a_conversation_the_bot_was_added_to(
         assert "<at>Carol (SRE lead)</at>" in live.card_text(card)
         with pytest.raises(TeamsError, match="never been in conversation"):
             await live.system.chat.send(Place("teams", "19:elsewhere@thread.tacv2"), alert)
+
+
+async def test_with_resource_specific_consent_only_mentions_and_bang_commands_are_read(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_teams(tmp_path, db_url, monkeypatch) as live:
+        await live.say("alice", "deploy api-gateway staging is what I will do after lunch", mention=False)
+        await asyncio.sleep(0.5)
+        assert live.runs() == [] and live.cards() == [], "chatter in the channel is not a command"
+        await live.say("alice", "!deploy api-gateway staging", mention=False)
+        await live.card_saying("succeeded")
+        assert [r.user for r in live.runs()] == ["alice"]
+
+
+async def test_the_action_submit_fallback_approves_like_action_execute(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_teams(tmp_path, db_url, monkeypatch) as live:
+        await live.say("alice", "deploy payments production")
+        request, card = await live.card_saying("needs approval")
+        fallback = button(card, "Approve")["fallback"]
+        submit = Activity.model_validate({
+            "type": "message", "value": fallback["data"], "replyToId": request.id,
+            "from": person("carol").model_dump(by_alias=True, exclude_none=True),
+        })
+        await live.sdk.process_activity(live.sdk.claims_identity, submit, live.teams.app.on_turn)
+        await live.until(lambda: live.runs()[0].state == RunState.SUCCEEDED)
+        actions = [(e.action, e.actor) for e in live.system.audit.for_run(live.runs()[0].id)]
+        assert ("approval.approved", "carol") in actions

@@ -32,9 +32,9 @@ from tests.support.system import make_system
 from tests.support.teams_people import AAD, APP_ID, CONVERSATION, demo_with_teams_users
 
 from opsroom.app import System
-from opsroom.chat.teams import TeamsAdapter, http_adapter
+from opsroom.chat.teams import TeamsAdapter, TeamsError, http_adapter
 from opsroom.config.chat import TeamsConfig
-from opsroom.core import RunState
+from opsroom.core import Message, Place, RunState
 from opsroom.runs import store as run_store
 from opsroom.web.app import build_app
 
@@ -81,9 +81,13 @@ class Live:
 
 
 @asynccontextmanager
-async def live_http(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Live]:
+async def live_http(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
+                    data: dict[str, Any] | None = None) -> AsyncIterator[Live]:
     channel_key, bot_key = SigningKey(), SigningKey()
-    connector = FakeBotConnector(bot_id=BOT, key=bot_key, members={CONVERSATION: {BOT, "29:alice", "29:carol"}})
+    connector = FakeBotConnector(bot_id=BOT, key=bot_key, members={CONVERSATION: {BOT, "29:alice", "29:carol"}},
+                                 profiles={aad: {"id": f"29:{name}", "aadObjectId": aad,
+                                                 "userPrincipalName": f"{name}@example.com"}
+                                           for name, aad in AAD.items()})
     async with serve(jwks_app(channel_key)) as jwks_url, serve(connector.app()) as service_url:
         keys = jwt_token_validator.BOTFRAMEWORK_JWKS_URIS
         monkeypatch.setitem(keys, BOT_FRAMEWORK_ISSUER, jwks_url + "/keys")
@@ -95,7 +99,7 @@ async def live_http(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
                              local_service_urls=True)
         teams = TeamsAdapter(config, channel_adapter=http_adapter(config, connections),
                              connections=connections, store=tmp_path / "teams", signing_key=b"k", auth=auth)
-        system, _ = make_system(tmp_path, db_url, demo_with_teams_users(), adapter=teams,  # type: ignore[arg-type]
+        system, _ = make_system(tmp_path, db_url, data or demo_with_teams_users(), adapter=teams,  # type: ignore[arg-type]
                                 monkeypatch=monkeypatch)
         await system.start()
         try:
@@ -152,3 +156,27 @@ async def test_an_activity_without_a_valid_token_is_refused_and_runs_nothing(
         assert resp.status_code == 401
         await asyncio.sleep(0.5)
         assert live.runs() == [] and live.connector.posted == {}
+
+
+async def test_once_the_bot_is_removed_from_a_conversation_posting_there_fails_clearly(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with live_http(tmp_path, db_url, monkeypatch) as live:
+        assert (await live.post(live.activity("whoami"), live.token())).status_code == 202
+        await live.until(lambda: bool(live.connector.posted))
+        live.connector.members[CONVERSATION].discard(BOT)
+        with pytest.raises(TeamsError, match="403"):
+            await live.system.chat.send(Place("teams", CONVERSATION), Message.plain("🔥 payments down"))
+        assert (403, "BotNotInConversationRoster") in live.connector.refusals
+
+
+async def test_someone_the_directory_knows_only_by_email_is_mapped_by_their_upn(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = demo_with_teams_users()
+    data["users"]["bob"]["identities"]["teams"] = "someone-else"  # bob's object id maps to nobody: only his email
+    async with live_http(tmp_path, db_url, monkeypatch, data) as live:
+        resp = await live.post(live.activity("deploy api-gateway staging", who="bob"), live.token())
+        assert resp.status_code == 202
+        await live.until(lambda: bool(live.runs()))
+        assert live.runs()[0].user == "bob"

@@ -19,6 +19,7 @@ ENV = {
     "MATTERMOST_COMMAND_TOKEN": "c",
     "OPSROOM_SECRET_KEY": "k",
     "MATRIX_PASSWORD": "p",
+    "TEAMS_APP_PASSWORD": "t",
 }
 
 
@@ -56,3 +57,21 @@ def test_matrix_config_block_validates_and_maps_people_by_matrix_id() -> None:
     assert config.chat.matrix is not None and config.chat.matrix.password == ENV["MATRIX_PASSWORD"]
     assert config.chat.matrix.reactions["✅"] == "Approve"
     assert config.users["carol"].identities["matrix"] == "@carol:example.org"
+
+
+def test_teams_config_block_validates_and_maps_people_by_entra_object_id() -> None:
+    [block] = [b for b in yaml_blocks("teams.md") if b.lstrip().startswith("server:")]
+    config = validate(interpolate(yaml.safe_load(block), ENV), "teams.md")
+    assert config.chat.teams is not None and config.chat.teams.app_password == ENV["TEAMS_APP_PASSWORD"]
+    assert config.users["alice"].identities["teams"] == "0b6b1f7c-1111-4c3e-9a0e-3f2d6d9b1a01"
+
+
+def test_teams_manifest_names_the_bot_and_the_consent_is_the_channel_message_permission() -> None:
+    import json
+
+    blocks = re.findall(r"```json\n(.*?)```", (DOCS / "teams.md").read_text(), re.S)
+    manifest = json.loads(blocks[0])
+    assert manifest["bots"][0]["botId"] == manifest["id"]
+    assert {"team", "personal"} <= set(manifest["bots"][0]["scopes"])
+    consent = json.loads("{" + blocks[1].strip() + "}")
+    assert consent["authorization"]["permissions"]["resourceSpecific"][0]["name"] == "ChannelMessage.Read.Group"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from pydantic import ValidationError
 
@@ -100,3 +102,32 @@ def test_mattermost_without_a_reachable_button_url_is_refused() -> None:
     direct = OpsroomConfig.model_validate(
         {"chat": {"mattermost": {**mm, "actions_url": "https://o.example.com/mattermost/actions"}}})
     assert direct.chat.mattermost is not None
+
+
+def test_matrix_and_teams_plugins_build_their_adapters_only_when_configured(tmp_path: Any) -> None:
+    from opsroom.chat.matrix import MatrixAdapter
+    from opsroom.chat.teams import TeamsAdapter
+    from opsroom.config.loader import LoadedConfig
+    from opsroom.features import DEFAULT_PLUGINS
+
+    def adapters(chat: dict[str, Any]) -> dict[str, Any]:
+        loaded = LoadedConfig(OpsroomConfig.model_validate(
+            {"database": {"url": f"sqlite:///{tmp_path}/o.db"}, "chat": chat}), None, tmp_path)
+        built: dict[str, Any] = {}
+        for plugin in DEFAULT_PLUGINS:
+            declared = plugin.declare(loaded)
+            for platform, factory in (declared.adapters if declared else {}).items():
+                if platform in ("matrix", "teams") and (adapter := factory(loaded)) is not None:
+                    built[platform] = adapter
+        return built
+
+    assert adapters({}) == {}
+    built = adapters({
+        "matrix": {"homeserver": "https://matrix.example.org", "user_id": "@opsroom:example.org", "password": "p"},
+        "teams": {"app_id": "6f1c2a9e-0000-4000-8000-00000000abcd", "app_password": "s"},
+    })
+    assert isinstance(built["matrix"], MatrixAdapter) and built["matrix"].store == tmp_path / "matrix"
+    assert isinstance(built["teams"], TeamsAdapter)
+    assert [r.path for r in built["teams"].routes()] == ["/teams/messages"]
+    built["matrix"].state.close()
+    built["teams"].state.close()
