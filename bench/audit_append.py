@@ -40,29 +40,61 @@ def run(db: Database, rows: int) -> dict[str, float]:
     def one_txn_append() -> None:
         with db.begin() as conn:
             for i in range(rows):
-                log.append(conn, actor="alice", action="decision", command="restart",
-                           platform="web", channel="#ops", run_id=i, summary="allowed", detail=DETAIL)
+                log.append(
+                    conn,
+                    actor="alice",
+                    action="decision",
+                    command="restart",
+                    platform="web",
+                    channel="#ops",
+                    run_id=i,
+                    summary="allowed",
+                    detail=DETAIL,
+                )
 
     def one_txn_many() -> None:
         with db.begin() as conn:
             for i in range(0, rows, 4):
-                log.append_many(conn, [AuditRecord("alice", a, "restart", "web", "#ops", i, "s", DETAIL)
-                                       for a in ("received", "decision", "run.started", "run.finished")])
+                log.append_many(
+                    conn,
+                    [
+                        AuditRecord("alice", a, "restart", "web", "#ops", i, "s", DETAIL)
+                        for a in ("received", "decision", "run.started", "run.finished")
+                    ],
+                )
 
     def txn_each_append() -> None:
         for i in range(rows):
             with db.begin() as conn:
-                log.append(conn, actor="alice", action="decision", command="restart",
-                           platform="web", channel="#ops", run_id=i, summary="allowed", detail=DETAIL)
+                log.append(
+                    conn,
+                    actor="alice",
+                    action="decision",
+                    command="restart",
+                    platform="web",
+                    channel="#ops",
+                    run_id=i,
+                    summary="allowed",
+                    detail=DETAIL,
+                )
 
     def txn_each_many() -> None:
         for i in range(0, rows, 4):
             with db.begin() as conn:
-                log.append_many(conn, [AuditRecord("alice", a, "restart", "web", "#ops", i, "s", DETAIL)
-                                       for a in ("received", "decision", "run.started", "run.finished")])
+                log.append_many(
+                    conn,
+                    [
+                        AuditRecord("alice", a, "restart", "web", "#ops", i, "s", DETAIL)
+                        for a in ("received", "decision", "run.started", "run.finished")
+                    ],
+                )
 
-    cases = {"append, in one txn": one_txn_append, "append_many x4, in one txn": one_txn_many,
-             "append, txn each": txn_each_append, "append_many x4, txn each": txn_each_many}
+    cases = {
+        "append, in one txn": one_txn_append,
+        "append_many x4, in one txn": one_txn_many,
+        "append, txn each": txn_each_append,
+        "append_many x4, txn each": txn_each_many,
+    }
     for _ in range(3):
         for name, fn in cases.items():
             results.setdefault(name, []).append(_timed(fn, rows))

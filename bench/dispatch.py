@@ -37,9 +37,14 @@ BENCH_SCHEMA = "opsroom_bench"  # a schema of its own, dropped and re-created fo
 
 CONFIG = {
     "users": {f"user{i}": {"roles": ["sre"], "identities": {"bench": f"user{i}"}} for i in range(50)},
-    "commands": {"ping": {"summary": "answers pong", "read_only": True,
-                          "args": [{"name": "text", "type": "string", "required": False, "default": "pong"}],
-                          "runner": {"type": "python", "callable": "opsroom.demo.noop:pong"}}},
+    "commands": {
+        "ping": {
+            "summary": "answers pong",
+            "read_only": True,
+            "args": [{"name": "text", "type": "string", "required": False, "default": "pong"}],
+            "runner": {"type": "python", "callable": "opsroom.demo.noop:pong"},
+        }
+    },
     "policy": {"rules": [{"id": "sre-ping", "allow": ["ping"], "roles": ["sre"]}]},
 }
 
@@ -104,10 +109,12 @@ async def bench_backend(url: str, n: int, concurrency: int) -> dict[str, float]:
     system.db.dispose()
     latencies.sort()
     return {
-        "commands": len(latencies), "per_s": len(latencies) / elapsed,
+        "commands": len(latencies),
+        "per_s": len(latencies) / elapsed,
         "p50_ms": statistics.median(latencies) * 1000,
         "p99_ms": latencies[int(len(latencies) * 0.99) - 1] * 1000,
-        "audit_rows": verify.rows_checked, "chain_ok": verify.ok,
+        "audit_rows": verify.rows_checked,
+        "chain_ok": verify.ok,
     }
 
 
@@ -123,8 +130,13 @@ def startup(tmp: Path) -> tuple[float, float]:
     # First start creates and migrates the database; a restart is what "ready" means day to day.
     for _attempt in range(2):
         t0 = time.perf_counter()
-        proc = subprocess.Popen([str(exe), "run", "--port", str(port)], cwd=tmp, env=env,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [str(exe), "run", "--port", str(port)],
+            cwd=tmp,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         ready = None
         while time.perf_counter() - t0 < 30:
             try:
@@ -168,8 +180,10 @@ def main() -> None:
                     Path(tmp / "bench.db").unlink(missing_ok=True)
                 runs.append(asyncio.run(bench_backend(url, args.n, conc)))
             r = max(runs, key=lambda run: run["per_s"])
-            print(f"{name:<11} {conc:>4} {int(r['commands']):>8} {r['per_s']:>8.0f} {r['p50_ms']:>7.2f} "
-                  f"{r['p99_ms']:>7.2f}  {int(r['audit_rows'])} rows, chain {'ok' if r['chain_ok'] else 'BROKEN'}")
+            print(
+                f"{name:<11} {conc:>4} {int(r['commands']):>8} {r['per_s']:>8.0f} {r['p50_ms']:>7.2f} "
+                f"{r['p99_ms']:>7.2f}  {int(r['audit_rows'])} rows, chain {'ok' if r['chain_ok'] else 'BROKEN'}"
+            )
     print(f"peak RSS of this benchmark process: {peak_rss_mib():.0f} MiB")
     if not args.no_startup:
         ready, rss = startup(tmp)

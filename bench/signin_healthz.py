@@ -25,8 +25,9 @@ async def sign_in(base: str, user: str, attempt: int) -> int:
         found = re.search(r'name="csrf" value="([^"]+)"', page.text)
         if found is None:
             raise SystemExit("no sign-in form at /login")
-        answer = await client.post("/login", data={"username": user, "password": f"wrong-{attempt}",
-                                                   "csrf": found.group(1)})
+        answer = await client.post(
+            "/login", data={"username": user, "password": f"wrong-{attempt}", "csrf": found.group(1)}
+        )
         return answer.status_code
 
 
@@ -34,6 +35,7 @@ async def main(base: str, user: str, rounds: int, concurrent: int) -> None:
     latencies: list[float] = []
     done = asyncio.Event()
     async with httpx.AsyncClient(base_url=base, timeout=60) as health:
+
         async def poll() -> None:
             while not done.is_set():
                 started = time.perf_counter()
@@ -50,8 +52,10 @@ async def main(base: str, user: str, rounds: int, concurrent: int) -> None:
     latencies.sort()
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
     print(f"sign-ins: {len(statuses)} ({', '.join(f'{s}×{statuses.count(s)}' for s in sorted(set(statuses)))})")
-    print(f"/healthz: n={len(latencies)} p50={statistics.median(latencies):.1f} ms "
-          f"p99={p99:.1f} ms max={latencies[-1]:.1f} ms")
+    print(
+        f"/healthz: n={len(latencies)} p50={statistics.median(latencies):.1f} ms "
+        f"p99={p99:.1f} ms max={latencies[-1]:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

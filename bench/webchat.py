@@ -70,9 +70,7 @@ class Client:
         self.channel = channel if channel != "dm" else f"dm:{user}"
         # Idle connections are dropped before uvicorn's 5 s keep-alive timeout would close
         # them under a request in flight (an httpx.ReadError, not opsroom's doing).
-        self.http = httpx.AsyncClient(
-            base_url=base, timeout=30, limits=httpx.Limits(keepalive_expiry=4.0)
-        )
+        self.http = httpx.AsyncClient(base_url=base, timeout=30, limits=httpx.Limits(keepalive_expiry=4.0))
         self.csrf = ""
         self.latencies: list[float] = []
         self.received = 0
@@ -125,9 +123,7 @@ class Client:
                         headers={"X-CSRF-Token": self.csrf},
                     )
                     if response.status_code != 202:
-                        raise RuntimeError(
-                            f"{self.user}: post refused: {response.status_code} {response.text[:200]}"
-                        )
+                        raise RuntimeError(f"{self.user}: post refused: {response.status_code} {response.text[:200]}")
                     posted_id = response.json()["id"]
                 self._waiting = (posted_id, started, future)
                 try:
@@ -200,9 +196,7 @@ async def bench(args: argparse.Namespace, base: str, server_pid: int) -> dict[st
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument(
@@ -218,9 +212,7 @@ def main() -> None:
         default="http",
         help="post commands with HTTP POSTs (as the page does) or over the WebSocket",
     )
-    parser.add_argument(
-        "--channel", default="dm", help="dm (each client its own DM) or a channel id, e.g. ops"
-    )
+    parser.add_argument("--channel", default="dm", help="dm (each client its own DM) or a channel id, e.g. ops")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)

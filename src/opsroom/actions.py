@@ -51,10 +51,8 @@ class ActionSigner:
     def __init__(self, key: bytes) -> None:
         self._key = key
 
-    def mint(self, kind: str, payload: Mapping[str, Any], *, ttl: float = 24 * 3600,
-             single_use: bool = True) -> str:
-        body = {"k": kind, "p": dict(payload), "e": int(time.time() + ttl),
-                "n": secrets.token_hex(8), "s": single_use}
+    def mint(self, kind: str, payload: Mapping[str, Any], *, ttl: float = 24 * 3600, single_use: bool = True) -> str:
+        body = {"k": kind, "p": dict(payload), "e": int(time.time() + ttl), "n": secrets.token_hex(8), "s": single_use}
         raw = json.dumps(body, separators=(",", ":"), sort_keys=True).encode()
         sig = hmac.new(self._key, raw, hashlib.sha256).digest()[:16]
         return f"{_b64(raw)}.{_b64(sig)}"

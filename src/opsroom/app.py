@@ -37,8 +37,7 @@ from opsroom.store.state import resolve_sqlite, secret_key, state_dir
 log = structlog.get_logger("opsroom.app")
 
 
-def build_parts(loaded: LoadedConfig, declared: Declared,
-                extensions: Sequence[Extension] = ()) -> EngineParts:
+def build_parts(loaded: LoadedConfig, declared: Declared, extensions: Sequence[Extension] = ()) -> EngineParts:
     """Catalog, policy, directory, pipeline and runners from config and what the plugins
     declared. Raises ConfigError (and refuses a policy that names unknown commands or
     arguments, or a runner that does not build); used by check and reload too. Needs no
@@ -53,8 +52,7 @@ def build_parts(loaded: LoadedConfig, declared: Declared,
 
         demo_setup.prepare(loaded.base_dir)  # the demo's lists read its inventory file
     lists = ChoiceLists(config.lists, base_dir=loaded.base_dir)
-    catalog = Catalog.from_config(config.commands, config.include, loaded.base_dir, lists,
-                                  extra=declared.commands)
+    catalog = Catalog.from_config(config.commands, config.include, loaded.base_dir, lists, extra=declared.commands)
     known = {spec.name: spec for spec in catalog}
     known.update({spec.name: spec for spec in declared.permissions})
     problems = check_policy(config.policy, known, loaded.base_dir)
@@ -65,7 +63,9 @@ def build_parts(loaded: LoadedConfig, declared: Declared,
     for spec in catalog:  # guardrail options (confirm, approval, output) must be valid too
         command_guards(spec)
     return EngineParts(
-        catalog=catalog, policy=policy, directory=directory,
+        catalog=catalog,
+        policy=policy,
+        directory=directory,
         builtins={name: h for ext in extensions for name, h in ext.handlers.items()},
         pipeline=Pipeline.build(CORE_STEPS + declared.steps),
         engine_flags=declared.engine_flags,
@@ -73,8 +73,11 @@ def build_parts(loaded: LoadedConfig, declared: Declared,
         actions={name: f for ext in extensions for name, f in ext.hook_actions.items()},
         extras={key: value for ext in extensions for key, value in ext.extras.items()},
         public_answers=frozenset(
-            (c.platform, key) for c in config.channels if not c.private_answers
-            for key in (c.id or c.name.lstrip("#"), "#" + c.name.lstrip("#"))),
+            (c.platform, key)
+            for c in config.channels
+            if not c.private_answers
+            for key in (c.id or c.name.lstrip("#"), "#" + c.name.lstrip("#"))
+        ),
     )
 
 
@@ -154,20 +157,25 @@ class System:
         self.engine.guardrails.reconfigure(loaded.config.guardrails, loaded.config.channels)
         self.loaded = loaded
         with self.db.begin() as conn:
-            self.audit.append(conn, actor=actor, action="config.reloaded", summary=changes,
-                              detail={"source": loaded.source})
+            self.audit.append(
+                conn, actor=actor, action="config.reloaded", summary=changes, detail={"source": loaded.source}
+            )
         return changes
 
 
 def summarize_diff(old: OpsroomConfig, new: OpsroomConfig) -> str:
-    changed = [name for name in OpsroomConfig.model_fields
-               if getattr(old, name) != getattr(new, name)]
+    changed = [name for name in OpsroomConfig.model_fields if getattr(old, name) != getattr(new, name)]
     return "no changes" if not changed else "changed: " + ", ".join(changed)
 
 
-def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
-                 database_url: str | None = None, edit_interval: float = 1.0,
-                 plugins: Sequence[Plugin] | None = None) -> System:
+def build_system(
+    loaded: LoadedConfig,
+    *,
+    adapters: list[Adapter] | None = None,
+    database_url: str | None = None,
+    edit_interval: float = 1.0,
+    plugins: Sequence[Plugin] | None = None,
+) -> System:
     """The composition root: every plugin declared and started, the engine built whole."""
     from opsroom.audit import AuditLog
 
@@ -188,24 +196,45 @@ def build_system(loaded: LoadedConfig, *, adapters: list[Adapter] | None = None,
     users = {p.name: p for p in Directory(config.users, config.guardrails.group_roles)}
     built: list[Engine] = []  # filled below: live parts reach the engine once it exists
     live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users, host=lambda: built[0])
-    extensions = [plugin.start(loaded, live) for plugin in plugins
-                  if plugin.start is not None and plugin.name in declared.names]
+    extensions = [
+        plugin.start(loaded, live) for plugin in plugins if plugin.start is not None and plugin.name in declared.names
+    ]
     parts = build_parts(loaded, declared, extensions)
     reporter = PrivateAwareReporter(chat, signer.mint, edit_interval=edit_interval)
-    engine = Engine(db=db, audit=audit, chat=chat, parts=parts, signer=signer, runs=runs,
-                    reporter=reporter, redactor=redactor.redact, demo=config.demo,
-                    public_url=config.server.public_url,
-                    guardrails=lambda host: Guardrails(config.guardrails, host, channels=config.channels),
-                    actions={kind: h for ext in extensions for kind, h in ext.actions.items()})
+    engine = Engine(
+        db=db,
+        audit=audit,
+        chat=chat,
+        parts=parts,
+        signer=signer,
+        runs=runs,
+        reporter=reporter,
+        redactor=redactor.redact,
+        demo=config.demo,
+        public_url=config.server.public_url,
+        guardrails=lambda host: Guardrails(config.guardrails, host, channels=config.channels),
+        actions={kind: h for ext in extensions for kind, h in ext.actions.items()},
+    )
     reporter.on_finished = engine.on_run_finished
     built.append(engine)
     if not parts.policy.configured:
         log.warning("no_policy", hint="no policy is configured: everyone may run every command")
-    return System(loaded, db, audit, chat, engine, runs, reporter, signer, redactor,
-                  http_routes=[r for ext in extensions for r in ext.routes],
-                  # the guardrails sweep expired approvals; they start last
-                  services=[s for ext in extensions for s in ext.services] + [engine.guardrails],
-                  extensions=extensions, plugins=plugins)
+    return System(
+        loaded,
+        db,
+        audit,
+        chat,
+        engine,
+        runs,
+        reporter,
+        signer,
+        redactor,
+        http_routes=[r for ext in extensions for r in ext.routes],
+        # the guardrails sweep expired approvals; they start last
+        services=[s for ext in extensions for s in ext.services] + [engine.guardrails],
+        extensions=extensions,
+        plugins=plugins,
+    )
 
 
 def declared_parts(loaded: LoadedConfig) -> EngineParts:

@@ -25,7 +25,10 @@ def commit() -> str:
         try:
             found = subprocess.run(
                 ["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"],
-                capture_output=True, text=True, timeout=5, check=False,
+                capture_output=True,
+                text=True,
+                timeout=5,
+                check=False,
             )
         except (OSError, subprocess.SubprocessError):
             return "unknown"

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from opsroom.runs.service import RunService
     from opsroom.store import Database
 
+
 class HostParts(Protocol):
     @property
     def catalog(self) -> Catalog: ...
@@ -55,25 +56,54 @@ class CommandHost(Protocol):
 BuiltinHandler = Callable[[CommandHost, Invocation], Awaitable[Message | None]]
 
 BUILTIN_SPECS: tuple[CommandSpec, ...] = (
-    CommandSpec("help", summary="List the commands you may run, or explain one",
-                args=(ArgSpec("command", required=False, help="a command name"),),
-                examples=("help", "help deploy"), builtin=True, read_only=True),
-    CommandSpec("runs", summary="Recent runs (add a command name or user to filter)",
-                args=(ArgSpec("filter", required=False, help="command or user name"),),
-                examples=("runs", "runs deploy"), builtin=True, read_only=True),
-    CommandSpec("run", summary="State and output tail of one run",
-                args=(ArgSpec("id", ArgType.INT, min=1, help="run number"),),
-                examples=("run 42",), builtin=True, read_only=True),
-    CommandSpec("cancel", summary="Cancel a queued or running run",
-                args=(ArgSpec("id", ArgType.INT, min=1, help="run number"),),
-                examples=("cancel 42",), builtin=True),
-    CommandSpec("audit", summary="Search the audit trail",
-                args=(ArgSpec("query", required=False, greedy=True, max_length=500,
-                              help="words, user:NAME, command:NAME, channel:#X, since …, until …"),),
-                examples=("audit rollback since last tuesday", "audit user:bob since yesterday"),
-                builtin=True, read_only=True),
-    CommandSpec("whoami", summary="Who opsroom thinks you are, and your roles",
-                builtin=True, read_only=True),
+    CommandSpec(
+        "help",
+        summary="List the commands you may run, or explain one",
+        args=(ArgSpec("command", required=False, help="a command name"),),
+        examples=("help", "help deploy"),
+        builtin=True,
+        read_only=True,
+    ),
+    CommandSpec(
+        "runs",
+        summary="Recent runs (add a command name or user to filter)",
+        args=(ArgSpec("filter", required=False, help="command or user name"),),
+        examples=("runs", "runs deploy"),
+        builtin=True,
+        read_only=True,
+    ),
+    CommandSpec(
+        "run",
+        summary="State and output tail of one run",
+        args=(ArgSpec("id", ArgType.INT, min=1, help="run number"),),
+        examples=("run 42",),
+        builtin=True,
+        read_only=True,
+    ),
+    CommandSpec(
+        "cancel",
+        summary="Cancel a queued or running run",
+        args=(ArgSpec("id", ArgType.INT, min=1, help="run number"),),
+        examples=("cancel 42",),
+        builtin=True,
+    ),
+    CommandSpec(
+        "audit",
+        summary="Search the audit trail",
+        args=(
+            ArgSpec(
+                "query",
+                required=False,
+                greedy=True,
+                max_length=500,
+                help="words, user:NAME, command:NAME, channel:#X, since …, until …",
+            ),
+        ),
+        examples=("audit rollback since last tuesday", "audit user:bob since yesterday"),
+        builtin=True,
+        read_only=True,
+    ),
+    CommandSpec("whoami", summary="Who opsroom thinks you are, and your roles", builtin=True, read_only=True),
 )
 
 
@@ -96,9 +126,12 @@ async def cmd_help(engine: CommandHost, inv: Invocation) -> Message:
         return render_command_help(spec)
     message = render_help(catalog, lambda spec: _may_run(engine, inv, spec))
     if engine.demo:
-        message = Message(message.text, message.blocks + (Context(
-            "🧪 This is the opsroom demo: commands act on a pretend inventory, nothing real changes."),),
-            message.tone)
+        message = Message(
+            message.text,
+            message.blocks
+            + (Context("🧪 This is the opsroom demo: commands act on a pretend inventory, nothing real changes."),),
+            message.tone,
+        )
     return message
 
 
@@ -114,15 +147,20 @@ def _may_run(engine: CommandHost, inv: Invocation, spec: CommandSpec) -> bool:
 def _run_line(run: run_store.RunRow) -> str:
     icon = ICONS.get(run.state, "")
     duration = f" · {fmt_duration(run.duration)}" if run.duration is not None else ""
-    return (f"{icon} #{run.id} `{run.raw_text[:80]}` — {run.state.value} · {run.user} · "
-            f"{since(run.created_at)}{duration}")
+    return (
+        f"{icon} #{run.id} `{run.raw_text[:80]}` — {run.state.value} · {run.user} · {since(run.created_at)}{duration}"
+    )
 
 
 async def cmd_runs(engine: CommandHost, inv: Invocation) -> Message:
     flt = inv.args.get("filter")
     with engine.db.read() as conn:
-        runs = run_store.list_runs(conn, limit=15, command=flt if flt and engine.parts.catalog.get(flt) else None,
-                                   user=flt if flt and not engine.parts.catalog.get(flt) else None)
+        runs = run_store.list_runs(
+            conn,
+            limit=15,
+            command=flt if flt and engine.parts.catalog.get(flt) else None,
+            user=flt if flt and not engine.parts.catalog.get(flt) else None,
+        )
     if not runs:
         return Message.plain("No runs yet." if not flt else f"No runs match `{flt}`.")
     lines = "\n".join(_run_line(r) for r in runs)
@@ -142,14 +180,17 @@ async def cmd_run(engine: CommandHost, inv: Invocation) -> Message:
     hidden = _private_output(engine, inv, run)
     if hidden:
         output = ""
-    fields = [("state", run.state.value), ("by", run.user), ("where", f"{run.platform} {run.channel_name}"),
-              ("started", run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if run.started_at else "—")]
+    fields = [
+        ("state", run.state.value),
+        ("by", run.user),
+        ("where", f"{run.platform} {run.channel_name}"),
+        ("started", run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if run.started_at else "—"),
+    ]
     if run.duration is not None:
         fields.append(("duration", fmt_duration(run.duration)))
     if run.exit_code is not None:
         fields.append(("exit code", str(run.exit_code)))
-    blocks: list[Any] = [Section(f"{ICONS.get(run.state, '')} run #{run.id}: `{run.raw_text}`"),
-                         Fields(tuple(fields))]
+    blocks: list[Any] = [Section(f"{ICONS.get(run.state, '')} run #{run.id}: `{run.raw_text}`"), Fields(tuple(fields))]
     if run.error:
         blocks.append(Section(run.error))
     if output.strip():
@@ -184,6 +225,10 @@ async def cmd_whoami(engine: CommandHost, inv: Invocation) -> Message:
 
 
 BUILTIN_HANDLERS: dict[str, BuiltinHandler] = {
-    "help": cmd_help, "runs": cmd_runs, "run": cmd_run, "cancel": cmd_cancel,
-    "audit": audit_command, "whoami": cmd_whoami,
+    "help": cmd_help,
+    "runs": cmd_runs,
+    "run": cmd_run,
+    "cancel": cmd_cancel,
+    "audit": audit_command,
+    "whoami": cmd_whoami,
 }

@@ -37,11 +37,19 @@ app.add_typer(__import__("opsroom.desk.cli", fromlist=["kb_app"]).kb_app, name="
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).",
-    exists=False, dir_okay=False)]
-DbOpt = Annotated[str | None, typer.Option(
-    "--database", envvar="OPSROOM_DATABASE_URL", help="Database URL, overriding the config's.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).",
+        exists=False,
+        dir_okay=False,
+    ),
+]
+DbOpt = Annotated[
+    str | None, typer.Option("--database", envvar="OPSROOM_DATABASE_URL", help="Database URL, overriding the config's.")
+]
 
 
 def _version(value: bool) -> None:
@@ -54,8 +62,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_callback(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Show the version and exit.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version and exit.")
+    ] = False,
 ) -> None:
     """opsroom runs operations work inside the chat your team already uses."""
 
@@ -86,10 +95,12 @@ def _system(config: Path | None, database: str | None, adapters: list | None = N
 @app.command()
 def run(
     config: ConfigOpt = None,
-    host: Annotated[str | None, typer.Option(envvar="OPSROOM_HOST",
-                                             help="Address to listen on (default from config: 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(envvar="OPSROOM_PORT",
-                                             help="Port to listen on (default from config: 8080).")] = None,
+    host: Annotated[
+        str | None, typer.Option(envvar="OPSROOM_HOST", help="Address to listen on (default from config: 127.0.0.1).")
+    ] = None,
+    port: Annotated[
+        int | None, typer.Option(envvar="OPSROOM_PORT", help="Port to listen on (default from config: 8080).")
+    ] = None,
     database: DbOpt = None,
 ) -> None:
     """Start opsroom: chat adapters, the HTTP server (web chat, webhooks, /metrics) and run workers."""
@@ -109,8 +120,11 @@ def run(
     bind_port = port or loaded.config.server.port
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
     # app believes it only from server.trusted_proxies (opsroom.web.app).
-    server = uvicorn.Server(uvicorn.Config(web, host=bind_host, port=bind_port, log_config=None,
-                                           access_log=False, lifespan="on", proxy_headers=False))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            web, host=bind_host, port=bind_port, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+        )
+    )
 
     async def serve() -> None:
         loop = asyncio.get_running_loop()
@@ -120,8 +134,10 @@ def run(
             while not server.started:
                 await asyncio.sleep(0.02)
             label = " (demo)" if loaded.config.demo else ""
-            err.print(f"opsroom{label} ready on http://{bind_host}:{bind_port} "
-                      f"in {time.monotonic() - started:.2f}s — config: {loaded.source}")
+            err.print(
+                f"opsroom{label} ready on http://{bind_host}:{bind_port} "
+                f"in {time.monotonic() - started:.2f}s — config: {loaded.source}"
+            )
 
         watcher = asyncio.create_task(announce())
         await server.serve()
@@ -196,8 +212,9 @@ def shell(
         try:
             if interactive:
                 label = " demo" if system.config.demo else ""
-                console.print(f"opsroom{label} shell as [bold]{user}[/] in {channel}. "
-                              "Type `help`, or `exit` (Ctrl-D) to leave.")
+                console.print(
+                    f"opsroom{label} shell as [bold]{user}[/] in {channel}. Type `help`, or `exit` (Ctrl-D) to leave."
+                )
             since = shell_exit.mark(system.db)
             n = 0
             while True:
@@ -248,8 +265,9 @@ def init(
         for source in (DEMO_CONFIG.parent / folder).glob("*.md"):
             if not (path.parent / folder / source.name).exists() or force:
                 (path.parent / folder / source.name).write_text(source.read_text())
-    console.print(f"wrote {path}. Check it with [bold]opsroom check --config {path}[/], "
-                  "start with [bold]opsroom run[/].")
+    console.print(
+        f"wrote {path}. Check it with [bold]opsroom check --config {path}[/], start with [bold]opsroom run[/]."
+    )
 
 
 @app.command()
@@ -276,8 +294,10 @@ def check(config: ConfigOpt = None) -> None:
     for warning in warnings:
         err.print(f"[bold yellow]⚠ WARNING:[/] {warning}")
     verdict = "all valid" if not warnings else f"valid, but see {len(warnings)} warning(s) above"
-    console.print(f"[green]✓[/] {loaded.source}: {len(parts.catalog)} commands, "
-                  f"{len(loaded.config.users)} users, {n_rules} policy rules{content} — {verdict}")
+    console.print(
+        f"[green]✓[/] {loaded.source}: {len(parts.catalog)} commands, "
+        f"{len(loaded.config.users)} users, {n_rules} policy rules{content} — {verdict}"
+    )
 
 
 def _check_content(loaded: Any, catalog: Any) -> str:
@@ -355,16 +375,33 @@ def audit_search(
         return
     table = Table("id", "time (UTC)", "actor", "action", "command", "run", "summary", box=None)
     for e in entries:
-        table.add_row(str(e.id), e.ts.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.command,
-                      str(e.run_id or ""), e.summary[:100])
+        table.add_row(
+            str(e.id),
+            e.ts.strftime("%Y-%m-%d %H:%M:%S"),
+            e.actor,
+            e.action,
+            e.command,
+            str(e.run_id or ""),
+            e.summary[:100],
+        )
     console.print(table)
     console.print(f"[dim]{len(entries)} entries (newest first)[/]")
 
 
 def _entry_dict(e) -> dict:  # type: ignore[no-untyped-def,type-arg]
-    return {"id": e.id, "ts": e.ts.isoformat(), "actor": e.actor, "action": e.action,
-            "command": e.command, "platform": e.platform, "channel": e.channel,
-            "run_id": e.run_id, "summary": e.summary, "detail": e.detail, "hash": e.hash}
+    return {
+        "id": e.id,
+        "ts": e.ts.isoformat(),
+        "actor": e.actor,
+        "action": e.action,
+        "command": e.command,
+        "platform": e.platform,
+        "channel": e.channel,
+        "run_id": e.run_id,
+        "summary": e.summary,
+        "detail": e.detail,
+        "hash": e.hash,
+    }
 
 
 @audit_app.command("verify")
@@ -423,16 +460,19 @@ def demo_alert(
 
     loaded = _load(config)
     if "demo" not in loaded.config.alerts.sources:
-        err.print("this config has no alert source named `demo`; point your Alertmanager at "
-                  "/hooks/alertmanager instead (docs/alerts.md)")
+        err.print(
+            "this config has no alert source named `demo`; point your Alertmanager at "
+            "/hooks/alertmanager instead (docs/alerts.md)"
+        )
         raise typer.Exit(2)
     source = loaded.config.alerts.sources["demo"]
     token = os.environ.get(source.token_env) or ("demo-alert-token" if loaded.config.demo else "")
     base = url or f"http://{loaded.config.server.host}:{loaded.config.server.port}"
     payload = demo_payload(dt.datetime.now(dt.UTC), status="resolved" if resolve else "firing")
     try:
-        response = httpx.post(f"{base}/hooks/alertmanager/demo", json=payload,
-                              headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        response = httpx.post(
+            f"{base}/hooks/alertmanager/demo", json=payload, headers={"Authorization": f"Bearer {token}"}, timeout=10
+        )
     except httpx.HTTPError as exc:
         err.print(f"no opsroom answered at {base} ({type(exc).__name__}); start it with `opsroom run`")
         raise typer.Exit(1) from None

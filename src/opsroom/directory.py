@@ -16,8 +16,7 @@ NATIVE_PLATFORMS = frozenset({"shell", "web", "api"})
 
 
 class Directory:
-    def __init__(self, users: Mapping[str, UserConfig],
-                 group_roles: Mapping[str, list[str]] | None = None) -> None:
+    def __init__(self, users: Mapping[str, UserConfig], group_roles: Mapping[str, list[str]] | None = None) -> None:
         self._by_name: dict[str, Principal] = {}
         self._by_identity: dict[tuple[str, str], Principal] = {}
         self._by_email: dict[str, Principal] = {}

@@ -64,8 +64,10 @@ def check(
     at: Annotated[str | None, typer.Option(help="Decide at this time (ISO, UTC by default).")] = None,
     database: Annotated[
         str | None,
-        typer.Option(help="Also read live state from this database (freezes switched on from chat, "
-                          "rate limits, locks); read only."),
+        typer.Option(
+            help="Also read live state from this database (freezes switched on from chat, "
+            "rate limits, locks); read only."
+        ),
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
@@ -84,8 +86,17 @@ def check(
         read = _live_state(resolve_sqlite(database, loaded.base_dir))
     services = services_for(parts, Rules.of(loaded.config.guardrails), read=read)
     principal = parts.directory.get(user) or Principal.anonymous(platform, user)
-    verdict = asyncio.run(check(parts.pipeline, services, principal, place_of(channel, platform),
-                                command, people=list(parts.directory), now=_when(at)))
+    verdict = asyncio.run(
+        check(
+            parts.pipeline,
+            services,
+            principal,
+            place_of(channel, platform),
+            command,
+            people=list(parts.directory),
+            now=_when(at),
+        )
+    )
     verdict.channel = channel
     for line in verdict.lines():
         console.print(escape(line))
@@ -109,8 +120,10 @@ def _live_state(url: str) -> Any:
         with db.read() as conn:
             conn.execute(select(runs.c.id).limit(1))
     except SQLAlchemyError as exc:
-        err.print(f"--database: cannot read opsroom's tables there ({type(exc).__name__}); "
-                  "is it the database of a running opsroom?")
+        err.print(
+            f"--database: cannot read opsroom's tables there ({type(exc).__name__}); "
+            "is it the database of a running opsroom?"
+        )
         raise typer.Exit(2) from None
     return db.read
 

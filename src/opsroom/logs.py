@@ -25,8 +25,10 @@ def redact_secrets(_logger: object, _name: str, event_dict: structlog.types.Even
     through the one redactor: a runner that raises with a token in its message, or a library
     that logs a URL with a password, never puts it on stderr."""
     redactor = redaction.current()
-    return {key: redactor.clean(value) if isinstance(value, (str, dict, list, tuple)) else value
-            for key, value in event_dict.items()}
+    return {
+        key: redactor.clean(value) if isinstance(value, (str, dict, list, tuple)) else value
+        for key, value in event_dict.items()
+    }
 
 
 class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
@@ -36,8 +38,9 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
         handled — unredacted — to stderr."""
         failure = sys.exc_info()[0]
         try:
-            sys.stderr.write(f"opsroom: a log line could not be written "
-                             f"({failure.__name__ if failure else 'unknown error'})\n")
+            sys.stderr.write(
+                f"opsroom: a log line could not be written ({failure.__name__ if failure else 'unknown error'})\n"
+            )
         except Exception:  # noqa: S110 - nowhere left to report it
             pass
 
@@ -47,20 +50,30 @@ def setup(level: str = "info", *, json: bool | None = None) -> None:
         json = not sys.stderr.isatty()
     numeric = getattr(logging, level.upper(), logging.INFO)
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False))
+        structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
+    )
     structlog.configure(
-        processors=[*SHARED, structlog.processors.StackInfoRenderer(),
-                    structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        processors=[
+            *SHARED,
+            structlog.processors.StackInfoRenderer(),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.stdlib.LoggerFactory(),
         cache_logger_on_first_use=True,
     )
     handler = _Handler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(
-        foreign_pre_chain=SHARED,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-                    structlog.processors.format_exc_info, redact_secrets, renderer],
-    ))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=SHARED,
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_secrets,
+                renderer,
+            ],
+        )
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(numeric)

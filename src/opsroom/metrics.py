@@ -5,10 +5,17 @@ from prometheus_client import Counter, Gauge, Histogram
 INBOUND = Counter("opsroom_inbound_commands_total", "Messages addressed to the bot", ["platform"])
 DUPLICATES = Counter("opsroom_duplicate_deliveries_total", "Platform deliveries dropped as repeats", ["platform"])
 COMMANDS = Counter("opsroom_commands_total", "Commands by outcome", ["command", "outcome"])
-RUN_SECONDS = Histogram("opsroom_run_duration_seconds", "Run durations", ["command"],
-                        buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600))
-DECISION_SECONDS = Histogram("opsroom_policy_decision_seconds", "Time to decide one command",
-                             buckets=(0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05))
+RUN_SECONDS = Histogram(
+    "opsroom_run_duration_seconds",
+    "Run durations",
+    ["command"],
+    buckets=(0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 900, 3600),
+)
+DECISION_SECONDS = Histogram(
+    "opsroom_policy_decision_seconds",
+    "Time to decide one command",
+    buckets=(0.0001, 0.0002, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.05),
+)
 DESK_QUESTIONS = Counter(
     "opsroom_desk_questions_total",
     "Help-desk questions by outcome: suggested, no_match, solved, escalated, dismissed "

@@ -29,17 +29,29 @@ from opsroom.runs.service import LiveRun, RunOutcome
 log = structlog.get_logger("opsroom.reporter")
 
 ICONS = {
-    RunState.QUEUED: "🕓", RunState.RUNNING: "⏳", RunState.SUCCEEDED: "✅",
-    RunState.FAILED: "❌", RunState.CANCELLED: "🛑", RunState.TIMED_OUT: "⌛",
-    RunState.INTERRUPTED: "⚠️", RunState.DENIED: "⛔", RunState.EXPIRED: "⌛",
-    RunState.AWAITING_APPROVAL: "🗳️", RunState.AWAITING_CONFIRMATION: "❓",
+    RunState.QUEUED: "🕓",
+    RunState.RUNNING: "⏳",
+    RunState.SUCCEEDED: "✅",
+    RunState.FAILED: "❌",
+    RunState.CANCELLED: "🛑",
+    RunState.TIMED_OUT: "⌛",
+    RunState.INTERRUPTED: "⚠️",
+    RunState.DENIED: "⛔",
+    RunState.EXPIRED: "⌛",
+    RunState.AWAITING_APPROVAL: "🗳️",
+    RunState.AWAITING_CONFIRMATION: "❓",
 }
 TONES: dict[RunState, Any] = {
-    RunState.SUCCEEDED: "success", RunState.FAILED: "failure", RunState.TIMED_OUT: "failure",
-    RunState.INTERRUPTED: "warning", RunState.CANCELLED: "warning", RunState.RUNNING: "running",
-    RunState.QUEUED: "running", RunState.DENIED: "denied", RunState.EXPIRED: "warning",
+    RunState.SUCCEEDED: "success",
+    RunState.FAILED: "failure",
+    RunState.TIMED_OUT: "failure",
+    RunState.INTERRUPTED: "warning",
+    RunState.CANCELLED: "warning",
+    RunState.RUNNING: "running",
+    RunState.QUEUED: "running",
+    RunState.DENIED: "denied",
+    RunState.EXPIRED: "warning",
 }
-
 
 
 def tail(text: str, max_chars: int, max_lines: int) -> tuple[str, bool]:
@@ -65,10 +77,17 @@ class _Tracked:
 class Reporter:
     """The RunObserver that talks to chat. ``mint`` signs button action ids."""
 
-    def __init__(self, chat: ChatHub, mint: Callable[..., str], *, edit_interval: float = 1.0,
-                 chat_output_chars: int = 1500, chat_output_lines: int = 25,
-                 on_message_posted: Callable[[int, MessageRef], None] | None = None,
-                 on_finished: Callable[[int, RunOutcome, Invocation, MessageRef | None], Any] | None = None) -> None:
+    def __init__(
+        self,
+        chat: ChatHub,
+        mint: Callable[..., str],
+        *,
+        edit_interval: float = 1.0,
+        chat_output_chars: int = 1500,
+        chat_output_lines: int = 25,
+        on_message_posted: Callable[[int, MessageRef], None] | None = None,
+        on_finished: Callable[[int, RunOutcome, Invocation, MessageRef | None], Any] | None = None,
+    ) -> None:
         self.chat = chat
         self.mint = mint
         self.edit_interval = edit_interval
@@ -157,8 +176,12 @@ class Reporter:
         blocks.append(Context(f"by {inv.principal.label} · " + " · ".join(parts)))
         # "final" tells adapters this is a run's last word (Slack shows it in the channel too
         # when the run lives in a thread).
-        return Message(f"run #{run_id} {state.value}: {inv.command.name}", tuple(blocks),
-                       tone=TONES.get(state, "info"), extra={"final": "true"})
+        return Message(
+            f"run #{run_id} {state.value}: {inv.command.name}",
+            tuple(blocks),
+            tone=TONES.get(state, "info"),
+            extra={"final": "true"},
+        )
 
     async def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
         t = self._runs.pop(run_id, None)
@@ -176,7 +199,6 @@ class Reporter:
             log.exception("final_post_failed", run_id=run_id)
         if self.on_finished is not None:
             await self.on_finished(run_id, outcome, t.inv, t.ref)
-
 
 
 def _alive(live: LiveRun) -> set[int]:

@@ -22,11 +22,19 @@ from opsroom.store.tables import audit_log, runs
 
 OK, PARSE_ERROR, DENIED, RUN_FAILED, HOLD_PENDING = 0, 2, 3, 4, 5
 
-_DENIED_ACTIONS = frozenset({"freeze.denied", "rate_limited", "lock.refused", "break-glass.refused",
-                             "change.refused", "action.denied"})
-_RUN_CODES = {"denied": DENIED, "expired": DENIED, "failed": RUN_FAILED, "timed_out": RUN_FAILED,
-              "cancelled": RUN_FAILED, "interrupted": RUN_FAILED, "awaiting_confirmation": HOLD_PENDING,
-              "awaiting_approval": HOLD_PENDING}
+_DENIED_ACTIONS = frozenset(
+    {"freeze.denied", "rate_limited", "lock.refused", "break-glass.refused", "change.refused", "action.denied"}
+)
+_RUN_CODES = {
+    "denied": DENIED,
+    "expired": DENIED,
+    "failed": RUN_FAILED,
+    "timed_out": RUN_FAILED,
+    "cancelled": RUN_FAILED,
+    "interrupted": RUN_FAILED,
+    "awaiting_confirmation": HOLD_PENDING,
+    "awaiting_approval": HOLD_PENDING,
+}
 
 
 @dataclass(frozen=True)
@@ -48,15 +56,19 @@ def exit_code(db: Any, user: str, since: Mark, platform: str = "shell") -> int:
     """The session's verdict for ``user``'s lines since ``since`` (see the table above)."""
     found: set[int] = set()
     with db.read() as conn:
-        rows = conn.execute(select(audit_log.c.action, audit_log.c.detail).where(
-            audit_log.c.id > since.audit_id, audit_log.c.actor == user, audit_log.c.platform == platform))
+        rows = conn.execute(
+            select(audit_log.c.action, audit_log.c.detail).where(
+                audit_log.c.id > since.audit_id, audit_log.c.actor == user, audit_log.c.platform == platform
+            )
+        )
         for action, detail in rows:
             if action == "parse_error":
                 found.add(PARSE_ERROR)
             elif action in _DENIED_ACTIONS or (action == "decision" and not (detail or {}).get("allowed", True)):
                 found.add(DENIED)
-        states = conn.execute(select(runs.c.state).where(
-            runs.c.id > since.run_id, runs.c.user == user, runs.c.platform == platform)).scalars()
+        states = conn.execute(
+            select(runs.c.state).where(runs.c.id > since.run_id, runs.c.user == user, runs.c.platform == platform)
+        ).scalars()
         found.update(_RUN_CODES.get(str(state), OK) for state in states)
     found.discard(OK)
     return min(found) if found else OK

@@ -70,8 +70,7 @@ def test_chat_console_and_approval_in_a_browser(
         settled = alice.wait_for_selector("#messages > article.bot:has-text('approved by carol')")
         alice.wait_for_selector(f"#{settled.get_attribute('id')} .replies:not([hidden])")
         settled.query_selector(".replies").click()
-        alice.wait_for_selector("#thread-messages article.bot:has-text('run #2'):has-text('succeeded')",
-                                timeout=15_000)
+        alice.wait_for_selector("#thread-messages article.bot:has-text('run #2'):has-text('succeeded')", timeout=15_000)
         alice.screenshot(path=str(output_dir / "webchat.png"))
 
         # The audit page shows who approved, and the chain is intact.

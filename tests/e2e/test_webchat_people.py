@@ -18,8 +18,9 @@ pytestmark = pytest.mark.slow
 PHONE = {"width": 390, "height": 844}
 
 
-def open_as(browser: Any, base: str, label: str, path: str = "/chat/ops",
-            viewport: dict[str, int] | None = None) -> Any:
+def open_as(
+    browser: Any, base: str, label: str, path: str = "/chat/ops", viewport: dict[str, int] | None = None
+) -> Any:
     context = browser.new_context(viewport=viewport or {"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(15_000)

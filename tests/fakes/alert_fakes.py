@@ -51,9 +51,7 @@ class RecordingHub:
         return [
             p
             for p in self.posts
-            if p.place.thread is None
-            and not p.place.is_direct
-            and (channel is None or p.place.channel_name == channel)
+            if p.place.thread is None and not p.place.is_direct and (channel is None or p.place.channel_name == channel)
         ]
 
     def thread(self, ref: MessageRef) -> list[Posted]:

@@ -45,8 +45,9 @@ class SigningKey:
     def token(self, **claims: Any) -> str:
         now = int(time.time())
         body = {"iss": BOT_FRAMEWORK_ISSUER, "iat": now, "nbf": now - 5, "exp": now + 3600, **claims}
-        return jwt.encode({k: v for k, v in body.items() if v is not None}, self.private, algorithm="RS256",
-                          headers={"kid": self.kid})
+        return jwt.encode(
+            {k: v for k, v in body.items() if v is not None}, self.private, algorithm="RS256", headers={"kid": self.kid}
+        )
 
 
 def jwks_app(*keys: SigningKey) -> Starlette:
@@ -130,12 +131,14 @@ class FakeBotConnector:
         return JSONResponse(profile)
 
     def app(self) -> Starlette:
-        return Starlette(routes=[
-            Route("/v3/conversations/{cid}/members/{mid}", self._member, methods=["GET"]),
-            Route("/v3/conversations/{cid}/activities", self._post, methods=["POST"]),
-            Route("/v3/conversations/{cid}/activities/{aid}", self._post, methods=["POST"]),
-            Route("/v3/conversations/{cid}/activities/{aid}", self._put, methods=["PUT"]),
-        ])
+        return Starlette(
+            routes=[
+                Route("/v3/conversations/{cid}/members/{mid}", self._member, methods=["GET"]),
+                Route("/v3/conversations/{cid}/activities", self._post, methods=["POST"]),
+                Route("/v3/conversations/{cid}/activities/{aid}", self._post, methods=["POST"]),
+                Route("/v3/conversations/{cid}/activities/{aid}", self._put, methods=["PUT"]),
+            ]
+        )
 
 
 class LocalTokenProvider:

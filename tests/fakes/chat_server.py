@@ -18,9 +18,7 @@ async def serve(app: Any) -> AsyncIterator[str]:
     pre-bound socket instead costs ~45 ms per request here: the accepted connections then
     miss TCP_NODELAY and every response waits for a delayed ACK.
     """
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="websockets-sansio"
-    )
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off", ws="websockets-sansio")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(500):

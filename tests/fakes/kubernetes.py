@@ -106,9 +106,7 @@ class FakeKubernetes(FakeVendor):
                     self.deployment_endpoint,
                     methods=["GET", "PATCH"],
                 ),
-                Route(
-                    "/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale", self.scale, methods=["PATCH"]
-                ),
+                Route("/apis/apps/v1/namespaces/{ns}/deployments/{name}/scale", self.scale, methods=["PATCH"]),
                 Route("/apis/apps/v1/namespaces/{ns}/replicasets", self.list_replicasets, methods=["GET"]),
                 Route("/api/v1/namespaces/{ns}/pods", self.list_pods, methods=["GET"]),
                 Route("/api/v1/namespaces/{ns}/pods/{pod}/log", self.pod_log, methods=["GET"]),
@@ -158,9 +156,7 @@ class FakeKubernetes(FakeVendor):
             return status_error(401, "Unauthorized", "Unauthorized")
         ns = request.path_params["ns"]
         if verb in self.forbidden_verbs:
-            resource = (
-                request.url.path.split("/")[-1] if "/scale" not in request.url.path else "deployments/scale"
-            )
+            resource = request.url.path.split("/")[-1] if "/scale" not in request.url.path else "deployments/scale"
             return status_error(
                 403,
                 "Forbidden",
@@ -169,9 +165,7 @@ class FakeKubernetes(FakeVendor):
                 f'group "apps" in the namespace "{ns}"',
             )
         if ns != self.namespace or request.path_params.get("name", self.name) != self.name:
-            return status_error(
-                404, "NotFound", f'deployments.apps "{request.path_params.get("name")}" not found'
-            )
+            return status_error(404, "NotFound", f'deployments.apps "{request.path_params.get("name")}" not found')
         return None
 
     def _start_rollout(self) -> None:
@@ -196,9 +190,7 @@ class FakeKubernetes(FakeVendor):
             self._pending = 1
             return
         if self._pending > 0:
-            status.update(
-                updatedReplicas=1, replicas=spec["replicas"] + 1, availableReplicas=spec["replicas"]
-            )
+            status.update(updatedReplicas=1, replicas=spec["replicas"] + 1, availableReplicas=spec["replicas"])
         else:
             status.update(
                 updatedReplicas=spec["replicas"],

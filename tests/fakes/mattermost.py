@@ -120,9 +120,14 @@ class FakeMattermost:
         response.setdefault("response_type", "ephemeral")
         self.responses.append(response)
         if response["response_type"] == "in_channel":  # posted as the user, with the webhook marker
-            post = self._post({"channel_id": hook["channel_id"], "root_id": hook["root_id"],
-                               "message": body.get("text", ""), "props": {**(body.get("props") or {}),
-                                                                           "from_webhook": "true"}})
+            post = self._post(
+                {
+                    "channel_id": hook["channel_id"],
+                    "root_id": hook["root_id"],
+                    "message": body.get("text", ""),
+                    "props": {**(body.get("props") or {}), "from_webhook": "true"},
+                }
+            )
             post["user_id"] = hook["user_id"]
             self.posts[post["id"]] = post
         return JSONResponse({"status": "OK"})
@@ -133,8 +138,11 @@ class FakeMattermost:
             return err
         channel = request.path_params["channel_id"]
         since = int(request.query_params.get("since", "0"))
-        posts = {i: p for i, p in self.posts.items()
-                 if p["channel_id"] == channel and max(p["create_at"], p["update_at"]) > since}
+        posts = {
+            i: p
+            for i, p in self.posts.items()
+            if p["channel_id"] == channel and max(p["create_at"], p["update_at"]) > since
+        }
         order = sorted(posts, key=lambda i: posts[i]["create_at"], reverse=True)
         return JSONResponse({"order": order, "posts": posts, "next_post_id": "", "prev_post_id": ""})
 
@@ -156,9 +164,7 @@ class FakeMattermost:
     async def _enter(self, request: Request) -> tuple[Any, JSONResponse | None]:
         raw = await request.body()
         body = json.loads(raw) if raw else None
-        self.calls.append(
-            Call(request.method, request.url.path.removeprefix("/api/v4"), body, time.monotonic())
-        )
+        self.calls.append(Call(request.method, request.url.path.removeprefix("/api/v4"), body, time.monotonic()))
         if request.headers.get("authorization") != f"Bearer {BOT_TOKEN}":
             return body, self._error(401, "Invalid or expired session, please login again.")
         return body, None

@@ -45,8 +45,16 @@ class Script:
 def _app(script: Script) -> Starlette:
     async def completions(request: Request) -> JSONResponse:
         if request.headers.get("authorization") != f"Bearer {KEY}":
-            return JSONResponse({"error": {"message": "Incorrect API key provided", "type": "invalid_request_error",
-                                           "code": "invalid_api_key"}}, status_code=401)
+            return JSONResponse(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+                status_code=401,
+            )
         body = await request.json()
         if not isinstance(body.get("model"), str) or not isinstance(body.get("messages"), list):
             return JSONResponse({"error": {"message": "model and messages are required"}}, status_code=400)
@@ -62,14 +70,26 @@ def _app(script: Script) -> Starlette:
         if reply.get("tool_calls"):
             message["tool_calls"] = reply["tool_calls"]
         half = script.tokens_per_reply // 2
-        return JSONResponse({
-            "id": f"chatcmpl-{len(script.requests)}", "object": "chat.completion", "created": int(time.time()),
-            "model": body["model"],
-            "choices": [{"index": 0, "message": message,
-                         "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop"}],
-            "usage": {"prompt_tokens": half, "completion_tokens": script.tokens_per_reply - half,
-                      "total_tokens": script.tokens_per_reply},
-        })
+        return JSONResponse(
+            {
+                "id": f"chatcmpl-{len(script.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": message,
+                        "finish_reason": "tool_calls" if reply.get("tool_calls") else "stop",
+                    }
+                ],
+                "usage": {
+                    "prompt_tokens": half,
+                    "completion_tokens": script.tokens_per_reply - half,
+                    "total_tokens": script.tokens_per_reply,
+                },
+            }
+        )
 
     return Starlette(routes=[Route("/v1/chat/completions", completions, methods=["POST"])])
 

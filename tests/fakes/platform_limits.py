@@ -49,8 +49,11 @@ def block_kit_errors(text: str, blocks: list[dict[str, Any]] | None) -> list[str
             elements = block.get("elements", [])
             if not 1 <= len(elements) <= 10:
                 errors.append(f"block {i}: {len(elements)} context elements")
-            errors += [f"block {i}: context text {_text_len(e)}" for e in elements
-                       if not 1 <= _text_len(e) <= 3000 or not e["text"].strip()]
+            errors += [
+                f"block {i}: context text {_text_len(e)}"
+                for e in elements
+                if not 1 <= _text_len(e) <= 3000 or not e["text"].strip()
+            ]
         elif kind == "actions":
             elements = block.get("elements", [])
             if not 1 <= len(elements) <= 25:

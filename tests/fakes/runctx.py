@@ -7,9 +7,7 @@ from typing import Any
 from opsroom.core import OutputChunk, RunContext, Runner
 
 
-def make_ctx(
-    args: dict[str, Any] | None = None, *, dry_run: bool = False, timeout: float = 30.0
-) -> RunContext:
+def make_ctx(args: dict[str, Any] | None = None, *, dry_run: bool = False, timeout: float = 30.0) -> RunContext:
     return RunContext(
         run_id=1,
         command="test",

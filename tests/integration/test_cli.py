@@ -28,9 +28,15 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def shell(user: str, *lines: str, cwd: Path, env: dict[str, str] | None = None, code: int = 0) -> str:
     """Run a scripted shell; ``code`` is the exit code it must end with (docs/cli.md)."""
-    result = subprocess.run([OPSROOM, "shell", "--user", user], input="\n".join(lines) + "\n",
-                            capture_output=True, text=True, cwd=cwd, timeout=120,
-                            env={**os.environ, "OPSROOM_DEMO_SPEED": "0.01", **(env or {})})
+    result = subprocess.run(
+        [OPSROOM, "shell", "--user", user],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+        env={**os.environ, "OPSROOM_DEMO_SPEED": "0.01", **(env or {})},
+    )
     assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
     return result.stdout
 
@@ -60,8 +66,14 @@ def test_developer_is_told_why_not(workdir: Path) -> None:
 
 def test_shell_metacharacters_never_reach_a_shell(workdir: Path) -> None:
     marker = workdir / "pwned"
-    out = shell("alice", f"/status all; touch {marker}", f"/deploy payments staging version=$(touch {marker})",
-                f"/logs payments staging lines=`touch {marker}`", cwd=workdir, code=2)
+    out = shell(
+        "alice",
+        f"/status all; touch {marker}",
+        f"/deploy payments staging version=$(touch {marker})",
+        f"/logs payments staging lines=`touch {marker}`",
+        cwd=workdir,
+        code=2,
+    )
     assert not marker.exists()
     assert out.count("\n") >= 3  # each got a clear answer
 

@@ -28,12 +28,15 @@ async def demo(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch):  #
 
 def with_test_commands(data: dict[str, Any]) -> dict[str, Any]:
     data["commands"]["sleepy"] = {
-        "summary": "sleeps", "timeout": "1s",
+        "summary": "sleeps",
+        "timeout": "1s",
         "args": [{"name": "seconds", "type": "int", "required": False, "default": 30}],
         "runner": {"type": "python", "callable": "tests.support.commands:sleepy"},
     }
-    data["commands"]["leak"] = {"summary": "prints secrets",
-                                "runner": {"type": "python", "callable": "tests.support.commands:leak"}}
+    data["commands"]["leak"] = {
+        "summary": "prints secrets",
+        "runner": {"type": "python", "callable": "tests.support.commands:leak"},
+    }
     data["policy"]["rules"].append({"id": "all-test", "allow": ["sleepy", "leak"], "users": ["*"]})
     return data
 
@@ -104,15 +107,18 @@ async def test_plain_conversation_is_ignored(demo: Any) -> None:
     assert chat.posts == [] and run_rows(system) == []
 
 
-@pytest.mark.parametrize("text", [
-    '/status "$(touch /tmp/opsroom-pwned)"',
-    "/status `id`",
-    "/status all; rm -rf /",
-    "/deploy 'api-gateway; id' staging",
-    "/deploy api-gateway staging version=v1|id",
-    "/status all\n/deploy payments production",
-    "/status " + "a" * 10_000,
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        '/status "$(touch /tmp/opsroom-pwned)"',
+        "/status `id`",
+        "/status all; rm -rf /",
+        "/deploy 'api-gateway; id' staging",
+        "/deploy api-gateway staging version=v1|id",
+        "/status all\n/deploy payments production",
+        "/status " + "a" * 10_000,
+    ],
+)
 async def test_hostile_input_never_reaches_a_runner(demo: Any, text: str) -> None:
     system, chat = demo
     await chat.say("alice", text)
@@ -176,8 +182,9 @@ async def test_cancel_and_timeout(tmp_path: Path, db_url: str, monkeypatch: pyte
         system.db.dispose()
 
 
-async def test_user_cancels_own_run_but_not_someone_elses(tmp_path: Path, db_url: str,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_user_cancels_own_run_but_not_someone_elses(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = with_test_commands(demo_data())
     data["commands"]["sleepy"]["timeout"] = "60s"
     system, chat = make_system(tmp_path, db_url, data, monkeypatch=monkeypatch)
@@ -204,8 +211,9 @@ async def test_user_cancels_own_run_but_not_someone_elses(tmp_path: Path, db_url
         system.db.dispose()
 
 
-async def test_secrets_are_redacted_in_chat_and_database(tmp_path: Path, db_url: str,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_secrets_are_redacted_in_chat_and_database(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("DEMO_API_TOKEN", "s3cr3t-value-42")
     data = with_test_commands(demo_data())
     data["secrets"] = ["DEMO_API_TOKEN"]
@@ -225,15 +233,33 @@ async def test_secrets_are_redacted_in_chat_and_database(tmp_path: Path, db_url:
         system.db.dispose()
 
 
-async def test_run_left_running_by_a_crash_is_marked_interrupted(tmp_path: Path, db_url: str,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_run_left_running_by_a_crash_is_marked_interrupted(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     system, chat = make_system(tmp_path, db_url, monkeypatch=monkeypatch)
     with system.db.begin() as conn:
-        conn.execute(insert(runs).values(
-            command="deploy", args={}, raw_text="/deploy payments production", user="alice",
-            platform="test", channel="ops", channel_name="#ops", state="running", fingerprint="",
-            dry_run=False, created_at=dt.datetime.now(dt.UTC), result="", error="", output="",
-            output_truncated=False, timeout=60, extra={}, lock_key="deploy:payments:production"))
+        conn.execute(
+            insert(runs).values(
+                command="deploy",
+                args={},
+                raw_text="/deploy payments production",
+                user="alice",
+                platform="test",
+                channel="ops",
+                channel_name="#ops",
+                state="running",
+                fingerprint="",
+                dry_run=False,
+                created_at=dt.datetime.now(dt.UTC),
+                result="",
+                error="",
+                output="",
+                output_truncated=False,
+                timeout=60,
+                extra={},
+                lock_key="deploy:payments:production",
+            )
+        )
         run_store.take_lock(conn, "deploy:payments:production", 1, "alice")
     await system.start()
     try:
@@ -268,8 +294,7 @@ async def test_audit_search_from_chat_finds_the_rollback(demo: Any) -> None:
     assert "rollback" in answer and "alice" in answer
 
 
-async def test_on_failure_hook_chains_a_command(tmp_path: Path, db_url: str,
-                                                monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_on_failure_hook_chains_a_command(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     data = demo_data()
     data["commands"]["deploy"]["on_failure"] = [{"command": "status {service} {env}"}]
     system, chat = make_system(tmp_path, db_url, data, monkeypatch=monkeypatch)

@@ -276,9 +276,7 @@ def confirm_then_approve(data: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-async def test_confirm_button_then_approval(
-    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_confirm_button_then_approval(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     system, chat = await started(tmp_path, db_url, monkeypatch, confirm_then_approve(demo_data()))
     try:
         await chat.say("alice", "/deploy payments production")

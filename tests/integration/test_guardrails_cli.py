@@ -60,8 +60,7 @@ def test_policy_check_reports_a_configured_freeze(initialized: Path) -> None:
     config.write_text(
         config.read_text().replace(
             "    windows: []\n",
-            "    windows:\n"
-            "      - {name: year-end, commands: [deploy], from: 2026-12-21, until: 2027-01-04}\n",
+            "    windows:\n      - {name: year-end, commands: [deploy], from: 2026-12-21, until: 2027-01-04}\n",
         )
     )
     result = runner.invoke(

@@ -119,9 +119,7 @@ async def test_configured_freeze_names_itself_and_its_end(
         system.db.dispose()
 
 
-async def test_rate_limit_says_when_to_retry(
-    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_rate_limit_says_when_to_retry(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     data = demo_data()
     data["guardrails"]["rate_limits"] = [{"commands": ["deploy"], "per": "user", "limit": 2, "window": "10m"}]
     system, chat = await started(tmp_path, db_url, monkeypatch, data)
@@ -241,8 +239,7 @@ async def test_secrets_in_http_response_excerpts_are_redacted(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server, port = await _serve_once(
-        b'{"error": "bad credentials", "token": "xoxb-123456789012-abcdefghijkl", '
-        b'"aws": "AKIAABCDEFGHIJKLMNOP"}'
+        b'{"error": "bad credentials", "token": "xoxb-123456789012-abcdefghijkl", "aws": "AKIAABCDEFGHIJKLMNOP"}'
     )
     data = demo_data()
     data["commands"]["ping"] = {

@@ -56,8 +56,18 @@ RUNNER_KEYS = ("commands", "integrations", "lists")
 CASES: dict[str, list[dict[str, Any]]] = {
     **{
         f"runner {page}": _page(f"integrations/{page}.md", RUNNER_KEYS)
-        for page in ("ssh", "supervisor", "ansible", "github-actions", "gitlab", "jenkins", "argocd", "kubernetes",
-                     "aws", "sql")
+        for page in (
+            "ssh",
+            "supervisor",
+            "ansible",
+            "github-actions",
+            "gitlab",
+            "jenkins",
+            "argocd",
+            "kubernetes",
+            "aws",
+            "sql",
+        )
     },
     "runner http": [
         {

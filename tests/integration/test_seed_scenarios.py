@@ -14,8 +14,9 @@ from opsroom.core import RunState
 from opsroom.runs import store as run_store
 
 
-async def test_rollback_shipped_opens_a_ticket_on_its_own(tmp_path: Path, db_url: str,
-                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_rollback_shipped_opens_a_ticket_on_its_own(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     system, chat = make_system(tmp_path, db_url, monkeypatch=monkeypatch)
     await system.start()
     try:
@@ -44,8 +45,7 @@ async def test_rollback_shipped_opens_a_ticket_on_its_own(tmp_path: Path, db_url
         system.db.dispose()
 
 
-async def test_denied_request_is_settled_in_place(tmp_path: Path, db_url: str,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_denied_request_is_settled_in_place(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     system, chat = make_system(tmp_path, db_url, monkeypatch=monkeypatch)
     await system.start()
     try:

@@ -15,24 +15,35 @@ OPSROOM = str(Path(sys.executable).with_name("opsroom"))
 
 
 def run_shell(user: str, *lines: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([OPSROOM, "shell", "--user", user], input="\n".join(lines) + "\n",
-                          capture_output=True, text=True, cwd=cwd, timeout=180,
-                          env={**os.environ, "OPSROOM_DEMO_SPEED": "0.01"})
+    return subprocess.run(
+        [OPSROOM, "shell", "--user", user],
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=180,
+        env={**os.environ, "OPSROOM_DEMO_SPEED": "0.01"},
+    )
 
 
-@pytest.mark.parametrize(("user", "lines", "code"), [
-    ("alice", ["/deploy api-gateway staging", "/status api-gateway"], 0),
-    ("alice", ["/deplyo api-gateway staging"], 2),
-    ("bob", ["/deploy payments production"], 3),
-    ("alice", ["/deploy api-gateway staging version=bad"], 4),
-    ("alice", ["/deploy payments production"], 5),
-    # The first that applies wins: a parse error outranks a later denial.
-    ("bob", ["/deploy payments production", "/deplyo x"], 2),
-    # `exit` ends the script: what follows it is never read.
-    ("alice", ["/status api-gateway", "exit", "/deplyo never-read"], 0),
-], ids=["ok", "parse-error", "denied", "run-failed", "hold-pending", "first-that-applies", "exit"])
-def test_scripted_shell_exit_codes(user: str, lines: list[str], code: int, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize(
+    ("user", "lines", "code"),
+    [
+        ("alice", ["/deploy api-gateway staging", "/status api-gateway"], 0),
+        ("alice", ["/deplyo api-gateway staging"], 2),
+        ("bob", ["/deploy payments production"], 3),
+        ("alice", ["/deploy api-gateway staging version=bad"], 4),
+        ("alice", ["/deploy payments production"], 5),
+        # The first that applies wins: a parse error outranks a later denial.
+        ("bob", ["/deploy payments production", "/deplyo x"], 2),
+        # `exit` ends the script: what follows it is never read.
+        ("alice", ["/status api-gateway", "exit", "/deplyo never-read"], 0),
+    ],
+    ids=["ok", "parse-error", "denied", "run-failed", "hold-pending", "first-that-applies", "exit"],
+)
+def test_scripted_shell_exit_codes(
+    user: str, lines: list[str], code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("OPSROOM_DATABASE_URL", raising=False)
     result = run_shell(user, *lines, cwd=tmp_path)
     assert result.returncode == code, (result.stdout, result.stderr)

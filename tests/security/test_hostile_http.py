@@ -49,9 +49,12 @@ def config() -> dict[str, Any]:
     data = demo_data()
     data.setdefault("alerts", {})["sources"] = {
         "alertmanager": {"type": "alertmanager", "token_env": "AM_TOKEN"},
-        "grafana": {"type": "grafana", "hmac_secret_env": "GRAFANA_HMAC",
-                    "signature_header": "X-Grafana-Alerting-Signature",
-                    "timestamp_header": "X-Grafana-Alerting-Signature-Timestamp"},
+        "grafana": {
+            "type": "grafana",
+            "hmac_secret_env": "GRAFANA_HMAC",
+            "signature_header": "X-Grafana-Alerting-Signature",
+            "timestamp_header": "X-Grafana-Alerting-Signature-Timestamp",
+        },
     }
     data["alerts"].setdefault("routes", [])
     return data
@@ -73,28 +76,41 @@ class Site:
     def written(self) -> tuple[int, ...]:
         """Rows in every table that a request could add to."""
         with self.system.db.read() as conn:
-            names = [n for n in ("audit_log", "runs", "webchat_messages", "alerts", "alert_groups",
-                                 "processed_events") if conn.dialect.has_table(conn, n)]
+            names = [
+                n
+                for n in ("audit_log", "runs", "webchat_messages", "alerts", "alert_groups", "processed_events")
+                if conn.dialect.has_table(conn, n)
+            ]
             return tuple(conn.execute(text(f'SELECT count(*) FROM "{n}"')).scalar_one() for n in names)
 
     def grafana_headers(self, body: bytes, stamp: str | None = None) -> dict[str, str]:
         stamp = str(int(time.time())) if stamp is None else stamp
         digest = hmac.new(SECRETS["GRAFANA_HMAC"].encode(), stamp.encode() + b":" + body, hashlib.sha256)
-        return {"X-Grafana-Alerting-Signature": digest.hexdigest(),
-                "X-Grafana-Alerting-Signature-Timestamp": stamp, "Content-Type": "application/json"}
+        return {
+            "X-Grafana-Alerting-Signature": digest.hexdigest(),
+            "X-Grafana-Alerting-Signature-Timestamp": stamp,
+            "Content-Type": "application/json",
+        }
 
 
 @pytest.fixture
 async def site(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Site]:
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    system, _ = make_system(tmp_path, db_url, config(), adapter=WebChatAdapter(),  # type: ignore[arg-type]
-                            monkeypatch=monkeypatch)
+    system, _ = make_system(
+        tmp_path,
+        db_url,
+        config(),
+        adapter=WebChatAdapter(),  # type: ignore[arg-type]
+        monkeypatch=monkeypatch,
+    )
     app = build_app(system)
     token, _ = create_token(system.db, "alice")
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t",
-                                                                  timeout=30) as client:
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://t", timeout=30) as client,
+    ):
         served = Site(system, client, token)
         await served.sign_in("alice")
         yield served
@@ -106,7 +122,9 @@ def targets(site: Site) -> list[tuple[str, dict[str, str]]]:
     web = {"X-CSRF-Token": site.csrf, "Content-Type": "application/json"}
     webchat = [("/chat/ops/messages", web), ("/chat/actions", web)] if site.csrf else []
     return webchat + [
-        ("/api/channels/ops/messages", api), ("/api/actions", api), ("/api/check", api),
+        ("/api/channels/ops/messages", api),
+        ("/api/actions", api),
+        ("/api/check", api),
         ("/hooks/alertmanager", {"Authorization": "Bearer am-token-for-tests"}),
         ("/hooks/generic/nowhere", {}),
     ]
@@ -132,8 +150,9 @@ async def test_grafana_signature_timestamps_that_are_not_numbers_are_refused(sit
 
 
 async def test_a_replayed_grafana_webhook_is_refused(site: Site) -> None:
-    body = json.dumps({"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "Disk"},
-                                                       "fingerprint": "f1"}]}).encode()
+    body = json.dumps(
+        {"status": "firing", "alerts": [{"status": "firing", "labels": {"alertname": "Disk"}, "fingerprint": "f1"}]}
+    ).encode()
     headers = site.grafana_headers(body)
     first = await site.client.post("/hooks/grafana", content=body, headers=headers)
     before = site.written()
@@ -143,8 +162,10 @@ async def test_a_replayed_grafana_webhook_is_refused(site: Site) -> None:
 
 
 @settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=st.one_of(st.binary(max_size=3000), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       which=st.integers(min_value=0, max_value=5))
+@given(
+    body=st.one_of(st.binary(max_size=3000), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
+    which=st.integers(min_value=0, max_value=5),
+)
 def test_fuzzed_bodies_never_get_a_5xx(tmp_path_factory: pytest.TempPathFactory, body: bytes, which: int) -> None:
     site = FUZZ_SITE
     assert site is not None
@@ -174,8 +195,9 @@ def _fuzz_site(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pyte
         return
     for name, value in SECRETS.items():
         monkeypatch.setenv(name, value)
-    system, _ = make_system(tmp_path, f"sqlite:///{tmp_path / 'fuzz.db'}", config(),
-                            adapter=WebChatAdapter(), monkeypatch=monkeypatch)  # type: ignore[arg-type]
+    system, _ = make_system(
+        tmp_path, f"sqlite:///{tmp_path / 'fuzz.db'}", config(), adapter=WebChatAdapter(), monkeypatch=monkeypatch
+    )  # type: ignore[arg-type]
     app = build_app(system)
     token, _ = create_token(system.db, "alice")
     lifespan = app.router.lifespan_context(app)
@@ -190,7 +212,8 @@ def _fuzz_site(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pyte
 
 
 async def test_a_chunked_body_past_the_cap_gets_413_before_anything_reads_it(
-        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = demo_data()
     data["server"]["max_body_bytes"] = 64 * 1024
     async with serve(tmp_path, db_url, monkeypatch, data) as web:
@@ -202,8 +225,10 @@ async def test_a_chunked_body_past_the_cap_gets_413_before_anything_reads_it(
         async def chunked_past_the_cap(path: str) -> bytes:
             """Chunked (no Content-Length), 80 KiB sent, then wait for the answer."""
             reader, writer = await asyncio.open_connection(host, int(port))
-            writer.write(f"POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
-                         "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode())
+            writer.write(
+                f"POST {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {token}\r\n"
+                "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n".encode()
+            )
             for _ in range(10):
                 writer.write(b"2000\r\n" + b"x" * 0x2000 + b"\r\n")
             await writer.drain()
@@ -217,37 +242,51 @@ async def test_a_chunked_body_past_the_cap_gets_413_before_anything_reads_it(
             assert b"larger than 65536 bytes" in answer
         assert Site(web.system, None, token).written() == before  # type: ignore[arg-type]
         async with httpx.AsyncClient(base_url=web.base, timeout=30) as http:
-            small = await http.post("/api/channels/ops/messages", json={"text": "hello"},
-                                    headers={"Authorization": f"Bearer {token}"})
+            small = await http.post(
+                "/api/channels/ops/messages", json={"text": "hello"}, headers={"Authorization": f"Bearer {token}"}
+            )
             assert small.status_code == 201  # the cap is on size, not on posting
 
 
-async def sign_in_address(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
-                          trusted: list[str]) -> str:
+async def sign_in_address(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, trusted: list[str]) -> str:
     tmp_path.mkdir(exist_ok=True)
     data = demo_data()
     data["server"]["trusted_proxies"] = trusted
-    system, _ = make_system(tmp_path, db_url, data, adapter=WebChatAdapter(),  # type: ignore[arg-type]
-                            monkeypatch=monkeypatch)
+    system, _ = make_system(
+        tmp_path,
+        db_url,
+        data,
+        adapter=WebChatAdapter(),  # type: ignore[arg-type]
+        monkeypatch=monkeypatch,
+    )
     app = build_app(system)
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 40000))
     async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://t") as c:
         page = await c.get("/login")
         csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-        answer = await c.post("/login", data={"username": "alice", "password": "", "csrf": csrf},
-                              headers={"X-Forwarded-For": "198.51.100.99"})
+        answer = await c.post(
+            "/login",
+            data={"username": "alice", "password": "", "csrf": csrf},
+            headers={"X-Forwarded-For": "198.51.100.99"},
+        )
         assert answer.status_code == 303, answer.text
     with system.db.read() as conn:
         from opsroom.store.tables import audit_log
-        row = conn.execute(select(audit_log.c.detail).where(audit_log.c.action == "web.signin")
-                           .order_by(audit_log.c.id.desc()).limit(1)).scalar_one()
+
+        row = conn.execute(
+            select(audit_log.c.detail)
+            .where(audit_log.c.action == "web.signin")
+            .order_by(audit_log.c.id.desc())
+            .limit(1)
+        ).scalar_one()
     system.db.dispose()
     detail = row if isinstance(row, dict) else json.loads(row)
     return str(detail["address"])
 
 
 async def test_x_forwarded_for_is_ignored_unless_the_peer_is_a_trusted_proxy(
-        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert await sign_in_address(tmp_path / "a", db_url, monkeypatch, []) == "203.0.113.7"
     assert await sign_in_address(tmp_path / "b", db_url, monkeypatch, ["10.0.0.0/8"]) == "203.0.113.7"
     assert await sign_in_address(tmp_path / "c", db_url, monkeypatch, ["203.0.113.7"]) == "198.51.100.99"
@@ -265,7 +304,7 @@ async def test_passwords_are_checked_off_the_event_loop(site: Site, monkeypatch:
     site.client.cookies.clear()  # signed out
     page = await site.client.get("/login")
     csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    await asyncio.gather(*(site.client.post("/login", data={"username": "nobody", "password": "x" * 12,
-                                                            "csrf": csrf}) for _ in range(4)))
+    await asyncio.gather(
+        *(site.client.post("/login", data={"username": "nobody", "password": "x" * 12, "csrf": csrf}) for _ in range(4))
+    )
     assert len(threads) == 4 and threading.main_thread().name not in threads
-

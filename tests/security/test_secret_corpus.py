@@ -64,8 +64,13 @@ def test_a_key_cut_off_by_the_end_of_the_stream_never_shows() -> None:
 
 def test_ordinary_text_is_left_alone() -> None:
     redactor = Redactor()
-    for plain in ("deploy api-gateway staging version=v4.13.1", "secret: true", "token expired at 10:02",
-                  "https://grafana.example.com/d/abc?orgId=1", "commit 3f9a1c2 by alice"):
+    for plain in (
+        "deploy api-gateway staging version=v4.13.1",
+        "secret: true",
+        "token expired at 10:02",
+        "https://grafana.example.com/d/abc?orgId=1",
+        "commit 3f9a1c2 by alice",
+    ):
         assert redactor(plain) == plain
 
 
@@ -124,21 +129,32 @@ def corpus_config(tmp_path: Path) -> dict[str, Any]:
     data = demo_data()
     printed = tmp_path / "printed.txt"
     printed.write_text("\n".join(v for _, v, _ in CORPUS) + "\n")
-    data["commands"].update({
-        "leak": {"summary": "Print a file full of secrets",
-                 "runner": {"type": "exec", "argv": ["cat", str(printed)]}},
-        "note": {"summary": "Keep a note (free text)",
-                 "args": [{"name": "text", "type": "string", "greedy": True}],
-                 "runner": {"type": "exec", "argv": ["echo", "noted"]},
-                 "on_success": [{"action": "ticket.open", "options": {
-                     "title": "note: {raw_text}", "body": "{user} noted {args}"}}]},
-        "login": {"summary": "Log in somewhere with a password",
-                  "args": [{"name": "password", "type": "string", "secret": True}],
-                  "runner": {"type": "exec", "argv": ["echo", "logged in"]}},
-        "explode": {"summary": "A Python runner that raises",
-                    "args": [{"name": "text", "type": "string", "greedy": True}],
-                    "runner": {"type": "python", "callable": "tests.security.leaky:explode"}},
-    })
+    data["commands"].update(
+        {
+            "leak": {
+                "summary": "Print a file full of secrets",
+                "runner": {"type": "exec", "argv": ["cat", str(printed)]},
+            },
+            "note": {
+                "summary": "Keep a note (free text)",
+                "args": [{"name": "text", "type": "string", "greedy": True}],
+                "runner": {"type": "exec", "argv": ["echo", "noted"]},
+                "on_success": [
+                    {"action": "ticket.open", "options": {"title": "note: {raw_text}", "body": "{user} noted {args}"}}
+                ],
+            },
+            "login": {
+                "summary": "Log in somewhere with a password",
+                "args": [{"name": "password", "type": "string", "secret": True}],
+                "runner": {"type": "exec", "argv": ["echo", "logged in"]},
+            },
+            "explode": {
+                "summary": "A Python runner that raises",
+                "args": [{"name": "text", "type": "string", "greedy": True}],
+                "runner": {"type": "python", "callable": "tests.security.leaky:explode"},
+            },
+        }
+    )
     data["policy"]["rules"].append({"id": "corpus", "allow": ["leak", "note", "login", "explode"], "roles": ["sre"]})
     return data
 
@@ -157,13 +173,15 @@ def database_text(system: Any, db_url: str, tmp_path: Path) -> str:
 
 
 @pytest.mark.usefixtures("opsroom_log")
-async def test_no_sink_shows_any_secret(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
-                                        capsys: pytest.CaptureFixture[str]) -> None:
+async def test_no_sink_shows_any_secret(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     logs.setup("info", json=True)
     async with serve(tmp_path, db_url, monkeypatch, corpus_config(tmp_path)) as web:
         token, _ = create_token(web.system.db, "alice")
         headers = {"Authorization": f"Bearer {token}"}
         async with httpx.AsyncClient(base_url=web.base, headers=headers, timeout=30) as api:
+
             async def say(words: str) -> None:
                 response = await api.post("/api/channels/ops/messages", json={"text": words})
                 assert response.status_code == 201, response.text
@@ -171,9 +189,13 @@ async def test_no_sink_shows_any_secret(tmp_path: Path, db_url: str, monkeypatch
             await say("/leak")
             for i, (_, value) in enumerate(SINGLE_LINE):
                 quoted = shlex.quote(value)  # typed as one argument, context and all
-                await say(f"/note {value}" if i % 3 == 0 else
-                          f"/login {quoted}" if i % 3 == 1 else
-                          f"/deploy api-gateway staging version={quoted}")
+                await say(
+                    f"/note {value}"
+                    if i % 3 == 0
+                    else f"/login {quoted}"
+                    if i % 3 == 1
+                    else f"/deploy api-gateway staging version={quoted}"
+                )
             await say("/explode text=" + shlex.quote(" | ".join(v for _, v in SINGLE_LINE[:4])))
             for _, value, _ in CORPUS:  # pasted into the channel by mistake, multi-line ones too
                 await say(value)
@@ -181,7 +203,8 @@ async def test_no_sink_shows_any_secret(tmp_path: Path, db_url: str, monkeypatch
             async def settled() -> bool:
                 runs = (await api.get("/api/runs", params={"limit": 200})).json()["runs"]
                 return len(runs) >= 1 + 2 * (len(SINGLE_LINE) // 3) and all(
-                    r["state"] not in ("queued", "running") for r in runs)
+                    r["state"] not in ("queued", "running") for r in runs
+                )
 
             await wait_for(settled, timeout=120)
             await web.adapter.drain()

@@ -27,8 +27,15 @@ class Posted:
 class RecordingAdapter:
     """Keeps every message posted and every edit, in order."""
 
-    def __init__(self, name: str = "test", *, edits: bool = True, threads: bool = True,
-                 buttons: bool = True, ephemeral: bool = False) -> None:
+    def __init__(
+        self,
+        name: str = "test",
+        *,
+        edits: bool = True,
+        threads: bool = True,
+        buttons: bool = True,
+        ephemeral: bool = False,
+    ) -> None:
         self.name = name
         self.capabilities = Capabilities(threads=threads, buttons=buttons, edits=edits, ephemeral=ephemeral)
         self.posts: list[Posted] = []

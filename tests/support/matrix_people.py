@@ -19,8 +19,12 @@ class Person:
     def __init__(self, homeserver: str, user_id: str, store: Path) -> None:
         store.mkdir(parents=True, exist_ok=True)
         self.user_id = user_id
-        self.client = AsyncClient(homeserver, user_id, store_path=str(store),
-                                  config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False))
+        self.client = AsyncClient(
+            homeserver,
+            user_id,
+            store_path=str(store),
+            config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False),
+        )
         self.events: list[dict[str, Any]] = []  # (room id added) every timeline event seen
         self._task: asyncio.Task[None] | None = None
 
@@ -29,8 +33,9 @@ class Person:
         assert isinstance(resp, LoginResponse), resp
 
         async def collect(room: Any, event: Any) -> None:
-            self.events.append({**event.source, "room_id": room.room_id,
-                                "decrypted": bool(getattr(event, "decrypted", False))})
+            self.events.append(
+                {**event.source, "room_id": room.room_id, "decrypted": bool(getattr(event, "decrypted", False))}
+            )
 
         self.client.add_event_callback(collect, Event)
         self._task = asyncio.create_task(self.client.sync_forever(timeout=1000, full_state=True))
@@ -42,8 +47,11 @@ class Person:
         await self.client.close()
 
     async def create_room(self, invite: list[str], *, name: str = "ops", encrypted: bool = False) -> str:
-        state = [{"type": "m.room.encryption", "state_key": "",
-                  "content": {"algorithm": "m.megolm.v1.aes-sha2"}}] if encrypted else []
+        state = (
+            [{"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}]
+            if encrypted
+            else []
+        )
         resp = await self.client.room_create(name=name, invite=invite, initial_state=state)
         assert isinstance(resp, RoomCreateResponse), resp
         return str(resp.room_id)
@@ -54,8 +62,12 @@ class Person:
     async def say(self, room_id: str, text: str, *, thread: str | None = None) -> str:
         content: dict[str, Any] = {"msgtype": "m.text", "body": text}
         if thread:
-            content["m.relates_to"] = {"rel_type": "m.thread", "event_id": thread, "is_falling_back": True,
-                                       "m.in_reply_to": {"event_id": thread}}
+            content["m.relates_to"] = {
+                "rel_type": "m.thread",
+                "event_id": thread,
+                "is_falling_back": True,
+                "m.in_reply_to": {"event_id": thread},
+            }
         resp = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
         assert isinstance(resp, RoomSendResponse), resp
         return str(resp.event_id)

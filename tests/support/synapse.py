@@ -143,8 +143,9 @@ class Synapse:
         with urllib.request.urlopen(endpoint, timeout=30) as resp:  # noqa: S310 - our own loopback server
             nonce = json.loads(resp.read())["nonce"]
         mac = hmac.new(self.shared_secret.encode(), digestmod=hashlib.sha1)
-        mac.update(b"\x00".join([nonce.encode(), localpart.encode(), password.encode(),
-                                 b"admin" if admin else b"notadmin"]))
+        mac.update(
+            b"\x00".join([nonce.encode(), localpart.encode(), password.encode(), b"admin" if admin else b"notadmin"])
+        )
         body = {"nonce": nonce, "username": localpart, "password": password, "admin": admin, "mac": mac.hexdigest()}
         request = urllib.request.Request(
             endpoint, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}

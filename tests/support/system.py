@@ -25,9 +25,14 @@ def demo_data_elsewhere() -> dict[str, Any]:
     return data
 
 
-def make_system(tmp_path: Path, db_url: str, data: dict[str, Any] | None = None,
-                adapter: RecordingAdapter | None = None, monkeypatch: Any = None,
-                plugins: Any = None) -> tuple[System, RecordingAdapter]:
+def make_system(
+    tmp_path: Path,
+    db_url: str,
+    data: dict[str, Any] | None = None,
+    adapter: RecordingAdapter | None = None,
+    monkeypatch: Any = None,
+    plugins: Any = None,
+) -> tuple[System, RecordingAdapter]:
     """A System on ``db_url`` with a RecordingAdapter named ``test``. The demo inventory lives
     in tmp_path and the demo scripts run fast."""
     if monkeypatch is not None:

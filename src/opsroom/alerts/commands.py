@@ -32,9 +32,7 @@ ALERT_COMMANDS: list[CommandSpec] = [
         read_only=True,
         summary="What is firing now (in this channel, a named one, or all); `alerts noise` for the noisiest",
         args=(
-            ArgSpec(
-                "scope", required=False, max_length=200, help="`all`, a channel like `#payments`, or `noise`"
-            ),
+            ArgSpec("scope", required=False, max_length=200, help="`all`, a channel like `#payments`, or `noise`"),
             ArgSpec("channel", required=False, max_length=200, help="with `noise`: one channel"),
         ),
         examples=("alerts", "alerts all", "alerts #payments", "alerts noise", "alerts noise #payments"),
@@ -135,9 +133,7 @@ async def cmd_alerts(service: AlertService, invocation: Invocation) -> Message:
     return Message(text=head, blocks=(Section(head), Section("\n".join(lines))), tone="warning")
 
 
-def noise_report(
-    service: AlertService, *, channel: str | None = None, days: int = 7, per_channel: int = 5
-) -> Message:
+def noise_report(service: AlertService, *, channel: str | None = None, days: int = 7, per_channel: int = 5) -> Message:
     """The alerts that fired most per channel over the last ``days``, so a team can fix the
     source instead of muting the channel."""
     since = service.clock() - dt.timedelta(days=days)
@@ -159,9 +155,7 @@ def noise_report(
     with service.db.read() as conn:
         rows = conn.execute(query).all()
     if not rows:
-        return Message.plain(
-            f"No alerts in the last {days} days" + (f" in {channel}" if channel else "") + "."
-        )
+        return Message.plain(f"No alerts in the last {days} days" + (f" in {channel}" if channel else "") + ".")
     by_channel: dict[str, list[tuple[str, int, int, int]]] = {}
     for row in rows:
         by_channel.setdefault(row.channel_name, []).append(
@@ -215,9 +209,7 @@ def oncall_report(service: AlertService, schedule: str | None = None) -> Message
     items = []
     for name in names:
         if name not in oncall.names:
-            return Message.plain(
-                f"No on-call schedule {name!r}; there are: {', '.join(oncall.names)}", tone="warning"
-            )
+            return Message.plain(f"No on-call schedule {name!r}; there are: {', '.join(oncall.names)}", tone="warning")
         sched = oncall.schedule(name)
         shift = sched.shift_at(now)
         nxt = sched.next_handoff(now)
@@ -246,9 +238,7 @@ async def cmd_oncall(service: AlertService, invocation: Invocation) -> Message:
     schedule = str(invocation.args.get("schedule") or "").strip()
     if not schedule:
         if len(names) != 1:
-            return Message.plain(
-                f"which schedule? one of: {', '.join(names) or 'none configured'}", tone="warning"
-            )
+            return Message.plain(f"which schedule? one of: {', '.join(names) or 'none configured'}", tone="warning")
         schedule = names[0]
     if service.users and user not in service.users:
         return Message.plain(f"{user!r} is not a configured user", tone="warning")
@@ -276,9 +266,7 @@ async def cmd_query(service: AlertService, invocation: Invocation) -> Message:
         value = "—" if s.value is None else f"{s.value:g}"
         spark = sparkline(s.points)
         lines.append(f"{name}: *{value}*" + (f"  {spark}" if spark else ""))
-    return Message(
-        text=f"{expression} = {lines[0]}", blocks=(Section(f"`{expression}`"), Section("\n".join(lines)))
-    )
+    return Message(text=f"{expression} = {lines[0]}", blocks=(Section(f"`{expression}`"), Section("\n".join(lines))))
 
 
 HANDLERS: dict[str, Handler] = {

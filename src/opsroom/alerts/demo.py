@@ -21,8 +21,7 @@ def demo_payload(now: dt.datetime, *, status: str = "firing") -> dict[str, Any]:
         },
         "annotations": {
             "summary": "payments API error rate above 2%",
-            "description": "5xx responses are 3.4% of payments API requests over the last 5 minutes "
-            "(threshold 2%).",
+            "description": "5xx responses are 3.4% of payments API requests over the last 5 minutes (threshold 2%).",
             "runbook_url": "https://runbooks.example.com/payments/high-error-rate",
         },
         "startsAt": now.astimezone(dt.UTC).isoformat().replace("+00:00", "Z"),
@@ -33,9 +32,7 @@ def demo_payload(now: dt.datetime, *, status: str = "firing") -> dict[str, Any]:
     return alertmanager_payload([alert], status=status)
 
 
-async def fire_demo_alert(
-    service: AlertService, *, source: str = "demo", status: str = "firing"
-) -> IngestResult:
+async def fire_demo_alert(service: AlertService, *, source: str = "demo", status: str = "firing") -> IngestResult:
     """Ingest the demo alert and run the notifier once (with the demo's group_wait of 0 the
     message is posted right away; otherwise it appears when group_wait is over)."""
     alerts = parse_alertmanager(demo_payload(service.clock(), status=status), source=source)

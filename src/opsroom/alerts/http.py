@@ -104,9 +104,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
     async def handle(request: Request, kind: str, name: str | None) -> JSONResponse:
         found = _find_source(service, kind, name)
         if found is None:
-            return _error(
-                404, f"no {kind} alert source {'named ' + repr(name) + ' ' if name else ''}is configured"
-            )
+            return _error(404, f"no {kind} alert source {'named ' + repr(name) + ' ' if name else ''}is configured")
         source_name, source = found
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cfg.max_body_bytes:
@@ -121,8 +119,12 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
             request, body, source, source_name, environ, service.clock().timestamp()
         ):
             return _error(401, f"missing or wrong HMAC-SHA256 signature in {source.signature_header}")
-        if source.hmac_secret_env and source.timestamp_header and not replays.first_time(
-            f"{source_name}:{request.headers.get(source.signature_header, '').strip().lower()}"
+        if (
+            source.hmac_secret_env
+            and source.timestamp_header
+            and not replays.first_time(
+                f"{source_name}:{request.headers.get(source.signature_header, '').strip().lower()}"
+            )
         ):  # a timestamped signature is good for MAX_SKEW seconds: a second use is a replay
             return _error(409, "this signed request was already received (replay refused)")
         try:
@@ -132,9 +134,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
             return _error(400, str(exc))
         claimed = count_alerts(payload, source.mapping if kind == "generic" else None)
         if claimed > cfg.max_alerts_per_request:
-            return _error(
-                413, f"{claimed} alerts in one request; at most {cfg.max_alerts_per_request} are accepted"
-            )
+            return _error(413, f"{claimed} alerts in one request; at most {cfg.max_alerts_per_request} are accepted")
         try:
             batch = await service.ctx.offload(parse, kind, payload, source=source_name, mapping=source.mapping)
         except IntakeError as exc:

@@ -131,9 +131,7 @@ def count_alerts(payload: Any, mapping: GenericMapping | None = None) -> int:
 def _am_alert(item: Any, index: int, *, source: str, source_type: str, external_url: str) -> Alert:
     if not isinstance(item, dict):
         raise IntakeError(f"alerts[{index}] must be an object")
-    labels = _string_map(
-        item.get("labels"), f"alerts[{index}].labels", max_value=MAX_LABEL_VALUE, truncate=False
-    )
+    labels = _string_map(item.get("labels"), f"alerts[{index}].labels", max_value=MAX_LABEL_VALUE, truncate=False)
     if not labels:
         raise IntakeError(f"alerts[{index}] has no labels")
     annotations = _string_map(

@@ -126,11 +126,7 @@ def render_group(
     mentions: Sequence[Principal] = (),
 ) -> Message:
     firing = view.status == "firing"
-    icon = (
-        ICON["flapping"]
-        if view.flapping and firing
-        else ICON[view.status if view.status in ICON else "firing"]
-    )
+    icon = ICON["flapping"] if view.flapping and firing else ICON[view.status if view.status in ICON else "firing"]
     state = "RESOLVED" if not firing else "FLAPPING" if view.flapping else "FIRING"
     blocks: list[Any] = [Section(f"{icon} *{state}* — *{view.title}*")]
     fields: list[tuple[str, str]] = [("Severity", view.severity)]
@@ -148,11 +144,7 @@ def render_group(
         lines = []
         for alert in view.alerts[:MAX_LISTED]:
             mark = (
-                ICON["flapping"]
-                if alert.flapping
-                else ICON["muted"]
-                if alert.muted
-                else ICON.get(alert.status, "🔥")
+                ICON["flapping"] if alert.flapping else ICON["muted"] if alert.muted else ICON.get(alert.status, "🔥")
             )
             distinct = " ".join(
                 f"{k}={v}"
@@ -167,9 +159,7 @@ def render_group(
         blocks.append(Section("\n".join(lines)))
     notes = [f"group #{view.id}", view.source]
     if view.acked_by:
-        notes.append(
-            f"acked by {view.acked_by}" + (f" at {fmt_time(view.acked_at)}" if view.acked_at else "")
-        )
+        notes.append(f"acked by {view.acked_by}" + (f" at {fmt_time(view.acked_at)}" if view.acked_at else ""))
     if view.silenced_until and view.silenced_until > now:
         notes.append(f"silenced until {fmt_time(view.silenced_until)}")
     if view.flapping:
@@ -179,9 +169,7 @@ def render_group(
     if firing:
         if not view.acked_by:
             buttons.append(
-                Button(
-                    "Ack", mint("alert.ack", {"group": view.id}), style="primary", fallback=f"/ack {view.id}"
-                )
+                Button("Ack", mint("alert.ack", {"group": view.id}), style="primary", fallback=f"/ack {view.id}")
             )
         if not (view.silenced_until and view.silenced_until > now):
             for seconds in silence_durations:

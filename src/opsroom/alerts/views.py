@@ -14,8 +14,6 @@ from opsroom.store.types import as_utc
 UTC = dt.UTC
 
 
-
-
 def alert_view(row: Any) -> AlertView:
     annotations: Mapping[str, str] = row.annotations or {}
     labels: Mapping[str, str] = row.labels or {}
@@ -70,9 +68,7 @@ def group_view(conn: Connection, group: Any, *, limit: int = 10) -> GroupView:
     )
 
 
-def change_lines(
-    conn: Connection, group_id: int, *, limit: int = 20
-) -> tuple[list[str], list[tuple[int, str, str]]]:
+def change_lines(conn: Connection, group_id: int, *, limit: int = 20) -> tuple[list[str], list[tuple[int, str, str]]]:
     """What changed since the chat message last showed this group: lines for the thread and
     (alert id, status seen, what the message now shows) to record. A flapping alert is
     announced once and then held back until it settles."""

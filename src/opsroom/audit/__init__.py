@@ -11,6 +11,15 @@ from opsroom.audit.query import AuditQuery, parse_query
 from opsroom.audit.verify import Problem, VerifyReport, verify_lines
 
 __all__ = [
-    "AuditChainError", "AuditEntry", "AuditLog", "AuditQuery", "AuditRecord", "Problem",
-    "VerifyReport", "ZERO_HASH", "entry_hash", "parse_query", "verify_lines",
+    "AuditChainError",
+    "AuditEntry",
+    "AuditLog",
+    "AuditQuery",
+    "AuditRecord",
+    "Problem",
+    "VerifyReport",
+    "ZERO_HASH",
+    "entry_hash",
+    "parse_query",
+    "verify_lines",
 ]

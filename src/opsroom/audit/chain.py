@@ -73,19 +73,35 @@ class AuditEntry:
     def to_json(self) -> dict[str, Any]:
         """The export form: every field, ``ts`` as hashed, so a line can be re-hashed alone."""
         return {
-            "id": self.id, "ts": ts_text(self.ts), "actor": self.actor, "action": self.action,
-            "command": self.command, "platform": self.platform, "channel": self.channel,
-            "run_id": self.run_id, "summary": self.summary, "detail": self.detail,
-            "prev_hash": self.prev_hash, "hash": self.hash,
+            "id": self.id,
+            "ts": ts_text(self.ts),
+            "actor": self.actor,
+            "action": self.action,
+            "command": self.command,
+            "platform": self.platform,
+            "channel": self.channel,
+            "run_id": self.run_id,
+            "summary": self.summary,
+            "detail": self.detail,
+            "prev_hash": self.prev_hash,
+            "hash": self.hash,
         }
 
     def computed_hash(self, *, id: int | None = None, prev_hash: str | None = None) -> str:
         """The hash this entry's content gives (optionally as if it sat at another id or
         linked to another row: verify uses that to tell a moved row from an edited one)."""
         return entry_hash(
-            self.id if id is None else id, ts_text(self.ts), self.actor, self.action,
-            self.command, self.platform, self.channel, self.run_id, self.summary,
-            canonical_detail(self.detail), self.prev_hash if prev_hash is None else prev_hash,
+            self.id if id is None else id,
+            ts_text(self.ts),
+            self.actor,
+            self.action,
+            self.command,
+            self.platform,
+            self.channel,
+            self.run_id,
+            self.summary,
+            canonical_detail(self.detail),
+            self.prev_hash if prev_hash is None else prev_hash,
         )
 
 
@@ -131,8 +147,17 @@ def _plain(value: Any) -> Any:
 
 
 def entry_hash(
-    id: int, ts: str, actor: str, action: str, command: str, platform: str, channel: str,
-    run_id: int | None, summary: str, detail_json: str, prev_hash: str,
+    id: int,
+    ts: str,
+    actor: str,
+    action: str,
+    command: str,
+    platform: str,
+    channel: str,
+    run_id: int | None,
+    summary: str,
+    detail_json: str,
+    prev_hash: str,
 ) -> str:
     """sha256 of the canonical JSON list (see the module docstring).
 
@@ -149,8 +174,14 @@ def entry_hash(
 # summary, detail JSON text. A plain tuple: this runs for every audit row.
 PreparedRow = tuple[datetime, str, str, str, str, str, str, int | None, str, str]
 
-_LIMITS = (FIELD_LIMITS["actor"], FIELD_LIMITS["action"], FIELD_LIMITS["command"],
-           FIELD_LIMITS["platform"], FIELD_LIMITS["channel"], 0)
+_LIMITS = (
+    FIELD_LIMITS["actor"],
+    FIELD_LIMITS["action"],
+    FIELD_LIMITS["command"],
+    FIELD_LIMITS["platform"],
+    FIELD_LIMITS["channel"],
+    0,
+)
 
 
 def _clean(value: object, limit: int) -> str:
@@ -175,8 +206,7 @@ def prepare(rec: AuditRecord, now: datetime, now_text: str) -> PreparedRow:
         text = ts_text(ts)
     fields = (rec.actor, rec.action, rec.command, rec.platform, rec.channel, rec.summary)
     actor, action, command, platform, channel, summary = (
-        v if (v.__class__ is str and v.isascii() and "\x00" not in v and (not n or len(v) <= n))
-        else _clean(v, n)
+        v if (v.__class__ is str and v.isascii() and "\x00" not in v and (not n or len(v) <= n)) else _clean(v, n)
         for v, n in zip(fields, _LIMITS, strict=True)
     )
     detail_json = canonical_detail(rec.detail)

@@ -65,8 +65,20 @@ from opsroom.store.tables import audit_log
 PG_LOCK_KEY = 0x6F7073726F6F6D61
 _PG_STATE = "opsroom.audit.tail"  # conn.info key: (transaction, last id, last hash)
 
-_COLUMNS = ["id", "ts", "actor", "action", "command", "platform", "channel", "run_id",
-            "summary", "detail", "prev_hash", "hash"]
+_COLUMNS = [
+    "id",
+    "ts",
+    "actor",
+    "action",
+    "command",
+    "platform",
+    "channel",
+    "run_id",
+    "summary",
+    "detail",
+    "prev_hash",
+    "hash",
+]
 
 
 def _sqlite_insert() -> Any:
@@ -77,8 +89,7 @@ def _sqlite_insert() -> Any:
     serialisation.
     """
     t = audit_log
-    types: dict[str, Any] = {"id": Integer(), "run_id": BigInteger(), "summary": Text(),
-                             "detail": Text()}
+    types: dict[str, Any] = {"id": Integer(), "run_id": BigInteger(), "summary": Text(), "detail": Text()}
     row = select(*(bindparam(c, type_=types.get(c, String())) for c in _COLUMNS))
     # Constants are written into the SQL so every placeholder is a row value.
     prev_id = bindparam("id", type_=Integer()) - literal_column("1")
@@ -86,8 +97,7 @@ def _sqlite_insert() -> Any:
     prev_hash = select(t.c.hash).where(t.c.id == prev_id).scalar_subquery()
     guarded = row.where(
         func.coalesce(newest, literal_column("0")) == prev_id,
-        func.coalesce(prev_hash, literal_column(f"'{ZERO_HASH}'"))
-        == bindparam("prev_hash", type_=String()),
+        func.coalesce(prev_hash, literal_column(f"'{ZERO_HASH}'")) == bindparam("prev_hash", type_=String()),
     )
     return insert(t).from_select(_COLUMNS, guarded)
 
@@ -119,6 +129,8 @@ def _sqlite_driver_sql(conn: Connection) -> tuple[str, Callable[[tuple[Any, ...]
         order = operator.itemgetter(*(_COLUMNS.index(n) for n in names))
         _sqlite_compiled = (str(compiled), order)
     return _sqlite_compiled
+
+
 _PG_INSERT = _pg_insert()
 _TAIL = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
 _PG_LOCK = select(func.pg_advisory_xact_lock(PG_LOCK_KEY))
@@ -151,9 +163,18 @@ class AuditLog:
     # -- writing -------------------------------------------------------------------------
 
     def append(
-        self, conn: Connection, *, actor: str, action: str, command: str = "", platform: str = "",
-        channel: str = "", run_id: int | None = None, summary: str = "",
-        detail: Mapping[str, Any] | None = None, ts: datetime | None = None,
+        self,
+        conn: Connection,
+        *,
+        actor: str,
+        action: str,
+        command: str = "",
+        platform: str = "",
+        channel: str = "",
+        run_id: int | None = None,
+        summary: str = "",
+        detail: Mapping[str, Any] | None = None,
+        ts: datetime | None = None,
     ) -> int:
         """Append one step; returns its id (its position in the chain)."""
         rec = AuditRecord(actor, action, command, platform, channel, run_id, summary, detail, ts)
@@ -222,8 +243,13 @@ class AuditLog:
         return parse_query(text, now, tz=self.timezone)
 
     def search(
-        self, query: AuditQuery | str, *, limit: int = 50, before_id: int | None = None,
-        now: datetime | None = None, scope: AuditScope | None = None,
+        self,
+        query: AuditQuery | str,
+        *,
+        limit: int = 50,
+        before_id: int | None = None,
+        now: datetime | None = None,
+        scope: AuditScope | None = None,
     ) -> list[AuditEntry]:
         """Newest first. A string is parsed first (ParseError on bad input). ``scope``: only
         what that person may see (``visibility.scope_for``); None = everything, for the
@@ -233,7 +259,11 @@ class AuditLog:
         return _search.search(self.db, query, limit=limit, before_id=before_id, scope=scope)
 
     def export(
-        self, fp: TextIO, query: AuditQuery | str | None = None, *, scope: AuditScope | None = None,
+        self,
+        fp: TextIO,
+        query: AuditQuery | str | None = None,
+        *,
+        scope: AuditScope | None = None,
     ) -> int:
         """JSON Lines, oldest first, hashes included; returns how many entries."""
         if isinstance(query, str):
@@ -241,7 +271,10 @@ class AuditLog:
         return _export.export(self.db, fp, query, scope=scope)
 
     def export_lines(
-        self, query: AuditQuery | None = None, *, scope: AuditScope | None = None,
+        self,
+        query: AuditQuery | None = None,
+        *,
+        scope: AuditScope | None = None,
     ) -> Iterator[str]:
         """The export one line at a time (for streaming it over HTTP)."""
         return _export.lines(self.db, query, scope=scope)
@@ -256,7 +289,10 @@ def _read_tail(conn: Connection) -> tuple[int, str]:
 
 
 def _link(
-    rows: list[PreparedRow], tail: tuple[int, str], *, sqlite: bool,
+    rows: list[PreparedRow],
+    tail: tuple[int, str],
+    *,
+    sqlite: bool,
 ) -> tuple[list[tuple[Any, ...]], tuple[int, str]]:
     """Number and hash the rows after ``tail``: one tuple per row in ``_COLUMNS`` order,
     and the new tail."""
@@ -264,11 +300,13 @@ def _link(
     out: list[tuple[Any, ...]] = []
     for ts, text, actor, action, command, platform, channel, run_id, summary, detail in rows:
         last_id += 1
-        digest = entry_hash(last_id, text, actor, action, command, platform, channel, run_id,
-                            summary, detail, last_hash)
+        digest = entry_hash(
+            last_id, text, actor, action, command, platform, channel, run_id, summary, detail, last_hash
+        )
         # SQLite gets SQLAlchemy's own DateTime text; PostgreSQL takes the aware datetime.
         stored_ts = f"{text[:10]} {text[11:26]}" if sqlite else ts
-        out.append((last_id, stored_ts, actor, action, command, platform, channel, run_id,
-                    summary, detail, last_hash, digest))
+        out.append(
+            (last_id, stored_ts, actor, action, command, platform, channel, run_id, summary, detail, last_hash, digest)
+        )
         last_hash = digest
     return out, (last_id, last_hash)

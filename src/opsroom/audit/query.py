@@ -27,7 +27,7 @@ TIME_KEYS = ("since", "until", "before")
 MAX_QUERY_CHARS = 1000
 MAX_TIME_WORDS = 4  # "since last tuesday 10am" at most; longer runs are search words
 ALLOWED = (
-    "words or \"quoted phrases\", user:NAME, command:NAME, channel:#NAME, action:NAME, "
+    'words or "quoted phrases", user:NAME, command:NAME, channel:#NAME, action:NAME, '
     "platform:NAME, run:ID, since TIME, until TIME, before TIME "
     "(TIME like 2h ago, yesterday, last tuesday, 2026-11-01)"
 )
@@ -50,9 +50,14 @@ class AuditQuery:
     def describe(self) -> str:
         """A short echo of what was searched, for the reply that lists the results."""
         parts = [f'"{w}"' if " " in w else w for w in self.words]
-        for label, values in (("user", self.users), ("command", self.commands),
-                              ("channel", self.channels), ("action", self.actions),
-                              ("platform", self.platforms), ("run", self.run_ids)):
+        for label, values in (
+            ("user", self.users),
+            ("command", self.commands),
+            ("channel", self.channels),
+            ("action", self.actions),
+            ("platform", self.platforms),
+            ("run", self.run_ids),
+        ):
             if values:
                 parts.append(f"{label}:" + "|".join(str(v) for v in values))
         if self.since:
@@ -90,8 +95,8 @@ def _tokenize(text: str) -> list[_Token]:
             if text[i] == '"':
                 end = text.find('"', i + 1)
                 if end < 0:
-                    raise ParseError(f"missing closing quote in: {text[i:i + 40]}")
-                buf.append(text[i + 1:end])
+                    raise ParseError(f"missing closing quote in: {text[i : i + 40]}")
+                buf.append(text[i + 1 : end])
                 quoted = True
                 i = end + 1
             else:
@@ -127,13 +132,16 @@ def parse_time(text: str, now: datetime, tz: ZoneInfo) -> tuple[datetime, dateti
     # costs ~0.5 ms to build, and RELATIVE_BASE differs per call, so one is built per call.
     from dateparser.date import DateDataParser
 
-    parser = DateDataParser(languages=["en"], settings={
-        "PREFER_DATES_FROM": "past",
-        "RETURN_TIME_AS_PERIOD": True,
-        "TIMEZONE": tz.key,
-        "RETURN_AS_TIMEZONE_AWARE": False,
-        "RELATIVE_BASE": now.astimezone(tz).replace(tzinfo=None),
-    })
+    parser = DateDataParser(
+        languages=["en"],
+        settings={
+            "PREFER_DATES_FROM": "past",
+            "RETURN_TIME_AS_PERIOD": True,
+            "TIMEZONE": tz.key,
+            "RETURN_AS_TIMEZONE_AWARE": False,
+            "RELATIVE_BASE": now.astimezone(tz).replace(tzinfo=None),
+        },
+    )
     data = parser.get_date_data(text)
     found = data.date_obj
     if found is None:
@@ -185,7 +193,7 @@ def parse_query(text: str, now: datetime | None = None, *, tz: str | tzinfo = "U
             keyword = tok.text.lower()
             # The longest run of following plain words that reads as a time.
             run: list[str] = []
-            for nxt in tokens[i + 1:i + 1 + MAX_TIME_WORDS]:
+            for nxt in tokens[i + 1 : i + 1 + MAX_TIME_WORDS]:
                 if nxt.key is not None or nxt.quoted or nxt.text.lower() in TIME_KEYS:
                     break
                 run.append(nxt.text)
@@ -214,8 +222,9 @@ def parse_query(text: str, now: datetime | None = None, *, tz: str | tzinfo = "U
                 raise ParseError(f"{tok.key}: needs a time, like {tok.key}:2026-11-01 or {tok.key} 2h ago")
             span = parse_time(value, now, zone)
             if span is None:
-                raise ParseError(f"could not read {value!r} as a time; try 2h ago, yesterday, "
-                                 f"last tuesday or 2026-11-01")
+                raise ParseError(
+                    f"could not read {value!r} as a time; try 2h ago, yesterday, last tuesday or 2026-11-01"
+                )
             apply_time(tok.key, span)
             continue
         if tok.key not in filters:
@@ -236,8 +245,9 @@ def parse_query(text: str, now: datetime | None = None, *, tz: str | tzinfo = "U
             filters[tok.key].append(value)
 
     if since is not None and until is not None and since >= until:
-        raise ParseError(f"the time range is empty: since {since:%Y-%m-%d %H:%M} is not "
-                         f"before {until:%Y-%m-%d %H:%M} (UTC)")
+        raise ParseError(
+            f"the time range is empty: since {since:%Y-%m-%d %H:%M} is not before {until:%Y-%m-%d %H:%M} (UTC)"
+        )
     return AuditQuery(
         words=tuple(words),
         users=tuple(filters["user"]),
@@ -251,5 +261,11 @@ def parse_query(text: str, now: datetime | None = None, *, tz: str | tzinfo = "U
     )
 
 
-_EXAMPLE = {"user": "alice", "command": "rollback", "channel": "#ops", "action": "decision",
-            "platform": "slack", "run": "42"}
+_EXAMPLE = {
+    "user": "alice",
+    "command": "rollback",
+    "channel": "#ops",
+    "action": "decision",
+    "platform": "slack",
+    "run": "42",
+}

@@ -31,10 +31,18 @@ def row_to_entry(row: Row[Any]) -> AuditEntry:
     if isinstance(detail, str):  # a driver that hands back the JSON text
         detail = json.loads(detail)
     return AuditEntry(
-        id=int(row.id), ts=to_utc(row.ts), actor=row.actor, action=row.action,
-        command=row.command, platform=row.platform, channel=row.channel,
-        run_id=None if row.run_id is None else int(row.run_id), summary=row.summary,
-        detail=detail if detail is not None else {}, prev_hash=row.prev_hash, hash=row.hash,
+        id=int(row.id),
+        ts=to_utc(row.ts),
+        actor=row.actor,
+        action=row.action,
+        command=row.command,
+        platform=row.platform,
+        channel=row.channel,
+        run_id=None if row.run_id is None else int(row.run_id),
+        summary=row.summary,
+        detail=detail if detail is not None else {},
+        prev_hash=row.prev_hash,
+        hash=row.hash,
     )
 
 
@@ -85,11 +93,17 @@ def where_clauses(q: AuditQuery, *, intersect: bool = False) -> list[ColumnEleme
         clauses.append(_equals_any(t.platform, q.platforms))
     if q.actions:
         # action:run matches "run" and the "run.*" family (run.started, run.finished…).
-        clauses.append(or_(*(
-            or_(func.lower(t.action) == a.lower(),
-                func.lower(t.action).startswith(a.lower() + ".", autoescape=True))
-            for a in q.actions
-        )))
+        clauses.append(
+            or_(
+                *(
+                    or_(
+                        func.lower(t.action) == a.lower(),
+                        func.lower(t.action).startswith(a.lower() + ".", autoescape=True),
+                    )
+                    for a in q.actions
+                )
+            )
+        )
     if q.run_ids:
         clauses.append(t.run_id.in_(list(q.run_ids)))
     if q.since is not None:
@@ -100,7 +114,11 @@ def where_clauses(q: AuditQuery, *, intersect: bool = False) -> list[ColumnEleme
 
 
 def search(
-    db: Database, q: AuditQuery, *, limit: int = 50, before_id: int | None = None,
+    db: Database,
+    q: AuditQuery,
+    *,
+    limit: int = 50,
+    before_id: int | None = None,
     scope: AuditScope | None = None,
 ) -> list[AuditEntry]:
     """Newest first; pass the last id you got as ``before_id`` for the next page."""
@@ -157,7 +175,11 @@ _FTS = table("audit_fts", column("rowid"))
 
 
 def _search_full_text(
-    db: Database, match: str, clauses: list[ColumnElement[bool]], limit: int, floor: int,
+    db: Database,
+    match: str,
+    clauses: list[ColumnElement[bool]],
+    limit: int,
+    floor: int,
 ) -> list[AuditEntry]:
     """Rows newer than the index first (a short id range), then rows the index names, newest
     first, read lazily from the index (FTS5 walks its rowids in descending order), so a common
@@ -171,8 +193,12 @@ def _search_full_text(
             indexed = (
                 select(audit_log)
                 .select_from(_FTS.join(audit_log, audit_log.c.id == _FTS.c.rowid))
-                .where(text("audit_fts MATCH :fts_match").bindparams(fts_match=match),
-                       _FTS.c.rowid <= high, _FTS.c.rowid >= floor, *clauses)
+                .where(
+                    text("audit_fts MATCH :fts_match").bindparams(fts_match=match),
+                    _FTS.c.rowid <= high,
+                    _FTS.c.rowid >= floor,
+                    *clauses,
+                )
                 .order_by(_FTS.c.rowid.desc())
                 .limit(limit - len(found))
             )
@@ -186,7 +212,10 @@ def for_run(db: Database, run_id: int) -> list[AuditEntry]:
 
 
 def iter_entries(
-    db: Database, clauses: Sequence[ColumnElement[bool]] = (), *, upto_id: int | None = None,
+    db: Database,
+    clauses: Sequence[ColumnElement[bool]] = (),
+    *,
+    upto_id: int | None = None,
     chunk: int = CHUNK,
 ) -> Iterator[AuditEntry]:
     """Oldest first, a chunk per short read transaction, so a long export or verify never

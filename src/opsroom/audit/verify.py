@@ -53,10 +53,11 @@ class VerifyReport:
     def text(self) -> str:
         """What the CLI and chat print."""
         if self.ok:
-            return (f"audit chain OK: {self.rows_checked} rows, head #{self.head_id} "
-                    f"{self.head_hash}")
-        lines = [f"audit chain BROKEN: {len(self.problems)} problem(s) in {self.rows_checked} rows; "
-                 f"intact up to row {self.last_good_id}"]
+            return f"audit chain OK: {self.rows_checked} rows, head #{self.head_id} {self.head_hash}"
+        lines = [
+            f"audit chain BROKEN: {len(self.problems)} problem(s) in {self.rows_checked} rows; "
+            f"intact up to row {self.last_good_id}"
+        ]
         lines += [f"  row {p.id}: {p.what}: {p.detail}" for p in self.problems]
         return "\n".join(lines)
 
@@ -81,8 +82,11 @@ class ChainChecker:
         if e.id > self.expected_id:
             gap = True
             lost = e.id - self.expected_id
-            what = (f"row {self.expected_id} missing" if lost == 1
-                    else f"rows {self.expected_id}–{e.id - 1} missing ({lost} rows)")
+            what = (
+                f"row {self.expected_id} missing"
+                if lost == 1
+                else f"rows {self.expected_id}–{e.id - 1} missing ({lost} rows)"
+            )
             self._add(self.expected_id, "missing", what + " (deleted)")
         elif e.id < self.expected_id:  # only possible in a file: the database orders by id
             self._add(e.id, "reordered", f"row {e.id} comes after row {self.expected_id - 1}")
@@ -100,13 +104,19 @@ class ChainChecker:
         intact = e.computed_hash() == e.hash
         if intact:
             if expected_prev is not None and e.prev_hash != expected_prev:
-                self._add(e.id, "bad link",
-                          f"prev_hash does not match row {e.id - 1}'s hash: row {e.id - 1} was "
-                          f"rewritten (hash recomputed) or this link was edited", first_bad=e.id - 1)
-        elif (expected_prev is not None and e.prev_hash != expected_prev
-              and e.computed_hash(prev_hash=expected_prev) == e.hash):
-            self._add(e.id, "bad link",
-                      f"prev_hash was edited: it no longer points at row {e.id - 1} (content intact)")
+                self._add(
+                    e.id,
+                    "bad link",
+                    f"prev_hash does not match row {e.id - 1}'s hash: row {e.id - 1} was "
+                    f"rewritten (hash recomputed) or this link was edited",
+                    first_bad=e.id - 1,
+                )
+        elif (
+            expected_prev is not None
+            and e.prev_hash != expected_prev
+            and e.computed_hash(prev_hash=expected_prev) == e.hash
+        ):
+            self._add(e.id, "bad link", f"prev_hash was edited: it no longer points at row {e.id - 1} (content intact)")
         elif len(self.suspects) < MAX_SUSPECTS:
             self.suspects[e.id] = e
         else:
@@ -122,14 +132,19 @@ class ChainChecker:
             if sid in moved:
                 self._add(sid, "reordered", f"row {sid} holds the entry written as row {moved[sid]}")
             else:
-                self._add(sid, "altered",
-                          f"row {sid} does not match its hash: a field (or the hash) was changed")
+                self._add(sid, "altered", f"row {sid} does not match its hash: a field (or the hash) was changed")
         self.findings.sort(key=lambda f: (f[0].id, f[0].what))
         problems = [p for p, _ in self.findings]
         head_id, head_hash = (self.prev[0], self.prev[1]) if self.prev else (0, ZERO_HASH)
         last_good = min((bad for _, bad in self.findings), default=head_id + 1) - 1
-        return VerifyReport(ok=not problems, rows_checked=self.rows, last_good_id=max(last_good, 0),
-                            problems=problems, head_id=head_id, head_hash=head_hash)
+        return VerifyReport(
+            ok=not problems,
+            rows_checked=self.rows,
+            last_good_id=max(last_good, 0),
+            problems=problems,
+            head_id=head_id,
+            head_hash=head_hash,
+        )
 
     def _resolve_moves(self, lookup: Callable[[set[str]], Mapping[str, list[int]]] | None) -> dict[int, int]:
         wanted = {e.prev_hash for e in self.suspects.values()} - {ZERO_HASH}
@@ -178,8 +193,7 @@ def verify_db(db: Database, progress: Callable[[int, int], None] | None = None) 
         wanted = sorted(hashes)
         with db.read() as conn:
             for i in range(0, len(wanted), 500):
-                stmt = select(audit_log.c.id, audit_log.c.hash).where(
-                    audit_log.c.hash.in_(wanted[i:i + 500]))
+                stmt = select(audit_log.c.id, audit_log.c.hash).where(audit_log.c.hash.in_(wanted[i : i + 500]))
                 for row in conn.execute(stmt):
                     found.setdefault(row.hash, []).append(int(row.id))
         return found
@@ -195,10 +209,18 @@ def entry_from_json(obj: Mapping[str, Any]) -> AuditEntry:
     if not isinstance(detail, dict):
         raise TypeError("detail is not an object")
     return AuditEntry(
-        id=int(obj["id"]), ts=datetime.fromisoformat(obj["ts"]), actor=obj["actor"],
-        action=obj["action"], command=obj["command"], platform=obj["platform"],
-        channel=obj["channel"], run_id=None if run_id is None else int(run_id),
-        summary=obj["summary"], detail=detail, prev_hash=obj["prev_hash"], hash=obj["hash"],
+        id=int(obj["id"]),
+        ts=datetime.fromisoformat(obj["ts"]),
+        actor=obj["actor"],
+        action=obj["action"],
+        command=obj["command"],
+        platform=obj["platform"],
+        channel=obj["channel"],
+        run_id=None if run_id is None else int(run_id),
+        summary=obj["summary"],
+        detail=detail,
+        prev_hash=obj["prev_hash"],
+        hash=obj["hash"],
     )
 
 

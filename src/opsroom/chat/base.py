@@ -68,8 +68,7 @@ class ChannelCreator(Protocol):
     incident's war room) with people in it, and archive it when the incident closes. Returns
     the new channel's Place; raises LookupError for people the platform does not know."""
 
-    async def create_channel(self, name: str, *, members: Sequence[str], topic: str,
-                             created_by: str) -> Place: ...
+    async def create_channel(self, name: str, *, members: Sequence[str], topic: str, created_by: str) -> Place: ...
 
     async def archive_channel(self, place: Place) -> None: ...
 
@@ -111,8 +110,9 @@ class ChatHub:
         adapter = self.get(platform)
         return adapter.capabilities.create_channel and isinstance(adapter, ChannelCreator)
 
-    async def create_channel(self, platform: str, name: str, *, members: Sequence[str], topic: str,
-                             created_by: str) -> Place | None:
+    async def create_channel(
+        self, platform: str, name: str, *, members: Sequence[str], topic: str, created_by: str
+    ) -> Place | None:
         """A new channel where the platform can open one; None where it cannot (the caller
         falls back to a thread)."""
         adapter = self.get(platform)
@@ -146,8 +146,12 @@ def redact_message(message: Message, redactor: Redactor) -> Message:
         elif isinstance(block, Fields):
             block = Fields(tuple((redactor(k), redactor(v)) for k, v in block.items))
         elif isinstance(block, Actions):
-            block = dataclasses.replace(block, buttons=tuple(
-                dataclasses.replace(b, label=redactor(b.label), fallback=redactor(b.fallback))
-                for b in block.buttons))
+            block = dataclasses.replace(
+                block,
+                buttons=tuple(
+                    dataclasses.replace(b, label=redactor(b.label), fallback=redactor(b.fallback))
+                    for b in block.buttons
+                ),
+            )
         blocks.append(block)
     return dataclasses.replace(message, text=redactor(message.text), blocks=tuple(blocks))

@@ -38,6 +38,8 @@ class LocalState:
 
     def keys(self, prefix: str) -> list[str]:
         with self._lock:
-            rows = self._conn.execute("SELECT key FROM kv WHERE key LIKE ? ESCAPE '\\'",
-                                      (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",))
+            rows = self._conn.execute(
+                "SELECT key FROM kv WHERE key LIKE ? ESCAPE '\\'",
+                (prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%",),
+            )
             return [str(r[0]) for r in rows.fetchall()]

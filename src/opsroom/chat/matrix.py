@@ -135,8 +135,9 @@ class MatrixAdapter:
         while True:
             try:
                 await self._keys()
-                resp = await self.client.sync(timeout=0 if catching_up else timeout_ms, since=since,
-                                              full_state=catching_up)
+                resp = await self.client.sync(
+                    timeout=0 if catching_up else timeout_ms, since=since, full_state=catching_up
+                )
                 if not isinstance(resp, SyncResponse):
                     raise MatrixError(getattr(resp, "message", str(resp)))
                 await self._on_sync(resp, catching_up)
@@ -169,8 +170,11 @@ class MatrixAdapter:
 
     async def _on_invite(self, room_id: str, info: Any) -> None:
         inviter = next(
-            (e.sender for e in info.invite_state
-             if getattr(e, "state_key", None) == self.client.user_id and getattr(e, "membership", "") == "invite"),
+            (
+                e.sender
+                for e in info.invite_state
+                if getattr(e, "state_key", None) == self.client.user_id and getattr(e, "membership", "") == "invite"
+            ),
             "",
         )
         room = self.client.rooms.get(room_id)
@@ -198,8 +202,13 @@ class MatrixAdapter:
         if isinstance(event, ReactionEvent):
             await self._on_reaction(room_id, sender, str(event.event_id), event.reacts_to, event.key)
         elif source.get("type") == "m.reaction":  # e.g. a decrypted reaction nio does not type
-            await self._on_reaction(room_id, sender, str(source.get("event_id", "")),
-                                    str(relates.get("event_id", "")), str(relates.get("key", "")))
+            await self._on_reaction(
+                room_id,
+                sender,
+                str(source.get("event_id", "")),
+                str(relates.get("event_id", "")),
+                str(relates.get("key", "")),
+            )
         elif isinstance(event, RoomMessageText) and relates.get("rel_type") != "m.replace":
             self._on_text(room_id, sender, str(event.event_id), event.body, content, relates)
 
@@ -211,23 +220,35 @@ class MatrixAdapter:
             name = "#" + room.name.lstrip("#")
         return Place("matrix", room_id, thread, direct, "" if direct else name)
 
-    def _on_text(self, room_id: str, sender: str, event_id: str, body: str,
-                 content: dict[str, Any], relates: dict[str, Any]) -> None:
+    def _on_text(
+        self, room_id: str, sender: str, event_id: str, body: str, content: dict[str, Any], relates: dict[str, Any]
+    ) -> None:
         thread = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
         place = self._place(room_id, thread)
         if thread:  # drop the reply fallback ("> <@x> ...") some clients still prepend
             body = "\n".join(line for line in body.splitlines() if not line.startswith("> ")).strip()
         mentioned = self.client.user_id in ((content.get("m.mentions") or {}).get("user_ids") or [])
         localpart = self.client.user_id.split(":", 1)[0].lstrip("@")
-        lead = re.match(rf"\s*@?{re.escape(localpart)}(?::{re.escape(_server_of(self.client.user_id))})?[:,]?\s+",
-                        body, re.IGNORECASE)
+        lead = re.match(
+            rf"\s*@?{re.escape(localpart)}(?::{re.escape(_server_of(self.client.user_id))})?[:,]?\s+",
+            body,
+            re.IGNORECASE,
+        )
         if lead:
-            body, mentioned = body[lead.end():], True
-        self._spawn(self._emit(MessageEvent(
-            place=place, sender_id=sender, text=body.strip(), message_id=event_id,
-            addressed=mentioned or place.is_direct, event_id=f"matrix:{event_id}",
-            sender_name=sender.split(":", 1)[0].lstrip("@"),
-        )))
+            body, mentioned = body[lead.end() :], True
+        self._spawn(
+            self._emit(
+                MessageEvent(
+                    place=place,
+                    sender_id=sender,
+                    text=body.strip(),
+                    message_id=event_id,
+                    addressed=mentioned or place.is_direct,
+                    event_id=f"matrix:{event_id}",
+                    sender_name=sender.split(":", 1)[0].lstrip("@"),
+                )
+            )
+        )
 
     async def _on_reaction(self, room_id: str, sender: str, event_id: str, target: str, key: str) -> None:
         label = self.config.reactions.get(key) or self.config.reactions.get(_VARIATION.sub("", key))
@@ -235,10 +256,18 @@ class MatrixAdapter:
         if saved is None or saved.room_id != room_id:
             return
         place = self._place(room_id, saved.thread)
-        self._spawn(self._emit(ActionEvent(
-            place=place, sender_id=sender, action_id=saved.action_id, message=MessageRef(place, target),
-            event_id=f"matrix:{event_id}", sender_name=sender.split(":", 1)[0].lstrip("@"),
-        )))
+        self._spawn(
+            self._emit(
+                ActionEvent(
+                    place=place,
+                    sender_id=sender,
+                    action_id=saved.action_id,
+                    message=MessageRef(place, target),
+                    event_id=f"matrix:{event_id}",
+                    sender_name=sender.split(":", 1)[0].lstrip("@"),
+                )
+            )
+        )
 
     # -- handing on --------------------------------------------------------------------
 
@@ -295,16 +324,23 @@ class MatrixAdapter:
         return str(resp.event_id)
 
     def _remember(self, event_id: str, place: Place, message: Message) -> None:
-        buttons = {b.label.lower(): b.action_id for block in message.blocks if isinstance(block, Actions)
-                   for b in block.buttons if b.action_id and not b.url}
+        buttons = {
+            b.label.lower(): b.action_id
+            for block in message.blocks
+            if isinstance(block, Actions)
+            for b in block.buttons
+            if b.action_id and not b.url
+        }
         self.state.remember_buttons(event_id, place.channel, place.thread, buttons)
 
     async def send(self, place: Place, message: Message) -> MessageRef:
         content = self._content(message)
         if place.thread:
             content["m.relates_to"] = {
-                "rel_type": "m.thread", "event_id": place.thread,
-                "is_falling_back": True, "m.in_reply_to": {"event_id": place.thread},
+                "rel_type": "m.thread",
+                "event_id": place.thread,
+                "is_falling_back": True,
+                "m.in_reply_to": {"event_id": place.thread},
             }
         event_id = await self.outbox.post(place.channel, lambda: self._send(place.channel, content))
         self._remember(event_id, place, message)

@@ -25,9 +25,16 @@ _BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _ITALIC = re.compile(r"(?<![\w_])_(?=\S)([^_\n]+?)(?<=\S)_(?![\w_])")
 _CODE = re.compile(r"`([^`\n]+)`")
 _ROOM_PING = re.compile(r"@room\b", re.IGNORECASE)
-_SHORTCODES = {v: k for k, v in {
-    "⏳": ":hourglass_flowing_sand:", "✅": ":white_check_mark:", "❌": ":x:", "⚠️": ":warning:", "⛔": ":no_entry:",
-}.items()}
+_SHORTCODES = {
+    v: k
+    for k, v in {
+        "⏳": ":hourglass_flowing_sand:",
+        "✅": ":white_check_mark:",
+        "❌": ":x:",
+        "⚠️": ":warning:",
+        "⛔": ":no_entry:",
+    }.items()
+}
 
 
 def _defang(text: str) -> str:
@@ -44,14 +51,19 @@ def inline_html(text: str) -> str:
 
 
 def inline_plain(text: str) -> str:
-    return _LINK.sub(
-        lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1),
-        html.escape(_defang(text), quote=False),
-    ).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    return (
+        _LINK.sub(
+            lambda m: f"{m.group(2)} ({m.group(1)})" if m.group(2) else m.group(1),
+            html.escape(_defang(text), quote=False),
+        )
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+    )
 
 
 def _truncate(text: str, limit: int) -> str:
-    return text if len(text) <= limit else "… (truncated)\n" + text[-(limit - 20):]
+    return text if len(text) <= limit else "… (truncated)\n" + text[-(limit - 20) :]
 
 
 def button_hint(button: Button, emoji_for: dict[str, str]) -> str:
@@ -74,8 +86,11 @@ def render(message: Message, mentions: list[tuple[str, str]], emoji_for: dict[st
     icon = _SHORTCODES.get(tone_emoji(message), "") if tone_emoji(message) in TONE_EMOJI.values() else ""
     if mentions:
         plain.append(" ".join(name for _, name in mentions))
-        rich.append(" ".join(f'<a href="https://matrix.to/#/{html.escape(uid)}">{html.escape(name)}</a>'
-                             for uid, name in mentions))
+        rich.append(
+            " ".join(
+                f'<a href="https://matrix.to/#/{html.escape(uid)}">{html.escape(name)}</a>' for uid, name in mentions
+            )
+        )
     for block in message.blocks or (Section(message.text),):
         if isinstance(block, Section):
             plain.append(inline_plain(block.text))
@@ -86,8 +101,11 @@ def render(message: Message, mentions: list[tuple[str, str]], emoji_for: dict[st
             rich.append(f"<pre><code>{html.escape(text)}</code></pre>")
         elif isinstance(block, Fields):
             plain.extend(f"{inline_plain(k)}: {inline_plain(v)}" for k, v in block.items)
-            rich.append("<ul>" + "".join(f"<li><strong>{inline_html(k)}</strong>: {inline_html(v)}</li>"
-                                         for k, v in block.items) + "</ul>")
+            rich.append(
+                "<ul>"
+                + "".join(f"<li><strong>{inline_html(k)}</strong>: {inline_html(v)}</li>" for k, v in block.items)
+                + "</ul>"
+            )
         elif isinstance(block, Context):
             plain.append(inline_plain(block.text))
             rich.append(f"<p><sub>{inline_html(block.text)}</sub></p>")

@@ -136,9 +136,7 @@ class MattermostAdapter:
         delay = self.config.reconnect_min_seconds
         while True:
             try:
-                async with websockets.connect(
-                    ws_url(self.config.url), max_size=8 * 1024 * 1024, open_timeout=15
-                ) as ws:
+                async with websockets.connect(ws_url(self.config.url), max_size=8 * 1024 * 1024, open_timeout=15) as ws:
                     await ws.send(
                         json.dumps(
                             {
@@ -164,9 +162,7 @@ class MattermostAdapter:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # network errors of any kind: reconnect
-                log.warning(
-                    "mattermost: event socket lost (%s); reconnecting in %.1fs", type(exc).__name__, delay
-                )
+                log.warning("mattermost: event socket lost (%s); reconnecting in %.1fs", type(exc).__name__, delay)
             self.connected.clear()
             await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))  # noqa: S311 - jitter, not crypto
             delay = min(delay * 2, self.config.reconnect_max_seconds)
@@ -242,16 +238,19 @@ class MattermostAdapter:
             )
             self._replied.remember(reply)
             self._spawn(
-                self._replying(reply, self._emit(
-                    MessageEvent(
-                        place=place,
-                        sender_id=form.get("user_id", ""),
-                        text=text,
-                        addressed=True,
-                        event_id=delivery,
-                        sender_name=form.get("user_name", ""),
-                    )
-                ))
+                self._replying(
+                    reply,
+                    self._emit(
+                        MessageEvent(
+                            place=place,
+                            sender_id=form.get("user_id", ""),
+                            text=text,
+                            addressed=True,
+                            event_id=delivery,
+                            sender_name=form.get("user_name", ""),
+                        )
+                    ),
+                )
             )
         return JSONResponse({})  # nothing posted now; the engine answers in the channel
 
@@ -285,10 +284,7 @@ class MattermostAdapter:
         except (ValueError, KeyError, TypeError, AttributeError):
             return JSONResponse({"ephemeral_text": "That button is not valid."}, status_code=401)
         # The click must carry our signature and come from the channel the button was posted in.
-        if (
-            not hmac.compare_digest(sig, self._sign(channel, action_id))
-            or payload.get("channel_id") != channel
-        ):
+        if not hmac.compare_digest(sig, self._sign(channel, action_id)) or payload.get("channel_id") != channel:
             return JSONResponse({"ephemeral_text": "That button is not valid."}, status_code=401)
         if self._handler is None:
             return JSONResponse({"ephemeral_text": "opsroom is starting, try again shortly"}, status_code=503)
@@ -296,9 +292,11 @@ class MattermostAdapter:
         if not self._first_time(delivery):
             return JSONResponse({})
         reply = ClickReply(channel, user)
-        task = self._spawn(self._replying(reply, self._emit_action(
-            channel, post_id, user, action_id, delivery, str(payload.get("user_name", ""))
-        )))
+        task = self._spawn(
+            self._replying(
+                reply, self._emit_action(channel, post_id, user, action_id, delivery, str(payload.get("user_name", "")))
+            )
+        )
         # Wait briefly for the engine's answer: a refusal then shows to the clicker as
         # ephemeral_text, which needs no permission (ephemeral posts need system admin).
         await asyncio.wait({task}, timeout=self.config.click_answer_seconds)
@@ -450,8 +448,11 @@ class MattermostAdapter:
         except MattermostError as exc:
             if exc.status != FORBIDDEN:
                 raise
-            log.warning("mattermost: cannot show %s a private answer (the bot may not post ephemeral "
-                        "messages): %s", user, message.text)
+            log.warning(
+                "mattermost: cannot show %s a private answer (the bot may not post ephemeral messages): %s",
+                user,
+                message.text,
+            )
             return ref
         return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{made.get('id', '')}")
 

@@ -118,19 +118,25 @@ class CatchUp:
             except Exception as exc:  # noqa: BLE001 - one channel's trouble must not stop the rest
                 log.warning("mattermost: catching up on %s failed: %s", channel, exc)
                 continue
-            posts = [p for p in (page.get("posts") or {}).values()
-                     if isinstance(p, dict) and p.get("create_at", 0) > last and not p.get("delete_at")]
+            posts = [
+                p
+                for p in (page.get("posts") or {}).values()
+                if isinstance(p, dict) and p.get("create_at", 0) > last and not p.get("delete_at")
+            ]
             posts.sort(key=lambda p: p["create_at"])
             if len(posts) > CATCH_UP_POSTS:
-                log.warning("mattermost: %d posts missed in %s; handling the last %d",
-                            len(posts), channel, CATCH_UP_POSTS)
+                log.warning(
+                    "mattermost: %d posts missed in %s; handling the last %d", len(posts), channel, CATCH_UP_POSTS
+                )
                 posts = posts[-CATCH_UP_POSTS:]
             for post in posts:
                 mentioned = bool(bot.username) and re.search(rf"@{re.escape(bot.username)}\b", post.get("message", ""))
-                found.append({
-                    "post": json.dumps(post),
-                    "channel_type": info.get("type", ""),
-                    "channel_name": info.get("name", ""),
-                    "mentions": json.dumps([bot.user_id] if mentioned else []),
-                })
+                found.append(
+                    {
+                        "post": json.dumps(post),
+                        "channel_type": info.get("type", ""),
+                        "channel_name": info.get("name", ""),
+                        "mentions": json.dumps([bot.user_id] if mentioned else []),
+                    }
+                )
         return found

@@ -72,9 +72,7 @@ def render(message: Message, mentions: list[str], integration: IntegrationFactor
         elif isinstance(block, Code):
             lines.append(code(block))
         elif isinstance(block, Fields):
-            fields.extend(
-                {"title": markdown(k), "value": markdown(v), "short": len(v) < 40} for k, v in block.items
-            )
+            fields.extend({"title": markdown(k), "value": markdown(v), "short": len(v) < 40} for k, v in block.items)
         elif isinstance(block, Context):
             small.append(markdown(block.text))
         elif isinstance(block, Actions):

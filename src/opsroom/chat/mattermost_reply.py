@@ -53,8 +53,8 @@ class CommandReply:
     used: int = 0
 
     def usable(self) -> bool:
-        return bool(self.response_url) and self.used < MAX_RESPONSES and (
-            time.monotonic() - self.created < WINDOW_SECONDS
+        return (
+            bool(self.response_url) and self.used < MAX_RESPONSES and (time.monotonic() - self.created < WINDOW_SECONDS)
         )
 
     async def send(self, payload: dict[str, Any], response_type: Literal["ephemeral", "in_channel"]) -> None:

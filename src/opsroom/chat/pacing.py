@@ -71,9 +71,7 @@ class Outbox:
         async with self.pacer.slot(channel):
             return await call()
 
-    async def edit(
-        self, channel: str, message_id: str, payload: P, call: Callable[[P], Awaitable[object]]
-    ) -> None:
+    async def edit(self, channel: str, message_id: str, payload: P, call: Callable[[P], Awaitable[object]]) -> None:
         key = (channel, message_id)
         waiting = self._pending.get(key)
         if waiting is not None:

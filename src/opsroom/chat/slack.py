@@ -201,9 +201,7 @@ class SlackAdapter:
         await ack()
         self._spawn(self._deliver_action(body, respond))
 
-    def _deliver_event(
-        self, body: dict[str, Any], event: dict[str, Any], text: str, *, addressed: bool
-    ) -> None:
+    def _deliver_event(self, body: dict[str, Any], event: dict[str, Any], text: str, *, addressed: bool) -> None:
         delivery = f"slack:{body.get('event_id') or event.get('client_msg_id') or event.get('ts')}"
         if not self._seen.add(delivery):
             return
@@ -302,9 +300,7 @@ class SlackAdapter:
             value = action.get("value")
             if not value:
                 continue  # a link button: Slack opens the URL, nothing for us to do
-            delivery = (
-                f"slack:action:{body.get('trigger_id') or action.get('action_ts')}:{action.get('action_id')}"
-            )
+            delivery = f"slack:action:{body.get('trigger_id') or action.get('action_ts')}:{action.get('action_id')}"
             if not self._seen.add(delivery):
                 continue
             await self._hand_on(
@@ -388,9 +384,7 @@ class SlackAdapter:
         self._threads.add(place.channel, place.thread)  # a reply makes the thread exist
         channel = str(resp.get("channel") or place.channel)  # a post to a user id lands in a DM
         posted_place = (
-            place
-            if channel == place.channel
-            else Place("slack", channel, place.thread, True, place.channel_name)
+            place if channel == place.channel else Place("slack", channel, place.thread, True, place.channel_name)
         )
         return MessageRef(posted_place, str(resp["ts"]))
 
@@ -424,9 +418,7 @@ class SlackAdapter:
         thread = place.thread if (place.channel, place.thread) in self._threads else None
         resp = await self.outbox.post(
             place.channel,
-            lambda: self.client.chat_postEphemeral(
-                channel=place.channel, user=user, thread_ts=thread, **payload
-            ),
+            lambda: self.client.chat_postEphemeral(channel=place.channel, user=user, thread_ts=thread, **payload),
         )
         return MessageRef(place, f"{EPHEMERAL_PREFIX}{user}:{resp.get('message_ts', '')}")
 
@@ -456,8 +448,7 @@ class SlackAdapter:
         if ref.place.thread and message.extra.get("final") and self.config.broadcast_final:
             # A run that lives in a thread: its outcome also shows in the channel.
             headline = next((b for b in message.blocks if isinstance(b, Section)), Section(message.text))
-            await self.send(ref.place, Message(message.text, (headline,), message.tone,
-                                               extra={"broadcast": "true"}))
+            await self.send(ref.place, Message(message.text, (headline,), message.tone, extra={"broadcast": "true"}))
 
 
 def build_slack_adapter(loaded: Any) -> SlackAdapter | None:

@@ -36,13 +36,17 @@ class RequestGate:
         signature = request.headers.get("x-slack-signature", "")
         if not stamp.isascii() or not stamp.isdigit() or abs(time.time() - int(stamp)) > WINDOW_SECONDS:
             return PlainTextResponse("missing, malformed or stale X-Slack-Request-Timestamp", status_code=401)
-        expected = "v0=" + hmac.new(self._key, b"v0:" + stamp.encode() + b":" + body,
-                                    hashlib.sha256).hexdigest()  # over the raw bytes, UTF-8 or not
+        expected = (
+            "v0=" + hmac.new(self._key, b"v0:" + stamp.encode() + b":" + body, hashlib.sha256).hexdigest()
+        )  # over the raw bytes, UTF-8 or not
         if not hmac.compare_digest(expected.encode(), signature.encode("utf-8", "replace")):
             return PlainTextResponse("invalid request signature", status_code=401)
         if not self._replays.first_time(signature):
-            return PlainTextResponse("this signed request was already received (replay refused)",
-                                     status_code=409, headers={"X-Slack-No-Retry": "1"})
+            return PlainTextResponse(
+                "this signed request was already received (replay refused)",
+                status_code=409,
+                headers={"X-Slack-No-Retry": "1"},
+            )
         try:
             check_shape(request.url.path.rsplit("/", 1)[-1], body)
         except intake.BadBody as exc:

@@ -86,8 +86,11 @@ def _code(block: Code) -> str:
 def _button(index: int, label: str, action_id: str, style: str, url: str) -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
-        "text": {"type": "plain_text", "text": truncate(label, BUTTON_LABEL_LIMIT) if label.strip() else "(button)",
-                 "emoji": True},
+        "text": {
+            "type": "plain_text",
+            "text": truncate(label, BUTTON_LABEL_LIMIT) if label.strip() else "(button)",
+            "emoji": True,
+        },
         # Slack's action_id is capped at 255 characters and must be unique in the message;
         # the signed opsroom id travels in ``value`` (up to 2000) and comes back verbatim.
         "action_id": f"{BUTTON_ACTION_PREFIX}{index}",
@@ -144,8 +147,19 @@ def render_blocks(message: Message) -> list[dict[str, Any]]:
                 blocks.append({"type": "actions", "elements": elements})
             if too_long:
                 labels = ", ".join(escape(b.label) for b in too_long)
-                blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(
-                    f"(link too long for Slack to show as a button: {labels})", TEXT_LIMIT)}]})
+                blocks.append(
+                    {
+                        "type": "context",
+                        "elements": [
+                            {
+                                "type": "mrkdwn",
+                                "text": truncate(
+                                    f"(link too long for Slack to show as a button: {labels})", TEXT_LIMIT
+                                ),
+                            }
+                        ],
+                    }
+                )
     if not first_section_done and (emoji or prefix_parts):
         head = " ".join(p for p in (emoji, *prefix_parts, mrkdwn(message.text)) if p)
         blocks.insert(0, {"type": "section", "text": {"type": "mrkdwn", "text": truncate(head, TEXT_LIMIT)}})

@@ -83,8 +83,10 @@ def _same_service_host(claims: ClaimsIdentity, body: dict[str, Any]) -> bool:
     claimed = claims.get_claim_value("serviceurl")
     if not claimed:
         return True  # anonymous (local development) or a token without the claim: the SDK's checks apply
-    return bool(urllib.parse.urlsplit(str(claimed)).hostname == urllib.parse.urlsplit(
-        str(body.get("serviceUrl") or "")).hostname)
+    return bool(
+        urllib.parse.urlsplit(str(claimed)).hostname
+        == urllib.parse.urlsplit(str(body.get("serviceUrl") or "")).hostname
+    )
 
 
 class StarletteRequest:
@@ -120,8 +122,16 @@ class TeamsAdapter:
     name = "teams"
     capabilities = Capabilities(threads=True, buttons=True, edits=True)
 
-    def __init__(self, config: TeamsConfig, *, channel_adapter: ChannelAdapter, connections: Connections,
-                 store: Path, signing_key: bytes, auth: AgentAuthConfiguration | None) -> None:
+    def __init__(
+        self,
+        config: TeamsConfig,
+        *,
+        channel_adapter: ChannelAdapter,
+        connections: Connections,
+        store: Path,
+        signing_key: bytes,
+        auth: AgentAuthConfiguration | None,
+    ) -> None:
         """``channel_adapter`` is the SDK adapter that talks to Teams (``build_teams_adapter``
         makes one with MSAL credentials; tests pass the SDK's TestAdapter); ``connections``
         gives the app its outbound credentials; ``auth`` is how incoming tokens are validated
@@ -138,8 +148,11 @@ class TeamsAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         self._upns: dict[str, tuple[float, str]] = {}
         self.app: AgentApplication[TurnState] = AgentApplication[TurnState](
-            storage=MemoryStorage(), bot_app_id=config.app_id, connection_manager=connections,
-            remove_recipient_mention=True, start_typing_timer=False,
+            storage=MemoryStorage(),
+            bot_app_id=config.app_id,
+            connection_manager=connections,
+            remove_recipient_mention=True,
+            start_typing_timer=False,
         )
         # The SDK's default posts "Exception caught: …" into the conversation; errors are logged, not shown.
         channel_adapter.on_turn_error = self._on_turn_error
@@ -244,11 +257,20 @@ class TeamsAdapter:
         # is @mentioned; with it, every message arrives and only mentions and DMs are for us
         # (a plain one is still read when it starts with ! or /).
         mentioned = any(m.mentioned and m.mentioned.id == bot for m in activity.get_mentions())
-        self._spawn(self._emit(MessageEvent(
-            place=place, sender_id=sender, text=(activity.text or "").strip(), message_id=activity.id,
-            addressed=mentioned or place.is_direct,
-            event_id=f"teams:{activity.conversation.id}:{activity.id}", sender_name=name, sender_email=upn,
-        )))
+        self._spawn(
+            self._emit(
+                MessageEvent(
+                    place=place,
+                    sender_id=sender,
+                    text=(activity.text or "").strip(),
+                    message_id=activity.id,
+                    addressed=mentioned or place.is_direct,
+                    event_id=f"teams:{activity.conversation.id}:{activity.id}",
+                    sender_name=name,
+                    sender_email=upn,
+                )
+            )
+        )
 
     async def _on_members_added(self, context: TurnContext, state: TurnState) -> None:
         self._remember(context)  # the bot was added: now it can post alerts here
@@ -257,17 +279,22 @@ class TeamsAdapter:
         self._remember(context)
         accepted = await self._on_click(context, data if isinstance(data, dict) else {})
         if not accepted:
-            return InvokeResponse(status_code=401, type="application/vnd.microsoft.error",
-                                  value={"code": "Unauthorized", "message": "That button is not valid."})
-        return InvokeResponse(status_code=200, type="application/vnd.microsoft.activity.message",
-                              value="Working on it…")
+            return InvokeResponse(
+                status_code=401,
+                type="application/vnd.microsoft.error",
+                value={"code": "Unauthorized", "message": "That button is not valid."},
+            )
+        return InvokeResponse(
+            status_code=200, type="application/vnd.microsoft.activity.message", value="Working on it…"
+        )
 
     async def _on_click(self, context: TurnContext, data: dict[str, Any]) -> bool:
         activity = context.activity
         base, _ = split_conversation(activity.conversation.id)
         action_id, sig = data.get("opsroom"), data.get("sig")
         if not (isinstance(action_id, str) and isinstance(sig, str)) or not hmac.compare_digest(
-                sig, self._sign(base, action_id)):
+            sig, self._sign(base, action_id)
+        ):
             log.warning("teams: refused a button click with bad data in %s", base)
             return False
         sender, name = self._sender(activity)
@@ -276,10 +303,19 @@ class TeamsAdapter:
         upn = await self._upn(context, sender)
         place = self._place(activity)
         ref = MessageRef(place, activity.reply_to_id) if activity.reply_to_id else None
-        self._spawn(self._emit(ActionEvent(
-            place=place, sender_id=sender, action_id=action_id, message=ref,
-            event_id=f"teams:{activity.conversation.id}:{activity.id}", sender_name=name, sender_email=upn,
-        )))
+        self._spawn(
+            self._emit(
+                ActionEvent(
+                    place=place,
+                    sender_id=sender,
+                    action_id=action_id,
+                    message=ref,
+                    event_id=f"teams:{activity.conversation.id}:{activity.id}",
+                    sender_name=name,
+                    sender_email=upn,
+                )
+            )
+        )
         return True
 
     async def _upn(self, context: TurnContext, aad_object_id: str) -> str:
@@ -325,8 +361,7 @@ class TeamsAdapter:
     # -- outbound (proactive, through stored conversation references) -------------------
 
     def _activity(self, conversation: str, message: Message) -> Activity:
-        mentions = [(uid, p.display_name or p.name) for p in message.mentions
-                    if (uid := p.identities.get("teams", ""))]
+        mentions = [(uid, p.display_name or p.name) for p in message.mentions if (uid := p.identities.get("teams", ""))]
 
         def data_for(action_id: str) -> dict[str, Any]:
             return {"opsroom": action_id, "sig": self._sign(conversation, action_id)}
@@ -353,14 +388,16 @@ class TeamsAdapter:
         for attempt in range(self.config.max_rate_limit_retries + 1):
             errors.clear()
             await self.channel_adapter.continue_conversation_with_claims(
-                claims, reference.get_continuation_activity(), callback)
+                claims, reference.get_continuation_activity(), callback
+            )
             if results:
                 return results[0]
             exc = errors[0] if errors else TeamsError(f"teams: nothing was sent to {place.channel}")
             if isinstance(exc, aiohttp.ClientResponseError):
                 if exc.status != 429 or attempt == self.config.max_rate_limit_retries:
-                    raise TeamsError(f"teams: {place.channel} refused the message ({exc.status}): {exc.message}") \
-                        from None
+                    raise TeamsError(
+                        f"teams: {place.channel} refused the message ({exc.status}): {exc.message}"
+                    ) from None
                 retry_after = str(exc.headers.get("Retry-After", "1") if exc.headers else "1")
                 await asyncio.sleep(float(retry_after) if retry_after.replace(".", "", 1).isdigit() else 1.0)
                 continue
@@ -400,16 +437,27 @@ def build_teams_adapter(loaded: Any, *, state_dir: Path, signing_key: bytes) -> 
 
     auth = None
     if config.app_id:
-        auth = AgentAuthConfiguration(client_id=config.app_id, client_secret=config.app_password,
-                                      tenant_id=config.tenant_id or None, validate_issuer=True)
-    connections = MsalConnectionManager(connections_configurations={
-        "SERVICE_CONNECTION": auth or AgentAuthConfiguration(anonymous_allowed=True)})
+        auth = AgentAuthConfiguration(
+            client_id=config.app_id,
+            client_secret=config.app_password,
+            tenant_id=config.tenant_id or None,
+            validate_issuer=True,
+        )
+    connections = MsalConnectionManager(
+        connections_configurations={"SERVICE_CONNECTION": auth or AgentAuthConfiguration(anonymous_allowed=True)}
+    )
 
     store = Path(config.store_path) if config.store_path else state_dir / "teams"
     if not store.is_absolute():
         store = loaded.base_dir / store
-    return TeamsAdapter(config, channel_adapter=http_adapter(config, connections),
-                        connections=connections, store=store, signing_key=signing_key, auth=auth)
+    return TeamsAdapter(
+        config,
+        channel_adapter=http_adapter(config, connections),
+        connections=connections,
+        store=store,
+        signing_key=signing_key,
+        auth=auth,
+    )
 
 
 def http_adapter(config: TeamsConfig, connections: Connections) -> StarletteHttpAdapter:

@@ -27,8 +27,13 @@ CODE_LIMIT = 12_000
 _LINK = re.compile(r"<((?:https?://|mailto:)[^\s<>|]+)(?:\|([^<>]*))?>")
 _BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _AT = re.compile(r"</?at>", re.IGNORECASE)
-_EMOJI = {":hourglass_flowing_sand:": "⏳", ":white_check_mark:": "✅", ":x:": "❌", ":warning:": "⚠️",
-          ":no_entry:": "⛔"}
+_EMOJI = {
+    ":hourglass_flowing_sand:": "⏳",
+    ":white_check_mark:": "✅",
+    ":x:": "❌",
+    ":warning:": "⚠️",
+    ":no_entry:": "⛔",
+}
 
 # Builds the signed ``data`` of a button from its opsroom action id.
 DataFactory = Callable[[str], dict[str, Any]]
@@ -43,7 +48,7 @@ def markdown(text: str) -> str:
 
 
 def _code(text: str, limit: int) -> str:
-    return text if len(text) <= limit else "… (truncated)\n" + text[-(limit - 20):]
+    return text if len(text) <= limit else "… (truncated)\n" + text[-(limit - 20) :]
 
 
 def _button(label: str, style: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -59,8 +64,9 @@ def _button(label: str, style: str, data: dict[str, Any]) -> dict[str, Any]:
     return action
 
 
-def card(message: Message, mentions: list[tuple[str, str]], data_for: DataFactory, *,
-         code_limit: int = CODE_LIMIT) -> dict[str, Any]:
+def card(
+    message: Message, mentions: list[tuple[str, str]], data_for: DataFactory, *, code_limit: int = CODE_LIMIT
+) -> dict[str, Any]:
     """The Adaptive Card. ``mentions`` are (Entra object id, name) pairs."""
     body: list[dict[str, Any]] = []
     actions: list[dict[str, Any]] = []
@@ -71,14 +77,22 @@ def card(message: Message, mentions: list[tuple[str, str]], data_for: DataFactor
         if isinstance(block, Section):
             body.append({"type": "TextBlock", "wrap": True, "text": markdown(block.text)})
         elif isinstance(block, Code):
-            body.append({"type": "TextBlock", "wrap": True, "fontType": "Monospace",
-                         "text": _AT.sub("", _code(block.text, code_limit))})
+            body.append(
+                {
+                    "type": "TextBlock",
+                    "wrap": True,
+                    "fontType": "Monospace",
+                    "text": _AT.sub("", _code(block.text, code_limit)),
+                }
+            )
         elif isinstance(block, Fields):
-            body.append({"type": "FactSet",
-                         "facts": [{"title": markdown(k), "value": markdown(v)} for k, v in block.items]})
+            body.append(
+                {"type": "FactSet", "facts": [{"title": markdown(k), "value": markdown(v)} for k, v in block.items]}
+            )
         elif isinstance(block, Context):
-            body.append({"type": "TextBlock", "wrap": True, "size": "Small", "isSubtle": True,
-                         "text": markdown(block.text)})
+            body.append(
+                {"type": "TextBlock", "wrap": True, "size": "Small", "isSubtle": True, "text": markdown(block.text)}
+            )
         elif isinstance(block, Actions):
             for button in block.buttons:
                 if button.url:

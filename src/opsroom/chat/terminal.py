@@ -25,8 +25,7 @@ def markup(text: str) -> str:
     return _CODE.sub(r"[cyan]\1[/cyan]", text)
 
 
-TONE_STYLE = {"success": "green", "failure": "red", "warning": "yellow", "denied": "red",
-              "running": "cyan", "info": ""}
+TONE_STYLE = {"success": "green", "failure": "red", "warning": "yellow", "denied": "red", "running": "cyan", "info": ""}
 
 
 class TerminalAdapter:
@@ -35,8 +34,7 @@ class TerminalAdapter:
     capabilities = Capabilities(threads=False, buttons=False, edits=True, ephemeral=False)
 
     def __init__(self, out: TextIO | None = None, *, color: bool | None = None) -> None:
-        self.console = Console(file=out, highlight=False, soft_wrap=True,
-                               no_color=color is False, force_terminal=color)
+        self.console = Console(file=out, highlight=False, soft_wrap=True, no_color=color is False, force_terminal=color)
         self._ids = itertools.count(1)
         self.handler: InboundHandler | None = None
 

@@ -41,14 +41,18 @@ class LeaderLease:
         if self._conn is None:
             self._conn = self.db.engine.connect()
             if self.db.engine.dialect.name == "postgresql":  # notice a dead peer in ~10 s, not hours
-                self._conn.exec_driver_sql("SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
-                                           "SET tcp_keepalives_count = 3")
+                self._conn.exec_driver_sql(
+                    "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3"
+                )
         try:
             if self.db.engine.dialect.name != "postgresql":
                 return True  # one process owns a SQLite file: it always leads
             schema = str(self._conn.execute(text("SELECT current_schema()")).scalar() or "")
-            got = bool(self._conn.execute(text("SELECT pg_try_advisory_lock(:id)"),
-                                          {"id": lock_id(self.name, schema)}).scalar())
+            got = bool(
+                self._conn.execute(
+                    text("SELECT pg_try_advisory_lock(:id)"), {"id": lock_id(self.name, schema)}
+                ).scalar()
+            )
             self._conn.commit()  # the lock is the session's; end the read transaction
             return got
         except Exception:

@@ -42,8 +42,7 @@ class Membership:
     def beat(self) -> None:
         now = dt.datetime.now(dt.UTC)
         with self.db.begin() as conn:
-            seen = conn.execute(update(replicas).where(replicas.c.id == self.replica_id)
-                                .values(last_seen=now)).rowcount
+            seen = conn.execute(update(replicas).where(replicas.c.id == self.replica_id).values(last_seen=now)).rowcount
             if not seen:
                 conn.execute(replicas.insert().values(id=self.replica_id, started_at=now, last_seen=now))
 

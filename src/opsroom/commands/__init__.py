@@ -25,7 +25,22 @@ from opsroom.commands.lists import ChoiceLists, ListUnavailable
 from opsroom.commands.parser import DEFAULT_ENGINE_FLAGS, extract, parse
 
 __all__ = [
-    "Catalog", "ChoiceLists", "DEFAULT_ENGINE_FLAGS", "ENTRY_POINT_GROUP", "ListUnavailable",
-    "Registry", "arg", "builtin", "command", "default_registry", "discover_plugins", "extract",
-    "format_duration", "parse", "parse_duration", "render_command_help", "render_help", "usage",
+    "Catalog",
+    "ChoiceLists",
+    "DEFAULT_ENGINE_FLAGS",
+    "ENTRY_POINT_GROUP",
+    "ListUnavailable",
+    "Registry",
+    "arg",
+    "builtin",
+    "command",
+    "default_registry",
+    "discover_plugins",
+    "extract",
+    "format_duration",
+    "parse",
+    "parse_duration",
+    "render_command_help",
+    "render_help",
+    "usage",
 ]

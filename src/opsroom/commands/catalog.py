@@ -22,13 +22,13 @@ from opsroom.core import CommandSpec
 class Catalog:
     """Immutable once built; a config reload builds a new one (and keeps the old on error)."""
 
-    def __init__(self, specs: Iterable[CommandSpec], lists: ChoiceLists, *,
-                 sources: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, specs: Iterable[CommandSpec], lists: ChoiceLists, *, sources: Mapping[str, str] | None = None
+    ) -> None:
         """``sources`` maps a command name to where it was declared, for error messages."""
         self.lists = lists
         entries = [((sources or {}).get(s.name, "python"), s) for s in specs]
-        errors = [f"{src}: command `{s.name}`: {key}: {msg}"
-                  for src, s in entries for key, msg in spec_problems(s)]
+        errors = [f"{src}: command `{s.name}`: {key}: {msg}" for src, s in entries for key, msg in spec_problems(s)]
         errors += catalog_problems(entries, lists.names())
         raise_problems(errors)
         self._specs = {s.name: s for _, s in sorted(entries, key=lambda e: e[1].name)}
@@ -36,10 +36,18 @@ class Catalog:
         self._sources = {s.name: src for src, s in entries}
 
     @classmethod
-    def from_config(cls, commands: Mapping[str, Mapping[str, Any]], include: Sequence[str],
-                    base_dir: Path, lists: ChoiceLists, *, plugins: bool = True,
-                    extra: Iterable[CommandSpec] = (), source: str = "opsroom.yaml",
-                    registry: Registry | None = None) -> Catalog:
+    def from_config(
+        cls,
+        commands: Mapping[str, Mapping[str, Any]],
+        include: Sequence[str],
+        base_dir: Path,
+        lists: ChoiceLists,
+        *,
+        plugins: bool = True,
+        extra: Iterable[CommandSpec] = (),
+        source: str = "opsroom.yaml",
+        registry: Registry | None = None,
+    ) -> Catalog:
         """Everything: ``commands:`` of opsroom.yaml (``source`` names that file, relative to
         ``base_dir``), the files matched by ``include:``, Python commands registered so far
         and by ``opsroom.commands`` plugins (``plugins=True``), and ``extra`` specs.

@@ -33,8 +33,7 @@ class Registry:
         """Validate and register; the same source may re-register (a reloaded module)."""
         problems = spec_problems(spec)
         if problems:
-            raise ConfigError("\n".join(f"{source}: command `{spec.name}`: {key}: {msg}"
-                                        for key, msg in problems))
+            raise ConfigError("\n".join(f"{source}: command `{spec.name}`: {key}: {msg}" for key, msg in problems))
         held = self._specs.get(spec.name)
         if held is not None and held[0] != source:
             raise ConfigError(f"{source}: command `{spec.name}` is already registered by {held[0]}")
@@ -61,11 +60,23 @@ def _seconds(value: int | float | str | None) -> int | None:
     return None if value is None else int(value)
 
 
-def arg(name: str, type: ArgType | str = ArgType.STRING, *, help: str = "",  # noqa: A002
-        required: bool | None = None, default: Any = None, values: Iterable[str] = (),
-        choices_from: str = "", pattern: str = "", min: int | str | None = None,  # noqa: A002
-        max: int | str | None = None, max_length: int = 200, positional: bool = True,  # noqa: A002
-        secret: bool = False, greedy: bool = False) -> ArgSpec:
+def arg(
+    name: str,
+    type: ArgType | str = ArgType.STRING,
+    *,
+    help: str = "",  # noqa: A002
+    required: bool | None = None,
+    default: Any = None,
+    values: Iterable[str] = (),
+    choices_from: str = "",
+    pattern: str = "",
+    min: int | str | None = None,  # noqa: A002
+    max: int | str | None = None,
+    max_length: int = 200,
+    positional: bool = True,  # noqa: A002
+    secret: bool = False,
+    greedy: bool = False,
+) -> ArgSpec:
     """An argument. ``required`` defaults to True unless a ``default`` is given; for
     durations, ``default``/``min``/``max`` may be written like ``"15m"``. ``greedy``: the
     last positional string argument takes all remaining words (``audit rollback since …``)."""
@@ -73,40 +84,86 @@ def arg(name: str, type: ArgType | str = ArgType.STRING, *, help: str = "",  # n
     if kind is ArgType.DURATION:
         default = _seconds(default) if isinstance(default, str) else default
         min, max = _seconds(min), _seconds(max)
-    return ArgSpec(name=name, type=kind, help=help,
-                   required=default is None if required is None else required, default=default,
-                   values=tuple(values), choices_from=choices_from, pattern=pattern,
-                   min=min, max=max, max_length=max_length,  # type: ignore[arg-type]
-                   positional=positional, secret=secret, greedy=greedy)
+    return ArgSpec(
+        name=name,
+        type=kind,
+        help=help,
+        required=default is None if required is None else required,
+        default=default,
+        values=tuple(values),
+        choices_from=choices_from,
+        pattern=pattern,
+        min=min,  # type: ignore[arg-type]
+        max=max,  # type: ignore[arg-type]
+        max_length=max_length,
+        positional=positional,
+        secret=secret,
+        greedy=greedy,
+    )
 
 
 def _hooks(items: Iterable[HookSpec | str]) -> tuple[HookSpec, ...]:
     return tuple(h if isinstance(h, HookSpec) else HookSpec(command=h) for h in items)
 
 
-def _spec(name: str, *, summary: str, description: str, aliases: Iterable[str],
-          args: Iterable[ArgSpec], examples: Iterable[str], timeout: float | str, lock: str,
-          channels: Iterable[str], read_only: bool, on_success: Iterable[HookSpec | str],
-          on_failure: Iterable[HookSpec | str], output_max_chars: int,
-          options: Mapping[str, Any] | None, runner: RunnerSpec | None,
-          builtin: bool) -> CommandSpec:
+def _spec(
+    name: str,
+    *,
+    summary: str,
+    description: str,
+    aliases: Iterable[str],
+    args: Iterable[ArgSpec],
+    examples: Iterable[str],
+    timeout: float | str,
+    lock: str,
+    channels: Iterable[str],
+    read_only: bool,
+    on_success: Iterable[HookSpec | str],
+    on_failure: Iterable[HookSpec | str],
+    output_max_chars: int,
+    options: Mapping[str, Any] | None,
+    runner: RunnerSpec | None,
+    builtin: bool,
+) -> CommandSpec:
     seconds = _seconds(timeout) if isinstance(timeout, str) else timeout
     return CommandSpec(
-        name=name, summary=summary, description=description, aliases=tuple(aliases),
-        args=tuple(args), examples=tuple(examples), runner=runner, timeout=float(seconds or 0),
-        lock=lock, channels=tuple(channels), on_success=_hooks(on_success),
-        on_failure=_hooks(on_failure), read_only=read_only, builtin=builtin,
-        output_max_chars=output_max_chars, options=dict(options or {}),
+        name=name,
+        summary=summary,
+        description=description,
+        aliases=tuple(aliases),
+        args=tuple(args),
+        examples=tuple(examples),
+        runner=runner,
+        timeout=float(seconds or 0),
+        lock=lock,
+        channels=tuple(channels),
+        on_success=_hooks(on_success),
+        on_failure=_hooks(on_failure),
+        read_only=read_only,
+        builtin=builtin,
+        output_max_chars=output_max_chars,
+        options=dict(options or {}),
     )
 
 
-def command(name: str, *, summary: str = "", description: str = "", aliases: Iterable[str] = (),
-            args: Iterable[ArgSpec] = (), examples: Iterable[str] = (),
-            timeout: float | str = 300.0, lock: str = "", channels: Iterable[str] = (),
-            read_only: bool = False, on_success: Iterable[HookSpec | str] = (),
-            on_failure: Iterable[HookSpec | str] = (), output_max_chars: int = 1_000_000,
-            options: Mapping[str, Any] | None = None,
-            registry: Registry | None = None) -> Callable[[F], F]:
+def command(
+    name: str,
+    *,
+    summary: str = "",
+    description: str = "",
+    aliases: Iterable[str] = (),
+    args: Iterable[ArgSpec] = (),
+    examples: Iterable[str] = (),
+    timeout: float | str = 300.0,
+    lock: str = "",
+    channels: Iterable[str] = (),
+    read_only: bool = False,
+    on_success: Iterable[HookSpec | str] = (),
+    on_failure: Iterable[HookSpec | str] = (),
+    output_max_chars: int = 1_000_000,
+    options: Mapping[str, Any] | None = None,
+    registry: Registry | None = None,
+) -> Callable[[F], F]:
     """Declare a command run by a Python function (``async def f(ctx: RunContext)``).
 
     The spec's runner is ``RunnerSpec("python", {"function": f})``; the summary defaults to
@@ -116,12 +173,24 @@ def command(name: str, *, summary: str = "", description: str = "", aliases: Ite
 
     def decorate(fn: F) -> F:
         doc = (fn.__doc__ or "").strip().splitlines()
-        spec = _spec(name, summary=summary or (doc[0].strip() if doc else ""),
-                     description=description, aliases=aliases, args=args, examples=examples,
-                     timeout=timeout, lock=lock, channels=channels, read_only=read_only,
-                     on_success=on_success, on_failure=on_failure,
-                     output_max_chars=output_max_chars, options=options,
-                     runner=RunnerSpec("python", {"function": fn}), builtin=False)
+        spec = _spec(
+            name,
+            summary=summary or (doc[0].strip() if doc else ""),
+            description=description,
+            aliases=aliases,
+            args=args,
+            examples=examples,
+            timeout=timeout,
+            lock=lock,
+            channels=channels,
+            read_only=read_only,
+            on_success=on_success,
+            on_failure=on_failure,
+            output_max_chars=output_max_chars,
+            options=options,
+            runner=RunnerSpec("python", {"function": fn}),
+            builtin=False,
+        )
         source = f"{fn.__module__}.{fn.__qualname__}"
         (default_registry if registry is None else registry).add(spec, source)
         fn.command_spec = spec  # type: ignore[attr-defined]
@@ -130,17 +199,40 @@ def command(name: str, *, summary: str = "", description: str = "", aliases: Ite
     return decorate
 
 
-def builtin(name: str, *, summary: str, description: str = "", aliases: Iterable[str] = (),
-            args: Iterable[ArgSpec] = (), examples: Iterable[str] = (),
-            timeout: float | str = 300.0, read_only: bool = False,
-            options: Mapping[str, Any] | None = None, source: str = "opsroom",
-            registry: Registry | None = None) -> CommandSpec:
+def builtin(
+    name: str,
+    *,
+    summary: str,
+    description: str = "",
+    aliases: Iterable[str] = (),
+    args: Iterable[ArgSpec] = (),
+    examples: Iterable[str] = (),
+    timeout: float | str = 300.0,
+    read_only: bool = False,
+    options: Mapping[str, Any] | None = None,
+    source: str = "opsroom",
+    registry: Registry | None = None,
+) -> CommandSpec:
     """Declare a command the engine executes itself (help, runs, cancel, audit…): it gets
     parsed, authorized and audited like any other, but has no runner."""
-    spec = _spec(name, summary=summary, description=description, aliases=aliases, args=args,
-                 examples=examples, timeout=timeout, lock="", channels=(), read_only=read_only,
-                 on_success=(), on_failure=(), output_max_chars=1_000_000, options=options,
-                 runner=None, builtin=True)
+    spec = _spec(
+        name,
+        summary=summary,
+        description=description,
+        aliases=aliases,
+        args=args,
+        examples=examples,
+        timeout=timeout,
+        lock="",
+        channels=(),
+        read_only=read_only,
+        on_success=(),
+        on_failure=(),
+        output_max_chars=1_000_000,
+        options=options,
+        runner=None,
+        builtin=True,
+    )
     return (default_registry if registry is None else registry).add(spec, source)
 
 
@@ -155,8 +247,9 @@ def discover_plugins(group: str = ENTRY_POINT_GROUP) -> list[str]:
         except ConfigError as err:
             raise ConfigError(f"plugin `{ep.name}` ({dist}): {err}") from None
         except Exception as err:  # plugin code: any import failure is a config problem
-            raise ConfigError(f"plugin `{ep.name}` ({dist}): cannot import `{ep.value}`: "
-                              f"{type(err).__name__}: {err}") from err
+            raise ConfigError(
+                f"plugin `{ep.name}` ({dist}): cannot import `{ep.value}`: {type(err).__name__}: {err}"
+            ) from err
         loaded.append(ep.name)
         log.debug("loaded command plugin %s from %s", ep.name, dist)
     return loaded

@@ -93,8 +93,10 @@ def _describe(arg: ArgSpec, lists: ChoiceLists | None) -> str:
 def render_command_help(spec: CommandSpec, lists: ChoiceLists | None = None) -> Message:
     """Everything about one command: usage, each argument, examples, aliases.
     With ``lists``, choice arguments show their current values (up to ten)."""
-    blocks: list[Any] = [Section(f"*{spec.name}* — {spec.summary}" if spec.summary else f"*{spec.name}*"),
-                         Code(usage(spec))]
+    blocks: list[Any] = [
+        Section(f"*{spec.name}* — {spec.summary}" if spec.summary else f"*{spec.name}*"),
+        Code(usage(spec)),
+    ]
     if spec.description:
         blocks.append(Section(spec.description))
     if spec.args:
@@ -123,6 +125,9 @@ def render_help(catalog: Catalog, may_run: Callable[[CommandSpec], bool]) -> Mes
         return Message.plain("There are no commands you may run here.")
     return Message(
         text=f"{len(lines)} command{'s' if len(lines) != 1 else ''} you can run",
-        blocks=(Section("*Commands you can run*"), Section("\n".join(lines)),
-                Context("`help <command>` shows arguments and examples")),
+        blocks=(
+            Section("*Commands you can run*"),
+            Section("\n".join(lines)),
+            Context("`help <command>` shows arguments and examples"),
+        ),
     )

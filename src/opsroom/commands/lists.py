@@ -98,8 +98,9 @@ def clean_values(items: Iterable[Any], origin: str) -> tuple[str, ...]:
 class ChoiceLists:
     """Named lists of allowed values. ``get`` is cheap: one ``stat`` for file lists."""
 
-    def __init__(self, configs: Mapping[str, ListConfig | Mapping[str, Any]] | None = None, *,
-                 base_dir: Path = Path(".")) -> None:
+    def __init__(
+        self, configs: Mapping[str, ListConfig | Mapping[str, Any]] | None = None, *, base_dir: Path = Path(".")
+    ) -> None:
         self._fixed: dict[str, tuple[str, ...]] = {}
         self._files: dict[str, _FileList] = {}
         self._providers: dict[str, Provider] = {}
@@ -107,9 +108,13 @@ class ChoiceLists:
             try:
                 cfg = raw if isinstance(raw, ListConfig) else ListConfig.model_validate(raw)
             except ValidationError as err:
-                problems = [f"lists.{name}" + "".join(f".{p}" for p in e["loc"]) + ": "
-                            + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
-                            for e in err.errors()]
+                problems = [
+                    f"lists.{name}"
+                    + "".join(f".{p}" for p in e["loc"])
+                    + ": "
+                    + ("unknown key" if e["type"] == "extra_forbidden" else e["msg"])
+                    for e in err.errors()
+                ]
                 raise ConfigError("\n".join(problems)) from None
             self._add_config(name, cfg, base_dir)
 

@@ -116,11 +116,20 @@ def arg_spec(i: int, m: ArgModel, problems: list[tuple[str, str]]) -> ArgSpec:
     if kind is ArgType.DURATION and isinstance(default, str):
         default = int(_seconds(default, f"args[{i}].default", problems))
     return ArgSpec(
-        name=m.name, type=kind, help=m.help,
+        name=m.name,
+        type=kind,
+        help=m.help,
         required=m.required if m.required is not None else m.default is None,
-        default=default, values=tuple(m.values), choices_from=m.choices_from, pattern=m.pattern,
-        min=limits[0], max=limits[1], max_length=m.max_length, positional=m.positional,
-        secret=m.secret, greedy=m.greedy,
+        default=default,
+        values=tuple(m.values),
+        choices_from=m.choices_from,
+        pattern=m.pattern,
+        min=limits[0],
+        max=limits[1],
+        max_length=m.max_length,
+        positional=m.positional,
+        secret=m.secret,
+        greedy=m.greedy,
     )
 
 
@@ -149,12 +158,21 @@ def command_from_yaml(name: str, raw: Any) -> tuple[CommandSpec | None, list[tup
         for group in ("on_success", "on_failure")
     }
     spec = CommandSpec(
-        name=str(name), summary=model.summary, description=model.description,
-        aliases=tuple(model.aliases), args=args, examples=tuple(model.examples), runner=runner,
-        timeout=_seconds(model.timeout, "timeout", problems), lock=model.lock,
-        channels=tuple(model.channels), on_success=hooks["on_success"],
-        on_failure=hooks["on_failure"], read_only=model.read_only,
-        output_max_chars=model.output_max_chars, options=dict(model.options),
+        name=str(name),
+        summary=model.summary,
+        description=model.description,
+        aliases=tuple(model.aliases),
+        args=args,
+        examples=tuple(model.examples),
+        runner=runner,
+        timeout=_seconds(model.timeout, "timeout", problems),
+        lock=model.lock,
+        channels=tuple(model.channels),
+        on_success=hooks["on_success"],
+        on_failure=hooks["on_failure"],
+        read_only=model.read_only,
+        output_max_chars=model.output_max_chars,
+        options=dict(model.options),
     )
     problems.extend(spec_problems(spec))
     # The spec is returned even with problems, so catalog-wide checks (unknown lists,
@@ -162,8 +180,9 @@ def command_from_yaml(name: str, raw: Any) -> tuple[CommandSpec | None, list[tup
     return spec, problems
 
 
-def commands_from_yaml(commands: Mapping[str, Any], source: str,
-                       lines: Mapping[str, int] | None = None) -> tuple[list[CommandSpec], list[str]]:
+def commands_from_yaml(
+    commands: Mapping[str, Any], source: str, lines: Mapping[str, int] | None = None
+) -> tuple[list[CommandSpec], list[str]]:
     """Every command of one ``commands:`` mapping; problems are full one-line messages."""
     specs: list[CommandSpec] = []
     errors: list[str] = []
@@ -197,8 +216,10 @@ def scan_yaml(path: Path, shown: str = "") -> tuple[Any, dict[str, int], list[st
             if key.value == "commands" and isinstance(value, yaml.MappingNode):
                 for cmd_key, _ in value.value:
                     if cmd_key.value in lines:
-                        duplicates.append(f"{shown}:{cmd_key.start_mark.line + 1}: command "
-                                          f"`{cmd_key.value}` is declared twice in this file")
+                        duplicates.append(
+                            f"{shown}:{cmd_key.start_mark.line + 1}: command "
+                            f"`{cmd_key.value}` is declared twice in this file"
+                        )
                     lines[cmd_key.value] = cmd_key.start_mark.line + 1
     return data, lines, duplicates
 
@@ -214,8 +235,7 @@ def include_files(include: Sequence[str], base_dir: Path, skip: Sequence[Path] =
             raise ConfigError(f"include: `{pattern}`: no such file (relative to {base_dir})")
         for match in matches:
             path = Path(match) if Path(match).is_absolute() else base_dir / match
-            if path.is_file() and path.resolve() not in skipped and path.resolve() not in {
-                    p.resolve() for p in found}:
+            if path.is_file() and path.resolve() not in skipped and path.resolve() not in {p.resolve() for p in found}:
                 found.append(path)
     return found
 

@@ -45,9 +45,9 @@ def _normalise(text: str) -> str:
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf", "Cs", "Zl", "Zp"):
             what = {"\n": "a line break", "\r": "a line break", "\t": "a tab"}.get(
-                ch, f"the invisible character U+{ord(ch):04X}")
-            raise ParseError(f"{what} at position {i + 1} is not allowed; "
-                             "write the command on one line")
+                ch, f"the invisible character U+{ord(ch):04X}"
+            )
+            raise ParseError(f"{what} at position {i + 1} is not allowed; write the command on one line")
     return text.translate(_SMART_QUOTES).strip()
 
 
@@ -66,7 +66,7 @@ def extract(text: str, *, addressed: bool, bot_names: Sequence[str] = ("opsroom"
         for lead in (f"@{bot}", bot):
             if body[: len(lead)].lower() != lead.lower():
                 continue
-            rest = body[len(lead):]
+            rest = body[len(lead) :]
             if rest[:1] in (":", ","):
                 return rest[1:].strip()
             if lead.startswith("@") and (not rest or rest[0].isspace()):
@@ -99,11 +99,11 @@ def _tokens(text: str) -> list[str]:
         while pos < end and text[pos] not in " \t\r\n":
             found = _WORD_PART.match(text, pos)
             if found is None:
-                raise ParseError("unbalanced quotes: close the quote you opened, e.g. "
-                                 "`reason=\"it's on fire\"`")
+                raise ParseError('unbalanced quotes: close the quote you opened, e.g. `reason="it\'s on fire"`')
             single, double, bare = found.groups()
-            parts.append(single if single is not None else
-                         _DQ_ESCAPE.sub(r"\1", double) if double is not None else bare)
+            parts.append(
+                single if single is not None else _DQ_ESCAPE.sub(r"\1", double) if double is not None else bare
+            )
             pos = found.end()
         tokens.append("".join(parts))
     return tokens
@@ -114,8 +114,7 @@ def _unknown_command(name: str, catalog: Catalog) -> ParseError:
     note = f" (`{show(foreign)}` U+{ord(foreign):04X} is not a plain letter)" if foreign else ""
     guess = closest(name, catalog.callable_names())
     if guess:
-        return ParseError(f"unknown command `{show(name)}`{note} — did you mean `{guess}`?",
-                          suggestion=guess)
+        return ParseError(f"unknown command `{show(name)}`{note} — did you mean `{guess}`?", suggestion=guess)
     return ParseError(f"unknown command `{show(name)}`{note} — try `help`")
 
 
@@ -136,8 +135,9 @@ class _Collector:
         if found is None:
             names = [a.name for a in self.spec.args]
             guess = closest(name, names)
-            takes = f"`{self.spec.name}` takes {', '.join(names)}" if names else \
-                f"`{self.spec.name}` takes no arguments"
+            takes = (
+                f"`{self.spec.name}` takes {', '.join(names)}" if names else f"`{self.spec.name}` takes no arguments"
+            )
             hint = f" — did you mean `{guess}`?" if guess else ""
             raise ParseError(f"unknown argument `{show(shown)}`: {takes}{hint}", suggestion=guess)
         return found
@@ -154,8 +154,9 @@ class _Collector:
         self.flags[name] = value
 
     def _next_free(self) -> ArgSpec | None:
-        return next((a for a in self.spec.args if a.positional and a.type is not ArgType.BOOL
-                     and a.name not in self.raw), None)
+        return next(
+            (a for a in self.spec.args if a.positional and a.type is not ArgType.BOOL and a.name not in self.raw), None
+        )
 
     def takes_words(self) -> bool:
         """True while free words go to a greedy argument (``audit rollback since monday``)."""
@@ -175,8 +176,7 @@ class _Collector:
             self.greedy_open = arg.name
 
 
-def _engine_flag(key: str, shown: str, value: str | None, tokens: list[str],
-                 col: _Collector) -> None:
+def _engine_flag(key: str, shown: str, value: str | None, tokens: list[str], col: _Collector) -> None:
     kind = col.engine_flags[key]
     if kind is bool:
         try:
@@ -202,8 +202,7 @@ def _option(token: str, tokens: list[str], col: _Collector) -> None:
     """``--name``, ``--no-name``, ``--name=value`` or ``--name value``; engine flags first."""
     body, has_value, given = token[2:].partition("=")
     if not _KEY.fullmatch(body):
-        raise ParseError(f"`{show(token)}` is not an option; put `--` before values that "
-                         "start with --")
+        raise ParseError(f"`{show(token)}` is not an option; put `--` before values that start with --")
     value = given if has_value else None
     key = body.replace("-", "_").lower()
     shown = f"--{body}"
@@ -228,8 +227,7 @@ def _option(token: str, tokens: list[str], col: _Collector) -> None:
         raise ParseError(f"`{shown}` needs a value — usage: {usage(col.spec)}")
 
 
-def _mask_secrets(spec: CommandSpec, command: str, tokens: Sequence[str],
-                  raw: Mapping[str, str], text: str) -> str:
+def _mask_secrets(spec: CommandSpec, command: str, tokens: Sequence[str], raw: Mapping[str, str], text: str) -> str:
     """The raw text with secret argument values replaced, so it can be stored and shown."""
     secrets = {raw[a.name] for a in spec.args if a.secret and a.name in raw}
     if not secrets:
@@ -246,8 +244,14 @@ def _mask_secrets(spec: CommandSpec, command: str, tokens: Sequence[str],
     return " ".join(t if t.endswith(_MASK) else shlex.quote(t) for t in [command, *masked])
 
 
-def parse(text: str, catalog: Catalog, principal: Principal, place: Place, *,
-          engine_flags: Mapping[str, type] = DEFAULT_ENGINE_FLAGS) -> Invocation:
+def parse(
+    text: str,
+    catalog: Catalog,
+    principal: Principal,
+    place: Place,
+    *,
+    engine_flags: Mapping[str, type] = DEFAULT_ENGINE_FLAGS,
+) -> Invocation:
     """The Invocation for ``text`` (as returned by ``extract``); ParseError otherwise.
 
     ``Invocation.flags`` holds engine flags by name with ``_`` for ``-`` (``dry_run``);
@@ -275,17 +279,21 @@ def parse(text: str, catalog: Catalog, principal: Principal, place: Place, *,
             raise ParseError(f"usage: {usage(spec)} — `help {spec.name}` for details")
         elif item.startswith("--"):
             _option(item, tokens, col)
-        elif "=" in item and _KEY.fullmatch(item.split("=", 1)[0]) and (
-                spec.arg(item.split("=", 1)[0].replace("-", "_").lower()) is not None
-                or not col.takes_words()):
+        elif (
+            "=" in item
+            and _KEY.fullmatch(item.split("=", 1)[0])
+            and (spec.arg(item.split("=", 1)[0].replace("-", "_").lower()) is not None or not col.takes_words())
+        ):
             key, _, value = item.partition("=")
             col.put(col.arg_named(key, key), value)
         else:
             col.positional(item)
     if col.extra:
         count = sum(1 for a in spec.args if a.positional and a.type is not ArgType.BOOL)
-        raise ParseError(f"too many values: `{spec.name}` takes {count} without names; "
-                         f"`{show(col.extra[0])}` is extra — usage: {usage(spec)}")
+        raise ParseError(
+            f"too many values: `{spec.name}` takes {count} without names; "
+            f"`{show(col.extra[0])}` is extra — usage: {usage(spec)}"
+        )
     missing = [a.name for a in spec.args if a.required and a.name not in col.raw]
     if missing:
         names = ", ".join(f"`{m}`" for m in missing)
@@ -300,5 +308,4 @@ def parse(text: str, catalog: Catalog, principal: Principal, place: Place, *,
         elif arg.default is not None:
             args[arg.name] = arg.default
     raw_text = _mask_secrets(spec, word, rest, col.raw, text)
-    return Invocation(command=spec, args=args, raw_text=raw_text, principal=principal,
-                      place=place, flags=col.flags)
+    return Invocation(command=spec, args=args, raw_text=raw_text, principal=principal, place=place, flags=col.flags)

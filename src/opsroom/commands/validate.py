@@ -32,8 +32,10 @@ def template_fields(template: str) -> list[str]:
         if field is None:
             continue
         if not ARG_NAME_RE.fullmatch(field) or spec or conversion:
-            raise ValueError(f"`{{{field}{'!' + conversion if conversion else ''}"
-                             f"{':' + spec if spec else ''}}}` is not a plain `{{arg}}` field")
+            raise ValueError(
+                f"`{{{field}{'!' + conversion if conversion else ''}"
+                f"{':' + spec if spec else ''}}}` is not a plain `{{arg}}` field"
+            )
         fields.append(field)
     return fields
 
@@ -49,8 +51,7 @@ def _check_template(key: str, template: str, arg_names: Sequence[str]) -> list[P
             guess = closest(field, arg_names)
             hint = f" — did you mean `{guess}`?" if guess else ""
             known = ", ".join(arg_names) or "none"
-            problems.append((key, f"`{{{field}}}` is not an argument of this command "
-                                  f"(arguments: {known}){hint}"))
+            problems.append((key, f"`{{{field}}}` is not an argument of this command (arguments: {known}){hint}"))
     return problems
 
 
@@ -58,8 +59,7 @@ def _arg_problems(i: int, arg: ArgSpec) -> list[Problem]:
     key = f"args[{i}]"
     out: list[Problem] = []
     if not ARG_NAME_RE.fullmatch(arg.name):
-        out.append((f"{key}.name", f"`{arg.name}` must be lowercase letters, digits and _, "
-                                   "starting with a letter"))
+        out.append((f"{key}.name", f"`{arg.name}` must be lowercase letters, digits and _, starting with a letter"))
     elif arg.name in RESERVED_ARG_NAMES:
         out.append((f"{key}.name", f"`{arg.name}` is reserved for opsroom's own flags"))
     if arg.type is ArgType.ENUM:
@@ -128,8 +128,7 @@ def _default_problems(key: str, arg: ArgSpec) -> list[Problem]:
 def spec_problems(spec: CommandSpec) -> list[Problem]:
     out: list[Problem] = []
     if not NAME_RE.fullmatch(spec.name):
-        out.append(("name", f"`{spec.name}` must be lowercase ASCII letters, digits, - and _, "
-                            "starting with a letter"))
+        out.append(("name", f"`{spec.name}` must be lowercase ASCII letters, digits, - and _, starting with a letter"))
     for i, alias in enumerate(spec.aliases):
         if not NAME_RE.fullmatch(alias):
             out.append((f"aliases[{i}]", f"`{alias}` must be lowercase ASCII letters, digits, - and _"))
@@ -144,14 +143,23 @@ def spec_problems(spec: CommandSpec) -> list[Problem]:
             out.append((f"args[{i}].name", f"`{arg.name}` is declared twice"))
         if arg.positional and arg.type is not ArgType.BOOL:
             if greedy:
-                out.append((f"args[{i}].positional", f"`{arg.name}` comes after `{greedy}`, which "
-                                                     "takes all remaining words; make it positional: false"))
+                out.append(
+                    (
+                        f"args[{i}].positional",
+                        f"`{arg.name}` comes after `{greedy}`, which "
+                        "takes all remaining words; make it positional: false",
+                    )
+                )
             greedy = greedy or (arg.name if arg.greedy else "")
             if not arg.required:
                 seen_optional = seen_optional or arg.name
             elif seen_optional:
-                out.append((f"args[{i}].required", f"required positional `{arg.name}` comes after "
-                                                   f"optional `{seen_optional}`; put it first"))
+                out.append(
+                    (
+                        f"args[{i}].required",
+                        f"required positional `{arg.name}` comes after optional `{seen_optional}`; put it first",
+                    )
+                )
     if spec.builtin and spec.runner is not None:
         out.append(("runner", "a builtin command is run by the engine and takes no runner"))
     if not spec.builtin and spec.runner is None:
@@ -182,8 +190,7 @@ def spec_problems(spec: CommandSpec) -> list[Problem]:
     return out
 
 
-def catalog_problems(entries: Iterable[tuple[str, CommandSpec]],
-                     list_names: Iterable[str]) -> list[str]:
+def catalog_problems(entries: Iterable[tuple[str, CommandSpec]], list_names: Iterable[str]) -> list[str]:
     """Problems across commands; ``entries`` pairs each spec with where it came from."""
     lists = sorted(list_names)
     owner: dict[str, tuple[str, str]] = {}  # name or alias -> (command, source)
@@ -194,20 +201,22 @@ def catalog_problems(entries: Iterable[tuple[str, CommandSpec]],
             key = "name" if i == 0 else f"aliases[{i - 1}]"
             if word in owner and owner[word] != (spec.name, source):
                 other, where = owner[word]
-                out.append(f"{source}: command `{spec.name}`: {key}: `{word}` is already used by "
-                           f"command `{other}` ({where})")
+                out.append(
+                    f"{source}: command `{spec.name}`: {key}: `{word}` is already used by command `{other}` ({where})"
+                )
             owner.setdefault(word, (spec.name, source))
         for i, arg in enumerate(spec.args):
             if arg.type is ArgType.CHOICE and arg.choices_from and arg.choices_from not in lists:
                 guess = closest(arg.choices_from, lists)
                 hint = f" — did you mean `{guess}`?" if guess else ""
-                out.append(f"{source}: command `{spec.name}`: args[{i}].choices_from: unknown list "
-                           f"`{arg.choices_from}` (lists: {', '.join(lists) or 'none'}){hint}")
+                out.append(
+                    f"{source}: command `{spec.name}`: args[{i}].choices_from: unknown list "
+                    f"`{arg.choices_from}` (lists: {', '.join(lists) or 'none'}){hint}"
+                )
     for source, spec in items:
         for group in ("on_success", "on_failure"):
             for i, hook in enumerate(getattr(spec, group)):
                 target = hook.command.split()[0].lower() if hook.command.split() else ""
                 if hook.command and target not in owner:
-                    out.append(f"{source}: command `{spec.name}`: {group}[{i}].command: unknown "
-                               f"command `{target}`")
+                    out.append(f"{source}: command `{spec.name}`: {group}[{i}].command: unknown command `{target}`")
     return out

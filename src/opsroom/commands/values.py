@@ -42,8 +42,9 @@ def closest(value: str, options: Sequence[str], cutoff: float = 60.0) -> str | N
         return None
     from rapidfuzz import fuzz, process  # only when a suggestion is needed: keeps start-up light
 
-    found = process.extractOne(value.casefold(), {o: o.casefold() for o in options},
-                               scorer=fuzz.ratio, score_cutoff=cutoff)
+    found = process.extractOne(
+        value.casefold(), {o: o.casefold() for o in options}, scorer=fuzz.ratio, score_cutoff=cutoff
+    )
     return None if found is None else str(found[2])
 
 
@@ -76,8 +77,7 @@ def convert(arg: ArgSpec, raw: str, lists: ChoiceLists | None) -> Any:
     if arg.type is ArgType.STRING:
         if arg.pattern and not re.fullmatch(arg.pattern, raw):
             hint = f" ({arg.help})" if arg.help else ""
-            raise ArgValueError(f"{name} {shown} does not match the allowed format "
-                                f"`{arg.pattern}`{hint}")
+            raise ArgValueError(f"{name} {shown} does not match the allowed format `{arg.pattern}`{hint}")
         return raw
     if arg.type is ArgType.INT:
         if not _INT.fullmatch(raw):
@@ -101,8 +101,7 @@ def convert(arg: ArgSpec, raw: str, lists: ChoiceLists | None) -> Any:
         return _pick(arg, raw, arg.values, f"{name} must be one of {one_of(arg.values)}")
     if arg.type is ArgType.CHOICE:
         options = _choices(arg, lists)
-        return _pick(arg, raw, options, f"{name} {shown} is not in the `{arg.choices_from}` list "
-                                        f"({one_of(options)})")
+        return _pick(arg, raw, options, f"{name} {shown} is not in the `{arg.choices_from}` list ({one_of(options)})")
     raise ArgValueError(f"{name} has an unsupported type {arg.type!r}")  # pragma: no cover
 
 
@@ -114,8 +113,10 @@ def _choices(arg: ArgSpec, lists: ChoiceLists | None) -> Sequence[str]:
     try:
         return lists.get(arg.choices_from)
     except ListUnavailable:
-        raise ArgValueError(f"`{arg.name}` cannot be checked right now: the `{arg.choices_from}` "
-                            "list is unavailable; try again or tell an admin") from None
+        raise ArgValueError(
+            f"`{arg.name}` cannot be checked right now: the `{arg.choices_from}` "
+            "list is unavailable; try again or tell an admin"
+        ) from None
 
 
 def _pick(arg: ArgSpec, raw: str, options: Sequence[str], message: str) -> str:

@@ -43,9 +43,7 @@ class SourceConfig(Section):
     token_env: str = Field("", description="Env var holding the bearer token callers send.")
     hmac_secret_env: str = Field("", description="Env var holding the HMAC-SHA256 secret.")
     signature_header: str = "X-Opsroom-Signature"
-    timestamp_header: str = Field(
-        "", description="If set, the signed text is '<timestamp>:<body>' (Grafana's scheme)."
-    )
+    timestamp_header: str = Field("", description="If set, the signed text is '<timestamp>:<body>' (Grafana's scheme).")
     mapping: GenericMapping | None = None
     # Alertmanager to create silences in; empty: the payload's externalURL.
     alertmanager_url: str = ""

@@ -13,7 +13,7 @@ class AuditConfig(Section):
     timezone: str = Field(
         "UTC",
         description="Zone that audit searches use for day words: 'since yesterday' starts at "
-                    "midnight here (an IANA name such as Europe/Berlin).",
+        "midnight here (an IANA name such as Europe/Berlin).",
     )
 
     @field_validator("timezone")

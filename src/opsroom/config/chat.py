@@ -36,9 +36,7 @@ class SlackConfig(Section):
     bot_token: str = Field(..., repr=False, description="xoxb-… bot token, e.g. ${SLACK_BOT_TOKEN}.")
     signing_secret: str = Field("", repr=False, description="Required in http mode: ${SLACK_SIGNING_SECRET}.")
     app_token: str = Field("", repr=False, description="Required in socket mode: xapp-… ${SLACK_APP_TOKEN}.")
-    base_url: str = Field(
-        "https://slack.com/api/", description="Web API base URL (tests point it at a fake)."
-    )
+    base_url: str = Field("https://slack.com/api/", description="Web API base URL (tests point it at a fake).")
     umbrella_command: str = Field(
         "/ops",
         description="`/ops deploy api` is handed on as `deploy api`; any other slash command "
@@ -55,8 +53,10 @@ class SlackConfig(Section):
     lookup_emails: bool = Field(True, description="Fetch senders' emails with users.info (users:read.email).")
     pace_seconds: float = Field(1.0, ge=0, description="Minimum gap between posts to one channel.")
     broadcast_final: bool = Field(
-        True, description="When a run started in a thread ends, also show its final status in the "
-        "channel (reply_broadcast), so the outcome is seen without opening the thread.")
+        True,
+        description="When a run started in a thread ends, also show its final status in the "
+        "channel (reply_broadcast), so the outcome is seen without opening the thread.",
+    )
     max_rate_limit_retries: int = Field(3, ge=0, description="Retries after a 429, honouring Retry-After.")
 
     @model_validator(mode="after")
@@ -75,9 +75,7 @@ class SlackConfig(Section):
 class MattermostConfig(Section):
     enabled: bool = True
     url: str = Field(..., description="The Mattermost server, e.g. https://chat.example.com")
-    bot_token: str = Field(
-        ..., repr=False, description="The bot account's access token: ${MATTERMOST_TOKEN}."
-    )
+    bot_token: str = Field(..., repr=False, description="The bot account's access token: ${MATTERMOST_TOKEN}.")
     command_tokens: list[str] = Field(
         [], repr=False, description="Tokens of the slash commands that point at /mattermost/command."
     )
@@ -91,7 +89,9 @@ class MattermostConfig(Section):
         "must start with it to be used); default: url.",
     )
     click_answer_seconds: float = Field(
-        3.0, ge=0, le=25,
+        3.0,
+        ge=0,
+        le=25,
         description="How long a click waits for the engine's answer, so a refusal can go back as "
         "the click's ephemeral_text (below Mattermost's OutgoingIntegrationRequestsTimeout).",
     )
@@ -178,11 +178,13 @@ class TeamsConfig(Section):
     )
     store_path: str = Field("", description="Where conversation references are kept; default <data folder>/teams.")
     service_hosts: list[str] = Field(
-        [], description="Hosts besides Microsoft's own that may appear as an activity's serviceUrl (sovereign "
+        [],
+        description="Hosts besides Microsoft's own that may appear as an activity's serviceUrl (sovereign "
         "clouds); any other is refused. The host must also match the token's serviceurl claim.",
     )
     local_service_urls: bool = Field(
-        False, description="Accept http:// and private-address service URLs (Bot Framework Emulator, a local "
+        False,
+        description="Accept http:// and private-address service URLs (Bot Framework Emulator, a local "
         "test connector). Off in production: only https Microsoft hosts (plus service_hosts).",
     )
     max_rate_limit_retries: int = Field(3, ge=0, description="Retries after a 429 from Teams, honouring Retry-After.")

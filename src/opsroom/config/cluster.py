@@ -9,11 +9,19 @@ from opsroom.config.base import Section
 
 
 class ClusterConfig(Section):
-    enabled: bool = Field(False, description="Run several identical `opsroom run` replicas on one PostgreSQL "
-                          "database (SQLite is refused). Off: one process, as by default.")
+    enabled: bool = Field(
+        False,
+        description="Run several identical `opsroom run` replicas on one PostgreSQL "
+        "database (SQLite is refused). Off: one process, as by default.",
+    )
     heartbeat_s: float = Field(5.0, gt=0, le=60, description="How often each replica says it is alive.")
-    dead_after_s: float = Field(20.0, gt=0, le=600, description="A replica silent this long is dead: its runs are "
-                                "marked interrupted (never re-run) and their locks freed by the leader.")
+    dead_after_s: float = Field(
+        20.0,
+        gt=0,
+        le=600,
+        description="A replica silent this long is dead: its runs are "
+        "marked interrupted (never re-run) and their locks freed by the leader.",
+    )
 
     @model_validator(mode="after")
     def _dead_after_beats(self) -> ClusterConfig:

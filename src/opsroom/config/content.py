@@ -23,8 +23,9 @@ class _HasId(Protocol):
 T = TypeVar("T", bound=_HasId)
 
 
-def load_markdown(folders: Iterable[Path], kind: str, parse: Callable[[str, Path], T], *,
-                  id_label: str = "id") -> list[T]:
+def load_markdown(
+    folders: Iterable[Path], kind: str, parse: Callable[[str, Path], T], *, id_label: str = "id"
+) -> list[T]:
     """Every ``*.md`` under the folders, sorted by path, parsed; ids must be unique."""
     items: list[T] = []
     seen: dict[str, Path] = {}

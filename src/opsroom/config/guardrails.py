@@ -86,9 +86,7 @@ class FreezeWindow(Section):
     (policy window syntax: ``"Fri 15:00-24:00"``, ``"Sat-Sun"``), in ``timezone``."""
 
     name: str = Field(min_length=1, max_length=100)
-    commands: list[str] = Field(
-        [], description='Frozen commands; empty or "*" = every command that changes something.'
-    )
+    commands: list[str] = Field([], description='Frozen commands; empty or "*" = every command that changes something.')
     when: dict[str, list[Union[str, int, bool]]] = Field(
         {}, description="Only when these arguments have one of these values, e.g. {env: [production]}."
     )

@@ -60,15 +60,19 @@ class IncidentsConfig(Section):
     roles: list[RoleConfig] = DEFAULT_ROLES
     announce_channel: str = Field("#incidents", description="Where every declaration is announced.")
     war_room_channel: str = Field(
-        "#war-room", description="Where an incident gets a thread when the platform cannot create channels.")
+        "#war-room", description="Where an incident gets a thread when the platform cannot create channels."
+    )
     timeline_reaction: str = Field("📌", description="Reacting with this adds a message to the timeline.")
     lead_unclaimed_minutes: int = Field(10, ge=1, description="Remind the channel when nobody leads after this.")
     oncall: dict[str, str] = Field(
-        {}, description="Service -> who leads its incidents: `oncall:<schedule>` or a user name.")
+        {}, description="Service -> who leads its incidents: `oncall:<schedule>` or a user name."
+    )
     default_oncall: str = Field("", description="Who leads incidents of services not listed in `oncall`.")
     postmortem_dir: str = Field(
-        "", description="Folder (relative to opsroom.yaml) the postmortem drafts are written to, e.g. the KB's; "
-                        "empty: kept in the database only.")
+        "",
+        description="Folder (relative to opsroom.yaml) the postmortem drafts are written to, e.g. the KB's; "
+        "empty: kept in the database only.",
+    )
 
     @model_validator(mode="after")
     def _one_of_each(self) -> IncidentsConfig:

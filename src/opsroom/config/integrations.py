@@ -119,8 +119,7 @@ class AnsibleSettings(Section):
     inventory: str = Field(default="", description="Default inventory file (relative to project_dir).")
     playbook_binary: str = Field(
         default="",
-        description="ansible-playbook to run; default: found next to "
-        "the Python running opsroom, then on PATH.",
+        description="ansible-playbook to run; default: found next to the Python running opsroom, then on PATH.",
     )
     envvars: dict[str, str] = Field(
         default={}, description="Extra environment for ansible-playbook (ANSIBLE_* settings)."

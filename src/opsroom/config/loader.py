@@ -106,8 +106,7 @@ def validate(data: Any, source: str = "opsroom.yaml") -> OpsroomConfig:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: the top level must be a mapping of keys (server:, users:, …)")
     # Top-level keys starting with "x-" are the user's own (YAML anchors), as in Compose files.
-    data = _LinedDict({k: v for k, v in data.items() if not str(k).startswith("x-")},
-                      getattr(data, "lines", {}))
+    data = _LinedDict({k: v for k, v in data.items() if not str(k).startswith("x-")}, getattr(data, "lines", {}))
     # Command definitions are left as written: runners resolve ${NAME} in their own options
     # when they run, so tokens are read fresh and never sit in the loaded catalog.
     commands = data.get("commands")

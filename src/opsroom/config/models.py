@@ -29,15 +29,22 @@ class ServerConfig(Section):
     # Secret used to sign button action ids and sessions; taken from the environment.
     secret_key: str = Field("${OPSROOM_SECRET_KEY:-}", description="Set via OPSROOM_SECRET_KEY.")
     metrics_token_env: str = Field(
-        "", description="Env var holding the bearer token Prometheus sends to /metrics; "
-        "empty: /metrics answers callers on this machine only.")
+        "",
+        description="Env var holding the bearer token Prometheus sends to /metrics; "
+        "empty: /metrics answers callers on this machine only.",
+    )
     max_body_bytes: int = Field(
-        1 << 20, ge=1024, description="Largest request body any HTTP endpoint accepts (chunked bodies "
-        "too); larger ones get 413 before anything reads them.")
+        1 << 20,
+        ge=1024,
+        description="Largest request body any HTTP endpoint accepts (chunked bodies "
+        "too); larger ones get 413 before anything reads them.",
+    )
     trusted_proxies: list[str] = Field(
-        [], description="Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose "
+        [],
+        description="Addresses (or networks, e.g. 10.0.0.0/8) of reverse proxies whose "
         "X-Forwarded-For / X-Forwarded-Proto opsroom believes; from anyone else those headers are "
-        "ignored (the sign-in limiter counts the connecting address).")
+        "ignored (the sign-in limiter counts the connecting address).",
+    )
 
 
 class DatabaseConfig(Section):
@@ -119,6 +126,8 @@ class OpsroomConfig(Section):
     @model_validator(mode="after")
     def _cluster_needs_postgresql(self) -> OpsroomConfig:
         if self.cluster.enabled and not self.database.url.startswith("postgresql"):
-            raise ValueError("cluster.enabled needs PostgreSQL (database.url: postgresql://…): replicas share "
-                             "one database, and SQLite is one file on one machine")
+            raise ValueError(
+                "cluster.enabled needs PostgreSQL (database.url: postgresql://…): replicas share "
+                "one database, and SQLite is one file on one machine"
+            )
         return self

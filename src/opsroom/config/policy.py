@@ -70,12 +70,19 @@ class PolicyRule(Section):
     reason: str = Field("", max_length=200, description="Shown to the user when this rule denies.")
     description: str = ""
     # Guardrails (docs/guardrails.md): what an allow still needs before the run starts.
-    require_approval: ApprovalSpec | None = Field(
-        None, description="e.g. {count: 1, roles: [sre-lead], expires: 30m}")
+    require_approval: ApprovalSpec | None = Field(None, description="e.g. {count: 1, roles: [sre-lead], expires: 30m}")
     confirm: ConfirmSpec = Field(False, description='true (a button), "typed" or {typed: ARG}.')
 
     _lists = field_validator(
-        "allow", "deny", "roles", "groups", "users", "channels", "platforms", "during", "outside",
+        "allow",
+        "deny",
+        "roles",
+        "groups",
+        "users",
+        "channels",
+        "platforms",
+        "during",
+        "outside",
         mode="before",
     )(_as_list)
 
@@ -101,11 +108,10 @@ class PolicyRule(Section):
         if (self.allow is None) == (self.deny is None):
             raise ValueError(f"rule {self.id}: give exactly one of allow or deny")
         if not self.commands:
-            raise ValueError(f"rule {self.id}: name at least one command (or \"*\")")
+            raise ValueError(f'rule {self.id}: name at least one command (or "*")')
         if self.allow is not None and not (self.roles or self.groups or self.users):
             raise ValueError(
-                f"rule {self.id}: say who it allows with roles, groups or users "
-                '(users: ["*"] for everyone)'
+                f'rule {self.id}: say who it allows with roles, groups or users (users: ["*"] for everyone)'
             )
         if self.during and self.outside:
             raise ValueError(f"rule {self.id}: use either during or outside, not both")

@@ -57,13 +57,11 @@ class JiraConfig(_Remote):
     token_file: str = Field(default="", description="A file holding the token, instead of token_env.")
     project: str = Field(description="Project key, e.g. OPS.")
     issue_type: str = "Task"
-    priorities: dict[str, str] = Field(default=
-        {"p1": "Highest", "p2": "High", "p3": "Medium", "p4": "Low"},
+    priorities: dict[str, str] = Field(
+        default={"p1": "Highest", "p2": "High", "p3": "Medium", "p4": "Low"},
         description="opsroom priority -> Jira priority name.",
     )
-    close_transition: str = Field(default=
-        "Done", description="Name of the transition (or target status) that closes."
-    )
+    close_transition: str = Field(default="Done", description="Name of the transition (or target status) that closes.")
     labels: list[str] = ["opsroom"]
 
     @field_validator("email_env", "token_env")
@@ -103,8 +101,7 @@ class ServiceNowConfig(_Remote):
         token = self.token_env or self.token_file
         if not token and not (self.username_env and (self.password_env or self.password_file)):
             raise ValueError(
-                "ServiceNow needs username_env and password_env (or password_file), "
-                "or token_env (or token_file)"
+                "ServiceNow needs username_env and password_env (or password_file), or token_env (or token_file)"
             )
         return self
 
@@ -152,9 +149,7 @@ class TicketsConfig(Section):
         for key in ("default", "changes"):
             value = getattr(self, key)
             if value not in names:
-                raise ValueError(
-                    f"tickets.{key}: no provider named {value!r} (have: {', '.join(sorted(names))})"
-                )
+                raise ValueError(f"tickets.{key}: no provider named {value!r} (have: {', '.join(sorted(names))})")
         if "builtin" in self.providers and self.providers["builtin"].type != "builtin":
             raise ValueError("the name 'builtin' is reserved for the built-in ticket store")
         return self

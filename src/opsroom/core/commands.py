@@ -99,8 +99,7 @@ class Invocation:
         """The command as opsroom understood it, e.g. ``deploy service=api env=staging``.
         Secret arguments show as ``•••``: this text is posted and stored."""
         secret = {a.name for a in self.command.args if a.secret}
-        parts = [self.command.name] + [
-            f"{k}={'•••' if k in secret else v}" for k, v in sorted(self.args.items())]
+        parts = [self.command.name] + [f"{k}={'•••' if k in secret else v}" for k, v in sorted(self.args.items())]
         return " ".join(parts)
 
     def shown_args(self, mask: str = "•••") -> dict[str, Any]:

@@ -96,6 +96,5 @@ class Message:
             elif isinstance(block, Context):
                 lines.append(block.text)
             elif isinstance(block, Actions):
-                lines.append("  ".join(
-                    f"[{b.label}{' → ' + b.fallback if b.fallback else ''}]" for b in block.buttons))
+                lines.append("  ".join(f"[{b.label}{' → ' + b.fallback if b.fallback else ''}]" for b in block.buttons))
         return "\n".join(lines)

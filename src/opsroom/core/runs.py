@@ -21,10 +21,17 @@ class RunState(StrEnum):
     EXPIRED = "expired"
 
 
-TERMINAL_STATES = frozenset({
-    RunState.SUCCEEDED, RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT,
-    RunState.INTERRUPTED, RunState.DENIED, RunState.EXPIRED,
-})
+TERMINAL_STATES = frozenset(
+    {
+        RunState.SUCCEEDED,
+        RunState.FAILED,
+        RunState.CANCELLED,
+        RunState.TIMED_OUT,
+        RunState.INTERRUPTED,
+        RunState.DENIED,
+        RunState.EXPIRED,
+    }
+)
 
 
 @dataclass(frozen=True)

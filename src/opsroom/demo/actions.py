@@ -39,8 +39,10 @@ def deploy(service: str, env: str, version: str) -> int:
     say(f"Pulling image registry.demo/{service}:{version}")
     if version == "bad":
         say("Rolling out 1 new pod")
-        return fail(f"Health check failed: {service}:{version} answered 503 on /healthz — rollout halted, "
-                    f"{env} still serves the previous version")
+        return fail(
+            f"Health check failed: {service}:{version} answered 503 on /healthz — rollout halted, "
+            f"{env} still serves the previous version"
+        )
     with inventory.locked() as data:
         target = _target(data, service, env)
         if target is None:
@@ -125,8 +127,10 @@ def logs(service: str, env: str, lines: str) -> int:
         return fail(f"{service} has no {env} environment")
     for i in range(int(lines)):
         level = "WARN" if i % 7 == 3 else "INFO"
-        print(f"2026-11-27T05:{i % 60:02d}:00Z {level} {service}[{env}] {t['version']} request handled "
-              f"path=/v1/{service} status={'502' if level == 'WARN' else '200'} ms={12 + i % 30}")
+        print(
+            f"2026-11-27T05:{i % 60:02d}:00Z {level} {service}[{env}] {t['version']} request handled "
+            f"path=/v1/{service} status={'502' if level == 'WARN' else '200'} ms={12 + i % 30}"
+        )
     return 0
 
 
@@ -135,14 +139,24 @@ def query(service: str, metric: str) -> int:
     if service not in data["services"]:
         return fail(f"unknown service {service}")
     base = sum(ord(c) for c in service) % 17
-    values = {"error_rate": f"{0.2 + base / 10:.2f}%", "latency_p99": f"{120 + base * 7} ms",
-              "rps": f"{800 + base * 41}/s"}
+    values = {
+        "error_rate": f"{0.2 + base / 10:.2f}%",
+        "latency_p99": f"{120 + base * 7} ms",
+        "rps": f"{800 + base * 41}/s",
+    }
     print(f"{service} {metric} (production, last 5m): {values[metric]}")
     return 0
 
 
-ACTIONS: dict[str, Callable[..., int]] = {"deploy": deploy, "rollback": rollback, "restart": restart, "scale": scale,
-           "status": status, "logs": logs, "query": query}
+ACTIONS: dict[str, Callable[..., int]] = {
+    "deploy": deploy,
+    "rollback": rollback,
+    "restart": restart,
+    "scale": scale,
+    "status": status,
+    "logs": logs,
+    "query": query,
+}
 
 
 def main(argv: list[str]) -> int:

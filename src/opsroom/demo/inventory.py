@@ -20,16 +20,21 @@ def path() -> Path:
 
 def seed() -> dict[str, Any]:
     def svc(versions: dict[str, str], replicas: dict[str, int]) -> dict[str, Any]:
-        return {env: {"version": versions[env], "replicas": replicas[env], "status": "healthy",
-                      "history": [versions[env]]} for env in ENVIRONMENTS}
+        return {
+            env: {"version": versions[env], "replicas": replicas[env], "status": "healthy", "history": [versions[env]]}
+            for env in ENVIRONMENTS
+        }
 
     services = {
-        "payments": svc({"dev": "v4.13.1", "staging": "v4.13.0", "production": "v4.13.0"},
-                        {"dev": 1, "staging": 2, "production": 4}),
-        "api-gateway": svc({"dev": "v2.8.0", "staging": "v2.7.4", "production": "v2.7.4"},
-                           {"dev": 1, "staging": 2, "production": 6}),
-        "checkout": svc({"dev": "v1.19.2", "staging": "v1.19.0", "production": "v1.18.7"},
-                        {"dev": 1, "staging": 2, "production": 3}),
+        "payments": svc(
+            {"dev": "v4.13.1", "staging": "v4.13.0", "production": "v4.13.0"}, {"dev": 1, "staging": 2, "production": 4}
+        ),
+        "api-gateway": svc(
+            {"dev": "v2.8.0", "staging": "v2.7.4", "production": "v2.7.4"}, {"dev": 1, "staging": 2, "production": 6}
+        ),
+        "checkout": svc(
+            {"dev": "v1.19.2", "staging": "v1.19.0", "production": "v1.18.7"}, {"dev": 1, "staging": 2, "production": 3}
+        ),
     }
     # payments in production came from v4.12.3: that is where a rollback goes.
     services["payments"]["production"]["history"] = ["v4.12.3", "v4.13.0"]

@@ -100,8 +100,9 @@ def _arg_schema(arg: ArgSpec, allowed: list[str] | None, catalog: Catalog) -> di
     return schema
 
 
-def _allowed_values(policy: PolicyView, principal: Principal, spec: CommandSpec, place: Place) -> \
-        dict[str, list[str]] | None:
+def _allowed_values(
+    policy: PolicyView, principal: Principal, spec: CommandSpec, place: Place
+) -> dict[str, list[str]] | None:
     """Per enum argument, the values policy allows this person here; None: nothing allowed."""
     whole = policy.decide(principal, spec.name, {}, place).allowed
     out: dict[str, list[str]] = {}
@@ -113,8 +114,7 @@ def _allowed_values(policy: PolicyView, principal: Principal, spec: CommandSpec,
     return out
 
 
-def proposable(catalog: Catalog, policy: PolicyView, principal: Principal, place: Place) -> \
-        dict[str, dict[str, Any]]:
+def proposable(catalog: Catalog, policy: PolicyView, principal: Principal, place: Place) -> dict[str, dict[str, Any]]:
     """Command name -> its argument schema, for the commands this person may run here. Commands
     with secret arguments are never offered (their values must not pass through a model)."""
     offered: dict[str, dict[str, Any]] = {}
@@ -126,7 +126,9 @@ def proposable(catalog: Catalog, policy: PolicyView, principal: Principal, place
             continue
         props = {a.name: _arg_schema(a, allowed.get(a.name), catalog) for a in spec.args}
         offered[spec.name] = {
-            "type": "object", "properties": props, "additionalProperties": False,
+            "type": "object",
+            "properties": props,
+            "additionalProperties": False,
             "required": [a.name for a in spec.args if a.required and a.default is None],
             "description": spec.summary,
         }
@@ -134,19 +136,37 @@ def proposable(catalog: Catalog, policy: PolicyView, principal: Principal, place
 
 
 def tools(offered: Mapping[str, dict[str, Any]]) -> list[dict[str, Any]]:
-    search = {"type": "function", "function": {
-        "name": "search_kb", "description": "Search the team's knowledge base; returns sections with article ids.",
-        "parameters": {"type": "object", "properties": {"query": {"type": "string", "maxLength": 300}},
-                       "required": ["query"], "additionalProperties": False}}}
+    search = {
+        "type": "function",
+        "function": {
+            "name": "search_kb",
+            "description": "Search the team's knowledge base; returns sections with article ids.",
+            "parameters": {
+                "type": "object",
+                "properties": {"query": {"type": "string", "maxLength": 300}},
+                "required": ["query"],
+                "additionalProperties": False,
+            },
+        },
+    }
     if not offered:
         return [search]
-    propose = {"type": "function", "function": {
-        "name": "propose_command",
-        "description": "Propose one command for the person to run. It is shown to them; it does not run.",
-        "parameters": {"type": "object", "additionalProperties": False, "required": ["command", "args"],
-                       "properties": {"command": {"type": "string", "enum": sorted(offered)},
-                                      "args": {"anyOf": [{"title": name, **schema}
-                                                         for name, schema in sorted(offered.items())]}}}}}
+    propose = {
+        "type": "function",
+        "function": {
+            "name": "propose_command",
+            "description": "Propose one command for the person to run. It is shown to them; it does not run.",
+            "parameters": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["command", "args"],
+                "properties": {
+                    "command": {"type": "string", "enum": sorted(offered)},
+                    "args": {"anyOf": [{"title": name, **schema} for name, schema in sorted(offered.items())]},
+                },
+            },
+        },
+    }
     return [search, propose]
 
 
@@ -163,8 +183,7 @@ def canonical(spec: CommandSpec, args: Mapping[str, Any]) -> str:
 
 # -- the conversation ------------------------------------------------------------------------------
 class DeskAi:
-    def __init__(self, config: AiConfig, db: Database, *, redact: Callable[[str], str],
-                 client: Any = None) -> None:
+    def __init__(self, config: AiConfig, db: Database, *, redact: Callable[[str], str], client: Any = None) -> None:
         self.config = config
         self.db = db
         self.redact = redact
@@ -174,39 +193,60 @@ class DeskAi:
         if self._client is None:
             from openai import AsyncOpenAI  # only when plain English is on
 
-            self._client = AsyncOpenAI(base_url=self.config.base_url, api_key=os.environ.get(
-                self.config.api_key_env, "not-set"), timeout=self.config.timeout_s, max_retries=0)
+            self._client = AsyncOpenAI(
+                base_url=self.config.base_url,
+                api_key=os.environ.get(self.config.api_key_env, "not-set"),
+                timeout=self.config.timeout_s,
+                max_retries=0,
+            )
         return self._client
 
     def used_today(self, user: str) -> int:
         with self.db.read() as conn:
-            row = conn.execute(select(desk_ai_usage.c.tokens).where(
-                desk_ai_usage.c.user == user, desk_ai_usage.c.day == _today())).first()
+            row = conn.execute(
+                select(desk_ai_usage.c.tokens).where(desk_ai_usage.c.user == user, desk_ai_usage.c.day == _today())
+            ).first()
         return int(row[0]) if row else 0
 
     def _spend(self, user: str, tokens: int) -> None:
         with self.db.begin() as conn:
-            updated = conn.execute(desk_ai_usage.update().where(
-                desk_ai_usage.c.user == user, desk_ai_usage.c.day == _today()).values(
-                tokens=desk_ai_usage.c.tokens + tokens)).rowcount
+            updated = conn.execute(
+                desk_ai_usage.update()
+                .where(desk_ai_usage.c.user == user, desk_ai_usage.c.day == _today())
+                .values(tokens=desk_ai_usage.c.tokens + tokens)
+            ).rowcount
             if not updated:
                 conn.execute(desk_ai_usage.insert().values(user=user, day=_today(), tokens=tokens))
 
-    async def answer(self, question: str, inv: Invocation, catalog: Catalog, policy: PolicyView,
-                     kb: KnowledgeBase, engine_flags: Mapping[str, type]) -> AiAnswer:
+    async def answer(
+        self,
+        question: str,
+        inv: Invocation,
+        catalog: Catalog,
+        policy: PolicyView,
+        kb: KnowledgeBase,
+        engine_flags: Mapping[str, type],
+    ) -> AiAnswer:
         """Ask the model (raises AiUnavailable when it cannot be used now)."""
         user = inv.principal.name
         if self.used_today(user) >= self.config.daily_tokens_per_user:
             raise AiUnavailable("daily token budget spent")
         offered = proposable(catalog, policy, inv.principal, inv.place)
-        messages: list[dict[str, Any]] = [{"role": "system", "content": SYSTEM_PROMPT},
-                                          {"role": "user", "content": self.redact(question)}]
+        messages: list[dict[str, Any]] = [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": self.redact(question)},
+        ]
         result = AiAnswer()
         try:
             for _ in range(self.config.max_rounds):
                 response = await self.client().chat.completions.create(
-                    model=self.config.model, messages=messages, tools=tools(offered), tool_choice="auto",
-                    max_tokens=self.config.max_tokens, timeout=self.config.timeout_s)
+                    model=self.config.model,
+                    messages=messages,
+                    tools=tools(offered),
+                    tool_choice="auto",
+                    max_tokens=self.config.max_tokens,
+                    timeout=self.config.timeout_s,
+                )
                 usage = getattr(response, "usage", None)
                 result.tokens += int(getattr(usage, "total_tokens", 0) or 0)
                 message = response.choices[0].message
@@ -214,16 +254,29 @@ class DeskAi:
                 if not calls:
                     result.text = self.redact(str(message.content or "").strip())[:1500]
                     return result
-                messages.append({"role": "assistant", "content": message.content or "", "tool_calls": [
-                    {"id": c.id, "type": "function", "function": {"name": c.function.name,
-                                                                  "arguments": c.function.arguments}}
-                    for c in calls]})
+                messages.append(
+                    {
+                        "role": "assistant",
+                        "content": message.content or "",
+                        "tool_calls": [
+                            {
+                                "id": c.id,
+                                "type": "function",
+                                "function": {"name": c.function.name, "arguments": c.function.arguments},
+                            }
+                            for c in calls
+                        ],
+                    }
+                )
                 for call in calls:
                     if call.function.name == "propose_command":
                         self._propose(call.function.arguments, offered, inv, catalog, policy, engine_flags, result)
                         return result
-                    content = self._search(call.function.arguments, kb, result) \
-                        if call.function.name == "search_kb" else "error: no such tool"
+                    content = (
+                        self._search(call.function.arguments, kb, result)
+                        if call.function.name == "search_kb"
+                        else "error: no such tool"
+                    )
                     messages.append({"role": "tool", "tool_call_id": call.id, "content": content})
             result.refused = "the model did not settle on an answer"
             return result
@@ -242,11 +295,28 @@ class DeskAi:
             return "error: arguments must be a JSON object with a query"
         hits = kb.searcher.search(query, limit=3)
         result.cited.extend(h.article.id for h in hits if h.article.id not in result.cited)
-        return json.dumps([{"article": h.article.id, "title": h.article.title, "section": h.section.heading,
-                            "text": h.section.text[:800]} for h in hits])
+        return json.dumps(
+            [
+                {
+                    "article": h.article.id,
+                    "title": h.article.title,
+                    "section": h.section.heading,
+                    "text": h.section.text[:800],
+                }
+                for h in hits
+            ]
+        )
 
-    def _propose(self, arguments: str, offered: Mapping[str, Any], inv: Invocation, catalog: Catalog,
-                 policy: PolicyView, engine_flags: Mapping[str, type], result: AiAnswer) -> None:
+    def _propose(
+        self,
+        arguments: str,
+        offered: Mapping[str, Any],
+        inv: Invocation,
+        catalog: Catalog,
+        policy: PolicyView,
+        engine_flags: Mapping[str, type],
+        result: AiAnswer,
+    ) -> None:
         """Validate a proposal as the asker would type it: parsed, and decided by policy."""
         try:
             body = json.loads(arguments)

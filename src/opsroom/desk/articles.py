@@ -86,10 +86,15 @@ def parse_article(text: str, path: Path) -> Article:
     if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
         raise ConfigError(f"{path}:1: 'tags' must be a list of words")
     offset = front.group(0).count("\n")
-    body = text[front.end():]
+    body = text[front.end() :]
     return Article(
-        id=article_id, title=title, path=path, sections=_sections(body, title, offset),
-        tags=tuple(tags), audience=str(meta.get("audience", "everyone")), owner=str(meta.get("owner", "")),
+        id=article_id,
+        title=title,
+        path=path,
+        sections=_sections(body, title, offset),
+        tags=tuple(tags),
+        audience=str(meta.get("audience", "everyone")),
+        owner=str(meta.get("owner", "")),
         digest=hashlib.sha256(text.encode()).hexdigest(),
     )
 
@@ -104,11 +109,12 @@ def _sections(body: str, title: str, offset: int) -> tuple[Section, ...]:
     sections = []
     for n, (start, heading) in enumerate(cuts):
         end = cuts[n + 1][0] if n + 1 < len(cuts) else len(lines)
-        chunk = lines[start + (1 if n else 0):end]
+        chunk = lines[start + (1 if n else 0) : end]
         text = "\n".join(chunk).strip()
         if text or n:
-            sections.append(Section(heading=heading, anchor=slug(heading) if n else "",
-                                    text=text, line=offset + start + 1))
+            sections.append(
+                Section(heading=heading, anchor=slug(heading) if n else "", text=text, line=offset + start + 1)
+            )
     return tuple(sections)
 
 

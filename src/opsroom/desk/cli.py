@@ -9,13 +9,16 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-kb_app = typer.Typer(help="The service desk's knowledge base: search it, check it, measure it.",
-                     no_args_is_help=True)
+kb_app = typer.Typer(help="The service desk's knowledge base: search it, check it, measure it.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).", dir_okay=False)]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).", dir_okay=False
+    ),
+]
 SearchOpt = Annotated[str | None, typer.Option("--search", help="fts5 or semantic (default: the config's).")]
 
 
@@ -40,8 +43,11 @@ def _kb(config: Path | None, search: str | None):  # type: ignore[no-untyped-def
 
 
 @kb_app.command("search")
-def search_cmd(question: Annotated[str, typer.Argument(help="A question, as someone would ask it.")],
-               config: ConfigOpt = None, search: SearchOpt = None) -> None:
+def search_cmd(
+    question: Annotated[str, typer.Argument(help="A question, as someone would ask it.")],
+    config: ConfigOpt = None,
+    search: SearchOpt = None,
+) -> None:
     """Show the articles the desk would suggest for a question."""
     kb = _kb(config, search)
     hits = kb.answer(question)
@@ -63,11 +69,14 @@ def check_cmd(config: ConfigOpt = None) -> None:
 
 
 @kb_app.command("eval")
-def eval_cmd(questions: Annotated[Path, typer.Argument(help="YAML: questions: [{q: …, article: <id or null>}]",
-                                                       exists=True, dir_okay=False)],
-             config: ConfigOpt = None, search: SearchOpt = None,
-             show: Annotated[bool, typer.Option("--show", help="List every question and what was found.")] = False,
-             ) -> None:
+def eval_cmd(
+    questions: Annotated[
+        Path, typer.Argument(help="YAML: questions: [{q: …, article: <id or null>}]", exists=True, dir_okay=False)
+    ],
+    config: ConfigOpt = None,
+    search: SearchOpt = None,
+    show: Annotated[bool, typer.Option("--show", help="List every question and what was found.")] = False,
+) -> None:
     """Measure search on your own labelled questions: hit@1, hit@3 and MRR."""
     from opsroom.core import ConfigError
     from opsroom.desk.evaluate import evaluate, load_questions
@@ -81,12 +90,15 @@ def eval_cmd(questions: Annotated[Path, typer.Argument(help="YAML: questions: [{
     if show:
         table = Table("rank", "conf", "wanted", "found", "question")
         for o in report.outcomes:
-            table.add_row(str(o.rank or "–"), f"{o.top_confidence:.2f}", o.wanted or "(none)",
-                          ", ".join(o.got), o.question)
+            table.add_row(
+                str(o.rank or "–"), f"{o.top_confidence:.2f}", o.wanted or "(none)", ", ".join(o.got), o.question
+            )
         out.print(table)
     n = len(report.answerable)
     out.print(f"search: {kb.searcher.kind}  questions: {n} with an article, {report.no_answer_total} without")
     out.print(f"hit@1 {report.hit(1)}/{n}  hit@3 {report.hit(3)}/{n}  MRR {report.mrr:.3f}")
     if report.no_answer_total:
-        out.print(f"no-answer questions sent to a ticket: {report.no_answer_right}/{report.no_answer_total} "
-                  f"(threshold {kb.min_confidence:.2f})")
+        out.print(
+            f"no-answer questions sent to a ticket: {report.no_answer_right}/{report.no_answer_total} "
+            f"(threshold {kb.min_confidence:.2f})"
+        )

@@ -62,8 +62,9 @@ def load_questions(path: Path) -> list[tuple[str, str | None]]:
     return out
 
 
-def evaluate(searcher: KbSearcher, questions: list[tuple[str, str | None]], threshold: float,
-             known: set[str]) -> Report:
+def evaluate(
+    searcher: KbSearcher, questions: list[tuple[str, str | None]], threshold: float, known: set[str]
+) -> Report:
     unknown = sorted({a for _, a in questions if a is not None and a not in known})
     if unknown:
         raise ConfigError(f"questions name articles the KB does not have: {', '.join(unknown)}")

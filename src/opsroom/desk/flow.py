@@ -55,9 +55,19 @@ class DeskStats:
 
 
 class DeskService:
-    def __init__(self, config: DeskConfig, kb: Callable[[], KnowledgeBase], db: Database, chat: Chat,
-                 audit: AuditLog, *, mint: Callable[..., str], redact: Callable[[str], str],
-                 tickets: Callable[[], Any], ai: DeskAi | None = None) -> None:
+    def __init__(
+        self,
+        config: DeskConfig,
+        kb: Callable[[], KnowledgeBase],
+        db: Database,
+        chat: Chat,
+        audit: AuditLog,
+        *,
+        mint: Callable[..., str],
+        redact: Callable[[str], str],
+        tickets: Callable[[], Any],
+        ai: DeskAi | None = None,
+    ) -> None:
         self.config = config
         self._kb = kb  # a callable: reload swaps the knowledge base without restarting the desk
         self.db = db
@@ -72,8 +82,10 @@ class DeskService:
     async def ask(self, inv: Invocation, host: Any = None) -> Message | None:
         question = self.redact(str(inv.args.get("question") or "").strip())
         if not terms(question):
-            return Message.plain("Ask me in your own words — e.g. `ask how do I connect to the VPN` — "
-                                 "or type `help` for the commands you may run.")
+            return Message.plain(
+                "Ask me in your own words — e.g. `ask how do I connect to the VPN` — "
+                "or type `help` for the commands you may run."
+            )
         if self.ai is not None and host is not None and eligible(self.ai.config, inv.principal, inv.place):
             handled = await self._ask_ai(question, inv, host)
             if handled:
@@ -82,37 +94,68 @@ class DeskService:
         await self._answer(question, inv, hits, self._suggestions if hits else None)
         return None
 
-    async def _answer(self, question: str, inv: Invocation, hits: list[Hit],
-                      render: Callable[[int, Principal, list[Hit]], Message] | None) -> None:
+    async def _answer(
+        self,
+        question: str,
+        inv: Invocation,
+        hits: list[Hit],
+        render: Callable[[int, Principal, list[Hit]], Message] | None,
+    ) -> None:
         """Record the question with what is suggested, audit it, post the answer."""
         outcome = "suggested" if hits else "no_match"
         place = inv.place
         with self.db.begin() as conn:
-            question_id = int(conn.execute(desk_questions.insert().values(
-                asker=inv.principal.name, platform=place.platform, channel=place.name, channel_id=place.channel,
-                thread=place.thread, question=question, suggestions=[_suggestion(h) for h in hits],
-                outcome=outcome, asked_at=dt.datetime.now(dt.UTC),
-            ).returning(desk_questions.c.id)).scalar_one())
-            summary = (f"suggested {', '.join(h.article.id for h in hits)} for: {question[:200]}" if hits
-                       else f"no article fits: {question[:200]}")
-            self.audit.append(conn, actor=inv.principal.name, action=f"desk.{outcome}", command="ask",
-                              platform=place.platform, channel=place.name, summary=summary,
-                              detail={"question_id": question_id, "articles": [h.article.id for h in hits]})
+            question_id = int(
+                conn.execute(
+                    desk_questions.insert()
+                    .values(
+                        asker=inv.principal.name,
+                        platform=place.platform,
+                        channel=place.name,
+                        channel_id=place.channel,
+                        thread=place.thread,
+                        question=question,
+                        suggestions=[_suggestion(h) for h in hits],
+                        outcome=outcome,
+                        asked_at=dt.datetime.now(dt.UTC),
+                    )
+                    .returning(desk_questions.c.id)
+                ).scalar_one()
+            )
+            summary = (
+                f"suggested {', '.join(h.article.id for h in hits)} for: {question[:200]}"
+                if hits
+                else f"no article fits: {question[:200]}"
+            )
+            self.audit.append(
+                conn,
+                actor=inv.principal.name,
+                action=f"desk.{outcome}",
+                command="ask",
+                platform=place.platform,
+                channel=place.name,
+                summary=summary,
+                detail={"question_id": question_id, "articles": [h.article.id for h in hits]},
+            )
         metrics.DESK_QUESTIONS.labels(outcome).inc()
         asker = inv.principal
         message = render(question_id, asker, hits) if render else self._no_match(question_id, asker)
         ref = await self.chat.send(place, message)
         with self.db.begin() as conn:
-            conn.execute(desk_questions.update().where(desk_questions.c.id == question_id)
-                         .values(message_id=ref.message_id))
+            conn.execute(
+                desk_questions.update().where(desk_questions.c.id == question_id).values(message_id=ref.message_id)
+            )
 
     # -- plain English ---------------------------------------------------------------------------
     async def _ask_ai(self, question: str, inv: Invocation, host: Any) -> bool:
         """True when the model's answer was posted; False: answer from the KB alone."""
         assert self.ai is not None
         parts = host.parts
-        detail: dict[str, Any] = {"model": self.ai.config.model, "prompt_sha256": prompt_digest(question),
-                                  "prompt": question[:500]}
+        detail: dict[str, Any] = {
+            "model": self.ai.config.model,
+            "prompt_sha256": prompt_digest(question),
+            "prompt": question[:500],
+        }
         try:
             answer = await self.ai.answer(question, inv, parts.catalog, parts.policy, self._kb(), host.engine_flags)
         except AiUnavailable as exc:
@@ -123,8 +166,9 @@ class DeskService:
             text = answer.proposal.text
             self._audit(inv, "ai.proposed", f"proposed `{text}`", {**detail, "proposal": text})
             if answer.proposal.read_only and self.ai.config.auto_run_read_only:
-                await host.dispatch(parse(text, parts.catalog, inv.principal, inv.place,
-                                          engine_flags=host.engine_flags), via="desk.ai")
+                await host.dispatch(
+                    parse(text, parts.catalog, inv.principal, inv.place, engine_flags=host.engine_flags), via="desk.ai"
+                )
                 return True
             await self.chat.send(inv.place, self._proposal(text, inv.principal))
             return True
@@ -132,8 +176,12 @@ class DeskService:
             self._audit(inv, "ai.refused", f"no proposal: {answer.refused}", {**detail, "reason": answer.refused})
             await self.chat.send(inv.place, Message.plain(f"I can't propose that: {answer.refused}.", "warning"))
             return False  # … and the KB still gets its turn
-        self._audit(inv, "ai.answered", f"answered in words, citing {', '.join(answer.cited) or 'nothing'}",
-                    {**detail, "response": answer.text[:500]})
+        self._audit(
+            inv,
+            "ai.answered",
+            f"answered in words, citing {', '.join(answer.cited) or 'nothing'}",
+            {**detail, "response": answer.text[:500]},
+        )
         kb = self._kb()
         hits = [Hit(a, a.sections[0], 1.0) for a in (kb.get(i) for i in answer.cited[:3]) if a is not None]
 
@@ -154,22 +202,42 @@ class DeskService:
         edit = Button("Edit", self.mint("desk.edit", payload, single_use=False))
         cancel = Button("Cancel", self.mint("desk.cancel", payload))
         said = f"I understood: `/{text}`"
-        return Message(said, (Section(said), Context("Nothing runs until you click Run; policy and "
-                                                     "approvals apply as if you typed it."),
-                              Actions((run, edit, cancel))))
+        return Message(
+            said,
+            (
+                Section(said),
+                Context("Nothing runs until you click Run; policy and approvals apply as if you typed it."),
+                Actions((run, edit, cancel)),
+            ),
+        )
 
     def _audit(self, inv: Invocation, action: str, summary: str, detail: Mapping[str, Any]) -> None:
         with self.db.begin() as conn:
-            self.audit.append(conn, actor=inv.principal.name, action=action, command="ask",
-                              platform=inv.place.platform, channel=inv.place.name, summary=summary[:500],
-                              detail=dict(detail))
+            self.audit.append(
+                conn,
+                actor=inv.principal.name,
+                action=action,
+                command="ask",
+                platform=inv.place.platform,
+                channel=inv.place.name,
+                summary=summary[:500],
+                detail=dict(detail),
+            )
 
     def _buttons(self, question_id: int, asker: Principal, *, matched: bool) -> Actions:
         payload = {"q": question_id}
-        solved = Button("Solved ✓" if matched else "No, thanks", self.mint("desk.solved", payload),
-                        "primary" if matched else "default", fallback="")
-        ticket = Button("Not solved — open a ticket" if matched else "Open a ticket",
-                        self.mint("desk.escalate", payload), "default" if matched else "primary", fallback="")
+        solved = Button(
+            "Solved ✓" if matched else "No, thanks",
+            self.mint("desk.solved", payload),
+            "primary" if matched else "default",
+            fallback="",
+        )
+        ticket = Button(
+            "Not solved — open a ticket" if matched else "Open a ticket",
+            self.mint("desk.escalate", payload),
+            "default" if matched else "primary",
+            fallback="",
+        )
         return Actions((solved, ticket))
 
     def _suggestions(self, question_id: int, asker: Principal, hits: list[Hit]) -> Message:
@@ -205,10 +273,16 @@ class DeskService:
         row: Mapping[str, Any] = dict(found)
         if row["asker"] != principal.name:
             with self.db.begin() as conn:
-                self.audit.append(conn, actor=principal.name, action="action.denied", command="ask",
-                                  platform=place.platform, channel=place.name,
-                                  summary=f"{principal.name} may not settle {row['asker']}'s question",
-                                  detail={"kind": kind, "question_id": question_id, "refused": True})
+                self.audit.append(
+                    conn,
+                    actor=principal.name,
+                    action="action.denied",
+                    command="ask",
+                    platform=place.platform,
+                    channel=place.name,
+                    summary=f"{principal.name} may not settle {row['asker']}'s question",
+                    detail={"kind": kind, "question_id": question_id, "refused": True},
+                )
             return Message.plain(f"Only {row['asker']} can say whether this answered their question.", "denied")
         if row["outcome"] in SETTLED:
             return Message.plain(f"This question is already {row['outcome']}.", "warning")
@@ -219,8 +293,9 @@ class DeskService:
     async def _solved(self, row: Mapping[str, Any], principal: Principal, place: Place) -> Message:
         matched = row["outcome"] == "suggested"
         outcome = "solved" if matched else "dismissed"  # a dismissed no-match is no deflection
-        self._finish(row, outcome, None, principal, place,
-                     "answered from the KB" if matched else "closed without a ticket")
+        self._finish(
+            row, outcome, None, principal, place, "answered from the KB" if matched else "closed without a ticket"
+        )
         metrics.DESK_QUESTIONS.labels(outcome).inc()
         text = "✅ Glad that helped." if matched else "OK — no ticket opened."
         await self._settle_message(row, Message.plain(text, "success"))
@@ -229,16 +304,25 @@ class DeskService:
     async def _escalate(self, row: Mapping[str, Any], principal: Principal, place: Place) -> Message:
         desk = self._tickets()
         provider = desk.get(self.config.ticket_provider)
-        suggested = [f"- {s['title']} ({s['article']}{'#' + s['anchor'] if s['anchor'] else ''})"
-                     for s in row["suggestions"]]
+        suggested = [
+            f"- {s['title']} ({s['article']}{'#' + s['anchor'] if s['anchor'] else ''})" for s in row["suggestions"]
+        ]
         where = f"{row['platform']}:{row['channel']}" + (f" thread {row['thread']}" if row["thread"] else "")
-        body = "\n".join([
-            f"{row['asker']} asked the help desk:", "", row["question"], "",
-            "Articles suggested (not solved):" if suggested else "No article fitted the question.", *suggested,
-            "", f"Asked in {where}.",
-        ])
-        ticket = await provider.create(NewTicket(
-            title=_title(row["question"]), priority="p3", author=row["asker"], thread_link=where, body=body))
+        body = "\n".join(
+            [
+                f"{row['asker']} asked the help desk:",
+                "",
+                row["question"],
+                "",
+                "Articles suggested (not solved):" if suggested else "No article fitted the question.",
+                *suggested,
+                "",
+                f"Asked in {where}.",
+            ]
+        )
+        ticket = await provider.create(
+            NewTicket(title=_title(row["question"]), priority="p3", author=row["asker"], thread_link=where, body=body)
+        )
         self._finish(row, "escalated", ticket.ref, principal, place, f"ticket {ticket.ref} opened")
         metrics.DESK_QUESTIONS.labels("escalated").inc()
         link = f" <{ticket.url}|open it>" if ticket.url else ""
@@ -246,15 +330,25 @@ class DeskService:
         await self._settle_message(row, Message.plain(text, "success"))
         return Message(f"Ticket {ticket.ref} opened", (Section(text),), tone="success")
 
-    def _finish(self, row: Mapping[str, Any], outcome: str, ticket: str | None, principal: Principal,
-                place: Place, summary: str) -> None:
+    def _finish(
+        self, row: Mapping[str, Any], outcome: str, ticket: str | None, principal: Principal, place: Place, summary: str
+    ) -> None:
         with self.db.begin() as conn:
-            conn.execute(desk_questions.update().where(desk_questions.c.id == row["id"]).values(
-                outcome=outcome, ticket=ticket, settled_at=dt.datetime.now(dt.UTC)))
-            self.audit.append(conn, actor=principal.name, action=f"desk.{outcome}", command="ask",
-                              platform=place.platform, channel=place.name,
-                              summary=f"{summary}: {str(row['question'])[:200]}",
-                              detail={"question_id": row["id"], "ticket": ticket})
+            conn.execute(
+                desk_questions.update()
+                .where(desk_questions.c.id == row["id"])
+                .values(outcome=outcome, ticket=ticket, settled_at=dt.datetime.now(dt.UTC))
+            )
+            self.audit.append(
+                conn,
+                actor=principal.name,
+                action=f"desk.{outcome}",
+                command="ask",
+                platform=place.platform,
+                channel=place.name,
+                summary=f"{summary}: {str(row['question'])[:200]}",
+                detail={"question_id": row["id"], "ticket": ticket},
+            )
 
     async def _settle_message(self, row: Mapping[str, Any], outcome: Message) -> None:
         """Replace the buttons of the suggestion with how it ended, so nobody clicks twice."""
@@ -270,14 +364,22 @@ class DeskService:
             query = query.where(desk_questions.c.asked_at >= since)
         with self.db.read() as conn:
             counts = {outcome: int(n) for outcome, n in conn.execute(query)}
-        return DeskStats(asked=sum(counts.values()), open=counts.get("suggested", 0) + counts.get("no_match", 0),
-                         solved=counts.get("solved", 0), escalated=counts.get("escalated", 0),
-                         dismissed=counts.get("dismissed", 0))
+        return DeskStats(
+            asked=sum(counts.values()),
+            open=counts.get("suggested", 0) + counts.get("no_match", 0),
+            solved=counts.get("solved", 0),
+            escalated=counts.get("escalated", 0),
+            dismissed=counts.get("dismissed", 0),
+        )
 
 
 def _suggestion(hit: Hit) -> dict[str, Any]:
-    return {"article": hit.article.id, "anchor": hit.section.anchor, "title": hit.article.title,
-            "confidence": round(hit.confidence, 3)}
+    return {
+        "article": hit.article.id,
+        "anchor": hit.section.anchor,
+        "title": hit.article.title,
+        "confidence": round(hit.confidence, 3),
+    }
 
 
 def _snippet(text: str) -> str:

@@ -90,12 +90,22 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
     kb = LiveKnowledgeBase(config.kb, content_dir(loaded))
     tickets = build_desk(config.tickets, live.db, public_url=config.server.public_url)
     redactor = build_redactor(config)
+
     def redact(text: str) -> str:
         return redactor.redact(text)[0]
 
     ai = DeskAi(config.desk.ai, live.db, redact=redact) if config.desk.ai.enabled else None
-    service = DeskService(config.desk, kb, live.db, live.chat, live.audit, mint=live.signer.mint,
-                          redact=redact, tickets=lambda: tickets, ai=ai)
+    service = DeskService(
+        config.desk,
+        kb,
+        live.db,
+        live.chat,
+        live.audit,
+        mint=live.signer.mint,
+        redact=redact,
+        tickets=lambda: tickets,
+        ai=ai,
+    )
 
     async def ask(host: Any, inv: Invocation) -> Message | None:
         return await service.ask(inv, host)
@@ -127,18 +137,31 @@ def proposal_click(kind: str) -> Any:
         place = req.event.place
         if req.principal.name != asker:
             with engine.db.begin() as conn:
-                engine.audit.append(conn, actor=req.principal.name, action="action.denied", command="ask",
-                                    platform=place.platform, channel=place.name,
-                                    summary=f"{req.principal.name} may not click {asker}'s proposal",
-                                    detail={"kind": kind, "proposal": text, "refused": True})
+                engine.audit.append(
+                    conn,
+                    actor=req.principal.name,
+                    action="action.denied",
+                    command="ask",
+                    platform=place.platform,
+                    channel=place.name,
+                    summary=f"{req.principal.name} may not click {asker}'s proposal",
+                    detail={"kind": kind, "proposal": text, "refused": True},
+                )
             return Message.plain(f"Only {asker} can run, edit or cancel this proposal.", "denied")
         if kind == "desk.edit":
             return Message.plain(f"Copy it, change what you need and send it: `/{text}`")
         action = "ai.accepted" if kind == "desk.run" else "ai.rejected"
         with engine.db.begin() as conn:
-            engine.audit.append(conn, actor=asker, action=action, command="ask", platform=place.platform,
-                                channel=place.name, summary=f"{'ran' if kind == 'desk.run' else 'cancelled'} "
-                                f"proposal `{text}`", detail={"proposal": text})
+            engine.audit.append(
+                conn,
+                actor=asker,
+                action=action,
+                command="ask",
+                platform=place.platform,
+                channel=place.name,
+                summary=f"{'ran' if kind == 'desk.run' else 'cancelled'} proposal `{text}`",
+                detail={"proposal": text},
+            )
         if req.event.message is not None:
             said = f"{'▶ Running' if kind == 'desk.run' else '✖ Cancelled'}: `/{text}`"
             await engine.chat.update(req.event.message, Message.plain(said))

@@ -27,10 +27,12 @@ from opsroom.desk.articles import Article, Section
 SearchKind = Literal["fts5", "semantic"]
 
 # Words that carry no meaning for matching; without this, "how do I …" matches every article.
-_STOP = frozenset("""a an and are as at be but by can could do does for from get got go had has have
+_STOP = frozenset(
+    """a an and are as at be but by can could do does for from get got go had has have
 how i i'm if in into is it its just keep keeps me my no not of on or our out please so some that the
 their them then there this to up us was we what when where which who why will with won't would you
-your can't don't cannot help need want hi hello thanks""".split())
+your can't don't cannot help need want hi hello thanks""".split()
+)
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -62,17 +64,23 @@ class Fts5Searcher:
 
     def __init__(self) -> None:
         self._db = sqlite3.connect(":memory:", check_same_thread=False)
-        self._db.execute("CREATE VIRTUAL TABLE kb USING fts5(article UNINDEXED, section UNINDEXED, "
-                         "title, heading, tags, text, tokenize='porter unicode61 remove_diacritics 2')")
+        self._db.execute(
+            "CREATE VIRTUAL TABLE kb USING fts5(article UNINDEXED, section UNINDEXED, "
+            "title, heading, tags, text, tokenize='porter unicode61 remove_diacritics 2')"
+        )
         self._articles: dict[str, Article] = {}
 
     def index(self, articles: Sequence[Article]) -> None:
         self._db.execute("DELETE FROM kb")
         self._articles = {a.id: a for a in articles}
-        self._db.executemany("INSERT INTO kb VALUES (?, ?, ?, ?, ?, ?)", [
-            (a.id, n, a.title, s.heading if n else "", " ".join(a.tags), s.text)
-            for a in articles for n, s in enumerate(a.sections)
-        ])
+        self._db.executemany(
+            "INSERT INTO kb VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (a.id, n, a.title, s.heading if n else "", " ".join(a.tags), s.text)
+                for a in articles
+                for n, s in enumerate(a.sections)
+            ],
+        )
 
     def search(self, question: str, limit: int = 3) -> list[Hit]:
         words = terms(question)
@@ -82,7 +90,8 @@ class Fts5Searcher:
         match = " OR ".join('"' + w.replace('"', '""') + '"' for w in words)
         rows = self._db.execute(
             "SELECT article, section FROM kb WHERE kb MATCH ? ORDER BY bm25(kb, 0, 0, 3.0, 1.5, 2.0, 1.0) LIMIT 50",
-            (match,)).fetchall()
+            (match,),
+        ).fetchall()
         best: dict[str, int] = {}
         for article_id, section in rows:
             best.setdefault(article_id, section)
@@ -91,8 +100,9 @@ class Fts5Searcher:
         if not best:
             return []
         found = self._articles_matching(words, list(best))
-        return [Hit(self._articles[a], self._articles[a].sections[s], len(found[a]) / len(words))
-                for a, s in best.items()]
+        return [
+            Hit(self._articles[a], self._articles[a].sections[s], len(found[a]) / len(words)) for a, s in best.items()
+        ]
 
     def _articles_matching(self, words: list[str], candidates: list[str]) -> dict[str, set[str]]:
         """Which of the question's words each candidate article contains (its confidence)."""
@@ -101,8 +111,9 @@ class Fts5Searcher:
         for word in words:
             quoted = '"' + word.replace('"', '""') + '"'
             for (article_id,) in self._db.execute(
-                    f"SELECT DISTINCT article FROM kb WHERE kb MATCH ? AND article IN ({marks})",  # noqa: S608
-                    (quoted, *candidates)):
+                f"SELECT DISTINCT article FROM kb WHERE kb MATCH ? AND article IN ({marks})",  # noqa: S608
+                (quoted, *candidates),
+            ):
                 found[article_id].add(word)
         return found
 

@@ -89,13 +89,23 @@ class EngineParts:
 
 
 class Engine:
-    def __init__(self, *, db: Database, audit: AuditLog, chat: ChatHub, parts: EngineParts,
-                 signer: ActionSigner, runs: RunService, reporter: Reporter,
-                 redactor: Callable[[str], tuple[str, int]],
-                 guardrails: Callable[[Engine], Guardrails],
-                 actions: Mapping[str, Callable[[Engine, ActionRequest], Awaitable[Message | None]]] = {},
-                 bot_names: tuple[str, ...] = ("opsroom",), demo: bool = False,
-                 public_url: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        audit: AuditLog,
+        chat: ChatHub,
+        parts: EngineParts,
+        signer: ActionSigner,
+        runs: RunService,
+        reporter: Reporter,
+        redactor: Callable[[str], tuple[str, int]],
+        guardrails: Callable[[Engine], Guardrails],
+        actions: Mapping[str, Callable[[Engine, ActionRequest], Awaitable[Message | None]]] = {},
+        bot_names: tuple[str, ...] = ("opsroom",),
+        demo: bool = False,
+        public_url: str = "",
+    ) -> None:
         self.db = db
         self.audit = audit
         self.chat = chat
@@ -125,9 +135,15 @@ class Engine:
         change together, in one assignment each, between two events."""
         self._parts = parts
         self.services = Services(
-            catalog=parts.catalog, policy=parts.policy, guardrails=self.guardrails,
-            engine_flags=parts.engine_flags, redact=self._clean, read=self.db.read,
-            bot_names=self.bot_names, extras=parts.extras)
+            catalog=parts.catalog,
+            policy=parts.policy,
+            guardrails=self.guardrails,
+            engine_flags=parts.engine_flags,
+            redact=self._clean,
+            read=self.db.read,
+            bot_names=self.bot_names,
+            extras=parts.extras,
+        )
 
     @property
     def engine_flags(self) -> Mapping[str, type]:
@@ -157,16 +173,21 @@ class Engine:
         except Exception:
             log.exception("handle_failed", platform=event.place.platform)
             try:
-                await self.reply(event.place, Message.plain(
-                    "Something went wrong on our side; it is logged. Nothing was run.", "failure"))
+                await self.reply(
+                    event.place,
+                    Message.plain("Something went wrong on our side; it is logged. Nothing was run.", "failure"),
+                )
             except Exception:
                 log.exception("error_reply_failed")
 
     def _first_delivery(self, event_id: str, platform: str) -> bool:
         try:
             with self.db.begin() as conn:
-                conn.execute(insert(processed_events).values(
-                    event_id=event_id[:200], platform=platform, seen_at=run_store.utcnow()))
+                conn.execute(
+                    insert(processed_events).values(
+                        event_id=event_id[:200], platform=platform, seen_at=run_store.utcnow()
+                    )
+                )
             return True
         except IntegrityError:
             return False
@@ -176,8 +197,9 @@ class Engine:
         other writes of this loop turn, and is durable before the event is handled."""
         try:
             async with self.db.write() as conn:
-                conn.execute(_INSERT_PROCESSED, {"event_id": event_id[:200], "platform": platform,
-                                                 "seen_at": run_store.utcnow()})
+                conn.execute(
+                    _INSERT_PROCESSED, {"event_id": event_id[:200], "platform": platform, "seen_at": run_store.utcnow()}
+                )
             return True
         except IntegrityError:
             return False
@@ -195,8 +217,9 @@ class Engine:
     # -- typed commands ---------------------------------------------------------------------
     async def _on_message(self, event: MessageEvent, delivery: Delivery | None = None) -> None:
         principal = self.principal_for(event.place.platform, event.sender_id, event.sender_email)
-        ctx = StepContext(event.text, principal, event.place, self.services,
-                          addressed=event.addressed or event.place.is_direct)
+        ctx = StepContext(
+            event.text, principal, event.place, self.services, addressed=event.addressed or event.place.is_direct
+        )
         await self._process(ctx, typed=True, delivery=delivery)
 
     async def dispatch(self, inv: Invocation, *, via: str = "") -> int | None:
@@ -205,8 +228,7 @@ class Engine:
         ctx = StepContext(inv.raw_text, inv.principal, inv.place, self.services, via=via, inv=inv)
         return await self._process(ctx)
 
-    async def _process(self, ctx: StepContext, *, typed: bool = False,
-                       delivery: Delivery | None = None) -> int | None:
+    async def _process(self, ctx: StepContext, *, typed: bool = False, delivery: Delivery | None = None) -> int | None:
         stop = await self.parts.pipeline.run(ctx)
         if typed and (stop is None or stop.outcome != "ignored"):
             metrics.INBOUND.labels(ctx.place.platform).inc()
@@ -217,12 +239,24 @@ class Engine:
         if inv.command.builtin:
             await self._builtin(ctx, delivery)
             return None
-        run_id = await self.submit(inv, ctx.allowed, steps.received(ctx), initial=ctx.initial_state,
-                                   lock_key=ctx.lock_key, trail=ctx.trail, delivery=delivery)
+        run_id = await self.submit(
+            inv,
+            ctx.allowed,
+            steps.received(ctx),
+            initial=ctx.initial_state,
+            lock_key=ctx.lock_key,
+            trail=ctx.trail,
+            delivery=delivery,
+        )
         if run_id is not None and (ctx.needs or ctx.break_glass is not None):
-            await self.guardrails.held(inv, run_id, ctx.needs, break_glass=ctx.break_glass,
-                                       freeze=ctx.freeze.name if ctx.freeze is not None else "",
-                                       overridden=ctx.overridden)
+            await self.guardrails.held(
+                inv,
+                run_id,
+                ctx.needs,
+                break_glass=ctx.break_glass,
+                freeze=ctx.freeze.name if ctx.freeze is not None else "",
+                overridden=ctx.overridden,
+            )
         return run_id
 
     async def _stopped(self, ctx: StepContext, stop: Stop, delivery: Delivery | None = None) -> None:
@@ -245,8 +279,12 @@ class Engine:
         inv = ctx.invocation
         handler = self.parts.builtins.get(inv.command.name)
         if handler is None:
-            await self.reply(inv.place, self.to_asker(inv.place, inv.principal, Message.plain(
-                f"`{inv.command.name}` is not available here.", "warning")))
+            await self.reply(
+                inv.place,
+                self.to_asker(
+                    inv.place, inv.principal, Message.plain(f"`{inv.command.name}` is not available here.", "warning")
+                ),
+            )
             return
         # The marker commits before the handler runs (with the decision row when there is
         # one): a crash inside a handler loses that built-in rather than repeating it.
@@ -269,8 +307,11 @@ class Engine:
         The answer is also marked for the asker, so an adapter that can answer through the
         person's own command (Slack's and Mattermost's response_url) does, also where the bot
         cannot post or in a DM between people."""
-        if message.ephemeral_to or (place.platform, place.channel) in self.parts.public_answers \
-                or (place.platform, place.name) in self.parts.public_answers:
+        if (
+            message.ephemeral_to
+            or (place.platform, place.channel) in self.parts.public_answers
+            or (place.platform, place.name) in self.parts.public_answers
+        ):
             return message
         message = _to_asker(message)
         if place.is_direct:
@@ -284,23 +325,36 @@ class Engine:
         sender = principal.identities.get(place.platform) or principal.name
         return dataclasses.replace(message, ephemeral_to=sender)
 
-    def _record_decision(self, inv: Invocation, received: Mapping[str, Any], decision: Decision,
-                         delivery: Delivery | None = None) -> None:
+    def _record_decision(
+        self, inv: Invocation, received: Mapping[str, Any], decision: Decision, delivery: Delivery | None = None
+    ) -> None:
         """Audit a command that runs no run of its own (denied, or a built-in): what was
         typed and what policy said, with the deciding rule ids."""
         place = inv.place
-        base: dict[str, Any] = {"actor": inv.principal.name, "platform": place.platform,
-                                "channel": place.name, "command": inv.command.name}
+        base: dict[str, Any] = {
+            "actor": inv.principal.name,
+            "platform": place.platform,
+            "channel": place.name,
+            "command": inv.command.name,
+        }
         verdict = f"denied: {decision.reason}" if not decision.allowed else "allowed"
         with self.db.begin() as conn:
             if delivery is not None:
                 delivery.claim(conn)
-            self.audit.append_many(conn, [
-                AuditRecord(action="command.received", summary=self._clean(inv.shown_text()),
-                            detail=dict(received), **base),
-                AuditRecord(action="decision", summary=verdict,
-                            detail={"allowed": decision.allowed, "rules": list(decision.rule_ids)}, **base),
-            ])
+            self.audit.append_many(
+                conn,
+                [
+                    AuditRecord(
+                        action="command.received", summary=self._clean(inv.shown_text()), detail=dict(received), **base
+                    ),
+                    AuditRecord(
+                        action="decision",
+                        summary=verdict,
+                        detail={"allowed": decision.allowed, "rules": list(decision.rule_ids)},
+                        **base,
+                    ),
+                ],
+            )
 
     def decide(self, inv: Invocation) -> Decision:
         """The authorize step's decision alone (a held run is re-checked when released)."""
@@ -316,17 +370,30 @@ class Engine:
         ones redacted."""
         return {k: self._clean(v) if isinstance(v, str) else v for k, v in inv.shown_args("[REDACTED]").items()}
 
-    async def submit(self, inv: Invocation, decision: Decision, received: Mapping[str, Any],
-                     *, initial: RunState = RunState.QUEUED, lock_key: str | None = None,
-                     trail: Sequence[AuditRecord] = (), delivery: Delivery | None = None) -> int | None:
+    async def submit(
+        self,
+        inv: Invocation,
+        decision: Decision,
+        received: Mapping[str, Any],
+        *,
+        initial: RunState = RunState.QUEUED,
+        lock_key: str | None = None,
+        trail: Sequence[AuditRecord] = (),
+        delivery: Delivery | None = None,
+    ) -> int | None:
         """Write the run (and its audit rows) before anything executes, then start it.
         ``delivery``'s marker commits in the same transaction (engine/delivery.py)."""
         place = inv.place
         actor = inv.principal.name
-        base: dict[str, Any] = {"actor": actor, "platform": place.platform, "channel": place.name,
-                                "command": inv.command.name}
-        received_record = AuditRecord(action="command.received", summary=self._clean(inv.shown_text()),
-                                      detail=dict(received), **base)
+        base: dict[str, Any] = {
+            "actor": actor,
+            "platform": place.platform,
+            "channel": place.name,
+            "command": inv.command.name,
+        }
+        received_record = AuditRecord(
+            action="command.received", summary=self._clean(inv.shown_text()), detail=dict(received), **base
+        )
         refusal = ""
         # With a free run slot the run is written straight as running; else it queues.
         reserved = initial == RunState.QUEUED and self.runs.reserve()
@@ -340,28 +407,53 @@ class Engine:
                 holder = self._take_lock(conn, lock_key, actor) if lock_key else None
                 if holder is not None and lock_key:
                     refusal = steps.lock_refusal(lock_key, holder)
-                    self.audit.append_many(conn, [received_record, AuditRecord(
-                        action="lock.refused", summary=refusal,
-                        detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id},
-                        **base)])
+                    self.audit.append_many(
+                        conn,
+                        [
+                            received_record,
+                            AuditRecord(
+                                action="lock.refused",
+                                summary=refusal,
+                                detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id},
+                                **base,
+                            ),
+                        ],
+                    )
                 else:
                     stored = self.stored_args(inv)
-                    run_id = run_store.insert_run(conn, inv, state, lock_key=lock_key,
-                                                  timeout=inv.command.timeout, stored_args=stored,
-                                                  started=reserved, shown_text=self._clean(inv.shown_text()))
+                    run_id = run_store.insert_run(
+                        conn,
+                        inv,
+                        state,
+                        lock_key=lock_key,
+                        timeout=inv.command.timeout,
+                        stored_args=stored,
+                        started=reserved,
+                        shown_text=self._clean(inv.shown_text()),
+                    )
                     if lock_key:
                         run_store.set_lock_run(conn, lock_key, run_id)
-                    self.audit.append_many(conn, [
-                        dataclasses.replace(received_record, run_id=run_id),
-                        *(dataclasses.replace(row, run_id=run_id) for row in trail),
-                        AuditRecord(action="decision", run_id=run_id,
-                                    summary=f"allowed: {decision.reason}",
-                                    detail={"allowed": True, "rules": list(decision.rule_ids)}, **base),
-                        AuditRecord(action="run.started" if reserved else f"run.{state.value}",
-                                    run_id=run_id,
-                                    summary=f"run #{run_id} {'started' if reserved else state.value}",
-                                    detail={"args": stored, "lock": lock_key}, **base),
-                    ])
+                    self.audit.append_many(
+                        conn,
+                        [
+                            dataclasses.replace(received_record, run_id=run_id),
+                            *(dataclasses.replace(row, run_id=run_id) for row in trail),
+                            AuditRecord(
+                                action="decision",
+                                run_id=run_id,
+                                summary=f"allowed: {decision.reason}",
+                                detail={"allowed": True, "rules": list(decision.rule_ids)},
+                                **base,
+                            ),
+                            AuditRecord(
+                                action="run.started" if reserved else f"run.{state.value}",
+                                run_id=run_id,
+                                summary=f"run #{run_id} {'started' if reserved else state.value}",
+                                detail={"args": stored, "lock": lock_key},
+                                **base,
+                            ),
+                        ],
+                    )
         except BaseException:
             if reserved:  # the run was not written: give its slot back
                 self.runs.unreserve()
@@ -392,44 +484,69 @@ class Engine:
         spec = inv.command
         runner = self.parts.runners[spec.name]
         ctx = RunContext(
-            run_id=run_id, command=spec.name, args=dict(inv.args), user=inv.principal.name,
-            channel=inv.place.name, timeout=spec.timeout, dry_run=bool(inv.flags.get("dry_run")),
-            options=dict(spec.runner.options) if spec.runner else {}, extras=self.parts.extras,
+            run_id=run_id,
+            command=spec.name,
+            args=dict(inv.args),
+            user=inv.principal.name,
+            channel=inv.place.name,
+            timeout=spec.timeout,
+            dry_run=bool(inv.flags.get("dry_run")),
+            options=dict(spec.runner.options) if spec.runner else {},
+            extras=self.parts.extras,
         )
         self.reporter.track(run_id, inv)
-        self.runs.start(run_id, runner, ctx, self.reporter, lock_key=self.lock_key(inv),
-                        output_max_chars=spec.output_max_chars,
-                        audit_fields={"platform": inv.place.platform, "channel": inv.place.name,
-                                      "command": spec.name}, reserved=reserved)
+        self.runs.start(
+            run_id,
+            runner,
+            ctx,
+            self.reporter,
+            lock_key=self.lock_key(inv),
+            output_max_chars=spec.output_max_chars,
+            audit_fields={"platform": inv.place.platform, "channel": inv.place.name, "command": spec.name},
+            reserved=reserved,
+        )
 
-    async def on_run_finished(self, run_id: int, outcome: RunOutcome, inv: Invocation,
-                              ref: MessageRef | None = None) -> None:
+    async def on_run_finished(
+        self, run_id: int, outcome: RunOutcome, inv: Invocation, ref: MessageRef | None = None
+    ) -> None:
         """Metrics, then the command's hooks (another command, or a provider action)."""
         metrics.COMMANDS.labels(inv.command.name, outcome.state.value).inc()
         metrics.RUN_SECONDS.labels(inv.command.name).observe(outcome.duration)
         if inv.flags.get("dry_run"):
             return
-        hooks = inv.command.on_success if outcome.state == RunState.SUCCEEDED else (
-            inv.command.on_failure if outcome.state in (RunState.FAILED, RunState.TIMED_OUT) else ())
+        hooks = (
+            inv.command.on_success
+            if outcome.state == RunState.SUCCEEDED
+            else (inv.command.on_failure if outcome.state in (RunState.FAILED, RunState.TIMED_OUT) else ())
+        )
         for hook in hooks:
             await self._run_hook(run_id, outcome, inv, hook, ref)
 
-    async def _run_hook(self, run_id: int, outcome: RunOutcome, inv: Invocation, hook: Any,
-                        ref: MessageRef | None) -> None:
+    async def _run_hook(
+        self, run_id: int, outcome: RunOutcome, inv: Invocation, hook: Any, ref: MessageRef | None
+    ) -> None:
         from opsroom.commands.parser import parse
 
         thread_place = ref.thread_place if ref is not None else inv.place
-        audit_base: dict[str, Any] = {"platform": inv.place.platform, "channel": inv.place.name,
-                                      "command": inv.command.name}
+        audit_base: dict[str, Any] = {
+            "platform": inv.place.platform,
+            "channel": inv.place.name,
+            "command": inv.command.name,
+        }
         try:
             if hook.command:
                 text = hook.command.format_map({k: str(v) for k, v in inv.args.items()})
-                chained = parse(text, self.parts.catalog, inv.principal, inv.place,
-                                engine_flags=self.engine_flags)
+                chained = parse(text, self.parts.catalog, inv.principal, inv.place, engine_flags=self.engine_flags)
                 with self.db.begin() as conn:
-                    self.audit.append(conn, actor=inv.principal.name, action="hook", run_id=run_id,
-                                      summary=f"hook: chained `{chained.canonical()}`",
-                                      detail={"hook": "command", "text": text}, **audit_base)
+                    self.audit.append(
+                        conn,
+                        actor=inv.principal.name,
+                        action="hook",
+                        run_id=run_id,
+                        summary=f"hook: chained `{chained.canonical()}`",
+                        detail={"hook": "command", "text": text},
+                        **audit_base,
+                    )
                 await self.dispatch(chained, via=f"hook of run #{run_id}")
                 return
             audit_ids = tuple(e.id for e in self.audit.for_run(run_id))
@@ -438,25 +555,47 @@ class Engine:
                 known = ", ".join(sorted(self.parts.actions)) or "none"
                 raise ConfigError(f"unknown hook action {hook.action!r} (known: {known})")
             action = factory(hook.options)
-            result = await action(HookContext(
-                run_id=run_id, command=inv.command.name, args=inv.shown_args(), user=inv.principal.name,
-                platform=inv.place.platform, channel=inv.place.name, outcome=outcome.state.value,
-                exit_code=outcome.exit_code, output_tail=outcome.output[-2000:],
-                thread_link=self.thread_link(inv.place, ref),
-                audit_ids=audit_ids, raw_text=inv.shown_text(), options=dict(hook.options),
-            ))
+            result = await action(
+                HookContext(
+                    run_id=run_id,
+                    command=inv.command.name,
+                    args=inv.shown_args(),
+                    user=inv.principal.name,
+                    platform=inv.place.platform,
+                    channel=inv.place.name,
+                    outcome=outcome.state.value,
+                    exit_code=outcome.exit_code,
+                    output_tail=outcome.output[-2000:],
+                    thread_link=self.thread_link(inv.place, ref),
+                    audit_ids=audit_ids,
+                    raw_text=inv.shown_text(),
+                    options=dict(hook.options),
+                )
+            )
             with self.db.begin() as conn:
-                self.audit.append(conn, actor=inv.principal.name, action="hook", run_id=run_id,
-                                  summary=f"hook {hook.action}: {result}",
-                                  detail={"hook": hook.action, "result": result}, **audit_base)
+                self.audit.append(
+                    conn,
+                    actor=inv.principal.name,
+                    action="hook",
+                    run_id=run_id,
+                    summary=f"hook {hook.action}: {result}",
+                    detail={"hook": hook.action, "result": result},
+                    **audit_base,
+                )
             await self.reply(thread_place, Message.plain(f"↪ {result}", "info"))
         except (OpsroomError, Exception) as exc:  # a failing hook is reported, never fatal
             log.exception("hook_failed", run_id=run_id)
             message, _ = self.redactor(str(exc))
             with self.db.begin() as conn:
-                self.audit.append(conn, actor=inv.principal.name, action="hook.failed", run_id=run_id,
-                                  summary=f"hook failed: {message}", detail={"hook": hook.action or hook.command},
-                                  **audit_base)
+                self.audit.append(
+                    conn,
+                    actor=inv.principal.name,
+                    action="hook.failed",
+                    run_id=run_id,
+                    summary=f"hook failed: {message}",
+                    detail={"hook": hook.action or hook.command},
+                    **audit_base,
+                )
             await self.reply(thread_place, Message.plain(f"↪ hook failed: {message}", "warning"))
 
     # -- buttons ----------------------------------------------------------------------------
@@ -467,25 +606,39 @@ class Engine:
             kind, payload, nonce, single_use = self.signer.open(event.action_id)
         except ActionError as exc:  # forged or expired: refused, and on the record
             with self.db.begin() as conn:
-                self.audit.append(conn, actor=principal.name, action="action.rejected",
-                                  summary=f"button refused: {exc}",
-                                  detail={"refused": True, "reason": str(exc)}, **audit_base)
+                self.audit.append(
+                    conn,
+                    actor=principal.name,
+                    action="action.rejected",
+                    summary=f"button refused: {exc}",
+                    detail={"refused": True, "reason": str(exc)},
+                    **audit_base,
+                )
             await self._answer_action(event, Message.plain(str(exc), "warning"))
             return
         handler = self.actions.get(kind)
         if handler is None:
             with self.db.begin() as conn:
-                self.audit.append(conn, actor=principal.name, action="action.rejected",
-                                  summary=f"button {kind} refused: it no longer does anything",
-                                  detail={"refused": True, "reason": "unknown kind", "kind": kind}, **audit_base)
+                self.audit.append(
+                    conn,
+                    actor=principal.name,
+                    action="action.rejected",
+                    summary=f"button {kind} refused: it no longer does anything",
+                    detail={"refused": True, "reason": "unknown kind", "kind": kind},
+                    **audit_base,
+                )
             await self._answer_action(event, Message.plain("That button no longer does anything.", "warning"))
             return
         if single_use and not self._first_delivery(f"action:{nonce}", event.place.platform):
             with self.db.begin() as conn:
-                self.audit.append(conn, actor=principal.name, action="action.replayed",
-                                  summary=f"button {kind} refused: already used",
-                                  detail={"kind": kind, "refused": True, "reason": "already used"},
-                                  **audit_base)
+                self.audit.append(
+                    conn,
+                    actor=principal.name,
+                    action="action.replayed",
+                    summary=f"button {kind} refused: already used",
+                    detail={"kind": kind, "refused": True, "reason": "already used"},
+                    **audit_base,
+                )
             await self._answer_action(event, Message.plain("That button was already used.", "warning"))
             return
         answer = await handler(ActionRequest(kind, payload, principal, event, nonce))
@@ -500,12 +653,12 @@ class Engine:
         adapter = self.chat.get(event.place.platform)
         if adapter.capabilities.ephemeral:
             message = dataclasses.replace(message, ephemeral_to=event.sender_id)
-        place = event.message.thread_place if event.message is not None and adapter.capabilities.threads \
-            else event.place
+        place = (
+            event.message.thread_place if event.message is not None and adapter.capabilities.threads else event.place
+        )
         await self.reply(place, message)
 
-    def authorize_action(self, principal: Principal, action: str, args: Mapping[str, Any],
-                         place: Place) -> Decision:
+    def authorize_action(self, principal: Principal, action: str, args: Mapping[str, Any], place: Place) -> Decision:
         """Buttons are authorized like typed commands: the policy action is the button kind's
         command (``cancel`` for run.cancel, ``alert.ack``…)."""
         decision: Decision = self.parts.policy.decide(principal, action, args, place)
@@ -514,10 +667,15 @@ class Engine:
     async def audit_denied_click(self, req: ActionRequest, permission: str, decision: Decision) -> None:
         place = req.event.place
         with self.db.begin() as conn:
-            self.audit.append(conn, actor=req.principal.name, action="action.denied",
-                              platform=place.platform, channel=place.name,
-                              summary=f"{req.principal.name} may not {permission}: {decision.reason}",
-                              detail={"kind": req.kind, "rules": list(decision.rule_ids)})
+            self.audit.append(
+                conn,
+                actor=req.principal.name,
+                action="action.denied",
+                platform=place.platform,
+                channel=place.name,
+                summary=f"{req.principal.name} may not {permission}: {decision.reason}",
+                detail={"kind": req.kind, "rules": list(decision.rule_ids)},
+            )
 
     async def _action_cancel(self, req: ActionRequest) -> Message | None:
         return await self.cancel_run(int(req.payload["run"]), req.principal, req.event.place)
@@ -531,8 +689,9 @@ class Engine:
         if req.event.message is not None and self.chat.get(place.platform).capabilities.threads:
             place = req.event.message.thread_place  # the run's output goes under the alert, not below it
         try:
-            inv = parse(str(req.payload["text"]), self.parts.catalog, req.principal, place,
-                        engine_flags=self.engine_flags)
+            inv = parse(
+                str(req.payload["text"]), self.parts.catalog, req.principal, place, engine_flags=self.engine_flags
+            )
         except ParseError as exc:
             return Message.plain(str(exc), "warning")
         await self.dispatch(inv, via="button")
@@ -548,29 +707,58 @@ class Engine:
             decision = self.authorize_action(principal, "cancel-others", {"run": run_id}, place)
             if not decision.allowed:
                 with self.db.begin() as conn:
-                    self.audit.append(conn, actor=principal.name, action="cancel.denied", run_id=run_id,
-                                      command=run.command, platform=place.platform, channel=place.name,
-                                      summary=f"denied: {decision.reason}",
-                                      detail={"rules": list(decision.rule_ids)})
+                    self.audit.append(
+                        conn,
+                        actor=principal.name,
+                        action="cancel.denied",
+                        run_id=run_id,
+                        command=run.command,
+                        platform=place.platform,
+                        channel=place.name,
+                        summary=f"denied: {decision.reason}",
+                        detail={"rules": list(decision.rule_ids)},
+                    )
                 return Message.plain(f"⛔ You may not cancel run #{run_id} (started by {run.user}).", "denied")
         if not lifecycle.is_active(run.state):  # a refusal, on the record like the others
             with self.db.begin() as conn:
-                self.audit.append(conn, actor=principal.name, action="cancel.refused", run_id=run_id,
-                                  command=run.command, platform=place.platform, channel=place.name,
-                                  summary=f"cancel of run #{run_id} refused: it already ended ({run.state.value})",
-                                  detail={"refused": True, "reason": f"run is {run.state.value}"})
+                self.audit.append(
+                    conn,
+                    actor=principal.name,
+                    action="cancel.refused",
+                    run_id=run_id,
+                    command=run.command,
+                    platform=place.platform,
+                    channel=place.name,
+                    summary=f"cancel of run #{run_id} refused: it already ended ({run.state.value})",
+                    detail={"refused": True, "reason": f"run is {run.state.value}"},
+                )
             return Message.plain(f"Run #{run_id} already ended ({run.state.value}).", "info")
         with self.db.begin() as conn:
-            self.audit.append(conn, actor=principal.name, action="run.cancel_requested", run_id=run_id,
-                              command=run.command, platform=place.platform, channel=place.name,
-                              summary=f"{principal.name} cancelled run #{run_id}")
+            self.audit.append(
+                conn,
+                actor=principal.name,
+                action="run.cancel_requested",
+                run_id=run_id,
+                command=run.command,
+                platform=place.platform,
+                channel=place.name,
+                summary=f"{principal.name} cancelled run #{run_id}",
+            )
         if self.runs.cancel(run_id, principal.name):
             return Message.plain(f"🛑 Cancelling run #{run_id}…", "warning")
         # Not running in this process (waiting for approval, or started elsewhere): end it here.
         with self.db.begin() as conn:
-            lifecycle.move(conn, run_id, run.state, RunState.CANCELLED, audit=self.audit, record=None,
-                           lock_key=run.lock_key, finished_at=run_store.utcnow(),
-                           error=f"cancelled by {principal.name}")
+            lifecycle.move(
+                conn,
+                run_id,
+                run.state,
+                RunState.CANCELLED,
+                audit=self.audit,
+                record=None,
+                lock_key=run.lock_key,
+                finished_at=run_store.utcnow(),
+                error=f"cancelled by {principal.name}",
+            )
         return Message.plain(f"🛑 Run #{run_id} cancelled.", "warning")
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -580,6 +768,7 @@ class Engine:
         free their locks, and tell their threads. In that order: a lock is freed only once
         nothing of its run is running any more (runs/orphans.py). ``only``: in cluster mode,
         the runs of dead replicas (a live neighbour's runs are its own business)."""
+
         def cut_off_runs(conn: Any) -> list[run_store.RunRow]:
             found = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
             return [r for r in found if only is None or only(r)]
@@ -590,20 +779,38 @@ class Engine:
         with self.db.begin() as conn:
             stale = cut_off_runs(conn)
             for run in stale:
-                record = AuditRecord(actor="opsroom", action="run.interrupted", run_id=run.id,
-                                     command=run.command, platform=run.platform, channel=run.channel_name,
-                                     summary=f"run #{run.id} interrupted: opsroom restarted while it was "
-                                             f"{run.state.value}")
-                lifecycle.move(conn, run.id, run.state, RunState.INTERRUPTED, audit=self.audit, record=record,
-                               lock_key=run.lock_key, finished_at=run_store.utcnow(),
-                               error="opsroom stopped while this run was in progress")
+                record = AuditRecord(
+                    actor="opsroom",
+                    action="run.interrupted",
+                    run_id=run.id,
+                    command=run.command,
+                    platform=run.platform,
+                    channel=run.channel_name,
+                    summary=f"run #{run.id} interrupted: opsroom restarted while it was {run.state.value}",
+                )
+                lifecycle.move(
+                    conn,
+                    run.id,
+                    run.state,
+                    RunState.INTERRUPTED,
+                    audit=self.audit,
+                    record=record,
+                    lock_key=run.lock_key,
+                    finished_at=run_store.utcnow(),
+                    error="opsroom stopped while this run was in progress",
+                )
         for run in stale:
             place = Place(run.platform, run.channel, run.thread, channel_name=run.channel_name)
             try:
                 stopped = " Its process was still running and has been stopped." if run.id in ended else ""
-                await self.reply(place, Message.plain(
-                    f"⚠️ run #{run.id} (`{run.raw_text}` by {run.user}) was interrupted by a restart; "
-                    f"nothing was retried.{stopped} Check the target before running it again.", "warning"))
+                await self.reply(
+                    place,
+                    Message.plain(
+                        f"⚠️ run #{run.id} (`{run.raw_text}` by {run.user}) was interrupted by a restart; "
+                        f"nothing was retried.{stopped} Check the target before running it again.",
+                        "warning",
+                    ),
+                )
             except LookupError:
                 log.warning("interrupted_run_platform_missing", run_id=run.id, platform=run.platform)
             except Exception:

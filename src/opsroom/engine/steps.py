@@ -199,8 +199,10 @@ async def lock(ctx: StepContext) -> Stop | None:
 def lock_refusal(key: str, holder: run_store.LockHolder) -> str:
     """What chat answers (and a check says) when the lock is taken."""
     by_run = f" (run #{holder.run_id})" if holder.run_id else ""
-    return (f"🔒 `{key}` is held by {holder.holder}{by_run} since {holder.since.strftime('%H:%M UTC')}; "
-            "try again when it is done.")
+    return (
+        f"🔒 `{key}` is held by {holder.holder}{by_run} since {holder.since.strftime('%H:%M UTC')}; "
+        "try again when it is done."
+    )
 
 
 CORE_STEPS: tuple[Step, ...] = (

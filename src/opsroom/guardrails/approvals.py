@@ -28,10 +28,6 @@ UTC = dt.UTC
 PENDING = "pending"
 
 
-
-
-
-
 @dataclass(frozen=True)
 class Hold:
     run_id: int
@@ -119,9 +115,7 @@ def create_hold(
 
 
 def get_hold(conn: Connection, run_id: int, kind: str) -> Hold | None:
-    row = conn.execute(
-        select(guard_holds).where(guard_holds.c.run_id == run_id, guard_holds.c.kind == kind)
-    ).first()
+    row = conn.execute(select(guard_holds).where(guard_holds.c.run_id == run_id, guard_holds.c.kind == kind)).first()
     return _hold(row) if row else None
 
 
@@ -174,12 +168,9 @@ def add_vote(
 
 
 def votes_for(conn: Connection, run_id: int) -> list[Vote]:
-    rows = conn.execute(
-        select(approval_votes).where(approval_votes.c.run_id == run_id).order_by(approval_votes.c.id)
-    )
+    rows = conn.execute(select(approval_votes).where(approval_votes.c.run_id == run_id).order_by(approval_votes.c.id))
     return [
-        Vote(m["voter"], m["vote"], m["fingerprint"], m["reason"], as_utc(m["at"]))
-        for m in (r._mapping for r in rows)
+        Vote(m["voter"], m["vote"], m["fingerprint"], m["reason"], as_utc(m["at"])) for m in (r._mapping for r in rows)
     ]
 
 
@@ -230,15 +221,11 @@ def tally(hold: Hold, votes: Sequence[Vote], directory: Any, requester: Principa
     satisfied = True
     for req in hold.approvals:
         eligible = [
-            name
-            for name in approvers
-            if (p := directory.get(name)) is not None and can_approve(p, req, requester)
+            name for name in approvers if (p := directory.get(name)) is not None and can_approve(p, req, requester)
         ]
         if len(eligible) < req.count:
             satisfied = False
-        parts.append(
-            f"{min(len(eligible), req.count)} of {req.count} from {approvers_text(req.roles, req.users)}"
-        )
+        parts.append(f"{min(len(eligible), req.count)} of {req.count} from {approvers_text(req.roles, req.users)}")
     return Tally(satisfied, "; ".join(parts), tuple(approvers))
 
 

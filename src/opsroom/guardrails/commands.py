@@ -186,8 +186,7 @@ async def cmd_unlock(engine: CommandHost, inv: Invocation) -> Message:
         )
     warning = f" Run #{holder.run_id} is still {run.state.value}; check it." if still and run else ""
     return Message.plain(
-        f"🔓 Released `{key}` (held by {holder.holder}"
-        f"{f', run #{holder.run_id}' if holder.run_id else ''}).{warning}",
+        f"🔓 Released `{key}` (held by {holder.holder}{f', run #{holder.run_id}' if holder.run_id else ''}).{warning}",
         "warning" if warning else "success",
     )
 

@@ -22,8 +22,22 @@ from opsroom.policy.windows import DAYS, Window, parse_window
 from opsroom.store.types import as_utc
 
 UTC = dt.UTC
-_WEEKDAYS = {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
-             "mon", "tue", "wed", "thu", "fri", "sat", "sun"}
+_WEEKDAYS = {
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+    "mon",
+    "tue",
+    "wed",
+    "thu",
+    "fri",
+    "sat",
+    "sun",
+}
 
 
 @dataclass(frozen=True)
@@ -38,8 +52,6 @@ class ActiveFreeze:
         if self.ends_at is None:
             return "further notice"
         return self.ends_at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
-
-
 
 
 def _edge(value: dt.date | dt.datetime, tz: ZoneInfo, *, end: bool) -> dt.datetime:
@@ -104,9 +116,7 @@ class FreezeBook:
         self._chat_cache: tuple[float, list[Mapping[str, Any]]] | None = None
 
     # -- what is frozen now -------------------------------------------------------------------
-    def configured_active(
-        self, freeze: FreezeWindow, windows: list[Window], now: dt.datetime
-    ) -> ActiveFreeze | None:
+    def configured_active(self, freeze: FreezeWindow, windows: list[Window], now: dt.datetime) -> ActiveFreeze | None:
         tz = ZoneInfo(freeze.timezone)
         if windows:
             local = now.astimezone(tz)
@@ -121,9 +131,7 @@ class FreezeBook:
             return ActiveFreeze(freeze.name, end_at.astimezone(UTC), freeze.reason)
         return None
 
-    def configured_for(
-        self, spec: CommandSpec, args: Mapping[str, Any], now: dt.datetime
-    ) -> ActiveFreeze | None:
+    def configured_for(self, spec: CommandSpec, args: Mapping[str, Any], now: dt.datetime) -> ActiveFreeze | None:
         """The configured freeze (not one switched on from chat) that stops this command."""
         for freeze, windows in self._windows:
             if _matches(freeze.commands, freeze.when, spec, args, ()):
@@ -141,9 +149,7 @@ class FreezeBook:
             return found
         for row in self._chat_rows(conn, now):
             if _matches(row["commands"], {}, spec, args, self.config.default_commands):
-                return ActiveFreeze(
-                    row["name"], as_utc(row["ends_at"]), source="chat", created_by=row["created_by"]
-                )
+                return ActiveFreeze(row["name"], as_utc(row["ends_at"]), source="chat", created_by=row["created_by"])
         return None
 
     def list_active(self, conn: Connection, now: dt.datetime) -> list[tuple[ActiveFreeze, list[str]]]:
@@ -156,9 +162,7 @@ class FreezeBook:
         for row in self._chat_rows(conn, now):
             out.append(
                 (
-                    ActiveFreeze(
-                        row["name"], as_utc(row["ends_at"]), source="chat", created_by=row["created_by"]
-                    ),
+                    ActiveFreeze(row["name"], as_utc(row["ends_at"]), source="chat", created_by=row["created_by"]),
                     list(row["commands"]) or list(self.config.default_commands),
                 )
             )
@@ -167,8 +171,7 @@ class FreezeBook:
     def _chat_rows(self, conn: Connection, now: dt.datetime) -> list[Mapping[str, Any]]:
         cached = self._chat_cache
         if cached is None or time.monotonic() - cached[0] > CHAT_FREEZE_TTL:
-            query = (select(freezes).where(freezes.c.lifted_at.is_(None), freezes.c.ends_at > now)
-                     .order_by(freezes.c.id))
+            query = select(freezes).where(freezes.c.lifted_at.is_(None), freezes.c.ends_at > now).order_by(freezes.c.id)
             cached = self._chat_cache = (time.monotonic(), [dict(r._mapping) for r in conn.execute(query)])
         return [r for r in cached[1] if as_utc(r["starts_at"]) <= now < as_utc(r["ends_at"])]
 

@@ -78,8 +78,9 @@ class GuardrailHost(Protocol):
 
     def start_run(self, run_id: int, inv: Invocation, *, reserved: bool = False) -> None: ...
 
-    def authorize_action(self, principal: Principal, action: str, args: Mapping[str, Any],
-                         place: Place) -> Decision: ...
+    def authorize_action(
+        self, principal: Principal, action: str, args: Mapping[str, Any], place: Place
+    ) -> Decision: ...
 
     async def reply(self, place: Place, message: Message) -> MessageRef: ...
 
@@ -87,8 +88,7 @@ class GuardrailHost(Protocol):
 
 
 class Guardrails:
-    def __init__(self, config: GuardrailsConfig, host: GuardrailHost, *, channels: Any = (),
-                 clock: Any = None) -> None:
+    def __init__(self, config: GuardrailsConfig, host: GuardrailHost, *, channels: Any = (), clock: Any = None) -> None:
         self.config = config
         self.channels = list(channels)  # ChannelConfig: where the break-glass channel lives
         self.freezes = FreezeBook(config.freezes)
@@ -100,8 +100,11 @@ class Guardrails:
 
     def actions(self) -> dict[str, Any]:
         """The buttons of approval and confirmation requests, by kind."""
-        return {"approval.approve": self._button_approve, "approval.deny": self._button_deny,
-                "run.confirm": self._button_confirm}
+        return {
+            "approval.approve": self._button_approve,
+            "approval.deny": self._button_deny,
+            "run.confirm": self._button_confirm,
+        }
 
     async def start(self) -> None:
         """Expire what lapsed while we were down, then keep sweeping."""
@@ -159,9 +162,16 @@ class Guardrails:
         )
 
     # -- after the pipeline -------------------------------------------------------------------
-    async def held(self, inv: Invocation, run_id: int, needs: Sequence[Requirement], *,
-                   break_glass: str | None = None, freeze: str = "",
-                   overridden: Sequence[Requirement] = ()) -> None:
+    async def held(
+        self,
+        inv: Invocation,
+        run_id: int,
+        needs: Sequence[Requirement],
+        *,
+        break_glass: str | None = None,
+        freeze: str = "",
+        overridden: Sequence[Requirement] = (),
+    ) -> None:
         """The engine wrote run ``run_id`` in the state the hold step chose: announce a
         break-glass loudly, then ask for what it waits for."""
         now = self.clock()
@@ -220,15 +230,11 @@ class Guardrails:
         if not name:
             return None
         platform = self.config.break_glass.platform or origin.platform
-        found = next(
-            (c for c in self.channels if c.name == name and (c.platform == platform or not c.id)), None
-        )
+        found = next((c for c in self.channels if c.name == name and (c.platform == platform or not c.id)), None)
         channel_id = found.id if found is not None and found.id else name.lstrip("#")
         return Place(platform, channel_id, channel_name=name)
 
-    async def _hold(
-        self, inv: Invocation, run_id: int, kind: str, reqs: list[Requirement], now: dt.datetime
-    ) -> None:
+    async def _hold(self, inv: Invocation, run_id: int, kind: str, reqs: list[Requirement], now: dt.datetime) -> None:
         engine = self._engine
         if kind == CONFIRMATION:
             expires = self.config.confirmations_expire_seconds
@@ -274,8 +280,7 @@ class Guardrails:
             now,
             expires_at,
         )
-        approvers = (notify.eligible_approvers(engine.parts.directory, hold, inv.principal)
-                     if kind == APPROVAL else [])
+        approvers = notify.eligible_approvers(engine.parts.directory, hold, inv.principal) if kind == APPROVAL else []
         message = (
             self._confirm_message(inv, hold, now)
             if kind == CONFIRMATION
@@ -286,8 +291,7 @@ class Guardrails:
             run_store.set_values(conn, hold.run_id, progress_message_id=ref.message_id)
         if approvers:
             link = notify.request_link(ref, str(getattr(engine, "public_url", "") or ""))
-            await notify.tell_approvers(engine.chat, inv.place, approvers,
-                                        notify.direct_message(inv, run_id, link))
+            await notify.tell_approvers(engine.chat, inv.place, approvers, notify.direct_message(inv, run_id, link))
 
     def _approval_message(self, inv: Invocation, hold: book.Hold, now: dt.datetime, progress: str) -> Message:
         return requests.approval_message(inv, hold, now, progress, self._engine.signer.mint)
@@ -348,8 +352,16 @@ class Guardrails:
         assert run is not None and hold is not None
         if hold.expires_at <= now:
             await self._expire(hold, now)
-            return self._refused("approval", run_id, run, principal, place, via, Message.plain(
-                f"⌛ Run #{run_id} expired before it was approved.", "warning"), reason="expired")
+            return self._refused(
+                "approval",
+                run_id,
+                run,
+                principal,
+                place,
+                via,
+                Message.plain(f"⌛ Run #{run_id} expired before it was approved.", "warning"),
+                reason="expired",
+            )
         requester = self._requester(hold.requester)
         refused = self._refuse_vote(run, hold, principal, place, fingerprint, "approval", via)
         if refused is not None:
@@ -406,8 +418,16 @@ class Guardrails:
             )
             return None  # the thread was told above
         if not granted:  # another approver's vote settled it first
-            return self._refused("approval", run_id, run, principal, place, via, Message.plain(
-                f"Run #{run_id} was already decided.", "info"), reason="already decided")
+            return self._refused(
+                "approval",
+                run_id,
+                run,
+                principal,
+                place,
+                via,
+                Message.plain(f"Run #{run_id} was already decided.", "info"),
+                reason="already decided",
+            )
         return await self._release(
             inv,
             run,
@@ -438,8 +458,11 @@ class Guardrails:
             return refused
         reason = " ".join(engine._clean(reason).split())[:300]
         if not reason:  # a denial always says why: the requester reads it and the audit keeps it
-            return Message.plain(f"Say why you deny run #{run_id}: `deny {run_id} REASON` "
-                                 "(the requester sees it, and it is audited). Nothing changed.", "warning")
+            return Message.plain(
+                f"Say why you deny run #{run_id}: `deny {run_id} REASON` "
+                "(the requester sees it, and it is audited). Nothing changed.",
+                "warning",
+            )
         with engine.db.begin() as conn:
             book.add_vote(conn, run_id, principal.name, "deny", hold.fingerprint, reason, now)
         text = f"run #{run_id} denied by {principal.name}" + (f": {reason}" if reason else "")
@@ -459,8 +482,16 @@ class Guardrails:
         assert run is not None and hold is not None
         if hold.expires_at <= now:
             await self._expire(hold, now)
-            return self._refused("confirmation", run_id, run, principal, place, via, Message.plain(
-                f"⌛ Run #{run_id} expired before it was confirmed.", "warning"), reason="expired")
+            return self._refused(
+                "confirmation",
+                run_id,
+                run,
+                principal,
+                place,
+                via,
+                Message.plain(f"⌛ Run #{run_id} expired before it was confirmed.", "warning"),
+                reason="expired",
+            )
         if principal.name != hold.requester:
             with engine.db.begin() as conn:
                 self._audit(
@@ -498,15 +529,19 @@ class Guardrails:
                     run_id=run_id,
                 )
             hint = "" if via == "command" else " (type it; a button cannot confirm this one)"
-            return Message.plain(
-                f"That does not match: type `confirm {run_id} {target[1]}` exactly{hint}.", "warning"
-            )
+            return Message.plain(f"That does not match: type `confirm {run_id} {target[1]}` exactly{hint}.", "warning")
         with engine.db.begin() as conn:
             if not book.close_hold(conn, run_id, CONFIRMATION, "confirmed", principal.name, now):
-                self._audit(conn, principal.name, "confirmation.refused",
-                            f"confirmation of run #{run_id} refused: already confirmed", place=place,
-                            command=run.command, run_id=run_id,
-                            detail={"via": via, "refused": True, "reason": "already confirmed"})
+                self._audit(
+                    conn,
+                    principal.name,
+                    "confirmation.refused",
+                    f"confirmation of run #{run_id} refused: already confirmed",
+                    place=place,
+                    command=run.command,
+                    run_id=run_id,
+                    detail={"via": via, "refused": True, "reason": "already confirmed"},
+                )
                 return Message.plain(f"Run #{run_id} was already confirmed.", "info")
             self._audit(
                 conn,
@@ -519,8 +554,14 @@ class Guardrails:
                 detail={"via": via},
             )
             if hold.approvals:
-                lifecycle.move(conn, run_id, RunState.AWAITING_CONFIRMATION, RunState.AWAITING_APPROVAL,
-                               audit=engine.audit, record=None)
+                lifecycle.move(
+                    conn,
+                    run_id,
+                    RunState.AWAITING_CONFIRMATION,
+                    RunState.AWAITING_APPROVAL,
+                    audit=engine.audit,
+                    record=None,
+                )
         if hold.approvals:
             await self._hold(inv, run_id, APPROVAL, list(hold.approvals), now)
             return None  # the approval request was posted
@@ -554,21 +595,28 @@ class Guardrails:
         engine = self._engine
         decision = engine.decide(inv)
         if not decision.allowed:
-            await self._end(
-                run, None, RunState.DENIED, actor, f"run #{run.id} is no longer allowed: {decision.reason}"
-            )
+            await self._end(run, None, RunState.DENIED, actor, f"run #{run.id} is no longer allowed: {decision.reason}")
             return Message.plain(f"⛔ Run #{run.id} is no longer allowed: {decision.reason}", "denied")
         with engine.db.begin() as conn:
             current = run_store.get_run(conn, run.id)
             if current is None or current.state not in WAITING:
-                return Message.plain(
-                    f"Run #{run.id} is {current.state.value if current else 'gone'}.", "info"
-                )
-            lifecycle.move(conn, run.id, current.state, RunState.QUEUED, audit=engine.audit,
-                           record=AuditRecord(actor=actor, action="run.queued",
-                                              summary=f"run #{run.id} queued after its guardrails",
-                                              platform=inv.place.platform, channel=inv.place.name,
-                                              command=inv.command.name, run_id=run.id))
+                return Message.plain(f"Run #{run.id} is {current.state.value if current else 'gone'}.", "info")
+            lifecycle.move(
+                conn,
+                run.id,
+                current.state,
+                RunState.QUEUED,
+                audit=engine.audit,
+                record=AuditRecord(
+                    actor=actor,
+                    action="run.queued",
+                    summary=f"run #{run.id} queued after its guardrails",
+                    platform=inv.place.platform,
+                    channel=inv.place.name,
+                    command=inv.command.name,
+                    run_id=run.id,
+                ),
+            )
         self._invocations.pop(run.id, None)
         if not await self._settle(current, text, "success"):  # one message says it, once
             await self._post(inv, Message.plain(text, "success"))
@@ -615,11 +663,26 @@ class Guardrails:
                 is_direct=run.channel_name == "dm",
                 channel_name=run.channel_name,
             )
-            record = AuditRecord(actor=actor, action=action or f"run.{state.value}", summary=text,
-                                 platform=place.platform, channel=place.name, command=run.command,
-                                 run_id=run.id)
-            lifecycle.move(conn, run.id, current.state, state, audit=engine.audit, record=record,
-                           lock_key=current.lock_key, finished_at=now, error=text)
+            record = AuditRecord(
+                actor=actor,
+                action=action or f"run.{state.value}",
+                summary=text,
+                platform=place.platform,
+                channel=place.name,
+                command=run.command,
+                run_id=run.id,
+            )
+            lifecycle.move(
+                conn,
+                run.id,
+                current.state,
+                state,
+                audit=engine.audit,
+                record=record,
+                lock_key=current.lock_key,
+                finished_at=now,
+                error=text,
+            )
         self._invocations.pop(run.id, None)
         icon = "⌛" if state == RunState.EXPIRED else "⛔"
         tone: Tone = "warning" if state == RunState.EXPIRED else "denied"
@@ -630,22 +693,46 @@ class Guardrails:
         except Exception:
             log.exception("hold_end_post_failed", run_id=run.id)
 
-    def _refused(self, vote: str, run_id: int, run: run_store.RunRow | None, principal: Principal,
-                 place: Place, via: str, answer: Message, *, reason: str = "") -> Message:
+    def _refused(
+        self,
+        vote: str,
+        run_id: int,
+        run: run_store.RunRow | None,
+        principal: Principal,
+        place: Place,
+        via: str,
+        answer: Message,
+        *,
+        reason: str = "",
+    ) -> Message:
         """A vote or confirmation that cannot count (no such run, ended, expired, settled):
         audited as a refusal with its reason, then answered (issue 11: before, approving a
         finished run left only the built-in's "allowed" decision row)."""
         reason = reason or ("no such run" if run is None else f"run is {run.state.value}")
         action = "confirmation.refused" if vote == "confirmation" else "approval.refused"
         with self._engine.db.begin() as conn:
-            self._audit(conn, principal.name, action, f"{vote} of run #{run_id} refused: {reason}",
-                        place=place, command=run.command if run is not None else "",
-                        run_id=run_id if run is not None else None,
-                        detail={"via": via, "refused": True, "reason": reason, "run": run_id})
+            self._audit(
+                conn,
+                principal.name,
+                action,
+                f"{vote} of run #{run_id} refused: {reason}",
+                place=place,
+                command=run.command if run is not None else "",
+                run_id=run_id if run is not None else None,
+                detail={"via": via, "refused": True, "reason": reason, "run": run_id},
+            )
         return answer
 
-    def _refuse_vote(self, run: run_store.RunRow, hold: book.Hold, principal: Principal, place: Place,
-                     fingerprint: str | None, vote: str, via: str) -> Message | None:
+    def _refuse_vote(
+        self,
+        run: run_store.RunRow,
+        hold: book.Hold,
+        principal: Principal,
+        place: Place,
+        fingerprint: str | None,
+        vote: str,
+        via: str,
+    ) -> Message | None:
         """Whether this person may vote on this request at all (approver, not the requester,
         the button's command); a refusal is audited and answered."""
         why_not = book.refusal(principal, hold, self._requester(hold.requester))
@@ -654,8 +741,16 @@ class Guardrails:
         if why_not is None:
             return None
         with self._engine.db.begin() as conn:
-            self._audit(conn, principal.name, "approval.refused", f"{vote} of run #{run.id} refused: {why_not}",
-                        place=place, command=run.command, run_id=run.id, detail={"via": via})
+            self._audit(
+                conn,
+                principal.name,
+                "approval.refused",
+                f"{vote} of run #{run.id} refused: {why_not}",
+                place=place,
+                command=run.command,
+                run_id=run.id,
+                detail={"via": via},
+            )
         return Message.plain(f"⛔ {why_not}.", "denied")
 
     async def _settle(self, run: run_store.RunRow, outcome: str, tone: Tone) -> bool:
@@ -663,10 +758,12 @@ class Guardrails:
         go, and whoever scrolls up sees how it ended. False when it could not be edited."""
         if not run.progress_message_id:
             return False
-        place = Place(run.platform, run.channel, run.thread, is_direct=run.channel_name == "dm",
-                      channel_name=run.channel_name)
-        settled = Message(outcome, (Section(f"🗳️ run #{run.id}: `{run.raw_text}` — requested by {run.user}"),
-                                    Section(outcome)), tone)
+        place = Place(
+            run.platform, run.channel, run.thread, is_direct=run.channel_name == "dm", channel_name=run.channel_name
+        )
+        settled = Message(
+            outcome, (Section(f"🗳️ run #{run.id}: `{run.raw_text}` — requested by {run.user}"), Section(outcome)), tone
+        )
         try:
             await self._engine.chat.update(MessageRef(place, run.progress_message_id), settled)
         except Exception:
@@ -722,10 +819,7 @@ class Guardrails:
                     continue
                 if hold.requester == principal.name:
                     mine.append((hold, run))
-                elif (
-                    hold.kind == APPROVAL
-                    and book.refusal(principal, hold, self._requester(hold.requester)) is None
-                ):
+                elif hold.kind == APPROVAL and book.refusal(principal, hold, self._requester(hold.requester)) is None:
                     voted = {v.voter for v in book.votes_for(conn, hold.run_id)}
                     if principal.name not in voted:
                         theirs.append((hold, run))
@@ -827,7 +921,6 @@ class Guardrails:
             )
         covered = ", ".join(f"`{c}`" for c in commands) or "every command that changes something"
         return Message.plain(
-            f"❄️ Freeze *{request.name}* is on until {until}: {covered} refused "
-            "(break-glass overrides, loudly).",
+            f"❄️ Freeze *{request.name}* is on until {until}: {covered} refused (break-glass overrides, loudly).",
             "warning",
         )

@@ -21,11 +21,13 @@ log = structlog.get_logger("opsroom.guardrails")
 MAX_TOLD = 20  # a role with hundreds of members is told by the channel, not by DMs to each
 
 
-def eligible_approvers(directory: Iterable[Principal], hold: book.Hold,
-                       requester: Principal | None) -> list[Principal]:
+def eligible_approvers(directory: Iterable[Principal], hold: book.Hold, requester: Principal | None) -> list[Principal]:
     """Configured people whose vote would count on this request (the same rule as a vote)."""
-    return [p for p in directory if p.name != hold.requester
-            and any(book.can_approve(p, req, requester) for req in hold.approvals)][:MAX_TOLD]
+    return [
+        p
+        for p in directory
+        if p.name != hold.requester and any(book.can_approve(p, req, requester) for req in hold.approvals)
+    ][:MAX_TOLD]
 
 
 def request_link(ref: MessageRef, public_url: str) -> str:

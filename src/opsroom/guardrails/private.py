@@ -18,9 +18,7 @@ def is_private(spec: CommandSpec | None) -> bool:
 
 def _strip_output(message: Message, run_id: int) -> Message:
     blocks = tuple(b for b in message.blocks if not isinstance(b, Code))
-    note = Context(
-        f"🔒 output is private: `run {run_id}` in a direct message to opsroom shows it to those allowed"
-    )
+    note = Context(f"🔒 output is private: `run {run_id}` in a direct message to opsroom shows it to those allowed")
     return Message(message.text, blocks + (note,), message.tone, message.mentions, message.ephemeral_to)
 
 

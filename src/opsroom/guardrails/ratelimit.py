@@ -44,8 +44,6 @@ def _fmt_wait(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-
-
 class RateLimiter:
     def __init__(self, limits: Iterable[RateLimit]) -> None:
         self.limits = list(limits)
@@ -68,8 +66,7 @@ class RateLimiter:
             window = dt.timedelta(seconds=limit.window_seconds)
             query = (
                 select(runs.c.created_at)
-                .where(runs.c.command.in_(names), runs.c.created_at > now - window,
-                       runs.c.state.not_in(NEVER_RAN))
+                .where(runs.c.command.in_(names), runs.c.created_at > now - window, runs.c.state.not_in(NEVER_RAN))
                 .order_by(runs.c.created_at.desc())
                 .limit(limit.limit)
             )

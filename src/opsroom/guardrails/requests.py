@@ -13,8 +13,9 @@ from opsroom.policy.requirements import CONFIRMATION, approvers_text, typed_targ
 Mint = Callable[..., str]  # ActionSigner.mint
 
 
-def approval_message(inv: Invocation, hold: book.Hold, now: dt.datetime, progress: str, mint: Mint,
-                     approvers: Sequence[Principal] = ()) -> Message:
+def approval_message(
+    inv: Invocation, hold: book.Hold, now: dt.datetime, progress: str, mint: Mint, approvers: Sequence[Principal] = ()
+) -> Message:
     """The approval request: who asked, what exactly, who may approve (named, so they are
     told), Approve/Deny."""
     ttl = max(60.0, (hold.expires_at - now).total_seconds() + 60)

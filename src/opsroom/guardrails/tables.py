@@ -27,9 +27,7 @@ guard_holds = Table(
     metadata,
     Column("run_id", Id, nullable=False),
     Column("kind", String(20), nullable=False),  # "approval" | "confirmation"
-    Column(
-        "state", String(20), nullable=False
-    ),  # pending | approved | confirmed | denied | expired | cancelled
+    Column("state", String(20), nullable=False),  # pending | approved | confirmed | denied | expired | cancelled
     Column("fingerprint", String(64), nullable=False),  # Invocation.fingerprint() when requested
     Column("requester", String(200), nullable=False),
     Column("requirements", JSON, nullable=False),  # list of Requirement fields

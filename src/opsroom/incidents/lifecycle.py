@@ -40,8 +40,14 @@ def lead_role(config: IncidentsConfig) -> str:
     return next(r.name for r in config.roles if r.lead)
 
 
-def declare(config: IncidentsConfig, severity: str, now: dt.datetime, *, started_at: dt.datetime | None = None,
-            lead: str | None = None) -> IncidentState:
+def declare(
+    config: IncidentsConfig,
+    severity: str,
+    now: dt.datetime,
+    *,
+    started_at: dt.datetime | None = None,
+    lead: str | None = None,
+) -> IncidentState:
     if severity not in [s.name for s in config.severities]:
         raise IncidentRuleError(f"unknown severity {severity!r}; one of {', '.join(s.name for s in config.severities)}")
     started = started_at or now
@@ -65,15 +71,16 @@ def change_status(config: IncidentsConfig, state: IncidentState, to: str, now: d
     resolved_at = _milestone_index(config, "resolved")
     reopening = there < here
     if reopening and (resolved_at is None or here < resolved_at):
-        raise IncidentRuleError(f"statuses move forward ({' → '.join(names)}); "
-                                f"an incident re-opens only once it is resolved")
+        raise IncidentRuleError(
+            f"statuses move forward ({' → '.join(names)}); an incident re-opens only once it is resolved"
+        )
     milestones = dict(state.milestones)
     if reopening:
-        for status in config.statuses[there + 1:]:
+        for status in config.statuses[there + 1 :]:
             if status.milestone:
                 milestones.pop(status.milestone, None)
     else:
-        for status in config.statuses[here + 1:there + 1]:  # skipping ahead stamps what it passes
+        for status in config.statuses[here + 1 : there + 1]:  # skipping ahead stamps what it passes
             if status.milestone and status.milestone not in milestones:
                 milestones[status.milestone] = max([now, *milestones.values()])
     return replace(state, status=to, milestones=milestones)

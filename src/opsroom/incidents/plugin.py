@@ -32,10 +32,17 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
 
         oncall = OnCall(config.oncall).resolve
     folder = config.incidents.postmortem_dir
-    desk = IncidentDesk(config.incidents, db=live.db, chat=live.chat, audit=live.audit, users=live.users,
-                        places=config_places(loaded, ""), oncall=oncall,
-                        postmortem_dir=(loaded.base_dir / folder).resolve() if folder else None,
-                        tickets=lambda: live.host().parts.extras.get("tickets.desk"))
+    desk = IncidentDesk(
+        config.incidents,
+        db=live.db,
+        chat=live.chat,
+        audit=live.audit,
+        users=live.users,
+        places=config_places(loaded, ""),
+        oncall=oncall,
+        postmortem_dir=(loaded.base_dir / folder).resolve() if folder else None,
+        tickets=lambda: live.host().parts.extras.get("tickets.desk"),
+    )
 
     def bind(method: Any) -> CommandHandler:
         async def run(_host: Any, inv: Invocation) -> Message | None:
@@ -44,12 +51,24 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         return run
 
     handlers = {
-        "incident": desk.listing, "incident-declare": desk.declare, "incident-status": desk.status,
-        "incident-severity": desk.severity, "incident-role": desk.role, "incident-note": desk.note,
-        "incident-update": desk.update, "incident-resolve": desk.resolve, "incident-close": desk.close,
-        "incident-timeline": desk.show_timeline, "incident-stats": desk.show_stats,
-        "incident-followup": desk.followup, "incident-alert": desk.link_alert,
+        "incident": desk.listing,
+        "incident-declare": desk.declare,
+        "incident-status": desk.status,
+        "incident-severity": desk.severity,
+        "incident-role": desk.role,
+        "incident-note": desk.note,
+        "incident-update": desk.update,
+        "incident-resolve": desk.resolve,
+        "incident-close": desk.close,
+        "incident-timeline": desk.show_timeline,
+        "incident-stats": desk.show_stats,
+        "incident-followup": desk.followup,
+        "incident-alert": desk.link_alert,
         "incident-postmortem": desk.write_postmortem,
     }
-    return Extension(name="incidents", handlers={name: bind(m) for name, m in handlers.items()},
-                     services=[Reminders(desk)], extras={DESK: desk})
+    return Extension(
+        name="incidents",
+        handlers={name: bind(m) for name, m in handlers.items()},
+        services=[Reminders(desk)],
+        extras={DESK: desk},
+    )

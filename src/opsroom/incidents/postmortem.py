@@ -94,7 +94,15 @@ def draft(incident: Incident, entries: list[Entry], config: IncidentsConfig, tas
     state = incident.state
     milestones = sorted(state.milestones.items(), key=lambda kv: kv[1])
     commands = [e for e in entries if e.kind == "command"]
-    return _TEMPLATE.render(incident=incident, state=state, lead_role=lifecycle.lead_role(config),
-                            milestones=milestones, durations=lifecycle.durations(state), entries=entries,
-                            declared_after=(state.declared_at - state.started_at).total_seconds(),
-                            commands=commands, human=human, tasks=tasks)
+    return _TEMPLATE.render(
+        incident=incident,
+        state=state,
+        lead_role=lifecycle.lead_role(config),
+        milestones=milestones,
+        durations=lifecycle.durations(state),
+        entries=entries,
+        declared_after=(state.declared_at - state.started_at).total_seconds(),
+        commands=commands,
+        human=human,
+        tasks=tasks,
+    )

@@ -43,17 +43,25 @@ class Reminders:
         if lead not in incident.state.roles:
             period = config.lead_unclaimed_minutes * 60
             if declared >= period:
-                due.append((f"remind:lead:{int(declared // period)}",
-                            f"⏰ *{incident.label}* has no {lead} after {int(declared // 60)} minutes: "
-                            f"`incident role {lead} me` to lead it."))
+                due.append(
+                    (
+                        f"remind:lead:{int(declared // period)}",
+                        f"⏰ *{incident.label}* has no {lead} after {int(declared // 60)} minutes: "
+                        f"`incident role {lead} me` to lead it.",
+                    )
+                )
         severity = next((s for s in config.severities if s.name == incident.state.severity), None)
         if severity is not None and severity.update_every_minutes:
             period = severity.update_every_minutes * 60
             quiet = declared if last_update_at is None else last_update_at
             if quiet >= period:
-                due.append((f"remind:update:{int(declared // period)}",
-                            f"⏰ *{incident.label}* ({severity.name}): no status update for {int(quiet // 60)} "
-                            f"minutes; `incident update to=stakeholders …` keeps people informed."))
+                due.append(
+                    (
+                        f"remind:update:{int(declared // period)}",
+                        f"⏰ *{incident.label}* ({severity.name}): no status update for {int(quiet // 60)} "
+                        f"minutes; `incident update to=stakeholders …` keeps people informed.",
+                    )
+                )
         return due
 
     async def remind_once(self) -> int:
@@ -63,14 +71,17 @@ class Reminders:
         sent = 0
         with desk.db.read() as conn:
             found = incident_store.listing(conn, open_only=True, final=desk.final, limit=500)
-            updates = {i.id: [e.at for e in incident_store.events(conn, i.id) if e.kind in ("update", "declared")]
-                       for i in found}
+            updates = {
+                i.id: [e.at for e in incident_store.events(conn, i.id) if e.kind in ("update", "declared")]
+                for i in found
+            }
         for incident in found:
             last = max(updates.get(incident.id) or [incident.state.declared_at])
             for source, text in self._due(incident, (now - last).total_seconds()):
                 with desk.db.begin() as conn:
-                    first = incident_store.add_event(conn, incident.id, at=now, kind=KIND, actor="opsroom",
-                                                     text=text, source=source)
+                    first = incident_store.add_event(
+                        conn, incident.id, at=now, kind=KIND, actor="opsroom", text=text, source=source
+                    )
                 if first:
                     await desk.chat.send(desk.war_room(incident), Message.plain(text, "warning"))
                     sent += 1

@@ -32,11 +32,20 @@ log = structlog.get_logger("opsroom.incidents")
 
 
 class IncidentDesk:
-    def __init__(self, config: IncidentsConfig, *, db: Database, chat: ChatHub, audit: Any,
-                 users: Mapping[str, Principal], places: Mapping[str, Place],
-                 oncall: Callable[[str, dt.datetime], list[str]] | None = None,
-                 postmortem_dir: Path | None = None, tickets: Callable[[], Any] | None = None,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+    def __init__(
+        self,
+        config: IncidentsConfig,
+        *,
+        db: Database,
+        chat: ChatHub,
+        audit: Any,
+        users: Mapping[str, Principal],
+        places: Mapping[str, Place],
+        oncall: Callable[[str, dt.datetime], list[str]] | None = None,
+        postmortem_dir: Path | None = None,
+        tickets: Callable[[], Any] | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self.config = config
         self.db = db
         self.chat = chat
@@ -62,19 +71,28 @@ class IncidentDesk:
     def _missing(self, inv: Invocation) -> Message:
         if inv.args.get("incident"):
             return Message.plain(f"There is no incident `{inv.args['incident']}`. Try `incident`.", "warning")
-        return Message.plain("This is not an incident's war room; name one with `incident=INC-3` "
-                             "(`incident` lists the open ones).", "warning")
+        return Message.plain(
+            "This is not an incident's war room; name one with `incident=INC-3` (`incident` lists the open ones).",
+            "warning",
+        )
 
     def war_room(self, incident: Incident) -> Place:
         place = Place(incident.platform, incident.channel, channel_name=incident.channel_name)
         return place.in_thread(incident.thread) if incident.thread else place
 
-    def _record(self, inv: Invocation, incident: Incident | None, action: str, summary: str,
-                **detail: Any) -> AuditRecord:
+    def _record(
+        self, inv: Invocation, incident: Incident | None, action: str, summary: str, **detail: Any
+    ) -> AuditRecord:
         channel = incident.channel_name if incident is not None else inv.place.name
-        return AuditRecord(actor=inv.principal.name, action=action, command=inv.command.name,
-                           platform=inv.place.platform, channel=channel, summary=summary,
-                           detail={"incident": incident.id if incident else None, **detail})
+        return AuditRecord(
+            actor=inv.principal.name,
+            action=action,
+            command=inv.command.name,
+            platform=inv.place.platform,
+            channel=channel,
+            summary=summary,
+            detail={"incident": incident.id if incident else None, **detail},
+        )
 
     def _lead_for(self, service: str) -> str | None:
         target = self.config.oncall.get(service) or self.config.default_oncall
@@ -101,39 +119,71 @@ class IncidentDesk:
         title, severity = str(inv.args["title"]).strip(), str(inv.args["severity"])
         service = str(inv.args.get("service") or "")
         if not title:
-            return Message.plain("An incident needs a title: `incident declare \"Payments failing\" sev2`.", "warning")
+            return Message.plain('An incident needs a title: `incident declare "Payments failing" sev2`.', "warning")
         lead = self._lead_for(service)
         state = lifecycle.declare(self.config, severity, now, lead=lead)
         with self.db.begin() as conn:
-            incident_id = incident_store.insert_incident(conn, title=title, service=service,
-                                                         declared_by=inv.principal.name, platform=inv.place.platform,
-                                                         state=state)
+            incident_id = incident_store.insert_incident(
+                conn,
+                title=title,
+                service=service,
+                declared_by=inv.principal.name,
+                platform=inv.place.platform,
+                state=state,
+            )
         label = f"INC-{incident_id}"
         room = await self._open_war_room(inv, incident_id, label, title, lead)
         with self.db.begin() as conn:
             incident_store.set_war_room(conn, incident_id, room.channel, room.name, room.thread)
             incident = incident_store.get(conn, incident_id)
             assert incident is not None
-            audit_id = self.audit.append_many(conn, [self._record(
-                inv, incident, "incident.declared", f"{label} declared: {title} ({severity})",
-                severity=severity, service=service, lead=lead)])[0]
-            incident_store.add_event(conn, incident_id, at=now, kind="declared", actor=inv.principal.name,
-                                     text=f"declared {severity}: {title}", source=f"audit:{audit_id}",
-                                     audit_id=audit_id)
+            audit_id = self.audit.append_many(
+                conn,
+                [
+                    self._record(
+                        inv,
+                        incident,
+                        "incident.declared",
+                        f"{label} declared: {title} ({severity})",
+                        severity=severity,
+                        service=service,
+                        lead=lead,
+                    )
+                ],
+            )[0]
+            incident_store.add_event(
+                conn,
+                incident_id,
+                at=now,
+                kind="declared",
+                actor=inv.principal.name,
+                text=f"declared {severity}: {title}",
+                source=f"audit:{audit_id}",
+                audit_id=audit_id,
+            )
         await self._welcome(incident, lead)
-        await self._announce(incident, f"🚨 *{label}* declared by {inv.principal.name}: {title} · {severity}"
-                             + (f" · {service}" if service else "") + f" · war room {room.name}")
+        await self._announce(
+            incident,
+            f"🚨 *{label}* declared by {inv.principal.name}: {title} · {severity}"
+            + (f" · {service}" if service else "")
+            + f" · war room {room.name}",
+        )
         where = room.name if not room.thread else f"the thread in {room.name}"
-        return Message(f"{label} declared", (Section(f"🚨 *{label}* declared: {title} · {severity}. "
-                                                     f"War room: {where}."),), "success")
+        return Message(
+            f"{label} declared",
+            (Section(f"🚨 *{label}* declared: {title} · {severity}. War room: {where}."),),
+            "success",
+        )
 
-    async def _open_war_room(self, inv: Invocation, incident_id: int, label: str, title: str,
-                             lead: str | None) -> Place:
+    async def _open_war_room(
+        self, inv: Invocation, incident_id: int, label: str, title: str, lead: str | None
+    ) -> Place:
         platform = inv.place.platform
         members = sorted({p for p in (lead, inv.principal.name) if p})
         try:
-            created = await self.chat.create_channel(platform, f"{label} {title}", members=(),
-                                                     topic=f"{label}: {title}", created_by=inv.principal.name)
+            created = await self.chat.create_channel(
+                platform, f"{label} {title}", members=(), topic=f"{label}: {title}", created_by=inv.principal.name
+            )
         except Exception:  # a platform that refuses: fall back to a thread, say so in the log
             log.exception("war_room_channel_failed", incident=incident_id)
             created = None
@@ -141,24 +191,46 @@ class IncidentDesk:
             return created
         shared = self._configured(self.config.war_room_channel, platform)
         base = shared or inv.place.in_thread(None)
-        ref = await self.chat.send(base, Message(f"{label}: {title}", (
-            Section(f"🚨 *{label}* {title} — this thread is its war room."),
-            Context("people here: " + ", ".join(members)))))
+        ref = await self.chat.send(
+            base,
+            Message(
+                f"{label}: {title}",
+                (
+                    Section(f"🚨 *{label}* {title} — this thread is its war room."),
+                    Context("people here: " + ", ".join(members)),
+                ),
+            ),
+        )
         return base.in_thread(ref.message_id)
 
     async def _welcome(self, incident: Incident, lead: str | None) -> None:
         lead_principal = self.users.get(lead) if lead else None
         state = incident.state
-        text = (f"🚨 *{incident.label}* {incident.title}\n"
-                + (f"{lead} leads as {self.lead} (on call)." if lead else
-                   f"Nobody leads yet: `incident role {self.lead} me`."))
-        fields = (("severity", state.severity), ("status", state.status),
-                  ("service", incident.service or "—"), ("declared by", incident.declared_by))
-        await self.chat.send(self.war_room(incident), Message(
-            f"{incident.label} war room", (Section(text), Fields(fields), Context(
-                "Commands run here land on the timeline: `incident note …`, `incident status identified`, "
-                "`incident update …`, `runbook start …`, `incident resolve`.")),
-            "warning", mentions=(lead_principal,) if lead_principal else ()))
+        text = f"🚨 *{incident.label}* {incident.title}\n" + (
+            f"{lead} leads as {self.lead} (on call)." if lead else f"Nobody leads yet: `incident role {self.lead} me`."
+        )
+        fields = (
+            ("severity", state.severity),
+            ("status", state.status),
+            ("service", incident.service or "—"),
+            ("declared by", incident.declared_by),
+        )
+        await self.chat.send(
+            self.war_room(incident),
+            Message(
+                f"{incident.label} war room",
+                (
+                    Section(text),
+                    Fields(fields),
+                    Context(
+                        "Commands run here land on the timeline: `incident note …`, `incident status identified`, "
+                        "`incident update …`, `runbook start …`, `incident resolve`."
+                    ),
+                ),
+                "warning",
+                mentions=(lead_principal,) if lead_principal else (),
+            ),
+        )
 
     def _configured(self, name: str, platform: str) -> Place | None:
         """A configured channel on ``platform``; one configured for another platform (or not
@@ -180,8 +252,14 @@ class IncidentDesk:
             log.exception("incident_announce_failed", incident=incident.id)
 
     # -- changes ----------------------------------------------------------------------------------
-    async def _change(self, inv: Invocation, change: Callable[[Incident, dt.datetime], IncidentState],
-                      action: str, describe: Callable[[Incident, IncidentState], str], kind: str) -> Message:
+    async def _change(
+        self,
+        inv: Invocation,
+        change: Callable[[Incident, dt.datetime], IncidentState],
+        action: str,
+        describe: Callable[[Incident, IncidentState], str],
+        kind: str,
+    ) -> Message:
         incident = self.incident_for(inv)
         if incident is None:
             return self._missing(inv)
@@ -196,8 +274,16 @@ class IncidentDesk:
             stats.observe_new(incident, incident.state.milestones, new.milestones, new.severity)
             row = self._record(inv, incident, action, f"{incident.label}: {text}")
             audit_id = self.audit.append_many(conn, [row])[0]
-            incident_store.add_event(conn, incident.id, at=now, kind=kind, actor=inv.principal.name, text=text,
-                                     source=f"audit:{audit_id}", audit_id=audit_id)
+            incident_store.add_event(
+                conn,
+                incident.id,
+                at=now,
+                kind=kind,
+                actor=inv.principal.name,
+                text=text,
+                source=f"audit:{audit_id}",
+                audit_id=audit_id,
+            )
         message = Message.plain(f"📣 *{incident.label}* {text} (by {inv.principal.name})", "info")
         await self._tell(incident, inv, message)
         return message if self._elsewhere(incident, inv) else Message.plain(f"{incident.label}: {text}", "success")
@@ -217,16 +303,26 @@ class IncidentDesk:
             return await self.close(inv)
         if to == self._resolved_status():
             return await self.resolve(inv)
-        return await self._change(inv, lambda i, now: lifecycle.change_status(self.config, i.state, to, now),
-                                  "incident.status", lambda i, new: f"status {i.state.status} → {to}", "status")
+        return await self._change(
+            inv,
+            lambda i, now: lifecycle.change_status(self.config, i.state, to, now),
+            "incident.status",
+            lambda i, new: f"status {i.state.status} → {to}",
+            "status",
+        )
 
     def _resolved_status(self) -> str | None:
         return next((s.name for s in self.config.statuses if s.milestone == "resolved"), None)
 
     async def severity(self, inv: Invocation) -> Message:
         to = str(inv.args["severity"])
-        return await self._change(inv, lambda i, now: lifecycle.change_severity(self.config, i.state, to),
-                                  "incident.severity", lambda i, new: f"severity {i.state.severity} → {to}", "severity")
+        return await self._change(
+            inv,
+            lambda i, now: lifecycle.change_severity(self.config, i.state, to),
+            "incident.severity",
+            lambda i, new: f"severity {i.state.severity} → {to}",
+            "severity",
+        )
 
     async def role(self, inv: Invocation) -> Message:
         role = str(inv.args["role"])
@@ -235,8 +331,12 @@ class IncidentDesk:
         except IncidentRuleError as exc:
             return Message.plain(str(exc), "warning")
         return await self._change(
-            inv, lambda i, now: lifecycle.assign_role(self.config, i.state, role, person), "incident.role",
-            lambda i, new: f"{role}: {person}" if person else f"{role}: nobody", "role")
+            inv,
+            lambda i, now: lifecycle.assign_role(self.config, i.state, role, person),
+            "incident.role",
+            lambda i, new: f"{role}: {person}" if person else f"{role}: nobody",
+            "role",
+        )
 
     async def note(self, inv: Invocation) -> Message:
         incident = self.incident_for(inv)
@@ -248,8 +348,16 @@ class IncidentDesk:
         now = self.clock()
         with self.db.begin() as conn:
             audit_id = self.audit.append_many(conn, [self._record(inv, incident, "incident.note", text)])[0]
-            incident_store.add_event(conn, incident.id, at=now, kind="note", actor=inv.principal.name, text=text,
-                                     source=f"audit:{audit_id}", audit_id=audit_id)
+            incident_store.add_event(
+                conn,
+                incident.id,
+                at=now,
+                kind="note",
+                actor=inv.principal.name,
+                text=text,
+                source=f"audit:{audit_id}",
+                audit_id=audit_id,
+            )
         return Message.plain(f"📌 on {incident.label}'s timeline: {text}", "success")
 
     async def update(self, inv: Invocation) -> Message:
@@ -262,19 +370,33 @@ class IncidentDesk:
         audience = str(inv.args.get("to") or "team")
         now = self.clock()
         with self.db.begin() as conn:
-            audit_id = self.audit.append_many(conn, [self._record(inv, incident, "incident.update", text,
-                                                                  audience=audience)])[0]
-            incident_store.add_event(conn, incident.id, at=now, kind="update", actor=inv.principal.name,
-                                     text=f"update ({audience}): {text}", source=f"audit:{audit_id}",
-                                     audit_id=audit_id)
+            audit_id = self.audit.append_many(
+                conn, [self._record(inv, incident, "incident.update", text, audience=audience)]
+            )[0]
+            incident_store.add_event(
+                conn,
+                incident.id,
+                at=now,
+                kind="update",
+                actor=inv.principal.name,
+                text=f"update ({audience}): {text}",
+                source=f"audit:{audit_id}",
+                audit_id=audit_id,
+            )
         state = incident.state
-        card = Message(f"{incident.label} update", (
-            Section(f"📣 *{incident.label}* {incident.title}\n{text}"),
-            Fields((("status", state.status), ("severity", state.severity), ("by", inv.principal.name)))), "info")
+        card = Message(
+            f"{incident.label} update",
+            (
+                Section(f"📣 *{incident.label}* {incident.title}\n{text}"),
+                Fields((("status", state.status), ("severity", state.severity), ("by", inv.principal.name))),
+            ),
+            "info",
+        )
         await self._tell(incident, inv, card)
         if audience == "stakeholders":
-            await self._announce(incident, f"📣 *{incident.label}* ({state.status}, {state.severity}) "
-                                           f"{incident.title}: {text}")
+            await self._announce(
+                incident, f"📣 *{incident.label}* ({state.status}, {state.severity}) {incident.title}: {text}"
+            )
         if self._elsewhere(incident, inv):
             return Message.plain(f"{incident.label}: update posted", "success")
         return card
@@ -284,8 +406,12 @@ class IncidentDesk:
         if resolved is None:
             return Message.plain("No status here marks an incident resolved (incidents.statuses).", "warning")
         answer = await self._change(
-            inv, lambda i, now: lifecycle.change_status(self.config, i.state, resolved, now), "incident.status",
-            lambda i, new: f"status {i.state.status} → {resolved}", "status")
+            inv,
+            lambda i, now: lifecycle.change_status(self.config, i.state, resolved, now),
+            "incident.status",
+            lambda i, new: f"status {i.state.status} → {resolved}",
+            "status",
+        )
         if answer.tone == "warning":
             return answer
         draft = await self.write_postmortem(inv)
@@ -293,8 +419,12 @@ class IncidentDesk:
 
     async def close(self, inv: Invocation) -> Message:
         answer = await self._change(
-            inv, lambda i, now: lifecycle.change_status(self.config, i.state, self.final, now), "incident.status",
-            lambda i, new: f"status {i.state.status} → {self.final}", "status")
+            inv,
+            lambda i, now: lifecycle.change_status(self.config, i.state, self.final, now),
+            "incident.status",
+            lambda i, new: f"status {i.state.status} → {self.final}",
+            "status",
+        )
         if answer.tone == "warning":
             return answer
         incident = self.incident_for(inv)
@@ -315,17 +445,27 @@ class IncidentDesk:
         group_id = int(inv.args["group"])
         now = self.clock()
         with self.db.begin() as conn:
-            group = conn.execute(select(alert_groups.c.id, alert_groups.c.title)
-                                 .where(alert_groups.c.id == group_id)).first()
+            group = conn.execute(
+                select(alert_groups.c.id, alert_groups.c.title).where(alert_groups.c.id == group_id)
+            ).first()
             if group is None:
                 return Message.plain(f"There is no alert group #{group_id}.", "warning")
             if not incident_store.link_group(conn, incident, group_id):
                 return Message.plain(f"Alert group #{group_id} is already linked to {incident.label}.", "info")
             text = f"alert group #{group_id} linked: {group.title}"
-            audit_id = self.audit.append_many(conn, [self._record(inv, incident, "incident.alert",
-                                                                  f"{incident.label}: {text}", group=group_id)])[0]
-            incident_store.add_event(conn, incident.id, at=now, kind="alert", actor=inv.principal.name, text=text,
-                                     source=f"audit:{audit_id}", audit_id=audit_id)
+            audit_id = self.audit.append_many(
+                conn, [self._record(inv, incident, "incident.alert", f"{incident.label}: {text}", group=group_id)]
+            )[0]
+            incident_store.add_event(
+                conn,
+                incident.id,
+                at=now,
+                kind="alert",
+                actor=inv.principal.name,
+                text=text,
+                source=f"audit:{audit_id}",
+                audit_id=audit_id,
+            )
         return Message.plain(f"🔗 {incident.label}: {text}; its changes join the timeline.", "success")
 
     async def followup(self, inv: Invocation) -> Message:
@@ -345,15 +485,26 @@ class IncidentDesk:
         due = now + dt.timedelta(days=7 if "resolved" in incident.state.milestones else 1)
         with self.db.begin() as conn:
             task_id = incident_store.add_task(conn, incident.id, title=title, owner=owner, due_at=due, now=now)
-            audit_id = self.audit.append_many(conn, [self._record(inv, incident, "incident.followup",
-                                                                  f"{incident.label}: follow-up {title} ({owner})")])[0]
-            incident_store.add_event(conn, incident.id, at=now, kind="task", actor=inv.principal.name,
-                                     text=f"follow-up for {owner}: {title}", source=f"audit:{audit_id}",
-                                     audit_id=audit_id)
+            audit_id = self.audit.append_many(
+                conn,
+                [self._record(inv, incident, "incident.followup", f"{incident.label}: follow-up {title} ({owner})")],
+            )[0]
+            incident_store.add_event(
+                conn,
+                incident.id,
+                at=now,
+                kind="task",
+                actor=inv.principal.name,
+                text=f"follow-up for {owner}: {title}",
+                source=f"audit:{audit_id}",
+                audit_id=audit_id,
+            )
         ticket = await self._ticket(incident, task_id, title, owner, inv)
         where = f" · ticket {ticket}" if ticket else " · no ticket (the ticket provider did not answer; see the log)"
-        return Message.plain(f"📋 {incident.label} follow-up #{task_id} for {owner}, due {due:%Y-%m-%d}{where}",
-                             "success" if ticket else "warning")
+        return Message.plain(
+            f"📋 {incident.label} follow-up #{task_id} for {owner}, due {due:%Y-%m-%d}{where}",
+            "success" if ticket else "warning",
+        )
 
     async def _ticket(self, incident: Incident, task_id: int, title: str, owner: str, inv: Invocation) -> str:
         if self.tickets is None:
@@ -364,10 +515,15 @@ class IncidentDesk:
             desk = self.tickets()
             if desk is None:
                 return ""
-            made = await desk.get().create(NewTicket(
-                title=f"[{incident.label}] {title}", author=inv.principal.name, labels=("incident", incident.slug),
-                body=f"Follow-up of {incident.label} {incident.title}, owner {owner}.",
-                dedup_key=f"{incident.slug}:task:{task_id}"))
+            made = await desk.get().create(
+                NewTicket(
+                    title=f"[{incident.label}] {title}",
+                    author=inv.principal.name,
+                    labels=("incident", incident.slug),
+                    body=f"Follow-up of {incident.label} {incident.title}, owner {owner}.",
+                    dedup_key=f"{incident.slug}:task:{task_id}",
+                )
+            )
         except Exception:  # the task is stored; the ticket can be opened by hand
             log.exception("incident_followup_ticket_failed", incident=incident.id, task=task_id)
             return ""
@@ -381,9 +537,12 @@ class IncidentDesk:
         with self.db.read() as conn:
             found = incident_store.listing(conn, open_only=True, final=self.final)
         if not found:
-            return Message.plain("No open incidents. `incident declare \"title\" sev2 service=NAME` declares one.")
-        lines = [f"*{i.label}* {i.title} · {i.state.severity} · {i.state.status} · "
-                 f"{i.state.roles.get(self.lead, 'no ' + self.lead)} · {i.channel_name}" for i in found]
+            return Message.plain('No open incidents. `incident declare "title" sev2 service=NAME` declares one.')
+        lines = [
+            f"*{i.label}* {i.title} · {i.state.severity} · {i.state.status} · "
+            f"{i.state.roles.get(self.lead, 'no ' + self.lead)} · {i.channel_name}"
+            for i in found
+        ]
         return Message(f"{len(found)} open incidents", (Section("\n".join(lines)),))
 
     async def show_stats(self, inv: Invocation) -> Message:
@@ -418,8 +577,10 @@ class IncidentDesk:
             incident_store.set_postmortem(conn, incident.id, text)
             summary = f"{incident.label}: postmortem drafted ({len(text)} characters)"
             self.audit.append_many(conn, [self._record(inv, incident, "incident.postmortem", summary)])
-        head = Section(f"📝 Postmortem draft for *{incident.label}* ({len(entries)} timeline entries){where}; "
-                       f"the console's incident page shows it whole.")
+        head = Section(
+            f"📝 Postmortem draft for *{incident.label}* ({len(entries)} timeline entries){where}; "
+            f"the console's incident page shows it whole."
+        )
         if inv.command.name != "incident-postmortem":
             return Message(f"{incident.label} postmortem drafted", (head,), "success")
         shown, cut = tail(text, 3500, 80)

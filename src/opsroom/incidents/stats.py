@@ -22,8 +22,9 @@ MILESTONE_SECONDS = Histogram(
 )
 
 
-def observe_new(incident: Incident, before: dict[str, dt.datetime], after: dict[str, dt.datetime],
-                severity: str) -> None:
+def observe_new(
+    incident: Incident, before: dict[str, dt.datetime], after: dict[str, dt.datetime], severity: str
+) -> None:
     """Milestones stamped by this change (not re-stamped ones after a re-open: those count
     again, as the incident was resolved again)."""
     for milestone, at in after.items():
@@ -39,13 +40,24 @@ def summary(found: list[Incident], since_seconds: float) -> Message:
     by_severity: dict[str, int] = {}
     for incident in found:
         by_severity[incident.state.severity] = by_severity.get(incident.state.severity, 0) + 1
-    fields: list[tuple[str, str]] = [("incidents", str(len(found))),
-                                     ("by severity", ", ".join(f"{k}: {v}" for k, v in sorted(by_severity.items())))]
+    fields: list[tuple[str, str]] = [
+        ("incidents", str(len(found))),
+        ("by severity", ", ".join(f"{k}: {v}" for k, v in sorted(by_severity.items()))),
+    ]
     for milestone in MILESTONES:
-        times = [(i.state.milestones[milestone] - i.state.started_at).total_seconds()
-                 for i in found if milestone in i.state.milestones]
+        times = [
+            (i.state.milestones[milestone] - i.state.started_at).total_seconds()
+            for i in found
+            if milestone in i.state.milestones
+        ]
         if times:
-            fields.append((f"time to {milestone}",
-                           f"median {human(statistics.median(times))}, worst {human(max(times))} (n={len(times)})"))
-    return Message(f"incident stats, last {days:g} days",
-                   (Section(f"📊 Incidents declared in the last {days:g} days"), Fields(tuple(fields))))
+            fields.append(
+                (
+                    f"time to {milestone}",
+                    f"median {human(statistics.median(times))}, worst {human(max(times))} (n={len(times)})",
+                )
+            )
+    return Message(
+        f"incident stats, last {days:g} days",
+        (Section(f"📊 Incidents declared in the last {days:g} days"), Fields(tuple(fields))),
+    )

@@ -56,23 +56,43 @@ def slug_for(incident_id: int, title: str, now: dt.datetime) -> str:
     return f"inc-{now:%Y-%m-%d}-{incident_id}-{words}"
 
 
-def insert_incident(conn: Connection, *, title: str, service: str, declared_by: str, platform: str,
-                    state: IncidentState) -> int:
-    result = conn.execute(insert(incidents).values(
-        slug=f"pending-{declared_by}-{state.declared_at.timestamp()}"[:120], title=title, severity=state.severity,
-        status=state.status, service=service, summary="", declared_by=declared_by, platform=platform,
-        channel="", thread=None, source_groups=[], started_at=state.started_at, declared_at=state.declared_at,
-        postmortem=""))
+def insert_incident(
+    conn: Connection, *, title: str, service: str, declared_by: str, platform: str, state: IncidentState
+) -> int:
+    result = conn.execute(
+        insert(incidents).values(
+            slug=f"pending-{declared_by}-{state.declared_at.timestamp()}"[:120],
+            title=title,
+            severity=state.severity,
+            status=state.status,
+            service=service,
+            summary="",
+            declared_by=declared_by,
+            platform=platform,
+            channel="",
+            thread=None,
+            source_groups=[],
+            started_at=state.started_at,
+            declared_at=state.declared_at,
+            postmortem="",
+        )
+    )
     incident_id = int(result.inserted_primary_key[0])  # type: ignore[index]
-    conn.execute(update(incidents).where(incidents.c.id == incident_id)
-                 .values(slug=slug_for(incident_id, title, state.declared_at)))
+    conn.execute(
+        update(incidents)
+        .where(incidents.c.id == incident_id)
+        .values(slug=slug_for(incident_id, title, state.declared_at))
+    )
     save_roles(conn, incident_id, state.roles, state.declared_at)
     return incident_id
 
 
 def set_war_room(conn: Connection, incident_id: int, channel: str, channel_name: str, thread: str | None) -> None:
-    conn.execute(update(incidents).where(incidents.c.id == incident_id)
-                 .values(channel=channel, channel_name=channel_name, thread=thread))
+    conn.execute(
+        update(incidents)
+        .where(incidents.c.id == incident_id)
+        .values(channel=channel, channel_name=channel_name, thread=thread)
+    )
 
 
 def save_state(conn: Connection, incident_id: int, state: IncidentState, now: dt.datetime) -> None:
@@ -84,28 +104,35 @@ def save_state(conn: Connection, incident_id: int, state: IncidentState, now: dt
 
 
 def save_roles(conn: Connection, incident_id: int, roles: dict[str, str], now: dt.datetime) -> None:
-    held = {r.role: r.person for r in conn.execute(
-        select(incident_roles).where(incident_roles.c.incident_id == incident_id)).all()}
+    held = {
+        r.role: r.person
+        for r in conn.execute(select(incident_roles).where(incident_roles.c.incident_id == incident_id)).all()
+    }
     for role in held.keys() - roles.keys():
-        conn.execute(delete(incident_roles).where(incident_roles.c.incident_id == incident_id,
-                                                  incident_roles.c.role == role))
+        conn.execute(
+            delete(incident_roles).where(incident_roles.c.incident_id == incident_id, incident_roles.c.role == role)
+        )
     for role, person in roles.items():
         if held.get(role) == person:
             continue
         if role in held:
-            conn.execute(update(incident_roles).where(incident_roles.c.incident_id == incident_id,
-                                                      incident_roles.c.role == role)
-                         .values(person=person, assigned_at=now))
+            conn.execute(
+                update(incident_roles)
+                .where(incident_roles.c.incident_id == incident_id, incident_roles.c.role == role)
+                .values(person=person, assigned_at=now)
+            )
         else:
-            conn.execute(insert(incident_roles).values(incident_id=incident_id, role=role, person=person,
-                                                       assigned_at=now))
+            conn.execute(
+                insert(incident_roles).values(incident_id=incident_id, role=role, person=person, assigned_at=now)
+            )
 
 
 def link_group(conn: Connection, incident: Incident, group_id: int) -> bool:
     if group_id in incident.source_groups:
         return False
-    conn.execute(update(incidents).where(incidents.c.id == incident.id)
-                 .values(source_groups=[*incident.source_groups, group_id]))
+    conn.execute(
+        update(incidents).where(incidents.c.id == incident.id).values(source_groups=[*incident.source_groups, group_id])
+    )
     return True
 
 
@@ -114,14 +141,34 @@ def set_postmortem(conn: Connection, incident_id: int, text: str) -> None:
 
 
 def _incident(conn: Connection, row: Any) -> Incident:
-    roles = {r.role: r.person for r in conn.execute(
-        select(incident_roles).where(incident_roles.c.incident_id == row.id)).all()}
+    roles = {
+        r.role: r.person
+        for r in conn.execute(select(incident_roles).where(incident_roles.c.incident_id == row.id)).all()
+    }
     milestones = {m: as_utc(getattr(row, f"{m}_at")) for m in MILESTONES if getattr(row, f"{m}_at") is not None}
-    state = IncidentState(status=row.status, severity=row.severity, declared_at=as_utc(row.declared_at),
-                          started_at=as_utc(row.started_at), milestones=milestones, roles=roles)
-    return Incident(row.id, row.slug, row.title, row.service, row.summary, row.declared_by, row.platform,
-                    row.channel, row.channel_name, row.thread, row.postmortem, state,
-                    tuple(int(g) for g in row.source_groups or ()))
+    state = IncidentState(
+        status=row.status,
+        severity=row.severity,
+        declared_at=as_utc(row.declared_at),
+        started_at=as_utc(row.started_at),
+        milestones=milestones,
+        roles=roles,
+    )
+    return Incident(
+        row.id,
+        row.slug,
+        row.title,
+        row.service,
+        row.summary,
+        row.declared_by,
+        row.platform,
+        row.channel,
+        row.channel_name,
+        row.thread,
+        row.postmortem,
+        state,
+        tuple(int(g) for g in row.source_groups or ()),
+    )
 
 
 def get(conn: Connection, incident_id: int) -> Incident | None:
@@ -140,9 +187,11 @@ def find(conn: Connection, ref: str) -> Incident | None:
 
 def at_place(conn: Connection, platform: str, channel: str, thread: str | None) -> Incident | None:
     """The incident whose war room this is: its channel, or its thread in the shared channel."""
-    rows = conn.execute(select(incidents).where(incidents.c.platform == platform,
-                                                incidents.c.channel == channel)
-                        .order_by(incidents.c.id.desc())).all()
+    rows = conn.execute(
+        select(incidents)
+        .where(incidents.c.platform == platform, incidents.c.channel == channel)
+        .order_by(incidents.c.id.desc())
+    ).all()
     for row in rows:
         if row.thread is None or row.thread == thread:
             return _incident(conn, row)
@@ -157,27 +206,48 @@ def listing(conn: Connection, *, open_only: bool, final: str, limit: int = 20) -
 
 
 def declared_since(conn: Connection, since: dt.datetime, limit: int = 10_000) -> list[Incident]:
-    rows = conn.execute(select(incidents).where(incidents.c.declared_at >= since)
-                        .order_by(incidents.c.id).limit(limit)).all()
+    rows = conn.execute(
+        select(incidents).where(incidents.c.declared_at >= since).order_by(incidents.c.id).limit(limit)
+    ).all()
     return [_incident(conn, row) for row in rows]
 
 
-def add_event(conn: Connection, incident_id: int, *, at: dt.datetime, kind: str, actor: str, text: str,
-              source: str, audit_id: int | None = None) -> bool:
+def add_event(
+    conn: Connection,
+    incident_id: int,
+    *,
+    at: dt.datetime,
+    kind: str,
+    actor: str,
+    text: str,
+    source: str,
+    audit_id: int | None = None,
+) -> bool:
     """Append to the timeline; False when ``source`` is already on it (a message pinned twice)."""
     try:
         with conn.begin_nested():
-            conn.execute(insert(incident_events).values(
-                incident_id=incident_id, at=at, kind=kind, actor=actor, text=text[:4000], audit_id=audit_id,
-                source=source[:300]))
+            conn.execute(
+                insert(incident_events).values(
+                    incident_id=incident_id,
+                    at=at,
+                    kind=kind,
+                    actor=actor,
+                    text=text[:4000],
+                    audit_id=audit_id,
+                    source=source[:300],
+                )
+            )
         return True
     except IntegrityError:
         return False
 
 
 def events(conn: Connection, incident_id: int) -> list[Event]:
-    rows = conn.execute(select(incident_events).where(incident_events.c.incident_id == incident_id)
-                        .order_by(incident_events.c.at, incident_events.c.id)).all()
+    rows = conn.execute(
+        select(incident_events)
+        .where(incident_events.c.incident_id == incident_id)
+        .order_by(incident_events.c.at, incident_events.c.id)
+    ).all()
     return [Event(r.id, as_utc(r.at), r.kind, r.actor, r.text, r.audit_id, r.source) for r in rows]
 
 
@@ -191,10 +261,14 @@ class Task:
     ticket: str
 
 
-def add_task(conn: Connection, incident_id: int, *, title: str, owner: str, due_at: dt.datetime,
-             now: dt.datetime) -> int:
-    result = conn.execute(insert(incident_tasks).values(incident_id=incident_id, title=title[:300], owner=owner,
-                                                        due_at=due_at, ticket="", created_at=now))
+def add_task(
+    conn: Connection, incident_id: int, *, title: str, owner: str, due_at: dt.datetime, now: dt.datetime
+) -> int:
+    result = conn.execute(
+        insert(incident_tasks).values(
+            incident_id=incident_id, title=title[:300], owner=owner, due_at=due_at, ticket="", created_at=now
+        )
+    )
     return int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
@@ -203,6 +277,7 @@ def set_task_ticket(conn: Connection, task_id: int, ticket: str) -> None:
 
 
 def tasks(conn: Connection, incident_id: int) -> list[Task]:
-    rows = conn.execute(select(incident_tasks).where(incident_tasks.c.incident_id == incident_id)
-                        .order_by(incident_tasks.c.id)).all()
+    rows = conn.execute(
+        select(incident_tasks).where(incident_tasks.c.incident_id == incident_id).order_by(incident_tasks.c.id)
+    ).all()
     return [Task(r.id, r.title, r.owner, as_utc(r.due_at), as_utc(r.done_at), r.ticket) for r in rows]

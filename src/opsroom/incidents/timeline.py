@@ -37,8 +37,11 @@ def _audit_rows(conn: Connection, incident: Incident) -> list[Entry]:
         return []
     state = incident.state
     until = state.milestones.get("closed")
-    where = [audit_log.c.platform == incident.platform, audit_log.c.channel == incident.channel_name,
-             audit_log.c.ts >= state.declared_at]
+    where = [
+        audit_log.c.platform == incident.platform,
+        audit_log.c.channel == incident.channel_name,
+        audit_log.c.ts >= state.declared_at,
+    ]
     if until is not None:
         where.append(audit_log.c.ts <= until)
     if incident.thread is not None:
@@ -50,12 +53,17 @@ def _audit_rows(conn: Connection, incident: Incident) -> list[Entry]:
         linked = or_(*[audit_log.c.summary.like(f"%group #{g} %") for g in incident.source_groups])
         since = [audit_log.c.ts >= state.declared_at] + ([audit_log.c.ts <= until] if until is not None else [])
         where = [or_(and_(*where), and_(audit_log.c.action.like("alert.%"), linked, *since))]
-    skip = or_(*[audit_log.c.action.like(p + "%") if p.endswith(".") else audit_log.c.action == p for p in _SKIP],
-               # what was typed, only for commands that became runs (built-ins are events already)
-               and_(audit_log.c.action == "command.received", audit_log.c.run_id.is_(None)))
-    rows = conn.execute(select(audit_log.c.id, audit_log.c.ts, audit_log.c.actor, audit_log.c.action,
-                               audit_log.c.summary)
-                        .where(and_(*where), ~skip).order_by(audit_log.c.id).limit(MAX_ENTRIES)).all()
+    skip = or_(
+        *[audit_log.c.action.like(p + "%") if p.endswith(".") else audit_log.c.action == p for p in _SKIP],
+        # what was typed, only for commands that became runs (built-ins are events already)
+        and_(audit_log.c.action == "command.received", audit_log.c.run_id.is_(None)),
+    )
+    rows = conn.execute(
+        select(audit_log.c.id, audit_log.c.ts, audit_log.c.actor, audit_log.c.action, audit_log.c.summary)
+        .where(and_(*where), ~skip)
+        .order_by(audit_log.c.id)
+        .limit(MAX_ENTRIES)
+    ).all()
     return [Entry(as_utc(r.ts), _kind(r.action), r.actor, r.summary, r.id) for r in rows]
 
 
@@ -64,18 +72,31 @@ def _kind(action: str) -> str:
 
 
 def entries(conn: Connection, incident: Incident) -> list[Entry]:
-    own = [Entry(e.at, e.kind, e.actor, e.text, e.audit_id) for e in incident_store.events(conn, incident.id)
-           if e.kind != "reminder"]  # reminders nag the room; they are not part of the story
+    own = [
+        Entry(e.at, e.kind, e.actor, e.text, e.audit_id)
+        for e in incident_store.events(conn, incident.id)
+        if e.kind != "reminder"
+    ]  # reminders nag the room; they are not part of the story
     merged = own + _audit_rows(conn, incident)
     return sorted(merged, key=lambda e: (e.at, e.audit_id or 0))
 
 
 def as_message(incident: Incident, items: list[Entry], *, last: int = 30) -> Message:
     shown = items[-last:]
-    lines = [f"`{e.at:%H:%M:%S}` {e.kind} · {e.actor} · {e.text}" + (f" (audit #{e.audit_id})" if e.audit_id else "")
-             for e in shown]
-    more = f"showing the last {last} of {len(items)}; the console has all of them" if len(items) > last else \
-        f"{len(items)} entries, times in UTC"
-    return Message(f"{incident.label} timeline", (
-        Section(f"🕒 *{incident.label}* {incident.title} · {incident.state.status}"),
-        Section("\n".join(lines) or "nothing yet"), Context(more)))
+    lines = [
+        f"`{e.at:%H:%M:%S}` {e.kind} · {e.actor} · {e.text}" + (f" (audit #{e.audit_id})" if e.audit_id else "")
+        for e in shown
+    ]
+    more = (
+        f"showing the last {last} of {len(items)}; the console has all of them"
+        if len(items) > last
+        else f"{len(items)} entries, times in UTC"
+    )
+    return Message(
+        f"{incident.label} timeline",
+        (
+            Section(f"🕒 *{incident.label}* {incident.title} · {incident.state.status}"),
+            Section("\n".join(lines) or "nothing yet"),
+            Context(more),
+        ),
+    )

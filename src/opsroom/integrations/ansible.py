@@ -86,9 +86,7 @@ class AnsibleRunner:
         try:
             import ansible_runner
         except ImportError:
-            raise AnsibleError(
-                "the ansible runner needs ansible-runner: pip install 'opsroom[ansible]'"
-            ) from None
+            raise AnsibleError("the ansible runner needs ansible-runner: pip install 'opsroom[ansible]'") from None
         project = Path(self.settings.project_dir).expanduser().resolve()
         playbook = (project / self.playbook).resolve()
         if not playbook.is_file():
@@ -163,9 +161,7 @@ class AnsibleRunner:
         if result.status == "successful":
             yield OutputChunk(exit_code=0, result=outcome.stats or "playbook succeeded")
         else:
-            reason = (
-                outcome.failures[0] if outcome.failures else f"ansible-playbook {result.status} (rc {rc})"
-            )
+            reason = outcome.failures[0] if outcome.failures else f"ansible-playbook {result.status} (rc {rc})"
             yield OutputChunk(exit_code=rc or 1, result=reason)
 
     def _inventory(self, project: Path) -> str | None:
@@ -243,8 +239,7 @@ def _playbook_binary(settings: AnsibleSettings) -> str:
     found = shutil.which("ansible-playbook")
     if not found:
         raise AnsibleError(
-            "ansible-playbook not found: pip install 'opsroom[ansible]' or set "
-            "integrations.ansible.playbook_binary"
+            "ansible-playbook not found: pip install 'opsroom[ansible]' or set integrations.ansible.playbook_binary"
         )
     return found
 
@@ -252,9 +247,7 @@ def _playbook_binary(settings: AnsibleSettings) -> str:
 def build(options: Mapping[str, Any], settings: AnsibleSettings) -> AnsibleRunner:
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
-        raise ConfigError(
-            f"ansible runner: unknown option {unknown[0]!r} (known: {', '.join(sorted(_OPTIONS))})"
-        )
+        raise ConfigError(f"ansible runner: unknown option {unknown[0]!r} (known: {', '.join(sorted(_OPTIONS))})")
     playbook = options.get("playbook")
     if not isinstance(playbook, str) or not playbook:
         raise ConfigError("ansible runner: option 'playbook' is required, e.g. playbook: playbooks/patch.yml")
@@ -294,4 +287,3 @@ def build(options: Mapping[str, Any], settings: AnsibleSettings) -> AnsibleRunne
         tags=tuple(tags),
         check=check,
     )
-

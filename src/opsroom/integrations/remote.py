@@ -17,9 +17,7 @@ log = logging.getLogger(__name__)
 CANCEL_TIMEOUT = 15.0
 
 
-async def cancel_remote(
-    what: str, cancel: Callable[[], Awaitable[object]], *, timeout: float = CANCEL_TIMEOUT
-) -> None:
+async def cancel_remote(what: str, cancel: Callable[[], Awaitable[object]], *, timeout: float = CANCEL_TIMEOUT) -> None:
     """Run ``cancel()`` while our own task is being cancelled or the iterator closed.
 
     The call is shielded, so a second cancellation (an impatient engine) does not abort the

@@ -75,9 +75,7 @@ class SshRunner:
         user = self.user or host.user or self.inventory.user
         if not user:
             raise SshError(f"no ssh user for {name}: set user on the host, the inventory or the command")
-        return Target(
-            name, host.address, host.port or self.inventory.port, user, host.key or self.inventory.key
-        )
+        return Target(name, host.address, host.port or self.inventory.port, user, host.key or self.inventory.key)
 
     async def execute(self, ctx: RunContext) -> AsyncIterator[OutputChunk]:
         target = self.target(ctx.args)
@@ -126,9 +124,7 @@ class SshRunner:
     async def _connect(self, target: Target) -> asyncssh.SSHClientConnection:
         known_hosts = os.path.expanduser(self.settings.known_hosts)
         if not os.path.isfile(known_hosts):
-            raise SshError(
-                f"known_hosts file {known_hosts} does not exist; opsroom never skips the host key check"
-            )
+            raise SshError(f"known_hosts file {known_hosts} does not exist; opsroom never skips the host key check")
         options: dict[str, Any] = {
             "known_hosts": known_hosts,
             "username": target.user,
@@ -148,14 +144,10 @@ class SshRunner:
                 "then add it to that file."
             ) from None
         except asyncssh.PermissionDenied:
-            raise SshError(
-                f"{target.name} refused the login of user {target.user!r} with the configured key"
-            ) from None
+            raise SshError(f"{target.name} refused the login of user {target.user!r} with the configured key") from None
         except (TimeoutError, asyncssh.Error, OSError) as exc:
             reason = str(exc) or type(exc).__name__
-            raise SshError(
-                f"cannot connect to {target.name} ({target.address}:{target.port}): {reason}"
-            ) from None
+            raise SshError(f"cannot connect to {target.name} ({target.address}:{target.port}): {reason}") from None
 
 
 def load_key(settings: SshSettings, name: str) -> asyncssh.SSHKey:
@@ -220,4 +212,3 @@ def build(options: Mapping[str, Any], settings: SshSettings) -> SshRunner:
         settings=settings,
         user=user,
     )
-

@@ -61,9 +61,7 @@ class SupervisorClient:
                     self.endpoint.url, content=body.encode(), headers={"Content-Type": "text/xml"}
                 )
         except httpx.HTTPError as exc:
-            raise SupervisorError(
-                f"cannot reach supervisord at {self.endpoint.url}: {type(exc).__name__}"
-            ) from None
+            raise SupervisorError(f"cannot reach supervisord at {self.endpoint.url}: {type(exc).__name__}") from None
         if response.status_code == 401:
             raise SupervisorError("supervisord refused the credentials (check username_env/password_env)")
         if response.status_code != 200:
@@ -73,9 +71,7 @@ class SupervisorClient:
         except xmlrpc.client.Fault:
             raise
         except Exception as exc:  # an HTML error page, a proxy: say so rather than dump XML
-            raise SupervisorError(
-                f"{self.endpoint.url} did not answer XML-RPC: {type(exc).__name__}"
-            ) from None
+            raise SupervisorError(f"{self.endpoint.url} did not answer XML-RPC: {type(exc).__name__}") from None
         return result[0]
 
 
@@ -143,9 +139,7 @@ class SupervisorRunner:
 
     async def _stderr_tail(self, program: str) -> str:
         try:
-            text, _offset, _overflow = await self.client.call(
-                "supervisor.tailProcessStderrLog", program, 0, 2000
-            )
+            text, _offset, _overflow = await self.client.call("supervisor.tailProcessStderrLog", program, 0, 2000)
         except (xmlrpc.client.Fault, SupervisorError):
             return ""
         return str(text)
@@ -173,9 +167,7 @@ def _fault_text(fault: xmlrpc.client.Fault, program: str) -> str:
 def build(options: Mapping[str, Any], settings: SupervisorSettings) -> SupervisorRunner:
     unknown = sorted(set(options) - _OPTIONS)
     if unknown:
-        raise ConfigError(
-            f"supervisor runner: unknown option {unknown[0]!r} (known: {', '.join(sorted(_OPTIONS))})"
-        )
+        raise ConfigError(f"supervisor runner: unknown option {unknown[0]!r} (known: {', '.join(sorted(_OPTIONS))})")
     if ("url" in options) == ("endpoint" in options):
         raise ConfigError("supervisor runner: give exactly one of 'url' or 'endpoint'")
     if "endpoint" in options:
@@ -183,8 +175,7 @@ def build(options: Mapping[str, Any], settings: SupervisorSettings) -> Superviso
         if name not in settings.endpoints:
             known = ", ".join(sorted(settings.endpoints)) or "none"
             raise ConfigError(
-                f"supervisor runner: no endpoint {name!r} under integrations.supervisor.endpoints "
-                f"(known: {known})"
+                f"supervisor runner: no endpoint {name!r} under integrations.supervisor.endpoints (known: {known})"
             )
         endpoint = settings.endpoints[name]
     else:
@@ -198,7 +189,4 @@ def build(options: Mapping[str, Any], settings: SupervisorSettings) -> Superviso
     action = parse(options["action"], where="supervisor runner option 'action'")
     if not action.arg_names and options["action"] not in ACTIONS:
         raise ConfigError(f"supervisor runner: action must be one of {', '.join(ACTIONS)}")
-    return SupervisorRunner(
-        endpoint, action, parse(options["program"], where="supervisor runner option 'program'")
-    )
-
+    return SupervisorRunner(endpoint, action, parse(options["program"], where="supervisor runner option 'program'"))

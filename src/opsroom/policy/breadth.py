@@ -31,31 +31,35 @@ def _places(channels: Iterable[Any]) -> list[Place]:
     return places + [Place("web", "dm", None, True, "dm"), Place("web", "elsewhere", None, False, "#elsewhere")]
 
 
-def breadth_warnings(policy: Any, catalog: Iterable[CommandSpec], people: Iterable[Principal],
-                     channels: Iterable[Any]) -> list[str]:
+def breadth_warnings(
+    policy: Any, catalog: Iterable[CommandSpec], people: Iterable[Principal], channels: Iterable[Any]
+) -> list[str]:
     """Loud warnings for a policy that grants everything or nothing (empty when neither)."""
     commands = [spec for spec in catalog if not spec.builtin]
     if not commands:
         return []
     if not policy.configured:
-        return ["policy grants EVERYTHING: no policy is configured, so anyone who can reach the bot "
-                "may run every command (add policy.rules; docs/policy.md)"]
+        return [
+            "policy grants EVERYTHING: no policy is configured, so anyone who can reach the bot "
+            "may run every command (add policy.rules; docs/policy.md)"
+        ]
     places = _places(channels)
     people = list(people)
 
     def allowed(who: Principal, spec: CommandSpec) -> bool:
-        return any(policy.decide(who, spec.name, args, place).allowed
-                   for args in _arg_sets(spec) for place in places)
+        return any(policy.decide(who, spec.name, args, place).allowed for args in _arg_sets(spec) for place in places)
 
     def always(who: Principal, spec: CommandSpec) -> bool:
-        return all(policy.decide(who, spec.name, args, place).allowed
-                   for args in _arg_sets(spec) for place in places)
+        return all(policy.decide(who, spec.name, args, place).allowed for args in _arg_sets(spec) for place in places)
 
     if all(always(STRANGER, spec) for spec in commands):
-        return ["policy grants EVERYTHING: a person who is not a configured user may run every "
-                f"command ({len(commands)}) in every channel — check rules that name no role or user"]
+        return [
+            "policy grants EVERYTHING: a person who is not a configured user may run every "
+            f"command ({len(commands)}) in every channel — check rules that name no role or user"
+        ]
     if not any(allowed(who, spec) for who in people for spec in commands):
-        return [f"policy grants NOTHING: none of the {len(people)} configured users may run any of the "
-                f"{len(commands)} commands — check the roles and user names the rules use"]
+        return [
+            f"policy grants NOTHING: none of the {len(people)} configured users may run any of the "
+            f"{len(commands)} commands — check the roles and user names the rules use"
+        ]
     return []
-

@@ -26,10 +26,7 @@ _POLICY_PREFIX = re.compile(r"^for policy `[^`]+`, ")
 def _did_you_mean(name: str, options: list[str]) -> str:
     close = difflib.get_close_matches(name, options, n=1)
     if not close:  # "enviroment" -> "env": a shared start of three letters or more
-        close = [
-            o for o in options
-            if min(len(o), len(name)) >= 3 and (o.startswith(name) or name.startswith(o))
-        ]
+        close = [o for o in options if min(len(o), len(name)) >= 3 and (o.startswith(name) or name.startswith(o))]
     return f" (did you mean {close[0]}?)" if close else ""
 
 
@@ -61,15 +58,12 @@ def _check_value(rule: PolicyRule, command: str, arg: ArgSpec, cond: ValueCondit
             problems.append(f"{where} is text; write {value!r} in quotes")
         elif arg.type is ArgType.ENUM and arg.values and value not in arg.values:
             problems.append(
-                f"{where} is one of {', '.join(arg.values)}; {value!r} is not"
-                + _did_you_mean(value, list(arg.values))
+                f"{where} is one of {', '.join(arg.values)}; {value!r} is not" + _did_you_mean(value, list(arg.values))
             )
     return problems
 
 
-def _check_rule(
-    rule: PolicyRule, commands: Mapping[str, CommandSpec], aliases: Mapping[str, str]
-) -> list[str]:
+def _check_rule(rule: PolicyRule, commands: Mapping[str, CommandSpec], aliases: Mapping[str, str]) -> list[str]:
     problems: list[str] = []
     named: list[CommandSpec] = []
     for name in rule.commands:
@@ -78,13 +72,9 @@ def _check_rule(
         if name in commands:
             named.append(commands[name])
         elif name in aliases:
-            problems.append(
-                f"rule {rule.id}: {name!r} is an alias of {aliases[name]}; name the command itself"
-            )
+            problems.append(f"rule {rule.id}: {name!r} is an alias of {aliases[name]}; name the command itself")
         else:
-            problems.append(
-                f"rule {rule.id}: there is no command {name!r}" + _did_you_mean(name, sorted(commands))
-            )
+            problems.append(f"rule {rule.id}: there is no command {name!r}" + _did_you_mean(name, sorted(commands)))
     every = "*" in rule.commands
     for arg_name, cond in rule.when.items():
         if every:
@@ -92,8 +82,7 @@ def _check_rule(
             if not having:
                 all_args = sorted({a.name for c in commands.values() for a in c.args})
                 problems.append(
-                    f"rule {rule.id}: no command has an argument {arg_name!r}"
-                    + _did_you_mean(arg_name, all_args)
+                    f"rule {rule.id}: no command has an argument {arg_name!r}" + _did_you_mean(arg_name, all_args)
                 )
         else:
             having = []
@@ -112,9 +101,7 @@ def _check_rule(
     return list(dict.fromkeys(problems))
 
 
-def check_policy(
-    policy: PolicyConfig, catalog: Mapping[str, CommandSpec], base_dir: Path
-) -> list[str]:
+def check_policy(policy: PolicyConfig, catalog: Mapping[str, CommandSpec], base_dir: Path) -> list[str]:
     """Human-readable problems; an empty list means the policy is fit to use.
 
     ``catalog`` must hold every command the bot answers, built-ins included.

@@ -90,14 +90,10 @@ class PolicyEngine:
         self._shown_names = tuple(sorted({n for names in self._shown_args.values() for n in names}))
         self._decisions = DecisionCache()
         if not configured:
-            self.warnings.append(
-                "no policy is configured: everyone may run every command (add policy.rules)"
-            )
+            self.warnings.append("no policy is configured: everyone may run every command (add policy.rules)")
 
     @classmethod
-    def from_config(
-        cls, policy: PolicyConfig, users: Mapping[str, UserConfig], base_dir: Path
-    ) -> PolicyEngine:
+    def from_config(cls, policy: PolicyConfig, users: Mapping[str, UserConfig], base_dir: Path) -> PolicyEngine:
         """Parse everything once. Raises ConfigError naming the file (and line) or rule."""
         loaded = sources.load(policy, base_dir)
         try:
@@ -128,8 +124,14 @@ class PolicyEngine:
         # Everything the decision (and its reason text) depends on: the request as policies
         # see it, the principal's entities, and the argument values a denial would name.
         key = (
-            principal.known, principal.name, principal.roles, principal.groups, command, place.name,
-            place.is_direct, self._projection.key(request["context"]),
+            principal.known,
+            principal.name,
+            principal.roles,
+            principal.groups,
+            command,
+            place.name,
+            place.is_direct,
+            self._projection.key(request["context"]),
             tuple(None if args.get(n) is None else _shown(args[n]) for n in self._shown_names),
         )
         cached: Decision | None = self._decisions.get(key)
@@ -140,7 +142,12 @@ class PolicyEngine:
         return decision
 
     def _evaluate(
-        self, request: dict[str, Any], principal: Principal, command: str, args: Mapping[str, Any], place: Place,
+        self,
+        request: dict[str, Any],
+        principal: Principal,
+        command: str,
+        args: Mapping[str, Any],
+        place: Place,
     ) -> Decision:
         """One Cedar evaluation (cedarpy, parsed policy set and entity handles)."""
         result = cedarpy.is_authorized(request, self._policy_set, self._entities_for(principal))
@@ -227,9 +234,7 @@ class PolicyEngine:
                 failed.append(match.group(1))
         return self._sorted(failed)
 
-    def _nothing_allows(
-        self, principal: Principal, command: str, args: Mapping[str, Any], place: Place
-    ) -> str:
+    def _nothing_allows(self, principal: Principal, command: str, args: Mapping[str, Any], place: Place) -> str:
         shown = [
             f"{name}={_shown(args[name])}"
             for name in self._shown_args.get(command, ()) + self._shown_args.get("*", ())

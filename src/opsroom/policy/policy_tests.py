@@ -71,9 +71,7 @@ def load_cases(path: Path) -> PolicyTestFile:
     try:
         return PolicyTestFile.model_validate(data)
     except ValidationError as err:
-        problems = "\n".join(
-            f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
-        )
+        problems = "\n".join(f"{path}: {'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
         raise ConfigError(problems) from None
 
 
@@ -87,9 +85,7 @@ def problems_of(case: PolicyCase, verdict: Any) -> list[str]:
         problems.append(f"expected needs {sorted(set(case.needs)) or '[]'}, got {verdict.need_kinds or '[]'}")
     missing = [r for r in case.rules if r not in verdict.rule_ids]
     if missing:
-        problems.append(
-            f"rules {', '.join(missing)} did not decide (deciding: {', '.join(verdict.rule_ids) or '-'})"
-        )
+        problems.append(f"rules {', '.join(missing)} did not decide (deciding: {', '.join(verdict.rule_ids) or '-'})")
     if case.approvers is not None:
         could = sorted({n for names in verdict.approvers.values() for n in names})
         if could != sorted(case.approvers):

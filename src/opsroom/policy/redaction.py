@@ -31,19 +31,26 @@ TOKEN_KINDS: tuple[tuple[str, str], ...] = (
     ("AWS session token", r"(?i)aws_?session_?token[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+=]{30,}"),
     # CreateAccessKey's answer as botocore logs or reprs it: XML, JSON or a Python dict
     # (integrations/cloud never prints it; this is the net under that).
-    ("AWS secret access key in an API answer",
-     r"SecretAccessKey(?:\\?[\"'])?\s*(?:[:=]\s*(?:\\?[\"'])?|>)[A-Za-z0-9/+=]{40}"),
+    (
+        "AWS secret access key in an API answer",
+        r"SecretAccessKey(?:\\?[\"'])?\s*(?:[:=]\s*(?:\\?[\"'])?|>)[A-Za-z0-9/+=]{40}",
+    ),
     ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
     ("Google OAuth token", r"\bya29\.[0-9A-Za-z_-]{20,}"),
     ("Google OAuth client secret", r"\bGOCSPX-[0-9A-Za-z_-]{20,}"),
-    ("Azure storage / service bus key",
-     r"(?i)(?:AccountKey|SharedAccessKey|SharedAccessSignature)=[A-Za-z0-9+/%=]{20,}"),
+    (
+        "Azure storage / service bus key",
+        r"(?i)(?:AccountKey|SharedAccessKey|SharedAccessSignature)=[A-Za-z0-9+/%=]{20,}",
+    ),
     ("Azure SAS signature", r"(?i)(?<=[?&])sig=[A-Za-z0-9%+/=]{20,}"),
     ("Azure client secret", r"\b[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}"),
     ("Slack token", r"\bxox[a-z]-[A-Za-z0-9-]{10,}"),
     ("Slack app-level token", r"\bxapp-\d-[A-Za-z0-9-]{10,}"),
     ("Slack webhook URL", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{20,}"),
-    ("Discord / Teams webhook URL", r"https://(?:discord(?:app)?\.com/api/webhooks|[a-z0-9.-]+\.webhook\.office\.com)/[A-Za-z0-9/@_.-]{20,}"),
+    (
+        "Discord / Teams webhook URL",
+        r"https://(?:discord(?:app)?\.com/api/webhooks|[a-z0-9.-]+\.webhook\.office\.com)/[A-Za-z0-9/@_.-]{20,}",
+    ),
     ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{30,}"),
     ("GitHub fine-grained token", r"\bgithub_pat_[A-Za-z0-9_]{40,}"),
     ("GitLab token", r"\bgl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent)-[A-Za-z0-9_-]{20,}"),
@@ -74,7 +81,8 @@ KEYED_SECRET = re.compile(
     r"(?i)(\b(?:[a-z0-9]+[_-])*(?:password|passwd|pwd|passphrase|secret|client_secret|api_?key|"
     r"access_?key|secret_?key|private_key_id|private_key|access_token|auth_token|refresh_token|"
     r"token|credentials?)"
-    r"(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?)(?!\[REDACTED\]|(?:true|false|null|none|yes|no)\b)[^\s\"',;&]{4,}")
+    r"(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?)(?!\[REDACTED\]|(?:true|false|null|none|yes|no)\b)[^\s\"',;&]{4,}"
+)
 
 # Where a multi-line secret begins and ends, for output that arrives in pieces.
 BLOCK_BEGIN = re.compile(_PEM_BEGIN + r"|-----BEGIN PGP PRIVATE KEY BLOCK-----")
@@ -85,15 +93,15 @@ class Redactor:
     """Replaces secret values and credential shapes with ``[REDACTED]``; counts what it did so
     the audit can record that a redaction happened."""
 
-    def __init__(self, secret_values: Iterable[str] = (), secret_env: Iterable[str] = (),
-                 patterns: Iterable[str] = ()) -> None:
+    def __init__(
+        self, secret_values: Iterable[str] = (), secret_env: Iterable[str] = (), patterns: Iterable[str] = ()
+    ) -> None:
         values = {v for v in secret_values if v and len(v) >= 4}
         values |= {os.environ[name] for name in secret_env if len(os.environ.get(name, "")) >= 4}
         self.extra_patterns = tuple(re.compile(p) for p in patterns)
         # Longest first so a secret containing another is masked whole.
         self._values = sorted(values, key=len, reverse=True)
-        self._value_re = (re.compile("|".join(re.escape(v) for v in self._values))
-                          if self._values else None)
+        self._value_re = re.compile("|".join(re.escape(v) for v in self._values)) if self._values else None
 
     def redact(self, text: str) -> tuple[str, int]:
         """Returns the cleaned text and how many redactions were made."""
@@ -167,7 +175,7 @@ class StreamRedactor:
         begins = list(BLOCK_BEGIN.finditer(text))
         last_begin = begins[-1] if begins else None
         if last_begin is not None and BLOCK_END.search(text, last_begin.end()) is None:
-            head, tail = text[:last_begin.start()], text[last_begin.start():]
+            head, tail = text[: last_begin.start()], text[last_begin.start() :]
             self._held, self._held_chars = [tail], len(tail)
             return self._redact(head) if head else ("", 0)
         return self._redact(text)

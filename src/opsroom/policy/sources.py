@@ -111,8 +111,7 @@ def parse_source(name: str, text: str, default_ids: list[str] | None = None) -> 
         raise _parse_error(name, text, err) from None
     if parsed.get("templates"):
         raise ConfigError(
-            f"{name}: policy templates (?principal / ?resource) are not supported; "
-            "write the principal and resource out"
+            f"{name}: policy templates (?principal / ?resource) are not supported; write the principal and resource out"
         )
     static: dict[str, Any] = parsed.get("staticPolicies", {})
     out: list[LoadedPolicy] = []

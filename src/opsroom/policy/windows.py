@@ -52,8 +52,13 @@ def _day(token: str, text: str) -> int:
 
 def _long_name(short: str) -> str:
     return {
-        "Mon": "monday", "Tue": "tuesday", "Wed": "wednesday", "Thu": "thursday",
-        "Fri": "friday", "Sat": "saturday", "Sun": "sunday",
+        "Mon": "monday",
+        "Tue": "tuesday",
+        "Wed": "wednesday",
+        "Thu": "thursday",
+        "Fri": "friday",
+        "Sat": "saturday",
+        "Sun": "sunday",
     }[short]
 
 
@@ -87,7 +92,7 @@ def parse_window(text: str) -> Window:
     """Parse one window; raises WindowError with a message fit for a config error."""
     parts = text.split()
     if not parts or len(parts) > 2:
-        raise WindowError(f"{text!r}: expected days, a time range, or both (e.g. \"Mon-Fri 09:00-17:00\")")
+        raise WindowError(f'{text!r}: expected days, a time range, or both (e.g. "Mon-Fri 09:00-17:00")')
     days: tuple[str, ...] = ()
     times: tuple[int, int] | None = None
     for part in parts:

@@ -33,9 +33,15 @@ def render_card(book: Runbook, run: RunbookRun, mint: Callable[..., str]) -> Mes
     if waiting is not None and run.state == "active":
         base = f"runbook-step {run.id} {waiting.id}"
         first = ("Run", "run") if waiting.kind == "command" else ("Done", "done")
-        buttons = tuple(Button(label, mint("command.run", {"text": f"{base} {do}"}),
-                               "primary" if do == first[1] else "default", fallback=f"/{base} {do}")
-                        for label, do in (first, ("Skip", "skip")))
+        buttons = tuple(
+            Button(
+                label,
+                mint("command.run", {"text": f"{base} {do}"}),
+                "primary" if do == first[1] else "default",
+                fallback=f"/{base} {do}",
+            )
+            for label, do in (first, ("Skip", "skip"))
+        )
         blocks.append(Actions(buttons))
     inputs = " ".join(f"{k}={v}" for k, v in run.inputs.items() if v != "") or "no inputs"
     blocks.append(Context(f"started by {run.started_by} · {inputs} · {book.path.name} @ {run.digest[:12]}"))

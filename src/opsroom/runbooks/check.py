@@ -26,6 +26,7 @@ _NOWHERE = Place(platform="check", channel="check", channel_name="#check")
 def fill(template: str, values: Mapping[str, Any]) -> str:
     """The command text with each ``{input}`` replaced by its value, quoted for the parser so
     a value with spaces or quotes stays one argument and can never add another."""
+
     def one(match: re.Match[str]) -> str:
         value = values.get(match.group(1))
         if value is None or value == "":
@@ -33,6 +34,7 @@ def fill(template: str, values: Mapping[str, Any]) -> str:
         if isinstance(value, bool):
             return "true" if value else "false"
         return shlex.quote(str(value))
+
     return PLACEHOLDER.sub(one, template)
 
 
@@ -101,8 +103,10 @@ def runbook_problems(book: Runbook, catalog: Catalog) -> list[str]:
         used |= set(wanted)
         unknown = sorted({w for w in wanted if book.input(w) is None})
         if unknown:
-            problems.append(f"{at}: unknown input(s) {', '.join('{' + u + '}' for u in unknown)}; "
-                            f"inputs: {', '.join(a.name for a in book.inputs) or 'none'}")
+            problems.append(
+                f"{at}: unknown input(s) {', '.join('{' + u + '}' for u in unknown)}; "
+                f"inputs: {', '.join(a.name for a in book.inputs) or 'none'}"
+            )
             continue
         if any(w not in samples for w in wanted):
             continue  # already reported: no example value
@@ -112,8 +116,10 @@ def runbook_problems(book: Runbook, catalog: Catalog) -> list[str]:
             problems.append(f"{at}: `{step.text}` does not parse: {err}")
             continue
         if step.auto and not invocation.command.read_only:
-            problems.append(f"{at}: auto=true only for read-only commands; `{invocation.command.name}` "
-                            "changes things, so someone must click Run")
+            problems.append(
+                f"{at}: auto=true only for read-only commands; `{invocation.command.name}` "
+                "changes things, so someone must click Run"
+            )
     for arg in book.inputs:
         if arg.name not in used:
             problems.append(f"{where}:1: input '{arg.name}' is never used by a step")

@@ -41,8 +41,14 @@ from opsroom.store import Database
 
 log = structlog.get_logger("opsroom.runbooks")
 STARTING_TIMEOUT_S = 120.0
-_ENDED_BADLY = {RunState.FAILED, RunState.CANCELLED, RunState.TIMED_OUT, RunState.INTERRUPTED,
-                RunState.DENIED, RunState.EXPIRED}
+_ENDED_BADLY = {
+    RunState.FAILED,
+    RunState.CANCELLED,
+    RunState.TIMED_OUT,
+    RunState.INTERRUPTED,
+    RunState.DENIED,
+    RunState.EXPIRED,
+}
 
 
 def parse_inputs(book: Runbook, words: str, lists: Any) -> dict[str, Any]:
@@ -51,11 +57,13 @@ def parse_inputs(book: Runbook, words: str, lists: Any) -> dict[str, Any]:
     for word in words.split():
         key, sep, value = word.partition("=")
         if not sep:
-            raise ParseError(f"inputs are name=value (got `{word}`); inputs: "
-                             + (", ".join(a.name for a in book.inputs) or "none"))
+            raise ParseError(
+                f"inputs are name=value (got `{word}`); inputs: " + (", ".join(a.name for a in book.inputs) or "none")
+            )
         if book.input(key) is None:
-            raise ParseError(f"`{book.id}` has no input `{key}`; inputs: "
-                             + (", ".join(a.name for a in book.inputs) or "none"))
+            raise ParseError(
+                f"`{book.id}` has no input `{key}`; inputs: " + (", ".join(a.name for a in book.inputs) or "none")
+            )
         given[key] = value
     values: dict[str, Any] = {}
     for arg in book.inputs:
@@ -74,9 +82,18 @@ def parse_inputs(book: Runbook, words: str, lists: Any) -> dict[str, Any]:
 
 
 class RunbookDesk:
-    def __init__(self, library: Mapping[str, Runbook], *, db: Database, chat: ChatHub, audit: Any,
-                 mint: Callable[..., str], host: Callable[[], Any], poll_seconds: float = 0.5,
-                 clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC)) -> None:
+    def __init__(
+        self,
+        library: Mapping[str, Runbook],
+        *,
+        db: Database,
+        chat: ChatHub,
+        audit: Any,
+        mint: Callable[..., str],
+        host: Callable[[], Any],
+        poll_seconds: float = 0.5,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+    ) -> None:
         self.library = dict(library)
         self.db = db
         self.chat = chat
@@ -95,8 +112,10 @@ class RunbookDesk:
     async def listing(self, inv: Invocation) -> Message:
         if not self.library:
             return Message.plain("No runbooks are configured (`runbooks.paths` in opsroom.yaml).")
-        lines = [f"*{b.id}* — {b.title}" + (f" · owner {b.owner}" if b.owner else "")
-                 for b in sorted(self.library.values(), key=lambda b: b.id)]
+        lines = [
+            f"*{b.id}* — {b.title}" + (f" · owner {b.owner}" if b.owner else "")
+            for b in sorted(self.library.values(), key=lambda b: b.id)
+        ]
         note = "" if self._may(inv, "runbook-start") else "\n(you may read them; starting one needs `runbook-start`)"
         return Message(f"{len(lines)} runbooks", (Section("\n".join(lines) + note),))
 
@@ -111,8 +130,14 @@ class RunbookDesk:
             extra += f" · when {step.when_text}" if step.when_text else ""
             lines.append(f"{n}. [{step.id}] {what}{extra}")
         inputs = ", ".join(a.name + ("" if a.required else "?") for a in book.inputs) or "none"
-        return Message(book.title, (Section(f"📘 *{book.id}* — {book.title}\n{book.summary}".strip()),
-                                    Section("\n".join(lines)), Context(f"inputs: {inputs} · {book.path.name}")))
+        return Message(
+            book.title,
+            (
+                Section(f"📘 *{book.id}* — {book.title}\n{book.summary}".strip()),
+                Section("\n".join(lines)),
+                Context(f"inputs: {inputs} · {book.path.name}"),
+            ),
+        )
 
     def _unknown(self, name: str) -> Message:
         known = ", ".join(sorted(self.library)) or "none"
@@ -131,15 +156,34 @@ class RunbookDesk:
         place = inv.place
         with self.db.begin() as conn:
             incident = incident_store.at_place(conn, place.platform, place.channel, place.thread)
-            run_id = rb_store.create(conn, book, inputs=inputs, started_by=inv.principal.name, place=place,
-                                     incident_id=incident.id if incident else None, now=now)
-            self._audit(conn, inv.principal.name, run_id, place, "runbook.started",
-                        f"runbook {book.id} #{run_id} started ({book.digest[:12]})",
-                        {"runbook": book.id, "digest": book.digest, "inputs": inputs})
+            run_id = rb_store.create(
+                conn,
+                book,
+                inputs=inputs,
+                started_by=inv.principal.name,
+                place=place,
+                incident_id=incident.id if incident else None,
+                now=now,
+            )
+            self._audit(
+                conn,
+                inv.principal.name,
+                run_id,
+                place,
+                "runbook.started",
+                f"runbook {book.id} #{run_id} started ({book.digest[:12]})",
+                {"runbook": book.id, "digest": book.digest, "inputs": inputs},
+            )
             if incident is not None:
-                incident_store.add_event(conn, incident.id, at=now, kind="runbook", actor=inv.principal.name,
-                                         text=f"runbook {book.id} (#{run_id}) started",
-                                         source=f"runbook:{run_id}:start")
+                incident_store.add_event(
+                    conn,
+                    incident.id,
+                    at=now,
+                    kind="runbook",
+                    actor=inv.principal.name,
+                    text=f"runbook {book.id} (#{run_id}) started",
+                    source=f"runbook:{run_id}:start",
+                )
         # Taken before the first await: the watcher must not run a step before the card (and
         # so the thread the steps run in) exists.
         async with self._lock(run_id):
@@ -176,8 +220,14 @@ class RunbookDesk:
                     await self._refresh(run_id)  # fresh buttons: the clicked one is used up
                     return answer
             else:
-                self._move(run, step, expect=("waiting",), to="ok" if do == "done" else "skipped",
-                           actor=inv.principal.name, note=f"{do} by {inv.principal.name}")
+                self._move(
+                    run,
+                    step,
+                    expect=("waiting",),
+                    to="ok" if do == "done" else "skipped",
+                    actor=inv.principal.name,
+                    note=f"{do} by {inv.principal.name}",
+                )
         await self.advance(run_id)
         return None
 
@@ -189,8 +239,15 @@ class RunbookDesk:
         now = self.clock()
         with self.db.begin() as conn:
             rb_store.set_state(conn, run_id, "cancelled", now)
-            self._audit(conn, inv.principal.name, run_id, run.place, "runbook.cancelled",
-                        f"runbook {run.runbook} #{run_id} cancelled by {inv.principal.name}", {})
+            self._audit(
+                conn,
+                inv.principal.name,
+                run_id,
+                run.place,
+                "runbook.cancelled",
+                f"runbook {run.runbook} #{run_id} cancelled by {inv.principal.name}",
+                {},
+            )
             self._event(conn, run, inv.principal.name, f"runbook {run.runbook} (#{run_id}) cancelled", "cancelled")
         await self._refresh(run_id)
         return Message.plain(f"🛑 Runbook run #{run_id} cancelled; commands already running go on.", "warning")
@@ -225,8 +282,11 @@ class RunbookDesk:
                 self._finish(run, "succeeded")
                 return
             step = book.steps[current.position]
-            if current.state == "starting" and current.started_at is not None \
-                    and (self.clock() - current.started_at).total_seconds() > STARTING_TIMEOUT_S:
+            if (
+                current.state == "starting"
+                and current.started_at is not None
+                and (self.clock() - current.started_at).total_seconds() > STARTING_TIMEOUT_S
+            ):
                 # Claimed, then cut off before its command was handed on (a crash): it waits
                 # for a click again rather than guessing whether the command started.
                 self._unclaim(run, step)
@@ -273,12 +333,16 @@ class RunbookDesk:
             self._finish(run, "failed")
         return moved
 
-    async def _run_command(self, run: RunbookRun, book: Runbook, step: Step, principal: Principal,
-                           expect: tuple[str, ...] = ("waiting",)) -> Message | None:
+    async def _run_command(
+        self, run: RunbookRun, book: Runbook, step: Step, principal: Principal, expect: tuple[str, ...] = ("waiting",)
+    ) -> Message | None:
         """Hand the step's command to the pipeline as ``principal``, in the card's thread."""
         host = self.host()
-        place = run.place.in_thread(run.card) if run.card and host.chat.get(run.place.platform).capabilities.threads \
+        place = (
+            run.place.in_thread(run.card)
+            if run.card and host.chat.get(run.place.platform).capabilities.threads
             else run.place
+        )
         text = fill(step.text, run.inputs)
         try:
             inv = parse(text, host.parts.catalog, principal, place, engine_flags=host.engine_flags)
@@ -300,54 +364,104 @@ class RunbookDesk:
             if step.on_fail == "stop":
                 self._finish(run, "failed")
             return Message.plain(f"Step `{step.id}` was refused.", "warning")
-        self._move(run, step, expect=("starting",), to="running", actor=principal.name, command_run=run_id,
-                   note=f"run #{run_id}")
+        self._move(
+            run,
+            step,
+            expect=("starting",),
+            to="running",
+            actor=principal.name,
+            command_run=run_id,
+            note=f"run #{run_id}",
+        )
         return None
 
     def _claim(self, run: RunbookRun, step: Step, expect: tuple[str, ...], actor: str) -> bool:
         with self.db.begin() as conn:
-            return rb_store.move_step(conn, run.id, step.id, expect=expect, to="starting", now=self.clock(),
-                                      actor=actor)
+            return rb_store.move_step(
+                conn, run.id, step.id, expect=expect, to="starting", now=self.clock(), actor=actor
+            )
 
     def _unclaim(self, run: RunbookRun, step: Step) -> None:
         with self.db.begin() as conn:
             rb_store.move_step(conn, run.id, step.id, expect=("starting",), to="waiting", now=self.clock())
 
-    def _move(self, run: RunbookRun, step: Step, *, expect: tuple[str, ...], to: str, actor: str | None = None,
-              command_run: int | None = None, note: str = "") -> bool:
+    def _move(
+        self,
+        run: RunbookRun,
+        step: Step,
+        *,
+        expect: tuple[str, ...],
+        to: str,
+        actor: str | None = None,
+        command_run: int | None = None,
+        note: str = "",
+    ) -> bool:
         now = self.clock()
         who = actor or "opsroom"
         with self.db.begin() as conn:
-            moved = rb_store.move_step(conn, run.id, step.id, expect=expect, to=to, now=now, actor=actor,
-                                       command_run=command_run, note=note)
+            moved = rb_store.move_step(
+                conn, run.id, step.id, expect=expect, to=to, now=now, actor=actor, command_run=command_run, note=note
+            )
             if not moved:
                 return False
             summary = f"runbook {run.runbook} #{run.id} step {step.id}: {to}" + (f" ({note})" if note else "")
-            self._audit(conn, who, run.id, run.place, "runbook.step", summary,
-                        {"step": step.id, "state": to, "run": command_run})
+            self._audit(
+                conn,
+                who,
+                run.id,
+                run.place,
+                "runbook.step",
+                summary,
+                {"step": step.id, "state": to, "run": command_run},
+            )
             if to != "waiting":
-                self._event(conn, run, who, f"runbook {run.runbook} step {step.id}: {to}"
-                            + (f" ({note})" if note else ""), f"{step.id}:{to}")
+                self._event(
+                    conn,
+                    run,
+                    who,
+                    f"runbook {run.runbook} step {step.id}: {to}" + (f" ({note})" if note else ""),
+                    f"{step.id}:{to}",
+                )
         return True
 
     def _finish(self, run: RunbookRun, state: str) -> None:
         now = self.clock()
         with self.db.begin() as conn:
             rb_store.set_state(conn, run.id, state, now)
-            self._audit(conn, "opsroom", run.id, run.place, f"runbook.{state}",
-                        f"runbook {run.runbook} #{run.id} {state}", {})
+            self._audit(
+                conn, "opsroom", run.id, run.place, f"runbook.{state}", f"runbook {run.runbook} #{run.id} {state}", {}
+            )
             self._event(conn, run, "opsroom", f"runbook {run.runbook} (#{run.id}) {state}", state)
 
-    def _audit(self, conn: Any, actor: str, run_id: int, place: Any, action: str, summary: str,
-               detail: dict[str, Any]) -> None:
-        self.audit.append_many(conn, [AuditRecord(actor=actor, action=action, command="runbook",
-                                                  platform=place.platform, channel=place.name, summary=summary,
-                                                  detail={"runbook_run": run_id, **detail})])
+    def _audit(
+        self, conn: Any, actor: str, run_id: int, place: Any, action: str, summary: str, detail: dict[str, Any]
+    ) -> None:
+        self.audit.append_many(
+            conn,
+            [
+                AuditRecord(
+                    actor=actor,
+                    action=action,
+                    command="runbook",
+                    platform=place.platform,
+                    channel=place.name,
+                    summary=summary,
+                    detail={"runbook_run": run_id, **detail},
+                )
+            ],
+        )
 
     def _event(self, conn: Any, run: RunbookRun, actor: str, text: str, key: str) -> None:
         if run.incident_id is not None:
-            incident_store.add_event(conn, run.incident_id, at=self.clock(), kind="runbook", actor=actor,
-                                     text=text, source=f"runbook:{run.id}:{key}")
+            incident_store.add_event(
+                conn,
+                run.incident_id,
+                at=self.clock(),
+                kind="runbook",
+                actor=actor,
+                text=text,
+                source=f"runbook:{run.id}:{key}",
+            )
 
     async def _refresh(self, run_id: int) -> None:
         run = self._get(run_id)

@@ -83,7 +83,7 @@ def _front(text: str, path: Path) -> tuple[FrontMatter, int]:
 
 
 def _attributes(info: str, path: Path, line: int) -> dict[str, str]:
-    rest = info[len("opsroom"):].strip()
+    rest = info[len("opsroom") :].strip()
     if not rest:
         return {}
     braces = _ATTRS.match(rest)
@@ -121,13 +121,21 @@ def _command_step(token: Any, n: int, path: Path, offset: int) -> Step:
         when = parse_when(when_text) if when_text else None
     except WhenError as exc:
         raise ConfigError(f"{path}:{line}: when={when_text!r}: {exc}") from None
-    return Step(id=step_id, kind="command", text=command, line=line, auto=attrs.get("auto") == "true",
-                on_fail="continue" if attrs.get("on_fail") == "continue" else "stop", when=when, when_text=when_text)
+    return Step(
+        id=step_id,
+        kind="command",
+        text=command,
+        line=line,
+        auto=attrs.get("auto") == "true",
+        on_fail="continue" if attrs.get("on_fail") == "continue" else "stop",
+        when=when,
+        when_text=when_text,
+    )
 
 
 def parse_runbook(text: str, path: Path) -> Runbook:
     front, offset = _front(text, path)
-    body = text[FRONT_MATTER.match(text).end():]  # type: ignore[union-attr]  # _front checked it
+    body = text[FRONT_MATTER.match(text).end() :]  # type: ignore[union-attr]  # _front checked it
     tokens = MarkdownIt("commonmark").parse(body)
     steps: list[Step] = []
     summary: list[str] = []
@@ -137,8 +145,14 @@ def parse_runbook(text: str, path: Path) -> Runbook:
         elif token.type == "inline" and i >= 2 and tokens[i - 2].type == "list_item_open":
             task = _TASK.match(token.content)
             if task and token.map:
-                steps.append(Step(id=f"step-{len(steps) + 1}", kind="manual", text=task.group(2).strip(),
-                                  line=offset + token.map[0] + 1))
+                steps.append(
+                    Step(
+                        id=f"step-{len(steps) + 1}",
+                        kind="manual",
+                        text=task.group(2).strip(),
+                        line=offset + token.map[0] + 1,
+                    )
+                )
         elif token.type == "inline" and not steps and tokens[i - 1].type == "paragraph_open":
             summary.append(token.content)
     seen: dict[str, int] = {}
@@ -154,10 +168,17 @@ def parse_runbook(text: str, path: Path) -> Runbook:
         key, message = problems[0]
         raise ConfigError(f"{path}:1: inputs: {key}: {message}")
     return Runbook(
-        id=front.id, title=front.title, path=path, steps=tuple(steps), inputs=inputs,
+        id=front.id,
+        title=front.title,
+        path=path,
+        steps=tuple(steps),
+        inputs=inputs,
         examples={m.name: m.example for m in front.inputs if m.example},
-        applies_to=dict(front.applies_to), owner=front.owner, schedule=front.schedule,
-        digest=hashlib.sha256(text.encode()).hexdigest(), summary="\n\n".join(summary),
+        applies_to=dict(front.applies_to),
+        owner=front.owner,
+        schedule=front.schedule,
+        digest=hashlib.sha256(text.encode()).hexdigest(),
+        summary="\n\n".join(summary),
     )
 
 

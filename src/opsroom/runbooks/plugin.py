@@ -25,8 +25,9 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
 
     # Checked against the catalog by `opsroom check` (runbooks/library.py); here they are read.
     books = load_runbooks(runbook_folders(loaded.config.runbooks, content_dir(loaded)))
-    desk = RunbookDesk({b.id: b for b in books}, db=live.db, chat=live.chat, audit=live.audit,
-                       mint=live.signer.mint, host=live.host)
+    desk = RunbookDesk(
+        {b.id: b for b in books}, db=live.db, chat=live.chat, audit=live.audit, mint=live.signer.mint, host=live.host
+    )
 
     def bind(method: Any) -> CommandHandler:
         async def run(_host: Any, inv: Invocation) -> Message | None:
@@ -34,7 +35,17 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
 
         return run
 
-    handlers = {"runbook": desk.listing, "runbook-list": desk.listing, "runbook-show": desk.show,
-                "runbook-start": desk.start, "runbook-step": desk.step, "runbook-cancel": desk.cancel}
-    return Extension(name="runbooks", handlers={n: bind(m) for n, m in handlers.items()}, services=[Watcher(desk)],
-                     extras={"runbooks.desk": desk})
+    handlers = {
+        "runbook": desk.listing,
+        "runbook-list": desk.listing,
+        "runbook-show": desk.show,
+        "runbook-start": desk.start,
+        "runbook-step": desk.step,
+        "runbook-cancel": desk.cancel,
+    }
+    return Extension(
+        name="runbooks",
+        handlers={n: bind(m) for n, m in handlers.items()},
+        services=[Watcher(desk)],
+        extras={"runbooks.desk": desk},
+    )

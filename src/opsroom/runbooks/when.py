@@ -171,6 +171,7 @@ def names(tree: Expr) -> set[str]:
 
 def evaluate(tree: Expr, lookup: Mapping[str, Any] | Callable[[str], Any]) -> bool:
     """True or False; a name missing from ``lookup`` is a WhenError (check catches it first)."""
+
     def value(node: Expr) -> Any:
         if isinstance(node, Literal):
             return node.value

@@ -52,8 +52,17 @@ class BadTransition(RuntimeError):
     """A move the table does not have: a bug, never a user's mistake."""
 
 
-def move(conn: Connection, run_id: int, current: RunState, to: RunState, *, audit: AuditAppender,
-         record: AuditRecord | None, lock_key: str | None = None, **values: Any) -> None:
+def move(
+    conn: Connection,
+    run_id: int,
+    current: RunState,
+    to: RunState,
+    *,
+    audit: AuditAppender,
+    record: AuditRecord | None,
+    lock_key: str | None = None,
+    **values: Any,
+) -> None:
     """Move run ``run_id`` from ``current`` to ``to`` on ``conn``: state (and ``values``,
     e.g. ``finished_at``), the lock released if the run ends, the audit row appended."""
     if to not in TRANSITIONS[current]:

@@ -29,11 +29,19 @@ log = structlog.get_logger("opsroom.runs")
 AuditAppender = lifecycle.AuditAppender
 
 
-def _record(action: str, actor: str, run_id: int, summary: str, detail: dict[str, Any] | None,
-            fields: dict[str, str]) -> AuditRecord:
-    return AuditRecord(actor=actor, action=action, run_id=run_id, summary=summary, detail=detail,
-                       command=fields.get("command", ""), platform=fields.get("platform", ""),
-                       channel=fields.get("channel", ""))
+def _record(
+    action: str, actor: str, run_id: int, summary: str, detail: dict[str, Any] | None, fields: dict[str, str]
+) -> AuditRecord:
+    return AuditRecord(
+        actor=actor,
+        action=action,
+        run_id=run_id,
+        summary=summary,
+        detail=detail,
+        command=fields.get("command", ""),
+        platform=fields.get("platform", ""),
+        channel=fields.get("channel", ""),
+    )
 
 
 @dataclass
@@ -74,8 +82,9 @@ class RunObserver(Protocol):
 
 
 class RunService:
-    def __init__(self, db: Database, audit: AuditAppender, *, redact: Callable[[str], tuple[str, int]],
-                 max_concurrent: int = 16) -> None:
+    def __init__(
+        self, db: Database, audit: AuditAppender, *, redact: Callable[[str], tuple[str, int]], max_concurrent: int = 16
+    ) -> None:
         self.db = db
         self.audit = audit
         self.redact = redact
@@ -94,9 +103,18 @@ class RunService:
     def unreserve(self) -> None:
         self._slots.release()
 
-    def start(self, run_id: int, runner: Runner, ctx: RunContext, observer: RunObserver,
-              *, lock_key: str | None, output_max_chars: int, audit_fields: dict[str, str],
-              reserved: bool = False) -> LiveRun:
+    def start(
+        self,
+        run_id: int,
+        runner: Runner,
+        ctx: RunContext,
+        observer: RunObserver,
+        *,
+        lock_key: str | None,
+        output_max_chars: int,
+        audit_fields: dict[str, str],
+        reserved: bool = False,
+    ) -> LiveRun:
         live = LiveRun(run_id, ctx.command, ctx.user)
         self.live[run_id] = live
         ctx = dataclasses.replace(ctx, on_process=functools.partial(self._record_process, run_id))
@@ -114,9 +132,17 @@ class RunService:
             with self.db.begin() as conn:
                 orphans.record(conn, run_id, process)
 
-    async def _execute(self, live: LiveRun, runner: Runner, ctx: RunContext, observer: RunObserver,
-                       lock_key: str | None, output_max_chars: int, audit_fields: dict[str, str],
-                       reserved: bool) -> None:
+    async def _execute(
+        self,
+        live: LiveRun,
+        runner: Runner,
+        ctx: RunContext,
+        observer: RunObserver,
+        lock_key: str | None,
+        output_max_chars: int,
+        audit_fields: dict[str, str],
+        reserved: bool,
+    ) -> None:
         run_id = live.run_id
         exit_code: int | None = None
         result = ""
@@ -130,10 +156,15 @@ class RunService:
                 await self._slots.acquire()
                 holding = True
                 async with self.db.write() as conn:  # durable before the runner starts
-                    lifecycle.move(conn, run_id, current, RunState.RUNNING, audit=self.audit,
-                                   record=_record("run.started", ctx.user, run_id, f"run #{run_id} started",
-                                                  None, audit_fields),
-                                   started_at=run_store.utcnow())
+                    lifecycle.move(
+                        conn,
+                        run_id,
+                        current,
+                        RunState.RUNNING,
+                        audit=self.audit,
+                        record=_record("run.started", ctx.user, run_id, f"run #{run_id} started", None, audit_fields),
+                        started_at=run_store.utcnow(),
+                    )
                 current = RunState.RUNNING
             try:
                 live.started = time.monotonic()
@@ -176,9 +207,14 @@ class RunService:
             if holding:  # cancelled before it began: give the slot back
                 self._slots.release()
             outcome = RunOutcome(
-                run_id=run_id, state=state, exit_code=exit_code,
-                duration=time.monotonic() - live.started, output="".join(live.output),
-                result=result, error=error, redactions=redactions,
+                run_id=run_id,
+                state=state,
+                exit_code=exit_code,
+                duration=time.monotonic() - live.started,
+                output="".join(live.output),
+                result=result,
+                error=error,
+                redactions=redactions,
             )
             live.finishing = True
             await self._finish(live, outcome, current, lock_key, audit_fields)
@@ -221,8 +257,9 @@ class RunService:
         live.output_chars += len(line)
         return redactions
 
-    async def _finish(self, live: LiveRun, outcome: RunOutcome, current: RunState,
-                      lock_key: str | None, audit_fields: dict[str, str]) -> None:
+    async def _finish(
+        self, live: LiveRun, outcome: RunOutcome, current: RunState, lock_key: str | None, audit_fields: dict[str, str]
+    ) -> None:
         lines = outcome.output.count("\n")
         summary = f"run #{outcome.run_id} {outcome.state.value}"
         if outcome.exit_code is not None:
@@ -230,9 +267,12 @@ class RunService:
         if outcome.error:
             summary += f": {outcome.error}"
         detail: dict[str, Any] = {
-            "state": outcome.state.value, "exit_code": outcome.exit_code,
-            "duration_s": round(outcome.duration, 3), "output_lines": lines,
-            "output_chars": len(outcome.output), "output_truncated": live.truncated,
+            "state": outcome.state.value,
+            "exit_code": outcome.exit_code,
+            "duration_s": round(outcome.duration, 3),
+            "output_lines": lines,
+            "output_chars": len(outcome.output),
+            "output_truncated": live.truncated,
         }
         if outcome.result:
             detail["result"] = outcome.result
@@ -241,9 +281,18 @@ class RunService:
         record = _record("run.finished", live.user, outcome.run_id, summary, detail, audit_fields)
         async with self.db.write() as conn:  # shared with other writes of this loop turn
             lifecycle.move(
-                conn, outcome.run_id, current, outcome.state, audit=self.audit, record=record,
-                lock_key=lock_key, finished_at=run_store.utcnow(), exit_code=outcome.exit_code,
-                output=outcome.output, output_truncated=live.truncated, result=outcome.result,
+                conn,
+                outcome.run_id,
+                current,
+                outcome.state,
+                audit=self.audit,
+                record=record,
+                lock_key=lock_key,
+                finished_at=run_store.utcnow(),
+                exit_code=outcome.exit_code,
+                output=outcome.output,
+                output_truncated=live.truncated,
+                result=outcome.result,
                 error=outcome.error,
             )
 

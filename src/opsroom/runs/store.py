@@ -52,14 +52,28 @@ class RunRow:
 def _row(r: Any) -> RunRow:
     m = r._mapping
     return RunRow(
-        id=m["id"], command=m["command"], args=dict(m["args"] or {}), raw_text=m["raw_text"],
-        user=m["user"], platform=m["platform"], channel=m["channel"],
-        channel_name=m["channel_name"], thread=m["thread"], state=RunState(m["state"]),
-        lock_key=m["lock_key"], dry_run=bool(m["dry_run"]), created_at=as_utc(m["created_at"]),
-        started_at=as_utc(m["started_at"]), finished_at=as_utc(m["finished_at"]),
-        exit_code=m["exit_code"], result=m["result"], error=m["error"], output=m["output"],
+        id=m["id"],
+        command=m["command"],
+        args=dict(m["args"] or {}),
+        raw_text=m["raw_text"],
+        user=m["user"],
+        platform=m["platform"],
+        channel=m["channel"],
+        channel_name=m["channel_name"],
+        thread=m["thread"],
+        state=RunState(m["state"]),
+        lock_key=m["lock_key"],
+        dry_run=bool(m["dry_run"]),
+        created_at=as_utc(m["created_at"]),
+        started_at=as_utc(m["started_at"]),
+        finished_at=as_utc(m["finished_at"]),
+        exit_code=m["exit_code"],
+        result=m["result"],
+        error=m["error"],
+        output=m["output"],
         output_truncated=bool(m["output_truncated"]),
-        progress_message_id=m["progress_message_id"], fingerprint=m["fingerprint"],
+        progress_message_id=m["progress_message_id"],
+        fingerprint=m["fingerprint"],
         extra=dict(m["extra"] or {}),
     )
 
@@ -71,22 +85,41 @@ _BY_ID = runs.c.id == bindparam("run_id")
 _SQLITE_INSERT_RUN = DriverStatement(_INSERT_RUN)
 
 
-def insert_run(conn: Connection, inv: Invocation, state: RunState, *, lock_key: str | None,
-               timeout: float, stored_args: dict[str, Any], started: bool = False,
-               shown_text: str | None = None) -> int:
+def insert_run(
+    conn: Connection,
+    inv: Invocation,
+    state: RunState,
+    *,
+    lock_key: str | None,
+    timeout: float,
+    stored_args: dict[str, Any],
+    started: bool = False,
+    shown_text: str | None = None,
+) -> int:
     """``shown_text`` is what is kept as the run's text: what was typed with secret arguments
     masked and secrets redacted (the caller's redactor); by default the masked text."""
     # Parameters go to execute() rather than .values(): the statement is built and compiled
     # once, which matters on the per-command hot path.
     values = {
-        "command": inv.command.name, "args": stored_args,
+        "command": inv.command.name,
+        "args": stored_args,
         "raw_text": inv.shown_text() if shown_text is None else shown_text,
-        "user": inv.principal.name, "platform": inv.place.platform, "channel": inv.place.channel,
-        "channel_name": inv.place.name, "thread": inv.place.thread, "state": state.value,
-        "fingerprint": inv.fingerprint(), "lock_key": lock_key,
-        "dry_run": bool(inv.flags.get("dry_run")), "created_at": (now := utcnow()),
-        "started_at": now if started else None, "timeout": timeout,
-        "result": "", "error": "", "output": "", "output_truncated": False,
+        "user": inv.principal.name,
+        "platform": inv.place.platform,
+        "channel": inv.place.channel,
+        "channel_name": inv.place.name,
+        "thread": inv.place.thread,
+        "state": state.value,
+        "fingerprint": inv.fingerprint(),
+        "lock_key": lock_key,
+        "dry_run": bool(inv.flags.get("dry_run")),
+        "created_at": (now := utcnow()),
+        "started_at": now if started else None,
+        "timeout": timeout,
+        "result": "",
+        "error": "",
+        "output": "",
+        "output_truncated": False,
         "extra": {"replica": REPLICA_ID},  # which process runs it (cluster/: who recovers it)
     }
     if conn.dialect.name == "sqlite":
@@ -115,9 +148,16 @@ def get_run(conn: Connection, run_id: int) -> RunRow | None:
     return _row(row) if row else None
 
 
-def list_runs(conn: Connection, *, limit: int = 20, states: list[RunState] | None = None,
-              user: str | None = None, command: str | None = None, before_id: int | None = None,
-              channel: str | None = None) -> list[RunRow]:
+def list_runs(
+    conn: Connection,
+    *,
+    limit: int = 20,
+    states: list[RunState] | None = None,
+    user: str | None = None,
+    command: str | None = None,
+    before_id: int | None = None,
+    channel: str | None = None,
+) -> list[RunRow]:
     query = select(runs).order_by(runs.c.id.desc()).limit(limit)
     if states:
         query = query.where(runs.c.state.in_([s.value for s in states]))
@@ -156,8 +196,7 @@ def set_lock_run(conn: Connection, key: str, run_id: int) -> None:
     conn.execute(update(locks).where(locks.c.key == key).values(run_id=run_id))
 
 
-_RELEASE_RUN_LOCK = delete(locks).where(locks.c.key == bindparam("key"),
-                                        locks.c.run_id == bindparam("run_id"))
+_RELEASE_RUN_LOCK = delete(locks).where(locks.c.key == bindparam("key"), locks.c.run_id == bindparam("run_id"))
 _SQLITE_RELEASE_RUN_LOCK = DriverStatement(_RELEASE_RUN_LOCK)
 
 
@@ -173,5 +212,7 @@ def release_lock(conn: Connection, key: str, run_id: int | None = None) -> None:
 
 
 def list_locks(conn: Connection) -> list[LockHolder]:
-    return [LockHolder(m["key"], m["run_id"], m["holder"], as_utc(m["since"]))
-            for m in (r._mapping for r in conn.execute(select(locks).order_by(locks.c.key)))]
+    return [
+        LockHolder(m["key"], m["run_id"], m["holder"], as_utc(m["since"]))
+        for m in (r._mapping for r in conn.execute(select(locks).order_by(locks.c.key)))
+    ]

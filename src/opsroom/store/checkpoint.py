@@ -64,8 +64,9 @@ class WalCheckpointer:
                 try:
                     if conn is None:
                         # mode=rw: never create a database where ours has gone
-                        conn = sqlite3.connect(f"file:{quote(self.path)}?mode=rw", uri=True,
-                                               isolation_level=None, check_same_thread=False)
+                        conn = sqlite3.connect(
+                            f"file:{quote(self.path)}?mode=rw", uri=True, isolation_level=None, check_same_thread=False
+                        )
                         conn.execute("PRAGMA busy_timeout=200")
                     self.checkpoint(conn)
                 except (sqlite3.Error, OSError) as err:

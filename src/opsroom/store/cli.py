@@ -17,10 +17,15 @@ db_app = typer.Typer(help="The database schema: upgrade it, or check that it is 
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-ConfigOpt = Annotated[Path | None, typer.Option(
-    "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).", dir_okay=False)]
-DbOpt = Annotated[str | None, typer.Option(
-    "--database", envvar="OPSROOM_DATABASE_URL", help="Database URL, overriding the config's.")]
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).", dir_okay=False
+    ),
+]
+DbOpt = Annotated[
+    str | None, typer.Option("--database", envvar="OPSROOM_DATABASE_URL", help="Database URL, overriding the config's.")
+]
 
 
 def _engine(config: Path | None, database: str | None):  # type: ignore[no-untyped-def]
@@ -72,6 +77,8 @@ def check(config: ConfigOpt = None, database: DbOpt = None) -> None:
     if current == wanted:
         out.print("The schema is current.")
         return
-    out.print(f"The schema needs an upgrade: at {', '.join(sorted(current)) or 'nothing (new database)'}, "
-              f"this version wants {', '.join(sorted(wanted))}. Run `opsroom db upgrade`.")
+    out.print(
+        f"The schema needs an upgrade: at {', '.join(sorted(current)) or 'nothing (new database)'}, "
+        f"this version wants {', '.join(sorted(wanted))}. Run `opsroom db upgrade`."
+    )
     raise typer.Exit(1)

@@ -36,9 +36,9 @@ def normalize_url(url: str) -> str:
     if "://" not in url:
         return f"sqlite:///{url}"
     if url.startswith("postgres://"):
-        url = "postgresql://" + url[len("postgres://"):]
+        url = "postgresql://" + url[len("postgres://") :]
     if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url[len("postgresql://"):]
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
 
 
@@ -185,8 +185,7 @@ class Database:
         loop = asyncio.get_running_loop()
         kept = self._keep_writer and self._writer_free.acquire(blocking=False)
         try:
-            conn = self._take_writer() if kept else \
-                self.engine.connect().execution_options(opsroom_write=True)
+            conn = self._take_writer() if kept else self.engine.connect().execution_options(opsroom_write=True)
             try:
                 txn = conn.begin()
             except BaseException:
@@ -365,6 +364,7 @@ async def _committed(done: asyncio.Future[None]) -> None:
 
 # -- the hot path's statements ---------------------------------------------------------------
 
+
 def _driver(conn: Connection) -> Any:
     return conn.connection.driver_connection
 
@@ -406,8 +406,7 @@ class DriverStatement:
             missing = [n for n in names if n not in keys]
             if missing:  # a column default SQLAlchemy would fill in: not supported here
                 raise AssertionError(f"no value given for {missing} in {compiled}")
-            procs = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect)
-                          for n in names)
+            procs = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
             found = self._compiled[keys] = (str(compiled), names, procs)
         return found
 

@@ -15,7 +15,7 @@ from typing import Any
 
 def resolve_sqlite(url: str, base_dir: Path) -> str:
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
-        rel = url[len("sqlite:///"):]
+        rel = url[len("sqlite:///") :]
         if rel and rel != ":memory:" and not os.path.isabs(rel):
             return "sqlite:///" + str((base_dir / rel).resolve())
     return url
@@ -23,7 +23,7 @@ def resolve_sqlite(url: str, base_dir: Path) -> str:
 
 def state_dir(url: str, base_dir: Path) -> Path:
     if url.startswith("sqlite:///"):
-        path = Path(resolve_sqlite(url, base_dir)[len("sqlite:///"):])
+        path = Path(resolve_sqlite(url, base_dir)[len("sqlite:///") :])
         if str(path) != ":memory:":
             return path.parent
     return base_dir

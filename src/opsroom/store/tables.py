@@ -21,19 +21,22 @@ from sqlalchemy import (
 from opsroom.store.types import UTCDateTime
 
 # Naming convention so Alembic migrations get stable constraint names on both backends.
-metadata = MetaData(naming_convention={
-    "ix": "ix_%(column_0_label)s",
-    "uq": "uq_%(table_name)s_%(column_0_name)s",
-    "ck": "ck_%(table_name)s_%(constraint_name)s",
-    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
-    "pk": "pk_%(table_name)s",
-})
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; BigInteger elsewhere.
 Id = BigInteger().with_variant(Integer(), "sqlite")
 
 runs = Table(
-    "runs", metadata,
+    "runs",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("command", String(100), nullable=False),
     Column("args", JSON, nullable=False),
@@ -63,7 +66,8 @@ runs = Table(
 )
 
 audit_log = Table(
-    "audit_log", metadata,
+    "audit_log",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=False),  # chain position, assigned by us
     Column("ts", UTCDateTime(), nullable=False),
     Column("actor", String(200), nullable=False),
@@ -85,7 +89,8 @@ for _column in (audit_log.c.actor, audit_log.c.command, audit_log.c.channel):
     Index(f"ix_audit_log_{_column.name}_lower", func.lower(_column), audit_log.c.id)
 
 locks = Table(
-    "locks", metadata,
+    "locks",
+    metadata,
     Column("key", String(300), primary_key=True),
     Column("run_id", BigInteger),
     Column("holder", String(200), nullable=False),
@@ -95,7 +100,8 @@ locks = Table(
 # Platform delivery ids already handled, so a retried delivery runs a command exactly once,
 # also across a restart.
 processed_events = Table(
-    "processed_events", metadata,
+    "processed_events",
+    metadata,
     Column("event_id", String(200), primary_key=True),
     Column("platform", String(50), nullable=False),
     Column("seen_at", UTCDateTime(), nullable=False),

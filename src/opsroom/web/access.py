@@ -24,9 +24,7 @@ def _channel_members(config: Any, name: str) -> list[list[str]] | None:
 def _admits(members: list[str], principal: Principal) -> bool:
     if not members:
         return True
-    return principal.name in members or any(
-        m.startswith("role:") and m[5:] in principal.roles for m in members
-    )
+    return principal.name in members or any(m.startswith("role:") and m[5:] in principal.roles for m in members)
 
 
 def run_visible(config: Any, principal: Principal, run: run_store.RunRow) -> bool:
@@ -45,9 +43,7 @@ def run_visible(config: Any, principal: Principal, run: run_store.RunRow) -> boo
 def output_hidden(system: System, principal: Principal, run: run_store.RunRow) -> str | None:
     """Why the output of a run is withheld from this person (private commands); None if shown."""
     spec = system.engine.parts.catalog.get(run.command)
-    return output_refusal(
-        spec, run.user, principal, CONSOLE_PLACE, system.config.guardrails.private_output_roles
-    )
+    return output_refusal(spec, run.user, principal, CONSOLE_PLACE, system.config.guardrails.private_output_roles)
 
 
 def visible_runs(
@@ -87,8 +83,9 @@ def may_run(system: System, principal: Principal, spec: CommandSpec) -> bool:
     return False
 
 
-def allowed_values(system: System, principal: Principal, spec: CommandSpec, arg: str, values: list[str],
-                   place: Place) -> list[str]:
+def allowed_values(
+    system: System, principal: Principal, spec: CommandSpec, arg: str, values: list[str], place: Place
+) -> list[str]:
     """The values of one argument this person may use here. A value is dropped only when
     policy tells values apart (some allowed with this argument alone, this one denied): a
     rule that needs the other arguments too leaves the list whole rather than empty."""

@@ -216,13 +216,25 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         if not isinstance(platform, str) or not platform or len(platform) > 50:
             raise BadRequest("`platform` must be a platform name")
         engine = system.engine
-        verdict = await run_check(engine.parts.pipeline, engine.services, viewer.principal,
-                                  place_of(channel, platform), text, people=list(engine.parts.directory))
-        return JSONResponse({
-            "outcome": verdict.outcome, "parsed": verdict.parsed, "error": verdict.error,
-            "reason": verdict.refusal or verdict.stop_text or verdict.reason,
-            "rules": list(verdict.rule_ids), "needs": verdict.need_kinds, "notes": verdict.notes,
-        })
+        verdict = await run_check(
+            engine.parts.pipeline,
+            engine.services,
+            viewer.principal,
+            place_of(channel, platform),
+            text,
+            people=list(engine.parts.directory),
+        )
+        return JSONResponse(
+            {
+                "outcome": verdict.outcome,
+                "parsed": verdict.parsed,
+                "error": verdict.error,
+                "reason": verdict.refusal or verdict.stop_text or verdict.reason,
+                "rules": list(verdict.rule_ids),
+                "needs": verdict.need_kinds,
+                "notes": verdict.notes,
+            }
+        )
 
     def may(viewer: Viewer, action: str) -> None:
         if not ctx.may(viewer.principal, action):
@@ -238,9 +250,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         rows, cursor = visible_runs(
             system, viewer.principal, limit=_limit(request), before_id=_cursor(request, "before"), **filters
         )
-        return JSONResponse(
-            {"runs": [run_json(r) for r in rows], "next_cursor": str(cursor) if cursor else None}
-        )
+        return JSONResponse({"runs": [run_json(r) for r in rows], "next_cursor": str(cursor) if cursor else None})
 
     def load_run(request: Request, viewer: Viewer) -> run_store.RunRow:
         may(viewer, "runs")
@@ -302,8 +312,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             parsed = system.audit.parse(query)
         except ParseError as exc:
             raise BadRequest(str(exc)) from None
-        entries = system.audit.search(parsed, limit=limit, before_id=_cursor(request, "before"),
-                                      scope=audit_scope(viewer))
+        entries = system.audit.search(
+            parsed, limit=limit, before_id=_cursor(request, "before"), scope=audit_scope(viewer)
+        )
         return JSONResponse(
             {
                 "query": parsed.describe(),
@@ -341,8 +352,11 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         except ParseError as exc:
             raise BadRequest(str(exc)) from None
         lines = system.audit.export_lines(parsed, scope=audit_scope(viewer))
-        return StreamingResponse(lines, media_type="application/x-ndjson",
-                                 headers={"Content-Disposition": 'attachment; filename="opsroom-audit.jsonl"'})
+        return StreamingResponse(
+            lines,
+            media_type="application/x-ndjson",
+            headers={"Content-Disposition": 'attachment; filename="opsroom-audit.jsonl"'},
+        )
 
     return [
         Route("/api/openapi.json", openapi),

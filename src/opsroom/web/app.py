@@ -33,12 +33,16 @@ def metrics_refusal(request: Request, token_env: str) -> Response | None:
         given = request.headers.get("authorization", "")
         if expected and hmac.compare_digest(given.encode(), f"Bearer {expected}".encode()):
             return None
-        return JSONResponse({"error": "send the metrics bearer token (server.metrics_token_env)"},
-                            status_code=401)
+        return JSONResponse({"error": "send the metrics bearer token (server.metrics_token_env)"}, status_code=401)
     if request.client is not None and request.client.host in LOOPBACK:
         return None
-    return JSONResponse({"error": "metrics are served to this machine only; set server.metrics_token_env "
-                         "to let a remote Prometheus scrape with a bearer token"}, status_code=403)
+    return JSONResponse(
+        {
+            "error": "metrics are served to this machine only; set server.metrics_token_env "
+            "to let a remote Prometheus scrape with a bearer token"
+        },
+        status_code=403,
+    )
 
 
 def build_app(system: System, *, manage_lifecycle: bool = True) -> Starlette:

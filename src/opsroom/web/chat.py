@@ -136,14 +136,20 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         except ValueError as exc:
             return JSONResponse({"error": f"cursor {exc}"}, status_code=400)
         with ctx.system.db.read() as conn:
-            found = msg_store.page(conn, cid, viewer.principal.name, before=before, after=after, limit=PAGE,
-                                   top_level=after is None)
+            found = msg_store.page(
+                conn, cid, viewer.principal.name, before=before, after=after, limit=PAGE, top_level=after is None
+            )
             counts = msg_store.reply_counts(conn, sorted({m.thread or m.id for m in found}))
         return JSONResponse(
-            {"messages": [adapter.event(m, replies=counts.get(m.id, 0),
-                                        parent_replies=counts.get(m.thread, 0) if m.thread else None)
-                          for m in found],
-             "more": len(found) == PAGE},
+            {
+                "messages": [
+                    adapter.event(
+                        m, replies=counts.get(m.id, 0), parent_replies=counts.get(m.thread, 0) if m.thread else None
+                    )
+                    for m in found
+                ],
+                "more": len(found) == PAGE,
+            },
             headers=SECURITY_HEADERS,
         )
 
@@ -217,11 +223,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 data = intake.loads(raw)
             except intake.BadBody:
                 raise WebChatError('send JSON: {"type": "post", "text": …}') from None
-            if (
-                not isinstance(data, dict)
-                or data.get("type") != "post"
-                or not isinstance(data.get("text"), str)
-            ):
+            if not isinstance(data, dict) or data.get("type") != "post" or not isinstance(data.get("text"), str):
                 raise WebChatError('send JSON: {"type": "post", "text": …}')
             thread = data.get("thread")
             if thread is not None and (not isinstance(thread, int) or isinstance(thread, bool) or thread < 1):
@@ -234,11 +236,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     async def live(websocket: WebSocket) -> None:
         viewer = ctx.session_viewer(websocket)
         cid = websocket.query_params.get("channel", "")
-        if (
-            viewer is None
-            or not same_origin(websocket.headers)
-            or not adapter.channels.may_see(viewer.principal, cid)
-        ):
+        if viewer is None or not same_origin(websocket.headers) or not adapter.channels.may_see(viewer.principal, cid):
             await websocket.close(code=4401 if viewer is None else 4403)
             return
         await websocket.accept()

@@ -35,9 +35,7 @@ DbOpt = Annotated[
 ]
 PasswordStdin = Annotated[
     bool,
-    typer.Option(
-        "--password-stdin", help="Read the password from standard input (for scripts) instead of prompting."
-    ),
+    typer.Option("--password-stdin", help="Read the password from standard input (for scripts) instead of prompting."),
 ]
 
 
@@ -116,9 +114,7 @@ def user_add(
     from ruamel.yaml.comments import CommentedMap
 
     if not re.fullmatch(r"[a-z][a-z0-9._-]{0,62}", name):
-        err.print(
-            "[red]A user name is lower-case letters, digits, '.', '_' or '-', starting with a letter.[/]"
-        )
+        err.print("[red]A user name is lower-case letters, digits, '.', '_' or '-', starting with a letter.[/]")
         raise typer.Exit(2)
     path = _config_file(config)
     hashed = "" if no_password else _read_password(password_stdin)
@@ -126,8 +122,7 @@ def user_add(
     def change(users: Any) -> None:
         if name in users:
             err.print(
-                f"[red]{name} already exists in {path}[/]; use `opsroom user passwd {name}` to change "
-                "the password."
+                f"[red]{name} already exists in {path}[/]; use `opsroom user passwd {name}` to change the password."
             )
             raise typer.Exit(1)
         entry = CommentedMap()

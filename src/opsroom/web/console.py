@@ -30,8 +30,9 @@ ACTIVE = tuple(lifecycle.ACTIVE)
 def run_filters(params: Any) -> tuple[dict[str, Any], dict[str, str]]:
     """Query parameters -> list_runs filters (unknown states are ignored, not an error)."""
     # NUL can be in no stored value, and PostgreSQL refuses it in a query: drop it.
-    shown = {k: str(params.get(k, "")).replace("\x00", "")[:200].strip()
-             for k in ("state", "command", "user", "channel")}
+    shown = {
+        k: str(params.get(k, "")).replace("\x00", "")[:200].strip() for k in ("state", "command", "user", "channel")
+    }
     filters: dict[str, Any] = {}
     if shown["state"]:
         try:

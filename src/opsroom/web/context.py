@@ -31,9 +31,11 @@ LOGIN_CSRF_COOKIE = "opsroom_login_csrf"
 CONSOLE_PLACE = Place("web", "console", is_direct=True)
 
 SECURITY_HEADERS = {
-    "Content-Security-Policy": ("default-src 'self'; script-src 'self'; style-src 'self'; "
-                                "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
-                                "base-uri 'none'; form-action 'self'"),
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; "
+        "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; "
+        "base-uri 'none'; form-action 'self'"
+    ),
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
@@ -71,10 +73,15 @@ class WebContext:
 
     def __post_init__(self) -> None:
         web = self.system.config.chat.web
-        self.limiter = AttemptLimiter(per_address=web.signin_attempts_per_address,
-                                      per_user=web.signin_failures_per_user, window=web.signin_window_seconds)
-        self.env = Environment(loader=FileSystemLoader(str(HERE / "templates")),
-                               autoescape=select_autoescape(default=True, default_for_string=True))
+        self.limiter = AttemptLimiter(
+            per_address=web.signin_attempts_per_address,
+            per_user=web.signin_failures_per_user,
+            window=web.signin_window_seconds,
+        )
+        self.env = Environment(
+            loader=FileSystemLoader(str(HERE / "templates")),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+        )
         self.env.filters["tojson_script"] = _json_for_script
         self.session_cache = sessions.SessionCache(self.system.db)
 
@@ -124,13 +131,15 @@ class WebContext:
         return bool(decision.allowed)
 
     # -- responses ---------------------------------------------------------------------------------
-    def render(self, name: str, request: Request, viewer: Viewer | None, status: int = 200,
-               **values: Any) -> HTMLResponse:
+    def render(
+        self, name: str, request: Request, viewer: Viewer | None, status: int = 200, **values: Any
+    ) -> HTMLResponse:
         template = self.env.get_template(name)
         if viewer is not None and "approvals_waiting" not in values:
             values["approvals_waiting"] = self.approvals_waiting(viewer)
-        html = template.render(request=request, viewer=viewer, demo=self.config.demo,
-                               nav=values.pop("nav", ""), **values)
+        html = template.render(
+            request=request, viewer=viewer, demo=self.config.demo, nav=values.pop("nav", ""), **values
+        )
         return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
 
     def approvals_waiting(self, viewer: Viewer) -> int:

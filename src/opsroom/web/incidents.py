@@ -29,8 +29,14 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         if viewer is None:
             return None, ctx.to_login(request)
         if not ctx.may(viewer.principal, PERMISSION):
-            return viewer, ctx.render("error.html", request, viewer, status=403, nav="",
-                                      message=f"You may not use this page (it needs permission for `{PERMISSION}`).")
+            return viewer, ctx.render(
+                "error.html",
+                request,
+                viewer,
+                status=403,
+                nav="",
+                message=f"You may not use this page (it needs permission for `{PERMISSION}`).",
+            )
         return viewer, None
 
     def readable(viewer: Viewer) -> Any:
@@ -46,8 +52,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         with system.db.read() as conn:
             found = incident_store.listing(conn, open_only=False, final=final, limit=200)
         may = readable(viewer)
-        return ctx.render("incidents.html", request, viewer, nav="incidents",
-                          incidents=[i for i in found if may(i)], final=final)
+        return ctx.render(
+            "incidents.html", request, viewer, nav="incidents", incidents=[i for i in found if may(i)], final=final
+        )
 
     async def incident_page(request: Request) -> Response:
         viewer, refused = gate(request)
@@ -59,10 +66,22 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             entries = timeline.entries(conn, incident) if incident is not None else []
         if incident is None or not readable(viewer)(incident):
             # Not there, or not yours to see: the same answer, so ids reveal nothing.
-            return ctx.render("error.html", request, viewer, status=404, nav="incidents",
-                              message="There is no such incident you may see.")
-        return ctx.render("incident.html", request, viewer, nav="incidents", incident=incident,
-                          entries=entries, lead=next(r.name for r in system.config.incidents.roles if r.lead))
+            return ctx.render(
+                "error.html",
+                request,
+                viewer,
+                status=404,
+                nav="incidents",
+                message="There is no such incident you may see.",
+            )
+        return ctx.render(
+            "incident.html",
+            request,
+            viewer,
+            nav="incidents",
+            incident=incident,
+            entries=entries,
+            lead=next(r.name for r in system.config.incidents.roles if r.lead),
+        )
 
-    return [Route("/console/incidents", incidents_page),
-            Route("/console/incidents/{incident_id:int}", incident_page)]
+    return [Route("/console/incidents", incidents_page), Route("/console/incidents/{incident_id:int}", incident_page)]

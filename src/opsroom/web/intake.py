@@ -89,8 +89,9 @@ def form(body: bytes) -> dict[str, str]:
     """An ``application/x-www-form-urlencoded`` body (strict UTF-8, also after unquoting)."""
     raw = text(body)
     try:
-        pairs = urllib.parse.parse_qsl(raw, keep_blank_values=True, encoding="utf-8", errors="strict",
-                                       max_num_fields=200)
+        pairs = urllib.parse.parse_qsl(
+            raw, keep_blank_values=True, encoding="utf-8", errors="strict", max_num_fields=200
+        )
     except (ValueError, UnicodeDecodeError):
         raise BadBody("the body is not a valid form") from None
     return dict(pairs)
@@ -108,12 +109,12 @@ def finite_timestamp(value: str) -> float | None:
 
 # -- replays -------------------------------------------------------------------------------------
 
+
 class ReplayGuard:
     """Signatures accepted within the signing window. A signed request is valid for that window,
     so within it the same signature a second time is a replay: refused, not answered 200."""
 
-    def __init__(self, window: float = 300.0, size: int = 50_000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, window: float = 300.0, size: int = 50_000, clock: Callable[[], float] = time.monotonic) -> None:
         self.window = window
         self._size = size
         self._clock = clock
@@ -134,6 +135,7 @@ class ReplayGuard:
 
 
 # -- the size cap --------------------------------------------------------------------------------
+
 
 class BodyLimit:
     """ASGI middleware: a request body larger than ``max_bytes`` gets a 413 before any route
@@ -179,10 +181,21 @@ class BodyLimit:
         await self.app(scope, replay, send)
 
     async def _refuse(self, send: Send, status: int) -> None:
-        reason = (f"the request body is larger than {self.max_bytes} bytes" if status == 413
-                  else "Content-Length is not a number")
+        reason = (
+            f"the request body is larger than {self.max_bytes} bytes"
+            if status == 413
+            else "Content-Length is not a number"
+        )
         payload = json.dumps({"error": reason}).encode()
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
-                                (b"content-length", str(len(payload)).encode())]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"connection", b"close"),
+                    (b"content-length", str(len(payload)).encode()),
+                ],
+            }
+        )
         await send({"type": "http.response.body", "body": payload})

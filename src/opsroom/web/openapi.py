@@ -18,8 +18,19 @@ CURSOR = {
     "description": "Pass back as the cursor parameter for the next page; null at the end.",
 }
 
-RUN_STATES = ["awaiting_confirmation", "awaiting_approval", "queued", "running", "succeeded", "failed",
-              "cancelled", "timed_out", "interrupted", "denied", "expired"]
+RUN_STATES = [
+    "awaiting_confirmation",
+    "awaiting_approval",
+    "queued",
+    "running",
+    "succeeded",
+    "failed",
+    "cancelled",
+    "timed_out",
+    "interrupted",
+    "denied",
+    "expired",
+]
 
 SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
@@ -342,26 +353,35 @@ def spec() -> dict[str, Any]:
                     "summary": "What would happen if you typed a command (nothing is run)",
                     "requestBody": {
                         "required": True,
-                        "content": {"application/json": {"schema": {
-                            "type": "object", "additionalProperties": False, "required": ["text"],
-                            "properties": {
-                                "text": {"type": "string", "minLength": 1, "maxLength": 4000,
-                                         "pattern": "\\S"},
-                                "channel": {"type": "string", "minLength": 1, "maxLength": 200},
-                                "platform": {"type": "string", "minLength": 1, "maxLength": 50},
-                            },
-                        }}},
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["text"],
+                                    "properties": {
+                                        "text": {"type": "string", "minLength": 1, "maxLength": 4000, "pattern": "\\S"},
+                                        "channel": {"type": "string", "minLength": 1, "maxLength": 200},
+                                        "platform": {"type": "string", "minLength": 1, "maxLength": 50},
+                                    },
+                                }
+                            }
+                        },
                     },
                     "responses": {
                         "200": _json(
-                            {"type": "object", "properties": {
-                                "outcome": {"enum": ["allow", "deny", "frozen", "limited", "locked", "error"]},
-                                "parsed": {"type": "string"}, "error": {"type": "string"},
-                                "reason": {"type": "string"},
-                                "rules": {"type": "array", "items": {"type": "string"}},
-                                "needs": {"type": "array", "items": {"type": "string"}},
-                                "notes": {"type": "array", "items": {"type": "string"}},
-                            }},
+                            {
+                                "type": "object",
+                                "properties": {
+                                    "outcome": {"enum": ["allow", "deny", "frozen", "limited", "locked", "error"]},
+                                    "parsed": {"type": "string"},
+                                    "error": {"type": "string"},
+                                    "reason": {"type": "string"},
+                                    "rules": {"type": "array", "items": {"type": "string"}},
+                                    "needs": {"type": "array", "items": {"type": "string"}},
+                                    "notes": {"type": "array", "items": {"type": "string"}},
+                                },
+                            },
                             "The verdict of the same pipeline steps chat runs",
                         ),
                         **_errors(400, 401, 413),

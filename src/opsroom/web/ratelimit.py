@@ -8,8 +8,9 @@ from collections import defaultdict, deque
 
 
 class AttemptLimiter:
-    def __init__(self, *, per_address: int = 20, per_user: int = 5, window: float = 300.0,
-                 clock: object = time.monotonic) -> None:
+    def __init__(
+        self, *, per_address: int = 20, per_user: int = 5, window: float = 300.0, clock: object = time.monotonic
+    ) -> None:
         self.per_address = per_address
         self.per_user = per_user
         self.window = window

@@ -54,8 +54,11 @@ def create_session(db: Database, user: str, *, hours: float = SESSION_HOURS) -> 
     session = Session(user, secrets.token_urlsafe(24), now + dt.timedelta(hours=hours))
     with db.begin() as conn:
         conn.execute(delete(web_sessions).where(web_sessions.c.expires_at < now))
-        conn.execute(insert(web_sessions).values(id_hash=digest(cookie), user=user, csrf=session.csrf,
-                                                 created_at=now, expires_at=session.expires_at))
+        conn.execute(
+            insert(web_sessions).values(
+                id_hash=digest(cookie), user=user, csrf=session.csrf, created_at=now, expires_at=session.expires_at
+            )
+        )
     return cookie, session
 
 
@@ -85,8 +88,14 @@ class SessionCache:
     first). ``end`` deletes the session and forgets it in the same step.
     """
 
-    def __init__(self, db: Database, *, ttl: float = SESSION_CACHE_SECONDS, size: int = SESSION_CACHE_SIZE,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        db: Database,
+        *,
+        ttl: float = SESSION_CACHE_SECONDS,
+        size: int = SESSION_CACHE_SIZE,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.db = db
         self.ttl = ttl
         self.size = size
@@ -138,9 +147,18 @@ def create_token(db: Database, user: str, name: str = "", *, days: float | None 
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     now = utcnow()
     with db.begin() as conn:
-        result = conn.execute(insert(api_tokens).values(
-            user=user, name=name[:100], token_hash=digest(token), prefix=token[:10], created_at=now,
-            expires_at=now + dt.timedelta(days=days) if days else None, last_used_at=None, revoked=False))
+        result = conn.execute(
+            insert(api_tokens).values(
+                user=user,
+                name=name[:100],
+                token_hash=digest(token),
+                prefix=token[:10],
+                created_at=now,
+                expires_at=now + dt.timedelta(days=days) if days else None,
+                last_used_at=None,
+                revoked=False,
+            )
+        )
     return token, int(result.inserted_primary_key[0])  # type: ignore[index]
 
 
@@ -168,9 +186,19 @@ def list_tokens(db: Database, user: str | None = None) -> list[TokenInfo]:
         query = query.where(api_tokens.c.user == user)
     with db.read() as conn:
         rows = conn.execute(query).all()
-    return [TokenInfo(int(r.id), r.user, r.name, r.prefix, as_utc(r.created_at),
-                      as_utc(r.expires_at) if r.expires_at else None,
-                      as_utc(r.last_used_at) if r.last_used_at else None, bool(r.revoked)) for r in rows]
+    return [
+        TokenInfo(
+            int(r.id),
+            r.user,
+            r.name,
+            r.prefix,
+            as_utc(r.created_at),
+            as_utc(r.expires_at) if r.expires_at else None,
+            as_utc(r.last_used_at) if r.last_used_at else None,
+            bool(r.revoked),
+        )
+        for r in rows
+    ]
 
 
 def revoke_token(db: Database, token_id: int) -> bool:

@@ -44,17 +44,32 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     def demo_users() -> list[dict[str, Any]]:
         if not ctx.config.demo:
             return []
-        return [{"name": name, "label": user.display_name or name, "roles": ", ".join(user.roles),
-                 "needs_password": bool(user.password_hash)}
-                for name, user in ctx.config.users.items()]
+        return [
+            {
+                "name": name,
+                "label": user.display_name or name,
+                "roles": ", ".join(user.roles),
+                "needs_password": bool(user.password_hash),
+            }
+            for name, user in ctx.config.users.items()
+        ]
 
     def form(request: Request, error: str = "", status: int = 200, username: str = "") -> Response:
         token = new_login_csrf()
-        response = ctx.render("login.html", request, None, status=status, error=error, csrf=token,
-                              demo_users=demo_users(), username=username,
-                              next=safe_next(request.query_params.get("next")))
-        response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict",
-                            secure=ctx.secure_cookies, path="/login")
+        response = ctx.render(
+            "login.html",
+            request,
+            None,
+            status=status,
+            error=error,
+            csrf=token,
+            demo_users=demo_users(),
+            username=username,
+            next=safe_next(request.query_params.get("next")),
+        )
+        response.set_cookie(
+            LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=ctx.secure_cookies, path="/login"
+        )
         return response
 
     async def login_page(request: Request) -> Response:
@@ -73,8 +88,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         address = client_address(request)
         wait = ctx.limiter.retry_after(address, username)
         if wait > 0:
-            response = form(request, f"Too many sign-in attempts; try again in {int(wait) + 1} seconds.",
-                            429, username)
+            response = form(request, f"Too many sign-in attempts; try again in {int(wait) + 1} seconds.", 429, username)
             response.headers["Retry-After"] = str(int(wait) + 1)
             return response
         ctx.limiter.attempt(address)
@@ -95,12 +109,24 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         hours = ctx.config.chat.web.session_hours
         cookie, _session = sessions.create_session(ctx.system.db, username, hours=hours)
         with ctx.system.db.begin() as conn:
-            ctx.system.audit.append(conn, actor=username, action="web.signin", platform="web",
-                                    summary=f"{username} signed in to the web console",
-                                    detail={"address": address})
+            ctx.system.audit.append(
+                conn,
+                actor=username,
+                action="web.signin",
+                platform="web",
+                summary=f"{username} signed in to the web console",
+                detail={"address": address},
+            )
         response = RedirectResponse(safe_next(str(data.get("next", "")) or None), status_code=303)
-        response.set_cookie(SESSION_COOKIE, cookie, httponly=True, samesite="lax", secure=ctx.secure_cookies,
-                            max_age=int(hours * 3600), path="/")
+        response.set_cookie(
+            SESSION_COOKIE,
+            cookie,
+            httponly=True,
+            samesite="lax",
+            secure=ctx.secure_cookies,
+            max_age=int(hours * 3600),
+            path="/",
+        )
         response.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
         return with_headers(response)
 

@@ -18,10 +18,15 @@ from opsroom.store.types import as_utc
 
 MAX_ROWS = 50_000
 OUTCOMES = ("succeeded", "failed", "cancelled", "denied", "other")
-_OUTCOME_OF = {"succeeded": "succeeded", "failed": "failed", "timed_out": "failed",
-               "interrupted": "failed", "cancelled": "cancelled", "denied": "denied", "expired": "denied"}
-
-
+_OUTCOME_OF = {
+    "succeeded": "succeeded",
+    "failed": "failed",
+    "timed_out": "failed",
+    "interrupted": "failed",
+    "cancelled": "cancelled",
+    "denied": "denied",
+    "expired": "denied",
+}
 
 
 def _days(now: dt.datetime, days: int) -> list[str]:
@@ -43,17 +48,39 @@ def dashboard(db: Any, *, days: int = 14, now: dt.datetime | None = None) -> dic
     per_day: dict[str, dict[str, int]] = {o: dict.fromkeys(labels, 0) for o in OUTCOMES}
     durations: dict[str, list[float]] = defaultdict(list)
     with db.read() as conn:
-        rows = conn.execute(select(runs.c.command, runs.c.state, runs.c.created_at, runs.c.started_at,
-                                   runs.c.finished_at).where(runs.c.created_at >= since)
-                            .order_by(runs.c.id.desc()).limit(MAX_ROWS)).all()
-        audit_rows = conn.execute(select(audit_log.c.ts, audit_log.c.action, audit_log.c.summary)
-                                  .where(audit_log.c.ts >= since, audit_log.c.action.in_(
-                                      ["decision", "approval.approved", "approval.denied", "freeze.denied",
-                                       "action.denied", "cancel.denied", "approval.expired"]))
-                                  .order_by(audit_log.c.id.desc()).limit(MAX_ROWS)).all()
-        desk = {outcome: int(n) for outcome, n in conn.execute(
-            select(desk_questions.c.outcome, func.count()).where(desk_questions.c.asked_at >= since)
-            .group_by(desk_questions.c.outcome))}
+        rows = conn.execute(
+            select(runs.c.command, runs.c.state, runs.c.created_at, runs.c.started_at, runs.c.finished_at)
+            .where(runs.c.created_at >= since)
+            .order_by(runs.c.id.desc())
+            .limit(MAX_ROWS)
+        ).all()
+        audit_rows = conn.execute(
+            select(audit_log.c.ts, audit_log.c.action, audit_log.c.summary)
+            .where(
+                audit_log.c.ts >= since,
+                audit_log.c.action.in_(
+                    [
+                        "decision",
+                        "approval.approved",
+                        "approval.denied",
+                        "freeze.denied",
+                        "action.denied",
+                        "cancel.denied",
+                        "approval.expired",
+                    ]
+                ),
+            )
+            .order_by(audit_log.c.id.desc())
+            .limit(MAX_ROWS)
+        ).all()
+        desk = {
+            outcome: int(n)
+            for outcome, n in conn.execute(
+                select(desk_questions.c.outcome, func.count())
+                .where(desk_questions.c.asked_at >= since)
+                .group_by(desk_questions.c.outcome)
+            )
+        }
     for command, state, created, started, finished in rows:
         day = as_utc(created).date().isoformat()
         if day in per_day["other"]:
@@ -86,8 +113,11 @@ def dashboard(db: Any, *, days: int = 14, now: dt.datetime | None = None) -> dic
             "p95": [round(percentile(durations[c], 95), 3) for c in commands],
             "count": [len(durations[c]) for c in commands],
         },
-        "decisions": {"denials": [denials[d] for d in labels], "approvals": [approvals[d] for d in labels],
-                      "approvals_denied_or_expired": [approval_denials[d] for d in labels]},
+        "decisions": {
+            "denials": [denials[d] for d in labels],
+            "approvals": [approvals[d] for d in labels],
+            "approvals_denied_or_expired": [approval_denials[d] for d in labels],
+        },
         "total_runs": len(rows),
         "desk": _desk_figures(desk),
     }
@@ -97,7 +127,11 @@ def _desk_figures(counts: dict[str, int]) -> dict[str, Any]:
     """Help-desk questions in the window; deflection = solved / (solved + escalated)."""
     solved, escalated = counts.get("solved", 0), counts.get("escalated", 0)
     settled = solved + escalated
-    return {"asked": sum(counts.values()), "solved": solved, "escalated": escalated,
-            "dismissed": counts.get("dismissed", 0),
-            "open": counts.get("suggested", 0) + counts.get("no_match", 0),
-            "deflection": round(solved / settled, 3) if settled else None}
+    return {
+        "asked": sum(counts.values()),
+        "solved": solved,
+        "escalated": escalated,
+        "dismissed": counts.get("dismissed", 0),
+        "open": counts.get("suggested", 0) + counts.get("no_match", 0),
+        "deflection": round(solved / settled, 3) if settled else None,
+    }

@@ -19,18 +19,37 @@ def test_append_returns_consecutive_ids_and_reads_back(db: Database) -> None:
     log = AuditLog(db)
     ts = datetime(2026, 11, 3, 9, 15, 0, 123456, tzinfo=UTC)
     with db.begin() as conn:
-        first = log.append(conn, actor="alice", action="received", command="rollback", platform="slack",
-                           channel="#ops", run_id=42, summary="/rollback api v1.2", ts=ts,
-                           detail={"args": {"service": "api", "version": "v1.2"}})
-        more = log.append_many(conn, [AuditRecord("alice", "decision", "rollback", run_id=42),
-                                      AuditRecord("alice", "run.started", "rollback", run_id=42)])
+        first = log.append(
+            conn,
+            actor="alice",
+            action="received",
+            command="rollback",
+            platform="slack",
+            channel="#ops",
+            run_id=42,
+            summary="/rollback api v1.2",
+            ts=ts,
+            detail={"args": {"service": "api", "version": "v1.2"}},
+        )
+        more = log.append_many(
+            conn,
+            [
+                AuditRecord("alice", "decision", "rollback", run_id=42),
+                AuditRecord("alice", "run.started", "rollback", run_id=42),
+            ],
+        )
     assert (first, more) == (1, [2, 3])
     entries = log.for_run(42)
     assert [e.action for e in entries] == ["received", "decision", "run.started"]
     e = entries[0]
     assert e.ts == ts and e.ts.tzinfo is UTC
     assert (e.actor, e.command, e.platform, e.channel, e.summary) == (
-        "alice", "rollback", "slack", "#ops", "/rollback api v1.2")
+        "alice",
+        "rollback",
+        "slack",
+        "#ops",
+        "/rollback api v1.2",
+    )
     assert e.detail == {"args": {"service": "api", "version": "v1.2"}}
     assert e.prev_hash == ZERO_HASH and entries[1].prev_hash == e.hash
     assert log.verify().ok
@@ -140,9 +159,19 @@ def test_unicode_and_large_detail_round_trip(db: Database) -> None:
     log = AuditLog(db)
     big = "x" * 1_000_000
     detail = {
-        "emoji": "deploy 🚀 done ✅", "cjk": "回滚完成", "rtl": "שלום", "combining": "e\u0301",
-        "nul": "a\x00b", "lone": "\ud800", "quote": 'say "hi"\\', "big": big,
-        "list": list(range(1000)), "float": 0.1, "neg0": -0.0, "huge": 2**62, "when": datetime(2026, 1, 1),
+        "emoji": "deploy 🚀 done ✅",
+        "cjk": "回滚完成",
+        "rtl": "שלום",
+        "combining": "e\u0301",
+        "nul": "a\x00b",
+        "lone": "\ud800",
+        "quote": 'say "hi"\\',
+        "big": big,
+        "list": list(range(1000)),
+        "float": 0.1,
+        "neg0": -0.0,
+        "huge": 2**62,
+        "when": datetime(2026, 1, 1),
     }
     with db.begin() as conn:
         log.append(conn, actor="ünïcødé", action="run.output", summary="Größe: 1 MB — ok ✓", detail=detail)
@@ -159,11 +188,23 @@ def test_unicode_and_large_detail_round_trip(db: Database) -> None:
 def test_values_too_long_for_their_column_are_cut_not_refused(db: Database) -> None:
     log = AuditLog(db)
     with db.begin() as conn:
-        log.append(conn, actor="u" * 300, action="received", command="x" * 5000, channel="#" + "c" * 500,
-                   platform="p" * 80, summary="s" * 100_000)
+        log.append(
+            conn,
+            actor="u" * 300,
+            action="received",
+            command="x" * 5000,
+            channel="#" + "c" * 500,
+            platform="p" * 80,
+            summary="s" * 100_000,
+        )
     [e] = log.search("")
     assert (len(e.actor), len(e.command), len(e.channel), len(e.platform), len(e.summary)) == (
-        200, 100, 200, 50, 100_000)
+        200,
+        100,
+        200,
+        50,
+        100_000,
+    )
     assert log.verify().ok
 
 

@@ -25,18 +25,56 @@ def log(db: Database) -> AuditLog:
     log = AuditLog(db)
     rows = [
         # id 1..
-        AuditRecord("alice", "received", "rollback", "slack", "#ops", 1, "/rollback api v1.2",
-                    {"args": {"service": "api"}}, utc(2026, 11, 2, 23, 59, 59, 999999)),  # Mon, last µs
-        AuditRecord("alice", "decision", "rollback", "slack", "#ops", 1, "allowed",
-                    {"rule_ids": ["break-glass"]}, utc(2026, 11, 3, 0, 0)),  # Tue, first µs
-        AuditRecord("bob", "run.started", "deploy", "mattermost", "#deploys", 2, "deploy web to staging",
-                    {"env": "staging"}, utc(2026, 11, 4, 12, 0)),  # Wed
-        AuditRecord("bob", "run.finished", "deploy", "mattermost", "#deploys", 2, "disk full on web-3",
-                    {"exit_code": 1, "path": "C:\\temp"}, utc(2026, 11, 5, 10, 0)),  # Thu morning
-        AuditRecord("Carol", "approval", "rollback", "web", "ops", 1, "100% approved by carol_x",
-                    {}, utc(2026, 11, 5, 14, 0)),  # Thu, 1.5 h before NOW
-        AuditRecord("dave", "received", "status", "web", "#ops", None, "1000 approved by carolXx",
-                    {}, utc(2026, 11, 5, 14, 30)),
+        AuditRecord(
+            "alice",
+            "received",
+            "rollback",
+            "slack",
+            "#ops",
+            1,
+            "/rollback api v1.2",
+            {"args": {"service": "api"}},
+            utc(2026, 11, 2, 23, 59, 59, 999999),
+        ),  # Mon, last µs
+        AuditRecord(
+            "alice",
+            "decision",
+            "rollback",
+            "slack",
+            "#ops",
+            1,
+            "allowed",
+            {"rule_ids": ["break-glass"]},
+            utc(2026, 11, 3, 0, 0),
+        ),  # Tue, first µs
+        AuditRecord(
+            "bob",
+            "run.started",
+            "deploy",
+            "mattermost",
+            "#deploys",
+            2,
+            "deploy web to staging",
+            {"env": "staging"},
+            utc(2026, 11, 4, 12, 0),
+        ),  # Wed
+        AuditRecord(
+            "bob",
+            "run.finished",
+            "deploy",
+            "mattermost",
+            "#deploys",
+            2,
+            "disk full on web-3",
+            {"exit_code": 1, "path": "C:\\temp"},
+            utc(2026, 11, 5, 10, 0),
+        ),  # Thu morning
+        AuditRecord(
+            "Carol", "approval", "rollback", "web", "ops", 1, "100% approved by carol_x", {}, utc(2026, 11, 5, 14, 0)
+        ),  # Thu, 1.5 h before NOW
+        AuditRecord(
+            "dave", "received", "status", "web", "#ops", None, "1000 approved by carolXx", {}, utc(2026, 11, 5, 14, 30)
+        ),
     ]
     with db.begin() as conn:
         log.append_many(conn, rows)
@@ -142,8 +180,19 @@ def test_export_round_trip_rehashes_from_the_file_alone(log: AuditLog) -> None:
     assert len(lines) == 6
     for n, line in enumerate(lines, 1):
         e = json.loads(line)
-        fields = [e["id"], e["ts"], e["actor"], e["action"], e["command"], e["platform"], e["channel"],
-                  e["run_id"], e["summary"], e["detail"], e["prev_hash"]]
+        fields = [
+            e["id"],
+            e["ts"],
+            e["actor"],
+            e["action"],
+            e["command"],
+            e["platform"],
+            e["channel"],
+            e["run_id"],
+            e["summary"],
+            e["detail"],
+            e["prev_hash"],
+        ]
         canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         assert hashlib.sha256(canonical.encode()).hexdigest() == e["hash"]
         assert e["id"] == n and e["prev_hash"] == prev

@@ -20,15 +20,25 @@ T0 = datetime(2026, 11, 3, 9, 0, tzinfo=UTC)
 def log(db: Database) -> AuditLog:
     """Eight rows: a rollback command's steps, then a deploy's."""
     log = AuditLog(db)
-    steps = ["received", "parsed", "decision", "run.started", "run.finished",
-             "received", "decision", "run.started"]
+    steps = ["received", "parsed", "decision", "run.started", "run.finished", "received", "decision", "run.started"]
     with db.begin() as conn:
-        log.append_many(conn, [
-            AuditRecord("alice", action, "rollback" if i < 5 else "deploy", "slack", "#ops", 40 + i // 5,
-                        f"step {i + 1}", {"rule_ids": ["ops-may-rollback"], "n": i + 1},
-                        T0 + timedelta(minutes=i))
-            for i, action in enumerate(steps)
-        ])
+        log.append_many(
+            conn,
+            [
+                AuditRecord(
+                    "alice",
+                    action,
+                    "rollback" if i < 5 else "deploy",
+                    "slack",
+                    "#ops",
+                    40 + i // 5,
+                    f"step {i + 1}",
+                    {"rule_ids": ["ops-may-rollback"], "n": i + 1},
+                    T0 + timedelta(minutes=i),
+                )
+                for i, action in enumerate(steps)
+            ],
+        )
     assert log.verify().ok
     return log
 
@@ -58,10 +68,17 @@ def test_edited_summary_is_named(db: Database, log: AuditLog) -> None:
     assert "row 3: altered" in report.text()
 
 
-@pytest.mark.parametrize(("column", "value"), [
-    ("actor", "mallory"), ("action", "noop"), ("command", "status"), ("platform", "web"),
-    ("channel", "#random"), ("hash", "f" * 64),
-])
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("actor", "mallory"),
+        ("action", "noop"),
+        ("command", "status"),
+        ("platform", "web"),
+        ("channel", "#random"),
+        ("hash", "f" * 64),
+    ],
+)
 def test_any_edited_column_is_named(db: Database, log: AuditLog, column: str, value: str) -> None:
     sql(db, f"UPDATE audit_log SET {column} = :v WHERE id = 5", v=value)
     assert findings(log) == [(5, "altered")]
@@ -76,16 +93,16 @@ def test_edited_run_id_and_time_are_named(db: Database, log: AuditLog) -> None:
 
 def test_edited_detail_is_named(db: Database, log: AuditLog) -> None:
     with db.begin() as conn:
-        conn.execute(update(audit_log).where(audit_log.c.id == 4)
-                     .values(detail={"rule_ids": ["break-glass"], "n": 4}))
+        conn.execute(update(audit_log).where(audit_log.c.id == 4).values(detail={"rule_ids": ["break-glass"], "n": 4}))
     assert findings(log) == [(4, "altered")]
 
 
 def test_detail_rewritten_with_the_same_meaning_is_not_a_finding(db: Database, log: AuditLog) -> None:
     """Key order and spacing are not content: a JSON tool re-saving the row is harmless."""
     with db.begin() as conn:
-        conn.execute(update(audit_log).where(audit_log.c.id == 4)
-                     .values(detail={"n": 4, "rule_ids": ["ops-may-rollback"]}))
+        conn.execute(
+            update(audit_log).where(audit_log.c.id == 4).values(detail={"n": 4, "rule_ids": ["ops-may-rollback"]})
+        )
     assert log.verify().ok
 
 
@@ -137,9 +154,19 @@ def test_rewritten_row_with_recomputed_hash_breaks_the_next_link(db: Database, l
     forged_summary = "allowed by break-glass"
     from opsroom.audit.chain import canonical_detail, entry_hash, ts_text
 
-    forged_hash = entry_hash(3, ts_text(row3.ts), row3.actor, row3.action, row3.command, row3.platform,
-                             row3.channel, row3.run_id, forged_summary, canonical_detail(row3.detail),
-                             row3.prev_hash)
+    forged_hash = entry_hash(
+        3,
+        ts_text(row3.ts),
+        row3.actor,
+        row3.action,
+        row3.command,
+        row3.platform,
+        row3.channel,
+        row3.run_id,
+        forged_summary,
+        canonical_detail(row3.detail),
+        row3.prev_hash,
+    )
     sql(db, "UPDATE audit_log SET summary = :s, hash = :h WHERE id = 3", s=forged_summary, h=forged_hash)
     report = log.verify()
     assert findings(log) == [(4, "bad link")]

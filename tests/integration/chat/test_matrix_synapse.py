@@ -56,36 +56,57 @@ class Room:
             await asyncio.sleep(0.05)
 
     def bot_events(self, person: str = "alice") -> list[dict[str, Any]]:
-        return [e for e in self.people[person].events
-                if e.get("sender") == BOT and e["room_id"] == self.room_id and e.get("type") == "m.room.message"]
+        return [
+            e
+            for e in self.people[person].events
+            if e.get("sender") == BOT and e["room_id"] == self.room_id and e.get("type") == "m.room.message"
+        ]
 
     async def bot_says(self, text: str, *, thread: str | None = None, person: str = "alice") -> dict[str, Any]:
         """The bot's message (or edit) in the room, in ``thread`` if given, showing ``text``."""
+
         def match(e: dict[str, Any]) -> bool:
             if e.get("sender") != BOT or e["room_id"] != self.room_id or text not in body_of(e):
                 return False
             if thread is None:
                 return True
             kind, target = relation(e)
-            return (kind == "m.thread" and target == thread) or (kind == "m.replace" and any(
-                b["event_id"] == target and relation(b) == ("m.thread", thread) for b in self.bot_events(person)))
+            return (kind == "m.thread" and target == thread) or (
+                kind == "m.replace"
+                and any(
+                    b["event_id"] == target and relation(b) == ("m.thread", thread) for b in self.bot_events(person)
+                )
+            )
 
         return await self.people[person].wait_for(match)
 
 
-def start_system(tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch: pytest.MonkeyPatch,
-                 invites_from: str = "localhost", rooms: tuple[str, ...] = ()) -> System:
-    config = MatrixConfig(homeserver=synapse.url, user_id=BOT, password=PASSWORD, invites_from_servers=[invites_from],
-                          rooms=list(rooms))
+def start_system(
+    tmp_path: Path,
+    db_url: str,
+    synapse: Synapse,
+    monkeypatch: pytest.MonkeyPatch,
+    invites_from: str = "localhost",
+    rooms: tuple[str, ...] = (),
+) -> System:
+    config = MatrixConfig(
+        homeserver=synapse.url, user_id=BOT, password=PASSWORD, invites_from_servers=[invites_from], rooms=list(rooms)
+    )
     adapter = MatrixAdapter(config, store=tmp_path / "matrix-store", known_users={matrix_id(n) for n in PEOPLE})
-    system, _ = make_system(tmp_path, db_url, demo_with_matrix_users(), adapter=adapter,  # type: ignore[arg-type]
-                            monkeypatch=monkeypatch)
+    system, _ = make_system(
+        tmp_path,
+        db_url,
+        demo_with_matrix_users(),
+        adapter=adapter,  # type: ignore[arg-type]
+        monkeypatch=monkeypatch,
+    )
     return system
 
 
 @asynccontextmanager
-async def matrix_room(tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch: pytest.MonkeyPatch,
-                      *, encrypted: bool = False) -> AsyncIterator[Room]:
+async def matrix_room(
+    tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch: pytest.MonkeyPatch, *, encrypted: bool = False
+) -> AsyncIterator[Room]:
     people = {n: Person(synapse.url, matrix_id(n), tmp_path / f"people-{n}") for n in PEOPLE}
     system = start_system(tmp_path, db_url, synapse, monkeypatch)
     adapter = system.chat.get("matrix")
@@ -94,12 +115,18 @@ async def matrix_room(tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch
     try:
         for person in people.values():
             await person.start()
-        room_id = await people["alice"].create_room([BOT, matrix_id("bob"), matrix_id("carol")],
-                                                    name="ops", encrypted=encrypted)
+        room_id = await people["alice"].create_room(
+            [BOT, matrix_id("bob"), matrix_id("carol")], name="ops", encrypted=encrypted
+        )
         await people["bob"].join(room_id)
         await people["carol"].join(room_id)
-        await people["alice"].wait_for(lambda e: e.get("type") == "m.room.member" and e.get("state_key") == BOT
-                                       and e["content"].get("membership") == "join")
+        await people["alice"].wait_for(
+            lambda e: (
+                e.get("type") == "m.room.member"
+                and e.get("state_key") == BOT
+                and e["content"].get("membership") == "join"
+            )
+        )
         yield Room(system, adapter, people, room_id)
     finally:
         for person in people.values():
@@ -169,9 +196,13 @@ async def test_a_command_in_an_encrypted_room_is_answered_encrypted(
         try:
             await room.people["alice"].client.room_invite(room.room_id, mallory.user_id)
             await mallory.join(room.room_id)
-            await room.people["alice"].wait_for(lambda e: e.get("type") == "m.room.member"
-                                                and e.get("state_key") == mallory.user_id
-                                                and e["content"].get("membership") == "join")
+            await room.people["alice"].wait_for(
+                lambda e: (
+                    e.get("type") == "m.room.member"
+                    and e.get("state_key") == mallory.user_id
+                    and e["content"].get("membership") == "join"
+                )
+            )
             await room.people["alice"].say(room.room_id, "!deploy api-gateway staging")
             done = await room.bot_says("succeeded")
             assert done["decrypted"], "the bot's answer travelled encrypted"
@@ -250,8 +281,13 @@ async def test_the_bot_joins_its_configured_room_and_a_typed_approval_works(
         # no invite: the bot joins because the room is in its config (and only invites from elsewhere are ignored)
         system = start_system(tmp_path, db_url, synapse, monkeypatch, invites_from="ops.example.org", rooms=(room_id,))
         await system.start()
-        await alice.wait_for(lambda e: e.get("type") == "m.room.member" and e.get("state_key") == BOT
-                             and e["content"].get("membership") == "join")
+        await alice.wait_for(
+            lambda e: (
+                e.get("type") == "m.room.member"
+                and e.get("state_key") == BOT
+                and e["content"].get("membership") == "join"
+            )
+        )
         await alice.say(room_id, "!deploy payments production")
         await alice.wait_for(lambda e: e.get("sender") == BOT and "needs approval" in body_of(e))
         await carol.say(room_id, "!approve 1")

@@ -91,9 +91,7 @@ async def test_mention_dm_and_channel_posts_become_message_events() -> None:
         events = await env.recorder.wait_for(3)
     by_text = {e.text: e for e in events if isinstance(e, MessageEvent)}
     mention = by_text["deploy api staging"]
-    assert (
-        mention.addressed and mention.sender_email == "alice@example.com" and mention.sender_name == "alice"
-    )
+    assert mention.addressed and mention.sender_email == "alice@example.com" and mention.sender_name == "alice"
     assert mention.place.channel == OPS and mention.place.name == "#ops" and mention.place.thread is None
     assert mention.event_id and mention.event_id.startswith("mattermost:post:")
     dm = by_text["status api"]
@@ -112,16 +110,12 @@ async def test_own_system_and_bot_posts_are_ignored_and_threads_kept() -> None:
         await env.fake.user_posts("!status", user_id=ALICE, root_id=root["id"])
         events = await env.recorder.wait_for(1)
         await asyncio.sleep(0.2)
-    assert [(e.text, e.place.thread) for e in events if isinstance(e, MessageEvent)] == [
-        ("!status", root["id"])
-    ]
+    assert [(e.text, e.place.thread) for e in events if isinstance(e, MessageEvent)] == [("!status", root["id"])]
 
 
 async def test_socket_drop_mid_run_reconnects_and_keeps_receiving() -> None:
     async with mm_env() as env:
-        ref = await env.adapter.send(
-            Place("mattermost", OPS), Message.plain("deploy: running", tone="running")
-        )
+        ref = await env.adapter.send(Place("mattermost", OPS), Message.plain("deploy: running", tone="running"))
         await env.fake.user_posts("@opsroom status", user_id=ALICE, mentions=[BOT_ID])
         await env.recorder.wait_for(1)
         await env.fake.drop_sockets()
@@ -245,14 +239,10 @@ async def test_buttons_round_trip_and_forged_clicks_are_refused() -> None:
             action_click({**context, "action_id": "signed-deny-id"}, user_id=MALLORY, post_id=ref.message_id)
         )
         unsigned = await click(
-            action_click(
-                {"action_id": "signed-approve-id", "channel_id": OPS}, user_id=MALLORY, post_id=ref.message_id
-            )
+            action_click({"action_id": "signed-approve-id", "channel_id": OPS}, user_id=MALLORY, post_id=ref.message_id)
         )
         moved = await click(
-            action_click(
-                context, user_id=MALLORY, post_id=ref.message_id, channel_id="otherchan00000000000000000"
-            )
+            action_click(context, user_id=MALLORY, post_id=ref.message_id, channel_id="otherchan00000000000000000")
         )
         garbage = await env.http.post(env.url + "/mattermost/actions", content=b"not json")
         events = await env.recorder.wait_for(1)
@@ -279,9 +269,7 @@ async def test_thread_replies_edits_ephemeral_and_429() -> None:
         await env.adapter.send(Place("mattermost", OPS), Message("Not shown.", ephemeral_to=MALLORY))
         assert env.fake.ephemerals == [] and not [p for p in env.fake.posts.values() if "Not shown" in p["message"]]
         env.fake.bot_is_admin = True
-        await env.adapter.send(
-            Place("mattermost", OPS), Message("You may not approve this.", ephemeral_to=MALLORY)
-        )
+        await env.adapter.send(Place("mattermost", OPS), Message("You may not approve this.", ephemeral_to=MALLORY))
     assert env.fake.posts[reply.message_id]["root_id"] == ref.message_id
     assert env.fake.posts[late.message_id]["root_id"] == ref.message_id
     assert waited >= 1.0

@@ -57,11 +57,19 @@ class Live:
     url: str
     http: httpx.AsyncClient
 
-    async def command(self, user: str, command: str, text: str, *, channel_id: str = OPS,
-                      channel_name: str = "ops", root_id: str = "") -> httpx.Response:
+    async def command(
+        self, user: str, command: str, text: str, *, channel_id: str = OPS, channel_name: str = "ops", root_id: str = ""
+    ) -> httpx.Response:
         url = self.fake.response_url(user, channel_id, root_id)
-        form = slash_command(command, text, user_id=user, channel_id=channel_id, channel_name=channel_name,
-                             root_id=root_id, response_url=url)
+        form = slash_command(
+            command,
+            text,
+            user_id=user,
+            channel_id=channel_id,
+            channel_name=channel_name,
+            root_id=root_id,
+            response_url=url,
+        )
         return await self.http.post(
             self.url + "/mattermost/command",
             content=urllib.parse.urlencode(form),
@@ -89,9 +97,7 @@ async def live_system(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPat
     )
     async with serve(fake.app()) as fake_url:
         fake.base_url = fake_url
-        config = MattermostConfig(
-            url=fake_url, bot_token=BOT_TOKEN, command_tokens=[COMMAND_TOKEN], pace_seconds=0.0
-        )
+        config = MattermostConfig(url=fake_url, bot_token=BOT_TOKEN, command_tokens=[COMMAND_TOKEN], pace_seconds=0.0)
         adapter = MattermostAdapter(config, signing_key=b"test-key", public_url="http://127.0.0.1")
         system, _ = make_system(
             tmp_path,
@@ -135,11 +141,7 @@ async def start_sleepy(live: Live) -> dict[str, Any]:
 
     def progress() -> dict[str, Any] | None:
         return next(
-            (
-                p
-                for p in live.fake.posts.values()
-                if (p["props"].get("attachments") or [{}])[0].get("actions")
-            ),
+            (p for p in live.fake.posts.values() if (p["props"].get("attachments") or [{}])[0].get("actions")),
             None,
         )
 

@@ -48,23 +48,43 @@ class Live:
     url: str
     http: httpx.AsyncClient
 
-    async def command(self, user: str, command: str, text: str, trigger: str, *,
-                      channel: str = "C0OPS", channel_name: str = "ops") -> httpx.Response:
-        body = form(slash_command(command, text, user=user, trigger_id=trigger, channel=channel,
-                                  channel_name=channel_name,
-                                  response_url=self.fake.response_url(trigger, user)))
+    async def command(
+        self, user: str, command: str, text: str, trigger: str, *, channel: str = "C0OPS", channel_name: str = "ops"
+    ) -> httpx.Response:
+        body = form(
+            slash_command(
+                command,
+                text,
+                user=user,
+                trigger_id=trigger,
+                channel=channel,
+                channel_name=channel_name,
+                response_url=self.fake.response_url(trigger, user),
+            )
+        )
         return await self.http.post(
             self.url + "/slack/commands",
             content=body,
             headers=signed_headers(body, content_type="application/x-www-form-urlencoded"),
         )
 
-    async def click(self, user: str, value: str, message_ts: str, trigger: str, *,
-                    channel: str = "C0OPS", response_url_uses: int = 5) -> httpx.Response:
+    async def click(
+        self,
+        user: str,
+        value: str,
+        message_ts: str,
+        trigger: str,
+        *,
+        channel: str = "C0OPS",
+        response_url_uses: int = 5,
+    ) -> httpx.Response:
         url = self.fake.response_url(trigger, user)
         self.fake.response_urls[trigger] = response_url_uses
-        body = interaction(block_actions(value, user=user, message_ts=message_ts, trigger_id=trigger, channel=channel,
-                                         response_url=url))
+        body = interaction(
+            block_actions(
+                value, user=user, message_ts=message_ts, trigger_id=trigger, channel=channel, response_url=url
+            )
+        )
         return await self.http.post(
             self.url + "/slack/interactions",
             content=body,

@@ -20,8 +20,11 @@ PEOPLE_DM = "D0ALICEBOB"  # a DM between alice and bob
 
 
 def in_channel(fake: object, key: str) -> list[str]:
-    return [r["text"] + str(r.get("blocks", "")) for r in fake.responses  # type: ignore[attr-defined]
-            if r["key"] == key and r["response_type"] == "in_channel"]
+    return [
+        r["text"] + str(r.get("blocks", ""))
+        for r in fake.responses  # type: ignore[attr-defined]
+        if r["key"] == key and r["response_type"] == "in_channel"
+    ]
 
 
 async def test_a_run_typed_in_a_private_channel_without_the_bot_is_answered_there(
@@ -29,8 +32,9 @@ async def test_a_run_typed_in_a_private_channel_without_the_bot_is_answered_ther
 ) -> None:
     async with fake_slack() as fake, live_system(tmp_path, db_url, monkeypatch, fake) as live:
         fake.private.add(PRIVATE)
-        resp = await live.command("U0ALICE", "/deploy", "api-gateway staging", "trig-priv",
-                                  channel=PRIVATE, channel_name="privategroup")
+        resp = await live.command(
+            "U0ALICE", "/deploy", "api-gateway staging", "trig-priv", channel=PRIVATE, channel_name="privategroup"
+        )
         assert resp.status_code == 200
         await live.until(lambda: bool(live.runs()) and live.runs()[0].state == RunState.SUCCEEDED)
         await live.system.runs.drain()
@@ -49,8 +53,9 @@ async def test_help_and_denials_in_a_dm_between_people_go_to_the_asker_only(
     async with fake_slack() as fake, live_system(tmp_path, db_url, monkeypatch, fake) as live:
         fake.private.add(PEOPLE_DM)
         await live.command("U0ALICE", "/ops", "help", "trig-help", channel=PEOPLE_DM, channel_name="directmessage")
-        await live.command("U0MALLORY", "/deploy", "api-gateway staging", "trig-deny",
-                           channel=PEOPLE_DM, channel_name="directmessage")
+        await live.command(
+            "U0MALLORY", "/deploy", "api-gateway staging", "trig-deny", channel=PEOPLE_DM, channel_name="directmessage"
+        )
         await live.until(lambda: bool(fake.seen_by("U0ALICE")) and bool(fake.seen_by("U0MALLORY")))
     [help_text] = fake.seen_by("U0ALICE")  # the help text, to alice only
     [refusal] = fake.seen_by("U0MALLORY")  # mallory's refusal, to mallory only
@@ -81,10 +86,15 @@ async def test_an_approval_in_a_private_channel_without_the_bot_runs_and_reports
 ) -> None:
     async with fake_slack() as fake, live_system(tmp_path, db_url, monkeypatch, fake) as live:
         fake.private.add(PRIVATE)
-        fake.users["U0CAROL"] = {"id": "U0CAROL", "name": "carol", "real_name": "Carol",
-                                 "profile": {"display_name": "carol", "email": "carol@example.com"}}
-        await live.command("U0ALICE", "/deploy", "payments production", "trig-prod",
-                           channel=PRIVATE, channel_name="privategroup")
+        fake.users["U0CAROL"] = {
+            "id": "U0CAROL",
+            "name": "carol",
+            "real_name": "Carol",
+            "profile": {"display_name": "carol", "email": "carol@example.com"},
+        }
+        await live.command(
+            "U0ALICE", "/deploy", "payments production", "trig-prod", channel=PRIVATE, channel_name="privategroup"
+        )
         await live.until(lambda: bool(in_channel(fake, "trig-prod")))
         [request] = [r for r in fake.responses if r["key"] == "trig-prod"]
         actions = next(b for b in request["blocks"] if b["type"] == "actions")["elements"]

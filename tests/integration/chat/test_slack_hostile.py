@@ -20,15 +20,19 @@ PATHS = ("/slack/commands", "/slack/events", "/slack/interactions")
 JSON_VALUES = st.recursive(
     st.none() | st.booleans() | st.floats() | st.integers() | st.text(max_size=20),
     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(st.text(max_size=8), kids, max_size=4),
-    max_leaves=30)
+    max_leaves=30,
+)
 
 
 def sign_bytes(body: bytes, content_type: str) -> dict[str, str]:
     """Slack's signature over exact bytes (the SDK's helper only signs text)."""
     stamp = str(int(time.time()))
     digest = hmac.new(SIGNING_SECRET.encode(), b"v0:" + stamp.encode() + b":" + body, hashlib.sha256)
-    return {"Content-Type": content_type, "X-Slack-Request-Timestamp": stamp,
-            "X-Slack-Signature": "v0=" + digest.hexdigest()}
+    return {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": "v0=" + digest.hexdigest(),
+    }
 
 
 async def test_a_replayed_signed_request_is_refused_and_runs_once() -> None:
@@ -51,8 +55,9 @@ async def test_a_slash_command_without_trigger_id_resent_with_a_new_signature_ha
     del data["trigger_id"]
     body = form(data)
     async with slack_env() as env:
-        first = await env.post("/slack/commands", body, signed_headers(body, content_type=FORM,
-                                                                       timestamp=int(time.time()) - 1))
+        first = await env.post(
+            "/slack/commands", body, signed_headers(body, content_type=FORM, timestamp=int(time.time()) - 1)
+        )
         second = await env.post("/slack/commands", body, signed_headers(body, content_type=FORM))
         await env.recorder.wait_for(1)
         await asyncio.sleep(0.2)
@@ -73,16 +78,19 @@ async def test_non_numeric_timestamps_get_401(stamp: str) -> None:
     assert env.recorder.events == []
 
 
-@pytest.mark.parametrize("body", [
-    b"\xff\xfe not utf-8",
-    b"[" * 5000 + b"]" * 5000,
-    b'{"type": "event_callback", "event": {"n": 1e999}}',
-    b'{"type": "event_callback", "n": NaN}',
-    b'{"type": "event_callback", "n": ' + b"9" * 5000 + b"}",
-    b"{not json",
-    b"payload=%7B%22a%22%3A" + b"%5B" * 3000,
-    b"payload=%FF%FE",
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"\xff\xfe not utf-8",
+        b"[" * 5000 + b"]" * 5000,
+        b'{"type": "event_callback", "event": {"n": 1e999}}',
+        b'{"type": "event_callback", "n": NaN}',
+        b'{"type": "event_callback", "n": ' + b"9" * 5000 + b"}",
+        b"{not json",
+        b"payload=%7B%22a%22%3A" + b"%5B" * 3000,
+        b"payload=%FF%FE",
+    ],
+)
 async def test_signed_but_malformed_bodies_get_400_and_nothing_happens(body: bytes) -> None:
     async with slack_env() as env:
         calls = len(env.fake.calls)
@@ -94,9 +102,15 @@ async def test_signed_but_malformed_bodies_get_400_and_nothing_happens(body: byt
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
-@given(body=st.one_of(st.binary(max_size=2000), st.text(max_size=500).map(str.encode),
-                      JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-       path=st.sampled_from(PATHS), signed=st.booleans())
+@given(
+    body=st.one_of(
+        st.binary(max_size=2000),
+        st.text(max_size=500).map(str.encode),
+        JSON_VALUES.map(lambda v: json.dumps(v).encode()),
+    ),
+    path=st.sampled_from(PATHS),
+    signed=st.booleans(),
+)
 def test_fuzzed_bodies_never_get_a_5xx_or_reach_the_engine(body: bytes, path: str, signed: bool) -> None:
     async def go() -> None:
         async with slack_env() as env:

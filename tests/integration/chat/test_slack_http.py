@@ -69,9 +69,7 @@ async def test_mention_is_stripped_and_the_duplicate_message_event_ignored() -> 
 
 async def test_direct_message_is_addressed() -> None:
     async with slack_env() as env:
-        await env.event(
-            event_callback(message("status api", channel="D0ALICE", channel_type="im"), event_id="Ev3")
-        )
+        await env.event(event_callback(message("status api", channel="D0ALICE", channel_type="im"), event_id="Ev3"))
         (event,) = await env.recorder.wait_for(1)
     assert isinstance(event, MessageEvent)
     assert event.addressed and event.place.is_direct and event.place.name == "dm"
@@ -91,9 +89,7 @@ async def test_channel_messages_are_passed_on_unaddressed_and_noise_is_ignored()
         await env.event(event_callback(message("!deploy api staging", ts="1.5"), event_id="EvOk"))
         events = await env.recorder.wait_for(1)
         await asyncio.sleep(0.2)
-    assert [(e.text, e.addressed) for e in events if isinstance(e, MessageEvent)] == [
-        ("!deploy api staging", False)
-    ]
+    assert [(e.text, e.addressed) for e in events if isinstance(e, MessageEvent)] == [("!deploy api staging", False)]
 
 
 async def test_button_click_comes_back_with_the_signed_id() -> None:
@@ -178,10 +174,17 @@ async def test_the_same_event_delivered_three_times_is_handed_on_once() -> None:
     async with slack_env() as env:
         body = json.dumps(payload)
         first = await env.post("/slack/events", body, signed_headers(body, timestamp=int(time.time()) - 2))
-        retry1 = await env.post("/slack/events", body, signed_headers(body, timestamp=int(time.time()) - 1) | {
-            "X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"})
-        retry2 = await env.post("/slack/events", body, signed_headers(body) | {
-            "X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_timeout"})
+        retry1 = await env.post(
+            "/slack/events",
+            body,
+            signed_headers(body, timestamp=int(time.time()) - 1)
+            | {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"},
+        )
+        retry2 = await env.post(
+            "/slack/events",
+            body,
+            signed_headers(body) | {"X-Slack-Retry-Num": "2", "X-Slack-Retry-Reason": "http_timeout"},
+        )
         await env.recorder.wait_for(1)
         await asyncio.sleep(0.3)
     assert [r.status_code for r in (first, retry1, retry2)] == [200, 200, 200]
@@ -227,8 +230,9 @@ async def test_a_run_that_starts_later_still_reaches_a_private_channel_through_i
     async with slack_env() as env:
         env.fake.private.add("G0SECRET")
         url = env.fake.response_url("cmd-secret", "U0ALICE")
-        await env.command(slash_command("/deploy", "api staging", channel="G0SECRET",
-                                        channel_name="privategroup", response_url=url))
+        await env.command(
+            slash_command("/deploy", "api staging", channel="G0SECRET", channel_name="privategroup", response_url=url)
+        )
         await env.recorder.wait_for(1)
         ref = await env.adapter.send(Place("slack", "G0SECRET"), Message.plain("run #9 succeeded"))
         with pytest.raises(SlackApiError):

@@ -31,9 +31,7 @@ async def test_progress_message_is_posted_then_edited_in_place_with_details_in_i
         ref = await adapter.send(OPS, Message.plain("deploy api-gateway → staging: queued", tone="running"))
         reply = await adapter.send(ref.thread_place, Message.plain("step 1/3: pulling image"))
         await adapter.update(ref, Message.plain("deploy api-gateway → staging: succeeded", tone="success"))
-        final = Message(
-            "deploy succeeded", blocks=(Section("deploy succeeded"),), extra={"broadcast": "true"}
-        )
+        final = Message("deploy succeeded", blocks=(Section("deploy succeeded"),), extra={"broadcast": "true"})
         await adapter.send(ref.thread_place, final)
         await adapter.stop()
     (post, thread_reply, broadcast) = fake.of("chat.postMessage")
@@ -95,9 +93,7 @@ async def test_a_burst_of_100_posts_to_one_channel_is_paced_and_nothing_is_lost(
     async with fake_slack() as fake:
         adapter = await started(fake.base_url, pace_seconds=pace)
         started_at = time.monotonic()
-        refs = await asyncio.gather(
-            *(adapter.send(OPS, Message.plain(f"run {i} finished")) for i in range(100))
-        )
+        refs = await asyncio.gather(*(adapter.send(OPS, Message.plain(f"run {i} finished")) for i in range(100)))
         elapsed = time.monotonic() - started_at
         await adapter.stop()
     posts = fake.of("chat.postMessage")

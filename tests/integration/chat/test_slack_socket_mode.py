@@ -19,9 +19,7 @@ from opsroom.core import ActionEvent, MessageEvent
 async def test_request_listener_acks_and_hands_on_each_payload_once() -> None:
     recorder = Recorder(delay=1.0)
     async with fake_slack() as fake:
-        adapter = SlackAdapter(
-            slack_config(fake.base_url, mode="socket", app_token=APP_TOKEN, signing_secret="")
-        )
+        adapter = SlackAdapter(slack_config(fake.base_url, mode="socket", app_token=APP_TOKEN, signing_secret=""))
         adapter._handler = recorder  # started without connecting: we drive the listener ourselves
         await adapter.client.auth_test()
         adapter.bot_user_id = "UBOT0001"
@@ -51,18 +49,14 @@ async def test_request_listener_acks_and_hands_on_each_payload_once() -> None:
             SocketModeRequest(type="interactive", envelope_id="env-4", payload=block_actions("signed-id")),
         ]
         for req in requests:
-            await asyncio.wait_for(
-                handler.handle(handler.client, req), 1.0
-            )  # acked long before the engine is done
+            await asyncio.wait_for(handler.handle(handler.client, req), 1.0)  # acked long before the engine is done
         assert [a.envelope_id for a in acks] == ["env-1", "env-2", "env-3", "env-4"]
         events = await recorder.wait_for(3)
         await asyncio.sleep(0.2)
         await handler.close_async()
         await adapter.stop()
     assert len(events) == 3
-    by_kind: dict[str, Any] = {
-        type(e).__name__ + ("" if isinstance(e, ActionEvent) else e.text): e for e in events
-    }
+    by_kind: dict[str, Any] = {type(e).__name__ + ("" if isinstance(e, ActionEvent) else e.text): e for e in events}
     assert isinstance(by_kind["MessageEventdeploy api-gateway staging"], MessageEvent)
     assert by_kind["MessageEventdeploy api staging"].event_id == "slack:EvSock"
     assert by_kind["ActionEvent"].action_id == "signed-id"
@@ -71,18 +65,14 @@ async def test_request_listener_acks_and_hands_on_each_payload_once() -> None:
 async def test_over_a_real_socket() -> None:
     recorder = Recorder()
     async with fake_slack() as fake:
-        adapter = SlackAdapter(
-            slack_config(fake.base_url, mode="socket", app_token=APP_TOKEN, signing_secret="")
-        )
+        adapter = SlackAdapter(slack_config(fake.base_url, mode="socket", app_token=APP_TOKEN, signing_secret=""))
         assert adapter.routes() == []  # no public URL in Socket Mode
         await adapter.start(recorder)
         assert fake.socket_connected is not None
         await asyncio.wait_for(fake.socket_connected.wait(), 5)
         assert fake.of("apps.connections.open")
         await fake.push("slash_commands", slash_command("/ops", "status api"), envelope_id="e1")
-        await fake.push(
-            "events_api", event_callback(app_mention("<@UBOT0001> help"), event_id="EvS"), envelope_id="e2"
-        )
+        await fake.push("events_api", event_callback(app_mention("<@UBOT0001> help"), event_id="EvS"), envelope_id="e2")
         events = await recorder.wait_for(2)
         for _ in range(100):
             if len(fake.socket_acks) >= 2:

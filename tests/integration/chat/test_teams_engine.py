@@ -44,25 +44,38 @@ class Live:
         Teams delivers only with resource-specific consent)."""
         bot = {"id": f"28:{APP_ID}", "name": "opsroom"}
         entities = [{"type": "mention", "text": "<at>opsroom</at>", "mentioned": bot}] if mention else []
-        activity = Activity.model_validate({
-            "type": "message", "text": ("<at>opsroom</at> " if mention else "") + text,
-            "from": person(who).model_dump(by_alias=True, exclude_none=True), "entities": entities,
-            "channelData": {"channel": {"id": CONVERSATION, "name": "ops"}},
-        })
+        activity = Activity.model_validate(
+            {
+                "type": "message",
+                "text": ("<at>opsroom</at> " if mention else "") + text,
+                "from": person(who).model_dump(by_alias=True, exclude_none=True),
+                "entities": entities,
+                "channelData": {"channel": {"id": CONVERSATION, "name": "ops"}},
+            }
+        )
         await self.sdk.process_activity(self.sdk.claims_identity, activity, self.teams.app.on_turn)
 
     async def click(self, who: str, data: dict[str, Any], card_id: str) -> Activity:
         """An Action.Execute invoke from ``who`` on the card ``card_id``; returns the invoke response."""
         before = len(self.sdk.activity_queue)
-        invoke = Activity(type="invoke", name="adaptiveCard/action", from_property=person(who), reply_to_id=card_id,
-                          value={"action": {"type": "Action.Execute", "verb": ACTION_VERB, "data": data},
-                                 "trigger": "manual"})
+        invoke = Activity(
+            type="invoke",
+            name="adaptiveCard/action",
+            from_property=person(who),
+            reply_to_id=card_id,
+            value={"action": {"type": "Action.Execute", "verb": ACTION_VERB, "data": data}, "trigger": "manual"},
+        )
         await self.sdk.process_activity(self.sdk.claims_identity, invoke, self.teams.app.on_turn)
         return next(a for a in self.sdk.activity_queue[before:] if a.type == "invokeResponse")
 
     def cards(self) -> list[tuple[Activity, dict[str, Any]]]:
-        return [(a, att.content) for a in self.sdk.activity_queue if a.type == "message"
-                for att in (a.attachments or []) if att.content_type == CARD_CONTENT_TYPE]
+        return [
+            (a, att.content)
+            for a in self.sdk.activity_queue
+            if a.type == "message"
+            for att in (a.attachments or [])
+            if att.content_type == CARD_CONTENT_TYPE
+        ]
 
     def card_text(self, card: dict[str, Any]) -> str:
         return "\n".join(str(b.get("text", "")) for b in card["body"])
@@ -90,18 +103,26 @@ class Live:
 @asynccontextmanager
 async def live_teams(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Live]:
     reference = ConversationReference(
-        channel_id="msteams", service_url="https://smba.example.invalid/teams/",
+        channel_id="msteams",
+        service_url="https://smba.example.invalid/teams/",
         conversation=ConversationAccount(id=CONVERSATION, conversation_type="channel", name="ops"),
-        agent=ChannelAccount(id=f"28:{APP_ID}", name="opsroom"), user=person("alice"),
+        agent=ChannelAccount(id=f"28:{APP_ID}", name="opsroom"),
+        user=person("alice"),
     )
     sdk = TestAdapter(conversation=reference)
     config = TeamsConfig(app_id=APP_ID, app_password="x", pace_seconds=0.0)  # noqa: S106 - never used here
     auth = AgentAuthConfiguration(client_id=APP_ID, client_secret="x")  # noqa: S106 - never used here
     connections = MsalConnectionManager(connections_configurations={"SERVICE_CONNECTION": auth})
-    teams = TeamsAdapter(config, channel_adapter=sdk, connections=connections, store=tmp_path / "teams",
-                         signing_key=b"k", auth=auth)
-    system, _ = make_system(tmp_path, db_url, demo_with_teams_users(), adapter=teams,  # type: ignore[arg-type]
-                            monkeypatch=monkeypatch)
+    teams = TeamsAdapter(
+        config, channel_adapter=sdk, connections=connections, store=tmp_path / "teams", signing_key=b"k", auth=auth
+    )
+    system, _ = make_system(
+        tmp_path,
+        db_url,
+        demo_with_teams_users(),
+        adapter=teams,  # type: ignore[arg-type]
+        monkeypatch=monkeypatch,
+    )
     await system.start()
     try:
         yield Live(system, teams, sdk)
@@ -166,15 +187,23 @@ async def test_a_proactive_alert_reaches_a_conversation_the_bot_was_added_to(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with live_teams(tmp_path, db_url, monkeypatch) as live:
-        added = Activity(type="conversationUpdate", from_property=person("alice"),
-                         members_added=[ChannelAccount(id=f"28:{APP_ID}", name="opsroom")])
+        added = Activity(
+            type="conversationUpdate",
+            from_property=person("alice"),
+            members_added=[ChannelAccount(id=f"28:{APP_ID}", name="opsroom")],
+        )
         await live.sdk.process_activity(live.sdk.claims_identity, added, live.teams.app.on_turn)
         carol = Principal("carol", display_name="Carol (SRE lead)", identities={"teams": AAD["carol"]})
         alert = Message("payments error rate 12%", (Section("🔥 payments error rate 12%"),), "failure", (carol,))
         await live.system.chat.send(Place("teams", CONVERSATION), alert)
         _, card = await live.card_saying("payments error rate 12%")
-        assert card["msteams"]["entities"] == [{"type": "mention", "text": "<at>Carol (SRE lead)</at>",
-                                                "mentioned": {"id": AAD["carol"], "name": "Carol (SRE lead)"}}]
+        assert card["msteams"]["entities"] == [
+            {
+                "type": "mention",
+                "text": "<at>Carol (SRE lead)</at>",
+                "mentioned": {"id": AAD["carol"], "name": "Carol (SRE lead)"},
+            }
+        ]
         assert "<at>Carol (SRE lead)</at>" in live.card_text(card)
         with pytest.raises(TeamsError, match="never been in conversation"):
             await live.system.chat.send(Place("teams", "19:elsewhere@thread.tacv2"), alert)
@@ -199,10 +228,14 @@ async def test_the_action_submit_fallback_approves_like_action_execute(
         await live.say("alice", "deploy payments production")
         request, card = await live.card_saying("needs approval")
         fallback = button(card, "Approve")["fallback"]
-        submit = Activity.model_validate({
-            "type": "message", "value": fallback["data"], "replyToId": request.id,
-            "from": person("carol").model_dump(by_alias=True, exclude_none=True),
-        })
+        submit = Activity.model_validate(
+            {
+                "type": "message",
+                "value": fallback["data"],
+                "replyToId": request.id,
+                "from": person("carol").model_dump(by_alias=True, exclude_none=True),
+            }
+        )
         await live.sdk.process_activity(live.sdk.claims_identity, submit, live.teams.app.on_turn)
         await live.until(lambda: live.runs()[0].state == RunState.SUCCEEDED)
         actions = [(e.action, e.actor) for e in live.system.audit.for_run(live.runs()[0].id)]

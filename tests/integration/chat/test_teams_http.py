@@ -53,8 +53,11 @@ class Live:
 
     def activity(self, text: str, who: str = "alice") -> dict[str, Any]:
         return {
-            "type": "message", "id": f"act-{time.monotonic_ns()}", "channelId": "msteams",
-            "serviceUrl": self.service_url, "text": f"<at>opsroom</at> {text}",
+            "type": "message",
+            "id": f"act-{time.monotonic_ns()}",
+            "channelId": "msteams",
+            "serviceUrl": self.service_url,
+            "text": f"<at>opsroom</at> {text}",
             "from": {"id": f"29:{who}", "name": who.title(), "aadObjectId": AAD[who]},
             "recipient": {"id": BOT, "name": "opsroom"},
             "conversation": {"id": CONVERSATION, "conversationType": "channel"},
@@ -81,30 +84,52 @@ class Live:
 
 
 @asynccontextmanager
-async def live_http(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
-                    data: dict[str, Any] | None = None) -> AsyncIterator[Live]:
+async def live_http(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, data: dict[str, Any] | None = None
+) -> AsyncIterator[Live]:
     channel_key, bot_key = SigningKey(), SigningKey()
-    connector = FakeBotConnector(bot_id=BOT, key=bot_key, members={CONVERSATION: {BOT, "29:alice", "29:carol"}},
-                                 profiles={aad: {"id": f"29:{name}", "aadObjectId": aad,
-                                                 "userPrincipalName": f"{name}@example.com"}
-                                           for name, aad in AAD.items()})
+    connector = FakeBotConnector(
+        bot_id=BOT,
+        key=bot_key,
+        members={CONVERSATION: {BOT, "29:alice", "29:carol"}},
+        profiles={
+            aad: {"id": f"29:{name}", "aadObjectId": aad, "userPrincipalName": f"{name}@example.com"}
+            for name, aad in AAD.items()
+        },
+    )
     async with serve(jwks_app(channel_key)) as jwks_url, serve(connector.app()) as service_url:
         keys = jwt_token_validator.BOTFRAMEWORK_JWKS_URIS
         monkeypatch.setitem(keys, BOT_FRAMEWORK_ISSUER, jwks_url + "/keys")
         monkeypatch.setitem(keys, FORGED_ISSUER, jwks_url + "/keys")  # so the issuer check decides, not the lookup
         auth = AgentAuthConfiguration(client_id=APP_ID, client_secret="x", validate_issuer=True)  # noqa: S106
-        connections = ConnectionManager(provider_factory=lambda c: LocalTokenProvider(c, bot_key),  # type: ignore[arg-type,return-value]
-                                        connections_configurations={"SERVICE_CONNECTION": auth})
-        config = TeamsConfig(app_id=APP_ID, app_password="x", pace_seconds=0.0,  # noqa: S106
-                             local_service_urls=True)
-        teams = TeamsAdapter(config, channel_adapter=http_adapter(config, connections),
-                             connections=connections, store=tmp_path / "teams", signing_key=b"k", auth=auth)
-        system, _ = make_system(tmp_path, db_url, data or demo_with_teams_users(), adapter=teams,  # type: ignore[arg-type]
-                                monkeypatch=monkeypatch)
+        connections = ConnectionManager(
+            provider_factory=lambda c: LocalTokenProvider(c, bot_key),  # type: ignore[arg-type,return-value]
+            connections_configurations={"SERVICE_CONNECTION": auth},
+        )
+        config = TeamsConfig(
+            app_id=APP_ID,
+            app_password="x",
+            pace_seconds=0.0,  # noqa: S106
+            local_service_urls=True,
+        )
+        teams = TeamsAdapter(
+            config,
+            channel_adapter=http_adapter(config, connections),
+            connections=connections,
+            store=tmp_path / "teams",
+            signing_key=b"k",
+            auth=auth,
+        )
+        system, _ = make_system(
+            tmp_path,
+            db_url,
+            data or demo_with_teams_users(),
+            adapter=teams,  # type: ignore[arg-type]
+            monkeypatch=monkeypatch,
+        )
         await system.start()
         try:
-            async with serve(build_app(system, manage_lifecycle=False)) as url, \
-                    httpx.AsyncClient(timeout=30) as http:
+            async with serve(build_app(system, manage_lifecycle=False)) as url, httpx.AsyncClient(timeout=30) as http:
                 yield Live(system, connector, channel_key, url, service_url, http)
         finally:
             await system.runs.drain()
@@ -146,8 +171,9 @@ def _tokens(live: Live) -> dict[str, str | None]:
     }
 
 
-@pytest.mark.parametrize("case", ["missing", "malformed", "wrong audience", "expired", "wrong issuer",
-                                  "unknown key", "other service url"])
+@pytest.mark.parametrize(
+    "case", ["missing", "malformed", "wrong audience", "expired", "wrong issuer", "unknown key", "other service url"]
+)
 async def test_an_activity_without_a_valid_token_is_refused_and_runs_nothing(
     case: str, tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -30,10 +30,19 @@ ADMIN = {"aws_access_key_id": "AKIAADMINADMINADMIN1", "aws_secret_access_key": "
 # What opsroom's own IAM user may do; "no-secrets" is the same minus Secrets Manager writes,
 # "no-ec2" the same minus EC2 describes.
 OPSROOM_ACTIONS = [
-    "ecs:DescribeServices", "ecs:UpdateService", "autoscaling:DescribeAutoScalingGroups",
-    "autoscaling:SetDesiredCapacity", "ec2:DescribeInstances", "iam:ListAccessKeys", "iam:CreateAccessKey",
-    "iam:UpdateAccessKey", "iam:DeleteAccessKey", "secretsmanager:PutSecretValue",
-    "secretsmanager:CreateSecret", "secretsmanager:RotateSecret", "sts:GetCallerIdentity",
+    "ecs:DescribeServices",
+    "ecs:UpdateService",
+    "autoscaling:DescribeAutoScalingGroups",
+    "autoscaling:SetDesiredCapacity",
+    "ec2:DescribeInstances",
+    "iam:ListAccessKeys",
+    "iam:CreateAccessKey",
+    "iam:UpdateAccessKey",
+    "iam:DeleteAccessKey",
+    "secretsmanager:PutSecretValue",
+    "secretsmanager:CreateSecret",
+    "secretsmanager:RotateSecret",
+    "sts:GetCallerIdentity",
 ]
 
 
@@ -44,8 +53,11 @@ class Aws:
     old_key: str  # ci-deployer's key before any rotation
 
     def client(self, service: str, user: str | None = None) -> Any:
-        keys = ADMIN if user is None else {"aws_access_key_id": self.creds[user]["id"],
-                                           "aws_secret_access_key": self.creds[user]["secret"]}
+        keys = (
+            ADMIN
+            if user is None
+            else {"aws_access_key_id": self.creds[user]["id"], "aws_secret_access_key": self.creds[user]["secret"]}
+        )
         return boto3.client(service, region_name=REGION, endpoint_url=self.endpoint, **keys)
 
     def admin(self, service: str) -> Any:
@@ -90,8 +102,13 @@ def _auth(endpoint: str, after: str) -> None:
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     env = {"MOTO_ECS_SERVICE_RUNNING": "2", "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         deadline = time.monotonic() + 60
@@ -114,8 +131,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 def _policy(user: str, actions: list[str]) -> str:
-    return json.dumps({"Version": "2012-10-17",
-                       "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
+    return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": "*"}]})
 
 
 @pytest.fixture
@@ -128,13 +144,25 @@ def aws(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     ecs.register_task_definition(family="web", containerDefinitions=[{"name": "web", "image": "nginx", "memory": 128}])
     ecs.create_service(cluster="prod", serviceName="web", taskDefinition="web", desiredCount=2)
     ec2 = box.client("ec2")
-    ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="t3.micro",
-                      TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "bastion"}]}])
+    ec2.run_instances(
+        ImageId="ami-12c6146b",
+        MinCount=1,
+        MaxCount=1,
+        InstanceType="t3.micro",
+        TagSpecifications=[{"ResourceType": "instance", "Tags": [{"Key": "Name", "Value": "bastion"}]}],
+    )
     asg = box.client("autoscaling")
-    asg.create_launch_configuration(LaunchConfigurationName="workers-lc", ImageId="ami-12c6146b",
-                                    InstanceType="t3.micro")
-    asg.create_auto_scaling_group(AutoScalingGroupName="workers-asg", LaunchConfigurationName="workers-lc",
-                                  MinSize=0, MaxSize=10, DesiredCapacity=2, AvailabilityZones=[f"{REGION}a"])
+    asg.create_launch_configuration(
+        LaunchConfigurationName="workers-lc", ImageId="ami-12c6146b", InstanceType="t3.micro"
+    )
+    asg.create_auto_scaling_group(
+        AutoScalingGroupName="workers-asg",
+        LaunchConfigurationName="workers-lc",
+        MinSize=0,
+        MaxSize=10,
+        DesiredCapacity=2,
+        AvailabilityZones=[f"{REGION}a"],
+    )
     iam = box.client("iam")
     for user, actions in (
         ("opsroom", OPSROOM_ACTIONS),
@@ -172,12 +200,16 @@ def shop(db_url: str) -> Iterator[str]:
     with engine.begin() as conn:
         conn.execute(sa.text("CREATE TABLE orders (id INTEGER PRIMARY KEY, customer TEXT, total NUMERIC)"))
         for i in range(1, 31):
-            conn.execute(sa.text("INSERT INTO orders VALUES (:i, :c, :t)"),
-                         {"i": i, "c": f"customer-{i % 7}", "t": i * 10})
+            conn.execute(
+                sa.text("INSERT INTO orders VALUES (:i, :c, :t)"), {"i": i, "c": f"customer-{i % 7}", "t": i * 10}
+            )
         if engine.dialect.name == "postgresql":
             conn.execute(sa.text("CREATE SEQUENCE order_numbers"))
-            conn.execute(sa.text(
-                "CREATE FUNCTION add_order() RETURNS integer LANGUAGE plpgsql AS "
-                "$$ BEGIN INSERT INTO orders VALUES (999, 'sneaky', 0); RETURN 1; END $$"))
+            conn.execute(
+                sa.text(
+                    "CREATE FUNCTION add_order() RETURNS integer LANGUAGE plpgsql AS "
+                    "$$ BEGIN INSERT INTO orders VALUES (999, 'sneaky', 0); RETURN 1; END $$"
+                )
+            )
     engine.dispose()
     yield db_url

@@ -21,8 +21,7 @@ from .conftest import Aws, login
 def runner(aws: Aws, **options: Any) -> CloudRunner:
     settings = AwsSettings.model_validate({"environments": {"prod": aws.environment()}, "poll_interval": 0.05})
     options = {"environment": "{env}", **options}
-    return CloudRunner("aws", options, providers(settings), bounds(settings), rotation(settings),
-                       poll_interval=0.05)
+    return CloudRunner("aws", options, providers(settings), bounds(settings), rotation(settings), poll_interval=0.05)
 
 
 async def run(r: CloudRunner, *, dry_run: bool = False, **args: Any) -> tuple[list[OutputChunk], str]:
@@ -37,8 +36,9 @@ def desired(aws: Aws) -> int:
 
 
 async def test_scaling_a_service_within_its_bounds_follows_it_to_steady(aws: Aws) -> None:
-    chunks, out = await run(runner(aws, action="scale_service", target="{service}", count="{count}"),
-                            service="web", count=4)
+    chunks, out = await run(
+        runner(aws, action="scale_service", target="{service}", count="{count}"), service="web", count=4
+    )
     assert final(chunks).exit_code == 0, out
     assert "desired 2 → 4" in out and "4/4 running" in out and "web is steady: scaled to 4" in out
     assert any(c.stream == "progress" for c in chunks)
@@ -47,8 +47,9 @@ async def test_scaling_a_service_within_its_bounds_follows_it_to_steady(aws: Aws
 
 @pytest.mark.parametrize("count, bounds_text", [(7, "1–6"), (0, "1–6")])
 async def test_scaling_outside_the_bounds_is_refused_before_any_call(aws: Aws, count: int, bounds_text: str) -> None:
-    chunks, out = await run(runner(aws, action="scale_service", target="{service}", count="{count}"),
-                            service="web", count=count)
+    chunks, out = await run(
+        runner(aws, action="scale_service", target="{service}", count="{count}"), service="web", count=count
+    )
     assert final(chunks).exit_code == 1
     assert f"{count} is outside the bounds of service web: {bounds_text}" in out
     assert desired(aws) == 2
@@ -75,8 +76,9 @@ async def test_scaling_an_auto_scaling_group_within_and_outside_its_bounds(aws: 
 
 
 async def test_a_dry_run_describes_the_plan_and_changes_nothing(aws: Aws) -> None:
-    chunks, out = await run(runner(aws, action="scale_service", target="{service}", count="{count}"),
-                            dry_run=True, service="web", count=5)
+    chunks, out = await run(
+        runner(aws, action="scale_service", target="{service}", count="{count}"), dry_run=True, service="web", count=5
+    )
     assert final(chunks).exit_code == 0
     assert "dry run: would scale service web in prod: desired 2 → 5" in out
     assert desired(aws) == 2
@@ -133,24 +135,45 @@ async def test_an_environment_assumes_its_role_on_top_of_the_standard_chain(
 ) -> None:
     iam = aws.admin("iam")
     user = iam.create_user(UserName="assumer")["User"]
-    iam.put_user_policy(UserName="assumer", PolicyName="assume", PolicyDocument=json.dumps({
-        "Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}))
+    iam.put_user_policy(
+        UserName="assumer",
+        PolicyName="assume",
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}
+        ),
+    )
     key = iam.create_access_key(UserName="assumer")["AccessKey"]
     aws.creds["assumer"] = {"id": key["AccessKeyId"], "secret": key["SecretAccessKey"]}
-    role = iam.create_role(RoleName="opsroom-prod", AssumeRolePolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": user["Arn"]},
-                       "Action": "sts:AssumeRole"}]}))["Role"]
-    iam.put_role_policy(RoleName="opsroom-prod", PolicyName="read", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": "ecs:DescribeServices", "Resource": "*"}]}))
+    role = iam.create_role(
+        RoleName="opsroom-prod",
+        AssumeRolePolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Principal": {"AWS": user["Arn"]}, "Action": "sts:AssumeRole"}],
+            }
+        ),
+    )["Role"]
+    iam.put_role_policy(
+        RoleName="opsroom-prod",
+        PolicyName="read",
+        PolicyDocument=json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "ecs:DescribeServices", "Resource": "*"}],
+            }
+        ),
+    )
     login(monkeypatch, aws, "assumer")
     _, out = await run(runner(aws, action="describe", what="{what}"), what="services")
     assert "ecs:DescribeServices: AccessDenied" in out, "the user alone may not describe"
-    settings = AwsSettings.model_validate(
-        {"environments": {"prod": aws.environment(role_arn=role["Arn"])}})
-    r = CloudRunner("aws", {"environment": "prod", "action": "describe", "what": "services"},
-                    providers(settings), bounds(settings), rotation(settings))
+    settings = AwsSettings.model_validate({"environments": {"prod": aws.environment(role_arn=role["Arn"])}})
+    r = CloudRunner(
+        "aws",
+        {"environment": "prod", "action": "describe", "what": "services"},
+        providers(settings),
+        bounds(settings),
+        rotation(settings),
+    )
     chunks, out = await run(r)
     assert final(chunks).exit_code == 0, out
     assert out.splitlines()[2].split("|")[0].strip() == "web"

@@ -72,8 +72,11 @@ def test_the_key_rotation_runbook_passes_opsroom_check(tmp_path: Path) -> None:
     assert runbook is not None
     (tmp_path / "runbooks").mkdir()
     (tmp_path / "runbooks" / "rotate-ci-key.md").write_text(runbook.group(1))
-    data = {key: value for key, value in with_docs("integrations/aws.md").items()
-            if key in ("integrations", "commands", "policy")}
+    data = {
+        key: value
+        for key, value in with_docs("integrations/aws.md").items()
+        if key in ("integrations", "commands", "policy")
+    }
     data["commands"] = {k: v for k, v in data["commands"].items() if v.get("runner", {}).get("type") == "aws"}
     mine = ("sre-scales", "key-rotation-needs-a-lead")
     data["policy"]["rules"] = [r for r in data["policy"]["rules"] if r["id"] in mine]
@@ -87,8 +90,9 @@ def test_the_key_rotation_runbook_passes_opsroom_check(tmp_path: Path) -> None:
 
 async def test_the_sql_page_runs_as_written(tmp_path: Path, shop: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SHOP_DB_URL", shop)
-    system, chat = make_system(tmp_path, "sqlite:///" + str(tmp_path / "o.db"), with_docs("integrations/sql.md"),
-                               monkeypatch=monkeypatch)
+    system, chat = make_system(
+        tmp_path, "sqlite:///" + str(tmp_path / "o.db"), with_docs("integrations/sql.md"), monkeypatch=monkeypatch
+    )
     await system.start()
     try:
         expected = chat_lines("integrations/sql.md")

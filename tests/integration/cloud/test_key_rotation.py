@@ -27,15 +27,22 @@ SECRET_NAME = "opsroom/iam/ci-deployer"
 def config(aws: Aws, grace: str = "2s") -> dict[str, Any]:
     data = demo_data()
     rotation = {"users": ["ci-deployer"], "grace_period": grace, "verify_timeout": 5}
-    data["integrations"] = {"aws": {"environments": {"prod": aws.environment(key_rotation=rotation)},
-                                    "sweep_interval": 0.2}}
+    data["integrations"] = {
+        "aws": {"environments": {"prod": aws.environment(key_rotation=rotation)}, "sweep_interval": 0.2}
+    }
     data["commands"]["rotate-key"] = {
         "summary": "Rotate an IAM user's access key",
         "args": [{"name": "user", "type": "string", "pattern": r"[\w+=,.@-]{1,64}"}],
         "runner": {"type": "aws", "action": "rotate_access_key", "environment": "prod", "user": "{user}"},
     }
-    data["policy"]["rules"].append({"id": "sre-rotates-keys", "allow": ["rotate-key", "key-deletions"],
-                                    "roles": ["sre"], "require_approval": {"count": 1, "roles": ["sre-lead"]}})
+    data["policy"]["rules"].append(
+        {
+            "id": "sre-rotates-keys",
+            "allow": ["rotate-key", "key-deletions"],
+            "roles": ["sre"],
+            "require_approval": {"count": 1, "roles": ["sre-lead"]},
+        }
+    )
     return data
 
 
@@ -60,7 +67,10 @@ async def until(check: Any, seconds: float = 20.0) -> None:
 
 
 async def test_rotation_needs_approval_stores_the_key_and_a_restart_deletes_the_old_one(
-    tmp_path: Path, aws: Aws, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG)
@@ -90,8 +100,13 @@ async def test_rotation_needs_approval_stores_the_key_and_a_restart_deletes_the_
         await system.stop()
         system.db.dispose()
     # the stored key is the one its owner now signs with
-    sts = boto3.client("sts", region_name="eu-west-1", endpoint_url=aws.endpoint,
-                       aws_access_key_id=new_key, aws_secret_access_key=secret)
+    sts = boto3.client(
+        "sts",
+        region_name="eu-west-1",
+        endpoint_url=aws.endpoint,
+        aws_access_key_id=new_key,
+        aws_secret_access_key=secret,
+    )
     assert sts.get_caller_identity()["Arn"].endswith("user/ci-deployer")
     with sa.create_engine(url).connect() as conn:
         row = conn.execute(sa.select(key_deletions)).one()
@@ -117,7 +132,9 @@ async def test_rotation_needs_approval_stores_the_key_and_a_restart_deletes_the_
 
 
 async def test_a_failure_midway_deletes_the_new_key_and_leaves_the_old_one_active(
-    tmp_path: Path, aws: Aws, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     login(monkeypatch, aws, "opsroom-no-secrets")  # may create keys, may not write secrets
     data = config(aws)
@@ -140,7 +157,9 @@ async def test_a_failure_midway_deletes_the_new_key_and_leaves_the_old_one_activ
 
 
 async def test_a_second_key_or_an_unlisted_user_is_refused_before_anything_changes(
-    tmp_path: Path, aws: Aws, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = config(aws)
     data["policy"]["rules"][-1].pop("require_approval")
@@ -163,7 +182,9 @@ async def test_a_second_key_or_an_unlisted_user_is_refused_before_anything_chang
 
 
 async def test_a_key_reactivated_during_the_grace_period_is_not_deleted(
-    tmp_path: Path, aws: Aws, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    aws: Aws,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     data = config(aws, grace="1s")
     data["policy"]["rules"][-1].pop("require_approval")

@@ -49,18 +49,21 @@ async def test_a_literal_percent_reaches_the_database_as_typed(shop: str) -> Non
     assert last.exit_code == 0 and out.splitlines()[2].strip() == "5"
 
 
-@pytest.mark.parametrize("query, why", [
-    ("delete from orders", "not DELETE"),
-    ("update orders set total = 0", "not UPDATE"),
-    ("select 1; delete from orders", "one statement at a time"),
-    ("select * from orders; drop table orders", "one statement at a time"),
-    ("with gone as (delete from orders returning *) select * from gone", "contains DELETE"),
-    ("select * into copy_of_orders from orders", "creates a table"),
-    ("select * from orders for update", "locks rows"),
-    ("select nextval('order_numbers')", "`nextval()` changes state"),
-    ("create table x (a int)", "not CREATE"),
-    ("selec * from orders", "does not parse"),
-])
+@pytest.mark.parametrize(
+    "query, why",
+    [
+        ("delete from orders", "not DELETE"),
+        ("update orders set total = 0", "not UPDATE"),
+        ("select 1; delete from orders", "one statement at a time"),
+        ("select * from orders; drop table orders", "one statement at a time"),
+        ("with gone as (delete from orders returning *) select * from gone", "contains DELETE"),
+        ("select * into copy_of_orders from orders", "creates a table"),
+        ("select * from orders for update", "locks rows"),
+        ("select nextval('order_numbers')", "`nextval()` changes state"),
+        ("create table x (a int)", "not CREATE"),
+        ("selec * from orders", "does not parse"),
+    ],
+)
 async def test_anything_but_one_read_is_refused_and_nothing_changes(shop: str, query: str, why: str) -> None:
     out, last = await sql(shop, query)
     assert last.exit_code == 2 and why in out, out
@@ -86,9 +89,12 @@ def test_the_read_only_connection_refuses_writes_even_without_the_parser(shop: s
 
 
 async def test_a_long_query_is_stopped_at_the_statement_timeout(shop: str) -> None:
-    slow = ("select pg_sleep(30)" if shop.startswith("postgresql") else
-            "with recursive n(i) as (select 1 union all select i + 1 from n where i < 500000000) "
-            "select count(*) from n")
+    slow = (
+        "select pg_sleep(30)"
+        if shop.startswith("postgresql")
+        else "with recursive n(i) as (select 1 union all select i + 1 from n where i < 500000000) "
+        "select count(*) from n"
+    )
     out, last = await sql(shop, slow, statement_timeout=1)
     assert last.exit_code == 1
     assert "ran longer than 1s and was stopped" in out
@@ -122,8 +128,9 @@ async def test_sql_in_chat_is_policy_checked_audited_and_redacted(
     engine.dispose()
     data = demo_data()
     data["integrations"] = {"sql": {"databases": {"shop": {"url_env": "SHOP_DB", "max_rows": 5}}}}
-    data["policy"]["rules"].append({"id": "sre-reads-shop", "allow": ["sql"], "roles": ["sre"],
-                                    "when": {"database": "shop"}})
+    data["policy"]["rules"].append(
+        {"id": "sre-reads-shop", "allow": ["sql"], "roles": ["sre"], "when": {"database": "shop"}}
+    )
     system, chat = make_system(tmp_path, "sqlite:///" + str(tmp_path / "opsroom.db"), data, monkeypatch=monkeypatch)
     await system.start()
     try:

@@ -39,8 +39,11 @@ class Replica:
         with self.log.open("wb") as sink:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "opsroom.cli", "run", "--config", str(config), "--port", str(self.port)],
-                cwd=tmp_path, env=dict(os.environ, OPSROOM_DEMO_SPEED=speed),
-                stdout=subprocess.DEVNULL, stderr=sink)
+                cwd=tmp_path,
+                env=dict(os.environ, OPSROOM_DEMO_SPEED=speed),
+                stdout=subprocess.DEVNULL,
+                stderr=sink,
+            )
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -102,7 +105,8 @@ def wait_for(what: Any, seconds: float = 30) -> Any:
 # Cluster mode is PostgreSQL only (the config refuses it on SQLite: tests/unit/config/test_cluster_config.py).
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_a_dead_replicas_run_is_interrupted_by_the_survivor_and_never_rerun(
-        tmp_path: Path, db_url: str, cluster_config: Path, replicas: list[Replica]) -> None:
+    tmp_path: Path, db_url: str, cluster_config: Path, replicas: list[Replica]
+) -> None:
     engine = create_engine(db_url)
 
     def run_row() -> Any:

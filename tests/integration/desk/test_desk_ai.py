@@ -26,13 +26,19 @@ def script() -> Script:
 
 
 @pytest.fixture
-async def desk(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch,
-               script: Script) -> AsyncIterator[tuple[Any, Any, Script]]:
+async def desk(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, script: Script
+) -> AsyncIterator[tuple[Any, Any, Script]]:
     monkeypatch.setenv("OPSROOM_AI_API_KEY", KEY)
     with scripted_server(script) as base_url:
         data = demo_data()
-        data["desk"]["ai"] = {"enabled": True, "base_url": base_url, "model": "scripted", "timeout_s": 2,
-                              "daily_tokens_per_user": 1000}
+        data["desk"]["ai"] = {
+            "enabled": True,
+            "base_url": base_url,
+            "model": "scripted",
+            "timeout_s": 2,
+            "daily_tokens_per_user": 1000,
+        }
         system, chat = make_system(tmp_path, db_url, data, monkeypatch=monkeypatch)
         await system.start()
         try:
@@ -57,8 +63,16 @@ def offered_tools(request: dict[str, Any]) -> dict[str, Any]:
 
 async def test_a_proposal_runs_only_when_the_asker_clicks_run(desk: Any) -> None:
     system, chat, script = desk
-    script.replies.append({"tool_calls": [call("propose_command", {
-        "command": "deploy", "args": {"service": "payments", "env": "staging", "version": "v4.13.1"}})]})
+    script.replies.append(
+        {
+            "tool_calls": [
+                call(
+                    "propose_command",
+                    {"command": "deploy", "args": {"service": "payments", "env": "staging", "version": "v4.13.1"}},
+                )
+            ]
+        }
+    )
     await chat.say("bob", "/ask please ship payments v4.13.1 to staging", channel="#help")
     proposal = chat.posts[-1]
     assert "I understood: `/deploy service=payments env=staging version=v4.13.1`" in proposal.text
@@ -77,8 +91,9 @@ async def test_a_proposal_runs_only_when_the_asker_clicks_run(desk: Any) -> None
 
 async def test_cancel_runs_nothing_and_edit_hands_back_the_text(desk: Any) -> None:
     system, chat, script = desk
-    script.replies.append({"tool_calls": [call("propose_command", {
-        "command": "restart", "args": {"service": "checkout", "env": "dev"}})]})
+    script.replies.append(
+        {"tool_calls": [call("propose_command", {"command": "restart", "args": {"service": "checkout", "env": "dev"}})]}
+    )
     await chat.say("bob", "/ask restart checkout in dev", channel="#help")
     proposal = chat.posts[-1]
     await click(chat, "bob", buttons(proposal.last)["Edit"].action_id, channel="#help")
@@ -89,13 +104,16 @@ async def test_cancel_runs_nothing_and_edit_hands_back_the_text(desk: Any) -> No
     assert audited(system, "ai.rejected")
 
 
-@pytest.mark.parametrize("hostile", [
-    {"command": "deploy", "args": {"service": "payments", "env": "production"}},  # injected: not his to run
-    {"command": "freeze", "args": {"reason": "x"}},  # not offered at all
-    {"command": "deploy", "args": {"service": "payments", "env": "dev", "version": "v1; rm -rf /"}},  # off pattern
-    {"command": "deploy", "args": {"service": "no-such-service", "env": "dev"}},  # not in the list
-    "{not json",
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        {"command": "deploy", "args": {"service": "payments", "env": "production"}},  # injected: not his to run
+        {"command": "freeze", "args": {"reason": "x"}},  # not offered at all
+        {"command": "deploy", "args": {"service": "payments", "env": "dev", "version": "v1; rm -rf /"}},  # off pattern
+        {"command": "deploy", "args": {"service": "no-such-service", "env": "dev"}},  # not in the list
+        "{not json",
+    ],
+)
 async def test_hostile_proposals_are_refused_and_the_kb_still_answers(desk: Any, hostile: Any) -> None:
     system, chat, script = desk
     script.replies.append({"tool_calls": [call("propose_command", hostile)]})
@@ -135,8 +153,11 @@ async def test_secrets_never_reach_the_model(desk: Any) -> None:
     script.replies.append({"content": "Please never paste tokens."})
     await chat.say("alice", f"/ask is {key} still valid for the deploy bot?", channel="#help")
     assert key not in str(script.requests)
-    leaks = [(e.action, e.summary, e.detail) for e in AuditLog(system.db).search("", limit=300)
-             if key in str(e.detail) + e.summary]
+    leaks = [
+        (e.action, e.summary, e.detail)
+        for e in AuditLog(system.db).search("", limit=300)
+        if key in str(e.detail) + e.summary
+    ]
     assert leaks == []
 
 

@@ -155,7 +155,8 @@ async def test_the_policy_decides_who_may_ask(tmp_path: Path, db_url: str, monke
 
 
 async def test_an_edited_article_is_answered_at_once_and_a_broken_edit_keeps_the_last_good_kb(
-        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import shutil
 
     from tests.support.system import demo_data
@@ -171,8 +172,10 @@ async def test_an_edited_article_is_answered_at_once_and_a_broken_edit_keeps_the
     try:
         await chat.say("bob", "/ask where is the coffee grinder", channel="#help")
         assert "No article fits" in chat.posts[-1].text
-        (kb / "coffee.md").write_text("---\nid: coffee\ntitle: Coffee grinder\ntags: [coffee]\n---\n"
-                                      "The coffee grinder is in the kitchen on floor 2.\n")
+        (kb / "coffee.md").write_text(
+            "---\nid: coffee\ntitle: Coffee grinder\ntags: [coffee]\n---\n"
+            "The coffee grinder is in the kitchen on floor 2.\n"
+        )
         await chat.say("bob", "/ask where is the coffee grinder", channel="#help")
         assert "kitchen on floor 2" in chat.posts[-1].text
         (kb / "broken.md").write_text("---\nid: Not A Valid Id\n---\nno title\n")

@@ -19,16 +19,19 @@ from opsroom.integrations.oncall import OnCall
 
 def texts(web: Served, channel: str) -> list[str]:
     with web.system.db.read() as conn:
-        rows = conn.execute(select(webchat_messages).where(webchat_messages.c.channel == channel)
-                            .order_by(webchat_messages.c.id)).all()
+        rows = conn.execute(
+            select(webchat_messages).where(webchat_messages.c.channel == channel).order_by(webchat_messages.c.id)
+        ).all()
     return [codec.decode(r.body).as_text() if r.body is not None else r.text for r in rows]
 
 
 def bodies(web: Served, channel: str) -> list[Any]:
     with web.system.db.read() as conn:
-        rows = conn.execute(select(webchat_messages).where(webchat_messages.c.channel == channel,
-                                                           webchat_messages.c.is_bot.is_(True))
-                            .order_by(webchat_messages.c.id)).all()
+        rows = conn.execute(
+            select(webchat_messages)
+            .where(webchat_messages.c.channel == channel, webchat_messages.c.is_bot.is_(True))
+            .order_by(webchat_messages.c.id)
+        ).all()
     return [codec.decode(r.body) for r in rows]
 
 
@@ -71,11 +74,14 @@ async def test_war_room_commands_status_roles_notes_and_timeline(web: Served) ->
     b, incident = await declare(web)
     room = incident.channel
     carol = await web.browser("carol")
-    for who, text in ((b, "/incident status identified"), (carol, "/incident role comms me"),
-                      (b, "/incident note error rate follows the 14:02 deploy"),
-                      (b, "/status payments production"),
-                      (carol, "/incident update to=stakeholders rolling back payments"),
-                      (b, "/incident severity sev1")):
+    for who, text in (
+        (b, "/incident status identified"),
+        (carol, "/incident role comms me"),
+        (b, "/incident note error rate follows the 14:02 deploy"),
+        (b, "/status payments production"),
+        (carol, "/incident update to=stakeholders rolling back payments"),
+        (b, "/incident severity sev1"),
+    ):
         assert (await who.post(room, text)).status_code == 202
         await web.adapter.drain()
     await wait_for(lambda: any("✅" in t or "succeeded" in t for t in texts(web, room)))
@@ -88,9 +94,15 @@ async def test_war_room_commands_status_roles_notes_and_timeline(web: Served) ->
     assert (await b.post(room, "/incident timeline")).status_code == 202
     await web.adapter.drain()
     shown = texts(web, room)[-1]
-    for expected in ("declared sev2", "investigating → identified", "comms: carol",
-                     "error rate follows the 14:02 deploy", "update (stakeholders)", "status payments production",
-                     "sev2 → sev1"):
+    for expected in (
+        "declared sev2",
+        "investigating → identified",
+        "comms: carol",
+        "error rate follows the 14:02 deploy",
+        "update (stakeholders)",
+        "status payments production",
+        "sev2 → sev1",
+    ):
         assert expected in shown, (expected, shown)
 
 
@@ -114,8 +126,13 @@ async def test_refused_and_wrong_changes_change_nothing(web: Served) -> None:
 async def test_resolve_drafts_the_postmortem_and_close_archives_the_room(web: Served) -> None:
     b, incident = await declare(web)
     room = incident.channel
-    for text in ("/incident status identified", "/status payments production", "/incident note rolled back",
-                 "/incident followup owner=@bob alert on payment provider latency", "/incident resolve"):
+    for text in (
+        "/incident status identified",
+        "/status payments production",
+        "/incident note rolled back",
+        "/incident followup owner=@bob alert on payment provider latency",
+        "/incident resolve",
+    ):
         assert (await b.post(room, text)).status_code == 202
         await web.adapter.drain()
         await wait_for(lambda: not web.system.engine.runs.live)
@@ -129,8 +146,9 @@ async def test_resolve_drafts_the_postmortem_and_close_archives_the_room(web: Se
     assert "- [ ] alert on payment provider latency — bob, due " in draft and "ticket `builtin:" in draft
     assert any("follow-up #1 for bob" in t and "ticket builtin:" in t for t in texts(web, room))
     metrics = (await b.http.get("/metrics")).text
-    assert 'opsroom_incident_milestone_seconds_count{milestone="resolved",service="payments",severity="sev2"}' \
-        in metrics
+    assert (
+        'opsroom_incident_milestone_seconds_count{milestone="resolved",service="payments",severity="sev2"}' in metrics
+    )
     assert (await b.post(room, "/incident stats since=30d")).status_code == 202
     await web.adapter.drain()
     shown = texts(web, room)[-1]
@@ -146,8 +164,9 @@ async def test_resolve_drafts_the_postmortem_and_close_archives_the_room(web: Se
     assert "declare a new one" in texts(web, room)[-1]
 
 
-async def test_console_page_shows_the_timeline_to_those_who_may_see_it(tmp_path: Any, db_url: str,
-                                                                      monkeypatch: Any) -> None:
+async def test_console_page_shows_the_timeline_to_those_who_may_see_it(
+    tmp_path: Any, db_url: str, monkeypatch: Any
+) -> None:
     data = demo_data()
     data["users"]["dave"] = {"display_name": "Dave (visitor)", "roles": []}
     async with serve(tmp_path, db_url, monkeypatch, data) as web:
@@ -176,8 +195,9 @@ async def test_declare_through_the_json_api_with_a_token(web: Served) -> None:
 
     token, _ = create_token(web.system.db, "bob", "pager")
     async with httpx.AsyncClient(base_url=web.base, headers={"Authorization": f"Bearer {token}"}) as client:
-        response = await client.post("/api/channels/ops/messages",
-                                     json={"text": '/incident declare "Checkout 502s" sev3 service=checkout'})
+        response = await client.post(
+            "/api/channels/ops/messages", json={"text": '/incident declare "Checkout 502s" sev3 service=checkout'}
+        )
         assert response.status_code == 201, response.text
         await web.adapter.drain()
         refused = await client.post("/api/channels/ops/messages", json={"text": "/incident close incident=1"})

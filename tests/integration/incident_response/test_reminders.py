@@ -15,8 +15,9 @@ from opsroom.incidents import timeline
 from opsroom.incidents.reminders import Reminders
 
 
-async def test_reminders_once_per_period_until_resolved(tmp_path: Path, db_url: str,
-                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_reminders_once_per_period_until_resolved(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     system, chat = make_system(tmp_path, db_url, monkeypatch=monkeypatch)
     await system.start()
     try:

@@ -22,9 +22,11 @@ from opsroom.runs import store as run_store
 def card(web: Served, channel: str = "ops") -> tuple[int, Any]:
     """The newest checklist card in a channel: (message id, Message)."""
     with web.system.db.read() as conn:
-        rows = conn.execute(select(webchat_messages).where(webchat_messages.c.channel == channel,
-                                                           webchat_messages.c.is_bot.is_(True))
-                            .order_by(webchat_messages.c.id)).all()
+        rows = conn.execute(
+            select(webchat_messages)
+            .where(webchat_messages.c.channel == channel, webchat_messages.c.is_bot.is_(True))
+            .order_by(webchat_messages.c.id)
+        ).all()
     found = [(r.id, codec.decode(r.body)) for r in rows if r.body and "runbook run #" in r.text]
     assert found, [r.text for r in rows]
     return found[-1]
@@ -44,6 +46,7 @@ def states(web: Served, run_id: int = 1) -> dict[str, str]:
 async def click(web: Served, browser: Any, label: str, channel: str = "ops") -> None:
     """Click a button of the card once the card shows it (the card is edited just after
     the step's state is stored)."""
+
     def shown() -> Any:
         message_id, message = card(web, channel)
         found = [b for b in message.buttons() if b.label == label]

@@ -25,7 +25,8 @@ async def idle(system: Any) -> None:
 
 
 async def test_the_war_room_is_a_thread_where_channels_cannot_be_created(
-        tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     system, chat = make_system(tmp_path, db_url, monkeypatch=monkeypatch)
     await system.start()
     try:
@@ -64,8 +65,9 @@ def _event(place: Any, user: str, text: str) -> Any:
     return MessageEvent(place, user, text)
 
 
-async def test_a_linked_alert_group_joins_the_timeline(tmp_path: Path, db_url: str,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_linked_alert_group_joins_the_timeline(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from opsroom.alerts.demo import fire_demo_alert
     from opsroom.alerts.service import AlertService
 

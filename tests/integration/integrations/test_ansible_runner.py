@@ -96,9 +96,7 @@ async def test_jinja_in_an_argument_is_literal_text(project: Path) -> None:
 
 
 async def test_dry_run_uses_check_mode_and_changes_nothing(project: Path) -> None:
-    chunks = await run(
-        marker_runner(project), ctx({"limit": "localhost", "message": "x", "fail": False}, dry_run=True)
-    )
+    chunks = await run(marker_runner(project), ctx({"limit": "localhost", "message": "x", "fail": False}, dry_run=True))
     assert chunks[0].text.endswith("in check mode")
     assert chunks[-1].exit_code == 0
     assert "changed=1" in chunks[-1].result  # it reports what it would change…

@@ -66,12 +66,9 @@ async def test_rollback_refused_while_auto_sync_is_on() -> None:
     fake.auto_sync = True
     async with serve(fake.app) as url:
         with pytest.raises(IntegrationError) as err:
-            await collect(
-                ArgoCDRunner(options(url, action="rollback", history_id=1)), make_ctx({"service": "api"})
-            )
+            await collect(ArgoCDRunner(options(url, action="rollback", history_id=1)), make_ctx({"service": "api"}))
     assert str(err.value) == (
-        "Argo CD refused to rollback application api (400): "
-        "rollback cannot be initiated when auto-sync is enabled"
+        "Argo CD refused to rollback application api (400): rollback cannot be initiated when auto-sync is enabled"
     )
 
 
@@ -96,9 +93,7 @@ async def test_rbac_denial_and_unknown_app() -> None:
     async with serve(fake.app) as url:
         with pytest.raises(IntegrationError) as err:
             await collect(ArgoCDRunner(options(url)), make_ctx({"service": "api"}))
-        assert str(err.value).startswith(
-            "Argo CD says the token cannot sync application api (403): permission denied"
-        )
+        assert str(err.value).startswith("Argo CD says the token cannot sync application api (403): permission denied")
         fake.denied_actions = set()
         with pytest.raises(IntegrationError, match=r"Argo CD found nothing to read application web \(404\)"):
             await collect(ArgoCDRunner(options(url)), make_ctx({"service": "web"}))

@@ -77,9 +77,7 @@ async def test_forbidden_and_missing_project() -> None:
             IntegrationError, match=r"GitLab says the token cannot create pipelines in acme/api \(403\)"
         ):
             await collect(GitLabRunner(options(url)), make_ctx(ARGS))
-        with pytest.raises(
-            IntegrationError, match=r"GitLab found nothing to read pipelines in acme/web \(404\)"
-        ):
+        with pytest.raises(IntegrationError, match=r"GitLab found nothing to read pipelines in acme/web \(404\)"):
             await collect(GitLabRunner(options(url, project="acme/web")), make_ctx(ARGS))
 
 

@@ -53,9 +53,7 @@ def options(config: str, action: str, **extra: Any) -> dict[str, Any]:
 async def test_restart_patches_the_template_annotation_and_follows_the_rollout(tmp_path: Path) -> None:
     fake = FakeKubernetes()
     async with serve(fake.app) as url:
-        chunks = await collect(
-            KubernetesRunner(options(kubeconfig(tmp_path, url), "restart")), make_ctx(ARGS)
-        )
+        chunks = await collect(KubernetesRunner(options(kubeconfig(tmp_path, url), "restart")), make_ctx(ARGS))
     path, content_type, body = fake.patches[0]
     assert path == "/apis/apps/v1/namespaces/prod/deployments/api"
     assert content_type == "application/strategic-merge-patch+json"
@@ -89,9 +87,7 @@ async def test_undo_to_a_named_revision_and_to_one_that_does_not_exist(tmp_path:
         assert final(chunks).exit_code == 0 and fake.image == "registry.example.com/api:v1"
         fake.patches.clear()
         with pytest.raises(IntegrationError, match=r"deployment api has no revision 7 \(known: 1, 2, 3\)"):
-            await collect(
-                KubernetesRunner(options(config, "undo", revision="{rev}")), make_ctx({**ARGS, "rev": 7})
-            )
+            await collect(KubernetesRunner(options(config, "undo", revision="{rev}")), make_ctx({**ARGS, "rev": 7}))
     assert fake.patches == []  # the stray ReplicaSet with revision 7 belongs to someone else
 
 
@@ -127,9 +123,7 @@ async def test_logs_tail_each_pod(tmp_path: Path) -> None:
     fake = FakeKubernetes()
     async with serve(fake.app) as url:
         chunks = await collect(
-            KubernetesRunner(
-                options(kubeconfig(tmp_path, url), "logs", tail_lines=2, max_pods=2, container="api")
-            ),
+            KubernetesRunner(options(kubeconfig(tmp_path, url), "logs", tail_lines=2, max_pods=2, container="api")),
             make_ctx(ARGS),
         )
     assert [c.text for c in chunks[:-1]] == [
@@ -151,14 +145,10 @@ async def test_forbidden_patch_and_unknown_deployment_are_clear(tmp_path: Path) 
             "Kubernetes says the service account cannot patch deployments in prod (403): "
             'deployments.apps "api" is forbidden'
         )
-        with pytest.raises(
-            IntegrationError, match=r"Kubernetes found nothing to get deployments in prod \(404\)"
-        ):
+        with pytest.raises(IntegrationError, match=r"Kubernetes found nothing to get deployments in prod \(404\)"):
             await collect(KubernetesRunner(options(config, "status")), make_ctx({**ARGS, "service": "web"}))
         with pytest.raises(IntegrationError, match=r"rejected the credentials .* \(401\)"):
-            await collect(
-                KubernetesRunner(options(kubeconfig(tmp_path, url, "stale"), "status")), make_ctx(ARGS)
-            )
+            await collect(KubernetesRunner(options(kubeconfig(tmp_path, url, "stale"), "status")), make_ctx(ARGS))
 
 
 async def test_throttling_and_server_errors_are_retried(tmp_path: Path) -> None:
@@ -170,14 +160,10 @@ async def test_throttling_and_server_errors_are_retried(tmp_path: Path) -> None:
         {"kind": "Status", "code": 429, "message": "Too many requests"},
         headers={"Retry-After": "1"},
     )
-    fake.fail(
-        "GET", "/deployments/api", 503, {"kind": "Status", "code": 503, "message": "unavailable"}, times=2
-    )
+    fake.fail("GET", "/deployments/api", 503, {"kind": "Status", "code": 503, "message": "unavailable"}, times=2)
     async with serve(fake.app) as url:
         started = asyncio.get_running_loop().time()
-        chunks = await collect(
-            KubernetesRunner(options(kubeconfig(tmp_path, url), "restart")), make_ctx(ARGS)
-        )
+        chunks = await collect(KubernetesRunner(options(kubeconfig(tmp_path, url), "restart")), make_ctx(ARGS))
         waited = asyncio.get_running_loop().time() - started
     assert final(chunks).exit_code == 0
     assert waited >= 0.95

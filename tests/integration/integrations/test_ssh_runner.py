@@ -37,9 +37,7 @@ def settings(sshd, known_hosts: Path | None = None) -> SshSettings:  # type: ign
 
 
 def ctx(args: dict[str, object], *, dry_run: bool = False) -> RunContext:
-    return RunContext(
-        run_id=1, command="disk", args=args, user="alice", channel="#ops", timeout=30, dry_run=dry_run
-    )
+    return RunContext(run_id=1, command="disk", args=args, user="alice", channel="#ops", timeout=30, dry_run=dry_run)
 
 
 async def collect(runner, context: RunContext) -> list[OutputChunk]:  # type: ignore[no-untyped-def]
@@ -70,9 +68,7 @@ async def test_shell_metacharacters_arrive_as_one_literal_argument(sshd) -> None
 
 
 async def test_exit_status_becomes_exit_code_and_stderr_is_streamed(sshd) -> None:  # type: ignore[no-untyped-def]
-    runner = build(
-        {"host": "web2", "inventory": "lab", "argv": ["ls", "/definitely/not/here"]}, settings(sshd)
-    )
+    runner = build({"host": "web2", "inventory": "lab", "argv": ["ls", "/definitely/not/here"]}, settings(sshd))
     chunks = await collect(runner, ctx({}))
     assert chunks[-1].exit_code == 2
     assert "No such file" in "".join(c.text for c in chunks if c.stream == "stderr")

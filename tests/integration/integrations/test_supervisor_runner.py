@@ -16,11 +16,7 @@ def settings(supervisord, monkeypatch: pytest.MonkeyPatch) -> SupervisorSettings
     monkeypatch.setenv("SUP_USER", "ops")
     monkeypatch.setenv("SUP_PASSWORD", "s3cret")
     return SupervisorSettings.model_validate(
-        {
-            "endpoints": {
-                "app1": {"url": supervisord.url, "username_env": "SUP_USER", "password_env": "SUP_PASSWORD"}
-            }
-        }
+        {"endpoints": {"app1": {"url": supervisord.url, "username_env": "SUP_USER", "password_env": "SUP_PASSWORD"}}}
     )
 
 
@@ -92,11 +88,7 @@ async def test_wrong_password_is_reported_without_the_password(supervisord, monk
     monkeypatch.setenv("SUP_USER", "ops")
     monkeypatch.setenv("SUP_PASSWORD", "wrong-pass-123")
     settings = SupervisorSettings.model_validate(
-        {
-            "endpoints": {
-                "app1": {"url": supervisord.url, "username_env": "SUP_USER", "password_env": "SUP_PASSWORD"}
-            }
-        }
+        {"endpoints": {"app1": {"url": supervisord.url, "username_env": "SUP_USER", "password_env": "SUP_PASSWORD"}}}
     )
     runner = build({"endpoint": "app1", "action": "status", "program": "worker"}, settings)
     with pytest.raises(SupervisorError, match="refused the credentials") as err:

@@ -48,16 +48,12 @@ def jira(url: str, **extra: Any) -> JiraTickets:
 
 def servicenow(url: str) -> ServiceNowTickets:
     return ServiceNowTickets(
-        ServiceNowConfig(
-            type="servicenow", url=url, username_env="T_SN_USER", password_env="T_SN_PASSWORD", **FAST
-        )
+        ServiceNowConfig(type="servicenow", url=url, username_env="T_SN_USER", password_env="T_SN_PASSWORD", **FAST)
     )
 
 
 def github(url: str) -> GitHubIssues:
-    return GitHubIssues(
-        GitHubIssuesConfig(type="github", url=url, repo="acme/ops", token_env="T_GH_TOKEN", **FAST)
-    )
+    return GitHubIssues(GitHubIssuesConfig(type="github", url=url, repo="acme/ops", token_env="T_GH_TOKEN", **FAST))
 
 
 NEW = NewTicket(
@@ -78,9 +74,7 @@ async def test_jira_cloud_create_comment_close() -> None:
         sent = fake.issues["OPS-101"]["fields"]
         assert sent["priority"] == {"name": "High"} and sent["issuetype"] == {"name": "Task"}
         assert sent["description"]["type"] == "doc"  # v3 takes Atlassian Document Format
-        assert fake.links["OPS-101"] == [
-            {"url": "https://chat.example.com/ops/p1", "title": "Chat thread (opsroom)"}
-        ]
+        assert fake.links["OPS-101"] == [{"url": "https://chat.example.com/ops/p1", "title": "Chat thread (opsroom)"}]
         await provider.comment("ops-101", "restarted the pods", author="bob")
         assert fake.comments["OPS-101"][0]["content"][0]["content"][0]["text"] == "bob: restarted the pods"
         closed = await provider.close("OPS-101", resolution="fixed", author="bob")
@@ -92,9 +86,7 @@ async def test_jira_server_uses_v2_and_a_bearer_token() -> None:
     fake = FakeJira()
     async with serve(fake.app) as url:
         provider = JiraTickets(
-            JiraConfig(
-                type="jira", url=url, edition="server", token_env="T_JIRA_TOKEN", project="OPS", **FAST
-            )
+            JiraConfig(type="jira", url=url, edition="server", token_env="T_JIRA_TOKEN", project="OPS", **FAST)
         )
         ticket = await provider.create(NEW)
         assert fake.calls[0].path == "/rest/api/2/issue"
@@ -138,30 +130,20 @@ async def test_servicenow_change_review() -> None:
     fake = FakeServiceNow()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     hour = dt.timedelta(hours=1)
-    ok = fake.add_change(
-        approval="approved", state="-1", start=_sn_time(now - hour), end=_sn_time(now + hour)
-    )
-    pending = fake.add_change(
-        approval="requested", state="-3", start=_sn_time(now - hour), end=_sn_time(now + hour)
-    )
+    ok = fake.add_change(approval="approved", state="-1", start=_sn_time(now - hour), end=_sn_time(now + hour))
+    pending = fake.add_change(approval="requested", state="-3", start=_sn_time(now - hour), end=_sn_time(now + hour))
     later = fake.add_change(
         approval="approved", state="-2", start=_sn_time(now + 2 * hour), end=_sn_time(now + 3 * hour)
     )
-    over = fake.add_change(
-        approval="approved", state="-1", start=_sn_time(now - 3 * hour), end=_sn_time(now - hour)
-    )
-    closed = fake.add_change(
-        approval="approved", state="3", start=_sn_time(now - hour), end=_sn_time(now + hour)
-    )
+    over = fake.add_change(approval="approved", state="-1", start=_sn_time(now - 3 * hour), end=_sn_time(now - hour))
+    closed = fake.add_change(approval="approved", state="3", start=_sn_time(now - hour), end=_sn_time(now + hour))
     async with serve(fake.app) as url:
         provider = servicenow(url)
         change = await check_change(provider, ok.lower(), now=now)
         assert change.approved and change.state == "Implement"
         with pytest.raises(ChangeRefused, match=rf"change {pending} is not approved \(approval: requested\)"):
             await check_change(provider, pending, now=now)
-        with pytest.raises(
-            ChangeRefused, match=rf"change {later} is approved for .* its window opens in 2 h"
-        ):
+        with pytest.raises(ChangeRefused, match=rf"change {later} is approved for .* its window opens in 2 h"):
             await check_change(provider, later, now=now)
         with pytest.raises(ChangeRefused, match=rf"change {over}'s window closed at"):
             await check_change(provider, over, now=now)
@@ -239,7 +221,7 @@ async def test_a_gateway_5xx_after_the_ticket_was_made_finds_it_instead_of_a_sec
     assert len([c for c in fake.calls if c.method == "POST" and c.path == path]) == 1
     made = fake.tables["incident"] if name == "servicenow" else fake.issues
     assert len(made) == 1  # exactly one ticket, and it is the one we report
-    (key, record), = made.items()
+    ((key, record),) = made.items()
     assert ticket.id == str(record.get("number", key))
     assert ticket.title == NEW.title and "opsroom:" not in ticket.body
 

@@ -13,8 +13,9 @@ from opsroom.store.migrate import current_revisions, script_heads
 
 
 def opsroom(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "opsroom.cli", *argv], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "opsroom.cli", *argv], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_says_an_upgrade_is_needed_then_upgrade_makes_it_current(db_url: str, tmp_path: Path) -> None:
@@ -37,9 +38,16 @@ def test_check_says_an_upgrade_is_needed_then_upgrade_makes_it_current(db_url: s
 
 
 def test_replicas_upgrading_together_take_turns(db_url: str, tmp_path: Path) -> None:
-    starts = [subprocess.Popen([sys.executable, "-m", "opsroom.cli", "db", "upgrade", "--database", db_url],
-                               cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-              for _ in range(3)]
+    starts = [
+        subprocess.Popen(
+            [sys.executable, "-m", "opsroom.cli", "db", "upgrade", "--database", db_url],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
     results = [(p.wait(timeout=120), *p.communicate()) for p in starts]
     assert [code for code, _, _ in results] == [0, 0, 0], [err[-1500:] for _, _, err in results]
     assert opsroom("db", "check", "--database", db_url, cwd=tmp_path).returncode == 0

@@ -18,7 +18,10 @@ def test_the_docs_site_builds_strictly_with_search_and_every_page(tmp_path: Path
     site = tmp_path / "site"
     built = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
-        cwd=ROOT, capture_output=True, text=True, timeout=300,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env=dict(os.environ, NO_MKDOCS_2_WARNING="1"),
     )
     assert built.returncode == 0, built.stderr[-4000:]

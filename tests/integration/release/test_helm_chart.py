@@ -110,12 +110,17 @@ def test_probes_ask_healthz_on_the_http_port() -> None:
 
 
 def test_optional_ingress_servicemonitor_and_read_only_runner_rbac() -> None:
-    manifests = render({
-        "ingress": {"enabled": True, "className": "nginx",
-                    "hosts": [{"host": "ops.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}]},
-        "metrics": {"serviceMonitor": {"enabled": True, "bearerTokenSecret": {"name": "metrics-token"}}},
-        "rbac": {"kubernetesRunner": {"enabled": True, "namespaces": ["payments", "checkout"]}},
-    })
+    manifests = render(
+        {
+            "ingress": {
+                "enabled": True,
+                "className": "nginx",
+                "hosts": [{"host": "ops.example.com", "paths": [{"path": "/", "pathType": "Prefix"}]}],
+            },
+            "metrics": {"serviceMonitor": {"enabled": True, "bearerTokenSecret": {"name": "metrics-token"}}},
+            "rbac": {"kubernetesRunner": {"enabled": True, "namespaces": ["payments", "checkout"]}},
+        }
+    )
     (ingress,) = manifests["Ingress"]
     assert ingress["spec"]["rules"][0]["host"] == "ops.example.com"
     (monitor,) = manifests["ServiceMonitor"]
@@ -128,12 +133,15 @@ def test_optional_ingress_servicemonitor_and_read_only_runner_rbac() -> None:
     assert "Ingress" not in render({}) and "Role" not in render({})
 
 
-@pytest.mark.parametrize("values, says", [
-    ({"mode": "cluster"}, "mode"),
-    ({"mode": "ha", "replicaCount": 1, **{k: HA[k] for k in ("database", "secretKey")}}, "replicaCount"),
-    ({"service": {"port": 70000}}, "port"),
-    ({"mode": "ha"}, "existingSecret"),
-])
+@pytest.mark.parametrize(
+    "values, says",
+    [
+        ({"mode": "cluster"}, "mode"),
+        ({"mode": "ha", "replicaCount": 1, **{k: HA[k] for k in ("database", "secretKey")}}, "replicaCount"),
+        ({"service": {"port": 70000}}, "port"),
+        ({"mode": "ha"}, "existingSecret"),
+    ],
+)
 def test_the_schema_refuses_bad_values(values: dict[str, Any], says: str) -> None:
     chart = helm.Chart.load(CHART)
     with pytest.raises(helm.HelmError) as refused:

@@ -31,30 +31,42 @@ def image() -> Iterator[str]:
 
 @pytest.fixture
 def container(image: str) -> Iterator[str]:
-    name = subprocess.run(["buildah", *STORAGE, "from", image], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    name = subprocess.run(
+        ["buildah", *STORAGE, "from", image], capture_output=True, text=True, check=True
+    ).stdout.strip()
     yield name
     subprocess.run(["buildah", *STORAGE, "rm", name], capture_output=True, check=False)
 
 
 def run_in(container: str, *argv: str) -> str:
-    done = subprocess.run(["buildah", *STORAGE, "run", "--isolation", "chroot", container, "--", *argv],
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        ["buildah", *STORAGE, "run", "--isolation", "chroot", container, "--", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
 
 def test_the_image_runs_as_a_non_root_user_and_says_its_commit(container: str) -> None:
     assert run_in(container, "id", "-u").strip() == "10001"
-    commit = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip() or "unknown"
+    commit = (
+        subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+        or "unknown"
+    )
     assert run_in(container, "opsroom", "--version").strip().endswith(f"(commit {commit})")
     assert "all valid" in run_in(container, "opsroom", "check")
 
 
 def test_the_image_declares_its_port_volume_healthcheck_and_labels(image: str) -> None:
-    info = json.loads(subprocess.run(["buildah", *STORAGE, "inspect", "--type", "image", image],
-                                     capture_output=True, text=True, check=True).stdout)
+    info = json.loads(
+        subprocess.run(
+            ["buildah", *STORAGE, "inspect", "--type", "image", image], capture_output=True, text=True, check=True
+        ).stdout
+    )
     config = info["Docker"]["config"]
     assert config["User"] == "10001:10001"
     assert config["WorkingDir"] == "/data"
@@ -70,9 +82,23 @@ def test_opsroom_run_in_the_image_answers_healthz(container: str, tmp_path: Path
     log = tmp_path / "server.log"
     with log.open("wb") as sink:
         server = subprocess.Popen(
-            ["buildah", *STORAGE, "run", "--isolation", "chroot", container, "--",
-             "opsroom", "run", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=sink, stderr=subprocess.STDOUT,
+            [
+                "buildah",
+                *STORAGE,
+                "run",
+                "--isolation",
+                "chroot",
+                container,
+                "--",
+                "opsroom",
+                "run",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            stdout=sink,
+            stderr=subprocess.STDOUT,
         )
     try:
         assert wait_healthy(f"http://127.0.0.1:{port}/healthz", server, log, seconds=90)["status"] == "ok"

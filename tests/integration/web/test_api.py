@@ -39,9 +39,7 @@ async def test_every_call_needs_a_valid_token(web: Served) -> None:
                 response = await client.get(path)
                 assert response.status_code == 401, (bad, path)
                 assert response.json()["error"] and "Bearer" in response.headers["WWW-Authenticate"]
-            assert (
-                await client.post("/api/channels/ops/messages", json={"text": "/whoami"})
-            ).status_code == 401
+            assert (await client.post("/api/channels/ops/messages", json={"text": "/whoami"})).status_code == 401
     async with api(web, token) as client:
         me = (await client.get("/api/me")).json()
         assert me == {"user": "alice", "display_name": "Alice (SRE)", "roles": ["sre"]}
@@ -97,9 +95,7 @@ async def test_post_a_command_and_read_the_channel_with_a_cursor(web: Served) ->
         assert (await client.get("/api/runs/abc")).status_code == 404
         audit = (await client.get("/api/audit", params={"q": f"run:{run_id}", "limit": "3"})).json()
         assert len(audit["entries"]) == 3 and audit["next_cursor"]
-        more = (
-            await client.get("/api/audit", params={"q": f"run:{run_id}", "before": audit["next_cursor"]})
-        ).json()
+        more = (await client.get("/api/audit", params={"q": f"run:{run_id}", "before": audit["next_cursor"]})).json()
         assert all(e["id"] < int(audit["next_cursor"]) for e in more["entries"])
         assert (await client.get("/api/audit", params={"q": "since whenever-ish"})).status_code == 400
 
@@ -122,15 +118,9 @@ async def test_approvals_and_buttons_over_the_api(web: Served) -> None:
             for b in blk["buttons"]
             if b["label"] == "Approve"
         )
-        assert (
-            await c.post("/api/actions", json={"message_id": ask["id"], "action_id": "forged"})
-        ).status_code == 400
-        assert (
-            await c.post("/api/actions", json={"message_id": 10**9, "action_id": approve})
-        ).status_code == 404
-        assert (
-            await c.post("/api/actions", json={"message_id": ask["id"], "action_id": approve})
-        ).status_code == 202
+        assert (await c.post("/api/actions", json={"message_id": ask["id"], "action_id": "forged"})).status_code == 400
+        assert (await c.post("/api/actions", json={"message_id": 10**9, "action_id": approve})).status_code == 404
+        assert (await c.post("/api/actions", json={"message_id": ask["id"], "action_id": approve})).status_code == 202
         await wait_for(lambda: any(r.state == RunState.SUCCEEDED for r in _runs(web)))
 
 
@@ -173,9 +163,7 @@ def fuzz(operation: Any, mode: Any, auth: dict[str, str], base: str) -> None:
     check()
 
 
-def test_the_api_keeps_its_openapi_promises(
-    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_api_keeps_its_openapi_promises(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """Every operation, with valid and with malformed input (schemathesis), against a real
     server: no 5xx, status codes and bodies as documented."""
     import schemathesis

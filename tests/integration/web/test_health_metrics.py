@@ -18,8 +18,9 @@ async def get(app: object, path: str, client: tuple[str, int], **headers: str) -
         return await http.get(path, headers=headers)
 
 
-async def test_health_says_only_ok_and_metrics_stay_local(tmp_path: Path, db_url: str,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_health_says_only_ok_and_metrics_stay_local(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     system, chat = make_system(tmp_path, db_url, monkeypatch=monkeypatch)
     await system.start()
     try:
@@ -37,8 +38,9 @@ async def test_health_says_only_ok_and_metrics_stay_local(tmp_path: Path, db_url
         system.db.dispose()
 
 
-async def test_metrics_with_a_token_need_the_token(tmp_path: Path, db_url: str,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_metrics_with_a_token_need_the_token(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("PROM_TOKEN", "scrape-me-please")
     data = demo_data()
     data["server"]["metrics_token_env"] = "PROM_TOKEN"

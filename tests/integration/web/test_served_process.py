@@ -42,8 +42,10 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]
     with log.open("wb") as sink:  # a file, not a pipe: a full pipe would stall the server
         process = subprocess.Popen(
             [sys.executable, "-m", "opsroom.cli", "run", "--config", str(config), "--port", str(port)],
-            cwd=tmp_path, env=dict(os.environ, OPSROOM_DEMO_SPEED="0.01"),
-            stdout=subprocess.DEVNULL, stderr=sink,
+            cwd=tmp_path,
+            env=dict(os.environ, OPSROOM_DEMO_SPEED="0.01"),
+            stdout=subprocess.DEVNULL,
+            stderr=sink,
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -77,8 +79,7 @@ async def test_opsroom_run_answers_a_browser_reloads_and_stops(
         url = base.replace("http://", "ws://") + "/chat/ws?channel=dm:alice"
         async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
             for text in ("whoami", "deploy api-gateway staging"):
-                posted = await http.post("/chat/dm:alice/messages", json={"text": text},
-                                         headers={"X-CSRF-Token": csrf})
+                posted = await http.post("/chat/dm:alice/messages", json={"text": text}, headers={"X-CSRF-Token": csrf})
                 assert posted.status_code == 202, posted.text
 
             async def bot_says(words: str) -> dict[str, object]:

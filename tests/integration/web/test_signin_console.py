@@ -38,9 +38,7 @@ async def test_without_demo_a_password_is_required(
         assert actions == ["web.signin"]
 
 
-async def test_sign_in_attempts_are_rate_limited(
-    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_sign_in_attempts_are_rate_limited(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     async with serve(tmp_path, db_url, monkeypatch, production_config(tmp_path)) as web:
         b = await web.browser()
         codes = [(await b.sign_in("alice", f"guess {i}")).status_code for i in range(6)]
@@ -56,9 +54,7 @@ async def test_sign_in_form_needs_its_csrf_token_and_next_stays_local(web: Serve
     assert response.status_code == 400 and "opsroom_session" not in response.headers.get("set-cookie", "")
     page = await b.http.get("/login", params={"next": "https://evil.example/"})
     token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-    response = await b.http.post(
-        "/login", data={"username": "alice", "csrf": token, "next": "//evil.example/x"}
-    )
+    response = await b.http.post("/login", data={"username": "alice", "csrf": token, "next": "//evil.example/x"})
     assert response.status_code == 303 and response.headers["location"] == "/chat"
 
 
@@ -83,9 +79,7 @@ async def test_console_runs_run_page_audit_and_dashboard(web: Served) -> None:
     assert f"/console/runs/{run.id}" in runs.text and "deploy api-gateway staging" in runs.text
     empty = await alice.http.get("/console/runs", params={"state": "failed"})
     assert "No runs match" in empty.text
-    assert (
-        await alice.http.get("/console/runs", params={"state": "bogus", "before": "x"})
-    ).status_code == 200
+    assert (await alice.http.get("/console/runs", params={"state": "bogus", "before": "x"})).status_code == 200
     page = await alice.http.get(f"/console/runs/{run.id}")
     assert "Deploying api-gateway" in page.text and "service=api-gateway" in page.text
     assert "command.received" in page.text and "run.finished" in page.text

@@ -101,9 +101,7 @@ async def test_message_text_is_always_escaped(web: Served) -> None:
 async def test_posting_needs_the_csrf_token_and_the_same_origin(web: Served) -> None:
     alice = await web.browser("alice")
     no_token = await alice.http.post("/chat/ops/messages", json={"text": "/whoami"})
-    wrong = await alice.http.post(
-        "/chat/ops/messages", json={"text": "/whoami"}, headers={"X-CSRF-Token": "nope"}
-    )
+    wrong = await alice.http.post("/chat/ops/messages", json={"text": "/whoami"}, headers={"X-CSRF-Token": "nope"})
     cross = await alice.http.post(
         "/chat/ops/messages",
         json={"text": "/whoami"},
@@ -164,9 +162,7 @@ async def test_production_deploy_is_approved_by_a_lead_with_the_button(web: Serv
     await alice.post("ops", "/deploy payments production")
     await wait_for(lambda: any("needs approval" in r.text for r in bot_messages(web)))
     ask = next(r for r in bot_messages(web) if "needs approval" in r.text)
-    buttons = {
-        b["label"]: b["action_id"] for d in ask.body["blocks"] if d["type"] == "actions" for b in d["buttons"]
-    }
+    buttons = {b["label"]: b["action_id"] for d in ask.body["blocks"] if d["type"] == "actions" for b in d["buttons"]}
     # The requester cannot approve; the refusal is shown to her only.
     assert (await alice.click(ask.id, buttons["Approve"])).status_code == 202
     await web.adapter.drain()

@@ -46,10 +46,14 @@ async def test_replies_are_drawn_in_their_thread_not_in_the_channel(web: Served)
 async def test_a_button_started_run_reports_in_the_thread_of_the_message_with_the_button(web: Served) -> None:
     alice = await web.browser("alice")
     signer = web.system.engine.signer
-    card = Message("payments latency high", (
-        Section("🔥 payments latency high"),
-        Actions((Button("Status", signer.mint("command.run", {"text": "status api-gateway"}, single_use=False)),)),
-    ), "warning")
+    card = Message(
+        "payments latency high",
+        (
+            Section("🔥 payments latency high"),
+            Actions((Button("Status", signer.mint("command.run", {"text": "status api-gateway"}, single_use=False)),)),
+        ),
+        "warning",
+    )
     ref = await web.adapter.send(web.adapter.channels.place("ops"), card)
     await alice.post("ops", "someone look at this")  # the latest top-level message is not the card
     await web.adapter.drain()
@@ -141,8 +145,9 @@ async def test_errors_denials_and_help_are_answered_to_the_asker_only(web: Serve
     assert sum("/deploy payments production" in h for h in alices) == 1, "alice sees what bob typed, not the answer"
 
 
-async def test_a_channel_can_answer_errors_in_public(tmp_path: Path, db_url: str,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_a_channel_can_answer_errors_in_public(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     data = demo_data()
     data["channels"][0]["private_answers"] = False
     async with serve(tmp_path, db_url, monkeypatch, data) as web:

@@ -104,9 +104,7 @@ async def test_missing_or_wrong_token_is_401_and_stores_nothing(
 
 
 async def test_source_whose_secret_env_is_unset_refuses_everyone(client: httpx.AsyncClient) -> None:
-    response = await client.post(
-        "/hooks/generic/unset", json={"title": "x"}, headers={"Authorization": "Bearer "}
-    )
+    response = await client.post("/hooks/generic/unset", json={"title": "x"}, headers={"Authorization": "Bearer "})
     assert response.status_code == 401
 
 
@@ -114,9 +112,7 @@ async def test_malformed_json_is_400_with_reason(client: httpx.AsyncClient) -> N
     response = await client.post("/hooks/alertmanager", content=b"{not json", headers=AM_AUTH)
     assert response.status_code == 400
     assert "not valid JSON" in response.json()["error"]
-    response = await client.post(
-        "/hooks/alertmanager", json={"alerts": [{"labels": {"a": [1]}}]}, headers=AM_AUTH
-    )
+    response = await client.post("/hooks/alertmanager", json={"alerts": [{"labels": {"a": [1]}}]}, headers=AM_AUTH)
     assert response.status_code == 400 and "must be text" in response.json()["error"]
     assert stored(client) == (0, 0)
 
@@ -160,9 +156,7 @@ def grafana_headers(body: bytes, key: str = "hmac-key", stamp: float | None = No
 
 async def test_grafana_hmac_signature(client: httpx.AsyncClient) -> None:
     body = json.dumps({"alerts": [{"status": "firing", "labels": {"alertname": "cpu"}}]}).encode()
-    assert (
-        await client.post("/hooks/grafana", content=body, headers=grafana_headers(body))
-    ).status_code == 200
+    assert (await client.post("/hooks/grafana", content=body, headers=grafana_headers(body))).status_code == 200
     wrong = grafana_headers(body, key="other")
     assert (await client.post("/hooks/grafana", content=body, headers=wrong)).status_code == 401
     stale = grafana_headers(body, stamp=time.time() - 3600)

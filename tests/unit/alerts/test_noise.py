@@ -130,9 +130,7 @@ async def test_low_severity_goes_to_the_scheduled_digest(db: Database) -> None:
 
 
 async def test_route_can_send_everything_to_the_scheduled_digest(db: Database) -> None:
-    svc, hub, clock, _ = make(
-        db, routes=[{"match": {"team": "x"}, "channels": ["#x"], "scheduled_digest": True}]
-    )
+    svc, hub, clock, _ = make(db, routes=[{"match": {"team": "x"}, "channels": ["#x"], "scheduled_digest": True}])
     await svc.ingest("am", [alert("Crit", team="x")])
     await svc.tick()
     assert hub.posts == []

@@ -26,25 +26,41 @@ def documented_hash(fields: list[object]) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-@pytest.mark.parametrize("detail", [
-    {},
-    {"b": 1, "a": [1, 2.5, None, True], "nested": {"z": "é", "y": "😀"}},
-    {"quote": 'he said "hi"', "backslash": "C:\\temp", "newline": "a\nb", "tab": "\t"},
-])
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {},
+        {"b": 1, "a": [1, 2.5, None, True], "nested": {"z": "é", "y": "😀"}},
+        {"quote": 'he said "hi"', "backslash": "C:\\temp", "newline": "a\nb", "tab": "\t"},
+    ],
+)
 def test_hash_is_sha256_of_the_documented_json_list(detail: dict[str, object]) -> None:
     text = ts_text(NOW)
-    got = entry_hash(7, text, "alice", "decision", "rollback", "slack", "#ops", 42, "allowed ✓",
-                     canonical_detail(detail), ZERO_HASH)
-    want = documented_hash([7, text, "alice", "decision", "rollback", "slack", "#ops", 42,
-                            "allowed ✓", detail, ZERO_HASH])
+    got = entry_hash(
+        7, text, "alice", "decision", "rollback", "slack", "#ops", 42, "allowed ✓", canonical_detail(detail), ZERO_HASH
+    )
+    want = documented_hash(
+        [7, text, "alice", "decision", "rollback", "slack", "#ops", 42, "allowed ✓", detail, ZERO_HASH]
+    )
     assert got == want
 
 
 def test_every_field_changes_the_hash() -> None:
     base = [3, ts_text(NOW), "alice", "decision", "rollback", "slack", "#ops", 42, "s", '{"a":1}', "f" * 64]
     seen = {entry_hash(*base)}  # type: ignore[arg-type]
-    changes: list[object] = [4, ts_text(NOW + timedelta(microseconds=1)), "bob", "deny", "restart",
-                             "web", "#dev", 43, "t", '{"a":2}', "e" * 64]
+    changes: list[object] = [
+        4,
+        ts_text(NOW + timedelta(microseconds=1)),
+        "bob",
+        "deny",
+        "restart",
+        "web",
+        "#dev",
+        43,
+        "t",
+        '{"a":2}',
+        "e" * 64,
+    ]
     for i, value in enumerate(changes):
         fields = list(base)
         fields[i] = value
@@ -59,13 +75,16 @@ def test_ts_text_is_utc_with_microseconds_always() -> None:
     assert ts_text(datetime(2026, 11, 5, 15, 30)) == "2026-11-05T15:30:00.000000Z"  # naive = UTC
 
 
-@pytest.mark.parametrize("detail", [
-    {"when": datetime(2026, 1, 1, tzinfo=UTC), "ids": (1, 2), "tags": {"x"}},
-    {1: "one", 2: "two"},
-    {1: "int key", "a": "str key"},  # unsortable mixed keys
-    {"ratio": float("nan"), "big": float("inf")},
-    {"deep": [[[{"k": [1, {"v": None}]}]]]},
-])
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"when": datetime(2026, 1, 1, tzinfo=UTC), "ids": (1, 2), "tags": {"x"}},
+        {1: "one", 2: "two"},
+        {1: "int key", "a": "str key"},  # unsortable mixed keys
+        {"ratio": float("nan"), "big": float("inf")},
+        {"deep": [[[{"k": [1, {"v": None}]}]]]},
+    ],
+)
 def test_detail_text_is_a_fixed_point_of_reading_it_back(detail: dict[object, object]) -> None:
     """What is stored must give the same canonical text when read back and re-encoded,
     otherwise verify would report an untouched row as altered."""
@@ -78,11 +97,16 @@ def test_nan_becomes_text_not_an_error() -> None:
 
 
 def test_prepare_cleans_what_a_database_would_refuse() -> None:
-    rec = AuditRecord(actor="a\x00b", action="x" * 500, command="c" * 5000, platform="web",
-                      channel="#ops\ud800", summary="lone \udc00 surrogate",
-                      detail={"k\ud800": "v\x00"})
-    ts, text, actor, action, command, platform, channel, run_id, summary, detail = prepare(
-        rec, NOW, ts_text(NOW))
+    rec = AuditRecord(
+        actor="a\x00b",
+        action="x" * 500,
+        command="c" * 5000,
+        platform="web",
+        channel="#ops\ud800",
+        summary="lone \udc00 surrogate",
+        detail={"k\ud800": "v\x00"},
+    )
+    ts, text, actor, action, command, platform, channel, run_id, summary, detail = prepare(rec, NOW, ts_text(NOW))
     assert actor == "a\ufffdb"
     assert len(action) == 60 and len(command) == 100
     assert channel == "#ops\ufffd" and summary == "lone \ufffd surrogate"

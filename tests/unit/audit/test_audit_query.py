@@ -34,16 +34,19 @@ def test_time_phrase_stops_where_the_time_ends() -> None:
     assert q.words == ("restart", "api")
 
 
-@pytest.mark.parametrize(("text", "since", "until"), [
-    ("since 2026-11-01", utc(2026, 11, 1), None),
-    ("since:2026-11-01", utc(2026, 11, 1), None),
-    ("until yesterday", None, utc(2026, 11, 5)),  # includes all of yesterday
-    ("before yesterday", None, utc(2026, 11, 4)),  # excludes yesterday
-    ("since yesterday until today", utc(2026, 11, 4), utc(2026, 11, 6)),
-    ("since 30 minutes ago", utc(2026, 11, 5, 15, 0), None),
-    ("since may", utc(2026, 5, 1), None),  # a month means all of it
-    ('since:"last tuesday"', utc(2026, 11, 3), None),
-])
+@pytest.mark.parametrize(
+    ("text", "since", "until"),
+    [
+        ("since 2026-11-01", utc(2026, 11, 1), None),
+        ("since:2026-11-01", utc(2026, 11, 1), None),
+        ("until yesterday", None, utc(2026, 11, 5)),  # includes all of yesterday
+        ("before yesterday", None, utc(2026, 11, 4)),  # excludes yesterday
+        ("since yesterday until today", utc(2026, 11, 4), utc(2026, 11, 6)),
+        ("since 30 minutes ago", utc(2026, 11, 5, 15, 0), None),
+        ("since may", utc(2026, 5, 1), None),  # a month means all of it
+        ('since:"last tuesday"', utc(2026, 11, 3), None),
+    ],
+)
 def test_natural_times(text: str, since: datetime | None, until: datetime | None) -> None:
     q = parse_query(text, NOW)
     assert (q.since, q.until) == (since, until)
@@ -79,19 +82,22 @@ def test_empty_query_matches_everything() -> None:
     assert q.describe() == "everything"
 
 
-@pytest.mark.parametrize(("text", "says"), [
-    ("owner:alice", "unknown filter 'owner:'"),
-    ("http://x", "put it in double quotes"),
-    ("since banana", "could not read a time after 'since'"),
-    ("since", "could not read a time after 'since'"),
-    ("until:whenever", "could not read 'whenever' as a time"),
-    ("run:abc", "run: needs a run number"),
-    ("run:99999999999999999999999", "run: needs a run number"),
-    ("user:", "user: needs a value"),
-    ('oops "unclosed', "missing closing quote"),
-    ("since today until yesterday", "the time range is empty"),
-    ("x" * 1001, "too long"),
-])
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        ("owner:alice", "unknown filter 'owner:'"),
+        ("http://x", "put it in double quotes"),
+        ("since banana", "could not read a time after 'since'"),
+        ("since", "could not read a time after 'since'"),
+        ("until:whenever", "could not read 'whenever' as a time"),
+        ("run:abc", "run: needs a run number"),
+        ("run:99999999999999999999999", "run: needs a run number"),
+        ("user:", "user: needs a value"),
+        ('oops "unclosed', "missing closing quote"),
+        ("since today until yesterday", "the time range is empty"),
+        ("x" * 1001, "too long"),
+    ],
+)
 def test_bad_input_gets_a_clear_message(text: str, says: str) -> None:
     with pytest.raises(ParseError) as err:
         parse_query(text, NOW)

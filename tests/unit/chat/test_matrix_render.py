@@ -14,10 +14,12 @@ def approval() -> Message:
         (
             Section("🗳️ *deploy* `payments` · run #7 needs approval"),
             Fields((("requested by", "alice"),)),
-            Actions((
-                Button("Approve", "tok-a", "primary", "/approve 7"),
-                Button("Deny", "tok-d", "danger", "/deny 7 REASON"),
-            )),
+            Actions(
+                (
+                    Button("Approve", "tok-a", "primary", "/approve 7"),
+                    Button("Deny", "tok-d", "danger", "/deny 7 REASON"),
+                )
+            ),
         ),
         tone="warning",
         mentions=(Principal("carol", identities={"matrix": "@carol:example.org"}), Principal("dave")),

@@ -40,8 +40,7 @@ def test_full_message() -> None:
     )
     out = render(message, ["@alice"], integration)
     assert (
-        out["message"]
-        == ":white_check_mark: @alice **deploy** api-gateway\n\n```text\nok\n```\n\n[Docs](https://d.io)"
+        out["message"] == ":white_check_mark: @alice **deploy** api-gateway\n\n```text\nok\n```\n\n[Docs](https://d.io)"
     )
     [attachment] = out["props"]["attachments"]
     assert attachment["color"] == "#2eb886"

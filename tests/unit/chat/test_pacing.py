@@ -69,9 +69,7 @@ async def test_a_failed_edit_reaches_every_waiting_caller() -> None:
         return None
 
     await outbox.post("C1", post)
-    results = await asyncio.gather(
-        *(outbox.edit("C1", "ts1", f"v{i}", boom) for i in range(3)), return_exceptions=True
-    )
+    results = await asyncio.gather(*(outbox.edit("C1", "ts1", f"v{i}", boom) for i in range(3)), return_exceptions=True)
     assert all(isinstance(r, RuntimeError) for r in results)
     # and the next edit starts afresh
     with pytest.raises(RuntimeError):

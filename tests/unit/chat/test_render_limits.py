@@ -29,8 +29,13 @@ OUTPUTS = {
 
 def invocation(raw: str) -> Invocation:
     alice = Principal("alice", roles=("sre",), identities={"slack": "U0ALICE"})
-    return Invocation(CommandSpec("deploy"), {"service": raw[:50]}, f"deploy {raw}", alice,
-                      Place("slack", "C0OPS", channel_name="#ops"))
+    return Invocation(
+        CommandSpec("deploy"),
+        {"service": raw[:50]},
+        f"deploy {raw}",
+        alice,
+        Place("slack", "C0OPS", channel_name="#ops"),
+    )
 
 
 def reporter_messages(output: str) -> list[Message]:

@@ -73,8 +73,7 @@ def test_control_sequences_from_user_text_are_escaped(hostile: str) -> None:
 
 def test_links_of_the_message_subset_survive_escaping() -> None:
     assert (
-        mrkdwn("see <https://x.io/a?b=1&c=2|the docs> & more")
-        == "see <https://x.io/a?b=1&amp;c=2|the docs> &amp; more"
+        mrkdwn("see <https://x.io/a?b=1&c=2|the docs> & more") == "see <https://x.io/a?b=1&amp;c=2|the docs> &amp; more"
     )
     assert mrkdwn("<javascript:alert(1)|x>") == "&lt;javascript:alert(1)|x&gt;"
     assert unescape("a &lt;b&gt; &amp; c") == "a <b> & c"
@@ -103,8 +102,6 @@ def test_limits_fields_buttons_and_blocks() -> None:
 
 
 def test_button_action_ids_are_unique_across_actions_blocks() -> None:
-    message = Message(
-        "x", blocks=(Actions((Button("A", "1"), Button("B", "2"))), Actions((Button("C", "3"),)))
-    )
+    message = Message("x", blocks=(Actions((Button("A", "1"), Button("B", "2"))), Actions((Button("C", "3"),))))
     ids = [e["action_id"] for b in render(message)["blocks"] if b["type"] == "actions" for e in b["elements"]]
     assert ids == ["opsroom_0", "opsroom_1", "opsroom_2"]

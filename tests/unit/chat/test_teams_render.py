@@ -26,10 +26,16 @@ def test_buttons_are_universal_actions_with_a_submit_fallback_carrying_only_sign
     assert card["version"] == "1.5"
     [action] = card["actions"]
     assert action == {
-        "type": "Action.Execute", "title": "Cancel", "verb": "opsroom.action", "style": "destructive",
+        "type": "Action.Execute",
+        "title": "Cancel",
+        "verb": "opsroom.action",
+        "style": "destructive",
         "data": {"opsroom": "tok", "sig": "s-tok"},
-        "fallback": {"type": "Action.Submit", "title": "Cancel",
-                     "data": {"verb": "opsroom.action", "opsroom": "tok", "sig": "s-tok"}},
+        "fallback": {
+            "type": "Action.Submit",
+            "title": "Cancel",
+            "data": {"verb": "opsroom.action", "opsroom": "tok", "sig": "s-tok"},
+        },
     }
 
 

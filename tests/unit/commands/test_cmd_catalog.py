@@ -44,8 +44,13 @@ DEPLOY: dict[str, Any] = {
 }
 
 
-def build(commands: dict[str, Any], *, include: list[str] = (), base: Path = Path("."),  # type: ignore[assignment]
-          **kw: Any) -> Catalog:
+def build(
+    commands: dict[str, Any],
+    *,
+    include: list[str] = (),
+    base: Path = Path("."),  # type: ignore[assignment]
+    **kw: Any,
+) -> Catalog:
     return Catalog.from_config(commands, include, base, LISTS, plugins=False, **kw)
 
 
@@ -67,6 +72,7 @@ def with_arg(index: int, **changes: Any) -> dict[str, Any]:
 
 # --- a good command -----------------------------------------------------------------------
 
+
 def test_yaml_command_becomes_a_full_spec() -> None:
     catalog = build({"deploy": DEPLOY})
     spec = catalog.get("deploy")
@@ -83,8 +89,11 @@ def test_yaml_command_becomes_a_full_spec() -> None:
 
 
 def test_duration_defaults_and_limits_become_seconds() -> None:
-    cmd = {"summary": "wait", "runner": {"type": "exec", "argv": ["sleep"]},
-           "args": [{"name": "for", "type": "duration", "default": "15m", "min": "1m", "max": "2h"}]}
+    cmd = {
+        "summary": "wait",
+        "runner": {"type": "exec", "argv": ["sleep"]},
+        "args": [{"name": "for", "type": "duration", "default": "15m", "min": "1m", "max": "2h"}],
+    }
     spec = build({"wait": cmd}).get("wait")
     assert spec is not None
     a = spec.arg("for")
@@ -93,40 +102,48 @@ def test_duration_defaults_and_limits_become_seconds() -> None:
 
 # --- validation errors name file, command and key ---------------------------------------
 
-@pytest.mark.parametrize("commands, expected", [
-    (with_changes(sumary="typo"), "opsroom.yaml: command `deploy`: sumary: unknown key"),
-    (with_arg(1, valuez=["x"]), "command `deploy`: args[1].valuez: unknown key"),
-    (with_arg(1, values=[]), "command `deploy`: args[1].values: an enum needs `values`"),
-    (with_arg(0, choices_from=""), "args[0].choices_from: a choice needs `choices_from`"),
-    (with_arg(0, choices_from="servicez"), "args[0].choices_from: unknown list `servicez` (lists: services)"
-                                           " — did you mean `services`?"),
-    (with_arg(2, pattern="^(v[0-9"), "args[2].pattern: bad regular expression"),
-    (with_arg(1, type="float"), "args[1].type: Input should be 'string', 'enum'"),
-    (with_arg(2, required="no"), "args[2].required: Input should be a valid boolean"),
-    (with_arg(2, required=True), "args[2].default: a required argument cannot have a default"),
-    (with_arg(1, default="prod"), "args[1].default: `env` must be one of dev, staging, production"),
-    (with_arg(1, name="Env"), "args[1].name: `Env` must be lowercase"),
-    (with_arg(1, name="dry_run"), "args[1].name: `dry_run` is reserved"),
-    (with_arg(1, name="service"), "args[1].name: `service` is declared twice"),
-    (with_arg(0, required=False), "args[1].required: required positional `env` comes after optional"),
-    (with_changes(lock="deploy:{service}:{environment}"),
-     "lock: `{environment}` is not an argument of this command (arguments: service, env, version)"),
-    (with_changes(lock="deploy:{service.__class__}"), "lock: `{service.__class__}` is not a plain"),
-    (with_changes(timeout="10 minutes"), "timeout: must be a duration like 90s"),
-    (with_changes(timeout=0), "timeout: must be longer than 0s"),
-    (with_changes(runner={"argv": ["x"]}), "runner.type: missing"),
-    (with_changes(summary=""), "summary: String should have at least 1 character"),
-    (with_changes(aliases=["Ship It"]), "aliases[0]: `Ship It` must be lowercase"),
-    (with_changes(examples=["ship api dev", "rollout api"]), "examples[1]: should start with `deploy`"),
-    (with_changes(on_success=[{"command": "status {service}", "action": "x"}]),
-     "on_success[0]: give exactly one of `command` or `action`"),
-    (with_changes(on_success=[{"command": "status {service}"}]),
-     "on_success[0].command: unknown command `status`"),
-    (with_changes(on_success=[{"command": "deploy {svc}"}]),
-     "on_success[0].command: `{svc}` is not an argument"),
-    ({"deploy": "not a mapping"}, "command `deploy`: (command): must be a mapping"),
-    ({"Deploy": DEPLOY}, "command `Deploy`: name: `Deploy` must be lowercase ASCII"),
-])
+
+@pytest.mark.parametrize(
+    "commands, expected",
+    [
+        (with_changes(sumary="typo"), "opsroom.yaml: command `deploy`: sumary: unknown key"),
+        (with_arg(1, valuez=["x"]), "command `deploy`: args[1].valuez: unknown key"),
+        (with_arg(1, values=[]), "command `deploy`: args[1].values: an enum needs `values`"),
+        (with_arg(0, choices_from=""), "args[0].choices_from: a choice needs `choices_from`"),
+        (
+            with_arg(0, choices_from="servicez"),
+            "args[0].choices_from: unknown list `servicez` (lists: services) — did you mean `services`?",
+        ),
+        (with_arg(2, pattern="^(v[0-9"), "args[2].pattern: bad regular expression"),
+        (with_arg(1, type="float"), "args[1].type: Input should be 'string', 'enum'"),
+        (with_arg(2, required="no"), "args[2].required: Input should be a valid boolean"),
+        (with_arg(2, required=True), "args[2].default: a required argument cannot have a default"),
+        (with_arg(1, default="prod"), "args[1].default: `env` must be one of dev, staging, production"),
+        (with_arg(1, name="Env"), "args[1].name: `Env` must be lowercase"),
+        (with_arg(1, name="dry_run"), "args[1].name: `dry_run` is reserved"),
+        (with_arg(1, name="service"), "args[1].name: `service` is declared twice"),
+        (with_arg(0, required=False), "args[1].required: required positional `env` comes after optional"),
+        (
+            with_changes(lock="deploy:{service}:{environment}"),
+            "lock: `{environment}` is not an argument of this command (arguments: service, env, version)",
+        ),
+        (with_changes(lock="deploy:{service.__class__}"), "lock: `{service.__class__}` is not a plain"),
+        (with_changes(timeout="10 minutes"), "timeout: must be a duration like 90s"),
+        (with_changes(timeout=0), "timeout: must be longer than 0s"),
+        (with_changes(runner={"argv": ["x"]}), "runner.type: missing"),
+        (with_changes(summary=""), "summary: String should have at least 1 character"),
+        (with_changes(aliases=["Ship It"]), "aliases[0]: `Ship It` must be lowercase"),
+        (with_changes(examples=["ship api dev", "rollout api"]), "examples[1]: should start with `deploy`"),
+        (
+            with_changes(on_success=[{"command": "status {service}", "action": "x"}]),
+            "on_success[0]: give exactly one of `command` or `action`",
+        ),
+        (with_changes(on_success=[{"command": "status {service}"}]), "on_success[0].command: unknown command `status`"),
+        (with_changes(on_success=[{"command": "deploy {svc}"}]), "on_success[0].command: `{svc}` is not an argument"),
+        ({"deploy": "not a mapping"}, "command `deploy`: (command): must be a mapping"),
+        ({"Deploy": DEPLOY}, "command `Deploy`: name: `Deploy` must be lowercase ASCII"),
+    ],
+)
 def test_bad_commands_are_errors_naming_file_command_and_key(commands: dict[str, Any], expected: str) -> None:
     message = error_for(commands)
     assert expected in message
@@ -144,12 +161,12 @@ def test_all_problems_are_reported_at_once() -> None:
 def test_duplicate_names_and_aliases_across_commands() -> None:
     rollout = {**DEPLOY, "aliases": ["ship"], "examples": []}
     message = error_for({"deploy": DEPLOY, "rollout": rollout})
-    assert ("command `rollout`: aliases[0]: `ship` is already used by command `deploy` (opsroom.yaml)"
-            in message)
+    assert "command `rollout`: aliases[0]: `ship` is already used by command `deploy` (opsroom.yaml)" in message
 
 
 def test_line_numbers_and_duplicate_keys_when_the_main_file_is_at_hand(tmp_path: Path) -> None:
-    (tmp_path / "opsroom.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "opsroom.yaml").write_text(
+        textwrap.dedent("""\
         commands:
           hello:
             summary: hi
@@ -158,13 +175,15 @@ def test_line_numbers_and_duplicate_keys_when_the_main_file_is_at_hand(tmp_path:
           hello:
             summary: hi again
             runner: {type: exec, argv: [echo]}
-    """))
+    """)
+    )
     raw = yaml.safe_load((tmp_path / "opsroom.yaml").read_text())["commands"]
     message = error_for(raw, base=tmp_path)
     assert "opsroom.yaml:6: command `hello` is declared twice in this file" in message
 
 
 # --- include globs --------------------------------------------------------------------------
+
 
 def write(path: Path, text: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -173,14 +192,20 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_include_globs_are_relative_to_the_config_dir(tmp_path: Path) -> None:
-    write(tmp_path / "commands" / "a.yaml", """\
+    write(
+        tmp_path / "commands" / "a.yaml",
+        """\
         commands:
           uptime: {summary: Uptime, runner: {type: exec, argv: [uptime]}, read_only: true}
-    """)
-    write(tmp_path / "commands" / "team" / "b.yaml", """\
+    """,
+    )
+    write(
+        tmp_path / "commands" / "team" / "b.yaml",
+        """\
         commands:
           whoami: {summary: Who am I, runner: {type: exec, argv: [whoami]}}
-    """)
+    """,
+    )
     write(tmp_path / "commands" / "empty.yaml", "")
     write(tmp_path / "notes.txt", "not yaml: [")
     catalog = build({"deploy": DEPLOY}, include=["commands/*.yaml", "commands/**/*.yaml"], base=tmp_path)
@@ -189,13 +214,16 @@ def test_include_globs_are_relative_to_the_config_dir(tmp_path: Path) -> None:
 
 
 def test_include_errors_name_the_included_file_and_line(tmp_path: Path) -> None:
-    write(tmp_path / "cmds" / "bad.yaml", """\
+    write(
+        tmp_path / "cmds" / "bad.yaml",
+        """\
         commands:
           uptime:
             summary: Uptime
             runner: {type: exec, argv: [uptime]}
             args: [{name: n, type: int, min: "x"}]
-    """)
+    """,
+    )
     message = error_for({}, include=["cmds/*.yaml"], base=tmp_path)
     assert message == "cmds/bad.yaml:2: command `uptime`: args[0].min: must be a whole number"
 
@@ -213,13 +241,15 @@ def test_include_of_a_missing_plain_file_is_an_error_but_an_empty_glob_is_not(tm
 
 
 def test_duplicate_across_files_names_both(tmp_path: Path) -> None:
-    write(tmp_path / "c" / "a.yaml", """\
+    write(
+        tmp_path / "c" / "a.yaml",
+        """\
         commands:
           ship: {summary: Ship, runner: {type: exec, argv: [x]}}
-    """)
+    """,
+    )
     message = error_for({"deploy": DEPLOY}, include=["c/*.yaml"], base=tmp_path)
-    assert ("c/a.yaml: command `ship`: name: `ship` is already used by command `deploy` (opsroom.yaml)"
-            in message)
+    assert "c/a.yaml: command `ship`: name: `ship` is already used by command `deploy` (opsroom.yaml)" in message
 
 
 def test_include_skips_the_main_config_file(tmp_path: Path) -> None:
@@ -228,6 +258,7 @@ def test_include_skips_the_main_config_file(tmp_path: Path) -> None:
 
 
 # --- Python API --------------------------------------------------------------------------------
+
 
 def test_command_decorator_builds_a_python_runner_spec() -> None:
     registry = Registry()
@@ -247,8 +278,9 @@ def test_command_decorator_builds_a_python_runner_spec() -> None:
 
 def test_builtin_has_no_runner_and_is_marked() -> None:
     registry = Registry()
-    spec = builtin("help", summary="List commands", args=[arg("command", required=False)],
-                   read_only=True, registry=registry)
+    spec = builtin(
+        "help", summary="List commands", args=[arg("command", required=False)], read_only=True, registry=registry
+    )
     assert spec.builtin and spec.runner is None
     assert [s.name for _, s in registry.entries()] == ["help"]
 
@@ -256,6 +288,7 @@ def test_builtin_has_no_runner_and_is_marked() -> None:
 def test_python_commands_are_validated_at_declaration() -> None:
     registry = Registry()
     with pytest.raises(ConfigError, match=r"command `bad`: args\[0\].values: an enum needs `values`"):
+
         @command("bad", summary="x", args=[arg("env", "enum")], registry=registry)
         async def bad(ctx: RunContext) -> None: ...
 
@@ -295,6 +328,7 @@ def test_catalog_constructor_validates_too() -> None:
 
 # --- entry-point plugins ----------------------------------------------------------------------
 
+
 def fake_entry_points(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: str, body: str) -> None:
     (tmp_path / f"{module}.py").write_text(textwrap.dedent(body))
     monkeypatch.syspath_prepend(str(tmp_path))
@@ -306,8 +340,7 @@ def fake_entry_points(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: s
     def entry_points(group: str) -> list[Any]:
         if group != "opsroom.commands":
             return []
-        return [SimpleNamespace(name=ep.name, value=ep.value, dist=SimpleNamespace(name="acme-ops"),
-                                load=ep.load)]
+        return [SimpleNamespace(name=ep.name, value=ep.value, dist=SimpleNamespace(name="acme-ops"), load=ep.load)]
 
     monkeypatch.setattr(decorators.importlib.metadata, "entry_points", entry_points)
 
@@ -315,13 +348,18 @@ def fake_entry_points(monkeypatch: pytest.MonkeyPatch, tmp_path: Path, module: s
 def test_entry_point_plugins_register_their_commands(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     registry = Registry()
     monkeypatch.setattr(decorators, "default_registry", registry)
-    fake_entry_points(monkeypatch, tmp_path, "acme_ops_cmds", """\
+    fake_entry_points(
+        monkeypatch,
+        tmp_path,
+        "acme_ops_cmds",
+        """\
         from opsroom.commands import command, arg, decorators
 
         @command("restart", summary="Restart a pod", args=[arg("pod")], registry=decorators.default_registry)
         async def restart(ctx):
             return "restarted " + ctx.args["pod"]
-    """)
+    """,
+    )
     import opsroom.commands.catalog as catalog_module
 
     monkeypatch.setattr(catalog_module, "default_registry", registry)
@@ -338,7 +376,9 @@ def test_a_broken_plugin_is_a_config_error_naming_it(monkeypatch: pytest.MonkeyP
 
 
 def test_shape_and_catalog_problems_are_reported_in_one_pass(tmp_path: Path) -> None:
-    write(tmp_path / "c.yaml", """\
+    write(
+        tmp_path / "c.yaml",
+        """\
         commands:
           restart:
             summary: Restart a service
@@ -346,7 +386,8 @@ def test_shape_and_catalog_problems_are_reported_in_one_pass(tmp_path: Path) -> 
               - {name: service, type: choice, choices_from: servics}
               - {name: env, type: enum}
             runner: {type: exec, argv: [restart]}
-    """)
+    """,
+    )
     lines = error_for({}, include=["c.yaml"], base=tmp_path).splitlines()
     assert lines == [
         "c.yaml:2: command `restart`: args[1].values: an enum needs `values`",
@@ -356,12 +397,17 @@ def test_shape_and_catalog_problems_are_reported_in_one_pass(tmp_path: Path) -> 
 
 
 def test_greedy_must_be_the_last_positional_string() -> None:
-    cmd = {"summary": "x", "runner": {"type": "exec", "argv": ["x"]},
-           "args": [{"name": "words", "greedy": True}, {"name": "more"}]}
+    cmd = {
+        "summary": "x",
+        "runner": {"type": "exec", "argv": ["x"]},
+        "args": [{"name": "words", "greedy": True}, {"name": "more"}],
+    }
     assert "args[1].positional: `more` comes after `words`" in error_for({"note": cmd})
     cmd["args"] = [{"name": "n", "type": "int", "greedy": True}]
     assert "args[0].greedy: only a positional string argument" in error_for({"note": cmd})
-    cmd["args"] = [{"name": "words", "greedy": True, "required": False},
-                   {"name": "tag", "positional": False, "required": False}]
+    cmd["args"] = [
+        {"name": "words", "greedy": True, "required": False},
+        {"name": "tag", "positional": False, "required": False},
+    ]
     spec = build({"note": cmd}).get("note")
     assert spec is not None and spec.arg("words").greedy

@@ -50,7 +50,8 @@ def test_usage_lines() -> None:
     cat, _ = catalog()
     assert usage(cat.get("deploy")) == "deploy <service> <env> [version=latest]"  # type: ignore[arg-type]
     assert usage(cat.get("silence")) == (  # type: ignore[arg-type]
-        "silence <alert> [for=1h] reason=<reason> [--no-notify] [token=…]")
+        "silence <alert> [for=1h] reason=<reason> [--no-notify] [token=…]"
+    )
     assert usage(cat.get("status")) == "status"  # type: ignore[arg-type]
 
 
@@ -97,7 +98,8 @@ def test_usage_of_a_greedy_argument() -> None:
     from opsroom.commands import arg
     from opsroom.core import ArgType
 
-    spec = CommandSpec("deny", summary="Deny", builtin=True,
-                       args=(arg("id", ArgType.INT), arg("reason", required=False, greedy=True)))
+    spec = CommandSpec(
+        "deny", summary="Deny", builtin=True, args=(arg("id", ArgType.INT), arg("reason", required=False, greedy=True))
+    )
     assert usage(spec) == "deny <id> [reason…]"
     assert "takes the rest of the words" in render_command_help(spec).as_text()

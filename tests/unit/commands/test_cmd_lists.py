@@ -53,8 +53,12 @@ def test_parse_sees_a_new_service_without_a_reload(tmp_path: Path) -> None:
     path = tmp_path / "svc.json"
     write_json(path, ["api"])
     lists = ChoiceLists({"services": {"file": "svc.json"}}, base_dir=tmp_path)
-    spec = CommandSpec("status", summary="Status", args=(arg("service", "choice", choices_from="services"),),
-                       runner=RunnerSpec("exec", {"argv": ["x"]}))
+    spec = CommandSpec(
+        "status",
+        summary="Status",
+        args=(arg("service", "choice", choices_from="services"),),
+        runner=RunnerSpec("exec", {"argv": ["x"]}),
+    )
     catalog = Catalog([spec], lists)
     who, where = Principal("alice"), Place("web", "ops")
     with pytest.raises(ParseError, match="not in the `services` list"):
@@ -75,17 +79,20 @@ def test_broken_rewrite_keeps_the_last_good_values(tmp_path: Path) -> None:
     assert list(lists.get("services")) == ["api", "payments"]
 
 
-@pytest.mark.parametrize("cfg, expected", [
-    ({"file": "missing.json"}, "lists.services.file:"),
-    ({"file": "bad.json"}, "not valid JSON"),
-    ({"file": "ok.json", "path": "nope"}, "path `nope` not found"),
-    ({"file": "ok.json", "path": "n"}, "neither an object nor an array"),
-    ({"values": ["a"], "file": "ok.json"}, "either `values` or `file`, not both"),
-    ({"path": "x"}, "`path` needs a `file`"),
-    ({}, "needs `values` or `file`"),
-    ({"valuez": ["a"]}, "lists.services.valuez: unknown key"),
-    ({"values": ["ok", "bad\nvalue"]}, "control characters"),
-])
+@pytest.mark.parametrize(
+    "cfg, expected",
+    [
+        ({"file": "missing.json"}, "lists.services.file:"),
+        ({"file": "bad.json"}, "not valid JSON"),
+        ({"file": "ok.json", "path": "nope"}, "path `nope` not found"),
+        ({"file": "ok.json", "path": "n"}, "neither an object nor an array"),
+        ({"values": ["a"], "file": "ok.json"}, "either `values` or `file`, not both"),
+        ({"path": "x"}, "`path` needs a `file`"),
+        ({}, "needs `values` or `file`"),
+        ({"valuez": ["a"]}, "lists.services.valuez: unknown key"),
+        ({"values": ["ok", "bad\nvalue"]}, "control characters"),
+    ],
+)
 def test_bad_list_config_is_a_config_error(tmp_path: Path, cfg: dict[str, object], expected: str) -> None:
     (tmp_path / "bad.json").write_text("{nope")
     write_json(tmp_path / "ok.json", {"n": 3})

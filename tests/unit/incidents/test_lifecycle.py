@@ -32,8 +32,11 @@ class IncidentMachine(RuleBasedStateMachine):
     state: IncidentState
     now: dt.datetime
 
-    @initialize(severity=st.sampled_from(["sev1", "sev2", "sev3", "sev4"]), back=st.integers(0, 3600),
-                lead=st.sampled_from(PEOPLE))
+    @initialize(
+        severity=st.sampled_from(["sev1", "sev2", "sev3", "sev4"]),
+        back=st.integers(0, 3600),
+        lead=st.sampled_from(PEOPLE),
+    )
     def declare(self, severity: str, back: int, lead: str | None) -> None:
         self.now = T0
         self.state = declare(CONFIG, severity, T0, started_at=T0 - dt.timedelta(seconds=back), lead=lead)
@@ -88,14 +91,19 @@ def test_skipping_ahead_stamps_every_milestone_it_passes_and_durations_follow() 
     assert set(reopened.milestones) == {"acknowledged"}  # resolution is measured again
 
 
-@pytest.mark.parametrize("action, says", [
-    (lambda s: change_status(CONFIG, s, "investigating", T0), "already investigating"),
-    (lambda s: change_status(CONFIG, s, "paused", T0), "unknown status 'paused'"),
-    (lambda s: assign_role(CONFIG, s, "ceo", "bob"), "unknown role 'ceo'"),
-    (lambda s: change_status(CONFIG, change_status(CONFIG, s, "monitoring", T0), "identified", T0),
-     "re-opens only once it is resolved"),
-    (lambda s: change_status(CONFIG, change_status(CONFIG, s, "closed", T0), "resolved", T0), "declare a new one"),
-])
+@pytest.mark.parametrize(
+    "action, says",
+    [
+        (lambda s: change_status(CONFIG, s, "investigating", T0), "already investigating"),
+        (lambda s: change_status(CONFIG, s, "paused", T0), "unknown status 'paused'"),
+        (lambda s: assign_role(CONFIG, s, "ceo", "bob"), "unknown role 'ceo'"),
+        (
+            lambda s: change_status(CONFIG, change_status(CONFIG, s, "monitoring", T0), "identified", T0),
+            "re-opens only once it is resolved",
+        ),
+        (lambda s: change_status(CONFIG, change_status(CONFIG, s, "closed", T0), "resolved", T0), "declare a new one"),
+    ],
+)
 def test_refusals_are_sentences(action: object, says: str) -> None:
     state = declare(CONFIG, "sev3", T0)
     with pytest.raises(IncidentRuleError, match=says):
@@ -109,16 +117,27 @@ def test_a_start_in_the_future_or_an_unknown_severity_is_refused() -> None:
         declare(CONFIG, "sev9", T0)
 
 
-@pytest.mark.parametrize("raw, says", [
-    ({"roles": [{"name": "a"}, {"name": "b"}]}, "exactly one role is the lead (found 0)"),
-    ({"roles": [{"name": "a", "lead": True}, {"name": "b", "lead": True}]}, "found 2"),
-    ({"statuses": [{"name": "open", "initial": True}, {"name": "done"}]}, "exactly one status is final"),
-    ({"statuses": [{"name": "open", "initial": True}, {"name": "x", "milestone": "resolved"},
-                   {"name": "y", "milestone": "acknowledged"}, {"name": "done", "final": True}]}, "in order"),
-    ({"severities": [{"name": "p1"}, {"name": "p1"}]}, "names must be unique"),
-])
+@pytest.mark.parametrize(
+    "raw, says",
+    [
+        ({"roles": [{"name": "a"}, {"name": "b"}]}, "exactly one role is the lead (found 0)"),
+        ({"roles": [{"name": "a", "lead": True}, {"name": "b", "lead": True}]}, "found 2"),
+        ({"statuses": [{"name": "open", "initial": True}, {"name": "done"}]}, "exactly one status is final"),
+        (
+            {
+                "statuses": [
+                    {"name": "open", "initial": True},
+                    {"name": "x", "milestone": "resolved"},
+                    {"name": "y", "milestone": "acknowledged"},
+                    {"name": "done", "final": True},
+                ]
+            },
+            "in order",
+        ),
+        ({"severities": [{"name": "p1"}, {"name": "p1"}]}, "names must be unique"),
+    ],
+)
 def test_a_config_that_breaks_the_rules_is_refused(raw: dict[str, object], says: str) -> None:
     with pytest.raises(ValidationError) as refused:
         IncidentsConfig.model_validate(raw)
     assert says in str(refused.value)
-

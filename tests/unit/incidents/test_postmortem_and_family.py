@@ -23,8 +23,20 @@ def incident() -> Incident:
     state = lifecycle.declare(CONFIG, "sev2", T0 + dt.timedelta(minutes=5), started_at=T0, lead="carol")
     state = lifecycle.change_status(CONFIG, state, "identified", T0 + dt.timedelta(minutes=12))
     state = lifecycle.change_status(CONFIG, state, "resolved", T0 + dt.timedelta(hours=1, minutes=30))
-    return Incident(1, "inc-2026-12-03-1-payments", "Payments failing", "payments", "", "alice", "web",
-                    "inc-1-payments", "#inc-1-payments", None, "", state)
+    return Incident(
+        1,
+        "inc-2026-12-03-1-payments",
+        "Payments failing",
+        "payments",
+        "",
+        "alice",
+        "web",
+        "inc-1-payments",
+        "#inc-1-payments",
+        None,
+        "",
+        state,
+    )
 
 
 def test_the_draft_has_milestones_timeline_and_commands() -> None:
@@ -59,11 +71,14 @@ class _Services:
 
 
 async def test_family_words_become_one_command_name() -> None:
-    for typed, seen in (('incident declare "x y" sev2', 'incident-declare "x y" sev2'),
-                        ("Incident Declare x sev1", "incident-declare x sev1"),
-                        ("runbook start payments-error-rate env=dev", "runbook-start payments-error-rate env=dev"),
-                        ("incident", "incident"), ("incident frobnicate", "incident frobnicate"),
-                        ("deploy payments staging", "deploy payments staging")):
+    for typed, seen in (
+        ('incident declare "x y" sev2', 'incident-declare "x y" sev2'),
+        ("Incident Declare x sev1", "incident-declare x sev1"),
+        ("runbook start payments-error-rate env=dev", "runbook-start payments-error-rate env=dev"),
+        ("incident", "incident"),
+        ("incident frobnicate", "incident frobnicate"),
+        ("deploy payments staging", "deploy payments staging"),
+    ):
         ctx = StepContext(typed, None, None, _Services())  # type: ignore[arg-type]
         assert await family(ctx) is None
         assert ctx.text == seen

@@ -13,9 +13,7 @@ from opsroom.config.tickets import TicketsConfig
 from opsroom.core import ConfigError
 from opsroom.integrations.ssh import build, remote_command
 
-SETTINGS = SshSettings.model_validate(
-    {"inventories": {"lab": {"user": "ops", "hosts": {"web1": "10.0.0.5"}}}}
-)
+SETTINGS = SshSettings.model_validate({"inventories": {"lab": {"user": "ops", "hosts": {"web1": "10.0.0.5"}}}})
 
 
 def test_remote_command_keeps_each_argument_one_word() -> None:
@@ -56,9 +54,7 @@ def test_tickets_config_names_what_is_wrong() -> None:
             }
         )
     with pytest.raises(ValidationError, match="not an environment variable name"):
-        TicketsConfig.model_validate(
-            {"providers": {"g": {"type": "github", "repo": "a/b", "token_env": "$(id)"}}}
-        )
+        TicketsConfig.model_validate({"providers": {"g": {"type": "github", "repo": "a/b", "token_env": "$(id)"}}})
     ok = TicketsConfig.model_validate(
         {
             "default": "gh",

@@ -39,9 +39,7 @@ def test_recurring_window_in_its_time_zone_with_its_end() -> None:
     assert found is not None and found.name == "friday afternoons"
     assert found.ends_at == at("2026-03-07 00:00").astimezone(dt.UTC)
     assert fridays.configured_for(DEPLOY, PROD, at("2026-03-06 14:59")) is None
-    assert (
-        fridays.configured_for(DEPLOY, {"service": "api", "env": "staging"}, at("2026-03-06 16:00")) is None
-    )
+    assert fridays.configured_for(DEPLOY, {"service": "api", "env": "staging"}, at("2026-03-06 16:00")) is None
     # 14:30 UTC is 15:30 in Berlin: frozen, though 14:30 is before 15:00.
     assert fridays.configured_for(DEPLOY, PROD, at("2026-03-06 14:30", ZoneInfo("UTC"))) is not None
 

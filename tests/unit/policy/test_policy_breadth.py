@@ -38,10 +38,13 @@ def test_a_rule_for_everyone_and_everything_is_called_out(tmp_path: Path) -> Non
     assert "policy grants EVERYTHING" in result.output and "not a configured user" in result.output
 
 
-@pytest.mark.parametrize("rule", [
-    {"id": "ghosts", "allow": ["deploy"], "roles": ["nobody-has-this"]},
-    {"id": "typo", "allow": ["deploy", "restart"], "users": ["alcie"]},
-])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"id": "ghosts", "allow": ["deploy"], "roles": ["nobody-has-this"]},
+        {"id": "typo", "allow": ["deploy", "restart"], "users": ["alcie"]},
+    ],
+)
 def test_rules_that_match_no_configured_user_grant_nothing(tmp_path: Path, rule: dict[str, Any]) -> None:
     result = check(tmp_path, {"rules": [rule]})
     assert "policy grants NOTHING" in result.output and "all valid" not in result.output

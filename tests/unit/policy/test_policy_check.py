@@ -25,9 +25,7 @@ def test_unknown_command_with_suggestion() -> None:
 
 
 def test_alias_must_be_the_command_itself() -> None:
-    assert problems("rules: [{id: r, deny: ship}]") == [
-        "rule r: 'ship' is an alias of deploy; name the command itself"
-    ]
+    assert problems("rules: [{id: r, deny: ship}]") == ["rule r: 'ship' is an alias of deploy; name the command itself"]
 
 
 def test_unknown_argument_for_each_named_command() -> None:
@@ -92,8 +90,7 @@ def test_raw_cedar_unknown_argument_and_missing_has(tmp_path: Path) -> None:
 
 
 def test_raw_cedar_type_mistake(tmp_path: Path) -> None:
-    write(tmp_path, 'permit (principal, action == Action::"scale", resource)\n'
-                    '  when { context.args.replicas == "3" };')
+    write(tmp_path, 'permit (principal, action == Action::"scale", resource)\n  when { context.args.replicas == "3" };')
     assert problems("files: [p.cedar]", tmp_path)
 
 
@@ -102,7 +99,7 @@ def test_raw_cedar_using_every_context_field_is_valid(tmp_path: Path) -> None:
         tmp_path,
         "forbid (principal, action, resource) when {\n"
         '  context.channel == "#ops" && context.platform == "web" &&\n'
-        '  context.direct && context.known_user &&\n'
+        "  context.direct && context.known_user &&\n"
         '  context.weekday == "Sat" && context.hour > 1 && context.minute > 1 && context.hhmm > 1 &&\n'
         '  context.date == "2025-12-24" && principal in Role::"sre" && principal in Group::"g" &&\n'
         '  principal == User::"alice" && resource == Channel::"#ops" && !(principal is Guest)\n'

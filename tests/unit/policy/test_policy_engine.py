@@ -74,9 +74,7 @@ def test_argument_of_another_type_does_not_match(standard: PolicyEngine) -> None
         assert not d.allowed, value
 
 
-@pytest.mark.parametrize(
-    ("place", "allowed"), [(OPS, True), (DEPLOYS, True), (RANDOM, False), (DM, False)]
-)
+@pytest.mark.parametrize(("place", "allowed"), [(OPS, True), (DEPLOYS, True), (RANDOM, False), (DM, False)])
 def test_channels_limit_a_grant(standard: PolicyEngine, place, allowed: bool) -> None:
     d = standard.decide(BOB, "deploy", {"service": "api", "env": "dev"}, place, MONDAY_NOON)
     assert d.allowed is allowed
@@ -119,9 +117,7 @@ def test_unknown_sender_gets_only_rules_for_everyone(standard: PolicyEngine) -> 
 
 
 def test_unknown_sender_named_like_a_user_does_not_get_their_rights() -> None:
-    engine = engine_from_yaml(
-        "rules: [{id: a, allow: deploy, users: [alice]}, {id: b, allow: deploy, roles: ['*']}]"
-    )
+    engine = engine_from_yaml("rules: [{id: a, allow: deploy, users: [alice]}, {id: b, allow: deploy, roles: ['*']}]")
     impostor = Principal("alice", known=False)
     assert not engine.decide(impostor, "deploy", {"env": "dev"}, OPS, MONDAY_NOON).allowed
     assert engine.decide(ALICE, "deploy", {"env": "dev"}, OPS, MONDAY_NOON).rule_ids == ("a", "b")
@@ -136,8 +132,7 @@ def test_roles_come_from_the_principal_passed_in() -> None:
 
 def test_deny_with_roles_star_also_covers_unknown_senders() -> None:
     engine = engine_from_yaml(
-        "rules: [{id: all, allow: restart, users: ['*']},"
-        " {id: freeze, deny: restart, roles: ['*'], reason: frozen}]"
+        "rules: [{id: all, allow: restart, users: ['*']}, {id: freeze, deny: restart, roles: ['*'], reason: frozen}]"
     )
     assert engine.decide(GUEST, "restart", {}, OPS).reason == "denied by rule freeze: frozen"
 
@@ -179,9 +174,7 @@ rules:
 
 
 def test_bool_argument_and_platform() -> None:
-    engine = engine_from_yaml(
-        "rules: [{id: dry, allow: flush, users: ['*'], when: {dry_run: true}, platforms: [web]}]"
-    )
+    engine = engine_from_yaml("rules: [{id: dry, allow: flush, users: ['*'], when: {dry_run: true}, platforms: [web]}]")
     assert engine.decide(CAROL, "flush", {"dry_run": True}, OPS).allowed
     assert not engine.decide(CAROL, "flush", {"dry_run": False}, OPS).allowed
     assert not engine.decide(CAROL, "flush", {"dry_run": True}, DEPLOYS).allowed  # slack
@@ -221,9 +214,7 @@ def test_no_policy_configured_allows_everything_and_warns() -> None:
 
 def test_configured_but_empty_files_deny_everything(tmp_path: Path) -> None:
     """Files configured but none found: fail closed, never fall back to allow-all."""
-    engine = PolicyEngine.from_config(
-        PolicyConfig(files=["policies/*.cedar"]), USERS, tmp_path
-    )
+    engine = PolicyEngine.from_config(PolicyConfig(files=["policies/*.cedar"]), USERS, tmp_path)
     assert engine.configured
     assert not engine.decide(ALICE, "status", {}, OPS).allowed
     assert any("matches no file" in w for w in engine.warnings)

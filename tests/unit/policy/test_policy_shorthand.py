@@ -37,9 +37,7 @@ def test_full_rule_compiles_to_annotated_cedar() -> None:
 
 
 def test_deny_with_reason_and_window() -> None:
-    text = compile_rule(
-        rule(id="wknd", deny="deploy", when={"env": "production"}, during="Sat-Sun", reason="not now")
-    )
+    text = compile_rule(rule(id="wknd", deny="deploy", when={"env": "production"}, during="Sat-Sun", reason="not now"))
     assert text == (
         '@id("wknd")\n'
         '@reason("not now")\n'
@@ -58,8 +56,7 @@ def test_everyone_and_every_command() -> None:
 def test_who_combines_roles_groups_and_users_with_or() -> None:
     text = compile_rule(rule(id="w", allow="x", roles=["a", "b"], groups=["g"], users=["u"]))
     assert (
-        'when { principal in [Role::"a", Role::"b"] || principal in [Group::"g"] '
-        '|| principal in [User::"u"] }'
+        'when { principal in [Role::"a", Role::"b"] || principal in [Group::"g"] || principal in [User::"u"] }'
     ) in text
 
 
@@ -83,8 +80,14 @@ def test_typed_values() -> None:
 )
 def test_strings_cannot_escape_their_literal(hostile: str) -> None:
     """Whatever a config value holds, it compiles to exactly that string and nothing more."""
-    r = rule(id="h", allow=hostile, roles=[hostile], when={hostile: hostile}, channels=[hostile],
-             reason="r" if "\n" in hostile else hostile)
+    r = rule(
+        id="h",
+        allow=hostile,
+        roles=[hostile],
+        when={hostile: hostile},
+        channels=[hostile],
+        reason="r" if "\n" in hostile else hostile,
+    )
     parsed = json.loads(cedarpy.policies_to_json_str(compile_rule(r)))
     assert len(parsed["staticPolicies"]) == 1
     dumped = json.dumps(parsed)

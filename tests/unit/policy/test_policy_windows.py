@@ -49,7 +49,6 @@ def test_cedar() -> None:
     assert windows_to_cedar(["Sat-Sun"]) == '["Sat", "Sun"].contains(context.weekday)'
     assert windows_to_cedar(["22:00-06:00"]) == "(context.hhmm >= 2200 || context.hhmm < 600)"
     assert windows_to_cedar(["Mon 09:00-10:00", "Sun"]) == (
-        '(context.weekday == "Mon" && context.hhmm >= 900 && context.hhmm < 1000) || '
-        '(context.weekday == "Sun")'
+        '(context.weekday == "Mon" && context.hhmm >= 900 && context.hhmm < 1000) || (context.weekday == "Sun")'
     )
     assert windows_to_cedar(["Mon-Sun"]) == "true"

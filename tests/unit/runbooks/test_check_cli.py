@@ -8,8 +8,9 @@ from pathlib import Path
 
 
 def opsroom(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "opsroom.cli", *argv], cwd=cwd, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "opsroom.cli", *argv], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def test_check_counts_the_runbooks_and_names_a_broken_step(tmp_path: Path) -> None:

@@ -24,12 +24,15 @@ def test_inputs_get_their_types_and_defaults(catalog: Catalog) -> None:
     assert parse_inputs(BOOK, "env=staging version=v4.12.3", catalog.lists) == {"env": "staging", "version": "v4.12.3"}
 
 
-@pytest.mark.parametrize(("words", "says"), [
-    ("env=prod", "did you mean `production`"),
-    ("colour=red", "has no input `colour`"),
-    ("production", "inputs are name=value"),
-    ("version=v1;rm", "version"),
-])
+@pytest.mark.parametrize(
+    ("words", "says"),
+    [
+        ("env=prod", "did you mean `production`"),
+        ("colour=red", "has no input `colour`"),
+        ("production", "inputs are name=value"),
+        ("version=v1;rm", "version"),
+    ],
+)
 def test_bad_inputs_are_refused_with_the_reason(catalog: Catalog, words: str, says: str) -> None:
     with pytest.raises(ParseError, match=says):
         parse_inputs(BOOK, words, catalog.lists)
@@ -44,10 +47,22 @@ def test_a_filled_value_stays_one_argument(catalog: Catalog) -> None:
 
 
 def run_with(states: dict[str, str]) -> RunbookRun:
-    steps = tuple(StepRow(s.id, n, states.get(s.id, "pending"), "", None, "", None, None)
-                  for n, s in enumerate(BOOK.steps))
-    return RunbookRun(4, BOOK.id, BOOK.title, BOOK.digest, {"env": "production", "version": "v4.12.3"}, "alice",
-                      None, Place("test", "ops"), "m1", "active", steps)
+    steps = tuple(
+        StepRow(s.id, n, states.get(s.id, "pending"), "", None, "", None, None) for n, s in enumerate(BOOK.steps)
+    )
+    return RunbookRun(
+        4,
+        BOOK.id,
+        BOOK.title,
+        BOOK.digest,
+        {"env": "production", "version": "v4.12.3"},
+        "alice",
+        None,
+        Place("test", "ops"),
+        "m1",
+        "active",
+        steps,
+    )
 
 
 def test_the_card_offers_buttons_for_the_waiting_step_only() -> None:
@@ -61,7 +76,9 @@ def test_the_card_offers_buttons_for_the_waiting_step_only() -> None:
     done = {"status": "ok", "error-rate": "ok", "logs": "failed", "step-4": "ok", "step-5": "skipped"}
     card = render_card(BOOK, run_with({**done, "rollback": "waiting"}), mint)
     assert [(b.label, b.fallback) for b in card.buttons()] == [
-        ("Run", "/runbook-step 4 rollback run"), ("Skip", "/runbook-step 4 rollback skip")]
+        ("Run", "/runbook-step 4 rollback run"),
+        ("Skip", "/runbook-step 4 rollback skip"),
+    ]
     assert minted == [{"text": "runbook-step 4 rollback run"}, {"text": "runbook-step 4 rollback skip"}]
     assert "5/7 steps" in card.text and "❌ [logs]" in card.as_text()
     manual = render_card(BOOK, run_with({**done, "rollback": "ok", "step-7": "waiting"}), mint)

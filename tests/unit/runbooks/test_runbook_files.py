@@ -50,29 +50,40 @@ def test_the_demo_runbook_parses_and_checks_clean(catalog: Catalog) -> None:
 
 
 def test_steps_keep_their_order_lines_and_attributes() -> None:
-    text = book("Prose.\n\n- [ ] look at the dashboard\n\n```opsroom {id=st auto=true when=\"env == 'production'\"}\n"
-                "status payments {env}\n```\n\n```bash\n- [ ] not a step, a code block\n```\n")
+    text = book(
+        "Prose.\n\n- [ ] look at the dashboard\n\n```opsroom {id=st auto=true when=\"env == 'production'\"}\n"
+        "status payments {env}\n```\n\n```bash\n- [ ] not a step, a code block\n```\n"
+    )
     runbook = parse_runbook(text, Path("x.md"))
-    assert [(s.kind, s.text) for s in runbook.steps] == [("manual", "look at the dashboard"),
-                                                          ("command", "status payments {env}")]
+    assert [(s.kind, s.text) for s in runbook.steps] == [
+        ("manual", "look at the dashboard"),
+        ("command", "status payments {env}"),
+    ]
     lines = text.splitlines()
     assert lines[runbook.steps[0].line - 1] == "- [ ] look at the dashboard"
     assert lines[runbook.steps[1].line - 1].startswith("```opsroom")
     assert runbook.steps[1].when is not None and runbook.steps[1].auto
 
 
-@pytest.mark.parametrize("body, says", [
-    ("```opsroom\nstatus payments\nlogs payments staging\n```\n",
-     ":8: an opsroom block holds exactly one command (found 2)"),
-    ("```opsroom {id=Bad!}\nstatus\n```\n", ":8: step id 'Bad!'"),
-    ("```opsroom {colour=red}\nstatus\n```\n", ":8: unknown attribute 'colour=red'"),
-    ("```opsroom id=x\nstatus\n```\n", ":8: attributes go in braces"),
-    ("```opsroom {auto=maybe}\nstatus\n```\n", ":8: auto= is true or false"),
-    ("```opsroom {when=\"env ==\"}\nstatus\n```\n", ":8: when='env ==': the condition ends too early"),
-    ("```opsroom {id=a}\nstatus\n```\n\n```opsroom {id=a}\nstatus\n```\n",
-     ":12: step id 'a' is already used on line 8"),
-    ("Just prose.\n", ":1: a runbook needs at least one step"),
-])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        (
+            "```opsroom\nstatus payments\nlogs payments staging\n```\n",
+            ":8: an opsroom block holds exactly one command (found 2)",
+        ),
+        ("```opsroom {id=Bad!}\nstatus\n```\n", ":8: step id 'Bad!'"),
+        ("```opsroom {colour=red}\nstatus\n```\n", ":8: unknown attribute 'colour=red'"),
+        ("```opsroom id=x\nstatus\n```\n", ":8: attributes go in braces"),
+        ("```opsroom {auto=maybe}\nstatus\n```\n", ":8: auto= is true or false"),
+        ('```opsroom {when="env =="}\nstatus\n```\n', ":8: when='env ==': the condition ends too early"),
+        (
+            "```opsroom {id=a}\nstatus\n```\n\n```opsroom {id=a}\nstatus\n```\n",
+            ":12: step id 'a' is already used on line 8",
+        ),
+        ("Just prose.\n", ":1: a runbook needs at least one step"),
+    ],
+)
 def test_file_mistakes_are_named_with_file_and_line(body: str, says: str) -> None:
     with pytest.raises(ConfigError) as refused:
         parse_runbook(book(body), Path("runbooks/demo.md"))
@@ -80,20 +91,33 @@ def test_file_mistakes_are_named_with_file_and_line(body: str, says: str) -> Non
     assert says in str(refused.value)
 
 
-@pytest.mark.parametrize("body, says", [
-    ("```opsroom\ndeploy payments {env} {tag}\n```\n",
-     "runbooks/demo.md:8: step 'step-1': unknown input(s) {tag}; inputs: env, version"),
-    ("```opsroom\ndeploy paymnts {env}\n```\n",
-     "runbooks/demo.md:8: step 'step-1': `deploy paymnts {env}` does not parse: "),
-    ("```opsroom\ndeplyo payments {env}\n```\n", "does not parse: unknown command"),
-    ("```opsroom {auto=true}\nrestart payments {env}\n```\n",
-     "auto=true only for read-only commands; `restart` changes things"),
-    ("```opsroom {when=\"steps.later.ok\"}\nstatus payments {env}\n```\n\n```opsroom {id=later}\nstatus\n```\n",
-     "when: 'steps.later.ok' names no step above this one"),
-    ("```opsroom {when=\"region == 'eu'\"}\nstatus payments {env}\n```\n",
-     "when: 'region' is not an input of this runbook"),
-    ("```opsroom\nstatus payments {env}\n```\n", "runbooks/demo.md:1: input 'version' is never used by a step"),
-])
+@pytest.mark.parametrize(
+    "body, says",
+    [
+        (
+            "```opsroom\ndeploy payments {env} {tag}\n```\n",
+            "runbooks/demo.md:8: step 'step-1': unknown input(s) {tag}; inputs: env, version",
+        ),
+        (
+            "```opsroom\ndeploy paymnts {env}\n```\n",
+            "runbooks/demo.md:8: step 'step-1': `deploy paymnts {env}` does not parse: ",
+        ),
+        ("```opsroom\ndeplyo payments {env}\n```\n", "does not parse: unknown command"),
+        (
+            "```opsroom {auto=true}\nrestart payments {env}\n```\n",
+            "auto=true only for read-only commands; `restart` changes things",
+        ),
+        (
+            '```opsroom {when="steps.later.ok"}\nstatus payments {env}\n```\n\n```opsroom {id=later}\nstatus\n```\n',
+            "when: 'steps.later.ok' names no step above this one",
+        ),
+        (
+            "```opsroom {when=\"region == 'eu'\"}\nstatus payments {env}\n```\n",
+            "when: 'region' is not an input of this runbook",
+        ),
+        ("```opsroom\nstatus payments {env}\n```\n", "runbooks/demo.md:1: input 'version' is never used by a step"),
+    ],
+)
 def test_check_finds_what_would_break_at_run_time(catalog: Catalog, body: str, says: str) -> None:
     found = problems(book(body), catalog)
     assert any(says in p for p in found), found
@@ -109,10 +133,23 @@ def test_an_input_with_a_pattern_needs_an_example(catalog: Catalog) -> None:
 def test_filled_values_stay_one_argument(value: str) -> None:
     from opsroom.commands.lists import ChoiceLists
 
-    note = Catalog.from_config({"note": {"summary": "Write a note", "args": [{"name": "text", "type": "string"},
-                                                  {"name": "env", "type": "enum", "values": ["staging", "production"]}],
-                                         "runner": {"type": "python", "function": "builtins:print"}}},
-                               [], Path("."), ChoiceLists(), plugins=False, source="none.yaml")
+    note = Catalog.from_config(
+        {
+            "note": {
+                "summary": "Write a note",
+                "args": [
+                    {"name": "text", "type": "string"},
+                    {"name": "env", "type": "enum", "values": ["staging", "production"]},
+                ],
+                "runner": {"type": "python", "function": "builtins:print"},
+            }
+        },
+        [],
+        Path("."),
+        ChoiceLists(),
+        plugins=False,
+        source="none.yaml",
+    )
     text = fill("note {text} env={env}", {"text": value, "env": "staging"})
     invocation = parse(text, note, Principal("alice"), Place("shell", "ops"))
     assert invocation.args == {"text": value, "env": "staging"}
@@ -123,9 +160,16 @@ names = st.sampled_from(["env", "version", "steps.a.ok", "steps.a.failed"])
 literals = st.one_of(st.sampled_from(["'production'", "'staging'", "''", "1", "true", "false"]))
 comparisons = st.builds(lambda n, o, v: f"{n} {o} {v}", names, st.sampled_from(["==", "!="]), literals)
 atoms = st.one_of(names, literals, comparisons)
-exprs = st.recursive(atoms, lambda inner: st.one_of(
-    st.builds(lambda a, b: f"{a} and {b}", inner, inner), st.builds(lambda a, b: f"{a} or {b}", inner, inner),
-    st.builds(lambda a: f"not {a}", inner), st.builds(lambda a: f"({a})", inner)), max_leaves=8)
+exprs = st.recursive(
+    atoms,
+    lambda inner: st.one_of(
+        st.builds(lambda a, b: f"{a} and {b}", inner, inner),
+        st.builds(lambda a, b: f"{a} or {b}", inner, inner),
+        st.builds(lambda a: f"not {a}", inner),
+        st.builds(lambda a: f"({a})", inner),
+    ),
+    max_leaves=8,
+)
 FACTS = {"env": "production", "version": "", "steps.a.ok": True, "steps.a.failed": False}
 
 

@@ -14,13 +14,26 @@ from opsroom.store.db import DriverStatement
 from opsroom.store.tables import locks, runs
 
 ROW = {
-    "command": "deploy", "args": {"service": "api", "n": 3, "deep": [1, None, "é"]},
-    "raw_text": "deploy api", "user": "alice", "platform": "web", "channel": "c1",
-    "channel_name": "#ops", "thread": None, "state": "running", "fingerprint": "f" * 64,
-    "lock_key": None, "dry_run": True,
+    "command": "deploy",
+    "args": {"service": "api", "n": 3, "deep": [1, None, "é"]},
+    "raw_text": "deploy api",
+    "user": "alice",
+    "platform": "web",
+    "channel": "c1",
+    "channel_name": "#ops",
+    "thread": None,
+    "state": "running",
+    "fingerprint": "f" * 64,
+    "lock_key": None,
+    "dry_run": True,
     "created_at": dt.datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=dt.UTC),
-    "started_at": None, "timeout": 30.5, "result": "", "error": "", "output": "line\n",
-    "output_truncated": False, "extra": {},
+    "started_at": None,
+    "timeout": 30.5,
+    "result": "",
+    "error": "",
+    "output": "line\n",
+    "output_truncated": False,
+    "extra": {},
 }
 
 
@@ -40,8 +53,13 @@ def _raw_rows(db: Database) -> list[tuple]:
 def test_insert_and_update_store_what_sqlalchemy_stores(sqlite_db: Database) -> None:
     fast_insert = DriverStatement(insert(runs))
     fast_update = DriverStatement(update(runs).where(runs.c.id == bindparam("run_id")))
-    changes = {"state": "succeeded", "exit_code": 0, "output_truncated": True,
-               "finished_at": dt.datetime(2024, 5, 1, 12, 31, tzinfo=dt.UTC), "extra": {"k": "v"}}
+    changes = {
+        "state": "succeeded",
+        "exit_code": 0,
+        "output_truncated": True,
+        "finished_at": dt.datetime(2024, 5, 1, 12, 31, tzinfo=dt.UTC),
+        "extra": {"k": "v"},
+    }
     with sqlite_db.begin() as conn:
         slow_id = conn.execute(insert(runs), ROW).inserted_primary_key[0]
         fast_id = fast_insert.execute(conn, dict(ROW)).lastrowid

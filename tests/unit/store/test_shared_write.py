@@ -16,8 +16,13 @@ from opsroom.store.tables import locks
 
 
 def _lock(conn: object, key: str) -> None:
-    conn.execute(insert(locks).values(key=key, holder="alice",  # type: ignore[attr-defined]
-                                      since=dt.datetime.now(dt.UTC)))
+    conn.execute(
+        insert(locks).values(
+            key=key,
+            holder="alice",  # type: ignore[attr-defined]
+            since=dt.datetime.now(dt.UTC),
+        )
+    )
 
 
 def _keys(db: Database) -> set[str]:
@@ -53,8 +58,7 @@ async def test_a_failing_block_loses_only_its_own_rows(db: Database) -> None:
             if fail:
                 raise ValueError("boom")
 
-    results = await asyncio.gather(writer("a", False), writer("b", True), writer("c", False),
-                                   return_exceptions=True)
+    results = await asyncio.gather(writer("a", False), writer("b", True), writer("c", False), return_exceptions=True)
     assert isinstance(results[1], ValueError)
     assert _keys(db) == {"a", "c"}
 
@@ -75,8 +79,7 @@ async def test_a_failed_commit_fails_every_writer_in_it(db: Database) -> None:
     # believe its row was written.
     with db.begin() as conn:
         conn.execute(text("CREATE TABLE t_parent (id INTEGER PRIMARY KEY)"))
-        conn.execute(text("CREATE TABLE t_child (pid INTEGER REFERENCES t_parent (id) "
-                          "DEFERRABLE INITIALLY DEFERRED)"))
+        conn.execute(text("CREATE TABLE t_child (pid INTEGER REFERENCES t_parent (id) DEFERRABLE INITIALLY DEFERRED)"))
 
     async def good() -> None:
         async with db.write() as conn:
@@ -156,6 +159,7 @@ async def test_in_memory_sqlite_commits_each_block_at_its_end() -> None:
     db = Database(create_db_engine("sqlite:///:memory:"))
     db.create_all()
     try:
+
         async def writer(key: str) -> None:
             async with db.write() as conn:
                 _lock(conn, key)

@@ -84,12 +84,7 @@ def test_user_add_and_passwd_keep_the_file_and_its_comments(tmp_path: Path, monk
     assert short.exit_code == 2 and "too short" in short.output
     changed = runner.invoke(app, ["user", "passwd", "alice", "--password-stdin"], input="another-password\n")
     assert changed.exit_code == 0, changed.output
-    assert (
-        runner.invoke(
-            app, ["user", "passwd", "zed", "--password-stdin"], input="another-password\n"
-        ).exit_code
-        == 1
-    )
+    assert runner.invoke(app, ["user", "passwd", "zed", "--password-stdin"], input="another-password\n").exit_code == 1
     assert runner.invoke(app, ["user", "add", "Bad Name", "--no-password"]).exit_code == 2
     text = Path("opsroom.yaml").read_text()
     assert "# Who is who." in text, "comments survive"
@@ -127,12 +122,30 @@ def test_dashboard_shows_the_desk_deflection_rate(db: Database) -> None:
     outcomes = ["solved", "solved", "solved", "escalated", "dismissed", "suggested", "no_match"]
     with db.begin() as conn:
         for n, outcome in enumerate(outcomes):
-            conn.execute(insert(desk_questions).values(
-                asker="bob", platform="web", channel="#help", channel_id="help", question=f"q{n}",
-                suggestions=[], outcome=outcome, asked_at=now - dt.timedelta(hours=n)))
-        conn.execute(insert(desk_questions).values(  # outside the window
-            asker="bob", platform="web", channel="#help", channel_id="help", question="old",
-            suggestions=[], outcome="escalated", asked_at=now - dt.timedelta(days=40)))
+            conn.execute(
+                insert(desk_questions).values(
+                    asker="bob",
+                    platform="web",
+                    channel="#help",
+                    channel_id="help",
+                    question=f"q{n}",
+                    suggestions=[],
+                    outcome=outcome,
+                    asked_at=now - dt.timedelta(hours=n),
+                )
+            )
+        conn.execute(
+            insert(desk_questions).values(  # outside the window
+                asker="bob",
+                platform="web",
+                channel="#help",
+                channel_id="help",
+                question="old",
+                suggestions=[],
+                outcome="escalated",
+                asked_at=now - dt.timedelta(days=40),
+            )
+        )
     desk = dashboard(db, days=14, now=now)["desk"]
     assert desk == {"asked": 7, "solved": 3, "escalated": 1, "dismissed": 1, "open": 2, "deflection": 0.75}
     assert dashboard(db, days=14, now=now + dt.timedelta(days=100))["desk"]["deflection"] is None

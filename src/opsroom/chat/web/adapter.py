@@ -80,8 +80,7 @@ class WebChatAdapter:
         """A war room (chat.base.ChannelCreator): a channel in ``webchat_channels``."""
         taken = {c.id for c in self.channels}
         async with self.db.write() as conn:
-            channel = rooms.create(conn, name, members=tuple(members), topic=topic, created_by=created_by,
-                                   taken=taken)
+            channel = rooms.create(conn, name, members=tuple(members), topic=topic, created_by=created_by, taken=taken)
         self._channels = None  # the next look sees it
         return Place(PLATFORM, channel.id, channel_name=channel.name)
 
@@ -191,28 +190,45 @@ class WebChatAdapter:
         with self.db.read() as conn:
             stored = msg_store.get(conn, message_id)
         if stored is None or not self.visible(principal, stored):
-            self._refused(principal, "", f"button click on message {message_id}, which {principal.name} cannot see",
-                          "no such message")
+            self._refused(
+                principal,
+                "",
+                f"button click on message {message_id}, which {principal.name} cannot see",
+                "no such message",
+            )
             raise WebChatError(f"there is no message {message_id} you can see", 404)
         if action_id not in codec.button_ids(stored.body):
-            self._refused(principal, stored.channel, f"button click on message {message_id} refused: "
-                          "that message has no such button (forged or settled)", "no such button")
+            self._refused(
+                principal,
+                stored.channel,
+                f"button click on message {message_id} refused: that message has no such button (forged or settled)",
+                "no such button",
+            )
             raise WebChatError("that message has no such button", 400)
         place = self.channels.place(stored.channel, str(stored.thread) if stored.thread else None)
         ref = MessageRef(
             self.channels.place(stored.channel, str(stored.thread) if stored.thread else None), str(stored.id)
         )
-        self._spawn(ActionEvent(place, principal.name, action_id, message=ref, sender_name=principal.label,
-                                value=value.strip()[:300]))
+        self._spawn(
+            ActionEvent(
+                place, principal.name, action_id, message=ref, sender_name=principal.label, value=value.strip()[:300]
+            )
+        )
 
     def _refused(self, principal: Principal, channel: str, summary: str, reason: str) -> None:
         """Every refused click is on the record (issue 11): forged action ids and clicks on
         buttons a message no longer carries. The channel is left out when the person may not
         see it, so the row reveals nothing about it."""
         with self.db.begin() as conn:
-            self._system.audit.append(conn, actor=principal.name, action="action.rejected", platform=PLATFORM,
-                                      channel=self.channels.place(channel, None).name if channel else "",
-                                      summary=summary, detail={"refused": True, "reason": reason})
+            self._system.audit.append(
+                conn,
+                actor=principal.name,
+                action="action.rejected",
+                platform=PLATFORM,
+                channel=self.channels.place(channel, None).name if channel else "",
+                summary=summary,
+                detail={"refused": True, "reason": reason},
+            )
 
     def visible(self, principal: Principal, stored: msg_store.StoredMessage) -> bool:
         if stored.visible_to is not None and stored.visible_to != principal.name:
@@ -227,8 +243,14 @@ class WebChatAdapter:
         task.add_done_callback(self._tasks.discard)
 
     # -- rendering -------------------------------------------------------------------------------
-    def event(self, stored: msg_store.StoredMessage, kind: str = "message", *, replies: int = 0,
-              parent_replies: int | None = None) -> dict[str, Any]:
+    def event(
+        self,
+        stored: msg_store.StoredMessage,
+        kind: str = "message",
+        *,
+        replies: int = 0,
+        parent_replies: int | None = None,
+    ) -> dict[str, Any]:
         """What a browser gets for a message: its id, thread and server-rendered HTML; for a
         reply, how many replies its parent now has (the channel view shows the count)."""
         out: dict[str, Any] = {
@@ -271,9 +293,14 @@ class WebChatAdapter:
         root = stored.thread or stored.id
         # A permalink opens the channel with this message's thread (or the message) in view.
         link = f"/chat/{quote(stored.channel, safe='')}?thread={root}#m{stored.id}"
-        count = "" if stored.thread else (
-            f'<button type="button" class="replies link" data-open-thread="{stored.id}" data-count="{replies}"'
-            f'{"" if replies else " hidden"}>{replies} repl{"y" if replies == 1 else "ies"}</button>')
+        count = (
+            ""
+            if stored.thread
+            else (
+                f'<button type="button" class="replies link" data-open-thread="{stored.id}" data-count="{replies}"'
+                f"{'' if replies else ' hidden'}>{replies} repl{'y' if replies == 1 else 'ies'}</button>"
+            )
+        )
         return (
             f'<article class="{classes}" id="m{stored.id}" data-id="{stored.id}"{thread}>'
             f'<header><span class="who">{escape(who)}</span> '
@@ -293,8 +320,11 @@ class WebChatAdapter:
         elif stored.thread is None and kind == "edit":
             with self.db.read() as conn:  # an edited parent keeps showing its reply count
                 replies = msg_store.reply_count(conn, stored.id)
-        self.hub.publish(stored.channel, self.event(stored, kind, replies=replies, parent_replies=parent_replies),
-                         only=stored.visible_to)
+        self.hub.publish(
+            stored.channel,
+            self.event(stored, kind, replies=replies, parent_replies=parent_replies),
+            only=stored.visible_to,
+        )
         if self.on_published is not None:
             result = self.on_published(stored)
             if result is not None:

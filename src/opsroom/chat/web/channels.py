@@ -28,7 +28,8 @@ class WebChannel:
         if not self.members:
             return principal.known
         return principal.name in self.members or any(
-            m.startswith("role:") and m[5:] in principal.roles for m in self.members)
+            m.startswith("role:") and m[5:] in principal.roles for m in self.members
+        )
 
 
 def channel_id(config: ChannelConfig) -> str:
@@ -43,8 +44,9 @@ class Channels:
             if c.platform != PLATFORM:
                 continue
             cid = channel_id(c)
-            self._by_id[cid] = WebChannel(cid, c.name if c.name.startswith("#") else "#" + c.name,
-                                          c.description, tuple(c.members))
+            self._by_id[cid] = WebChannel(
+                cid, c.name if c.name.startswith("#") else "#" + c.name, c.description, tuple(c.members)
+            )
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self._by_id.values())

@@ -20,10 +20,20 @@ def _block(block: Block) -> dict[str, Any]:
         return {"type": "code", "text": block.text, "language": block.language}
     if isinstance(block, Context):
         return {"type": "context", "text": block.text}
-    return {"type": "actions", "buttons": [
-        {"label": b.label, "action_id": b.action_id, "style": b.style, "fallback": b.fallback, "url": b.url,
-         "asks": b.asks}
-        for b in block.buttons]}
+    return {
+        "type": "actions",
+        "buttons": [
+            {
+                "label": b.label,
+                "action_id": b.action_id,
+                "style": b.style,
+                "fallback": b.fallback,
+                "url": b.url,
+                "asks": b.asks,
+            }
+            for b in block.buttons
+        ],
+    }
 
 
 def encode(message: Message) -> dict[str, Any]:
@@ -46,11 +56,19 @@ def _decode_block(data: dict[str, Any]) -> Block | None:
     if kind == "context":
         return Context(str(data.get("text", "")))
     if kind == "actions":
-        return Actions(tuple(
-            Button(str(b.get("label", "")), str(b.get("action_id", "")),
-                   b.get("style") if b.get("style") in STYLES else "default",
-                   str(b.get("fallback", "")), str(b.get("url", "")), str(b.get("asks", "")))
-            for b in data.get("buttons", [])))
+        return Actions(
+            tuple(
+                Button(
+                    str(b.get("label", "")),
+                    str(b.get("action_id", "")),
+                    b.get("style") if b.get("style") in STYLES else "default",
+                    str(b.get("fallback", "")),
+                    str(b.get("url", "")),
+                    str(b.get("asks", "")),
+                )
+                for b in data.get("buttons", [])
+            )
+        )
     return None
 
 
@@ -65,5 +83,10 @@ def button_ids(data: dict[str, Any] | None) -> set[str]:
     """The action ids of the buttons a stored message carries (a click must name one)."""
     if not data:
         return set()
-    return {str(b.get("action_id", "")) for d in data.get("blocks", []) if d.get("type") == "actions"
-            for b in d.get("buttons", []) if b.get("action_id")}
+    return {
+        str(b.get("action_id", ""))
+        for d in data.get("blocks", [])
+        if d.get("type") == "actions"
+        for b in d.get("buttons", [])
+        if b.get("action_id")
+    }

@@ -29,8 +29,9 @@ def _emphasis(escaped: str, is_user: Callable[[str], bool]) -> str:
     character that escaping produces, so they cannot build markup out of a user's text)."""
     out = _BOLD.sub(r"<strong>\1</strong>", escaped)
     out = _ITALIC.sub(r"<em>\1</em>", out)
-    return _MENTION.sub(lambda m: f'<span class="mention">@{m.group(1)}</span>' if is_user(m.group(1))
-                        else m.group(0), out)
+    return _MENTION.sub(
+        lambda m: f'<span class="mention">@{m.group(1)}</span>' if is_user(m.group(1)) else m.group(0), out
+    )
 
 
 def _inline(text: str, is_user: Callable[[str], bool]) -> str:
@@ -38,10 +39,9 @@ def _inline(text: str, is_user: Callable[[str], bool]) -> str:
     parts: list[str] = []
     pos = 0
     for m in _LINK.finditer(text):
-        parts.append(_spans(text[pos:m.start()], is_user))
+        parts.append(_spans(text[pos : m.start()], is_user))
         url, label = m.group(1), m.group(2) or m.group(1)
-        parts.append(f'<a href="{escape(url)}" rel="noopener noreferrer" target="_blank">'
-                     f'{_spans(label, is_user)}</a>')
+        parts.append(f'<a href="{escape(url)}" rel="noopener noreferrer" target="_blank">{_spans(label, is_user)}</a>')
         pos = m.end()
     parts.append(_spans(text[pos:], is_user))
     return "".join(parts)
@@ -51,7 +51,7 @@ def _spans(text: str, is_user: Callable[[str], bool]) -> str:
     parts: list[str] = []
     pos = 0
     for m in _CODE.finditer(text):
-        parts.append(_emphasis(str(escape(text[pos:m.start()])), is_user))
+        parts.append(_emphasis(str(escape(text[pos : m.start()])), is_user))
         parts.append(f"<code>{escape(m.group(1))}</code>")
         pos = m.end()
     parts.append(_emphasis(str(escape(text[pos:])), is_user))
@@ -63,20 +63,22 @@ def markdown(text: str, is_user: Callable[[str], bool] = lambda _name: False) ->
     parts: list[str] = []
     pos = 0
     for m in _FENCE.finditer(text):
-        parts.append(_inline(text[pos:m.start()], is_user))
+        parts.append(_inline(text[pos : m.start()], is_user))
         parts.append(f"<pre><code>{escape(m.group(1).rstrip(chr(10)))}</code></pre>")
         pos = m.end()
     parts.append(_inline(text[pos:], is_user))
     return Markup("".join(parts))  # noqa: S704 - every piece above was escaped first
 
 
-def message_html(message: Message, *, message_id: int,
-                 is_user: Callable[[str], bool] = lambda _name: False) -> Markup:
+def message_html(message: Message, *, message_id: int, is_user: Callable[[str], bool] = lambda _name: False) -> Markup:
     """A bot message's body: sections, fields, code, context and buttons."""
     out: list[str] = []
     if message.mentions:
-        out.append('<div class="mentions">' + " ".join(
-            f'<span class="mention">@{escape(p.name)}</span>' for p in message.mentions) + "</div>")
+        out.append(
+            '<div class="mentions">'
+            + " ".join(f'<span class="mention">@{escape(p.name)}</span>' for p in message.mentions)
+            + "</div>"
+        )
     for block in message.blocks or (Section(message.text),):
         if isinstance(block, Section):
             out.append(f'<div class="section">{markdown(block.text, is_user)}</div>')
@@ -88,8 +90,7 @@ def message_html(message: Message, *, message_id: int,
         elif isinstance(block, Context):
             out.append(f'<div class="context">{markdown(block.text, is_user)}</div>')
         elif isinstance(block, Actions):
-            out.append('<div class="actions">' + "".join(_button(b, message_id) for b in block.buttons)
-                       + "</div>")
+            out.append('<div class="actions">' + "".join(_button(b, message_id) for b in block.buttons) + "</div>")
     return Markup("".join(out))  # noqa: S704 - built from escaped pieces only
 
 
@@ -102,11 +103,15 @@ def _button(button: object, message_id: int) -> str:
     if button.url:
         if not button.url.startswith(("http://", "https://", "/")):
             return ""
-        return (f'<a class="btn btn-{style}" href="{escape(button.url)}" rel="noopener noreferrer" '
-                f'target="_blank">{label}</a>')
+        return (
+            f'<a class="btn btn-{style}" href="{escape(button.url)}" rel="noopener noreferrer" '
+            f'target="_blank">{label}</a>'
+        )
     asks = f' data-asks="{escape(button.asks)}"' if button.asks else ""
-    return (f'<button type="button" class="btn btn-{style}" data-action="{escape(button.action_id)}" '
-            f'data-message="{message_id}" title="{escape(button.fallback)}"{asks}>{label}</button>')
+    return (
+        f'<button type="button" class="btn btn-{style}" data-action="{escape(button.action_id)}" '
+        f'data-message="{message_id}" title="{escape(button.fallback)}"{asks}>{label}</button>'
+    )
 
 
 def user_text_html(text: str, is_user: Callable[[str], bool] = lambda _name: False) -> Markup:

@@ -26,8 +26,9 @@ def load(conn: Connection) -> list[WebChannel]:
     return [WebChannel(r.id, r.name, r.description, tuple(r.members)) for r in rows]
 
 
-def create(conn: Connection, name: str, *, members: tuple[str, ...], topic: str, created_by: str,
-           taken: set[str]) -> WebChannel:
+def create(
+    conn: Connection, name: str, *, members: tuple[str, ...], topic: str, created_by: str, taken: set[str]
+) -> WebChannel:
     """Insert a channel; ``taken`` are ids already in use (configured ones too): a clash
     gets a numeric suffix rather than joining someone else's channel."""
     base = slug(name)
@@ -35,11 +36,22 @@ def create(conn: Connection, name: str, *, members: tuple[str, ...], topic: str,
     cid, n = base, 2
     while cid in existing:
         cid, n = f"{base}-{n}", n + 1
-    conn.execute(insert(t).values(id=cid, name="#" + cid, description=topic[:500], members=list(members),
-                                  created_by=created_by, created_at=utcnow()))
+    conn.execute(
+        insert(t).values(
+            id=cid,
+            name="#" + cid,
+            description=topic[:500],
+            members=list(members),
+            created_by=created_by,
+            created_at=utcnow(),
+        )
+    )
     return WebChannel(cid, "#" + cid, topic[:500], members)
 
 
 def archive(conn: Connection, cid: str) -> None:
-    conn.execute(update(t).where(t.c.id == cid, t.c.archived_at.is_(None))
-                 .values(archived_at=utcnow(), description="[archived] " + t.c.description))
+    conn.execute(
+        update(t)
+        .where(t.c.id == cid, t.c.archived_at.is_(None))
+        .values(archived_at=utcnow(), description="[archived] " + t.c.description)
+    )

@@ -16,7 +16,8 @@ from opsroom.store.types import UTCDateTime
 TS = UTCDateTime()
 
 webchat_messages = Table(
-    "webchat_messages", metadata,
+    "webchat_messages",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("channel", String(200), nullable=False),  # "ops", or "dm:alice" for a DM with the bot
     Column("thread", Id),  # the id of the thread's first message; NULL = top level
@@ -33,7 +34,8 @@ webchat_messages = Table(
 )
 
 web_sessions = Table(
-    "web_sessions", metadata,
+    "web_sessions",
+    metadata,
     Column("id_hash", String(64), primary_key=True),  # sha256 of the cookie value
     Column("user", String(200), nullable=False),
     Column("csrf", String(64), nullable=False),
@@ -43,7 +45,8 @@ web_sessions = Table(
 )
 
 api_tokens = Table(
-    "api_tokens", metadata,
+    "api_tokens",
+    metadata,
     Column("id", Id, primary_key=True, autoincrement=True),
     Column("user", String(200), nullable=False),
     Column("name", String(100), nullable=False, default=""),
@@ -60,7 +63,8 @@ api_tokens = Table(
 # Channels created at run time (an incident's war room); configured ones live in opsroom.yaml.
 # Migration 0007_incidents2.
 webchat_channels = Table(
-    "webchat_channels", metadata,
+    "webchat_channels",
+    metadata,
     Column("id", String(200), primary_key=True),  # "inc-3-payments-down", used in URLs
     Column("name", String(200), nullable=False),  # "#inc-3-payments-down"
     Column("description", Text, nullable=False, default=""),

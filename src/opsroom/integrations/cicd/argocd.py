@@ -66,9 +66,7 @@ UNHEALTHY = {"Degraded"}
 
 
 class ArgoCDRunner:
-    def __init__(
-        self, options: Mapping[str, Any], *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, options: Mapping[str, Any], *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         opts = Options(TYPE, options, KNOWN)
         self.server = base_url_option(opts, "server")
         self.app = value_option(opts, "app", required=True)
@@ -104,9 +102,7 @@ class ArgoCDRunner:
             revision = self.revision.text(ctx.args)
             if revision:
                 if not _REVISION.match(revision):
-                    raise IntegrationError(
-                        f"{revision!r} is not a revision (commit, branch, tag or chart version)"
-                    )
+                    raise IntegrationError(f"{revision!r} is not a revision (commit, branch, tag or chart version)")
                 body["revision"] = revision
             what = f"sync {app}" + (f" to {body['revision']}" if "revision" in body else "")
         else:
@@ -128,17 +124,13 @@ class ArgoCDRunner:
     async def execute(self, ctx: RunContext) -> AsyncIterator[OutputChunk]:
         app, body, what = self._request(ctx)
         if ctx.dry_run:
-            yield OutputChunk(
-                text=f"dry run: would {what}" + (" with prune" if self.prune else ""), exit_code=0
-            )
+            yield OutputChunk(text=f"dry run: would {what}" + (" with prune" if self.prune else ""), exit_code=0)
             return
         path = f"/api/v1/applications/{app}"
         params = {"appNamespace": body["appNamespace"]} if "appNamespace" in body else {}
         app_url = f"{self.server}/applications/{body.get('appNamespace', 'argocd')}/{app}"
         headers = {"Authorization": f"Bearer {self.secret.read()}"}
-        async with ApiClient(
-            VENDOR, self.server, self.http, headers=headers, transport=self.transport
-        ) as api:
+        async with ApiClient(VENDOR, self.server, self.http, headers=headers, transport=self.transport) as api:
             started = False
             finished = False
             try:

@@ -60,9 +60,7 @@ FINISHED = {"success", "failed", "canceled", "skipped", "manual"}
 
 
 class GitLabRunner:
-    def __init__(
-        self, options: Mapping[str, Any], *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, options: Mapping[str, Any], *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         opts = Options(TYPE, options, KNOWN)
         self.project = value_option(opts, "project", required=True)
         self.ref = value_option(opts, "ref", required=True)
@@ -96,16 +94,12 @@ class GitLabRunner:
             variables[self.correlation_variable] = correlation_id(ctx)
         if ctx.dry_run:
             shown = ", ".join(f"{k}={v}" for k, v in variables.items()) or "no variables"
-            yield OutputChunk(
-                text=f"dry run: would start a pipeline in {project} on {ref} with {shown}", exit_code=0
-            )
+            yield OutputChunk(text=f"dry run: would start a pipeline in {project} on {ref} with {shown}", exit_code=0)
             return
 
         base = f"/api/v4/projects/{quote(project, safe='')}"
         headers = {"PRIVATE-TOKEN": self.secret.read()}
-        async with ApiClient(
-            VENDOR, self.api_url, self.http, headers=headers, transport=self.transport
-        ) as api:
+        async with ApiClient(VENDOR, self.api_url, self.http, headers=headers, transport=self.transport) as api:
             pipeline_id: int | None = None
             finished = False
             try:
@@ -128,9 +122,7 @@ class GitLabRunner:
                 last = ""
                 while True:
                     pipeline = require_mapping(
-                        await api.json(
-                            "GET", f"{base}/pipelines/{pipeline_id}", what=f"read pipelines in {project}"
-                        ),
+                        await api.json("GET", f"{base}/pipelines/{pipeline_id}", what=f"read pipelines in {project}"),
                         VENDOR,
                         "read a pipeline",
                     )

@@ -56,9 +56,7 @@ CONSOLE_CHUNK = 64_000
 
 
 class JenkinsRunner:
-    def __init__(
-        self, options: Mapping[str, Any], *, transport: httpx.AsyncBaseTransport | None = None
-    ) -> None:
+    def __init__(self, options: Mapping[str, Any], *, transport: httpx.AsyncBaseTransport | None = None) -> None:
         opts = Options(TYPE, options, KNOWN)
         self.url = base_url_option(opts, "url")
         self.job = value_option(opts, "job", required=True)
@@ -140,9 +138,7 @@ class JenkinsRunner:
 
                 build_path = f"{job_path}/{number}"
                 console_url = (build_url or f"{self.url}{build_path}/") + "console"
-                yield OutputChunk(
-                    text=f"build #{number} started: {console_url}", stream="progress", result=console_url
-                )
+                yield OutputChunk(text=f"build #{number} started: {console_url}", stream="progress", result=console_url)
                 offset = 0
                 while True:
                     build = require_mapping(

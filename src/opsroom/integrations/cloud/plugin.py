@@ -25,8 +25,9 @@ KEY_DELETIONS = CommandSpec(
 def _environment(settings: AwsSettings, name: str) -> Any:
     env = settings.environments.get(name)
     if env is None:
-        raise CloudError(f"no AWS environment named {name!r} (configured: "
-                         f"{', '.join(sorted(settings.environments)) or 'none'})")
+        raise CloudError(
+            f"no AWS environment named {name!r} (configured: {', '.join(sorted(settings.environments)) or 'none'})"
+        )
     return env
 
 
@@ -45,8 +46,9 @@ def bounds(settings: AwsSettings) -> Any:
         table = env.ecs_services if kind == "service" else env.autoscaling_groups
         found = table.get(target)
         if found is None:
-            raise CloudError(f"no {kind} named {target!r} in {environment} "
-                             f"(configured: {', '.join(sorted(table)) or 'none'})")
+            raise CloudError(
+                f"no {kind} named {target!r} in {environment} (configured: {', '.join(sorted(table)) or 'none'})"
+            )
         return Bounds(found.min, found.max)
 
     return lookup
@@ -67,8 +69,14 @@ def _declare(loaded: LoadedConfig) -> Declaration:
             raise ConfigError("aws runner: no environments under integrations.aws.environments")
         from opsroom.integrations.cloud.runner import CloudRunner
 
-        return CloudRunner("aws", options, providers(settings), bounds(settings), rotation(settings),
-                           poll_interval=settings.poll_interval)
+        return CloudRunner(
+            "aws",
+            options,
+            providers(settings),
+            bounds(settings),
+            rotation(settings),
+            poll_interval=settings.poll_interval,
+        )
 
     commands = (KEY_DELETIONS,) if settings.environments else ()
     return Declaration(runner_types={"aws": factory}, commands=commands)
@@ -98,9 +106,16 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
 
         blocks: list[Any] = [Section(f"*{len(items)} old key(s) waiting for deletion*")]
         for s in items[:20]:
-            blocks.append(Fields((("user", f"{s.user} ({s.environment})"), ("key", short(s.key_id)),
-                                  ("deleted at", f"{s.due_at:%Y-%m-%d %H:%M} UTC"),
-                                  ("tries", f"{s.attempts}" + (f" · {s.last_error[:80]}" if s.last_error else "")))))
+            blocks.append(
+                Fields(
+                    (
+                        ("user", f"{s.user} ({s.environment})"),
+                        ("key", short(s.key_id)),
+                        ("deleted at", f"{s.due_at:%Y-%m-%d %H:%M} UTC"),
+                        ("tries", f"{s.attempts}" + (f" · {s.last_error[:80]}" if s.last_error else "")),
+                    )
+                )
+            )
         if len(items) > 20:
             blocks.append(Context(f"and {len(items) - 20} more"))
         return Message(f"{len(items)} old keys waiting for deletion", tuple(blocks))

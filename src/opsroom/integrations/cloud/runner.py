@@ -40,19 +40,33 @@ RotationLookup = Callable[[str], KeyRotation]  # environment -> its key rotation
 
 
 class CloudRunner:
-    def __init__(self, type_name: str, options: Mapping[str, Any], providers: ProviderFactory,
-                 bounds: BoundsLookup, rotation: RotationLookup, *, poll_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        type_name: str,
+        options: Mapping[str, Any],
+        providers: ProviderFactory,
+        bounds: BoundsLookup,
+        rotation: RotationLookup,
+        *,
+        poll_interval: float = 5.0,
+    ) -> None:
         opts = Options(type_name, options, KNOWN)
         self.type_name = type_name
         self.action = opts.string("action")
         if self.action not in ACTIONS:
             raise opts.error("action", f"must be one of {', '.join(ACTIONS)}, not {self.action!r}")
-        needs = {"scale_service": ("target", "count"), "scale_group": ("target", "count"),
-                 "restart_service": ("target",), "describe": ("what",), "rotate_access_key": ("user",),
-                 "rotate_secret": ("secret",)}[self.action]
+        needs = {
+            "scale_service": ("target", "count"),
+            "scale_group": ("target", "count"),
+            "restart_service": ("target",),
+            "describe": ("what",),
+            "rotate_access_key": ("user",),
+            "rotate_secret": ("secret",),
+        }[self.action]
         self.environment = value_option(opts, "environment", required=True)
-        self.values: dict[str, Value] = {k: value_option(opts, k, required=k in needs)
-                                         for k in ("target", "count", "what", "user", "secret")}
+        self.values: dict[str, Value] = {
+            k: value_option(opts, k, required=k in needs) for k in ("target", "count", "what", "user", "secret")
+        }
         for key in self.values:
             if opts.has(key) and key not in needs:
                 raise opts.error(key, f"does not apply to action: {self.action}")
@@ -82,7 +96,8 @@ class CloudRunner:
             environment = self._text("environment", ctx)
             provider = self.providers(environment)
             action: Callable[[CloudProvider, str, RunContext], AsyncIterator[OutputChunk]] = getattr(
-                self, "_" + self.action)
+                self, "_" + self.action
+            )
             async for chunk in action(provider, environment, ctx):
                 yield chunk
         except CloudError as err:
@@ -115,21 +130,27 @@ class CloudRunner:
                 yield chunk
             return
         after = await p.group_capacity(target) if kind == "group" else await p.service_capacity(target)
-        yield OutputChunk(text=f"{kind} {target}: desired {after.desired}, in service {after.running}\n",
-                          exit_code=0, result=f"{kind} {target} desired {after.desired}")
+        yield OutputChunk(
+            text=f"{kind} {target}: desired {after.desired}, in service {after.running}\n",
+            exit_code=0,
+            result=f"{kind} {target} desired {after.desired}",
+        )
 
     # -- restart ---------------------------------------------------------------------------
     async def _restart_service(self, p: CloudProvider, env: str, ctx: RunContext) -> AsyncIterator[OutputChunk]:
         target = self._text("target", ctx)
         before = await p.rollout(target)
         if ctx.dry_run:
-            plan = (f"service {target} in {env}: a new deployment replacing {before.deployment_id} "
-                    f"({before.running}/{before.desired} running); ECS has no DryRun")
+            plan = (
+                f"service {target} in {env}: a new deployment replacing {before.deployment_id} "
+                f"({before.running}/{before.desired} running); ECS has no DryRun"
+            )
             yield OutputChunk(text=f"dry run: would restart {plan}\n", exit_code=0, result=f"plan: {plan}")
             return
         deployment = await p.restart_service(target)
-        yield OutputChunk(text=f"new deployment {deployment} of {target} in {env} (was {before.deployment_id})",
-                          stream="progress")
+        yield OutputChunk(
+            text=f"new deployment {deployment} of {target} in {env} (was {before.deployment_id})", stream="progress"
+        )
         if not self.wait:
             yield OutputChunk(exit_code=0, result=f"deployment {deployment} started")
             return
@@ -141,14 +162,20 @@ class CloudRunner:
         last = ""
         while True:
             r = await p.rollout(target)
-            line = (f"{target}: {r.running}/{r.desired} running, {r.pending} pending, "
-                    f"{r.deployments} deployment(s), {r.state.lower().replace('_', ' ')}")
+            line = (
+                f"{target}: {r.running}/{r.desired} running, {r.pending} pending, "
+                f"{r.deployments} deployment(s), {r.state.lower().replace('_', ' ')}"
+            )
             if line != last:
                 yield OutputChunk(text=line, stream="progress")
                 last = line
             if r.failed:
-                yield OutputChunk(text=f"deployment {r.deployment_id} failed\n", stream="stderr", exit_code=1,
-                                  result=f"{target}: deployment failed")
+                yield OutputChunk(
+                    text=f"deployment {r.deployment_id} failed\n",
+                    stream="stderr",
+                    exit_code=1,
+                    result=f"{target}: deployment failed",
+                )
                 return
             if r.steady:
                 yield OutputChunk(text=f"{target} is steady: {done}\n", exit_code=0, result=f"{target} {done}")
@@ -173,8 +200,9 @@ class CloudRunner:
         if deletions is None and not ctx.dry_run:
             raise CloudError("key rotation needs opsroom's deletion schedule (run it from opsroom, not standalone)")
         settings = self.rotation(env)
-        async for chunk in rotate_access_key(p, env, user, ctx, deletions, allowed=settings.users,
-                                             grace=timedelta(seconds=settings.grace_seconds)):
+        async for chunk in rotate_access_key(
+            p, env, user, ctx, deletions, allowed=settings.users, grace=timedelta(seconds=settings.grace_seconds)
+        ):
             yield chunk
 
     async def _rotate_secret(self, p: CloudProvider, env: str, ctx: RunContext) -> AsyncIterator[OutputChunk]:
@@ -185,5 +213,8 @@ class CloudRunner:
             yield OutputChunk(text=f"dry run: would start the rotation of secret {secret} in {env}\n", exit_code=0)
             return
         version = await p.rotate_secret(secret)
-        yield OutputChunk(text=f"rotation of {secret} started: new version {version}\n", exit_code=0,
-                          result=f"secret {secret} rotating (version {version})")
+        yield OutputChunk(
+            text=f"rotation of {secret} started: new version {version}\n",
+            exit_code=0,
+            result=f"secret {secret} rotating (version {version})",
+        )

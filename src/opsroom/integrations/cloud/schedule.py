@@ -57,33 +57,69 @@ class KeyDeletions:
         self.audit = audit
         self.providers = providers  # (provider, environment) -> a provider
 
-    def schedule(self, *, provider: str, environment: str, user: str, key_id: str, new_key_id: str,
-                 grace: timedelta, run_id: int | None, requested_by: str) -> Scheduled:
+    def schedule(
+        self,
+        *,
+        provider: str,
+        environment: str,
+        user: str,
+        key_id: str,
+        new_key_id: str,
+        grace: timedelta,
+        run_id: int | None,
+        requested_by: str,
+    ) -> Scheduled:
         now = utcnow()
         due = now + grace
         with self.db.begin() as conn:
-            row_id: Any = conn.execute(key_deletions.insert().values(
-                provider=provider, environment=environment, user_name=user, key_id=key_id,
-                new_key_id=new_key_id, state="scheduled", due_at=due, run_id=run_id,
-                requested_by=requested_by, created_at=now, attempts=0, last_error="",
-            )).inserted_primary_key
+            row_id: Any = conn.execute(
+                key_deletions.insert().values(
+                    provider=provider,
+                    environment=environment,
+                    user_name=user,
+                    key_id=key_id,
+                    new_key_id=new_key_id,
+                    state="scheduled",
+                    due_at=due,
+                    run_id=run_id,
+                    requested_by=requested_by,
+                    created_at=now,
+                    attempts=0,
+                    last_error="",
+                )
+            ).inserted_primary_key
             row_id = row_id[0] if row_id is not None else None
             self.audit.append(
-                conn, actor=requested_by, action="cloud.key_deletion_scheduled", run_id=run_id,
+                conn,
+                actor=requested_by,
+                action="cloud.key_deletion_scheduled",
+                run_id=run_id,
                 summary=f"old key {short(key_id)} of {user} ({environment}) to be deleted at {due:%Y-%m-%d %H:%M} UTC",
-                detail={"provider": provider, "environment": environment, "user": user,
-                        "key": short(key_id), "due_at": due.isoformat(), "deletion": row_id},
+                detail={
+                    "provider": provider,
+                    "environment": environment,
+                    "user": user,
+                    "key": short(key_id),
+                    "due_at": due.isoformat(),
+                    "deletion": row_id,
+                },
             )
         return Scheduled(int(row_id), provider, environment, user, key_id, due, "scheduled", 0, "")
 
     def cancel(self, item: Scheduled, reason: str, actor: str = ACTOR) -> None:
-        self._finish(item, "cancelled", f"deletion of {short(item.key_id)} of {item.user} cancelled: {reason}",
-                     "cloud.key_deletion_cancelled", actor)
+        self._finish(
+            item,
+            "cancelled",
+            f"deletion of {short(item.key_id)} of {item.user} cancelled: {reason}",
+            "cloud.key_deletion_cancelled",
+            actor,
+        )
 
     def pending(self) -> list[Scheduled]:
         with self.db.read() as conn:
-            rows = conn.execute(sa.select(key_deletions).where(key_deletions.c.state == "scheduled")
-                                .order_by(key_deletions.c.due_at)).all()
+            rows = conn.execute(
+                sa.select(key_deletions).where(key_deletions.c.state == "scheduled").order_by(key_deletions.c.due_at)
+            ).all()
         return [_scheduled(r) for r in rows]
 
     def due(self, now: datetime | None = None) -> list[Scheduled]:
@@ -98,8 +134,13 @@ class KeyDeletions:
                 keys = {k.key_id: k for k in await provider.access_keys(item.user)}
                 key = keys.get(item.key_id)
                 if key is None:
-                    self._finish(item, "deleted", f"old key {short(item.key_id)} of {item.user} was already gone",
-                                 "cloud.key_deleted", ACTOR)
+                    self._finish(
+                        item,
+                        "deleted",
+                        f"old key {short(item.key_id)} of {item.user} was already gone",
+                        "cloud.key_deleted",
+                        ACTOR,
+                    )
                     continue
                 if key.status.lower() == "active":
                     self.cancel(item, "the key is active again, so something still uses it")
@@ -108,35 +149,70 @@ class KeyDeletions:
             except (CloudError, KeyError) as err:
                 self._failed(item, str(err))
                 continue
-            self._finish(item, "deleted", f"old key {short(item.key_id)} of {item.user} ({item.environment}) deleted",
-                         "cloud.key_deleted", ACTOR)
+            self._finish(
+                item,
+                "deleted",
+                f"old key {short(item.key_id)} of {item.user} ({item.environment}) deleted",
+                "cloud.key_deleted",
+                ACTOR,
+            )
             deleted += 1
         return deleted
 
     def _finish(self, item: Scheduled, state: str, summary: str, action: str, actor: str) -> None:
         with self.db.begin() as conn:
-            done = conn.execute(key_deletions.update().where(
-                key_deletions.c.id == item.id, key_deletions.c.state == "scheduled",
-            ).values(state=state, done_at=utcnow())).rowcount
+            done = conn.execute(
+                key_deletions.update()
+                .where(
+                    key_deletions.c.id == item.id,
+                    key_deletions.c.state == "scheduled",
+                )
+                .values(state=state, done_at=utcnow())
+            ).rowcount
             if done:  # another replica may have finished it first
-                self.audit.append(conn, actor=actor, action=action, summary=summary,
-                                  detail={"deletion": item.id, "user": item.user, "key": short(item.key_id),
-                                          "environment": item.environment})
+                self.audit.append(
+                    conn,
+                    actor=actor,
+                    action=action,
+                    summary=summary,
+                    detail={
+                        "deletion": item.id,
+                        "user": item.user,
+                        "key": short(item.key_id),
+                        "environment": item.environment,
+                    },
+                )
 
     def _failed(self, item: Scheduled, error: str) -> None:
         log.warning("key_deletion_failed", deletion=item.id, error=error)
         with self.db.begin() as conn:
-            conn.execute(key_deletions.update().where(key_deletions.c.id == item.id).values(
-                attempts=key_deletions.c.attempts + 1, last_error=error[:2000]))
+            conn.execute(
+                key_deletions.update()
+                .where(key_deletions.c.id == item.id)
+                .values(attempts=key_deletions.c.attempts + 1, last_error=error[:2000])
+            )
             if item.attempts == 0:  # audit the first failure; the row keeps the latest
-                self.audit.append(conn, actor=ACTOR, action="cloud.key_deletion_failed",
-                                  summary=f"deleting old key {short(item.key_id)} of {item.user} failed: {error}",
-                                  detail={"deletion": item.id, "user": item.user, "key": short(item.key_id)})
+                self.audit.append(
+                    conn,
+                    actor=ACTOR,
+                    action="cloud.key_deletion_failed",
+                    summary=f"deleting old key {short(item.key_id)} of {item.user} failed: {error}",
+                    detail={"deletion": item.id, "user": item.user, "key": short(item.key_id)},
+                )
 
 
 def _scheduled(row: Any) -> Scheduled:
-    return Scheduled(int(row.id), row.provider, row.environment, row.user_name, row.key_id, row.due_at,
-                     row.state, int(row.attempts), row.last_error)
+    return Scheduled(
+        int(row.id),
+        row.provider,
+        row.environment,
+        row.user_name,
+        row.key_id,
+        row.due_at,
+        row.state,
+        int(row.attempts),
+        row.last_error,
+    )
 
 
 class KeyDeletionSweeper:

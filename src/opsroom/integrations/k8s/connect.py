@@ -70,9 +70,7 @@ def _use_in_cluster(settings: ClusterSettings) -> bool:
         return settings.in_cluster
     if settings.kubeconfig or os.environ.get("KUBECONFIG"):
         return False
-    return "KUBERNETES_SERVICE_HOST" in os.environ and not os.path.exists(
-        os.path.expanduser("~/.kube/config")
-    )
+    return "KUBERNETES_SERVICE_HOST" in os.environ and not os.path.exists(os.path.expanduser("~/.kube/config"))
 
 
 def _detail(exc: ApiException) -> str:
@@ -115,9 +113,7 @@ async def call(
                 await asyncio.sleep(wait if wait is not None else _backoff(settings, attempt))
                 continue
             raise IntegrationError(
-                describe_status(
-                    VENDOR, what, status, _detail(exc), attempts=attempt, who="the service account"
-                ),
+                describe_status(VENDOR, what, status, _detail(exc), attempts=attempt, who="the service account"),
                 status=status,
             ) from None
         except (TimeoutError, aiohttp.ClientConnectionError) as exc:

@@ -125,9 +125,7 @@ class KubernetesRunner:
             return f"scale to {self._replicas(ctx)} replicas"
         if self.action == "undo":
             revision = self.revision.text(ctx.args)
-            return (
-                f"roll back to revision {revision}" if revision else "roll back to the previous revision of"
-            )
+            return f"roll back to revision {revision}" if revision else "roll back to the previous revision of"
         return {"restart": "restart", "status": "show the status of", "logs": "show the logs of"}[self.action]
 
     def _replicas(self, ctx: RunContext) -> int:
@@ -145,9 +143,7 @@ class KubernetesRunner:
     async def _restart(self, t: Target, ctx: RunContext) -> AsyncIterator[OutputChunk]:
         now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         patch = {"spec": {"template": {"metadata": {"annotations": {RESTARTED_AT: now}}}}}
-        await t.call(
-            "patch deployments", lambda: t.apps.patch_namespaced_deployment(t.name, t.namespace, patch)
-        )
+        await t.call("patch deployments", lambda: t.apps.patch_namespaced_deployment(t.name, t.namespace, patch))
         yield OutputChunk(text=f"restart of {t.name} in {t.namespace} requested", stream="progress")
         async for chunk in self._follow(t, "restarted"):
             yield chunk
@@ -177,9 +173,7 @@ class KubernetesRunner:
         template = plain(t.api, history[revision].spec.template)
         template.get("metadata", {}).get("labels", {}).pop("pod-template-hash", None)
         patch = [{"op": "replace", "path": "/spec/template", "value": template}]
-        await t.call(
-            "patch deployments", lambda: t.apps.patch_namespaced_deployment(t.name, t.namespace, patch)
-        )
+        await t.call("patch deployments", lambda: t.apps.patch_namespaced_deployment(t.name, t.namespace, patch))
         yield OutputChunk(
             text=f"rolling {t.name} back from revision {current} to revision {revision}", stream="progress"
         )
@@ -190,9 +184,7 @@ class KubernetesRunner:
         count = self._replicas(ctx)
         await t.call(
             "patch deployments/scale",
-            lambda: t.apps.patch_namespaced_deployment_scale(
-                t.name, t.namespace, {"spec": {"replicas": count}}
-            ),
+            lambda: t.apps.patch_namespaced_deployment_scale(t.name, t.namespace, {"spec": {"replicas": count}}),
         )
         yield OutputChunk(text=f"scaling {t.name} in {t.namespace} to {count}", stream="progress")
         async for chunk in self._follow(t, f"scaled to {count}"):
@@ -215,8 +207,7 @@ class KubernetesRunner:
             ready = sum(1 for c in statuses if c.ready)
             restarts = sum(c.restart_count or 0 for c in statuses)
             lines.append(
-                f"  pod {pod.metadata.name}: {pod.status.phase} {ready}/{len(statuses)} ready, "
-                f"{restarts} restarts"
+                f"  pod {pod.metadata.name}: {pod.status.phase} {ready}/{len(statuses)} ready, {restarts} restarts"
             )
         yield OutputChunk(text="\n".join(lines) + "\n", exit_code=0, result=summary)
 
@@ -233,9 +224,7 @@ class KubernetesRunner:
             pod_name = str(pod.metadata.name)
             text = await t.call("get pods/log", partial(t.logs, pod_name, container, self.tail_lines))
             yield OutputChunk(text=f"==> {pod_name} <==\n{text}" + ("" if str(text).endswith("\n") else "\n"))
-        yield OutputChunk(
-            exit_code=0, result=f"last {self.tail_lines} lines of {len(pods)} pod(s) of {t.name}"
-        )
+        yield OutputChunk(exit_code=0, result=f"last {self.tail_lines} lines of {len(pods)} pod(s) of {t.name}")
 
     async def _follow(self, t: Target, done: str) -> AsyncIterator[OutputChunk]:
         """``kubectl rollout status``: wait until the new ReplicaSet is fully rolled out."""

@@ -24,9 +24,7 @@ class AlertmanagerClient:
     """``base_url`` is the Alertmanager's external URL (``http://am:9093``, or with a path
     prefix); requests go to ``<base_url>/api/v2/...``."""
 
-    def __init__(
-        self, base_url: str, *, http: httpx.AsyncClient | None = None, timeout: float = 10.0
-    ) -> None:
+    def __init__(self, base_url: str, *, http: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise AlertmanagerError(f"{base_url!r} is not an http(s) Alertmanager URL")
@@ -39,9 +37,7 @@ class AlertmanagerClient:
         try:
             response = await client.request(method, self.base_url + path, timeout=self._timeout, **kwargs)
         except httpx.HTTPError as exc:
-            raise AlertmanagerError(
-                f"Alertmanager at {self.base_url} is unreachable ({type(exc).__name__})"
-            ) from None
+            raise AlertmanagerError(f"Alertmanager at {self.base_url} is unreachable ({type(exc).__name__})") from None
         finally:
             if self._http is None:
                 await client.aclose()
@@ -61,8 +57,7 @@ class AlertmanagerClient:
     ) -> str:
         body = {
             "matchers": [
-                {"name": k, "value": v, "isRegex": False, "isEqual": True}
-                for k, v in sorted(matchers.items())
+                {"name": k, "value": v, "isRegex": False, "isEqual": True} for k, v in sorted(matchers.items())
             ],
             "startsAt": _iso(starts_at),
             "endsAt": _iso(ends_at),

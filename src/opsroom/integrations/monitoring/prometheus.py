@@ -57,9 +57,7 @@ def check_query(query: str) -> str:
 
 
 class PrometheusClient:
-    def __init__(
-        self, base_url: str, *, http: httpx.AsyncClient | None = None, timeout: float = 10.0
-    ) -> None:
+    def __init__(self, base_url: str, *, http: httpx.AsyncClient | None = None, timeout: float = 10.0) -> None:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise PrometheusError(f"{base_url!r} is not an http(s) Prometheus URL")

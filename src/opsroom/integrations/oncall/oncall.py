@@ -44,9 +44,7 @@ class OnCall:
         self._ical: dict[tuple[str, int], IntervalLayer] = {}
         self.feeds: dict[tuple[str, int], FeedState] = {}
         self._runtime_overrides: dict[str, list[Override]] = {}
-        self.policies = {
-            name: EscalationPolicy.from_config(name, cfg) for name, cfg in config.escalations.items()
-        }
+        self.policies = {name: EscalationPolicy.from_config(name, cfg) for name, cfg in config.escalations.items()}
 
     @property
     def names(self) -> list[str]:

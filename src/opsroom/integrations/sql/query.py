@@ -39,9 +39,7 @@ def open_engine(url: str) -> sa.Engine:
         path = parsed.database or ""
         if not path or path == ":memory:":
             raise QueryFailed("an in-memory SQLite database has nothing to read")
-        return sa.create_engine(
-            "sqlite+pysqlite:///file:" + path + "?mode=ro&uri=true", poolclass=sa.pool.NullPool
-        )
+        return sa.create_engine("sqlite+pysqlite:///file:" + path + "?mode=ro&uri=true", poolclass=sa.pool.NullPool)
     return sa.create_engine(url, poolclass=sa.pool.NullPool)
 
 

@@ -27,8 +27,7 @@ TYPE = "sql"
 
 
 class SqlRunner:
-    def __init__(self, options: Mapping[str, Any], settings: SqlSettings,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(self, options: Mapping[str, Any], settings: SqlSettings, env: Mapping[str, str] | None = None) -> None:
         opts = Options(TYPE, options, ("database", "query"))
         self.database_template = opts.string("database", "{database}")
         self.query_template = opts.string("query", "{query}")
@@ -71,8 +70,9 @@ class SqlRunner:
         if ctx.dry_run:
             yield OutputChunk(text=f"dry run: would run this {checked.kind} on {name} read-only\n", exit_code=0)
             return
-        yield OutputChunk(text=f"querying {name} (read-only, {db.statement_timeout:g}s, {db.max_rows} rows max)",
-                          stream="progress")
+        yield OutputChunk(
+            text=f"querying {name} (read-only, {db.statement_timeout:g}s, {db.max_rows} rows max)", stream="progress"
+        )
         try:
             result = await asyncio.to_thread(
                 run_query, engine, checked.text, max_rows=db.max_rows, timeout=db.statement_timeout

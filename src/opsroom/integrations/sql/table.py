@@ -20,8 +20,10 @@ def render_table(columns: Sequence[str], rows: Sequence[Sequence[Any]], *, max_c
     header = [cell(c, max_cell_chars) for c in columns]
     body = [[cell(v, max_cell_chars) for v in row] for row in rows]
     widths = [max([len(header[i])] + [len(r[i]) for r in body]) for i in range(len(header))]
-    numeric = [bool(rows) and all(isinstance(row[i], (int, float)) or row[i] is None for row in rows)
-               for i in range(len(header))]
+    numeric = [
+        bool(rows) and all(isinstance(row[i], (int, float)) or row[i] is None for row in rows)
+        for i in range(len(header))
+    ]
 
     def line(values: Sequence[str]) -> str:
         padded = (v.rjust(w) if num else v.ljust(w) for v, w, num in zip(values, widths, numeric, strict=True))

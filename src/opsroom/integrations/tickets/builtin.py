@@ -32,10 +32,6 @@ MAX_TITLE = 300
 MAX_TEXT = 20_000
 
 
-
-
-
-
 def change_ref(number: int) -> str:
     return f"CHG{number:07d}"
 
@@ -122,9 +118,7 @@ class BuiltinTickets:
         with self.db.begin() as conn:
             self._row(conn, number)
             conn.execute(
-                update(tickets)
-                .where(tickets.c.id == number)
-                .values(thread_link=thread_link, updated_at=utcnow())
+                update(tickets).where(tickets.c.id == number).values(thread_link=thread_link, updated_at=utcnow())
             )
 
     async def list(self, *, status: str | None = "open", limit: int = 50) -> list[Ticket]:
@@ -179,15 +173,11 @@ class BuiltinTickets:
         with self.db.begin() as conn:
             row = self._row(conn, number, kind="change")
             if approve and row.opened_by == approver:
-                raise TicketError(
-                    f"{change_ref(number)} was requested by {approver}; someone else must approve it"
-                )
+                raise TicketError(f"{change_ref(number)} was requested by {approver}; someone else must approve it")
             conn.execute(
                 update(tickets)
                 .where(tickets.c.id == number)
-                .values(
-                    approval="approved" if approve else "rejected", approved_by=approver, updated_at=utcnow()
-                )
+                .values(approval="approved" if approve else "rejected", approved_by=approver, updated_at=utcnow())
             )
         return await self.get_change(change_id)
 
@@ -229,9 +219,7 @@ class BuiltinTickets:
         comments = tuple(
             Comment(c.author, c.body, as_utc(c.created_at))
             for c in conn.execute(
-                select(ticket_comments)
-                .where(ticket_comments.c.ticket_id == number)
-                .order_by(ticket_comments.c.id)
+                select(ticket_comments).where(ticket_comments.c.ticket_id == number).order_by(ticket_comments.c.id)
             )
         )
         return self._ticket(row, comments)

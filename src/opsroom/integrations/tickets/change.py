@@ -50,8 +50,7 @@ async def check_change(provider: ChangeProvider, change_id: str, *, now: dt.date
         )
     if not change.in_state_to_run:
         raise ChangeRefused(
-            f"change {ref} is in state {change.state!r}, in which work may not be carried out; "
-            "nothing was run."
+            f"change {ref} is in state {change.state!r}, in which work may not be carried out; nothing was run."
         )
     if change.start is None or change.end is None:
         raise ChangeRefused(f"change {ref} has no planned start and end; nothing was run.")
@@ -89,8 +88,7 @@ async def review(
     if not change_id:
         if required:
             raise ChangeRefused(
-                f"`{spec.name}` needs an approved change ticket in its window: "
-                f"add --change CHG… to the command"
+                f"`{spec.name}` needs an approved change ticket in its window: add --change CHG… to the command"
             )
         return None
     if provider is None:

@@ -179,9 +179,7 @@ async def _dispatch(desk: TicketDesk, inv: Invocation) -> Message:
         return Message.plain(f"Commented on ticket {_ref(ticket_id)}.", "success")
     if action == "close":
         ticket_id, resolution = _target(target, "close"), text
-        ticket = await provider.close(
-            ticket_id, resolution=resolution or f"Closed from chat by {user}.", author=user
-        )
+        ticket = await provider.close(ticket_id, resolution=resolution or f"Closed from chat by {user}.", author=user)
         return Message.plain(f"Ticket {ticket.ref} closed ({ticket.status}).", "success")
     if target or text:
         raise TicketError(f"`ticket {action}` takes nothing more; did you mean `ticket comment {action} …`?")

@@ -52,9 +52,7 @@ class GitHubIssues:
             "X-GitHub-Api-Version": "2022-11-28",
             "Authorization": f"Bearer {self.token.read()}",
         }
-        return ApiClient(
-            VENDOR, self.cfg.url, http_settings(self.cfg), headers=headers, transport=self.transport
-        )
+        return ApiClient(VENDOR, self.cfg.url, http_settings(self.cfg), headers=headers, transport=self.transport)
 
     @staticmethod
     def _number(ticket_id: str) -> int:
@@ -76,9 +74,7 @@ class GitHubIssues:
                 raise
 
     def _ticket(self, data: Mapping[str, Any], comments: tuple[Comment, ...] = ()) -> Ticket:
-        labels = [
-            text_of(label.get("name")) for label in data.get("labels") or [] if isinstance(label, Mapping)
-        ]
+        labels = [text_of(label.get("name")) for label in data.get("labels") or [] if isinstance(label, Mapping)]
         priority = next((label.split(":", 1)[1] for label in labels if label.startswith("priority:")), "")
         state = text_of(data.get("state"))
         return Ticket(

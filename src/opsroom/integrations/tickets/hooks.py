@@ -38,8 +38,7 @@ DEFAULT_BODY = (
     "{output_tail}\n"
 )
 DEFAULT_COMMENT = (
-    "{user} ran `{raw_text}`: {outcome} (exit code {exit_code}). "
-    "Run #{run_id}, audit {audit_ids}. {thread_link}"
+    "{user} ran `{raw_text}`: {outcome} (exit code {exit_code}). Run #{run_id}, audit {audit_ids}. {thread_link}"
 )
 _OPEN_OPTIONS = frozenset({"provider", "title", "body", "priority", "labels"})
 _COMMENT_OPTIONS = frozenset({"provider", "ticket", "body"})
@@ -164,5 +163,7 @@ class CommentTicket:
 
 def hook_actions(desk: TicketDesk) -> dict[str, ActionFactory]:
     """The hook actions of the tickets plugin: ``ticket.open`` and ``ticket.comment``."""
-    return {"ticket.open": lambda options: OpenTicket(desk, options),
-            "ticket.comment": lambda options: CommentTicket(desk, options)}
+    return {
+        "ticket.open": lambda options: OpenTicket(desk, options),
+        "ticket.comment": lambda options: CommentTicket(desk, options),
+    }

@@ -50,9 +50,7 @@ def adf(text: str) -> dict[str, Any]:
     """Plain text as an Atlassian Document Format document: one paragraph per line (ADF has
     no empty text nodes, so blank lines are dropped)."""
     paragraphs = [
-        {"type": "paragraph", "content": [{"type": "text", "text": line}]}
-        for line in text.splitlines()
-        if line
+        {"type": "paragraph", "content": [{"type": "text", "text": line}]} for line in text.splitlines() if line
     ]
     return {"type": "doc", "version": 1, "content": paragraphs}
 
@@ -70,9 +68,7 @@ def adf_text(value: Any) -> str:
 
 
 class JiraTickets:
-    def __init__(
-        self, cfg: JiraConfig, *, name: str = "jira", transport: httpx.AsyncBaseTransport | None = None
-    ):
+    def __init__(self, cfg: JiraConfig, *, name: str = "jira", transport: httpx.AsyncBaseTransport | None = None):
         self.cfg = cfg
         self.name = name
         self.version = cfg.api_version or (3 if cfg.edition == "cloud" else 2)

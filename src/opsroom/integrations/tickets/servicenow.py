@@ -75,9 +75,7 @@ class ServiceNowTickets:
         self.name = name
         self.transport = transport
         self.token = (
-            secret(cfg.token_env, cfg.token_file, "ServiceNow token")
-            if (cfg.token_env or cfg.token_file)
-            else None
+            secret(cfg.token_env, cfg.token_file, "ServiceNow token") if (cfg.token_env or cfg.token_file) else None
         )
         self.user = secret(cfg.username_env, "", "ServiceNow user name") if cfg.username_env else None
         self.password = (
@@ -257,8 +255,7 @@ class ServiceNowTickets:
         )
         if row and text_of(row.get("state")) not in ("6", "7"):
             raise TicketError(
-                f"ServiceNow kept {number} in state "
-                f"{INCIDENT_STATES.get(text_of(row.get('state')), row.get('state'))}"
+                f"ServiceNow kept {number} in state {INCIDENT_STATES.get(text_of(row.get('state')), row.get('state'))}"
             )
         return await self.get(number)
 

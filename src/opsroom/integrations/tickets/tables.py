@@ -41,4 +41,3 @@ ticket_comments = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_ticket_comments_ticket_id", "ticket_id"),
 )
-

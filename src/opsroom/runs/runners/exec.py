@@ -97,8 +97,7 @@ class ExecRunner:
             yield OutputChunk(f"dry run: would run {shlex.join(argv)}{where}", exit_code=0)
             return
         if self.cwd is not None and not os.path.isdir(self.cwd):
-            yield OutputChunk(f"cannot run: working directory {self.cwd} does not exist", "stderr",
-                              exit_code=1)
+            yield OutputChunk(f"cannot run: working directory {self.cwd} does not exist", "stderr", exit_code=1)
             return
 
         try:
@@ -123,8 +122,7 @@ class ExecRunner:
             return
         except ValueError:
             # The only ValueError create_subprocess_exec raises for str input: a NUL byte.
-            yield OutputChunk("cannot run: an argument or environment value contains a NUL byte",
-                              "stderr", exit_code=1)
+            yield OutputChunk("cannot run: an argument or environment value contains a NUL byte", "stderr", exit_code=1)
             return
         if ctx.on_process is not None:
             try:  # recorded so a restart after a crash can end this group (runs/orphans.py)
@@ -150,8 +148,7 @@ class ExecRunner:
                     stream, data = await queue.get()
                 else:
                     try:
-                        stream, data = await asyncio.wait_for(
-                            queue.get(), max(drain_deadline - loop.time(), 0.0))
+                        stream, data = await asyncio.wait_for(queue.get(), max(drain_deadline - loop.time(), 0.0))
                     except TimeoutError:
                         break  # leftover processes still hold the pipes; they are ended below
                 if stream == "exit":
@@ -215,9 +212,7 @@ async def _read(
     queue.put_nowait((stream, None))
 
 
-async def _wait_exit(
-    proc: asyncio.subprocess.Process, queue: asyncio.Queue[tuple[str, bytes | None]]
-) -> None:
+async def _wait_exit(proc: asyncio.subprocess.Process, queue: asyncio.Queue[tuple[str, bytes | None]]) -> None:
     await _exited(proc)
     queue.put_nowait(("exit", None))
 
@@ -311,8 +306,9 @@ def build(options: Mapping[str, Any]) -> ExecRunner:
         raise opts.error("argv", "must not be empty")
     argv = [templating.parse(item, where=f"exec runner: argv[{i}]") for i, item in enumerate(argv_src)]
     if not argv_src[0] or (argv[0].arg_names - set(templating.BUILTINS)):
-        raise opts.error("argv", "item 0 is the program to run; it must be fixed text (or {python}), "
-                                 "never an argument value")
+        raise opts.error(
+            "argv", "item 0 is the program to run; it must be fixed text (or {python}), never an argument value"
+        )
     env: dict[str, Template] = {}
     for name, value in opts.string_map("env").items():
         if not _ENV_NAME.fullmatch(name):

@@ -25,8 +25,7 @@ from opsroom.runs.runners.templating import Template, TemplateError
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_EXCERPT_CHARS = 2000
-OPTIONS = ("method", "url", "headers", "json", "body", "expect_status", "timeout", "excerpt_chars",
-           "verify")
+OPTIONS = ("method", "url", "headers", "json", "body", "expect_status", "timeout", "excerpt_chars", "verify")
 
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _SECRET_QUERY_NAME = re.compile(r"token|key|secret|pass|auth|sig|credential|session", re.IGNORECASE)
@@ -103,17 +102,24 @@ class HttpRunner:
             return
         for name, value in headers.items():
             if any(c in value for c in "\r\n\0"):
-                yield OutputChunk(f"cannot send request: header {name} would contain a line break",
-                                  "stderr", exit_code=1)
+                yield OutputChunk(
+                    f"cannot send request: header {name} would contain a line break", "stderr", exit_code=1
+                )
                 return
 
         limit = self.excerpt_chars * 4 + 4  # enough bytes for excerpt_chars UTF-8 characters
         try:
             async with httpx.AsyncClient(
-                timeout=self.timeout, verify=self.verify, transport=self.transport, follow_redirects=False,
+                timeout=self.timeout,
+                verify=self.verify,
+                transport=self.transport,
+                follow_redirects=False,
             ) as client:
                 async with client.stream(
-                    self.method, url, headers=headers, content=content,
+                    self.method,
+                    url,
+                    headers=headers,
+                    content=content,
                     json=json_value if self.has_json else None,
                 ) as response:
                     raw, complete = await _read_some(response, limit)
@@ -121,16 +127,17 @@ class HttpRunner:
                     encoding = response.encoding or "utf-8"
         except httpx.TimeoutException as err:
             what = "could not connect" if isinstance(err, httpx.ConnectTimeout) else "no answer"
-            yield OutputChunk(f"{self.method} {shown} failed: {what} within {self.timeout:g} s",
-                              "stderr", exit_code=1)
+            yield OutputChunk(f"{self.method} {shown} failed: {what} within {self.timeout:g} s", "stderr", exit_code=1)
             return
         except httpx.ConnectError as err:
-            yield OutputChunk(f"{self.method} {shown} failed: could not connect ({_reason(err)})",
-                              "stderr", exit_code=1)
+            yield OutputChunk(
+                f"{self.method} {shown} failed: could not connect ({_reason(err)})", "stderr", exit_code=1
+            )
             return
         except httpx.HTTPError as err:
-            yield OutputChunk(f"{self.method} {shown} failed: {type(err).__name__} ({_reason(err)})",
-                              "stderr", exit_code=1)
+            yield OutputChunk(
+                f"{self.method} {shown} failed: {type(err).__name__} ({_reason(err)})", "stderr", exit_code=1
+            )
             return
 
         yield OutputChunk(f"{self.method} {shown} -> {status} {reason}".rstrip())
@@ -142,8 +149,7 @@ class HttpRunner:
         if self._expected(status):
             yield OutputChunk("", exit_code=0)
         else:
-            yield OutputChunk(f"unexpected status {status} (expected {self._expected_text()})",
-                              "stderr", exit_code=1)
+            yield OutputChunk(f"unexpected status {status} (expected {self._expected_text()})", "stderr", exit_code=1)
 
 
 async def _read_some(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
@@ -206,8 +212,7 @@ def _render_json(value: JsonTemplate, args: Mapping[str, Any]) -> Any:
         single = value.single_arg
         if single is not None and single not in templating.BUILTINS:
             if single not in args:
-                raise TemplateError(
-                    f"the template refers to {{{single}}}, which is not an argument of this command")
+                raise TemplateError(f"the template refers to {{{single}}}, which is not an argument of this command")
             return args[single]
         return value.render(args)
     if isinstance(value, dict):
@@ -260,8 +265,7 @@ def build(options: Mapping[str, Any], *, transport: httpx.AsyncBaseTransport | N
     expect_status: frozenset[int] | None = None
     if expect is not None:
         items = expect if isinstance(expect, (list, tuple)) else [expect]
-        if not items or any(isinstance(s, bool) or not isinstance(s, int) or not 100 <= s <= 599
-                            for s in items):
+        if not items or any(isinstance(s, bool) or not isinstance(s, int) or not 100 <= s <= 599 for s in items):
             raise opts.error("expect_status", f"must be a status code or a list of them, not {expect!r}")
         expect_status = frozenset(items)
     return HttpRunner(

@@ -21,9 +21,7 @@ class Options:
             raise ConfigError(f"{runner} runner: options must be a mapping, not {type(raw).__name__}")
         unknown = sorted(str(k) for k in raw if k not in known)
         if unknown:
-            raise ConfigError(
-                f"{runner} runner: unknown option {unknown[0]!r} (known: {', '.join(known)})"
-            )
+            raise ConfigError(f"{runner} runner: unknown option {unknown[0]!r} (known: {', '.join(known)})")
         self.runner = runner
         self.raw = raw
 

@@ -27,7 +27,7 @@ class LineSplitter:
             newline = self._buffer.find(b"\n")
             if newline < 0:
                 break
-            raw, self._buffer = self._buffer[:newline], self._buffer[newline + 1:]
+            raw, self._buffer = self._buffer[:newline], self._buffer[newline + 1 :]
             lines.append(self._decode(raw))
         while len(self._buffer) >= MAX_LINE_BYTES:
             raw, self._buffer = self._buffer[:MAX_LINE_BYTES], self._buffer[MAX_LINE_BYTES:]

@@ -22,8 +22,9 @@ OPTIONS = ("function", "callable", "supports_dry_run")
 
 
 class PythonRunner:
-    def __init__(self, function: Callable[[RunContext], Any], *, name: str = "",
-                 supports_dry_run: bool = False) -> None:
+    def __init__(
+        self, function: Callable[[RunContext], Any], *, name: str = "", supports_dry_run: bool = False
+    ) -> None:
         self.function = function
         self.name = name or _describe(function)
         self.supports_dry_run = supports_dry_run
@@ -88,8 +89,7 @@ def load_callable(path: str) -> Callable[..., Any]:
     """Import ``"package.module:attr"`` (attr may be dotted), with errors a person can act on."""
     module_name, sep, attr_path = path.partition(":")
     if not sep or not module_name or not attr_path:
-        raise ConfigError(f"python runner: option 'callable' must look like 'package.module:function', "
-                          f"not {path!r}")
+        raise ConfigError(f"python runner: option 'callable' must look like 'package.module:function', not {path!r}")
     try:
         target: Any = importlib.import_module(module_name)
     except ImportError as err:
@@ -119,8 +119,9 @@ def build(options: Mapping[str, Any]) -> PythonRunner:
     """Factory registered as runner type ``python``."""
     opts = Options("python", options, OPTIONS)
     if opts.has("function") == opts.has("callable"):
-        raise ConfigError("python runner: set exactly one of 'function' (a Python callable) "
-                          "or 'callable' ('package.module:function')")
+        raise ConfigError(
+            "python runner: set exactly one of 'function' (a Python callable) or 'callable' ('package.module:function')"
+        )
     if opts.has("function"):
         function = options["function"]
         if not callable(function):

@@ -96,7 +96,7 @@ def parse(source: str, *, where: str, allow_env: bool = False) -> Template:
     literal: list[str] = []
     pos = 0
     for match in _TOKEN.finditer(source):
-        literal.append(source[pos:match.start()])
+        literal.append(source[pos : match.start()])
         pos = match.end()
         piece, env_name, arg_name = match.group(0), match.group(1), match.group(2)
         if piece == "{{":

@@ -10,10 +10,12 @@ def test_messages_are_stored_edited_and_paged_in_order(db: Database) -> None:
     body = {"text": "deploy", "tone": "running", "blocks": [{"type": "section", "text": "<b>50%</b>"}]}
     with db.begin() as conn:
         first = store.insert(conn, channel="ops", sender="alice", text="/deploy api staging")
-        bot = store.insert(conn, channel="ops", sender=store.BOT, text="deploy", is_bot=True, body=body,
-                           thread=first.id)
-        secret = store.insert(conn, channel="ops", sender=store.BOT, text="only alice", is_bot=True,
-                              body=body, visible_to="alice")
+        bot = store.insert(
+            conn, channel="ops", sender=store.BOT, text="deploy", is_bot=True, body=body, thread=first.id
+        )
+        secret = store.insert(
+            conn, channel="ops", sender=store.BOT, text="only alice", is_bot=True, body=body, visible_to="alice"
+        )
     assert first.id < bot.id < secret.id
     with db.begin() as conn:
         edited = store.edit(conn, bot.id, text="deploy done", body={**body, "tone": "success"})

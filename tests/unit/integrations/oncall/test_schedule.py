@@ -140,9 +140,7 @@ async def test_ical_layer_with_recurrence_across_dst(tmp_path: Any) -> None:
 async def test_broken_ical_keeps_the_old_shifts(tmp_path: Any) -> None:
     path = tmp_path / "oncall.ics"
     path.write_bytes(ICS)
-    oncall = OnCall(
-        OncallConfig.model_validate({"schedules": {"ext": {"layers": [{"ical_file": str(path)}]}}})
-    )
+    oncall = OnCall(OncallConfig.model_validate({"schedules": {"ext": {"layers": [{"ical_file": str(path)}]}}}))
     now = at("2025-03-25T00:00:00+00:00")
     await oncall.refresh_ical(now)
     path.write_bytes(b"this is not a calendar")

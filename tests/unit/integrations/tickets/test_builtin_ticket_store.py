@@ -26,9 +26,7 @@ def store(db: Database) -> BuiltinTickets:
 
 async def test_open_show_comment_close(store: BuiltinTickets) -> None:
     ticket = await store.create(
-        NewTicket(
-            title="  disk   full on web1 ", priority="p2", author="alice", thread_link="web:#ops thread 9"
-        )
+        NewTicket(title="  disk   full on web1 ", priority="p2", author="alice", thread_link="web:#ops thread 9")
     )
     assert ticket.title == "disk full on web1" and ticket.priority == "p2" and ticket.status == "open"
     assert ticket.url == f"https://ops.example.com/console/tickets/{ticket.id}"
@@ -55,16 +53,12 @@ async def test_bad_input_changes_nothing(store: BuiltinTickets) -> None:
 
 
 def _invocation(raw: str, **args: object) -> Invocation:
-    return Invocation(
-        TICKET_SPEC, args, raw, Principal("alice"), Place("web", "ops", "t1", channel_name="#ops")
-    )
+    return Invocation(TICKET_SPEC, args, raw, Principal("alice"), Place("web", "ops", "t1", channel_name="#ops"))
 
 
 async def test_ticket_command_round_trip(store: BuiltinTickets) -> None:
     handler = ticket_handlers(TicketDesk({"builtin": store}))["ticket"]
-    opened = await handler(
-        None, _invocation('ticket open "db slow"', action="open", target="db slow", priority="p2")
-    )
+    opened = await handler(None, _invocation('ticket open "db slow"', action="open", target="db slow", priority="p2"))
     assert opened.tone == "success" and "opened (p2): db slow" in opened.as_text()
     number = opened.text.split()[1].lstrip("#")
     said = await handler(None, _invocation("", action="comment", target=number, text="added an index"))
@@ -101,9 +95,7 @@ def _hook_ctx(**extra: object) -> HookContext:
 
 
 async def test_ticket_open_hook_fills_the_template(store: BuiltinTickets) -> None:
-    hook = OpenTicket(
-        TicketDesk({"builtin": store}), {"priority": "p2", "title": "disk check failed on {host}"}
-    )
+    hook = OpenTicket(TicketDesk({"builtin": store}), {"priority": "p2", "title": "disk check failed on {host}"})
     result = await hook(_hook_ctx())
     assert result.startswith("ticket #") and "opened in builtin" in result
     ticket = (await store.list())[0]
@@ -119,10 +111,7 @@ async def test_ticket_open_hook_fills_the_template(store: BuiltinTickets) -> Non
     ):
         assert fact in ticket.body
     comment = CommentTicket(TicketDesk({"builtin": store}), {"ticket": ticket.id})
-    assert (
-        await comment(_hook_ctx(outcome="succeeded", exit_code=0))
-        == f"commented on ticket {ticket.id} in builtin"
-    )
+    assert await comment(_hook_ctx(outcome="succeeded", exit_code=0)) == f"commented on ticket {ticket.id} in builtin"
     assert "`/disk web1`: succeeded (exit code 0)" in (await store.get(ticket.id)).comments[0].body
 
 
@@ -160,9 +149,7 @@ async def test_change_review_with_builtin_changes(store: BuiltinTickets) -> None
 
 async def test_command_rules_for_changes(store: BuiltinTickets) -> None:
     migrate = CommandSpec("migrate-db", options={"not_from_chat": "schema migrations go through the CAB"})
-    with pytest.raises(
-        ChangeRefused, match="`migrate-db` is not run from chat: schema migrations go through"
-    ):
+    with pytest.raises(ChangeRefused, match="`migrate-db` is not run from chat: schema migrations go through"):
         await review(migrate, "CHG0000001", store)
     rotate = CommandSpec("rotate-certs", options={"change": "required"})
     with pytest.raises(ChangeRefused, match="needs an approved change ticket"):

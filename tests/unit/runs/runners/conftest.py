@@ -15,10 +15,19 @@ MakeCtx = Callable[..., RunContext]
 Collect = Callable[[Runner, RunContext], Awaitable[list[OutputChunk]]]
 
 
-def _make_ctx(args: Mapping[str, Any] | None = None, *, dry_run: bool = False,
-              env: Mapping[str, str] | None = None) -> RunContext:
-    return RunContext(run_id=7, command="test", args=dict(args or {}), user="alice",
-                      channel="ops", timeout=30.0, dry_run=dry_run, env=dict(env or {}))
+def _make_ctx(
+    args: Mapping[str, Any] | None = None, *, dry_run: bool = False, env: Mapping[str, str] | None = None
+) -> RunContext:
+    return RunContext(
+        run_id=7,
+        command="test",
+        args=dict(args or {}),
+        user="alice",
+        channel="ops",
+        timeout=30.0,
+        dry_run=dry_run,
+        env=dict(env or {}),
+    )
 
 
 async def _collect(runner: Runner, ctx: RunContext) -> list[OutputChunk]:

@@ -103,8 +103,9 @@ async def test_typed_values_are_rendered_for_a_command_line(make_ctx, collect):
 async def test_nul_byte_in_a_value_is_a_clear_error_not_a_traceback(make_ctx, collect):
     runner = exec_runner(["{python}", "-c", PRINT_ARGV, "{x}"])
     chunks = await collect(runner, make_ctx({"x": "a\0b"}))
-    assert chunks == [OutputChunk("cannot run: an argument or environment value contains a NUL byte",
-                                  "stderr", exit_code=1)]
+    assert chunks == [
+        OutputChunk("cannot run: an argument or environment value contains a NUL byte", "stderr", exit_code=1)
+    ]
 
 
 async def test_argument_missing_at_run_time_is_a_clear_error(make_ctx, collect):
@@ -141,8 +142,7 @@ async def test_env_option_is_templated_and_may_read_named_variables(monkeypatch,
     )
     monkeypatch.setenv("KEEP_ME", "kept")
     monkeypatch.setenv("HOME", "/home/nobody")
-    chunks = await collect(runner, make_ctx({"service": "api", "env": "${OTHER_SECRET}"},
-                                            env={"OPSROOM_RUN_ID": "7"}))
+    chunks = await collect(runner, make_ctx({"service": "api", "env": "${OTHER_SECRET}"}, env={"OPSROOM_RUN_ID": "7"}))
     env = json.loads(stdout_text(chunks)[0])
     # An argument value that looks like an env reference is only text.
     assert env["TARGET"] == "api-${OTHER_SECRET}"
@@ -158,8 +158,7 @@ async def test_missing_env_reference_is_a_clear_error_naming_it(monkeypatch, mak
     monkeypatch.delenv("NOPE_NOT_SET", raising=False)
     runner = exec_runner(["true"], env={"X": "${NOPE_NOT_SET}"})
     chunks = await collect(runner, make_ctx())
-    assert chunks == [OutputChunk("cannot run: environment variable NOPE_NOT_SET is not set",
-                                  "stderr", exit_code=1)]
+    assert chunks == [OutputChunk("cannot run: environment variable NOPE_NOT_SET is not set", "stderr", exit_code=1)]
 
 
 async def test_dry_run_shows_argv_and_runs_nothing(tmp_path, make_ctx, collect):
@@ -172,6 +171,7 @@ async def test_dry_run_shows_argv_and_runs_nothing(tmp_path, make_ctx, collect):
 
 # -- output ------------------------------------------------------------------------------------
 
+
 async def test_stdout_and_stderr_are_separate_streams_in_arrival_order(make_ctx, collect):
     script = (
         "import sys, time\n"
@@ -182,14 +182,21 @@ async def test_stdout_and_stderr_are_separate_streams_in_arrival_order(make_ctx,
     )
     chunks = await collect(exec_runner(["{python}", "-c", script]), make_ctx())
     lines = [(c.stream, c.text) for c in chunks if c.exit_code is None]
-    assert lines == [("stdout", "out0"), ("stderr", "err0"), ("stdout", "out1"), ("stderr", "err1"),
-                     ("stdout", "out2"), ("stderr", "err2")]
+    assert lines == [
+        ("stdout", "out0"),
+        ("stderr", "err0"),
+        ("stdout", "out1"),
+        ("stderr", "err1"),
+        ("stdout", "out2"),
+        ("stderr", "err2"),
+    ]
     assert chunks[-1].exit_code == 3
 
 
 async def test_output_streams_while_the_program_still_runs(make_ctx):
-    runner = exec_runner(["{python}", "-c", "import time; print('started', flush=True); time.sleep(30)"],
-                         kill_grace=0.5)
+    runner = exec_runner(
+        ["{python}", "-c", "import time; print('started', flush=True); time.sleep(30)"], kill_grace=0.5
+    )
     started = time.monotonic()
     gen = runner.execute(make_ctx())
     first = await asyncio.wait_for(gen.__anext__(), 10)
@@ -205,8 +212,7 @@ async def test_output_is_capped_with_one_line_saying_how_much_was_dropped(make_c
     lines = [c for c in chunks if c.exit_code is None]
     assert sum(len(c.text) + 1 for c in lines[:-1]) <= 1000 + 1
     assert len(lines) == 11
-    assert lines[-1] == OutputChunk(
-        "[output truncated: 9,000 bytes dropped after the first 1,000 bytes]", "stderr")
+    assert lines[-1] == OutputChunk("[output truncated: 9,000 bytes dropped after the first 1,000 bytes]", "stderr")
     assert chunks[-1].exit_code == 0
 
 
@@ -234,10 +240,12 @@ async def test_last_line_without_newline_is_kept(make_ctx, collect):
 
 # -- failing to start, exit codes ----------------------------------------------------------------
 
+
 async def test_missing_program_is_one_line_with_exit_code_127(make_ctx, collect):
     chunks = await collect(exec_runner(["opsroom-no-such-program", "x"]), make_ctx())
-    assert chunks == [OutputChunk("cannot run opsroom-no-such-program: program not found on PATH",
-                                  "stderr", exit_code=127)]
+    assert chunks == [
+        OutputChunk("cannot run opsroom-no-such-program: program not found on PATH", "stderr", exit_code=127)
+    ]
 
 
 async def test_missing_program_by_path_gives_127(tmp_path, make_ctx, collect):
@@ -259,8 +267,9 @@ async def test_missing_working_directory_is_clear(tmp_path, make_ctx, collect):
 
 
 async def test_cwd_is_used(tmp_path, make_ctx, collect):
-    chunks = await collect(exec_runner(["{python}", "-c", "import os; print(os.getcwd())"],
-                                       cwd=str(tmp_path)), make_ctx())
+    chunks = await collect(
+        exec_runner(["{python}", "-c", "import os; print(os.getcwd())"], cwd=str(tmp_path)), make_ctx()
+    )
     assert stdout_text(chunks) == [str(tmp_path)]
 
 
@@ -354,11 +363,7 @@ async def test_a_second_cancel_during_the_grace_period_kills_at_once(make_ctx, l
 
 
 async def test_background_leftovers_are_ended_when_the_program_exits(make_ctx, collect, leftovers):
-    script = (
-        "import subprocess\n"
-        "child = subprocess.Popen(['sleep', '1000'])\n"
-        "print(child.pid, flush=True)\n"
-    )
+    script = "import subprocess\nchild = subprocess.Popen(['sleep', '1000'])\nprint(child.pid, flush=True)\n"
     runner = exec_runner(["{python}", "-c", script], kill_grace=1)
     started = time.monotonic()
     chunks = await asyncio.wait_for(collect(runner, make_ctx()), 10)
@@ -370,6 +375,7 @@ async def test_background_leftovers_are_ended_when_the_program_exits(make_ctx, c
 
 
 # -- build-time validation -------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize(
     ("options", "message"),

@@ -32,13 +32,15 @@ RECORDER = Recorder()
 
 async def record(request: Request) -> Response:
     body = await request.body()
-    RECORDER.requests.append({
-        "method": request.method,
-        "raw_path": request.scope["raw_path"].decode(),
-        "query": request.scope["query_string"].decode(),
-        "headers": dict(request.headers),
-        "body": body.decode(),
-    })
+    RECORDER.requests.append(
+        {
+            "method": request.method,
+            "raw_path": request.scope["raw_path"].decode(),
+            "query": request.scope["query_string"].decode(),
+            "headers": dict(request.headers),
+            "body": body.decode(),
+        }
+    )
     code = int(request.path_params.get("code", 200))
     return PlainTextResponse(f"status {code}\nsecond line", status_code=code)
 
@@ -52,12 +54,14 @@ async def big(request: Request) -> Response:
     return PlainTextResponse("z" * 1_000_000)
 
 
-app = Starlette(routes=[
-    Route("/status/{code:int}", record, methods=["GET", "POST", "PUT", "DELETE"]),
-    Route("/svc/{name:path}", record, methods=["GET", "POST"]),
-    Route("/slow", slow),
-    Route("/big", big),
-])
+app = Starlette(
+    routes=[
+        Route("/status/{code:int}", record, methods=["GET", "POST", "PUT", "DELETE"]),
+        Route("/svc/{name:path}", record, methods=["GET", "POST"]),
+        Route("/slow", slow),
+        Route("/big", big),
+    ]
+)
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +112,7 @@ async def test_unexpected_status_fails_with_a_clear_line(base_url, make_ctx, col
 
 
 async def test_expect_status_accepts_an_int_or_a_list(base_url, make_ctx, collect):
-    ok = await collect(http_runner(method="DELETE", url=base_url + "/status/404", expect_status=[200, 404]),
-                       make_ctx())
+    ok = await collect(http_runner(method="DELETE", url=base_url + "/status/404", expect_status=[200, 404]), make_ctx())
     assert ok[-1].exit_code == 0
     wrong = await collect(http_runner(url=base_url + "/status/200", expect_status=201), make_ctx())
     assert wrong[-1] == OutputChunk("unexpected status 200 (expected 201)", "stderr", exit_code=1)
@@ -118,8 +121,7 @@ async def test_expect_status_accepts_an_int_or_a_list(base_url, make_ctx, collec
 async def test_timeout_is_a_failed_run_with_a_clear_line(base_url, make_ctx, collect):
     started = time.monotonic()
     chunks = await collect(http_runner(url=base_url + "/slow", timeout=0.3), make_ctx())
-    assert chunks == [OutputChunk(f"GET {base_url}/slow failed: no answer within 0.3 s", "stderr",
-                                  exit_code=1)]
+    assert chunks == [OutputChunk(f"GET {base_url}/slow failed: no answer within 0.3 s", "stderr", exit_code=1)]
     assert time.monotonic() - started < 2
 
 
@@ -136,8 +138,9 @@ async def test_connection_refused_is_a_failed_run_with_a_clear_line(make_ctx, co
 
 async def test_token_from_env_is_sent_but_never_shown(base_url, monkeypatch, make_ctx, collect):
     monkeypatch.setenv("OPSROOM_TEST_TOKEN", "tok-very-secret-123")
-    runner = http_runner(url=base_url + "/status/200",
-                         headers={"Authorization": "Bearer ${OPSROOM_TEST_TOKEN}", "X-Who": "{user}"})
+    runner = http_runner(
+        url=base_url + "/status/200", headers={"Authorization": "Bearer ${OPSROOM_TEST_TOKEN}", "X-Who": "{user}"}
+    )
     chunks = await collect(runner, make_ctx({"user": "alice"}))
     assert RECORDER.requests[0]["headers"]["authorization"] == "Bearer tok-very-secret-123"
     assert RECORDER.requests[0]["headers"]["x-who"] == "alice"
@@ -152,13 +155,13 @@ async def test_argument_value_cannot_pull_in_an_env_variable(base_url, monkeypat
     assert RECORDER.requests[0]["headers"]["x-note"] == "${OPSROOM_TEST_TOKEN}"
 
 
-async def test_missing_env_variable_is_a_clear_error_and_nothing_is_sent(base_url, monkeypatch,
-                                                                         make_ctx, collect):
+async def test_missing_env_variable_is_a_clear_error_and_nothing_is_sent(base_url, monkeypatch, make_ctx, collect):
     monkeypatch.delenv("OPSROOM_NOT_SET", raising=False)
     runner = http_runner(url=base_url + "/status/200", headers={"Authorization": "Bearer ${OPSROOM_NOT_SET}"})
     chunks = await collect(runner, make_ctx())
-    assert chunks == [OutputChunk("cannot send request: environment variable OPSROOM_NOT_SET is not set",
-                                  "stderr", exit_code=1)]
+    assert chunks == [
+        OutputChunk("cannot send request: environment variable OPSROOM_NOT_SET is not set", "stderr", exit_code=1)
+    ]
     assert RECORDER.requests == []
 
 
@@ -179,21 +182,29 @@ async def test_argument_values_are_url_quoted_into_one_segment(base_url, make_ct
 
 
 async def test_json_body_keeps_types_and_quotes_strings(base_url, make_ctx, collect):
-    runner = http_runner(method="POST", url=base_url + "/status/201",
-                         json={"service": "{service}", "replicas": "{n}", "note": "deploy {service}",
-                               "dry": "{dry}", "fixed": [1, None, True]})
+    runner = http_runner(
+        method="POST",
+        url=base_url + "/status/201",
+        json={
+            "service": "{service}",
+            "replicas": "{n}",
+            "note": "deploy {service}",
+            "dry": "{dry}",
+            "fixed": [1, None, True],
+        },
+    )
     evil = '", "admin": true, "x": "'
     chunks = await collect(runner, make_ctx({"service": evil, "n": 3, "dry": False}))
     assert chunks[-1].exit_code == 0
     body = json.loads(RECORDER.requests[0]["body"])
-    assert body == {"service": evil, "replicas": 3, "note": f"deploy {evil}", "dry": False,
-                    "fixed": [1, None, True]}
+    assert body == {"service": evil, "replicas": 3, "note": f"deploy {evil}", "dry": False, "fixed": [1, None, True]}
     assert RECORDER.requests[0]["headers"]["content-type"] == "application/json"
 
 
 async def test_text_body_is_templated(base_url, make_ctx, collect):
-    runner = http_runner(method="PUT", url=base_url + "/status/200", body="service={service}\n",
-                         headers={"Content-Type": "text/plain"})
+    runner = http_runner(
+        method="PUT", url=base_url + "/status/200", body="service={service}\n", headers={"Content-Type": "text/plain"}
+    )
     await collect(runner, make_ctx({"service": "api"}))
     assert RECORDER.requests[0]["body"] == "service=api\n"
 
@@ -201,15 +212,20 @@ async def test_text_body_is_templated(base_url, make_ctx, collect):
 async def test_header_value_with_a_line_break_is_refused(base_url, make_ctx, collect):
     runner = http_runner(url=base_url + "/status/200", headers={"X-Note": "{note}"})
     chunks = await collect(runner, make_ctx({"note": "x\r\nX-Admin: 1"}))
-    assert chunks == [OutputChunk("cannot send request: header X-Note would contain a line break",
-                                  "stderr", exit_code=1)]
+    assert chunks == [
+        OutputChunk("cannot send request: header X-Note would contain a line break", "stderr", exit_code=1)
+    ]
     assert RECORDER.requests == []
 
 
 async def test_response_excerpt_is_capped(base_url, make_ctx, collect):
     chunks = await collect(http_runner(url=base_url + "/big", excerpt_chars=100), make_ctx())
-    assert texts(chunks) == [f"GET {base_url}/big -> 200 OK", "z" * 100,
-                             "[response truncated to the first 100 characters]", ""]
+    assert texts(chunks) == [
+        f"GET {base_url}/big -> 200 OK",
+        "z" * 100,
+        "[response truncated to the first 100 characters]",
+        "",
+    ]
 
 
 async def test_dry_run_sends_nothing(base_url, make_ctx, collect):
@@ -244,8 +260,7 @@ def test_bad_options_are_config_errors_naming_the_option(options, message):
 
 
 def test_unknown_placeholder_anywhere_is_caught_at_load_time():
-    runner = http_runner(url="https://example.com/{service}", headers={"X-Env": "{env}"},
-                         json={"a": ["{tag}"]})
+    runner = http_runner(url="https://example.com/{service}", headers={"X-Env": "{env}"}, json={"a": ["{tag}"]})
     check_runner_args(runner, ["service", "env", "tag"])
     with pytest.raises(ConfigError, match=r"unknown placeholder \{tag\}"):
         check_runner_args(runner, ["service", "env"])

@@ -76,8 +76,7 @@ async def test_coroutine_returning_text(make_ctx, collect):
 
 
 async def test_coroutine_returning_none_succeeds_silently(make_ctx, collect):
-    assert await collect(python_runner(function=returns_nothing), make_ctx()) == [
-        OutputChunk("", exit_code=0)]
+    assert await collect(python_runner(function=returns_nothing), make_ctx()) == [OutputChunk("", exit_code=0)]
 
 
 async def test_returned_chunk_with_exit_code_is_final(make_ctx, collect):

@@ -54,14 +54,14 @@ PG_EXTENSION_LOCK = 0x6F7073726F6F6D74
 
 def _pg_trgm_schema(conn: sa.Connection) -> str | None:
     """The schema pg_trgm lives in, creating it in ``public`` if needed; None if unavailable."""
-    find = sa.text("SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
-                   "WHERE e.extname = 'pg_trgm'")
+    find = sa.text(
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'pg_trgm'"
+    )
     conn.execute(sa.text(f"SELECT pg_advisory_xact_lock({PG_EXTENSION_LOCK})"))
     found = conn.execute(find).scalar()
     if found is not None:
         return str(found)
-    for statement in ("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public",
-                      "CREATE EXTENSION IF NOT EXISTS pg_trgm"):
+    for statement in ("CREATE EXTENSION IF NOT EXISTS pg_trgm SCHEMA public", "CREATE EXTENSION IF NOT EXISTS pg_trgm"):
         savepoint = conn.begin_nested()
         try:
             conn.execute(sa.text(statement))

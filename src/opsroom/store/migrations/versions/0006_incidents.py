@@ -47,8 +47,9 @@ def upgrade() -> None:
         sa.Column("role", sa.String(60), nullable=False),
         sa.Column("person", sa.String(200), nullable=False),
         sa.Column("assigned_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], ondelete="CASCADE",
-                                name=op.f("fk_incident_roles_incident_id_incidents")),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], ondelete="CASCADE", name=op.f("fk_incident_roles_incident_id_incidents")
+        ),
         sa.PrimaryKeyConstraint("incident_id", "role", name=op.f("pk_incident_roles")),
     )
     op.create_table(
@@ -61,8 +62,9 @@ def upgrade() -> None:
         sa.Column("text", sa.Text, nullable=False),
         sa.Column("audit_id", sa.BigInteger),
         sa.Column("source", sa.String(300), nullable=False),
-        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], ondelete="CASCADE",
-                                name=op.f("fk_incident_events_incident_id_incidents")),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], ondelete="CASCADE", name=op.f("fk_incident_events_incident_id_incidents")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_events")),
         sa.UniqueConstraint("incident_id", "source", name="uq_incident_events_source"),
     )
@@ -77,8 +79,9 @@ def upgrade() -> None:
         sa.Column("done_at", sa.DateTime(timezone=True)),
         sa.Column("ticket", sa.String(200), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(["incident_id"], ["incidents.id"], ondelete="CASCADE",
-                                name=op.f("fk_incident_tasks_incident_id_incidents")),
+        sa.ForeignKeyConstraint(
+            ["incident_id"], ["incidents.id"], ondelete="CASCADE", name=op.f("fk_incident_tasks_incident_id_incidents")
+        ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_incident_tasks")),
     )
 

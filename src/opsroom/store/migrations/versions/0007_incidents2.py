@@ -51,8 +51,9 @@ def upgrade() -> None:
         sa.Column("note", sa.Text, nullable=False),
         sa.Column("started_at", TS),
         sa.Column("ended_at", TS),
-        sa.ForeignKeyConstraint(["run_id"], ["runbook_runs.id"], ondelete="CASCADE",
-                                name=op.f("fk_runbook_steps_run_id_runbook_runs")),
+        sa.ForeignKeyConstraint(
+            ["run_id"], ["runbook_runs.id"], ondelete="CASCADE", name=op.f("fk_runbook_steps_run_id_runbook_runs")
+        ),
         sa.PrimaryKeyConstraint("run_id", "step", name=op.f("pk_runbook_steps")),
     )
     op.create_table(
