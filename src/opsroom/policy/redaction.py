@@ -102,6 +102,10 @@ class Redactor:
         # Longest first so a secret containing another is masked whole.
         self._values = sorted(values, key=len, reverse=True)
         self._value_re = re.compile("|".join(re.escape(v) for v in self._values)) if self._values else None
+        # One scan that says whether any credential shape is in the text at all: most text
+        # (every audit row, every chat message) has none, and one combined search costs a
+        # fraction of the ~40 separate substitutions that would all find nothing.
+        self._any_shape = _combined([*(p.pattern for p in TOKEN_PATTERNS + self.extra_patterns), KEYED_SECRET.pattern])
 
     def redact(self, text: str) -> tuple[str, int]:
         """Returns the cleaned text and how many redactions were made."""
@@ -111,6 +115,8 @@ class Redactor:
         if self._value_re is not None:
             text, n = self._value_re.subn(MASK, text)
             count += n
+        if self._any_shape is not None and self._any_shape.search(text) is None:
+            return text, count
         for pattern in TOKEN_PATTERNS + self.extra_patterns:
             text, n = pattern.subn(MASK, text)
             count += n
@@ -140,6 +146,21 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         return self.redact(text)[0]
+
+
+def _combined(patterns: list[str]) -> re.Pattern[str] | None:
+    """``p1|p2|…`` as one pattern: a leading ``(?i)`` becomes a scoped ``(?i:…)``, and group
+    numbers do not matter for a search. None when they cannot be combined (a pattern from the
+    config with a backreference or its own global flags): then every pattern is simply tried."""
+    parts = []
+    for pattern in patterns:
+        body = f"(?i:{pattern[4:]})" if pattern.startswith("(?i)") else f"(?:{pattern})"
+        parts.append(body)
+    try:
+        combined = re.compile("|".join(parts))
+    except re.error:
+        return None
+    return None if combined.groups and re.search(r"\\[1-9]|\(\?P=", "|".join(parts)) else combined
 
 
 class StreamRedactor:
