@@ -46,11 +46,15 @@ def _route_step(loaded: LoadedConfig) -> Step:
             return None
         bots = ctx.services.bot_names
         prefixed = extract(ctx.text, addressed=False, bot_names=bots)  # "/…", "!…", "@opsroom …"
+        in_desk = ctx.place.name in channels or (ctx.place.is_direct and desk.direct_messages)
         if prefixed is not None:
             first, _, rest = prefixed.partition(" ")
-            if first.lower() != "ask":
+            if first.lower() == "ask":
+                question = rest.strip()
+            elif in_desk and not ctx.text.lstrip().startswith(("/", "!")) and _not_a_command(prefixed, ctx):
+                question = prefixed  # "@opsroom how do I …" in a desk channel: a question too
+            else:
                 return None
-            question = rest.strip()
         elif ctx.place.name in channels or (ctx.place.is_direct and desk.direct_messages):
             # Plain words in a desk channel or a DM are a question — unless the platform says
             # they are for the bot (a DM, the shell) and they read as a command or a near miss.

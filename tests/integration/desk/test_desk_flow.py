@@ -94,8 +94,13 @@ async def test_plain_words_in_help_are_questions_but_not_elsewhere(demo: Any) ->
     before = len(chat.posts)
     await chat.say("bob", "how do I reset my password?", channel="#ops")  # conversation
     assert len(chat.posts) == before
+    await chat.say("bob", "@opsroom how do I connect to the VPN?", channel="#help")  # a mention: a question
+    assert "Connect to the VPN" in chat.posts[-1].text
     await chat.say("bob", "/status payments", channel="#help")  # commands still work in #help
-    assert len(questions(system)) == 1
+    await chat.say("bob", "@opsroom status payments", channel="#help")  # … mentioned too
+    await chat.say("bob", "/how do I", channel="#help")  # command syntax stays a command (a typo)
+    assert "unknown command" in chat.posts[-1].text or "try help" in chat.posts[-1].text
+    assert len(questions(system)) == 2
 
 
 async def test_a_dm_question_and_a_dm_command_near_miss(demo: Any) -> None:
