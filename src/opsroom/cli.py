@@ -92,6 +92,25 @@ def _system(config: Path | None, database: str | None, adapters: list | None = N
         raise typer.Exit(2) from None
 
 
+def _port_taken(host: str, port: int) -> str:
+    """Why ``host:port`` cannot be listened on ("" when it can): tried the way uvicorn binds."""
+    import errno
+    import socket
+
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            return f"port {port} on {host} is already in use (another opsroom?): stop it, or pick one with --port"
+        if exc.errno == errno.EACCES:
+            return f"port {port} on {host} needs privileges this user does not have: pick one above 1023 with --port"
+        return f"cannot listen on {host}:{port}: {exc.strerror}"
+    return ""
+
+
 @app.command()
 def run(
     config: ConfigOpt = None,
@@ -113,11 +132,15 @@ def run(
 
     started = time.monotonic()
     loaded = _load(config)
+    bind_host = host or loaded.config.server.host
+    bind_port = port or loaded.config.server.port
+    taken = _port_taken(bind_host, bind_port)
+    if taken:  # one sentence, before any migration or log line
+        err.print(f"[red]✗[/] {taken}")
+        raise typer.Exit(2)
     logs.setup(loaded.config.log_level)
     system = _system(config, database, build_adapters(loaded))
     web = build_app(system)
-    bind_host = host or loaded.config.server.host
-    bind_port = port or loaded.config.server.port
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
     # app believes it only from server.trusted_proxies (opsroom.web.app).
     server = uvicorn.Server(

@@ -115,3 +115,20 @@ def test_audit_search_export_and_verify_detects_tampering(workdir: Path) -> None
     broken = runner.invoke(app, ["audit", "verify"])
     assert broken.exit_code == 1
     assert "row 3" in broken.stdout and "altered" in broken.stdout
+
+
+def test_run_on_a_taken_port_says_so_in_one_sentence_before_touching_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import socket
+
+    monkeypatch.chdir(tmp_path)
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = CliRunner().invoke(app, ["run", "--port", str(port)])
+    assert result.exit_code == 2
+    assert f"port {port} on 127.0.0.1 is already in use" in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (tmp_path / "opsroom.db").exists(), "nothing migrated, nothing written"
