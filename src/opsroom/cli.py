@@ -378,13 +378,26 @@ def _audit(config: Path | None, database: str | None):  # type: ignore[no-untype
 def audit_search(
     query: Annotated[list[str] | None, typer.Argument(help="e.g. rollback since last tuesday user:alice")] = None,
     limit: Annotated[int, typer.Option(help="How many entries at most.")] = 50,
-    as_json: Annotated[bool, typer.Option("--json", help="JSON Lines instead of a table.")] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="JSON Lines instead of a table (same as --format json).")
+    ] = False,
+    output_format: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="table (never wrapped when piped), tsv (one line per entry, tab-separated) or json (JSON Lines).",
+        ),
+    ] = "table",
     config: ConfigOpt = None,
     database: DbOpt = None,
 ) -> None:
     """Search the audit trail: words, user:NAME, command:NAME, channel:#X, action:X, run:N, since …, until …"""
     from opsroom.core import ParseError
 
+    fmt = "json" if as_json else output_format.lower()
+    if fmt not in ("table", "tsv", "json"):
+        err.print(f"[red]--format must be table, tsv or json, not {output_format!r}[/]")
+        raise typer.Exit(2)
     log = _audit(config, database)
     text = " ".join(query or [])
     try:
@@ -392,22 +405,26 @@ def audit_search(
     except ParseError as exc:
         err.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
-    if as_json:
+    if fmt == "json":
         for e in entries:
             print(json.dumps(_entry_dict(e), default=str))
         return
+    rows = [
+        (str(e.id), e.ts.strftime("%Y-%m-%d %H:%M:%S"), e.actor, e.action, e.command, str(e.run_id or ""), e.summary)
+        for e in entries
+    ]
+    if fmt == "tsv":
+        print("id\ttime_utc\tactor\taction\tcommand\trun\tsummary")
+        for row in rows:
+            print("\t".join(" ".join(cell.split()) for cell in row))  # no tab or newline inside a cell
+        return
     table = Table("id", "time (UTC)", "actor", "action", "command", "run", "summary", box=None)
-    for e in entries:
-        table.add_row(
-            str(e.id),
-            e.ts.strftime("%Y-%m-%d %H:%M:%S"),
-            e.actor,
-            e.action,
-            e.command,
-            str(e.run_id or ""),
-            e.summary[:100],
-        )
-    console.print(table)
+    for row in rows:
+        table.add_row(*row[:-1], row[-1][:100])
+    if console.is_terminal:
+        console.print(table)
+    else:  # piped: full-width lines, never wrapped into slivers at the pipe's default width
+        Console(width=10_000, no_color=True).print(table, overflow="ignore", crop=False)
     console.print(f"[dim]{len(entries)} entries (newest first)[/]")
 
 

@@ -132,3 +132,28 @@ def test_run_on_a_taken_port_says_so_in_one_sentence_before_touching_the_databas
     assert f"port {port} on 127.0.0.1 is already in use" in result.output
     assert len(result.output.strip().splitlines()) == 1
     assert not (tmp_path / "opsroom.db").exists(), "nothing migrated, nothing written"
+
+
+def test_audit_search_formats_for_scripts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    shell = subprocess.run(
+        [sys.executable, "-m", "opsroom.cli", "shell", "--user", "alice"],
+        input="/whoami\n/status payments\n",
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env=dict(os.environ, OPSROOM_DEMO_SPEED="0.01"),
+    )
+    assert shell.returncode == 0, shell.stderr
+    runner = CliRunner()
+    tsv = runner.invoke(app, ["audit", "search", "command:status", "--format", "tsv"])
+    lines = tsv.output.strip().splitlines()
+    assert tsv.exit_code == 0 and lines[0].split("\t")[0] == "id"
+    assert all(len(line.split("\t")) == 7 for line in lines)  # one entry a line, whatever the summary holds
+    table = runner.invoke(app, ["audit", "search", "command:status"])  # piped (CliRunner): not wrapped
+    assert any("run #" in line and "status" in line and "alice" in line for line in table.output.splitlines())
+    assert runner.invoke(app, ["audit", "search", "--format", "xml"]).exit_code == 2
+    rows = [
+        json.loads(line) for line in runner.invoke(app, ["audit", "search", "--format", "json"]).output.splitlines()
+    ]
+    assert rows and all("hash" in row for row in rows)
