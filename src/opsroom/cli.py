@@ -127,6 +127,7 @@ def run(
 
     from opsroom import logs
     from opsroom.app import build_adapters
+    from opsroom.store.state import record_server, state_dir
     from opsroom.web.app import build_app
     from opsroom.web.serving import event_loop_factory
 
@@ -149,6 +150,8 @@ def run(
         )
     )
 
+    server_file: list[Path] = []  # written once the server listens, removed when it stops
+
     async def serve() -> None:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGHUP, lambda: _reload(system, config))
@@ -157,13 +160,17 @@ def run(
             while not server.started:
                 await asyncio.sleep(0.02)
             label = " (demo)" if loaded.config.demo else ""
-            err.print(
-                f"opsroom{label} ready on http://{bind_host}:{bind_port} "
-                f"in {time.monotonic() - started:.2f}s — config: {loaded.source}"
-            )
+            url = f"http://{bind_host}:{bind_port}"
+            folder = state_dir(database or loaded.config.database.url, loaded.base_dir)
+            server_file.append(record_server(folder, url))
+            err.print(f"opsroom{label} ready on {url} in {time.monotonic() - started:.2f}s — config: {loaded.source}")
 
         watcher = asyncio.create_task(announce())
-        await server.serve()
+        try:
+            await server.serve()
+        finally:
+            for path in server_file:
+                path.unlink(missing_ok=True)
         watcher.cancel()
 
     pidfile = _pidfile(loaded)
@@ -507,14 +514,24 @@ def demo_alert(
         raise typer.Exit(2)
     source = loaded.config.alerts.sources["demo"]
     token = os.environ.get(source.token_env) or ("demo-alert-token" if loaded.config.demo else "")
-    base = url or f"http://{loaded.config.server.host}:{loaded.config.server.port}"
+    from opsroom.store.state import running_server, state_dir
+
+    database_url = os.environ.get("OPSROOM_DATABASE_URL") or loaded.config.database.url
+    base = (
+        url
+        or running_server(state_dir(database_url, loaded.base_dir))
+        or f"http://{loaded.config.server.host}:{loaded.config.server.port}"
+    )
     payload = demo_payload(dt.datetime.now(dt.UTC), status="resolved" if resolve else "firing")
     try:
         response = httpx.post(
             f"{base}/hooks/alertmanager/demo", json=payload, headers={"Authorization": f"Bearer {token}"}, timeout=10
         )
     except httpx.HTTPError as exc:
-        err.print(f"no opsroom answered at {base} ({type(exc).__name__}); start it with `opsroom run`")
+        err.print(
+            f"no opsroom answered at {base} ({type(exc).__name__}); start it with `opsroom run`, "
+            "or name it with --url http://HOST:PORT"
+        )
         raise typer.Exit(1) from None
     if response.status_code != 200:
         err.print(f"{base} answered {response.status_code}: {response.text[:300]}")

@@ -7,6 +7,7 @@ and sessions survive a restart."""
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 from pathlib import Path
@@ -38,3 +39,23 @@ def secret_key(config: Any, folder: Path) -> bytes:
         path.write_text(secrets.token_hex(32))
         path.chmod(0o600)
     return path.read_text().strip().encode()
+
+
+SERVER_FILE = ".opsroom-server.json"
+
+
+def record_server(folder: Path, url: str) -> Path:
+    """Where a running ``opsroom run`` listens, for tools on this machine (``opsroom demo alert``)."""
+    path = folder / SERVER_FILE
+    path.write_text(json.dumps({"url": url, "pid": os.getpid()}))
+    return path
+
+
+def running_server(folder: Path) -> str | None:
+    """The URL of the ``opsroom run`` recorded in ``folder``, if that process is still alive."""
+    try:
+        found = json.loads((folder / SERVER_FILE).read_text())
+        os.kill(int(found["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return str(found["url"])

@@ -110,3 +110,18 @@ def test_the_server_loop_is_uvloop_when_installed() -> None:
         assert loop.run_until_complete(asyncio.sleep(0, result="ran")) == "ran"
     finally:
         loop.close()
+
+
+def test_demo_alert_finds_the_running_server_on_its_port(
+    served: tuple[str, subprocess.Popen[bytes], Path], tmp_path: Path
+) -> None:
+    base, _process, _log = served
+    fired = subprocess.run(  # no --url: the server recorded where it listens (a non-default port)
+        [sys.executable, "-m", "opsroom.cli", "demo", "alert", "--config", str(tmp_path / "opsroom.yaml")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert fired.returncode == 0, fired.stderr
+    assert base in fired.stdout + fired.stderr
