@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol, Sequence, runtime_checkable
 
@@ -20,6 +22,25 @@ from opsroom.policy.redaction import Redactor
 InboundHandler = Callable[[Inbound], Awaitable[None]]
 
 STOP_GRACE_SECONDS = 10.0
+_log = logging.getLogger(__name__)
+
+
+def spawn_handler(tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None], platform: str) -> asyncio.Task[None]:
+    """Hand an inbound event to the engine in a task of its own, kept in ``tasks`` (so
+    ``finish_tasks`` can let it finish at stop); a failure is logged, never lost silently."""
+
+    async def guarded() -> None:
+        try:
+            await coro
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            _log.exception("%s: handling an inbound event failed", platform)
+
+    task = asyncio.create_task(guarded())
+    tasks.add(task)
+    task.add_done_callback(tasks.discard)
+    return task
 
 
 async def finish_tasks(tasks: set[asyncio.Task[None]], grace: float = STOP_GRACE_SECONDS) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
-from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.base import Capabilities, InboundHandler, spawn_handler
 from opsroom.chat.base import finish_tasks as _finish
 from opsroom.chat.matrix_render import render
 from opsroom.chat.matrix_state import MatrixState
@@ -277,17 +277,7 @@ class MatrixAdapter:
             await handler(event)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        async def guarded() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("matrix: handling an inbound event failed")
-
-        task = asyncio.create_task(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn_handler(self._tasks, coro, "matrix")
 
     # -- outbound ----------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.base import Capabilities, InboundHandler, spawn_handler
 from opsroom.chat.mattermost_api import MattermostApi, MattermostError
 from opsroom.chat.mattermost_events import Bot, CatchUp, message_event, ws_url
 from opsroom.chat.mattermost_render import render
@@ -361,18 +361,7 @@ class MattermostAdapter:
         await coro
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        async def guarded() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("mattermost: handling an inbound event failed")
-
-        task = asyncio.create_task(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
+        return spawn_handler(self._tasks, coro, "mattermost")
 
     # -- outbound ----------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.base import Capabilities, InboundHandler, spawn_handler
 from opsroom.chat.dedup import SeenSet
 from opsroom.chat.pacing import Outbox
 from opsroom.chat.slack_directory import SlackDirectory
@@ -321,18 +321,7 @@ class SlackAdapter:
             await handler(event)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.create_task(self._guarded(coro))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    @staticmethod
-    async def _guarded(coro: Coroutine[Any, Any, None]) -> None:
-        try:
-            await coro
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("slack: handling an inbound event failed")
+        spawn_handler(self._tasks, coro, "slack")
 
     # -- outbound ----------------------------------------------------------------------
 

@@ -50,7 +50,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from opsroom.chat.base import Capabilities, InboundHandler
+from opsroom.chat.base import Capabilities, InboundHandler, spawn_handler
 from opsroom.chat.base import finish_tasks as _finish
 from opsroom.chat.local_state import LocalState
 from opsroom.chat.pacing import Outbox
@@ -346,17 +346,7 @@ class TeamsAdapter:
             await handler(event)
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        async def guarded() -> None:
-            try:
-                await coro
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("teams: handling an inbound event failed")
-
-        task = asyncio.create_task(guarded())
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        spawn_handler(self._tasks, coro, "teams")
 
     # -- outbound (proactive, through stored conversation references) -------------------
 
