@@ -88,12 +88,12 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
     from opsroom.desk.flow import DeskService
     from opsroom.desk.kb import LiveKnowledgeBase
     from opsroom.integrations.tickets.desk import build_desk
-    from opsroom.policy.redaction import build_redactor
+    from opsroom.policy import redaction
 
     config = loaded.config
     kb = LiveKnowledgeBase(config.kb, content_dir(loaded))
     tickets = build_desk(config.tickets, live.db, public_url=config.server.public_url)
-    redactor = build_redactor(config)
+    redactor = redaction.current()  # the system's one redactor (build_system installs it first)
 
     def redact(text: str) -> str:
         return redactor.redact(text)[0]
