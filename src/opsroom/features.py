@@ -20,6 +20,7 @@ from opsroom.engine.pipeline import Step, StepContext, Stop
 from opsroom.incidents import plugin as _incidents
 from opsroom.integrations.cloud.plugin import AWS_PLUGIN
 from opsroom.integrations.sql.plugin import SQL_PLUGIN
+from opsroom.integrations.tickets.desk import EXTRAS_KEY as TICKET_DESK_KEY
 from opsroom.plugins import (
     ActionHandler,
     AdapterFactory,
@@ -240,7 +241,7 @@ def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
 
 
 # -- tickets -------------------------------------------------------------------------------------
-DESK = "tickets.desk"  # the key of the ticket desk in Services.extras
+DESK = TICKET_DESK_KEY  # the key of the ticket desk in Services.extras
 
 
 async def change_review(ctx: StepContext) -> Stop | None:

@@ -87,12 +87,11 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
     from opsroom.desk.ai import DeskAi
     from opsroom.desk.flow import DeskService
     from opsroom.desk.kb import LiveKnowledgeBase
-    from opsroom.integrations.tickets.desk import build_desk
+    from opsroom.integrations.tickets.desk import EXTRAS_KEY
     from opsroom.policy import redaction
 
     config = loaded.config
     kb = LiveKnowledgeBase(config.kb, content_dir(loaded))
-    tickets = build_desk(config.tickets, live.db, public_url=config.server.public_url)
     redactor = redaction.current()  # the system's one redactor (build_system installs it first)
 
     def redact(text: str) -> str:
@@ -107,7 +106,7 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
         live.audit,
         mint=live.signer.mint,
         redact=redact,
-        tickets=lambda: tickets,
+        tickets=lambda: live.host().parts.extras[EXTRAS_KEY],
         ai=ai,
     )
 

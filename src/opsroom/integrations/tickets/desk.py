@@ -39,6 +39,9 @@ class RedactingProvider:
         return await self._inner.close(ticket_id, resolution=redaction.current()(resolution), author=author)
 
 
+EXTRAS_KEY = "tickets.desk"  # where the tickets plugin puts its desk in Services.extras
+
+
 class TicketDesk:
     def __init__(
         self, providers: Mapping[str, TicketProvider], *, default: str = "builtin", changes: str = "builtin"
