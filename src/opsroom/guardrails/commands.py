@@ -10,10 +10,13 @@ from typing import TYPE_CHECKING, Any
 from opsroom.clock import age as since
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Context, Invocation, Message, ParseError, Section
 from opsroom.guardrails import approvals as book
+from opsroom.guardrails.freezes import parse_freeze
 from opsroom.runs import store as run_store
 
 if TYPE_CHECKING:
     from opsroom.builtins import CommandHost
+    from opsroom.core import Place, Principal
+    from opsroom.guardrails.holds import Guardrails
 
 GUARDRAIL_SPECS: tuple[CommandSpec, ...] = (
     CommandSpec(
@@ -86,7 +89,7 @@ GUARDRAIL_SPECS: tuple[CommandSpec, ...] = (
 )
 
 
-def _guardrails(engine: CommandHost) -> Any:
+def _guardrails(engine: CommandHost) -> Guardrails:
     if engine.guardrails is None:
         raise RuntimeError("guardrails are not installed")
     return engine.guardrails
@@ -101,19 +104,19 @@ def _rest(inv: Invocation, skip: int) -> str:
 
 async def cmd_approve(engine: CommandHost, inv: Invocation) -> Message | None:
     g = _guardrails(engine)
-    return await g.approve(int(inv.args["id"]), inv.principal, inv.place)  # type: ignore[no-any-return]
+    return await g.approve(int(inv.args["id"]), inv.principal, inv.place)
 
 
 async def cmd_deny(engine: CommandHost, inv: Invocation) -> Message | None:
     g = _guardrails(engine)
     reason = str(inv.args.get("reason") or "")
-    return await g.deny(int(inv.args["id"]), inv.principal, inv.place, reason)  # type: ignore[no-any-return]
+    return await g.deny(int(inv.args["id"]), inv.principal, inv.place, reason)
 
 
 async def cmd_confirm(engine: CommandHost, inv: Invocation) -> Message | None:
     g = _guardrails(engine)
     typed = str(inv.args.get("text") or "")
-    return await g.confirm(int(inv.args["id"]), inv.principal, inv.place, typed)  # type: ignore[no-any-return]
+    return await g.confirm(int(inv.args["id"]), inv.principal, inv.place, typed)
 
 
 async def cmd_approvals(engine: CommandHost, inv: Invocation) -> Message:
@@ -143,9 +146,71 @@ async def cmd_approvals(engine: CommandHost, inv: Invocation) -> Message:
 async def cmd_freeze(engine: CommandHost, inv: Invocation) -> Message:
     g = _guardrails(engine)
     try:
-        return await g.freeze_command(inv.principal, inv.place, _rest(inv, 0))  # type: ignore[no-any-return]
+        return await freeze_from_chat(g, inv.principal, inv.place, _rest(inv, 0))
     except ParseError as exc:
         return Message.plain(str(exc), "warning")
+
+
+async def freeze_from_chat(g: Guardrails, principal: Principal, place: Place, text: str) -> Message:
+    """`freeze`, `freeze on "NAME" until WHEN [for CMD,…]`, `freeze off "NAME"`: a freeze switched
+    on or off from chat is in the database (configured ones change in opsroom.yaml) and audited."""
+    engine, now = g.engine, g.clock()
+    request = parse_freeze(text, now, g.freezes.tz)
+    tz = g.freezes.tz
+    if request.action == "list":
+        with engine.db.read() as conn:
+            active = g.freezes.list_active(conn, now)
+        if not active:
+            return Message.plain("No change freeze is in force.")
+        lines = [
+            f"❄️ *{f.name}* until {f.until_text(tz)} — "
+            f"{', '.join(cmds) if cmds else 'every command that changes something'}"
+            f"{' · by ' + f.created_by if f.created_by else ' · from config'}"
+            for f, cmds in active
+        ]
+        return Message(f"{len(active)} freezes in force", (Section("\n".join(lines)),))
+    if request.action == "off":
+        with engine.db.begin() as conn:
+            lifted = g.freezes.lift(conn, request.name, principal.name, now)
+            if lifted:
+                g.audit_row(
+                    conn,
+                    principal.name,
+                    "freeze.lifted",
+                    f"freeze {request.name} lifted",
+                    place=place,
+                    command="freeze",
+                )
+        if not lifted:
+            return Message.plain(
+                f"No freeze named {request.name!r} was switched on from chat "
+                "(configured freezes change in opsroom.yaml).",
+                "warning",
+            )
+        return Message.plain(f"☀️ Freeze *{request.name}* lifted by {principal.label}.", "success")
+    found = [(c, engine.parts.catalog.get(c)) for c in request.commands]
+    unknown = [c for c, spec in found if spec is None]
+    if unknown:
+        return Message.plain(f"There is no command {', '.join(f'`{c}`' for c in unknown)}.", "warning")
+    commands = [spec.name for _, spec in found if spec is not None]
+    assert request.ends_at is not None
+    with engine.db.begin() as conn:
+        g.freezes.switch_on(conn, request.name, request.ends_at, commands, principal.name, now)
+        until = request.ends_at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")
+        g.audit_row(
+            conn,
+            principal.name,
+            "freeze.on",
+            f"freeze {request.name} on until {until}",
+            place=place,
+            command="freeze",
+            detail={"commands": commands, "until": request.ends_at.isoformat()},
+        )
+    covered = ", ".join(f"`{c}`" for c in commands) or "every command that changes something"
+    return Message.plain(
+        f"❄️ Freeze *{request.name}* is on until {until}: {covered} refused (break-glass overrides, loudly).",
+        "warning",
+    )
 
 
 async def cmd_locks(engine: CommandHost, inv: Invocation) -> Message:
