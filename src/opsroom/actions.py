@@ -17,10 +17,11 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
-from opsroom.core import ActionEvent, Message, OpsroomError, Principal
+from opsroom.core import ActionEvent, Message, Principal
+from opsroom.errors import Refusal
 
 
-class ActionError(OpsroomError):
+class ActionError(Refusal):
     """The button is forged, expired or already used."""
 
 

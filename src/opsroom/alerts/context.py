@@ -22,7 +22,8 @@ from opsroom.alerts.render import Mint
 from opsroom.alerts.routing import Router
 from opsroom.alerts.tables import alert_silences
 from opsroom.config.alerts import AlertsConfig
-from opsroom.core import Message, MessageRef, OpsroomError, Place, Principal
+from opsroom.core import Message, MessageRef, Place, Principal
+from opsroom.errors import Refusal
 from opsroom.integrations.oncall import OnCall
 from opsroom.store import Database
 from opsroom.store.types import as_utc
@@ -57,7 +58,7 @@ class AuditAppend(Protocol):
     ) -> Any: ...
 
 
-class AlertError(OpsroomError):
+class AlertError(Refusal):
     """A user-facing refusal (unknown group, bad duration…); nothing was changed."""
 
 

@@ -21,14 +21,15 @@ from starlette.routing import BaseRoute, Route
 from opsroom.alerts.intake import IntakeError, count_alerts, parse
 from opsroom.alerts.service import AlertService
 from opsroom.config.alerts import SourceConfig
+from opsroom.errors import Refusal
 from opsroom.web.intake import BadBody, ReplayGuard, finite_timestamp, loads
 
 log = logging.getLogger(__name__)
 MAX_SKEW = 300.0
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(Refusal):
+    """The body is over the intake limit (413)."""
 
 
 def _error(status: int, message: str) -> JSONResponse:

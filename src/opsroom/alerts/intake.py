@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 from opsroom.alerts.model import Alert, Status, fingerprint_of
 from opsroom.config.alerts import GenericMapping
-from opsroom.core import OpsroomError
+from opsroom.errors import Refusal
 
 MAX_LABELS = 100
 MAX_NAME = 200
@@ -25,7 +25,7 @@ MAX_FINGERPRINT = 128
 MAX_URL = 2000
 
 
-class IntakeError(OpsroomError):
+class IntakeError(Refusal):
     """The payload is not something we accept; the HTTP layer answers 400 with this text."""
 
 

@@ -54,6 +54,7 @@ from opsroom.audit.chain import (
 from opsroom.audit.query import AuditQuery, parse_query
 from opsroom.audit.verify import VerifyReport, verify_db
 from opsroom.audit.visibility import AuditScope
+from opsroom.errors import InternalError
 from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor
 from opsroom.store import Database
@@ -136,7 +137,7 @@ _TAIL = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc())
 _PG_LOCK = select(func.pg_advisory_xact_lock(PG_LOCK_KEY))
 
 
-class AuditChainError(RuntimeError):
+class AuditChainError(InternalError, RuntimeError):
     """The chain could not be extended safely (someone writes without taking the lock)."""
 
 

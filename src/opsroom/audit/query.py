@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from opsroom.core.errors import ParseError
+from opsroom.errors import ParseError
 
 FILTER_KEYS = ("user", "command", "channel", "action", "platform", "run")
 TIME_KEYS = ("since", "until", "before")

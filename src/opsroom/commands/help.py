@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from opsroom.commands.durations import format_duration
+from opsroom.commands.lists import ListUnavailable
 from opsroom.commands.values import one_of
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Message
 from opsroom.core.message import Code, Context, Fields, Section
@@ -60,7 +61,7 @@ def _describe(arg: ArgSpec, lists: ChoiceLists | None) -> str:
         if lists is not None and arg.choices_from in lists:
             try:
                 values = list(lists.get(arg.choices_from))
-            except Exception:  # noqa: BLE001 - help must render even if a list is down
+            except ListUnavailable:  # help must render even if a list is down
                 values = []
         parts.append(f"one of {one_of(values)}" if values else f"from the `{arg.choices_from}` list")
     elif arg.type is ArgType.DURATION:

@@ -20,14 +20,15 @@ from typing import Any
 from pydantic import ValidationError
 
 from opsroom.config.models import ListConfig
-from opsroom.core import ConfigError, OpsroomError
+from opsroom.core import ConfigError
+from opsroom.errors import IntegrationError
 
 log = logging.getLogger(__name__)
 
 Provider = Callable[[], Iterable[str]]
 
 
-class ListUnavailable(OpsroomError):
+class ListUnavailable(IntegrationError):
     """A list could not be read right now (file gone, provider failed)."""
 
 

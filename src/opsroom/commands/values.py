@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from opsroom.commands.durations import format_duration, parse_duration
 from opsroom.core import ArgSpec, ArgType
+from opsroom.errors import Refusal
 
 if TYPE_CHECKING:
     from opsroom.commands.lists import ChoiceLists
@@ -22,7 +23,7 @@ _INT = re.compile(r"[+-]?[0-9]+")  # ASCII digits only: int() would accept "٣" 
 SHOWN_CHOICES = 10  # list at most this many allowed values in an error message
 
 
-class ArgValueError(ValueError):
+class ArgValueError(Refusal, ValueError):
     """A value is not acceptable for its argument; ``str()`` is the chat message."""
 
     def __init__(self, message: str, suggestion: str | None = None) -> None:

@@ -1,7 +1,7 @@
-"""Domain types shared by every part of opsroom. Imports nothing else of ours."""
+"""Domain types shared by every part of opsroom. Imports nothing else of ours but the
+exception tree (opsroom.errors, itself a leaf)."""
 
 from opsroom.core.commands import ArgSpec, ArgType, CommandSpec, HookSpec, Invocation, RunnerSpec
-from opsroom.core.errors import ConfigError, OpsroomError, ParseError
 from opsroom.core.events import ActionEvent, Inbound, MessageEvent
 from opsroom.core.identity import Principal
 from opsroom.core.message import (
@@ -25,6 +25,7 @@ from opsroom.core.runs import (
     Runner,
     RunState,
 )
+from opsroom.errors import ConfigError, OpsroomError, ParseError
 
 __all__ = [
     "ActionEvent",

@@ -28,12 +28,14 @@ from typing import Any
 from sqlalchemy import select
 
 from opsroom.commands.catalog import Catalog
+from opsroom.commands.lists import ListUnavailable
 from opsroom.commands.parser import parse
 from opsroom.config.desk import AiConfig
 from opsroom.core import ArgSpec, ArgType, CommandSpec, Invocation, ParseError, Place, Principal
 from opsroom.desk.kb import KnowledgeBase
 from opsroom.desk.tables import desk_ai_usage
 from opsroom.engine.pipeline import PolicyView
+from opsroom.errors import IntegrationError
 from opsroom.store import Database
 
 MAX_CALLS_PER_TURN = 4  # a flood of tool calls is cut here, not served
@@ -62,7 +64,7 @@ class AiAnswer:
     tokens: int = 0
 
 
-class AiUnavailable(Exception):
+class AiUnavailable(IntegrationError):
     """Timeout, error or spent budget: the desk answers from the KB alone."""
 
 
@@ -89,7 +91,7 @@ def _arg_schema(arg: ArgSpec, allowed: list[str] | None, catalog: Catalog) -> di
     elif arg.type is ArgType.CHOICE and arg.choices_from in catalog.lists:
         try:
             schema = {"type": "string", "enum": [str(v) for v in catalog.lists.get(arg.choices_from)][:100]}
-        except Exception:  # noqa: BLE001 - a list that is down: the parser still checks the value
+        except ListUnavailable:  # a list that is down: the parser still checks the value
             schema = {"type": "string", "maxLength": arg.max_length}
     else:
         schema = {"type": "string", "maxLength": arg.max_length}

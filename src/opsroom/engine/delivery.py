@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
+from opsroom.errors import OpsroomError
 from opsroom.runs import store as run_store
 from opsroom.store.tables import processed_events
 
@@ -34,7 +35,7 @@ _INSERTS: dict[str, Any] = {
 }
 
 
-class Duplicate(Exception):
+class Duplicate(OpsroomError):
     """This delivery was handled before (its marker is committed): drop it."""
 
 

@@ -226,7 +226,7 @@ class HoldRequests:
             return inv
         try:
             threads = self._engine.chat.get(inv.place.platform).capabilities.threads
-        except Exception:  # noqa: BLE001 - no such adapter (console): stay where it was asked
+        except LookupError:  # no such adapter (console): stay where it was asked
             return inv
         if not threads:
             return inv

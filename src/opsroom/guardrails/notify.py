@@ -56,7 +56,7 @@ async def tell_approvers(chat: Any, place: Place, approvers: Iterable[Principal]
     A failed DM is logged and skipped: the request in the channel still stands."""
     try:
         adapter = chat.get(place.platform)
-    except Exception:  # noqa: BLE001 - no adapter for the platform (a console run): nobody to DM
+    except LookupError:  # no adapter for the platform (a console run): nobody to DM
         return 0
     direct = getattr(adapter, "direct_place", None)
     if direct is None:

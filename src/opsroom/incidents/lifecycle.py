@@ -16,9 +16,10 @@ import datetime as dt
 from dataclasses import dataclass, field, replace
 
 from opsroom.config.incidents import MILESTONES, IncidentsConfig
+from opsroom.errors import Refusal
 
 
-class IncidentRuleError(ValueError):
+class IncidentRuleError(Refusal, ValueError):
     """A change the rules refuse; the message is the sentence chat shows."""
 
 

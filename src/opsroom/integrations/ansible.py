@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from opsroom.config.integrations import AnsibleSettings
-from opsroom.core import ConfigError, OpsroomError, OutputChunk, RunContext
+from opsroom.core import ConfigError, OutputChunk, RunContext
+from opsroom.errors import IntegrationError
 from opsroom.runs.runners.templating import Template, parse
 
 _OPTIONS = frozenset({"playbook", "extravars", "inventory", "limit", "tags", "check"})
@@ -42,7 +43,7 @@ _LIMIT = re.compile(r"^[A-Za-z0-9_.:*!&,\[\]@-]+$")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
-class AnsibleError(OpsroomError):
+class AnsibleError(IntegrationError):
     """The playbook could not be started (ansible-runner missing, playbook not found…)."""
 
 

@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from opsroom.core import OpsroomError
+from opsroom.errors import IntegrationError as IntegrationError  # providers and plugins import it from here too
 from opsroom.runs.runners.options import Options
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -44,15 +44,6 @@ _SAFE_TO_REPEAT = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS"})
 HTTP_OPTIONS = ("timeout", "retries", "retry_backoff", "max_retry_after", "verify_tls", "ca_file")
 #: Option keys for a secret (see ``Secret.from_options``).
 SECRET_OPTIONS = ("token_env", "token_file")
-
-
-class IntegrationError(OpsroomError):
-    """A provider call failed. ``str(err)`` is safe for chat: it names the vendor, what we
-    were trying to do and the status, never a credential."""
-
-    def __init__(self, message: str, *, status: int | None = None) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 class MayHaveActed(IntegrationError):

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from typing import Generic, TypeVar
 
 from opsroom.core import RunContext
-from opsroom.integrations.http import IntegrationError, MayHaveActed
+from opsroom.errors import IntegrationError
+from opsroom.integrations.http import MayHaveActed
 from opsroom.integrations.remote import poll_sleep
 
 T = TypeVar("T")

@@ -24,13 +24,14 @@ from typing import Any
 import asyncssh
 
 from opsroom.config.integrations import SshInventory, SshSettings
-from opsroom.core import ConfigError, OpsroomError, OutputChunk, RunContext
+from opsroom.core import ConfigError, OutputChunk, RunContext
+from opsroom.errors import IntegrationError
 from opsroom.runs.runners.templating import Template, parse
 
 _OPTIONS = frozenset({"host", "argv", "inventory", "user"})
 
 
-class SshError(OpsroomError):
+class SshError(IntegrationError):
     """The command could not be started on the host (unreachable, refused key, unknown host)."""
 
 

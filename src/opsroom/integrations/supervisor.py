@@ -18,7 +18,8 @@ from typing import Any
 import httpx
 
 from opsroom.config.integrations import SupervisorEndpoint, SupervisorSettings
-from opsroom.core import ConfigError, OpsroomError, OutputChunk, RunContext
+from opsroom.core import ConfigError, OutputChunk, RunContext
+from opsroom.errors import IntegrationError
 from opsroom.runs.runners.templating import Template, parse
 
 ACTIONS = ("start", "stop", "restart", "status")
@@ -34,7 +35,7 @@ ALREADY_STARTED = 60
 NOT_RUNNING = 70
 
 
-class SupervisorError(OpsroomError):
+class SupervisorError(IntegrationError):
     """supervisord could not be reached or refused the request."""
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from opsroom.errors import ConfigError
+
 DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 _DAY_WORDS = {"weekdays": DAYS[:5], "weekends": DAYS[5:], "everyday": DAYS}
 _TIME = re.compile(r"^(\d{1,2}):(\d{2})-(\d{1,2}):(\d{2})$")
 
 
-class WindowError(ValueError):
+class WindowError(ConfigError, ValueError):
     """A time window that cannot be understood; the message says what is expected."""
 
 

@@ -13,8 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from opsroom.commands.catalog import Catalog
+from opsroom.commands.lists import ListUnavailable
 from opsroom.commands.parser import parse
-from opsroom.core import ArgSpec, ArgType, OpsroomError, ParseError, Place, Principal
+from opsroom.core import ArgSpec, ArgType, ParseError, Place, Principal
 from opsroom.runbooks.model import Runbook, Step
 from opsroom.runbooks.when import STEP_FACTS, names
 
@@ -49,7 +50,7 @@ def example_value(arg: ArgSpec, catalog: Catalog, examples: Mapping[str, str]) -
     if arg.type is ArgType.CHOICE:
         try:
             values = catalog.lists.get(arg.choices_from)
-        except OpsroomError:
+        except ListUnavailable:
             return None
         return values[0] if values else None
     if arg.type is ArgType.INT:

@@ -16,6 +16,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Union
 
+from opsroom.errors import ConfigError
+
 STEP_FACTS = ("ok", "failed", "skipped", "done")
 _TOKEN = re.compile(
     r"""\s*(?:(?P<str>'[^']*'|"[^"]*")|(?P<int>-?\d+)|(?P<op>==|!=|\(|\))"""
@@ -24,8 +26,8 @@ _TOKEN = re.compile(
 MAX_LENGTH = 500
 
 
-class WhenError(ValueError):
-    pass
+class WhenError(ConfigError, ValueError):
+    """A ``when`` condition that cannot be read or evaluated."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from sqlalchemy import Connection
 
 from opsroom.audit import AuditRecord
 from opsroom.core import TERMINAL_STATES, RunState
+from opsroom.errors import InternalError
 from opsroom.runs import store as run_store
 
 S = RunState
@@ -48,7 +49,7 @@ class AuditAppender(Protocol):
     def append_many(self, conn: Connection, entries: Any) -> list[int]: ...
 
 
-class BadTransition(RuntimeError):
+class BadTransition(InternalError, RuntimeError):
     """A move the table does not have: a bug, never a user's mistake."""
 
 

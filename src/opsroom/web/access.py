@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from opsroom.commands.lists import ListUnavailable
 from opsroom.core import ArgType, CommandSpec, Place, Principal
 from opsroom.guardrails.private import output_refusal
 from opsroom.runs import store as run_store
@@ -112,7 +113,7 @@ def palette(system: System, principal: Principal, place: Place = CONSOLE_PLACE) 
             if arg.type is ArgType.CHOICE and arg.choices_from in catalog.lists:
                 try:
                     values = [str(v) for v in catalog.lists.get(arg.choices_from)][:50]
-                except Exception:  # noqa: BLE001 - the palette must open even if a list is down
+                except ListUnavailable:  # the palette must open even if a list is down
                     values = []
             if values:
                 values = allowed_values(system, principal, spec, arg.name, values, place)

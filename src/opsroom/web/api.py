@@ -19,6 +19,7 @@ from opsroom.chat.web import codec
 from opsroom.chat.web import store as msg_store
 from opsroom.chat.web.adapter import WebChatError
 from opsroom.core import ParseError
+from opsroom.errors import Refusal
 from opsroom.runs import store as run_store
 from opsroom.web.access import output_hidden, run_visible, visible_runs
 from opsroom.web.chat import read_json
@@ -31,8 +32,8 @@ DEFAULT_LIMIT = 50
 MAX_LIMIT = 200
 
 
-class BadRequest(Exception):
-    pass
+class BadRequest(Refusal):
+    """The API request is not acceptable (400 with this text); nothing was changed."""
 
 
 def _iso(value: dt.datetime | None) -> str | None:

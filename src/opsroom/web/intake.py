@@ -18,6 +18,8 @@ import urllib.parse
 from collections import OrderedDict
 from typing import Any, Awaitable, Callable, MutableMapping
 
+from opsroom.errors import Refusal
+
 DEFAULT_MAX_BODY = 1 << 20  # 1 MiB: chat and webhook payloads are a few KB
 MAX_DEPTH = 32  # nesting no chat platform or monitoring tool sends
 MAX_INT_DIGITS = 40
@@ -29,7 +31,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-class BadBody(ValueError):
+class BadBody(Refusal, ValueError):
     """The body cannot be what the endpoint expects; ``str(exc)`` is a short reason for the caller."""
 
 

@@ -13,8 +13,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from opsroom.errors import IntegrationError
 
-class CloudError(Exception):
+
+class CloudError(IntegrationError):
     """A refusal or failure, worded for chat (no secrets, no stack)."""
 
 

@@ -26,7 +26,8 @@ from kubernetes_asyncio import client, config
 from kubernetes_asyncio.client.rest import ApiException
 from kubernetes_asyncio.config.config_exception import ConfigException
 
-from opsroom.integrations.http import IntegrationError, describe_status
+from opsroom.errors import IntegrationError
+from opsroom.integrations.http import describe_status
 
 VENDOR = "Kubernetes"
 T = TypeVar("T")

@@ -30,7 +30,7 @@ from typing import Any
 from kubernetes_asyncio import client
 
 from opsroom.core import OutputChunk, RunContext
-from opsroom.integrations.http import IntegrationError
+from opsroom.errors import IntegrationError
 from opsroom.integrations.k8s.connect import ClusterSettings, call, connect, plain
 from opsroom.integrations.remote import poll_sleep
 from opsroom.integrations.templating import Value, check_placeholders, value_option

@@ -9,11 +9,11 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from opsroom.core import OpsroomError
+from opsroom.errors import IntegrationError
 
 
-class AlertmanagerError(OpsroomError):
-    pass
+class AlertmanagerError(IntegrationError):
+    """Alertmanager could not be reached or refused the request."""
 
 
 def _iso(value: dt.datetime) -> str:

@@ -11,14 +11,14 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from opsroom.core import OpsroomError
+from opsroom.errors import IntegrationError
 
 SPARK = "▁▂▃▄▅▆▇█"
 MAX_QUERY = 2000
 
 
-class PrometheusError(OpsroomError):
-    pass
+class PrometheusError(IntegrationError):
+    """Prometheus could not be reached or refused the query."""
 
 
 @dataclass(frozen=True)

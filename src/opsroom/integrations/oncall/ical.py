@@ -19,15 +19,15 @@ from zoneinfo import ZoneInfo
 import httpx
 
 from opsroom.config.oncall import IcalPersonConfig
-from opsroom.core import OpsroomError
+from opsroom.errors import IntegrationError
 from opsroom.integrations.oncall.schedule import Shift
 
 MAX_ICAL_BYTES = 5_000_000
 _PREFIX = re.compile(r"^\s*(on[- ]?call|oncall)\s*[:\-–]\s*", re.IGNORECASE)
 
 
-class IcalError(OpsroomError):
-    pass
+class IcalError(IntegrationError):
+    """A calendar feed could not be fetched or read."""
 
 
 @dataclass

@@ -16,6 +16,8 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ErrorLevel, SqlglotError
 
+from opsroom.errors import Refusal
+
 # Functions that change state even inside a read-only transaction (or escape it), per
 # dialect family; compared lower-case. Sequences, backends, config, files, locks, extensions.
 SIDE_EFFECT_FUNCTIONS = frozenset(
@@ -87,7 +89,7 @@ WRITES: tuple[type[exp.Expression], ...] = (
 _DIALECTS = {"postgresql": "postgres", "sqlite": "sqlite"}
 
 
-class QueryRefused(Exception):
+class QueryRefused(Refusal):
     """The query is not a single read statement; the message says why, for chat."""
 
 

@@ -19,8 +19,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from opsroom.errors import IntegrationError
 
-class QueryFailed(Exception):
+
+class QueryFailed(IntegrationError):
     """The database refused or stopped the query; the message is for chat."""
 
 

@@ -10,7 +10,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from opsroom.config.tickets import _Remote
-from opsroom.integrations.http import HttpSettings, IntegrationError, Secret
+from opsroom.errors import IntegrationError
+from opsroom.integrations.http import HttpSettings, Secret
 from opsroom.integrations.once import start_once
 from opsroom.integrations.tickets.base import NewTicket, TicketNotFound
 

@@ -8,12 +8,12 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Protocol
 
-from opsroom.core import OpsroomError
+from opsroom.errors import Refusal
 
 PRIORITIES = ("p1", "p2", "p3", "p4")
 
 
-class TicketError(OpsroomError):
+class TicketError(Refusal):
     """A ticket operation failed; the message is safe to show in chat."""
 
 

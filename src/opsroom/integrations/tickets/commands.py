@@ -23,9 +23,9 @@ from opsroom.core import (
     Fields,
     Invocation,
     Message,
-    OpsroomError,
     Section,
 )
+from opsroom.errors import IntegrationError
 from opsroom.integrations.tickets.base import PRIORITIES, NewTicket, Ticket, TicketError
 from opsroom.integrations.tickets.desk import TicketDesk
 
@@ -129,7 +129,7 @@ def ticket_handlers(desk: TicketDesk) -> dict[str, Handler]:
     async def cmd_ticket(_engine: Any, inv: Invocation) -> Message:
         try:
             return await _dispatch(desk, inv)
-        except OpsroomError as exc:  # TicketError, or a vendor's error (IntegrationError)
+        except (TicketError, IntegrationError) as exc:  # a refusal, or a vendor's error
             return Message.plain(str(exc), "warning")
 
     return {"ticket": cmd_ticket}

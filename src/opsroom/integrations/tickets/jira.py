@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 
 from opsroom.config.tickets import JiraConfig
-from opsroom.integrations.http import ApiClient, IntegrationError, require_mapping
+from opsroom.errors import IntegrationError
+from opsroom.integrations.http import ApiClient, require_mapping
 from opsroom.integrations.tickets._remote import (
     create_once,
     dedup_key,

@@ -26,7 +26,7 @@ _TOKEN = re.compile(r"\{\{|\}\}|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\{([A-Za-z_][A-Za
 BUILTINS: Mapping[str, Callable[[], str]] = {"python": lambda: sys.executable}
 
 
-class TemplateError(Exception):
+class TemplateError(ConfigError):
     """A template could not be filled at run time (missing argument or environment variable).
     The message names what is missing, never a value."""
 
