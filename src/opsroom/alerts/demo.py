@@ -1,13 +1,12 @@
-"""The demo's seed alert: "payments API error rate above 2%", fired through the same parse
-and ingest path a real Alertmanager webhook takes."""
+"""The demo's seed alert: "payments API error rate above 2%", as an Alertmanager webhook body
+(``opsroom demo alert`` posts it to the running server, so it takes the real intake path)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any
 
-from opsroom.alerts.intake import alertmanager_payload, parse_alertmanager
-from opsroom.alerts.service import AlertService, IngestResult
+from opsroom.alerts.intake import alertmanager_payload
 
 
 def demo_payload(now: dt.datetime, *, status: str = "firing") -> dict[str, Any]:
@@ -30,12 +29,3 @@ def demo_payload(now: dt.datetime, *, status: str = "firing") -> dict[str, Any]:
         "fingerprint": "demo0payments0err",
     }
     return alertmanager_payload([alert], status=status)
-
-
-async def fire_demo_alert(service: AlertService, *, source: str = "demo", status: str = "firing") -> IngestResult:
-    """Ingest the demo alert and run the notifier once (with the demo's group_wait of 0 the
-    message is posted right away; otherwise it appears when group_wait is over)."""
-    alerts = parse_alertmanager(demo_payload(service.clock(), status=status), source=source)
-    result = await service.ingest(source, alerts)
-    await service.tick()
-    return result

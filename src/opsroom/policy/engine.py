@@ -26,7 +26,7 @@ import cedarpy
 
 from opsroom.config.models import UserConfig
 from opsroom.config.policy import PolicyConfig
-from opsroom.core import ConfigError, Decision, Invocation, Place, Principal, Requirement
+from opsroom.core import ConfigError, Decision, Place, Principal, Requirement
 from opsroom.policy import sources
 from opsroom.policy.decision_cache import ContextProjection, DecisionCache
 from opsroom.policy.requirements import requirements_by_rule
@@ -168,10 +168,6 @@ class PolicyEngine:
             text = f"denied by rule {first}" + (f": {reason}" if reason else "")
             return Decision.deny(text, tuple(fired))
         return Decision.deny(self._nothing_allows(principal, command, args, place), ())
-
-    def decide_invocation(self, invocation: Invocation, now: datetime | None = None) -> Decision:
-        """Shortcut for a parsed command."""
-        return self.decide(invocation.principal, invocation.name, invocation.args, invocation.place, now)
 
     def request(
         self,

@@ -40,11 +40,6 @@ def is_active(state: RunState) -> bool:
     return state in ACTIVE
 
 
-def is_waiting(state: RunState) -> bool:
-    """Held for a confirmation or approvals."""
-    return state in WAITING
-
-
 class AuditAppender(Protocol):
     def append_many(self, conn: Connection, entries: Any) -> list[int]: ...
 

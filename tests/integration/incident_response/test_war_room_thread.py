@@ -68,14 +68,16 @@ def _event(place: Any, user: str, text: str) -> Any:
 async def test_a_linked_alert_group_joins_the_timeline(
     tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from opsroom.alerts.demo import fire_demo_alert
+    from opsroom.alerts.demo import demo_payload
+    from opsroom.alerts.intake import parse_alertmanager
     from opsroom.alerts.service import AlertService
 
     system, chat = make_system(tmp_path, db_url, monkeypatch=monkeypatch)
     await system.start()
     try:
         alerts = next(s for s in system.services if isinstance(s, AlertService))
-        await fire_demo_alert(alerts)
+        await alerts.ingest("demo", parse_alertmanager(demo_payload(alerts.clock()), source="demo"))
+        await alerts.tick()  # the demo's group_wait is 0: the group is posted now
         await chat.say("alice", '/incident declare "Payments errors" sev2 service=payments')
         await chat.say("alice", "/incident alert 99 incident=1")
         assert "There is no alert group #99" in chat.texts()[-1]

@@ -73,11 +73,6 @@ class AlertmanagerClient:
     async def expire_silence(self, silence_id: str) -> None:
         await self._request("DELETE", f"/api/v2/silence/{quote(silence_id, safe='')}")
 
-    async def silences(self) -> list[dict[str, Any]]:
-        response = await self._request("GET", "/api/v2/silences")
-        data = response.json()
-        return data if isinstance(data, list) else []
-
     async def active_fingerprints(self, matchers: Mapping[str, str]) -> set[str]:
         """Fingerprints of the alerts matching ``matchers`` that Alertmanager still holds as
         active, silenced or inhibited ones included (resolved ones are left out by the API)."""

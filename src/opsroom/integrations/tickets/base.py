@@ -93,11 +93,6 @@ class TicketProvider(Protocol):
 
     async def close(self, ticket_id: str, *, resolution: str = "", author: str = "") -> Ticket: ...
 
-    async def link_thread(self, ticket_id: str, thread_link: str) -> None:
-        """Record the chat thread on the ticket (a remote link, a note) so people can find
-        the conversation from the ticket."""
-        ...
-
 
 class ChangeProvider(Protocol):
     async def get_change(self, change_id: str) -> Change: ...

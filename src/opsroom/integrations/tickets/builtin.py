@@ -113,14 +113,6 @@ class BuiltinTickets:
             )
             return self._load(conn, number)
 
-    async def link_thread(self, ticket_id: str, thread_link: str) -> None:
-        number = self._number(ticket_id)
-        with self.db.begin() as conn:
-            self._row(conn, number)
-            conn.execute(
-                update(tickets).where(tickets.c.id == number).values(thread_link=thread_link, updated_at=utcnow())
-            )
-
     async def list(self, *, status: str | None = "open", limit: int = 50) -> list[Ticket]:
         """Newest first; the console page and ``/ticket`` without an id use this."""
         query = select(tickets).where(tickets.c.kind == "ticket").order_by(tickets.c.id.desc()).limit(limit)

@@ -173,6 +173,3 @@ class GitHubIssues:
             "close an issue",
         )
         return self._ticket(data)
-
-    async def link_thread(self, ticket_id: str, thread_link: str) -> None:
-        await self.comment(ticket_id, f"Chat thread: {thread_link}")

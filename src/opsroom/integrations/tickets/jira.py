@@ -262,16 +262,3 @@ class JiraTickets:
             except IntegrationError as exc:
                 raise TicketError(f"Jira refused to close {key}: {exc}") from None
         return await self.get(key)
-
-    async def link_thread(self, ticket_id: str, thread_link: str) -> None:
-        key = self._key(ticket_id)
-        async with self._api() as api:
-            if thread_link.startswith(("http://", "https://")):
-                await self._remote_link(api, key, thread_link)
-            else:
-                await api.json(
-                    "POST",
-                    self._path(f"issue/{key}/comment"),
-                    json={"body": self._text(f"Chat thread: {thread_link}")},
-                    what=f"comment on {key}",
-                )

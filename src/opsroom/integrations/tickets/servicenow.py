@@ -259,9 +259,6 @@ class ServiceNowTickets:
             )
         return await self.get(number)
 
-    async def link_thread(self, ticket_id: str, thread_link: str) -> None:
-        await self.comment(ticket_id, f"Chat thread: {thread_link}")
-
     async def get_change(self, change_id: str) -> Change:
         number = self._number(change_id, "change")
         async with self._api() as api:
