@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import gc
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import structlog
 
@@ -24,7 +24,7 @@ from opsroom.engine.steps import CORE_STEPS
 from opsroom.features import all_plugins
 from opsroom.guardrails.holds import Guardrails
 from opsroom.guardrails.private import PrivateAwareReporter
-from opsroom.plugins import Declared, Extension, Live, Plugin, declare_all
+from opsroom.plugins import Declared, Extension, Live, Plugin, Service, declare_all
 from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
@@ -33,6 +33,9 @@ from opsroom.runs.registry import RunnerFactory, build_runner
 from opsroom.runs.service import RunService
 from opsroom.store import Database
 from opsroom.store.state import resolve_sqlite, secret_key, state_dir
+
+if TYPE_CHECKING:
+    from opsroom.audit import AuditLog
 
 log = structlog.get_logger("opsroom.app")
 
@@ -107,7 +110,7 @@ def build_runners(catalog: Any, types: Mapping[str, RunnerFactory]) -> dict[str,
 class System:
     loaded: LoadedConfig
     db: Database
-    audit: Any
+    audit: AuditLog
     chat: ChatHub
     engine: Engine
     runs: RunService
@@ -115,7 +118,7 @@ class System:
     signer: ActionSigner
     redactor: Redactor
     http_routes: list[Any] = field(default_factory=list)
-    services: list[Any] = field(default_factory=list)  # things with async start()/stop()
+    services: list[Service] = field(default_factory=list)  # things with async start()/stop()
     extensions: list[Extension] = field(default_factory=list)
     plugins: list[Plugin] = field(default_factory=list)
 

@@ -7,7 +7,7 @@ and ``commands`` must not import the engine.)
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Protocol
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Protocol
 
 from opsroom.audit.chat import audit_command
 from opsroom.clock import age as since
@@ -17,9 +17,10 @@ from opsroom.reporter import ICONS, tail
 from opsroom.runs import store as run_store
 
 if TYPE_CHECKING:
+    from opsroom.actions import ActionRequest
     from opsroom.audit import AuditLog
     from opsroom.commands.catalog import Catalog
-    from opsroom.core import Place, Principal
+    from opsroom.core import Decision, Place, Principal
     from opsroom.guardrails.holds import Guardrails
     from opsroom.policy.engine import PolicyEngine
     from opsroom.runs.service import RunService
@@ -49,6 +50,13 @@ class CommandHost(Protocol):
     def guardrails(self) -> Guardrails: ...
 
     async def cancel_run(self, run_id: int, principal: Principal, place: Place) -> Message: ...
+
+    # for a plugin's buttons: a click is authorized like a typed command, a refusal audited
+    def authorize_action(
+        self, principal: Principal, action: str, args: Mapping[str, Any], place: Place
+    ) -> Decision: ...
+
+    async def audit_denied_click(self, req: ActionRequest, permission: str, decision: Decision) -> None: ...
 
 
 # (host, invocation) -> the answer to post, or None when the handler answered itself: the one

@@ -10,7 +10,8 @@ use them never loads them.
 from __future__ import annotations
 
 import os
-from typing import Any
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from opsroom.actions import ActionRequest
 from opsroom.config.loader import LoadedConfig, config_places
@@ -36,6 +37,11 @@ from opsroom.runbooks import plugin as _runbooks
 from opsroom.runs import registry
 from opsroom.runs.registry import RunnerFactory
 
+if TYPE_CHECKING:
+    from opsroom.alerts.service import AlertService
+    from opsroom.builtins import CommandHost
+    from opsroom.chat.base import Adapter
+
 
 # -- built-in commands and guardrails ------------------------------------------------------------
 def _builtins_declare(loaded: LoadedConfig) -> Declaration:
@@ -60,8 +66,8 @@ def _guardrails_start(loaded: LoadedConfig, live: Live) -> Extension:
     from opsroom.guardrails.commands import GUARDRAIL_HANDLERS
 
     def button(kind: str) -> ActionHandler:
-        async def run(engine: Any, req: ActionRequest) -> Message | None:
-            return await engine.guardrails.actions()[kind](req)  # type: ignore[no-any-return]
+        async def run(engine: CommandHost, req: ActionRequest) -> Message | None:
+            return await engine.guardrails.actions()[kind](req)
 
         return run
 
@@ -85,8 +91,9 @@ def _settings_runner(type_name: str, module: str) -> Plugin:
     def declare(loaded: LoadedConfig) -> Declaration:
         settings = getattr(loaded.config.integrations, type_name)
 
-        def factory(options: Any) -> Any:
-            return __import__(module, fromlist=["build"]).build(options, settings)
+        def factory(options: Mapping[str, Any]) -> Runner:
+            built: Runner = __import__(module, fromlist=["build"]).build(options, settings)
+            return built
 
         return Declaration(runner_types={type_name: factory})
 
@@ -95,8 +102,9 @@ def _settings_runner(type_name: str, module: str) -> Plugin:
 
 def _lazy_types(names: tuple[str, ...], module: str) -> dict[str, RunnerFactory]:
     def factory_for(name: str) -> RunnerFactory:
-        def factory(options: Any) -> Any:
-            return __import__(module, fromlist=["RUNNER_TYPES"]).RUNNER_TYPES[name](options)
+        def factory(options: Mapping[str, Any]) -> Runner:
+            built: Runner = __import__(module, fromlist=["RUNNER_TYPES"]).RUNNER_TYPES[name](options)
+            return built
 
         return factory
 
@@ -117,13 +125,13 @@ def _adapter_plugin(platform: str, factory: AdapterFactory) -> Plugin:
     return Plugin(f"chat.{platform}", lambda loaded: Declaration(adapters={platform: factory}))
 
 
-def _web_adapter(loaded: LoadedConfig) -> Any:
+def _web_adapter(loaded: LoadedConfig) -> Adapter | None:
     from opsroom.chat.web import build_web_adapter  # on unless chat.web.enabled is false
 
     return build_web_adapter(loaded)
 
 
-def _slack_adapter(loaded: LoadedConfig) -> Any:
+def _slack_adapter(loaded: LoadedConfig) -> Adapter | None:
     slack = loaded.config.chat.slack
     if not (slack and slack.enabled):
         return None
@@ -132,7 +140,7 @@ def _slack_adapter(loaded: LoadedConfig) -> Any:
     return build_slack_adapter(loaded)
 
 
-def _mattermost_adapter(loaded: LoadedConfig) -> Any:
+def _mattermost_adapter(loaded: LoadedConfig) -> Adapter | None:
     mattermost = loaded.config.chat.mattermost
     if not (mattermost and mattermost.enabled):
         return None
@@ -143,7 +151,7 @@ def _mattermost_adapter(loaded: LoadedConfig) -> Any:
     return build_mattermost_adapter(loaded, signing_key=key)
 
 
-def _matrix_adapter(loaded: LoadedConfig) -> Any:
+def _matrix_adapter(loaded: LoadedConfig) -> Adapter | None:
     matrix = loaded.config.chat.matrix
     if not (matrix and matrix.enabled):
         return None
@@ -153,7 +161,7 @@ def _matrix_adapter(loaded: LoadedConfig) -> Any:
     return build_matrix_adapter(loaded, state_dir=state_dir(loaded.config.database.url, loaded.base_dir))
 
 
-def _teams_adapter(loaded: LoadedConfig) -> Any:
+def _teams_adapter(loaded: LoadedConfig) -> Adapter | None:
     teams = loaded.config.chat.teams
     if not (teams and teams.enabled):
         return None
@@ -210,14 +218,14 @@ def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
         users=live.users,
     )
 
-    def bind(handler: Any) -> CommandHandler:
-        async def run(_engine: Any, inv: Invocation) -> Message | None:
-            return await handler(service, inv)  # type: ignore[no-any-return]
+    def bind(handler: Callable[[AlertService, Invocation], Awaitable[Message | None]]) -> CommandHandler:
+        async def run(_engine: CommandHost, inv: Invocation) -> Message | None:
+            return await handler(service, inv)
 
         return run
 
     def action(kind: str, permission: str) -> ActionHandler:
-        async def run(engine: Any, req: ActionRequest) -> Message | None:
+        async def run(engine: CommandHost, req: ActionRequest) -> Message | None:
             place = req.event.place
             decision = engine.authorize_action(req.principal, permission, {}, place)
             if not decision.allowed:

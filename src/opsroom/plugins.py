@@ -34,14 +34,20 @@ from opsroom.store import Database
 
 if TYPE_CHECKING:
     from opsroom.audit import AuditLog
+    from opsroom.builtins import CommandHost
+    from opsroom.engine.core import Engine
 
 ENTRY_POINT_GROUP = "opsroom.plugins"
 
 # (host, invocation) -> the answer to post, or None when the handler answered itself. The
 # host is the engine, typed by what a handler may use (``opsroom.builtins.CommandHost``).
-CommandHandler = Callable[[Any, Invocation], Awaitable[Message | None]]
-ActionHandler = Callable[[Any, ActionRequest], Awaitable[Message | None]]
+CommandHandler = Callable[["CommandHost", Invocation], Awaitable[Message | None]]
+ActionHandler = Callable[["CommandHost", ActionRequest], Awaitable[Message | None]]
 AdapterFactory = Callable[[LoadedConfig], Adapter | None]
+
+
+def _not_built() -> Engine:
+    raise RuntimeError("the engine is not built yet: call Live.host() after start, not during it")
 
 
 class Service(Protocol):
@@ -70,7 +76,7 @@ class Extension:
     name: str
     handlers: dict[str, CommandHandler] = field(default_factory=dict)  # command name -> handler
     routes: list[Any] = field(default_factory=list)
-    services: list[Any] = field(default_factory=list)  # things with async start()/stop()
+    services: list[Service] = field(default_factory=list)  # things with async start()/stop()
     actions: dict[str, ActionHandler] = field(default_factory=dict)  # button kind -> handler
     hook_actions: dict[str, ActionFactory] = field(default_factory=dict)
     extras: dict[str, Any] = field(default_factory=dict)  # read by the plugin's own steps
@@ -87,7 +93,7 @@ class Live:
     users: Mapping[str, Principal]
     # The engine once the system is built (``CommandHost``), for live parts that hand commands
     # to the pipeline later, e.g. a runbook's automatic steps; calling it during start fails.
-    host: Callable[[], Any] = field(default=lambda: None)
+    host: Callable[[], Engine] = field(default=lambda: _not_built())
 
 
 @dataclass(frozen=True)

@@ -55,7 +55,7 @@ class AuditAppend(Protocol):
         run_id: int | None = None,
         summary: str = "",
         detail: Mapping[str, Any] | None = None,
-    ) -> Any: ...
+    ) -> int: ...
 
 
 class AlertError(Refusal):

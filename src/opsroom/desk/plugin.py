@@ -9,14 +9,18 @@ so the policy decides who may ask.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsroom.commands.parser import extract
 from opsroom.commands.values import closest
 from opsroom.config.loader import LoadedConfig, content_dir
 from opsroom.core import ArgSpec, CommandSpec, Invocation, Message
 from opsroom.engine.pipeline import Step, StepContext, Stop
-from opsroom.plugins import Declaration, Extension, Live, Plugin
+from opsroom.plugins import ActionHandler, Declaration, Extension, Live, Plugin
+
+if TYPE_CHECKING:
+    from opsroom.actions import ActionRequest
+    from opsroom.builtins import CommandHost
 
 QUESTION_MAX = 1000
 ASK = CommandSpec(
@@ -110,11 +114,11 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
         ai=ai,
     )
 
-    async def ask(host: Any, inv: Invocation) -> Message | None:
+    async def ask(host: CommandHost, inv: Invocation) -> Message | None:
         return await service.ask(inv, host)
 
-    def settle(kind: str) -> Any:
-        async def run(engine: Any, req: Any) -> Message | None:
+    def settle(kind: str) -> ActionHandler:
+        async def run(engine: CommandHost, req: ActionRequest) -> Message | None:
             place = req.event.place
             decision = engine.authorize_action(req.principal, "desk.settle", {}, place)
             if not decision.allowed:
@@ -129,13 +133,14 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
     return Extension(name="desk", handlers={"ask": ask}, actions=actions, extras={"desk": service})
 
 
-def proposal_click(kind: str) -> Any:
+def proposal_click(kind: str) -> ActionHandler:
     """Run / Edit / Cancel on a proposed command: only the person who asked may click, and Run
     sends the exact proposed text through the parser, policy and guardrails as them."""
     from opsroom.commands.parser import parse
     from opsroom.core import ParseError
 
-    async def run(engine: Any, req: Any) -> Message | None:
+    # ``engine`` is the Engine itself: Run hands the proposal to its pipeline (``dispatch``).
+    async def run(engine: Any, req: ActionRequest) -> Message | None:
         text, asker = str(req.payload.get("text", "")), str(req.payload.get("asker", ""))
         place = req.event.place
         if req.principal.name != asker:

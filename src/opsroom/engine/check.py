@@ -9,16 +9,25 @@ freezes switched on from chat, rate limits, locks — say so in ``notes``.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, ContextManager, Protocol
+
+from sqlalchemy import Connection
 
 from opsroom.core import Place, Principal, Requirement
 from opsroom.engine import steps
-from opsroom.engine.pipeline import Pipeline, Services, StepContext
+from opsroom.engine.pipeline import GuardrailRules, Pipeline, PolicyView, Services, StepContext
 from opsroom.guardrails import approvals as book
 from opsroom.guardrails.freezes import ActiveFreeze
 from opsroom.policy.requirements import APPROVAL, CONFIRMATION, typed_target
+
+if TYPE_CHECKING:
+    from opsroom.commands.catalog import Catalog
+    from opsroom.config.guardrails import GuardrailsConfig
+    from opsroom.guardrails.freezes import FreezeBook
+    from opsroom.guardrails.ratelimit import RateLimiter
+    from opsroom.policy.policy_tests import CaseResult, PolicyTestFile
 
 UTC = dt.UTC
 OFFLINE = ": not checked (no database)"  # how steps note what needs live state
@@ -57,7 +66,7 @@ class Verdict:
     def need_kinds(self) -> list[str]:
         return sorted({r.kind for r in self.needs})
 
-    def lines(self, tz: Any = UTC) -> list[str]:
+    def lines(self, tz: dt.tzinfo = UTC) -> list[str]:
         head = f"{self.parsed or self.text}  (as {self.user} in {self.channel})"
         if self.error:
             return [head, f"  ✗ not a valid command: {self.error}"]
@@ -150,7 +159,9 @@ async def check(
     return verdict
 
 
-async def run_cases(pipeline: Pipeline, services: Services, people: list[Principal], cases: Any) -> list[Any]:
+async def run_cases(
+    pipeline: Pipeline, services: Services, people: list[Principal], cases: PolicyTestFile
+) -> list[CaseResult]:
     """``opsroom policy test``: every case of a ``PolicyTestFile`` through the pipeline."""
     from opsroom.policy.policy_tests import CaseResult, problems_of
 
@@ -176,19 +187,42 @@ async def run_cases(pipeline: Pipeline, services: Services, people: list[Princip
 class Rules:
     """The guardrail rules of a config, for a check outside a running system."""
 
-    config: Any  # GuardrailsConfig
-    freezes: Any
-    limiter: Any
+    config: GuardrailsConfig
+    freezes: FreezeBook
+    limiter: RateLimiter
 
     @classmethod
-    def of(cls, config: Any) -> Rules:
+    def of(cls, config: GuardrailsConfig) -> Rules:
         from opsroom.guardrails.freezes import FreezeBook
         from opsroom.guardrails.ratelimit import RateLimiter
 
         return cls(config, FreezeBook(config.freezes), RateLimiter(config.rate_limits))
 
 
-def services_for(parts: Any, guardrails: Any, *, read: Any = None, redact: Any = None, extras: Any = None) -> Services:
+class CheckedParts(Protocol):
+    """What a check reads of the engine's parts (``EngineParts``)."""
+
+    @property
+    def catalog(self) -> Catalog: ...
+
+    @property
+    def policy(self) -> PolicyView: ...
+
+    @property
+    def engine_flags(self) -> Mapping[str, type]: ...
+
+    @property
+    def extras(self) -> Mapping[str, Any]: ...
+
+
+def services_for(
+    parts: CheckedParts,
+    guardrails: GuardrailRules,
+    *,
+    read: Callable[[], ContextManager[Connection]] | None = None,
+    redact: Callable[[str], str] | None = None,
+    extras: Mapping[str, Any] | None = None,
+) -> Services:
     """The steps' view of ``parts`` (EngineParts) for a check: offline unless ``read``."""
     return Services(
         catalog=parts.catalog,

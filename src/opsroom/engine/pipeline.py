@@ -19,7 +19,7 @@ import contextlib
 import datetime as dt
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ContextManager, Protocol, cast
+from typing import TYPE_CHECKING, Any, ContextManager, Protocol, cast
 
 from sqlalchemy import Connection
 
@@ -27,6 +27,11 @@ from opsroom.audit import AuditRecord
 from opsroom.commands.catalog import Catalog
 from opsroom.core import Decision, Invocation, Place, Principal, Requirement, RunState
 from opsroom.core.message import Tone
+
+if TYPE_CHECKING:
+    from opsroom.config.guardrails import GuardrailsConfig
+    from opsroom.guardrails.freezes import ActiveFreeze, FreezeBook
+    from opsroom.guardrails.ratelimit import RateLimiter
 
 # The order of the slots; a step names its slot, plugins fill theirs.
 ORDER: tuple[str, ...] = (
@@ -63,13 +68,13 @@ class GuardrailRules(Protocol):
     """What the guardrail steps read: the configured freezes, limits and break-glass rules."""
 
     @property
-    def config(self) -> Any: ...  # GuardrailsConfig
+    def config(self) -> GuardrailsConfig: ...
 
     @property
-    def freezes(self) -> Any: ...  # FreezeBook
+    def freezes(self) -> FreezeBook: ...
 
     @property
-    def limiter(self) -> Any: ...  # RateLimiter
+    def limiter(self) -> RateLimiter: ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,7 @@ class StepContext:
     inv: Invocation | None = None
     decision: Decision | None = None
     break_glass: str | None = None  # the reason, once break-glass is accepted
-    freeze: Any = None  # ActiveFreeze overridden by break-glass
+    freeze: ActiveFreeze | None = None  # overridden by break-glass
     needs: list[Requirement] = field(default_factory=list)  # confirmations first, then approvals
     overridden: list[Requirement] = field(default_factory=list)  # approvals break-glass skipped
     lock_key: str | None = None

@@ -48,7 +48,7 @@ class ActiveFreeze:
     source: str = "config"  # "config" | "chat"
     created_by: str = ""
 
-    def until_text(self, tz: ZoneInfo) -> str:
+    def until_text(self, tz: dt.tzinfo) -> str:
         if self.ends_at is None:
             return "further notice"
         return self.ends_at.astimezone(tz).strftime("%a %Y-%m-%d %H:%M %Z")

@@ -4,12 +4,16 @@ desk that carries them out through the chat hub."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import Invocation, Message
 from opsroom.engine.pipeline import Step
 from opsroom.plugins import CommandHandler, Declaration, Extension, Live
+
+if TYPE_CHECKING:
+    from opsroom.builtins import CommandHost
 
 DESK = "incidents.desk"  # the desk in Services.extras (the runbooks plugin links runs to incidents)
 
@@ -44,9 +48,9 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         tickets=lambda: live.host().parts.extras.get("tickets.desk"),
     )
 
-    def bind(method: Any) -> CommandHandler:
-        async def run(_host: Any, inv: Invocation) -> Message | None:
-            return await method(inv)  # type: ignore[no-any-return]
+    def bind(method: Callable[[Invocation], Awaitable[Message | None]]) -> CommandHandler:
+        async def run(_host: CommandHost, inv: Invocation) -> Message | None:
+            return await method(inv)
 
         return run
 

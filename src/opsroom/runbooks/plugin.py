@@ -4,11 +4,15 @@ the desk that follows runbook runs, with its watcher."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import Invocation, Message
 from opsroom.plugins import CommandHandler, Declaration, Extension, Live
+
+if TYPE_CHECKING:
+    from opsroom.builtins import CommandHost
 
 
 def declare(loaded: LoadedConfig) -> Declaration:
@@ -29,9 +33,9 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         {b.id: b for b in books}, db=live.db, chat=live.chat, audit=live.audit, mint=live.signer.mint, host=live.host
     )
 
-    def bind(method: Any) -> CommandHandler:
-        async def run(_host: Any, inv: Invocation) -> Message | None:
-            return await method(inv)  # type: ignore[no-any-return]
+    def bind(method: Callable[[Invocation], Awaitable[Message | None]]) -> CommandHandler:
+        async def run(_host: CommandHost, inv: Invocation) -> Message | None:
+            return await method(inv)
 
         return run
 

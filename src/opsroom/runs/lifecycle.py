@@ -8,7 +8,7 @@ at all). Whether a run is still active, or waiting for someone, is a property of
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import Connection
@@ -41,7 +41,7 @@ def is_active(state: RunState) -> bool:
 
 
 class AuditAppender(Protocol):
-    def append_many(self, conn: Connection, entries: Any) -> list[int]: ...
+    def append_many(self, conn: Connection, entries: Sequence[AuditRecord]) -> list[int]: ...
 
 
 class BadTransition(InternalError, RuntimeError):

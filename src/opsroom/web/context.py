@@ -22,6 +22,8 @@ from opsroom.web.ratelimit import AttemptLimiter
 
 if TYPE_CHECKING:
     from opsroom.app import System
+    from opsroom.config.models import OpsroomConfig
+    from opsroom.directory import Directory
 
 HERE = Path(__file__).parent
 SESSION_COOKIE = "opsroom_session"
@@ -87,14 +89,14 @@ class WebContext:
 
     # -- config ----------------------------------------------------------------------------------
     @property
-    def config(self) -> Any:
+    def config(self) -> OpsroomConfig:
         return self.system.config
 
     @property
     def secure_cookies(self) -> bool:
         return str(self.config.server.public_url).startswith("https://")
 
-    def directory(self) -> Any:
+    def directory(self) -> Directory:
         return self.system.engine.parts.directory
 
     # -- who is asking -----------------------------------------------------------------------------

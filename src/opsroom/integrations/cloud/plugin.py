@@ -97,7 +97,7 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
 
     deletions = KeyDeletions(live.db, live.audit, by_provider)
 
-    async def list_deletions(_host: Any, inv: Invocation) -> Message:
+    async def list_deletions(_host: object, inv: Invocation) -> Message:
         user = str(inv.args.get("user") or "")
         items = [s for s in deletions.pending() if not user or s.user == user]
         if not items:
