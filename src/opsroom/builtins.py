@@ -19,6 +19,7 @@ from opsroom.runs import store as run_store
 if TYPE_CHECKING:
     from opsroom.actions import ActionRequest
     from opsroom.audit import AuditLog
+    from opsroom.chat.base import ChatHub
     from opsroom.commands.catalog import Catalog
     from opsroom.core import Decision, Place, Principal
     from opsroom.guardrails.holds import Guardrails
@@ -40,6 +41,7 @@ class CommandHost(Protocol):
 
     db: Database
     audit: AuditLog
+    chat: ChatHub
     runs: RunService
     demo: bool
 
@@ -50,6 +52,12 @@ class CommandHost(Protocol):
     def guardrails(self) -> Guardrails: ...
 
     async def cancel_run(self, run_id: int, principal: Principal, place: Place) -> Message: ...
+
+    # for a plugin that hands a command to the pipeline later (a proposal, a runbook step)
+    @property
+    def engine_flags(self) -> Mapping[str, type]: ...
+
+    async def dispatch(self, inv: Invocation, *, via: str = "") -> int | None: ...
 
     # for a plugin's buttons: a click is authorized like a typed command, a refusal audited
     def authorize_action(

@@ -13,7 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, select
 
@@ -28,6 +28,9 @@ from opsroom.desk.search import Hit, terms
 from opsroom.desk.tables import desk_questions
 from opsroom.integrations.tickets.base import NewTicket
 from opsroom.store import Database
+
+if TYPE_CHECKING:
+    from opsroom.builtins import CommandHost
 
 SNIPPET = 280  # characters of the best section shown under each suggestion
 SETTLED = ("solved", "escalated", "dismissed")
@@ -79,7 +82,7 @@ class DeskService:
         self.ai = ai
 
     # -- asking -----------------------------------------------------------------------------
-    async def ask(self, inv: Invocation, host: Any = None) -> Message | None:
+    async def ask(self, inv: Invocation, host: CommandHost | None = None) -> Message | None:
         question = self.redact(str(inv.args.get("question") or "").strip())
         if not terms(question):
             return Message.plain(
@@ -147,7 +150,7 @@ class DeskService:
             )
 
     # -- plain English ---------------------------------------------------------------------------
-    async def _ask_ai(self, question: str, inv: Invocation, host: Any) -> bool:
+    async def _ask_ai(self, question: str, inv: Invocation, host: CommandHost) -> bool:
         """True when the model's answer was posted; False: answer from the KB alone."""
         assert self.ai is not None
         parts = host.parts

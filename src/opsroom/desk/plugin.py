@@ -9,7 +9,7 @@ so the policy decides who may ask.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from opsroom.commands.parser import extract
 from opsroom.commands.values import closest
@@ -139,8 +139,7 @@ def proposal_click(kind: str) -> ActionHandler:
     from opsroom.commands.parser import parse
     from opsroom.core import ParseError
 
-    # ``engine`` is the Engine itself: Run hands the proposal to its pipeline (``dispatch``).
-    async def run(engine: Any, req: ActionRequest) -> Message | None:
+    async def run(engine: CommandHost, req: ActionRequest) -> Message | None:
         text, asker = str(req.payload.get("text", "")), str(req.payload.get("asker", ""))
         place = req.event.place
         if req.principal.name != asker:

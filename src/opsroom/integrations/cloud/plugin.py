@@ -4,11 +4,12 @@ boto3 is imported only when an AWS call is made."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from typing import Any
 
-from opsroom.config.cloud import AwsSettings, KeyRotation
+from opsroom.config.cloud import AwsEnvironment, AwsSettings, KeyRotation
 from opsroom.config.loader import LoadedConfig
-from opsroom.core import ArgSpec, CommandSpec, ConfigError, Context, Fields, Invocation, Message, Section
+from opsroom.core import ArgSpec, CommandSpec, ConfigError, Context, Fields, Invocation, Message, Runner, Section
 from opsroom.integrations.cloud.base import Bounds, CloudError, CloudProvider
 from opsroom.plugins import Declaration, Extension, Live, Plugin
 
@@ -22,7 +23,7 @@ KEY_DELETIONS = CommandSpec(
 )
 
 
-def _environment(settings: AwsSettings, name: str) -> Any:
+def _environment(settings: AwsSettings, name: str) -> AwsEnvironment:
     env = settings.environments.get(name)
     if env is None:
         raise CloudError(
@@ -31,7 +32,7 @@ def _environment(settings: AwsSettings, name: str) -> Any:
     return env
 
 
-def providers(settings: AwsSettings) -> Any:
+def providers(settings: AwsSettings) -> Callable[[str], CloudProvider]:
     def build(environment: str) -> CloudProvider:
         from opsroom.integrations.cloud.aws import AwsProvider  # imports boto3
 
@@ -40,7 +41,7 @@ def providers(settings: AwsSettings) -> Any:
     return build
 
 
-def bounds(settings: AwsSettings) -> Any:
+def bounds(settings: AwsSettings) -> Callable[[str, str, str], Bounds]:
     def lookup(environment: str, kind: str, target: str) -> Bounds:
         env = _environment(settings, environment)
         table = env.ecs_services if kind == "service" else env.autoscaling_groups
@@ -54,9 +55,9 @@ def bounds(settings: AwsSettings) -> Any:
     return lookup
 
 
-def rotation(settings: AwsSettings) -> Any:
+def rotation(settings: AwsSettings) -> Callable[[str], KeyRotation]:
     def lookup(environment: str) -> KeyRotation:
-        return _environment(settings, environment).key_rotation  # type: ignore[no-any-return]
+        return _environment(settings, environment).key_rotation
 
     return lookup
 
@@ -64,7 +65,7 @@ def rotation(settings: AwsSettings) -> Any:
 def _declare(loaded: LoadedConfig) -> Declaration:
     settings = loaded.config.integrations.aws
 
-    def factory(options: Any) -> Any:
+    def factory(options: Mapping[str, Any]) -> Runner:
         if not settings.environments:
             raise ConfigError("aws runner: no environments under integrations.aws.environments")
         from opsroom.integrations.cloud.runner import CloudRunner
@@ -93,7 +94,7 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
     def by_provider(provider: str, environment: str) -> CloudProvider:
         if provider != "aws":
             raise CloudError(f"no cloud provider {provider!r} is configured")
-        return build(environment)  # type: ignore[no-any-return]
+        return build(environment)
 
     deletions = KeyDeletions(live.db, live.audit, by_provider)
 
