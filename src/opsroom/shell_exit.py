@@ -14,11 +14,14 @@ and runs), the same record everyone else reads: nothing in the engine knows abou
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from sqlalchemy import func, select
 
 from opsroom.store.tables import audit_log, runs
+
+if TYPE_CHECKING:
+    from opsroom.store import Database
 
 OK, PARSE_ERROR, DENIED, RUN_FAILED, HOLD_PENDING = 0, 2, 3, 4, 5
 
@@ -45,14 +48,14 @@ class Mark:
     run_id: int
 
 
-def mark(db: Any) -> Mark:
+def mark(db: Database) -> Mark:
     with db.read() as conn:
         audit_id = conn.execute(select(func.max(audit_log.c.id))).scalar() or 0
         run_id = conn.execute(select(func.max(runs.c.id))).scalar() or 0
     return Mark(int(audit_id), int(run_id))
 
 
-def exit_code(db: Any, user: str, since: Mark, platform: str = "shell") -> int:
+def exit_code(db: Database, user: str, since: Mark, platform: str = "shell") -> int:
     """The session's verdict for ``user``'s lines since ``since`` (see the table above)."""
     found: set[int] = set()
     with db.read() as conn:

@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, Protocol, Sequence
 
 from sqlalchemy import Connection, and_, insert, select, update
 from sqlalchemy.exc import IntegrityError
@@ -214,7 +215,15 @@ class Tally:
     approvers: tuple[str, ...]
 
 
-def tally(hold: Hold, votes: Sequence[Vote], directory: Any, requester: Principal | None) -> Tally:
+class People(Protocol):
+    """The configured people (``Directory``): looked up by name, and listed."""
+
+    def get(self, name: str) -> Principal | None: ...
+
+    def __iter__(self) -> Iterator[Principal]: ...
+
+
+def tally(hold: Hold, votes: Sequence[Vote], directory: People, requester: Principal | None) -> Tally:
     """Counts approvals per requirement: only votes on this fingerprint, by eligible people."""
     approvers = [v.voter for v in votes if v.vote == "approve" and v.fingerprint == hold.fingerprint]
     parts: list[str] = []

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 import structlog
@@ -50,20 +50,12 @@ log = structlog.get_logger("opsroom.guardrails")
 WAITING = lifecycle.WAITING
 
 
-class People(Protocol):
-    """The configured people: looked up by name, and listed (approvers to tell)."""
-
-    def get(self, name: str) -> Principal | None: ...
-
-    def __iter__(self) -> Iterator[Principal]: ...
-
-
 class HostParts(Protocol):
     @property
     def catalog(self) -> Catalog: ...
 
     @property
-    def directory(self) -> People: ...
+    def directory(self) -> book.People: ...
 
 
 class GuardrailHost(Protocol):

@@ -9,13 +9,16 @@ serves every adapter; an adapter without direct messages just gets the mentions.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 import structlog
 
 from opsroom.core import Actions, Block, Button, Context, Invocation, Message, MessageRef, Place, Principal, Section
 from opsroom.guardrails import approvals as book
+
+if TYPE_CHECKING:
+    from opsroom.chat.base import ChatHub
 
 log = structlog.get_logger("opsroom.guardrails")
 MAX_TOLD = 20  # a role with hundreds of members is told by the channel, not by DMs to each
@@ -51,7 +54,7 @@ def direct_message(inv: Invocation, run_id: int, link: str) -> Message:
     return Message(f"{inv.principal.label} asks for your approval of run #{run_id}", tuple(blocks), "warning")
 
 
-async def tell_approvers(chat: Any, place: Place, approvers: Iterable[Principal], message: Message) -> int:
+async def tell_approvers(chat: ChatHub, place: Place, approvers: Iterable[Principal], message: Message) -> int:
     """A direct message to each approver the platform can reach; returns how many were told.
     A failed DM is logged and skipped: the request in the channel still stands."""
     try:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from opsroom.commands.lists import ChoiceLists
 from opsroom.commands.values import ArgValueError, convert
 from opsroom.core import Context, Invocation, Message, ParseError, Section
 from opsroom.incidents import store as incident_store
@@ -32,7 +33,7 @@ from opsroom.runbooks.stepper import RunbookStepper
 __all__ = ["RunbookDesk", "Watcher", "parse_inputs"]
 
 
-def parse_inputs(book: Runbook, words: str, lists: Any) -> dict[str, Any]:
+def parse_inputs(book: Runbook, words: str, lists: ChoiceLists | None) -> dict[str, Any]:
     """``env=production version=v4.12.3`` against the runbook's typed inputs."""
     given: dict[str, str] = {}
     for word in words.split():
