@@ -16,6 +16,8 @@ import re
 from typing import Any, Callable, Iterable, Mapping
 
 MASK = "[REDACTED]"
+_KNOWN_CLEAN_MAX = 4096  # texts remembered as clean (see Redactor._known_clean)
+_CLEAN_TEXT_MAX = 2048  # longer texts are not remembered
 
 _PEM_BEGIN = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 _PEM_END = r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
@@ -106,16 +108,25 @@ class Redactor:
         # (every audit row, every chat message) has none, and one combined search costs a
         # fraction of the ~40 separate substitutions that would all find nothing.
         self._any_shape = _combined([*(p.pattern for p in TOKEN_PATTERNS + self.extra_patterns), KEYED_SECRET.pattern])
+        # Texts recently found to hold nothing to mask. One command's texts reach several
+        # sinks (its audit rows, chat messages, the run row), and names, rule ids and
+        # button labels recur: each is scanned once. Only clean texts are kept, so no secret
+        # lingers here; the answer for a text never changes (values and patterns are fixed).
+        self._known_clean: dict[str, None] = {}
 
     def redact(self, text: str) -> tuple[str, int]:
         """Returns the cleaned text and how many redactions were made."""
-        if not text:
+        if not text or text in self._known_clean:
             return text, 0
         count = 0
         if self._value_re is not None:
             text, n = self._value_re.subn(MASK, text)
             count += n
         if self._any_shape is not None and self._any_shape.search(text) is None:
+            if not count and len(text) <= _CLEAN_TEXT_MAX:
+                if len(self._known_clean) >= _KNOWN_CLEAN_MAX:
+                    self._known_clean.clear()  # cheap to refill; bounded memory
+                self._known_clean[text] = None
             return text, count
         for pattern in TOKEN_PATTERNS + self.extra_patterns:
             text, n = pattern.subn(MASK, text)
