@@ -13,7 +13,8 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 MASK = "[REDACTED]"
 _KNOWN_CLEAN_MAX = 4096  # texts remembered as clean (see Redactor._known_clean)
@@ -137,8 +138,12 @@ class Redactor:
     def clean(self, value: Any) -> Any:
         """``value`` with every string in it redacted (dicts, lists and tuples walked; keys kept):
         for audit details, run arguments and API bodies."""
+        if value.__class__ is str:
+            return self.redact(value)[0]
         if isinstance(value, str):
             return self.redact(value)[0]
+        if value is None or value.__class__ in (int, bool, float):
+            return value
         if isinstance(value, Mapping):
             return {k: self.clean(v) for k, v in value.items()}
         if isinstance(value, list):
