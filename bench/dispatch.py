@@ -187,7 +187,8 @@ def main() -> None:
             r = max(runs, key=lambda run: run["per_s"])
             print(
                 f"{name:<11} {conc:>4} {int(r['commands']):>8} {r['per_s']:>8.0f} {r['p50_ms']:>7.2f} "
-                f"{r['p99_ms']:>7.2f} {r['cpu_us']:>7.0f}  {int(r['audit_rows'])} rows, chain {'ok' if r['chain_ok'] else 'BROKEN'}"
+                f"{r['p99_ms']:>7.2f} {r['cpu_us']:>7.0f}  "
+                f"{int(r['audit_rows'])} rows, chain {'ok' if r['chain_ok'] else 'BROKEN'}"
             )
     print(f"peak RSS of this benchmark process: {peak_rss_mib():.0f} MiB")
     if not args.no_startup:
