@@ -164,6 +164,9 @@ def run(
             folder = state_dir(database or loaded.config.database.url, loaded.base_dir)
             server_file.append(record_server(folder, url))
             err.print(f"opsroom{label} ready on {url} in {time.monotonic() - started:.2f}s — config: {loaded.source}")
+            from opsroom.web import passwords
+
+            await asyncio.to_thread(passwords.warm)  # off the ready path (see passwords._dummy)
 
         watcher = asyncio.create_task(announce())
         try:

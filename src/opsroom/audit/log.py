@@ -195,7 +195,10 @@ class AuditLog:
     def _redacted(self, rec: AuditRecord) -> AuditRecord:
         redactor = self.redactor or redaction.current()
         detail = redactor.clean(dict(rec.detail)) if rec.detail else rec.detail
-        return dataclasses.replace(rec, summary=redactor(rec.summary), detail=detail)
+        summary = redactor(rec.summary)
+        if summary == rec.summary and detail == rec.detail:
+            return rec  # nothing masked (most rows): no copy
+        return dataclasses.replace(rec, summary=summary, detail=detail)
 
     def _append_sqlite(self, conn: Connection, rows: list[PreparedRow]) -> list[int]:
         sql, order = _sqlite_driver_sql(conn)

@@ -161,18 +161,31 @@ def redact_message(message: Message, redactor: Redactor) -> Message:
     """``message`` with every text in it redacted (its summary, sections, fields, code, context,
     button labels); action ids and URLs of buttons are ours and kept."""
     blocks: list[Any] = []
+    changed = False
     for block in message.blocks:
+        new = block
         if isinstance(block, (Section, Code, Context)):
-            block = dataclasses.replace(block, text=redactor(block.text))
+            text = redactor(block.text)
+            if text != block.text:
+                new = dataclasses.replace(block, text=text)
         elif isinstance(block, Fields):
-            block = Fields(tuple((redactor(k), redactor(v)) for k, v in block.items))
+            items = tuple((redactor(k), redactor(v)) for k, v in block.items)
+            if items != block.items:
+                new = Fields(items)
         elif isinstance(block, Actions):
-            block = dataclasses.replace(
-                block,
-                buttons=tuple(
-                    dataclasses.replace(b, label=redactor(b.label), fallback=redactor(b.fallback))
-                    for b in block.buttons
-                ),
-            )
-        blocks.append(block)
-    return dataclasses.replace(message, text=redactor(message.text), blocks=tuple(blocks))
+            buttons = tuple(_redact_button(b, redactor) for b in block.buttons)
+            if any(a is not b for a, b in zip(buttons, block.buttons, strict=True)):
+                new = dataclasses.replace(block, buttons=buttons)
+        changed = changed or new is not block
+        blocks.append(new)
+    text = redactor(message.text)
+    if not changed and text == message.text:
+        return message  # nothing to mask (most messages): no copies
+    return dataclasses.replace(message, text=text, blocks=tuple(blocks))
+
+
+def _redact_button(button: Any, redactor: Redactor) -> Any:
+    label, fallback = redactor(button.label), redactor(button.fallback)
+    if label == button.label and fallback == button.fallback:
+        return button
+    return dataclasses.replace(button, label=label, fallback=fallback)

@@ -16,38 +16,31 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, Sequence
 
 import structlog
-from sqlalchemy import delete, insert
+from sqlalchemy import insert
 from sqlalchemy.exc import IntegrityError
 
 from opsroom import metrics
-from opsroom.actions import ActionError, ActionRegistry, ActionRequest, ActionSigner
+from opsroom.actions import ActionRegistry, ActionRequest, ActionSigner
 from opsroom.audit import AuditRecord
 from opsroom.builtins import BuiltinHandler
 from opsroom.chat.base import ChatHub
 from opsroom.core import (
-    ActionEvent,
-    ConfigError,
     Decision,
-    HookContext,
     Inbound,
     Invocation,
     Message,
     MessageEvent,
     MessageRef,
-    OpsroomError,
-    ParseError,
     Place,
     Principal,
-    RunContext,
     Runner,
     RunState,
 )
 from opsroom.directory import Directory
-from opsroom.engine import steps
+from opsroom.engine import buttons, hooks, recovery, steps, submission
 from opsroom.engine.delivery import Delivery, Duplicate
 from opsroom.engine.pipeline import Pipeline, Services, StepContext, Stop
 from opsroom.engine.steps import CORE_STEPS
-from opsroom.runs import lifecycle, orphans
 from opsroom.runs import store as run_store
 from opsroom.runs.registry import ActionFactory
 from opsroom.runs.service import RunOutcome, RunService
@@ -120,8 +113,8 @@ class Engine:
         self.guardrails = guardrails(self)
         self.parts = parts
         self.actions = ActionRegistry()
-        self.actions.register("run.cancel", self._action_cancel)
-        self.actions.register("command.run", self._action_command)
+        self.actions.register("run.cancel", functools.partial(buttons.action_cancel, self))
+        self.actions.register("command.run", functools.partial(buttons.action_command, self))
         for kind, handler in actions.items():
             self.actions.register(kind, functools.partial(handler, self))
 
@@ -167,7 +160,7 @@ class Engine:
                 if event.event_id and not await self._first_delivery_shared(event.event_id, platform):
                     metrics.DUPLICATES.labels(platform).inc()
                     return
-                await self._on_action(event)
+                await buttons.on_action(self, event)
         except Duplicate:
             metrics.DUPLICATES.labels(platform).inc()
         except Exception:
@@ -180,18 +173,6 @@ class Engine:
             except Exception:
                 log.exception("error_reply_failed")
 
-    def _first_delivery(self, event_id: str, platform: str) -> bool:
-        try:
-            with self.db.begin() as conn:
-                conn.execute(
-                    insert(processed_events).values(
-                        event_id=event_id[:200], platform=platform, seen_at=run_store.utcnow()
-                    )
-                )
-            return True
-        except IntegrityError:
-            return False
-
     async def _first_delivery_shared(self, event_id: str, platform: str) -> bool:
         """``_first_delivery`` for every inbound event: its insert shares a commit with the
         other writes of this loop turn, and is durable before the event is handled."""
@@ -203,10 +184,6 @@ class Engine:
             return True
         except IntegrityError:
             return False
-
-    def _forget_delivery(self, event_id: str) -> None:
-        with self.db.begin() as conn:
-            conn.execute(delete(processed_events).where(processed_events.c.event_id == event_id[:200]))
 
     async def reply(self, place: Place, message: Message) -> MessageRef:
         return await self.chat.send(place, message)
@@ -289,7 +266,7 @@ class Engine:
         # The marker commits before the handler runs (with the decision row when there is
         # one): a crash inside a handler loses that built-in rather than repeating it.
         if not inv.command.read_only:
-            self._record_decision(inv, steps.received(ctx), ctx.allowed, delivery)
+            submission.record_decision(self, inv, steps.received(ctx), ctx.allowed, delivery)
         elif delivery is not None:
             async with self.db.write() as conn:
                 delivery.claim(conn)
@@ -325,37 +302,6 @@ class Engine:
         sender = principal.identities.get(place.platform) or principal.name
         return dataclasses.replace(message, ephemeral_to=sender)
 
-    def _record_decision(
-        self, inv: Invocation, received: Mapping[str, Any], decision: Decision, delivery: Delivery | None = None
-    ) -> None:
-        """Audit a command that runs no run of its own (denied, or a built-in): what was
-        typed and what policy said, with the deciding rule ids."""
-        place = inv.place
-        base: dict[str, Any] = {
-            "actor": inv.principal.name,
-            "platform": place.platform,
-            "channel": place.name,
-            "command": inv.command.name,
-        }
-        verdict = f"denied: {decision.reason}" if not decision.allowed else "allowed"
-        with self.db.begin() as conn:
-            if delivery is not None:
-                delivery.claim(conn)
-            self.audit.append_many(
-                conn,
-                [
-                    AuditRecord(
-                        action="command.received", summary=self._clean(inv.shown_text()), detail=dict(received), **base
-                    ),
-                    AuditRecord(
-                        action="decision",
-                        summary=verdict,
-                        detail={"allowed": decision.allowed, "rules": list(decision.rule_ids)},
-                        **base,
-                    ),
-                ],
-            )
-
     def decide(self, inv: Invocation) -> Decision:
         """The authorize step's decision alone (a held run is re-checked when released)."""
         return steps.decide(StepContext(inv.raw_text, inv.principal, inv.place, self.services, inv=inv))
@@ -370,6 +316,7 @@ class Engine:
         ones redacted."""
         return {k: self._clean(v) if isinstance(v, str) else v for k, v in inv.shown_args("[REDACTED]").items()}
 
+    # -- runs, hooks, buttons, recovery: engine/submission.py, hooks.py, buttons.py, recovery.py
     async def submit(
         self,
         inv: Invocation,
@@ -381,441 +328,34 @@ class Engine:
         trail: Sequence[AuditRecord] = (),
         delivery: Delivery | None = None,
     ) -> int | None:
-        """Write the run (and its audit rows) before anything executes, then start it.
-        ``delivery``'s marker commits in the same transaction (engine/delivery.py)."""
-        place = inv.place
-        actor = inv.principal.name
-        base: dict[str, Any] = {
-            "actor": actor,
-            "platform": place.platform,
-            "channel": place.name,
-            "command": inv.command.name,
-        }
-        received_record = AuditRecord(
-            action="command.received", summary=self._clean(inv.shown_text()), detail=dict(received), **base
+        """Write the run (and its audit rows) before anything executes, then start it."""
+        return await submission.submit(
+            self, inv, decision, received, initial=initial, lock_key=lock_key, trail=trail, delivery=delivery
         )
-        refusal = ""
-        # With a free run slot the run is written straight as running; else it queues.
-        reserved = initial == RunState.QUEUED and self.runs.reserve()
-        state = RunState.RUNNING if reserved else initial
-        # Shared with other commands' writes of this loop turn and committed once for all;
-        # the block returns when the run row is durable, before anything starts.
-        try:
-            async with self.db.write() as conn:
-                if delivery is not None:
-                    delivery.claim(conn)  # first: a repeat writes nothing (raises Duplicate)
-                holder = self._take_lock(conn, lock_key, actor) if lock_key else None
-                if holder is not None and lock_key:
-                    refusal = steps.lock_refusal(lock_key, holder)
-                    self.audit.append_many(
-                        conn,
-                        [
-                            received_record,
-                            AuditRecord(
-                                action="lock.refused",
-                                summary=refusal,
-                                detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id},
-                                **base,
-                            ),
-                        ],
-                    )
-                else:
-                    stored = self.stored_args(inv)
-                    run_id = run_store.insert_run(
-                        conn,
-                        inv,
-                        state,
-                        lock_key=lock_key,
-                        timeout=inv.command.timeout,
-                        stored_args=stored,
-                        started=reserved,
-                        shown_text=self._clean(inv.shown_text()),
-                    )
-                    if lock_key:
-                        run_store.set_lock_run(conn, lock_key, run_id)
-                    self.audit.append_many(
-                        conn,
-                        [
-                            dataclasses.replace(received_record, run_id=run_id),
-                            *(dataclasses.replace(row, run_id=run_id) for row in trail),
-                            AuditRecord(
-                                action="decision",
-                                run_id=run_id,
-                                summary=f"allowed: {decision.reason}",
-                                detail={"allowed": True, "rules": list(decision.rule_ids)},
-                                **base,
-                            ),
-                            AuditRecord(
-                                action="run.started" if reserved else f"run.{state.value}",
-                                run_id=run_id,
-                                summary=f"run #{run_id} {'started' if reserved else state.value}",
-                                detail={"args": stored, "lock": lock_key},
-                                **base,
-                            ),
-                        ],
-                    )
-        except BaseException:
-            if reserved:  # the run was not written: give its slot back
-                self.runs.unreserve()
-            raise
-        if refusal:
-            if reserved:
-                self.runs.unreserve()
-            metrics.COMMANDS.labels(inv.command.name, "locked").inc()
-            await self.reply(place, Message.plain(refusal, "warning"))
-            return None
-        if initial == RunState.QUEUED:
-            self.start_run(run_id, inv, reserved=reserved)
-        return run_id
-
-    @staticmethod
-    def _take_lock(conn: Any, key: str, holder: str) -> run_store.LockHolder | None:
-        """Take ``key`` for ``holder``; returns who holds it when it is taken already. The
-        insert itself decides (a savepoint catches the clash), so two replicas racing for one
-        lock cannot both win."""
-        try:
-            with conn.begin_nested():
-                run_store.take_lock(conn, key, None, holder)
-            return None
-        except IntegrityError:
-            return run_store.lock_holder(conn, key) or run_store.LockHolder(key, None, "someone", run_store.utcnow())
 
     def start_run(self, run_id: int, inv: Invocation, *, reserved: bool = False) -> None:
-        spec = inv.command
-        runner = self.parts.runners[spec.name]
-        ctx = RunContext(
-            run_id=run_id,
-            command=spec.name,
-            args=dict(inv.args),
-            user=inv.principal.name,
-            channel=inv.place.name,
-            timeout=spec.timeout,
-            dry_run=bool(inv.flags.get("dry_run")),
-            options=dict(spec.runner.options) if spec.runner else {},
-            extras=self.parts.extras,
-        )
-        self.reporter.track(run_id, inv)
-        self.runs.start(
-            run_id,
-            runner,
-            ctx,
-            self.reporter,
-            lock_key=self.lock_key(inv),
-            output_max_chars=spec.output_max_chars,
-            audit_fields={"platform": inv.place.platform, "channel": inv.place.name, "command": spec.name},
-            reserved=reserved,
-        )
+        submission.start_run(self, run_id, inv, reserved=reserved)
 
     async def on_run_finished(
         self, run_id: int, outcome: RunOutcome, inv: Invocation, ref: MessageRef | None = None
     ) -> None:
-        """Metrics, then the command's hooks (another command, or a provider action)."""
-        metrics.COMMANDS.labels(inv.command.name, outcome.state.value).inc()
-        metrics.RUN_SECONDS.labels(inv.command.name).observe(outcome.duration)
-        if inv.flags.get("dry_run"):
-            return
-        hooks = (
-            inv.command.on_success
-            if outcome.state == RunState.SUCCEEDED
-            else (inv.command.on_failure if outcome.state in (RunState.FAILED, RunState.TIMED_OUT) else ())
-        )
-        for hook in hooks:
-            await self._run_hook(run_id, outcome, inv, hook, ref)
+        await hooks.on_run_finished(self, run_id, outcome, inv, ref)
 
-    async def _run_hook(
-        self, run_id: int, outcome: RunOutcome, inv: Invocation, hook: Any, ref: MessageRef | None
-    ) -> None:
-        from opsroom.commands.parser import parse
+    async def cancel_run(self, run_id: int, principal: Principal, place: Place) -> Message:
+        return await buttons.cancel_run(self, run_id, principal, place)
 
-        thread_place = ref.thread_place if ref is not None else inv.place
-        audit_base: dict[str, Any] = {
-            "platform": inv.place.platform,
-            "channel": inv.place.name,
-            "command": inv.command.name,
-        }
-        try:
-            if hook.command:
-                text = hook.command.format_map({k: str(v) for k, v in inv.args.items()})
-                chained = parse(text, self.parts.catalog, inv.principal, inv.place, engine_flags=self.engine_flags)
-                with self.db.begin() as conn:
-                    self.audit.append(
-                        conn,
-                        actor=inv.principal.name,
-                        action="hook",
-                        run_id=run_id,
-                        summary=f"hook: chained `{chained.canonical()}`",
-                        detail={"hook": "command", "text": text},
-                        **audit_base,
-                    )
-                await self.dispatch(chained, via=f"hook of run #{run_id}")
-                return
-            audit_ids = tuple(e.id for e in self.audit.for_run(run_id))
-            factory = self.parts.actions.get(hook.action)
-            if factory is None:
-                known = ", ".join(sorted(self.parts.actions)) or "none"
-                raise ConfigError(f"unknown hook action {hook.action!r} (known: {known})")
-            action = factory(hook.options)
-            result = await action(
-                HookContext(
-                    run_id=run_id,
-                    command=inv.command.name,
-                    args=inv.shown_args(),
-                    user=inv.principal.name,
-                    platform=inv.place.platform,
-                    channel=inv.place.name,
-                    outcome=outcome.state.value,
-                    exit_code=outcome.exit_code,
-                    output_tail=outcome.output[-2000:],
-                    thread_link=self.thread_link(inv.place, ref),
-                    audit_ids=audit_ids,
-                    raw_text=inv.shown_text(),
-                    options=dict(hook.options),
-                )
-            )
-            with self.db.begin() as conn:
-                self.audit.append(
-                    conn,
-                    actor=inv.principal.name,
-                    action="hook",
-                    run_id=run_id,
-                    summary=f"hook {hook.action}: {result}",
-                    detail={"hook": hook.action, "result": result},
-                    **audit_base,
-                )
-            await self.reply(thread_place, Message.plain(f"↪ {result}", "info"))
-        except (OpsroomError, Exception) as exc:  # a failing hook is reported, never fatal
-            log.exception("hook_failed", run_id=run_id)
-            message, _ = self.redactor(str(exc))
-            with self.db.begin() as conn:
-                self.audit.append(
-                    conn,
-                    actor=inv.principal.name,
-                    action="hook.failed",
-                    run_id=run_id,
-                    summary=f"hook failed: {message}",
-                    detail={"hook": hook.action or hook.command},
-                    **audit_base,
-                )
-            await self.reply(thread_place, Message.plain(f"↪ hook failed: {message}", "warning"))
+    async def audit_denied_click(self, req: ActionRequest, permission: str, decision: Decision) -> None:
+        await buttons.audit_denied_click(self, req, permission, decision)
 
-    # -- buttons ----------------------------------------------------------------------------
-    async def _on_action(self, event: ActionEvent) -> None:
-        principal = self.principal_for(event.place.platform, event.sender_id, event.sender_email)
-        audit_base: dict[str, Any] = {"platform": event.place.platform, "channel": event.place.name}
-        try:
-            kind, payload, nonce, single_use = self.signer.open(event.action_id)
-        except ActionError as exc:  # forged or expired: refused, and on the record
-            with self.db.begin() as conn:
-                self.audit.append(
-                    conn,
-                    actor=principal.name,
-                    action="action.rejected",
-                    summary=f"button refused: {exc}",
-                    detail={"refused": True, "reason": str(exc)},
-                    **audit_base,
-                )
-            await self._answer_action(event, Message.plain(str(exc), "warning"))
-            return
-        handler = self.actions.get(kind)
-        if handler is None:
-            with self.db.begin() as conn:
-                self.audit.append(
-                    conn,
-                    actor=principal.name,
-                    action="action.rejected",
-                    summary=f"button {kind} refused: it no longer does anything",
-                    detail={"refused": True, "reason": "unknown kind", "kind": kind},
-                    **audit_base,
-                )
-            await self._answer_action(event, Message.plain("That button no longer does anything.", "warning"))
-            return
-        if single_use and not self._first_delivery(f"action:{nonce}", event.place.platform):
-            with self.db.begin() as conn:
-                self.audit.append(
-                    conn,
-                    actor=principal.name,
-                    action="action.replayed",
-                    summary=f"button {kind} refused: already used",
-                    detail={"kind": kind, "refused": True, "reason": "already used"},
-                    **audit_base,
-                )
-            await self._answer_action(event, Message.plain("That button was already used.", "warning"))
-            return
-        answer = await handler(ActionRequest(kind, payload, principal, event, nonce))
-        if single_use and answer is not None and answer.tone == "denied":
-            # Refused clicks do not use the button up: its rightful users can still click it.
-            self._forget_delivery(f"action:{nonce}")
-        if answer is not None:
-            await self._answer_action(event, answer)
-
-    async def _answer_action(self, event: ActionEvent, message: Message) -> None:
-        """Answer the clicker: ephemerally where the platform can, else in the thread."""
-        adapter = self.chat.get(event.place.platform)
-        if adapter.capabilities.ephemeral:
-            message = dataclasses.replace(message, ephemeral_to=event.sender_id)
-        place = (
-            event.message.thread_place if event.message is not None and adapter.capabilities.threads else event.place
-        )
-        await self.reply(place, message)
+    async def recover(self, only: Callable[[run_store.RunRow], bool] | None = None) -> list[int]:
+        """End and mark interrupted the runs a stop or crash cut off (engine/recovery.py)."""
+        return await recovery.recover(self, only)
 
     def authorize_action(self, principal: Principal, action: str, args: Mapping[str, Any], place: Place) -> Decision:
         """Buttons are authorized like typed commands: the policy action is the button kind's
         command (``cancel`` for run.cancel, ``alert.ack``…)."""
         decision: Decision = self.parts.policy.decide(principal, action, args, place)
         return decision
-
-    async def audit_denied_click(self, req: ActionRequest, permission: str, decision: Decision) -> None:
-        place = req.event.place
-        with self.db.begin() as conn:
-            self.audit.append(
-                conn,
-                actor=req.principal.name,
-                action="action.denied",
-                platform=place.platform,
-                channel=place.name,
-                summary=f"{req.principal.name} may not {permission}: {decision.reason}",
-                detail={"kind": req.kind, "rules": list(decision.rule_ids)},
-            )
-
-    async def _action_cancel(self, req: ActionRequest) -> Message | None:
-        return await self.cancel_run(int(req.payload["run"]), req.principal, req.event.place)
-
-    async def _action_command(self, req: ActionRequest) -> Message | None:
-        """A button that types a command for you (diagnostics on an alert): the normal path,
-        policy included, as the person who clicked."""
-        from opsroom.commands.parser import parse
-
-        place = req.event.place
-        if req.event.message is not None and self.chat.get(place.platform).capabilities.threads:
-            place = req.event.message.thread_place  # the run's output goes under the alert, not below it
-        try:
-            inv = parse(
-                str(req.payload["text"]), self.parts.catalog, req.principal, place, engine_flags=self.engine_flags
-            )
-        except ParseError as exc:
-            return Message.plain(str(exc), "warning")
-        await self.dispatch(inv, via="button")
-        return None
-
-    async def cancel_run(self, run_id: int, principal: Principal, place: Place) -> Message:
-        with self.db.read() as conn:
-            run = run_store.get_run(conn, run_id)
-        if run is None:
-            return Message.plain(f"There is no run #{run_id}.", "warning")
-        # Your own run you may always cancel; someone else's needs the `cancel` permission.
-        if run.user != principal.name:
-            decision = self.authorize_action(principal, "cancel-others", {"run": run_id}, place)
-            if not decision.allowed:
-                with self.db.begin() as conn:
-                    self.audit.append(
-                        conn,
-                        actor=principal.name,
-                        action="cancel.denied",
-                        run_id=run_id,
-                        command=run.command,
-                        platform=place.platform,
-                        channel=place.name,
-                        summary=f"denied: {decision.reason}",
-                        detail={"rules": list(decision.rule_ids)},
-                    )
-                return Message.plain(f"⛔ You may not cancel run #{run_id} (started by {run.user}).", "denied")
-        if not lifecycle.is_active(run.state):  # a refusal, on the record like the others
-            with self.db.begin() as conn:
-                self.audit.append(
-                    conn,
-                    actor=principal.name,
-                    action="cancel.refused",
-                    run_id=run_id,
-                    command=run.command,
-                    platform=place.platform,
-                    channel=place.name,
-                    summary=f"cancel of run #{run_id} refused: it already ended ({run.state.value})",
-                    detail={"refused": True, "reason": f"run is {run.state.value}"},
-                )
-            return Message.plain(f"Run #{run_id} already ended ({run.state.value}).", "info")
-        with self.db.begin() as conn:
-            self.audit.append(
-                conn,
-                actor=principal.name,
-                action="run.cancel_requested",
-                run_id=run_id,
-                command=run.command,
-                platform=place.platform,
-                channel=place.name,
-                summary=f"{principal.name} cancelled run #{run_id}",
-            )
-        if self.runs.cancel(run_id, principal.name):
-            return Message.plain(f"🛑 Cancelling run #{run_id}…", "warning")
-        # Not running in this process (waiting for approval, or started elsewhere): end it here.
-        with self.db.begin() as conn:
-            lifecycle.move(
-                conn,
-                run_id,
-                run.state,
-                RunState.CANCELLED,
-                audit=self.audit,
-                record=None,
-                lock_key=run.lock_key,
-                finished_at=run_store.utcnow(),
-                error=f"cancelled by {principal.name}",
-            )
-        return Message.plain(f"🛑 Run #{run_id} cancelled.", "warning")
-
-    # -- lifecycle --------------------------------------------------------------------------
-    async def recover(self, only: Callable[[run_store.RunRow], bool] | None = None) -> list[int]:
-        """Runs still marked running or queued when we start were cut off by a stop or a
-        crash: end their processes that are still alive, then mark them ``interrupted``,
-        free their locks, and tell their threads. In that order: a lock is freed only once
-        nothing of its run is running any more (runs/orphans.py). ``only``: in cluster mode,
-        the runs of dead replicas (a live neighbour's runs are its own business)."""
-
-        def cut_off_runs(conn: Any) -> list[run_store.RunRow]:
-            found = run_store.list_runs(conn, limit=10_000, states=[RunState.RUNNING, RunState.QUEUED])
-            return [r for r in found if only is None or only(r)]
-
-        with self.db.read() as conn:
-            cut_off = cut_off_runs(conn)
-        ended = set(await orphans.end_orphans(cut_off))
-        with self.db.begin() as conn:
-            stale = cut_off_runs(conn)
-            for run in stale:
-                record = AuditRecord(
-                    actor="opsroom",
-                    action="run.interrupted",
-                    run_id=run.id,
-                    command=run.command,
-                    platform=run.platform,
-                    channel=run.channel_name,
-                    summary=f"run #{run.id} interrupted: opsroom restarted while it was {run.state.value}",
-                )
-                lifecycle.move(
-                    conn,
-                    run.id,
-                    run.state,
-                    RunState.INTERRUPTED,
-                    audit=self.audit,
-                    record=record,
-                    lock_key=run.lock_key,
-                    finished_at=run_store.utcnow(),
-                    error="opsroom stopped while this run was in progress",
-                )
-        for run in stale:
-            place = Place(run.platform, run.channel, run.thread, channel_name=run.channel_name)
-            try:
-                stopped = " Its process was still running and has been stopped." if run.id in ended else ""
-                await self.reply(
-                    place,
-                    Message.plain(
-                        f"⚠️ run #{run.id} (`{run.raw_text}` by {run.user}) was interrupted by a restart; "
-                        f"nothing was retried.{stopped} Check the target before running it again.",
-                        "warning",
-                    ),
-                )
-            except LookupError:
-                log.warning("interrupted_run_platform_missing", run_id=run.id, platform=run.platform)
-            except Exception:
-                log.exception("interrupted_notice_failed", run_id=run.id)
-        return [r.id for r in stale]
 
     def thread_link(self, place: Place, ref: MessageRef | None) -> str:
         """Where a run's thread is, for tickets and notices: the web chat's URL when opsroom

@@ -107,6 +107,21 @@ class ContextProjection:
         for value in node.values():
             self._walk(value)
 
+    def trim(self, context: Mapping[str, Any]) -> Mapping[str, Any]:
+        """``context`` less what no policy reads: what Cedar parses on a miss. Exact for the
+        same reason as the key (policies observe the context only through these reads)."""
+        if self.everything:
+            return context
+        out: dict[str, Any] = {}
+        for name in self._order:
+            if name not in context:
+                continue
+            value = context[name]
+            if name in self.members and isinstance(value, Mapping):
+                value = {m: value[m] for m in self.members[name] if m in value}
+            out[name] = value
+        return out
+
     def key(self, context: Mapping[str, Any]) -> Any:
         """A hashable summary of ``context``: equal for contexts no policy can tell apart."""
         if self.everything:
@@ -132,6 +147,21 @@ def _typed(value: Any) -> Any:
     if isinstance(value, (Mapping, list)):
         return json.dumps(value, sort_keys=True)
     return (value.__class__, value)
+
+
+def admits(scope: Mapping[str, Any], action: str) -> bool:
+    """Whether a policy's action scope (its JSON form) can hold for ``action``. Action
+    entities have no parents in opsroom's entity store, so ``action in [A, B]`` holds exactly
+    for A and B. A scope of any other form is kept (including a policy is always safe)."""
+    op = scope.get("op")
+    if op == "All":
+        return True
+    wanted = {"type": "Action", "id": action}
+    if op in ("==", "in") and "entity" in scope:
+        return bool(scope["entity"] == wanted)
+    if op == "in" and "entities" in scope:
+        return wanted in scope["entities"]
+    return True
 
 
 class DecisionCache:

@@ -28,7 +28,7 @@ from opsroom.config.models import UserConfig
 from opsroom.config.policy import PolicyConfig
 from opsroom.core import ConfigError, Decision, Place, Principal, Requirement
 from opsroom.policy import sources
-from opsroom.policy.decision_cache import ContextProjection, DecisionCache
+from opsroom.policy.decision_cache import ContextProjection, DecisionCache, admits
 from opsroom.policy.requirements import requirements_by_rule
 from opsroom.policy.windows import DAYS
 
@@ -82,6 +82,11 @@ class PolicyEngine:
         self._tz = ZoneInfo(timezone)
         self._shown_args = dict(shown_args or {})
         self._policy_set = cedarpy.PolicySet.from_json_str(loaded.combined_json())
+        # Per action, only the policies whose action scope can hold for it (Cedar skips the
+        # others without evaluating their conditions, so the decision and the determining
+        # policies are the same); built on first use, shared between actions with one subset.
+        self._by_action: dict[str, cedarpy.PolicySet] = {}
+        self._subsets: dict[tuple[str, ...], cedarpy.PolicySet] = {}
         self._order = {pid: n for n, pid in enumerate(self.policies)}
         self._no_entities = cedarpy.Entities.from_json_str("[]")
         self._entities: OrderedDict[tuple[Any, ...], cedarpy.Entities] = OrderedDict()
@@ -150,7 +155,8 @@ class PolicyEngine:
         place: Place,
     ) -> Decision:
         """One Cedar evaluation (cedarpy, parsed policy set and entity handles)."""
-        result = cedarpy.is_authorized(request, self._policy_set, self._entities_for(principal))
+        trimmed = {**request, "context": self._projection.trim(request["context"])}
+        result = cedarpy.is_authorized(trimmed, self._policies_for(command), self._entities_for(principal))
         fired = self._sorted(result.diagnostics.reasons)
         failed = self._failed_forbids(result.diagnostics.errors, principal, command)
         if result.allowed and not failed:
@@ -201,6 +207,23 @@ class PolicyEngine:
         }
 
     # -- helpers --------------------------------------------------------------------------
+
+    def _policies_for(self, action: str) -> cedarpy.PolicySet:
+        handle = self._by_action.get(action)
+        if handle is None:
+            ids = tuple(pid for pid, p in self.policies.items() if admits(p.est.get("action", {}), action))
+            handle = self._subsets.get(ids)
+            if handle is None:
+                doc = {
+                    "staticPolicies": {pid: self.policies[pid].est for pid in ids},
+                    "templates": {},
+                    "templateLinks": [],
+                }
+                handle = cedarpy.PolicySet.from_json_str(json.dumps(doc))
+                self._subsets[ids] = handle
+            if len(self._by_action) < _MAX_CACHED_PRINCIPALS:
+                self._by_action[action] = handle
+        return handle
 
     def _entities_for(self, principal: Principal) -> cedarpy.Entities:
         if not principal.known:

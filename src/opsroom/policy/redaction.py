@@ -13,9 +13,14 @@ from __future__ import annotations
 import fnmatch
 import os
 import re
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+from opsroom.policy.prefilter import ShapeFilter
 
 MASK = "[REDACTED]"
+_KNOWN_CLEAN_MAX = 4096  # texts remembered as clean (see Redactor._known_clean)
+_CLEAN_TEXT_MAX = 2048  # longer texts are not remembered
 
 _PEM_BEGIN = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 _PEM_END = r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
@@ -102,20 +107,29 @@ class Redactor:
         # Longest first so a secret containing another is masked whole.
         self._values = sorted(values, key=len, reverse=True)
         self._value_re = re.compile("|".join(re.escape(v) for v in self._values)) if self._values else None
-        # One scan that says whether any credential shape is in the text at all: most text
-        # (every audit row, every chat message) has none, and one combined search costs a
-        # fraction of the ~40 separate substitutions that would all find nothing.
-        self._any_shape = _combined([*(p.pattern for p in TOKEN_PATTERNS + self.extra_patterns), KEYED_SECRET.pattern])
+        # Whether any credential shape can be in the text at all: most text (every audit row,
+        # every chat message) has none; each shape's fixed piece (``ghp_``, ``-----BEGIN``…) is
+        # looked for first, and only a text that has one is searched (policy/prefilter.py).
+        self._shapes = ShapeFilter((*TOKEN_PATTERNS, *self.extra_patterns, KEYED_SECRET))
+        # Texts recently found to hold nothing to mask. One command's texts reach several
+        # sinks (its audit rows, chat messages, the run row), and names, rule ids and
+        # button labels recur: each is scanned once. Only clean texts are kept, so no secret
+        # lingers here; the answer for a text never changes (values and patterns are fixed).
+        self._known_clean: dict[str, None] = {}
 
     def redact(self, text: str) -> tuple[str, int]:
         """Returns the cleaned text and how many redactions were made."""
-        if not text:
+        if not text or text in self._known_clean:
             return text, 0
         count = 0
         if self._value_re is not None:
             text, n = self._value_re.subn(MASK, text)
             count += n
-        if self._any_shape is not None and self._any_shape.search(text) is None:
+        if not self._shapes.might_match(text):
+            if not count and len(text) <= _CLEAN_TEXT_MAX:
+                if len(self._known_clean) >= _KNOWN_CLEAN_MAX:
+                    self._known_clean.clear()  # cheap to refill; bounded memory
+                self._known_clean[text] = None
             return text, count
         for pattern in TOKEN_PATTERNS + self.extra_patterns:
             text, n = pattern.subn(MASK, text)
@@ -126,8 +140,12 @@ class Redactor:
     def clean(self, value: Any) -> Any:
         """``value`` with every string in it redacted (dicts, lists and tuples walked; keys kept):
         for audit details, run arguments and API bodies."""
+        if value.__class__ is str:
+            return self.redact(value)[0]
         if isinstance(value, str):
             return self.redact(value)[0]
+        if value is None or value.__class__ in (int, bool, float):
+            return value
         if isinstance(value, Mapping):
             return {k: self.clean(v) for k, v in value.items()}
         if isinstance(value, list):
@@ -146,21 +164,6 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         return self.redact(text)[0]
-
-
-def _combined(patterns: list[str]) -> re.Pattern[str] | None:
-    """``p1|p2|…`` as one pattern: a leading ``(?i)`` becomes a scoped ``(?i:…)``, and group
-    numbers do not matter for a search. None when they cannot be combined (a pattern from the
-    config with a backreference or its own global flags): then every pattern is simply tried."""
-    parts = []
-    for pattern in patterns:
-        body = f"(?i:{pattern[4:]})" if pattern.startswith("(?i)") else f"(?:{pattern})"
-        parts.append(body)
-    try:
-        combined = re.compile("|".join(parts))
-    except re.error:
-        return None
-    return None if combined.groups and re.search(r"\\[1-9]|\(\?P=", "|".join(parts)) else combined
 
 
 class StreamRedactor:

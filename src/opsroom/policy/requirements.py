@@ -66,7 +66,25 @@ def command_guards(spec: CommandSpec) -> CommandGuards:
         raise ConfigError(f"command `{spec.name}`: options: {problems}") from None
 
 
+# A command's own requirements, per spec (specs are frozen and built once per config; the
+# spec is kept with its answer so an id is never mistaken for another's). Spares a pydantic
+# validation of the options on every command.
+_BY_SPEC: dict[int, tuple[CommandSpec, tuple[Requirement, ...]]] = {}
+_BY_SPEC_MAX = 4096
+
+
 def command_requirements(spec: CommandSpec) -> tuple[Requirement, ...]:
+    known = _BY_SPEC.get(id(spec))
+    if known is not None and known[0] is spec:
+        return known[1]
+    found = _command_requirements(spec)
+    if len(_BY_SPEC) >= _BY_SPEC_MAX:
+        _BY_SPEC.clear()
+    _BY_SPEC[id(spec)] = (spec, found)
+    return found
+
+
+def _command_requirements(spec: CommandSpec) -> tuple[Requirement, ...]:
     guards = command_guards(spec)
     out: list[Requirement] = []
     if guards.approval is not None:

@@ -3,15 +3,27 @@
 
 from __future__ import annotations
 
+import functools
+
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 _hasher = PasswordHasher()
 MIN_LENGTH = 8
 
-# A hash of a random password, verified against when the user is unknown, so a sign-in
-# attempt takes as long for a missing user as for a wrong password.
-_DUMMY = _hasher.hash("opsroom-no-such-user-7c1f0e")
+
+@functools.cache
+def _dummy() -> str:
+    """A hash of a random password, verified against when the user is unknown, so a sign-in
+    attempt takes as long for a missing user as for a wrong password. Made on first use (or
+    by ``warm()`` once the server is up), not at import: hashing costs ~0.1 s and 64 MiB."""
+    return _hasher.hash("opsroom-no-such-user-7c1f0e")
+
+
+def warm() -> None:
+    """Make the dummy hash now (the server calls this after it is ready), so the first
+    sign-in of an unknown user takes no longer than any other."""
+    _dummy()
 
 
 def hash_password(password: str) -> str:
@@ -23,7 +35,7 @@ def hash_password(password: str) -> str:
 def verify_password(stored_hash: str, password: str) -> bool:
     if not stored_hash:
         try:
-            _hasher.verify(_DUMMY, password)
+            _hasher.verify(_dummy(), password)
         except VerificationError:
             pass
         return False

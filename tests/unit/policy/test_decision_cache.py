@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import cedarpy
+import pytest
 
 from opsroom.config.models import UserConfig
 from opsroom.config.policy import PolicyConfig
@@ -151,8 +152,22 @@ def _plain_cedarpy(engine: PolicyEngine, policy_json: str, request: tuple) -> tu
     return result.allowed, set(result.diagnostics.reasons)
 
 
-def test_cached_decisions_equal_plain_cedarpy_on_2000_requests(tmp_path: Path) -> None:
-    engine = _engine(tmp_path)
+# Action scopes of every form: a list, one entity with `in`, none at all (the engine hands
+# Cedar only the policies whose scope can hold for the action asked; this proves it exact).
+SCOPES = """
+@id("raw-list")
+permit (principal in Role::"dev", action in [Action::"deploy", Action::"logs"], resource)
+  when { context.args has service };
+@id("raw-in-one")
+forbid (principal, action in Action::"rollback", resource) when { context.channel == "#random" };
+@id("raw-any-action")
+forbid (principal, action, resource) when { context.args has service && context.args.service == "vault" };
+"""
+
+
+@pytest.mark.parametrize("extra", ["", SCOPES], ids=["rules", "rules+scopes"])
+def test_cached_decisions_equal_plain_cedarpy_on_2000_requests(tmp_path: Path, extra: str) -> None:
+    engine = _engine(tmp_path, extra)
     policy_json = json.dumps(
         {"staticPolicies": {pid: p.est for pid, p in engine.policies.items()}, "templates": {}, "templateLinks": []}
     )

@@ -72,3 +72,16 @@ def test_config_secrets_finds_values_and_env_names() -> None:
         }
     )
     assert values == {"xoxb-x"} and names == {"AM_TOKEN"}
+
+
+def test_a_text_seen_clean_is_remembered_but_a_secret_never_is() -> None:
+    """Texts recur across sinks (audit rows, chat, run rows): a clean one is scanned once;
+    a text that held a secret is not kept, and is masked again every time."""
+    redactor = Redactor(secret_values=["hunter2-value"])
+    assert redactor.redact("deploy api to staging") == ("deploy api to staging", 0)
+    assert "deploy api to staging" in redactor._known_clean
+    leaked = "token=hunter2-value and ghp_" + "a" * 36
+    for _ in range(2):
+        cleaned, count = redactor.redact(leaked)
+        assert "hunter2-value" not in cleaned and "ghp_" not in cleaned and count >= 2
+    assert not any("hunter2" in t or "ghp_" in t for t in redactor._known_clean)

@@ -91,3 +91,16 @@ def test_sessions_and_tokens_are_stored_hashed(db: Database) -> None:
     assert sessions.check_token(db, short) is None, "expired"
     assert sessions.revoke_token(db, token_id) and sessions.check_token(db, token) is None
     assert [t.revoked for t in sessions.list_tokens(db, "bob")] == [True, False]
+
+
+def test_importing_passwords_hashes_nothing_and_unknown_users_still_cost_a_verify() -> None:
+    """Start-up does no argon2 work (0.1 s, 64 MiB at peak); the dummy hash is made on first
+    use (or warmed once the server is ready) and an unknown user is still refused."""
+    import importlib
+
+    from opsroom.web import passwords
+
+    passwords = importlib.reload(passwords)
+    assert passwords._dummy.cache_info().currsize == 0
+    assert passwords.verify_password("", "whatever-password") is False
+    assert passwords._dummy.cache_info().currsize == 1

@@ -1,0 +1,193 @@
+"""Submitting a command that got through the pipeline: the run row and its audit rows in one
+transaction (lock taken in the same insert), then the runner starts; and the audit of a
+command that runs no run of its own (a built-in, a denial).
+
+Invariant 1 of ARCHITECTURE.md lives here: a run is in the database before its runner starts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+from sqlalchemy.exc import IntegrityError
+
+from opsroom import metrics
+from opsroom.audit import AuditRecord
+from opsroom.core import Decision, Invocation, Message, RunContext, RunState
+from opsroom.engine import steps
+from opsroom.engine.delivery import Delivery
+from opsroom.runs import store as run_store
+
+if TYPE_CHECKING:
+    from opsroom.engine.core import Engine
+
+
+def record_decision(
+    engine: Engine, inv: Invocation, received: Mapping[str, Any], decision: Decision, delivery: Delivery | None = None
+) -> None:
+    """Audit a command that runs no run of its own (denied, or a built-in): what was
+    typed and what policy said, with the deciding rule ids."""
+    place = inv.place
+    base: dict[str, Any] = {
+        "actor": inv.principal.name,
+        "platform": place.platform,
+        "channel": place.name,
+        "command": inv.command.name,
+    }
+    verdict = f"denied: {decision.reason}" if not decision.allowed else "allowed"
+    with engine.db.begin() as conn:
+        if delivery is not None:
+            delivery.claim(conn)
+        engine.audit.append_many(
+            conn,
+            [
+                AuditRecord(
+                    action="command.received", summary=engine._clean(inv.shown_text()), detail=dict(received), **base
+                ),
+                AuditRecord(
+                    action="decision",
+                    summary=verdict,
+                    detail={"allowed": decision.allowed, "rules": list(decision.rule_ids)},
+                    **base,
+                ),
+            ],
+        )
+
+
+async def submit(
+    engine: Engine,
+    inv: Invocation,
+    decision: Decision,
+    received: Mapping[str, Any],
+    *,
+    initial: RunState = RunState.QUEUED,
+    lock_key: str | None = None,
+    trail: Sequence[AuditRecord] = (),
+    delivery: Delivery | None = None,
+) -> int | None:
+    """Write the run (and its audit rows) before anything executes, then start it.
+    ``delivery``'s marker commits in the same transaction (engine/delivery.py)."""
+    place = inv.place
+    actor = inv.principal.name
+    base: dict[str, Any] = {
+        "actor": actor,
+        "platform": place.platform,
+        "channel": place.name,
+        "command": inv.command.name,
+    }
+    received_record = AuditRecord(
+        action="command.received", summary=engine._clean(inv.shown_text()), detail=dict(received), **base
+    )
+    refusal = ""
+    # With a free run slot the run is written straight as running; else it queues.
+    reserved = initial == RunState.QUEUED and engine.runs.reserve()
+    state = RunState.RUNNING if reserved else initial
+    # Shared with other commands' writes of this loop turn and committed once for all;
+    # the block returns when the run row is durable, before anything starts.
+    try:
+        async with engine.db.write() as conn:
+            if delivery is not None:
+                delivery.claim(conn)  # first: a repeat writes nothing (raises Duplicate)
+            holder = take_lock(conn, lock_key, actor) if lock_key else None
+            if holder is not None and lock_key:
+                refusal = steps.lock_refusal(lock_key, holder)
+                engine.audit.append_many(
+                    conn,
+                    [
+                        received_record,
+                        AuditRecord(
+                            action="lock.refused",
+                            summary=refusal,
+                            detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id},
+                            **base,
+                        ),
+                    ],
+                )
+            else:
+                stored = engine.stored_args(inv)
+                run_id = run_store.insert_run(
+                    conn,
+                    inv,
+                    state,
+                    lock_key=lock_key,
+                    timeout=inv.command.timeout,
+                    stored_args=stored,
+                    started=reserved,
+                    shown_text=engine._clean(inv.shown_text()),
+                )
+                if lock_key:
+                    run_store.set_lock_run(conn, lock_key, run_id)
+                engine.audit.append_many(
+                    conn,
+                    [
+                        dataclasses.replace(received_record, run_id=run_id),
+                        *(dataclasses.replace(row, run_id=run_id) for row in trail),
+                        AuditRecord(
+                            action="decision",
+                            run_id=run_id,
+                            summary=f"allowed: {decision.reason}",
+                            detail={"allowed": True, "rules": list(decision.rule_ids)},
+                            **base,
+                        ),
+                        AuditRecord(
+                            action="run.started" if reserved else f"run.{state.value}",
+                            run_id=run_id,
+                            summary=f"run #{run_id} {'started' if reserved else state.value}",
+                            detail={"args": stored, "lock": lock_key},
+                            **base,
+                        ),
+                    ],
+                )
+    except BaseException:
+        if reserved:  # the run was not written: give its slot back
+            engine.runs.unreserve()
+        raise
+    if refusal:
+        if reserved:
+            engine.runs.unreserve()
+        metrics.COMMANDS.labels(inv.command.name, "locked").inc()
+        await engine.reply(place, Message.plain(refusal, "warning"))
+        return None
+    if initial == RunState.QUEUED:
+        start_run(engine, run_id, inv, reserved=reserved)
+    return run_id
+
+
+def take_lock(conn: Any, key: str, holder: str) -> run_store.LockHolder | None:
+    """Take ``key`` for ``holder``; returns who holds it when it is taken already. The
+    insert itself decides (a savepoint catches the clash), so two replicas racing for one
+    lock cannot both win."""
+    try:
+        with conn.begin_nested():
+            run_store.take_lock(conn, key, None, holder)
+        return None
+    except IntegrityError:
+        return run_store.lock_holder(conn, key) or run_store.LockHolder(key, None, "someone", run_store.utcnow())
+
+
+def start_run(engine: Engine, run_id: int, inv: Invocation, *, reserved: bool = False) -> None:
+    spec = inv.command
+    runner = engine.parts.runners[spec.name]
+    ctx = RunContext(
+        run_id=run_id,
+        command=spec.name,
+        args=dict(inv.args),
+        user=inv.principal.name,
+        channel=inv.place.name,
+        timeout=spec.timeout,
+        dry_run=bool(inv.flags.get("dry_run")),
+        options=dict(spec.runner.options) if spec.runner else {},
+        extras=engine.parts.extras,
+    )
+    engine.reporter.track(run_id, inv)
+    engine.runs.start(
+        run_id,
+        runner,
+        ctx,
+        engine.reporter,
+        lock_key=engine.lock_key(inv),
+        output_max_chars=spec.output_max_chars,
+        audit_fields={"platform": inv.place.platform, "channel": inv.place.name, "command": spec.name},
+        reserved=reserved,
+    )

@@ -1,0 +1,134 @@
+"""Whether a text can hold a credential shape at all, answered fast and never wrongly "no".
+
+Almost every text opsroom stores or posts (audit rows, chat messages, run rows) holds no
+credential. Running ~40 regular expressions over each is slow, and one alternation of all
+of them is slower still in Python's ``re`` (it cannot skip ahead on any of them). But most
+shapes contain a fixed piece of text: ``ghp_``, ``-----BEGIN``, ``xox``, ``token`` (one of a
+few words for a keyed secret). A match must contain that piece, so a text without it cannot
+match, and ``str``'s substring search (C speed) says so without the regex.
+
+The pieces are read from each compiled pattern's own parse (``re._parser``), not written by
+hand: a literal in the top-level sequence of a pattern is in every match; a top-level
+alternation gives "one of" its branches' leading literals; what a positive lookahead or
+lookbehind looks for is in the text as well. Only a piece of two or more
+characters is used; a pattern with none is always searched. Case-insensitive patterns are
+checked against the text lowered, after mapping the four non-ASCII letters that Python's
+``re`` matches to ASCII ones under IGNORECASE (``İ ı ſ K``; tests check there are no others).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from re import _constants as sre  # type: ignore[attr-defined]
+from re import _parser as sre_parse  # type: ignore[attr-defined]
+from typing import Any
+
+# Non-ASCII characters that ``(?i)`` matches with an ASCII letter, and that letter.
+_FOLD = str.maketrans({"\u0130": "i", "\u0131": "i", "\u017f": "s", "\u212a": "k"})
+_MIN_PIECE = 2
+
+
+def required_pieces(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], bool] | None:
+    """(pieces, case-insensitive): every match of ``pattern`` contains one of ``pieces``.
+    None when no such piece is found (then the pattern is always searched)."""
+    try:
+        parsed = sre_parse.parse(pattern.pattern, pattern.flags)
+    except Exception:
+        return None
+    ignore_case = bool(parsed.state.flags & re.IGNORECASE)
+    best: tuple[str, ...] | None = None
+    for candidate in _candidates(list(parsed.data)):
+        if min(map(len, candidate)) < _MIN_PIECE:
+            continue
+        if best is None or min(map(len, candidate)) > min(map(len, best)):
+            best = candidate
+    if best is None:
+        return None
+    return (tuple(p.lower() for p in best) if ignore_case else best), ignore_case
+
+
+def _candidates(items: list[tuple[Any, Any]]) -> list[tuple[str, ...]]:
+    """Pieces each match of the sequence ``items`` must contain: runs of consecutive
+    literals (a one-piece candidate), and alternations (one of their leading runs)."""
+    out: list[tuple[str, ...]] = []
+    run: list[str] = []
+
+    def close() -> None:
+        if run:
+            out.append(("".join(run),))
+            run.clear()
+
+    for op, av in _inline(items):
+        if op is sre.LITERAL:
+            run.append(chr(av))
+            continue
+        close()
+        if op is sre.ASSERT:  # a positive lookaround: what it looks for is in the text too
+            out.extend(_candidates(list(av[1].data)))
+        elif op is sre.BRANCH:
+            leads = [_leading_run(list(branch.data)) for branch in av[1]]
+            if all(leads):
+                out.append(tuple(leads))
+    close()
+    return out
+
+
+def _inline(items: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
+    """Plain groups (no flags of their own) opened into the sequence around them."""
+    flat: list[tuple[Any, Any]] = []
+    for op, av in items:
+        if op is sre.SUBPATTERN and not av[1] and not av[2]:
+            flat.extend(_inline(list(av[3].data)))
+        else:
+            flat.append((op, av))
+    return flat
+
+
+def _leading_run(items: list[tuple[Any, Any]]) -> str:
+    run = []
+    for op, av in _inline(items):
+        if op is not sre.LITERAL:
+            break
+        run.append(chr(av))
+    return "".join(run)
+
+
+class ShapeFilter:
+    """``might_match(text)``: False only when no pattern can match ``text``."""
+
+    def __init__(self, patterns: tuple[re.Pattern[str], ...]) -> None:
+        self._always: list[re.Pattern[str]] = []
+        self._checks: list[tuple[re.Pattern[str], tuple[str, ...], bool]] = []
+        for pattern in patterns:
+            pieces = required_pieces(pattern)
+            if pieces is None:
+                self._always.append(pattern)
+            else:
+                self._checks.append((pattern, *pieces))
+        # Every piece in one scan per case (a literal alternation is one fast C search): a
+        # text with no piece at all, nearly every text, is done after two searches.
+        self._any_piece = _literal_alternation(p for _, w, ci in self._checks if not ci for p in w)
+        self._any_piece_lowered = _literal_alternation(p for _, w, ci in self._checks if ci for p in w)
+
+    def might_match(self, text: str) -> bool:
+        lowered = text.lower() if text.isascii() else text.translate(_FOLD).lower()
+        if (self._any_piece is None or self._any_piece.search(text) is None) and (
+            self._any_piece_lowered is None or self._any_piece_lowered.search(lowered) is None
+        ):
+            return any(pattern.search(text) is not None for pattern in self._always)
+        for pattern, wanted, ignore_case in self._checks:
+            hay = lowered if ignore_case else text
+            for piece in wanted:
+                if piece in hay:
+                    break
+            else:
+                continue  # none of its pieces: this shape cannot be here
+            if pattern.search(text) is not None:
+                return True
+        return any(pattern.search(text) is not None for pattern in self._always)
+
+
+def _literal_alternation(pieces: Iterable[str]) -> re.Pattern[str] | None:
+    unique = sorted(set(pieces), key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, unique))) if unique else None

@@ -1,0 +1,93 @@
+"""The shape prefilter (policy/prefilter.py) never says "no" where a credential shape matches:
+it only skips a regex whose fixed piece is absent from the text."""
+
+from __future__ import annotations
+
+import random
+import re
+
+from opsroom.policy.prefilter import _FOLD, ShapeFilter, required_pieces
+from opsroom.policy.redaction import KEYED_SECRET, TOKEN_KINDS, TOKEN_PATTERNS, Redactor
+
+PATTERNS = (*TOKEN_PATTERNS, KEYED_SECRET)
+SAMPLES = [
+    "AKIAIOSFODNN7EXAMPLE",
+    "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+    "token=abcd1234",
+    "TOKEN: s3cr3tvalue",
+    "Authorization: Bearer abcdefghijklmnop",
+    "BASIC dXNlcjpwYXNzd29yZA==",
+    "postgres://app:hunter2@db:5432/x",
+    "xoxb-1234567890-abcdefghij",
+    "ghp_" + "a" * 36,
+    "github_pat_" + "b" * 45,
+    "glpat-" + "c" * 22,
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0In0.abcdefghijk",
+    "sk_live_" + "d" * 24,
+    "sk-proj-" + "e" * 30,
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----",
+    "https://hooks.slack.com/services/T000/B000/XXXXXXXXXXXXXXXXXXXXXXXX",
+    "client_secret: abc~defg",
+    "123456789:AA" + "f" * 33,
+    "DD_API_KEY=" + "0" * 32,
+    "AccountKey=" + "g" * 30,
+    "https://x.blob.core.windows.net/c?sv=1&sig=" + "h" * 25,
+    "abc1Q~" + "i" * 32,
+    # case-insensitive shapes written with the non-ASCII letters `re` folds to ASCII
+    "\u017fecret=abcdefgh",
+    "to\u212aen: abcdefgh",
+    "AP\u0130_KEY=abcdefgh",
+    "credent\u0131al=abcdefgh",
+    "✅ deploy · password=correct-horse",
+]
+
+
+def test_every_builtin_shape_has_a_fixed_piece_to_look_for() -> None:
+    missing = [kind for (kind, _), p in zip(TOKEN_KINDS, TOKEN_PATTERNS, strict=True) if required_pieces(p) is None]
+    assert missing == []
+    assert required_pieces(KEYED_SECRET) is not None
+
+
+def test_the_fold_table_covers_every_non_ascii_letter_re_matches_with_an_ascii_one() -> None:
+    letter = re.compile("(?i)[a-z]")
+    found = {c for c in range(0x80, 0x110000) if letter.match(chr(c))}
+    assert found == set(_FOLD)
+    for code, ascii_letter in _FOLD.items():
+        assert re.fullmatch(f"(?i){ascii_letter}", chr(code))
+
+
+def test_samples_with_a_shape_are_never_skipped() -> None:
+    shapes = ShapeFilter(PATTERNS)
+    for text in SAMPLES:
+        assert any(p.search(text) for p in PATTERNS), text
+        assert shapes.might_match(text), text
+        assert Redactor().redact(text)[1] >= 1, text
+
+
+def test_generated_texts_agree_with_searching_every_pattern() -> None:
+    """5,000 texts built from pieces of the samples, random case, the fold letters and
+    noise: wherever a pattern matches, the filter says it might."""
+    rng = random.Random(11)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-=:/.@ ~\n\"'" + "".join(map(chr, _FOLD))
+    shapes = ShapeFilter(PATTERNS)
+    matched = 0
+    for _ in range(5000):
+        parts = []
+        for _ in range(rng.randint(1, 4)):
+            sample = rng.choice(SAMPLES)
+            start = rng.randrange(len(sample))
+            piece = sample[start : start + rng.randint(2, 40)]
+            if rng.random() < 0.3:
+                piece = "".join(c.swapcase() if rng.random() < 0.5 else c for c in piece)
+            parts.append(piece)
+            parts.append("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 8))))
+        text = "".join(parts)
+        if any(p.search(text) for p in PATTERNS):
+            matched += 1
+            assert shapes.might_match(text), text
+    assert matched > 500  # the generator does produce shapes
+
+
+def test_a_pattern_without_a_fixed_piece_is_always_searched() -> None:
+    shapes = ShapeFilter((re.compile(r"\d{6}"),))
+    assert shapes.might_match("code 123456") and not shapes.might_match("code 12345")
