@@ -67,13 +67,18 @@ def _truncate(text: str, limit: int) -> str:
 
 
 def button_hint(button: Button, emoji_for: dict[str, str]) -> str:
-    """How to press ``button`` without buttons: react with its emoji, or type its fallback."""
+    """How to press ``button`` without buttons: react with its emoji, or type its fallback.
+    A button that asks a question (a Deny's "why?") is only typed: a reaction carries no
+    answer, so the hint names the exact command with the answer in it."""
+    typed = "!" + button.fallback.lstrip("/!") if button.fallback else ""
+    if button.asks and typed:
+        return f"*{button.label}*: type `{typed.replace('REASON', '<reason>')}` — {button.asks}"
     ways = []
     emoji = emoji_for.get(button.label.lower())
     if emoji:
         ways.append(f"react {emoji}")
-    if button.fallback:
-        ways.append(f"type `!{button.fallback.lstrip('/!')}`")
+    if typed:
+        ways.append(f"type `{typed}`")
     return f"*{button.label}*: " + (" or ".join(ways) if ways else "not available in Matrix")
 
 
