@@ -141,7 +141,9 @@ class MattermostInbound:
             if asks is None:
                 context["sig"] = sign_button(self._key, channel_id, action_id)
             else:  # a reason form: what it asks is signed with the rest
-                hint = asks.fallback
+                # the typed way, through the umbrella command (answered wherever it is typed)
+                typed = asks.fallback.lstrip("/!").replace("REASON", "<reason>")
+                hint = f"{self.config.umbrella_command} {typed}" if typed else ""
                 context.update(asks=asks.asks, label=asks.label, hint=hint)
                 context["sig"] = sign_button(self._key, channel_id, action_id, asks.asks, asks.label, hint)
             return {"url": self.actions_url, "context": context}

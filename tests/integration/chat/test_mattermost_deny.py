@@ -71,7 +71,7 @@ async def test_deny_opens_a_dialog_and_its_reason_denies_the_run(
         dialog = await open_form(live, context, CAROL, post)
         [element] = dialog["dialog"]["elements"]
         assert element["type"] == "textarea" and element["name"] == "reason" and element["optional"] is False
-        assert dialog["dialog"]["title"] == "Deny" and "/deny 1" in dialog["dialog"]["introduction_text"]
+        assert dialog["dialog"]["title"] == "Deny" and "`/ops deny 1 <reason>`" in dialog["dialog"]["introduction_text"]
 
         sent = await live.fake.submit_dialog(dialog, {"reason": "not during the sale"}, http=live.http)
         assert sent is not None and sent.status_code == 200 and sent.json() == {}
@@ -153,7 +153,9 @@ async def test_the_fake_holds_trigger_ids_to_one_use_and_three_seconds(
         first = await live.http.post(live.url + "/mattermost/actions", json=click)
         assert first.json() == {}
         reused = await live.http.post(live.url + "/mattermost/actions", json=click)
-        assert "/deny 1" in reused.json()["ephemeral_text"], "a used trigger opens nothing; the typed way is named"
+        assert "/ops deny 1 <reason>" in reused.json()["ephemeral_text"], (
+            "a used trigger opens nothing; the typed way is named"
+        )
         late = live.fake.click(context, user_id=CAROL, post_id=post["id"])
         live.fake.triggers[late["trigger_id"]]["at"] -= 5_000
         expired = await live.http.post(live.url + "/mattermost/actions", json=late)
