@@ -78,7 +78,7 @@ async def test_deny_opens_a_dialog_and_its_reason_denies_the_run(
         await live.until(lambda: live.runs()[0].state == RunState.DENIED)
         audited = [e for e in live.system.audit.for_run(live.runs()[0].id) if e.action == "approval.denied"]
         assert [e.actor for e in audited] == ["carol"] and "not during the sale" in audited[0].summary
-        await live.until(lambda: any("not during the sale" in p["message"] for p in live.fake.posts.values()))
+        await live.until(lambda: "denied by carol: not during the sale" in live.fake.posts[post["id"]]["message"])
 
         # the same submission again (a replay) is refused and changes nothing
         again = await live.fake.submit_dialog(dialog, {"reason": "something else"}, http=live.http)
