@@ -41,9 +41,10 @@ from opsroom.chat.mattermost_dialog import (
     sign_button,
     unseal,
 )
+from opsroom.chat.mattermost_render import IntegrationFactory
 from opsroom.chat.mattermost_reply import CURRENT, ClickReply, CommandReply, RepliedPosts, Reply, trusted_response_url
 from opsroom.config.chat import MattermostConfig
-from opsroom.core import ActionEvent, Inbound, MessageEvent, MessageRef, Place
+from opsroom.core import ActionEvent, Button, Inbound, MessageEvent, MessageRef, Place
 from opsroom.web import intake
 
 log = logging.getLogger("opsroom.chat.mattermost")
@@ -135,8 +136,8 @@ class MattermostInbound:
 
     # -- buttons -----------------------------------------------------------------------
 
-    def _integration(self, channel_id: str) -> Any:
-        def integration(index: int, action_id: str, *, asks: Any = None) -> dict[str, Any]:
+    def _integration(self, channel_id: str) -> IntegrationFactory:
+        def integration(index: int, action_id: str, *, asks: Button | None = None) -> dict[str, Any]:
             context = {"action_id": action_id, "channel_id": channel_id}
             if asks is None:
                 context["sig"] = sign_button(self._key, channel_id, action_id)
