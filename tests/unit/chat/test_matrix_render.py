@@ -29,7 +29,7 @@ def approval() -> Message:
 def test_buttons_become_reaction_and_text_hints_and_never_leak_their_tokens() -> None:
     content = render(approval(), [("@carol:example.org", "carol")], EMOJI)
     assert "*Approve*: react ✅ or type `!approve 7`" in content["body"]
-    assert "*Deny*: react ❌ or type `!deny 7 REASON`" in content["body"]
+    assert "*Deny*: react ❌ or type `!deny 7 <reason>`" in content["body"]
     assert "tok-a" not in str(content) and "tok-d" not in str(content)
 
 
