@@ -195,14 +195,14 @@ class MattermostInbound:
         trigger = payload.get("trigger_id")
         context = payload["context"]
         if not isinstance(trigger, str) or not trigger:
-            return JSONResponse({"ephemeral_text": f"This Mattermost cannot open forms; type `{hint}` instead."})
+            return JSONResponse({"ephemeral_text": "This Mattermost cannot open forms; " + _typed_way(hint)})
         dialog = reason_dialog(label, str(context["asks"]), hint, seal(self._key, asked))
         try:
             opened = {"trigger_id": trigger, "url": self.dialog_url, "dialog": dialog}
             await self.api.call("POST", "/actions/dialogs/open", opened)
         except (MattermostError, httpx.HTTPError) as exc:
             log.warning("mattermost: could not open the reason form: %s", exc)
-            return JSONResponse({"ephemeral_text": f"The form did not open; type `{hint}` instead."})
+            return JSONResponse({"ephemeral_text": "The form did not open; " + _typed_way(hint)})
         return JSONResponse({})
 
     async def _dialog_endpoint(self, request: Request) -> Response:
@@ -287,6 +287,10 @@ class MattermostInbound:
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
         return spawn_handler(self._tasks, coro, "mattermost")
+
+
+def _typed_way(hint: str) -> str:
+    return f"type `{hint}` instead." if hint else "click again."
 
 
 async def _limited_body(request: Request) -> bytes | None:
