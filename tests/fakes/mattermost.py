@@ -27,17 +27,28 @@ Shapes follow Mattermost's published docs:
 - Interactive message buttons (``integration: {url, context}``; the click POSTs
   ``user_id``, ``user_name``, ``channel_id``, ``team_id``, ``post_id``, ``trigger_id``,
   ``type``, ``context``): https://developers.mattermost.com/integrate/plugins/interactive-messages/
+- Interactive dialogs (``POST /actions/dialogs/open`` with ``trigger_id``, ``url``, ``dialog``;
+  the trigger id names the clicker and expires after 3 s (``InteractiveDialogTriggerTimeout``),
+  and a client opens one dialog per trigger; the dialog is checked by ``OpenDialogRequest.IsValid``:
+  title 1–24 characters, element display names ≤ 24, names ≤ 300 and unique, help texts ≤ 150,
+  text ≤ 150 / textarea ≤ 3000 for default and placeholder, 0 ≤ min_length ≤ max_length, known
+  types; the submission POSTs ``type: dialog_submission``, ``callback_id``, ``state``,
+  ``user_id`` (from the session), ``channel_id``, ``team_id``, ``submission``, ``cancelled``, and
+  a cancel is sent only with ``notify_on_cancel``): server/public/model/integration_action.go,
+  https://developers.mattermost.com/integrate/plugins/interactive-dialogs/
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import secrets
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -49,6 +60,9 @@ BOT_TOKEN = "mm-bot-token-0123456789abcdef"
 BOT_ID = "botuserid0000000000000000a"
 TEAM_ID = "teamid00000000000000000000"
 COMMAND_TOKEN = "xr3j5x3p4pfk7kk6ck7b4e6ghh"
+TRIGGER_TIMEOUT_MS = 3000  # model.InteractiveDialogTriggerTimeoutMilliseconds
+ELEMENT_TYPES = {"text", "textarea", "select", "bool", "radio", "date", "datetime"}
+TEXT_SUBTYPES = {"", "text", "email", "number", "tel", "url", "password"}
 
 
 def new_id() -> str:
@@ -78,6 +92,8 @@ class FakeMattermost:
     base_url: str = ""
     channels: dict[str, dict[str, Any]] = field(default_factory=dict)  # id -> {id, type, name}
     sockets_down: bool = False  # while True, event sockets are refused (posts still land)
+    triggers: dict[str, dict[str, Any]] = field(default_factory=dict)  # trigger_id -> clicker, channel, time
+    dialogs: list[dict[str, Any]] = field(default_factory=list)  # opened dialogs (with the trigger's user)
     _sockets: list[WebSocket] = field(default_factory=list)
     _seq: int = 0
 
@@ -93,10 +109,70 @@ class FakeMattermost:
                 Route("/api/v4/posts/{post_id}/patch", self._patch_post, methods=["PUT"]),
                 Route("/api/v4/channels/{channel_id}/posts", self._channel_posts, methods=["GET"]),
                 Route("/api/v4/channels/{channel_id}", self._channel, methods=["GET"]),
+                Route("/api/v4/actions/dialogs/open", self._open_dialog, methods=["POST"]),
                 Route("/hooks/commands/{hook_id}", self._command_hook, methods=["POST"]),
                 WebSocketRoute("/api/v4/websocket", self._websocket),
             ]
         )
+
+    def trigger(self, user_id: str, channel_id: str) -> str:
+        """A trigger id as the server makes one for a click (base64 of id:user:millis:signature)."""
+        millis = int(time.time() * 1000)
+        raw = f"{new_id()}:{user_id}:{millis}:{base64.b64encode(secrets.token_bytes(8)).decode()}"
+        trigger = base64.b64encode(raw.encode()).decode()
+        self.triggers[trigger] = {"user_id": user_id, "channel_id": channel_id, "at": millis, "used": False}
+        return trigger
+
+    def click(self, context: dict[str, Any], *, user_id: str, post_id: str, channel_id: str = "") -> dict[str, Any]:
+        """A button click's POST body, with a fresh trigger id for the clicker."""
+        channel = channel_id or str(context.get("channel_id", ""))
+        body = action_click(context, user_id=user_id, post_id=post_id, channel_id=channel)
+        body["trigger_id"] = self.trigger(user_id, channel)
+        return body
+
+    async def _open_dialog(self, request: Request) -> JSONResponse:
+        body, err = await self._enter(request)
+        if err:
+            return err
+        if not isinstance(body, dict):
+            return self._error(400, "Invalid or missing dialog in request body.")
+        problems = dialog_errors(body)
+        if problems:
+            return self._error(400, "; ".join(problems))
+        trigger = self.triggers.get(body["trigger_id"])
+        if trigger is None:
+            return self._error(400, "Unable to decode the trigger ID.")
+        if int(time.time() * 1000) - trigger["at"] > TRIGGER_TIMEOUT_MS:
+            return self._error(400, "Trigger ID for interactive dialog is expired. Trigger IDs live for 3s.")
+        if trigger["used"]:
+            return self._error(400, "Trigger ID was already used to open a dialog.")
+        trigger["used"] = True
+        self.dialogs.append({**body, "user_id": trigger["user_id"], "channel_id": trigger["channel_id"]})
+        return JSONResponse({"status": "OK"})
+
+    async def submit_dialog(
+        self,
+        dialog: dict[str, Any],
+        submission: dict[str, Any] | None = None,
+        *,
+        cancelled: bool = False,
+        http: httpx.AsyncClient,
+    ) -> httpx.Response | None:
+        """What the server POSTs to the dialog's URL when its user submits (or cancels) it;
+        None when nothing is sent (a cancel without ``notify_on_cancel``)."""
+        if cancelled and not dialog["dialog"].get("notify_on_cancel"):
+            return None
+        body = {
+            "type": "dialog_submission",
+            "callback_id": dialog["dialog"].get("callback_id", ""),
+            "state": dialog["dialog"].get("state", ""),
+            "user_id": dialog["user_id"],
+            "channel_id": dialog["channel_id"],
+            "team_id": TEAM_ID,
+            "submission": {} if cancelled else (submission or {}),
+            "cancelled": cancelled,
+        }
+        return await http.post(dialog["url"], json=body)
 
     def response_url(self, user_id: str, channel_id: str, root_id: str = "") -> str:
         hook = new_id()
@@ -399,3 +475,39 @@ def action_click(
         "data_source": "",
         "context": context,
     }
+
+
+def dialog_errors(request: dict[str, Any]) -> list[str]:
+    """What Mattermost's ``OpenDialogRequest.IsValid`` refuses in a dialog open request."""
+    problems = []
+    if not request.get("url"):
+        problems.append("empty URL")
+    if not request.get("trigger_id"):
+        problems.append("empty trigger id")
+    dialog = request.get("dialog") or {}
+    title = dialog.get("title") or ""
+    if not title or len(title) > 24:
+        problems.append(f"invalid dialog title {title!r}")
+    names: set[str] = set()
+    for element in dialog.get("elements") or []:
+        name = element.get("name", "")
+        if name in names:
+            problems.append(f"duplicate dialog element {name!r}")
+        names.add(name)
+        low, high = element.get("min_length", 0), element.get("max_length", 0)
+        if low < 0 or low > high:
+            problems.append(f"{name!r}: min_length {low} / max_length {high}")
+        for key, limit in (("display_name", 24), ("name", 300), ("help_text", 150)):
+            if len(element.get(key) or "") > limit:
+                problems.append(f"{name!r}: {key} longer than {limit}")
+        kind = element.get("type")
+        if kind not in ELEMENT_TYPES:
+            problems.append(f"invalid element type: {kind!r}")
+        if kind in ("text", "textarea"):
+            limit = 150 if kind == "text" else 3000
+            for key in ("default", "placeholder"):
+                if len(element.get(key) or "") > limit:
+                    problems.append(f"{name!r}: {key} longer than {limit}")
+            if element.get("subtype", "") not in TEXT_SUBTYPES:
+                problems.append(f"{name!r}: invalid subtype")
+    return problems

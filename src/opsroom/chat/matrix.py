@@ -29,7 +29,7 @@ from typing import Any
 
 from opsroom.chat.base import Capabilities, InboundHandler, spawn_handler
 from opsroom.chat.base import finish_tasks as _finish
-from opsroom.chat.matrix_render import render
+from opsroom.chat.matrix_render import render, typed_command
 from opsroom.chat.matrix_state import MatrixState
 from opsroom.chat.pacing import Outbox
 from opsroom.config.chat import MatrixConfig
@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 CATCH_UP_SECONDS = 600.0  # commands older than this when first seen are not run
 RETRY_SECONDS = 2.0
 _VARIATION = re.compile("[\ufe0e\ufe0f]")
+TYPED = "typed:"  # a remembered button pressed by typing only (it asks a question)
 
 
 class MatrixError(OpsroomError):
@@ -256,6 +257,11 @@ class MatrixAdapter:
         if saved is None or saved.room_id != room_id:
             return
         place = self._place(room_id, saved.thread)
+        if saved.action_id.startswith(TYPED):
+            typed = saved.action_id[len(TYPED) :]
+            answer = Message.plain(f"To {(label or '').lower()}, type `{typed}`: a reaction cannot say why.", "info")
+            self._spawn(self._answer(place, answer))
+            return
         self._spawn(
             self._emit(
                 ActionEvent(
@@ -270,6 +276,9 @@ class MatrixAdapter:
         )
 
     # -- handing on --------------------------------------------------------------------
+
+    async def _answer(self, place: Place, message: Message) -> None:
+        await self.send(place, message)
 
     async def _emit(self, event: Inbound) -> None:
         handler = self._handler
@@ -314,8 +323,10 @@ class MatrixAdapter:
         return str(resp.event_id)
 
     def _remember(self, event_id: str, place: Place, message: Message) -> None:
+        # A button that asks a question (a Deny's "why?") cannot be pressed by a reaction,
+        # which carries no answer: its reaction is answered with the command to type.
         buttons = {
-            b.label.lower(): b.action_id
+            b.label.lower(): (TYPED + typed_command(b) if b.asks and b.fallback else b.action_id)
             for block in message.blocks
             if isinstance(block, Actions)
             for b in block.buttons

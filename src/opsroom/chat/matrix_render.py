@@ -66,14 +66,24 @@ def _truncate(text: str, limit: int) -> str:
     return text if len(text) <= limit else "… (truncated)\n" + text[-(limit - 20) :]
 
 
+def typed_command(button: Button) -> str:
+    """The command that presses ``button`` by typing (``!deny 7 <reason>``), or ""."""
+    return ("!" + button.fallback.lstrip("/!")).replace("REASON", "<reason>") if button.fallback else ""
+
+
 def button_hint(button: Button, emoji_for: dict[str, str]) -> str:
-    """How to press ``button`` without buttons: react with its emoji, or type its fallback."""
+    """How to press ``button`` without buttons: react with its emoji, or type its fallback.
+    A button that asks a question (a Deny's "why?") is only typed: a reaction carries no
+    answer, so the hint names the exact command with the answer in it."""
+    typed = typed_command(button)
+    if button.asks and typed:
+        return f"*{button.label}*: type `{typed}` — {button.asks}"
     ways = []
     emoji = emoji_for.get(button.label.lower())
     if emoji:
         ways.append(f"react {emoji}")
-    if button.fallback:
-        ways.append(f"type `!{button.fallback.lstrip('/!')}`")
+    if typed:
+        ways.append(f"type `{typed}`")
     return f"*{button.label}*: " + (" or ".join(ways) if ways else "not available in Matrix")
 
 

@@ -4,11 +4,8 @@ slash commands and interactive buttons over HTTP.
 - A bot account with an access token; ``posted`` events arrive on ``/api/v4/websocket``
   (the post is a JSON string in ``data.post``). The socket reconnects with exponential
   back-off; the bot's own posts and system/bot/webhook posts are ignored.
-- Slash commands POST to ``/mattermost/command``; each request's token is compared in
-  constant time with the configured command tokens; anything else is a 401.
-- Buttons are interactive message actions that POST to ``/mattermost/actions``. Their
-  ``context`` carries the engine's signed action id plus our own HMAC over it and the
-  channel, so nobody can forge or move a click; an unsigned or altered one is a 401.
+- Slash commands, button clicks and reason forms come over HTTP (mattermost_inbound.py:
+  tokens, signed button contexts, sealed dialog states).
 - Posts and edits (``POST /posts`` with ``root_id``, ``PUT /posts/{id}/patch``) are paced
   per channel; a 429 waits ``Retry-After`` and tries again.
 """
@@ -18,60 +15,36 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import hashlib
-import hmac
 import json
 import logging
 import random
 import re
 import urllib.parse
-import uuid
 from collections import OrderedDict
-from collections.abc import Coroutine
 from typing import Any
 
 import httpx
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from opsroom.chat.base import Capabilities, InboundHandler, spawn_handler
+from opsroom.chat.base import Capabilities, InboundHandler
 from opsroom.chat.mattermost_api import MattermostApi, MattermostError
 from opsroom.chat.mattermost_events import Bot, CatchUp, message_event, ws_url
+from opsroom.chat.mattermost_inbound import MattermostInbound
 from opsroom.chat.mattermost_render import render
-from opsroom.chat.mattermost_reply import (
-    CURRENT,
-    ClickReply,
-    CommandReply,
-    RepliedPosts,
-    Reply,
-    trusted_response_url,
-)
+from opsroom.chat.mattermost_reply import CURRENT, ClickReply, CommandReply, RepliedPosts, Reply
 from opsroom.chat.pacing import Outbox
 from opsroom.config.chat import MattermostConfig
-from opsroom.core import (
-    ActionEvent,
-    Inbound,
-    Message,
-    MessageEvent,
-    MessageRef,
-    Place,
-    Principal,
-)
-from opsroom.web import intake
+from opsroom.core import Message, MessageRef, Place, Principal
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 64_000
-SEEN_DELIVERIES = 10_000
-USER_CACHE_SECONDS = 3600.0
-MAX_429_RETRIES = 3
 EPHEMERAL_PREFIX = "ephemeral:"
 RESPONDED_PREFIX = "responded:"
 FORBIDDEN = 403  # Mattermost's answer when the bot lacks a permission or channel membership
 _USER_ID = re.compile(r"[a-z0-9]{26}")
 
 
-class MattermostAdapter:
+class MattermostAdapter(MattermostInbound):
     name = "mattermost"
     capabilities = Capabilities(threads=True, buttons=True, edits=True, ephemeral=True)
 
@@ -126,6 +99,7 @@ class MattermostAdapter:
         return [
             Route("/mattermost/command", self._command_endpoint, methods=["POST"], name="mattermost_command"),
             Route("/mattermost/actions", self._actions_endpoint, methods=["POST"], name="mattermost_actions"),
+            Route("/mattermost/actions/dialog", self._dialog_endpoint, methods=["POST"], name="mattermost_dialog"),
         ]
 
     # -- the event socket --------------------------------------------------------------
@@ -183,185 +157,6 @@ class MattermostAdapter:
             log.info("mattermost: caught up on %d posts missed while the socket was down", len(missed))
         for data in missed:
             self._on_posted(data)
-
-    # -- HTTP endpoints ----------------------------------------------------------------
-
-    def _token_ok(self, token: str) -> bool:
-        ok = False
-        for expected in self.config.command_tokens:  # no early exit: same time for every token
-            ok |= bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
-        return ok
-
-    async def _command_endpoint(self, request: Request) -> Response:
-        body = await _limited_body(request)
-        if body is None:
-            return JSONResponse({"text": "request too large"}, status_code=413)
-        header = request.headers.get("authorization", "")
-        if header.startswith("Token ") and not self._token_ok(header[6:]):
-            return JSONResponse({"text": "unknown command token"}, status_code=401)  # before parsing
-        try:
-            form = intake.form(body)
-        except intake.BadBody as exc:
-            return JSONResponse({"text": str(exc)}, status_code=400)
-        token = header[6:] if header.startswith("Token ") else form.get("token", "")
-        if not self._token_ok(token):
-            return JSONResponse({"text": "unknown command token"}, status_code=401)
-        if self._handler is None:
-            return JSONResponse(
-                {"response_type": "ephemeral", "text": "opsroom is starting, try again shortly"},
-                status_code=503,
-            )
-        command = form.get("command", "")
-        args = form.get("text", "").strip()
-        if command == self.config.umbrella_command:
-            text = args or "help"
-        else:
-            text = f"{command.lstrip('/')} {args}".strip()
-        # Without a trigger_id the body names the delivery: a replayed request is the same one
-        # (the engine's durable dedup drops it) instead of running the command again.
-        delivery = f"mattermost:cmd:{form.get('trigger_id') or hashlib.sha256(body).hexdigest()[:32]}"
-        if self._first_time(delivery):
-            channel_name = form.get("channel_name", "")
-            is_direct = "__" in channel_name  # DM channel names are "<id>__<id>"
-            place = Place(
-                "mattermost",
-                form.get("channel_id", ""),
-                form.get("root_id") or None,  # typed in a thread: answered in that thread
-                is_direct,
-                "" if is_direct or not channel_name else "#" + channel_name,
-            )
-            reply = CommandReply(
-                place.channel,
-                form.get("user_id", ""),
-                trusted_response_url(form.get("response_url", ""), self.config.site_url or self.config.url),
-                self.http,
-            )
-            self._replied.remember(reply)
-            self._spawn(
-                self._replying(
-                    reply,
-                    self._emit(
-                        MessageEvent(
-                            place=place,
-                            sender_id=form.get("user_id", ""),
-                            text=text,
-                            addressed=True,
-                            event_id=delivery,
-                            sender_name=form.get("user_name", ""),
-                        )
-                    ),
-                )
-            )
-        return JSONResponse({})  # nothing posted now; the engine answers in the channel
-
-    def _sign(self, channel_id: str, action_id: str) -> str:
-        return hmac.new(self._key, f"{channel_id}\n{action_id}".encode(), hashlib.sha256).hexdigest()
-
-    def _integration(self, channel_id: str) -> Any:
-        def integration(index: int, action_id: str) -> dict[str, Any]:
-            return {
-                "url": self.actions_url,
-                "context": {
-                    "action_id": action_id,
-                    "channel_id": channel_id,
-                    "sig": self._sign(channel_id, action_id),
-                },
-            }
-
-        return integration
-
-    async def _actions_endpoint(self, request: Request) -> Response:
-        body = await _limited_body(request)
-        if body is None:
-            return JSONResponse({"ephemeral_text": "request too large"}, status_code=413)
-        try:
-            payload = intake.loads(body)  # no NaN, huge numbers or deep nesting: a 401, not a 500
-            context = payload.get("context") or {}
-            action_id, channel, sig = context["action_id"], context["channel_id"], context["sig"]
-            user, post_id = payload["user_id"], payload.get("post_id", "")
-            if not all(isinstance(v, str) for v in (action_id, channel, sig, user, post_id)):
-                raise TypeError("non-string field")
-        except (ValueError, KeyError, TypeError, AttributeError):
-            return JSONResponse({"ephemeral_text": "That button is not valid."}, status_code=401)
-        # The click must carry our signature and come from the channel the button was posted in.
-        if not hmac.compare_digest(sig, self._sign(channel, action_id)) or payload.get("channel_id") != channel:
-            return JSONResponse({"ephemeral_text": "That button is not valid."}, status_code=401)
-        if self._handler is None:
-            return JSONResponse({"ephemeral_text": "opsroom is starting, try again shortly"}, status_code=503)
-        delivery = f"mattermost:action:{payload.get('trigger_id') or uuid.uuid4().hex}"
-        if not self._first_time(delivery):
-            return JSONResponse({})
-        reply = ClickReply(channel, user)
-        task = self._spawn(
-            self._replying(
-                reply, self._emit_action(channel, post_id, user, action_id, delivery, str(payload.get("user_name", "")))
-            )
-        )
-        # Wait briefly for the engine's answer: a refusal then shows to the clicker as
-        # ephemeral_text, which needs no permission (ephemeral posts need system admin).
-        await asyncio.wait({task}, timeout=self.config.click_answer_seconds)
-        reply.open = False
-        return JSONResponse({"ephemeral_text": "\n\n".join(reply.texts)} if reply.texts else {})
-
-    async def _emit_action(
-        self, channel: str, post_id: str, user: str, action_id: str, delivery: str, user_name: str
-    ) -> None:
-        root = None
-        if post_id:
-            try:
-                root = (await self.api.call("GET", f"/posts/{post_id}")).get("root_id") or None
-            except (MattermostError, httpx.HTTPError):
-                pass
-        place = Place("mattermost", channel, root)
-        ref = MessageRef(place, post_id) if post_id else None
-        await self._emit(
-            ActionEvent(
-                place=place,
-                sender_id=user,
-                action_id=action_id,
-                message=ref,
-                event_id=delivery,
-                sender_name=user_name,
-            )
-        )
-
-    # -- handing on --------------------------------------------------------------------
-
-    async def _emit(self, event: Inbound) -> None:
-        if isinstance(event, MessageEvent):
-            info = await self.api.user(event.sender_id)
-            event = MessageEvent(
-                place=event.place,
-                sender_id=event.sender_id,
-                text=event.text,
-                message_id=event.message_id,
-                addressed=event.addressed,
-                event_id=event.event_id,
-                sender_name=event.sender_name or info.get("username", ""),
-                sender_email=info.get("email", "") if self.config.lookup_emails else "",
-            )
-        elif self.config.lookup_emails and not event.sender_email:
-            info = await self.api.user(event.sender_id)
-            event = dataclasses.replace(event, sender_email=info.get("email", ""))
-        handler = self._handler
-        if handler is not None:
-            await handler(event)
-
-    def _first_time(self, delivery: str) -> bool:
-        if delivery in self._seen:
-            return False
-        self._seen[delivery] = None
-        if len(self._seen) > SEEN_DELIVERIES:
-            self._seen.popitem(last=False)
-        return True
-
-    @staticmethod
-    async def _replying(reply: Reply, coro: Coroutine[Any, Any, None]) -> None:
-        CURRENT.set(reply)  # this task's context: answers to this command/click go back its way
-        await coro
-
-    def _spawn(self, coro: Coroutine[Any, Any, None]) -> asyncio.Task[None]:
-        return spawn_handler(self._tasks, coro, "mattermost")
 
     # -- outbound ----------------------------------------------------------------------
 
@@ -469,18 +264,6 @@ class MattermostAdapter:
             )
 
         await self.outbox.edit(ref.place.channel, ref.message_id, message, patch)
-
-
-async def _limited_body(request: Request) -> bytes | None:
-    """The body, or None when it is larger than any Mattermost request would be."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def build_mattermost_adapter(loaded: Any, *, signing_key: bytes) -> MattermostAdapter | None:

@@ -9,11 +9,10 @@ broken with a zero-width space.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
-from typing import Any
+from typing import Any, Protocol
 
 from opsroom.chat.render import tone_emoji
-from opsroom.core import Actions, Code, Context, Fields, Message, Section
+from opsroom.core import Actions, Button, Code, Context, Fields, Message, Section
 from opsroom.core.message import Tone
 
 POST_LIMIT = 16_000  # Mattermost's limit is 16383 characters
@@ -32,8 +31,12 @@ _LINK = re.compile(r"<((?:https?://|mailto:)[^\s<>|]+)(?:\|([^<>]*))?>")
 _BOLD = re.compile(r"(?<![\w*])\*(?=\S)([^*\n]+?)(?<=\S)\*(?![\w*])")
 _BROADCAST = re.compile(r"@(channel|all|here)\b", re.IGNORECASE)
 
-# Builds the integration block of a button: (button index, signed action id) -> integration.
-IntegrationFactory = Callable[[int, str], dict[str, Any]]
+
+class IntegrationFactory(Protocol):
+    """Builds the integration block of a button from its index and signed action id; a
+    button that asks a question (``Button.asks``) is passed as ``asks`` (its reason form)."""
+
+    def __call__(self, index: int, action_id: str, *, asks: Button | None = None) -> dict[str, Any]: ...
 
 
 def markdown(text: str) -> str:
@@ -87,7 +90,11 @@ def render(message: Message, mentions: list[str], integration: IntegrationFactor
                         "type": "button",
                         "name": button.label[:80] if button.label.strip() else "(button)",
                         "style": style,
-                        "integration": integration(index, button.action_id),
+                        "integration": (
+                            integration(index, button.action_id, asks=button)
+                            if button.asks
+                            else integration(index, button.action_id)
+                        ),
                     }
                 )
                 index += 1

@@ -1,16 +1,16 @@
 """Microsoft Teams adapter on the Microsoft 365 Agents SDK (``microsoft-agents-hosting-core``).
 
 - ``POST /teams/messages`` on opsroom's own server. The caller is authenticated before the
-  body is read: the bearer token is checked by the SDK's ``JwtTokenValidator`` (signature
-  from the published keys, audience = app id, issuer allow-list on, expiry), then the request
-  goes through the SDK's framework-neutral ``HttpAdapterBase.process_request``, which also
-  checks the token's service URL claim against the activity. No token, no turn — only the
-  explicit ``local_development_without_auth`` switch accepts anonymous callers.
+  body is read (teams_http.py: the SDK's ``JwtTokenValidator``), then the request goes through
+  the SDK's framework-neutral ``HttpAdapterBase.process_request``, which also checks the
+  token's service URL claim against the activity. No token, no turn — only the explicit
+  ``local_development_without_auth`` switch accepts anonymous callers.
 - Every turn stores the conversation reference (service URL, ids), so alerts, escalations and
   approval requests are proactive messages to any conversation the bot has seen.
 - Messages are Adaptive Cards (teams_render); buttons are ``Action.Execute`` with an
   ``Action.Submit`` fallback. Their data carries the engine's signed action id plus our HMAC
-  over it and the conversation, so a button cannot be forged or replayed elsewhere.
+  over it and the conversation, so a button cannot be forged or replayed elsewhere. A button
+  that asks (a Deny's "why?") shows a required text box first; its answer rides in the data.
 - A run's card is refreshed in place (``update_activity``); replies go to the reply chain
   (``<conversation>;messageid=<root>``); a 429 from Teams waits ``Retry-After`` and retries.
 - People are their Entra object id (``from.aadObjectId``); the directory maps it
@@ -24,7 +24,6 @@ import hashlib
 import hmac
 import logging
 import time
-import urllib.parse
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -44,8 +43,6 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 from microsoft_agents.hosting.core._http_adapter_base import HttpAdapterBase
-from microsoft_agents.hosting.core.authorization.jwt import JwtTokenValidator
-from microsoft_agents.hosting.core.security import OutboundHostValidator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -54,7 +51,8 @@ from opsroom.chat.base import Capabilities, InboundHandler, spawn_handler
 from opsroom.chat.base import finish_tasks as _finish
 from opsroom.chat.local_state import LocalState
 from opsroom.chat.pacing import Outbox
-from opsroom.chat.teams_render import ACTION_VERB, activity_body
+from opsroom.chat.teams_http import StarletteRequest, authenticate, http_adapter, same_service_host
+from opsroom.chat.teams_render import ACTION_VERB, ANSWER_INPUT, activity_body
 from opsroom.config.chat import TeamsConfig
 from opsroom.core import ActionEvent, Inbound, Message, MessageEvent, MessageRef, OpsroomError, Place
 from opsroom.web import intake
@@ -74,48 +72,6 @@ def split_conversation(conversation_id: str) -> tuple[str, str | None]:
     """``19:x@thread.tacv2;messageid=123`` → (``19:x@thread.tacv2``, ``123``)."""
     base, _, rest = conversation_id.partition(";messageid=")
     return base, rest or None
-
-
-def _same_service_host(claims: ClaimsIdentity, body: dict[str, Any]) -> bool:
-    """The activity's serviceUrl is where opsroom will send the answer (with its credentials):
-    it must be the host the token names. The SDK checks this too, but only with its host
-    validator on, which local development turns off."""
-    claimed = claims.get_claim_value("serviceurl")
-    if not claimed:
-        return True  # anonymous (local development) or a token without the claim: the SDK's checks apply
-    return bool(
-        urllib.parse.urlsplit(str(claimed)).hostname
-        == urllib.parse.urlsplit(str(body.get("serviceUrl") or "")).hostname
-    )
-
-
-class StarletteRequest:
-    """The SDK's ``HttpRequestProtocol`` over an already-read Starlette request."""
-
-    def __init__(self, request: Request, body: dict[str, Any], claims: ClaimsIdentity) -> None:
-        self._request, self._body, self._claims = request, body, claims
-
-    @property
-    def method(self) -> str:
-        return self._request.method
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return dict(self._request.headers)
-
-    async def json(self) -> dict[str, Any]:
-        return self._body
-
-    def get_claims_identity(self) -> ClaimsIdentity:
-        return self._claims
-
-    def get_path_param(self, name: str) -> str:
-        return str(self._request.path_params.get(name, ""))
-
-
-class StarletteHttpAdapter(HttpAdapterBase):
-    """The SDK's HTTP adapter logic (activity checks, service URL claim, invoke responses,
-    outbound connector clients), fed by our Starlette route instead of an aiohttp server."""
 
 
 class TeamsAdapter:
@@ -178,20 +134,8 @@ class TeamsAdapter:
 
     # -- the HTTP entry point ----------------------------------------------------------
 
-    async def _authenticate(self, header: str) -> ClaimsIdentity | None:
-        if self.auth is None:
-            return ClaimsIdentity({})
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token or " " in token:
-            return None
-        try:
-            return await JwtTokenValidator(self.auth).validate_token(token)
-        except Exception as exc:  # any failure to validate is a refusal, never a crash
-            log.warning("teams: refused an activity: %s", type(exc).__name__)
-            return None
-
     async def _messages_endpoint(self, request: Request) -> Response:
-        claims = await self._authenticate(request.headers.get("authorization", ""))
+        claims = await authenticate(self.auth, request.headers.get("authorization", ""))
         if claims is None:
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         raw = b""
@@ -205,7 +149,7 @@ class TeamsAdapter:
                 raise ValueError("not an object")
         except ValueError:
             return JSONResponse({"error": "the body is not a JSON activity"}, status_code=400)
-        if not _same_service_host(claims, body):
+        if not same_service_host(claims, body):
             log.warning("teams: refused an activity whose serviceUrl is not the one its token was issued for")
             return JSONResponse({"error": "unauthorized"}, status_code=401)
         if self._handler is None:
@@ -303,6 +247,7 @@ class TeamsAdapter:
         upn = await self._upn(context, sender)
         place = self._place(activity)
         ref = MessageRef(place, activity.reply_to_id) if activity.reply_to_id else None
+        answer = data.get(ANSWER_INPUT)  # what the card's text box asked for (a Deny's reason)
         self._spawn(
             self._emit(
                 ActionEvent(
@@ -313,6 +258,7 @@ class TeamsAdapter:
                     event_id=f"teams:{activity.conversation.id}:{activity.id}",
                     sender_name=name,
                     sender_email=upn,
+                    value=answer.strip()[:2000] if isinstance(answer, str) else "",
                 )
             )
         )
@@ -450,9 +396,4 @@ def build_teams_adapter(loaded: Any, *, state_dir: Path, signing_key: bytes) -> 
     )
 
 
-def http_adapter(config: TeamsConfig, connections: Connections) -> StarletteHttpAdapter:
-    """The SDK adapter with its host validator on: only Microsoft's service hosts (plus
-    ``service_hosts``) are accepted as an activity's serviceUrl, and the URL's host must match
-    the token's ``serviceurl`` claim — so a valid token cannot point opsroom elsewhere."""
-    validator = OutboundHostValidator(config.service_hosts, enabled=not config.local_service_urls)
-    return StarletteHttpAdapter(connection_manager=connections, host_validator=validator)
+__all__ = ["TeamsAdapter", "TeamsError", "build_teams_adapter", "http_adapter", "split_conversation"]

@@ -17,10 +17,12 @@ from collections.abc import Callable
 from typing import Any
 
 from opsroom.chat.render import TONE_EMOJI, tone_emoji
-from opsroom.core import Actions, Code, Context, Fields, Message, Section
+from opsroom.core import Actions, Button, Code, Context, Fields, Message, Section
 
 CARD_CONTENT_TYPE = "application/vnd.microsoft.card.adaptive"
 ACTION_VERB = "opsroom.action"
+ANSWER_INPUT = "reason"  # the Input.Text of a button that asks (its value comes back in the data)
+ANSWER_MAX = 300  # what the guardrails keep of a reason
 CARD_BUDGET = 24_000  # bytes of JSON; Teams' own limit is about 28 KB per message
 CODE_LIMIT = 12_000
 
@@ -51,7 +53,8 @@ def _code(text: str, limit: int) -> str:
     return text if len(text) <= limit else "… (truncated)\n" + text[-(limit - 20) :]
 
 
-def _button(label: str, style: str, data: dict[str, Any]) -> dict[str, Any]:
+def _button(button: Button | str, style: str, data: dict[str, Any]) -> dict[str, Any]:
+    label = button if isinstance(button, str) else button.label
     action: dict[str, Any] = {
         "type": "Action.Execute",
         "title": label[:50],
@@ -62,6 +65,29 @@ def _button(label: str, style: str, data: dict[str, Any]) -> dict[str, Any]:
     if style in ("positive", "destructive"):
         action["style"] = style
     return action
+
+
+def _asking(button: Button, style: str, data: dict[str, Any]) -> dict[str, Any]:
+    """A button that asks a question first (a Deny's "why?"): it shows a small card with a
+    required text box and the real button, whose click carries the answer (``reason``) in
+    its data. Teams does not send the click while the box is empty."""
+    form = {
+        "type": "AdaptiveCard",
+        "body": [
+            {
+                "type": "Input.Text",
+                "id": ANSWER_INPUT,
+                "label": button.asks,
+                "isRequired": True,
+                "isMultiline": True,
+                "maxLength": ANSWER_MAX,
+                "placeholder": "e.g. not during the sale",
+                "errorMessage": "Say why: the requester sees it, and it is audited.",
+            }
+        ],
+        "actions": [_button(button.label, style, data)],
+    }
+    return {"type": "Action.ShowCard", "title": button.label[:50], "card": form}
 
 
 def card(
@@ -99,7 +125,8 @@ def card(
                     actions.append({"type": "Action.OpenUrl", "title": button.label[:50], "url": button.url})
                 else:
                     style = {"primary": "positive", "danger": "destructive"}.get(button.style, "default")
-                    actions.append(_button(button.label, style, data_for(button.action_id)))
+                    make = _asking if button.asks else _button
+                    actions.append(make(button, style, data_for(button.action_id)))
     if icon and body:
         first = next((b for b in body if b["type"] == "TextBlock" and not b["text"].startswith("<at>")), None)
         if first is not None:

@@ -176,6 +176,24 @@ async def test_an_approval_by_reaction_counts_only_from_an_approver(
         assert ("approval.approved", "carol") in actions
 
 
+async def test_a_deny_names_the_command_to_type_and_the_typed_reason_denies(
+    tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with matrix_room(tmp_path, db_url, synapse, monkeypatch) as room:
+        await room.people["alice"].say(room.room_id, "!deploy payments production")
+        request = await room.bot_says("needs approval")
+        assert "Deny*: type `!deny 1 <reason>`" in body_of(request) and "react ❌" not in body_of(request)
+        # a ❌ reaction cannot carry the reason: it is answered with exactly what to type
+        await room.people["carol"].react(room.room_id, request["event_id"], "❌")
+        await room.bot_says("To deny, type `!deny 1 <reason>`")
+        assert room.runs()[0].state == RunState.AWAITING_APPROVAL
+        await room.people["carol"].say(room.room_id, "!deny 1 not during the sale")
+        await room.until(lambda: room.runs()[0].state == RunState.DENIED)
+        [denied] = [e for e in room.system.audit.for_run(room.runs()[0].id) if e.action == "approval.denied"]
+        assert denied.actor == "carol" and "not during the sale" in denied.summary
+        await room.bot_says("run #1 denied by carol: not during the sale")
+
+
 async def test_a_command_the_policy_denies_is_refused_and_nothing_runs(
     tmp_path: Path, db_url: str, synapse: Synapse, monkeypatch: pytest.MonkeyPatch
 ) -> None:

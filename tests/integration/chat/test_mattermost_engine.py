@@ -88,11 +88,18 @@ class Live:
 
 
 @asynccontextmanager
-async def live_system(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Live]:
+async def live_system(
+    tmp_path: Path,
+    db_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+    data: dict[str, Any] | None = None,
+    users: dict[str, dict[str, Any]] | None = None,
+) -> AsyncIterator[Live]:
     fake = FakeMattermost(
         users={
             ALICE: {"id": ALICE, "username": "alice", "email": "alice@example.com"},
             MALLORY: {"id": MALLORY, "username": "mallory", "email": "mallory@example.com"},
+            **(users or {}),
         }
     )
     async with serve(fake.app()) as fake_url:
@@ -102,7 +109,7 @@ async def live_system(tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPat
         system, _ = make_system(
             tmp_path,
             db_url,
-            demo_with_mattermost_users(),
+            data or demo_with_mattermost_users(),
             adapter=adapter,  # type: ignore[arg-type]
             monkeypatch=monkeypatch,
         )

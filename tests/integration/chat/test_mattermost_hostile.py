@@ -1,6 +1,6 @@
 """Hostile requests to the Mattermost endpoints: a wrong token is refused before the body is
-parsed, malformed bodies get a 4xx, a replayed slash command without trigger_id runs once, and
-nothing reaches the engine."""
+parsed, malformed bodies (clicks and dialog submissions) get a 4xx, a replayed slash command
+without trigger_id runs once, and nothing reaches the engine."""
 
 from __future__ import annotations
 
@@ -55,11 +55,10 @@ async def test_a_wrong_header_token_is_refused_before_the_body_is_read() -> None
         b"\xff\xfe",
     ],
 )
-async def test_malformed_button_clicks_get_a_4xx(body: bytes) -> None:
+@pytest.mark.parametrize("path", ["/mattermost/actions", "/mattermost/actions/dialog"])
+async def test_malformed_button_clicks_and_dialog_submissions_get_a_4xx(body: bytes, path: str) -> None:
     async with mm_env() as env:
-        answer = await env.http.post(
-            env.url + "/mattermost/actions", content=body, headers={"Content-Type": "application/json"}
-        )
+        answer = await env.http.post(env.url + path, content=body, headers={"Content-Type": "application/json"})
         await asyncio.sleep(0.05)
     assert 400 <= answer.status_code < 500 and env.recorder.events == []
 
@@ -67,7 +66,7 @@ async def test_malformed_button_clicks_get_a_4xx(body: bytes) -> None:
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     body=st.one_of(st.binary(max_size=2000), JSON_VALUES.map(lambda v: json.dumps(v).encode())),
-    path=st.sampled_from(["/mattermost/command", "/mattermost/actions"]),
+    path=st.sampled_from(["/mattermost/command", "/mattermost/actions", "/mattermost/actions/dialog"]),
 )
 def test_fuzzed_bodies_never_get_a_5xx_or_reach_the_engine(body: bytes, path: str) -> None:
     async def go() -> None:

@@ -29,8 +29,15 @@ def approval() -> Message:
 def test_buttons_become_reaction_and_text_hints_and_never_leak_their_tokens() -> None:
     content = render(approval(), [("@carol:example.org", "carol")], EMOJI)
     assert "*Approve*: react ✅ or type `!approve 7`" in content["body"]
-    assert "*Deny*: react ❌ or type `!deny 7 REASON`" in content["body"]
+    assert "*Deny*: react ❌ or type `!deny 7 <reason>`" in content["body"]
     assert "tok-a" not in str(content) and "tok-d" not in str(content)
+
+
+def test_a_deny_that_asks_why_names_exactly_what_to_type_and_offers_no_reaction() -> None:
+    asking = Button("Deny", "tok-d", "danger", "/deny 7 REASON", asks="Why deny? (required; the requester sees it)")
+    content = render(Message("x", (Actions((asking,)),)), [], EMOJI)
+    assert "*Deny*: type `!deny 7 <reason>` — Why deny? (required; the requester sees it)" in content["body"]
+    assert "❌" not in content["body"], "a reaction cannot carry the reason"
 
 
 def test_approvers_are_pinged_with_pills_and_only_they_are_notified() -> None:

@@ -8,7 +8,7 @@ from opsroom.chat.mattermost_render import markdown, render
 from opsroom.core import Actions, Button, Code, Context, Fields, Message, Section
 
 
-def integration(index: int, action_id: str) -> dict[str, Any]:
+def integration(index: int, action_id: str, **_: Any) -> dict[str, Any]:
     return {"url": "https://o.example.com/mattermost/actions", "context": {"action_id": action_id}}
 
 

@@ -75,7 +75,7 @@ def all_messages() -> list[tuple[str, Message]]:
 CASES = all_messages()
 
 
-def _integration(index: int, action_id: str) -> dict[str, Any]:
+def _integration(index: int, action_id: str, **_: Any) -> dict[str, Any]:
     return {"url": "https://opsroom.example.com/mattermost/actions", "context": {"action_id": action_id}}
 
 
