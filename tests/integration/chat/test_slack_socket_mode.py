@@ -58,7 +58,7 @@ async def test_request_listener_acks_and_hands_on_each_payload_once() -> None:
     assert len(events) == 3
     by_kind: dict[str, Any] = {type(e).__name__ + ("" if isinstance(e, ActionEvent) else e.text): e for e in events}
     assert isinstance(by_kind["MessageEventdeploy api-gateway staging"], MessageEvent)
-    assert by_kind["MessageEventdeploy api staging"].event_id == "slack:EvSock"
+    assert by_kind["MessageEventdeploy api staging"].event_id == "slack:msg:C0OPS:1515449522.000016"
     assert by_kind["ActionEvent"].action_id == "signed-id"
 
 
