@@ -114,6 +114,8 @@ class FakeSlack:
     triggers: dict[str, float] = field(default_factory=dict)  # trigger_id -> issued at (monotonic)
     views: list[dict[str, Any]] = field(default_factory=list)  # modals opened
     revoked: set[str] = field(default_factory=set)
+    socket_sessions: int = 0
+    _ws: WebSocket | None = None
     _minted: int = 0
 
     def app(self) -> Starlette:
@@ -414,6 +416,12 @@ class FakeSlack:
             "response_metadata": {"next_cursor": str(cursor + limit) if more else ""},
         }
 
+    def typed(self, channel: str, text: str, ts: str, *, user: str = "U0ALICE", **extra: Any) -> dict[str, Any]:
+        """A message someone wrote in ``channel``: kept in its history; returns its ``message`` event."""
+        stored = {"type": "message", "user": user, "text": text, "ts": ts, **extra}
+        self.history.setdefault(channel, []).append(stored)
+        return {**stored, "channel": channel, "event_ts": ts, "channel_type": "channel"}
+
     def trigger(self, trigger_id: str) -> str:
         """A trigger_id as Slack puts in a click: usable once, for three seconds."""
         self.triggers[trigger_id] = time.monotonic()
@@ -456,8 +464,16 @@ class FakeSlack:
             }
         )
 
+    async def drop(self) -> None:
+        """The socket goes away (Slack closes it, or the network does); the client reconnects."""
+        assert self.socket_connected is not None and self._ws is not None
+        self.socket_connected.clear()
+        await self._ws.close()
+
     async def _socket(self, ws: WebSocket) -> None:
         await ws.accept()
+        self._ws = ws
+        self.socket_sessions += 1
         await ws.send_json(
             {
                 "type": "hello",
@@ -474,13 +490,20 @@ class FakeSlack:
                 self.socket_acks.append(json.loads(await ws.receive_text()))
 
         read = asyncio.create_task(reader())
+        get: asyncio.Task[dict[str, Any]] | None = None
         try:
             while True:
-                await ws.send_json(await self._outgoing.get())
+                get = asyncio.create_task(self._outgoing.get())
+                await asyncio.wait({get, read}, return_when=asyncio.FIRST_COMPLETED)
+                if not get.done():
+                    break  # the socket closed: what is queued goes to the next session
+                await ws.send_json(get.result())
         except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
             pass
         finally:
             read.cancel()
+            if get is not None and not get.done():
+                get.cancel()
 
 
 def modal_errors(view: Any) -> list[str]:

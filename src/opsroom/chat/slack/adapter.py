@@ -38,6 +38,7 @@ from starlette.routing import BaseRoute, Route
 from opsroom.chat.base import Capabilities, InboundHandler
 from opsroom.chat.dedup import SeenSet
 from opsroom.chat.pacing import Outbox
+from opsroom.chat.slack.catchup import CatchUp
 from opsroom.chat.slack.inbound import SlackInbound, team_of
 from opsroom.chat.slack.install import DbInstallationStore, DbStateStore
 from opsroom.chat.slack.workspaces import Workspaces
@@ -114,6 +115,8 @@ class SlackAdapter(SlackInbound):
         self._tasks: set[asyncio.Task[None]] = set()
         self._responded = RespondedMessages()
         self._threads = KnownThreads()
+        self._catch_up = CatchUp(config.catch_up_messages)
+        self.connections = 0  # Socket Mode sessions opened (a reconnect shows here)
 
     def _client_for(self, token: str) -> AsyncWebClient:
         client = AsyncWebClient(token=token or None, base_url=self._base_url)
@@ -145,6 +148,7 @@ class SlackAdapter(SlackInbound):
             from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
             self._socket = AsyncSocketModeHandler(self.app, self.config.app_token)
+            self._socket.client.message_listeners.append(self._on_socket_message)
             await self._socket.connect_async()
         log.info("slack adapter started (%s mode) as %s", self.config.mode, self.bot_user_id or "an installed app")
 
@@ -196,6 +200,25 @@ class SlackAdapter(SlackInbound):
             Route(path, endpoint, methods=["POST"], name=f"slack_{path.rsplit('/', 1)[1]}")
             for path in ("/slack/events", "/slack/commands", "/slack/interactions")
         ]
+
+    async def _on_socket_message(self, client: Any, message: dict[str, Any], raw: str | None = None) -> None:
+        """Slack greets every new socket with ``hello``; after the first, we were away."""
+        if message.get("type") == "hello":
+            self.connections += 1
+            if self.connections > 1:
+                self._spawn(self._after_reconnect())
+
+    async def _after_reconnect(self) -> None:
+        """Messages typed while the socket was down, handed on like live ones (deduplicated)."""
+        missed = await self._catch_up.missed(self.workspaces)
+        if missed:
+            log.info("slack: caught up on %d messages missed while the socket was down", len(missed))
+        for team, event in missed:
+            bot = (await self.workspaces.get(team)).bot_user_id or self.bot_user_id
+            self.note_message(team, event, None, bot)
+
+    def _saw(self, team: str, event: dict[str, Any]) -> None:
+        self._catch_up.saw(team, event)
 
     async def _on_uninstalled(self, body: dict[str, Any], event: dict[str, Any], context: Any = None) -> None:
         """``app_uninstalled`` (the app was removed) or ``tokens_revoked`` (its bot token):
