@@ -654,6 +654,7 @@ def block_actions(
     response_url: str = "https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209",
     thread_ts: str | None = None,
     team: str = TEAM,
+    label: str = "Approve",
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "type": "block_actions",
@@ -674,7 +675,7 @@ def block_actions(
             {
                 "action_id": action_id,
                 "block_id": "b1",
-                "text": {"type": "plain_text", "text": "Approve"},
+                "text": {"type": "plain_text", "text": label},
                 "value": value,
                 "style": "primary",
                 "type": "button",
@@ -688,3 +689,30 @@ def block_actions(
             payload["message"]["thread_ts"] = thread_ts
             payload["container"]["thread_ts"] = thread_ts
     return payload
+
+
+def view_submission(view: dict[str, Any], typed: str, *, user: str = "U0ALICE", team: str = TEAM) -> dict[str, Any]:
+    """A modal submitted with ``typed`` in each of its text inputs
+    (https://api.slack.com/reference/interaction-payloads/views#view_submission)."""
+    values = {
+        b["block_id"]: {b["element"]["action_id"]: {"type": "plain_text_input", "value": typed}}
+        for b in view.get("blocks", [])
+        if b.get("type") == "input"
+    }
+    return {
+        "type": "view_submission",
+        "team": {"id": team, "domain": "example"},
+        "user": {"id": user, "username": "carol", "name": "carol", "team_id": team},
+        "api_app_id": "A0000APP",
+        "token": "9s8d9as89d8as9d8as989",
+        "trigger_id": "12345.98765.abcd2358fdea",
+        "view": {
+            **view,
+            "team_id": team,
+            "app_id": "A0000APP",
+            "state": {"values": values},
+            "hash": "156772938.1827394",
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+    }

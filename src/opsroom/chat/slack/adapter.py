@@ -41,6 +41,7 @@ from opsroom.chat.pacing import Outbox
 from opsroom.chat.slack.catchup import CatchUp
 from opsroom.chat.slack.inbound import SlackInbound, team_of
 from opsroom.chat.slack.install import DbInstallationStore, DbStateStore
+from opsroom.chat.slack.modal import CALLBACK_ID
 from opsroom.chat.slack.workspaces import Workspaces
 from opsroom.chat.slack_gate import RequestGate
 from opsroom.chat.slack_render import BUTTON_ACTION_PREFIX, render
@@ -105,6 +106,7 @@ class SlackAdapter(SlackInbound):
         self.app.event("app_mention")(self._on_mention)
         self.app.event("message")(self._on_message)
         self.app.action(re.compile("^" + re.escape(BUTTON_ACTION_PREFIX)))(self._on_action)
+        self.app.view(CALLBACK_ID)(self._on_view)
         self.outbox = Outbox(config.pace_seconds)
         self.bot_user_id = ""
         self.bot_name = "opsroom"

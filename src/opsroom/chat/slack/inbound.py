@@ -16,9 +16,11 @@ from typing import Any
 
 from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
+from slack_sdk.errors import SlackApiError
 
 from opsroom.chat.base import InboundHandler, spawn_handler
 from opsroom.chat.dedup import SeenSet
+from opsroom.chat.slack import modal
 from opsroom.chat.slack.workspaces import Workspace, Workspaces
 from opsroom.chat.slack_gate import delivery_digest
 from opsroom.chat.slack_render import unescape
@@ -106,9 +108,67 @@ class SlackInbound:
     def _saw(self, team: str, event: dict[str, Any]) -> None:
         """Hook for the catch-up (the newest message seen per channel)."""
 
-    async def _on_action(self, ack: Any, body: dict[str, Any], respond: Any, context: Any = None) -> None:
+    async def _on_action(
+        self, ack: Any, body: dict[str, Any], respond: Any, context: Any = None, client: Any = None
+    ) -> None:
         await ack()
-        self._spawn(self._deliver_action(body, respond, team_of(body, context)))
+        team = team_of(body, context)
+        actions = body.get("actions") or []
+        if actions and modal.asks(actions[0]) and await self._open_ask(body, actions[0], client):
+            return  # the dialog's submission is the click
+        self._spawn(self._deliver_action(body, respond, team))
+
+    async def _open_ask(self, body: dict[str, Any], action: dict[str, Any], client: Any) -> bool:
+        """Open the button's question as a modal (the trigger_id is good for three seconds)."""
+        container = body.get("container") or {}
+        channel = (body.get("channel") or {}).get("id") or container.get("channel_id", "")
+        message = body.get("message") or {}
+        meta = {
+            "v": action.get("value"),
+            "ch": channel,
+            "m": "" if container.get("is_ephemeral") else container.get("message_ts", ""),
+            "t": message.get("thread_ts") or container.get("thread_ts") or "",
+        }
+        label = str((action.get("text") or {}).get("text", ""))
+        view = modal.ask_view(modal.asks(action), label, meta)
+        if view is None or client is None:
+            return False
+        try:
+            await client.views_open(trigger_id=body.get("trigger_id", ""), view=view)
+        except SlackApiError as exc:  # expired or used trigger: the plain click explains the typed way
+            log.info("slack: cannot open the %s dialog: %s", label, exc.response.get("error"))
+            return False
+        return True
+
+    async def _on_view(self, ack: Any, body: dict[str, Any], context: Any = None) -> None:
+        meta, reason = modal.submitted(body)
+        if not reason:
+            await ack(response_action="errors", errors={modal.BLOCK_ID: "Say why: it is shown and audited."})
+            return
+        await ack()
+        self._spawn(self._deliver_reason(body, meta, reason, team_of(body, context)))
+
+    async def _deliver_reason(self, body: dict[str, Any], meta: dict[str, Any], reason: str, team: str) -> None:
+        user = (body.get("user") or {}).get("id", "")
+        channel, thread = str(meta.get("ch", "")), str(meta.get("t") or "") or None
+        delivery = f"slack:view:{(body.get('view') or {}).get('id', '')}"
+        if not meta.get("v") or not channel or not self._seen.add(delivery):
+            return
+        workspace = await self.workspaces.get(team)
+        place = await self._place(workspace, channel, thread, channel.startswith("D"))
+        name, email = await workspace.directory.user(user)
+        await self._hand_on(
+            ActionEvent(
+                place=place,
+                sender_id=user,
+                action_id=str(meta["v"]),
+                message=MessageRef(place, str(meta["m"])) if meta.get("m") else None,
+                event_id=delivery,
+                sender_name=name or (body.get("user") or {}).get("username", ""),
+                sender_email=email,
+                value=reason,
+            )
+        )
 
     def _deliver_event(
         self, team: str, event_id: str | None, event: dict[str, Any], text: str, *, addressed: bool
