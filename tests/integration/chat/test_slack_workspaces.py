@@ -14,12 +14,14 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from slack_sdk.errors import SlackApiError
+from sqlalchemy import select, update
 from tests.fakes.chat_server import serve
 from tests.fakes.slack import CLIENT_ID, CLIENT_SECRET, SIGNING_SECRET, TEAM, FakeSlack, event_callback, slash_command
 from tests.integration.chat.slack_harness import fake_slack, form, signed_headers
@@ -225,3 +227,36 @@ async def test_the_install_flow_refuses_a_reused_code_a_forged_state_and_an_unli
             assert [r.team_id for r in conn.execute(select(slack_installations))] == [TEAM]
         [refusal] = live.audit("slack.install_refused")
         assert refusal.detail["team_id"] == "T0STRANGER"
+
+
+async def test_a_rotating_token_is_refreshed_before_it_expires_and_kept_encrypted(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with two_workspaces(tmp_path, db_url, monkeypatch) as live:
+        live.fake.rotate_tokens = True
+        assert (await live.install(BETA, "U0BOB")).status_code == 200
+        [first] = [t for t, team in live.fake.tokens.items() if team == BETA]
+        # A token from one workspace cannot reach another's channel.
+        adapter = live.system.chat.get("slack")
+        beta = await adapter.workspaces.get(BETA)  # type: ignore[attr-defined]
+        with pytest.raises(SlackApiError, match="channel_not_found"):
+            await beta.client.chat_postMessage(channel="C0OPS", text="hello acme")
+        # An hour before it expires (Slack's tokens live 12 hours), it is refreshed on use.
+        with live.system.db.begin() as conn:
+            conn.execute(
+                update(slack_installations).values(bot_token_expires_at=datetime.now(UTC) + timedelta(hours=1))
+            )
+        adapter.workspaces.forget(BETA)  # type: ignore[attr-defined]
+        await live.command(BETA, "U0BOB", "C0BOPS", "status payments", "trig-rot")
+        await live.until(lambda: bool(live.runs()) and live.runs()[0].state == RunState.SUCCEEDED)
+        await live.system.runs.drain()
+        refreshes = [c for c in live.fake.of("oauth.v2.access") if c.params.get("grant_type") == "refresh_token"]
+        assert len(refreshes) == 1
+        [second] = [t for t, team in live.fake.tokens.items() if team == BETA and t != first]
+        bot = await adapter.installations.async_find_bot(enterprise_id=None, team_id=BETA)  # type: ignore[attr-defined]
+        assert bot.bot_token == second and bot.bot_token_expires_at > time.time() + 11 * 3600
+        with live.system.db.read() as conn:
+            raw = str(tuple(conn.execute(select(slack_installations)).first()))
+        assert second not in raw and bot.bot_refresh_token not in raw
+        posts = live.fake.of("chat.postMessage")[1:]  # after the refused one to acme
+        assert posts and all(c.params["channel"] == "C0BOPS" and c.params["_team"] == BETA for c in posts)
