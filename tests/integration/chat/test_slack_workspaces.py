@@ -260,3 +260,10 @@ async def test_a_rotating_token_is_refreshed_before_it_expires_and_kept_encrypte
         assert second not in raw and bot.bot_refresh_token not in raw
         posts = live.fake.of("chat.postMessage")[1:]  # after the refused one to acme
         assert posts and all(c.params["channel"] == "C0BOPS" and c.params["_team"] == BETA for c in posts)
+
+
+def test_the_redirect_url_is_named_exactly_when_the_public_url_is_known() -> None:
+    adapter = SlackAdapter(config("http://127.0.0.1:9"), public_url="https://ops.example.com/")
+    assert adapter.app.oauth_flow is not None
+    assert adapter.app.oauth_flow.settings.redirect_uri == "https://ops.example.com/slack/oauth_redirect"
+    assert [r.path for r in adapter.routes()][:2] == ["/slack/install", "/slack/oauth_redirect"]  # type: ignore[attr-defined]

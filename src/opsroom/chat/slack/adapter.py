@@ -64,7 +64,9 @@ class SlackAdapter(SlackInbound):
     name = "slack"
     capabilities = Capabilities(threads=True, buttons=True, edits=True, ephemeral=True)
 
-    def __init__(self, config: SlackConfig) -> None:
+    def __init__(self, config: SlackConfig, *, public_url: str = "") -> None:
+        """``public_url`` (``server.public_url``) names the OAuth redirect URL exactly, as Slack
+        requires when the app lists more than one."""
         self.config = config
         self._base_url = config.base_url if config.base_url.endswith("/") else config.base_url + "/"
         self.workspaces = Workspaces(config, self._client_for)
@@ -85,6 +87,7 @@ class SlackAdapter(SlackInbound):
                     user_scopes=[],
                     install_path=config.install_path,
                     redirect_uri_path=config.redirect_path,
+                    redirect_uri=public_url.rstrip("/") + config.redirect_path if public_url else None,
                     installation_store=self.installations,
                     installation_store_bot_only=True,
                     state_store=self.states,
@@ -364,4 +367,4 @@ def build_slack_adapter(loaded: Any) -> SlackAdapter | None:
     config = loaded.config.chat.slack
     if config is None or not config.enabled:
         return None
-    return SlackAdapter(config)
+    return SlackAdapter(config, public_url=loaded.config.server.public_url)
