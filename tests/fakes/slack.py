@@ -304,6 +304,7 @@ class FakeSlack:
             which = "user_not_found" if method == "users.info" else "channel_not_found"
             return JSONResponse({"ok": False, "error": which})
         params["_team"] = team
+        params["_token"] = token
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
             errors = block_kit_errors(params.get("text", ""), params.get("blocks"))
             if errors:
@@ -396,6 +397,13 @@ class FakeSlack:
         p["visible"] = not thread or self._thread_exists(channel, thread)
         self.ephemerals.append(p)
         return {"ok": True, "message_ts": self._next_ts()}
+
+    def _m_auth_revoke(self, p: dict[str, Any]) -> dict[str, Any]:
+        """https://api.slack.com/methods/auth.revoke: the calling token stops working."""
+        for token in [t for t, team in self.tokens.items() if team == p["_team"] and t == p["_token"]]:
+            del self.tokens[token]
+            self.revoked.add(token)
+        return {"ok": True, "revoked": True}
 
     def _m_conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
         channel = p.get("channel", "")

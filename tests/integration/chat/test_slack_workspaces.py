@@ -227,6 +227,25 @@ async def test_the_install_flow_refuses_a_reused_code_a_forged_state_and_an_unli
             assert [r.team_id for r in conn.execute(select(slack_installations))] == [TEAM]
         [refusal] = live.audit("slack.install_refused")
         assert refusal.detail["team_id"] == "T0STRANGER"
+        assert "T0STRANGER" not in live.fake.tokens.values()  # its fresh token was given back (auth.revoke)
+        assert [c.params["_team"] for c in live.fake.of("auth.revoke")] == ["T0STRANGER"]
+
+
+async def test_tokens_revoked_removes_a_workspace_only_for_its_bot_token(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with two_workspaces(tmp_path, db_url, monkeypatch) as live:
+        assert (await live.install(BETA, "U0BOB")).status_code == 200
+        users_only = {"type": "tokens_revoked", "tokens": {"oauth": ["U0BOB"], "bot": []}}
+        assert (await live.event(event_callback(users_only, event_id="EvRev1", team=BETA))).status_code == 200
+        await asyncio.sleep(0.3)
+        assert not live.audit("slack.uninstalled")  # opsroom keeps no user tokens: nothing to remove
+        bot = {"type": "tokens_revoked", "tokens": {"oauth": [], "bot": ["UBOTT0000BETA"]}}
+        assert (await live.event(event_callback(bot, event_id="EvRev2", team=BETA))).status_code == 200
+        await live.until(lambda: bool(live.audit("slack.uninstalled")))
+        assert live.audit("slack.uninstalled")[0].detail == {"team_id": BETA, "reason": "tokens_revoked"}
+        with live.system.db.read() as conn:
+            assert list(conn.execute(select(slack_installations))) == []
 
 
 async def test_a_rotating_token_is_refreshed_before_it_expires_and_kept_encrypted(

@@ -74,7 +74,9 @@ class SlackAdapter(SlackInbound):
         self.installations: DbInstallationStore | None = None
         signing_secret = config.signing_secret or "socket-mode-does-not-sign"
         if self.workspaces.multi:
-            self.installations = DbInstallationStore(allowed=config.workspaces, on_change=self.workspaces.forget)
+            self.installations = DbInstallationStore(
+                allowed=config.workspaces, on_change=self.workspaces.forget, revoke=self._revoke
+            )
             self.states = DbStateStore()
             self.workspaces.store = self.installations
             self.app = AsyncApp(
@@ -129,6 +131,9 @@ class SlackAdapter(SlackInbound):
             AsyncRateLimitErrorRetryHandler(max_retry_count=self.config.max_rate_limit_retries)
         )
         return client
+
+    async def _revoke(self, token: str) -> None:
+        await self._client_for(token).auth_revoke()
 
     def bind_store(self, db: Any, audit: Any, secret_key: bytes) -> None:
         """Multi-workspace: where installations live (called by the Slack plugin's start)."""

@@ -7,7 +7,8 @@ backed up with the rest.
   copy of the database alone does not give away any workspace. They never reach a log or an
   audit row (and the system redactor masks ``xox…`` shapes everywhere anyway).
 - ``workspaces`` in the config, when not empty, is the list of workspaces allowed to
-  install: any other is refused at the redirect (its fresh token revoked) and audited.
+  install: any other is refused at the redirect (its fresh token revoked with
+  ``auth.revoke``, nothing stored) and audited.
 - Installs, refusals and uninstalls (``app_uninstalled``, ``tokens_revoked``) are audited.
 
 The database is synchronous; every call runs in a worker thread (``asyncio.to_thread``).
@@ -21,7 +22,7 @@ import datetime as dt
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from cryptography.fernet import Fernet, InvalidToken
@@ -52,13 +53,18 @@ class DbInstallationStore(AsyncInstallationStore):
     clients it keeps per workspace."""
 
     def __init__(
-        self, *, allowed: dict[str, str] | None = None, on_change: Callable[[str], None] | None = None
+        self,
+        *,
+        allowed: dict[str, str] | None = None,
+        on_change: Callable[[str], None] | None = None,
+        revoke: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         self.db: Any = None
         self.audit: Any = None
         self._cipher: Fernet | None = None
         self.allowed = dict(allowed or {})
         self.on_change = on_change
+        self.revoke = revoke  # gives a refused install's fresh token back (auth.revoke)
 
     def bind(self, db: Any, audit: Any, secret_key: bytes) -> None:
         """The database, audit log and key, once the system has them (the adapter is built first)."""
@@ -143,6 +149,11 @@ class DbInstallationStore(AsyncInstallationStore):
 
         await asyncio.to_thread(write)
         log.warning("slack: install into %s refused: %s", team, why)
+        if self.revoke is not None and installation.bot_token:
+            try:
+                await self.revoke(installation.bot_token)
+            except Exception as exc:  # noqa: BLE001 - refused either way; the token is not kept
+                log.warning("slack: revoking the refused install's token failed: %s", type(exc).__name__)
         raise BoltError(f"install refused: {why}")
 
     async def async_delete_bot(self, *, enterprise_id: str | None, team_id: str | None) -> None:
