@@ -286,3 +286,24 @@ def test_the_redirect_url_is_named_exactly_when_the_public_url_is_known() -> Non
     assert adapter.app.oauth_flow is not None
     assert adapter.app.oauth_flow.settings.redirect_uri == "https://ops.example.com/slack/oauth_redirect"
     assert [r.path for r in adapter.routes()][:2] == ["/slack/install", "/slack/oauth_redirect"]  # type: ignore[attr-defined]
+
+
+async def test_hostile_or_cancelled_redirects_store_nothing_and_never_fail_with_a_500(
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with two_workspaces(tmp_path, db_url, monkeypatch) as live:
+        page = await live.http.get(live.url + "/slack/install")
+        cookie = {"Cookie": page.headers["set-cookie"].split(";", 1)[0]}
+        redirect = live.url + "/slack/oauth_redirect"
+        answers = [
+            await live.http.get(redirect, params={"error": "access_denied"}),  # the admin clicked Cancel
+            await live.http.get(redirect, params={"code": "x", "state": "s" * 10_000}, headers=cookie),
+            await live.http.get(redirect, params={"state": "ünïcode\u0000"}, headers=cookie),
+            await live.http.get(redirect),
+            await live.http.post(redirect, content=b"{}"),
+        ]
+        assert [a.status_code for a in answers] == [200, 400, 400, 400, 405]
+        assert "access_denied" in answers[0].text
+        with live.system.db.read() as conn:
+            assert list(conn.execute(select(slack_installations))) == []
+        assert not live.fake.of("oauth.v2.access")
