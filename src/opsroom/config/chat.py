@@ -66,7 +66,7 @@ class SlackConfig(Section):
         "workspaces may install, and only their emails map people to opsroom users.",
     )
     catch_up_messages: int = Field(
-        100, ge=0, le=1000, description="Socket Mode: messages per channel fetched again after a reconnect."
+        100, ge=0, le=1000, description="Socket Mode: messages per channel fetched again after a reconnect (0: off)."
     )
     signing_secret: str = Field("", repr=False, description="Required in http mode: ${SLACK_SIGNING_SECRET}.")
     app_token: str = Field("", repr=False, description="Required in socket mode: xapp-… ${SLACK_APP_TOKEN}.")

@@ -48,6 +48,8 @@ class CatchUp:
         """(team, message event) for every message after the newest one seen, per channel,
         oldest first. A channel that cannot be read is skipped (and logged)."""
         found: list[tuple[str, dict[str, Any]]] = []
+        if self.limit <= 0:  # catch_up_messages: 0 turns the catch-up off
+            return found
         for (team, channel), last in list(self._last.items()):
             try:
                 messages = await self._history(workspaces, team, channel, last)
