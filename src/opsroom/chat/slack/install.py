@@ -114,10 +114,12 @@ class DbInstallationStore(AsyncInstallationStore):
         def write() -> None:
             with self.db.begin() as conn:
                 old = conn.execute(
-                    select(slack_installations.c.installer_user_id).where(slack_installations.c.team_id == team)
+                    select(slack_installations.c.installer_user_id, slack_installations.c.installed_at).where(
+                        slack_installations.c.team_id == team
+                    )
                 ).first()
-                if old is not None and not installer:
-                    row["installer_user_id"] = old[0]
+                if old is not None and not installed:  # a rotated token: the same install
+                    row["installer_user_id"], row["installed_at"] = old[0], old[1]
                 conn.execute(delete(slack_installations).where(slack_installations.c.team_id == team))
                 conn.execute(insert(slack_installations).values(**row))
                 if installed:
