@@ -140,6 +140,17 @@ def _slack_adapter(loaded: LoadedConfig) -> Adapter | None:
     return build_slack_adapter(loaded)
 
 
+def _slack_start(loaded: LoadedConfig, live: Live) -> Extension:
+    """Multi-workspace Slack keeps its installations in opsroom's database: hand it over."""
+    adapter = live.chat.adapters.get("slack")
+    bind = getattr(adapter, "bind_store", None)
+    if bind is not None:
+        from opsroom.store.state import secret_key, state_dir
+
+        bind(live.db, live.audit, secret_key(loaded.config, state_dir(loaded.config.database.url, loaded.base_dir)))
+    return Extension(name="chat.slack")
+
+
 def _mattermost_adapter(loaded: LoadedConfig) -> Adapter | None:
     mattermost = loaded.config.chat.mattermost
     if not (mattermost and mattermost.enabled):
@@ -333,7 +344,7 @@ DEFAULT_PLUGINS: tuple[Plugin, ...] = (
     Plugin("cluster", _cluster_declare, _cluster_start),
     AWS_PLUGIN,
     SQL_PLUGIN,
-    _adapter_plugin("slack", _slack_adapter),
+    Plugin("chat.slack", lambda loaded: Declaration(adapters={"slack": _slack_adapter}), _slack_start),
     _adapter_plugin("mattermost", _mattermost_adapter),
     _adapter_plugin("matrix", _matrix_adapter),
     _adapter_plugin("teams", _teams_adapter),

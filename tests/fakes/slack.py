@@ -21,6 +21,21 @@ Shapes follow Slack's published docs:
 - ``response_url``: JSON ``{text, blocks, response_type: ephemeral|in_channel, replace_original}``,
   at most 5 posts within 30 minutes, no membership needed:
   https://api.slack.com/interactivity/handling#message_responses
+- Workspaces: a bot token belongs to one workspace (team); with it, another workspace's
+  channels are ``channel_not_found`` and its users ``user_not_found``; a revoked token is
+  ``token_revoked``: https://api.slack.com/methods/chat.postMessage#errors
+- OAuth v2 (``oauth.v2.access``): ``client_id``/``client_secret`` checked
+  (``invalid_client_id``, ``bad_client_secret``), a ``code`` works once and expires
+  (``invalid_code``), the answer's shape (``access_token``, ``bot_user_id``, ``team``,
+  ``authed_user``…) and ``grant_type=refresh_token`` for token rotation:
+  https://api.slack.com/methods/oauth.v2.access, https://api.slack.com/authentication/rotation
+- ``conversations.history``: newest first, ``oldest`` exclusive, ``limit``, ``has_more`` and
+  ``response_metadata.next_cursor``; the bot must be a member (``not_in_channel``,
+  ``channel_not_found``): https://api.slack.com/methods/conversations.history
+- ``views.open``: a ``trigger_id`` works once, within 3 seconds (``expired_trigger_id``,
+  ``invalid_trigger_id``); modal limits (title ≤ 24, submit/close ≤ 24, ≤ 100 blocks,
+  ``private_metadata`` ≤ 3000, ``callback_id`` ≤ 255, input label ≤ 2000, placeholder ≤ 150):
+  https://api.slack.com/methods/views.open, https://api.slack.com/reference/surfaces/views
 - Socket Mode (``hello``, envelopes with ``envelope_id``/``type``/``payload``/``retry_attempt``,
   acks with ``envelope_id``): https://api.slack.com/apis/socket-mode
 - Inbound payloads (slash command form, ``event_callback`` with ``app_mention``/``message``,
@@ -32,6 +47,7 @@ Shapes follow Slack's published docs:
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import time
 import urllib.parse
@@ -50,6 +66,9 @@ APP_TOKEN = "xapp-test-app-token"
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 BOT_USER = "UBOT0001"
 TEAM = "T0000TEAM"
+CLIENT_ID = "1111111111.2222222222"
+CLIENT_SECRET = "b2c4e6f8a0b2c4e6f8a0b2c4e6f8a0b2"
+TRIGGER_SECONDS = 3.0
 
 
 @dataclass
@@ -83,6 +102,21 @@ class FakeSlack:
     _ts: int = 0
     _outgoing: asyncio.Queue[dict[str, Any]] | None = None
     socket_connected: asyncio.Event | None = None
+    # workspaces: bot token -> team; channel / user -> team (absent: TEAM, the first workspace)
+    tokens: dict[str, str] = field(default_factory=lambda: {BOT_TOKEN: TEAM})
+    channel_teams: dict[str, str] = field(default_factory=dict)
+    user_teams: dict[str, str] = field(default_factory=dict)
+    team_names: dict[str, str] = field(default_factory=dict)
+    codes: dict[str, tuple[str, str, float]] = field(default_factory=dict)  # code -> (team, installer, at)
+    refresh_tokens: dict[str, str] = field(default_factory=dict)  # refresh token -> team
+    rotate_tokens: bool = False  # installs get expiring tokens with a refresh token
+    history: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # channel -> messages, oldest first
+    triggers: dict[str, float] = field(default_factory=dict)  # trigger_id -> issued at (monotonic)
+    views: list[dict[str, Any]] = field(default_factory=list)  # modals opened
+    revoked: set[str] = field(default_factory=set)
+    socket_sessions: int = 0
+    _ws: WebSocket | None = None
+    _minted: int = 0
 
     def app(self) -> Starlette:
         self._outgoing = asyncio.Queue()
@@ -100,6 +134,74 @@ class FakeSlack:
         self.response_urls[key] = 5
         self.url_users[key] = user
         return f"{self.base_url}/respond/{key}"
+
+    # -- workspaces and OAuth -------------------------------------------------------------
+
+    def workspace(self, team: str, name: str, channels: dict[str, str], users: dict[str, dict[str, Any]]) -> None:
+        """Another workspace with its own channels and people (no token until it installs)."""
+        self.team_names[team] = name
+        for channel, channel_name in channels.items():
+            self.channels[channel] = channel_name
+            self.channel_teams[channel] = team
+        for user, info in users.items():
+            self.users[user] = info
+            self.user_teams[user] = team
+
+    def authorize(self, team: str, installer: str = "U0ALICE") -> str:
+        """What Slack does when an admin of ``team`` clicks Allow: a one-time code for the redirect."""
+        self._minted += 1
+        code = f"code-{team}-{self._minted}"
+        self.codes[code] = (team, installer, time.monotonic())
+        return code
+
+    def revoke(self, team: str) -> None:
+        """The app was uninstalled from ``team``: its tokens stop working."""
+        for token in [t for t, owner in self.tokens.items() if owner == team]:
+            del self.tokens[token]
+            self.revoked.add(token)
+
+    def bot_of(self, team: str) -> str:
+        return BOT_USER if team == TEAM else f"UBOT{team}"
+
+    def team_of_token(self, token: str) -> str | None:
+        return self.tokens.get(token)
+
+    def _m_oauth_v2_access(self, p: dict[str, Any]) -> dict[str, Any]:
+        if p.get("client_id") != CLIENT_ID:
+            return {"ok": False, "error": "invalid_client_id"}
+        if p.get("client_secret") != CLIENT_SECRET:
+            return {"ok": False, "error": "bad_client_secret"}
+        if p.get("grant_type") == "refresh_token":
+            team = self.refresh_tokens.pop(p.get("refresh_token", ""), None)
+            if team is None:
+                return {"ok": False, "error": "invalid_refresh_token"}
+            return {"ok": True, **self._mint(team)}
+        found = self.codes.pop(p.get("code", ""), None)  # single use
+        if found is None or time.monotonic() - found[2] > 600:
+            return {"ok": False, "error": "invalid_code"}
+        team, installer, _ = found
+        return {
+            "ok": True,
+            "app_id": "A0000APP",
+            "authed_user": {"id": installer},
+            "scope": "commands,chat:write,app_mentions:read,channels:history,users:read",
+            "bot_user_id": self.bot_of(team),
+            "team": {"id": team, "name": self.team_names.get(team, team)},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            **self._mint(team),
+        }
+
+    def _mint(self, team: str) -> dict[str, Any]:
+        self._minted += 1
+        token = f"xoxb-{team}-{self._minted:04d}-minted"
+        self.tokens[token] = team
+        out: dict[str, Any] = {"access_token": token, "token_type": "bot"}
+        if self.rotate_tokens:
+            refresh = f"xoxe-1-{team}-{self._minted:04d}"
+            self.refresh_tokens[refresh] = team
+            out |= {"refresh_token": refresh, "expires_in": 43200}
+        return out
 
     def seen_by(self, user: str) -> list[str]:
         """Texts of every ephemeral ``user`` could actually see (response_url or
@@ -185,9 +287,24 @@ class FakeSlack:
         if method == "chat.postMessage" and self.per_channel_pacing and self._too_fast(params.get("channel", "")):
             self.limited.append(params.get("channel", ""))
             return JSONResponse({"ok": False, "error": "ratelimited"}, status_code=429, headers={"Retry-After": "1"})
-        expected = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
-        if token != expected:
-            return JSONResponse({"ok": False, "error": "invalid_auth"})
+        if method == "oauth.v2.access":  # client credentials: HTTP Basic auth, or in the body
+            auth = request.headers.get("authorization", "")
+            if auth.startswith("Basic "):
+                client_id, _, secret = base64.b64decode(auth[6:]).decode().partition(":")
+                params |= {"client_id": client_id, "client_secret": secret}
+            return JSONResponse(self._m_oauth_v2_access(params))
+        if method == "apps.connections.open":
+            if token != APP_TOKEN:
+                return JSONResponse({"ok": False, "error": "invalid_auth"})
+            return JSONResponse(self._m_apps_connections_open(params))
+        team = self.tokens.get(token)
+        if team is None:
+            return JSONResponse({"ok": False, "error": "token_revoked" if token in self.revoked else "invalid_auth"})
+        if not self._same_team(team, params):
+            which = "user_not_found" if method == "users.info" else "channel_not_found"
+            return JSONResponse({"ok": False, "error": which})
+        params["_team"] = team
+        params["_token"] = token
         if method in ("chat.postMessage", "chat.update", "chat.postEphemeral"):
             errors = block_kit_errors(params.get("text", ""), params.get("blocks"))
             if errors:
@@ -197,14 +314,25 @@ class FakeSlack:
             return JSONResponse({"ok": False, "error": "unknown_method"})
         return JSONResponse(handler(params))
 
+    def _same_team(self, team: str, p: dict[str, Any]) -> bool:
+        """A token reaches only its own workspace's channels and people."""
+        channel = str(p.get("channel", ""))
+        if channel.startswith("U"):
+            channel = ""
+        user = str(p.get("user", ""))
+        if channel and self.channel_teams.get(channel, TEAM) != team:
+            return False
+        return not (user and self.user_teams.get(user, TEAM) != team)
+
     def _m_auth_test(self, p: dict[str, Any]) -> dict[str, Any]:
+        team = p.get("_team", TEAM)
         return {
             "ok": True,
             "url": "https://example.slack.com/",
-            "team": "Example",
+            "team": self.team_names.get(team, "Example"),
             "user": "opsroom",
-            "team_id": TEAM,
-            "user_id": BOT_USER,
+            "team_id": team,
+            "user_id": self.bot_of(team),
             "bot_id": "B0000BOT",
             "is_enterprise_install": False,
         }
@@ -270,6 +398,59 @@ class FakeSlack:
         self.ephemerals.append(p)
         return {"ok": True, "message_ts": self._next_ts()}
 
+    def _m_auth_revoke(self, p: dict[str, Any]) -> dict[str, Any]:
+        """https://api.slack.com/methods/auth.revoke: the calling token stops working."""
+        for token in [t for t, team in self.tokens.items() if team == p["_team"] and t == p["_token"]]:
+            del self.tokens[token]
+            self.revoked.add(token)
+        return {"ok": True, "revoked": True}
+
+    def _m_conversations_history(self, p: dict[str, Any]) -> dict[str, Any]:
+        channel = p.get("channel", "")
+        if not self._is_member(channel):
+            public = channel in self.channels and channel not in self.private
+            return {"ok": False, "error": "not_in_channel" if public else "channel_not_found"}
+        oldest = float(p.get("oldest") or 0)
+        limit = min(int(p.get("limit") or 100), 999)
+        newer = [m for m in self.history.get(channel, []) if float(m["ts"]) > oldest]
+        newer.sort(key=lambda m: float(m["ts"]), reverse=True)  # newest first
+        cursor = int(p.get("cursor") or 0)
+        page = newer[cursor : cursor + limit]
+        more = cursor + limit < len(newer)
+        return {
+            "ok": True,
+            "messages": page,
+            "has_more": more,
+            "response_metadata": {"next_cursor": str(cursor + limit) if more else ""},
+        }
+
+    def typed(self, channel: str, text: str, ts: str, *, user: str = "U0ALICE", **extra: Any) -> dict[str, Any]:
+        """A message someone wrote in ``channel``: kept in its history; returns its ``message`` event."""
+        stored = {"type": "message", "user": user, "text": text, "ts": ts, **extra}
+        self.history.setdefault(channel, []).append(stored)
+        return {**stored, "channel": channel, "event_ts": ts, "channel_type": "channel"}
+
+    def trigger(self, trigger_id: str) -> str:
+        """A trigger_id as Slack puts in a click: usable once, for three seconds."""
+        self.triggers[trigger_id] = time.monotonic()
+        return trigger_id
+
+    def _m_views_open(self, p: dict[str, Any]) -> dict[str, Any]:
+        issued = self.triggers.pop(p.get("trigger_id", ""), None)
+        if issued is None:
+            return {"ok": False, "error": "invalid_trigger_id"}
+        if time.monotonic() - issued > TRIGGER_SECONDS:
+            return {"ok": False, "error": "expired_trigger_id"}
+        view = p.get("view")
+        if isinstance(view, str):
+            view = json.loads(view)
+        errors = modal_errors(view)
+        if errors:
+            return {"ok": False, "error": "invalid_arguments", "response_metadata": {"messages": errors}}
+        view = {**view, "id": f"V{len(self.views) + 1:08d}"}
+        self.views.append(view)
+        return {"ok": True, "view": view}
+
     def _m_apps_connections_open(self, p: dict[str, Any]) -> dict[str, Any]:
         return {"ok": True, "url": self.base_url.replace("http://", "ws://") + "/socket"}
 
@@ -291,8 +472,16 @@ class FakeSlack:
             }
         )
 
+    async def drop(self) -> None:
+        """The socket goes away (Slack closes it, or the network does); the client reconnects."""
+        assert self.socket_connected is not None and self._ws is not None
+        self.socket_connected.clear()
+        await self._ws.close()
+
     async def _socket(self, ws: WebSocket) -> None:
         await ws.accept()
+        self._ws = ws
+        self.socket_sessions += 1
         await ws.send_json(
             {
                 "type": "hello",
@@ -309,13 +498,55 @@ class FakeSlack:
                 self.socket_acks.append(json.loads(await ws.receive_text()))
 
         read = asyncio.create_task(reader())
+        get: asyncio.Task[dict[str, Any]] | None = None
         try:
             while True:
-                await ws.send_json(await self._outgoing.get())
+                get = asyncio.create_task(self._outgoing.get())
+                await asyncio.wait({get, read}, return_when=asyncio.FIRST_COMPLETED)
+                if not get.done():
+                    break  # the socket closed: what is queued goes to the next session
+                await ws.send_json(get.result())
         except (WebSocketDisconnect, RuntimeError, asyncio.CancelledError):
             pass
         finally:
             read.cancel()
+            if get is not None and not get.done():
+                get.cancel()
+
+
+def modal_errors(view: Any) -> list[str]:
+    """What Slack's views.open would refuse in a modal (https://api.slack.com/reference/surfaces/views,
+    https://api.slack.com/reference/block-kit/blocks#input)."""
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return ["[ERROR] view must be a modal"]
+    errors = []
+    for key in ("title", "submit", "close"):
+        text = (view.get(key) or {}).get("text", "")
+        if key == "title" and not text:
+            errors.append("[ERROR] title is required")
+        if len(text) > 24:
+            errors.append(f"[ERROR] {key} must be 24 characters or fewer")
+    blocks = view.get("blocks") or []
+    if len(blocks) > 100:
+        errors.append("[ERROR] no more than 100 blocks")
+    if any(b.get("type") == "input" for b in blocks) and not view.get("submit"):
+        errors.append("[ERROR] a modal with input blocks needs submit")
+    if len(view.get("private_metadata", "")) > 3000:
+        errors.append("[ERROR] private_metadata must be 3000 characters or fewer")
+    if len(view.get("callback_id", "")) > 255:
+        errors.append("[ERROR] callback_id must be 255 characters or fewer")
+    for b in blocks:
+        if b.get("type") != "input":
+            continue
+        label = (b.get("label") or {}).get("text", "")
+        if not label or len(label) > 2000:
+            errors.append("[ERROR] input label must be 1 to 2000 characters")
+        element = b.get("element") or {}
+        if len((element.get("placeholder") or {}).get("text", "")) > 150:
+            errors.append("[ERROR] placeholder must be 150 characters or fewer")
+        if element.get("max_length", 3000) > 3000:
+            errors.append("[ERROR] max_length must be 3000 or fewer")
+    return errors
 
 
 # -- inbound payloads, as Slack sends them ----------------------------------------------
@@ -330,10 +561,11 @@ def slash_command(
     channel_name: str = "ops",
     trigger_id: str = "13345224609.738474920.8088930838d88f008e0",
     response_url: str = "https://hooks.slack.com/commands/1234/5678",
+    team: str = TEAM,
 ) -> dict[str, str]:
     return {
         "token": "gIkuvaNzQIHg97ATvDxqgjtO",
-        "team_id": TEAM,
+        "team_id": team,
         "team_domain": "example",
         "enterprise_id": "",
         "enterprise_name": "",
@@ -350,10 +582,12 @@ def slash_command(
     }
 
 
-def event_callback(event: dict[str, Any], *, event_id: str = "Ev0PV52K21") -> dict[str, Any]:
+def event_callback(
+    event: dict[str, Any], *, event_id: str = "Ev0PV52K21", team: str = TEAM, bot: str = BOT_USER
+) -> dict[str, Any]:
     return {
         "token": "XXYYZZ",
-        "team_id": TEAM,
+        "team_id": team,
         "api_app_id": "A0000APP",
         "event": event,
         "type": "event_callback",
@@ -362,8 +596,8 @@ def event_callback(event: dict[str, Any], *, event_id: str = "Ev0PV52K21") -> di
         "authorizations": [
             {
                 "enterprise_id": None,
-                "team_id": TEAM,
-                "user_id": BOT_USER,
+                "team_id": team,
+                "user_id": bot,
                 "is_bot": True,
                 "is_enterprise_install": False,
             }
@@ -427,11 +661,13 @@ def block_actions(
     ephemeral: bool = False,
     response_url: str = "https://hooks.slack.com/actions/AABA1ABCD/1232321423432/D09sSasdasdAS9091209",
     thread_ts: str | None = None,
+    team: str = TEAM,
+    label: str = "Approve",
 ) -> dict[str, Any]:
     payload: dict[str, Any] = {
         "type": "block_actions",
-        "team": {"id": TEAM, "domain": "example"},
-        "user": {"id": user, "username": "alice", "name": "alice", "team_id": TEAM},
+        "team": {"id": team, "domain": "example"},
+        "user": {"id": user, "username": "alice", "name": "alice", "team_id": team},
         "api_app_id": "A0000APP",
         "token": "9s8d9as89d8as9d8as989",
         "container": {
@@ -447,7 +683,7 @@ def block_actions(
             {
                 "action_id": action_id,
                 "block_id": "b1",
-                "text": {"type": "plain_text", "text": "Approve"},
+                "text": {"type": "plain_text", "text": label},
                 "value": value,
                 "style": "primary",
                 "type": "button",
@@ -461,3 +697,30 @@ def block_actions(
             payload["message"]["thread_ts"] = thread_ts
             payload["container"]["thread_ts"] = thread_ts
     return payload
+
+
+def view_submission(view: dict[str, Any], typed: str, *, user: str = "U0ALICE", team: str = TEAM) -> dict[str, Any]:
+    """A modal submitted with ``typed`` in each of its text inputs
+    (https://api.slack.com/reference/interaction-payloads/views#view_submission)."""
+    values = {
+        b["block_id"]: {b["element"]["action_id"]: {"type": "plain_text_input", "value": typed}}
+        for b in view.get("blocks", [])
+        if b.get("type") == "input"
+    }
+    return {
+        "type": "view_submission",
+        "team": {"id": team, "domain": "example"},
+        "user": {"id": user, "username": "carol", "name": "carol", "team_id": team},
+        "api_app_id": "A0000APP",
+        "token": "9s8d9as89d8as9d8as989",
+        "trigger_id": "12345.98765.abcd2358fdea",
+        "view": {
+            **view,
+            "team_id": team,
+            "app_id": "A0000APP",
+            "state": {"values": values},
+            "hash": "156772938.1827394",
+        },
+        "response_urls": [],
+        "is_enterprise_install": False,
+    }

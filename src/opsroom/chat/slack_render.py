@@ -33,6 +33,10 @@ EMPTY = "(no text)"  # Slack refuses empty texts; say so rather than have the po
 # A link in the message subset: <http(s)://…|label> or <mailto:…|label>, label optional.
 _LINK = re.compile(r"<((?:https?://|mailto:)[^\s<>|]+)(?:\|([^<>]*))?>")
 BUTTON_ACTION_PREFIX = "opsroom_"
+# A button that asks a question first (a Deny's reason): its action_id carries the question,
+# so the click can open a dialog with it (action_id: at most 255 characters).
+ASK_ACTION_PREFIX = "opsroom_ask_"
+ACTION_ID_LIMIT = 255
 
 
 def escape(text: str) -> str:
@@ -83,7 +87,7 @@ def _code(block: Code) -> str:
     return "```\n" + truncate(body, fence_room, keep="tail") + "\n```"
 
 
-def _button(index: int, label: str, action_id: str, style: str, url: str) -> dict[str, Any]:
+def _button(index: int, label: str, action_id: str, style: str, url: str, asks: str = "") -> dict[str, Any]:
     button: dict[str, Any] = {
         "type": "button",
         "text": {
@@ -95,6 +99,9 @@ def _button(index: int, label: str, action_id: str, style: str, url: str) -> dic
         # the signed opsroom id travels in ``value`` (up to 2000) and comes back verbatim.
         "action_id": f"{BUTTON_ACTION_PREFIX}{index}",
     }
+    if asks and not url:
+        head = f"{ASK_ACTION_PREFIX}{index}:"
+        button["action_id"] = head + truncate(" ".join(asks.split()), ACTION_ID_LIMIT - len(head))
     if url:
         button["url"] = url
     else:
@@ -141,7 +148,7 @@ def render_blocks(message: Message) -> list[dict[str, Any]]:
             too_long = [b for b in block.buttons[:MAX_BUTTONS] if len(b.url) > URL_LIMIT]
             for b in block.buttons[:MAX_BUTTONS]:
                 if b not in too_long:
-                    elements.append(_button(button_index, b.label, b.action_id, b.style, b.url))
+                    elements.append(_button(button_index, b.label, b.action_id, b.style, b.url, b.asks))
                     button_index += 1
             if elements:
                 blocks.append({"type": "actions", "elements": elements})

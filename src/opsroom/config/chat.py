@@ -33,7 +33,41 @@ class SlackConfig(Section):
     mode: Literal["http", "socket"] = Field(
         "http", description="http: Events API to /slack/*; socket: Socket Mode, no public URL needed."
     )
-    bot_token: str = Field(..., repr=False, description="xoxb-… bot token, e.g. ${SLACK_BOT_TOKEN}.")
+    bot_token: str = Field(
+        "", repr=False, description="xoxb-… bot token of the one workspace, e.g. ${SLACK_BOT_TOKEN}; or client_id."
+    )
+    client_id: str = Field(
+        "",
+        description="Multi-workspace: the app's client id. Workspaces install opsroom at install_path "
+        "(OAuth v2); their tokens are kept encrypted in opsroom's database. Instead of bot_token.",
+    )
+    client_secret: str = Field("", repr=False, description="With client_id: ${SLACK_CLIENT_SECRET}.")
+    scopes: list[str] = Field(
+        [
+            "app_mentions:read",
+            "channels:history",
+            "groups:history",
+            "im:history",
+            "channels:read",
+            "groups:read",
+            "channels:join",
+            "chat:write",
+            "commands",
+            "users:read",
+            "users:read.email",
+        ],
+        description="Bot scopes asked for at install (client_id only).",
+    )
+    install_path: str = Field("/slack/install", description="Where a workspace admin starts the install.")
+    redirect_path: str = Field("/slack/oauth_redirect", description="The app's OAuth Redirect URL path.")
+    workspaces: dict[str, str] = Field(
+        {},
+        description="Team id → the name policy and audit use for it (#ops@acme). Non-empty: only these "
+        "workspaces may install, and only their emails map people to opsroom users.",
+    )
+    catch_up_messages: int = Field(
+        100, ge=0, le=1000, description="Socket Mode: messages per channel fetched again after a reconnect (0: off)."
+    )
     signing_secret: str = Field("", repr=False, description="Required in http mode: ${SLACK_SIGNING_SECRET}.")
     app_token: str = Field("", repr=False, description="Required in socket mode: xapp-… ${SLACK_APP_TOKEN}.")
     base_url: str = Field("https://slack.com/api/", description="Web API base URL (tests point it at a fake).")
@@ -61,7 +95,11 @@ class SlackConfig(Section):
 
     @model_validator(mode="after")
     def _tokens_for_mode(self) -> SlackConfig:
-        if self.enabled and not self.bot_token:
+        if self.enabled and self.client_id and self.bot_token:
+            raise ValueError("slack: set bot_token (one workspace) or client_id (installed per workspace), not both")
+        if self.enabled and self.client_id and not self.client_secret:
+            raise ValueError("slack: client_id needs client_secret (e.g. ${SLACK_CLIENT_SECRET})")
+        if self.enabled and not (self.bot_token or self.client_id):
             raise ValueError("slack: bot_token is empty (is SLACK_BOT_TOKEN set in the environment?)")
         if self.enabled and self.mode == "http" and not self.signing_secret:
             raise ValueError("slack: mode http needs signing_secret (e.g. ${SLACK_SIGNING_SECRET})")

@@ -2,6 +2,7 @@
 Alembic's autogenerate see all of them. Add one import line per module that owns tables."""
 
 from opsroom.alerts import tables as alert_tables  # noqa: F401
+from opsroom.chat.slack import tables as slack_tables  # noqa: F401
 from opsroom.chat.web import tables as webchat_tables  # noqa: F401
 from opsroom.cluster import tables as cluster_tables  # noqa: F401
 from opsroom.desk import tables as desk_tables  # noqa: F401

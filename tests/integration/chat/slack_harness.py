@@ -29,6 +29,12 @@ USERS = {
         "real_name": "Alice Adams",
         "profile": {"display_name": "alice", "email": "alice@example.com"},
     },
+    "U0CAROL": {
+        "id": "U0CAROL",
+        "name": "carol",
+        "real_name": "Carol Chen",
+        "profile": {"display_name": "carol", "email": "carol@example.com"},
+    },
     "U0MALLORY": {
         "id": "U0MALLORY",
         "name": "mallory",

@@ -64,7 +64,7 @@ async def test_mention_is_stripped_and_the_duplicate_message_event_ignored() -> 
     assert event.text == "deploy api staging" and event.addressed
     assert event.place.thread == "1515449000.000001"
     assert event.message_id == mention["ts"]
-    assert event.event_id == "slack:Ev1"
+    assert event.event_id == "slack:msg:C0OPS:" + mention["ts"]  # the message names the delivery
 
 
 async def test_direct_message_is_addressed() -> None:
@@ -189,7 +189,7 @@ async def test_the_same_event_delivered_three_times_is_handed_on_once() -> None:
         await asyncio.sleep(0.3)
     assert [r.status_code for r in (first, retry1, retry2)] == [200, 200, 200]
     assert len(env.recorder.events) == 1
-    assert env.recorder.events[0].event_id == "slack:EvDUP"
+    assert env.recorder.events[0].event_id == "slack:msg:C0OPS:1515449522.000016"
 
 
 async def test_a_retry_this_process_never_saw_still_reaches_the_engine() -> None:
@@ -199,7 +199,7 @@ async def test_a_retry_this_process_never_saw_still_reaches_the_engine() -> None
     async with slack_env() as env:
         await env.event(payload, **{"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_error"})
         events = await env.recorder.wait_for(1)
-    assert [e.event_id for e in events] == ["slack:EvLOST"]
+    assert [e.event_id for e in events] == ["slack:msg:C0OPS:1515449522.000016"]
 
 
 async def test_requests_before_start_are_refused_without_work() -> None:

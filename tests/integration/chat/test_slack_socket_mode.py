@@ -58,7 +58,7 @@ async def test_request_listener_acks_and_hands_on_each_payload_once() -> None:
     assert len(events) == 3
     by_kind: dict[str, Any] = {type(e).__name__ + ("" if isinstance(e, ActionEvent) else e.text): e for e in events}
     assert isinstance(by_kind["MessageEventdeploy api-gateway staging"], MessageEvent)
-    assert by_kind["MessageEventdeploy api staging"].event_id == "slack:EvSock"
+    assert by_kind["MessageEventdeploy api staging"].event_id == "slack:msg:C0OPS:1515449522.000016"
     assert by_kind["ActionEvent"].action_id == "signed-id"
 
 
@@ -81,3 +81,46 @@ async def test_over_a_real_socket() -> None:
         await adapter.stop()
     assert sorted(e.text for e in events if isinstance(e, MessageEvent)) == ["help", "status api"]
     assert {a["envelope_id"] for a in fake.socket_acks} == {"e1", "e2"}
+
+
+async def test_messages_typed_while_the_socket_was_down_are_caught_up_once_in_order() -> None:
+    recorder = Recorder()
+    async with fake_slack() as fake:
+        adapter = SlackAdapter(
+            slack_config(fake.base_url, mode="socket", app_token=APP_TOKEN, signing_secret="", catch_up_messages=3)
+        )
+        await adapter.start(recorder)
+        assert fake.socket_connected is not None
+        await asyncio.wait_for(fake.socket_connected.wait(), 5)
+        # Seen live: one message in each channel.
+        for n, channel in enumerate(("C0OPS", "C0PROD")):
+            live = fake.typed(channel, f"!status live-{channel}", f"1700000100.00000{n}")
+            await fake.push("events_api", event_callback(live, event_id=f"EvLive{n}"), envelope_id=f"live{n}")
+        await recorder.wait_for(2)
+        # Typed while the socket is down: never pushed.
+        gap = [
+            fake.typed("C0OPS", "!deploy api staging", "1700000200.000001"),
+            fake.typed("C0OPS", "<@UBOT0001> status web", "1700000200.000002"),
+            fake.typed("C0OPS", "a bot said this", "1700000200.000003", bot_id="B0OTHER"),
+        ]
+        prod = [fake.typed("C0PROD", f"!status prod-{n}", f"1700000300.00000{n}") for n in range(5)]
+        await fake.drop()
+        await asyncio.wait_for(fake.socket_connected.wait(), 10)
+        events = await recorder.wait_for(2 + 2 + 3)
+        # Slack redelivers one of them late, under a new event id: still handled once.
+        await fake.push("events_api", event_callback(gap[0], event_id="EvLate"), envelope_id="late")
+        await asyncio.sleep(0.5)
+        await adapter.stop()
+    assert fake.socket_sessions == 2 and adapter.connections == 2
+    texts = [e.text for e in events if isinstance(e, MessageEvent)]
+    assert texts[:2] == ["!status live-C0OPS", "!status live-C0PROD"]
+    caught = texts[2:]
+    assert len(caught) == 5, caught
+    assert [t for t in caught if "prod" not in t] == ["!deploy api staging", "status web"]  # in order; bots skipped
+    assert [t for t in caught if "prod" in t] == [f"!status prod-{n}" for n in (2, 3, 4)]  # bounded: the last 3
+    assert next(e for e in events if e.text == "status web").addressed  # type: ignore[union-attr]
+    ids = [e.event_id for e in events]
+    assert len(ids) == len(set(ids)) and f"slack:msg:C0OPS:{gap[0]['ts']}" in ids
+    oldest = {c.params["channel"]: c.params["oldest"] for c in fake.of("conversations.history")}
+    assert oldest == {"C0OPS": "1700000100.000000", "C0PROD": "1700000100.000001"}
+    assert f"slack:msg:C0PROD:{prod[0]['ts']}" not in ids

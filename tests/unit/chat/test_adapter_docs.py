@@ -39,6 +39,13 @@ def test_config_block_validates(name: str) -> None:
     )
 
 
+def test_slack_multi_workspace_block_validates() -> None:
+    [block] = [b for b in yaml_blocks("slack.md") if "client_id" in b]
+    config = validate(interpolate(yaml.safe_load(block), ENV | {"SLACK_CLIENT_SECRET": "cs"}), "slack.md")
+    assert config.chat.slack is not None and config.chat.slack.client_id and not config.chat.slack.bot_token
+    assert config.chat.slack.workspaces == {"T0123ACME": "acme", "T0456BETA": "beta"}
+
+
 def test_slack_manifest_subscribes_to_what_the_adapter_handles() -> None:
     [manifest] = [yaml.safe_load(b) for b in yaml_blocks("slack.md") if "oauth_config" in b]
     settings = manifest["settings"]

@@ -26,6 +26,16 @@ def test_slack_http_needs_a_signing_secret_and_socket_an_app_token() -> None:
         SlackConfig(bot_token="xoxb-1", signing_secret="s", umbrella_command="ops")
 
 
+def test_slack_is_one_workspace_by_token_or_several_by_client_id_never_both() -> None:
+    with pytest.raises(ValidationError, match="not both"):
+        SlackConfig(bot_token="xoxb-1", client_id="1.2", client_secret="cs", signing_secret="s")
+    with pytest.raises(ValidationError, match="client_secret"):
+        SlackConfig(client_id="1.2", signing_secret="s")
+    several = SlackConfig(client_id="1.2", client_secret="CLIENTSECRET", signing_secret="s")
+    assert not several.bot_token and "chat:write" in several.scopes
+    assert "CLIENTSECRET" not in repr(several)
+
+
 def test_tokens_stay_out_of_reprs() -> None:
     config = ChatConfig(
         slack=SlackConfig(bot_token="xoxb-SECRET", signing_secret="SIGNSECRET"),
