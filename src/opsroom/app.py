@@ -69,9 +69,10 @@ def build_parts(loaded: LoadedConfig, declared: Declared, extensions: Sequence[E
         builtins={name: h for ext in extensions for name, h in ext.handlers.items()},
         pipeline=Pipeline.build(CORE_STEPS + declared.steps),
         engine_flags=declared.engine_flags,
-        runners=build_runners(catalog, declared.runner_types),
+        runners=(runners := build_runners(catalog, declared.runner_types)),
         actions={name: f for ext in extensions for name, f in ext.hook_actions.items()},
-        extras={key: value for ext in extensions for key, value in ext.extras.items()},
+        # the runners ride along for the pre-flight step (guardrails/preflight.py)
+        extras={"runs.runners": runners, **{key: value for ext in extensions for key, value in ext.extras.items()}},
         public_answers=frozenset(
             (c.platform, key)
             for c in config.channels
