@@ -321,7 +321,16 @@ class DeskService:
             ]
         )
         ticket = await provider.create(
-            NewTicket(title=_title(row["question"]), priority="p3", author=row["asker"], thread_link=where, body=body)
+            NewTicket(
+                title=_title(row["question"]),
+                priority="p3",
+                author=row["asker"],
+                thread_link=where,
+                body=body,
+                origin="desk",
+                origin_id=str(row["id"]),
+                channel=row["channel"],
+            )
         )
         self._finish(row, "escalated", ticket.ref, principal, place, f"ticket {ticket.ref} opened")
         metrics.DESK_QUESTIONS.labels("escalated").inc()

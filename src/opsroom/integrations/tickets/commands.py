@@ -28,6 +28,7 @@ from opsroom.core import (
 )
 from opsroom.integrations.tickets.base import PRIORITIES, NewTicket, Ticket, TicketError
 from opsroom.integrations.tickets.desk import TicketDesk
+from opsroom.integrations.tickets.origins import provider_words
 
 Handler = Callable[[Any, Invocation], Awaitable[Message]]
 
@@ -145,7 +146,7 @@ async def _dispatch(desk: TicketDesk, inv: Invocation) -> Message:
         lister = getattr(provider, "list", None)
         if lister is None:
             return Message.plain(
-                f"{provider.name} tickets are listed in {provider.name} itself; show one with `ticket <id>`."
+                f"Tickets in {provider_words(provider)} are listed there; show one with `ticket <id>`."
             )
         tickets = await lister()
         if not tickets:
@@ -163,6 +164,8 @@ async def _dispatch(desk: TicketDesk, inv: Invocation) -> Message:
                 author=user,
                 thread_link=thread_link(inv),
                 body=f"Opened from chat by {user}.",
+                origin="chat",
+                channel=inv.place.name,
             )
         )
         where = f" <{ticket.url}|open it>" if ticket.url else ""
