@@ -121,6 +121,12 @@ SCHEMAS: dict[str, Any] = {
                 "minimum": 1,
                 "description": "Reply in the thread of this message.",
             },
+            "also_channel": {
+                "type": "boolean",
+                "default": False,
+                "description": "With `thread`: show the reply in the channel too, marked as a thread reply "
+                'that links to it (Slack\'s "Also send to channel").',
+            },
         },
     },
     "Click": {
