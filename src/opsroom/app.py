@@ -190,7 +190,7 @@ def build_system(
     audit = AuditLog(db, timezone=config.audit.timezone, redactor=redactor)
     folder = state_dir(url, loaded.base_dir)
     signer = ActionSigner(secret_key(config, folder))
-    chat = ChatHub(redactor)
+    chat = ChatHub(redactor, public_url=str(config.server.public_url or ""))
     for adapter in adapters or []:
         chat.add(adapter)
     runs = RunService(db, audit, redact=redactor.redact)

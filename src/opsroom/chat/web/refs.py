@@ -10,7 +10,10 @@ text stays as it is)."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
+
+from opsroom.core import Context, Message, Section
 
 PAGES = {"run": "runs", "ticket": "tickets", "alert": "alerts", "group": "alerts", "incident": "incidents"}
 _REF = re.compile(
@@ -40,15 +43,37 @@ def link_refs(escaped: str, base: str = "") -> str:
     return _REF.sub(ref, _THREAD.sub(thread, escaped))
 
 
-def plain_links(text: str, base: str, link: str = "<{url}|{label}>") -> str:
-    """For adapters that speak ``<url|label>`` (Slack, the Markdown subset): the same
-    references as links to ``base`` (the configured public URL); unchanged without one."""
+_KEEP = re.compile(r"<[^<>\n]+>|`[^`\n]*`")  # existing links and code spans stay as they are
+
+
+def plain_links(text: str, base: str) -> str:
+    """For the other adapters: the same references as ``<url|label>`` links (the Markdown
+    subset every renderer turns into its platform's link) to ``base``, the configured public
+    URL; unchanged without one. Existing links and code spans are left alone."""
     if not base:
         return text
     base = base.rstrip("/")
 
     def ref(m: re.Match[str]) -> str:
         kind, number = ("incident", m.group(4)) if m.group(4) else (m.group(1), m.group(3))
-        return link.format(url=f"{base}{page_of(kind, number)}", label=m.group(0))
+        return f"<{base}{page_of(kind, number)}|{m.group(0)}>"
 
-    return _REF.sub(ref, text)
+    out: list[str] = []
+    pos = 0
+    for keep in _KEEP.finditer(text):
+        out.append(_REF.sub(ref, text[pos : keep.start()]))
+        out.append(keep.group(0))
+        pos = keep.end()
+    out.append(_REF.sub(ref, text[pos:]))
+    return "".join(out)
+
+
+def link_message(message: Message, base: str) -> Message:
+    """``message`` with ``plain_links`` applied to its sections and context lines."""
+    if not base:
+        return message
+    blocks = [
+        dataclasses.replace(b, text=plain_links(b.text, base)) if isinstance(b, (Section, Context)) else b
+        for b in message.blocks
+    ]
+    return dataclasses.replace(message, blocks=tuple(blocks))
