@@ -37,6 +37,8 @@ async def test_no_internal_names_in_chat(tmp_path: Path, db_url: str, monkeypatc
         await system.runs.drain()
         await chat.say("alice", "/ticket 1")
         await chat.say("alice", "/ticket")
+        await chat.say("alice", '/ticket open "disk full on web1"')
+        await chat.say("alice", "/ticket 2")
         await chat.say("alice", "/deploy payments staging version=bad")
         await system.runs.drain()
         await chat.say("alice", "/runs")
@@ -48,6 +50,7 @@ async def test_no_internal_names_in_chat(tmp_path: Path, db_url: str, monkeypatc
         transcript = chat.transcript()
         assert "ticket #1 opened (built-in tracker)" in transcript
         assert "already runs v4.12.3" in transcript
+        assert "disk full on web1" in transcript, [t for t in chat.texts() if "icket" in t]
         found = sorted({m.group(0) for pattern in INTERNAL for m in pattern.finditer(transcript)})
         assert not found, f"internal names in chat: {found}\n{transcript}"
     finally:

@@ -307,7 +307,7 @@ class DeskService:
         suggested = [
             f"- {s['title']} ({s['article']}{'#' + s['anchor'] if s['anchor'] else ''})" for s in row["suggestions"]
         ]
-        where = f"{row['platform']}:{row['channel']}" + (f" thread {row['thread']}" if row["thread"] else "")
+        where = ("the thread in " if row["thread"] else "") + str(row["channel"])  # plain words, no ids
         body = "\n".join(
             [
                 f"{row['asker']} asked the help desk:",

@@ -88,10 +88,12 @@ TICKET_SPECS: tuple[CommandSpec, ...] = (TICKET_SPEC,)
 
 
 def thread_link(inv: Invocation) -> str:
-    """A reference to where the command was typed; adapters with permalinks can do better."""
+    """Where the command was typed, in words people read: the web chat's thread address
+    (shown as a link "in #ops"), else "the thread in #ops" / "#ops" — never platform ids."""
     place = inv.place
-    ref = f"{place.platform}:{place.name}"
-    return f"{ref} thread {place.thread}" if place.thread else ref
+    if place.platform == "web" and place.thread and place.thread.isdigit():
+        return f"/chat/{place.channel}?thread={place.thread}"
+    return f"the thread in {place.name}" if place.thread else place.name
 
 
 def _target(target: str, verb: str) -> str:

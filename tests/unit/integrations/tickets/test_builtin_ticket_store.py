@@ -64,7 +64,7 @@ async def test_ticket_command_round_trip(store: BuiltinTickets) -> None:
     said = await handler(None, _invocation("", action="comment", target=number, text="added an index"))
     assert said.text == f"Commented on ticket #{number}."
     shown = await handler(None, _invocation("", action=number))
-    assert "alice: added an index" in shown.as_text() and "web:#ops thread t1" in shown.as_text()
+    assert "alice: added an index" in shown.as_text() and "the thread in #ops" in shown.as_text()
     listed = await handler(None, _invocation("", action=None))
     assert "db slow" in listed.as_text()
     closed = await handler(None, _invocation("", action="close", target=number))
