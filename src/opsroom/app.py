@@ -72,9 +72,10 @@ def build_parts(loaded: LoadedConfig, declared: Declared, extensions: Sequence[E
         builtins={name: h for ext in extensions for name, h in ext.handlers.items()},
         pipeline=Pipeline.build(CORE_STEPS + declared.steps),
         engine_flags=declared.engine_flags,
-        runners=build_runners(catalog, declared.runner_types),
+        runners=(runners := build_runners(catalog, declared.runner_types)),
         actions={name: f for ext in extensions for name, f in ext.hook_actions.items()},
-        extras={key: value for ext in extensions for key, value in ext.extras.items()},
+        # the runners ride along for the pre-flight step (guardrails/preflight.py)
+        extras={"runs.runners": runners, **{key: value for ext in extensions for key, value in ext.extras.items()}},
         public_answers=frozenset(
             (c.platform, key)
             for c in config.channels
@@ -192,7 +193,7 @@ def build_system(
     audit = AuditLog(db, timezone=config.audit.timezone, redactor=redactor)
     folder = state_dir(url, loaded.base_dir)
     signer = ActionSigner(secret_key(config, folder))
-    chat = ChatHub(redactor)
+    chat = ChatHub(redactor, public_url=str(config.server.public_url or ""))
     for adapter in adapters or []:
         chat.add(adapter)
     runs = RunService(db, audit, redact=redactor.redact)

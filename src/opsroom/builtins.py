@@ -199,7 +199,7 @@ async def cmd_run(engine: CommandHost, inv: Invocation) -> Message:
     fields = [
         ("state", run.state.value),
         ("by", run.user),
-        ("where", f"{run.platform} {run.channel_name}"),
+        ("where", run.channel_name or "a direct message"),
         ("started", run.started_at.strftime("%Y-%m-%d %H:%M:%S UTC") if run.started_at else "—"),
     ]
     if run.duration is not None:

@@ -58,8 +58,9 @@ def _builtins_start(loaded: LoadedConfig, live: Live) -> Extension:
 
 def _guardrails_declare(loaded: LoadedConfig) -> Declaration:
     from opsroom.guardrails.commands import GUARDRAIL_SPECS
+    from opsroom.guardrails.preflight import STEP as PREFLIGHT
 
-    return Declaration(commands=GUARDRAIL_SPECS, engine_flags={"break-glass": str})
+    return Declaration(commands=GUARDRAIL_SPECS, engine_flags={"break-glass": str}, steps=(PREFLIGHT,))
 
 
 def _guardrails_start(loaded: LoadedConfig, live: Live) -> Extension:

@@ -9,6 +9,7 @@ runs made by earlier rows count towards rate limits and hold locks for later one
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,18 @@ def _config() -> dict[str, Any]:
     return data
 
 
+def _v123_everywhere() -> None:
+    from opsroom.demo import inventory
+
+    seeded = inventory.seed()
+    for envs in seeded["services"].values():
+        for target in envs.values():
+            target["history"] = ["v1.2.3", *target["history"]]
+    where = inventory.path()
+    where.parent.mkdir(parents=True, exist_ok=True)
+    where.write_text(json.dumps(seeded))
+
+
 def _chat_verdict(rows: list[Any]) -> tuple[str, str]:
     actions = [r.action for r in rows]
     decision = next((r for r in rows if r.action == "decision"), None)
@@ -117,6 +130,7 @@ def _chat_verdict(rows: list[Any]) -> tuple[str, str]:
     for action, outcome in (
         ("break-glass.refused", "deny"),
         ("change.refused", "deny"),
+        ("preflight.refused", "deny"),
         ("freeze.denied", "frozen"),
         ("rate_limited", "limited"),
         ("lock.refused", "locked"),
@@ -134,6 +148,7 @@ async def test_check_api_and_chat_agree(tmp_path: Path, db_url: str, monkeypatch
     assert len(TABLE) >= 30
     data = _config()
     system, chat = make_system(tmp_path, db_url, data, monkeypatch=monkeypatch)
+    _v123_everywhere()  # the rollbacks below pass their pre-flight: v1.2.3 ran everywhere once
     config_file = tmp_path / "opsroom.yaml"
     config_file.write_text(yaml.safe_dump(data))
     await system.start()

@@ -114,7 +114,7 @@ async def silence(
             )
         ctx.forget_mutes()
         matcher_text = ", ".join(f"{k}={v}" for k, v in matchers.items())
-        where_text = f"Alertmanager silence `{am_id}`" if am_id else "opsroom mute"
+        where_text = f"Alertmanager silence `{am_id}`" if am_id else "muted by opsroom"
         await refresh_card(
             ctx,
             group.id,
@@ -122,8 +122,8 @@ async def silence(
             f"(until {fmt_time(ends)}; {where_text}; {matcher_text}).",
         )
     return Message.plain(
-        f"Silenced group #{group.id} for {fmt_duration(seconds)} ({where_text} "
-        f"#{silence_id}: {matcher_text}). Undo with /unsilence {silence_id}.",
+        f"Silenced group #{group.id} for {fmt_duration(seconds)} (silence #{silence_id}, {where_text}: "
+        f"{matcher_text}). Undo with /unsilence {silence_id}.",
         tone="success",
     )
 

@@ -98,10 +98,12 @@ class ChatHub:
     """All configured adapters, by platform name. The engine, alerts and hooks post through
     it; it falls back to a thread reply where a platform cannot edit."""
 
-    def __init__(self, redactor: Redactor | None = None) -> None:
+    def __init__(self, redactor: Redactor | None = None, *, public_url: str = "") -> None:
         self.adapters: dict[str, Adapter] = {}
         # Whatever is posted or edited goes through it first, whoever built the message.
         self.redactor = redactor
+        # server.public_url: where `run #N`, `ticket #N`… link to on the other platforms
+        self.public_url = public_url
 
     def add(self, adapter: Adapter) -> None:
         self.adapters[adapter.name] = adapter
@@ -112,16 +114,21 @@ class ChatHub:
         except KeyError:
             raise LookupError(f"no chat adapter named {platform!r} is configured") from None
 
-    def clean(self, message: Message) -> Message:
-        return redact_message(message, self.redactor or redaction.current())
+    def clean(self, message: Message, platform: str = "") -> Message:
+        message = redact_message(message, self.redactor or redaction.current())
+        if self.public_url and platform not in ("", "web"):  # the web chat links them itself
+            from opsroom.chat.web.refs import link_message
+
+            message = link_message(message, self.public_url)
+        return message
 
     async def send(self, place: Place, message: Message) -> MessageRef:
-        return await self.get(place.platform).send(place, self.clean(message))
+        return await self.get(place.platform).send(place, self.clean(message, place.platform))
 
     async def update(self, ref: MessageRef, message: Message) -> MessageRef:
         """Edit in place where possible; otherwise reply in the message's thread."""
         adapter = self.get(ref.place.platform)
-        message = self.clean(message)
+        message = self.clean(message, ref.place.platform)
         if adapter.capabilities.edits:
             await adapter.update(ref, message)
             return ref

@@ -61,16 +61,25 @@ def deploy(service: str, env: str, version: str) -> int:
     return 0
 
 
-def rollback(service: str, version: str, env: str) -> int:
-    data = inventory.read()
-    target = _target(data, service, env)
+def rollback_check(service: str, version: str, env: str) -> int:
+    """The rollback's pre-flight (read-only): refuses at once what the rollback would refuse."""
+    target = _target(inventory.read(), service, env)
     if target is None:
         return fail(f"{service} has no {env} environment")
     if version not in target["history"]:
         known = ", ".join(target["history"])
         return fail(f"{version} was never deployed to {service} in {env} (known: {known})")
     if version == target["version"]:
-        return fail(f"{service} in {env} already runs {version}; nothing to roll back")
+        return fail(f"{service} in {env} already runs {version}; there is nothing to roll back")
+    return 0
+
+
+def rollback(service: str, version: str, env: str) -> int:
+    refused = rollback_check(service, version, env)
+    if refused:
+        return refused
+    target = _target(inventory.read(), service, env)
+    assert target is not None
     say(f"Rolling back {service} in {env}: {target['version']} → {version}")
     say(f"Re-deploying registry.demo/{service}:{version}")
     for i in range(1, target["replicas"] + 1):
@@ -151,6 +160,7 @@ def query(service: str, metric: str) -> int:
 ACTIONS: dict[str, Callable[..., int]] = {
     "deploy": deploy,
     "rollback": rollback,
+    "rollback-check": rollback_check,
     "restart": restart,
     "scale": scale,
     "status": status,

@@ -310,7 +310,7 @@ class DeskService:
         suggested = [
             f"- {s['title']} ({s['article']}{'#' + s['anchor'] if s['anchor'] else ''})" for s in row["suggestions"]
         ]
-        where = f"{row['platform']}:{row['channel']}" + (f" thread {row['thread']}" if row["thread"] else "")
+        where = ("the thread in " if row["thread"] else "") + str(row["channel"])  # plain words, no ids
         body = "\n".join(
             [
                 f"{row['asker']} asked the help desk:",
@@ -324,7 +324,16 @@ class DeskService:
             ]
         )
         ticket = await provider.create(
-            NewTicket(title=_title(row["question"]), priority="p3", author=row["asker"], thread_link=where, body=body)
+            NewTicket(
+                title=_title(row["question"]),
+                priority="p3",
+                author=row["asker"],
+                thread_link=where,
+                body=body,
+                origin="desk",
+                origin_id=str(row["id"]),
+                channel=row["channel"],
+            )
         )
         self._finish(row, "escalated", ticket.ref, principal, place, f"ticket {ticket.ref} opened")
         metrics.DESK_QUESTIONS.labels("escalated").inc()

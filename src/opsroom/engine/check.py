@@ -94,7 +94,7 @@ class Verdict:
             out.append(f"  frozen: {self.freeze.name} until {self.freeze.until_text(tz)} (break-glass overrides it)")
         elif self.stopped in ("limited", "locked"):
             out.append(f"  {self.stopped}: {self.stop_text}")
-        if not self.needs and not self.stopped:
+        if not self.needs and not self.stopped and not self.refusal:
             out.append("  needs nothing more: it would run at once")
         offline = [n.removesuffix(OFFLINE) for n in self.notes if n.endswith(OFFLINE)]
         if offline:

@@ -361,10 +361,10 @@ class Engine:
         """Where a run's thread is, for tickets and notices: the web chat's URL when opsroom
         has a public URL, else platform, channel and message id."""
         message = ref.message_id if ref is not None else ""
-        if self.public_url and place.platform == "web":
+        if place.platform == "web" and message:  # a link (relative without a public URL)
             root = (ref.place.thread if ref is not None else None) or message
             return f"{self.public_url.rstrip('/')}/chat/{place.channel}?thread={root}#m{message}"
-        return f"{place.platform} {place.name} message {message}".strip()
+        return f"the thread in {place.name}" if message else place.name  # plain words, no ids
 
     def _clean(self, text: str) -> str:
         return self.redactor(text)[0]

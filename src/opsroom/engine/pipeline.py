@@ -1,6 +1,7 @@
 """The command pipeline: one ordered list of steps every command goes through.
 
-    route → parse → authorize → change review → break-glass → freeze → rate limit → hold → lock → submit
+    route → parse → authorize → change review → break-glass → freeze → rate limit → pre-flight
+    → hold → lock → submit
 
 Each step is a small function ``async (StepContext) -> Stop | None``: None lets the command
 go on, a ``Stop`` ends it with an answer and the audit rows that say why. Steps never write
@@ -42,6 +43,7 @@ ORDER: tuple[str, ...] = (
     "break-glass",
     "freeze",
     "rate limit",
+    "pre-flight",
     "hold",
     "lock",
 )  # … then the engine submits (or answers a built-in in process)

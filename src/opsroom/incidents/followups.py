@@ -95,12 +95,17 @@ class IncidentFollowups(IncidentRoom):
                     labels=("incident", incident.slug),
                     body=f"Follow-up of {incident.label} {incident.title}, owner {owner}.",
                     dedup_key=f"{incident.slug}:task:{task_id}",
+                    origin="incident",
+                    origin_id=str(incident.id),
+                    channel=incident.channel_name,
                 )
             )
         except Exception:  # the task is stored; the ticket can be opened by hand
             log.exception("incident_followup_ticket_failed", incident=incident.id, task=task_id)
             return ""
-        ref = f"{made.provider or 'builtin'}:{made.id}"
+        from opsroom.integrations.tickets.origins import provider_words
+
+        ref = f"{made.ref} ({provider_words(desk.get())})"  # what people read: "#3 (built-in tracker)"
         with self.db.begin() as conn:
             incident_store.set_task_ticket(conn, task_id, ref)
         return ref

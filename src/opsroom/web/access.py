@@ -41,6 +41,33 @@ def run_visible(config: Any, principal: Principal, run: run_store.RunRow) -> boo
     return any(_admits(m, principal) for m in lists)
 
 
+def run_links(system: System, conn: Any, run: run_store.RunRow) -> dict[str, Any]:
+    """What a run's console page links to: its chat message (web chat permalink), the alert
+    whose card's button started it (it ran in the card's thread), the tickets it opened."""
+    from sqlalchemy import select
+
+    from opsroom.alerts.tables import alert_groups
+    from opsroom.integrations.tickets import origins
+    from opsroom.web.tickets import from_origin, provider_words
+
+    message = ""
+    if run.platform == "web" and (run.progress_message_id or run.thread):
+        root = run.thread or run.progress_message_id
+        message = f"/chat/{run.channel}?thread={root}#m{run.progress_message_id or root}"
+    alert = None
+    if run.thread:
+        alert = conn.execute(
+            select(alert_groups.c.id, alert_groups.c.title).where(
+                alert_groups.c.platform == run.platform,
+                alert_groups.c.channel == run.channel,
+                alert_groups.c.message_id == run.thread,
+            )
+        ).first()
+    words = provider_words(system)
+    opened = [from_origin(t, words) for t in origins.opened_by(conn, "run", [str(run.id)])]
+    return {"chat_link": message, "alert": alert, "tickets": opened}
+
+
 def output_hidden(system: System, principal: Principal, run: run_store.RunRow) -> str | None:
     """Why the output of a run is withheld from this person (private commands); None if shown."""
     spec = system.engine.parts.catalog.get(run.command)

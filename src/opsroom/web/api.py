@@ -172,7 +172,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         cid = channel_of(request, viewer)
         data = await read_json(request)
         text, thread = data.get("text"), data.get("thread")
-        unknown = set(data) - {"text", "thread"}
+        unknown = set(data) - {"text", "thread", "also_channel"}
         if unknown:
             raise BadRequest(f"unknown field(s): {', '.join(sorted(map(str, unknown)))[:200]}")
         if not isinstance(text, str):
@@ -181,7 +181,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             thread = json_id(thread)
             if thread is None:
                 raise BadRequest("`thread` must be the id of a message in this channel")
-        stored = await adapter.post(viewer.principal, cid, text, thread)
+        also = data.get("also_channel", False)
+        if not isinstance(also, bool) or (also and thread is None):
+            raise BadRequest("`also_channel` (true or false) is for a reply in a thread")
+        stored = await adapter.post(viewer.principal, cid, text, thread, also_channel=also)
         return JSONResponse(message_json(stored), status_code=201)
 
     async def click(request: Request, viewer: Viewer) -> Response:

@@ -5,7 +5,8 @@
 - ``GET /chat/{channel}/history?before=ID``: older messages, for scrolling back (top level
   only; ``after=ID`` catches up on everything, replies included).
 - ``GET /chat/{channel}/thread/{id}``: a thread (its parent, then its replies), for the pane.
-- ``POST /chat/{channel}/messages``: post (JSON ``{"text", "thread"}``, header ``X-CSRF-Token``).
+- ``POST /chat/{channel}/messages``: post (JSON ``{"text", "thread", "also_channel"}``, header
+  ``X-CSRF-Token``); ``also_channel`` shows a reply in the channel too, linking to it.
 - ``POST /chat/actions``: click a button (JSON ``{"message", "action"}``, same header).
 - ``WS /chat/ws?channel=ID``: new and edited messages of that channel as they happen, and of
   the viewer's other channels (the page marks those unread).
@@ -64,6 +65,16 @@ def same_origin(headers: Any) -> bool:
         return True  # not a browser (a script with its own cookie): no ambient authority to abuse
     host = str(headers.get("host", ""))
     return bool(urlsplit(str(origin)).netloc == host)
+
+
+def also_channel(data: dict[str, Any], thread: Any) -> bool:
+    """``"also_channel": true`` on a reply: show it in the channel too (Slack's checkbox)."""
+    also = data.get("also_channel", False)
+    if not isinstance(also, bool):
+        raise WebChatError("`also_channel` must be true or false")
+    if also and thread is None:
+        raise WebChatError("`also_channel` is for a reply in a thread (give `thread`)")
+    return also
 
 
 def routes(ctx: WebContext) -> list[BaseRoute]:
@@ -192,7 +203,10 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
                 raise WebChatError("`text` must be a string")
             if thread is not None and (not isinstance(thread, int) or isinstance(thread, bool) or thread < 1):
                 raise WebChatError("`thread` must be a message id")
-            stored = await adapter.post(viewer.principal, request.path_params["channel"], text, thread)
+            also = also_channel(data, thread)
+            stored = await adapter.post(
+                viewer.principal, request.path_params["channel"], text, thread, also_channel=also
+            )
         except WebChatError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.status)
         return JSONResponse({"id": stored.id}, status_code=202)
@@ -228,7 +242,9 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             thread = data.get("thread")
             if thread is not None and (not isinstance(thread, int) or isinstance(thread, bool) or thread < 1):
                 raise WebChatError("`thread` must be a message id")
-            stored = await adapter.post(viewer.principal, cid, data["text"], thread)
+            stored = await adapter.post(
+                viewer.principal, cid, data["text"], thread, also_channel=also_channel(data, thread)
+            )
         except WebChatError as exc:
             return {"type": "error", "error": str(exc), "status": exc.status}
         return {"type": "posted", "id": stored.id}

@@ -17,7 +17,7 @@ from opsroom.audit.visibility import scope_for
 from opsroom.core import ParseError, RunState
 from opsroom.runs import lifecycle
 from opsroom.runs import store as run_store
-from opsroom.web.access import output_hidden, run_visible, visible_runs
+from opsroom.web.access import output_hidden, run_links, run_visible, visible_runs
 from opsroom.web.context import CONSOLE_PLACE, SECURITY_HEADERS, Viewer, WebContext, parse_id
 from opsroom.web.stats import dashboard
 
@@ -131,6 +131,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
         with system.db.read() as conn:
             hold = book.latest_hold(conn, run.id)
             votes = book.votes_for(conn, run.id)
+            related = run_links(system, conn, run)
         hidden = output_hidden(system, viewer.principal, run)
         return ctx.render(
             "run.html",
@@ -145,6 +146,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
             live=run.state in ACTIVE,
             audit=system.audit.for_run(run.id),
             may_approve=_may_act(viewer, run, hold),
+            **related,
         )
 
     def _may_act(viewer: Viewer, run: run_store.RunRow, hold: Any) -> bool:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from markupsafe import Markup, escape
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
@@ -58,6 +59,14 @@ def _json_for_script(value: Any) -> str:
     return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
 
 
+def _refs(value: Any) -> Markup:
+    """Escaped text whose ``run #N``, ``ticket #N``, ``alert #N``, ``INC-N`` and chat thread
+    URLs are links (the same as the web chat's)."""
+    from opsroom.chat.web.refs import link_refs
+
+    return Markup(link_refs(str(escape(str(value)))))  # noqa: S704 - escaped first
+
+
 @dataclass
 class Viewer:
     principal: Principal
@@ -85,6 +94,7 @@ class WebContext:
             autoescape=select_autoescape(default=True, default_for_string=True),
         )
         self.env.filters["tojson_script"] = _json_for_script
+        self.env.filters["refs"] = _refs
         self.session_cache = sessions.SessionCache(self.system.db)
 
     # -- config ----------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from starlette.routing import BaseRoute, Mount
 from starlette.staticfiles import StaticFiles
 
-from opsroom.web import api, console, incidents, signin
+from opsroom.web import alert_pages, api, console, incidents, signin, tickets
 from opsroom.web.context import HERE, WebContext
 
 if TYPE_CHECKING:
@@ -30,5 +30,7 @@ def web_routes(system: System) -> list[BaseRoute]:
         found += chat.routes(ctx)
     found += console.routes(ctx)
     found += incidents.routes(ctx)
+    found += tickets.routes(ctx)
+    found += alert_pages.routes(ctx)
     found += api.routes(ctx)
     return found

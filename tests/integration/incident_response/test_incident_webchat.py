@@ -143,8 +143,8 @@ async def test_resolve_drafts_the_postmortem_and_close_archives_the_room(web: Se
     assert draft.startswith("---\nid: postmortem-inc-") and "# Postmortem: INC-1 Payments failing" in draft
     assert "| resolved |" in draft and "`status payments production` — alice" in draft
     assert "rolled back" in draft and "/console/audit?before=" in draft
-    assert "- [ ] alert on payment provider latency — bob, due " in draft and "ticket `builtin:" in draft
-    assert any("follow-up #1 for bob" in t and "ticket builtin:" in t for t in texts(web, room))
+    assert "- [ ] alert on payment provider latency — bob, due " in draft and "ticket `#1 (built-in tracker)`" in draft
+    assert any("follow-up #1 for bob" in t and "ticket #1 (built-in tracker)" in t for t in texts(web, room))
     metrics = (await b.http.get("/metrics")).text
     assert (
         'opsroom_incident_milestone_seconds_count{milestone="resolved",service="payments",severity="sev2"}' in metrics

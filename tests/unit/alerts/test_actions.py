@@ -130,7 +130,7 @@ async def test_non_alertmanager_alerts_get_an_opsroom_mute(db: Database) -> None
     await svc.ingest("up", [alert(source_type="generic", instance="a")])
     await svc.tick()
     reply = await svc.silence("PaymentsDown", 3600, ALICE, PLACE)
-    assert "opsroom mute" in reply.text and t["am"].silences == {}
+    assert "muted by opsroom" in reply.text and t["am"].silences == {}
     # A new alert matching the mute joins muted: no new notification.
     await svc.ingest("up", [alert(source_type="generic", instance="b")])
     clock.advance(120)

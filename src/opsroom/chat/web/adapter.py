@@ -15,6 +15,7 @@ import asyncio
 from typing import Any, Awaitable, Callable, Sequence
 
 import structlog
+from markupsafe import Markup
 
 from opsroom.chat.base import Capabilities, InboundHandler
 from opsroom.chat.web import codec, rooms
@@ -147,10 +148,12 @@ class WebChatAdapter:
 
     # -- inbound (a signed-in person acts) ------------------------------------------------------
     async def post(
-        self, principal: Principal, channel: str, text: str, thread: int | None = None
+        self, principal: Principal, channel: str, text: str, thread: int | None = None, *, also_channel: bool = False
     ) -> msg_store.StoredMessage:
         """Store and show what the person wrote, then hand it to the engine (in the
-        background: the answer arrives over the live connection)."""
+        background: the answer arrives over the live connection). ``also_channel`` (a reply
+        only, like Slack's "Also send to channel"): a copy is shown in the channel too, marked
+        as a thread reply and linking to it; only the reply goes to the engine."""
         text = text.strip()
         if not text:
             raise WebChatError("the message is empty")
@@ -169,7 +172,18 @@ class WebChatAdapter:
             # database and everyone's screen); the engine still gets what was typed.
             shown = (getattr(self._system, "redactor", None) or redaction.current())(text)
             stored = msg_store.insert(conn, channel=channel, sender=principal.name, text=shown, thread=thread)
+            copy = None
+            if also_channel and thread is not None:
+                copy = msg_store.insert(
+                    conn,
+                    channel=channel,
+                    sender=principal.name,
+                    text=shown,
+                    body={ALSO_SENT: {"thread": thread, "reply": stored.id}},
+                )
         await self._publish(stored, "message")
+        if copy is not None:
+            await self._publish(copy, "message")
         place = self.channels.place(channel, str(thread) if thread else None)
         event = MessageEvent(
             place,
@@ -277,7 +291,7 @@ class WebChatAdapter:
             body = message_html(message, message_id=stored.id, is_user=users.__contains__)
             tone: str = message.tone
         else:
-            body = user_text_html(stored.text, users.__contains__)
+            body = user_text_html(stored.text, users.__contains__) + also_sent_html(stored)
             tone = "person"
         who = "opsroom" if stored.is_bot else stored.sender
         classes = (
@@ -290,7 +304,10 @@ class WebChatAdapter:
         edited = ' <span class="edited">(edited)</span>' if stored.edited_at else ""
         only = ' <span class="only-you">only you can see this</span>' if stored.visible_to else ""
         thread = f' data-thread="{stored.thread}"' if stored.thread else ""
-        root = stored.thread or stored.id
+        sent = (stored.body or {}).get(ALSO_SENT) if not stored.is_bot else None
+        # A channel copy of a thread reply answers in (and links to) that thread.
+        root = sent["thread"] if isinstance(sent, dict) and isinstance(sent.get("thread"), int) else None
+        root = root or stored.thread or stored.id
         # A permalink opens the channel with this message's thread (or the message) in view.
         link = f"/chat/{quote(stored.channel, safe='')}?thread={root}#m{stored.id}"
         count = (
@@ -329,6 +346,23 @@ class WebChatAdapter:
             result = self.on_published(stored)
             if result is not None:
                 await result
+
+
+ALSO_SENT = "also_sent"  # a person's channel copy of a thread reply: {"thread", "reply"}
+
+
+def also_sent_html(stored: msg_store.StoredMessage) -> Markup:
+    """The mark under a channel copy of a thread reply: "replied to a thread" → the reply."""
+    from urllib.parse import quote
+
+    sent = (stored.body or {}).get(ALSO_SENT) if not stored.is_bot else None
+    if not isinstance(sent, dict) or not isinstance(sent.get("thread"), int) or not isinstance(sent.get("reply"), int):
+        return Markup("")
+    link = f"/chat/{quote(stored.channel, safe='')}?thread={sent['thread']}#m{sent['reply']}"
+    return Markup(  # noqa: S704 - ids are ints, the channel is quoted
+        f'<div class="also-sent">replied to a thread: <a href="{link}" data-open-thread="{sent["thread"]}">'
+        "view the thread</a></div>"
+    )
 
 
 def build_web_adapter(loaded: LoadedConfig) -> WebChatAdapter | None:

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 
 from markupsafe import Markup, escape
 
+from opsroom.chat.web.refs import link_refs
 from opsroom.core import Actions, Code, Context, Fields, Message, Section
 
 _LINK = re.compile(r"<(https?://[^\s|<>]+)(?:\|([^<>\n]+))?>")
@@ -24,14 +25,16 @@ _ITALIC = re.compile(r"(?<![\w])_(?!\s)([^_\n]+?)(?<!\s)_(?![\w])")
 _MENTION = re.compile(r"(?<![\w@])@([a-zA-Z0-9][a-zA-Z0-9._-]{0,63})")
 
 
-def _emphasis(escaped: str, is_user: Callable[[str], bool]) -> str:
-    """Bold, italic and mentions, on text that is already escaped (the patterns use no
-    character that escaping produces, so they cannot build markup out of a user's text)."""
+def _emphasis(escaped: str, is_user: Callable[[str], bool], refs: bool = True) -> str:
+    """Bold, italic, mentions and links to ``run #N``… pages, on text that is already escaped
+    (the patterns use no character that escaping produces, so they cannot build markup out of
+    a user's text). ``refs`` is off inside a link's label (no link in a link)."""
     out = _BOLD.sub(r"<strong>\1</strong>", escaped)
     out = _ITALIC.sub(r"<em>\1</em>", out)
-    return _MENTION.sub(
+    out = _MENTION.sub(
         lambda m: f'<span class="mention">@{m.group(1)}</span>' if is_user(m.group(1)) else m.group(0), out
     )
+    return link_refs(out) if refs else out
 
 
 def _inline(text: str, is_user: Callable[[str], bool]) -> str:
@@ -41,20 +44,21 @@ def _inline(text: str, is_user: Callable[[str], bool]) -> str:
     for m in _LINK.finditer(text):
         parts.append(_spans(text[pos : m.start()], is_user))
         url, label = m.group(1), m.group(2) or m.group(1)
-        parts.append(f'<a href="{escape(url)}" rel="noopener noreferrer" target="_blank">{_spans(label, is_user)}</a>')
+        shown = _spans(label, is_user, refs=False)
+        parts.append(f'<a href="{escape(url)}" rel="noopener noreferrer" target="_blank">{shown}</a>')
         pos = m.end()
     parts.append(_spans(text[pos:], is_user))
     return "".join(parts)
 
 
-def _spans(text: str, is_user: Callable[[str], bool]) -> str:
+def _spans(text: str, is_user: Callable[[str], bool], refs: bool = True) -> str:
     parts: list[str] = []
     pos = 0
     for m in _CODE.finditer(text):
-        parts.append(_emphasis(str(escape(text[pos : m.start()])), is_user))
+        parts.append(_emphasis(str(escape(text[pos : m.start()])), is_user, refs))
         parts.append(f"<code>{escape(m.group(1))}</code>")
         pos = m.end()
-    parts.append(_emphasis(str(escape(text[pos:])), is_user))
+    parts.append(_emphasis(str(escape(text[pos:])), is_user, refs))
     return "".join(parts).replace("\n", "<br>")
 
 

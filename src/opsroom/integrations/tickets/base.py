@@ -36,6 +36,11 @@ class NewTicket:
     #: Marks the ticket so a retry can find it instead of opening a second one (providers put
     #: it in a label, a correlation field or a hidden marker). Empty: a fresh key per create.
     dedup_key: str = ""
+    #: What opened it, for the console's ticket pages: ``run`` / ``alert`` / ``incident`` /
+    #: ``desk`` / ``chat`` and that thing's id, and the channel it happened in.
+    origin: str = ""
+    origin_id: str = ""
+    channel: str = ""
 
 
 @dataclass(frozen=True)

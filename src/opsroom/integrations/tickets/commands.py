@@ -28,6 +28,7 @@ from opsroom.core import (
 from opsroom.errors import IntegrationError
 from opsroom.integrations.tickets.base import PRIORITIES, NewTicket, Ticket, TicketError
 from opsroom.integrations.tickets.desk import TicketDesk
+from opsroom.integrations.tickets.origins import provider_words
 
 Handler = Callable[[Any, Invocation], Awaitable[Message]]
 
@@ -87,10 +88,12 @@ TICKET_SPECS: tuple[CommandSpec, ...] = (TICKET_SPEC,)
 
 
 def thread_link(inv: Invocation) -> str:
-    """A reference to where the command was typed; adapters with permalinks can do better."""
+    """Where the command was typed, in words people read: the web chat's thread address
+    (shown as a link "in #ops"), else "the thread in #ops" / "#ops" — never platform ids."""
     place = inv.place
-    ref = f"{place.platform}:{place.name}"
-    return f"{ref} thread {place.thread}" if place.thread else ref
+    if place.platform == "web" and place.thread and place.thread.isdigit():
+        return f"/chat/{place.channel}?thread={place.thread}"
+    return f"the thread in {place.name}" if place.thread else place.name
 
 
 def _target(target: str, verb: str) -> str:
@@ -145,7 +148,7 @@ async def _dispatch(desk: TicketDesk, inv: Invocation) -> Message:
         lister = getattr(provider, "list", None)
         if lister is None:
             return Message.plain(
-                f"{provider.name} tickets are listed in {provider.name} itself; show one with `ticket <id>`."
+                f"Tickets in {provider_words(provider)} are listed there; show one with `ticket <id>`."
             )
         tickets = await lister()
         if not tickets:
@@ -163,6 +166,8 @@ async def _dispatch(desk: TicketDesk, inv: Invocation) -> Message:
                 author=user,
                 thread_link=thread_link(inv),
                 body=f"Opened from chat by {user}.",
+                origin="chat",
+                channel=inv.place.name,
             )
         )
         where = f" <{ticket.url}|open it>" if ticket.url else ""

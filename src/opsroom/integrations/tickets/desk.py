@@ -20,17 +20,26 @@ from opsroom.store import Database
 
 class RedactingProvider:
     """A provider whose every written text (title, body, comment, resolution) goes through the
-    redactor first: a ticket body is a sink like chat, whatever template or user filled it."""
+    redactor first: a ticket body is a sink like chat, whatever template or user filled it.
+    Every ticket it opens is also noted in ``ticket_origins`` (what opened it, where), for the
+    console's ticket pages."""
 
-    def __init__(self, inner: TicketProvider) -> None:
+    def __init__(self, inner: TicketProvider, key: str = "", db: Database | None = None) -> None:
         self._inner = inner
+        self._key = key or getattr(inner, "name", "")
+        self._db = db
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
     async def create(self, ticket: NewTicket) -> Ticket:
         clean = redaction.current()
-        return await self._inner.create(dataclasses.replace(ticket, title=clean(ticket.title), body=clean(ticket.body)))
+        made = await self._inner.create(dataclasses.replace(ticket, title=clean(ticket.title), body=clean(ticket.body)))
+        if self._db is not None:
+            from opsroom.integrations.tickets.origins import note
+
+            note(self._db, self._key, made, ticket, clean)
+        return made
 
     async def comment(self, ticket_id: str, text: str, *, author: str = "") -> None:
         await self._inner.comment(ticket_id, redaction.current()(text), author=author)
@@ -44,16 +53,22 @@ EXTRAS_KEY = "tickets.desk"  # where the tickets plugin puts its desk in Service
 
 class TicketDesk:
     def __init__(
-        self, providers: Mapping[str, TicketProvider], *, default: str = "builtin", changes: str = "builtin"
+        self,
+        providers: Mapping[str, TicketProvider],
+        *,
+        default: str = "builtin",
+        changes: str = "builtin",
+        db: Database | None = None,
     ) -> None:
         self.providers = dict(providers)
         self.default = default
         self.changes = changes
+        self.db = db
 
     def get(self, name: str | None = None) -> TicketProvider:
         key = name or self.default
         try:
-            return RedactingProvider(self.providers[key])
+            return RedactingProvider(self.providers[key], key, self.db)
         except KeyError:
             known = ", ".join(sorted(self.providers))
             raise TicketError(f"no ticket provider named {key!r} (configured: {known})") from None
@@ -84,4 +99,4 @@ def build_desk(config: TicketsConfig, db: Database, *, public_url: str = "") -> 
             providers[name] = GitHubIssues(cfg, name=name)
         else:  # pragma: no cover - the config model admits only the types above
             raise ConfigError(f"tickets.providers.{name}: unknown type {cfg.type!r}")
-    return TicketDesk(providers, default=config.default, changes=config.changes)
+    return TicketDesk(providers, default=config.default, changes=config.changes, db=db)

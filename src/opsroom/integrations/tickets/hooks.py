@@ -24,6 +24,7 @@ from typing import Any
 from opsroom.core import ConfigError, HookContext
 from opsroom.integrations.tickets.base import NewTicket, TicketError, check_priority
 from opsroom.integrations.tickets.desk import TicketDesk
+from opsroom.integrations.tickets.origins import provider_words
 from opsroom.runs.registry import ActionFactory
 from opsroom.runs.runners.templating import Template, TemplateError, arg_text, parse
 
@@ -132,10 +133,13 @@ class OpenTicket:
                 labels=self.labels,
                 # Names the run on the ticket (label / correlation field / marker), unique per open.
                 dedup_key=f"run{ctx.run_id}-{uuid.uuid4().hex[:8]}",
+                origin="run",
+                origin_id=str(ctx.run_id),
+                channel=ctx.channel,
             )
         )
         where = f": {ticket.url}" if ticket.url else ""
-        return f"ticket {ticket.ref} opened in {provider.name}{where}"
+        return f"ticket {ticket.ref} opened ({provider_words(provider)}){where}"
 
 
 class CommentTicket:
@@ -158,7 +162,7 @@ class CommentTicket:
             raise TicketError("ticket.comment: no ticket to comment on (the ticket template is empty)")
         provider = self.desk.get(self.provider)
         await provider.comment(ticket_id, body, author=ctx.user)
-        return f"commented on ticket {ticket_id} in {provider.name}"
+        return f"commented on ticket {ticket_id} ({provider_words(provider)})"
 
 
 def hook_actions(desk: TicketDesk) -> dict[str, ActionFactory]:

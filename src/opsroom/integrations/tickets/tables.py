@@ -41,3 +41,24 @@ ticket_comments = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Index("ix_ticket_comments_ticket_id", "ticket_id"),
 )
+
+# Every ticket opsroom opened, whatever the provider (migration 0008_ticket_origins): what
+# opened it (a run's hook, an alert, an incident follow-up, a desk question, `/ticket open`),
+# where, and the chat thread, so the console can list and link them.
+ticket_origins = Table(
+    "ticket_origins",
+    metadata,
+    Column("id", Id, primary_key=True, autoincrement=True),
+    Column("provider", String(100), nullable=False),
+    Column("ticket_id", String(120), nullable=False),
+    Column("title", String(300), nullable=False, default=""),
+    Column("url", Text, nullable=False, default=""),
+    Column("opened_by", String(200), nullable=False, default=""),
+    Column("origin", String(20), nullable=False, default=""),  # run | alert | incident | desk | chat
+    Column("origin_id", String(40), nullable=False, default=""),
+    Column("channel_name", String(200), nullable=False, default=""),
+    Column("thread_link", Text, nullable=False, default=""),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Index("ix_ticket_origins_ticket", "provider", "ticket_id"),
+    Index("ix_ticket_origins_origin", "origin", "origin_id"),
+)

@@ -32,7 +32,7 @@ DRAIN_AFTER_EXIT = 1.0
 READ_SIZE = 64 * 1024
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-OPTIONS = ("argv", "env", "env_allow", "cwd", "output_max_bytes", "kill_grace")
+OPTIONS = ("argv", "env", "env_allow", "cwd", "output_max_bytes", "kill_grace", "preflight")
 
 
 class ExecRunner:
@@ -47,8 +47,10 @@ class ExecRunner:
         cwd: str | None = None,
         output_max_bytes: int = DEFAULT_OUTPUT_MAX_BYTES,
         kill_grace: float = DEFAULT_KILL_GRACE,
+        preflight: list[Template] | None = None,
     ) -> None:
         self.argv = argv
+        self.preflight_argv = list(preflight or [])
         self.env = dict(env or {})
         self.env_allow = tuple(env_allow)
         self.cwd = cwd
@@ -61,7 +63,7 @@ class ExecRunner:
     def placeholders(self) -> frozenset[str]:
         """Every ``{name}`` the templates use (arguments and built-ins)."""
         names: set[str] = set()
-        for template in [*self.argv, *self.env.values()]:
+        for template in [*self.argv, *self.preflight_argv, *self.env.values()]:
             names |= template.arg_names
         return frozenset(names)
 
@@ -82,6 +84,20 @@ class ExecRunner:
         for name, template in self.env.items():
             env[name] = template.render(ctx.args)
         return env
+
+    async def preflight(self, args: Mapping[str, Any]) -> str | None:
+        """The ``preflight`` program's refusal, or None (none declared, or it let it go on)."""
+        if not self.preflight_argv:
+            return None
+        from opsroom.runs.runners.preflight import run_check
+
+        try:
+            argv = [template.render(args) for template in self.preflight_argv]
+            env = {name: os.environ[name] for name in self.env_allow if name in os.environ}
+            env.update({name: template.render(args) for name, template in self.env.items()})
+        except TemplateError:
+            return None  # the run itself will say what is wrong with its arguments
+        return await run_check(argv, env, self.cwd)
 
     # -- running ----------------------------------------------------------------------------
 
@@ -319,6 +335,12 @@ def build(options: Mapping[str, Any]) -> ExecRunner:
         if not _ENV_NAME.fullmatch(name):
             raise opts.error("env_allow", f"has a bad variable name {name!r}")
     cwd = opts.string("cwd") if opts.has("cwd") else None
+    check = [
+        templating.parse(item, where=f"exec runner: preflight[{i}]")
+        for i, item in enumerate(opts.string_list("preflight", []))
+    ]
+    if check and (not opts.raw["preflight"][0] or check[0].arg_names - set(templating.BUILTINS)):
+        raise opts.error("preflight", "item 0 is the program to run; it must be fixed text (or {python})")
     return ExecRunner(
         argv,
         env=env,
@@ -326,6 +348,7 @@ def build(options: Mapping[str, Any]) -> ExecRunner:
         cwd=cwd,
         output_max_bytes=opts.integer("output_max_bytes", DEFAULT_OUTPUT_MAX_BYTES, minimum=1),
         kill_grace=opts.number("kill_grace", DEFAULT_KILL_GRACE),
+        preflight=check,
     )
 
 

@@ -19,6 +19,7 @@
   const paneList = $("thread-messages");
   const paneForm = $("thread-composer");
   const paneInput = $("thread-text");
+  const alsoChannel = $("also-channel");
   const sidebar = $("sidebar");
   const commands = JSON.parse($("commands").textContent || "[]");
   let newest = parseInt(chat.dataset.newest || "0", 10);
@@ -216,7 +217,10 @@
     const text = paneInput.value.trim();
     if (!text || !openThread) return;
     paneInput.value = "";
-    await send(paneInput, text, {thread: openThread});
+    const also = alsoChannel && alsoChannel.checked;
+    if (await send(paneInput, text, also ? {thread: openThread, also_channel: true} : {thread: openThread}) && alsoChannel) {
+      alsoChannel.checked = false;  // like Slack: one reply at a time
+    }
   });
 
   // -- threads: a side pane with the parent and its replies -----------------------------
@@ -254,8 +258,8 @@
     }
     const reply = ev.target.closest("button[data-reply]");
     if (reply) { showThread(parseInt(reply.dataset.reply, 10), true); return; }
-    const replies = ev.target.closest("button[data-open-thread]");
-    if (replies) { showThread(parseInt(replies.dataset.openThread, 10), false); return; }
+    const replies = ev.target.closest("[data-open-thread]");
+    if (replies) { ev.preventDefault(); showThread(parseInt(replies.dataset.openThread, 10), false); return; }
     if (ev.target.id === "load-older") loadOlder(ev.target);
   }
   list.addEventListener("click", onClick);

@@ -64,7 +64,7 @@ async def test_ticket_command_round_trip(store: BuiltinTickets) -> None:
     said = await handler(None, _invocation("", action="comment", target=number, text="added an index"))
     assert said.text == f"Commented on ticket #{number}."
     shown = await handler(None, _invocation("", action=number))
-    assert "alice: added an index" in shown.as_text() and "web:#ops thread t1" in shown.as_text()
+    assert "alice: added an index" in shown.as_text() and "the thread in #ops" in shown.as_text()
     listed = await handler(None, _invocation("", action=None))
     assert "db slow" in listed.as_text()
     closed = await handler(None, _invocation("", action="close", target=number))
@@ -97,7 +97,7 @@ def _hook_ctx(**extra: object) -> HookContext:
 async def test_ticket_open_hook_fills_the_template(store: BuiltinTickets) -> None:
     hook = OpenTicket(TicketDesk({"builtin": store}), {"priority": "p2", "title": "disk check failed on {host}"})
     result = await hook(_hook_ctx())
-    assert result.startswith("ticket #") and "opened in builtin" in result
+    assert result.startswith("ticket #") and "opened (built-in tracker)" in result
     ticket = (await store.list())[0]
     assert ticket.title == "disk check failed on web1" and ticket.priority == "p2"
     assert ticket.author == "alice" and ticket.thread_link == "https://chat.example.com/ops/p123"
@@ -111,7 +111,10 @@ async def test_ticket_open_hook_fills_the_template(store: BuiltinTickets) -> Non
     ):
         assert fact in ticket.body
     comment = CommentTicket(TicketDesk({"builtin": store}), {"ticket": ticket.id})
-    assert await comment(_hook_ctx(outcome="succeeded", exit_code=0)) == f"commented on ticket {ticket.id} in builtin"
+    assert (
+        await comment(_hook_ctx(outcome="succeeded", exit_code=0))
+        == f"commented on ticket {ticket.id} (built-in tracker)"
+    )
     assert "`/disk web1`: succeeded (exit code 0)" in (await store.get(ticket.id)).comments[0].body
 
 
