@@ -20,7 +20,7 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from opsroom.cli.common import ConfigOpt, DbOpt, console, err, load, state_folder
+from opsroom.cli.common import ConfigOpt, DbOpt, console, err, state_folder
 
 FOLDER = ".opsroom-reloads"
 STALE_SECONDS = 600  # an ask nobody answered (its server died): removed by the next reload
@@ -93,6 +93,28 @@ def ask(state: Path, pid: int, timeout: float, poll: float = 0.05) -> Verdict | 
         answered.unlink(missing_ok=True)
 
 
+def _where(config: Path | None, database: str | None) -> tuple[str, Path]:
+    """The config's name and the running server's state folder — found even when the edited
+    config no longer validates, so the server itself can say why it refuses it."""
+    from opsroom.config.loader import load_or_demo, load_yaml
+    from opsroom.config.models import DatabaseConfig
+    from opsroom.core import ConfigError
+    from opsroom.store.state import state_dir
+
+    try:
+        loaded = load_or_demo(config)
+    except ConfigError:
+        path = config or Path("opsroom.yaml")
+        try:
+            data = load_yaml(path)
+            url = str(data["database"]["url"])
+        except (ConfigError, OSError, KeyError, TypeError):
+            url = DatabaseConfig().url
+        url = database or os.environ.get("OPSROOM_DATABASE_URL") or url
+        return str(path), state_dir(url, path.resolve().parent)
+    return loaded.source, state_folder(loaded, database)
+
+
 def reload(
     config: ConfigOpt = None,
     database: DbOpt = None,
@@ -105,12 +127,11 @@ def reload(
     answers in time."""
     from opsroom.store.state import SERVER_FILE, running_pid
 
-    loaded = load(config)
-    state = state_folder(loaded, database)
+    source, state = _where(config, database)
     pid = running_pid(state)
     if pid is None:
         err.print(
-            f"no running opsroom found for {loaded.source or 'the bundled demo'} "
+            f"no running opsroom found for {source} "
             f"(no live server recorded in {state / SERVER_FILE}); start it with `opsroom run`"
         )
         raise typer.Exit(1)

@@ -62,18 +62,21 @@ def log_setup(loaded: LoadedConfig, log_format: str, log_level: str | None) -> b
 
 
 def ready_line(system: System, url: str, seconds: float) -> str:
-    """``opsroom ready on URL in 0.84s — web chat URL/chat · console URL/console · …``"""
+    """``opsroom ready on URL — web chat /chat, console /console · database … · config … · 0.84s``"""
     from sqlalchemy.engine import make_url
 
     label = " (demo)" if system.config.demo else ""
+    parts = ["web chat /chat, console /console"]
     platforms = [name for name in system.chat.adapters if name != "web"]
-    parts = [f"web chat {url}/chat", f"console {url}/console"]
     if platforms:
-        parts.append("chat: " + ", ".join(platforms))
+        parts.append("chat " + ", ".join(platforms))
     database = make_url(str(system.db.engine.url)).render_as_string(hide_password=True)
-    parts.append("database: " + database.removeprefix("sqlite:///"))
-    parts.append(f"config: {system.loaded.source or 'the bundled demo'}")
-    return f"opsroom{label} ready on {url} in {seconds:.2f}s — " + " · ".join(parts)
+    if database.startswith("sqlite:///"):
+        path = Path(database.removeprefix("sqlite:///"))
+        database = str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+    source = f"config {system.loaded.path}" if system.loaded.path else "the bundled demo config"
+    parts += [f"database {database}", source, f"{seconds:.1f}s"]
+    return f"opsroom{label} ready on {url} — " + " · ".join(parts)
 
 
 def run(
@@ -183,9 +186,10 @@ def answer_reload(system: System, config: Path | None, folder: Path, *, as_json:
     else:
         verdict = reloading.Verdict(ok=True, text=summary)
     if as_json:
-        log.log(
-            20 if verdict.ok else 30, "configuration reloaded" if verdict.ok else "reload refused", detail=verdict.text
-        )
+        if verdict.ok:
+            log.info("configuration reloaded", changes=verdict.text)
+        else:
+            log.warning("reload refused; keeping the running configuration", reason=verdict.text)
     else:  # the person who started the server sees what their reload did
         err.print(escape(verdict.sentence()), highlight=False)
     for ask in waiting:

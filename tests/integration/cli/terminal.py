@@ -25,9 +25,10 @@ def _take_terminal() -> None:
 
 
 class Terminal:
-    def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str]) -> None:
+    def __init__(self, argv: list[str], *, cwd: Path, env: dict[str, str], columns: int = COLUMNS) -> None:
         master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, COLUMNS, 0, 0))
+        self.columns = columns
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", ROWS, columns, 0, 0))
         environ = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "COLUMNS", "LINES")}
         self.process = subprocess.Popen(
             argv,
@@ -61,7 +62,7 @@ class Terminal:
 
     def screen(self) -> list[str]:
         """The screen now, trailing blanks dropped."""
-        screen = pyte.Screen(COLUMNS, ROWS)
+        screen = pyte.Screen(self.columns, ROWS)
         pyte.ByteStream(screen).feed(self.raw)
         lines = [line.rstrip() for line in screen.display]
         while lines and not lines[-1]:
