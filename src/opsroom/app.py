@@ -184,6 +184,7 @@ def summarize_diff(
         if count:
             detail = "; ".join(f"{what}: {', '.join(names)}" for what, names in groups.items() if names)
             said.append(f"{count} command{'s' if count != 1 else ''} changed ({detail})")
+            changed = [name for name in changed if name != "commands"]  # said just above, in detail
     if changed:
         said.append(("also changed: " if said else "changed: ") + ", ".join(changed))
     return "; ".join(said) or "no changes"
