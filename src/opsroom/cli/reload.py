@@ -37,7 +37,9 @@ class Verdict:
         return f"reload refused; the running configuration is kept:\n{self.text}"
 
 
-def _folder(state: Path) -> Path:
+def inbox(state: Path) -> Path:
+    """The folder of asks and verdicts; the server makes it at start, so it owns it even when
+    root is the one asking."""
     folder = state / FOLDER
     folder.mkdir(mode=0o700, exist_ok=True)
     return folder
@@ -63,7 +65,7 @@ def pending(state: Path) -> list[str]:
 
 def answer(state: Path, ask: str, verdict: Verdict) -> None:
     """Write the verdict for one ask, whole (a temporary file renamed), then drop the ask."""
-    folder = _folder(state)
+    folder = inbox(state)
     temporary = folder / f"{ask}.tmp"
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as out:
@@ -74,7 +76,7 @@ def answer(state: Path, ask: str, verdict: Verdict) -> None:
 
 def ask(state: Path, pid: int, timeout: float, poll: float = 0.05) -> Verdict | None:
     """Ask the server ``pid`` to reload and wait for its verdict; None after ``timeout`` seconds."""
-    folder = _folder(state)
+    folder = inbox(state)
     ask_id = secrets.token_hex(8)
     asked = folder / f"{ask_id}.asked"
     os.close(os.open(asked, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))

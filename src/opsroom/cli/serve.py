@@ -153,6 +153,7 @@ def run(
             while not server.started:
                 await asyncio.sleep(0.02)
             url = f"http://{bind_host}:{bind_port}"
+            reloading.inbox(folder)
             server_file.append(record_server(folder, url))
             line = ready_line(system, url, time.monotonic() - started)
             if as_json:

@@ -113,7 +113,9 @@ def test_reload_prints_the_servers_verdict(server: tuple[Path, dict[str, Any], P
         "configuration reloaded",
         "reload refused; keeping the running configuration",
     ]
-    assert not list((config.parent / ".opsroom-reloads").iterdir()), "every ask was answered and cleared"
+    asks = config.parent / ".opsroom-reloads"
+    assert not list(asks.iterdir()), "every ask was answered and cleared"
+    assert asks.stat().st_mode & 0o777 == 0o700, "only the server's user may ask or read a verdict"
 
 
 def test_reload_says_when_no_server_runs_or_none_answers(tmp_path: Path) -> None:
