@@ -66,7 +66,7 @@ def ready_line(system: System, url: str, seconds: float) -> str:
     from sqlalchemy.engine import make_url
 
     label = " (demo)" if system.config.demo else ""
-    parts = ["web chat /chat, console /console"]
+    parts = ["web chat /chat, console /console" if "web" in system.chat.adapters else "console /console"]
     platforms = [name for name in system.chat.adapters if name != "web"]
     if platforms:
         parts.append("chat " + ", ".join(platforms))
