@@ -31,6 +31,14 @@ def markup(text: str) -> str:
     return _CODE.sub(r"[cyan]\1[/cyan]", text)
 
 
+def _row(line: str) -> Text:
+    """A line of the live block: cut to the terminal's width (…), never wrapped, so every
+    redraw has the height the last one had."""
+    text = Text.from_markup(line, overflow="ellipsis")
+    text.no_wrap = True
+    return text
+
+
 TONE_STYLE = {"success": "green", "failure": "red", "warning": "yellow", "denied": "red", "running": "cyan", "info": ""}
 
 
@@ -70,8 +78,8 @@ class TerminalAdapter:
             self._redraw()
         else:  # the result takes the live block's place, printed once, for good
             del self._running[ref.message_id]
-            self._print(message, "")
             self._redraw()
+            self._print(message, "")
 
     def _redraw(self) -> None:
         if not self._running:
@@ -79,7 +87,7 @@ class TerminalAdapter:
                 self._display.stop()  # transient: the live block is erased, the result stays
                 self._display = None
             return
-        shown = Group(*(Text.from_markup(line) for m in self._running.values() for line in self._lines(m, "")))
+        shown = Group(*(_row(line) for m in self._running.values() for line in self._lines(m, "")))
         if self._display is None:
             self._display = Live(shown, console=self.console, transient=True, auto_refresh=False)
             self._display.start(refresh=True)
