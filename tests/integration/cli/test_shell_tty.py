@@ -61,3 +61,22 @@ def test_ctrl_c_cancels_the_running_command_and_gives_the_prompt_back(tmp_path: 
         term.close()
     headers = [line for line in screen if "run #1" in line]
     assert headers == ["🛑 deploy api-gateway staging latest · run #1 · cancelled"], screen
+
+
+def test_a_narrow_terminal_keeps_the_live_block_whole(tmp_path: Path) -> None:
+    """Output lines wider than the terminal: the live block cuts them (…) so every redraw
+    erases exactly what the last one drew; nothing of it is left once the result is shown."""
+    term = Terminal([OPSROOM, "shell", "--user", "alice"], cwd=tmp_path, env={"OPSROOM_DEMO_SPEED": "1"}, columns=50)
+    try:
+        term.read_until(lambda raw: raw.rstrip().endswith(PROMPT.encode()))
+        start = len(term.raw)
+        term.type("/deploy api-gateway staging version=bad\n")
+        term.read_until(lambda raw: b"exit 1" in raw[start:] and _prompt_back(raw, start))
+        shown = term.raw[start:].decode(errors="replace")
+        screen = term.screen()
+    finally:
+        term.close()
+    assert "runn…" in shown, "the live block was cut to the width"
+    assert sum("run #1" in row for row in screen) == 1, screen
+    assert not any("…" in row or "so far" in row or "/cancel" in row for row in screen), screen
+    assert screen[-1] == PROMPT
