@@ -53,9 +53,10 @@ def log_setup(loaded: LoadedConfig, log_format: str, log_level: str | None) -> b
     a person sees the one ready line, then only what needs them."""
     from opsroom import logs
 
-    as_json = log_format == "json" or (log_format == "auto" and not sys.stderr.isatty())
+    at_terminal = sys.stderr.isatty()
+    as_json = log_format == "json" or (log_format == "auto" and not at_terminal)
     level = log_level or loaded.config.log_level
-    if not as_json and log_level is None and "log_level" not in loaded.config.model_fields_set:
+    if at_terminal and not as_json and log_level is None and "log_level" not in loaded.config.model_fields_set:
         level = "warning"
     logs.setup(level, json=as_json)
     return as_json
