@@ -49,14 +49,17 @@ def load(config: Path | None) -> LoadedConfig:
         raise config_error(exc) from None
 
 
-def build(config: Path | None, database: str | None, adapters: list[Adapter] | None = None) -> System:
-    """The whole system (database opened and migrated), as ``opsroom run`` and the shell use it."""
+def build(
+    config: Path | None, database: str | None, adapters: list[Adapter] | None = None, *, edit_interval: float = 1.0
+) -> System:
+    """The whole system (database opened and migrated), as ``opsroom run`` and the shell use it;
+    ``edit_interval``: how often a run's progress message is edited, at most."""
     from opsroom.app import build_system
     from opsroom.core import ConfigError
 
     loaded = load(config)
     try:
-        return build_system(loaded, adapters=adapters or [], database_url=database)
+        return build_system(loaded, adapters=adapters or [], database_url=database, edit_interval=edit_interval)
     except ConfigError as exc:
         raise config_error(exc) from None
 

@@ -31,7 +31,7 @@ def shell(
     # A person at a terminal: each run is one block redrawn in place, and the prompt comes
     # back only when the line's runs are over, so it never lands inside their output.
     terminal = TerminalAdapter(live=interactive and console.is_terminal)
-    system = build(config, database, [terminal])
+    system = build(config, database, [terminal], edit_interval=0.25 if terminal.live else 1.0)
     place = Place("shell", channel.lstrip("#"), channel_name=channel)
     if system.engine.parts.directory.get(user) is None:
         err.print(f"[yellow]{user} is not a configured user: you get only what everyone may do.[/]")
