@@ -36,6 +36,7 @@ from opsroom.store.state import resolve_sqlite, secret_key, state_dir
 
 if TYPE_CHECKING:
     from opsroom.audit import AuditLog
+    from opsroom.commands.catalog import Catalog
 
 log = structlog.get_logger("opsroom.app")
 
@@ -156,7 +157,7 @@ class System:
         on by the new config gets its commands now and its services at the next start."""
         declared = declare_all(self.plugins, loaded)
         parts = build_parts(loaded, declared, self.extensions)
-        changes = summarize_diff(self.loaded.config, loaded.config)
+        changes = summarize_diff(self.loaded.config, loaded.config, self.engine.parts.catalog, parts.catalog)
         self.engine.parts = parts
         self.engine.guardrails.reconfigure(loaded.config.guardrails, loaded.config.channels)
         self.loaded = loaded
@@ -167,9 +168,28 @@ class System:
         return changes
 
 
-def summarize_diff(old: OpsroomConfig, new: OpsroomConfig) -> str:
+def summarize_diff(
+    old: OpsroomConfig, new: OpsroomConfig, old_catalog: Catalog | None = None, new_catalog: Catalog | None = None
+) -> str:
+    """What a reload changed, as ``opsroom reload`` prints it: "2 commands changed (added:
+    ssh-uptime; changed: deploy); also changed: policy, users" or "no changes"."""
     changed = [name for name in OpsroomConfig.model_fields if getattr(old, name) != getattr(new, name)]
-    return "no changes" if not changed else "changed: " + ", ".join(changed)
+    said: list[str] = []
+    if old_catalog is not None and new_catalog is not None:
+        before, after = set(old_catalog.names()), set(new_catalog.names())
+        groups = {
+            "added": sorted(after - before),
+            "removed": sorted(before - after),
+            "changed": sorted(n for n in before & after if old_catalog.get(n) != new_catalog.get(n)),
+        }
+        count = sum(len(names) for names in groups.values())
+        if count:
+            detail = "; ".join(f"{what}: {', '.join(names)}" for what, names in groups.items() if names)
+            said.append(f"{count} command{'s' if count != 1 else ''} changed ({detail})")
+            changed = [name for name in changed if name != "commands"]  # said just above, in detail
+    if changed:
+        said.append(("also changed: " if said else "changed: ") + ", ".join(changed))
+    return "; ".join(said) or "no changes"
 
 
 def build_system(

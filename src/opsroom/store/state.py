@@ -51,11 +51,23 @@ def record_server(folder: Path, url: str) -> Path:
     return path
 
 
-def running_server(folder: Path) -> str | None:
-    """The URL of the ``opsroom run`` recorded in ``folder``, if that process is still alive."""
+def _recorded(folder: Path) -> dict[str, Any] | None:
+    """What the ``opsroom run`` recorded in ``folder`` wrote, if that process is still alive."""
     try:
         found = json.loads((folder / SERVER_FILE).read_text())
         os.kill(int(found["pid"]), 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    return str(found["url"])
+    return found if isinstance(found, dict) else None
+
+
+def running_server(folder: Path) -> str | None:
+    """The URL of the ``opsroom run`` recorded in ``folder``, if that process is still alive."""
+    found = _recorded(folder)
+    return str(found["url"]) if found and "url" in found else None
+
+
+def running_pid(folder: Path) -> int | None:
+    """The pid of the live ``opsroom run`` recorded in ``folder`` (``opsroom reload`` signals it)."""
+    found = _recorded(folder)
+    return int(found["pid"]) if found else None

@@ -8,24 +8,15 @@ is needed (exit 1 when the schema is behind)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 import typer
 from rich.console import Console
 
+from opsroom.cli.common import ConfigOpt, DbOpt
+
 db_app = typer.Typer(help="The database schema: upgrade it, or check that it is current.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).", dir_okay=False
-    ),
-]
-DbOpt = Annotated[
-    str | None, typer.Option("--database", envvar="OPSROOM_DATABASE_URL", help="Database URL, overriding the config's.")
-]
 
 
 def _engine(config: Path | None, database: str | None):  # type: ignore[no-untyped-def]

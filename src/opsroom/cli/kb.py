@@ -9,16 +9,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from opsroom.cli.common import ConfigOpt
+
 kb_app = typer.Typer(help="The service desk's knowledge base: search it, check it, measure it.", no_args_is_help=True)
 out = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config", "-c", help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).", dir_okay=False
-    ),
-]
 SearchOpt = Annotated[str | None, typer.Option("--search", help="fts5 or semantic (default: the config's).")]
 
 

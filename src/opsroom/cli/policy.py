@@ -1,6 +1,5 @@
 """``opsroom policy check`` and ``opsroom policy test``: the policy and guardrails, tried
-without running anything (added to the main CLI with ``app.add_typer(policy_app, name="policy")``).
-"""
+without running anything, through the same pipeline steps as chat (engine/check.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +11,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from opsroom.cli.common import ConfigOpt
 from opsroom.core import Principal
 
 policy_app = typer.Typer(
@@ -19,16 +19,6 @@ policy_app = typer.Typer(
 )
 console = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
-
-ConfigOpt = Annotated[
-    Path | None,
-    typer.Option(
-        "--config",
-        "-c",
-        help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).",
-        dir_okay=False,
-    ),
-]
 
 
 def _parts(config: Path | None) -> tuple[Any, Any]:
@@ -71,7 +61,9 @@ def check(
     ] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Allow or deny, the deciding rule ids, and what is still needed (approval, confirmation,
+    """Would this command be allowed? The deciding rules and what is still needed.
+
+    Allow or deny, the deciding rule ids, and what is still needed (approval, confirmation,
     a freeze). The same pipeline steps as chat, run without writing anything. Exit 0 when it
     is allowed (even if it needs more), 1 when not."""
     import asyncio

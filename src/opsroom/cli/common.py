@@ -1,0 +1,73 @@
+"""What every command group shares: the two consoles, the ``--config`` / ``--database``
+options, and reading the config (or building the whole system) with a clear error."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+if TYPE_CHECKING:
+    from opsroom.app import System
+    from opsroom.chat.base import Adapter
+    from opsroom.config.loader import LoadedConfig
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help="opsroom.yaml to use (default: ./opsroom.yaml, else the bundled demo).",
+        exists=False,
+        dir_okay=False,
+    ),
+]
+DbOpt = Annotated[
+    str | None, typer.Option("--database", envvar="OPSROOM_DATABASE_URL", help="Database URL, overriding the config's.")
+]
+
+
+def config_error(exc: Exception, title: str = "Configuration error") -> typer.Exit:
+    """Say what is wrong (file, line, key) on stderr; the caller raises the returned Exit(2)."""
+    err.print(f"[red]{escape(title)}[/]\n{escape(str(exc))}")
+    return typer.Exit(2)
+
+
+def load(config: Path | None) -> LoadedConfig:
+    from opsroom.config.loader import load_or_demo
+    from opsroom.core import ConfigError
+
+    try:
+        return load_or_demo(config)
+    except ConfigError as exc:
+        raise config_error(exc) from None
+
+
+def build(
+    config: Path | None, database: str | None, adapters: list[Adapter] | None = None, *, edit_interval: float = 1.0
+) -> System:
+    """The whole system (database opened and migrated), as ``opsroom run`` and the shell use it;
+    ``edit_interval``: how often a run's progress message is edited, at most."""
+    from opsroom.app import build_system
+    from opsroom.core import ConfigError
+
+    loaded = load(config)
+    try:
+        return build_system(loaded, adapters=adapters or [], database_url=database, edit_interval=edit_interval)
+    except ConfigError as exc:
+        raise config_error(exc) from None
+
+
+def state_folder(loaded: LoadedConfig, database: str | None = None) -> Path:
+    """The folder beside the database where a running server leaves its files."""
+    import os
+
+    from opsroom.store.state import state_dir
+
+    return state_dir(database or os.environ.get("OPSROOM_DATABASE_URL") or loaded.config.database.url, loaded.base_dir)
