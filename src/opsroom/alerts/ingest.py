@@ -8,18 +8,43 @@ chat calls. A group that fires again shortly after it resolved is reopened, not 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
 from opsroom.alerts import flapping
-from opsroom.alerts.context import AlertContext, chunks, matches
+from opsroom.alerts.batch import many
+from opsroom.alerts.context import CHUNK, AlertContext, chunks, matches
 from opsroom.alerts.group_state import mark_changed
 from opsroom.alerts.grouping import group_key, group_labels
 from opsroom.alerts.model import Alert, severity_rank
 from opsroom.alerts.routing import Route
 from opsroom.alerts.tables import alert_events, alert_groups, alerts
+from opsroom.store.db import DriverStatement, driver_execute
+
+_INSERT_ALERT = DriverStatement(insert(alerts))
+_INSERT_EVENT = DriverStatement(insert(alert_events))
+_CHANGE_ALERT = DriverStatement(
+    update(alerts)
+    .where(alerts.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("_status"),
+        changes=bindparam("_changes"),
+        flapping=bindparam("_flapping"),
+        muted=bindparam("_muted"),
+        annotations=bindparam("_annotations"),
+        starts_at=bindparam("_starts"),
+        ends_at=bindparam("_ends"),
+        last_seen=bindparam("_seen"),
+    )
+)
+_TOUCH_ALERT = DriverStatement(
+    update(alerts)
+    .where(alerts.c.id == bindparam("_id"))
+    .values(muted=bindparam("_muted"), ends_at=bindparam("_ends"), last_seen=bindparam("_seen"))
+)
 
 
 @dataclass
@@ -129,23 +154,8 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
                 groups[row.open_key] = row
         result.groups = len(new_rows)
         gid_of = {key: groups[key].id for key in plans if key in groups}
-        existing: dict[tuple[int, str], Any] = {}
-        fps = list({fp for plan in plans.values() for fp in plan.alerts})
-        gids = list(set(gid_of.values()))
-        for gpart in chunks(gids):
-            for fpart in chunks(fps):
-                for arow in conn.execute(
-                    select(
-                        alerts.c.id,
-                        alerts.c.group_id,
-                        alerts.c.fingerprint,
-                        alerts.c.status,
-                        alerts.c.changes,
-                        alerts.c.flapping,
-                        alerts.c.muted,
-                    ).where(alerts.c.group_id.in_(gpart), alerts.c.fingerprint.in_(fpart))
-                ):
-                    existing[(arow.group_id, arow.fingerprint)] = arow
+        pairs = [(gid_of[key], fp) for key, plan in plans.items() if key in gid_of for fp in plan.alerts]
+        existing = _existing(conn, pairs)
         inserts, changes, touches, events = [], [], [], []
         changed_groups: set[int] = set()
         known_firing: set[int] = set()  # groups this batch leaves with a firing alert
@@ -216,33 +226,10 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
                     touches.append({"_id": old.id, "_muted": muted, "_ends": alert.ends_at, "_seen": now})
                     if bool(old.muted) != muted and not muted and alert.status == "firing":
                         changed_groups.add(gid)  # its mute ran out: show it again
-        if inserts:
-            conn.execute(insert(alerts), inserts)
-        if changes:
-            conn.execute(
-                update(alerts)
-                .where(alerts.c.id == bindparam("_id"))
-                .values(
-                    status=bindparam("_status"),
-                    changes=bindparam("_changes"),
-                    flapping=bindparam("_flapping"),
-                    muted=bindparam("_muted"),
-                    annotations=bindparam("_annotations"),
-                    starts_at=bindparam("_starts"),
-                    ends_at=bindparam("_ends"),
-                    last_seen=bindparam("_seen"),
-                ),
-                changes,
-            )
-        if touches:
-            conn.execute(
-                update(alerts)
-                .where(alerts.c.id == bindparam("_id"))
-                .values(muted=bindparam("_muted"), ends_at=bindparam("_ends"), last_seen=bindparam("_seen")),
-                touches,
-            )
-        if events:
-            conn.execute(insert(alert_events), events)
+        many(conn, _INSERT_ALERT, inserts)
+        many(conn, _CHANGE_ALERT, changes)
+        many(conn, _TOUCH_ALERT, touches)
+        many(conn, _INSERT_EVENT, events)
         if changed_groups:
             mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing)
         ctx.audit(
@@ -254,6 +241,47 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
             detail=result.as_dict(),
         )
     return result
+
+
+_EXISTING_COLUMNS = ("id", "group_id", "fingerprint", "status", "changes", "flapping", "muted")
+
+
+class _Stored(NamedTuple):
+    id: int
+    group_id: int
+    fingerprint: str
+    status: str
+    changes: list[float] | None
+    flapping: bool
+    muted: bool
+
+
+def _existing(conn: Connection, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], _Stored]:
+    """The stored alerts of exactly these (group, fingerprint) pairs, each found through the
+    unique index: the cost does not grow with the size of the groups (``group_id IN (…) AND
+    fingerprint IN (…)`` read whole groups on SQLite)."""
+    found: dict[tuple[int, str], _Stored] = {}
+    columns = ", ".join(f"a.{c}" for c in _EXISTING_COLUMNS)
+    for part in chunks(pairs, CHUNK // 2):
+        if conn.dialect.name == "sqlite":
+            # SQLite plans a row-value IN (VALUES …) as a scan; a join with the VALUES
+            # searches the index once per pair.
+            sql = (
+                f"SELECT {columns} FROM (SELECT column1 AS g, column2 AS f FROM (VALUES "  # noqa: S608 (no values in it)
+                + ", ".join(["(?, ?)"] * len(part))
+                + ")) AS w JOIN alerts AS a ON a.group_id = w.g AND a.fingerprint = w.f"
+            )
+            for r in driver_execute(conn, sql, [v for pair in part for v in pair]):
+                changes = json.loads(r[4]) if r[4] is not None else None
+                row = _Stored(r[0], r[1], r[2], r[3], changes, bool(r[5]), bool(r[6]))
+                found[(row.group_id, row.fingerprint)] = row
+        else:
+            query = select(*(alerts.c[c] for c in _EXISTING_COLUMNS)).where(
+                tuple_(alerts.c.group_id, alerts.c.fingerprint).in_(part)
+            )
+            for r in conn.execute(query):
+                found[(r.group_id, r.fingerprint)] = _Stored(*r)
+    return found
 
 
 def _reopen_recent(
