@@ -17,7 +17,7 @@ from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 from opsroom.alerts import flapping
 from opsroom.alerts.batch import many
 from opsroom.alerts.context import CHUNK, AlertContext, chunks, matches
-from opsroom.alerts.group_state import mark_changed
+from opsroom.alerts.group_state import GROUP_COLUMNS, mark_changed
 from opsroom.alerts.grouping import group_key, group_labels
 from opsroom.alerts.model import Alert, severity_rank
 from opsroom.alerts.routing import Route
@@ -97,16 +97,10 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
         groups: dict[str, Any] = {}
         for part in chunks(keys):
             for row in conn.execute(
-                select(
-                    alert_groups.c.id,
-                    alert_groups.c.open_key,
-                    alert_groups.c.delivery,
-                    alert_groups.c.created_at,
-                    alert_groups.c.last_notified_at,
-                ).where(alert_groups.c.open_key.in_(part))
+                select(alert_groups.c.open_key, *GROUP_COLUMNS).where(alert_groups.c.open_key.in_(part))
             ):
                 groups[row.open_key] = row
-        _reopen_recent(ctx, conn, plans, groups, now)
+        reopened = _reopen_recent(ctx, conn, plans, groups, now)
         new_rows = []
         for key, plan in plans.items():
             if key in groups or not any(a.status == "firing" for a in plan.alerts.values()):
@@ -140,16 +134,8 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
                 }
             )
         if new_rows:
-            inserted = conn.execute(
-                insert(alert_groups).returning(
-                    alert_groups.c.id,
-                    alert_groups.c.open_key,
-                    alert_groups.c.delivery,
-                    alert_groups.c.created_at,
-                    alert_groups.c.last_notified_at,
-                ),
-                new_rows,
-            ).all()
+            returning = insert(alert_groups).returning(alert_groups.c.open_key, *GROUP_COLUMNS)
+            inserted = conn.execute(returning, new_rows).all()
             for row in inserted:
                 groups[row.open_key] = row
         result.groups = len(new_rows)
@@ -231,7 +217,8 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
         many(conn, _TOUCH_ALERT, touches)
         many(conn, _INSERT_EVENT, events)
         if changed_groups:
-            mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing)
+            fresh = {row.id: row for key, row in groups.items() if key not in reopened}
+            mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing, known=fresh)
         ctx.audit(
             conn,
             actor=f"source:{source}",
@@ -286,13 +273,14 @@ def _existing(conn: Connection, pairs: Sequence[tuple[int, str]]) -> dict[tuple[
 
 def _reopen_recent(
     ctx: AlertContext, conn: Connection, plans: Mapping[str, _Plan], groups: dict[str, Any], now: dt.datetime
-) -> None:
+) -> set[str]:
     """A group that fires again within ``flapping.window`` of its resolution is reopened:
     its message is edited back to firing (with "firing again" in its thread) instead of
-    a new post, and its alerts keep their change history, so flapping is caught."""
+    a new post, and its alerts keep their change history, so flapping is caught. Returns
+    the keys of the groups it reopened."""
     missing = [k for k, p in plans.items() if k not in groups and any(a.status == "firing" for a in p.alerts.values())]
     if not missing:
-        return
+        return set()
     since = now - dt.timedelta(seconds=ctx.config.flapping.window)
     latest: dict[str, Any] = {}
     for part in chunks(missing):
@@ -320,6 +308,7 @@ def _reopen_recent(
             .values(open_key=key, closed_at=None, acked_by=None, acked_at=None, updated_at=now)
         )
         groups[key] = row
+    return set(latest)
 
 
 def _event(now: dt.datetime, gid: int, channel: str, alert: Alert) -> dict[str, Any]:
