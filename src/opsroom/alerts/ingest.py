@@ -15,7 +15,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
 from opsroom.alerts import flapping
-from opsroom.alerts.batch import many
+from opsroom.alerts.batch import many, rows_where_in
 from opsroom.alerts.context import CHUNK, AlertContext, chunks, matches
 from opsroom.alerts.group_state import GROUP_COLUMNS, mark_changed
 from opsroom.alerts.grouping import group_key, group_labels
@@ -96,9 +96,7 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
         keys = list(plans)
         groups: dict[str, Any] = {}
         for part in chunks(keys):
-            for row in conn.execute(
-                select(alert_groups.c.open_key, *GROUP_COLUMNS).where(alert_groups.c.open_key.in_(part))
-            ):
+            for row in rows_where_in(conn, (alert_groups.c.open_key, *GROUP_COLUMNS), alert_groups.c.open_key, part):
                 groups[row.open_key] = row
         reopened = _reopen_recent(ctx, conn, plans, groups, now)
         new_rows = []
