@@ -9,7 +9,14 @@
    real clock and the default budget (20 posts per 10 min per channel): how many chat
    messages were posted, and whether every alert is in the store.
 
+3. distinct (issue 14): 50,000 distinct alerts in 500 groups from 4 clients; CPU per alert
+   in each fifth of the run (flat as the groups fill).
+4. storm-health: /healthz p50/p99 from another process during a 10,000-alert storm.
+5. alertmanager: Debian's prometheus-alertmanager and opsroom side by side, the same
+   alerts and batches from the same client process over HTTP; prints the ratio.
+
     .venv/bin/python bench/alerts.py [--alerts 50000] [--storm 10000] [--postgres URL]
+    .venv/bin/python bench/alerts.py --only distinct,alertmanager [--distinct 5000]
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import multiprocessing
+import os
 import socket
 import statistics
 import tempfile
@@ -314,19 +322,166 @@ async def storm_health(db: Database, total: int, clients: int = 4, settle: float
     )
 
 
+AM_CONFIG = """route:
+  receiver: "null"
+  group_by: ["alertname"]
+  group_wait: 30s
+  group_interval: 5m
+  repeat_interval: 4h
+receivers:
+  - name: "null"
+"""
+
+
+async def _send_all(url: str, headers: dict[str, str], bodies: list[Any], clients: int) -> None:
+    queue = iter(bodies)
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=clients)) as client:
+
+        async def sender() -> None:
+            for body in queue:
+                response = await client.post(url, json=body, headers=headers)
+                assert response.status_code == 200, response.text
+
+        await asyncio.gather(*(sender() for _ in range(clients)))
+
+
+def _side_by_side_client(
+    targets: list[tuple[str, str, dict[str, str]]], total: int, groups: int, clients: int, results: Any
+) -> None:
+    """Runs in its own process: for each (name, url, headers), the same ``total`` distinct
+    alerts in batches of 100 from ``clients`` concurrent senders with one httpx client;
+    Alertmanager gets each batch as its API's list of alerts, opsroom as the webhook body
+    Alertmanager itself sends (the same alerts)."""
+
+    async def run() -> None:
+        pool = [alert(f"Alert{i % groups}", f"host{i // groups}:9100") for i in range(total)]
+        batches = [pool[i : i + 100] for i in range(0, total, 100)]
+        for name, url, headers in targets:
+            if name == "alertmanager":
+                bodies: list[Any] = [
+                    [{k: a[k] for k in ("labels", "annotations", "startsAt", "generatorURL")} for a in batch]
+                    for batch in batches
+                ]
+            else:
+                bodies = [alertmanager_payload(batch) for batch in batches]
+            t0 = time.perf_counter()
+            await _send_all(url, headers, bodies, clients)
+            results.put((name, time.perf_counter() - t0))
+
+    asyncio.run(run())
+
+
+def _proc_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def alertmanager_side_by_side(db: Database, total: int, groups: int = 500, clients: int = 4) -> None:
+    """Issue 14's anchor: Debian's prometheus-alertmanager and opsroom take the same
+    ``total`` distinct alerts in ``groups`` groups, batches of 100, from the same client
+    process over HTTP on 127.0.0.1 (opsroom served by uvicorn, SQLite file, as in
+    production). Alertmanager keeps alerts in memory and snapshots to disk now and then;
+    opsroom commits each batch (dedup, grouping, events, audit) before it answers."""
+    import shutil
+    import subprocess
+
+    import uvicorn
+
+    binary = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+    if binary is None:
+        print("alertmanager: prometheus-alertmanager is not installed (apt-get install -y prometheus-alertmanager)")
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        (Path(tmp) / "am.yml").write_text(AM_CONFIG)
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            am_port = sock.getsockname()[1]
+        am = subprocess.Popen(
+            [
+                binary,
+                f"--config.file={Path(tmp) / 'am.yml'}",
+                f"--storage.path={Path(tmp) / 'am'}",
+                f"--web.listen-address=127.0.0.1:{am_port}",
+                "--cluster.listen-address=",
+                "--log.level=warn",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 30
+            async with httpx.AsyncClient() as probe:
+                while True:
+                    try:
+                        if (await probe.get(f"http://127.0.0.1:{am_port}/-/ready")).status_code == 200:
+                            break
+                    except httpx.HTTPError:
+                        pass
+                    if time.monotonic() > deadline:
+                        raise SystemExit("prometheus-alertmanager did not start")
+                    await asyncio.sleep(0.1)
+            service, _hub, _client = build(db, grouping={"group_by": ["alertname"], "group_wait": "30s"})
+            app = Starlette(routes=routes(service, env={"BENCH_TOKEN": TOKEN}))
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            server = uvicorn.Server(
+                uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+            )
+            serving = asyncio.create_task(server.serve())
+            while not server.started:
+                await asyncio.sleep(0.05)
+            targets = [
+                ("alertmanager", f"http://127.0.0.1:{am_port}/api/v2/alerts", {"Content-Type": "application/json"}),
+                ("opsroom", f"http://127.0.0.1:{port}/hooks/alertmanager", HEADERS),
+            ]
+            spawn = multiprocessing.get_context("spawn")
+            results: Any = spawn.Queue()
+            client = spawn.Process(target=_side_by_side_client, args=(targets, total, groups, clients, results))
+            figures: dict[str, tuple[float, float]] = {}
+            am_cpu0, our_cpu0 = _proc_cpu(am.pid), time.process_time()
+            client.start()
+            name, elapsed = await asyncio.to_thread(results.get)
+            figures[name] = (elapsed, _proc_cpu(am.pid) - am_cpu0)
+            our_cpu0 = time.process_time()
+            name, elapsed = await asyncio.to_thread(results.get)
+            figures[name] = (elapsed, time.process_time() - our_cpu0)
+            await asyncio.to_thread(client.join)
+            server.should_exit = True
+            await serving
+            async with httpx.AsyncClient() as probe:
+                held = len((await probe.get(f"http://127.0.0.1:{am_port}/api/v2/alerts")).json())
+        finally:
+            am.terminate()
+            am.wait(timeout=15)
+    with db.read() as conn:
+        stored = conn.execute(select(func.count()).select_from(alerts)).scalar_one()
+    (am_s, am_cpu), (our_s, our_cpu) = figures["alertmanager"], figures["opsroom"]
+    print(
+        f"alertmanager side by side: {total} distinct alerts in {groups} groups, batches of 100, "
+        f"{clients} clients, same client process over HTTP\n"
+        f"  Alertmanager: {total / am_s:,.0f} alerts/s, {am_cpu / total * 1e6:.0f} µs CPU/alert (holds {held})\n"
+        f"  opsroom:      {total / our_s:,.0f} alerts/s, {our_cpu / total * 1e6:.0f} µs CPU/alert (stored {stored})\n"
+        f"  ratio opsroom / Alertmanager: {am_s / our_s:.2f}x (target ≥ 0.5x)"
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alerts", type=int, default=50_000)
     parser.add_argument("--storm", type=int, default=10_000)
     parser.add_argument("--distinct", type=int, default=50_000, help="distinct alerts in 500 groups")
     parser.add_argument("--postgres", default="", help="a PostgreSQL URL instead of a temp SQLite file")
-    parser.add_argument("--only", default="", help="comma-separated: distinct,throughput,storm,storm-health")
+    parser.add_argument(
+        "--only", default="", help="comma-separated: distinct,throughput,storm,storm-health,alertmanager"
+    )
     args = parser.parse_args()
     runs = {
         "distinct": lambda db: distinct(db, args.distinct),
         "throughput": lambda db: throughput(db, args.alerts),
         "storm": lambda db: storm(db, args.storm),
         "storm-health": lambda db: storm_health(db, args.storm),
+        "alertmanager": lambda db: alertmanager_side_by_side(db, args.distinct),
     }
     chosen = [n for n in runs if not args.only or n in args.only.split(",")]
     with tempfile.TemporaryDirectory() as tmp:

@@ -9,11 +9,14 @@ bot's first reply arriving in the client's browser connection.
     .venv/bin/python bench/webchat.py --clients 200 --interval 0     # closed loop: max throughput
     .venv/bin/python bench/webchat.py --clients 50 --channel ops --command /whoami   # fan-out
     .venv/bin/python bench/webchat.py --clients 200 --via ws         # post over the WebSocket
+    .venv/bin/python bench/webchat.py --clients 200 --seconds 20 --command "ping hello"  # runs
 
 Each client is a demo user of its own (``bench001`` …). By default each posts ``whoami`` to
 its own DM with the bot once per ``--interval`` seconds on average (people type, they do
 not hammer); ``--interval 0`` posts the next command as soon as the answer arrives. In a
-channel the bot answers only commands with a ``/``. The server's CPU time per answered
+channel the bot answers only commands with a ``/``. ``ping`` is a command that runs (a run row,
+its audit rows, the python runner, the reply edited in place), where ``whoami`` is answered
+in process. The server's CPU time per answered
 command is reported too: on a shared machine it moves much less than latency does.
 """
 
@@ -56,6 +59,15 @@ def write_config(folder: Path, clients: int) -> Path:
     data["users"] = {f"bench{i:03d}": {"roles": ["sre"]} for i in range(1, clients + 1)}
     data["chat"] = {"web": {"signin_attempts_per_address": clients * 2 + 10}}
     data.pop("guardrails", None)  # rate limits per user would throttle the bench, not opsroom
+    # A command that runs: the whole pipeline (Cedar, run row and audit rows committed, the
+    # python runner, the progress message and its final edit), with no subprocess to start.
+    data["commands"]["ping"] = {
+        "summary": "answers pong (a run through the python runner)",
+        "read_only": True,
+        "args": [{"name": "text", "type": "string", "required": False, "default": "pong"}],
+        "runner": {"type": "python", "callable": "opsroom.demo.noop:pong"},
+    }
+    data["policy"]["rules"].append({"id": "bench-ping", "allow": ["ping"], "roles": ["sre"]})
     path = folder / "opsroom.yaml"
     path.write_text(yaml.safe_dump(data))
     return path

@@ -9,15 +9,35 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import AbstractSet as Set
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
-from sqlalchemy import Connection, bindparam, select, update
+from sqlalchemy import Connection, bindparam, literal_column, select, true, update
 
+from opsroom.alerts.batch import many
 from opsroom.alerts.context import AlertContext, chunks
 from opsroom.alerts.grouping import next_due
 from opsroom.alerts.tables import alert_groups, alerts
 from opsroom.alerts.views import open_group
+from opsroom.store.db import DriverStatement
 from opsroom.store.types import as_utc
+
+# What mark_changed reads of a group.
+GROUP_COLUMNS = (
+    alert_groups.c.id,
+    alert_groups.c.status,
+    alert_groups.c.flapping,
+    alert_groups.c.delivery,
+    alert_groups.c.next_due_at,
+    alert_groups.c.created_at,
+    alert_groups.c.last_notified_at,
+)
+# Only the columns that change are SET: an UPDATE that names an indexed column rewrites its
+# index entry even when the value is the same, and intake touches every group of a batch.
+_MARK = DriverStatement(
+    update(alert_groups)
+    .where(alert_groups.c.id == bindparam("_id"))
+    .values(version=alert_groups.c.version + literal_column("1"), dirty=true())
+)
 
 
 def mark_changed(
@@ -27,6 +47,7 @@ def mark_changed(
     now: dt.datetime,
     *,
     known_firing: Set[int] = frozenset(),
+    known: Mapping[int, Any] | None = None,
 ) -> None:
     """Recompute status/flapping of changed groups, mark them dirty, schedule a flush.
 
@@ -34,9 +55,10 @@ def mark_changed(
     caller just stored a firing alert in (intake knows from the batch): they need no query, so
     intake's cost does not grow with the size of the groups it touches. For the others one
     indexed query per chunk finds whether anything still fires; flapping alerts are few and
-    found through their own index."""
+    found through their own index. ``known`` are the groups' rows as the caller read them in
+    this transaction (``GROUP_COLUMNS``); the others are read here by primary key."""
     timers = ctx.config.grouping
-    rows = []
+    rows: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for part in chunks(gids):
         flapping_ids = set(
             conn.execute(
@@ -53,15 +75,11 @@ def mark_changed(
                     .distinct()
                 ).scalars()
             )
-        for g in conn.execute(
-            select(
-                alert_groups.c.id,
-                alert_groups.c.delivery,
-                alert_groups.c.created_at,
-                alert_groups.c.last_notified_at,
-                alert_groups.c.version,
-            ).where(alert_groups.c.id.in_(part))
-        ):
+        found = [known[g] for g in part if g in known] if known is not None else []
+        missing = [g for g in part if known is None or g not in known]
+        if missing:
+            found += conn.execute(select(*GROUP_COLUMNS).where(alert_groups.c.id.in_(missing))).all()
+        for g in found:
             firing = g.id in firing_ids  # a flapping alert keeps it open
             if g.delivery in ("digest", "muted"):
                 due: dt.datetime | None = now
@@ -76,32 +94,19 @@ def mark_changed(
                     quiet=False,
                     timers=timers,
                 )
-            rows.append(
-                {
-                    "_id": g.id,
-                    "_status": "firing" if firing else "resolved",
-                    "_flapping": g.id in flapping_ids,
-                    "_version": g.version + 1,
-                    "_due": due,
-                    "_now": now,
-                    "_delivery": "pending" if g.delivery == "muted" else g.delivery,
-                }
-            )
-    if rows:
-        conn.execute(
-            update(alert_groups)
-            .where(alert_groups.c.id == bindparam("_id"))
-            .values(
-                status=bindparam("_status"),
-                flapping=bindparam("_flapping"),
-                version=bindparam("_version"),
-                next_due_at=bindparam("_due"),
-                updated_at=bindparam("_now"),
-                dirty=True,
-                delivery=bindparam("_delivery"),
-            ),
-            rows,
-        )
+            row: dict[str, Any] = {"_id": g.id, "updated_at": now}
+            status = "firing" if firing else "resolved"
+            if g.status != status:
+                row["status"] = status
+            if bool(g.flapping) != (g.id in flapping_ids):
+                row["flapping"] = g.id in flapping_ids
+            if as_utc(g.next_due_at) != due:
+                row["next_due_at"] = due
+            if g.delivery == "muted":
+                row["delivery"] = "pending"
+            rows.setdefault(tuple(row), []).append(row)
+    for same_columns in rows.values():
+        many(conn, _MARK, same_columns)
 
 
 def close(conn: Connection, gid: int, now: dt.datetime, **values: Any) -> None:

@@ -8,18 +8,43 @@ chat calls. A group that fires again shortly after it resolved is reopened, not 
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping, NamedTuple, Sequence
 
-from sqlalchemy import Connection, bindparam, insert, select, update
+from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
 from opsroom.alerts import flapping
-from opsroom.alerts.context import AlertContext, chunks, matches
-from opsroom.alerts.group_state import mark_changed
+from opsroom.alerts.batch import many, rows_where_in
+from opsroom.alerts.context import CHUNK, AlertContext, chunks, matches
+from opsroom.alerts.group_state import GROUP_COLUMNS, mark_changed
 from opsroom.alerts.grouping import group_key, group_labels
 from opsroom.alerts.model import Alert, severity_rank
 from opsroom.alerts.routing import Route
 from opsroom.alerts.tables import alert_events, alert_groups, alerts
+from opsroom.store.db import DriverStatement, driver_execute
+
+_INSERT_ALERT = DriverStatement(insert(alerts))
+_INSERT_EVENT = DriverStatement(insert(alert_events))
+_CHANGE_ALERT = DriverStatement(
+    update(alerts)
+    .where(alerts.c.id == bindparam("_id"))
+    .values(
+        status=bindparam("_status"),
+        changes=bindparam("_changes"),
+        flapping=bindparam("_flapping"),
+        muted=bindparam("_muted"),
+        annotations=bindparam("_annotations"),
+        starts_at=bindparam("_starts"),
+        ends_at=bindparam("_ends"),
+        last_seen=bindparam("_seen"),
+    )
+)
+_TOUCH_ALERT = DriverStatement(
+    update(alerts)
+    .where(alerts.c.id == bindparam("_id"))
+    .values(muted=bindparam("_muted"), ends_at=bindparam("_ends"), last_seen=bindparam("_seen"))
+)
 
 
 @dataclass
@@ -71,17 +96,9 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
         keys = list(plans)
         groups: dict[str, Any] = {}
         for part in chunks(keys):
-            for row in conn.execute(
-                select(
-                    alert_groups.c.id,
-                    alert_groups.c.open_key,
-                    alert_groups.c.delivery,
-                    alert_groups.c.created_at,
-                    alert_groups.c.last_notified_at,
-                ).where(alert_groups.c.open_key.in_(part))
-            ):
+            for row in rows_where_in(conn, (alert_groups.c.open_key, *GROUP_COLUMNS), alert_groups.c.open_key, part):
                 groups[row.open_key] = row
-        _reopen_recent(ctx, conn, plans, groups, now)
+        reopened = _reopen_recent(ctx, conn, plans, groups, now)
         new_rows = []
         for key, plan in plans.items():
             if key in groups or not any(a.status == "firing" for a in plan.alerts.values()):
@@ -115,37 +132,14 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
                 }
             )
         if new_rows:
-            inserted = conn.execute(
-                insert(alert_groups).returning(
-                    alert_groups.c.id,
-                    alert_groups.c.open_key,
-                    alert_groups.c.delivery,
-                    alert_groups.c.created_at,
-                    alert_groups.c.last_notified_at,
-                ),
-                new_rows,
-            ).all()
+            returning = insert(alert_groups).returning(alert_groups.c.open_key, *GROUP_COLUMNS)
+            inserted = conn.execute(returning, new_rows).all()
             for row in inserted:
                 groups[row.open_key] = row
         result.groups = len(new_rows)
         gid_of = {key: groups[key].id for key in plans if key in groups}
-        existing: dict[tuple[int, str], Any] = {}
-        fps = list({fp for plan in plans.values() for fp in plan.alerts})
-        gids = list(set(gid_of.values()))
-        for gpart in chunks(gids):
-            for fpart in chunks(fps):
-                for arow in conn.execute(
-                    select(
-                        alerts.c.id,
-                        alerts.c.group_id,
-                        alerts.c.fingerprint,
-                        alerts.c.status,
-                        alerts.c.changes,
-                        alerts.c.flapping,
-                        alerts.c.muted,
-                    ).where(alerts.c.group_id.in_(gpart), alerts.c.fingerprint.in_(fpart))
-                ):
-                    existing[(arow.group_id, arow.fingerprint)] = arow
+        pairs = [(gid_of[key], fp) for key, plan in plans.items() if key in gid_of for fp in plan.alerts]
+        existing = _existing(conn, pairs)
         inserts, changes, touches, events = [], [], [], []
         changed_groups: set[int] = set()
         known_firing: set[int] = set()  # groups this batch leaves with a firing alert
@@ -216,35 +210,13 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
                     touches.append({"_id": old.id, "_muted": muted, "_ends": alert.ends_at, "_seen": now})
                     if bool(old.muted) != muted and not muted and alert.status == "firing":
                         changed_groups.add(gid)  # its mute ran out: show it again
-        if inserts:
-            conn.execute(insert(alerts), inserts)
-        if changes:
-            conn.execute(
-                update(alerts)
-                .where(alerts.c.id == bindparam("_id"))
-                .values(
-                    status=bindparam("_status"),
-                    changes=bindparam("_changes"),
-                    flapping=bindparam("_flapping"),
-                    muted=bindparam("_muted"),
-                    annotations=bindparam("_annotations"),
-                    starts_at=bindparam("_starts"),
-                    ends_at=bindparam("_ends"),
-                    last_seen=bindparam("_seen"),
-                ),
-                changes,
-            )
-        if touches:
-            conn.execute(
-                update(alerts)
-                .where(alerts.c.id == bindparam("_id"))
-                .values(muted=bindparam("_muted"), ends_at=bindparam("_ends"), last_seen=bindparam("_seen")),
-                touches,
-            )
-        if events:
-            conn.execute(insert(alert_events), events)
+        many(conn, _INSERT_ALERT, inserts)
+        many(conn, _CHANGE_ALERT, changes)
+        many(conn, _TOUCH_ALERT, touches)
+        many(conn, _INSERT_EVENT, events)
         if changed_groups:
-            mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing)
+            fresh = {row.id: row for key, row in groups.items() if key not in reopened}
+            mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing, known=fresh)
         ctx.audit(
             conn,
             actor=f"source:{source}",
@@ -256,15 +228,57 @@ def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.
     return result
 
 
+_EXISTING_COLUMNS = ("id", "group_id", "fingerprint", "status", "changes", "flapping", "muted")
+
+
+class _Stored(NamedTuple):
+    id: int
+    group_id: int
+    fingerprint: str
+    status: str
+    changes: list[float] | None
+    flapping: bool
+    muted: bool
+
+
+def _existing(conn: Connection, pairs: Sequence[tuple[int, str]]) -> dict[tuple[int, str], _Stored]:
+    """The stored alerts of exactly these (group, fingerprint) pairs, each found through the
+    unique index: the cost does not grow with the size of the groups (``group_id IN (…) AND
+    fingerprint IN (…)`` read whole groups on SQLite)."""
+    found: dict[tuple[int, str], _Stored] = {}
+    columns = ", ".join(f"a.{c}" for c in _EXISTING_COLUMNS)
+    for part in chunks(pairs, CHUNK // 2):
+        if conn.dialect.name == "sqlite":
+            # SQLite plans a row-value IN (VALUES …) as a scan; a join with the VALUES
+            # searches the index once per pair.
+            sql = (
+                f"SELECT {columns} FROM (SELECT column1 AS g, column2 AS f FROM (VALUES "  # noqa: S608 (no values in it)
+                + ", ".join(["(?, ?)"] * len(part))
+                + ")) AS w JOIN alerts AS a ON a.group_id = w.g AND a.fingerprint = w.f"
+            )
+            for r in driver_execute(conn, sql, [v for pair in part for v in pair]):
+                changes = json.loads(r[4]) if r[4] is not None else None
+                row = _Stored(r[0], r[1], r[2], r[3], changes, bool(r[5]), bool(r[6]))
+                found[(row.group_id, row.fingerprint)] = row
+        else:
+            query = select(*(alerts.c[c] for c in _EXISTING_COLUMNS)).where(
+                tuple_(alerts.c.group_id, alerts.c.fingerprint).in_(part)
+            )
+            for r in conn.execute(query):
+                found[(r.group_id, r.fingerprint)] = _Stored(*r)
+    return found
+
+
 def _reopen_recent(
     ctx: AlertContext, conn: Connection, plans: Mapping[str, _Plan], groups: dict[str, Any], now: dt.datetime
-) -> None:
+) -> set[str]:
     """A group that fires again within ``flapping.window`` of its resolution is reopened:
     its message is edited back to firing (with "firing again" in its thread) instead of
-    a new post, and its alerts keep their change history, so flapping is caught."""
+    a new post, and its alerts keep their change history, so flapping is caught. Returns
+    the keys of the groups it reopened."""
     missing = [k for k, p in plans.items() if k not in groups and any(a.status == "firing" for a in p.alerts.values())]
     if not missing:
-        return
+        return set()
     since = now - dt.timedelta(seconds=ctx.config.flapping.window)
     latest: dict[str, Any] = {}
     for part in chunks(missing):
@@ -292,6 +306,7 @@ def _reopen_recent(
             .values(open_key=key, closed_at=None, acked_by=None, acked_at=None, updated_at=now)
         )
         groups[key] = row
+    return set(latest)
 
 
 def _event(now: dt.datetime, gid: int, channel: str, alert: Alert) -> dict[str, Any]:

@@ -62,22 +62,40 @@ def _string_map(value: Any, what: str, *, max_value: int, truncate: bool) -> dic
     if len(value) > MAX_LABELS:
         raise IntakeError(f"{what} has {len(value)} entries; at most {MAX_LABELS} are accepted")
     out: dict[str, str] = {}
+    texts: list[str] = []  # as sent, before any truncation
     for key, raw in value.items():
         if not isinstance(key, str) or not key or len(key) > MAX_NAME:
             raise IntakeError(f"{what} has an empty or overlong name")
-        _check_text(key, f"{what} name")
         if raw is None:
             continue
         if isinstance(raw, dict | list):
             raise IntakeError(f"{what}.{key} must be text, not {type(raw).__name__}")
         text = raw if isinstance(raw, str) else str(raw).lower() if isinstance(raw, bool) else str(raw)
-        _check_text(text, f"{what}.{key}")
+        texts.append(text)
         if len(text) > max_value:
             if not truncate:
                 raise IntakeError(f"{what}.{key} is longer than {max_value} characters")
             text = text[: max_value - 1] + "…"
         out[key] = text
+    # The text checks once over the whole map (the common case); one by one only to name
+    # the field that fails. Names are checked whether or not their value was kept.
+    whole = "\x1f".join([*value, *texts])
+    if "\x00" in whole or not _encodes(whole):
+        for key in value:
+            _check_text(key, f"{what} name")
+        for key, raw in value.items():
+            if raw is not None:
+                text = raw if isinstance(raw, str) else str(raw).lower() if isinstance(raw, bool) else str(raw)
+                _check_text(text, f"{what}.{key}")
     return out
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _check_text(text: str, what: str) -> None:
