@@ -10,14 +10,7 @@ LIMIT = 450
 
 # Files over the limit that are being split right now by other work. This list must only
 # shrink: take a file off it when it is back under the limit, never add one.
-OVER_FOR_NOW = {
-    "engine/core.py",
-    "chat/mattermost.py",
-    "chat/teams.py",
-    "chat/slack.py",
-    "cli.py",
-    "web/openapi.py",
-}
+OVER_FOR_NOW: set[str] = set()  # every file was split in wave 2: keep it empty
 
 
 def line_counts() -> dict[str, int]:
