@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from tests.support.system import make_system
 
-from opsroom.alerts.demo import fire_demo_alert
+from opsroom.alerts.demo import demo_payload
+from opsroom.alerts.intake import parse_alertmanager
 from opsroom.alerts.service import AlertService
 from opsroom.runs import store as run_store
 
@@ -44,7 +45,9 @@ async def test_no_internal_names_in_chat(tmp_path: Path, db_url: str, monkeypatc
         await chat.say("alice", "/runs")
         await chat.say("alice", f"/run {run.id}")
         await chat.say("alice", "/rollback payments v4.12.3")  # already runs it now: pre-flight
-        await fire_demo_alert(next(s for s in system.services if isinstance(s, AlertService)))
+        alerts = next(s for s in system.services if isinstance(s, AlertService))
+        await alerts.ingest("demo", parse_alertmanager(demo_payload(alerts.clock()), source="demo"))
+        await alerts.tick()  # the demo's group_wait is 0: the group is posted now
         await chat.say("alice", "/ack 1", channel="#war-room")
         await chat.say("alice", "/silence 1 1h", channel="#war-room")
         transcript = chat.transcript()
