@@ -22,6 +22,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from opsroom.errors import IntegrationError
+
 log = logging.getLogger(__name__)
 
 # Slack: "up to 5 times within 30 minutes"; a minute of margin for clock and queue delays.
@@ -30,7 +32,7 @@ WINDOW_SECONDS = 29 * 60
 REMEMBERED = 2_000
 
 
-class ResponseUrlError(Exception):
+class ResponseUrlError(IntegrationError):
     """Slack refused a ``response_url`` post (expired, used up, or malformed)."""
 
 

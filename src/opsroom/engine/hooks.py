@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from opsroom import metrics
-from opsroom.core import ConfigError, HookContext, Invocation, Message, MessageRef, OpsroomError, RunState
+from opsroom.core import ConfigError, HookContext, Invocation, Message, MessageRef, RunState
 from opsroom.runs.service import RunOutcome
 
 if TYPE_CHECKING:
@@ -96,7 +96,7 @@ async def run_hook(
                 **audit_base,
             )
         await engine.reply(thread_place, Message.plain(f"↪ {result}", "info"))
-    except (OpsroomError, Exception) as exc:  # a failing hook is reported, never fatal
+    except Exception as exc:  # a failing hook is reported, never fatal
         log.exception("hook_failed", run_id=run_id)
         message, _ = engine.redactor(str(exc))
         with engine.db.begin() as conn:

@@ -22,12 +22,13 @@ from slack_sdk.oauth.token_rotation.async_rotator import AsyncTokenRotator
 from slack_sdk.web.async_client import AsyncWebClient
 
 from opsroom.chat.slack_directory import SlackDirectory
+from opsroom.errors import ConfigError
 
 TOKEN_CACHE_SECONDS = 60.0  # another replica's uninstall or rotation is seen within a minute
 ROTATE_MINUTES_BEFORE = 120  # Bolt's default: refresh a rotating token two hours before it expires
 
 
-class NotInstalled(LookupError):
+class NotInstalled(ConfigError, LookupError):
     """No install of opsroom in that workspace (never installed, or uninstalled since)."""
 
 

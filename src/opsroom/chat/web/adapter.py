@@ -25,6 +25,7 @@ from opsroom.chat.web.hub import Hub
 from opsroom.chat.web.render import message_html, user_text_html
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import ActionEvent, Message, MessageEvent, MessageRef, Place, Principal
+from opsroom.errors import Refusal
 from opsroom.policy import redaction
 
 log = structlog.get_logger("opsroom.webchat")
@@ -32,7 +33,7 @@ log = structlog.get_logger("opsroom.webchat")
 MAX_TEXT = 4000
 
 
-class WebChatError(Exception):
+class WebChatError(Refusal):
     """A request the web chat refuses; ``status`` is the HTTP status to answer with."""
 
     def __init__(self, message: str, status: int = 400) -> None:
