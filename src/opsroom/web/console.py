@@ -63,20 +63,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     system = ctx.system
     chain = ChainStatus()
 
-    def gate(request: Request, action: str) -> tuple[Viewer | None, Response | None]:
-        viewer = ctx.session_viewer(request)
-        if viewer is None:
-            return None, ctx.to_login(request)
-        if not ctx.may(viewer.principal, action):
-            return viewer, ctx.render(
-                "error.html",
-                request,
-                viewer,
-                status=403,
-                nav="",
-                message=f"You may not use this page (it needs permission for `{action}`).",
-            )
-        return viewer, None
+    gate = ctx.page_gate  # the console's door: sign-in, then the page's permission
 
     async def runs_page(request: Request) -> Response:
         viewer, refused = gate(request, "runs")

@@ -162,6 +162,23 @@ class WebContext:
         theirs, _mine = guardrails.waiting_for(viewer.principal)
         return len(theirs)
 
+    def page_gate(self, request: Request, permission: str) -> tuple[Viewer | None, Response | None]:
+        """A console page's door: the signed-in viewer, or the answer instead of the page (the
+        sign-in redirect, or a 403 naming the permission it needs)."""
+        viewer = self.session_viewer(request)
+        if viewer is None:
+            return None, self.to_login(request)
+        if not self.may(viewer.principal, permission):
+            return viewer, self.render(
+                "error.html",
+                request,
+                viewer,
+                status=403,
+                nav="",
+                message=f"You may not use this page (it needs permission for `{permission}`).",
+            )
+        return viewer, None
+
     def to_login(self, request: Request) -> RedirectResponse:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)

@@ -142,19 +142,7 @@ def routes(ctx: WebContext) -> list[BaseRoute]:
     system = ctx.system
 
     def gate(request: Request) -> tuple[Viewer | None, Response | None]:
-        viewer = ctx.session_viewer(request)
-        if viewer is None:
-            return None, ctx.to_login(request)
-        if not ctx.may(viewer.principal, PERMISSION):
-            return viewer, ctx.render(
-                "error.html",
-                request,
-                viewer,
-                status=403,
-                nav="",
-                message=f"You may not use this page (it needs permission for `{PERMISSION}`).",
-            )
-        return viewer, None
+        return ctx.page_gate(request, PERMISSION)
 
     def scope(viewer: Viewer) -> AuditScope:
         return scope_for(viewer.principal, system.config.channels, system.engine.parts.policy, CONSOLE_PLACE)
