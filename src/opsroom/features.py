@@ -209,6 +209,7 @@ def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
         channels=config_places(loaded, config.alerts.platform),
         users=live.users,
     )
+    service.leads = live.leads  # cluster mode: the leader posts and escalates alerts
 
     def bind(handler: Any) -> CommandHandler:
         async def run(_engine: Any, inv: Invocation) -> Message | None:
@@ -302,10 +303,23 @@ def _cluster_declare(loaded: LoadedConfig) -> Declaration | None:
 
 
 def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.cluster.leader import LeaderGate
     from opsroom.cluster.membership import Membership
+    from opsroom.cluster.singletons import Singletons, singleton_adapters
 
     membership = Membership(loaded.config.cluster, live.db)
-    return Extension(name="cluster", services=[membership], extras={"cluster": membership})
+    if isinstance(live.leads, LeaderGate):  # periodic work follows the sweeper lease
+        live.leads.lease = membership.lease
+    services: list[Any] = [
+        membership,
+        Singletons(loaded.config.cluster, live.db, singleton_adapters(live.chat.adapters)),
+    ]
+    web = live.chat.adapters.get("web")
+    if web is not None:  # web chat messages stored by one replica shown live by all (LISTEN/NOTIFY)
+        from opsroom.cluster.fanout import ChatFanout
+
+        services.append(ChatFanout(live.db, web))
+    return Extension(name="cluster", services=services, extras={"cluster": membership})
 
 
 DEFAULT_PLUGINS: tuple[Plugin, ...] = (

@@ -101,6 +101,9 @@ class MattermostAdapter:
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._replied = RepliedPosts()
         self._catch_up = CatchUp()
+        # Cluster mode: every replica opening the socket would get every post; the replica
+        # holding the leader lease listens (cluster/singletons.py), the others only post.
+        self.hold_inbound = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -110,8 +113,22 @@ class MattermostAdapter:
         me = await self.api.call("GET", "/users/me")
         self.bot_user_id, self.bot_username = me["id"], me.get("username", "")
         self._handler = handler
-        self._socket_task = asyncio.create_task(self._socket_loop(), name="mattermost-socket")
+        if not self.hold_inbound:
+            await self.listen()
         log.info("mattermost adapter started as @%s", self.bot_username)
+
+    async def listen(self) -> None:
+        """Open the event socket (at start; in cluster mode when this replica leads)."""
+        if self._socket_task is None:
+            self._socket_task = asyncio.create_task(self._socket_loop(), name="mattermost-socket")
+
+    async def unlisten(self) -> None:
+        """Close the event socket (this replica no longer leads); posting still works."""
+        task, self._socket_task = self._socket_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.connected.clear()
 
     async def stop(self) -> None:
         self._handler = None

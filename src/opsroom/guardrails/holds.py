@@ -17,7 +17,7 @@ import asyncio
 import contextlib
 import dataclasses
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 import structlog
@@ -97,6 +97,7 @@ class Guardrails:
         self.engine = host
         self._invocations: dict[int, Invocation] = {}  # runs held by this process
         self._sweeper: asyncio.Task[None] | None = None
+        self.leads: Callable[[], bool] = lambda: True  # cluster mode: the leader gate (app.py)
 
     def actions(self) -> dict[str, Any]:
         """The buttons of approval and confirmation requests, by kind."""
@@ -108,7 +109,8 @@ class Guardrails:
 
     async def start(self) -> None:
         """Expire what lapsed while we were down, then keep sweeping."""
-        await self.expire_due()
+        if self.leads():
+            await self.expire_due()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="guardrails-sweeper")
 
     async def stop(self) -> None:
@@ -121,6 +123,8 @@ class Guardrails:
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.sweep_interval)
+            if not self.leads():  # cluster mode: the leader expires holds, for everyone
+                continue
             try:
                 await self.expire_due()
             except Exception:

@@ -104,6 +104,7 @@ class RunbookDesk:
         self.clock = clock
         self._locks: dict[int, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        self.leads: Callable[[], bool] = lambda: True  # cluster mode: plugins.Live.leads
 
     # -- commands ----------------------------------------------------------------------------------
     def _may(self, inv: Invocation, action: str) -> bool:
@@ -489,7 +490,8 @@ class RunbookDesk:
     async def _watch(self) -> None:
         while True:
             try:
-                await self.watch_once()
+                if self.leads():  # cluster mode: the leader moves runbook steps
+                    await self.watch_once()
             except Exception:
                 log.exception("runbook_watch_failed")
             await asyncio.sleep(self.poll_seconds)

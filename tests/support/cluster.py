@@ -1,0 +1,85 @@
+"""Several `opsroom run` processes on one PostgreSQL schema (cluster mode), as an operator
+runs them: a replica process, and waiting for what it shows."""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Replica:
+    def __init__(self, config: Path, tmp_path: Path, name: str, speed: str) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log = tmp_path / f"{name}.log"
+        with self.log.open("wb") as sink:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "opsroom.cli", "run", "--config", str(config), "--port", str(self.port)],
+                cwd=tmp_path,
+                env=dict(os.environ, OPSROOM_DEMO_SPEED=speed),
+                stdout=subprocess.DEVNULL,
+                stderr=sink,
+            )
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
+            time.sleep(0.1)
+
+    def sign_in(self, user: str, channel: str) -> tuple[str, str]:
+        """A browser session of ``user`` with ``channel`` open: its cookie and CSRF token."""
+        with httpx.Client(base_url=self.base, timeout=10) as http:
+            page = http.get("/login")
+            csrf = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+            assert http.post("/login", data={"username": user, "csrf": csrf}).status_code == 303
+            chat = http.get(f"/chat/{channel}")
+            token = re.search(r'data-csrf="([^"]+)"', chat.text).group(1)  # type: ignore[union-attr]
+            return "; ".join(f"{k}={v}" for k, v in http.cookies.items()), token
+
+    def say(self, user: str, channel: str, text: str, session: tuple[str, str] | None = None) -> int:
+        """Post as ``user`` through this replica; the stored message's id."""
+        cookie, token = session or self.sign_in(user, channel)
+        headers = {"X-CSRF-Token": token, "Cookie": cookie}
+        posted = httpx.post(f"{self.base}/chat/{channel}/messages", json={"text": text}, headers=headers, timeout=10)
+        assert posted.status_code in (201, 202), posted.text
+        return int(posted.json()["id"])
+
+    def ws_url(self, channel: str) -> str:
+        return self.base.replace("http://", "ws://") + f"/chat/ws?channel={channel}"
+
+    def leads(self, name: str = "sweeper") -> bool:
+        text = httpx.get(f"{self.base}/metrics", timeout=5).text
+        return f'opsroom_leader{{name="{name}"}} 1.0' in text
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+
+def wait_for(what: Any, seconds: float = 30) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = what()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"timed out after {seconds}s")
