@@ -83,3 +83,39 @@ def wait_for(what: Any, seconds: float = 30) -> Any:
             return found
         time.sleep(0.2)
     raise AssertionError(f"timed out after {seconds}s")
+
+
+class FakeInThread:
+    """A vendor fake (an ASGI app) served on its own event loop in a thread, so a test that
+    drives replica processes with blocking calls never stalls it. ``call`` runs one of the
+    fake's coroutines (``fake.user_posts``) on that loop."""
+
+    def __init__(self, app: Any) -> None:
+        import asyncio
+        import threading
+
+        from tests.fakes.chat_server import serve
+
+        self.loop = asyncio.new_event_loop()
+        self._stop = asyncio.Event()
+        self.url = ""
+        ready = threading.Event()
+
+        async def main() -> None:
+            async with serve(app) as url:
+                self.url = url
+                ready.set()
+                await self._stop.wait()
+
+        self.thread = threading.Thread(target=self.loop.run_until_complete, args=(main(),), daemon=True)
+        self.thread.start()
+        assert ready.wait(15), "the fake did not start"
+
+    def call(self, coro: Any, timeout: float = 10) -> Any:
+        import asyncio
+
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self._stop.set)
+        self.thread.join(15)
