@@ -305,6 +305,7 @@ def _cluster_declare(loaded: LoadedConfig) -> Declaration | None:
 def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
     from opsroom.cluster.leader import LeaderGate
     from opsroom.cluster.membership import Membership
+    from opsroom.cluster.pace import SharedPace
     from opsroom.cluster.singletons import Singletons, singleton_adapters
 
     membership = Membership(loaded.config.cluster, live.db)
@@ -312,8 +313,13 @@ def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
         live.leads.lease = membership.lease
     services: list[Any] = [
         membership,
+        # the Mattermost socket and Matrix sync: open on the replica holding their lease only
         Singletons(loaded.config.cluster, live.db, singleton_adapters(live.chat.adapters)),
     ]
+    for adapter in live.chat.adapters.values():  # one chat rate budget per channel, not per replica
+        outbox = getattr(adapter, "outbox", None)
+        if outbox is not None:
+            outbox.pacer.shared = SharedPace(live.db, adapter.name).reserve
     web = live.chat.adapters.get("web")
     if web is not None:  # web chat messages stored by one replica shown live by all (LISTEN/NOTIFY)
         from opsroom.cluster.fanout import ChatFanout
