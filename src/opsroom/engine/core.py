@@ -47,7 +47,7 @@ from opsroom.engine import steps
 from opsroom.engine.delivery import Delivery, Duplicate
 from opsroom.engine.pipeline import Pipeline, Services, StepContext, Stop
 from opsroom.engine.steps import CORE_STEPS
-from opsroom.runs import lifecycle, orphans
+from opsroom.runs import interrupted, lifecycle, orphans
 from opsroom.runs import store as run_store
 from opsroom.runs.registry import ActionFactory
 from opsroom.runs.service import RunOutcome, RunService
@@ -122,6 +122,8 @@ class Engine:
         self.actions = ActionRegistry()
         self.actions.register("run.cancel", self._action_cancel)
         self.actions.register("command.run", self._action_command)
+        for kind, handler in interrupted.actions().items():  # Mark failed on an interrupted run
+            self.actions.register(kind, functools.partial(handler, self))
         for kind, handler in actions.items():
             self.actions.register(kind, functools.partial(handler, self))
 
@@ -801,16 +803,8 @@ class Engine:
                 )
         for run in stale:
             place = Place(run.platform, run.channel, run.thread, channel_name=run.channel_name)
-            try:
-                stopped = " Its process was still running and has been stopped." if run.id in ended else ""
-                await self.reply(
-                    place,
-                    Message.plain(
-                        f"⚠️ run #{run.id} (`{run.raw_text}` by {run.user}) was interrupted by a restart; "
-                        f"nothing was retried.{stopped} Check the target before running it again.",
-                        "warning",
-                    ),
-                )
+            try:  # with Retry (as the clicker, through policy) and Mark failed buttons
+                await self.reply(place, interrupted.notice(self, run, stopped=run.id in ended))
             except LookupError:
                 log.warning("interrupted_run_platform_missing", run_id=run.id, platform=run.platform)
             except Exception:
