@@ -1,8 +1,8 @@
 """Web chat across replicas: a browser's WebSocket is pinned to one replica, so a message
 stored by another replica must reach it. PostgreSQL ``LISTEN/NOTIFY`` carries only the
-message's id (``pg_notify`` inside the transaction that stores it, so a notification is
-sent if and only if the message is committed); each replica re-reads the message from the
-database and shows it to its own sockets, rendering the current row (an edit shows its
+message's id and channel (``pg_notify`` inside the transaction that stores it, so a
+notification is sent if and only if the message is committed); a replica with a socket on
+that channel re-reads the message from the database and shows it there (the others skip it), rendering the current row (an edit shows its
 latest text, never an older event's).
 
 A replica whose listening connection drops catches up by sequence when it reconnects: every
@@ -62,8 +62,9 @@ class ChatFanout:
         self._task: asyncio.Task[None] | None = None
 
     # -- sending: in the writer's transaction ---------------------------------------------------
-    def announce(self, conn: Any, kind: str, message_id: int) -> None:
-        conn.execute(_NOTIFY, {"channel": self.channel, "payload": f"{ORIGIN}|{kind}|{message_id}"})
+    def announce(self, conn: Any, kind: str, message_id: int, channel: str = "") -> None:
+        payload = f"{ORIGIN}|{kind}|{message_id}|{channel}"
+        conn.execute(_NOTIFY, {"channel": self.channel, "payload": payload})
         self.last_id = max(self.last_id, message_id)
 
     # -- the service ---------------------------------------------------------------------------
@@ -106,13 +107,15 @@ class ChatFanout:
             await asyncio.sleep(self.retry_s)
 
     def received(self, payload: str) -> None:
-        origin, _, rest = payload.partition("|")
-        kind, _, raw_id = rest.partition("|")
+        origin, kind, raw_id, channel = (payload.split("|", 3) + ["", "", "", ""])[:4]
         if origin == ORIGIN or kind not in KINDS or not raw_id.isdigit():
             return
         if kind == "rooms":
             self.adapter.forget_channels()
             return
+        self.last_id = max(self.last_id, int(raw_id))
+        if channel and not self.adapter.hub.watching(channel):
+            return  # nobody here shows that channel: no need to read the message
         with self.db.read() as conn:
             stored = msg_store.get(conn, int(raw_id))
         if stored is not None:

@@ -56,7 +56,7 @@ class WebChatAdapter:
         self.on_published: Callable[[msg_store.StoredMessage], Awaitable[None] | None] | None = None
         # Cluster mode (cluster/fanout.py): told of each new or edited message inside its write
         # transaction, so other replicas show it live once it is committed.
-        self.announce: Callable[[Any, str, int], None] | None = None
+        self.announce: Callable[[Any, str, int, str], None] | None = None
 
     # -- wiring ------------------------------------------------------------------------------------
     def bind(self, system: Any) -> None:
@@ -138,7 +138,7 @@ class WebChatAdapter:
                 thread=thread,
                 visible_to=message.ephemeral_to,
             )
-            self._announce(conn, "message", stored.id)
+            self._announce(conn, "message", stored.id, stored.channel)
         await self._publish(stored, "message")
         return MessageRef(place, str(stored.id))
 
@@ -148,7 +148,7 @@ class WebChatAdapter:
         async with self.db.write() as conn:  # shared commit (store/db.py)
             stored = msg_store.edit(conn, int(ref.message_id), text=message.text, body=codec.encode(message))
             if stored is not None:
-                self._announce(conn, "edit", stored.id)
+                self._announce(conn, "edit", stored.id, stored.channel)
         if stored is None:
             raise LookupError(f"no web chat message {ref.message_id!r}")
         await self._publish(stored, "edit")
@@ -177,7 +177,7 @@ class WebChatAdapter:
             # database and everyone's screen); the engine still gets what was typed.
             shown = (getattr(self._system, "redactor", None) or redaction.current())(text)
             stored = msg_store.insert(conn, channel=channel, sender=principal.name, text=shown, thread=thread)
-            self._announce(conn, "message", stored.id)
+            self._announce(conn, "message", stored.id, stored.channel)
         await self._publish(stored, "message")
         place = self.channels.place(channel, str(thread) if thread else None)
         event = MessageEvent(
@@ -320,9 +320,9 @@ class WebChatAdapter:
             f'<div class="body">{body}</div>{count}</article>'
         )
 
-    def _announce(self, conn: Any, kind: str, message_id: int) -> None:
+    def _announce(self, conn: Any, kind: str, message_id: int, channel: str = "") -> None:
         if self.announce is not None:
-            self.announce(conn, kind, message_id)
+            self.announce(conn, kind, message_id, channel)
 
     async def _publish(self, stored: msg_store.StoredMessage, kind: str) -> None:
         self.relay(stored, kind)
