@@ -2,8 +2,8 @@
 stored by another replica must reach it. PostgreSQL ``LISTEN/NOTIFY`` carries only the
 message's id and channel (``pg_notify`` inside the transaction that stores it, so a
 notification is sent if and only if the message is committed); a replica with a socket on
-that channel re-reads the message from the database and shows it there (the others skip it), rendering the current row (an edit shows its
-latest text, never an older event's).
+that channel re-reads the message from the database and shows it there (the others skip
+it), rendering the current row (an edit shows its latest text, never an older event's).
 
 A replica whose listening connection drops catches up by sequence when it reconnects: every
 message with an id above the last one it saw, and every edit made since the drop. Browsers
