@@ -320,6 +320,11 @@ def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
         outbox = getattr(adapter, "outbox", None)
         if outbox is not None:
             outbox.pacer.shared = SharedPace(live.db, adapter.name).reserve
+    if loaded.config.cluster.jobs == "procrastinate":  # runs go to any replica's worker
+        from opsroom.cluster.jobs import RunQueue
+
+        membership.shared_queue = True
+        services.append(RunQueue(live.db, live.host, live.leads, every_s=loaded.config.cluster.heartbeat_s))
     web = live.chat.adapters.get("web")
     if web is not None:  # web chat messages stored by one replica shown live by all (LISTEN/NOTIFY)
         from opsroom.cluster.fanout import ChatFanout

@@ -21,6 +21,7 @@ from opsroom.cluster.identity import REPLICA_ID
 from opsroom.cluster.leader import LeaderLease
 from opsroom.cluster.tables import replicas
 from opsroom.config.cluster import ClusterConfig
+from opsroom.core import RunState
 from opsroom.runs.store import RunRow
 from opsroom.store import Database
 
@@ -35,6 +36,7 @@ class Membership:
         self.db = db
         self.replica_id = replica_id
         self.recover: Recover | None = None  # set by the system once the engine exists
+        self.shared_queue = False  # cluster/jobs.py: a queued run belongs to no replica yet
         self.lease = LeaderLease(db, "sweeper", retry_s=config.heartbeat_s)
         self._task: asyncio.Task[None] | None = None
 
@@ -56,6 +58,8 @@ class Membership:
         alive = self.alive() - {self.replica_id}
 
         def is_orphan(run: RunRow) -> bool:
+            if self.shared_queue and run.state == RunState.QUEUED:
+                return False  # a worker of any replica will claim it (the job queue re-defers it)
             owner = run.extra.get("replica")
             return owner != self.replica_id and owner not in alive
 

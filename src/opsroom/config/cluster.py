@@ -3,6 +3,8 @@ PostgreSQL database."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, model_validator
 
 from opsroom.config.base import Section
@@ -21,6 +23,12 @@ class ClusterConfig(Section):
         le=600,
         description="A replica silent this long is dead: its runs are "
         "marked interrupted (never re-run) and their locks freed by the leader.",
+    )
+
+    jobs: Literal["local", "procrastinate"] = Field(
+        "local",
+        description="Where a run executes: `local`, on the replica that received the command; "
+        "`procrastinate`, on whichever replica's worker takes its job (needs the `cluster` extra).",
     )
 
     @model_validator(mode="after")

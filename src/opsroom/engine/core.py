@@ -117,6 +117,9 @@ class Engine:
         self.demo = demo
         self.public_url = public_url
         self._pending: set[asyncio.Task[Any]] = set()
+        # Cluster mode with a job queue (cluster/jobs.py): hands a queued run, once its row is
+        # committed, to whichever replica's worker takes it; False means "run it here".
+        self.defer: Callable[[int, Invocation], Awaitable[bool]] | None = None
         self.guardrails = guardrails(self)
         self.parts = parts
         self.actions = ActionRegistry()
@@ -398,7 +401,7 @@ class Engine:
         )
         refusal = ""
         # With a free run slot the run is written straight as running; else it queues.
-        reserved = initial == RunState.QUEUED and self.runs.reserve()
+        reserved = initial == RunState.QUEUED and self.defer is None and self.runs.reserve()
         state = RunState.RUNNING if reserved else initial
         # Shared with other commands' writes of this loop turn and committed once for all;
         # the block returns when the run row is durable, before anything starts.
@@ -467,6 +470,8 @@ class Engine:
             await self.reply(place, Message.plain(refusal, "warning"))
             return None
         if initial == RunState.QUEUED:
+            if self.defer is not None and await self.defer(run_id, inv):
+                return run_id  # a worker of any replica claims and runs it
             self.start_run(run_id, inv, reserved=reserved)
         return run_id
 
