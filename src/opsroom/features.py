@@ -325,11 +325,11 @@ def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
 
         membership.shared_queue = True
         services.append(RunQueue(live.db, live.host, live.leads, every_s=loaded.config.cluster.heartbeat_s))
-    web = live.chat.adapters.get("web")
-    if web is not None:  # web chat messages stored by one replica shown live by all (LISTEN/NOTIFY)
-        from opsroom.cluster.fanout import ChatFanout
+    from opsroom.cluster.fanout import ChatFanout
 
-        services.append(ChatFanout(live.db, web))
+    # web chat messages stored by one replica shown live by all, and cancels sent to the
+    # replica running the run (LISTEN/NOTIFY)
+    services.append(ChatFanout(live.db, live.chat.adapters.get("web"), host=live.host))
     return Extension(name="cluster", services=services, extras={"cluster": membership})
 
 

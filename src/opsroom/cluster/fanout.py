@@ -9,6 +9,12 @@ A replica whose listening connection drops catches up by sequence when it reconn
 message with an id above the last one it saw, and every edit made since the drop. Browsers
 catch up the same way on their side (``/chat/{channel}/history?after=ID``, chat.js).
 
+The same listening connection carries **cancels**: a Cancel clicked on one replica for a run
+another replica is running is sent as ``run id|replica|who`` on a second channel, and the
+replica running it stops it (``RunService.cancel``), so the lock is freed only when the run
+has really ended. Nothing else than that replica ever ends a running run, except the leader's
+sweep once the replica is dead.
+
 Notifications are per database, not per schema: the channel name carries a hash of the
 schema, so two opsroom installs in one database never see each other's messages.
 """
@@ -20,6 +26,7 @@ import contextlib
 import datetime as dt
 import secrets
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 import structlog
@@ -27,6 +34,7 @@ from sqlalchemy import func, or_, select, text
 
 from opsroom.chat.web import store as msg_store
 from opsroom.chat.web.tables import webchat_messages as t
+from opsroom.cluster.identity import REPLICA_ID
 from opsroom.store import Database
 
 log = structlog.get_logger("opsroom.cluster")
@@ -37,8 +45,8 @@ CATCH_UP_LIMIT = 1000
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")
 
 
-def channel_name(schema: str) -> str:
-    return f"opsroom_chat_{zlib.crc32(schema.encode()):08x}"
+def channel_name(schema: str, what: str = "chat") -> str:
+    return f"opsroom_{what}_{zlib.crc32(schema.encode()):08x}"
 
 
 def conninfo(db: Database) -> str:
@@ -51,11 +59,15 @@ class ChatFanout:
     """The cluster plugin's service: ``announce`` is the web chat adapter's hook (called in
     the write transaction), the listener relays other replicas' messages to this one's hub."""
 
-    def __init__(self, db: Database, adapter: Any, *, retry_s: float = 1.0) -> None:
+    def __init__(
+        self, db: Database, adapter: Any, *, host: Callable[[], Any] = lambda: None, retry_s: float = 1.0
+    ) -> None:
         self.db = db
-        self.adapter = adapter
+        self.adapter = adapter  # the web chat adapter, or None without web chat
+        self.host = host  # the engine: its runs are cancelled from other replicas
         self.retry_s = retry_s
         self.channel = ""
+        self.cancel_channel = ""
         self.last_id = 0
         self.relayed = 0  # messages and edits from other replicas shown here (tests, metrics)
         self.listening = asyncio.Event()
@@ -67,16 +79,39 @@ class ChatFanout:
         conn.execute(_NOTIFY, {"channel": self.channel, "payload": payload})
         self.last_id = max(self.last_id, message_id)
 
+    def cancel_elsewhere(self, run: Any, by: str) -> bool:
+        """Ask the replica running ``run`` to cancel it (Engine.cancel_elsewhere). False when
+        this process runs it (or nobody is recorded as running it)."""
+        owner = run.extra.get("replica")
+        if not owner or owner == REPLICA_ID:
+            return False
+        with self.db.begin() as conn:
+            conn.execute(_NOTIFY, {"channel": self.cancel_channel, "payload": f"{run.id}|{owner}|{by}"})
+        return True
+
+    def cancelled(self, payload: str) -> None:
+        raw_id, owner, by = (payload.split("|", 2) + ["", "", ""])[:3]
+        engine = self.host()
+        if owner == REPLICA_ID and raw_id.isdigit() and engine is not None:
+            engine.runs.cancel(int(raw_id), by)
+
     # -- the service ---------------------------------------------------------------------------
     async def start(self) -> None:
         with self.db.read() as conn:
-            self.channel = channel_name(str(conn.execute(text("SELECT current_schema()")).scalar() or ""))
+            schema = str(conn.execute(text("SELECT current_schema()")).scalar() or "")
+            self.channel = channel_name(schema)
+            self.cancel_channel = channel_name(schema, "cancel")
             self.last_id = int(conn.execute(select(func.coalesce(func.max(t.c.id), 0))).scalar() or 0)
-        self.adapter.announce = self.announce
+        if self.adapter is not None:
+            self.adapter.announce = self.announce
+        engine = self.host()
+        if engine is not None:
+            engine.cancel_elsewhere = self.cancel_elsewhere
         self._task = asyncio.create_task(self._listen_forever(), name="chat-fanout")
 
     async def stop(self) -> None:
-        self.adapter.announce = None
+        if self.adapter is not None:
+            self.adapter.announce = None
         if self._task is not None:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
@@ -92,12 +127,16 @@ class ChatFanout:
                     conninfo(self.db), autocommit=True, keepalives_idle=5, keepalives_interval=2, keepalives_count=3
                 ) as conn:
                     await conn.execute(f'LISTEN "{self.channel}"')
+                    await conn.execute(f'LISTEN "{self.cancel_channel}"')
                     self.listening.set()
                     if lost_at is not None:  # what was committed while we were not listening
                         self.catch_up(lost_at)
                         lost_at = None
                     async for note in conn.notifies():
-                        self.received(note.payload)
+                        if note.channel == self.cancel_channel:
+                            self.cancelled(note.payload)
+                        else:
+                            self.received(note.payload)
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - the database went away: listen again, then catch up
@@ -107,6 +146,8 @@ class ChatFanout:
             await asyncio.sleep(self.retry_s)
 
     def received(self, payload: str) -> None:
+        if self.adapter is None:
+            return
         origin, kind, raw_id, channel = (payload.split("|", 3) + ["", "", "", ""])[:4]
         if origin == ORIGIN or kind not in KINDS or not raw_id.isdigit():
             return
@@ -123,6 +164,8 @@ class ChatFanout:
 
     def catch_up(self, since: dt.datetime) -> int:
         """Messages with ids above the last seen, and edits made since ``since``."""
+        if self.adapter is None:
+            return 0
         since -= dt.timedelta(seconds=2)  # commits and clocks are not exactly ordered
         query = (
             select(t).where(or_(t.c.id > self.last_id, t.c.edited_at >= since)).order_by(t.c.id).limit(CATCH_UP_LIMIT)

@@ -120,6 +120,8 @@ class Engine:
         # Cluster mode with a job queue (cluster/jobs.py): hands a queued run, once its row is
         # committed, to whichever replica's worker takes it; False means "run it here".
         self.defer: Callable[[int, Invocation], Awaitable[bool]] | None = None
+        # Cluster mode (cluster/fanout.py): asks the replica running a run to cancel it.
+        self.cancel_elsewhere: Callable[[run_store.RunRow, str], bool] | None = None
         self.guardrails = guardrails(self)
         self.parts = parts
         self.actions = ActionRegistry()
@@ -753,6 +755,12 @@ class Engine:
             )
         if self.runs.cancel(run_id, principal.name):
             return Message.plain(f"🛑 Cancelling run #{run_id}…", "warning")
+        if (
+            run.state == RunState.RUNNING
+            and self.cancel_elsewhere is not None
+            and self.cancel_elsewhere(run, principal.name)
+        ):  # its replica stops it, then ends it and frees its lock
+            return Message.plain(f"🛑 Cancelling run #{run_id} (it runs on another replica)…", "warning")
         # Not running in this process (waiting for approval, or started elsewhere): end it here.
         with self.db.begin() as conn:
             lifecycle.move(

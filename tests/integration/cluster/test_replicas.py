@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from sqlalchemy import create_engine, select
 from tests.support.cluster import Replica, wait_for
@@ -64,3 +65,52 @@ def _alive(pid: int) -> bool:
         return False
     stat = Path(f"/proc/{pid}/stat")
     return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
+def test_cancel_clicked_on_another_replica_stops_the_run_where_it_runs(
+    tmp_path: Path, db_url: str, cluster_config: Path, replicas: list[Replica]
+) -> None:
+    """Alice's browser is on B; her deploy runs on A. Her Cancel goes through B to A, which
+    stops the process and only then ends the run and frees the lock (never B marking it
+    cancelled while A's process still deploys)."""
+    from sqlalchemy import text
+
+    from opsroom.chat.web.tables import webchat_messages
+
+    engine = create_engine(db_url)
+    a = Replica(cluster_config, tmp_path, "a", speed="20")
+    replicas.append(a)
+    b = Replica(cluster_config, tmp_path, "b", speed="20")
+    replicas.append(b)
+    a.say("alice", "ops", "/deploy api-gateway staging")
+
+    def cancel_button() -> Any:
+        with engine.connect() as conn:
+            for row in conn.execute(select(webchat_messages.c.id, webchat_messages.c.body)):
+                for block in (row.body or {}).get("blocks", []):
+                    for button in block.get("buttons", []) if block.get("type") == "actions" else []:
+                        if button.get("label") == "Cancel":
+                            return row.id, button["action_id"]
+        return None
+
+    message_id, action = wait_for(cancel_button, 30)
+    with engine.connect() as conn:
+        run = conn.execute(select(runs.c.id, runs.c.state, runs.c.extra)).one()
+    assert run.state == "running"
+    pid = run.extra["process"]["pid"]
+    cookie, token = b.sign_in("alice", "ops")
+    clicked = httpx.post(
+        f"{b.base}/chat/actions",
+        json={"message": message_id, "action": action},
+        headers={"Cookie": cookie, "X-CSRF-Token": token},
+        timeout=10,
+    )
+    assert clicked.status_code == 202, clicked.text
+    wait_for(lambda: not _alive(pid), 15)
+    with engine.connect() as conn:
+        wait_for(lambda: conn.execute(select(runs.c.state)).scalar() == "cancelled", 15)
+        assert conn.execute(select(locks)).first() is None
+        actions = [r[0] for r in conn.execute(text("SELECT action FROM audit_log ORDER BY id"))]
+    assert "run.cancel_requested" in actions and actions.count("run.finished") == 1
+    engine.dispose()
