@@ -22,7 +22,7 @@ def _free_port() -> int:
 
 
 class Replica:
-    def __init__(self, config: Path, tmp_path: Path, name: str, speed: str) -> None:
+    def __init__(self, config: Path, tmp_path: Path, name: str, speed: str, *, wait: bool = True) -> None:
         self.port = _free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / f"{name}.log"
@@ -34,6 +34,10 @@ class Replica:
                 stdout=subprocess.DEVNULL,
                 stderr=sink,
             )
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -43,6 +47,14 @@ class Replica:
                 pass
             assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
             time.sleep(0.1)
+
+    @classmethod
+    def start_all(cls, config: Path, tmp_path: Path, names: str, speed: str) -> list[Replica]:
+        """Several replicas started together (one start-up's wait, not one per replica)."""
+        started = [cls(config, tmp_path, name, speed, wait=False) for name in names]
+        for replica in started:
+            replica.wait_ready()
+        return started
 
     def sign_in(self, user: str, channel: str) -> tuple[str, str]:
         """A browser session of ``user`` with ``channel`` open: its cookie and CSRF token."""
@@ -119,3 +131,13 @@ class FakeInThread:
     def close(self) -> None:
         self.loop.call_soon_threadsafe(self._stop.set)
         self.thread.join(15)
+
+
+def alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"

@@ -25,10 +25,8 @@ def test_runs_typed_on_one_replica_run_once_each_on_any(
     data = yaml.safe_load(cluster_config.read_text())
     data["cluster"]["jobs"] = "procrastinate"
     cluster_config.write_text(yaml.safe_dump(data))
-    a = Replica(cluster_config, tmp_path, "a", speed="0.3")
-    replicas.append(a)
-    b = Replica(cluster_config, tmp_path, "b", speed="0.3")
-    replicas.append(b)
+    a, b = Replica.start_all(cluster_config, tmp_path, "ab", speed="0.3")
+    replicas.extend((a, b))
     engine = create_engine(db_url)
 
     def rows() -> list[Any]:

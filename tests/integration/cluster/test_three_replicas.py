@@ -102,10 +102,9 @@ def test_three_replicas_share_one_mattermost_socket_answer_once_and_fail_over(
 ) -> None:
     fake, served = mattermost
     config = _config(tmp_path, db_url, served.url)
-    for name in ("a", "b", "c"):
-        replicas.append(Replica(config, tmp_path, name, speed="0.01"))
+    replicas.extend(Replica.start_all(config, tmp_path, "abc", speed="0.01"))
     wait_for(lambda: len(fake._sockets) == 1, 15)
-    time.sleep(2.5)  # two more lease rounds: nobody else opens a socket
+    time.sleep(1.5)  # another lease round: nobody else opens a socket
     assert len(fake._sockets) == 1 and fake.connections == 1, "one replica owns the Mattermost socket"
     [leader] = [r for r in replicas if r.leads("chat-mattermost")]
 
@@ -122,7 +121,7 @@ def test_three_replicas_share_one_mattermost_socket_answer_once_and_fail_over(
     # a production deploy waits for carol's approval, which lapses after 3 s: said once, not thrice
     served.call(fake.user_posts("@opsroom deploy api-gateway production", user_id=ALICE, mentions=[BOT_ID]))
     wait_for(lambda: _answers(fake, "expired") >= 1, 20)
-    time.sleep(1.5)  # several sweeps of every replica
+    time.sleep(1.0)  # two sweeps of every replica
     assert _answers(fake, "expired") == 1, "the approval's expiry announced once across three replicas"
 
     # the socket's owner dies: another replica opens the socket within 10 s
