@@ -7,6 +7,11 @@ replica and listen on another, so every answer reaches the browser through LISTE
 (cluster/fanout.py).
 
     .venv/bin/python bench/cluster.py [--replicas 1,3] [--clients 60] [--seconds 15] [--cross]
+    .venv/bin/python bench/cluster.py --command ping --jobs procrastinate   # runs as shared jobs
+
+``whoami`` is answered by the engine itself; ``ping`` is a run (a python runner answering
+"pong": run row, progress message, final edit), and with ``--jobs procrastinate`` each run is
+a Procrastinate job taken by any replica's worker.
 
 Prints, per replica count: commands/s, post → answer p50/p95/p99, and the replicas' CPU per
 command (summed over the processes). On a machine with fewer cores than replicas the
@@ -82,7 +87,7 @@ async def drive(args: argparse.Namespace, bases: list[str], pids: list[int]) -> 
     cpu = [cpu_seconds(p) or 0.0 for p in pids]
     started = time.perf_counter()
     until = started + args.seconds
-    await asyncio.gather(*(c.run("whoami", 0.0, until) for c in clients))
+    await asyncio.gather(*(c.run(args.command, 0.0, until) for c in clients))
     elapsed = time.perf_counter() - started
     used = sum((cpu_seconds(p) or 0.0) - before for p, before in zip(pids, cpu, strict=True))
     latencies = [x for c in clients for x in c.latencies]
@@ -107,6 +112,14 @@ def one(args: argparse.Namespace, replicas: int) -> dict[str, float]:
         data = yaml.safe_load(config.read_text())
         data["database"] = {"url": fresh_schema()}
         data["cluster"] = {"enabled": replicas > 1 or args.cluster_for_one}
+        if data["cluster"]["enabled"]:
+            data["cluster"]["jobs"] = args.jobs
+        data["commands"]["ping"] = {
+            "summary": "answers pong",
+            "read_only": True,
+            "runner": {"type": "python", "callable": "opsroom.demo.noop:pong"},
+        }
+        data["policy"]["rules"].append({"id": "bench-ping", "allow": ["ping"], "users": ["*"]})
         config.write_text(yaml.safe_dump(data))
         started: list[subprocess.Popen[bytes]] = []
         try:
@@ -129,11 +142,16 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--cross", action="store_true", help="post through one replica, listen on another")
+    parser.add_argument("--command", default="whoami", help="whoami (answered in process) or ping (a run)")
+    parser.add_argument("--jobs", choices=["local", "procrastinate"], default="local", help="cluster.jobs")
     parser.add_argument(
         "--cluster-for-one", action="store_true", help="one replica in cluster mode too (default: single mode)"
     )
     args = parser.parse_args()
-    print(f"{os.cpu_count()} cores; {args.clients} web chat clients, closed loop, whoami to their DM, {args.seconds}s")
+    print(
+        f"{os.cpu_count()} cores; {args.clients} web chat clients, closed loop, {args.command} to their DM, "
+        f"{args.seconds}s, cluster.jobs {args.jobs}"
+    )
     for count in (int(x) for x in args.replicas.split(",")):
         r = one(args, count)
         mode = "cluster" if count > 1 or args.cluster_for_one else "single"
