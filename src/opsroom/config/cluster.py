@@ -3,6 +3,7 @@ PostgreSQL database."""
 
 from __future__ import annotations
 
+import importlib.util
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -35,4 +36,6 @@ class ClusterConfig(Section):
     def _dead_after_beats(self) -> ClusterConfig:
         if self.dead_after_s < 2 * self.heartbeat_s:
             raise ValueError("cluster.dead_after_s must be at least twice heartbeat_s, or a slow beat kills a replica")
+        if self.jobs == "procrastinate" and importlib.util.find_spec("procrastinate") is None:
+            raise ValueError("cluster.jobs: procrastinate needs the cluster extra: pip install 'opsroom[cluster]'")
         return self
