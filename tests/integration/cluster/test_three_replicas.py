@@ -1,4 +1,6 @@
-"""Three `opsroom run` replicas on one PostgreSQL schema with a Mattermost server (the fake):
+"""Three `opsroom run` replicas on one PostgreSQL schema with a Mattermost server and Slack
+(the fakes). Slack delivers one app mention three times (its retries reach whichever replica
+the load balancer picks): answered once. With Mattermost:
 exactly one replica holds the Mattermost event socket, each message and slash command is
 answered once whichever replica gets it, an approval that lapses is announced once (the
 leader sweeps, and a hold ends once in the database), and when the socket's owner is killed another replica
@@ -7,6 +9,7 @@ verifies."""
 
 from __future__ import annotations
 
+import json
 import signal
 import time
 import urllib.parse
@@ -17,6 +20,8 @@ from typing import Any
 import httpx
 import pytest
 import yaml
+from slack_sdk.signature import SignatureVerifier
+from tests.fakes import slack as slack_fake
 from tests.fakes.mattermost import BOT_ID, BOT_TOKEN, COMMAND_TOKEN, FakeMattermost, slash_command
 from tests.support.cluster import FakeInThread, Replica, wait_for
 from tests.support.system import demo_data_elsewhere
@@ -43,12 +48,52 @@ def mattermost() -> Iterator[tuple[FakeMattermost, FakeInThread]]:
     served.close()
 
 
-def _config(tmp_path: Path, db_url: str, mm_url: str) -> Path:
+@pytest.fixture
+def slack() -> Iterator[tuple[slack_fake.FakeSlack, FakeInThread]]:
+    fake = slack_fake.FakeSlack(
+        users={"U0ALICE": {"id": "U0ALICE", "name": "alice", "profile": {"email": "alice@example.com"}}},
+        channels={"C0OPS": "ops"},
+    )
+    served = FakeInThread(fake.app())
+    fake.base_url = served.url
+    yield fake, served
+    served.close()
+
+
+def _slack_event(replica: Replica, body: str, retry: int) -> None:
+    ts = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "X-Slack-Request-Timestamp": ts,
+        "X-Slack-Signature": SignatureVerifier(slack_fake.SIGNING_SECRET).generate_signature(timestamp=ts, body=body),
+    }
+    if retry:
+        headers |= {"X-Slack-Retry-Num": str(retry), "X-Slack-Retry-Reason": "http_timeout"}
+    resp = httpx.post(replica.base + "/slack/events", content=body, headers=headers, timeout=10)
+    assert resp.status_code == 200, resp.text
+
+
+def _slack_answers(fake: slack_fake.FakeSlack, words: str) -> int:
+    return sum(
+        words in str(c.params.get("text", "")) + json.dumps(c.params.get("blocks", ""))
+        for c in list(fake.calls)
+        if c.method in ("chat.postMessage", "chat.postEphemeral")
+    )
+
+
+def _config(tmp_path: Path, db_url: str, mm_url: str, slack_url: str) -> Path:
     data = demo_data_elsewhere()
     data["database"] = {"url": db_url}
     data["cluster"] = {"enabled": True, "heartbeat_s": 1, "dead_after_s": 3}
     data["users"]["alice"]["identities"]["mattermost"] = ALICE
     data["users"]["carol"]["identities"]["mattermost"] = CAROL
+    data["users"]["alice"]["identities"]["slack"] = "U0ALICE"
+    data.setdefault("chat", {})["slack"] = {
+        "mode": "http",
+        "bot_token": slack_fake.BOT_TOKEN,
+        "signing_secret": slack_fake.SIGNING_SECRET,
+        "base_url": slack_url + "/api/",
+    }
     data.setdefault("chat", {})["mattermost"] = {
         "url": mm_url,
         "bot_token": BOT_TOKEN,
@@ -98,15 +143,27 @@ def _answers(fake: FakeMattermost, words: str) -> int:
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_three_replicas_share_one_mattermost_socket_answer_once_and_fail_over(
-    tmp_path: Path, db_url: str, mattermost: tuple[FakeMattermost, FakeInThread], replicas: list[Replica]
+    tmp_path: Path,
+    db_url: str,
+    mattermost: tuple[FakeMattermost, FakeInThread],
+    slack: tuple[slack_fake.FakeSlack, FakeInThread],
+    replicas: list[Replica],
 ) -> None:
     fake, served = mattermost
-    config = _config(tmp_path, db_url, served.url)
+    slack_api, slack_served = slack
+    config = _config(tmp_path, db_url, served.url, slack_served.url)
     replicas.extend(Replica.start_all(config, tmp_path, "abc", speed="0.01"))
     wait_for(lambda: len(fake._sockets) == 1, 15)
     time.sleep(1.5)  # another lease round: nobody else opens a socket
     assert len(fake._sockets) == 1 and fake.connections == 1, "one replica owns the Mattermost socket"
     [leader] = [r for r in replicas if r.leads("chat-mattermost")]
+
+    # Slack sends an app mention, then retries it: each delivery reaches another replica
+    mention = slack_fake.app_mention("<@UBOT0001> whoami", user="U0ALICE", channel="C0OPS")
+    body = json.dumps(slack_fake.event_callback(mention, event_id="Ev0CLUSTER01"))
+    for retry, replica in enumerate(replicas):
+        _slack_event(replica, body, retry)
+    wait_for(lambda: _slack_answers(slack_api, "Roles: sre.") >= 1, 15)
 
     # a message in the channel: read by the socket's owner only, answered once
     served.call(fake.user_posts("@opsroom whoami", user_id=ALICE, mentions=[BOT_ID]))
@@ -117,6 +174,7 @@ def test_three_replicas_share_one_mattermost_socket_answer_once_and_fail_over(
     wait_for(lambda: _answers(fake, "Roles: sre.") >= 4, 20)
     time.sleep(1.0)
     assert _answers(fake, "Roles: sre.") == 4, "one answer per message and per command, whichever replica got it"
+    assert _slack_answers(slack_api, "Roles: sre.") == 1, "one answer to a Slack event delivered three times"
 
     # a production deploy waits for carol's approval, which lapses after 3 s: said once, not thrice
     served.call(fake.user_posts("@opsroom deploy api-gateway production", user_id=ALICE, mentions=[BOT_ID]))
