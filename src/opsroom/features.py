@@ -323,8 +323,9 @@ def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
     if loaded.config.cluster.jobs == "procrastinate":  # runs go to any replica's worker
         from opsroom.cluster.jobs import RunQueue
 
-        membership.shared_queue = True
-        services.append(RunQueue(live.db, live.host, live.leads, every_s=loaded.config.cluster.heartbeat_s))
+        queue = RunQueue(live.db, live.host, live.leads, membership.alive, every_s=loaded.config.cluster.heartbeat_s)
+        membership.shareable = queue.shareable
+        services.append(queue)
     from opsroom.cluster.fanout import ChatFanout
 
     # web chat messages stored by one replica shown live by all, and cancels sent to the

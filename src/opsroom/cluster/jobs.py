@@ -7,12 +7,15 @@ transaction as always; after the commit it defers a Procrastinate job ``opsroom.
 ``runs`` queue; the worker that picks the job **claims** the run with a conditional update
 (``… WHERE state = 'queued'``, so a job delivered twice runs once), records itself as the
 run's replica, rebuilds the invocation from the row and runs it like a local run (progress
-message, Cancel, hooks, audit). The leader re-defers, every heartbeat, queued runs older than
-a few seconds (a crash between the commit and the defer loses nothing; a run already taken
-is skipped by the claim).
+message, Cancel, hooks, audit). If the defer itself fails, the receiving replica claims and
+runs the run itself. The leader re-defers, every heartbeat, queued runs older than a few
+seconds whose receiving replica is dead (a crash between the commit and the defer loses
+nothing; a run already taken is skipped by the claim); a live replica's queued runs are its
+own (a local run waiting for a slot).
 
-A run whose command had secret arguments (masked in the row) or secrets redacted from its
-text is never deferred: it runs on the replica that has the typed values in memory. Deploy
+A run whose command has secret arguments (masked in the row) or a secret redacted from its
+text is never deferred: it runs on the replica that has the typed values in memory, and if
+that replica dies first it ends ``interrupted`` like its other runs. Deploy
 locks stay rows taken by the run's own insert (engine.submit): a dead worker's lock is freed
 by the sweeper in the transaction that ends its run ``interrupted``, where a Procrastinate job
 lock would wait for its own stalled-job handling.
@@ -32,6 +35,7 @@ from opsroom.audit import AuditRecord
 from opsroom.cluster.fanout import conninfo
 from opsroom.cluster.identity import REPLICA_ID
 from opsroom.core import Invocation, Place, Principal, RunState
+from opsroom.policy.redaction import MASK
 from opsroom.runs import lifecycle
 from opsroom.runs import store as run_store
 from opsroom.store import Database
@@ -46,12 +50,21 @@ REDEFER_AFTER_S = 5.0
 class RunQueue:
     """The cluster plugin's service; ``defer`` is the engine's hook (Engine.defer)."""
 
-    def __init__(self, db: Database, host: Callable[[], Any], leads: Callable[[], bool], *, every_s: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        host: Callable[[], Any],
+        leads: Callable[[], bool],
+        alive: Callable[[], set[str]],
+        *,
+        every_s: float,
+    ) -> None:
         import procrastinate
 
         self.db = db
         self.host = host
         self.leads = leads
+        self.alive = alive  # ids of live replicas (cluster/membership.py)
         self.every_s = every_s
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(conninfo=conninfo(db), min_size=1, max_size=4)
@@ -102,18 +115,30 @@ class RunQueue:
         """After the run row's commit: a job for it. False: run it here (secrets)."""
         if self.host().stored_args(inv) != dict(inv.args):
             return False
-        await self._defer(run_id)
+        if not await self._defer(run_id):  # no job: claim and run it here, with what we hold
+            task = asyncio.create_task(self.run_claimed(run_id, inv), name=f"run-{run_id}-here")
+            self._tasks.append(task)
+            task.add_done_callback(self._tasks.remove)
         return True
 
-    async def _defer(self, run_id: int) -> None:
+    def shareable(self, run: run_store.RunRow) -> bool:
+        """Whether a worker may run ``run`` from its row alone: nothing secret was left out."""
+        spec = self.host().parts.catalog.get(run.command)
+        if spec is None or any(a.secret for a in spec.args):
+            return False
+        return not any(MASK in v for v in run.args.values() if isinstance(v, str))
+
+    async def _defer(self, run_id: int) -> bool:
         from procrastinate.exceptions import AlreadyEnqueued
 
         try:
             await self.task.configure(queueing_lock=f"run:{run_id}").defer_async(run_id=run_id)
         except AlreadyEnqueued:
             pass  # a job is already waiting for it
-        except Exception:  # noqa: BLE001 - the row is queued: the leader's sweep defers it again
+        except Exception:  # noqa: BLE001 - the caller decides (run it here, or the next sweep)
             log.exception("cluster.defer_failed", run_id=run_id)
+            return False
+        return True
 
     async def _redefer_forever(self) -> None:
         while True:
@@ -123,23 +148,29 @@ class RunQueue:
             try:
                 cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=REDEFER_AFTER_S)
                 with self.db.read() as conn:
-                    waiting = conn.execute(
-                        select(runs.c.id, runs.c.args, runs.c.command).where(
-                            runs.c.state == RunState.QUEUED.value, runs.c.created_at < cutoff
-                        )
-                    ).all()
-                for row in waiting:
-                    await self._defer(int(row.id))
+                    ids = conn.execute(
+                        select(runs.c.id).where(runs.c.state == RunState.QUEUED.value, runs.c.created_at < cutoff)
+                    ).scalars()
+                    waiting = [run_store.get_run(conn, int(i)) for i in list(ids)]
+                alive = self.alive()
+                for run in waiting:  # a dead replica's: its job may never have been deferred
+                    if run is not None and run.extra.get("replica") not in alive and self.shareable(run):
+                        await self._defer(run.id)
             except Exception:  # noqa: BLE001 - the next round tries again
                 log.exception("cluster.redefer_failed")
 
     # -- running ---------------------------------------------------------------------------------
     async def run_job(self, run_id: int) -> None:
+        await self.run_claimed(run_id, None)
+
+    async def run_claimed(self, run_id: int, inv: Invocation | None) -> None:
+        """Claim the run; if this process got it, run it (``inv``: the one in memory, else
+        rebuilt from the row) and return when it has ended."""
         engine = self.host()
         run = self._claim(engine, run_id)
         if run is None:
             return  # another worker has it, or it ended
-        inv = self._invocation(engine, run)
+        inv = inv or self._invocation(engine, run)
         await engine.runs.take_slot()
         engine.start_run(run_id, inv, reserved=True)
         live = engine.runs.live.get(run_id)
