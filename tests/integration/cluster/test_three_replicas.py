@@ -1,6 +1,7 @@
 """Three `opsroom run` replicas on one PostgreSQL schema with a Mattermost server and Slack
 (the fakes). Slack delivers one app mention three times (its retries reach whichever replica
-the load balancer picks): answered once. With Mattermost:
+the load balancer picks): answered once. Alertmanager in HA posts one alert to every replica:
+one notification. With Mattermost:
 exactly one replica holds the Mattermost event socket, each message and slash command is
 answered once whichever replica gets it, an approval that lapses is announced once (the
 leader sweeps, and a hold ends once in the database), and when the socket's owner is killed another replica
@@ -9,6 +10,7 @@ verifies."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import signal
 import time
@@ -21,12 +23,15 @@ import httpx
 import pytest
 import yaml
 from slack_sdk.signature import SignatureVerifier
+from sqlalchemy import create_engine, select
 from tests.fakes import slack as slack_fake
 from tests.fakes.mattermost import BOT_ID, BOT_TOKEN, COMMAND_TOKEN, FakeMattermost, slash_command
 from tests.support.cluster import FakeInThread, Replica, wait_for
 from tests.support.system import demo_data_elsewhere
 
+from opsroom.alerts.demo import demo_payload
 from opsroom.audit.verify import verify_db
+from opsroom.chat.web.tables import webchat_messages as t
 from opsroom.store import Database
 
 ALICE = "aliceid0000000000000000000"
@@ -136,6 +141,17 @@ def _slash(replica: Replica, fake: FakeMattermost, text: str) -> None:
     assert resp.status_code == 200, resp.text
 
 
+def _alert_posts(db_url: str) -> int:
+    """Top-level bot posts about the demo alert in the alert channel (the web chat's #war-room)."""
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as conn:
+            texts = conn.execute(select(t.c.text).where(t.c.is_bot.is_(True), t.c.thread.is_(None))).scalars()
+            return sum("error rate" in (x or "").lower() for x in texts)
+    finally:
+        engine.dispose()
+
+
 def _answers(fake: FakeMattermost, words: str) -> int:
     """What people in the channel saw: bot posts and command responses containing ``words``."""
     return len(_bot_posts(fake, words)) + sum(words in str(r.get("text", "")) for r in fake.responses)
@@ -175,6 +191,20 @@ def test_three_replicas_share_one_mattermost_socket_answer_once_and_fail_over(
     time.sleep(1.0)
     assert _answers(fake, "Roles: sre.") == 4, "one answer per message and per command, whichever replica got it"
     assert _slack_answers(slack_api, "Roles: sre.") == 1, "one answer to a Slack event delivered three times"
+
+    # Alertmanager in HA sends each notification from every instance: one alert to each replica
+    payload = demo_payload(dt.datetime.now(dt.UTC))
+    for replica in replicas:
+        hook = httpx.post(
+            replica.base + "/hooks/alertmanager/demo",
+            json=payload,
+            headers={"Authorization": "Bearer demo-alert-token"},
+            timeout=10,
+        )
+        assert hook.status_code in (200, 202), hook.text
+    wait_for(lambda: _alert_posts(db_url) >= 1, 15)
+    time.sleep(1.5)  # a tick of every replica's notifier
+    assert _alert_posts(db_url) == 1, "one alert notification from three replicas and three deliveries"
 
     # a production deploy waits for carol's approval, which lapses after 3 s: said once, not thrice
     served.call(fake.user_posts("@opsroom deploy api-gateway production", user_id=ALICE, mentions=[BOT_ID]))
