@@ -23,6 +23,7 @@ import json
 import logging
 import random
 import re
+import time
 import urllib.parse
 import uuid
 from collections import OrderedDict
@@ -64,6 +65,9 @@ log = logging.getLogger(__name__)
 MAX_BODY_BYTES = 64_000
 SEEN_DELIVERIES = 10_000
 USER_CACHE_SECONDS = 3600.0
+# Cluster mode: a replica taking the socket over reads the configured channels' posts of the
+# last minute (those the old owner answered are dropped by the delivery table).
+TAKEOVER_LOOKBACK_S = 60.0
 MAX_429_RETRIES = 3
 EPHEMERAL_PREFIX = "ephemeral:"
 RESPONDED_PREFIX = "responded:"
@@ -104,6 +108,7 @@ class MattermostAdapter:
         # Cluster mode: every replica opening the socket would get every post; the replica
         # holding the leader lease listens (cluster/singletons.py), the others only post.
         self.hold_inbound = False
+        self._taking_over = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -120,6 +125,9 @@ class MattermostAdapter:
     async def listen(self) -> None:
         """Open the event socket (at start; in cluster mode when this replica leads)."""
         if self._socket_task is None:
+            if self.hold_inbound:  # taking over from another replica: what was posted meanwhile
+                self._catch_up.seed(list(self.config.channels), int((time.time() - TAKEOVER_LOOKBACK_S) * 1000))
+                self._taking_over = True
             self._socket_task = asyncio.create_task(self._socket_loop(), name="mattermost-socket")
 
     async def unlisten(self) -> None:
@@ -171,7 +179,8 @@ class MattermostAdapter:
                                 break
                             self.connections += 1
                             self.connected.set()
-                            if self.connections > 1:
+                            if self.connections > 1 or self._taking_over:
+                                self._taking_over = False
                                 self._spawn(self._after_reconnect())
                             delay = self.config.reconnect_min_seconds
                         elif msg.get("event") == "posted":
