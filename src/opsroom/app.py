@@ -14,6 +14,7 @@ import structlog
 
 from opsroom.actions import ActionSigner
 from opsroom.chat.base import Adapter, ChatHub
+from opsroom.cluster.leader import LeaderGate
 from opsroom.cluster.membership import membership_of
 from opsroom.config.loader import LoadedConfig
 from opsroom.config.models import OpsroomConfig
@@ -219,7 +220,8 @@ def build_system(
     runs = RunService(db, audit, redact=redactor.redact)
     users = {p.name: p for p in Directory(config.users, config.guardrails.group_roles)}
     built: list[Engine] = []  # filled below: live parts reach the engine once it exists
-    live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users, host=lambda: built[0])
+    gate = LeaderGate()  # the cluster plugin gives it its lease; single mode: always leads
+    live = Live(db=db, chat=chat, signer=signer, audit=audit, users=users, host=lambda: built[0], leads=gate)
     extensions = [
         plugin.start(loaded, live) for plugin in plugins if plugin.start is not None and plugin.name in declared.names
     ]
@@ -240,6 +242,7 @@ def build_system(
         actions={kind: h for ext in extensions for kind, h in ext.actions.items()},
     )
     reporter.on_finished = engine.on_run_finished
+    engine.guardrails.leads = gate  # approval expiry: once per cluster
     built.append(engine)
     if not parts.policy.configured:
         log.warning("no_policy", hint="no policy is configured: everyone may run every command")

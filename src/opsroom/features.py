@@ -229,6 +229,7 @@ def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
         channels=config_places(loaded, config.alerts.platform),
         users=live.users,
     )
+    service.leads = live.leads  # cluster mode: the leader posts and escalates alerts
 
     def bind(handler: Callable[[AlertService, Invocation], Awaitable[Message | None]]) -> CommandHandler:
         async def run(_engine: CommandHost, inv: Invocation) -> Message | None:
@@ -322,10 +323,35 @@ def _cluster_declare(loaded: LoadedConfig) -> Declaration | None:
 
 
 def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
+    from opsroom.cluster.leader import LeaderGate
     from opsroom.cluster.membership import Membership
+    from opsroom.cluster.pace import SharedPace
+    from opsroom.cluster.singletons import Singletons, singleton_adapters
 
     membership = Membership(loaded.config.cluster, live.db)
-    return Extension(name="cluster", services=[membership], extras={"cluster": membership})
+    if isinstance(live.leads, LeaderGate):  # periodic work follows the sweeper lease
+        live.leads.lease = membership.lease
+    services: list[Any] = [
+        membership,
+        # the Mattermost socket and Matrix sync: open on the replica holding their lease only
+        Singletons(loaded.config.cluster, live.db, singleton_adapters(live.chat.adapters)),
+    ]
+    for adapter in live.chat.adapters.values():  # one chat rate budget per channel, not per replica
+        outbox = getattr(adapter, "outbox", None)
+        if outbox is not None:
+            outbox.pacer.shared = SharedPace(live.db, adapter.name).reserve
+    if loaded.config.cluster.jobs == "procrastinate":  # runs go to any replica's worker
+        from opsroom.cluster.jobs import RunQueue
+
+        queue = RunQueue(live.db, live.host, live.leads, membership.alive, every_s=loaded.config.cluster.heartbeat_s)
+        membership.shareable = queue.shareable
+        services.append(queue)
+    from opsroom.cluster.fanout import ChatFanout
+
+    # web chat messages stored by one replica shown live by all, and cancels sent to the
+    # replica running the run (LISTEN/NOTIFY)
+    services.append(ChatFanout(live.db, live.chat.adapters.get("web"), host=live.host))
+    return Extension(name="cluster", services=services, extras={"cluster": membership})
 
 
 DEFAULT_PLUGINS: tuple[Plugin, ...] = (

@@ -94,6 +94,9 @@ class Live:
     # The engine once the system is built (``CommandHost``), for live parts that hand commands
     # to the pipeline later, e.g. a runbook's automatic steps; calling it during start fails.
     host: Callable[[], Engine] = field(default=lambda: _not_built())
+    # Whether this process does once-per-cluster periodic work now (cluster/leader.LeaderGate):
+    # always True in single mode; a periodic service checks it at each tick.
+    leads: Callable[[], bool] = field(default=lambda: True)
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,9 @@ class ChannelBudget:
         posts.append(now)
         return True
 
+    def clear(self) -> None:
+        self._posts.clear()
+
     def record(self, channel: str, when: float) -> None:
         """Count a post made earlier (restoring the window after a restart)."""
         posts = self._posts.setdefault(channel, deque())

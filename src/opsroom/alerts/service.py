@@ -76,6 +76,10 @@ class AlertService:
         self.clock, self.channels, self.users, self.http = ctx.clock, ctx.channels, ctx.users, ctx.http
         self.router, self.budget = ctx.router, ctx.budget
         self._task: asyncio.Task[None] | None = None
+        # Cluster mode: only the leader posts alert notifications (plugins.Live.leads), so its
+        # budget window is the cluster's; a new leader re-reads the window from the database.
+        self.leads: Callable[[], bool] = lambda: True
+        self._leading = True
         self._last_scheduled_digest: dt.datetime | None = None
         self._silenced_poll = SilencedPoll()
 
@@ -107,7 +111,18 @@ class AlertService:
     async def start(self) -> None:
         """Restore the budget window and overrides, then run the timers in the background."""
         now = self.clock()
+        self.restore_budget(now)
+        self.load_overrides()
+        self._last_scheduled_digest = now
+        if self.oncall is not None:
+            for problem in await self.oncall.refresh_ical(now):
+                log.warning("on-call iCal import: %s", problem)
+        self._task = asyncio.create_task(self._run(), name="opsroom-alerts")
+
+    def restore_budget(self, now: dt.datetime) -> None:
+        """The budget window as the database has it: the live notifications posted in it."""
         since = now - dt.timedelta(seconds=self.config.budget.window)
+        self.budget.clear()
         with self.db.read() as conn:
             for row in conn.execute(
                 select(alert_groups.c.channel_name, alert_groups.c.first_notified_at).where(
@@ -115,12 +130,6 @@ class AlertService:
                 )
             ):
                 self.budget.record(row.channel_name, (as_utc(row.first_notified_at) or now).timestamp())
-        self.load_overrides()
-        self._last_scheduled_digest = now
-        if self.oncall is not None:
-            for problem in await self.oncall.refresh_ical(now):
-                log.warning("on-call iCal import: %s", problem)
-        self._task = asyncio.create_task(self._run(), name="opsroom-alerts")
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -138,7 +147,12 @@ class AlertService:
                 if self.oncall is not None:  # iCal feeds age; re-read those that are due
                     for problem in await self.oncall.refresh_due(self.clock()):
                         log.warning("on-call iCal import: %s", problem)
-                await self.tick()
+                leading = self.leads()
+                if leading and not self._leading:  # just took over: the window another replica spent
+                    self.restore_budget(self.clock())
+                self._leading = leading
+                if leading:
+                    await self.tick()
             except asyncio.CancelledError:
                 raise
             except Exception:

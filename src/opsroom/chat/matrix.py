@@ -80,6 +80,8 @@ class MatrixAdapter:
         self._loop_task: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._started_ms = 0
+        # Cluster mode: only the replica holding the leader lease syncs (cluster/singletons.py).
+        self.hold_inbound = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -91,14 +93,24 @@ class MatrixAdapter:
             resp = await self.client.join(room)
             if not hasattr(resp, "room_id"):
                 log.warning("matrix: could not join %s: %s", room, getattr(resp, "message", resp))
-        self._loop_task = asyncio.create_task(self._sync_loop(), name="matrix-sync")
+        if not self.hold_inbound:
+            await self.listen()
         log.info("matrix adapter started as %s (device %s)", self.client.user_id, self.client.device_id)
 
+    async def listen(self) -> None:
+        """Run the sync loop (at start; in cluster mode when this replica leads)."""
+        if self._loop_task is None:
+            self._loop_task = asyncio.create_task(self._sync_loop(), name="matrix-sync")
+
+    async def unlisten(self) -> None:
+        task, self._loop_task = self._loop_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.synced.clear()
+
     async def stop(self) -> None:
-        if self._loop_task is not None:  # no new events first
-            self._loop_task.cancel()
-            await asyncio.gather(self._loop_task, return_exceptions=True)
-            self._loop_task = None
+        await self.unlisten()  # no new events first
         await _finish(self._tasks)
         self._handler = None
         await self.client.close()

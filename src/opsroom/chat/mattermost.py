@@ -19,6 +19,7 @@ import json
 import logging
 import random
 import re
+import time
 import urllib.parse
 from collections import OrderedDict
 from typing import Any
@@ -38,6 +39,9 @@ from opsroom.core import Message, MessageRef, Place, Principal
 
 log = logging.getLogger(__name__)
 
+# Cluster mode: a replica taking the socket over reads the configured channels' posts of the
+# last minute (those the old owner answered are dropped by the delivery table).
+TAKEOVER_LOOKBACK_S = 60.0
 EPHEMERAL_PREFIX = "ephemeral:"
 RESPONDED_PREFIX = "responded:"
 FORBIDDEN = 403  # Mattermost's answer when the bot lacks a permission or channel membership
@@ -74,6 +78,10 @@ class MattermostAdapter(MattermostInbound):
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._replied = RepliedPosts()
         self._catch_up = CatchUp()
+        # Cluster mode: every replica opening the socket would get every post; the replica
+        # holding the leader lease listens (cluster/singletons.py), the others only post.
+        self.hold_inbound = False
+        self._taking_over = False
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -83,8 +91,25 @@ class MattermostAdapter(MattermostInbound):
         me = await self.api.call("GET", "/users/me")
         self.bot_user_id, self.bot_username = me["id"], me.get("username", "")
         self._handler = handler
-        self._socket_task = asyncio.create_task(self._socket_loop(), name="mattermost-socket")
+        if not self.hold_inbound:
+            await self.listen()
         log.info("mattermost adapter started as @%s", self.bot_username)
+
+    async def listen(self) -> None:
+        """Open the event socket (at start; in cluster mode when this replica leads)."""
+        if self._socket_task is None:
+            if self.hold_inbound:  # taking over from another replica: what was posted meanwhile
+                self._catch_up.seed(list(self.config.channels), int((time.time() - TAKEOVER_LOOKBACK_S) * 1000))
+                self._taking_over = True
+            self._socket_task = asyncio.create_task(self._socket_loop(), name="mattermost-socket")
+
+    async def unlisten(self) -> None:
+        """Close the event socket (this replica no longer leads); posting still works."""
+        task, self._socket_task = self._socket_task, None
+        if task is not None:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+        self.connected.clear()
 
     async def stop(self) -> None:
         self._handler = None
@@ -128,7 +153,8 @@ class MattermostAdapter(MattermostInbound):
                                 break
                             self.connections += 1
                             self.connected.set()
-                            if self.connections > 1:
+                            if self.connections > 1 or self._taking_over:
+                                self._taking_over = False
                                 self._spawn(self._after_reconnect())
                             delay = self.config.reconnect_min_seconds
                         elif msg.get("event") == "posted":

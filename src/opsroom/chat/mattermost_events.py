@@ -107,6 +107,12 @@ class CatchUp:
         if len(self._last) > CATCH_UP_CHANNELS:
             self._last.popitem(last=False)
 
+    def seed(self, channels: list[str], since_ms: int) -> None:
+        """Catch up on these channels from ``since_ms`` too (a replica taking the socket over
+        from another, which has seen nothing yet)."""
+        for channel in channels:
+            self._last[channel] = max(since_ms, self._last.get(channel, 0))
+
     async def missed(self, call: Call, bot: Bot) -> list[dict[str, Any]]:
         """``posted``-shaped data for every post created after the last one seen, per channel,
         oldest first. A channel that cannot be read is skipped (and logged)."""

@@ -31,6 +31,9 @@ class ChannelPacer:
     def __init__(self, interval: float) -> None:
         self.interval = interval
         self._lanes: dict[str, _Lane] = {}
+        # Cluster mode (cluster/pace.py): the slot is taken from a database row shared by the
+        # replicas; called with (channel, interval), it returns the seconds to wait.
+        self.shared: Callable[[str, float], float] | None = None
 
     @asynccontextmanager
     async def slot(self, channel: str) -> AsyncIterator[None]:
@@ -42,7 +45,11 @@ class ChannelPacer:
         lane.users += 1
         try:
             async with lane.lock:
-                wait = lane.last + self.interval - time.monotonic()
+                if self.shared is not None and self.interval > 0:
+                    # a database round trip: off the event loop, so other channels go on
+                    wait = await asyncio.to_thread(self.shared, channel, self.interval)
+                else:
+                    wait = lane.last + self.interval - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 lane.last = time.monotonic()

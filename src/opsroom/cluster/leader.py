@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import structlog
@@ -29,10 +30,18 @@ def lock_id(name: str, schema: str = "") -> int:
 
 
 class LeaderLease:
-    def __init__(self, db: Database, name: str, *, retry_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        db: Database,
+        name: str,
+        *,
+        retry_s: float = 5.0,
+        on_change: Callable[[bool], Awaitable[None]] | None = None,
+    ) -> None:
         self.db = db
         self.name = name
         self.retry_s = retry_s
+        self.on_change = on_change  # awaited when this replica starts or stops leading
         self.held = False
         self._conn: Any = None
         self._task: asyncio.Task[None] | None = None
@@ -76,15 +85,21 @@ class LeaderLease:
                 self._conn.close()
             self._conn = None
 
-    def _set(self, held: bool) -> None:
-        if held != self.held:
+    async def _set(self, held: bool) -> None:
+        changed = held != self.held
+        if changed:
             log.info("cluster.leader" if held else "cluster.leader_lost", lease=self.name)
         self.held = held
         metrics.LEADER.labels(self.name).set(1 if held else 0)
+        if changed and self.on_change is not None:
+            try:
+                await self.on_change(held)
+            except Exception:  # noqa: BLE001 - the lease stays as it is; the next change tries again
+                log.exception("cluster.leader_change_failed", lease=self.name, held=held)
 
     async def start(self) -> None:
         try:
-            self._set(await asyncio.to_thread(self._try))
+            await self._set(await asyncio.to_thread(self._try))
         except Exception:  # noqa: BLE001 - the loop tries again
             log.exception("cluster.lease_failed", lease=self.name)
         self._task = asyncio.create_task(self._loop(), name=f"leader-{self.name}")
@@ -94,9 +109,9 @@ class LeaderLease:
             await asyncio.sleep(self.retry_s)
             try:
                 held = await asyncio.to_thread(self._check if self.held else self._try)
-                self._set(held)
+                await self._set(held)
             except Exception:  # noqa: BLE001 - keep trying
-                self._set(False)
+                await self._set(False)
                 log.exception("cluster.lease_failed", lease=self.name)
 
     async def stop(self) -> None:
@@ -104,4 +119,17 @@ class LeaderLease:
             self._task.cancel()
             await asyncio.gather(self._task, return_exceptions=True)
         await asyncio.to_thread(self._drop)  # closing the session releases the lock at once
-        self._set(False)
+        await self._set(False)
+
+
+class LeaderGate:
+    """Whether this process does the once-per-cluster periodic work now (alert timers and
+    escalations, approval expiry, incident reminders, runbook steps, key deletions): always
+    in single mode; in cluster mode while it holds the ``sweeper`` lease. The work itself
+    reads the database for its own time, so a tick the next leader makes late is still right."""
+
+    def __init__(self) -> None:
+        self.lease: LeaderLease | None = None
+
+    def __call__(self) -> bool:
+        return self.lease is None or self.lease.held

@@ -21,6 +21,7 @@ from opsroom.cluster.identity import REPLICA_ID
 from opsroom.cluster.leader import LeaderLease
 from opsroom.cluster.tables import replicas
 from opsroom.config.cluster import ClusterConfig
+from opsroom.core import RunState
 from opsroom.runs.store import RunRow
 from opsroom.store import Database
 
@@ -35,6 +36,9 @@ class Membership:
         self.db = db
         self.replica_id = replica_id
         self.recover: Recover | None = None  # set by the system once the engine exists
+        # cluster/jobs.py: which queued runs any replica's worker may take (those are nobody's
+        # orphans: the job queue runs them); None without the job queue.
+        self.shareable: Callable[[RunRow], bool] | None = None
         self.lease = LeaderLease(db, "sweeper", retry_s=config.heartbeat_s)
         self._task: asyncio.Task[None] | None = None
 
@@ -56,6 +60,8 @@ class Membership:
         alive = self.alive() - {self.replica_id}
 
         def is_orphan(run: RunRow) -> bool:
+            if self.shareable is not None and run.state == RunState.QUEUED and self.shareable(run):
+                return False  # a worker of any replica will claim it (the leader re-defers it)
             owner = run.extra.get("replica")
             return owner != self.replica_id and owner not in alive
 

@@ -1,4 +1,5 @@
-"""The replicas table (migration 0007_cluster): one row per live or recently dead replica."""
+"""Cluster tables: ``replicas`` (migration 0007_cluster), one row per live or recently dead
+replica; ``chat_pace`` (0008_cluster_pace), when each chat channel may next be posted to."""
 
 from __future__ import annotations
 
@@ -13,4 +14,11 @@ replicas = Table(
     Column("id", String(200), primary_key=True),  # cluster.identity.REPLICA_ID
     Column("started_at", UTCDateTime(), nullable=False),
     Column("last_seen", UTCDateTime(), nullable=False),
+)
+
+chat_pace = Table(
+    "chat_pace",
+    metadata,
+    Column("key", String(300), primary_key=True),  # "<platform>:<channel>"
+    Column("next_at", UTCDateTime(), nullable=False),  # the database's clock
 )

@@ -164,6 +164,12 @@ async def cancel_run(engine: Engine, run_id: int, principal: Principal, place: P
         )
     if engine.runs.cancel(run_id, principal.name):
         return Message.plain(f"🛑 Cancelling run #{run_id}…", "warning")
+    if (
+        run.state == RunState.RUNNING
+        and engine.cancel_elsewhere is not None
+        and engine.cancel_elsewhere(run, principal.name)
+    ):  # its replica stops it, then ends it and frees its lock
+        return Message.plain(f"🛑 Cancelling run #{run_id} (it runs on another replica)…", "warning")
     # Not running in this process (waiting for approval, or started elsewhere): end it here.
     with engine.db.begin() as conn:
         lifecycle.move(

@@ -41,6 +41,7 @@ from opsroom.engine import buttons, hooks, recovery, steps, submission
 from opsroom.engine.delivery import Delivery, Duplicate
 from opsroom.engine.pipeline import Pipeline, Services, StepContext, Stop
 from opsroom.engine.steps import CORE_STEPS
+from opsroom.runs import interrupted
 from opsroom.runs import store as run_store
 from opsroom.runs.registry import ActionFactory
 from opsroom.runs.service import RunOutcome, RunService
@@ -110,11 +111,18 @@ class Engine:
         self.demo = demo
         self.public_url = public_url
         self._pending: set[asyncio.Task[Any]] = set()
+        # Cluster mode with a job queue (cluster/jobs.py): hands a queued run, once its row is
+        # committed, to whichever replica's worker takes it; False means "run it here".
+        self.defer: Callable[[int, Invocation], Awaitable[bool]] | None = None
+        # Cluster mode (cluster/fanout.py): asks the replica running a run to cancel it.
+        self.cancel_elsewhere: Callable[[run_store.RunRow, str], bool] | None = None
         self.guardrails = guardrails(self)
         self.parts = parts
         self.actions = ActionRegistry()
         self.actions.register("run.cancel", functools.partial(buttons.action_cancel, self))
         self.actions.register("command.run", functools.partial(buttons.action_command, self))
+        for kind, handler in interrupted.actions().items():  # Mark failed on an interrupted run
+            self.actions.register(kind, functools.partial(handler, self))
         for kind, handler in actions.items():
             self.actions.register(kind, functools.partial(handler, self))
 

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any, Callable
 import structlog
 
 from opsroom.audit import AuditRecord
-from opsroom.core import Message, Place, RunState
-from opsroom.runs import lifecycle, orphans
+from opsroom.core import Place, RunState
+from opsroom.runs import interrupted, lifecycle, orphans
 from opsroom.runs import store as run_store
 
 if TYPE_CHECKING:
@@ -57,16 +57,8 @@ async def recover(engine: Engine, only: Callable[[run_store.RunRow], bool] | Non
             )
     for run in stale:
         place = Place(run.platform, run.channel, run.thread, channel_name=run.channel_name)
-        try:
-            stopped = " Its process was still running and has been stopped." if run.id in ended else ""
-            await engine.reply(
-                place,
-                Message.plain(
-                    f"⚠️ run #{run.id} (`{run.raw_text}` by {run.user}) was interrupted by a restart; "
-                    f"nothing was retried.{stopped} Check the target before running it again.",
-                    "warning",
-                ),
-            )
+        try:  # with Retry (as the clicker, through policy) and Mark failed buttons
+            await engine.reply(place, interrupted.notice(engine, run, stopped=run.id in ended))
         except LookupError:
             log.warning("interrupted_run_platform_missing", run_id=run.id, platform=run.platform)
         except Exception:

@@ -81,7 +81,7 @@ async def submit(
     )
     refusal = ""
     # With a free run slot the run is written straight as running; else it queues.
-    reserved = initial == RunState.QUEUED and engine.runs.reserve()
+    reserved = initial == RunState.QUEUED and engine.defer is None and engine.runs.reserve()
     state = RunState.RUNNING if reserved else initial
     # Shared with other commands' writes of this loop turn and committed once for all;
     # the block returns when the run row is durable, before anything starts.
@@ -150,6 +150,8 @@ async def submit(
         await engine.reply(place, Message.plain(refusal, "warning"))
         return None
     if initial == RunState.QUEUED:
+        if engine.defer is not None and await engine.defer(run_id, inv):
+            return run_id  # a worker of any replica claims and runs it
         start_run(engine, run_id, inv, reserved=reserved)
     return run_id
 

@@ -60,6 +60,7 @@ class Guardrails(HoldVotes):
         self.engine = host
         self._invocations: dict[int, Invocation] = {}  # runs held by this process
         self._sweeper: asyncio.Task[None] | None = None
+        self.leads: Callable[[], bool] = lambda: True  # cluster mode: the leader gate (app.py)
 
     def actions(self) -> dict[str, ActionHandler]:
         """The buttons of approval and confirmation requests, by kind."""
@@ -71,7 +72,8 @@ class Guardrails(HoldVotes):
 
     async def start(self) -> None:
         """Expire what lapsed while we were down, then keep sweeping."""
-        await self.expire_due()
+        if self.leads():
+            await self.expire_due()
         self._sweeper = asyncio.create_task(self._sweep_forever(), name="guardrails-sweeper")
 
     async def stop(self) -> None:
@@ -84,6 +86,8 @@ class Guardrails(HoldVotes):
     async def _sweep_forever(self) -> None:
         while True:
             await asyncio.sleep(self.config.sweep_interval)
+            if not self.leads():  # cluster mode: the leader expires holds, for everyone
+                continue
             try:
                 await self.expire_due()
             except Exception:

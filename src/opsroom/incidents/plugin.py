@@ -70,9 +70,11 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         "incident-alert": desk.link_alert,
         "incident-postmortem": desk.write_postmortem,
     }
+    reminders = Reminders(desk)
+    reminders.leads = live.leads
     return Extension(
         name="incidents",
         handlers={name: bind(m) for name, m in handlers.items()},
-        services=[Reminders(desk)],
+        services=[reminders],
         extras={DESK: desk},
     )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import structlog
@@ -29,6 +30,7 @@ class Reminders:
     def __init__(self, desk: IncidentDesk, *, every_seconds: float = 30.0) -> None:
         self.desk = desk
         self.every_seconds = every_seconds
+        self.leads: Callable[[], bool] = lambda: True  # cluster mode: plugins.Live.leads
         self._task: asyncio.Task[None] | None = None
 
     def _due(self, incident: Incident, last_update_at: float | None) -> list[tuple[str, str]]:
@@ -90,7 +92,8 @@ class Reminders:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.remind_once()
+                if self.leads():  # cluster mode: the leader reminds (and each is keyed in the DB too)
+                    await self.remind_once()
             except Exception:
                 log.exception("incident_reminders_failed")
             await asyncio.sleep(self.every_seconds)

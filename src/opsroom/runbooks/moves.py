@@ -84,6 +84,7 @@ class RunbookMoves:
         self.clock = clock
         self._locks: dict[int, asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        self.leads: Callable[[], bool] = lambda: True  # cluster mode: plugins.Live.leads
 
     def _lock(self, run_id: int) -> asyncio.Lock:
         return self._locks.setdefault(run_id, asyncio.Lock())

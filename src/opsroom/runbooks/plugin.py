@@ -47,6 +47,7 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         "runbook-step": desk.step,
         "runbook-cancel": desk.cancel,
     }
+    desk.leads = live.leads
     return Extension(
         name="runbooks",
         handlers={n: bind(m) for n, m in handlers.items()},

@@ -165,7 +165,8 @@ class RunbookStepper(RunbookMoves):
     async def _watch(self) -> None:
         while True:
             try:
-                await self.watch_once()
+                if self.leads():  # cluster mode: the leader moves runbook steps
+                    await self.watch_once()
             except Exception:
                 log.exception("runbook_watch_failed")
             await asyncio.sleep(self.poll_seconds)

@@ -29,6 +29,8 @@ TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
     S.QUEUED: frozenset({S.RUNNING}) | TERMINAL_STATES,
     S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.TIMED_OUT}) | _ENDINGS,
     **{state: frozenset() for state in TERMINAL_STATES},
+    # Someone looked at a run cut off by a restart and says it failed (runs/interrupted.py).
+    S.INTERRUPTED: frozenset({S.FAILED}),
 }
 
 WAITING = frozenset({S.AWAITING_CONFIRMATION, S.AWAITING_APPROVAL})

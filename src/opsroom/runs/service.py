@@ -103,6 +103,10 @@ class RunService:
     def unreserve(self) -> None:
         self._slots.release()
 
+    async def take_slot(self) -> None:
+        """Wait for a run slot (a run claimed from the cluster's job queue starts holding one)."""
+        await self._slots.acquire()
+
     def start(
         self,
         run_id: int,

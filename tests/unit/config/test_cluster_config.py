@@ -25,3 +25,18 @@ def test_dead_after_must_outlast_two_heartbeats() -> None:
     data["cluster"] = {"enabled": True, "heartbeat_s": 5, "dead_after_s": 6}
     with pytest.raises(ConfigError, match="at least twice heartbeat_s"):
         validate(data, "opsroom.yaml")
+
+
+def test_the_job_queue_needs_its_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    data = demo_data()
+    data["database"] = {"url": "postgresql+psycopg://opsroom@db/opsroom"}
+    data["cluster"] = {"enabled": True, "jobs": "procrastinate"}
+    assert validate(data, "opsroom.yaml").cluster.jobs == "procrastinate"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "procrastinate" else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match=r"pip install 'opsroom\[cluster\]'"):
+        validate(data, "opsroom.yaml")

@@ -56,6 +56,9 @@ class WebChatAdapter:
         self._users: tuple[Any, frozenset[str]] | None = None
         # Called with each stored message after it is published (the bench and tests hook in).
         self.on_published: Callable[[msg_store.StoredMessage], Awaitable[None] | None] | None = None
+        # Cluster mode (cluster/fanout.py): told of each new or edited message inside its write
+        # transaction, so other replicas show it live once it is committed.
+        self.announce: Callable[[Any, str, int, str], None] | None = None
 
     # -- wiring ------------------------------------------------------------------------------------
     def bind(self, system: Any) -> None:
@@ -83,12 +86,14 @@ class WebChatAdapter:
         taken = {c.id for c in self.channels}
         async with self.db.write() as conn:
             channel = rooms.create(conn, name, members=tuple(members), topic=topic, created_by=created_by, taken=taken)
+            self._announce(conn, "rooms", 0)  # other replicas forget their channel list too
         self._channels = None  # the next look sees it
         return Place(PLATFORM, channel.id, channel_name=channel.name)
 
     async def archive_channel(self, place: Place) -> None:
         async with self.db.write() as conn:
             rooms.archive(conn, place.channel)
+            self._announce(conn, "rooms", 0)
         self._channels = None
 
     def principal(self, user: str) -> Principal | None:
@@ -135,6 +140,7 @@ class WebChatAdapter:
                 thread=thread,
                 visible_to=message.ephemeral_to,
             )
+            self._announce(conn, "message", stored.id, stored.channel)
         await self._publish(stored, "message")
         return MessageRef(place, str(stored.id))
 
@@ -143,6 +149,8 @@ class WebChatAdapter:
             raise LookupError(f"no web chat message {ref.message_id!r}")
         async with self.db.write() as conn:  # shared commit (store/db.py)
             stored = msg_store.edit(conn, int(ref.message_id), text=message.text, body=codec.encode(message))
+            if stored is not None:
+                self._announce(conn, "edit", stored.id, stored.channel)
         if stored is None:
             raise LookupError(f"no web chat message {ref.message_id!r}")
         await self._publish(stored, "edit")
@@ -182,6 +190,9 @@ class WebChatAdapter:
                     text=shown,
                     body={ALSO_SENT: {"thread": thread, "reply": stored.id}},
                 )
+            self._announce(conn, "message", stored.id, stored.channel)
+            if copy is not None:
+                self._announce(conn, "message", copy.id, copy.channel)
         await self._publish(stored, "message")
         if copy is not None:
             await self._publish(copy, "message")
@@ -329,7 +340,24 @@ class WebChatAdapter:
             f'<div class="body">{body}</div>{count}</article>'
         )
 
+    def _announce(self, conn: Any, kind: str, message_id: int, channel: str = "") -> None:
+        if self.announce is not None:
+            self.announce(conn, kind, message_id, channel)
+
     async def _publish(self, stored: msg_store.StoredMessage, kind: str) -> None:
+        self.relay(stored, kind)
+        if self.on_published is not None:
+            result = self.on_published(stored)
+            if result is not None:
+                await result
+
+    def forget_channels(self) -> None:
+        """Another replica created or archived a channel: read the list again when next needed."""
+        self._channels = None
+
+    def relay(self, stored: msg_store.StoredMessage, kind: str) -> None:
+        """Show a stored message to this process's open sockets (also for a message another
+        replica stored: cluster/fanout.py)."""
         parent_replies: int | None = None
         replies = 0
         if stored.thread is not None and kind == "message" and stored.visible_to is None:
@@ -343,10 +371,6 @@ class WebChatAdapter:
             self.event(stored, kind, replies=replies, parent_replies=parent_replies),
             only=stored.visible_to,
         )
-        if self.on_published is not None:
-            result = self.on_published(stored)
-            if result is not None:
-                await result
 
 
 ALSO_SENT = "also_sent"  # a person's channel copy of a thread reply: {"thread", "reply"}

@@ -89,6 +89,10 @@ class Hub:
             sent += 1
         return sent
 
+    def watching(self, channel: str) -> bool:
+        """Whether any socket here shows ``channel`` (cluster fan-out skips the others)."""
+        return channel in self._by_channel
+
     def close_all(self) -> None:
         for subs in list(self._by_channel.values()):
             for sub in list(subs):

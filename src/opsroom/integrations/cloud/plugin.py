@@ -121,10 +121,12 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
             blocks.append(Context(f"and {len(items) - 20} more"))
         return Message(f"{len(items)} old keys waiting for deletion", tuple(blocks))
 
+    sweeper = KeyDeletionSweeper(deletions, settings.sweep_interval)
+    sweeper.leads = live.leads
     return Extension(
         name="aws",
         handlers={"key-deletions": list_deletions},
-        services=[KeyDeletionSweeper(deletions, settings.sweep_interval)],
+        services=[sweeper],
         extras={EXTRA: deletions},
     )
 

@@ -222,6 +222,7 @@ class KeyDeletionSweeper:
     def __init__(self, deletions: KeyDeletions, interval: float) -> None:
         self.deletions = deletions
         self.interval = interval
+        self.leads: Callable[[], bool] = lambda: True  # cluster mode: plugins.Live.leads
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -236,7 +237,8 @@ class KeyDeletionSweeper:
     async def _loop(self) -> None:
         while True:
             try:
-                await self.deletions.sweep()
+                if self.leads():  # cluster mode: the leader deletes due keys
+                    await self.deletions.sweep()
             except Exception:  # a bad sweep must not end the loop; the next one retries
                 log.exception("key_deletion_sweep_failed")
             await asyncio.sleep(self.interval)
