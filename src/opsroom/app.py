@@ -25,7 +25,7 @@ from opsroom.engine.steps import CORE_STEPS
 from opsroom.features import all_plugins
 from opsroom.guardrails.holds import Guardrails
 from opsroom.guardrails.private import PrivateAwareReporter
-from opsroom.plugins import Declared, Extension, Live, Plugin, Service, declare_all
+from opsroom.plugins import Declared, Extension, Live, PeriodicWork, Plugin, Service, declare_all
 from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor, build_redactor
 from opsroom.policy.requirements import command_guards
@@ -243,6 +243,7 @@ def build_system(
     )
     reporter.on_finished = engine.on_run_finished
     engine.guardrails.leads = gate  # approval expiry: once per cluster
+    live.periodic["approval-expiry"] = PeriodicWork(config.guardrails.sweep_interval, engine.guardrails.expire_due)
     built.append(engine)
     if not parts.policy.configured:
         log.warning("no_policy", hint="no policy is configured: everyone may run every command")

@@ -29,6 +29,7 @@ from opsroom.plugins import (
     Declaration,
     Extension,
     Live,
+    PeriodicWork,
     Plugin,
     declare_all,
     discover,
@@ -230,6 +231,7 @@ def _alerts_start(loaded: LoadedConfig, live: Live) -> Extension:
         users=live.users,
     )
     service.leads = live.leads  # cluster mode: the leader posts and escalates alerts
+    live.periodic["alert-timers"] = PeriodicWork(config.alerts.tick, service.tick_at)
 
     def bind(handler: Callable[[AlertService, Invocation], Awaitable[Message | None]]) -> CommandHandler:
         async def run(_engine: CommandHost, inv: Invocation) -> Message | None:
@@ -343,7 +345,16 @@ def _cluster_start(loaded: LoadedConfig, live: Live) -> Extension:
     if loaded.config.cluster.jobs == "procrastinate":  # runs go to any replica's worker
         from opsroom.cluster.jobs import RunQueue
 
-        queue = RunQueue(live.db, live.host, live.leads, membership.alive, every_s=loaded.config.cluster.heartbeat_s)
+        if isinstance(live.leads, LeaderGate):  # periodic work: Procrastinate periodic jobs, not loops
+            live.leads.queued = True
+        queue = RunQueue(
+            live.db,
+            live.host,
+            lambda: membership.lease.held,  # the leader re-defers lost jobs
+            membership.alive,
+            every_s=loaded.config.cluster.heartbeat_s,
+            periodic=live.periodic,
+        )
         membership.shareable = queue.shareable
         services.append(queue)
     from opsroom.cluster.fanout import ChatFanout

@@ -19,6 +19,7 @@ See docs/plugins.md for a worked example.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.metadata
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -83,6 +84,17 @@ class Extension:
 
 
 @dataclass(frozen=True)
+class PeriodicWork:
+    """Once-per-cluster periodic work: ``run(now)`` does what is due at ``now``, read from the
+    database, so a late or repeated call is still right. Its service's own loop calls it while
+    ``Live.leads()``; with ``cluster.jobs: procrastinate`` a periodic job per item calls it with
+    the job's own timestamp instead (cluster/periodic.py)."""
+
+    every_s: float
+    run: Callable[[dt.datetime], Awaitable[object]]
+
+
+@dataclass(frozen=True)
 class Live:
     """What a start step may use."""
 
@@ -97,6 +109,8 @@ class Live:
     # Whether this process does once-per-cluster periodic work now (cluster/leader.LeaderGate):
     # always True in single mode; a periodic service checks it at each tick.
     leads: Callable[[], bool] = field(default=lambda: True)
+    # The periodic work of the started plugins, by name (PeriodicWork); filled during start.
+    periodic: dict[str, PeriodicWork] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -163,10 +163,17 @@ class AlertService:
                 pass
             wake.clear()
 
-    async def tick(self) -> None:
+    async def tick_at(self, now: dt.datetime) -> None:
+        """A periodic job's tick (cluster/periodic.py) on whichever replica took it: the
+        budget window as the database has it, then what was due at ``now``; the scheduled
+        digest goes out in the one tick whose period crosses a digest boundary."""
+        self.restore_budget(now)
+        await self.tick(now, every_s=self.config.tick)
+
+    async def tick(self, now: dt.datetime | None = None, *, every_s: float | None = None) -> None:
         """Do everything that is due now: flush groups, escalate, refresh digests."""
         async with self.ctx.lock:
-            now = self.clock()
+            now = now or self.clock()
             await self._silenced_poll.run(self.ctx, now)
             await self.ctx.offload(settle, self.ctx, now)
             for _ in range(50):
@@ -174,7 +181,11 @@ class AlertService:
                     break
             await escalate_due(self.ctx, now)
             await refresh_digests(self.ctx, now)
-            if self._last_scheduled_digest is None:
+            if every_s is not None:  # a periodic job: the digest boundary from its timestamp alone
+                interval, at = self.config.digest.interval, now.timestamp()
+                if at // interval != (at - every_s) // interval:
+                    await self.send_scheduled_digests(now)
+            elif self._last_scheduled_digest is None:
                 self._last_scheduled_digest = now
             elif (now - self._last_scheduled_digest).total_seconds() >= self.config.digest.interval:
                 await self.send_scheduled_digests(now)

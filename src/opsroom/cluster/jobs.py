@@ -25,16 +25,18 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import structlog
 from sqlalchemy import select, text, update
 
 from opsroom.audit import AuditRecord
+from opsroom.cluster import periodic as cluster_periodic
 from opsroom.cluster.fanout import conninfo
 from opsroom.cluster.identity import REPLICA_ID
 from opsroom.core import Invocation, Place, Principal, RunState
+from opsroom.plugins import PeriodicWork
 from opsroom.policy.redaction import MASK
 from opsroom.runs import lifecycle
 from opsroom.runs import store as run_store
@@ -58,6 +60,7 @@ class RunQueue:
         alive: Callable[[], set[str]],
         *,
         every_s: float,
+        periodic: Mapping[str, PeriodicWork] | None = None,
     ) -> None:
         import procrastinate
 
@@ -66,6 +69,7 @@ class RunQueue:
         self.leads = leads
         self.alive = alive  # ids of live replicas (cluster/membership.py)
         self.every_s = every_s
+        self.periodic = periodic if periodic is not None else {}  # read at start: all plugins started
         self.app = procrastinate.App(
             connector=procrastinate.PsycopgConnector(conninfo=conninfo(db), min_size=1, max_size=4)
         )
@@ -75,10 +79,11 @@ class RunQueue:
     # -- the service -----------------------------------------------------------------------------
     async def start(self) -> None:
         await asyncio.to_thread(self._ensure_schema)
+        cluster_periodic.register(self.app, self.periodic)
         await self.app.open_async()
         self.host().defer = self.defer
         worker = self.app.run_worker_async(
-            queues=[QUEUE],
+            queues=[QUEUE, cluster_periodic.QUEUE],
             concurrency=16,
             name=REPLICA_ID[:60],
             wait=True,

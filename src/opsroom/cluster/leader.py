@@ -126,10 +126,13 @@ class LeaderGate:
     """Whether this process does the once-per-cluster periodic work now (alert timers and
     escalations, approval expiry, incident reminders, runbook steps, key deletions): always
     in single mode; in cluster mode while it holds the ``sweeper`` lease. The work itself
-    reads the database for its own time, so a tick the next leader makes late is still right."""
+    reads the database for its own time, so a tick the next leader makes late is still right.
+    With ``cluster.jobs: procrastinate`` (``queued``) no service loop ticks: Procrastinate
+    periodic jobs do, one per timestamp across the cluster (cluster/periodic.py)."""
 
     def __init__(self) -> None:
         self.lease: LeaderLease | None = None
+        self.queued = False
 
     def __call__(self) -> bool:
-        return self.lease is None or self.lease.held
+        return not self.queued and (self.lease is None or self.lease.held)

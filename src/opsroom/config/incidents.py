@@ -64,6 +64,9 @@ class IncidentsConfig(Section):
     )
     timeline_reaction: str = Field("📌", description="Reacting with this adds a message to the timeline.")
     lead_unclaimed_minutes: int = Field(10, ge=1, description="Remind the channel when nobody leads after this.")
+    reminder_check_seconds: float = Field(
+        30.0, ge=1, description="How often opsroom looks for reminders that are due (one check per cluster)."
+    )
     oncall: dict[str, str] = Field(
         {}, description="Service -> who leads its incidents: `oncall:<schedule>` or a user name."
     )

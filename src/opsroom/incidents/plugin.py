@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import Invocation, Message
 from opsroom.engine.pipeline import Step
-from opsroom.plugins import CommandHandler, Declaration, Extension, Live
+from opsroom.plugins import CommandHandler, Declaration, Extension, Live, PeriodicWork
 
 if TYPE_CHECKING:
     from opsroom.builtins import CommandHost
@@ -70,8 +70,9 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         "incident-alert": desk.link_alert,
         "incident-postmortem": desk.write_postmortem,
     }
-    reminders = Reminders(desk)
+    reminders = Reminders(desk, every_seconds=loaded.config.incidents.reminder_check_seconds)
     reminders.leads = live.leads
+    live.periodic["incident-reminders"] = PeriodicWork(reminders.every_seconds, reminders.remind_once)
     return Extension(
         name="incidents",
         handlers={name: bind(m) for name, m in handlers.items()},

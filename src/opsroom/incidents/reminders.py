@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -33,9 +34,8 @@ class Reminders:
         self.leads: Callable[[], bool] = lambda: True  # cluster mode: plugins.Live.leads
         self._task: asyncio.Task[None] | None = None
 
-    def _due(self, incident: Incident, last_update_at: float | None) -> list[tuple[str, str]]:
+    def _due(self, incident: Incident, last_update_at: float | None, now: dt.datetime) -> list[tuple[str, str]]:
         config = self.desk.config
-        now = self.desk.clock()
         resolved = incident.state.milestones.get("resolved")
         if resolved is not None:
             return []
@@ -66,10 +66,11 @@ class Reminders:
                 )
         return due
 
-    async def remind_once(self) -> int:
-        """Post what is due now; returns how many reminders went out."""
+    async def remind_once(self, now: dt.datetime | None = None) -> int:
+        """Post what is due at ``now`` (a periodic job's timestamp; else the clock's now);
+        returns how many reminders went out."""
         desk = self.desk
-        now = desk.clock()
+        now = now or desk.clock()
         sent = 0
         with desk.db.read() as conn:
             found = incident_store.listing(conn, open_only=True, final=desk.final, limit=500)
@@ -79,7 +80,7 @@ class Reminders:
             }
         for incident in found:
             last = max(updates.get(incident.id) or [incident.state.declared_at])
-            for source, text in self._due(incident, (now - last).total_seconds()):
+            for source, text in self._due(incident, (now - last).total_seconds(), now):
                 with desk.db.begin() as conn:
                     first = incident_store.add_event(
                         conn, incident.id, at=now, kind=KIND, actor="opsroom", text=text, source=source

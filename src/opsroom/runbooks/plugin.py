@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import Invocation, Message
-from opsroom.plugins import CommandHandler, Declaration, Extension, Live
+from opsroom.plugins import CommandHandler, Declaration, Extension, Live, PeriodicWork
 
 if TYPE_CHECKING:
     from opsroom.builtins import CommandHost
@@ -48,6 +48,11 @@ def start(loaded: LoadedConfig, live: Live) -> Extension:
         "runbook-cancel": desk.cancel,
     }
     desk.leads = live.leads
+
+    async def watch(_now: object) -> None:  # steps move on what the database says, whenever
+        await desk.watch_once()
+
+    live.periodic["runbook-steps"] = PeriodicWork(max(1.0, desk.poll_seconds), watch)
     return Extension(
         name="runbooks",
         handlers={n: bind(m) for n, m in handlers.items()},

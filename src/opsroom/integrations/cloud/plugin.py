@@ -11,7 +11,7 @@ from opsroom.config.cloud import AwsEnvironment, AwsSettings, KeyRotation
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import ArgSpec, CommandSpec, ConfigError, Context, Fields, Invocation, Message, Runner, Section
 from opsroom.integrations.cloud.base import Bounds, CloudError, CloudProvider
-from opsroom.plugins import Declaration, Extension, Live, Plugin
+from opsroom.plugins import Declaration, Extension, Live, PeriodicWork, Plugin
 
 KEY_DELETIONS = CommandSpec(
     "key-deletions",
@@ -123,6 +123,7 @@ def _start(loaded: LoadedConfig, live: Live) -> Extension:
 
     sweeper = KeyDeletionSweeper(deletions, settings.sweep_interval)
     sweeper.leads = live.leads
+    live.periodic["key-deletions"] = PeriodicWork(settings.sweep_interval, deletions.sweep)
     return Extension(
         name="aws",
         handlers={"key-deletions": list_deletions},
