@@ -114,12 +114,7 @@ def one(args: argparse.Namespace, replicas: int) -> dict[str, float]:
         data["cluster"] = {"enabled": replicas > 1 or args.cluster_for_one}
         if data["cluster"]["enabled"]:
             data["cluster"]["jobs"] = args.jobs
-        data["commands"]["ping"] = {
-            "summary": "answers pong",
-            "read_only": True,
-            "runner": {"type": "python", "callable": "opsroom.demo.noop:pong"},
-        }
-        data["policy"]["rules"].append({"id": "bench-ping", "allow": ["ping"], "users": ["*"]})
+        # `ping` (a run through the python runner) and its rule come with webchat.write_config
         config.write_text(yaml.safe_dump(data))
         started: list[subprocess.Popen[bytes]] = []
         try:
