@@ -5,13 +5,17 @@ more than SQLite's own work. ``many`` runs an INSERT or UPDATE through
 ``opsroom.store.db.DriverStatement`` (compiled once per set of keys, SQLAlchemy's own bind
 processors, so the stored bytes are the same) and ``executemany`` on the driver's cursor.
 A batch repeats its timestamps (``now`` in every row, alerts that started together): each
-distinct one is turned into its stored text once. PostgreSQL keeps ``conn.execute`` (its
-round trip dominates there).
+distinct one is turned into its stored text once. JSON columns (labels, annotations, change
+times) are written by one reusable C encoder with ``json.dumps``' settings — the same text,
+without building an encoder per value. PostgreSQL keeps ``conn.execute`` (its round trip
+dominates there).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import json.encoder
 from collections import namedtuple
 from typing import Any, Callable, Sequence
 
@@ -34,6 +38,37 @@ def _once_per_value(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return processed
 
 
+# ``json.dumps(value)`` with its default settings builds a new C encoder on every call; one
+# built once gives the same text (ASCII, ", " and ": ", NaN allowed) at a third of the cost.
+_C_ENCODER = (
+    json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    if json.encoder.c_make_encoder is not None
+    else None
+)
+
+
+def _json_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """SQLAlchemy's JSON bind processor, with dicts and lists encoded by ``_C_ENCODER``."""
+    encode = _C_ENCODER
+    if encode is None:
+        return process
+
+    def processed(value: Any) -> Any:
+        if value.__class__ is dict or value.__class__ is list:
+            return "".join(encode(value, 0))
+        return process(value)
+
+    return processed
+
+
+def _fast(conn: Connection, process: Callable[[Any], Any], sample: Any) -> Callable[[Any], Any]:
+    if isinstance(sample, dt.datetime):
+        return _once_per_value(process)
+    if isinstance(sample, dict | list) and getattr(conn.dialect, "_json_serializer", None) is None:
+        return _json_text(process)  # the default serializer is json.dumps: same text
+    return process
+
+
 def many(conn: Connection, statement: DriverStatement, rows: Sequence[dict[str, Any]]) -> None:
     """``conn.execute(statement, rows)``; every row must have the same keys."""
     if not rows:
@@ -43,10 +78,7 @@ def many(conn: Connection, statement: DriverStatement, rows: Sequence[dict[str, 
         return
     sql, names, procs = statement.compiled(conn, tuple(rows[0]))
     first = rows[0]
-    pairs = tuple(
-        (n, _once_per_value(p) if p is not None and isinstance(first[n], dt.datetime) else p)
-        for n, p in zip(names, procs, strict=True)
-    )
+    pairs = tuple((n, p if p is None else _fast(conn, p, first[n])) for n, p in zip(names, procs, strict=True))
     driver_executemany(conn, sql, [[r[n] if p is None else p(r[n]) for n, p in pairs] for r in rows])
 
 
