@@ -14,7 +14,6 @@ dominates there).
 from __future__ import annotations
 
 import datetime as dt
-import json
 import json.encoder
 from collections import namedtuple
 from typing import Any, Callable, Sequence
@@ -40,9 +39,10 @@ def _once_per_value(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 # ``json.dumps(value)`` with its default settings builds a new C encoder on every call; one
 # built once gives the same text (ASCII, ", " and ": ", NaN allowed) at a third of the cost.
+_MAKE_ENCODER = getattr(json.encoder, "c_make_encoder", None)  # None without the C accelerator
 _C_ENCODER = (
-    json.encoder.c_make_encoder(None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
-    if json.encoder.c_make_encoder is not None
+    _MAKE_ENCODER(None, None, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True)
+    if _MAKE_ENCODER is not None
     else None
 )
 
