@@ -18,9 +18,10 @@ import json.encoder
 from collections import namedtuple
 from typing import Any, Callable, Sequence
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, DateTime, select
 
 from opsroom.store.db import DriverStatement, driver_execute, driver_executemany
+from opsroom.store.types import UTCDateTime
 
 
 def _once_per_value(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
@@ -83,6 +84,45 @@ def many(conn: Connection, statement: DriverStatement, rows: Sequence[dict[str, 
 
 
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}
+_READERS: dict[tuple[Any, ...], tuple[Any, list[Any]]] = {}
+_MEMO_MAX = 20_000  # stored timestamps remembered per column reader
+
+
+def _memo_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """A timestamp column's result processor that turns each stored text into its (immutable)
+    UTC datetime once: a batch reads the same groups' creation and due times again and again."""
+    seen: dict[Any, Any] = {}
+
+    def processed(value: Any) -> Any:
+        if value is None:
+            return process(value)
+        found = seen.get(value)
+        if found is None:
+            if len(seen) >= _MEMO_MAX:
+                seen.clear()
+            found = seen[value] = process(value)
+        return found
+
+    return processed
+
+
+def _reader(dialect: Any, columns: Sequence[Any]) -> tuple[Any, list[Any]]:
+    """(row type, result processor per column), built once per set of columns."""
+    cache_key = (dialect.name, *columns)
+    found = _READERS.get(cache_key)
+    if found is None:
+        names = tuple(c.name for c in columns)
+        row_type = _ROW_TYPES.get(names)
+        if row_type is None:
+            row_type = _ROW_TYPES[names] = namedtuple("StoredRow", names)  # noqa: PYI024
+        procs = []
+        for c in columns:
+            proc = c.type.dialect_impl(dialect).result_processor(dialect, None)
+            if proc is not None and isinstance(c.type, DateTime | UTCDateTime):
+                proc = _memo_text(proc)
+            procs.append(proc)
+        found = _READERS[cache_key] = (row_type, procs)
+    return found
 
 
 def rows_where_in(conn: Connection, columns: Sequence[Any], key: Any, values: Sequence[Any]) -> list[Any]:
@@ -90,17 +130,14 @@ def rows_where_in(conn: Connection, columns: Sequence[Any], key: Any, values: Se
     attribute access by column name. On SQLite the SQL goes to the driver and each column
     goes through SQLAlchemy's own result processor (UTC datetimes, booleans, JSON), so the
     values are those ``conn.execute(select(...))`` gives; SQLAlchemy's rendering of an
-    expanding ``IN`` of a hundred values cost three times the query itself."""
+    expanding ``IN`` of a hundred values cost three times the query itself. Timestamps are
+    converted once per distinct stored text (``_memo_text``)."""
     if not values:
         return []
     if conn.dialect.name != "sqlite":
         return list(conn.execute(select(*columns).where(key.in_(values))))
-    names = tuple(c.name for c in columns)
-    row_type = _ROW_TYPES.get(names)
-    if row_type is None:
-        row_type = _ROW_TYPES[names] = namedtuple("StoredRow", names)  # noqa: PYI024
-    dialect = conn.dialect
-    procs = [c.type.dialect_impl(dialect).result_processor(dialect, None) for c in columns]
+    row_type, procs = _reader(conn.dialect, columns)
+    names = row_type._fields
     table = key.table.name
     sql = (
         f"SELECT {', '.join(names)} FROM {table} WHERE {key.name} IN ("  # noqa: S608 (names from the schema)

@@ -136,25 +136,27 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
             )
         ):  # a timestamped signature is good for MAX_SKEW seconds: a second use is a replay
             return _error(409, "this signed request was already received (replay refused)")
-        # Parsing a big batch is milliseconds of CPU: done on the alert thread, not the loop.
+        # Parsing a big batch is milliseconds of CPU: done on the parse thread, not the loop.
         batch: list[Alert] | None = None
         if kind == "alertmanager":
             try:  # the common body in one decode; None leaves it to the general path
-                batch = await service.ctx.offload(
+                batch = await service.ctx.offload_parse(
                     fastpath.alertmanager, body, source=source_name, max_alerts=cfg.max_alerts_per_request
                 )
             except fastpath.TooManyAlerts as exc:
                 return _too_many(exc.claimed, cfg.max_alerts_per_request)
         if batch is None:
             try:
-                payload: Any = await service.ctx.offload(loads, body)
+                payload: Any = await service.ctx.offload_parse(loads, body)
             except BadBody as exc:
                 return _error(400, str(exc))
             claimed = count_alerts(payload, source.mapping if kind == "generic" else None)
             if claimed > cfg.max_alerts_per_request:
                 return _too_many(claimed, cfg.max_alerts_per_request)
             try:
-                batch = await service.ctx.offload(parse, kind, payload, source=source_name, mapping=source.mapping)
+                batch = await service.ctx.offload_parse(
+                    parse, kind, payload, source=source_name, mapping=source.mapping
+                )
             except IntakeError as exc:
                 return _error(400, str(exc))
             except RecursionError:
