@@ -4,8 +4,8 @@ Intake writes a hundred rows per statement; SQLAlchemy's per-row parameter proce
 more than SQLite's own work. ``many`` runs an INSERT or UPDATE through
 ``opsroom.store.db.DriverStatement`` (compiled once per set of keys, SQLAlchemy's own bind
 processors, so the stored bytes are the same) and ``executemany`` on the driver's cursor.
-A batch repeats its timestamps (``now`` in every row, alerts that started together): each
-distinct one is turned into its stored text once. JSON columns (labels, annotations, change
+A batch repeats its timestamps (``now`` in every row, alerts that started together), its
+NULLs and booleans: each distinct one is turned into its stored form once. JSON columns (labels, annotations, change
 times) are written by one reusable C encoder with ``json.dumps``' settings — the same text,
 without building an encoder per value. PostgreSQL keeps ``conn.execute`` (its round trip
 dominates there).
@@ -23,15 +23,20 @@ from sqlalchemy import Connection, DateTime, select
 from opsroom.store.db import DriverStatement, driver_execute, driver_executemany
 from opsroom.store.types import UTCDateTime
 
+# Values whose stored form a batch repeats (``now`` in every row, alerts that started
+# together, no end time, False): immutable, so each is processed once per batch and column.
+_REPEATED = frozenset({dt.datetime, bool, type(None)})
+_MISSING = object()
+
 
 def _once_per_value(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    seen: dict[dt.datetime, Any] = {}
+    seen: dict[Any, Any] = {}
 
     def processed(value: Any) -> Any:
-        if value.__class__ is not dt.datetime:
+        if value.__class__ not in _REPEATED:
             return process(value)
-        found = seen.get(value)
-        if found is None:
+        found = seen.get(value, _MISSING)
+        if found is _MISSING:
             found = seen[value] = process(value)
         return found
 
@@ -63,11 +68,11 @@ def _json_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
 
 
 def _fast(conn: Connection, process: Callable[[Any], Any], sample: Any) -> Callable[[Any], Any]:
-    if isinstance(sample, dt.datetime):
-        return _once_per_value(process)
-    if isinstance(sample, dict | list) and getattr(conn.dialect, "_json_serializer", None) is None:
-        return _json_text(process)  # the default serializer is json.dumps: same text
-    return process
+    if isinstance(sample, dict | list):
+        if getattr(conn.dialect, "_json_serializer", None) is None:
+            return _json_text(process)  # the default serializer is json.dumps: same text
+        return process
+    return _once_per_value(process)
 
 
 def many(conn: Connection, statement: DriverStatement, rows: Sequence[dict[str, Any]]) -> None:
