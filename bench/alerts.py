@@ -449,7 +449,7 @@ async def alertmanager_side_by_side(db: Database, total: int, groups: int = 500,
             await asyncio.to_thread(client.join)
             server.should_exit = True
             await serving
-            async with httpx.AsyncClient() as probe:
+            async with httpx.AsyncClient(timeout=60) as probe:  # 50,000 alerts as JSON: slow when busy
                 held = len((await probe.get(f"http://127.0.0.1:{am_port}/api/v2/alerts")).json())
         finally:
             am.terminate()
