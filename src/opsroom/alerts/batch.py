@@ -59,9 +59,15 @@ def _json_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     if encode is None:
         return process
 
+    last: list[Any] = [None, None]  # the value last encoded and its text
+
     def processed(value: Any) -> Any:
+        if value is last[0]:  # the same object again (intake shares one change list per batch)
+            return last[1]
         if value.__class__ is dict or value.__class__ is list:
-            return "".join(encode(value, 0))
+            text = "".join(encode(value, 0))
+            last[0], last[1] = value, text
+            return text
         return process(value)
 
     return processed

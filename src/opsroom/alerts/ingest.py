@@ -106,6 +106,7 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
         return result
     window, fcfg, timers = ctx.config.flapping.window, ctx.config.flapping, ctx.config.grouping
     ts = now.timestamp()
+    fired = [ts]  # one list for every new firing alert: its JSON text is made once (batch.many)
     mutes = ctx.active_mutes(conn, now)
     keys = list(plans)
     groups: dict[str, Any] = {}
@@ -185,7 +186,7 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                         "generator_url": alert.generator_url,
                         "first_seen": now,
                         "last_seen": now,
-                        "changes": [ts] if alert.status == "firing" else [],
+                        "changes": fired if alert.status == "firing" else [],
                         "flapping": False,
                         "muted": muted,
                     }
