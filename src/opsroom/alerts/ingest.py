@@ -179,8 +179,8 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                         "severity": alert.severity[:50],
                         "status": alert.status,
                         "notified_status": None,
-                        "labels": dict(alert.labels),
-                        "annotations": dict(alert.annotations),
+                        "labels": _plain(alert.labels),
+                        "annotations": _plain(alert.annotations),
                         "starts_at": alert.starts_at,
                         "ends_at": alert.ends_at,
                         "generator_url": alert.generator_url,
@@ -209,7 +209,7 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                         "_changes": recent,
                         "_flapping": flaps,
                         "_muted": muted,
-                        "_annotations": dict(alert.annotations),
+                        "_annotations": _plain(alert.annotations),
                         "_starts": alert.starts_at,
                         "_ends": alert.ends_at,
                         "_seen": now,
@@ -322,6 +322,12 @@ def _reopen_recent(
         )
         groups[key] = row
     return set(latest)
+
+
+def _plain(mapping: Mapping[str, str]) -> dict[str, str]:
+    """A label or annotation map as a dict, copied only when it is not one (parsers hand over
+    fresh dicts that nothing else holds)."""
+    return mapping if mapping.__class__ is dict else dict(mapping)
 
 
 def _event(now: dt.datetime, gid: int, channel: str, alert: Alert) -> dict[str, Any]:
