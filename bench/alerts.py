@@ -14,6 +14,7 @@
 4. storm-health: /healthz p50/p99 from another process during a 10,000-alert storm.
 5. alertmanager: Debian's prometheus-alertmanager and opsroom side by side, the same
    alerts and batches from the same client process over HTTP; prints the ratio.
+6. stages (only when asked for): CPU per alert of decoding and of storing, one thread.
 
     .venv/bin/python bench/alerts.py [--alerts 50000] [--storm 10000] [--postgres URL]
     .venv/bin/python bench/alerts.py --only distinct,alertmanager [--distinct 5000]
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import multiprocessing
 import os
 import socket
@@ -161,6 +163,31 @@ async def distinct(db: Database, total: int, groups: int = 500, clients: int = 4
         f"(per fifth of the run: {per}); stored {stored}/{total}"
     )
     await client.aclose()
+
+
+async def stages(db: Database, total: int) -> None:
+    """CPU per alert of each intake stage in one thread, no HTTP: decoding the body (the
+    Alertmanager fast path, else strict JSON and the parser) and storing it."""
+    from opsroom.alerts import fastpath
+    from opsroom.alerts.ingest import store_batch
+    from opsroom.alerts.intake import parse
+    from opsroom.web.intake import loads
+
+    service, _hub, _client = build(db, grouping={"group_by": ["alertname"], "group_wait": "30s"})
+    bodies = [json.dumps(b).encode() for b in distinct_bodies(total, 500)]
+    decode = store = 0.0
+    for body in bodies:
+        c0 = time.process_time()
+        batch = fastpath.alertmanager(body, source="alertmanager", max_alerts=1000)
+        if batch is None:
+            batch = parse("alertmanager", loads(body), source="alertmanager")
+        c1 = time.process_time()
+        store_batch(service.ctx, "alertmanager", batch, service.clock())
+        decode, store = decode + c1 - c0, store + time.process_time() - c1
+    print(
+        f"stages: {total} distinct alerts in 500 groups, batches of 100, one thread: decode+parse "
+        f"{decode / total * 1e6:.1f} µs/alert, store {store / total * 1e6:.1f} µs/alert"
+    )
 
 
 async def storm(db: Database, total: int, seconds: float = 10.0) -> None:
@@ -449,7 +476,7 @@ async def alertmanager_side_by_side(db: Database, total: int, groups: int = 500,
             await asyncio.to_thread(client.join)
             server.should_exit = True
             await serving
-            async with httpx.AsyncClient() as probe:
+            async with httpx.AsyncClient(timeout=60) as probe:  # 50,000 alerts as JSON: slow when busy
                 held = len((await probe.get(f"http://127.0.0.1:{am_port}/api/v2/alerts")).json())
         finally:
             am.terminate()
@@ -473,7 +500,7 @@ async def main() -> None:
     parser.add_argument("--distinct", type=int, default=50_000, help="distinct alerts in 500 groups")
     parser.add_argument("--postgres", default="", help="a PostgreSQL URL instead of a temp SQLite file")
     parser.add_argument(
-        "--only", default="", help="comma-separated: distinct,throughput,storm,storm-health,alertmanager"
+        "--only", default="", help="comma-separated: distinct,throughput,storm,storm-health,alertmanager,stages"
     )
     args = parser.parse_args()
     runs = {
@@ -482,8 +509,10 @@ async def main() -> None:
         "storm": lambda db: storm(db, args.storm),
         "storm-health": lambda db: storm_health(db, args.storm),
         "alertmanager": lambda db: alertmanager_side_by_side(db, args.distinct),
+        "stages": lambda db: stages(db, args.distinct),
     }
-    chosen = [n for n in runs if not args.only or n in args.only.split(",")]
+    wanted = args.only.split(",") if args.only else [n for n in runs if n != "stages"]
+    chosen = [n for n in runs if n in wanted]
     with tempfile.TemporaryDirectory() as tmp:
         for name, run in ((n, runs[n]) for n in chosen):
             url = args.postgres or f"sqlite:///{Path(tmp) / (name + '.db')}"

@@ -114,6 +114,9 @@ class AlertContext:
         engine = db.engine
         memory = engine.dialect.name == "sqlite" and engine.url.database in (None, "", ":memory:")
         self.executor = None if memory else ThreadPoolExecutor(1, thread_name_prefix="opsroom-alerts")
+        # Decoding webhook bodies touches no store: a thread of its own, so the next body is
+        # decoded while the alert thread waits on SQLite (which runs without the GIL).
+        self.parse_executor = None if memory else ThreadPoolExecutor(1, thread_name_prefix="opsroom-alert-parse")
 
     async def offload(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """``fn(*args)`` on the alert thread (or inline when there is none)."""
@@ -121,6 +124,14 @@ class AlertContext:
             return fn(*args, **kwargs)
         call = functools.partial(fn, *args, **kwargs)
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+    async def offload_parse(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+        """``fn(*args)`` on the parse thread (or inline when there is none): pure work on a
+        request body, off the event loop and beside the alert thread's store work."""
+        if self.parse_executor is None:
+            return fn(*args, **kwargs)
+        call = functools.partial(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self.parse_executor, call)
 
     # ------------------------------------------------------------------ places & people
     def place_for(self, channel_name: str) -> Place:

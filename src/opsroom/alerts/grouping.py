@@ -25,10 +25,22 @@ def group_labels(labels: Mapping[str, str], group_by: Sequence[str]) -> dict[str
     return {name: labels.get(name, "") for name in group_by}
 
 
+_KEYS: dict[tuple[str, str, tuple[tuple[str, str], ...]], str] = {}
+_KEYS_MAX = 50_000
+
+
 def group_key(channel: str, route: str, labels: Mapping[str, str]) -> str:
-    """A stable key for (channel, route, group labels); hashed so it fits an index."""
-    blob = "\x1f".join([channel, route] + [f"{k}\x1e{v}" for k, v in sorted(labels.items())])
-    return hashlib.sha256(blob.encode()).hexdigest()
+    """A stable key for (channel, route, group labels); hashed so it fits an index. The
+    keys of recent groups are remembered: intake asks again for every alert of a group."""
+    items = tuple(labels.items())
+    found = _KEYS.get((channel, route, items))
+    if found is None:
+        blob = "\x1f".join([channel, route] + [f"{k}\x1e{v}" for k, v in sorted(items)])
+        found = hashlib.sha256(blob.encode()).hexdigest()
+        if len(_KEYS) >= _KEYS_MAX:
+            _KEYS.clear()
+        _KEYS[(channel, route, items)] = found
+    return found
 
 
 def next_due(

@@ -85,146 +85,161 @@ def plan_batch(ctx: AlertContext, batch: Sequence[Alert]) -> dict[str, _Plan]:
 
 
 def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.datetime) -> IngestResult:
+    """Store one payload in a transaction of its own."""
+    return store_batches(ctx, [(source, batch, now)])[0]
+
+
+def store_batches(
+    ctx: AlertContext, payloads: Sequence[tuple[str, Sequence[Alert], dt.datetime]]
+) -> list[IngestResult]:
+    """Store payloads one after the other in one transaction (one commit for all: intake's
+    ``IntakeQueue`` hands over the payloads that arrived while the last commit ran). Each is
+    stored exactly as on its own; the next sees what the one before wrote."""
+    with ctx.db.begin() as conn:
+        return [_store(ctx, conn, source, batch, now) for source, batch, now in payloads]
+
+
+def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Alert], now: dt.datetime) -> IngestResult:
     result = IngestResult(accepted=len(batch))
     plans = plan_batch(ctx, batch)
     if not plans:
         return result
     window, fcfg, timers = ctx.config.flapping.window, ctx.config.flapping, ctx.config.grouping
     ts = now.timestamp()
-    with ctx.db.begin() as conn:
-        mutes = ctx.active_mutes(conn, now)
-        keys = list(plans)
-        groups: dict[str, Any] = {}
-        for part in chunks(keys):
-            for row in rows_where_in(conn, (alert_groups.c.open_key, *GROUP_COLUMNS), alert_groups.c.open_key, part):
-                groups[row.open_key] = row
-        reopened = _reopen_recent(ctx, conn, plans, groups, now)
-        new_rows = []
-        for key, plan in plans.items():
-            if key in groups or not any(a.status == "firing" for a in plan.alerts.values()):
-                continue
-            first = max(plan.alerts.values(), key=lambda a: -severity_rank(a.severity))
-            place = ctx.place_for(plan.channel_name)
-            new_rows.append(
-                {
-                    "open_key": key,
-                    "group_key": key,
-                    "route": plan.route.name,
-                    "platform": place.platform,
-                    "channel": place.channel,
-                    "channel_name": plan.channel_name,
-                    "labels": plan.labels,
-                    "source": source,
-                    "source_type": first.source_type,
-                    "external_url": first.external_url,
-                    "title": first.summary[:500],
-                    "severity": first.severity,
-                    "status": "firing",
-                    "delivery": "pending",
-                    "version": 0,
-                    "dirty": True,
-                    "flapping": False,
-                    "created_at": now,
-                    "updated_at": now,
-                    "escalation": plan.route.escalation,
-                    "escalation_pos": 0,
-                    "next_due_at": now + dt.timedelta(seconds=timers.group_wait),
-                }
-            )
-        if new_rows:
-            returning = insert(alert_groups).returning(alert_groups.c.open_key, *GROUP_COLUMNS)
-            inserted = conn.execute(returning, new_rows).all()
-            for row in inserted:
-                groups[row.open_key] = row
-        result.groups = len(new_rows)
-        gid_of = {key: groups[key].id for key in plans if key in groups}
-        pairs = [(gid_of[key], fp) for key, plan in plans.items() if key in gid_of for fp in plan.alerts]
-        existing = _existing(conn, pairs)
-        inserts, changes, touches, events = [], [], [], []
-        changed_groups: set[int] = set()
-        known_firing: set[int] = set()  # groups this batch leaves with a firing alert
-        for key, plan in plans.items():
-            gid = gid_of.get(key)
-            if gid is None:
-                result.ignored += len(plan.alerts)  # resolved alerts of a group we never saw
-                continue
-            for fp, alert in plan.alerts.items():
-                muted = any(matches(m, alert.labels) for _, m, _ in mutes)
-                if alert.status == "firing":
-                    known_firing.add(gid)
-                result.muted += muted
-                old = existing.get((gid, fp))
-                if old is None:
-                    result.new += 1
-                    inserts.append(
-                        {
-                            "group_id": gid,
-                            "fingerprint": fp,
-                            "alertname": alert.alertname[:200],
-                            "severity": alert.severity[:50],
-                            "status": alert.status,
-                            "notified_status": None,
-                            "labels": dict(alert.labels),
-                            "annotations": dict(alert.annotations),
-                            "starts_at": alert.starts_at,
-                            "ends_at": alert.ends_at,
-                            "generator_url": alert.generator_url,
-                            "first_seen": now,
-                            "last_seen": now,
-                            "changes": [ts] if alert.status == "firing" else [],
-                            "flapping": False,
-                            "muted": muted,
-                        }
-                    )
-                    if alert.status == "firing":
-                        events.append(_event(now, gid, plan.channel_name, alert))
-                        if not muted:
-                            changed_groups.add(gid)
-                    continue
-                if old.status != alert.status:
-                    result.changed += 1
-                    recent = flapping.record_change(old.changes or [], ts, window)
-                    flaps = flapping.is_flapping(recent, ts, fcfg) or (
-                        bool(old.flapping) and not flapping.has_settled(recent, ts, fcfg)
-                    )
-                    changes.append(
-                        {
-                            "_id": old.id,
-                            "_status": alert.status,
-                            "_changes": recent,
-                            "_flapping": flaps,
-                            "_muted": muted,
-                            "_annotations": dict(alert.annotations),
-                            "_starts": alert.starts_at,
-                            "_ends": alert.ends_at,
-                            "_seen": now,
-                        }
-                    )
-                    events.append(_event(now, gid, plan.channel_name, alert))
-                    # A flapping alert changes its group once (to show it flapping), then is held.
-                    # A muted (silenced) alert still changes its group's status: silenced and
-                    # then resolved must show RESOLVED; change_lines keeps it out of the thread.
-                    if not (flaps and old.flapping):
-                        changed_groups.add(gid)
-                else:
-                    touches.append({"_id": old.id, "_muted": muted, "_ends": alert.ends_at, "_seen": now})
-                    if bool(old.muted) != muted and not muted and alert.status == "firing":
-                        changed_groups.add(gid)  # its mute ran out: show it again
-        many(conn, _INSERT_ALERT, inserts)
-        many(conn, _CHANGE_ALERT, changes)
-        many(conn, _TOUCH_ALERT, touches)
-        many(conn, _INSERT_EVENT, events)
-        if changed_groups:
-            fresh = {row.id: row for key, row in groups.items() if key not in reopened}
-            mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing, known=fresh)
-        ctx.audit(
-            conn,
-            actor=f"source:{source}",
-            action="alert.intake",
-            summary=f"{result.accepted} alert(s) from {source}: {result.new} new, "
-            f"{result.changed} changed, {result.groups} new group(s)",
-            detail=result.as_dict(),
+    fired = [ts]  # one list for every new firing alert: its JSON text is made once (batch.many)
+    mutes = ctx.active_mutes(conn, now)
+    keys = list(plans)
+    groups: dict[str, Any] = {}
+    for part in chunks(keys):
+        for row in rows_where_in(conn, (alert_groups.c.open_key, *GROUP_COLUMNS), alert_groups.c.open_key, part):
+            groups[row.open_key] = row
+    reopened = _reopen_recent(ctx, conn, plans, groups, now)
+    new_rows = []
+    for key, plan in plans.items():
+        if key in groups or not any(a.status == "firing" for a in plan.alerts.values()):
+            continue
+        first = max(plan.alerts.values(), key=lambda a: -severity_rank(a.severity))
+        place = ctx.place_for(plan.channel_name)
+        new_rows.append(
+            {
+                "open_key": key,
+                "group_key": key,
+                "route": plan.route.name,
+                "platform": place.platform,
+                "channel": place.channel,
+                "channel_name": plan.channel_name,
+                "labels": plan.labels,
+                "source": source,
+                "source_type": first.source_type,
+                "external_url": first.external_url,
+                "title": first.summary[:500],
+                "severity": first.severity,
+                "status": "firing",
+                "delivery": "pending",
+                "version": 0,
+                "dirty": True,
+                "flapping": False,
+                "created_at": now,
+                "updated_at": now,
+                "escalation": plan.route.escalation,
+                "escalation_pos": 0,
+                "next_due_at": now + dt.timedelta(seconds=timers.group_wait),
+            }
         )
+    if new_rows:
+        returning = insert(alert_groups).returning(alert_groups.c.open_key, *GROUP_COLUMNS)
+        inserted = conn.execute(returning, new_rows).all()
+        for row in inserted:
+            groups[row.open_key] = row
+    result.groups = len(new_rows)
+    gid_of = {key: groups[key].id for key in plans if key in groups}
+    pairs = [(gid_of[key], fp) for key, plan in plans.items() if key in gid_of for fp in plan.alerts]
+    existing = _existing(conn, pairs)
+    inserts, changes, touches, events = [], [], [], []
+    changed_groups: set[int] = set()
+    known_firing: set[int] = set()  # groups this batch leaves with a firing alert
+    for key, plan in plans.items():
+        gid = gid_of.get(key)
+        if gid is None:
+            result.ignored += len(plan.alerts)  # resolved alerts of a group we never saw
+            continue
+        for fp, alert in plan.alerts.items():
+            muted = any(matches(m, alert.labels) for _, m, _ in mutes)
+            if alert.status == "firing":
+                known_firing.add(gid)
+            result.muted += muted
+            old = existing.get((gid, fp))
+            if old is None:
+                result.new += 1
+                inserts.append(
+                    {
+                        "group_id": gid,
+                        "fingerprint": fp,
+                        "alertname": alert.alertname[:200],
+                        "severity": alert.severity[:50],
+                        "status": alert.status,
+                        "notified_status": None,
+                        "labels": _plain(alert.labels),
+                        "annotations": _plain(alert.annotations),
+                        "starts_at": alert.starts_at,
+                        "ends_at": alert.ends_at,
+                        "generator_url": alert.generator_url,
+                        "first_seen": now,
+                        "last_seen": now,
+                        "changes": fired if alert.status == "firing" else [],
+                        "flapping": False,
+                        "muted": muted,
+                    }
+                )
+                if alert.status == "firing":
+                    events.append(_event(now, gid, plan.channel_name, alert))
+                    if not muted:
+                        changed_groups.add(gid)
+                continue
+            if old.status != alert.status:
+                result.changed += 1
+                recent = flapping.record_change(old.changes or [], ts, window)
+                flaps = flapping.is_flapping(recent, ts, fcfg) or (
+                    bool(old.flapping) and not flapping.has_settled(recent, ts, fcfg)
+                )
+                changes.append(
+                    {
+                        "_id": old.id,
+                        "_status": alert.status,
+                        "_changes": recent,
+                        "_flapping": flaps,
+                        "_muted": muted,
+                        "_annotations": _plain(alert.annotations),
+                        "_starts": alert.starts_at,
+                        "_ends": alert.ends_at,
+                        "_seen": now,
+                    }
+                )
+                events.append(_event(now, gid, plan.channel_name, alert))
+                # A flapping alert changes its group once (to show it flapping), then is held.
+                # A muted (silenced) alert still changes its group's status: silenced and
+                # then resolved must show RESOLVED; change_lines keeps it out of the thread.
+                if not (flaps and old.flapping):
+                    changed_groups.add(gid)
+            else:
+                touches.append({"_id": old.id, "_muted": muted, "_ends": alert.ends_at, "_seen": now})
+                if bool(old.muted) != muted and not muted and alert.status == "firing":
+                    changed_groups.add(gid)  # its mute ran out: show it again
+    many(conn, _INSERT_ALERT, inserts)
+    many(conn, _CHANGE_ALERT, changes)
+    many(conn, _TOUCH_ALERT, touches)
+    many(conn, _INSERT_EVENT, events)
+    if changed_groups:
+        fresh = {row.id: row for key, row in groups.items() if key not in reopened}
+        mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing, known=fresh)
+    ctx.audit(
+        conn,
+        actor=f"source:{source}",
+        action="alert.intake",
+        summary=f"{result.accepted} alert(s) from {source}: {result.new} new, "
+        f"{result.changed} changed, {result.groups} new group(s)",
+        detail=result.as_dict(),
+    )
     return result
 
 
@@ -307,6 +322,12 @@ def _reopen_recent(
         )
         groups[key] = row
     return set(latest)
+
+
+def _plain(mapping: Mapping[str, str]) -> dict[str, str]:
+    """A label or annotation map as a dict, copied only when it is not one (parsers hand over
+    fresh dicts that nothing else holds)."""
+    return mapping if mapping.__class__ is dict else dict(mapping)
 
 
 def _event(now: dt.datetime, gid: int, channel: str, alert: Alert) -> dict[str, Any]:

@@ -27,7 +27,8 @@ from opsroom.alerts.context import AlertContext, AlertError, AuditAppend, Hub, u
 from opsroom.alerts.digests import refresh_digests
 from opsroom.alerts.digests import send_scheduled_digests as post_scheduled_digests
 from opsroom.alerts.escalation import escalate_due
-from opsroom.alerts.ingest import IngestResult, store_batch
+from opsroom.alerts.ingest import IngestResult
+from opsroom.alerts.intake_queue import IntakeQueue
 from opsroom.alerts.model import Alert
 from opsroom.alerts.notifier import flush_due, settle
 from opsroom.alerts.reconcile import SilencedPoll
@@ -82,6 +83,7 @@ class AlertService:
         self._leading = True
         self._last_scheduled_digest: dt.datetime | None = None
         self._silenced_poll = SilencedPoll()
+        self._intake = IntakeQueue(ctx)
 
     # ------------------------------------------------------------------ places & people
     def place_for(self, channel_name: str) -> Place:
@@ -101,9 +103,10 @@ class AlertService:
         such requests that work, done on the event loop, stalled every other request
         (``/healthz``, chat webhooks with a 3-second deadline) by seconds. So it runs on one
         alert thread (``AlertContext.offload``): batches stay serialized (no two intake transactions race to create
-        the same group) and the loop stays free. An in-memory SQLite database is one
+        the same group) and the loop stays free. Payloads that arrive while it is busy are
+        stored together with one commit (``IntakeQueue``). An in-memory SQLite database is one
         connection shared by everyone, so there it stays on the loop."""
-        result = await self.ctx.offload(store_batch, self.ctx, source, batch, self.clock())
+        result = await self._intake.store(source, batch, self.clock())
         self.ctx.wake.set()
         return result
 

@@ -94,8 +94,9 @@ alerts = Table(
     Column("changes", JSON, nullable=False),  # recent status-change times, epoch seconds
     Column("flapping", Boolean, nullable=False, default=False),
     Column("muted", Boolean, nullable=False, default=False),
+    # Stored alerts are found by this pair only (no index on the fingerprint alone: every
+    # insert would write one more random page; migration 0009_alerts_intake).
     UniqueConstraint("group_id", "fingerprint", name="uq_alerts_group_fingerprint"),
-    Index("ix_alerts_fingerprint", "fingerprint"),
     Index("ix_alerts_flapping", "flapping"),
 )
 

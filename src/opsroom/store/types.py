@@ -18,8 +18,8 @@ def as_utc(value: dt.datetime) -> dt.datetime: ...
 def as_utc(value: None) -> None: ...
 def as_utc(value: dt.datetime | None) -> dt.datetime | None:
     """An aware UTC datetime: naive values are taken to be UTC (everything we store is)."""
-    if value is None:
-        return None
+    if value is None or value.tzinfo is dt.UTC:  # already UTC: the same (immutable) value
+        return value
     return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
