@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -214,11 +215,24 @@ def _id_floor(conn: Connection, q: AuditQuery) -> int | None:
     cover too many rows for the bound to pay; the search then runs without it."""
     if q.since is None:
         return None
+    if conn.dialect.name == "postgresql" and _estimated_rows(conn, to_utc(q.since)) > FLOOR_SCAN:
+        return None  # the planner's statistics (the ts histogram) say too many: do not read them
     recent = select(audit_log.c.id).where(audit_log.c.ts >= to_utc(q.since)).limit(FLOOR_SCAN + 1).subquery()
     lowest, count = conn.execute(select(func.min(recent.c.id), func.count())).one()
     if count > FLOOR_SCAN:
         return None
     return int(lowest) if lowest is not None else 2**62  # nothing that recent: nothing matches
+
+
+_ESTIMATE = text("EXPLAIN (FORMAT JSON) SELECT 1 FROM audit_log WHERE ts >= :since")
+
+
+def _estimated_rows(conn: Connection, since: datetime) -> float:
+    """PostgreSQL's estimate (from the ``ts`` histogram) of the rows at or after ``since``."""
+    plan = conn.execute(_ESTIMATE, {"since": since}).scalar()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"])
 
 
 def _full_text_match(db: Database, q: AuditQuery) -> str | None:

@@ -1,0 +1,88 @@
+"""`opsroom run` (the bundled demo) start-up: seconds until /healthz answers, idle RSS, modules.
+
+    .venv/bin/python bench/startup.py              # median of 5 starts
+    .venv/bin/python bench/startup.py --runs 9
+
+Each start runs `opsroom run --port P` in an empty folder on an SQLite database that a first,
+untimed start created and migrated (a restart is what "ready" means day to day). Ready = from
+spawning the process to the first 200 from /healthz; RSS = VmRSS one second later, idle.
+Modules = how many modules one more start imports before it is ready (PYTHONPROFILEIMPORTTIME,
+untimed: the profiling itself slows imports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=0.5) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def start(folder: Path, port: int, *, profile_imports: bool = False) -> tuple[float, float, int]:
+    """One start: (seconds to ready, idle RSS in MiB, modules imported when profiling)."""
+    env = dict(os.environ, OPSROOM_DATABASE_URL=f"sqlite:///{folder / 'startup.db'}")
+    if profile_imports:
+        env["PYTHONPROFILEIMPORTTIME"] = "1"
+    exe = Path(sys.executable).with_name("opsroom")
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(exe), "run", "--port", str(port)],
+        cwd=folder,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE if profile_imports else subprocess.DEVNULL,
+        text=True,
+    )
+    ready = float("nan")
+    try:
+        while time.perf_counter() - t0 < 30:
+            if _healthy(port):
+                ready = time.perf_counter() - t0
+                break
+            time.sleep(0.01)
+        time.sleep(1.0)
+        rss = 0.0
+        with open(f"/proc/{proc.pid}/status") as fp:
+            for line in fp:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) / 1024
+    finally:
+        proc.terminate()
+        _out, err = proc.communicate(timeout=10)
+    modules = sum(1 for line in (err or "").splitlines() if line.startswith("import time:") and "|" in line)
+    return ready, rss, max(0, modules - 1)  # minus the header line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    port = 18080 + os.getpid() % 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        start(folder, port)  # creates and migrates the database
+        results = [start(folder, port) for _ in range(args.runs)]
+        _r, _m, modules = start(folder, port, profile_imports=True)
+    ready = statistics.median(r for r, _, _ in results)
+    rss = statistics.median(m for _, m, _ in results)
+    each = ", ".join(f"{r:.2f}" for r, _, _ in results)
+    print(f"opsroom run (demo): ready {ready:.2f} s, idle RSS {rss:.0f} MiB, {modules} modules imported")
+    print(f"  median of {args.runs} starts; each: {each} s")
+
+
+if __name__ == "__main__":
+    main()
