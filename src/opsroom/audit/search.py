@@ -229,7 +229,7 @@ _ESTIMATE = text("EXPLAIN (FORMAT JSON) SELECT 1 FROM audit_log WHERE ts >= :sin
 
 def _estimated_rows(conn: Connection, since: datetime) -> float:
     """PostgreSQL's estimate (from the ``ts`` histogram) of the rows at or after ``since``."""
-    plan = conn.execute(_ESTIMATE, {"since": since}).scalar()
+    plan: Any = conn.execute(_ESTIMATE, {"since": since}).scalar_one()
     if isinstance(plan, str):
         plan = json.loads(plan)
     return float(plan[0]["Plan"]["Plan Rows"])
