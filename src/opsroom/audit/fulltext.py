@@ -8,8 +8,8 @@ on top, so results are exactly those of a plain scan.
 Rows are indexed in batches here, not per append: FTS5 flushes at every transaction and
 savepoint, which cost ~50 µs a row on the command path. The index covers ids up to its
 newest rowid (the high-water mark); a search indexes the rows after it first when there are
-many, and scans the few newer ones directly. PostgreSQL needs none of this: its pg_trgm GIN
-indexes serve ``ILIKE`` as they are.
+many, and scans the few newer ones directly. PostgreSQL needs none of this: the pg_trgm GIN
+index of its stored ``search_text`` column (migration 0009) serves ``ILIKE`` as it is.
 """
 
 from __future__ import annotations
@@ -45,6 +45,25 @@ def available(db: Database) -> bool:
                 ).first()
             known = found is not None
         _present[key] = known
+    return known
+
+
+_has_search_text: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+
+
+def search_text(db: Database) -> bool:
+    """Whether this PostgreSQL database has ``audit_log.search_text`` (0009_audit_search_text)."""
+    key = db.engine
+    known = _has_search_text.get(key)
+    if known is None:
+        found = None
+        if db.engine.dialect.name == "postgresql":
+            with db.read() as conn:
+                found = conn.exec_driver_sql(
+                    "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+                    "AND table_name = 'audit_log' AND column_name = 'search_text'"
+                ).first()
+        known = _has_search_text[key] = found is not None
     return known
 
 

@@ -8,9 +8,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, Row, Text, cast, column, func, or_, select, table, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Text,
+    and_,
+    cast,
+    column,
+    func,
+    literal_column,
+    or_,
+    select,
+    table,
+    text,
+)
 
 from opsroom.audit import fulltext
 from opsroom.audit.chain import AuditEntry, to_utc
@@ -51,30 +66,46 @@ def _like_pattern(word: str) -> str:
     return "%" + word.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
-def _word(word: str) -> ColumnElement[bool]:
+# PostgreSQL (migration 0009_audit_search_text): summary, command and the detail's JSON text
+# joined by U+001F, as stored, under one trigram index. A word without that separator
+# matches it exactly when it matches one of the three fields.
+_SEARCH_TEXT = literal_column("audit_log.search_text", Text)
+_SEPARATOR = "\x1f"
+
+
+def _word(word: str, *, search_text: bool = False) -> ColumnElement[bool]:
     """A word appears (any case) in the summary, the command or the detail's JSON text.
 
-    ILIKE on PostgreSQL (served by the pg_trgm indexes), ``lower(x) LIKE lower(p)`` on SQLite.
+    ILIKE on PostgreSQL (served by the pg_trgm index of ``search_text`` when the database
+    has it), ``lower(x) LIKE lower(p)`` on SQLite.
     """
     pattern = _like_pattern(word)
+    spellings = fulltext.spellings(word)
     options = [audit_log.c.summary.ilike(pattern, escape="/"), audit_log.c.command.ilike(pattern, escape="/")]
-    options += [_detail_text.ilike(_like_pattern(w), escape="/") for w in fulltext.spellings(word)]
-    return or_(*options)
+    options += [_detail_text.ilike(_like_pattern(w), escape="/") for w in spellings]
+    by_field = or_(*options)
+    if not search_text or _SEPARATOR in word:
+        return by_field
+    stored = or_(*(_SEARCH_TEXT.ilike(_like_pattern(w), escape="/") for w in spellings))
+    # The JSON spelling (a quote or backslash escaped) belongs to the detail only: the
+    # fields are tested again on the few rows the stored text admits.
+    return stored if len(spellings) == 1 else and_(stored, by_field)
 
 
 def _equals_any(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     return func.lower(column).in_([v.lower() for v in values])
 
 
-def where_clauses(q: AuditQuery, *, intersect: bool = False) -> list[ColumnElement[bool]]:
+def where_clauses(q: AuditQuery, *, intersect: bool = False, search_text: bool = False) -> list[ColumnElement[bool]]:
     """The exact SQL conditions of a query (every backend).
 
     ``intersect`` (SQLite): when several indexed filters (user, command, channel) are given,
     all but the first are written ``id IN (ids from that filter's index)``. SQLite walks one
     index and, without that, reads every row of it to test the others; the id sets come from
-    the other indexes alone and are tested on the rowid before any row is read."""
+    the other indexes alone and are tested on the rowid before any row is read.
+    ``search_text`` (PostgreSQL, migrated to 0009): words are tested on the stored column."""
     t = audit_log.c
-    clauses: list[ColumnElement[bool]] = [_word(w) for w in q.words]
+    clauses: list[ColumnElement[bool]] = [_word(w, search_text=search_text) for w in q.words]
     indexed: list[ColumnElement[bool]] = []
     if q.users:
         indexed.append(_equals_any(t.actor, q.users))
@@ -125,7 +156,8 @@ def search(
     if limit < 1:
         raise ValueError("limit must be at least 1")
     limit = min(limit, MAX_LIMIT)
-    clauses = where_clauses(q, intersect=db.engine.dialect.name == "sqlite")
+    sqlite = db.engine.dialect.name == "sqlite"
+    clauses = where_clauses(q, intersect=sqlite, search_text=not sqlite and fulltext.search_text(db))
     visible = scope.clause() if scope is not None else None
     if visible is not None:
         clauses.append(visible)
@@ -137,9 +169,38 @@ def search(
         if floor is not None:
             clauses.append(audit_log.c.id >= floor)
         if match is None:
+            if not sqlite and q.until is not None and floor is None and _narrowed(q):
+                few = _gather(conn, clauses, limit)
+                if few is not None:
+                    return few
             stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(limit)
             return [row_to_entry(r) for r in conn.execute(stmt)]
     return _search_full_text(db, match, clauses, limit, floor or 0)
+
+
+GATHER = 5000  # matching ids collected in any order before falling back to id order
+
+
+def _narrowed(q: AuditQuery) -> bool:
+    return bool(q.words or q.users or q.commands or q.channels or q.actions or q.platforms or q.run_ids)
+
+
+def _gather(conn: Connection, clauses: list[ColumnElement[bool]], limit: int) -> list[AuditEntry] | None:
+    """Every matching id when there are at most GATHER (else None), the newest ``limit`` rows.
+
+    For an ``until`` search on PostgreSQL: its planner walks the primary key from the newest
+    row, expecting matches spread over all ids, while everything before ``until`` sits at the
+    low ids (at 1M rows it discarded 523,636 newer rows for ``user:carol command:restart until
+    …``). Asked for matches in no order, it combines the filters' indexes instead (a bitmap
+    AND), and when there are few the newest are picked here; exact either way."""
+    ids = conn.execute(select(audit_log.c.id).where(*clauses).limit(GATHER + 1)).scalars().all()
+    if len(ids) > GATHER:
+        return None
+    newest = sorted(ids, reverse=True)[:limit]
+    if not newest:
+        return []
+    stmt = select(audit_log).where(audit_log.c.id.in_(newest)).order_by(audit_log.c.id.desc())
+    return [row_to_entry(r) for r in conn.execute(stmt)]
 
 
 FLOOR_SCAN = 60_000  # rows of the time index read to bound a "since" search by id
@@ -154,11 +215,24 @@ def _id_floor(conn: Connection, q: AuditQuery) -> int | None:
     cover too many rows for the bound to pay; the search then runs without it."""
     if q.since is None:
         return None
+    if conn.dialect.name == "postgresql" and _estimated_rows(conn, to_utc(q.since)) > FLOOR_SCAN:
+        return None  # the planner's statistics (the ts histogram) say too many: do not read them
     recent = select(audit_log.c.id).where(audit_log.c.ts >= to_utc(q.since)).limit(FLOOR_SCAN + 1).subquery()
     lowest, count = conn.execute(select(func.min(recent.c.id), func.count())).one()
     if count > FLOOR_SCAN:
         return None
     return int(lowest) if lowest is not None else 2**62  # nothing that recent: nothing matches
+
+
+_ESTIMATE = text("EXPLAIN (FORMAT JSON) SELECT 1 FROM audit_log WHERE ts >= :since")
+
+
+def _estimated_rows(conn: Connection, since: datetime) -> float:
+    """PostgreSQL's estimate (from the ``ts`` histogram) of the rows at or after ``since``."""
+    plan: Any = conn.execute(_ESTIMATE, {"since": since}).scalar_one()
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    return float(plan[0]["Plan"]["Plan Rows"])
 
 
 def _full_text_match(db: Database, q: AuditQuery) -> str | None:

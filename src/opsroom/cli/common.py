@@ -50,14 +50,20 @@ def load(config: Path | None) -> LoadedConfig:
 
 
 def build(
-    config: Path | None, database: str | None, adapters: list[Adapter] | None = None, *, edit_interval: float = 1.0
+    config: Path | None,
+    database: str | None,
+    adapters: list[Adapter] | None = None,
+    *,
+    edit_interval: float = 1.0,
+    loaded: LoadedConfig | None = None,
 ) -> System:
     """The whole system (database opened and migrated), as ``opsroom run`` and the shell use it;
-    ``edit_interval``: how often a run's progress message is edited, at most."""
+    ``edit_interval``: how often a run's progress message is edited, at most; ``loaded``: the
+    config when the caller has read it already (it is not read twice)."""
     from opsroom.app import build_system
     from opsroom.core import ConfigError
 
-    loaded = load(config)
+    loaded = loaded or load(config)
     try:
         return build_system(loaded, adapters=adapters or [], database_url=database, edit_interval=edit_interval)
     except ConfigError as exc:

@@ -134,7 +134,7 @@ def run(
         err.print(f"[red]✗[/] {taken}")
         raise typer.Exit(2)
     as_json = log_setup(loaded, log_format, log_level)
-    system = build(config, database, build_adapters(loaded))
+    system = build(config, database, build_adapters(loaded), loaded=loaded)
     web = build_app(system)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
     # app believes it only from server.trusted_proxies (opsroom.web.app).

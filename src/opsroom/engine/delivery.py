@@ -16,11 +16,11 @@ and nothing is answered.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection
-from sqlalchemy.dialects import postgresql, sqlite
 
 from opsroom.errors import OpsroomError
 from opsroom.runs import store as run_store
@@ -29,10 +29,20 @@ from opsroom.store.tables import processed_events
 # ON CONFLICT DO NOTHING rather than catching IntegrityError: no savepoint on the hot path,
 # and on PostgreSQL a failed insert would abort the caller's whole transaction. RETURNING
 # tells whether a row went in (psycopg reports no rowcount for it).
-_INSERTS: dict[str, Any] = {
-    name: dialect.insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id)
-    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
-}
+# Built per backend at its first delivery: importing SQLAlchemy's PostgreSQL dialect (19
+# modules) is not needed to start on SQLite.
+_INSERTS: dict[str, Any] = {}
+
+
+def _insert_for(backend: str) -> Any:
+    stmt = _INSERTS.get(backend)
+    if stmt is None:
+        if backend not in ("sqlite", "postgresql"):
+            raise KeyError(backend)
+        dialect = importlib.import_module(f"sqlalchemy.dialects.{backend}")
+        stmt = dialect.insert(processed_events).on_conflict_do_nothing().returning(processed_events.c.event_id)
+        _INSERTS[backend] = stmt
+    return stmt
 
 
 class Duplicate(OpsroomError):
@@ -55,7 +65,7 @@ class Delivery:
         if self.claimed:
             return
         result = conn.execute(
-            _INSERTS[conn.dialect.name],
+            _insert_for(conn.dialect.name),
             {"event_id": self.event_id[:200], "platform": self.platform, "seen_at": run_store.utcnow()},
         )
         if result.first() is None:

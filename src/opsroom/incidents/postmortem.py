@@ -6,13 +6,16 @@ incident (and written as Markdown into a folder such as the KB's, when configure
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from jinja2 import Environment, StrictUndefined
+from functools import cache
+from typing import TYPE_CHECKING
 
 from opsroom.config.incidents import IncidentsConfig
 from opsroom.incidents import lifecycle
 from opsroom.incidents.store import Incident, Task
 from opsroom.incidents.timeline import Entry
+
+if TYPE_CHECKING:
+    from jinja2 import Template
 
 TEMPLATE = """\
 ---
@@ -84,17 +87,22 @@ def _audit_link(audit_id: int) -> str:
 
 
 # Markdown, not HTML: nothing to escape for a browser here (the console renders it as text).
-_ENV = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)  # noqa: S701
-_ENV.filters["cell"] = _cell
-_ENV.filters["audit_link"] = _audit_link
-_TEMPLATE = _ENV.from_string(TEMPLATE)
+@cache
+def _template() -> Template:
+    """Compiled at the first post-mortem, not at start-up (jinja2 and the compile)."""
+    from jinja2 import Environment, StrictUndefined
+
+    env = Environment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)  # noqa: S701
+    env.filters["cell"] = _cell
+    env.filters["audit_link"] = _audit_link
+    return env.from_string(TEMPLATE)
 
 
 def draft(incident: Incident, entries: list[Entry], config: IncidentsConfig, tasks: Sequence[Task] = ()) -> str:
     state = incident.state
     milestones = sorted(state.milestones.items(), key=lambda kv: kv[1])
     commands = [e for e in entries if e.kind == "command"]
-    return _TEMPLATE.render(
+    return _template().render(
         incident=incident,
         state=state,
         lead_role=lifecycle.lead_role(config),

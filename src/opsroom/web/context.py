@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup, escape
 from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
@@ -22,6 +21,8 @@ from opsroom.web import sessions
 from opsroom.web.ratelimit import AttemptLimiter
 
 if TYPE_CHECKING:
+    from jinja2 import Environment
+
     from opsroom.app import System
     from opsroom.config.models import OpsroomConfig
     from opsroom.directory import Directory
@@ -79,7 +80,7 @@ class WebContext:
     system: System
     adapter: Any  # WebChatAdapter | None
     limiter: AttemptLimiter = field(init=False)
-    env: Environment = field(init=False)
+    _env: Environment | None = field(init=False, default=None)
     session_cache: sessions.SessionCache = field(init=False)
 
     def __post_init__(self) -> None:
@@ -89,13 +90,22 @@ class WebContext:
             per_user=web.signin_failures_per_user,
             window=web.signin_window_seconds,
         )
-        self.env = Environment(
-            loader=FileSystemLoader(str(HERE / "templates")),
-            autoescape=select_autoescape(default=True, default_for_string=True),
-        )
-        self.env.filters["tojson_script"] = _json_for_script
-        self.env.filters["refs"] = _refs
         self.session_cache = sessions.SessionCache(self.system.db)
+
+    @property
+    def env(self) -> Environment:
+        """The page templates, set up at the first page (jinja2 is not needed to be ready)."""
+        if self._env is None:
+            from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+            env = Environment(
+                loader=FileSystemLoader(str(HERE / "templates")),
+                autoescape=select_autoescape(default=True, default_for_string=True),
+            )
+            env.filters["tojson_script"] = _json_for_script
+            env.filters["refs"] = _refs
+            self._env = env
+        return self._env
 
     # -- config ----------------------------------------------------------------------------------
     @property

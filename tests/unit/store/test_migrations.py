@@ -14,8 +14,10 @@ from opsroom.store.migrate import alembic_config, current_revisions, script_head
 
 def _not_full_text(obj: object, name: str | None, kind: str, reflected: bool, compare_to: object) -> bool:
     """The audit full-text objects exist per backend only (migration 0006_audit_search: the
-    SQLite FTS5 table and its shadow tables, the PostgreSQL pg_trgm indexes)."""
-    return not (name or "").startswith("audit_fts") and not (name or "").endswith("_trgm")
+    SQLite FTS5 table and its shadow tables; 0009_audit_search_text: PostgreSQL's stored
+    ``audit_log.search_text`` column and its pg_trgm index)."""
+    name = name or ""
+    return not name.startswith("audit_fts") and not name.endswith("_trgm") and name != "search_text"
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:

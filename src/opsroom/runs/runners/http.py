@@ -11,16 +11,17 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import AsyncIterator, Collection, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit, urlunsplit
-
-import httpx
 
 from opsroom.core import ConfigError, OutputChunk, RunContext
 from opsroom.runs.runners import templating
 from opsroom.runs.runners.options import Options
 from opsroom.runs.runners.output import excerpt
 from opsroom.runs.runners.templating import Template, TemplateError
+
+if TYPE_CHECKING:
+    import httpx  # imported when a request is sent: most servers never send one
 
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 DEFAULT_TIMEOUT = 30.0
@@ -106,6 +107,8 @@ class HttpRunner:
                     f"cannot send request: header {name} would contain a line break", "stderr", exit_code=1
                 )
                 return
+
+        import httpx
 
         limit = self.excerpt_chars * 4 + 4  # enough bytes for excerpt_chars UTF-8 characters
         try:

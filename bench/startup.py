@@ -1,0 +1,106 @@
+"""`opsroom run` (the bundled demo) start-up: seconds until /healthz answers, idle RSS, modules.
+
+    .venv/bin/python bench/startup.py              # median of 5 starts
+    .venv/bin/python bench/startup.py --runs 9
+
+Each start runs `opsroom run --port P` in an empty folder on an SQLite database that a first,
+untimed start created and migrated (a restart is what "ready" means day to day), with Python's
+bytecode cache on (as for an installed opsroom, even when PYTHONDONTWRITEBYTECODE is set). Ready = from
+spawning the process to the first 200 from /healthz; RSS = VmRSS one second later, idle.
+Modules = how many modules one more start has imported one second after it is ready
+(PYTHONPROFILEIMPORTTIME, untimed: the profiling itself slows imports).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def _healthy(port: int) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=0.5) as resp:
+            return bool(resp.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far (/proc/PID/stat)."""
+    with open(f"/proc/{pid}/stat") as fp:
+        fields = fp.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def start(folder: Path, port: int, *, profile_imports: bool = False) -> tuple[float, float, int, float]:
+    """One start: (seconds to ready, idle RSS in MiB, modules imported when profiling, CPU
+    seconds used until ready: steadier than wall time on a busy machine)."""
+    env = dict(os.environ, OPSROOM_DATABASE_URL=f"sqlite:///{folder / 'startup.db'}")
+    # Bytecode as an installed opsroom has it (pip compiles it at install; the first, untimed
+    # start writes it here): with PYTHONDONTWRITEBYTECODE every start compiles ~250 modules.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    if profile_imports:
+        env["PYTHONPROFILEIMPORTTIME"] = "1"
+    exe = Path(sys.executable).with_name("opsroom")
+    # A file, not a pipe: the import profile fills a pipe's buffer and blocks the server.
+    errors = open(folder / "stderr.txt", "w+") if profile_imports else subprocess.DEVNULL  # noqa: SIM115
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(
+        [str(exe), "run", "--port", str(port)], cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=errors
+    )
+    ready = cpu = float("nan")
+    try:
+        while time.perf_counter() - t0 < 30:
+            if _healthy(port):
+                ready = time.perf_counter() - t0
+                cpu = _cpu_seconds(proc.pid)
+                break
+            time.sleep(0.01)
+        time.sleep(1.0)
+        rss = 0.0
+        with open(f"/proc/{proc.pid}/status") as fp:
+            for line in fp:
+                if line.startswith("VmRSS:"):
+                    rss = int(line.split()[1]) / 1024
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    err = ""
+    if not isinstance(errors, int):
+        errors.seek(0)
+        err = errors.read()
+        errors.close()
+    modules = sum(1 for line in err.splitlines() if line.startswith("import time:") and "|" in line)
+    return ready, rss, max(0, modules - 1), cpu  # modules: minus the header line
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--runs", type=int, default=5)
+    args = ap.parse_args()
+    port = 18080 + os.getpid() % 1000
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        start(folder, port)  # creates and migrates the database
+        results = [start(folder, port) for _ in range(args.runs)]
+        modules = start(folder, port, profile_imports=True)[2]
+    ready = statistics.median(r[0] for r in results)
+    rss = statistics.median(r[1] for r in results)
+    cpu = statistics.median(r[3] for r in results)
+    each = ", ".join(f"{r[0]:.2f}" for r in results)
+    print(
+        f"opsroom run (demo): ready {ready:.2f} s (CPU {cpu:.2f} s), idle RSS {rss:.0f} MiB, {modules} modules imported"
+    )
+    print(f"  median of {args.runs} starts; each: {each} s; load average {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()
