@@ -1,8 +1,9 @@
 """Opening the database: one SQLAlchemy engine, SQLite (WAL) or PostgreSQL, same code.
 
-Database calls are synchronous and short (one transaction per state change); they run on the
-event loop thread on purpose: an SQLite commit costs tens of microseconds, less than a hop
-to a worker thread would.
+Database calls are synchronous and short (one transaction per state change); on SQLite they
+run on the event loop thread on purpose: an SQLite commit costs tens of microseconds, less
+than a hop to a worker thread would. On PostgreSQL each statement is a round trip, so the
+per-command writes (``run_write``) go to a writer thread instead (store/writer.py).
 
 SQLite's WAL is copied back into the database file (checkpointed) by a thread of our own,
 not by whichever commit happens to cross 1000 WAL pages: that commit used to take 1–100 ms
