@@ -78,7 +78,12 @@ class WriteThread:
                 if not self._queue:  # stopping, nothing left
                     break
                 group, self._queue = self._queue[:_MAX_GROUP], self._queue[_MAX_GROUP:]
-            self._write(group)
+            try:
+                self._write(group)
+            except BaseException as err:  # (not an Exception): never leave a caller waiting
+                log.error("the database writer was interrupted: %r", err)
+                for item in group:
+                    _settle(item, None, RuntimeError(f"the database writer was interrupted: {err!r}"))
         self._close()
 
     def _write(self, group: list[_Item]) -> None:
