@@ -76,69 +76,76 @@ async def submit(
         "channel": place.name,
         "command": inv.command.name,
     }
-    received_record = AuditRecord(
-        action="command.received", summary=engine._clean(inv.shown_text()), detail=dict(received), **base
-    )
-    refusal = ""
+    shown_text = engine._clean(inv.shown_text())
+    received_record = AuditRecord(action="command.received", summary=shown_text, detail=dict(received), **base)
     # With a free run slot the run is written straight as running; else it queues.
     reserved = initial == RunState.QUEUED and engine.defer is None and engine.runs.reserve()
     state = RunState.RUNNING if reserved else initial
-    # Shared with other commands' writes of this loop turn and committed once for all;
-    # the block returns when the run row is durable, before anything starts.
+    stored = engine.stored_args(inv)
+    claimed = delivery is not None and delivery.claimed
+
+    def write(conn: Any) -> tuple[int | None, str]:
+        """The run row and its audit rows (or the lock refusal's rows). On PostgreSQL this
+        runs on the writer thread (it touches nothing but ``conn``), and runs again alone
+        when its group is rolled back: each try starts from the delivery as it was."""
+        if delivery is not None:
+            delivery.claimed = claimed
+            delivery.claim(conn)  # first: a repeat writes nothing (raises Duplicate)
+        holder = take_lock(conn, lock_key, actor) if lock_key else None
+        if holder is not None and lock_key:
+            refused = steps.lock_refusal(lock_key, holder)
+            engine.audit.append_many(
+                conn,
+                [
+                    received_record,
+                    AuditRecord(
+                        action="lock.refused",
+                        summary=refused,
+                        detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id},
+                        **base,
+                    ),
+                ],
+            )
+            return None, refused
+        run_id = run_store.insert_run(
+            conn,
+            inv,
+            state,
+            lock_key=lock_key,
+            timeout=inv.command.timeout,
+            stored_args=stored,
+            started=reserved,
+            shown_text=shown_text,
+        )
+        if lock_key:
+            run_store.set_lock_run(conn, lock_key, run_id)
+        engine.audit.append_many(
+            conn,
+            [
+                dataclasses.replace(received_record, run_id=run_id),
+                *(dataclasses.replace(row, run_id=run_id) for row in trail),
+                AuditRecord(
+                    action="decision",
+                    run_id=run_id,
+                    summary=f"allowed: {decision.reason}",
+                    detail={"allowed": True, "rules": list(decision.rule_ids)},
+                    **base,
+                ),
+                AuditRecord(
+                    action="run.started" if reserved else f"run.{state.value}",
+                    run_id=run_id,
+                    summary=f"run #{run_id} {'started' if reserved else state.value}",
+                    detail={"args": stored, "lock": lock_key},
+                    **base,
+                ),
+            ],
+        )
+        return run_id, ""
+
+    # Shared with other commands' writes (committed once for all); returns when the run
+    # row is durable, before anything starts.
     try:
-        async with engine.db.write() as conn:
-            if delivery is not None:
-                delivery.claim(conn)  # first: a repeat writes nothing (raises Duplicate)
-            holder = take_lock(conn, lock_key, actor) if lock_key else None
-            if holder is not None and lock_key:
-                refusal = steps.lock_refusal(lock_key, holder)
-                engine.audit.append_many(
-                    conn,
-                    [
-                        received_record,
-                        AuditRecord(
-                            action="lock.refused",
-                            summary=refusal,
-                            detail={"lock": lock_key, "holder": holder.holder, "run_id": holder.run_id},
-                            **base,
-                        ),
-                    ],
-                )
-            else:
-                stored = engine.stored_args(inv)
-                run_id = run_store.insert_run(
-                    conn,
-                    inv,
-                    state,
-                    lock_key=lock_key,
-                    timeout=inv.command.timeout,
-                    stored_args=stored,
-                    started=reserved,
-                    shown_text=engine._clean(inv.shown_text()),
-                )
-                if lock_key:
-                    run_store.set_lock_run(conn, lock_key, run_id)
-                engine.audit.append_many(
-                    conn,
-                    [
-                        dataclasses.replace(received_record, run_id=run_id),
-                        *(dataclasses.replace(row, run_id=run_id) for row in trail),
-                        AuditRecord(
-                            action="decision",
-                            run_id=run_id,
-                            summary=f"allowed: {decision.reason}",
-                            detail={"allowed": True, "rules": list(decision.rule_ids)},
-                            **base,
-                        ),
-                        AuditRecord(
-                            action="run.started" if reserved else f"run.{state.value}",
-                            run_id=run_id,
-                            summary=f"run #{run_id} {'started' if reserved else state.value}",
-                            detail={"args": stored, "lock": lock_key},
-                            **base,
-                        ),
-                    ],
-                )
+        run_id, refusal = await engine.db.run_write(write)
     except BaseException:
         if reserved:  # the run was not written: give its slot back
             engine.runs.unreserve()
@@ -149,7 +156,7 @@ async def submit(
         metrics.COMMANDS.labels(inv.command.name, "locked").inc()
         await engine.reply(place, Message.plain(refusal, "warning"))
         return None
-    if initial == RunState.QUEUED:
+    if initial == RunState.QUEUED and run_id is not None:
         if engine.defer is not None and await engine.defer(run_id, inv):
             return run_id  # a worker of any replica claims and runs it
         start_run(engine, run_id, inv, reserved=reserved)

@@ -159,16 +159,17 @@ class RunService:
             if not holding:
                 await self._slots.acquire()
                 holding = True
-                async with self.db.write() as conn:  # durable before the runner starts
-                    lifecycle.move(
-                        conn,
-                        run_id,
-                        current,
-                        RunState.RUNNING,
+                await self.db.run_write(  # durable before the runner starts
+                    functools.partial(
+                        lifecycle.move,
+                        run_id=run_id,
+                        current=current,
+                        to=RunState.RUNNING,
                         audit=self.audit,
                         record=_record("run.started", ctx.user, run_id, f"run #{run_id} started", None, audit_fields),
                         started_at=run_store.utcnow(),
                     )
+                )
                 current = RunState.RUNNING
             try:
                 live.started = time.monotonic()
@@ -283,12 +284,12 @@ class RunService:
         if outcome.redactions:
             detail["redactions"] = outcome.redactions
         record = _record("run.finished", live.user, outcome.run_id, summary, detail, audit_fields)
-        async with self.db.write() as conn:  # shared with other writes of this loop turn
-            lifecycle.move(
-                conn,
-                outcome.run_id,
-                current,
-                outcome.state,
+        await self.db.run_write(  # shared with other commands' writes
+            functools.partial(
+                lifecycle.move,
+                run_id=outcome.run_id,
+                current=current,
+                to=outcome.state,
                 audit=self.audit,
                 record=record,
                 lock_key=lock_key,
@@ -299,6 +300,7 @@ class RunService:
                 result=outcome.result,
                 error=outcome.error,
             )
+        )
 
     # -- controlling ------------------------------------------------------------------------
     def cancel(self, run_id: int, by: str) -> bool:

@@ -1,8 +1,9 @@
 """Opening the database: one SQLAlchemy engine, SQLite (WAL) or PostgreSQL, same code.
 
-Database calls are synchronous and short (one transaction per state change); they run on the
-event loop thread on purpose: an SQLite commit costs tens of microseconds, less than a hop
-to a worker thread would.
+Database calls are synchronous and short (one transaction per state change); on SQLite they
+run on the event loop thread on purpose: an SQLite commit costs tens of microseconds, less
+than a hop to a worker thread would. On PostgreSQL each statement is a round trip, so the
+per-command writes (``run_write``) go to a writer thread instead (store/writer.py).
 
 SQLite's WAL is copied back into the database file (checkpointed) by a thread of our own,
 not by whichever commit happens to cross 1000 WAL pages: that commit used to take 1–100 ms
@@ -17,7 +18,7 @@ import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy import exc as sa_exc
@@ -26,8 +27,10 @@ from sqlalchemy.pool import StaticPool
 
 from opsroom.store.checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
 from opsroom.store.tables import metadata
+from opsroom.store.writer import WriteThread, committed
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def normalize_url(url: str) -> str:
@@ -111,6 +114,7 @@ class Database:
         # reset-on-return would roll back a transaction left open across a loop turn, so
         # write() there commits at the end of its block, like begin().
         self._share_commits = True
+        self._thread_writes = WriteThread(engine) if engine.dialect.name == "postgresql" else None
         if engine.dialect.name == "sqlite":
             if engine.url.database in (None, "", ":memory:"):
                 self._share_commits = False
@@ -167,6 +171,18 @@ class Database:
         back (a savepoint) and leaves the others' alone. The block must not await: it runs
         inside the shared transaction."""
         return SharedWrite(self)
+
+    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+        """``fn(conn)`` in a write transaction, durable when this returns, as in ``write()``.
+
+        The per-command writes use it. SQLite runs ``fn`` in a ``write()`` block (on the
+        loop: a commit costs less than a hop to a thread); PostgreSQL on its writer thread,
+        grouped with the other writes queued meanwhile (store/writer.py), so its round trips
+        never block the event loop. ``fn`` writes only through ``conn``."""
+        if self._thread_writes is not None:
+            return await self._thread_writes.run(fn)
+        async with self.write() as conn:
+            return fn(conn)
 
     def _take_writer(self) -> Connection:
         """The kept write connection; the caller holds ``_writer_free``."""
@@ -262,6 +278,8 @@ class Database:
             self._flush(group)
         if self.checkpointer is not None:
             self.checkpointer.stop()
+        if self._thread_writes is not None:
+            self._thread_writes.stop()
         if self._writer_free.acquire(blocking=False):  # (not while a transaction uses it)
             try:
                 if self._writer is not None:
@@ -337,29 +355,7 @@ class SharedWrite:
             driver_execute(group.conn, "RELEASE opsroom_shared", ())
         elif sp is not None:
             sp.commit()
-        await _committed(group.done)
-
-
-async def _committed(done: asyncio.Future[None]) -> None:
-    """Wait for a shared commit. A cancellation meanwhile is held back until the commit is
-    done and then passed on, as if the commit had been synchronous: the caller never stops
-    between its rows being written and knowing that they are."""
-    cancelled = False
-    try:
-        while True:
-            try:
-                await asyncio.shield(done)
-                return
-            except asyncio.CancelledError:
-                cancelled = True
-                if done.done():  # committed (or failed) just as the cancellation came
-                    done.result()
-                    return
-    finally:
-        if cancelled:
-            task = asyncio.current_task()
-            if task is not None:
-                task.cancel()
+        await committed(group.done)
 
 
 # -- the hot path's statements ---------------------------------------------------------------
