@@ -78,10 +78,15 @@ class Person:
         assert isinstance(resp, RoomSendResponse), resp
         return str(resp.event_id)
 
-    async def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 90.0) -> dict[str, Any]:
+    async def wait_for(
+        self, match: Callable[[dict[str, Any]], bool], *, room_id: str, timeout: float = 90.0
+    ) -> dict[str, Any]:
+        """The first event in ``room_id`` that ``match`` accepts. The room is required: a
+        person's first sync brings back the rooms of earlier tests too (the same users on the
+        same Synapse), whose old events would otherwise match."""
         deadline = time.monotonic() + timeout
         while True:
-            found = next((e for e in self.events if match(e)), None)
+            found = next((e for e in self.events if e["room_id"] == room_id and match(e)), None)
             if found is not None:
                 return found
             assert time.monotonic() < deadline, f"{self.user_id} never saw the event; saw {self.events[-5:]}"

@@ -78,7 +78,7 @@ class Room:
                 )
             )
 
-        return await self.people[person].wait_for(match)
+        return await self.people[person].wait_for(match, room_id=self.room_id)
 
 
 def start_system(
@@ -125,7 +125,8 @@ async def matrix_room(
                 e.get("type") == "m.room.member"
                 and e.get("state_key") == BOT
                 and e["content"].get("membership") == "join"
-            )
+            ),
+            room_id=room_id,
         )
         yield Room(system, adapter, people, room_id)
     finally:
@@ -219,16 +220,21 @@ async def test_a_command_in_an_encrypted_room_is_answered_encrypted(
                     e.get("type") == "m.room.member"
                     and e.get("state_key") == mallory.user_id
                     and e["content"].get("membership") == "join"
-                )
+                ),
+                room_id=room.room_id,
             )
             await room.people["alice"].say(room.room_id, "!deploy api-gateway staging")
             done = await room.bot_says("succeeded")
             assert done["decrypted"], "the bot's answer travelled encrypted"
             assert room.runs()[0].user == "alice"
             # trust: directory — mallory's device got no room key: she sees only ciphertext
-            seen = await mallory.wait_for(lambda e: e.get("sender") == BOT and e.get("type") == "m.room.encrypted")
+            seen = await mallory.wait_for(
+                lambda e: e.get("sender") == BOT and e.get("type") == "m.room.encrypted", room_id=room.room_id
+            )
             assert "ciphertext" in seen["content"]
-            assert not [e for e in mallory.events if e.get("sender") == BOT and e["decrypted"]]
+            assert not [
+                e for e in mallory.events if e["room_id"] == room.room_id and e.get("sender") == BOT and e["decrypted"]
+            ]
         finally:
             await mallory.stop()
 
@@ -304,10 +310,11 @@ async def test_the_bot_joins_its_configured_room_and_a_typed_approval_works(
                 e.get("type") == "m.room.member"
                 and e.get("state_key") == BOT
                 and e["content"].get("membership") == "join"
-            )
+            ),
+            room_id=room_id,
         )
         await alice.say(room_id, "!deploy payments production")
-        await alice.wait_for(lambda e: e.get("sender") == BOT and "needs approval" in body_of(e))
+        await alice.wait_for(lambda e: e.get("sender") == BOT and "needs approval" in body_of(e), room_id=room_id)
         await carol.say(room_id, "!approve 1")
 
         def succeeded() -> bool:
