@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
@@ -22,6 +22,8 @@ from opsroom.alerts.grouping import group_key, group_labels
 from opsroom.alerts.model import Alert, severity_rank
 from opsroom.alerts.routing import Route
 from opsroom.alerts.tables import alert_events, alert_groups, alerts
+from opsroom.policy import redaction
+from opsroom.policy.redaction import Redactor
 from opsroom.store.db import DriverStatement, driver_execute
 
 _INSERT_ALERT = DriverStatement(insert(alerts))
@@ -95,8 +97,52 @@ def store_batches(
     """Store payloads one after the other in one transaction (one commit for all: intake's
     ``IntakeQueue`` hands over the payloads that arrived while the last commit ran). Each is
     stored exactly as on its own; the next sees what the one before wrote."""
+    redactor = redaction.current()
     with ctx.db.begin() as conn:
-        return [_store(ctx, conn, source, batch, now) for source, batch, now in payloads]
+        return [_store(ctx, conn, source, redacted(batch, redactor), now) for source, batch, now in payloads]
+
+
+def redacted(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
+    """The alerts as they may be stored and shown: a secret in a label, an annotation or a
+    URL (a token in a probe URL, a password in an error text) is masked like every other text
+    opsroom keeps. The fingerprint is the sender's (or made from the raw labels), so dedup
+    is unchanged. Most values are clean and recur: the redactor answers those from its cache."""
+    out: list[Alert] | None = None
+    for i, alert in enumerate(batch):
+        labels = _redacted_map(alert.labels, redactor)
+        annotations = _redacted_map(alert.annotations, redactor)
+        generator_url, n1 = redactor.redact(alert.generator_url)
+        external_url, n2 = redactor.redact(alert.external_url)
+        if labels is None and annotations is None and not (n1 or n2):
+            if out is not None:
+                out.append(alert)
+            continue
+        if out is None:
+            out = list(batch[:i])
+        out.append(
+            replace(
+                alert,
+                labels=alert.labels if labels is None else labels,
+                annotations=alert.annotations if annotations is None else annotations,
+                generator_url=generator_url,
+                external_url=external_url,
+            )
+        )
+    return batch if out is None else out
+
+
+def _redacted_map(mapping: Mapping[str, str], redactor: Redactor) -> dict[str, str] | None:
+    """``mapping`` with secrets masked in its keys and values, or None when it has none."""
+    changed: dict[str, str] | None = None
+    for key, value in mapping.items():
+        clean_key, n_key = redactor.redact(key)
+        clean_value, n_value = redactor.redact(value)
+        if n_key or n_value:
+            if changed is None:
+                changed = dict(mapping)
+            del changed[key]
+            changed[clean_key] = clean_value
+    return changed
 
 
 def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Alert], now: dt.datetime) -> IngestResult:
