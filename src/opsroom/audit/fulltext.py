@@ -28,43 +28,38 @@ _INDEX_NEWER = (
     "INSERT INTO audit_fts(rowid, summary, command, detail) "
     "SELECT id, summary, command, detail FROM audit_log WHERE id > ? ORDER BY id"
 )
-# Per engine, held weakly: an id() could be reused by a later engine of another database.
-_present: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+# Per engine and question, held weakly: an id() could be reused by a later engine of another database.
+_present: weakref.WeakKeyDictionary[Engine, dict[str, bool]] = weakref.WeakKeyDictionary()
+
+_HAS_FTS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_fts'"
+_HAS_SEARCH_TEXT = (
+    "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
+    "AND table_name = 'audit_log' AND column_name = 'search_text'"
+)
+
+
+def _has(db: Database, dialect: str, probe: str) -> bool:
+    """Whether ``probe`` finds a row, asked once per engine (a schema only changes by migrating,
+    which a running server does not do); False on another dialect."""
+    answers = _present.setdefault(db.engine, {})
+    known = answers.get(probe)
+    if known is None:
+        known = False
+        if db.engine.dialect.name == dialect:
+            with db.read() as conn:
+                known = conn.exec_driver_sql(probe).first() is not None
+        answers[probe] = known
+    return known
 
 
 def available(db: Database) -> bool:
     """Whether this database has the FTS table (SQLite, migrated to 0006_audit_search)."""
-    key = db.engine
-    known = _present.get(key)
-    if known is None:
-        known = False
-        if db.engine.dialect.name == "sqlite":
-            with db.read() as conn:
-                found = conn.exec_driver_sql(
-                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_fts'"
-                ).first()
-            known = found is not None
-        _present[key] = known
-    return known
-
-
-_has_search_text: weakref.WeakKeyDictionary[Engine, bool] = weakref.WeakKeyDictionary()
+    return _has(db, "sqlite", _HAS_FTS)
 
 
 def search_text(db: Database) -> bool:
     """Whether this PostgreSQL database has ``audit_log.search_text`` (0009_audit_search_text)."""
-    key = db.engine
-    known = _has_search_text.get(key)
-    if known is None:
-        found = None
-        if db.engine.dialect.name == "postgresql":
-            with db.read() as conn:
-                found = conn.exec_driver_sql(
-                    "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema() "
-                    "AND table_name = 'audit_log' AND column_name = 'search_text'"
-                ).first()
-        known = _has_search_text[key] = found is not None
-    return known
+    return _has(db, "postgresql", _HAS_SEARCH_TEXT)
 
 
 def indexed_upto(db: Database) -> int:
