@@ -91,6 +91,9 @@ async def test_break_glass_overrides_a_missing_approval_loudly(demo: Any) -> Non
     [entry] = system.audit.search("action:break-glass")
     assert entry.run_id == run.id and "approval" in entry.summary
     assert war_room(chat)
+    cards = [t for t in chat.texts() if "BREAK-GLASS by alice" in t]
+    # where it happened, in people's words ("#ops on Slack"), not "<platform id> #ops"
+    assert cards and all("where: #ops on Test" in t for t in cards)
 
 
 async def test_configured_freeze_names_itself_and_its_end(

@@ -26,6 +26,15 @@ class Place:
             return "dm"
         return self.channel_name or self.channel
 
+    @property
+    def spoken(self) -> str:
+        """Where, in the words people use: ``#ops`` in the built-in web chat, ``#ops on Slack``
+        elsewhere, ``a direct message`` for a DM — never a platform's channel id."""
+        if self.is_direct:
+            return "a direct message" if self.platform == "web" else f"a direct message on {self.platform.capitalize()}"
+        where = self.channel_name or "a channel"
+        return where if self.platform == "web" else f"{where} on {self.platform.capitalize()}"
+
     def in_thread(self, thread: str | None) -> Place:
         return Place(self.platform, self.channel, thread, self.is_direct, self.channel_name)
 

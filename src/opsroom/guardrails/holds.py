@@ -148,7 +148,7 @@ class Guardrails(HoldVotes):
             f"BREAK-GLASS: run #{run_id} by {inv.principal.name}",
             (
                 Section(summary),
-                Fields((("overrides", bypass_text), ("where", f"{inv.place.platform} {inv.place.name}"))),
+                Fields((("overrides", bypass_text), ("where", inv.place.spoken))),
                 Context("every break-glass use is in the audit: `audit break-glass`"),
             ),
             tone="warning",
