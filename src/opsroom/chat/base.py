@@ -134,10 +134,6 @@ class ChatHub:
             return ref
         return await adapter.send(ref.thread_place if adapter.capabilities.threads else ref.place, message)
 
-    def can_create_channels(self, platform: str) -> bool:
-        adapter = self.get(platform)
-        return adapter.capabilities.create_channel and isinstance(adapter, ChannelCreator)
-
     async def create_channel(
         self, platform: str, name: str, *, members: Sequence[str], topic: str, created_by: str
     ) -> Place | None:

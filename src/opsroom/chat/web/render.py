@@ -10,7 +10,7 @@ The Markdown subset is the one every platform shows: ``*bold*``, ``_italic_``,
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 
 from markupsafe import Markup, escape
 
@@ -121,8 +121,3 @@ def _button(button: object, message_id: int) -> str:
 def user_text_html(text: str, is_user: Callable[[str], bool] = lambda _name: False) -> Markup:
     """What a person typed: the same subset, escaped first."""
     return markdown(text, is_user)
-
-
-def names_checker(names: Iterable[str]) -> Callable[[str], bool]:
-    known = frozenset(names)
-    return known.__contains__
