@@ -37,11 +37,10 @@ from opsroom.core import (
     RunState,
 )
 from opsroom.directory import Directory
-from opsroom.engine import buttons, hooks, recovery, steps, submission
+from opsroom.engine import buttons, hooks, interrupted, recovery, steps, submission
 from opsroom.engine.delivery import Delivery, Duplicate
 from opsroom.engine.pipeline import Pipeline, Services, StepContext, Stop
 from opsroom.engine.steps import CORE_STEPS
-from opsroom.runs import interrupted
 from opsroom.runs import store as run_store
 from opsroom.runs.registry import ActionFactory
 from opsroom.runs.service import RunOutcome, RunService

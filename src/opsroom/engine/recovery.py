@@ -9,7 +9,8 @@ import structlog
 
 from opsroom.audit import AuditRecord
 from opsroom.core import Place, RunState
-from opsroom.runs import interrupted, lifecycle, orphans
+from opsroom.engine import interrupted
+from opsroom.runs import lifecycle, orphans
 from opsroom.runs import store as run_store
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ TRANSITIONS: Mapping[RunState, frozenset[RunState]] = {
     S.QUEUED: frozenset({S.RUNNING}) | TERMINAL_STATES,
     S.RUNNING: frozenset({S.SUCCEEDED, S.FAILED, S.TIMED_OUT}) | _ENDINGS,
     **{state: frozenset() for state in TERMINAL_STATES},
-    # Someone looked at a run cut off by a restart and says it failed (runs/interrupted.py).
+    # Someone looked at a run cut off by a restart and says it failed (engine/interrupted.py).
     S.INTERRUPTED: frozenset({S.FAILED}),
 }
 
