@@ -57,6 +57,7 @@ from opsroom.errors import InternalError
 from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor
 from opsroom.store import Database
+from opsroom.store import pgwrite
 from opsroom.store.db import driver_executemany
 from opsroom.store.tables import audit_log
 
@@ -136,7 +137,11 @@ def _pg_insert_sql(n: int) -> str:
 
 
 _TAIL = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
-_PG_LOCK = select(func.pg_advisory_xact_lock(PG_LOCK_KEY))
+# Two statements in one simple-protocol query: each takes its own snapshot (READ COMMITTED).
+_PG_LOCK_TAIL = (
+    f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY});\n"
+    "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
+)
 
 
 class AuditChainError(InternalError, RuntimeError):
@@ -226,13 +231,16 @@ class AuditLog:
         if txn is not None and state is not None and state[0] is txn:
             tail: tuple[int, str] = (state[1], state[2])
         else:
-            conn.execute(_PG_LOCK)  # waits for any other appender's transaction to end
+            # The lock waits for any other appender's transaction to end; the tail is read by
+            # a second statement of the same trip, so with a snapshot taken after the lock.
+            found = pgwrite.fetch(conn, _PG_LOCK_TAIL)
             txn = conn.get_transaction()
-            tail = _read_tail(conn)
+            tail = (0, ZERO_HASH) if not found else (int(found[0][0]), found[0][1])
         params, new_tail = _link(rows, tail, sqlite=False)
-        # One multi-row INSERT: one round trip. (psycopg's executemany pipelines the rows,
-        # and its wait in pipeline mode polled the socket: ~1 ms of CPU per command.)
-        conn.exec_driver_sql(_pg_insert_sql(len(params)), tuple(v for p in params for v in p))
+        # One multi-row INSERT, held back on the writer thread to share a round trip.
+        # (psycopg's executemany pipelines the rows, and its wait in pipeline mode polled the
+        # socket: ~1 ms of CPU per command.)
+        pgwrite.later(conn, _pg_insert_sql(len(params)), tuple(v for p in params for v in p))
         conn.info[_PG_STATE] = (txn, *new_tail)
         return [p[0] for p in params]
 

@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from opsroom.cluster.identity import REPLICA_ID
 from opsroom.core import Invocation, RunState
+from opsroom.store import pgwrite
 from opsroom.store.db import DriverStatement
 from opsroom.store.tables import locks, runs
 from opsroom.store.types import as_utc as as_utc  # re-exported: callers use run_store.as_utc
@@ -80,8 +81,8 @@ def _row(r: Any) -> RunRow:
 
 _INSERT_RUN = insert(runs)
 _BY_ID = runs.c.id == bindparam("run_id")
-# Every command writes its run row twice (created, finished): on SQLite these go to the
-# driver as SQL compiled once (see DriverStatement); PostgreSQL uses conn.execute.
+# Every command writes its run row twice (created, finished): these go to the driver as SQL
+# compiled once (see DriverStatement); on PostgreSQL through store/pgwrite.py.
 _SQLITE_INSERT_RUN = DriverStatement(_INSERT_RUN)
 
 
@@ -124,8 +125,7 @@ def insert_run(
     }
     if conn.dialect.name == "sqlite":
         return int(_SQLITE_INSERT_RUN.execute(conn, values).lastrowid)
-    result = conn.execute(_INSERT_RUN, values)
-    return int(result.inserted_primary_key[0])  # type: ignore[index]
+    return int(pgwrite.fetch(conn, *_SQLITE_INSERT_RUN.bound(conn, values))[0][0])  # RETURNING runs.id
 
 
 _UPDATE_RUN = update(runs).where(_BY_ID)
@@ -139,8 +139,8 @@ def set_state(conn: Connection, run_id: int, state: RunState, **values: Any) -> 
 def set_values(conn: Connection, run_id: int, **values: Any) -> None:
     if conn.dialect.name == "sqlite":
         _SQLITE_UPDATE_RUN.execute(conn, {**values, "run_id": run_id})
-    else:
-        conn.execute(_UPDATE_RUN, {"run_id": run_id, **values})
+    else:  # held back to share a round trip on the writer thread (store/pgwrite.py)
+        pgwrite.later(conn, *_SQLITE_UPDATE_RUN.bound(conn, {**values, "run_id": run_id}))
 
 
 def get_run(conn: Connection, run_id: int) -> RunRow | None:
@@ -208,7 +208,7 @@ def release_lock(conn: Connection, key: str, run_id: int | None = None) -> None:
         if conn.dialect.name == "sqlite":
             _SQLITE_RELEASE_RUN_LOCK.execute(conn, values)
         else:
-            conn.execute(_RELEASE_RUN_LOCK, values)
+            pgwrite.later(conn, *_SQLITE_RELEASE_RUN_LOCK.bound(conn, values))
 
 
 def list_locks(conn: Connection) -> list[LockHolder]:

@@ -387,7 +387,7 @@ class DriverStatement:
     ``execute(conn, values)`` puts the values in placeholder order with SQLAlchemy's own
     bind processors applied (JSON text, DateTime text, booleans), so what is stored is
     exactly what ``conn.execute(statement, values)`` stores, and runs it on the driver.
-    Only for SQLite: PostgreSQL keeps ``conn.execute`` (the round trip dominates there)."""
+    On PostgreSQL callers take ``bound`` and send it through store/pgwrite.py."""
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
@@ -397,7 +397,10 @@ class DriverStatement:
         found = self._compiled.get(keys)
         if found is None:
             dialect = conn.dialect
-            compiled = self.statement.compile(dialect=dialect, column_keys=list(keys))
+            # psycopg's SQLAlchemy dialect names its parameters (%(name)s); the driver takes
+            # positional %s just as well, and positions are what the values come in.
+            target = _positional(dialect) if dialect.name == "postgresql" else dialect
+            compiled = self.statement.compile(dialect=target, column_keys=list(keys))
             names = tuple(compiled.positiontup or ())
             missing = [n for n in names if n not in keys]
             if missing:  # a column default SQLAlchemy would fill in: not supported here
@@ -406,10 +409,24 @@ class DriverStatement:
             found = self._compiled[keys] = (str(compiled), names, procs)
         return found
 
-    def execute(self, conn: Connection, values: dict[str, Any]) -> Any:
+    def bound(self, conn: Connection, values: dict[str, Any]) -> tuple[str, list[Any]]:
+        """The driver SQL and its parameters in placeholder order (processors applied)."""
         sql, names, procs = self.compiled(conn, tuple(values))
-        row = [values[n] if p is None else p(values[n]) for n, p in zip(names, procs, strict=True)]
-        return driver_execute(conn, sql, row)
+        return sql, [values[n] if p is None else p(values[n]) for n, p in zip(names, procs, strict=True)]
+
+    def execute(self, conn: Connection, values: dict[str, Any]) -> Any:
+        return driver_execute(conn, *self.bound(conn, values))
+
+
+_POSITIONAL: dict[int, Any] = {}
+
+
+def _positional(dialect: Any) -> Any:
+    """A copy of a PostgreSQL dialect that compiles to positional ``%s`` placeholders."""
+    found = _POSITIONAL.get(id(dialect))
+    if found is None:
+        found = _POSITIONAL[id(dialect)] = type(dialect)(paramstyle="format")
+    return found
 
 
 def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> Any:

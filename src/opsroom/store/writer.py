@@ -12,6 +12,9 @@ functions ``fn(conn) -> result`` and runs them on one thread with one kept conne
   rolled back and each of its functions runs again alone, in its own transaction: the one
   that fails gets its error, the others commit. A function must therefore only write
   through ``conn`` (rows; the audit log's per-transaction tail is forgotten on rollback).
+- Statements whose results nobody reads (the run's UPDATE, audit INSERTs) are held back
+  and sent with the next statement that needs an answer or with the COMMIT
+  (store/pgwrite.py): ≈ 1.5 round trips a command instead of ≈ 5.
 - A caller's ``await`` returns only after the COMMIT of its function's transaction, so what
   it wrote is durable when it goes on — the same promise as ``Database.begin()``.
 
@@ -27,6 +30,9 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine
+
+from opsroom.store import pgwrite
+from opsroom.store.pgwrite import HeldBackWriteError
 
 log = logging.getLogger(__name__)
 
@@ -88,14 +94,14 @@ class WriteThread:
 
     def _write(self, group: list[_Item]) -> None:
         try:
-            results = self._transaction([item[0] for item in group])
+            results = self._transaction([item[0] for item in group], hold=True)
         except Exception as err:
-            if len(group) == 1:
+            if len(group) == 1 and not isinstance(err, HeldBackWriteError):
                 _settle(group[0], None, err)
                 return
             for item in group:  # find the one that fails; the others commit on their own
-                try:
-                    result = self._transaction([item[0]])[0]
+                try:  # nothing held back: each statement's error comes from that statement
+                    result = self._transaction([item[0]], hold=False)[0]
                 except Exception as alone:
                     _settle(item, None, alone)
                 else:
@@ -104,13 +110,21 @@ class WriteThread:
         for item, result in zip(group, results, strict=True):
             _settle(item, result, None)
 
-    def _transaction(self, fns: list[Callable[[Connection], Any]]) -> list[Any]:
+    def _transaction(self, fns: list[Callable[[Connection], Any]], *, hold: bool) -> list[Any]:
         conn = self._conn
         if conn is None or conn.closed or conn.invalidated:
             conn = self._conn = self.engine.connect()
         try:
             with conn.begin():
-                return [fn(conn) for fn in fns]
+                if not hold:
+                    return [fn(conn) for fn in fns]
+                pgwrite.hold(conn)  # statements whose results nobody reads share trips
+                try:
+                    results = [fn(conn) for fn in fns]
+                    pgwrite.commit(conn)  # what is held back, then COMMIT: one trip
+                finally:
+                    pgwrite.release(conn)
+                return results
         except BaseException:
             if conn.invalidated:  # the connection broke: a fresh one for the next try
                 self._close()
