@@ -56,8 +56,7 @@ from opsroom.audit.visibility import AuditScope
 from opsroom.errors import InternalError
 from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor
-from opsroom.store import Database
-from opsroom.store import pgwrite
+from opsroom.store import Database, pgwrite
 from opsroom.store.db import driver_executemany
 from opsroom.store.tables import audit_log
 
@@ -137,11 +136,11 @@ def _pg_insert_sql(n: int) -> str:
 
 
 _TAIL = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
-# Two statements in one simple-protocol query: each takes its own snapshot (READ COMMITTED).
-_PG_LOCK_TAIL = (
-    f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY});\n"
-    "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
-)
+# Sent as two statements of one simple-protocol query: each takes its own snapshot (READ
+# COMMITTED), so the tail is read after the lock is held.
+_PG_LOCK = f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})"
+_PG_TAIL = "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
+_TAIL_KEY = "opsroom.audit.tail"
 
 
 class AuditChainError(InternalError, RuntimeError):
@@ -167,6 +166,8 @@ class AuditLog:
             for name in ("rollback", "rollback_savepoint"):
                 if not event.contains(db.engine, name, _forget_tail):
                     event.listen(db.engine, name, _forget_tail)
+            # Nearly every writer group appends: its first trip takes the lock and reads the tail.
+            db.first_in_each_group(_TAIL_KEY, [(_PG_LOCK, (), None), (_PG_TAIL, (), _TAIL_KEY)])
 
     # -- writing -------------------------------------------------------------------------
 
@@ -233,7 +234,10 @@ class AuditLog:
         else:
             # The lock waits for any other appender's transaction to end; the tail is read by
             # a second statement of the same trip, so with a snapshot taken after the lock.
-            found = pgwrite.fetch(conn, _PG_LOCK_TAIL)
+            # A writer group asked both in its first trip (see __init__): its answer, once.
+            found = pgwrite.answer(conn, _TAIL_KEY)
+            if found is None:
+                found = pgwrite.fetch(conn, _PG_TAIL, first=(_PG_LOCK,))
             txn = conn.get_transaction()
             tail = (0, ZERO_HASH) if not found else (int(found[0][0]), found[0][1])
         params, new_tail = _link(rows, tail, sqlite=False)

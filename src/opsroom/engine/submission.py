@@ -145,7 +145,7 @@ async def submit(
     # Shared with other commands' writes (committed once for all); returns when the run
     # row is durable, before anything starts.
     try:
-        run_id, refusal = await engine.db.run_write(write)
+        run_id, refusal = await engine.db.run_write(write, new_runs=1)
     except BaseException:
         if reserved:  # the run was not written: give its slot back
             engine.runs.unreserve()

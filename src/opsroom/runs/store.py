@@ -125,7 +125,11 @@ def insert_run(
     }
     if conn.dialect.name == "sqlite":
         return int(_SQLITE_INSERT_RUN.execute(conn, values).lastrowid)
-    return int(pgwrite.fetch(conn, *_SQLITE_INSERT_RUN.bound(conn, values))[0][0])  # RETURNING runs.id
+    run_id = pgwrite.take_one(conn, pgwrite.RUN_IDS)  # drawn ahead by the writer group
+    if run_id is None:
+        return int(pgwrite.fetch(conn, *_SQLITE_INSERT_RUN.bound(conn, values))[0][0])  # RETURNING runs.id
+    pgwrite.later(conn, *_SQLITE_INSERT_RUN.bound(conn, {"id": run_id, **values}))
+    return int(run_id)
 
 
 _UPDATE_RUN = update(runs).where(_BY_ID)

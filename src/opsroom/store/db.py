@@ -172,17 +172,24 @@ class Database:
         inside the shared transaction."""
         return SharedWrite(self)
 
-    async def run_write(self, fn: Callable[[Connection], T]) -> T:
+    async def run_write(self, fn: Callable[[Connection], T], *, new_runs: int = 0) -> T:
         """``fn(conn)`` in a write transaction, durable when this returns, as in ``write()``.
 
         The per-command writes use it. SQLite runs ``fn`` in a ``write()`` block (on the
         loop: a commit costs less than a hop to a thread); PostgreSQL on its writer thread,
         grouped with the other writes queued meanwhile (store/writer.py), so its round trips
-        never block the event loop. ``fn`` writes only through ``conn``."""
+        never block the event loop. ``fn`` writes only through ``conn``. ``new_runs``: how
+        many run rows ``fn`` inserts (PostgreSQL draws their ids ahead, with the group)."""
         if self._thread_writes is not None:
-            return await self._thread_writes.run(fn)
+            return await self._thread_writes.run(fn, new_runs)
         async with self.write() as conn:
             return fn(conn)
+
+    def first_in_each_group(self, key: str, statements: list[tuple[str, Sequence[Any], str | None]]) -> None:
+        """PostgreSQL: statements (no parameters) each writer group starts with, sent in its
+        first trip; ``pgwrite.answer(conn, k)`` gives the rows of the one named ``k``."""
+        if self._thread_writes is not None:
+            self._thread_writes.first[key] = statements
 
     def _take_writer(self) -> Connection:
         """The kept write connection; the caller holds ``_writer_free``."""
@@ -391,12 +398,12 @@ class DriverStatement:
 
     def __init__(self, statement: Any) -> None:
         self.statement = statement
-        self._compiled: dict[tuple[str, ...], _Compiled] = {}
+        self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}  # by dialect and keys
 
     def compiled(self, conn: Connection, keys: tuple[str, ...]) -> _Compiled:
-        found = self._compiled.get(keys)
+        dialect = conn.dialect
+        found = self._compiled.get((dialect.name, keys))
         if found is None:
-            dialect = conn.dialect
             # psycopg's SQLAlchemy dialect names its parameters (%(name)s); the driver takes
             # positional %s just as well, and positions are what the values come in.
             target = _positional(dialect) if dialect.name == "postgresql" else dialect
@@ -406,7 +413,7 @@ class DriverStatement:
             if missing:  # a column default SQLAlchemy would fill in: not supported here
                 raise AssertionError(f"no value given for {missing} in {compiled}")
             procs = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
-            found = self._compiled[keys] = (str(compiled), names, procs)
+            found = self._compiled[dialect.name, keys] = (str(compiled), names, procs)
         return found
 
     def bound(self, conn: Connection, values: dict[str, Any]) -> tuple[str, list[Any]]:

@@ -30,77 +30,142 @@ import psycopg
 from sqlalchemy import Connection, event
 from sqlalchemy import exc as sa_exc
 
-_HELD = "opsroom.pg.held"  # conn.info: [(sql, params)] not sent yet, for this group
+from opsroom.errors import InternalError
+
+_HELD = "opsroom.pg.held"  # conn.info: this group's _Held
+RUN_IDS = "opsroom.runs.ids"  # the answer holding the run ids a writer group drew ahead
+
+Statement = tuple[str, Sequence[Any], "str | None"]  # driver SQL, parameters, answer key
 
 
-class HeldBackWriteError(RuntimeError):
+class HeldBackWriteError(InternalError, RuntimeError):
     """A held-back statement failed; the writer retries each function alone."""
 
 
-def hold(conn: Connection) -> None:
-    """From now until ``release``, ``later`` statements on ``conn`` wait for a trip."""
+class _Held:
+    """What a writer group has not sent yet, and the answers it kept."""
+
+    __slots__ = ("statements", "answers", "begun", "asked")
+
+    def __init__(self, first: Sequence[Statement]) -> None:
+        # The connection is in autocommit while held: the group's BEGIN travels in its
+        # first trip instead of a trip of its own (psycopg would send it alone).
+        self.statements: list[Statement] = [("BEGIN", (), None), *first]
+        self.answers: dict[str, list[tuple[Any, ...]]] = {}
+        self.begun = False
+        self.asked = len(self.statements)  # BEGIN and the questions: nothing to send alone
+
+
+def hold(conn: Connection, first: Sequence[Statement] = ()) -> None:
+    """From now until ``release``, ``later`` statements on ``conn`` wait for a trip.
+    ``first``: statements every group starts with (the audit lock and tail), whose rows
+    ``answer`` gives back by their key."""
     if not event.contains(conn, "before_cursor_execute", _send_held):
         event.listen(conn, "before_cursor_execute", _send_held)
-    conn.info[_HELD] = []
+    _raw(conn).autocommit = True  # (BEGIN is ours to send: see _Held)
+    conn.info[_HELD] = _Held(first)
 
 
 def release(conn: Connection) -> None:
-    conn.info.pop(_HELD, None)
+    """After the group's commit or rollback: the connection as it was."""
+    if conn.info.pop(_HELD, None) is not None:
+        _raw(conn).autocommit = False
 
 
 def later(conn: Connection, sql: str, params: Sequence[Any]) -> None:
     """Run ``sql`` (driver SQL, ``%s`` placeholders) now, or with the next trip when held."""
-    held = conn.info.get(_HELD)
+    held: _Held | None = conn.info.get(_HELD)
     if held is None:
-        _run(conn, [(sql, params)], alone=True)
+        _run(conn, [(sql, params, None)], None)
     else:
-        held.append((sql, params))
+        held.statements.append((sql, params, None))
 
 
-def fetch(conn: Connection, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
-    """Run what is held back and then ``sql`` in one trip; ``sql``'s rows. ``sql`` may hold
-    several statements when ``params`` is empty: the rows are the last one's."""
-    held = conn.info.get(_HELD)
-    statements = [*held, (sql, params)] if held else [(sql, params)]
-    if held:
-        held.clear()
-    return _run(conn, statements, alone=not held)
+def fetch(
+    conn: Connection, sql: str, params: Sequence[Any] = (), *, first: Sequence[str] = ()
+) -> list[tuple[Any, ...]]:
+    """Run what is held back, then ``first`` (statements without parameters), then ``sql``,
+    in one trip; ``sql``'s rows."""
+    own: list[Statement] = [*((f, (), None) for f in first), (sql, params, None)]
+    held: _Held | None = conn.info.get(_HELD)
+    if held is None:
+        return _run(conn, own, None)
+    statements = held.statements + own
+    held.statements = []
+    held.begun = True
+    return _run(conn, statements, held)
+
+
+def answer(conn: Connection, key: str) -> list[tuple[Any, ...]] | None:
+    """The rows of the group's first statement named ``key`` (once; None when this
+    transaction did not ask it, or it was taken already)."""
+    held: _Held | None = conn.info.get(_HELD)
+    if held is None:
+        return None
+    if key not in held.answers and any(s[2] == key for s in held.statements):
+        _send_held(conn)
+    return held.answers.pop(key, None)
+
+
+def take_one(conn: Connection, key: str) -> Any:
+    """The first value of the next row of answer ``key`` (each once); None when none is left."""
+    held: _Held | None = conn.info.get(_HELD)
+    if held is None:
+        return None
+    if key not in held.answers and any(s[2] == key for s in held.statements):
+        _send_held(conn)
+    rows = held.answers.get(key)
+    return rows.pop(0)[0] if rows else None
 
 
 def commit(conn: Connection) -> None:
     """Send what is held back followed by COMMIT, in one trip (the writer group's end).
     psycopg then finds the transaction ended, and SQLAlchemy's commit sends nothing more."""
-    held = conn.info.get(_HELD)
-    if held:
-        statements = [*held, ("COMMIT", ())]
-        held.clear()
-        _run(conn, statements, alone=False)
+    held: _Held | None = conn.info.get(_HELD)
+    if held is None or (not held.begun and len(held.statements) <= held.asked):
+        return  # nothing was written
+    statements = [*held.statements, ("COMMIT", (), None)]
+    held.statements = []
+    held.begun = True
+    _run(conn, statements, held)
 
 
 def _send_held(conn: Connection, *_args: Any) -> None:
-    held = conn.info.get(_HELD)
-    if held:
-        statements = list(held)
-        held.clear()
-        _run(conn, statements, alone=False)
+    held: _Held | None = conn.info.get(_HELD)
+    if held is not None and held.statements:
+        statements = held.statements
+        held.statements = []
+        held.begun = True
+        _run(conn, statements, held)
 
 
-def _run(conn: Connection, statements: list[tuple[str, Sequence[Any]]], *, alone: bool) -> list[tuple[Any, ...]]:
-    raw: Any = conn.connection.driver_connection
+def _raw(conn: Connection) -> Any:
+    return conn.connection.driver_connection
+
+
+def _run(conn: Connection, statements: list[Statement], held: _Held | None) -> list[tuple[Any, ...]]:
+    """One trip; the last statement's rows. Without ``held`` the errors are the statement's
+    own (SQLAlchemy's DBAPIError); with it, ``HeldBackWriteError``."""
+    raw = _raw(conn)
     try:
         if len(statements) == 1:
-            sql, params = statements[0]
-            cur = raw.execute(sql, params or None)  # no parameters: several statements allowed
-        else:
-            cur = psycopg.ClientCursor(raw)
-            text = ";\n".join(cur.mogrify(sql, params or None) if params else sql for sql, params in statements)
-            cur.execute(text)
-        while cur.nextset():  # to the last statement's result
-            pass
-        return cur.fetchall() if cur.description is not None else []
+            sql, params, _ = statements[0]
+            cur = raw.execute(sql, params or None)
+            return cur.fetchall() if cur.description is not None else []
+        cur = psycopg.ClientCursor(raw)
+        cur.execute(";\n".join(cur.mogrify(sql, params) if params else sql for sql, params, _ in statements))
+        rows: list[tuple[Any, ...]] = []
+        for i, (_sql, _params, key) in enumerate(statements):
+            if i:
+                cur.nextset()
+            if key is not None or i == len(statements) - 1:
+                rows = cur.fetchall() if cur.description is not None else []
+                if key is not None and held is not None:
+                    held.answers[key] = rows
+        return rows
     except psycopg.Error as err:
-        sql, params = statements[-1]
+        sql, params, _ = statements[-1]
         wrapped = sa_exc.DBAPIError.instance(sql, params, err, psycopg.Error)
-        if alone:
+        if held is None:
             raise wrapped from err
         raise HeldBackWriteError(f"a held-back write failed: {err}") from wrapped

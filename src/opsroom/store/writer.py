@@ -39,7 +39,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 _MAX_GROUP = 256  # functions per transaction at most
 
-_Item = tuple[Callable[[Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]"]
+_Item = tuple[Callable[[Connection], Any], asyncio.AbstractEventLoop, "asyncio.Future[Any]", int]  # …, new runs
+# A group's run ids, drawn in its first trip: the run rows need no trip of their own to learn
+# their id (the audit rows hash it). Drawn in queue order, as the INSERTs would.
+_RUN_IDS = "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, {n})"
 
 
 class WriteThread:
@@ -52,14 +55,17 @@ class WriteThread:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
+        # Statements every group starts with, by who asks (the audit log: its lock and tail),
+        # sent in the group's first trip; pgwrite.answer gives their rows back.
+        self.first: dict[str, list[pgwrite.Statement]] = {}
 
-    async def run(self, fn: Callable[[Connection], T]) -> T:
+    async def run(self, fn: Callable[[Connection], T], new_runs: int = 0) -> T:
         loop = asyncio.get_running_loop()
         done: asyncio.Future[T] = loop.create_future()
         with self._wake:
             if self._stopping:
                 raise RuntimeError("the database is closed")
-            self._queue.append((fn, loop, done))
+            self._queue.append((fn, loop, done, new_runs))
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="opsroom-db-writer", daemon=True)
                 self._thread.start()
@@ -94,7 +100,8 @@ class WriteThread:
 
     def _write(self, group: list[_Item]) -> None:
         try:
-            results = self._transaction([item[0] for item in group], hold=True)
+            new_runs = sum(item[3] for item in group)
+            results = self._transaction([item[0] for item in group], hold=True, new_runs=new_runs)
         except Exception as err:
             if len(group) == 1 and not isinstance(err, HeldBackWriteError):
                 _settle(group[0], None, err)
@@ -110,7 +117,7 @@ class WriteThread:
         for item, result in zip(group, results, strict=True):
             _settle(item, result, None)
 
-    def _transaction(self, fns: list[Callable[[Connection], Any]], *, hold: bool) -> list[Any]:
+    def _transaction(self, fns: list[Callable[[Connection], Any]], *, hold: bool, new_runs: int = 0) -> list[Any]:
         conn = self._conn
         if conn is None or conn.closed or conn.invalidated:
             conn = self._conn = self.engine.connect()
@@ -118,17 +125,21 @@ class WriteThread:
             with conn.begin():
                 if not hold:
                     return [fn(conn) for fn in fns]
-                pgwrite.hold(conn)  # statements whose results nobody reads share trips
-                try:
-                    results = [fn(conn) for fn in fns]
-                    pgwrite.commit(conn)  # what is held back, then COMMIT: one trip
-                finally:
-                    pgwrite.release(conn)
+                # Statements whose results nobody reads share trips (store/pgwrite.py).
+                first = [s for asked in self.first.values() for s in asked]
+                if new_runs:
+                    first.append((_RUN_IDS.format(n=new_runs), (), pgwrite.RUN_IDS))
+                pgwrite.hold(conn, first)
+                results = [fn(conn) for fn in fns]
+                pgwrite.commit(conn)  # what is held back, then COMMIT: one trip
                 return results
         except BaseException:
             if conn.invalidated:  # the connection broke: a fresh one for the next try
                 self._close()
             raise
+        finally:
+            if hold and not conn.closed and not conn.invalidated:
+                pgwrite.release(conn)  # (after the commit or rollback)
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
@@ -160,7 +171,7 @@ async def committed(done: asyncio.Future[T]) -> T:
 
 
 def _settle(item: _Item, result: Any, error: BaseException | None) -> None:
-    _fn, loop, done = item
+    _fn, loop, done, _runs = item
 
     def settle() -> None:
         if done.done():
