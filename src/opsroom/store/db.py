@@ -25,6 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from opsroom.store import pgwrite
 from opsroom.store.checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
 from opsroom.store.tables import metadata
 from opsroom.store.writer import WriteThread, committed
@@ -379,6 +380,8 @@ def driver_execute(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
     per-execution work costs more than the SQLite statement. Errors come out as SQLAlchemy's
     (``IntegrityError``…) as they would from ``conn.execute``. The caller is inside
     ``Database.begin()`` or ``write()``, so the transaction is SQLAlchemy's as usual."""
+    if conn.info.get(pgwrite.HELD):  # a PostgreSQL writer group: what it holds back goes first
+        pgwrite.send_held(conn)
     try:
         return _driver(conn).execute(sql, params)
     except sqlite3.Error as err:
@@ -437,6 +440,8 @@ def _positional(dialect: Any) -> Any:
 
 
 def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
+    if conn.info.get(pgwrite.HELD):
+        pgwrite.send_held(conn)
     try:
         return _driver(conn).executemany(sql, rows)
     except sqlite3.Error as err:

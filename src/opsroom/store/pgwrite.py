@@ -32,7 +32,7 @@ from sqlalchemy import exc as sa_exc
 
 from opsroom.errors import InternalError
 
-_HELD = "opsroom.pg.held"  # conn.info: this group's _Held
+HELD = "opsroom.pg.held"  # conn.info: this group's _Held
 RUN_IDS = "opsroom.runs.ids"  # the answer holding the run ids a writer group drew ahead
 
 Statement = tuple[str, Sequence[Any], "str | None"]  # driver SQL, parameters, answer key
@@ -60,21 +60,21 @@ def hold(conn: Connection, first: Sequence[Statement] = ()) -> None:
     """From now until ``release``, ``later`` statements on ``conn`` wait for a trip.
     ``first``: statements every group starts with (the audit lock and tail), whose rows
     ``answer`` gives back by their key."""
-    if not event.contains(conn, "before_cursor_execute", _send_held):
-        event.listen(conn, "before_cursor_execute", _send_held)
+    if not event.contains(conn, "before_cursor_execute", send_held):
+        event.listen(conn, "before_cursor_execute", send_held)
     _raw(conn).autocommit = True  # (BEGIN is ours to send: see _Held)
-    conn.info[_HELD] = _Held(first)
+    conn.info[HELD] = _Held(first)
 
 
 def release(conn: Connection) -> None:
     """After the group's commit or rollback: the connection as it was."""
-    if conn.info.pop(_HELD, None) is not None:
+    if conn.info.pop(HELD, None) is not None:
         _raw(conn).autocommit = False
 
 
 def later(conn: Connection, sql: str, params: Sequence[Any]) -> None:
     """Run ``sql`` (driver SQL, ``%s`` placeholders) now, or with the next trip when held."""
-    held: _Held | None = conn.info.get(_HELD)
+    held: _Held | None = conn.info.get(HELD)
     if held is None:
         _run(conn, [(sql, params, None)], None)
     else:
@@ -87,7 +87,7 @@ def fetch(
     """Run what is held back, then ``first`` (statements without parameters), then ``sql``,
     in one trip; ``sql``'s rows."""
     own: list[Statement] = [*((f, (), None) for f in first), (sql, params, None)]
-    held: _Held | None = conn.info.get(_HELD)
+    held: _Held | None = conn.info.get(HELD)
     if held is None:
         return _run(conn, own, None)
     statements = held.statements + own
@@ -99,21 +99,21 @@ def fetch(
 def answer(conn: Connection, key: str) -> list[tuple[Any, ...]] | None:
     """The rows of the group's first statement named ``key`` (once; None when this
     transaction did not ask it, or it was taken already)."""
-    held: _Held | None = conn.info.get(_HELD)
+    held: _Held | None = conn.info.get(HELD)
     if held is None:
         return None
     if key not in held.answers and any(s[2] == key for s in held.statements):
-        _send_held(conn)
+        send_held(conn)
     return held.answers.pop(key, None)
 
 
 def take_one(conn: Connection, key: str) -> Any:
     """The first value of the next row of answer ``key`` (each once); None when none is left."""
-    held: _Held | None = conn.info.get(_HELD)
+    held: _Held | None = conn.info.get(HELD)
     if held is None:
         return None
     if key not in held.answers and any(s[2] == key for s in held.statements):
-        _send_held(conn)
+        send_held(conn)
     rows = held.answers.get(key)
     return rows.pop(0)[0] if rows else None
 
@@ -121,7 +121,7 @@ def take_one(conn: Connection, key: str) -> Any:
 def commit(conn: Connection) -> None:
     """Send what is held back followed by COMMIT, in one trip (the writer group's end).
     psycopg then finds the transaction ended, and SQLAlchemy's commit sends nothing more."""
-    held: _Held | None = conn.info.get(_HELD)
+    held: _Held | None = conn.info.get(HELD)
     if held is None or (not held.begun and len(held.statements) <= held.asked):
         return  # nothing was written
     statements = [*held.statements, ("COMMIT", (), None)]
@@ -130,8 +130,8 @@ def commit(conn: Connection) -> None:
     _run(conn, statements, held)
 
 
-def _send_held(conn: Connection, *_args: Any) -> None:
-    held: _Held | None = conn.info.get(_HELD)
+def send_held(conn: Connection, *_args: Any) -> None:
+    held: _Held | None = conn.info.get(HELD)
     if held is not None and held.statements:
         statements = held.statements
         held.statements = []
