@@ -172,3 +172,20 @@ async def test_run_ids_drawn_ahead_follow_the_queue_and_a_write_that_takes_none_
     assert {f"cmd{n}": rid for n, rid in made} == stored
     ids = [rid for _, rid in made]
     assert ids == sorted(ids) and len(set(ids)) == 7
+
+
+async def test_values_bound_client_side_are_stored_exactly(db: Database) -> None:
+    """Held-back statements travel with their values quoted by psycopg: awkward text and JSON
+    come back as given."""
+    from opsroom.runs import store as run_store
+
+    text = 'it\'s 100% \\done\\ "ok" %s %(x)s ; -- é 日本 \U0001f600 \r\n\t end'
+    run_id = await db.run_write(lambda conn: _run_row(conn, "x"))
+
+    def end(conn: Connection) -> None:
+        run_store.set_values(conn, run_id, output=text, result=text, exit_code=-1, extra={"k": text, "n": [1.5, None]})
+
+    await asyncio.gather(db.run_write(end), db.run_write(lambda conn: 0))
+    with db.read() as conn:
+        row = conn.execute(select(runs.c.output, runs.c.result, runs.c.exit_code, runs.c.extra)).one()
+    assert tuple(row) == (text, text, -1, {"k": text, "n": [1.5, None]})
