@@ -244,7 +244,7 @@ class AuditLog:
         # One multi-row INSERT, held back on the writer thread to share a round trip.
         # (psycopg's executemany pipelines the rows, and its wait in pipeline mode polled the
         # socket: ~1 ms of CPU per command.)
-        pgwrite.later(conn, _pg_insert_sql(len(params)), tuple(v for p in params for v in p))
+        pgwrite.later(conn, _pg_insert_sql(len(params)), tuple(v for p in params for v in p), merge=True)
         conn.info[_PG_STATE] = (txn, *new_tail)
         return [p[0] for p in params]
 

@@ -34,6 +34,7 @@ from opsroom.errors import InternalError
 
 HELD = "opsroom.pg.held"  # conn.info: this group's _Held
 RUN_IDS = "opsroom.runs.ids"  # the answer holding the run ids a writer group drew ahead
+_MERGE = "\x00merge"  # the key of a ``later(…, merge=True)`` statement (not an answer)
 
 Statement = tuple[str, Sequence[Any], "str | None"]  # driver SQL, parameters, answer key
 
@@ -72,13 +73,18 @@ def release(conn: Connection) -> None:
         _raw(conn).autocommit = False
 
 
-def later(conn: Connection, sql: str, params: Sequence[Any]) -> None:
-    """Run ``sql`` (driver SQL, ``%s`` placeholders) now, or with the next trip when held."""
+def later(conn: Connection, sql: str, params: Sequence[Any], *, merge: bool = False) -> None:
+    """Run ``sql`` (driver SQL, ``%s`` placeholders) now, or with the next trip when held.
+
+    ``merge``: an ``INSERT … VALUES (…)`` that nothing else in the trip reads back (audit
+    rows): the trip's INSERTs with the same head become one multi-row INSERT, in the place
+    of the last of them (the rows in the order they were made), one statement for the
+    server to parse instead of one per command."""
     held: _Held | None = conn.info.get(HELD)
     if held is None:
         _run(conn, [(sql, params, None)], None)
     else:
-        held.statements.append((sql, params, None))
+        held.statements.append((sql, params, _MERGE if merge else None))
 
 
 def fetch(
@@ -153,12 +159,13 @@ def _run(conn: Connection, statements: list[Statement], held: _Held | None) -> l
             cur = raw.execute(sql, params or None)
             return cur.fetchall() if cur.description is not None else []
         cur = psycopg.ClientCursor(raw)
-        cur.execute(";\n".join(cur.mogrify(sql, params) if params else sql for sql, params, _ in statements))
+        parts = _merged([(cur.mogrify(sql, params) if params else sql, key) for sql, params, key in statements])
+        cur.execute(";\n".join(text for text, _ in parts))
         rows: list[tuple[Any, ...]] = []
-        for i, (_sql, _params, key) in enumerate(statements):
+        for i, (_text, key) in enumerate(parts):
             if i:
                 cur.nextset()
-            if key is not None or i == len(statements) - 1:
+            if key is not None or i == len(parts) - 1:
                 rows = cur.fetchall() if cur.description is not None else []
                 if key is not None and held is not None:
                     held.answers[key] = rows
@@ -169,3 +176,21 @@ def _run(conn: Connection, statements: list[Statement], held: _Held | None) -> l
         if held is None:
             raise wrapped from err
         raise HeldBackWriteError(f"a held-back write failed: {err}") from wrapped
+
+
+def _merged(parts: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+    """Join the ``merge`` INSERTs of one trip that share a head (see ``later``)."""
+    last = {text.partition(" VALUES ")[0]: i for i, (text, key) in enumerate(parts) if key is _MERGE}
+    if not last:
+        return parts
+    values: dict[str, list[str]] = {head: [] for head in last}
+    out: list[tuple[str, str | None]] = []
+    for i, (text, key) in enumerate(parts):
+        if key is not _MERGE:
+            out.append((text, key))
+            continue
+        head, _, rows = text.partition(" VALUES ")
+        values[head].append(rows)
+        if last[head] == i:
+            out.append((f"{head} VALUES {', '.join(values[head])}", None))
+    return out
