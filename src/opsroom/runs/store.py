@@ -128,7 +128,8 @@ def insert_run(
     run_id = pgwrite.take_one(conn, pgwrite.RUN_IDS)  # drawn ahead by the writer group
     if run_id is None:
         return int(pgwrite.fetch(conn, *_SQLITE_INSERT_RUN.bound(conn, values))[0][0])  # RETURNING runs.id
-    pgwrite.later(conn, *_SQLITE_INSERT_RUN.bound(conn, {"id": run_id, **values}))
+    # Merged with the trip's other run rows into one INSERT (nothing in a trip reads them).
+    pgwrite.later(conn, *_SQLITE_INSERT_RUN.bound(conn, {"id": run_id, **values}), merge=True)
     return int(run_id)
 
 

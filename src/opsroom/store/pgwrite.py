@@ -77,7 +77,7 @@ def later(conn: Connection, sql: str, params: Sequence[Any], *, merge: bool = Fa
     """Run ``sql`` (driver SQL, ``%s`` placeholders) now, or with the next trip when held.
 
     ``merge``: an ``INSERT … VALUES (…)`` that nothing else in the trip reads back (audit
-    rows): the trip's INSERTs with the same head become one multi-row INSERT, in the place
+    rows, run rows): the trip's INSERTs with the same head become one multi-row INSERT, in the place
     of the last of them (the rows in the order they were made), one statement for the
     server to parse instead of one per command."""
     held: _Held | None = conn.info.get(HELD)
