@@ -106,7 +106,11 @@ def redacted(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
     """The alerts as they may be stored and shown: a secret in a label, an annotation or a
     URL (a token in a probe URL, a password in an error text) is masked like every other text
     opsroom keeps. The fingerprint is the sender's (or made from the raw labels), so dedup
-    is unchanged. Most values are clean and recur: the redactor answers those from its cache."""
+    is unchanged. A batch's alerts repeat most of their texts (label names, the alertname,
+    job, severity): each distinct text is asked once, and a batch whose texts are all clean —
+    nearly every batch — is returned as it is."""
+    if not _has_secret(batch, redactor):
+        return batch
     out: list[Alert] | None = None
     for i, alert in enumerate(batch):
         labels = _redacted_map(alert.labels, redactor)
@@ -129,6 +133,20 @@ def redacted(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
             )
         )
     return batch if out is None else out
+
+
+def _has_secret(batch: Sequence[Alert], redactor: Redactor) -> bool:
+    """Whether any label or annotation (name or value) or URL of the batch has something to mask."""
+    texts: set[str] = set()
+    for alert in batch:
+        texts.update(alert.labels)
+        texts.update(alert.labels.values())
+        texts.update(alert.annotations)
+        texts.update(alert.annotations.values())
+        texts.add(alert.generator_url)
+        texts.add(alert.external_url)
+    redact = redactor.redact
+    return any(redact(text)[1] for text in texts)
 
 
 def _redacted_map(mapping: Mapping[str, str], redactor: Redactor) -> dict[str, str] | None:
