@@ -228,18 +228,20 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
             result.ignored += len(plan.alerts)  # resolved alerts of a group we never saw
             continue
         for fp, alert in plan.alerts.items():
-            muted = any(matches(m, alert.labels) for _, m, _ in mutes)
-            if alert.status == "firing":
+            muted = bool(mutes) and any(matches(m, alert.labels) for _, m, _ in mutes)
+            firing = alert.status == "firing"
+            if firing:
                 known_firing.add(gid)
             result.muted += muted
             old = existing.get((gid, fp))
             if old is None:
                 result.new += 1
+                name = alert.alertname[:200]
                 inserts.append(
                     {
                         "group_id": gid,
                         "fingerprint": fp,
-                        "alertname": alert.alertname[:200],
+                        "alertname": name,
                         "severity": alert.severity[:50],
                         "status": alert.status,
                         "notified_status": None,
@@ -250,13 +252,13 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                         "generator_url": alert.generator_url,
                         "first_seen": now,
                         "last_seen": now,
-                        "changes": fired if alert.status == "firing" else [],
+                        "changes": fired if firing else [],
                         "flapping": False,
                         "muted": muted,
                     }
                 )
-                if alert.status == "firing":
-                    events.append(_event(now, gid, plan.channel_name, alert))
+                if firing:
+                    events.append(_event(now, gid, plan.channel_name, alert, name))
                     if not muted:
                         changed_groups.add(gid)
                 continue
@@ -394,12 +396,12 @@ def _plain(mapping: Mapping[str, str]) -> dict[str, str]:
     return mapping if mapping.__class__ is dict else dict(mapping)
 
 
-def _event(now: dt.datetime, gid: int, channel: str, alert: Alert) -> dict[str, Any]:
+def _event(now: dt.datetime, gid: int, channel: str, alert: Alert, name: str | None = None) -> dict[str, Any]:
     return {
         "ts": now,
         "group_id": gid,
         "channel_name": channel,
-        "alertname": alert.alertname[:200],
+        "alertname": alert.alertname[:200] if name is None else name,
         "fingerprint": alert.fingerprint,
         "status": alert.status,
     }
