@@ -149,21 +149,6 @@ def _typed(value: Any) -> Any:
     return (value.__class__, value)
 
 
-def admits(scope: Mapping[str, Any], action: str) -> bool:
-    """Whether a policy's action scope (its JSON form) can hold for ``action``. Action
-    entities have no parents in opsroom's entity store, so ``action in [A, B]`` holds exactly
-    for A and B. A scope of any other form is kept (including a policy is always safe)."""
-    op = scope.get("op")
-    if op == "All":
-        return True
-    wanted = {"type": "Action", "id": action}
-    if op in ("==", "in") and "entity" in scope:
-        return bool(scope["entity"] == wanted)
-    if op == "in" and "entities" in scope:
-        return wanted in scope["entities"]
-    return True
-
-
 class DecisionCache:
     """A bounded dict; cleared whole when full (entries are cheap to recompute)."""
 
