@@ -56,13 +56,29 @@ def _long_literal(node: Any) -> int | None:
 class ContextProjection:
     """What of a request's context the given policies (their JSON forms) can observe."""
 
-    def __init__(self, policies: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(self, policies: Iterable[Mapping[str, Any]] = (), parts: Iterable[ContextProjection] = ()) -> None:
+        """What ``policies`` read, plus what the ``parts`` (projections of other policies) read:
+        the union of reads is what walking all those policies together would find."""
         self.everything = False
         self.whole: set[str] = set()  # top-level attributes read as a whole
         self.members: dict[str, set[str]] = {}  # attribute -> its members read (context.args.x)
         self.cells: dict[str, set[int]] = {}  # attribute -> constants it is only compared with
         for policy in policies:
             self._walk(policy.get("conditions", []))
+        for part in parts:
+            everything, whole, members, cells = part.raw
+            self.everything |= everything
+            self.whole |= whole
+            for name, values in members.items():
+                self.members.setdefault(name, set()).update(values)
+            for name, constants in cells.items():
+                self.cells.setdefault(name, set()).update(constants)
+        self.raw: tuple[bool, set[str], dict[str, set[str]], dict[str, set[int]]] = (
+            self.everything,
+            set(self.whole),
+            {name: set(v) for name, v in self.members.items()},
+            {name: set(v) for name, v in self.cells.items()},
+        )
         for name in list(self.cells):
             if name in self.whole or name in self.members:
                 del self.cells[name]  # read some other way too: its exact value counts

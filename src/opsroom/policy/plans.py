@@ -93,6 +93,7 @@ class Planner:
         self.ests = dict(ests)
         self.table = AtomTable()
         self.shapes: dict[str, PolicyShape] = {pid: self.table.shape(est) for pid, est in self.ests.items()}
+        self._reads = {pid: ContextProjection([est]) for pid, est in self.ests.items()}
         self._principals: dict[tuple[Any, ...], int] = {}
         self._resources: dict[str, int] = {}
         self._actions: dict[str, Action] = {}
@@ -163,7 +164,7 @@ class Planner:
             found.satisfied = tuple(satisfied)
             found.needs = frozenset(needs)
             if len(satisfied) < len(live):
-                found.projection = ContextProjection(self.ests[pid] for pid in live)
+                found.projection = ContextProjection(parts=[self._reads[pid] for pid in live])
             _bounded_put(self._canonical, canonical, found, _MAX_PLANS)
         return found
 
