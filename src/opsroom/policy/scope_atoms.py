@@ -29,6 +29,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from opsroom.errors import InternalError
+
 VARS = ("principal", "action", "resource")
 STORE_TYPES = ("User", "Guest")  # the principal's entity types: literals of these read the store
 Uid = tuple[str, str]
@@ -39,8 +41,9 @@ Atom = tuple[Any, ...]
 Pure = tuple[Any, ...]
 
 
-class Unknown(Exception):
-    """A construct the analysis does not model: the policy is treated as opaque."""
+class Unknown(InternalError):
+    """A construct the analysis does not model: the policy is treated as opaque (never
+    leaves this module)."""
 
 
 @dataclass
