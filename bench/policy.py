@@ -1,15 +1,16 @@
 """Policy decisions: a 50-rule policy, 500 users, µs per decision before and after the
-exact decision cache (opsroom/policy/decision_cache.py).
+exact decision cache (opsroom/policy/decision_cache.py, plans.py).
 
 Run: .venv/bin/python bench/policy.py [N] [--chat-like]
 
 - before: one cedarpy evaluation per decision (parsed policy set and entity handles reused),
   what ``PolicyEngine.decide`` did until the cache;
-- each evaluation now: what a cache miss costs (only the policies whose action scope can
-  hold, only the context some policy reads);
+- each Cedar call now: what a cache miss costs in Cedar (the command's candidate policies,
+  only the context the plan's policies read); plans decided by entity tests alone need none;
 - after: ``decide`` as it is, on a stream of N decisions spread over one working day
   (times rise through the day, as real traffic does); prints the hit rate, and hits and
-  misses apart;
+  misses apart (a miss adds a cache entry: one Cedar call; decisions made without Cedar
+  count as hits), and the CPU time per decision;
 - first decision per principal, and re-parsing the policy text on every call, for scale.
 """
 

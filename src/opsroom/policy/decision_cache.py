@@ -1,12 +1,14 @@
 """An exact cache of Cedar decisions, keyed on what the policies can observe of a request.
 
 cedarpy 4.12 already keeps the policy set and entities parsed (``PolicySet``/``Entities``
-handles), yet one ``is_authorized`` call still costs 50–200 µs here: the request and
-context cross into Rust as JSON, and the answer comes back as JSON. No binding on PyPI for
-Python 3.11 does better (``cedar-python`` needs 3.12). So decisions are cached, keyed
-on the full request as the policies see it:
+handles), yet one ``is_authorized`` call still costs 30–50 µs here: the request and
+context cross into Rust as JSON, Cedar evaluates every policy handed to it, and the answer
+comes back as JSON. No binding on PyPI for Python 3.11 does better (``cedar-python`` needs
+3.12). So decisions are cached, keyed on the request as the policies see it:
 
-- principal (type, id) and its entities (roles, groups), action, resource;
+- of the principal, action and resource, the plan (``plans.py``): which policies can hold
+  and the values of the entity tests their conditions still make; the exact principal
+  (and its roles, groups), action or resource only when a condition reads it otherwise;
 - of the context, exactly the parts some policy reads, found by walking every policy's
   JSON form: ``context.a`` / ``context has a`` read ``a``; ``context.args.x`` reads only
   ``args.x``; any other use of ``context`` (or of ``context.args``) reads all of it;

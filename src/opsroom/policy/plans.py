@@ -31,7 +31,7 @@ from opsroom.core import Principal
 from opsroom.policy.decision_cache import ContextProjection
 from opsroom.policy.scope_atoms import AtomTable, PolicyShape, Uid, holds
 
-_MAX_PLANS = 100_000
+_MAX_PLANS = 20_000  # a plan holds a context projection (≈ 1–2 KB)
 _MAX_MASKS = 10_000
 
 
