@@ -88,6 +88,7 @@ class ContextProjection:
             self.members.pop(name, None)
         self._cells = {name: sorted(values) for name, values in self.cells.items()}
         self._order = sorted(self.whole | set(self.members) | set(self._cells))
+        self._members = {name: tuple(sorted(members)) for name, members in self.members.items()}
 
     def _read(self, path: tuple[str, ...]) -> None:
         if not path:
@@ -151,8 +152,8 @@ class ContextProjection:
                 constants = self._cells[name]
                 at = bisect_left(constants, value)
                 out.append((at, at < len(constants) and constants[at] == value))
-            elif name in self.members and isinstance(value, Mapping):
-                out.append(tuple(_typed(value.get(member, _MISSING)) for member in sorted(self.members[name])))
+            elif name in self._members and isinstance(value, dict):
+                out.append(tuple([_typed(value.get(member, _MISSING)) for member in self._members[name]]))
             else:
                 out.append(_typed(value))
         return tuple(out)
@@ -162,7 +163,7 @@ def _typed(value: Any) -> Any:
     """A value as a key part that keeps its type (``True``, ``1`` and ``1.0`` differ)."""
     if value is _MISSING:
         return _MISSING
-    if isinstance(value, (Mapping, list)):
+    if isinstance(value, (dict, list)):  # the context is plain JSON data (PolicyEngine.request)
         return json.dumps(value, sort_keys=True)
     return (value.__class__, value)
 
