@@ -85,7 +85,15 @@ class Action:
             or any(table.atoms[n][1] == "principal" for n in planner.shapes[pid].atoms)
             for pid in self.candidates
         )
-        self.policy_set = planner.policy_set(self.candidates)
+        self._planner = planner
+        self._policy_set: cedarpy.PolicySet | None = None
+
+    @property
+    def policy_set(self) -> cedarpy.PolicySet:
+        """Parsed on the first Cedar call (commands decided by atoms alone never need it)."""
+        if self._policy_set is None:
+            self._policy_set = self._planner.policy_set(self.candidates)
+        return self._policy_set
 
 
 class Planner:
