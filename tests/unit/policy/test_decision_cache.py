@@ -204,10 +204,10 @@ forbid (principal, action, resource) when { context.args has service && context.
 
 # Policies about who asks, in every form the plan analysis treats differently: a person named
 # in a scope or a condition, `in` a group, `is … in`, `unless` on atoms, an atom after a
-# condition on the context, an error before an atom, `if` mixing atoms and context, an
-# attribute of the principal, the principal compared with a resource attribute or with the
-# resource, a User literal reading the entity store, `principal in` a context value, and
-# resource scopes and atoms.
+# condition on the context, an error before an atom and an atom before an error, `if`
+# mixing atoms and context, an attribute of the principal, the principal compared with a
+# resource attribute or with the resource, a User literal reading the entity store,
+# `principal in` a context value, and resource scopes and atoms.
 WHO = """
 @id("w-bob") permit (principal == User::"bob", action == Action::"deploy", resource) when { context.args has env };
 @id("w-group") permit (principal in Group::"payments", action in [Action::"logs", Action::"restart"], resource);
@@ -226,6 +226,8 @@ WHO = """
   when { context.hour >= 9 } when { principal in Group::"payments" || principal == User::"eve" };
 @id("w-error-first") forbid (principal, action == Action::"whoami", resource)
   when { context.args.replicas > 2 } when { principal in Role::"dev" };
+@id("w-guard-first") forbid (principal, action == Action::"scale", resource)
+  when { principal in Role::"ops" } when { context.args.replicas > "3" };
 @id("w-users") permit (principal is User, action == Action::"whoami", resource) when { !(principal in Role::"intern") };
 @id("w-if") permit (principal, action == Action::"status", resource)
   when { if principal in Role::"dev" then context.channel == "#random" else false };
