@@ -84,8 +84,8 @@ class PolicyEngine:
         self._tz = ZoneInfo(timezone)
         self._shown_args = dict(shown_args or {})
         self._policy_set = cedarpy.PolicySet.from_json_str(loaded.combined_json())
-        # Per request, only the policies whose scope and leading atom-only conditions hold,
-        # and decisions keyed on what those can observe (see plans.py, decision_cache.py).
+        # Per request, the policies whose scope and leading atom-only conditions hold (the
+        # live ones), and decisions keyed on what those observe (plans.py, decision_cache.py).
         self._planner = Planner({pid: p.est for pid, p in self.policies.items()})
         self._order = {pid: n for n, pid in enumerate(self.policies)}
         self._no_entities = cedarpy.Entities.from_json_str("[]")
@@ -149,10 +149,11 @@ class PolicyEngine:
         return verdict  # type: ignore[no-any-return]
 
     def _evaluate(self, request: dict[str, Any], plan: Plan, principal: Principal, command: str) -> Any:
-        """One Cedar evaluation of the plan's live policies (parsed handles, trimmed context)."""
+        """One Cedar evaluation for the plan: the command's candidate policies (parsed once;
+        the ones not live are neither satisfied nor in error), the context they read."""
         assert plan.projection is not None
         trimmed = {**request, "context": plan.projection.trim(request["context"])}
-        action = self._planner.action(command)  # its candidates: a superset of the plan's live policies
+        action = self._planner.action(command)
         entities = self._entities_for(principal) if action.needs_store else self._no_entities
         result = cedarpy.is_authorized(trimmed, action.policy_set, entities)
         failed = self._failed_forbids(result.diagnostics.errors, principal, command)
