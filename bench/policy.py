@@ -22,6 +22,7 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import cedarpy
 
@@ -121,7 +122,7 @@ def main() -> None:
     # same few), as in a team's channel; by default every combination is equally likely.
     if "--chat-like" in sys.argv:
 
-        def zipf(items: list, s: float = 1.2) -> object:  # type: ignore[type-arg]
+        def zipf(items: list, s: float = 1.2) -> Any:  # type: ignore[type-arg]
             return items[min(int(rng.paretovariate(s)) - 1, len(items) - 1)]
 
         requests = [
