@@ -111,6 +111,9 @@ def run(
     At a terminal it says it is ready in one line and then shows only warnings; with stderr
     going to a file or a pipe it logs JSON lines ([bold]--log-format[/] to choose).
     [bold]opsroom reload[/] re-reads the config without a restart."""
+    from opsroom.lean_imports import import_uvicorn
+
+    import_uvicorn()  # without watchfiles, before opsroom.web.app imports it (see opsroom.lean_imports)
     import uvicorn
 
     from opsroom.app import build_adapters
