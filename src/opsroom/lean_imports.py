@@ -21,7 +21,7 @@ import importlib
 import sys
 from types import ModuleType
 
-STRUCTLOG_EXTRAS = ("rich.traceback", "rich.pretty", "colorama", "better_exceptions")
+STRUCTLOG_EXTRAS = ("rich.console", "rich.traceback", "rich.pretty", "colorama", "better_exceptions")
 UVICORN_EXTRAS = ("watchfiles",)
 
 

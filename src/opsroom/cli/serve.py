@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
-from rich.markup import escape
 
 from opsroom.cli import reload as reloading
-from opsroom.cli.common import ConfigOpt, DbOpt, build, err, load, state_folder
+from opsroom.cli.common import ConfigOpt, DbOpt, build, err, escape, load, state_folder
 
 if TYPE_CHECKING:
     from opsroom.app import System
