@@ -403,6 +403,22 @@ def _proc_cpu(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _thread_cpu() -> dict[str, float]:
+    """CPU seconds of each thread of this process, by Python thread name."""
+    import threading
+
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    out: dict[str, float] = {}
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            name = names.get(int(task.name), "other")
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended meanwhile
+            continue
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 async def alertmanager_side_by_side(db: Database, total: int, groups: int = 500, clients: int = 4) -> None:
     """Issue 14's anchor: Debian's prometheus-alertmanager and opsroom take the same
     ``total`` distinct alerts in ``groups`` groups, batches of 100, from the same client
@@ -470,9 +486,10 @@ async def alertmanager_side_by_side(db: Database, total: int, groups: int = 500,
             client.start()
             name, elapsed = await asyncio.to_thread(results.get)
             figures[name] = (elapsed, _proc_cpu(am.pid) - am_cpu0)
-            our_cpu0 = time.process_time()
+            our_cpu0, threads0 = time.process_time(), _thread_cpu()
             name, elapsed = await asyncio.to_thread(results.get)
             figures[name] = (elapsed, time.process_time() - our_cpu0)
+            threads = {n: c - threads0.get(n, 0.0) for n, c in _thread_cpu().items()}
             await asyncio.to_thread(client.join)
             server.should_exit = True
             await serving
@@ -484,11 +501,14 @@ async def alertmanager_side_by_side(db: Database, total: int, groups: int = 500,
     with db.read() as conn:
         stored = conn.execute(select(func.count()).select_from(alerts)).scalar_one()
     (am_s, am_cpu), (our_s, our_cpu) = figures["alertmanager"], figures["opsroom"]
+    busiest = sorted(threads.items(), key=lambda kv: -kv[1])[:4]
+    by_thread = ", ".join(f"{n} {c / total * 1e6:.0f} µs" for n, c in busiest)
     print(
         f"alertmanager side by side: {total} distinct alerts in {groups} groups, batches of 100, "
         f"{clients} clients, same client process over HTTP\n"
         f"  Alertmanager: {total / am_s:,.0f} alerts/s, {am_cpu / total * 1e6:.0f} µs CPU/alert (holds {held})\n"
-        f"  opsroom:      {total / our_s:,.0f} alerts/s, {our_cpu / total * 1e6:.0f} µs CPU/alert (stored {stored})\n"
+        f"  opsroom:      {total / our_s:,.0f} alerts/s, {our_cpu / total * 1e6:.0f} µs CPU/alert (stored {stored}); "
+        f"by thread: {by_thread}\n"
         f"  ratio opsroom / Alertmanager: {am_s / our_s:.2f}x (target ≥ 0.5x)"
     )
 

@@ -231,6 +231,82 @@ CORPUS: tuple[tuple[str, str, tuple[str, ...]], ...] = (
         "pypi-AgEIcHlwaS5vcmc0eE9nGh9cKA_4of5dMbMffCecwARyoTpuPpC7tv_Co9xbfbiHcFZepWqEb39",
         ("pypi-AgEIcHlwaS5vcmc0eE9nGh9cKA_4of5dMbMffCecwARyoTpuPpC7tv_Co9xbfbiHcFZepWqEb39",),
     ),
+    # key=value and --flag forms sit where the test deploys them (version=<quoted>): typed as a
+    # note or a login they would be refused as unknown arguments, before any run
+    (
+        "HTTP header with a secret name",
+        "X-Api-Key: CpoEPrNFk7Xa7Vo0wlGv1lpR81hcRLgw",
+        ("CpoEPrNFk7Xa7Vo0wlGv1lpR81hcRLgw",),
+    ),
+    ("keyed, glued to its prefix (libpq)", "PGPASSWORD=UFawfnXlgH1JnxlJ", ("UFawfnXlgH1JnxlJ",)),
+    (
+        "XML element",
+        "<credentials><username>ci</username><password>br0o4nArJKpA</password></credentials>",
+        ("br0o4nArJKpA",),
+    ),
+    (
+        "Authorization header, Token scheme",
+        "Authorization: Token 87551d3ca99e23dcbd8dedb2fad0a24975e06fb6",
+        ("87551d3ca99e23dcbd8dedb2fad0a24975e06fb6",),
+    ),
+    ("keyed, short word apart", "DB_PASS=Pv4bxOe5Lxl5S8", ("Pv4bxOe5Lxl5S8",)),
+    (
+        "password in a URL with no user",
+        "redis://:14eA0v3WayDmN3kJhZcoBu@cache.internal:6379/0",
+        ("14eA0v3WayDmN3kJhZcoBu",),
+    ),
+    ("quoted value with spaces", 'passphrase: "ufl9bs hfhdsh otxc5v"', ("ufl9bs", "hfhdsh", "otxc5v")),
+    ("keyed, camelCase", '{"clientSecret": "yLaDGJ9zmaKs5rYkFc"}', ("yLaDGJ9zmaKs5rYkFc",)),
+    ("Docker Hub token", "dckr_pat_HW598McjHnglHCQTtwId2W8Ge9z", ("dckr_pat_HW598McjHnglHCQTtwId2W8Ge9z",)),
+    ("Hugging Face token", "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", ("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",)),
+    ("keyed, camelCase", "accessToken=KTmfb729qKLmymMIXoiaSXed&expires_in=3600", ("KTmfb729qKLmymMIXoiaSXed",)),
+    (
+        "Grafana service account token",
+        "glsa_3uevWXY7fzz2d8IXWwKWESLIbZx1xZr5_1676644a",
+        ("glsa_3uevWXY7fzz2d8IXWwKWESLIbZx1xZr5_1676644a",),
+    ),
+    (
+        "Atlassian API token",
+        "ATATT3xFfGF0SkqLeGUh7WopjGgUE5hKvH6XMOTdkfLBQUMekwukDZ_qGtwjyclvwp95YQhLf35w0e0t0ctqOYqlNUBlU13K4TkFPfRFXzw3994mbGsRfoJYKZUr-nooN736W8nPQ4mopuJnuMS-3XoWnfaemwMgsZCI_9lhrtKyx2k3S5Fa8Ia4UnsphTd1",
+        (
+            "ATATT3xFfGF0SkqLeGUh7WopjGgUE5hKvH6XMOTdkfLBQUMekwukDZ_qGtwjyclvwp95YQhLf35w0e0t0ctqOYqlNUBlU13K4TkFPfRFXzw3994mbGsRfoJYKZUr-nooN736W8nPQ4mopuJnuMS-3XoWnfaemwMgsZCI_9lhrtKyx2k3S5Fa8Ia4UnsphTd1",
+        ),
+    ),
+    ("command-line flag", "mysqladmin --user=root --password 5QON7RiOdEt2V1LPJLGp status", ("5QON7RiOdEt2V1LPJLGp",)),
+    ("New Relic key", "NRAK-YU7HJT0S8LEA2WJRBOD59HMCW81", ("NRAK-YU7HJT0S8LEA2WJRBOD59HMCW81",)),
+    (
+        "Linear key",
+        "lin_api_30DCuqVq46Mj5lAEn5TCTorXo1wgHHTYSntISKJT",
+        ("lin_api_30DCuqVq46Mj5lAEn5TCTorXo1wgHHTYSntISKJT",),
+    ),
+    ("Databricks token", "dapi245b43608bdd0b894880909e93a5ae95", ("dapi245b43608bdd0b894880909e93a5ae95",)),
+    (
+        "Sentry token",
+        "sntrys_4gRXXuJn079ywSzOWF4buuSFW/XuIC=OvzbgfqIFxq9nAaUdFk0fNWoe9fLX",
+        ("sntrys_4gRXXuJn079ywSzOWF4buuSFW/XuIC=OvzbgfqIFxq9nAaUdFk0fNWoe9fLX",),
+    ),
+    (
+        "age secret key",
+        "AGE-SECRET-KEY-13QED2EK31LVKYZCWRWBXHH2VR2F683DPHWFGBKUXWSBD5JLGUVVQZP8JUB",
+        ("AGE-SECRET-KEY-13QED2EK31LVKYZCWRWBXHH2VR2F683DPHWFGBKUXWSBD5JLGUVVQZP8JUB",),
+    ),
+    (
+        "Groq key",
+        "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",
+        ("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",),
+    ),
+    (
+        "Brevo key",
+        "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",
+        ("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",),
+    ),
+    (
+        "Heroku token",
+        "HRKU-m0pR7ijVuXRY-tfKT9YPjQ-QzXtNSVsmlCSeY2oneQrj9AonJQpZN-ZfHDv5",
+        ("HRKU-m0pR7ijVuXRY-tfKT9YPjQ-QzXtNSVsmlCSeY2oneQrj9AonJQpZN-ZfHDv5",),
+    ),
+    ("Mailchimp key", "a0cd79998e37046b505e73caccf31e79-us14", ("a0cd79998e37046b505e73caccf31e79-us14",)),
+    ("Square token", "sq0atp-qWwV83uzyzkutBIOuIzsqL", ("sq0atp-qWwV83uzyzkutBIOuIzsqL",)),
 )
 
 

@@ -70,8 +70,39 @@ def test_ordinary_text_is_left_alone() -> None:
         "token expired at 10:02",
         "https://grafana.example.com/d/abc?orgId=1",
         "commit 3f9a1c2 by alice",
+        "bypass=maintenance-window",
+        "compass: north-east",
+        "docker login --password-stdin registry.example.com",
+        "kubectl create secret generic db --from-file=./creds",
+        "max_tokens=4096 model=small",
+        "the password was rotated by carol",
+        "Authorization: required",
     ):
         assert redactor(plain) == plain
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    ["a-" * 64_000 + " token", "eyJ-" * 32_000, "--a-" * 32_000 + "pass", "<a." * 40_000 + "secret>"],
+    ids=["dashed-words-then-a-key", "jwt-prefixes", "flag-like", "xml-like"],
+)
+def test_a_long_hostile_text_is_redacted_in_linear_time(hostile: str) -> None:
+    """Everything typed in chat or printed by a job goes through these patterns on the event
+    loop. Before, a 128 KB line of ``a-a-a-…`` followed by a secret word took minutes (each
+    dash restarted a key-prefix scan to the end of the line). The alarm is far above what
+    linear work takes on any machine (≈ 0.1 s here) and far below what quadratic work did."""
+    import signal
+
+    def stuck(*_: object) -> None:
+        raise TimeoutError("redaction took quadratic time")
+
+    previous = signal.signal(signal.SIGALRM, stuck)
+    signal.alarm(30)
+    try:
+        Redactor()(hostile)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

@@ -16,6 +16,8 @@ from __future__ import annotations
 import datetime as dt
 import json.encoder
 from collections import namedtuple
+from functools import partial
+from operator import itemgetter
 from typing import Any, Callable, Sequence
 
 from sqlalchemy import Connection, DateTime, select
@@ -90,8 +92,24 @@ def many(conn: Connection, statement: DriverStatement, rows: Sequence[dict[str, 
         return
     sql, names, procs = statement.compiled(conn, tuple(rows[0]))
     first = rows[0]
-    pairs = tuple((n, p if p is None else _fast(conn, p, first[n])) for n, p in zip(names, procs, strict=True))
-    driver_executemany(conn, sql, [[r[n] if p is None else p(r[n]) for n, p in pairs] for r in rows])
+    # Column by column, so the loops over rows run in C (map, zip): per value only the
+    # column's processor is Python.
+    columns = []
+    for name, process in zip(names, procs, strict=True):
+        values = list(map(itemgetter(name), rows))
+        if process is not None:
+            values = _processed(conn, process, first[name], values)
+        columns.append(values)
+    driver_executemany(conn, sql, list(zip(*columns, strict=True)))
+
+
+def _processed(conn: Connection, process: Callable[[Any], Any], sample: Any, values: list[Any]) -> list[Any]:
+    """``[process(v) for v in values]``, each distinct timestamp, NULL or boolean processed
+    once, dicts and lists encoded by ``_C_ENCODER``: the same values, cheaper."""
+    if set(map(type, values)) <= _REPEATED:  # immutable and hashable: process each once
+        once = {v: process(v) for v in set(values)}
+        return list(map(once.__getitem__, values))
+    return list(map(_fast(conn, process, sample), values))
 
 
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}
@@ -156,7 +174,9 @@ def rows_where_in(conn: Connection, columns: Sequence[Any], key: Any, values: Se
         + ")"
     )
     found = driver_execute(conn, sql, list(values)).fetchall()
-    if not any(procs):
-        return [row_type(*r) for r in found]
-    pairs = list(zip(range(len(names)), procs, strict=True))
-    return [row_type(*[r[i] if p is None else p(r[i]) for i, p in pairs]) for r in found]
+    make = partial(tuple.__new__, row_type)  # the namedtuple of these values, built in C
+    if not found or not any(procs):
+        return list(map(make, found))
+    # Column by column, so the loops over rows run in C: per value only a processor is Python.
+    columns = [col if p is None else list(map(p, col)) for col, p in zip(zip(*found, strict=True), procs, strict=True)]
+    return list(map(make, zip(*columns, strict=True)))

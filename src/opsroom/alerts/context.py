@@ -12,9 +12,8 @@ import asyncio
 import datetime as dt
 import functools
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Callable, Iterable, Mapping, ParamSpec, Protocol, Sequence, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, Protocol, Sequence, TypeVar
 
-import httpx
 from sqlalchemy import Connection, select
 
 from opsroom.alerts.budget import ChannelBudget
@@ -27,6 +26,9 @@ from opsroom.errors import Refusal
 from opsroom.integrations.oncall import OnCall
 from opsroom.store import Database
 from opsroom.store.types import as_utc
+
+if TYPE_CHECKING:  # httpx (24 modules) waits for a caller that passes a client
+    import httpx
 
 UTC = dt.UTC
 P = ParamSpec("P")

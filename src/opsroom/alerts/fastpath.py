@@ -29,7 +29,7 @@ from opsroom.alerts.intake import (
     MAX_URL,
     parse_time,
 )
-from opsroom.alerts.model import Alert, fingerprint_of
+from opsroom.alerts.model import Alert, assembled, fingerprint_of
 from opsroom.errors import Refusal
 
 Text = str | None
@@ -120,17 +120,17 @@ def alertmanager(body: bytes, *, source: str, max_alerts: int) -> list[Alert] | 
                 return None
         status = item.status
         out.append(
-            Alert(
-                fingerprint=item.fingerprint or fingerprint_of(labels),
-                status="resolved" if status is not None and status.strip().lower() == "resolved" else "firing",
-                labels=labels,
-                annotations=annotations,
-                starts_at=times[starts],
-                ends_at=times[ends],
-                source=source,
-                source_type="alertmanager",
-                generator_url=item.generatorURL or "",
-                external_url=external or "",
+            assembled(
+                item.fingerprint or fingerprint_of(labels),
+                "resolved" if status is not None and status.strip().lower() == "resolved" else "firing",
+                labels,
+                annotations,
+                times[starts],
+                times[ends],
+                source,
+                "alertmanager",
+                item.generatorURL or "",
+                external or "",
             )
         )
     return out

@@ -106,7 +106,11 @@ def redacted(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
     """The alerts as they may be stored and shown: a secret in a label, an annotation or a
     URL (a token in a probe URL, a password in an error text) is masked like every other text
     opsroom keeps. The fingerprint is the sender's (or made from the raw labels), so dedup
-    is unchanged. Most values are clean and recur: the redactor answers those from its cache."""
+    is unchanged. A batch's alerts repeat most of their texts (label names, the alertname,
+    job, severity): each distinct text is asked once, and a batch whose texts are all clean —
+    nearly every batch — is returned as it is."""
+    if not _has_secret(batch, redactor):
+        return batch
     out: list[Alert] | None = None
     for i, alert in enumerate(batch):
         labels = _redacted_map(alert.labels, redactor)
@@ -129,6 +133,20 @@ def redacted(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
             )
         )
     return batch if out is None else out
+
+
+def _has_secret(batch: Sequence[Alert], redactor: Redactor) -> bool:
+    """Whether any label or annotation (name or value) or URL of the batch has something to mask."""
+    texts: set[str] = set()
+    for alert in batch:
+        texts.update(alert.labels)
+        texts.update(alert.labels.values())
+        texts.update(alert.annotations)
+        texts.update(alert.annotations.values())
+        texts.add(alert.generator_url)
+        texts.add(alert.external_url)
+    redact = redactor.redact
+    return any(redact(text)[1] for text in texts)
 
 
 def _redacted_map(mapping: Mapping[str, str], redactor: Redactor) -> dict[str, str] | None:
@@ -210,18 +228,20 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
             result.ignored += len(plan.alerts)  # resolved alerts of a group we never saw
             continue
         for fp, alert in plan.alerts.items():
-            muted = any(matches(m, alert.labels) for _, m, _ in mutes)
-            if alert.status == "firing":
+            muted = bool(mutes) and any(matches(m, alert.labels) for _, m, _ in mutes)
+            firing = alert.status == "firing"
+            if firing:
                 known_firing.add(gid)
             result.muted += muted
             old = existing.get((gid, fp))
             if old is None:
                 result.new += 1
+                name = alert.alertname[:200]
                 inserts.append(
                     {
                         "group_id": gid,
                         "fingerprint": fp,
-                        "alertname": alert.alertname[:200],
+                        "alertname": name,
                         "severity": alert.severity[:50],
                         "status": alert.status,
                         "notified_status": None,
@@ -232,13 +252,13 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                         "generator_url": alert.generator_url,
                         "first_seen": now,
                         "last_seen": now,
-                        "changes": fired if alert.status == "firing" else [],
+                        "changes": fired if firing else [],
                         "flapping": False,
                         "muted": muted,
                     }
                 )
-                if alert.status == "firing":
-                    events.append(_event(now, gid, plan.channel_name, alert))
+                if firing:
+                    events.append(_event(now, gid, plan.channel_name, alert, name))
                     if not muted:
                         changed_groups.add(gid)
                 continue
@@ -376,12 +396,12 @@ def _plain(mapping: Mapping[str, str]) -> dict[str, str]:
     return mapping if mapping.__class__ is dict else dict(mapping)
 
 
-def _event(now: dt.datetime, gid: int, channel: str, alert: Alert) -> dict[str, Any]:
+def _event(now: dt.datetime, gid: int, channel: str, alert: Alert, name: str | None = None) -> dict[str, Any]:
     return {
         "ts": now,
         "group_id": gid,
         "channel_name": channel,
-        "alertname": alert.alertname[:200],
+        "alertname": alert.alertname[:200] if name is None else name,
         "fingerprint": alert.fingerprint,
         "status": alert.status,
     }

@@ -17,9 +17,8 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
 
-import httpx
 from sqlalchemy import select
 
 from opsroom.alerts import acks, overrides, silences
@@ -39,6 +38,9 @@ from opsroom.core import Message, Place, Principal
 from opsroom.integrations.oncall import OnCall
 from opsroom.store import Database
 from opsroom.store.types import as_utc
+
+if TYPE_CHECKING:  # httpx (24 modules) waits for a caller that passes a client
+    import httpx
 
 __all__ = ["AlertError", "AlertService", "AuditAppend", "Hub", "IngestResult", "utc_now"]
 

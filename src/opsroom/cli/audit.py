@@ -8,11 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
-from rich.table import Table
 
-from opsroom.cli.common import ConfigOpt, DbOpt, console, err, load
+from opsroom.cli.common import ConfigOpt, DbOpt, console, err, escape, load, real_console
 
 if TYPE_CHECKING:
     from opsroom.audit import AuditLog
@@ -74,6 +71,9 @@ def audit_search(
         for row in rows:
             print("\t".join(" ".join(cell.split()) for cell in row))  # no tab or newline inside a cell
         return
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table("id", "time (UTC)", "actor", "action", "command", "run", "summary", box=None)
     for row in rows:
         table.add_row(*row[:-1], row[-1][:100])
@@ -106,7 +106,7 @@ def audit_verify(config: ConfigOpt = None, database: DbOpt = None) -> None:
     from rich.progress import Progress
 
     log = _audit(config, database)
-    with Progress(transient=True, console=err) as progress:
+    with Progress(transient=True, console=real_console(err)) as progress:
         task = progress.add_task("verifying", total=None)
         report = log.verify(progress=lambda done, total: progress.update(task, completed=done, total=total))
     if report.ok:

@@ -4,19 +4,64 @@ options, and reading the config (or building the whole system) with a clear erro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from opsroom.app import System
     from opsroom.chat.base import Adapter
     from opsroom.config.loader import LoadedConfig
 
-console = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+
+class _LazyConsole:
+    """A rich ``Console`` made on first use. rich is ≈ 45 modules and ≈ 2 MiB resident;
+    ``opsroom run`` logging JSON lines (under systemd, in a container) never prints through
+    a console, so it never imports rich."""
+
+    def __init__(self, **options: Any) -> None:
+        self._options = options
+        self._console: Console | None = None
+
+    def _made(self) -> Console:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(**self._options)
+        return self._console
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._made(), name)
+
+    # ``with console:`` (buffered output): special methods are looked up on the class.
+    def __enter__(self) -> Console:
+        return self._made().__enter__()
+
+    def __exit__(self, *exc: object) -> None:
+        self._made().__exit__(*exc)
+
+
+def lazy_console(**options: Any) -> Console:
+    """``Console(**options)``, made when it is first used."""
+    return cast("Console", _LazyConsole(**options))
+
+
+def real_console(console: Console) -> Console:
+    """The rich ``Console`` itself, for rich objects that take one (``Progress(console=…)``)."""
+    return console._made() if isinstance(console, _LazyConsole) else console
+
+
+def escape(markup: str) -> str:
+    """``rich.markup.escape``, importing rich only when something is printed."""
+    from rich.markup import escape as rich_escape
+
+    return rich_escape(markup)
+
+
+console = lazy_console(soft_wrap=True)
+err = lazy_console(stderr=True, soft_wrap=True)
 
 ConfigOpt = Annotated[
     Path | None,

@@ -10,13 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-from opsroom.cli.common import ConfigOpt, DbOpt
+from opsroom.cli.common import ConfigOpt, DbOpt, lazy_console
 
 db_app = typer.Typer(help="The database schema: upgrade it, or check that it is current.", no_args_is_help=True)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = lazy_console(soft_wrap=True)
+err = lazy_console(stderr=True, soft_wrap=True)
 
 
 def _engine(config: Path | None, database: str | None):  # type: ignore[no-untyped-def]

@@ -6,9 +6,8 @@ import os
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from opsroom.cli.common import ConfigOpt, console, err, load, state_folder
+from opsroom.cli.common import ConfigOpt, console, err, escape, load, state_folder
 
 demo_app = typer.Typer(help="Things to try in the bundled demo.", no_args_is_help=True)
 

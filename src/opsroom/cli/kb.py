@@ -6,14 +6,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from opsroom.cli.common import ConfigOpt
+from opsroom.cli.common import ConfigOpt, lazy_console
 
 kb_app = typer.Typer(help="The service desk's knowledge base: search it, check it, measure it.", no_args_is_help=True)
-out = Console(soft_wrap=True)
-err = Console(stderr=True, soft_wrap=True)
+out = lazy_console(soft_wrap=True)
+err = lazy_console(stderr=True, soft_wrap=True)
 
 SearchOpt = Annotated[str | None, typer.Option("--search", help="fts5 or semantic (default: the config's).")]
 
@@ -84,6 +82,8 @@ def eval_cmd(
         err.print(f"[red]Questions error[/]\n{exc}")
         raise typer.Exit(2) from None
     if show:
+        from rich.table import Table
+
         table = Table("rank", "conf", "wanted", "found", "question")
         for o in report.outcomes:
             table.add_row(

@@ -8,17 +8,15 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.markup import escape
 
-from opsroom.cli.common import ConfigOpt
+from opsroom.cli.common import ConfigOpt, escape, lazy_console
 from opsroom.core import Principal
 
 policy_app = typer.Typer(
     help="Try the policy and guardrails: check one command, run a test file.", no_args_is_help=True
 )
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+console = lazy_console(highlight=False, soft_wrap=True)
+err = lazy_console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _parts(config: Path | None) -> tuple[Any, Any]:

@@ -18,9 +18,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
-from opsroom.cli.common import ConfigOpt, DbOpt, console, err, state_folder
+from opsroom.cli.common import ConfigOpt, DbOpt, console, err, escape, state_folder
 
 FOLDER = ".opsroom-reloads"
 STALE_SECONDS = 600  # an ask nobody answered (its server died): removed by the next reload

@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import structlog
 import typer
-from rich.markup import escape
 
 from opsroom.cli import reload as reloading
-from opsroom.cli.common import ConfigOpt, DbOpt, build, err, load, state_folder
+from opsroom.cli.common import ConfigOpt, DbOpt, build, err, escape, load, state_folder
 
 if TYPE_CHECKING:
     from opsroom.app import System
@@ -111,6 +110,9 @@ def run(
     At a terminal it says it is ready in one line and then shows only warnings; with stderr
     going to a file or a pipe it logs JSON lines ([bold]--log-format[/] to choose).
     [bold]opsroom reload[/] re-reads the config without a restart."""
+    from opsroom.lean_imports import import_uvicorn
+
+    import_uvicorn()  # without watchfiles, before opsroom.web.app imports it (see opsroom.lean_imports)
     import uvicorn
 
     from opsroom.app import build_adapters

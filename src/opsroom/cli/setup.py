@@ -7,9 +7,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.markup import escape
 
-from opsroom.cli.common import ConfigOpt, console, err, load
+from opsroom.cli.common import ConfigOpt, console, err, escape, load
 
 config_app = typer.Typer(help="Inspect the configuration format.", no_args_is_help=True)
 

@@ -23,10 +23,15 @@ def shell(
     At a terminal each run shows as one block updated in place. Fed from a pipe or a file it
     reads one message per line and exits 0 when all went well, 2 on a parse error, 3 on a
     denial, 4 when a run failed, 5 when a run still waits for an approval (docs/cli.md)."""
+    from opsroom import logs
     from opsroom.chat.terminal import TerminalAdapter
     from opsroom.cli import exit_codes
     from opsroom.core import MessageEvent, Place
 
+    # What goes wrong (a runner that raises, a hook that fails) is logged to stderr as
+    # `opsroom run` logs it at a terminal: warnings and errors, secrets masked. Unset, Python
+    # printed those records raw, an exception's text and all.
+    logs.setup("warning", json=False)
     interactive = sys.stdin.isatty()
     # A person at a terminal: each run is one block redrawn in place, and the prompt comes
     # back only when the line's runs are over, so it never lands inside their output.

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
+
+from opsroom.cli.common import lazy_console
 
 user_app = typer.Typer(
     help="Web sign-in: add users, set passwords (argon2 hashes in opsroom.yaml).", no_args_is_help=True
@@ -22,8 +23,8 @@ token_app = typer.Typer(
     help="Personal API tokens for the JSON API (stored hashed in the database).", no_args_is_help=True
 )
 
-console = Console()
-err = Console(stderr=True)
+console = lazy_console()
+err = lazy_console(stderr=True)
 
 ConfigOpt = Annotated[
     Path | None,

@@ -1,12 +1,14 @@
 """An exact cache of Cedar decisions, keyed on what the policies can observe of a request.
 
 cedarpy 4.12 already keeps the policy set and entities parsed (``PolicySet``/``Entities``
-handles), yet one ``is_authorized`` call still costs 50–200 µs here: the request and
-context cross into Rust as JSON, and the answer comes back as JSON. No binding on PyPI for
-Python 3.11 does better (``cedar-python`` needs 3.12). So decisions are cached, keyed
-on the full request as the policies see it:
+handles), yet one ``is_authorized`` call still costs 30–50 µs here: the request and
+context cross into Rust as JSON, Cedar evaluates every policy handed to it, and the answer
+comes back as JSON. No binding on PyPI for Python 3.11 does better (``cedar-python`` needs
+3.12). So decisions are cached, keyed on the request as the policies see it:
 
-- principal (type, id) and its entities (roles, groups), action, resource;
+- of the principal, action and resource, the plan (``plans.py``): which policies can hold
+  and the values of the entity tests their conditions still make; the exact principal
+  (and its roles, groups), action or resource only when a condition reads it otherwise;
 - of the context, exactly the parts some policy reads, found by walking every policy's
   JSON form: ``context.a`` / ``context has a`` read ``a``; ``context.args.x`` reads only
   ``args.x``; any other use of ``context`` (or of ``context.args``) reads all of it;
@@ -56,13 +58,29 @@ def _long_literal(node: Any) -> int | None:
 class ContextProjection:
     """What of a request's context the given policies (their JSON forms) can observe."""
 
-    def __init__(self, policies: Iterable[Mapping[str, Any]]) -> None:
+    def __init__(self, policies: Iterable[Mapping[str, Any]] = (), parts: Iterable[ContextProjection] = ()) -> None:
+        """What ``policies`` read, plus what the ``parts`` (projections of other policies) read:
+        the union of reads is what walking all those policies together would find."""
         self.everything = False
         self.whole: set[str] = set()  # top-level attributes read as a whole
         self.members: dict[str, set[str]] = {}  # attribute -> its members read (context.args.x)
         self.cells: dict[str, set[int]] = {}  # attribute -> constants it is only compared with
         for policy in policies:
             self._walk(policy.get("conditions", []))
+        for part in parts:
+            everything, whole, members, cells = part.raw
+            self.everything |= everything
+            self.whole |= whole
+            for name, values in members.items():
+                self.members.setdefault(name, set()).update(values)
+            for name, constants in cells.items():
+                self.cells.setdefault(name, set()).update(constants)
+        self.raw: tuple[bool, set[str], dict[str, set[str]], dict[str, set[int]]] = (
+            self.everything,
+            set(self.whole),
+            {name: set(v) for name, v in self.members.items()},
+            {name: set(v) for name, v in self.cells.items()},
+        )
         for name in list(self.cells):
             if name in self.whole or name in self.members:
                 del self.cells[name]  # read some other way too: its exact value counts
@@ -70,6 +88,7 @@ class ContextProjection:
             self.members.pop(name, None)
         self._cells = {name: sorted(values) for name, values in self.cells.items()}
         self._order = sorted(self.whole | set(self.members) | set(self._cells))
+        self._members = {name: tuple(sorted(members)) for name, members in self.members.items()}
 
     def _read(self, path: tuple[str, ...]) -> None:
         if not path:
@@ -133,8 +152,8 @@ class ContextProjection:
                 constants = self._cells[name]
                 at = bisect_left(constants, value)
                 out.append((at, at < len(constants) and constants[at] == value))
-            elif name in self.members and isinstance(value, Mapping):
-                out.append(tuple(_typed(value.get(member, _MISSING)) for member in sorted(self.members[name])))
+            elif name in self._members and isinstance(value, dict):
+                out.append(tuple([_typed(value.get(member, _MISSING)) for member in self._members[name]]))
             else:
                 out.append(_typed(value))
         return tuple(out)
@@ -144,24 +163,9 @@ def _typed(value: Any) -> Any:
     """A value as a key part that keeps its type (``True``, ``1`` and ``1.0`` differ)."""
     if value is _MISSING:
         return _MISSING
-    if isinstance(value, (Mapping, list)):
+    if isinstance(value, (dict, list)):  # the context is plain JSON data (PolicyEngine.request)
         return json.dumps(value, sort_keys=True)
     return (value.__class__, value)
-
-
-def admits(scope: Mapping[str, Any], action: str) -> bool:
-    """Whether a policy's action scope (its JSON form) can hold for ``action``. Action
-    entities have no parents in opsroom's entity store, so ``action in [A, B]`` holds exactly
-    for A and B. A scope of any other form is kept (including a policy is always safe)."""
-    op = scope.get("op")
-    if op == "All":
-        return True
-    wanted = {"type": "Action", "id": action}
-    if op in ("==", "in") and "entity" in scope:
-        return bool(scope["entity"] == wanted)
-    if op == "in" and "entities" in scope:
-        return wanted in scope["entities"]
-    return True
 
 
 class DecisionCache:

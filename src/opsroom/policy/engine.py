@@ -19,7 +19,7 @@ import re
 from collections import OrderedDict
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 from zoneinfo import ZoneInfo
 
 import cedarpy
@@ -28,12 +28,14 @@ from opsroom.config.models import UserConfig
 from opsroom.config.policy import PolicyConfig
 from opsroom.core import ConfigError, Decision, Place, Principal, Requirement
 from opsroom.policy import sources
-from opsroom.policy.decision_cache import ContextProjection, DecisionCache, admits
+from opsroom.policy.decision_cache import DecisionCache
+from opsroom.policy.plans import Plan, Planner
 from opsroom.policy.requirements import requirements_by_rule
 from opsroom.policy.windows import DAYS
 
 log = logging.getLogger(__name__)
 
+_NOTHING_ALLOWS = object()  # verdict: no rule allows (the text is built per request)
 _POLICY_IN_ERROR = re.compile(r"policy `([^`]+)`")
 _MAX_CACHED_PRINCIPALS = 10_000
 _LONG_MIN, _LONG_MAX = -(2**63), 2**63 - 1
@@ -82,17 +84,12 @@ class PolicyEngine:
         self._tz = ZoneInfo(timezone)
         self._shown_args = dict(shown_args or {})
         self._policy_set = cedarpy.PolicySet.from_json_str(loaded.combined_json())
-        # Per action, only the policies whose action scope can hold for it (Cedar skips the
-        # others without evaluating their conditions, so the decision and the determining
-        # policies are the same); built on first use, shared between actions with one subset.
-        self._by_action: dict[str, cedarpy.PolicySet] = {}
-        self._subsets: dict[tuple[str, ...], cedarpy.PolicySet] = {}
+        # Per request, the policies whose scope and leading atom-only conditions hold (the
+        # live ones), and decisions keyed on what those observe (plans.py, decision_cache.py).
+        self._planner = Planner({pid: p.est for pid, p in self.policies.items()})
         self._order = {pid: n for n, pid in enumerate(self.policies)}
         self._no_entities = cedarpy.Entities.from_json_str("[]")
         self._entities: OrderedDict[tuple[Any, ...], cedarpy.Entities] = OrderedDict()
-        # Exact decision cache (see decision_cache.py): keyed on what policies can observe.
-        self._projection = ContextProjection(p.est for p in self.policies.values())
-        self._shown_names = tuple(sorted({n for names in self._shown_args.values() for n in names}))
         self._decisions = DecisionCache()
         if not configured:
             self.warnings.append("no policy is configured: everyone may run every command (add policy.rules)")
@@ -125,55 +122,67 @@ class PolicyEngine:
     ) -> Decision:
         if not self.configured:
             return Decision.allow("allowed: no policy is configured")
-        request = self.request(principal, command, args, place, now)
-        # Everything the decision (and its reason text) depends on: the request as policies
-        # see it, the principal's entities, and the argument values a denial would name.
-        key = (
-            principal.known,
-            principal.name,
-            principal.roles,
-            principal.groups,
-            command,
-            place.name,
-            place.is_direct,
-            self._projection.key(request["context"]),
-            tuple(None if args.get(n) is None else _shown(args[n]) for n in self._shown_names),
-        )
-        cached: Decision | None = self._decisions.get(key)
-        if cached is not None:
-            return cached
-        decision = self._evaluate(request, principal, command, args, place)
-        self._decisions.put(key, decision)
-        return decision
+        plan = self._planner.plan(principal, command, place.name)
+        if plan.projection is None:  # every live policy is decided by its atoms alone
+            if plan.constant is None:
+                plan.constant = self._verdict(plan.satisfied, [], True)
+            verdict = plan.constant
+        else:
+            request = self.request(principal, command, args, place, now)
+            # Everything the verdict depends on (plans.py): the plan, the context its policies
+            # read, and whatever of the request they read beyond atoms.
+            key = (
+                plan,
+                plan.projection.key(request["context"]),
+                (principal.known, principal.name, principal.roles, principal.groups)
+                if "principal" in plan.needs
+                else None,
+                command if "action" in plan.needs else None,
+                place.name if "resource" in plan.needs else None,
+            )
+            verdict = self._decisions.get(key)
+            if verdict is None:
+                verdict = self._evaluate(request, plan, principal, command)
+                self._decisions.put(key, verdict)
+        if verdict is _NOTHING_ALLOWS:  # its text names who, what and where: built per call
+            return Decision.deny(self._nothing_allows(principal, command, args, place), ())
+        return verdict  # type: ignore[no-any-return]
 
-    def _evaluate(
-        self,
-        request: dict[str, Any],
-        principal: Principal,
-        command: str,
-        args: Mapping[str, Any],
-        place: Place,
-    ) -> Decision:
-        """One Cedar evaluation (cedarpy, parsed policy set and entity handles)."""
-        trimmed = {**request, "context": self._projection.trim(request["context"])}
-        result = cedarpy.is_authorized(trimmed, self._policies_for(command), self._entities_for(principal))
-        fired = self._sorted(result.diagnostics.reasons)
+    def _evaluate(self, request: dict[str, Any], plan: Plan, principal: Principal, command: str) -> Any:
+        """One Cedar evaluation for the plan: the command's candidate policies (parsed once;
+        the ones not live are neither satisfied nor in error), the context they read."""
+        assert plan.projection is not None
+        trimmed = {**request, "context": plan.projection.trim(request["context"])}
+        action = self._planner.action(command)
+        entities = self._entities_for(principal) if action.needs_store else self._no_entities
+        result = cedarpy.is_authorized(trimmed, action.policy_set, entities)
         failed = self._failed_forbids(result.diagnostics.errors, principal, command)
-        if result.allowed and not failed:
-            word = "rule" if len(fired) == 1 else "rules"
-            requires = tuple(r for pid in fired for r in self.requirements.get(pid, ()))
-            return Decision(True, f"allowed by {word} {', '.join(fired)}", tuple(fired), requires)
-        if failed and result.allowed:
+        return self._verdict(result.diagnostics.reasons, failed, result.allowed)
+
+    def _verdict(self, fired: Iterable[str], failed: list[str], allowed: bool) -> Any:
+        """The Decision for Cedar's outcome, or _NOTHING_ALLOWS (a denial whose text depends
+        on the request). ``fired`` are Cedar's reasons: the satisfied forbids on a denial,
+        the satisfied permits on an allow. For a plan decided by atoms alone, ``fired`` is
+        every live policy (all satisfied) and Cedar's rule is applied here: any forbid
+        denies, else any permit allows, else nothing does."""
+        ordered = self._sorted(list(fired))
+        forbids = [pid for pid in ordered if self.policies[pid].effect == "forbid"]
+        permits = [pid for pid in ordered if self.policies[pid].effect == "permit"]
+        if forbids:
+            first = next((pid for pid in forbids if self.policies[pid].reason), forbids[0])
+            reason = self.policies[first].reason
+            text = f"denied by rule {first}" + (f": {reason}" if reason else "")
+            return Decision.deny(text, tuple(forbids))
+        if permits and allowed and not failed:
+            word = "rule" if len(permits) == 1 else "rules"
+            requires = tuple(r for pid in permits for r in self.requirements.get(pid, ()))
+            return Decision(True, f"allowed by {word} {', '.join(permits)}", tuple(permits), requires)
+        if failed and allowed:
             return Decision.deny(
                 f"denied: rule {failed[0]} could not be evaluated (an admin should run opsroom check)",
                 tuple(failed),
             )
-        if fired:  # forbids decided
-            first = next((pid for pid in fired if self.policies[pid].reason), fired[0])
-            reason = self.policies[first].reason
-            text = f"denied by rule {first}" + (f": {reason}" if reason else "")
-            return Decision.deny(text, tuple(fired))
-        return Decision.deny(self._nothing_allows(principal, command, args, place), ())
+        return _NOTHING_ALLOWS
 
     def request(
         self,
@@ -207,23 +216,6 @@ class PolicyEngine:
         }
 
     # -- helpers --------------------------------------------------------------------------
-
-    def _policies_for(self, action: str) -> cedarpy.PolicySet:
-        handle = self._by_action.get(action)
-        if handle is None:
-            ids = tuple(pid for pid, p in self.policies.items() if admits(p.est.get("action", {}), action))
-            handle = self._subsets.get(ids)
-            if handle is None:
-                doc = {
-                    "staticPolicies": {pid: self.policies[pid].est for pid in ids},
-                    "templates": {},
-                    "templateLinks": [],
-                }
-                handle = cedarpy.PolicySet.from_json_str(json.dumps(doc))
-                self._subsets[ids] = handle
-            if len(self._by_action) < _MAX_CACHED_PRINCIPALS:
-                self._by_action[action] = handle
-        return handle
 
     def _entities_for(self, principal: Principal) -> cedarpy.Entities:
         if not principal.known:

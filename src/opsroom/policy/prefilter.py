@@ -9,7 +9,7 @@ match, and ``str``'s substring search (C speed) says so without the regex.
 
 The pieces are read from each compiled pattern's own parse (``re._parser``), not written by
 hand: a literal in the top-level sequence of a pattern is in every match; a top-level
-alternation gives "one of" its branches' leading literals; what a positive lookahead or
+alternation gives "one of" the pieces of its branches; what a positive lookahead or
 lookbehind looks for is in the text as well. Only a piece of two or more
 characters is used; a pattern with none is always searched. Case-insensitive patterns are
 checked against the text lowered, after mapping the four non-ASCII letters that Python's
@@ -37,20 +37,28 @@ def required_pieces(pattern: re.Pattern[str]) -> tuple[tuple[str, ...], bool] | 
     except Exception:
         return None
     ignore_case = bool(parsed.state.flags & re.IGNORECASE)
-    best: tuple[str, ...] | None = None
-    for candidate in _candidates(list(parsed.data)):
-        if min(map(len, candidate)) < _MIN_PIECE:
-            continue
-        if best is None or min(map(len, candidate)) > min(map(len, best)):
-            best = candidate
+    best = _best(_candidates(list(parsed.data)))
     if best is None:
         return None
     return (tuple(p.lower() for p in best) if ignore_case else best), ignore_case
 
 
+def _best(candidates: list[tuple[str, ...]]) -> tuple[str, ...] | None:
+    """The candidate whose shortest piece is longest (the most selective), if any has only
+    pieces of ``_MIN_PIECE`` characters or more."""
+    best: tuple[str, ...] | None = None
+    for candidate in candidates:
+        if min(map(len, candidate)) < _MIN_PIECE:
+            continue
+        if best is None or min(map(len, candidate)) > min(map(len, best)):
+            best = candidate
+    return best
+
+
 def _candidates(items: list[tuple[Any, Any]]) -> list[tuple[str, ...]]:
     """Pieces each match of the sequence ``items`` must contain: runs of consecutive
-    literals (a one-piece candidate), and alternations (one of their leading runs)."""
+    literals (a one-piece candidate), and alternations (one of the pieces some candidate of
+    each branch gives: a match goes through one branch)."""
     out: list[tuple[str, ...]] = []
     run: list[str] = []
 
@@ -67,9 +75,9 @@ def _candidates(items: list[tuple[Any, Any]]) -> list[tuple[str, ...]]:
         if op is sre.ASSERT:  # a positive lookaround: what it looks for is in the text too
             out.extend(_candidates(list(av[1].data)))
         elif op is sre.BRANCH:
-            leads = [_leading_run(list(branch.data)) for branch in av[1]]
-            if all(leads):
-                out.append(tuple(leads))
+            each = [_best(_candidates(list(branch.data))) for branch in av[1]]
+            if all(each):
+                out.append(tuple(piece for pieces in each if pieces for piece in pieces))
     close()
     return out
 
@@ -83,15 +91,6 @@ def _inline(items: list[tuple[Any, Any]]) -> list[tuple[Any, Any]]:
         else:
             flat.append((op, av))
     return flat
-
-
-def _leading_run(items: list[tuple[Any, Any]]) -> str:
-    run = []
-    for op, av in _inline(items):
-        if op is not sre.LITERAL:
-            break
-        run.append(chr(av))
-    return "".join(run)
 
 
 class ShapeFilter:

@@ -17,81 +17,16 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from opsroom.policy.prefilter import ShapeFilter
+from opsroom.policy.secret_shapes import BLOCK_BEGIN, BLOCK_END, KEYED_SECRETS, TOKEN_KINDS, TOKEN_PATTERNS
 
 MASK = "[REDACTED]"
+__all__ = ["MASK", "TOKEN_KINDS", "Redactor", "StreamRedactor", "build_redactor", "current", "install"]
 _KNOWN_CLEAN_MAX = 4096  # texts remembered as clean (see Redactor._known_clean)
 _CLEAN_TEXT_MAX = 2048  # longer texts are not remembered
 
-_PEM_BEGIN = r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
-_PEM_END = r"-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----"
 
-# Well-known credential shapes, by kind. Each replaces its whole match.
-TOKEN_KINDS: tuple[tuple[str, str], ...] = (
-    # PEM / OpenSSH / PGP private keys, also inside JSON strings (``\n`` escapes) such as a
-    # GCP service-account key file. A block cut off before its END line is masked to the end.
-    ("private key", _PEM_BEGIN + r"[\s\S]*?(?:" + _PEM_END + r"|\Z)"),
-    ("PGP private key", r"-----BEGIN PGP PRIVATE KEY BLOCK-----[\s\S]*?(?:-----END PGP PRIVATE KEY BLOCK-----|\Z)"),
-    ("AWS access key id", r"\b(?:AKIA|ASIA|AGPA|AIDA|AROA|ANPA|ANVA|AIPA)[0-9A-Z]{16}\b"),
-    ("AWS secret access key", r"(?i)aws_?secret_?access_?key[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+=]{30,}"),
-    ("AWS session token", r"(?i)aws_?session_?token[\"']?\s*[=:]\s*[\"']?[A-Za-z0-9/+=]{30,}"),
-    # CreateAccessKey's answer as botocore logs or reprs it: XML, JSON or a Python dict
-    # (integrations/cloud never prints it; this is the net under that).
-    (
-        "AWS secret access key in an API answer",
-        r"SecretAccessKey(?:\\?[\"'])?\s*(?:[:=]\s*(?:\\?[\"'])?|>)[A-Za-z0-9/+=]{40}",
-    ),
-    ("Google API key", r"\bAIza[0-9A-Za-z_-]{35}\b"),
-    ("Google OAuth token", r"\bya29\.[0-9A-Za-z_-]{20,}"),
-    ("Google OAuth client secret", r"\bGOCSPX-[0-9A-Za-z_-]{20,}"),
-    (
-        "Azure storage / service bus key",
-        r"(?i)(?:AccountKey|SharedAccessKey|SharedAccessSignature)=[A-Za-z0-9+/%=]{20,}",
-    ),
-    ("Azure SAS signature", r"(?i)(?<=[?&])sig=[A-Za-z0-9%+/=]{20,}"),
-    ("Azure client secret", r"\b[A-Za-z0-9_~.-]{3}\dQ~[A-Za-z0-9_~.-]{31,34}"),
-    ("Slack token", r"\bxox[a-z]-[A-Za-z0-9-]{10,}"),
-    ("Slack app-level token", r"\bxapp-\d-[A-Za-z0-9-]{10,}"),
-    ("Slack webhook URL", r"https://hooks\.slack\.com/(?:services|workflows|triggers)/[A-Za-z0-9/_-]{20,}"),
-    (
-        "Discord / Teams webhook URL",
-        r"https://(?:discord(?:app)?\.com/api/webhooks|[a-z0-9.-]+\.webhook\.office\.com)/[A-Za-z0-9/@_.-]{20,}",
-    ),
-    ("GitHub token", r"\bgh[pousr]_[A-Za-z0-9]{30,}"),
-    ("GitHub fine-grained token", r"\bgithub_pat_[A-Za-z0-9_]{40,}"),
-    ("GitLab token", r"\bgl(?:pat|ptt|dt|rt|cbt|oas|soat|ft|imt|agent)-[A-Za-z0-9_-]{20,}"),
-    ("GitLab runner token", r"\bGR1348941[A-Za-z0-9_-]{20,}"),
-    ("JSON Web Token", r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),
-    ("bearer header", r"(?i)\bbearer\s+[A-Za-z0-9._~+/-]{12,}=*"),
-    ("basic auth header", r"(?i)\bbasic\s+[A-Za-z0-9+/]{12,}={0,2}"),
-    ("password in a URL", r"(?<=://)[^/\s:@]+:[^/\s@]+(?=@)"),
-    ("Stripe key", r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}"),
-    ("Stripe webhook secret", r"\bwhsec_[A-Za-z0-9]{24,}"),
-    ("OpenAI / Anthropic key", r"\bsk-(?:ant-|proj-)?[A-Za-z0-9_-]{20,}"),
-    ("SendGrid key", r"\bSG\.[A-Za-z0-9_-]{16,}\.[A-Za-z0-9_-]{16,}"),
-    ("Twilio key", r"\bSK[0-9a-f]{32}\b"),
-    ("Mailgun key", r"\bkey-[0-9a-f]{32}\b"),
-    ("npm token", r"\bnpm_[A-Za-z0-9]{36}\b"),
-    ("PyPI token", r"\bpypi-AgE[A-Za-z0-9_-]{50,}"),
-    ("HashiCorp Vault token", r"\bhv[sbr]\.[A-Za-z0-9_-]{20,}"),
-    ("DigitalOcean token", r"\bdo[opr]_v1_[a-f0-9]{64}\b"),
-    ("Shopify token", r"\bshp(?:at|ca|pa|ss)_[a-fA-F0-9]{32}\b"),
-    ("Telegram bot token", r"\b\d{8,10}:AA[A-Za-z0-9_-]{33}\b"),
-    ("Datadog / generic hex API key", r"(?i)(?:dd|datadog)_?(?:api|app)_?key[\"']?\s*[=:]\s*[\"']?[a-f0-9]{32,40}"),
-)
-TOKEN_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for _, p in TOKEN_KINDS)
-
-# key=value / "key": "value" / --key value with a secret-sounding key: the key stays, the value goes.
-# Covers connection strings (``Password=…;``), env dumps and JSON keys such as ``private_key_id``.
-KEYED_SECRET = re.compile(
-    r"(?i)(\b(?:[a-z0-9]+[_-])*(?:password|passwd|pwd|passphrase|secret|client_secret|api_?key|"
-    r"access_?key|secret_?key|private_key_id|private_key|access_token|auth_token|refresh_token|"
-    r"token|credentials?)"
-    r"(?:\\?[\"'])?\s*[:=]\s*(?:\\?[\"'])?)(?!\[REDACTED\]|(?:true|false|null|none|yes|no)\b)[^\s\"',;&]{4,}"
-)
-
-# Where a multi-line secret begins and ends, for output that arrives in pieces.
-BLOCK_BEGIN = re.compile(_PEM_BEGIN + r"|-----BEGIN PGP PRIVATE KEY BLOCK-----")
-BLOCK_END = re.compile(_PEM_END + r"|-----END PGP PRIVATE KEY BLOCK-----")
+def _keep_key(match: re.Match[str]) -> str:
+    return match.group(1) + MASK
 
 
 class Redactor:
@@ -110,7 +45,7 @@ class Redactor:
         # Whether any credential shape can be in the text at all: most text (every audit row,
         # every chat message) has none; each shape's fixed piece (``ghp_``, ``-----BEGIN``…) is
         # looked for first, and only a text that has one is searched (policy/prefilter.py).
-        self._shapes = ShapeFilter((*TOKEN_PATTERNS, *self.extra_patterns, KEYED_SECRET))
+        self._shapes = ShapeFilter((*TOKEN_PATTERNS, *self.extra_patterns, *KEYED_SECRETS))
         # Texts recently found to hold nothing to mask. One command's texts reach several
         # sinks (its audit rows, chat messages, the run row), and names, rule ids and
         # button labels recur: each is scanned once. Only clean texts are kept, so no secret
@@ -134,8 +69,10 @@ class Redactor:
         for pattern in TOKEN_PATTERNS + self.extra_patterns:
             text, n = pattern.subn(MASK, text)
             count += n
-        text, n = KEYED_SECRET.subn(lambda m: m.group(1) + MASK, text)
-        return text, count + n
+        for pattern in KEYED_SECRETS:  # the key stays, the value goes
+            text, n = pattern.subn(_keep_key, text)
+            count += n
+        return text, count
 
     def clean(self, value: Any) -> Any:
         """``value`` with every string in it redacted (dicts, lists and tuples walked; keys kept):

@@ -118,3 +118,31 @@ def test_the_common_body_takes_the_fast_path() -> None:
 )
 def test_bodies_outside_the_common_shape_go_the_general_way(raw: bytes) -> None:
     assert fast(raw) is None
+
+
+def test_assembled_alerts_are_the_dataclass_s_own() -> None:
+    """The fast path's ``assembled`` fills every field the dataclass has, in its order, and
+    gives an object equal to ``Alert(...)`` in every way callers look at it."""
+    import dataclasses
+    import datetime as dt
+
+    from opsroom.alerts.model import Alert, assembled
+
+    values = {
+        "fingerprint": "fp",
+        "status": "resolved",
+        "labels": {"alertname": "A"},
+        "annotations": {"summary": "s"},
+        "starts_at": dt.datetime(2025, 3, 3, tzinfo=dt.UTC),
+        "ends_at": None,
+        "source": "am",
+        "source_type": "alertmanager",
+        "generator_url": "http://p",
+        "external_url": "http://am",
+    }
+    assert [f.name for f in dataclasses.fields(Alert)] == list(values)
+    mine, theirs = assembled(*values.values()), Alert(**values)  # type: ignore[arg-type]
+    assert mine == theirs and repr(mine) == repr(theirs) and vars(mine) == vars(theirs)
+    assert dataclasses.asdict(mine) == dataclasses.asdict(theirs) and mine.alertname == "A"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        mine.status = "firing"  # type: ignore[misc]

@@ -54,3 +54,36 @@ def test_secrets_in_labels_annotations_and_urls_never_reach_the_alert_tables(db:
     assert "ProbeFailed" in text and "[REDACTED]" in text
     for secret in (GITHUB, AWS, SLACK, PASSWORD):
         assert secret not in text
+
+
+def test_a_batch_is_masked_alert_by_alert_wherever_its_one_secret_is() -> None:
+    """Intake asks the redactor once per distinct text of a batch: a secret in any single
+    place (a label's name or value, an annotation, a URL) of one alert among clean ones is
+    still masked there, and a clean batch is stored as it came."""
+    from dataclasses import replace
+
+    from opsroom.alerts.ingest import redacted
+    from opsroom.policy.redaction import Redactor
+
+    redactor = Redactor()
+    clean = [
+        Alert(fingerprint=f"f{i}", status="firing", labels={"alertname": f"A{i}", "job": "node"}, annotations={})
+        for i in range(20)
+    ]
+    assert redacted(clean, redactor) is clean
+    places = [
+        lambda a: replace(a, labels={**a.labels, GITHUB: "x"}),
+        lambda a: replace(a, labels={**a.labels, "instance": AWS}),
+        lambda a: replace(a, annotations={"summary": f"password={PASSWORD}"}),
+        lambda a: replace(a, annotations={f"token {SLACK}": "x"}),
+        lambda a: replace(a, generator_url=f"https://p/graph?token={GITHUB}"),
+        lambda a: replace(a, external_url=f"https://ci:{PASSWORD}@am.example.org"),
+    ]
+    for put in places:
+        batch = [*clean[:7], put(clean[7]), *clean[8:]]
+        out = redacted(batch, redactor)
+        assert list(out[:7]) == clean[:7] and list(out[8:]) == clean[8:]
+        text = repr(out[7])
+        assert "[REDACTED]" in text and out[7].fingerprint == "f7"
+        for secret in (GITHUB, AWS, SLACK, PASSWORD):
+            assert secret not in text

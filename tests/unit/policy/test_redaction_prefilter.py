@@ -7,9 +7,10 @@ import random
 import re
 
 from opsroom.policy.prefilter import _FOLD, ShapeFilter, required_pieces
-from opsroom.policy.redaction import KEYED_SECRET, TOKEN_KINDS, TOKEN_PATTERNS, Redactor
+from opsroom.policy.redaction import Redactor
+from opsroom.policy.secret_shapes import KEYED_SECRETS, TOKEN_KINDS, TOKEN_PATTERNS
 
-PATTERNS = (*TOKEN_PATTERNS, KEYED_SECRET)
+PATTERNS = (*TOKEN_PATTERNS, *KEYED_SECRETS)
 SAMPLES = [
     "AKIAIOSFODNN7EXAMPLE",
     "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
@@ -39,13 +40,22 @@ SAMPLES = [
     "AP\u0130_KEY=abcdefgh",
     "credent\u0131al=abcdefgh",
     "✅ deploy · password=correct-horse",
+    'password: "correct horse battery"',
+    "PGPASSWORD=abcdefgh",
+    "clientSecret: abcdefgh",
+    "DB_PASS=abcdefgh",
+    "--password abcdefgh",
+    "<ClientSecret>abcdefgh</ClientSecret>",
+    "Authorization: Token abcdefghijkl",
+    "redis://:abcdefgh@cache:6379",
+    "dckr_pat_" + "j" * 27,
 ]
 
 
 def test_every_builtin_shape_has_a_fixed_piece_to_look_for() -> None:
     missing = [kind for (kind, _), p in zip(TOKEN_KINDS, TOKEN_PATTERNS, strict=True) if required_pieces(p) is None]
     assert missing == []
-    assert required_pieces(KEYED_SECRET) is not None
+    assert [p.pattern for p in KEYED_SECRETS if required_pieces(p) is None] == []
 
 
 def test_the_fold_table_covers_every_non_ascii_letter_re_matches_with_an_ascii_one() -> None:

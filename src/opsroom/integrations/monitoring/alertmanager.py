@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 from urllib.parse import quote, urlsplit
 
-import httpx
-
 from opsroom.errors import IntegrationError
+
+if TYPE_CHECKING:
+    import httpx
 
 
 class AlertmanagerError(IntegrationError):
@@ -33,6 +34,8 @@ class AlertmanagerClient:
         self._timeout = timeout
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        import httpx  # on the first request: the alerts service loads this module at start
+
         client = self._http or httpx.AsyncClient(timeout=self._timeout)
         try:
             response = await client.request(method, self.base_url + path, timeout=self._timeout, **kwargs)

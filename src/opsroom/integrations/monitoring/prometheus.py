@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 from urllib.parse import urlsplit
 
-import httpx
-
 from opsroom.errors import IntegrationError
+
+if TYPE_CHECKING:
+    import httpx
 
 SPARK = "▁▂▃▄▅▆▇█"
 MAX_QUERY = 2000
@@ -66,6 +67,8 @@ class PrometheusClient:
         self._timeout = timeout
 
     async def _get(self, path: str, params: dict[str, str]) -> Any:
+        import httpx  # on the first query: the alert commands load this module at start
+
         client = self._http or httpx.AsyncClient(timeout=self._timeout)
         try:
             response = await client.get(self.base_url + path, params=params, timeout=self._timeout)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 from zoneinfo import ZoneInfo
-
-import httpx
 
 from opsroom.config.oncall import OncallConfig
 from opsroom.integrations.oncall.escalation import EscalationPolicy
 from opsroom.integrations.oncall.ical import IcalError, NameMap, load_ical, shifts_from_ical
 from opsroom.integrations.oncall.schedule import IntervalLayer, Layer, Override, Rotation, Schedule
+
+if TYPE_CHECKING:  # httpx waits for the first iCal URL read (ical.load_ical)
+    import httpx
 
 ONCALL_PREFIX = "oncall:"
 
