@@ -111,6 +111,13 @@ class ShapeFilter:
         self._any_piece = _literal_alternation(p for _, w, ci in self._checks if not ci for p in w)
         self._any_piece_lowered = _literal_alternation(p for _, w, ci in self._checks if ci for p in w)
 
+    @property
+    def pieces_only(self) -> bool:
+        """True when every pattern has a fixed piece: then ``might_match`` of a text that
+        contains another is True whenever it is True of the contained one (a piece found in
+        the part is in the whole; a pattern without pieces may be anchored and is not)."""
+        return not self._always
+
     def might_match(self, text: str) -> bool:
         lowered = text.lower() if text.isascii() else text.translate(_FOLD).lower()
         if (self._any_piece is None or self._any_piece.search(text) is None) and (
