@@ -27,6 +27,8 @@ DEFAULT_ENGINE_FLAGS: Mapping[str, type] = {"dry-run": bool}
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"'})
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _MASK = "•••"
+# The ASCII characters of the categories _normalise refuses (Cc; Cf, Cs, Zl and Zp have none).
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _normalise(text: str) -> str:
@@ -41,6 +43,8 @@ def _normalise(text: str) -> str:
         text = text[:-1]
     if len(text) > MAX_INPUT:
         raise ParseError(f"message too long ({len(text):,} characters; at most {MAX_INPUT:,})")
+    if text.isascii() and _ASCII_CONTROL.search(text) is None:
+        return text.strip()  # nothing invisible, nothing to translate (most commands)
     for i, ch in enumerate(text):
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf", "Cs", "Zl", "Zp"):
