@@ -12,6 +12,9 @@ from typing import Any, Mapping
 from opsroom.core.identity import Principal
 from opsroom.core.places import Place
 
+# json.dumps(..., sort_keys=True, default=str) with one encoder for every run (same bytes).
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
+
 
 class ArgType(StrEnum):
     STRING = "string"
@@ -137,5 +140,5 @@ class Invocation:
 
     def fingerprint(self) -> str:
         """A hash of command + arguments, so an approval binds to exactly this command."""
-        blob = json.dumps({"c": self.command.name, "a": dict(self.args)}, sort_keys=True, default=str)
+        blob = _FINGERPRINT_JSON({"c": self.command.name, "a": dict(self.args)})
         return hashlib.sha256(blob.encode()).hexdigest()

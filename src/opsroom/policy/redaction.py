@@ -145,7 +145,11 @@ class Redactor:
         piece (maybe anchored) make it always answer False."""
         if not self._shapes.pieces_only:
             return False
-        joined = "\n".join(texts)
+        known = self._known_clean
+        unknown = [t for t in texts if t and t not in known]  # labels, names: seen before
+        if not unknown:
+            return True
+        joined = "\n".join(unknown)
         if self._value_re is not None and self._value_re.search(joined) is not None:
             return False
         return not self._shapes.might_match(joined)
