@@ -122,12 +122,28 @@ def _unknown_command(name: str, catalog: Catalog) -> ParseError:
     return ParseError(f"unknown command `{show(name)}`{note} — try `help`")
 
 
+# The engine's flags by the name they are looked up under, per flags mapping (the engine's
+# is built once per config; keyed by identity and kept with it, as policy/requirements.py does).
+_FLAG_NAMES: dict[int, tuple[Mapping[str, type], dict[str, type]]] = {}
+
+
+def _flag_names(engine_flags: Mapping[str, type]) -> dict[str, type]:
+    known = _FLAG_NAMES.get(id(engine_flags))
+    if known is not None and known[0] is engine_flags:
+        return known[1]
+    names = {k.replace("-", "_").lower(): t for k, t in engine_flags.items()}
+    if len(_FLAG_NAMES) >= 64:
+        _FLAG_NAMES.clear()
+    _FLAG_NAMES[id(engine_flags)] = (engine_flags, names)
+    return names
+
+
 class _Collector:
     """Assigns raw values to arguments and engine flags, refusing repeats."""
 
     def __init__(self, spec: CommandSpec, engine_flags: Mapping[str, type]) -> None:
         self.spec = spec
-        self.engine_flags = {k.replace("-", "_").lower(): t for k, t in engine_flags.items()}
+        self.engine_flags = _flag_names(engine_flags)
         self.raw: dict[str, str] = {}
         self.flags: dict[str, Any] = {}
         self.extra: list[str] = []
