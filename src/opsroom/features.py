@@ -271,14 +271,14 @@ async def change_review(ctx: StepContext) -> Stop | None:
     """Commands marked ``options: {change: required}`` need ``--change CHG…`` that the ticket
     provider confirms is approved and in its window; ``options: {not_from_chat: "…"}``
     commands are refused in chat with a pointer to the proper change process."""
-    from opsroom.integrations.tickets.base import ChangeRefused
-    from opsroom.integrations.tickets.change import review
-
     inv = ctx.invocation
     change_id = inv.flags.get("change")
     options = inv.command.options
     if not change_id and not options.get("change") and not options.get("not_from_chat"):
-        return None
+        return None  # most commands: before the imports, which cost a look-up each on every command
+    from opsroom.integrations.tickets.base import ChangeRefused
+    from opsroom.integrations.tickets.change import review
+
     desk = ctx.services.extras.get(DESK)
     if desk is None and change_id:  # an offline check cannot ask the ticket system
         ctx.notes.append(f"change {change_id}: not checked with the ticket system (offline)")

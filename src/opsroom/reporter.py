@@ -69,7 +69,8 @@ class _Tracked:
     inv: Invocation
     ref: MessageRef | None = None
     last_edit: float = 0.0
-    pending: asyncio.Task[None] | None = None
+    # A throttled edit: the timer until it is due, then the task making it.
+    pending: asyncio.TimerHandle | asyncio.Task[None] | None = None
     cancel_action: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -137,15 +138,17 @@ class Reporter:
         # Throttle edits: at most one per edit_interval; the latest state wins.
         wait = t.last_edit + self.edit_interval - time.monotonic()
         if wait > 0:
-            if t.pending is None or t.pending.done():
-                t.pending = asyncio.create_task(self._edit_later(run_id, live, wait))
+            if t.pending is None or (isinstance(t.pending, asyncio.Task) and t.pending.done()):
+                # A timer, not a sleeping task: most runs end before it is due, and cancelling
+                # a timer costs nothing where a task costs two more turns of the loop.
+                t.pending = asyncio.get_running_loop().call_later(wait, self._edit_due, t, run_id, live)
             return
         await self._edit(run_id, live)
 
-    async def _edit_later(self, run_id: int, live: LiveRun, wait: float) -> None:
-        await asyncio.sleep(wait)
+    def _edit_due(self, t: _Tracked, run_id: int, live: LiveRun) -> None:
+        t.pending = None
         if run_id in self._runs and live.run_id in _alive(live):
-            await self._edit(run_id, live)
+            t.pending = asyncio.create_task(self._edit(run_id, live))
 
     async def _edit(self, run_id: int, live: LiveRun) -> None:
         t = self._runs.get(run_id)
@@ -187,8 +190,8 @@ class Reporter:
         t = self._runs.pop(run_id, None)
         if t is None:
             return
-        if t.pending is not None and not t.pending.done():
-            t.pending.cancel()
+        if t.pending is not None:
+            t.pending.cancel()  # a timer not yet due, or an edit still under way
         message = self.final_message(run_id, t.inv, outcome)
         try:
             if t.ref is not None:

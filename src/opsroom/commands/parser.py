@@ -27,6 +27,8 @@ DEFAULT_ENGINE_FLAGS: Mapping[str, type] = {"dry-run": bool}
 _SMART_QUOTES = str.maketrans({"\u201c": '"', "\u201d": '"', "\u201e": '"'})
 _KEY = re.compile(r"[A-Za-z][A-Za-z0-9_-]*")
 _MASK = "•••"
+# The ASCII characters of the categories _normalise refuses (Cc; Cf, Cs, Zl and Zp have none).
+_ASCII_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _normalise(text: str) -> str:
@@ -41,6 +43,8 @@ def _normalise(text: str) -> str:
         text = text[:-1]
     if len(text) > MAX_INPUT:
         raise ParseError(f"message too long ({len(text):,} characters; at most {MAX_INPUT:,})")
+    if text.isascii() and _ASCII_CONTROL.search(text) is None:
+        return text.strip()  # nothing invisible, nothing to translate (most commands)
     for i, ch in enumerate(text):
         category = unicodedata.category(ch)
         if category in ("Cc", "Cf", "Cs", "Zl", "Zp"):
@@ -118,12 +122,28 @@ def _unknown_command(name: str, catalog: Catalog) -> ParseError:
     return ParseError(f"unknown command `{show(name)}`{note} — try `help`")
 
 
+# The engine's flags by the name they are looked up under, per flags mapping (the engine's
+# is built once per config; keyed by identity and kept with it, as policy/requirements.py does).
+_FLAG_NAMES: dict[int, tuple[Mapping[str, type], dict[str, type]]] = {}
+
+
+def _flag_names(engine_flags: Mapping[str, type]) -> dict[str, type]:
+    known = _FLAG_NAMES.get(id(engine_flags))
+    if known is not None and known[0] is engine_flags:
+        return known[1]
+    names = {k.replace("-", "_").lower(): t for k, t in engine_flags.items()}
+    if len(_FLAG_NAMES) >= 64:
+        _FLAG_NAMES.clear()
+    _FLAG_NAMES[id(engine_flags)] = (engine_flags, names)
+    return names
+
+
 class _Collector:
     """Assigns raw values to arguments and engine flags, refusing repeats."""
 
     def __init__(self, spec: CommandSpec, engine_flags: Mapping[str, type]) -> None:
         self.spec = spec
-        self.engine_flags = {k.replace("-", "_").lower(): t for k, t in engine_flags.items()}
+        self.engine_flags = _flag_names(engine_flags)
         self.raw: dict[str, str] = {}
         self.flags: dict[str, Any] = {}
         self.extra: list[str] = []

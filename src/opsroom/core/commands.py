@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -10,6 +11,9 @@ from typing import Any, Mapping
 
 from opsroom.core.identity import Principal
 from opsroom.core.places import Place
+
+# json.dumps(..., sort_keys=True, default=str) with one encoder for every run (same bytes).
+_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
 
 
 class ArgType(StrEnum):
@@ -79,6 +83,12 @@ class CommandSpec:
     def arg(self, name: str) -> ArgSpec | None:
         return next((a for a in self.args if a.name == name), None)
 
+    @functools.cached_property
+    def secret_args(self) -> frozenset[str]:
+        """Names of the secret arguments (asked for several times per command; the spec never
+        changes, so it is worked out once; not a field: equality and repr are unchanged)."""
+        return frozenset(a.name for a in self.args if a.secret)
+
 
 @dataclass(frozen=True)
 class Invocation:
@@ -98,21 +108,25 @@ class Invocation:
     def canonical(self) -> str:
         """The command as opsroom understood it, e.g. ``deploy service=api env=staging``.
         Secret arguments show as ``•••``: this text is posted and stored."""
-        secret = {a.name for a in self.command.args if a.secret}
+        secret = self.command.secret_args
         parts = [self.command.name] + [f"{k}={'•••' if k in secret else v}" for k, v in sorted(self.args.items())]
         return " ".join(parts)
 
     def shown_args(self, mask: str = "•••") -> dict[str, Any]:
         """The arguments as they may be shown or stored anywhere: secret ones masked."""
-        secret = {a.name for a in self.command.args if a.secret}
+        secret = self.command.secret_args
+        if not secret:
+            return dict(self.args)
         return {k: (mask if k in secret else v) for k, v in self.args.items()}
 
     def shown_text(self) -> str:
         """What was typed, with the values of secret arguments masked."""
         text = self.raw_text
+        secret = self.command.secret_args
+        if not secret:
+            return text
         for name, value in self.args.items():
-            spec = self.command.arg(name)
-            if spec is not None and spec.secret and str(value):
+            if name in secret and str(value):
                 text = text.replace(str(value), "•••")
         return text
 
@@ -126,5 +140,5 @@ class Invocation:
 
     def fingerprint(self) -> str:
         """A hash of command + arguments, so an approval binds to exactly this command."""
-        blob = json.dumps({"c": self.command.name, "a": dict(self.args)}, sort_keys=True, default=str)
+        blob = _FINGERPRINT_JSON({"c": self.command.name, "a": dict(self.args)})
         return hashlib.sha256(blob.encode()).hexdigest()

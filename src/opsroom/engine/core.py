@@ -215,7 +215,7 @@ class Engine:
     async def _process(self, ctx: StepContext, *, typed: bool = False, delivery: Delivery | None = None) -> int | None:
         stop = await self.parts.pipeline.run(ctx)
         if typed and (stop is None or stop.outcome != "ignored"):
-            metrics.INBOUND.labels(ctx.place.platform).inc()
+            metrics.labelled(metrics.INBOUND, ctx.place.platform).inc()
         if stop is not None:
             await self._stopped(ctx, stop, delivery)
             return None
@@ -254,7 +254,7 @@ class Engine:
                     delivery.claim(conn)
                 self.audit.append_many(conn, list(stop.audit))
         name = ctx.inv.command.name if ctx.inv is not None else "?"
-        metrics.COMMANDS.labels(name, _METRIC.get(stop.outcome, stop.outcome)).inc()
+        metrics.labelled(metrics.COMMANDS, name, _METRIC.get(stop.outcome, stop.outcome)).inc()
         if stop.text:
             answer = Message.plain(stop.text, stop.tone)
             await self.reply(ctx.place, self.to_asker(ctx.place, ctx.principal, answer))
@@ -278,7 +278,7 @@ class Engine:
             async with self.db.write() as conn:
                 delivery.claim(conn)
         answer = await handler(self, inv)
-        metrics.COMMANDS.labels(inv.command.name, "builtin").inc()
+        metrics.labelled(metrics.COMMANDS, inv.command.name, "builtin").inc()
         if answer is not None:
             if inv.command.name in PRIVATE_BUILTINS or answer.tone == "denied":
                 answer = self.to_asker(inv.place, inv.principal, answer)

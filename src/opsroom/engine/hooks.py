@@ -22,8 +22,8 @@ async def on_run_finished(
     engine: Engine, run_id: int, outcome: RunOutcome, inv: Invocation, ref: MessageRef | None = None
 ) -> None:
     """Metrics, then the command's hooks (another command, or a provider action)."""
-    metrics.COMMANDS.labels(inv.command.name, outcome.state.value).inc()
-    metrics.RUN_SECONDS.labels(inv.command.name).observe(outcome.duration)
+    metrics.labelled(metrics.COMMANDS, inv.command.name, outcome.state.value).inc()
+    metrics.labelled(metrics.RUN_SECONDS, inv.command.name).observe(outcome.duration)
     if inv.flags.get("dry_run"):
         return
     hooks = (

@@ -77,7 +77,10 @@ async def submit(
         "command": inv.command.name,
     }
     shown_text = engine._clean(inv.shown_text())
-    received_record = AuditRecord(action="command.received", summary=shown_text, detail=dict(received), **base)
+
+    def received_record(run_id: int | None = None) -> AuditRecord:
+        return AuditRecord(action="command.received", summary=shown_text, detail=dict(received), run_id=run_id, **base)
+
     # With a free run slot the run is written straight as running; else it queues.
     reserved = initial == RunState.QUEUED and engine.defer is None and engine.runs.reserve()
     state = RunState.RUNNING if reserved else initial
@@ -97,7 +100,7 @@ async def submit(
             engine.audit.append_many(
                 conn,
                 [
-                    received_record,
+                    received_record(),
                     AuditRecord(
                         action="lock.refused",
                         summary=refused,
@@ -122,7 +125,7 @@ async def submit(
         engine.audit.append_many(
             conn,
             [
-                dataclasses.replace(received_record, run_id=run_id),
+                received_record(run_id),
                 *(dataclasses.replace(row, run_id=run_id) for row in trail),
                 AuditRecord(
                     action="decision",
@@ -188,6 +191,7 @@ def start_run(engine: Engine, run_id: int, inv: Invocation, *, reserved: bool = 
         dry_run=bool(inv.flags.get("dry_run")),
         options=dict(spec.runner.options) if spec.runner else {},
         extras=engine.parts.extras,
+        on_process=engine.runs.process_recorder(run_id),
     )
     engine.reporter.track(run_id, inv)
     engine.runs.start(

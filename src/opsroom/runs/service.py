@@ -121,12 +121,17 @@ class RunService:
     ) -> LiveRun:
         live = LiveRun(run_id, ctx.command, ctx.user)
         self.live[run_id] = live
-        ctx = dataclasses.replace(ctx, on_process=functools.partial(self._record_process, run_id))
+        if ctx.on_process is None:  # the engine sets it when it builds ctx (one copy fewer)
+            ctx = dataclasses.replace(ctx, on_process=self.process_recorder(run_id))
         live.task = asyncio.create_task(
             self._execute(live, runner, ctx, observer, lock_key, output_max_chars, audit_fields, reserved),
             name=f"run-{run_id}",
         )
         return live
+
+    def process_recorder(self, run_id: int) -> Callable[[int], None]:
+        """``RunContext.on_process`` for ``run_id``: records a process group it starts."""
+        return functools.partial(self._record_process, run_id)
 
     def _record_process(self, run_id: int, pid: int) -> None:
         """A runner started a process group: keep who it is in the run row before it does

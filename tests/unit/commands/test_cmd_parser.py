@@ -290,6 +290,7 @@ def test_argument_over_its_max_length_is_refused(catalog: Catalog) -> None:
         "say zero\u200bwidth",
         "deploy search dev\u2028v2",
         "say tab\there",
+        "say del\x7fete",
     ],
 )
 def test_control_and_invisible_characters_are_refused(catalog: Catalog, text: str) -> None:

@@ -101,3 +101,16 @@ def test_generated_texts_agree_with_searching_every_pattern() -> None:
 def test_a_pattern_without_a_fixed_piece_is_always_searched() -> None:
     shapes = ShapeFilter((re.compile(r"\d{6}"),))
     assert shapes.might_match("code 123456") and not shapes.might_match("code 12345")
+
+
+def test_the_trie_of_pieces_finds_a_text_exactly_when_one_piece_is_in_it() -> None:
+    from opsroom.policy.prefilter import _literal_alternation
+
+    pieces = ["gh", "github_pat_", "gl", "://", "https://", "ab", "abc", "b.", "Q~", "xox"]
+    found = _literal_alternation(pieces)
+    assert found is not None
+    rng = random.Random(7)
+    alphabet = "ghithub_pat_l:/sQ~xoabc. "
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        assert (found.search(text) is not None) == any(p in text for p in pieces), text
