@@ -26,7 +26,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import psycopg
 from sqlalchemy import Connection, event
 from sqlalchemy import exc as sa_exc
 
@@ -152,6 +151,8 @@ def _raw(conn: Connection) -> Any:
 def _run(conn: Connection, statements: list[Statement], held: _Held | None) -> list[tuple[Any, ...]]:
     """One trip; the last statement's rows. Without ``held`` the errors are the statement's
     own (SQLAlchemy's DBAPIError); with it, ``HeldBackWriteError``."""
+    import psycopg  # here, not at the top: a SQLite install never loads the driver (73 modules)
+
     raw = _raw(conn)
     try:
         if len(statements) == 1:
