@@ -81,6 +81,18 @@ def test_ordinary_text_is_left_alone() -> None:
         assert redactor(plain) == plain
 
 
+def test_a_quoted_value_is_masked_to_its_own_closing_quote() -> None:
+    redactor = Redactor()
+    for typed in (
+        'passphrase: "don\'t tell 7Qx2vLp9 anyone"',
+        "password='say \"hi\" to 7Qx2vLp9'",
+        '{"password": "a b 7Qx2vLp9", "user": "bob"}',
+    ):
+        cleaned = redactor(typed)
+        assert "7Qx2vLp9" not in cleaned and MASK in cleaned, cleaned
+    assert redactor('{"password": "x", "user": "bob"}') == '{"password": "x", "user": "bob"}'
+
+
 @pytest.mark.parametrize(
     "hostile",
     ["a-" * 64_000 + " token", "eyJ-" * 32_000, "--a-" * 32_000 + "pass", "<a." * 40_000 + "secret>"],

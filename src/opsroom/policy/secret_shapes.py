@@ -120,8 +120,11 @@ _VALUE = _NOT_A_VALUE + r"[^\s\"',;&]{4,}"
 KEYED_SECRETS: tuple[re.Pattern[str], ...] = tuple(
     re.compile("(?i)" + p)
     for p in (
-        # a quoted value is masked to its closing quote, spaces and all: password: "a b c"
-        rf"((?:{_KEY_WORDS}|{_APART}{_SHORT_WORDS})(?:\\?[\"'])?\s*[:=]\s*\\?([\"'])){_NOT_A_VALUE}[^\"'\n]{{4,}}?(?=\\?\2)",
+        # a quoted value is masked to its closing quote, spaces and the other quote mark and
+        # all: password: "a b c", passphrase: "it's here" (each character is looked at once:
+        # a start's scan ends at the next quote of its kind, which is where the next one starts)
+        rf"((?:{_KEY_WORDS}|{_APART}{_SHORT_WORDS})(?:\\?[\"'])?\s*[:=]\s*\\?([\"'])){_NOT_A_VALUE}"
+        rf"(?:(?!\\?\2)[^\n]){{4,}}?(?=\\?\2)",
         # key=value, key: value, "key": "value", Password=…; in a connection string
         rf"({_KEY_WORDS}{_SEPARATOR}){_VALUE}",
         rf"({_APART}{_SHORT_WORDS}{_SEPARATOR}){_VALUE}",
