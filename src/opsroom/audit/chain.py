@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from json import encoder as _json_encoder
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -32,10 +33,34 @@ ZERO_HASH = "0" * 64
 FIELD_LIMITS = {"actor": 200, "action": 60, "command": 100, "platform": 50, "channel": 200}
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_DUMPS_DETAIL = json.JSONEncoder(
+_DETAIL_ENCODER = json.JSONEncoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
-).encode
+)
 _DUMPS_HEAD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# A JSON string literal exactly as json.dumps(ensure_ascii=False) writes it (its C function).
+_quote = _json_encoder.encode_basestring
+
+
+def _c_detail_encoder() -> Any:
+    """``_DETAIL_ENCODER.encode`` without the Python layers around the C encoder that
+    ``JSONEncoder.encode`` builds anew on every call (a third of its cost for a small
+    detail): the same C encoder with the same settings, so the same text. ``markers`` is
+    None (no shared state between threads): a circular detail raises RecursionError, as it
+    did through ``_plain`` before."""
+    make = _json_encoder.c_make_encoder
+    if make is None:  # no C accelerator: the plain encoder
+        return _DETAIL_ENCODER.encode
+    enc = _DETAIL_ENCODER
+    c_encode = make(None, str, _quote, None, enc.key_separator, enc.item_separator, True, False, False)
+    join = "".join
+
+    def encode(detail: Any) -> str:
+        return join(c_encode(detail, 0))
+
+    return encode
+
+
+_DUMPS_DETAIL = _c_detail_encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,8 +190,23 @@ def entry_hash(
     serialising it twice; the result is byte-for-byte what ``json.dumps`` of the whole list
     gives (tests check that).
     """
-    head = _DUMPS_HEAD([id, ts, actor, action, command, platform, channel, run_id, summary])
-    text = f'{head[:-1]},{detail_json},"{prev_hash}"]'
+    if (
+        id.__class__ is int
+        and (run_id is None or run_id.__class__ is int)
+        and ts.__class__ is actor.__class__ is action.__class__ is command.__class__ is str
+        and platform.__class__ is channel.__class__ is summary.__class__ is str
+    ):
+        # What the encoder writes for these types (ints by int.__repr__, strings by _quote),
+        # written out directly: the hot path's rows are always these types.
+        q = _quote
+        run = "null" if run_id is None else int.__repr__(run_id)
+        text = (
+            f"[{int.__repr__(id)},{q(ts)},{q(actor)},{q(action)},{q(command)},{q(platform)},"
+            f'{q(channel)},{run},{q(summary)},{detail_json},"{prev_hash}"]'
+        )
+    else:
+        head = _DUMPS_HEAD([id, ts, actor, action, command, platform, channel, run_id, summary])
+        text = f'{head[:-1]},{detail_json},"{prev_hash}"]'
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -182,6 +222,9 @@ _LIMITS = (
     FIELD_LIMITS["channel"],
     0,
 )
+
+
+_A, _B, _C, _D, _E = _LIMITS[:5]
 
 
 def _clean(value: object, limit: int) -> str:
@@ -204,11 +247,31 @@ def prepare(rec: AuditRecord, now: datetime, now_text: str) -> PreparedRow:
     else:
         ts = to_utc(rec.ts)
         text = ts_text(ts)
-    fields = (rec.actor, rec.action, rec.command, rec.platform, rec.channel, rec.summary)
-    actor, action, command, platform, channel, summary = (
-        v if (v.__class__ is str and v.isascii() and "\x00" not in v and (not n or len(v) <= n)) else _clean(v, n)
-        for v, n in zip(fields, _LIMITS, strict=True)
+    actor, action, command, platform, channel, summary = fields = (
+        rec.actor,
+        rec.action,
+        rec.command,
+        rec.platform,
+        rec.channel,
+        rec.summary,
     )
+    # Nearly every row: plain ASCII text within the limits, kept as it is (one look at all
+    # six joined instead of one each); any other row is cleaned field by field.
+    if not (
+        actor.__class__ is action.__class__ is command.__class__ is str
+        and platform.__class__ is channel.__class__ is summary.__class__ is str
+        and len(actor) <= _A
+        and len(action) <= _B
+        and len(command) <= _C
+        and len(platform) <= _D
+        and len(channel) <= _E
+        and (joined := actor + action + command + platform + channel + summary).isascii()
+        and "\x00" not in joined
+    ):
+        actor, action, command, platform, channel, summary = (
+            v if (v.__class__ is str and v.isascii() and "\x00" not in v and (not n or len(v) <= n)) else _clean(v, n)
+            for v, n in zip(fields, _LIMITS, strict=True)
+        )
     detail_json = canonical_detail(rec.detail)
     if not detail_json.isascii() and _SURROGATE.search(detail_json):
         # A lone surrogate cannot be stored as UTF-8; replace it, then re-sort (a changed key

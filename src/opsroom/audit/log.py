@@ -202,7 +202,8 @@ class AuditLog:
 
     def _redacted(self, rec: AuditRecord) -> AuditRecord:
         redactor = self.redactor or redaction.current()
-        detail = redactor.clean(dict(rec.detail)) if rec.detail else rec.detail
+        # (clean gives a mapping back as a new dict: no copy needed first)
+        detail = redactor.clean(rec.detail) if rec.detail else rec.detail
         summary = redactor(rec.summary)
         if summary == rec.summary and detail == rec.detail:
             return rec  # nothing masked (most rows): no copy

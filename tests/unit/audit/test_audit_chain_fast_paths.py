@@ -1,0 +1,130 @@
+"""The hashing hot path's shortcuts (audit/chain.py) give exactly the documented bytes.
+
+``entry_hash`` writes the list's head itself and ``canonical_detail`` calls the C encoder
+directly; ``prepare`` looks at a row's six texts at once. Each is checked here against the
+plain rule an auditor would write with the stdlib, on the awkward values, and a chain
+written by that plain rule (as older opsroom versions wrote it) still verifies and grows.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, date, datetime
+
+import pytest
+from sqlalchemy import insert
+
+from opsroom.audit import AuditLog
+from opsroom.audit.chain import (
+    FIELD_LIMITS,
+    ZERO_HASH,
+    AuditRecord,
+    canonical_detail,
+    entry_hash,
+    prepare,
+    ts_text,
+)
+from opsroom.store import Database
+from opsroom.store.tables import audit_log
+
+NOW = datetime(2026, 12, 4, 16, 0, 0, 123456, tzinfo=UTC)
+AWKWARD = [
+    "",
+    "plain",
+    'quote " and backslash \\',
+    "new\nline\ttab\r\x01\x1f\x7f",
+    "\u2028\u2029 line separators",
+    "é ✓ 中文 😀",
+    "</script>",
+]
+
+
+def documented_text(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+
+
+def documented_hash(fields: list[object]) -> str:
+    return hashlib.sha256(documented_text(fields).encode("utf-8")).hexdigest()
+
+
+@pytest.mark.parametrize("text", AWKWARD)
+@pytest.mark.parametrize("run_id", [None, 0, 42, 2**70])
+def test_the_written_out_head_hashes_as_the_documented_list(text: str, run_id: int | None) -> None:
+    detail = {"text": text}
+    fields = [2**40 + 7, ts_text(NOW), text, "action", text, "web", text, run_id, text]
+    got = entry_hash(*fields, canonical_detail(detail), "f" * 64)  # type: ignore[arg-type]
+    assert got == documented_hash([*fields, detail, "f" * 64])
+
+
+def test_a_head_of_other_types_still_hashes_as_the_documented_list() -> None:
+    fields = [True, ts_text(NOW), "a", "b", "c", "d", "e", 1.5, "s"]  # not what prepare gives
+    got = entry_hash(*fields, "{}", ZERO_HASH)  # type: ignore[arg-type]
+    assert got == documented_hash([*fields, {}, ZERO_HASH])
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        {"b": 1, "a": 2, "A": 3, "é": 4, "😀": 5, "": 6},
+        {"floats": [0.1, 1e-05, 1e22, -0.0, 3.0, 1.7976931348623157e308], "ints": [0, -1, 2**64, -(2**70)]},
+        {"nested": {"z": [{"y": None, "x": True}], "t": (1, "two", False)}, "empty": {}, "none": None},
+        {"when": NOW, "day": date(2026, 1, 2), "set": {1}, "obj": object.__name__},
+        {"texts": AWKWARD},
+    ],
+)
+def test_detail_text_is_the_documented_json(detail: dict[str, object]) -> None:
+    assert canonical_detail(detail) == documented_text(detail)
+
+
+def test_prepare_keeps_plain_rows_and_cleans_the_others_field_by_field() -> None:
+    plain = AuditRecord("alice", "decision", "deploy", "slack", "#ops", 3, "allowed", {"k": "v"})
+    assert prepare(plain, NOW, ts_text(NOW))[2:9] == ("alice", "decision", "deploy", "slack", "#ops", 3, "allowed")
+    # One field over its limit, one with a NUL, one not ASCII: only those change.
+    rec = AuditRecord("a" * (FIELD_LIMITS["actor"] + 1), "act\x00ion", "deploy", "slack", "#opé", None, "ok")
+    _, _, actor, action, command, platform, channel, _, summary, _ = prepare(rec, NOW, ts_text(NOW))
+    assert (actor, action, command, platform, channel, summary) == (
+        "a" * FIELD_LIMITS["actor"],
+        "act\ufffdion",
+        "deploy",
+        "slack",
+        "#opé",
+        "ok",
+    )
+
+
+def test_a_chain_written_by_the_documented_rule_verifies_and_grows(db: Database) -> None:
+    """Rows hashed as older versions hashed them (plain json.dumps) stay valid, and new rows
+    link onto them."""
+    prev = ZERO_HASH
+    rows = []
+    for i in range(1, 6):
+        ts = ts_text(NOW)
+        detail = {"n": i, "text": AWKWARD[i % len(AWKWARD)], "when": str(NOW)}
+        summary = f"step {i} ✓"
+        digest = documented_hash([i, ts, "alice", "run.started", "deploy", "web", "#ops", i, summary, detail, prev])
+        rows.append(
+            {
+                "id": i,
+                "ts": NOW,
+                "actor": "alice",
+                "action": "run.started",
+                "command": "deploy",
+                "platform": "web",
+                "channel": "#ops",
+                "run_id": i,
+                "summary": summary,
+                "detail": detail,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    with db.begin() as conn:
+        conn.execute(insert(audit_log), rows)
+    audit = AuditLog(db)
+    assert audit.verify().ok
+    with db.begin() as conn:
+        audit.append(conn, actor="bob", action="run.finished", summary="done", detail={"exit": 0})
+    report = audit.verify()
+    assert report.ok and audit.head()[0] == 6
