@@ -26,6 +26,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
 from opsroom.store import pgwrite
+from opsroom.store.binds import bind_processor
 from opsroom.store.checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
 from opsroom.store.tables import metadata
 from opsroom.store.writer import WriteThread, committed
@@ -415,7 +416,7 @@ class DriverStatement:
             missing = [n for n in names if n not in keys]
             if missing:  # a column default SQLAlchemy would fill in: not supported here
                 raise AssertionError(f"no value given for {missing} in {compiled}")
-            procs = tuple(compiled.binds[n].type.dialect_impl(dialect).bind_processor(dialect) for n in names)
+            procs = tuple(bind_processor(compiled.binds[n].type, dialect) for n in names)
             found = self._compiled[dialect.name, keys] = (str(compiled), names, procs)
         return found
 

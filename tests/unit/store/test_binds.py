@@ -1,0 +1,41 @@
+"""DriverStatement's bind processors give exactly SQLAlchemy's values (store/binds.py)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import JSON, DateTime, String
+from sqlalchemy.dialects import sqlite
+
+from opsroom.store.binds import bind_processor
+
+DIALECT = sqlite.dialect()
+VALUES = [
+    None,
+    dt.datetime(2026, 12, 4, 16, 0, 0, 123456, tzinfo=dt.UTC),
+    dt.datetime(2026, 12, 4, 16, 0, 0, tzinfo=dt.UTC),  # no microseconds: still six zeros
+    dt.datetime(2026, 1, 2, 3, 4, 5, 6, tzinfo=dt.timezone(dt.timedelta(hours=-5))),  # not UTC
+    dt.datetime(5, 1, 1, 0, 0, 0),  # naive, a year of one digit
+    dt.date(2026, 12, 4),  # a date, not a datetime
+]
+
+
+@pytest.mark.parametrize("value", VALUES)
+@pytest.mark.parametrize("timezone", [False, True])
+def test_a_sqlite_datetime_is_stored_as_sqlalchemy_stores_it(value: object, timezone: bool) -> None:
+    theirs = DateTime(timezone=timezone).dialect_impl(DIALECT).bind_processor(DIALECT)
+    assert bind_processor(DateTime(timezone=timezone), DIALECT)(value) == theirs(value)
+
+
+def test_a_value_sqlalchemy_refuses_is_refused_the_same_way() -> None:
+    with pytest.raises(TypeError):
+        bind_processor(DateTime(), DIALECT)("2026-12-04")
+
+
+def test_other_types_keep_sqlalchemys_processor() -> None:
+    for type_ in (String(), JSON()):
+        ours, theirs = bind_processor(type_, DIALECT), type_.dialect_impl(DIALECT).bind_processor(DIALECT)
+        assert (ours is None) == (theirs is None)
+        if ours is not None:
+            assert ours({"a": [1, "é"]}) == theirs({"a": [1, "é"]})
