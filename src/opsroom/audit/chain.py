@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from json import encoder as _json_encoder
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from json import encoder as _json_encoder
 from typing import Any
 
 ZERO_HASH = "0" * 64
@@ -41,13 +41,13 @@ _DUMPS_HEAD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_
 _quote = _json_encoder.encode_basestring
 
 
-def _c_detail_encoder() -> Any:
+def _c_detail_encoder() -> Callable[[Any], str]:
     """``_DETAIL_ENCODER.encode`` without the Python layers around the C encoder that
     ``JSONEncoder.encode`` builds anew on every call (a third of its cost for a small
     detail): the same C encoder with the same settings, so the same text. ``markers`` is
     None (no shared state between threads): a circular detail raises RecursionError, as it
     did through ``_plain`` before."""
-    make = _json_encoder.c_make_encoder
+    make = getattr(_json_encoder, "c_make_encoder", None)  # (not in the typeshed stubs)
     if make is None:  # no C accelerator: the plain encoder
         return _DETAIL_ENCODER.encode
     enc = _DETAIL_ENCODER

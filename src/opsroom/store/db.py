@@ -1,13 +1,13 @@
 """Opening the database: one SQLAlchemy engine, SQLite (WAL) or PostgreSQL, same code.
 
 Database calls are synchronous and short (one transaction per state change); on SQLite they
-run on the event loop thread on purpose: an SQLite commit costs tens of microseconds, less
-than a hop to a worker thread would. On PostgreSQL each statement is a round trip, so the
-per-command writes (``run_write``) go to a writer thread instead (store/writer.py).
+run on the event loop thread on purpose: a writer thread was tried and lost (commands wait for
+their writes in step, so the loop idled meanwhile; docs/performance.md, wave 6). On PostgreSQL
+each statement is a round trip, so the per-command writes (``run_write``) go to a writer
+thread instead (store/writer.py).
 
-SQLite's WAL is copied back into the database file (checkpointed) by a thread of our own,
-not by whichever commit happens to cross 1000 WAL pages: that commit used to take 1–100 ms
-on the event loop, and those commits were most of the dispatch p99.
+SQLite's WAL is copied back into the database file (checkpointed) by a thread of our own, not
+by whichever commit crosses 1000 WAL pages (1–100 ms on the event loop: most of the p99).
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL", schema: st
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             if not memory:
+                # New files get 2 KiB pages (a file keeps the size it was made with): a commit
+                # writes each page it changed whole to the WAL, ~10 a command, little in each.
+                cur.execute("PRAGMA page_size=2048")
                 cur.execute("PRAGMA journal_mode=WAL")
             cur.execute(f"PRAGMA synchronous={sqlite_synchronous}")
             if not memory:
@@ -105,9 +108,8 @@ class Database:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.checkpointer: WalCheckpointer | None = None
-        # SQLite file databases keep one connection for writes instead of a pool checkout
-        # and return per transaction (a fifth of a short transaction's cost). A nested or
-        # concurrent begin() finds it taken and uses a pooled connection as before.
+        # SQLite files keep one connection for writes, not a pool checkout and return per
+        # transaction (a fifth of its cost); a nested or concurrent begin() finds it taken, pools.
         self._keep_writer = False
         self._writer: Connection | None = None
         self._writer_free = threading.Lock()
@@ -177,10 +179,9 @@ class Database:
     async def run_write(self, fn: Callable[[Connection], T], *, new_runs: int = 0) -> T:
         """``fn(conn)`` in a write transaction, durable when this returns, as in ``write()``.
 
-        The per-command writes use it. SQLite runs ``fn`` in a ``write()`` block (on the
-        loop: a commit costs less than a hop to a thread); PostgreSQL on its writer thread,
-        grouped with the other writes queued meanwhile (store/writer.py), so its round trips
-        never block the event loop. ``fn`` writes only through ``conn``. ``new_runs``: how
+        The per-command writes use it. SQLite runs ``fn`` in a ``write()`` block on the loop
+        (see the module); PostgreSQL on its writer thread, grouped with the writes queued
+        meanwhile (store/writer.py). ``fn`` writes only through ``conn``. ``new_runs``: how
         many run rows ``fn`` inserts (PostgreSQL draws their ids ahead, with the group)."""
         if self._thread_writes is not None:
             return await self._thread_writes.run(fn, new_runs)
