@@ -20,7 +20,7 @@ from urllib.parse import quote
 log = logging.getLogger(__name__)
 
 WAL_SIZE_LIMIT = 16 * 1024 * 1024  # bytes the WAL file is cut back to after a reset
-_RESTART_FRAMES = 32_768  # ~128 MiB of 4 KiB pages: then make writers wait for a reset
+_RESTART_FRAMES = 32_768  # 64 MiB of 2 KiB pages (128 of 4 KiB, older files): then writers wait for a reset
 
 
 class WalCheckpointer:
@@ -31,7 +31,7 @@ class WalCheckpointer:
     does not change: a commit is durable once it is in the WAL, as before; checkpointing
     only moves pages. Under writes that never pause, a passive checkpoint can never let the
     WAL start over, so past ``_RESTART_FRAMES`` it runs a RESTART checkpoint once, which
-    makes writers wait for it (rare: every ~128 MiB of writes).
+    makes writers wait for it (rare: every 32,768 WAL pages, 64–128 MiB of writes).
 
     The thread holds the owner weakly and ends with ``stop()`` or when the owner is gone.
     """
