@@ -136,17 +136,25 @@ def redacted(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
 
 
 def _has_secret(batch: Sequence[Alert], redactor: Redactor) -> bool:
-    """Whether any label or annotation (name or value) or URL of the batch has something to mask."""
-    texts: set[str] = set()
+    """Whether any label or annotation (name or value) or URL of the batch has something to
+    mask. Names and URLs recur from batch to batch: each is asked on its own, so the
+    redactor remembers it as clean. Values (an instance, a summary) are mostly new: the
+    batch's distinct values are asked once, joined (``Redactor.all_clean``: one search of the
+    credential shapes' fixed pieces instead of a call per text); only when that cannot say
+    are they asked one by one."""
+    names: set[str] = set()
+    values: set[str] = set()
     for alert in batch:
-        texts.update(alert.labels)
-        texts.update(alert.labels.values())
-        texts.update(alert.annotations)
-        texts.update(alert.annotations.values())
-        texts.add(alert.generator_url)
-        texts.add(alert.external_url)
+        names.update(alert.labels)
+        values.update(alert.labels.values())
+        names.update(alert.annotations)
+        values.update(alert.annotations.values())
+        names.add(alert.generator_url)
+        names.add(alert.external_url)
     redact = redactor.redact
-    return any(redact(text)[1] for text in texts)
+    if any(redact(text)[1] for text in names):
+        return True
+    return not redactor.all_clean(values) and any(redact(text)[1] for text in values)
 
 
 def _redacted_map(mapping: Mapping[str, str], redactor: Redactor) -> dict[str, str] | None:
