@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json.encoder
+import sqlite3
 from collections import namedtuple
 from functools import partial
+from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable, Sequence
 
@@ -100,16 +102,69 @@ def many(conn: Connection, statement: DriverStatement, rows: Sequence[dict[str, 
         if process is not None:
             values = _processed(conn, process, first[name], values)
         columns.append(values)
-    driver_executemany(conn, sql, list(zip(*columns, strict=True)))
+    rows_of_values = list(zip(*columns, strict=True))
+    head, values_clause = _multi_row(sql)
+    if values_clause is None:
+        driver_executemany(conn, sql, rows_of_values)
+        return
+    # An INSERT of many rows as a few multi-row statements: one step each, where an
+    # executemany steps (and lets go of the GIL, and waits to take it back) once per row.
+    # Row counts are powers of two, so the driver's statement cache holds a few shapes.
+    per = max(1, min(_MAX_ROWS, _MAX_VARIABLES // max(1, len(names))))
+    size, start = 1 << (per.bit_length() - 1), 0
+    while start < len(rows_of_values):
+        while size > len(rows_of_values) - start:
+            size >>= 1
+        part = rows_of_values[start : start + size]
+        driver_execute(conn, head + ", ".join([values_clause] * size), list(chain.from_iterable(part)))
+        start += size
+
+
+_MAX_ROWS = 64
+# SQLite before 3.32 takes at most 999 parameters per statement; since then 32,766.
+_MAX_VARIABLES = 999 if sqlite3.sqlite_version_info < (3, 32, 0) else 32_766
+_SPLIT: dict[str, tuple[str, str | None]] = {}
+
+
+def _multi_row(sql: str) -> tuple[str, str | None]:
+    """("INSERT INTO t (…) VALUES ", "(?, …)") for a one-row INSERT, or (sql, None) when
+    ``sql`` is not one (an UPDATE, a RETURNING, anything after the VALUES list)."""
+    found = _SPLIT.get(sql)
+    if found is None:
+        head, sep, tail = sql.partition(" VALUES ")
+        one_row = (
+            sql.startswith("INSERT INTO ")
+            and sep
+            and tail.startswith("(")
+            and tail.endswith(")")
+            and set(tail[1:-1].replace(", ", "")) == {"?"}
+        )
+        found = _SPLIT[sql] = (head + sep, tail) if one_row else (sql, None)
+    return found
 
 
 def _processed(conn: Connection, process: Callable[[Any], Any], sample: Any, values: list[Any]) -> list[Any]:
     """``[process(v) for v in values]``, each distinct timestamp, NULL or boolean processed
     once, dicts and lists encoded by ``_C_ENCODER``: the same values, cheaper."""
-    if set(map(type, values)) <= _REPEATED:  # immutable and hashable: process each once
+    kinds = set(map(type, values))
+    if kinds <= _REPEATED:  # immutable and hashable: process each once
         once = {v: process(v) for v in set(values)}
         return list(map(once.__getitem__, values))
+    if (
+        _C_ENCODER is not None
+        and kinds <= _JSON_KINDS
+        and getattr(conn.dialect, "_json_serializer", None) is None  # the default: json.dumps
+    ):
+        # Each distinct object encoded once (intake shares one change list across a batch),
+        # without a Python call per value.
+        encode, join = _C_ENCODER, "".join
+        by_id = {id(v): v for v in values}
+        texts = {i: join(encode(v, 0)) for i, v in by_id.items()}
+        return list(map(texts.__getitem__, map(id, values)))
     return list(map(_fast(conn, process, sample), values))
+
+
+_JSON_KINDS = frozenset({dict, list})
 
 
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}
@@ -132,7 +187,15 @@ def _memo_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
             found = seen[value] = process(value)
         return found
 
+    processed.per_text = True  # type: ignore[attr-defined]  # _read_column: once per distinct text
     return processed
+
+
+def _read_column(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
+    if getattr(process, "per_text", False):
+        once = {v: process(v) for v in set(column)}
+        return list(map(once.__getitem__, column))
+    return list(map(process, column))
 
 
 def _reader(dialect: Any, columns: Sequence[Any]) -> tuple[Any, list[Any]]:
@@ -177,6 +240,9 @@ def rows_where_in(conn: Connection, columns: Sequence[Any], key: Any, values: Se
     make = partial(tuple.__new__, row_type)  # the namedtuple of these values, built in C
     if not found or not any(procs):
         return list(map(make, found))
-    # Column by column, so the loops over rows run in C: per value only a processor is Python.
-    columns = [col if p is None else list(map(p, col)) for col, p in zip(zip(*found, strict=True), procs, strict=True)]
+    # Column by column, so the loops over rows run in C: per value only a processor is Python,
+    # and a timestamp column's (few distinct texts: groups created together) once per text.
+    columns = [
+        col if p is None else _read_column(p, col) for col, p in zip(zip(*found, strict=True), procs, strict=True)
+    ]
     return list(map(make, zip(*columns, strict=True)))

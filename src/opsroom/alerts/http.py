@@ -14,13 +14,14 @@ import hashlib
 import hmac
 import logging
 import os
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from opsroom.alerts import fastpath
+from opsroom.alerts.ingest import redact_ahead
 from opsroom.alerts.intake import IntakeError, count_alerts, parse
 from opsroom.alerts.model import Alert
 from opsroom.alerts.service import AlertService
@@ -103,6 +104,13 @@ def _find_source(service: AlertService, kind: str, name: str | None) -> tuple[st
     return of_kind[0] if len(of_kind) == 1 else None
 
 
+def _ahead(decode: Callable[..., list[Alert] | None], *args: Any, **kwargs: Any) -> list[Alert] | None:
+    """``decode(*args, **kwargs)`` with secrets masked (``ingest.redact_ahead``), on the parse
+    thread: the alert thread stores the batch without scanning it again."""
+    batch = decode(*args, **kwargs)
+    return None if batch is None else redact_ahead(batch)
+
+
 def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> list[BaseRoute]:
     """``/hooks/alertmanager``, ``/hooks/grafana`` (the one source of that type, or the source
     named like the type), ``/hooks/{type}/{source}`` and ``/hooks/generic/{source}``."""
@@ -141,7 +149,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
         if kind == "alertmanager":
             try:  # the common body in one decode; None leaves it to the general path
                 batch = await service.ctx.offload_parse(
-                    fastpath.alertmanager, body, source=source_name, max_alerts=cfg.max_alerts_per_request
+                    _ahead, fastpath.alertmanager, body, source=source_name, max_alerts=cfg.max_alerts_per_request
                 )
             except fastpath.TooManyAlerts as exc:
                 return _too_many(exc.claimed, cfg.max_alerts_per_request)
@@ -155,7 +163,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
                 return _too_many(claimed, cfg.max_alerts_per_request)
             try:
                 batch = await service.ctx.offload_parse(
-                    parse, kind, payload, source=source_name, mapping=source.mapping
+                    _ahead, parse, kind, payload, source=source_name, mapping=source.mapping
                 )
             except IntakeError as exc:
                 return _error(400, str(exc))

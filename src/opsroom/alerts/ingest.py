@@ -99,7 +99,29 @@ def store_batches(
     stored exactly as on its own; the next sees what the one before wrote."""
     redactor = redaction.current()
     with ctx.db.begin() as conn:
-        return [_store(ctx, conn, source, redacted(batch, redactor), now) for source, batch, now in payloads]
+        return [_store(ctx, conn, source, _masked(batch, redactor), now) for source, batch, now in payloads]
+
+
+class Redacted(list[Alert]):
+    """A batch already passed through ``redacted`` (by ``redact_ahead``, on the parse thread:
+    the alert thread, the one intake's rate depends on, then does not scan it again)."""
+
+    redactor: Redactor
+
+
+def redact_ahead(batch: Sequence[Alert]) -> Redacted:
+    """``redacted(batch)`` by the current redactor, marked so that storing it does not redact
+    it again; any other batch is redacted when it is stored."""
+    redactor = redaction.current()
+    out = Redacted(redacted(batch, redactor))
+    out.redactor = redactor
+    return out
+
+
+def _masked(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
+    if batch.__class__ is Redacted and batch.redactor is redactor:  # type: ignore[attr-defined]
+        return batch
+    return redacted(batch, redactor)
 
 
 def redacted(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
