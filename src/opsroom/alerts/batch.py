@@ -3,7 +3,9 @@
 Intake writes a hundred rows per statement; SQLAlchemy's per-row parameter processing cost
 more than SQLite's own work. ``many`` runs an INSERT or UPDATE through
 ``opsroom.store.db.DriverStatement`` (compiled once per set of keys, SQLAlchemy's own bind
-processors, so the stored bytes are the same) and ``executemany`` on the driver's cursor.
+processors, so the stored bytes are the same) on the driver's cursor: an INSERT as a few
+multi-row statements (64, 32, … rows: one step each, where ``executemany`` steps, and lets go
+of the GIL and takes it back, once per row), an UPDATE with ``executemany``.
 A batch repeats its timestamps (``now`` in every row, alerts that started together), its
 NULLs and booleans: each distinct one is turned into its stored form once. JSON columns (labels, annotations, change
 times) are written by one reusable C encoder with ``json.dumps``' settings — the same text,

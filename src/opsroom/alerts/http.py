@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import logging
 import os
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -25,7 +25,7 @@ from opsroom.alerts.ingest import redact_ahead
 from opsroom.alerts.intake import IntakeError, count_alerts, parse
 from opsroom.alerts.model import Alert
 from opsroom.alerts.service import AlertService
-from opsroom.config.alerts import SourceConfig
+from opsroom.config.alerts import GenericMapping, SourceConfig
 from opsroom.errors import Refusal
 from opsroom.web.intake import BadBody, ReplayGuard, finite_timestamp, loads
 
@@ -104,11 +104,16 @@ def _find_source(service: AlertService, kind: str, name: str | None) -> tuple[st
     return of_kind[0] if len(of_kind) == 1 else None
 
 
-def _ahead(decode: Callable[..., list[Alert] | None], *args: Any, **kwargs: Any) -> list[Alert] | None:
-    """``decode(*args, **kwargs)`` with secrets masked (``ingest.redact_ahead``), on the parse
+def _decoded(body: bytes, *, source: str, max_alerts: int) -> list[Alert] | None:
+    """The fast path's decode with secrets masked (``ingest.redact_ahead``), on the parse
     thread: the alert thread stores the batch without scanning it again."""
-    batch = decode(*args, **kwargs)
+    batch = fastpath.alertmanager(body, source=source, max_alerts=max_alerts)
     return None if batch is None else redact_ahead(batch)
+
+
+def _parsed(kind: str, payload: Any, *, source: str, mapping: GenericMapping | None) -> list[Alert]:
+    """``parse`` with secrets masked, on the parse thread (as ``_decoded``)."""
+    return redact_ahead(parse(kind, payload, source=source, mapping=mapping))
 
 
 def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> list[BaseRoute]:
@@ -149,7 +154,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
         if kind == "alertmanager":
             try:  # the common body in one decode; None leaves it to the general path
                 batch = await service.ctx.offload_parse(
-                    _ahead, fastpath.alertmanager, body, source=source_name, max_alerts=cfg.max_alerts_per_request
+                    _decoded, body, source=source_name, max_alerts=cfg.max_alerts_per_request
                 )
             except fastpath.TooManyAlerts as exc:
                 return _too_many(exc.claimed, cfg.max_alerts_per_request)
@@ -163,7 +168,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
                 return _too_many(claimed, cfg.max_alerts_per_request)
             try:
                 batch = await service.ctx.offload_parse(
-                    _ahead, parse, kind, payload, source=source_name, mapping=source.mapping
+                    _parsed, kind, payload, source=source_name, mapping=source.mapping
                 )
             except IntakeError as exc:
                 return _error(400, str(exc))

@@ -119,7 +119,7 @@ def redact_ahead(batch: Sequence[Alert]) -> Redacted:
 
 
 def _masked(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
-    if batch.__class__ is Redacted and batch.redactor is redactor:  # type: ignore[attr-defined]
+    if isinstance(batch, Redacted) and batch.redactor is redactor:
         return batch
     return redacted(batch, redactor)
 

@@ -112,7 +112,9 @@ async def test_secrets_posted_to_the_webhook_are_masked_before_they_are_stored(d
     general = {**fast, "alerts": [{**raw, "fingerprint": "probe-2", "unknownField": 1}]}
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as client:
         for body in (fast, general):
-            response = await client.post("/hooks/alertmanager/am", json=body, headers={"Authorization": "Bearer tok-en-value"})
+            response = await client.post(
+                "/hooks/alertmanager/am", json=body, headers={"Authorization": "Bearer tok-en-value"}
+            )
             assert response.status_code == 200, response.text
             assert response.json()["new"] == 1
     text = _stored_text(db)
