@@ -252,20 +252,22 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
     inserts, changes, touches, events = [], [], [], []
     changed_groups: set[int] = set()
     known_firing: set[int] = set()  # groups this batch leaves with a firing alert
+    new = muted_count = 0  # counted in locals: an attribute update per alert costs more
     for key, plan in plans.items():
         gid = gid_of.get(key)
         if gid is None:
             result.ignored += len(plan.alerts)  # resolved alerts of a group we never saw
             continue
+        channel_name = plan.channel_name
         for fp, alert in plan.alerts.items():
-            muted = bool(mutes) and any(matches(m, alert.labels) for _, m, _ in mutes)
+            muted = any(matches(m, alert.labels) for _, m, _ in mutes) if mutes else False
             firing = alert.status == "firing"
             if firing:
                 known_firing.add(gid)
-            result.muted += muted
+            muted_count += muted
             old = existing.get((gid, fp))
             if old is None:
-                result.new += 1
+                new += 1
                 name = alert.alertname[:200]
                 inserts.append(
                     {
@@ -288,7 +290,16 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                     }
                 )
                 if firing:
-                    events.append(_event(now, gid, plan.channel_name, alert, name))
+                    events.append(
+                        {
+                            "ts": now,
+                            "group_id": gid,
+                            "channel_name": channel_name,
+                            "alertname": name,
+                            "fingerprint": fp,
+                            "status": "firing",
+                        }
+                    )
                     if not muted:
                         changed_groups.add(gid)
                 continue
@@ -321,6 +332,8 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                 touches.append({"_id": old.id, "_muted": muted, "_ends": alert.ends_at, "_seen": now})
                 if bool(old.muted) != muted and not muted and alert.status == "firing":
                     changed_groups.add(gid)  # its mute ran out: show it again
+    result.new += new
+    result.muted += muted_count
     many(conn, _INSERT_ALERT, inserts)
     many(conn, _CHANGE_ALERT, changes)
     many(conn, _TOUCH_ALERT, touches)
