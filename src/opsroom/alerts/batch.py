@@ -3,9 +3,7 @@
 Intake writes a hundred rows per statement; SQLAlchemy's per-row parameter processing cost
 more than SQLite's own work. ``many`` runs an INSERT or UPDATE through
 ``opsroom.store.db.DriverStatement`` (compiled once per set of keys, SQLAlchemy's own bind
-processors, so the stored bytes are the same) on the driver's cursor: an INSERT as a few
-multi-row statements (64, 32, … rows: one step each, where ``executemany`` steps, and lets go
-of the GIL and takes it back, once per row), an UPDATE with ``executemany``.
+processors, so the stored bytes are the same) and ``executemany`` on the driver's cursor.
 A batch repeats its timestamps (``now`` in every row, alerts that started together), its
 NULLs and booleans: each distinct one is turned into its stored form once. JSON columns (labels, annotations, change
 times) are written by one reusable C encoder with ``json.dumps``' settings — the same text,
@@ -17,10 +15,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json.encoder
-import sqlite3
 from collections import namedtuple
 from functools import partial
-from itertools import chain
 from operator import itemgetter
 from typing import Any, Callable, Sequence
 
@@ -104,45 +100,7 @@ def many(conn: Connection, statement: DriverStatement, rows: Sequence[dict[str, 
         if process is not None:
             values = _processed(conn, process, first[name], values)
         columns.append(values)
-    rows_of_values = list(zip(*columns, strict=True))
-    head, values_clause = _multi_row(sql)
-    if values_clause is None:
-        driver_executemany(conn, sql, rows_of_values)
-        return
-    # An INSERT of many rows as a few multi-row statements: one step each, where an
-    # executemany steps (and lets go of the GIL, and waits to take it back) once per row.
-    # Row counts are powers of two, so the driver's statement cache holds a few shapes.
-    per = max(1, min(_MAX_ROWS, _MAX_VARIABLES // max(1, len(names))))
-    size, start = 1 << (per.bit_length() - 1), 0
-    while start < len(rows_of_values):
-        while size > len(rows_of_values) - start:
-            size >>= 1
-        part = rows_of_values[start : start + size]
-        driver_execute(conn, head + ", ".join([values_clause] * size), list(chain.from_iterable(part)))
-        start += size
-
-
-_MAX_ROWS = 64
-# SQLite before 3.32 takes at most 999 parameters per statement; since then 32,766.
-_MAX_VARIABLES = 999 if sqlite3.sqlite_version_info < (3, 32, 0) else 32_766
-_SPLIT: dict[str, tuple[str, str | None]] = {}
-
-
-def _multi_row(sql: str) -> tuple[str, str | None]:
-    """("INSERT INTO t (…) VALUES ", "(?, …)") for a one-row INSERT, or (sql, None) when
-    ``sql`` is not one (an UPDATE, a RETURNING, anything after the VALUES list)."""
-    found = _SPLIT.get(sql)
-    if found is None:
-        head, sep, tail = sql.partition(" VALUES ")
-        one_row = (
-            sql.startswith("INSERT INTO ")
-            and sep
-            and tail.startswith("(")
-            and tail.endswith(")")
-            and set(tail[1:-1].replace(", ", "")) == {"?"}
-        )
-        found = _SPLIT[sql] = (head + sep, tail) if one_row else (sql, None)
-    return found
+    driver_executemany(conn, sql, list(zip(*columns, strict=True)))
 
 
 def _processed(conn: Connection, process: Callable[[Any], Any], sample: Any, values: list[Any]) -> list[Any]:

@@ -125,10 +125,10 @@ def test_driver_inserts_of_alerts_match(db: Database) -> None:
         }
 
 
-def test_many_rows_in_multi_row_statements_store_every_row_as_sqlalchemy_does(db: Database) -> None:
-    """Intake inserts a batch as a few multi-row statements (64, 32, … rows each): every
-    row lands once with the same stored text as SQLAlchemy's executemany, whatever the
-    count; rows may share one change list object (intake does) or each have their own."""
+def test_batches_of_any_size_store_every_row_as_sqlalchemy_does(db: Database) -> None:
+    """``many`` stores every row once with the same stored text as SQLAlchemy's own
+    executemany, whatever the count, with values repeated across rows (timestamps, NULLs,
+    booleans, one change list object shared by many rows, as intake does) or not."""
     now = dt.datetime(2026, 3, 2, 8, 30, 15, 123456, tzinfo=UTC)
     shared = [now.timestamp()]
     with db.begin() as conn:
