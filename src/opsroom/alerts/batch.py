@@ -106,10 +106,25 @@ def many(conn: Connection, statement: DriverStatement, rows: Sequence[dict[str, 
 def _processed(conn: Connection, process: Callable[[Any], Any], sample: Any, values: list[Any]) -> list[Any]:
     """``[process(v) for v in values]``, each distinct timestamp, NULL or boolean processed
     once, dicts and lists encoded by ``_C_ENCODER``: the same values, cheaper."""
-    if set(map(type, values)) <= _REPEATED:  # immutable and hashable: process each once
+    kinds = set(map(type, values))
+    if kinds <= _REPEATED:  # immutable and hashable: process each once
         once = {v: process(v) for v in set(values)}
         return list(map(once.__getitem__, values))
+    if (
+        _C_ENCODER is not None
+        and kinds <= _JSON_KINDS
+        and getattr(conn.dialect, "_json_serializer", None) is None  # the default: json.dumps
+    ):
+        # Each distinct object encoded once (intake shares one change list across a batch),
+        # without a Python call per value.
+        encode, join = _C_ENCODER, "".join
+        by_id = {id(v): v for v in values}
+        texts = {i: join(encode(v, 0)) for i, v in by_id.items()}
+        return list(map(texts.__getitem__, map(id, values)))
     return list(map(_fast(conn, process, sample), values))
+
+
+_JSON_KINDS = frozenset({dict, list})
 
 
 _ROW_TYPES: dict[tuple[str, ...], Any] = {}
@@ -132,7 +147,15 @@ def _memo_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
             found = seen[value] = process(value)
         return found
 
+    processed.per_text = True  # type: ignore[attr-defined]  # _read_column: once per distinct text
     return processed
+
+
+def _read_column(process: Callable[[Any], Any], column: Sequence[Any]) -> list[Any]:
+    if getattr(process, "per_text", False):
+        once = {v: process(v) for v in set(column)}
+        return list(map(once.__getitem__, column))
+    return list(map(process, column))
 
 
 def _reader(dialect: Any, columns: Sequence[Any]) -> tuple[Any, list[Any]]:
@@ -177,6 +200,9 @@ def rows_where_in(conn: Connection, columns: Sequence[Any], key: Any, values: Se
     make = partial(tuple.__new__, row_type)  # the namedtuple of these values, built in C
     if not found or not any(procs):
         return list(map(make, found))
-    # Column by column, so the loops over rows run in C: per value only a processor is Python.
-    columns = [col if p is None else list(map(p, col)) for col, p in zip(zip(*found, strict=True), procs, strict=True)]
+    # Column by column, so the loops over rows run in C: per value only a processor is Python,
+    # and a timestamp column's (few distinct texts: groups created together) once per text.
+    columns = [
+        col if p is None else _read_column(p, col) for col, p in zip(zip(*found, strict=True), procs, strict=True)
+    ]
     return list(map(make, zip(*columns, strict=True)))

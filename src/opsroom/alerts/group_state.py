@@ -73,7 +73,9 @@ def mark_changed(
     found through their own index. ``known`` are the groups' rows as the caller read them in
     this transaction (``GROUP_COLUMNS``); the others are read here by primary key."""
     timers = ctx.config.grouping
-    rows: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    # Groups whose UPDATE sets the same columns to the same values (in a batch nearly all:
+    # only ``updated_at`` and the counters change) share one statement.
+    same: dict[tuple[tuple[str, Any], ...], list[int]] = {}
     for part in chunks(gids):
         flapping_ids = _flapping_groups(conn, part)
         unknown = [g for g in part if g not in known_firing and g not in flapping_ids]
@@ -105,7 +107,7 @@ def mark_changed(
                     quiet=False,
                     timers=timers,
                 )
-            row: dict[str, Any] = {"_id": g.id, "updated_at": now}
+            row: dict[str, Any] = {"updated_at": now}
             status = "firing" if firing else "resolved"
             if g.status != status:
                 row["status"] = status
@@ -115,9 +117,26 @@ def mark_changed(
                 row["next_due_at"] = due
             if g.delivery == "muted":
                 row["delivery"] = "pending"
-            rows.setdefault(tuple(row), []).append(row)
-    for same_columns in rows.values():
-        many(conn, _MARK, same_columns)
+            same.setdefault(tuple(row.items()), []).append(g.id)
+    for values, ids in same.items():
+        _mark(conn, dict(values), ids)
+
+
+def _mark(conn: Connection, values: dict[str, Any], ids: Sequence[int]) -> None:
+    """``_MARK`` with ``values`` for each group of ``ids``. On SQLite one ``… WHERE id IN (…)``
+    per chunk: an ``executemany`` of a hundred rows bound and stepped each row (the same
+    rows change, to the same values). PostgreSQL keeps the batched statement."""
+    if conn.dialect.name != "sqlite":
+        many(conn, _MARK, [{**values, "_id": gid} for gid in ids])
+        return
+    sql, names, procs = _MARK.compiled(conn, (*values, "_id"))
+    head, _, tail = sql.rpartition(" = ?")
+    if names[-1] != "_id" or "_id" in names[:-1] or tail or not head.endswith("alert_groups.id"):
+        many(conn, _MARK, [{**values, "_id": gid} for gid in ids])  # not the shape expected
+        return
+    params = [values[n] if p is None else p(values[n]) for n, p in zip(names[:-1], procs[:-1], strict=True)]
+    for part in chunks(ids):
+        driver_execute(conn, f"{head} IN ({', '.join(['?'] * len(part))})", [*params, *part])
 
 
 def close(conn: Connection, gid: int, now: dt.datetime, **values: Any) -> None:

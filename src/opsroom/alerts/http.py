@@ -21,10 +21,11 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from opsroom.alerts import fastpath
+from opsroom.alerts.ingest import redact_ahead
 from opsroom.alerts.intake import IntakeError, count_alerts, parse
 from opsroom.alerts.model import Alert
 from opsroom.alerts.service import AlertService
-from opsroom.config.alerts import SourceConfig
+from opsroom.config.alerts import GenericMapping, SourceConfig
 from opsroom.errors import Refusal
 from opsroom.web.intake import BadBody, ReplayGuard, finite_timestamp, loads
 
@@ -103,6 +104,18 @@ def _find_source(service: AlertService, kind: str, name: str | None) -> tuple[st
     return of_kind[0] if len(of_kind) == 1 else None
 
 
+def _decoded(body: bytes, *, source: str, max_alerts: int) -> list[Alert] | None:
+    """The fast path's decode with secrets masked (``ingest.redact_ahead``), on the parse
+    thread: the alert thread stores the batch without scanning it again."""
+    batch = fastpath.alertmanager(body, source=source, max_alerts=max_alerts)
+    return None if batch is None else redact_ahead(batch)
+
+
+def _parsed(kind: str, payload: Any, *, source: str, mapping: GenericMapping | None) -> list[Alert]:
+    """``parse`` with secrets masked, on the parse thread (as ``_decoded``)."""
+    return redact_ahead(parse(kind, payload, source=source, mapping=mapping))
+
+
 def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> list[BaseRoute]:
     """``/hooks/alertmanager``, ``/hooks/grafana`` (the one source of that type, or the source
     named like the type), ``/hooks/{type}/{source}`` and ``/hooks/generic/{source}``."""
@@ -141,7 +154,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
         if kind == "alertmanager":
             try:  # the common body in one decode; None leaves it to the general path
                 batch = await service.ctx.offload_parse(
-                    fastpath.alertmanager, body, source=source_name, max_alerts=cfg.max_alerts_per_request
+                    _decoded, body, source=source_name, max_alerts=cfg.max_alerts_per_request
                 )
             except fastpath.TooManyAlerts as exc:
                 return _too_many(exc.claimed, cfg.max_alerts_per_request)
@@ -155,7 +168,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
                 return _too_many(claimed, cfg.max_alerts_per_request)
             try:
                 batch = await service.ctx.offload_parse(
-                    parse, kind, payload, source=source_name, mapping=source.mapping
+                    _parsed, kind, payload, source=source_name, mapping=source.mapping
                 )
             except IntakeError as exc:
                 return _error(400, str(exc))

@@ -99,7 +99,29 @@ def store_batches(
     stored exactly as on its own; the next sees what the one before wrote."""
     redactor = redaction.current()
     with ctx.db.begin() as conn:
-        return [_store(ctx, conn, source, redacted(batch, redactor), now) for source, batch, now in payloads]
+        return [_store(ctx, conn, source, _masked(batch, redactor), now) for source, batch, now in payloads]
+
+
+class Redacted(list[Alert]):
+    """A batch already passed through ``redacted`` (by ``redact_ahead``, on the parse thread:
+    the alert thread, the one intake's rate depends on, then does not scan it again)."""
+
+    redactor: Redactor
+
+
+def redact_ahead(batch: Sequence[Alert]) -> Redacted:
+    """``redacted(batch)`` by the current redactor, marked so that storing it does not redact
+    it again; any other batch is redacted when it is stored."""
+    redactor = redaction.current()
+    out = Redacted(redacted(batch, redactor))
+    out.redactor = redactor
+    return out
+
+
+def _masked(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
+    if isinstance(batch, Redacted) and batch.redactor is redactor:
+        return batch
+    return redacted(batch, redactor)
 
 
 def redacted(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
@@ -136,17 +158,25 @@ def redacted(batch: Sequence[Alert], redactor: Redactor) -> Sequence[Alert]:
 
 
 def _has_secret(batch: Sequence[Alert], redactor: Redactor) -> bool:
-    """Whether any label or annotation (name or value) or URL of the batch has something to mask."""
-    texts: set[str] = set()
+    """Whether any label or annotation (name or value) or URL of the batch has something to
+    mask. Names and URLs recur from batch to batch: each is asked on its own, so the
+    redactor remembers it as clean. Values (an instance, a summary) are mostly new: the
+    batch's distinct values are asked once, joined (``Redactor.all_clean``: one search of the
+    credential shapes' fixed pieces instead of a call per text); only when that cannot say
+    are they asked one by one."""
+    names: set[str] = set()
+    values: set[str] = set()
     for alert in batch:
-        texts.update(alert.labels)
-        texts.update(alert.labels.values())
-        texts.update(alert.annotations)
-        texts.update(alert.annotations.values())
-        texts.add(alert.generator_url)
-        texts.add(alert.external_url)
+        names.update(alert.labels)
+        values.update(alert.labels.values())
+        names.update(alert.annotations)
+        values.update(alert.annotations.values())
+        names.add(alert.generator_url)
+        names.add(alert.external_url)
     redact = redactor.redact
-    return any(redact(text)[1] for text in texts)
+    if any(redact(text)[1] for text in names):
+        return True
+    return not redactor.all_clean(values) and any(redact(text)[1] for text in values)
 
 
 def _redacted_map(mapping: Mapping[str, str], redactor: Redactor) -> dict[str, str] | None:
@@ -222,20 +252,22 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
     inserts, changes, touches, events = [], [], [], []
     changed_groups: set[int] = set()
     known_firing: set[int] = set()  # groups this batch leaves with a firing alert
+    new = muted_count = 0  # counted in locals: an attribute update per alert costs more
     for key, plan in plans.items():
         gid = gid_of.get(key)
         if gid is None:
             result.ignored += len(plan.alerts)  # resolved alerts of a group we never saw
             continue
+        channel_name = plan.channel_name
         for fp, alert in plan.alerts.items():
-            muted = bool(mutes) and any(matches(m, alert.labels) for _, m, _ in mutes)
+            muted = any(matches(m, alert.labels) for _, m, _ in mutes) if mutes else False
             firing = alert.status == "firing"
             if firing:
                 known_firing.add(gid)
-            result.muted += muted
+            muted_count += muted
             old = existing.get((gid, fp))
             if old is None:
-                result.new += 1
+                new += 1
                 name = alert.alertname[:200]
                 inserts.append(
                     {
@@ -258,7 +290,16 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                     }
                 )
                 if firing:
-                    events.append(_event(now, gid, plan.channel_name, alert, name))
+                    events.append(
+                        {
+                            "ts": now,
+                            "group_id": gid,
+                            "channel_name": channel_name,
+                            "alertname": name,
+                            "fingerprint": fp,
+                            "status": "firing",
+                        }
+                    )
                     if not muted:
                         changed_groups.add(gid)
                 continue
@@ -291,6 +332,8 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                 touches.append({"_id": old.id, "_muted": muted, "_ends": alert.ends_at, "_seen": now})
                 if bool(old.muted) != muted and not muted and alert.status == "firing":
                     changed_groups.add(gid)  # its mute ran out: show it again
+    result.new += new
+    result.muted += muted_count
     many(conn, _INSERT_ALERT, inserts)
     many(conn, _CHANGE_ALERT, changes)
     many(conn, _TOUCH_ALERT, touches)

@@ -123,3 +123,47 @@ def test_driver_inserts_of_alerts_match(db: Database) -> None:
         assert {k: v for k, v in got[f"f{i}"].items() if k not in skip} == {
             k: v for k, v in got[f"g{i}"].items() if k not in skip
         }
+
+
+def test_batches_of_any_size_store_every_row_as_sqlalchemy_does(db: Database) -> None:
+    """``many`` stores every row once with the same stored text as SQLAlchemy's own
+    executemany, whatever the count, with values repeated across rows (timestamps, NULLs,
+    booleans, one change list object shared by many rows, as intake does) or not."""
+    now = dt.datetime(2026, 3, 2, 8, 30, 15, 123456, tzinfo=UTC)
+    shared = [now.timestamp()]
+    with db.begin() as conn:
+        group = _groups(random.Random(4), 1)
+        gid = conn.execute(insert(alert_groups).returning(alert_groups.c.id), group).scalar_one()
+    for count in (1, 63, 64, 65, 100, 131):
+
+        def row(prefix: str, i: int, count: int = count) -> dict[str, object]:
+            return {
+                "group_id": gid,
+                "fingerprint": f"{prefix}{count}-{i}",
+                "alertname": f"A{i % 7}",
+                "severity": "warning",
+                "status": "firing" if i % 3 else "resolved",
+                "labels": {"alertname": f"A{i % 7}", "instance": f"h{i}:9100", "ü": "é\u2028"},
+                "annotations": {"summary": f"s{i}"},
+                "generator_url": "http://prometheus/graph",
+                "starts_at": now - dt.timedelta(seconds=i % 4),
+                "ends_at": None if i % 2 else now,
+                "first_seen": now,
+                "last_seen": now,
+                "changes": shared if i % 3 else [],
+                "flapping": bool(i % 5 == 0),
+                "muted": bool(i % 2),
+            }
+
+        with db.begin() as conn:
+            conn.execute(insert(alerts), [row("sa", i) for i in range(count)])
+            many(conn, DriverStatement(insert(alerts)), [row("dr", i) for i in range(count)])
+        columns = "alertname, severity, status, labels, annotations, starts_at, ends_at, first_seen, changes"
+        columns += ", flapping, muted"
+        mark = "?" if db.engine.dialect.name == "sqlite" else "%s"
+        sql = f"SELECT fingerprint, {columns} FROM alerts WHERE fingerprint LIKE {mark}"  # noqa: S608 (no values in it)
+        with db.read() as conn:
+            theirs = {r[0][2:]: tuple(r[1:]) for r in conn.exec_driver_sql(sql, (f"sa{count}-%",))}
+            mine = {r[0][2:]: tuple(r[1:]) for r in conn.exec_driver_sql(sql, (f"dr{count}-%",))}
+        assert len(mine) == count
+        assert mine == theirs
