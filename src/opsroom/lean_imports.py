@@ -7,10 +7,13 @@ renders exceptions to plain text itself (``format_exc_info`` in ``opsroom.logs``
 renderer) and asks for ``ConsoleRenderer(colors=False)``, so neither the rich exception
 formatter nor colorama is ever called.
 
-uvicorn's package ``__init__`` imports its command line, whose ``--reload`` supervisor loads
-watchfiles (a Rust extension and 6 modules, ≈ 1 MiB); ``opsroom run`` never reloads that way
-(``opsroom reload`` re-reads the config in process), and without watchfiles uvicorn picks its
-stat-based supervisor, which it would not use either.
+uvicorn's package ``__init__`` imports its command line (``uvicorn.main``): click (12 modules),
+the reload and worker supervisors with multiprocessing (≈ 25 modules), ≈ 1.5 MiB resident in
+all, and the ``--reload`` supervisor loads watchfiles (a Rust extension, 6 modules, ≈ 1 MiB).
+``opsroom run`` uses only ``uvicorn.config.Config`` and ``uvicorn.server.Server``; it never
+reloads or forks that way (``opsroom reload`` re-reads the config in process). So the package
+is set up without running its ``__init__``: its submodules import as usual, and the names the
+``__init__`` would export (``uvicorn.run``, ``uvicorn.Config``, …) are imported on first use.
 
 Hiding those modules while the package is first imported makes it take its fallback; the
 modules stay importable afterwards."""
@@ -18,8 +21,10 @@ modules stay importable afterwards."""
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from types import ModuleType
+from typing import Any
 
 STRUCTLOG_EXTRAS = ("rich.console", "rich.traceback", "rich.pretty", "colorama", "better_exceptions")
 UVICORN_EXTRAS = ("watchfiles",)
@@ -45,4 +50,29 @@ def import_structlog() -> None:
 
 
 def import_uvicorn() -> ModuleType:
-    return import_without("uvicorn", UVICORN_EXTRAS)
+    """The ``uvicorn`` package without its command line (see above); unless already imported."""
+    if "uvicorn" in sys.modules:
+        return sys.modules["uvicorn"]
+    spec = importlib.util.find_spec("uvicorn")
+    if spec is None or spec.loader is None:
+        raise ImportError("uvicorn is not installed", name="uvicorn")
+    package = importlib.util.module_from_spec(spec)  # __path__ set: its submodules import
+    package.__getattr__ = _uvicorn_export  # type: ignore[method-assign]  # PEP 562, on first use
+    sys.modules["uvicorn"] = package
+    return package
+
+
+def _uvicorn_export(name: str) -> Any:
+    """What ``uvicorn/__init__.py`` exports, imported when someone asks for it."""
+    if name == "__version__":
+        from uvicorn._version import __version__
+
+        return __version__
+    if name == "Config":  # what uvicorn's own modules import from the package (lifespan/on.py)
+        from uvicorn.config import Config
+
+        return Config
+    if name in ("main", "run", "Server"):
+        main = import_without("uvicorn.main", UVICORN_EXTRAS)
+        return getattr(main, name)
+    raise AttributeError(f"module 'uvicorn' has no attribute {name!r}")
