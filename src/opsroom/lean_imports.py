@@ -15,6 +15,13 @@ reloads or forks that way (``opsroom reload`` re-reads the config in process). S
 is set up without running its ``__init__``: its submodules import as usual, and the names the
 ``__init__`` would export (``uvicorn.run``, ``uvicorn.Config``, …) are imported on first use.
 
+prometheus_client's package ``__init__`` imports its exposition module, which imports an HTTP
+server, a WSGI server and an HTTP client for pushing (http.server, wsgiref, urllib.request,
+html.entities: ≈ 20 modules, ≈ 1 MiB). opsroom registers metrics at start-up and formats them
+only when /metrics is scraped, so the package is set up with its registry, its metric types
+and the default collectors (process, platform, GC: what the ``__init__`` registers), and the
+exposition is imported by the first scrape.
+
 Hiding those modules while the package is first imported makes it take its fallback; the
 modules stay importable afterwards."""
 
@@ -59,6 +66,33 @@ def import_uvicorn() -> ModuleType:
     package = importlib.util.module_from_spec(spec)  # __path__ set: its submodules import
     package.__getattr__ = _uvicorn_export  # type: ignore[method-assign]  # PEP 562, on first use
     sys.modules["uvicorn"] = package
+    return package
+
+
+def import_prometheus_client() -> ModuleType:
+    """The ``prometheus_client`` package without its exposition (see above); any other name
+    asked of the package runs its real ``__init__`` then. Unless already imported."""
+    if "prometheus_client" in sys.modules:
+        return sys.modules["prometheus_client"]
+    spec = importlib.util.find_spec("prometheus_client")
+    if spec is None or spec.loader is None:
+        raise ImportError("prometheus_client is not installed", name="prometheus_client")
+    package = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def export(name: str) -> Any:
+        # a submodule (``from . import values`` asks the package first) imports as usual
+        if name.startswith("__") or importlib.util.find_spec(f"prometheus_client.{name}") is not None:
+            raise AttributeError(name)
+        del package.__getattr__  # the real __init__ defines every name it exports
+        loader.exec_module(package)
+        return getattr(package, name)
+
+    package.__getattr__ = export  # type: ignore[method-assign]
+    sys.modules["prometheus_client"] = package
+    # the default collectors register themselves in REGISTRY as the __init__ would have them
+    for name in ("registry", "metrics", "gc_collector", "platform_collector", "process_collector"):
+        importlib.import_module(f"prometheus_client.{name}")
     return package
 
 

@@ -45,3 +45,41 @@ def test_uvicorns_exports_still_import_on_first_use() -> None:
         " bool(uvicorn.__version__), 'watchfiles' in sys.modules)"
     )
     assert _run(code) == "True True True True False"
+
+
+def test_the_server_path_formats_metrics_only_when_scraped() -> None:
+    """prometheus_client's exposition brings an HTTP server, a WSGI server and an HTTP client
+    (≈ 20 modules) that a server nobody scrapes never needs."""
+    code = (
+        "import sys, opsroom.app, opsroom.web.app, opsroom.incidents.stats;"
+        "unwanted = ('prometheus_client.exposition', 'http.server', 'wsgiref', 'urllib.request');"
+        "print(','.join(m for m in unwanted if m in sys.modules))"
+    )
+    assert _run(code) == ""
+
+
+def test_a_scrape_shows_opsrooms_metrics_and_the_default_collectors() -> None:
+    code = (
+        "from opsroom.metrics import exposition; import opsroom.incidents.stats;"
+        "body, media_type = exposition(); print(media_type); print(body.decode())"
+    )
+    out = _run(code)
+    assert out.startswith("text/plain;")  # the Prometheus text format
+    for family in (
+        "opsroom_commands_total",
+        "opsroom_incident_milestone_seconds",
+        "process_resident_memory_bytes",  # the process collector, as `import prometheus_client` registers it
+        "python_gc_objects_collected_total",
+        "python_info",
+    ):
+        assert f"# TYPE {family}" in out or f"# HELP {family}" in out, family
+
+
+def test_prometheus_clients_exports_still_import_on_first_use() -> None:
+    code = (
+        "import opsroom.metrics, prometheus_client;"
+        "from prometheus_client.exposition import generate_latest;"
+        "print(prometheus_client.generate_latest is generate_latest,"
+        " prometheus_client.Counter is opsroom.metrics.Counter)"
+    )
+    assert _run(code) == "True True"
