@@ -1,11 +1,12 @@
-"""Import structlog and uvicorn without optional parts opsroom never uses.
+"""Import structlog, uvicorn and prometheus_client without parts ``opsroom run`` never uses.
 
 structlog's package ``__init__`` imports ``structlog.dev`` and ``structlog.tracebacks``, which
 import rich's traceback and pretty-printer (and with them pygments, attrs and ≈ 60 modules,
 ≈ 3 MiB resident) and colorama whenever they are installed — and typer installs rich. opsroom
 renders exceptions to plain text itself (``format_exc_info`` in ``opsroom.logs``, before any
 renderer) and asks for ``ConsoleRenderer(colors=False)``, so neither the rich exception
-formatter nor colorama is ever called.
+formatter nor colorama is ever called. Hiding those modules while the package is first
+imported makes it take its fallback; the modules stay importable afterwards.
 
 uvicorn's package ``__init__`` imports its command line (``uvicorn.main``): click (12 modules),
 the reload and worker supervisors with multiprocessing (≈ 25 modules), ≈ 1.5 MiB resident in
@@ -20,10 +21,12 @@ server, a WSGI server and an HTTP client for pushing (http.server, wsgiref, urll
 html.entities: ≈ 20 modules, ≈ 1 MiB). opsroom registers metrics at start-up and formats them
 only when /metrics is scraped, so the package is set up with its registry, its metric types
 and the default collectors (process, platform, GC: what the ``__init__`` registers), and the
-exposition is imported by the first scrape.
+exposition is imported by the first scrape (``opsroom.metrics.exposition``).
 
-Hiding those modules while the package is first imported makes it take its fallback; the
-modules stay importable afterwards."""
+Both packages are set up the same way: the package module exists with its ``__path__`` (its
+submodules import as usual) and a module ``__getattr__`` (PEP 562) supplies what its
+``__init__`` exports on first use, so other code that asks for ``uvicorn.run`` or
+``prometheus_client.generate_latest`` still gets it."""
 
 from __future__ import annotations
 
@@ -108,5 +111,8 @@ def _uvicorn_export(name: str) -> Any:
         return Config
     if name in ("main", "run", "Server"):
         main = import_without("uvicorn.main", UVICORN_EXTRAS)
+        package = sys.modules["uvicorn"]
+        for export in ("main", "run", "Server"):  # as the __init__ has them: main is the function
+            setattr(package, export, getattr(main, export))
         return getattr(main, name)
     raise AttributeError(f"module 'uvicorn' has no attribute {name!r}")

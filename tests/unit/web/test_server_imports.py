@@ -40,8 +40,8 @@ def test_uvicorns_exports_still_import_on_first_use() -> None:
     code = (
         "from opsroom.lean_imports import import_uvicorn; import_uvicorn();"
         "import sys, uvicorn; run, server, config = uvicorn.run, uvicorn.Server, uvicorn.Config;"
-        "import uvicorn.config, uvicorn.main;"
-        "print(config is uvicorn.config.Config, run is uvicorn.main.run, server is uvicorn.main.Server,"
+        "import uvicorn.config; main = sys.modules['uvicorn.main'];"
+        "print(config is uvicorn.config.Config, run is main.run, server is main.Server,"
         " bool(uvicorn.__version__), 'watchfiles' in sys.modules)"
     )
     assert _run(code) == "True True True True False"
