@@ -87,8 +87,8 @@ def import_prometheus_client() -> ModuleType:
         # a submodule (``from . import values`` asks the package first) imports as usual
         if name.startswith("__") or importlib.util.find_spec(f"prometheus_client.{name}") is not None:
             raise AttributeError(name)
-        del package.__getattr__  # the real __init__ defines every name it exports
-        loader.exec_module(package)
+        if package.__dict__.pop("__getattr__", None) is not None:  # once; the real __init__
+            loader.exec_module(package)  # defines every name it exports
         return getattr(package, name)
 
     package.__getattr__ = export  # type: ignore[method-assign]
