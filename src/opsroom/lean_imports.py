@@ -1,25 +1,40 @@
-"""Import structlog and uvicorn without optional parts opsroom never uses.
+"""Import structlog, uvicorn and prometheus_client without parts ``opsroom run`` never uses.
 
 structlog's package ``__init__`` imports ``structlog.dev`` and ``structlog.tracebacks``, which
 import rich's traceback and pretty-printer (and with them pygments, attrs and ≈ 60 modules,
 ≈ 3 MiB resident) and colorama whenever they are installed — and typer installs rich. opsroom
 renders exceptions to plain text itself (``format_exc_info`` in ``opsroom.logs``, before any
 renderer) and asks for ``ConsoleRenderer(colors=False)``, so neither the rich exception
-formatter nor colorama is ever called.
+formatter nor colorama is ever called. Hiding those modules while the package is first
+imported makes it take its fallback; the modules stay importable afterwards.
 
-uvicorn's package ``__init__`` imports its command line, whose ``--reload`` supervisor loads
-watchfiles (a Rust extension and 6 modules, ≈ 1 MiB); ``opsroom run`` never reloads that way
-(``opsroom reload`` re-reads the config in process), and without watchfiles uvicorn picks its
-stat-based supervisor, which it would not use either.
+uvicorn's package ``__init__`` imports its command line (``uvicorn.main``): click (12 modules),
+the reload and worker supervisors with multiprocessing (≈ 25 modules), ≈ 1.5 MiB resident in
+all, and the ``--reload`` supervisor loads watchfiles (a Rust extension, 6 modules, ≈ 1 MiB).
+``opsroom run`` uses only ``uvicorn.config.Config`` and ``uvicorn.server.Server``; it never
+reloads or forks that way (``opsroom reload`` re-reads the config in process). So the package
+is set up without running its ``__init__``: its submodules import as usual, and the names the
+``__init__`` would export (``uvicorn.run``, ``uvicorn.Config``, …) are imported on first use.
 
-Hiding those modules while the package is first imported makes it take its fallback; the
-modules stay importable afterwards."""
+prometheus_client's package ``__init__`` imports its exposition module, which imports an HTTP
+server, a WSGI server and an HTTP client for pushing (http.server, wsgiref, urllib.request,
+html.entities: ≈ 20 modules, ≈ 1 MiB). opsroom registers metrics at start-up and formats them
+only when /metrics is scraped, so the package is set up with its registry, its metric types
+and the default collectors (process, platform, GC: what the ``__init__`` registers), and the
+exposition is imported by the first scrape (``opsroom.metrics.exposition``).
+
+Both packages are set up the same way: the package module exists with its ``__path__`` (its
+submodules import as usual) and a module ``__getattr__`` (PEP 562) supplies what its
+``__init__`` exports on first use, so other code that asks for ``uvicorn.run`` or
+``prometheus_client.generate_latest`` still gets it."""
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from types import ModuleType
+from typing import Any
 
 STRUCTLOG_EXTRAS = ("rich.console", "rich.traceback", "rich.pretty", "colorama", "better_exceptions")
 UVICORN_EXTRAS = ("watchfiles",)
@@ -45,4 +60,59 @@ def import_structlog() -> None:
 
 
 def import_uvicorn() -> ModuleType:
-    return import_without("uvicorn", UVICORN_EXTRAS)
+    """The ``uvicorn`` package without its command line (see above); unless already imported."""
+    if "uvicorn" in sys.modules:
+        return sys.modules["uvicorn"]
+    spec = importlib.util.find_spec("uvicorn")
+    if spec is None or spec.loader is None:
+        raise ImportError("uvicorn is not installed", name="uvicorn")
+    package = importlib.util.module_from_spec(spec)  # __path__ set: its submodules import
+    package.__getattr__ = _uvicorn_export  # type: ignore[method-assign]  # PEP 562, on first use
+    sys.modules["uvicorn"] = package
+    return package
+
+
+def import_prometheus_client() -> ModuleType:
+    """The ``prometheus_client`` package without its exposition (see above); any other name
+    asked of the package runs its real ``__init__`` then. Unless already imported."""
+    if "prometheus_client" in sys.modules:
+        return sys.modules["prometheus_client"]
+    spec = importlib.util.find_spec("prometheus_client")
+    if spec is None or spec.loader is None:
+        raise ImportError("prometheus_client is not installed", name="prometheus_client")
+    package = importlib.util.module_from_spec(spec)
+    loader = spec.loader
+
+    def export(name: str) -> Any:
+        # a submodule (``from . import values`` asks the package first) imports as usual
+        if name.startswith("__") or importlib.util.find_spec(f"prometheus_client.{name}") is not None:
+            raise AttributeError(name)
+        if package.__dict__.pop("__getattr__", None) is not None:  # once; the real __init__
+            loader.exec_module(package)  # defines every name it exports
+        return getattr(package, name)
+
+    package.__getattr__ = export  # type: ignore[method-assign]
+    sys.modules["prometheus_client"] = package
+    # the default collectors register themselves in REGISTRY as the __init__ would have them
+    for name in ("registry", "metrics", "gc_collector", "platform_collector", "process_collector"):
+        importlib.import_module(f"prometheus_client.{name}")
+    return package
+
+
+def _uvicorn_export(name: str) -> Any:
+    """What ``uvicorn/__init__.py`` exports, imported when someone asks for it."""
+    if name == "__version__":
+        from uvicorn._version import __version__
+
+        return __version__
+    if name == "Config":  # what uvicorn's own modules import from the package (lifespan/on.py)
+        from uvicorn.config import Config
+
+        return Config
+    if name in ("main", "run", "Server"):
+        main = import_without("uvicorn.main", UVICORN_EXTRAS)
+        package = sys.modules["uvicorn"]
+        for export in ("main", "run", "Server"):  # as the __init__ has them: main is the function
+            setattr(package, export, getattr(main, export))
+        return getattr(main, name)
+    raise AttributeError(f"module 'uvicorn' has no attribute {name!r}")

@@ -1,9 +1,15 @@
-"""Prometheus metrics, served at /metrics."""
+"""Prometheus metrics, served at /metrics (formatted by ``exposition()``, on the first scrape)."""
 
 import functools
 from typing import Any
 
-from prometheus_client import Counter, Gauge, Histogram
+from opsroom.lean_imports import import_prometheus_client
+
+import_prometheus_client()  # without its exposition until a scrape (see opsroom.lean_imports)
+
+from prometheus_client.metrics import Counter, Gauge, Histogram  # noqa: E402
+
+__all__ = ["Counter", "Gauge", "Histogram", "exposition", "labelled"]
 
 INBOUND = Counter("opsroom_inbound_commands_total", "Messages addressed to the bot", ["platform"])
 DUPLICATES = Counter("opsroom_duplicate_deliveries_total", "Platform deliveries dropped as repeats", ["platform"])
@@ -34,3 +40,10 @@ def labelled(metric: Any, *values: str) -> Any:
     and takes a lock on every call, and the engine counts each command two to four times.
     The child it returns is the one ``labels`` keeps (nothing here removes children)."""
     return metric.labels(*values)
+
+
+def exposition() -> tuple[bytes, str]:
+    """The default registry in Prometheus' text format, and its content type."""
+    from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+    return generate_latest(), CONTENT_TYPE_LATEST

@@ -112,8 +112,9 @@ def run(
     [bold]opsroom reload[/] re-reads the config without a restart."""
     from opsroom.lean_imports import import_uvicorn
 
-    import_uvicorn()  # without watchfiles, before opsroom.web.app imports it (see opsroom.lean_imports)
-    import uvicorn
+    import_uvicorn()  # without its command line, before opsroom.web.app imports it (see opsroom.lean_imports)
+    from uvicorn.config import Config as UvicornConfig
+    from uvicorn.server import Server as UvicornServer
 
     from opsroom.app import build_adapters
     from opsroom.store.state import record_server
@@ -140,8 +141,8 @@ def run(
     web = build_app(system)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
     # app believes it only from server.trusted_proxies (opsroom.web.app).
-    server = uvicorn.Server(
-        uvicorn.Config(
+    server = UvicornServer(
+        UvicornConfig(
             web, host=bind_host, port=bind_port, log_config=None, access_log=False, lifespan="on", proxy_headers=False
         )
     )

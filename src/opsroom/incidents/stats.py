@@ -7,12 +7,11 @@ from __future__ import annotations
 import datetime as dt
 import statistics
 
-from prometheus_client import Histogram
-
 from opsroom.config.incidents import MILESTONES
 from opsroom.core import Fields, Message, Section
 from opsroom.incidents.postmortem import human
 from opsroom.incidents.store import Incident
+from opsroom.metrics import Histogram
 
 MILESTONE_SECONDS = Histogram(
     "opsroom_incident_milestone_seconds",

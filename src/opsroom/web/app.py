@@ -8,7 +8,6 @@ import hmac
 import os
 from typing import TYPE_CHECKING, AsyncIterator
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -59,7 +58,10 @@ def build_app(system: System, *, manage_lifecycle: bool = True) -> Starlette:
         refusal = metrics_refusal(request, system.config.server.metrics_token_env)
         if refusal is not None:
             return refusal
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        from opsroom.metrics import exposition
+
+        body, media_type = exposition()
+        return Response(body, media_type=media_type)
 
     routes: list[BaseRoute] = [Route("/healthz", healthz), Route("/metrics", metrics)]
     for adapter in system.chat.adapters.values():

@@ -1,0 +1,85 @@
+"""`opsroom run` starts uvicorn without uvicorn's command line: click, the reload and worker
+supervisors and multiprocessing are ≈ 30 modules and ≈ 1.5 MiB of an idle server's memory,
+and the server never forks or reloads that way. What uvicorn's package exports still works
+for anyone who asks for it."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SERVER_PATH = """
+import sys
+from opsroom.lean_imports import import_uvicorn
+import_uvicorn()
+import opsroom.cli.serve, opsroom.web.app
+from uvicorn.config import Config
+from uvicorn.server import Server
+
+async def app(scope, receive, send):
+    pass
+
+config = Config(app, lifespan="on", log_config=None, proxy_headers=False)
+config.load()  # what Server.serve does first: lifespan, HTTP and websocket protocols
+Server(config)
+unwanted = ("click", "uvicorn.main", "uvicorn.supervisors", "multiprocessing", "watchfiles")
+print(",".join(m for m in unwanted if m in sys.modules))
+"""
+
+
+def _run(code: str) -> str:
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
+def test_the_server_path_does_not_import_uvicorns_command_line() -> None:
+    assert _run(SERVER_PATH) == ""
+
+
+def test_uvicorns_exports_still_import_on_first_use() -> None:
+    code = (
+        "from opsroom.lean_imports import import_uvicorn; import_uvicorn();"
+        "import sys, uvicorn; run, server, config = uvicorn.run, uvicorn.Server, uvicorn.Config;"
+        "import uvicorn.config; main = sys.modules['uvicorn.main'];"
+        "print(config is uvicorn.config.Config, run is main.run, server is main.Server,"
+        " bool(uvicorn.__version__), 'watchfiles' in sys.modules)"
+    )
+    assert _run(code) == "True True True True False"
+
+
+def test_the_server_path_formats_metrics_only_when_scraped() -> None:
+    """prometheus_client's exposition brings an HTTP server, a WSGI server and an HTTP client
+    (≈ 20 modules) that a server nobody scrapes never needs."""
+    code = (
+        "import sys, opsroom.app, opsroom.web.app, opsroom.incidents.stats;"
+        "unwanted = ('prometheus_client.exposition', 'http.server', 'wsgiref', 'urllib.request');"
+        "print(','.join(m for m in unwanted if m in sys.modules))"
+    )
+    assert _run(code) == ""
+
+
+def test_a_scrape_shows_opsrooms_metrics_and_the_default_collectors() -> None:
+    code = (
+        "from opsroom.metrics import exposition; import opsroom.incidents.stats;"
+        "body, media_type = exposition(); print(media_type); print(body.decode())"
+    )
+    out = _run(code)
+    assert out.startswith("text/plain;")  # the Prometheus text format
+    for family in (
+        "opsroom_commands_total",
+        "opsroom_incident_milestone_seconds",
+        "process_resident_memory_bytes",  # the process collector, as `import prometheus_client` registers it
+        "python_gc_objects_collected_total",
+        "python_info",
+    ):
+        assert f"# TYPE {family}" in out or f"# HELP {family}" in out, family
+
+
+def test_prometheus_clients_exports_still_import_on_first_use() -> None:
+    code = (
+        "import opsroom.metrics, prometheus_client;"
+        "from prometheus_client.exposition import generate_latest;"
+        "print(prometheus_client.generate_latest is generate_latest,"
+        " prometheus_client.Counter is opsroom.metrics.Counter)"
+    )
+    assert _run(code) == "True True"
