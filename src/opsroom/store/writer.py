@@ -32,7 +32,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from opsroom.store import pgwrite
-from opsroom.store.pgwrite import HeldBackWriteError
+from opsroom.store.pgwrite import GuessMissed, HeldBackWriteError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +43,11 @@ _Item = tuple[Callable[[Connection], Any], asyncio.AbstractEventLoop, "asyncio.F
 # A group's run ids, drawn in its first trip: the run rows need no trip of their own to learn
 # their id (the audit rows hash it). Drawn in queue order, as the INSERTs would.
 _RUN_IDS = "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, {n})"
+# Run ids are drawn ahead for the next groups, in a trip this group makes anyway, so a group
+# rarely needs a first trip for them: like a sequence's CACHE, each process holds a few
+# (ids drawn and never used are gaps, as a rolled-back INSERT leaves).
+_NEXT_IDS = "opsroom.runs.ids.next"
+_IDS_AHEAD = 32
 
 
 class WriteThread:
@@ -55,9 +60,11 @@ class WriteThread:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
-        # Statements every group starts with, by who asks (the audit log: its lock and tail),
-        # sent in the group's first trip; pgwrite.answer gives their rows back.
-        self.first: dict[str, list[pgwrite.Statement]] = {}
+        # What every group starts with, by who asks (the audit log: its lock and tail), asked
+        # in the group's first trip or guessed (pgwrite.GroupStart); pgwrite.answer gives
+        # their rows back.
+        self.first: dict[str, pgwrite.GroupStart] = {}
+        self._run_ids: list[int] = []  # drawn ahead, oldest first (only the thread uses it)
 
     async def run(self, fn: Callable[[Connection], T], new_runs: int = 0) -> T:
         loop = asyncio.get_running_loop()
@@ -99,9 +106,13 @@ class WriteThread:
         self._close()
 
     def _write(self, group: list[_Item]) -> None:
+        fns = [item[0] for item in group]
         try:
             new_runs = sum(item[3] for item in group)
-            results = self._transaction([item[0] for item in group], hold=True, new_runs=new_runs)
+            try:  # one trip when the group's start can be guessed (see _start)
+                results = self._transaction(fns, hold=True, new_runs=new_runs, guess=True)
+            except GuessMissed:  # someone else wrote meanwhile: nothing committed; ask
+                results = self._transaction(fns, hold=True, new_runs=new_runs, guess=False)
         except Exception as err:
             if len(group) == 1 and not isinstance(err, HeldBackWriteError):
                 _settle(group[0], None, err)
@@ -117,29 +128,65 @@ class WriteThread:
         for item, result in zip(group, results, strict=True):
             _settle(item, result, None)
 
-    def _transaction(self, fns: list[Callable[[Connection], Any]], *, hold: bool, new_runs: int = 0) -> list[Any]:
+    def _transaction(
+        self, fns: list[Callable[[Connection], Any]], *, hold: bool, new_runs: int = 0, guess: bool = False
+    ) -> list[Any]:
         conn = self._conn
         if conn is None or conn.closed or conn.invalidated:
             conn = self._conn = self.engine.connect()
+        committed = False
         try:
             with conn.begin():
                 if not hold:
                     return [fn(conn) for fn in fns]
                 # Statements whose results nobody reads share trips (store/pgwrite.py).
-                first = [s for asked in self.first.values() for s in asked]
-                if new_runs:
-                    first.append((_RUN_IDS.format(n=new_runs), (), pgwrite.RUN_IDS))
-                pgwrite.hold(conn, first)
+                first, answers, guessed = self._start(new_runs, guess)
+                pgwrite.hold(conn, first, answers)
                 results = [fn(conn) for fn in fns]
                 pgwrite.commit(conn)  # what is held back, then COMMIT: one trip
+                committed = True
+                for start in self.first.values():
+                    start.committed(conn, guessed)
                 return results
         except BaseException:
+            for start in self.first.values():
+                start.forget()
             if conn.invalidated:  # the connection broke: a fresh one for the next try
                 self._close()
             raise
         finally:
             if hold and not conn.closed and not conn.invalidated:
-                pgwrite.release(conn)  # (after the commit or rollback)
+                left = pgwrite.release(conn)  # (after the commit or rollback)
+                if committed:  # ids drawn for the groups to come
+                    self._run_ids.extend(int(row[0]) for row in left.get(_NEXT_IDS, ()))
+
+    def _start(self, new_runs: int, guess: bool) -> tuple[list[pgwrite.Statement], dict[str, pgwrite.Rows], bool]:
+        """A group's first statements, the answers known already, and whether they are guessed.
+
+        Guessed (every asker has a guess and the run ids were drawn by earlier groups): the
+        group needs no trip of its own before its functions run; its one trip carries the
+        checks with the writes and the COMMIT. Otherwise the first trip asks (lock, tail, ids)."""
+        first: list[pgwrite.Statement] = []
+        answers: dict[str, pgwrite.Rows] = {}
+        have_ids = len(self._run_ids) >= new_runs
+        guesses = [start.guess() for start in self.first.values()] if guess and have_ids else [None]
+        guessed = all(g is not None for g in guesses)
+        if guessed:
+            for statements, known in (g for g in guesses if g is not None):
+                first.extend(statements)
+                answers.update(known)
+        else:
+            first = [s for start in self.first.values() for s in start.ask]
+        if new_runs and have_ids:  # in queue order: the oldest drawn first
+            answers[pgwrite.RUN_IDS] = [(i,) for i in self._run_ids[:new_runs]]
+            del self._run_ids[:new_runs]
+        elif new_runs:  # (ids left over are dropped, so ids keep following the queue: a gap)
+            self._run_ids.clear()
+            first.append((_RUN_IDS.format(n=new_runs), (), pgwrite.RUN_IDS))
+        want = max(_IDS_AHEAD, 2 * new_runs)
+        if len(self._run_ids) < want // 2:  # the next groups' ids travel with this one
+            first.append((_RUN_IDS.format(n=want - len(self._run_ids)), (), _NEXT_IDS))
+        return first, answers, guessed
 
     def _close(self) -> None:
         conn, self._conn = self._conn, None
