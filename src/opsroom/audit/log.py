@@ -14,7 +14,7 @@ Keeping one chain with several writers:
 - PostgreSQL: the first append in a transaction takes ``pg_advisory_xact_lock`` (held to
   commit or rollback) and then reads the tail; later appends in the same transaction reuse
   it. A rollback to a savepoint forgets it. A writer group (store/writer.py) may instead
-  start from the tail its previous group committed (``_PgGroupStart``): its one trip takes
+  start from the tail this process's previous group leaves (``_PgGroupStart``): its one trip takes
   the lock and then checks on the server that the newest row is still that one, and aborts
   before its COMMIT otherwise (then the group runs again, reading the tail) — correctness
   never depends on the guess.
@@ -162,7 +162,7 @@ class _PgGroupStart:
 
     def __init__(self) -> None:
         self.ask: list[pgwrite.Statement] = [(_PG_LOCK, (), None), (_PG_TAIL, (), _TAIL_KEY)]
-        self._tail: tuple[int, str] | None = None  # what the last committed group left
+        self._tail: tuple[int, str] | None = None  # what the last group sent leaves
 
     def guess(self) -> tuple[list[pgwrite.Statement], dict[str, pgwrite.Rows]] | None:
         if self._tail is None:
@@ -173,7 +173,7 @@ class _PgGroupStart:
         check = _PG_CHECK.format(id=int(last_id), hash=last_hash, code=pgwrite.GUESS_MISSED)
         return [(_PG_LOCK, (), None), (check, (), None)], {_TAIL_KEY: [(last_id, last_hash)]}
 
-    def committed(self, conn: Connection, guessed: bool) -> None:
+    def prepared(self, conn: Connection, guessed: bool) -> None:
         state = conn.info.get(_PG_STATE)
         if state is not None and state[0] is conn.get_transaction():
             self._tail = (state[1], state[2])  # this group appended: its last row

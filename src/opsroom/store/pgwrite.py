@@ -56,8 +56,10 @@ class GroupStart(Protocol):
         """Statements that check a guess on the server (raising ``GUESS_MISSED`` when it is
         wrong) and the answers guessed; None when there is no guess."""
 
-    def committed(self, conn: Connection, guessed: bool) -> None:
-        """The group's COMMIT succeeded (called before the connection is released)."""
+    def prepared(self, conn: Connection, guessed: bool) -> None:
+        """The group's functions ran; its last trip (with the COMMIT) goes next. The next
+        group may already start from what this one leaves: if this one then fails,
+        ``forget`` follows and that group's check fails."""
 
     def forget(self) -> None:
         """The group failed or its guess was wrong: guess nothing until the next commit."""

@@ -47,24 +47,44 @@ _RUN_IDS = "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_s
 # rarely needs a first trip for them: like a sequence's CACHE, each process holds a few
 # (ids drawn and never used are gaps, as a rolled-back INSERT leaves).
 _NEXT_IDS = "opsroom.runs.ids.next"
-_IDS_AHEAD = 32
+_IDS_AHEAD = 64
+# Two lanes (threads, each with a kept connection): while one group's last trip waits for
+# its COMMIT's fsync, the other lane runs the next group's functions and sends its trip,
+# whose lock waits for that COMMIT. Groups still commit one after the other (the audit
+# chain's lock), but their Python and trips no longer wait for the previous fsync.
+_LANES = 2
+
+
+class _Lane:
+    """One writer thread and its kept connection."""
+
+    __slots__ = ("conn", "has_turn", "thread")
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+        self.has_turn = False
+        self.thread: threading.Thread | None = None
 
 
 class WriteThread:
-    """One writer thread and its queue; ``await run(fn)`` (see the module)."""
+    """The writer threads and their queue; ``await run(fn)`` (see the module)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lanes: int = _LANES) -> None:
         self.engine = engine
         self._queue: list[_Item] = []
         self._wake = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._conn: Connection | None = None
+        self._lanes = [_Lane() for _ in range(lanes)]
+        # Held by the lane that takes a group and runs its functions, until its last trip is
+        # under way: groups are taken, guessed and sent in queue order.
+        self._turn = threading.Lock()
         # What every group starts with, by who asks (the audit log: its lock and tail), asked
         # in the group's first trip or guessed (pgwrite.GroupStart); pgwrite.answer gives
         # their rows back.
         self.first: dict[str, pgwrite.GroupStart] = {}
-        self._run_ids: list[int] = []  # drawn ahead, oldest first (only the thread uses it)
+        self._ids_lock = threading.Lock()
+        self._run_ids: list[int] = []  # drawn ahead, oldest first
+        self._ids_drawn = 0  # +1 whenever the pool is dropped: draws made before it are too
 
     async def run(self, fn: Callable[[Connection], T], new_runs: int = 0) -> T:
         loop = asyncio.get_running_loop()
@@ -73,53 +93,69 @@ class WriteThread:
             if self._stopping:
                 raise RuntimeError("the database is closed")
             self._queue.append((fn, loop, done, new_runs))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="opsroom-db-writer", daemon=True)
-                self._thread.start()
+            for lane in self._lanes:
+                if lane.thread is None:
+                    lane.thread = threading.Thread(
+                        target=self._loop, args=(lane,), name="opsroom-db-writer", daemon=True
+                    )
+                    lane.thread.start()
             self._wake.notify()
         return await committed(done)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then end the thread."""
+        """Write what is queued, then end the threads."""
         with self._wake:
             self._stopping = True
-            self._wake.notify()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            self._wake.notify_all()
+            threads = [lane.thread for lane in self._lanes]
+        for thread in threads:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
 
-    # -- the thread ---------------------------------------------------------------------------
-    def _loop(self) -> None:
+    # -- the threads --------------------------------------------------------------------------
+    def _loop(self, lane: _Lane) -> None:
         while True:
-            with self._wake:
-                while not self._queue and not self._stopping:
-                    self._wake.wait()
-                if not self._queue:  # stopping, nothing left
-                    break
-                group, self._queue = self._queue[:_MAX_GROUP], self._queue[_MAX_GROUP:]
+            self._turn.acquire()
+            lane.has_turn = True
             try:
-                self._write(group)
-            except BaseException as err:  # (not an Exception): never leave a caller waiting
-                log.error("the database writer was interrupted: %r", err)
-                for item in group:
-                    _settle(item, None, RuntimeError(f"the database writer was interrupted: {err!r}"))
-        self._close()
+                with self._wake:
+                    while not self._queue and not self._stopping:
+                        self._wake.wait()
+                    if not self._queue:  # stopping, nothing left
+                        break
+                    group, self._queue = self._queue[:_MAX_GROUP], self._queue[_MAX_GROUP:]
+                try:
+                    self._write(group, lane)
+                except BaseException as err:  # (not an Exception): never leave a caller waiting
+                    log.error("the database writer was interrupted: %r", err)
+                    for item in group:
+                        _settle(item, None, RuntimeError(f"the database writer was interrupted: {err!r}"))
+            finally:
+                self._hand_on(lane)
+        self._close(lane)
 
-    def _write(self, group: list[_Item]) -> None:
+    def _hand_on(self, lane: _Lane) -> None:
+        """Let the other lane take the next group (this one's last trip is under way)."""
+        if lane.has_turn:
+            lane.has_turn = False
+            self._turn.release()
+
+    def _write(self, group: list[_Item], lane: _Lane) -> None:
         fns = [item[0] for item in group]
         try:
             new_runs = sum(item[3] for item in group)
             try:  # one trip when the group's start can be guessed (see _start)
-                results = self._transaction(fns, hold=True, new_runs=new_runs, guess=True)
+                results = self._transaction(fns, lane, hold=True, new_runs=new_runs, guess=True)
             except GuessMissed:  # someone else wrote meanwhile: nothing committed; ask
-                results = self._transaction(fns, hold=True, new_runs=new_runs, guess=False)
+                results = self._transaction(fns, lane, hold=True, new_runs=new_runs, guess=False)
         except Exception as err:
+            self._hand_on(lane)
             if len(group) == 1 and not isinstance(err, HeldBackWriteError):
                 _settle(group[0], None, err)
                 return
             for item in group:  # find the one that fails; the others commit on their own
                 try:  # nothing held back: each statement's error comes from that statement
-                    result = self._transaction([item[0]], hold=False)[0]
+                    result = self._transaction([item[0]], lane, hold=False)[0]
                 except Exception as alone:
                     _settle(item, None, alone)
                 else:
@@ -128,12 +164,18 @@ class WriteThread:
         _settle_all(group, results)
 
     def _transaction(
-        self, fns: list[Callable[[Connection], Any]], *, hold: bool, new_runs: int = 0, guess: bool = False
+        self,
+        fns: list[Callable[[Connection], Any]],
+        lane: _Lane,
+        *,
+        hold: bool,
+        new_runs: int = 0,
+        guess: bool = False,
     ) -> list[Any]:
-        conn = self._conn
+        conn = lane.conn
         if conn is None or conn.closed or conn.invalidated:
-            conn = self._conn = self.engine.connect()
-        committed = False
+            conn = lane.conn = self.engine.connect()
+        drawn = self._ids_drawn
         try:
             with conn.begin():
                 if not hold:
@@ -142,22 +184,24 @@ class WriteThread:
                 first, answers, guessed = self._start(new_runs, guess)
                 pgwrite.hold(conn, first, answers)
                 results = [fn(conn) for fn in fns]
+                for start in self.first.values():  # the next group may guess from this one
+                    start.prepared(conn, guessed)
+                self._hand_on(lane)
                 pgwrite.commit(conn)  # what is held back, then COMMIT: one trip
-                committed = True
-                for start in self.first.values():
-                    start.committed(conn, guessed)
                 return results
         except BaseException:
             for start in self.first.values():
                 start.forget()
             if conn.invalidated:  # the connection broke: a fresh one for the next try
-                self._close()
+                self._close(lane)
             raise
         finally:
             if hold and not conn.closed and not conn.invalidated:
                 left = pgwrite.release(conn)  # (after the commit or rollback)
-                if committed:  # ids drawn for the groups to come
-                    self._run_ids.extend(int(row[0]) for row in left.get(_NEXT_IDS, ()))
+                ahead = [int(row[0]) for row in left.get(_NEXT_IDS, ())]
+                with self._ids_lock:  # ids drawn for the groups to come (valid even after a rollback)
+                    if ahead and drawn == self._ids_drawn:
+                        self._run_ids = sorted(self._run_ids + ahead)
 
     def _start(self, new_runs: int, guess: bool) -> tuple[list[pgwrite.Statement], dict[str, pgwrite.Rows], bool]:
         """A group's first statements, the answers known already, and whether they are guessed.
@@ -167,7 +211,15 @@ class WriteThread:
         checks with the writes and the COMMIT. Otherwise the first trip asks (lock, tail, ids)."""
         first: list[pgwrite.Statement] = []
         answers: dict[str, pgwrite.Rows] = {}
-        have_ids = len(self._run_ids) >= new_runs
+        with self._ids_lock:
+            have_ids = len(self._run_ids) >= new_runs
+            if new_runs and have_ids:  # in queue order: the oldest drawn first
+                answers[pgwrite.RUN_IDS] = [(i,) for i in self._run_ids[:new_runs]]
+                del self._run_ids[:new_runs]
+            elif new_runs:  # (ids left over are dropped, so ids keep following the queue: a gap)
+                self._run_ids.clear()
+                self._ids_drawn += 1
+            left = len(self._run_ids)
         guesses = [start.guess() for start in self.first.values()] if guess and have_ids else [None]
         guessed = all(g is not None for g in guesses)
         if guessed:
@@ -176,19 +228,19 @@ class WriteThread:
                 answers.update(known)
         else:
             first = [s for start in self.first.values() for s in start.ask]
-        if new_runs and have_ids:  # in queue order: the oldest drawn first
-            answers[pgwrite.RUN_IDS] = [(i,) for i in self._run_ids[:new_runs]]
-            del self._run_ids[:new_runs]
-        elif new_runs:  # (ids left over are dropped, so ids keep following the queue: a gap)
-            self._run_ids.clear()
+        if new_runs and not have_ids:
             first.append((_RUN_IDS.format(n=new_runs), (), pgwrite.RUN_IDS))
         want = max(_IDS_AHEAD, 2 * new_runs)
-        if len(self._run_ids) < want // 2:  # the next groups' ids travel with this one
-            first.append((_RUN_IDS.format(n=want - len(self._run_ids)), (), _NEXT_IDS))
+        if left < want // 2:  # the next groups' ids travel with this one
+            first.append((_RUN_IDS.format(n=want - left), (), _NEXT_IDS))
         return first, answers, guessed
 
-    def _close(self) -> None:
-        conn, self._conn = self._conn, None
+    def connections(self) -> list[Connection]:
+        """The lanes' kept connections (for tests)."""
+        return [lane.conn for lane in self._lanes if lane.conn is not None]
+
+    def _close(self, lane: _Lane) -> None:
+        conn, lane.conn = lane.conn, None
         if conn is not None:
             try:
                 conn.close()
