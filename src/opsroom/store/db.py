@@ -187,9 +187,8 @@ class Database:
             return fn(conn)
 
     def first_in_each_group(self, key: str, start: pgwrite.GroupStart) -> None:
-        """PostgreSQL: what each writer group starts with (``start.ask``: statements without
-        parameters, sent in its first trip, or ``start.guess()``: answers guessed and checked
-        in the group's one trip); ``pgwrite.answer(conn, k)`` gives the rows named ``k``."""
+        """PostgreSQL: what each writer group starts with (store/pgwrite.GroupStart: asked in
+        its first trip or guessed); ``pgwrite.answer(conn, k)`` gives the rows named ``k``."""
         if self._thread_writes is not None:
             self._thread_writes.first[key] = start
 

@@ -4,7 +4,8 @@ On PostgreSQL every statement is a round trip to the server (0.1–2 ms on a bus
 Made on the event loop, as ``Database.write()`` blocks are, those round trips stop every
 other command meanwhile: the blocking driver took 40 % of the loop's time. ``WriteThread``
 takes the per-command writes (a run row and its audit rows; a run's start and end) as
-functions ``fn(conn) -> result`` and runs them on one thread with one kept connection:
+functions ``fn(conn) -> result`` and runs them on writer threads ("lanes", two), each with
+one kept connection:
 
 - Everything queued while the thread was busy goes into one transaction with one COMMIT
   (group commit): the more commands overlap, the fewer commits each costs.
@@ -15,6 +16,13 @@ functions ``fn(conn) -> result`` and runs them on one thread with one kept conne
 - Statements whose results nobody reads (the run's UPDATE, audit INSERTs) are held back
   and sent with the next statement that needs an answer or with the COMMIT
   (store/pgwrite.py): ≈ 1.5 round trips a command instead of ≈ 5.
+- A group usually needs one trip: what it would ask first (the audit chain's lock and tail,
+  run ids) is guessed from the previous group and checked on the server in that trip
+  (``GroupStart``; a wrong guess aborts before the COMMIT and the group runs again, asking).
+- Two lanes take groups in turn (``_turn``): one lane takes a group and runs its functions
+  while the other's last trip waits for its COMMIT's fsync; its own trip's lock then waits
+  for that COMMIT. Groups still commit one after the other; their Python and their trips
+  no longer wait for the previous group's fsync.
 - A caller's ``await`` returns only after the COMMIT of its function's transaction, so what
   it wrote is durable when it goes on — the same promise as ``Database.begin()``.
 
