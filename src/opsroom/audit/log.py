@@ -13,7 +13,11 @@ Keeping one chain with several writers:
   the cache.
 - PostgreSQL: the first append in a transaction takes ``pg_advisory_xact_lock`` (held to
   commit or rollback) and then reads the tail; later appends in the same transaction reuse
-  it. A rollback to a savepoint forgets it.
+  it. A rollback to a savepoint forgets it. A writer group (store/writer.py) may instead
+  start from the tail this process's previous group leaves (``_PgGroupStart``): its one trip takes
+  the lock and then checks on the server that the newest row is still that one, and aborts
+  before its COMMIT otherwise (then the group runs again, reading the tail) — correctness
+  never depends on the guess.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import operator
+import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
@@ -141,6 +146,43 @@ _TAIL = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc())
 _PG_LOCK = f"SELECT pg_advisory_xact_lock({PG_LOCK_KEY})"
 _PG_TAIL = "SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1"
 _TAIL_KEY = "opsroom.audit.tail"
+# Run after the lock, in its own snapshot: the guessed tail must still be the newest row.
+_PG_CHECK = (
+    "DO $$DECLARE i bigint; h text; BEGIN "
+    "SELECT id, hash INTO i, h FROM audit_log ORDER BY id DESC LIMIT 1; "
+    "IF i IS DISTINCT FROM {id} OR h IS DISTINCT FROM '{hash}' THEN "
+    "RAISE EXCEPTION 'opsroom: the audit chain moved on' USING ERRCODE = '{code}'; END IF; END$$"
+)
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+class _PgGroupStart:
+    """The audit chain's part of every PostgreSQL writer group (store/pgwrite.GroupStart):
+    the lock and the tail read, or the tail this process's last group committed, checked."""
+
+    def __init__(self) -> None:
+        self.ask: list[pgwrite.Statement] = [(_PG_LOCK, (), None), (_PG_TAIL, (), _TAIL_KEY)]
+        self._tail: tuple[int, str] | None = None  # what the last group sent leaves
+
+    def guess(self) -> tuple[list[pgwrite.Statement], dict[str, pgwrite.Rows]] | None:
+        if self._tail is None:
+            return None
+        last_id, last_hash = self._tail
+        if not _HASH.fullmatch(last_hash):  # (our own hex digest; written into the SQL)
+            return None
+        check = _PG_CHECK.format(id=int(last_id), hash=last_hash, code=pgwrite.GUESS_MISSED)
+        return [(_PG_LOCK, (), None), (check, (), None)], {_TAIL_KEY: [(last_id, last_hash)]}
+
+    def prepared(self, conn: Connection, guessed: bool) -> None:
+        state = conn.info.get(_PG_STATE)
+        if state is not None and state[0] is conn.get_transaction():
+            self._tail = (state[1], state[2])  # this group appended: its last row
+        elif not guessed:
+            self._tail = None  # asked and appended nothing: nothing known to guess from
+        # (guessed and appended nothing: the checked tail is still the newest row)
+
+    def forget(self) -> None:
+        self._tail = None
 
 
 class AuditChainError(InternalError, RuntimeError):
@@ -167,7 +209,7 @@ class AuditLog:
                 if not event.contains(db.engine, name, _forget_tail):
                     event.listen(db.engine, name, _forget_tail)
             # Nearly every writer group appends: its first trip takes the lock and reads the tail.
-            db.first_in_each_group(_TAIL_KEY, [(_PG_LOCK, (), None), (_PG_TAIL, (), _TAIL_KEY)])
+            db.first_in_each_group(_TAIL_KEY, _PgGroupStart())
 
     # -- writing -------------------------------------------------------------------------
 

@@ -188,11 +188,11 @@ class Database:
         async with self.write() as conn:
             return fn(conn)
 
-    def first_in_each_group(self, key: str, statements: list[tuple[str, Sequence[Any], str | None]]) -> None:
-        """PostgreSQL: statements (no parameters) each writer group starts with, sent in its
-        first trip; ``pgwrite.answer(conn, k)`` gives the rows of the one named ``k``."""
+    def first_in_each_group(self, key: str, start: pgwrite.GroupStart) -> None:
+        """PostgreSQL: what each writer group starts with (store/pgwrite.GroupStart: asked in
+        its first trip or guessed); ``pgwrite.answer(conn, k)`` gives the rows named ``k``."""
         if self._thread_writes is not None:
-            self._thread_writes.first[key] = statements
+            self._thread_writes.first[key] = start
 
     def _take_writer(self) -> Connection:
         """The kept write connection; the caller holds ``_writer_free``."""

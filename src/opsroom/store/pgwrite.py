@@ -19,12 +19,18 @@ failing one gets its own error exactly as before.
 
 Outside a writer group (``db.begin()`` on PostgreSQL) nothing is held back: ``later`` runs
 at once on the driver.
+
+A group may also start from *guessed* answers (``GroupStart.guess``: the audit chain's tail
+this process committed last, run ids drawn by an earlier group) instead of asking in a trip of
+its own; the group's one trip then carries a statement that checks the guess on the server
+and raises ``GUESS_MISSED`` when it is wrong, which aborts the transaction before its COMMIT.
+The writer then runs the group again the asking way (``GuessMissed``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import Connection, event
 from sqlalchemy import exc as sa_exc
@@ -36,10 +42,36 @@ RUN_IDS = "opsroom.runs.ids"  # the answer holding the run ids a writer group dr
 _MERGE = "\x00merge"  # the key of a ``later(…, merge=True)`` statement (not an answer)
 
 Statement = tuple[str, Sequence[Any], "str | None"]  # driver SQL, parameters, answer key
+Rows = list[tuple[Any, ...]]
+# The SQLSTATE a guess check raises (``RAISE … USING ERRCODE``): no PostgreSQL error has it.
+GUESS_MISSED = "OPS01"
+
+
+class GroupStart(Protocol):
+    """What every writer group starts with, for one asker (the audit chain: its lock and tail)."""
+
+    ask: list[Statement]  # sent in the group's first trip; ``answer`` gives the rows back
+
+    def guess(self) -> tuple[list[Statement], dict[str, Rows]] | None:
+        """Statements that check a guess on the server (raising ``GUESS_MISSED`` when it is
+        wrong) and the answers guessed; None when there is no guess."""
+
+    def prepared(self, conn: Connection, guessed: bool) -> None:
+        """The group's functions ran; its last trip (with the COMMIT) goes next. The next
+        group may already start from what this one leaves: if this one then fails,
+        ``forget`` follows and that group's check fails."""
+
+    def forget(self) -> None:
+        """The group failed or its guess was wrong: guess nothing until the next commit."""
 
 
 class HeldBackWriteError(InternalError, RuntimeError):
     """A held-back statement failed; the writer retries each function alone."""
+
+
+class GuessMissed(HeldBackWriteError):
+    """A group's guessed answers were wrong (someone else wrote): nothing of it was committed;
+    the writer runs the group again, asking."""
 
 
 class _Held:
@@ -47,29 +79,33 @@ class _Held:
 
     __slots__ = ("statements", "answers", "begun", "asked")
 
-    def __init__(self, first: Sequence[Statement]) -> None:
+    def __init__(self, first: Sequence[Statement], answers: dict[str, Rows] | None) -> None:
         # The connection is in autocommit while held: the group's BEGIN travels in its
         # first trip instead of a trip of its own (psycopg would send it alone).
         self.statements: list[Statement] = [("BEGIN", (), None), *first]
-        self.answers: dict[str, list[tuple[Any, ...]]] = {}
+        self.answers: dict[str, Rows] = dict(answers or {})
         self.begun = False
         self.asked = len(self.statements)  # BEGIN and the questions: nothing to send alone
 
 
-def hold(conn: Connection, first: Sequence[Statement] = ()) -> None:
+def hold(conn: Connection, first: Sequence[Statement] = (), answers: dict[str, Rows] | None = None) -> None:
     """From now until ``release``, ``later`` statements on ``conn`` wait for a trip.
     ``first``: statements every group starts with (the audit lock and tail), whose rows
-    ``answer`` gives back by their key."""
+    ``answer`` gives back by their key; ``answers``: rows known already (guessed)."""
     if not event.contains(conn, "before_cursor_execute", send_held):
         event.listen(conn, "before_cursor_execute", send_held)
     _raw(conn).autocommit = True  # (BEGIN is ours to send: see _Held)
-    conn.info[HELD] = _Held(first)
+    conn.info[HELD] = _Held(first, answers)
 
 
-def release(conn: Connection) -> None:
-    """After the group's commit or rollback: the connection as it was."""
-    if conn.info.pop(HELD, None) is not None:
-        _raw(conn).autocommit = False
+def release(conn: Connection) -> dict[str, Rows]:
+    """After the group's commit or rollback: the connection as it was; the answers nobody
+    took (the run ids drawn for the next groups)."""
+    held: _Held | None = conn.info.pop(HELD, None)
+    if held is None:
+        return {}
+    _raw(conn).autocommit = False
+    return held.answers
 
 
 def later(conn: Connection, sql: str, params: Sequence[Any], *, merge: bool = False) -> None:
@@ -176,6 +212,8 @@ def _run(conn: Connection, statements: list[Statement], held: _Held | None) -> l
         wrapped = sa_exc.DBAPIError.instance(sql, params, err, psycopg.Error)
         if held is None:
             raise wrapped from err
+        if err.sqlstate == GUESS_MISSED:
+            raise GuessMissed(f"a guessed answer was wrong: {err}") from wrapped
         raise HeldBackWriteError(f"a held-back write failed: {err}") from wrapped
 
 

@@ -4,7 +4,8 @@ On PostgreSQL every statement is a round trip to the server (0.1–2 ms on a bus
 Made on the event loop, as ``Database.write()`` blocks are, those round trips stop every
 other command meanwhile: the blocking driver took 40 % of the loop's time. ``WriteThread``
 takes the per-command writes (a run row and its audit rows; a run's start and end) as
-functions ``fn(conn) -> result`` and runs them on one thread with one kept connection:
+functions ``fn(conn) -> result`` and runs them on writer threads ("lanes", two), each with
+one kept connection:
 
 - Everything queued while the thread was busy goes into one transaction with one COMMIT
   (group commit): the more commands overlap, the fewer commits each costs.
@@ -15,6 +16,13 @@ functions ``fn(conn) -> result`` and runs them on one thread with one kept conne
 - Statements whose results nobody reads (the run's UPDATE, audit INSERTs) are held back
   and sent with the next statement that needs an answer or with the COMMIT
   (store/pgwrite.py): ≈ 1.5 round trips a command instead of ≈ 5.
+- A group usually needs one trip: what it would ask first (the audit chain's lock and tail,
+  run ids) is guessed from the previous group and checked on the server in that trip
+  (``GroupStart``; a wrong guess aborts before the COMMIT and the group runs again, asking).
+- Two lanes take groups in turn (``_turn``): one lane takes a group and runs its functions
+  while the other's last trip waits for its COMMIT's fsync; its own trip's lock then waits
+  for that COMMIT. Groups still commit one after the other; their Python and their trips
+  no longer wait for the previous group's fsync.
 - A caller's ``await`` returns only after the COMMIT of its function's transaction, so what
   it wrote is durable when it goes on — the same promise as ``Database.begin()``.
 
@@ -32,7 +40,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Engine
 
 from opsroom.store import pgwrite
-from opsroom.store.pgwrite import HeldBackWriteError
+from opsroom.store.pgwrite import GuessMissed, HeldBackWriteError
 
 log = logging.getLogger(__name__)
 
@@ -43,21 +51,48 @@ _Item = tuple[Callable[[Connection], Any], asyncio.AbstractEventLoop, "asyncio.F
 # A group's run ids, drawn in its first trip: the run rows need no trip of their own to learn
 # their id (the audit rows hash it). Drawn in queue order, as the INSERTs would.
 _RUN_IDS = "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, {n})"
+# Run ids are drawn ahead for the next groups, in a trip this group makes anyway, so a group
+# rarely needs a first trip for them: like a sequence's CACHE, each process holds a few
+# (ids drawn and never used are gaps, as a rolled-back INSERT leaves).
+_NEXT_IDS = "opsroom.runs.ids.next"
+_IDS_AHEAD = 64
+# Two lanes (threads, each with a kept connection): while one group's last trip waits for
+# its COMMIT's fsync, the other lane runs the next group's functions and sends its trip,
+# whose lock waits for that COMMIT. Groups still commit one after the other (the audit
+# chain's lock), but their Python and trips no longer wait for the previous fsync.
+_LANES = 2
+
+
+class _Lane:
+    """One writer thread and its kept connection."""
+
+    __slots__ = ("conn", "has_turn", "thread")
+
+    def __init__(self) -> None:
+        self.conn: Connection | None = None
+        self.has_turn = False
+        self.thread: threading.Thread | None = None
 
 
 class WriteThread:
-    """One writer thread and its queue; ``await run(fn)`` (see the module)."""
+    """The writer threads and their queue; ``await run(fn)`` (see the module)."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, lanes: int = _LANES) -> None:
         self.engine = engine
         self._queue: list[_Item] = []
         self._wake = threading.Condition()
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._conn: Connection | None = None
-        # Statements every group starts with, by who asks (the audit log: its lock and tail),
-        # sent in the group's first trip; pgwrite.answer gives their rows back.
-        self.first: dict[str, list[pgwrite.Statement]] = {}
+        self._lanes = [_Lane() for _ in range(lanes)]
+        # Held by the lane that takes a group and runs its functions, until its last trip is
+        # under way: groups are taken, guessed and sent in queue order.
+        self._turn = threading.Lock()
+        # What every group starts with, by who asks (the audit log: its lock and tail), asked
+        # in the group's first trip or guessed (pgwrite.GroupStart); pgwrite.answer gives
+        # their rows back.
+        self.first: dict[str, pgwrite.GroupStart] = {}
+        self._ids_lock = threading.Lock()
+        self._run_ids: list[int] = []  # drawn ahead, oldest first
+        self._ids_drawn = 0  # +1 whenever the pool is dropped: draws made before it are too
 
     async def run(self, fn: Callable[[Connection], T], new_runs: int = 0) -> T:
         loop = asyncio.get_running_loop()
@@ -66,83 +101,154 @@ class WriteThread:
             if self._stopping:
                 raise RuntimeError("the database is closed")
             self._queue.append((fn, loop, done, new_runs))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="opsroom-db-writer", daemon=True)
-                self._thread.start()
+            for lane in self._lanes:
+                if lane.thread is None:
+                    lane.thread = threading.Thread(
+                        target=self._loop, args=(lane,), name="opsroom-db-writer", daemon=True
+                    )
+                    lane.thread.start()
             self._wake.notify()
         return await committed(done)
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Write what is queued, then end the thread."""
+        """Write what is queued, then end the threads."""
         with self._wake:
             self._stopping = True
-            self._wake.notify()
-            thread = self._thread
-        if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout)
+            self._wake.notify_all()
+            threads = [lane.thread for lane in self._lanes]
+        for thread in threads:
+            if thread is not None and thread is not threading.current_thread():
+                thread.join(timeout)
 
-    # -- the thread ---------------------------------------------------------------------------
-    def _loop(self) -> None:
+    # -- the threads --------------------------------------------------------------------------
+    def _loop(self, lane: _Lane) -> None:
         while True:
-            with self._wake:
-                while not self._queue and not self._stopping:
-                    self._wake.wait()
-                if not self._queue:  # stopping, nothing left
-                    break
-                group, self._queue = self._queue[:_MAX_GROUP], self._queue[_MAX_GROUP:]
+            self._turn.acquire()
+            lane.has_turn = True
             try:
-                self._write(group)
-            except BaseException as err:  # (not an Exception): never leave a caller waiting
-                log.error("the database writer was interrupted: %r", err)
-                for item in group:
-                    _settle(item, None, RuntimeError(f"the database writer was interrupted: {err!r}"))
-        self._close()
+                with self._wake:
+                    while not self._queue and not self._stopping:
+                        self._wake.wait()
+                    if not self._queue:  # stopping, nothing left
+                        break
+                    group, self._queue = self._queue[:_MAX_GROUP], self._queue[_MAX_GROUP:]
+                try:
+                    self._write(group, lane)
+                except BaseException as err:  # (not an Exception): never leave a caller waiting
+                    log.error("the database writer was interrupted: %r", err)
+                    for item in group:
+                        _settle(item, None, RuntimeError(f"the database writer was interrupted: {err!r}"))
+            finally:
+                self._hand_on(lane)
+        self._close(lane)
 
-    def _write(self, group: list[_Item]) -> None:
+    def _hand_on(self, lane: _Lane) -> None:
+        """Let the other lane take the next group (this one's last trip is under way)."""
+        if lane.has_turn:
+            lane.has_turn = False
+            self._turn.release()
+
+    def _write(self, group: list[_Item], lane: _Lane) -> None:
+        fns = [item[0] for item in group]
         try:
             new_runs = sum(item[3] for item in group)
-            results = self._transaction([item[0] for item in group], hold=True, new_runs=new_runs)
+            try:  # one trip when the group's start can be guessed (see _start)
+                results = self._transaction(fns, lane, hold=True, new_runs=new_runs, guess=True)
+            except GuessMissed:  # someone else wrote meanwhile: nothing committed; ask
+                results = self._transaction(fns, lane, hold=True, new_runs=new_runs, guess=False)
         except Exception as err:
+            self._hand_on(lane)
             if len(group) == 1 and not isinstance(err, HeldBackWriteError):
                 _settle(group[0], None, err)
                 return
             for item in group:  # find the one that fails; the others commit on their own
                 try:  # nothing held back: each statement's error comes from that statement
-                    result = self._transaction([item[0]], hold=False)[0]
+                    result = self._transaction([item[0]], lane, hold=False)[0]
                 except Exception as alone:
                     _settle(item, None, alone)
                 else:
                     _settle(item, result, None)
             return
-        for item, result in zip(group, results, strict=True):
-            _settle(item, result, None)
+        _settle_all(group, results)
 
-    def _transaction(self, fns: list[Callable[[Connection], Any]], *, hold: bool, new_runs: int = 0) -> list[Any]:
-        conn = self._conn
+    def _transaction(
+        self,
+        fns: list[Callable[[Connection], Any]],
+        lane: _Lane,
+        *,
+        hold: bool,
+        new_runs: int = 0,
+        guess: bool = False,
+    ) -> list[Any]:
+        conn = lane.conn
         if conn is None or conn.closed or conn.invalidated:
-            conn = self._conn = self.engine.connect()
+            conn = lane.conn = self.engine.connect()
+        drawn = self._ids_drawn
         try:
             with conn.begin():
                 if not hold:
                     return [fn(conn) for fn in fns]
                 # Statements whose results nobody reads share trips (store/pgwrite.py).
-                first = [s for asked in self.first.values() for s in asked]
-                if new_runs:
-                    first.append((_RUN_IDS.format(n=new_runs), (), pgwrite.RUN_IDS))
-                pgwrite.hold(conn, first)
+                first, answers, guessed = self._start(new_runs, guess)
+                pgwrite.hold(conn, first, answers)
                 results = [fn(conn) for fn in fns]
+                for start in self.first.values():  # the next group may guess from this one
+                    start.prepared(conn, guessed)
+                self._hand_on(lane)
                 pgwrite.commit(conn)  # what is held back, then COMMIT: one trip
                 return results
         except BaseException:
+            for start in self.first.values():
+                start.forget()
             if conn.invalidated:  # the connection broke: a fresh one for the next try
-                self._close()
+                self._close(lane)
             raise
         finally:
             if hold and not conn.closed and not conn.invalidated:
-                pgwrite.release(conn)  # (after the commit or rollback)
+                left = pgwrite.release(conn)  # (after the commit or rollback)
+                ahead = [int(row[0]) for row in left.get(_NEXT_IDS, ())]
+                with self._ids_lock:  # ids drawn for the groups to come (valid even after a rollback)
+                    if ahead and drawn == self._ids_drawn:
+                        self._run_ids = sorted(self._run_ids + ahead)
 
-    def _close(self) -> None:
-        conn, self._conn = self._conn, None
+    def _start(self, new_runs: int, guess: bool) -> tuple[list[pgwrite.Statement], dict[str, pgwrite.Rows], bool]:
+        """A group's first statements, the answers known already, and whether they are guessed.
+
+        Guessed (every asker has a guess and the run ids were drawn by earlier groups): the
+        group needs no trip of its own before its functions run; its one trip carries the
+        checks with the writes and the COMMIT. Otherwise the first trip asks (lock, tail, ids)."""
+        first: list[pgwrite.Statement] = []
+        answers: dict[str, pgwrite.Rows] = {}
+        with self._ids_lock:
+            have_ids = len(self._run_ids) >= new_runs
+            if new_runs and have_ids:  # in queue order: the oldest drawn first
+                answers[pgwrite.RUN_IDS] = [(i,) for i in self._run_ids[:new_runs]]
+                del self._run_ids[:new_runs]
+            elif new_runs:  # (ids left over are dropped, so ids keep following the queue: a gap)
+                self._run_ids.clear()
+                self._ids_drawn += 1
+            left = len(self._run_ids)
+        guesses = [start.guess() for start in self.first.values()] if guess and have_ids else [None]
+        guessed = all(g is not None for g in guesses)
+        if guessed:
+            for statements, known in (g for g in guesses if g is not None):
+                first.extend(statements)
+                answers.update(known)
+        else:
+            first = [s for start in self.first.values() for s in start.ask]
+        if new_runs and not have_ids:
+            first.append((_RUN_IDS.format(n=new_runs), (), pgwrite.RUN_IDS))
+        want = max(_IDS_AHEAD, 2 * new_runs)
+        if left < want // 2:  # the next groups' ids travel with this one
+            first.append((_RUN_IDS.format(n=want - left), (), _NEXT_IDS))
+        return first, answers, guessed
+
+    def connections(self) -> list[Connection]:
+        """The lanes' kept connections (for tests)."""
+        return [lane.conn for lane in self._lanes if lane.conn is not None]
+
+    def _close(self, lane: _Lane) -> None:
+        conn, lane.conn = lane.conn, None
         if conn is not None:
             try:
                 conn.close()
@@ -168,6 +274,25 @@ async def committed(done: asyncio.Future[T]) -> T:
             task = asyncio.current_task()
             if task is not None:
                 task.cancel()
+
+
+def _settle_all(group: list[_Item], results: list[Any]) -> None:
+    """A committed group's callers, told with one wake-up of each event loop (a wake-up is a
+    write to the loop's self-pipe and a turn of the loop: ≈ 9 per group otherwise)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], Any]]] = {}
+    for (_fn, loop, done, _runs), result in zip(group, results, strict=True):
+        by_loop.setdefault(loop, []).append((done, result))
+
+    def settle(settled: list[tuple[asyncio.Future[Any], Any]]) -> None:
+        for done, result in settled:
+            if not done.done():
+                done.set_result(result)
+
+    for loop, settled in by_loop.items():
+        try:
+            loop.call_soon_threadsafe(settle, settled)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            log.debug("a write finished after its event loop closed")
 
 
 def _settle(item: _Item, result: Any, error: BaseException | None) -> None:

@@ -125,10 +125,11 @@ async def test_the_writer_connection_is_left_as_it_was(db: Database) -> None:
     writer = db._thread_writes
     if writer is None:
         return  # SQLite: no writer thread
-    conn = writer._conn
-    assert conn is not None
-    raw: Any = conn.connection.driver_connection
-    assert raw.autocommit is False and not conn.in_transaction()
+    conns = writer.connections()
+    assert conns
+    for conn in conns:
+        raw: Any = conn.connection.driver_connection
+        assert raw.autocommit is False and not conn.in_transaction()
 
 
 def _inv(n: int) -> Any:
