@@ -24,6 +24,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from opsroom import jsontext
+
 ZERO_HASH = "0" * 64
 
 # Column widths of audit_log (store/tables.py). PostgreSQL refuses longer values, and a value
@@ -32,10 +34,9 @@ ZERO_HASH = "0" * 64
 FIELD_LIMITS = {"actor": 200, "action": 60, "command": 100, "platform": 50, "channel": 200}
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_DUMPS_DETAIL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
-).encode
-_DUMPS_HEAD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+# json.JSONEncoder(...).encode with these arguments, the C encoder built once (same bytes).
+_DUMPS_DETAIL = jsontext.encoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+_DUMPS_HEAD = jsontext.encoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +205,31 @@ def prepare(rec: AuditRecord, now: datetime, now_text: str) -> PreparedRow:
     else:
         ts = to_utc(rec.ts)
         text = ts_text(ts)
-    fields = (rec.actor, rec.action, rec.command, rec.platform, rec.channel, rec.summary)
-    actor, action, command, platform, channel, summary = (
-        v if (v.__class__ is str and v.isascii() and "\x00" not in v and (not n or len(v) <= n)) else _clean(v, n)
-        for v, n in zip(fields, _LIMITS, strict=True)
+    fields = actor, action, command, platform, channel, summary = (
+        rec.actor,
+        rec.action,
+        rec.command,
+        rec.platform,
+        rec.channel,
+        rec.summary,
     )
+    try:
+        joined: str | None = "".join(fields)  # one look at all six (TypeError: not all text)
+    except TypeError:
+        joined = None
+    if not (
+        joined is not None
+        and joined.isascii()
+        and "\x00" not in joined
+        and len(actor) <= _LIMITS[0]
+        and len(action) <= _LIMITS[1]
+        and len(command) <= _LIMITS[2]
+        and len(platform) <= _LIMITS[3]
+        and len(channel) <= _LIMITS[4]
+    ):
+        actor, action, command, platform, channel, summary = (
+            _clean(v, n) for v, n in zip(fields, _LIMITS, strict=True)
+        )
     detail_json = canonical_detail(rec.detail)
     if not detail_json.isascii() and _SURROGATE.search(detail_json):
         # A lone surrogate cannot be stored as UTF-8; replace it, then re-sort (a changed key
