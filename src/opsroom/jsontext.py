@@ -29,7 +29,7 @@ def encoder(
     plain = json.JSONEncoder(
         sort_keys=sort_keys, separators=separators, ensure_ascii=ensure_ascii, allow_nan=allow_nan, default=default
     )
-    make = _encoder.c_make_encoder
+    make: Any = getattr(_encoder, "c_make_encoder", None)  # CPython's _json (not in typeshed)
     if make is None:  # an interpreter without the C accelerator
         return plain.encode
     item_separator, key_separator = separators

@@ -35,7 +35,9 @@ FIELD_LIMITS = {"actor": 200, "action": 60, "command": 100, "platform": 50, "cha
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
 # json.JSONEncoder(...).encode with these arguments, the C encoder built once (same bytes).
-_DUMPS_DETAIL = jsontext.encoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str)
+_DUMPS_DETAIL = jsontext.encoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
+)
 _DUMPS_HEAD = jsontext.encoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
