@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Mapping
 
+from opsroom import jsontext
 from opsroom.core import ActionEvent, Message, Principal
 from opsroom.errors import Refusal
 
@@ -38,7 +39,7 @@ ActionHandler = Callable[[ActionRequest], Awaitable[Message | None]]
 
 # json.dumps(body, separators=(",", ":"), sort_keys=True), without building an encoder per
 # button (one is minted per run): the same bytes.
-_ENCODE = json.JSONEncoder(separators=(",", ":"), sort_keys=True).encode
+_ENCODE = jsontext.encoder(separators=(",", ":"), sort_keys=True)
 
 
 def _b64(data: bytes) -> str:

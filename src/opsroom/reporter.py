@@ -73,6 +73,7 @@ class _Tracked:
     pending: asyncio.TimerHandle | asyncio.Task[None] | None = None
     cancel_action: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    described: str = ""  # inv.describe(), once for both messages
 
 
 class Reporter:
@@ -99,10 +100,13 @@ class Reporter:
         self._runs: dict[int, _Tracked] = {}
 
     def track(self, run_id: int, inv: Invocation) -> None:
-        self._runs[run_id] = _Tracked(inv, cancel_action=self.mint("run.cancel", {"run": run_id}))
+        self._runs[run_id] = _Tracked(
+            inv, cancel_action=self.mint("run.cancel", {"run": run_id}), described=inv.describe()
+        )
 
     def _header(self, run_id: int, t: _Tracked, state: RunState) -> str:
-        return f"{ICONS.get(state, '')} {t.inv.describe()} · run #{run_id} · {state.value.replace('_', ' ')}"
+        described = t.described or t.inv.describe()
+        return f"{ICONS.get(state, '')} {described} · run #{run_id} · {state.value.replace('_', ' ')}"
 
     def _running_message(self, run_id: int, t: _Tracked, live: LiveRun | None) -> Message:
         blocks: list[Any] = [Section(self._header(run_id, t, RunState.RUNNING))]
@@ -187,12 +191,15 @@ class Reporter:
         )
 
     async def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
-        t = self._runs.pop(run_id, None)
+        t = self._runs.get(run_id)
         if t is None:
             return
         if t.pending is not None:
             t.pending.cancel()  # a timer not yet due, or an edit still under way
+        # Built while still tracked (final_message reads what track noted), then forgotten;
+        # nothing awaits in between.
         message = self.final_message(run_id, t.inv, outcome)
+        del self._runs[run_id]
         try:
             if t.ref is not None:
                 await self.chat.update(t.ref, message)

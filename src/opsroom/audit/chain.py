@@ -19,11 +19,13 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json import encoder as _json_encoder
 from typing import Any
+
+from opsroom import jsontext
 
 ZERO_HASH = "0" * 64
 
@@ -33,34 +35,13 @@ ZERO_HASH = "0" * 64
 FIELD_LIMITS = {"actor": 200, "action": 60, "command": 100, "platform": 50, "channel": 200}
 
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_DETAIL_ENCODER = json.JSONEncoder(
+# json.JSONEncoder(...).encode with these arguments, the C encoder built once (same bytes).
+_DUMPS_DETAIL = jsontext.encoder(
     sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False, default=str
 )
-_DUMPS_HEAD = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode
+_DUMPS_HEAD = jsontext.encoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 # A JSON string literal exactly as json.dumps(ensure_ascii=False) writes it (its C function).
 _quote = _json_encoder.encode_basestring
-
-
-def _c_detail_encoder() -> Callable[[Any], str]:
-    """``_DETAIL_ENCODER.encode`` without the Python layers around the C encoder that
-    ``JSONEncoder.encode`` builds anew on every call (a third of its cost for a small
-    detail): the same C encoder with the same settings, so the same text. ``markers`` is
-    None (no shared state between threads): a circular detail raises RecursionError, as it
-    did through ``_plain`` before."""
-    make = getattr(_json_encoder, "c_make_encoder", None)  # (not in the typeshed stubs)
-    if make is None:  # no C accelerator: the plain encoder
-        return _DETAIL_ENCODER.encode
-    enc = _DETAIL_ENCODER
-    c_encode = make(None, str, _quote, None, enc.key_separator, enc.item_separator, True, False, False)
-    join = "".join
-
-    def encode(detail: Any) -> str:
-        return join(c_encode(detail, 0))
-
-    return encode
-
-
-_DUMPS_DETAIL = _c_detail_encoder()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,9 +205,6 @@ _LIMITS = (
 )
 
 
-_A, _B, _C, _D, _E = _LIMITS[:5]
-
-
 def _clean(value: object, limit: int) -> str:
     """Text PostgreSQL and SQLite will both store as is: no NUL, no lone surrogate, and
     no longer than the column (``limit`` 0 = unlimited)."""
@@ -247,7 +225,7 @@ def prepare(rec: AuditRecord, now: datetime, now_text: str) -> PreparedRow:
     else:
         ts = to_utc(rec.ts)
         text = ts_text(ts)
-    actor, action, command, platform, channel, summary = fields = (
+    fields = actor, action, command, platform, channel, summary = (
         rec.actor,
         rec.action,
         rec.command,
@@ -255,22 +233,22 @@ def prepare(rec: AuditRecord, now: datetime, now_text: str) -> PreparedRow:
         rec.channel,
         rec.summary,
     )
-    # Nearly every row: plain ASCII text within the limits, kept as it is (one look at all
-    # six joined instead of one each); any other row is cleaned field by field.
+    try:
+        joined: str | None = "".join(fields)  # one look at all six (TypeError: not all text)
+    except TypeError:
+        joined = None
     if not (
-        actor.__class__ is action.__class__ is command.__class__ is str
-        and platform.__class__ is channel.__class__ is summary.__class__ is str
-        and len(actor) <= _A
-        and len(action) <= _B
-        and len(command) <= _C
-        and len(platform) <= _D
-        and len(channel) <= _E
-        and (joined := actor + action + command + platform + channel + summary).isascii()
+        joined is not None
+        and joined.isascii()
         and "\x00" not in joined
+        and len(actor) <= _LIMITS[0]
+        and len(action) <= _LIMITS[1]
+        and len(command) <= _LIMITS[2]
+        and len(platform) <= _LIMITS[3]
+        and len(channel) <= _LIMITS[4]
     ):
         actor, action, command, platform, channel, summary = (
-            v if (v.__class__ is str and v.isascii() and "\x00" not in v and (not n or len(v) <= n)) else _clean(v, n)
-            for v, n in zip(fields, _LIMITS, strict=True)
+            _clean(v, n) for v, n in zip(fields, _LIMITS, strict=True)
         )
     detail_json = canonical_detail(rec.detail)
     if not detail_json.isascii() and _SURROGATE.search(detail_json):

@@ -244,8 +244,9 @@ class AuditLog:
 
     def _redacted(self, rec: AuditRecord) -> AuditRecord:
         redactor = self.redactor or redaction.current()
-        # (clean gives a mapping back as a new dict: no copy needed first)
-        detail = redactor.clean(rec.detail) if rec.detail else rec.detail
+        detail = rec.detail
+        if detail:  # clean() gives a new dict: a dict needs no copy first
+            detail = redactor.clean(detail if detail.__class__ is dict else dict(detail))
         summary = redactor(rec.summary)
         if summary == rec.summary and detail == rec.detail:
             return rec  # nothing masked (most rows): no copy

@@ -23,6 +23,7 @@ MASK = "[REDACTED]"
 __all__ = ["MASK", "TOKEN_KINDS", "Redactor", "StreamRedactor", "build_redactor", "current", "install"]
 _KNOWN_CLEAN_MAX = 4096  # texts remembered as clean (see Redactor._known_clean)
 _CLEAN_TEXT_MAX = 2048  # longer texts are not remembered
+_PLAIN = (int, bool, float)  # values clean() gives back as they are (exact classes)
 
 
 def _keep_key(match: re.Match[str]) -> str:
@@ -96,16 +97,23 @@ class Redactor:
         for audit details, run arguments and API bodies."""
         if value.__class__ is str:
             return self.redact(value)[0]
+        if value is None or value.__class__ in _PLAIN:  # before isinstance: cheaper
+            return value
         if isinstance(value, str):
             return self.redact(value)[0]
-        if value is None or value.__class__ in (int, bool, float):
-            return value
-        # Strings inside are redacted in place rather than through a call of clean() each
-        # (audit details are mostly flat mappings of strings): the same result, fewer calls.
+        # Strings (and numbers) inside are handled in place rather than through a call of
+        # clean() each (audit details are mostly flat mappings): the same result, fewer calls.
+        redact, clean = self.redact, self.clean
         if isinstance(value, Mapping):
-            return {k: self.redact(v)[0] if v.__class__ is str else self.clean(v) for k, v in value.items()}
+            return {
+                k: redact(v)[0] if v.__class__ is str else v if v is None or v.__class__ in _PLAIN else clean(v)
+                for k, v in value.items()
+            }
         if isinstance(value, list):
-            return [self.redact(v)[0] if v.__class__ is str else self.clean(v) for v in value]
+            return [
+                redact(v)[0] if v.__class__ is str else v if v is None or v.__class__ in _PLAIN else clean(v)
+                for v in value
+            ]
         if isinstance(value, tuple):
             return tuple(self.clean(v) for v in value)
         return value

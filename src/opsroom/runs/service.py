@@ -188,7 +188,9 @@ class RunService:
                             if chunk.result:
                                 result, n = self.redact(chunk.result)
                                 redactions += n
-                            if chunk.stream == "progress" or chunk.text:
+                            # A chunk with the exit code is the runner's last: the final
+                            # message shows it next, so no progress edit (nor its timer) for it.
+                            if chunk.exit_code is None and (chunk.stream == "progress" or chunk.text):
                                 await observer.run_progress(run_id, live)
                     state = RunState.SUCCEEDED if exit_code in (0, None) else RunState.FAILED
                 except TimeoutError:

@@ -7,6 +7,7 @@ user sees its message, the log gets the traceback.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import inspect
 import logging
@@ -57,9 +58,16 @@ class PythonRunner:
             elif inspect.isawaitable(result):
                 value = await result
                 if value is not None:
-                    chunk = _as_chunk(value)
+                    # What a coroutine returns is its last word: one chunk carrying the exit
+                    # code (the run's end follows at once; no progress edit is made for it).
+                    if value.__class__ is str:
+                        chunk = OutputChunk(value, exit_code=0)
+                    else:
+                        chunk = _as_chunk(value)
+                        if chunk.exit_code is None:
+                            chunk = dataclasses.replace(chunk, exit_code=0)
                     yield chunk
-                    finished = chunk.exit_code is not None
+                    finished = True
             else:
                 raise TypeError(f"{self.name} is not async: it returned {type(result).__name__}")
         except Exception as err:  # noqa: BLE001 - any failure of user code is a failed run

@@ -72,7 +72,7 @@ async def test_async_generator_output_streams_then_succeeds(make_ctx, collect):
 
 async def test_coroutine_returning_text(make_ctx, collect):
     chunks = await collect(python_runner(function=returns_text), make_ctx({"service": "api"}))
-    assert chunks == [OutputChunk("api is up (asked by alice)"), OutputChunk("", exit_code=0)]
+    assert chunks == [OutputChunk("api is up (asked by alice)", exit_code=0)]  # its last word: one chunk
 
 
 async def test_coroutine_returning_none_succeeds_silently(make_ctx, collect):
