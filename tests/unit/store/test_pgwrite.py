@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, select
 from sqlalchemy.exc import IntegrityError
+from tests.support.invocations import run_invocation
 
 from opsroom.audit import AuditLog, AuditRecord
 from opsroom.store import Database
@@ -132,21 +133,6 @@ async def test_the_writer_connection_is_left_as_it_was(db: Database) -> None:
         assert raw.autocommit is False and not conn.in_transaction()
 
 
-def _inv(n: int) -> Any:
-    """What insert_run reads of an Invocation."""
-    from types import SimpleNamespace
-
-    place = SimpleNamespace(platform="test", channel="c", name="#c", thread=None)
-    return SimpleNamespace(
-        command=SimpleNamespace(name=f"cmd{n}"),
-        shown_text=lambda: f"/cmd{n}",
-        principal=SimpleNamespace(name="alice"),
-        place=place,
-        fingerprint=lambda: "f",
-        flags={},
-    )
-
-
 async def test_run_ids_drawn_ahead_follow_the_queue_and_a_write_that_takes_none_leaves_no_mix_up(
     db: Database,
 ) -> None:
@@ -160,7 +146,7 @@ async def test_run_ids_drawn_ahead_follow_the_queue_and_a_write_that_takes_none_
             if n == 3:  # like a lock refusal: hinted a run, inserted none
                 return n, 0
             run_id = run_store.insert_run(
-                conn, _inv(n), run_store.RunState.RUNNING, lock_key=None, timeout=5.0, stored_args={}
+                conn, run_invocation(n), run_store.RunState.RUNNING, lock_key=None, timeout=5.0, stored_args={}
             )
             return n, run_id
 

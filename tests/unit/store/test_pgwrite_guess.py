@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterator
-from types import SimpleNamespace
-from typing import Any
 
 import pytest
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.exc import IntegrityError
+from tests.support.invocations import run_invocation
 
 from opsroom.audit import AuditLog, AuditRecord
 from opsroom.store import Database, create_db_engine
@@ -38,19 +37,6 @@ def _append(audit: AuditLog, summary: str) -> Callable[[Connection], str]:
         return summary
 
     return write
-
-
-def _inv(n: int) -> Any:
-    """What insert_run reads of an Invocation."""
-    place = SimpleNamespace(platform="test", channel="c", name="#c", thread=None)
-    return SimpleNamespace(
-        command=SimpleNamespace(name=f"cmd{n}"),
-        shown_text=lambda: f"/cmd{n}",
-        principal=SimpleNamespace(name="alice"),
-        place=place,
-        fingerprint=lambda: "f",
-        flags={},
-    )
 
 
 def _summaries(db: Database) -> list[str]:
@@ -112,7 +98,7 @@ async def test_run_ids_stay_unique_and_as_returned_with_two_replicas_drawing(db:
 
         def write(conn: Connection) -> int:
             return run_store.insert_run(
-                conn, _inv(n), run_store.RunState.RUNNING, lock_key=None, timeout=5.0, stored_args={}
+                conn, run_invocation(n), run_store.RunState.RUNNING, lock_key=None, timeout=5.0, stored_args={}
             )
 
         return write
