@@ -177,10 +177,6 @@ async def stages(db: Database, total: int) -> None:
     service, _hub, _client = build(db, grouping={"group_by": ["alertname"], "group_wait": "30s"})
     bodies = [json.dumps(b).encode() for b in distinct_bodies(total, 500)]
     ahead = getattr(ingest, "redact_ahead", None)  # older code masks when storing
-    try:  # older code plans groups when storing
-        from opsroom.alerts.planning import plan_ahead as plan
-    except ImportError:
-        plan = None
     decode = store = 0.0
     for body in bodies:
         c0 = time.process_time()
@@ -189,8 +185,6 @@ async def stages(db: Database, total: int) -> None:
             batch = parse("alertmanager", loads(body), source="alertmanager")
         if ahead is not None:  # the webhook masks secrets on its parse thread, as here
             batch = ahead(batch)
-            if plan is not None:  # and works out each alert's group there
-                batch = plan(service.ctx, batch)
         c1 = time.process_time()
         store_batch(service.ctx, "alertmanager", batch, service.clock())
         decode, store = decode + c1 - c0, store + time.process_time() - c1

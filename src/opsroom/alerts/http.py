@@ -21,11 +21,9 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from opsroom.alerts import fastpath
-from opsroom.alerts.context import AlertContext
 from opsroom.alerts.ingest import redact_ahead
 from opsroom.alerts.intake import IntakeError, count_alerts, parse
 from opsroom.alerts.model import Alert
-from opsroom.alerts.planning import plan_ahead
 from opsroom.alerts.service import AlertService
 from opsroom.config.alerts import GenericMapping, SourceConfig
 from opsroom.errors import Refusal
@@ -106,19 +104,16 @@ def _find_source(service: AlertService, kind: str, name: str | None) -> tuple[st
     return of_kind[0] if len(of_kind) == 1 else None
 
 
-def _decoded(body: bytes, *, source: str, max_alerts: int, ctx: AlertContext) -> list[Alert] | None:
-    """The fast path's decode with secrets masked (``ingest.redact_ahead``) and each alert's
-    group worked out (``planning.plan_ahead``), on the parse thread: the alert thread stores
-    the batch without scanning or routing it again."""
+def _decoded(body: bytes, *, source: str, max_alerts: int) -> list[Alert] | None:
+    """The fast path's decode with secrets masked (``ingest.redact_ahead``), on the parse
+    thread: the alert thread stores the batch without scanning it again."""
     batch = fastpath.alertmanager(body, source=source, max_alerts=max_alerts)
-    return None if batch is None else plan_ahead(ctx, redact_ahead(batch))
+    return None if batch is None else redact_ahead(batch)
 
 
-def _parsed(
-    kind: str, payload: Any, *, source: str, mapping: GenericMapping | None, ctx: AlertContext
-) -> list[Alert]:
-    """``parse`` with secrets masked and groups planned, on the parse thread (as ``_decoded``)."""
-    return plan_ahead(ctx, redact_ahead(parse(kind, payload, source=source, mapping=mapping)))
+def _parsed(kind: str, payload: Any, *, source: str, mapping: GenericMapping | None) -> list[Alert]:
+    """``parse`` with secrets masked, on the parse thread (as ``_decoded``)."""
+    return redact_ahead(parse(kind, payload, source=source, mapping=mapping))
 
 
 def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> list[BaseRoute]:
@@ -159,7 +154,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
         if kind == "alertmanager":
             try:  # the common body in one decode; None leaves it to the general path
                 batch = await service.ctx.offload_parse(
-                    _decoded, body, source=source_name, max_alerts=cfg.max_alerts_per_request, ctx=service.ctx
+                    _decoded, body, source=source_name, max_alerts=cfg.max_alerts_per_request
                 )
             except fastpath.TooManyAlerts as exc:
                 return _too_many(exc.claimed, cfg.max_alerts_per_request)
@@ -173,7 +168,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
                 return _too_many(claimed, cfg.max_alerts_per_request)
             try:
                 batch = await service.ctx.offload_parse(
-                    _parsed, kind, payload, source=source_name, mapping=source.mapping, ctx=service.ctx
+                    _parsed, kind, payload, source=source_name, mapping=source.mapping
                 )
             except IntakeError as exc:
                 return _error(400, str(exc))
