@@ -32,6 +32,11 @@ def _settle(future: asyncio.Future[IngestResult], result: IngestResult | BaseExc
         future.set_result(result)
 
 
+def _settle_all(settled: list[tuple[asyncio.Future[IngestResult], IngestResult | BaseException]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
+
+
 class IntakeQueue:
     def __init__(self, ctx: AlertContext) -> None:
         self.ctx = ctx
@@ -69,5 +74,9 @@ class IntakeQueue:
                         outcomes.append(store_batch(self.ctx, source, batch, now))
                     except Exception as alone:  # this payload's own failure, for its caller
                         outcomes.append(alone)
-        for (_, _, _, future), outcome in zip(waiting, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, outcome)
+        # All callers answered by one callback: each ``call_soon_threadsafe`` writes to the
+        # loop's wake-up socket, and taking the GIL back after that write made the alert
+        # thread wait on the loop and the parse thread once per payload (py-spy: as long
+        # as the commit itself).
+        settled = [(future, outcome) for (_, _, _, future), outcome in zip(waiting, outcomes, strict=True)]
+        loop.call_soon_threadsafe(_settle_all, settled)
