@@ -32,11 +32,17 @@ def _settle(future: asyncio.Future[IngestResult], result: IngestResult | BaseExc
         future.set_result(result)
 
 
+def _settle_all(settled: list[tuple[asyncio.Future[IngestResult], IngestResult | BaseException]]) -> None:
+    for future, outcome in settled:
+        _settle(future, outcome)
+
+
 class IntakeQueue:
     def __init__(self, ctx: AlertContext) -> None:
         self.ctx = ctx
         self._waiting: list[_Waiting] = []
         self._lock = threading.Lock()
+        self._scheduled = False  # a drain is queued on the alert thread and has not yet taken the list
 
     async def store(self, source: str, batch: Sequence[Alert], now: dt.datetime) -> IngestResult:
         ctx = self.ctx
@@ -46,14 +52,22 @@ class IntakeQueue:
         future: asyncio.Future[IngestResult] = loop.create_future()
         with self._lock:
             self._waiting.append((source, batch, now, future))
-        # One drain per payload; a drain that finds the queue emptied by an earlier one is free.
-        ctx.executor.submit(self._drain, loop)
+            # A drain already queued takes this payload too: submitting one per payload woke
+            # the alert thread (and took the GIL) once more for each, to find nothing.
+            submit, self._scheduled = not self._scheduled, True
+        if submit:
+            try:
+                ctx.executor.submit(self._drain, loop)
+            except BaseException:  # shut down: no drain is coming; the next caller tries again
+                with self._lock:
+                    self._scheduled = False
+                raise
         return await future
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the alert thread: store everything waiting, then answer each caller."""
         with self._lock:
-            waiting, self._waiting = self._waiting, []
+            waiting, self._waiting, self._scheduled = self._waiting, [], False
         if not waiting:
             return
         outcomes: list[IngestResult | BaseException] = []
@@ -69,5 +83,9 @@ class IntakeQueue:
                         outcomes.append(store_batch(self.ctx, source, batch, now))
                     except Exception as alone:  # this payload's own failure, for its caller
                         outcomes.append(alone)
-        for (_, _, _, future), outcome in zip(waiting, outcomes, strict=True):
-            loop.call_soon_threadsafe(_settle, future, outcome)
+        # All callers answered by one callback: each ``call_soon_threadsafe`` writes to the
+        # loop's wake-up socket, and taking the GIL back after that write made the alert
+        # thread wait on the loop and the parse thread once per payload (py-spy: as long
+        # as the commit itself).
+        settled = [(future, outcome) for (_, _, _, future), outcome in zip(waiting, outcomes, strict=True)]
+        loop.call_soon_threadsafe(_settle_all, settled)
