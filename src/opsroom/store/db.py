@@ -25,6 +25,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
+from opsroom import jsontext
 from opsroom.store import pgwrite
 from opsroom.store.binds import bind_processor
 from opsroom.store.checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
@@ -47,6 +48,12 @@ def normalize_url(url: str) -> str:
     return url
 
 
+# JSON columns (runs.args, runs.extra, audit details) are stored as ``json.dumps(value)``,
+# SQLAlchemy's default; this writes the same text without building an encoder per value
+# (jsontext). Both backends: psycopg is handed it as its JSON dumps function.
+JSON_TEXT = jsontext.encoder()
+
+
 def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL", schema: str | None = None) -> Engine:
     url = normalize_url(url)
     parsed = make_url(url)
@@ -58,6 +65,7 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL", schema: st
             url,
             connect_args={"check_same_thread": False},
             poolclass=StaticPool if memory else None,
+            json_serializer=JSON_TEXT,
         )
 
         @event.listens_for(engine, "connect")
@@ -94,7 +102,9 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL", schema: st
     connect_args = {}
     if schema:
         connect_args["options"] = f"-csearch_path={schema}"
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=5, max_overflow=10, connect_args=connect_args, json_serializer=JSON_TEXT
+    )
 
 
 def is_postgres(engine: Engine) -> bool:
