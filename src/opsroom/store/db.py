@@ -17,6 +17,7 @@ import logging
 import sqlite3
 import threading
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
@@ -30,7 +31,7 @@ from opsroom.store import pgwrite
 from opsroom.store.binds import bind_processor
 from opsroom.store.checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
 from opsroom.store.tables import metadata
-from opsroom.store.writer import WriteThread, committed
+from opsroom.store.writer import CommitFuture, WriteThread, committed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,8 +51,10 @@ def normalize_url(url: str) -> str:
 
 # JSON columns (runs.args, runs.extra, audit details) are stored as ``json.dumps(value)``,
 # SQLAlchemy's default; this writes the same text without building an encoder per value
-# (jsontext). Both backends: psycopg is handed it as its JSON dumps function.
-JSON_TEXT = jsontext.encoder()
+# (jsontext). Both backends: psycopg is handed it as its JSON dumps function, and caches its
+# dumper per function unless the function is a closure (then it warns, per connection, and
+# makes a new one): the partial has no closure to look at.
+JSON_TEXT = partial(jsontext.encoder())
 
 
 def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL", schema: str | None = None) -> Engine:
@@ -232,7 +235,7 @@ class Database:
             if kept:
                 self._writer_free.release()
             raise
-        group = _Group(conn, txn, loop.create_future(), kept)
+        group = _Group(conn, txn, CommitFuture(loop=loop), kept)
         self._local.group = group
         loop.call_soon(self._flush, group)
         return group
