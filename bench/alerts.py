@@ -428,7 +428,9 @@ def _thread_cpu() -> dict[int, tuple[str, float]]:
     return out
 
 
-def _by_thread(before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], process: float) -> dict[str, float]:
+def _by_thread(
+    before: dict[int, tuple[str, float]], after: dict[int, tuple[str, float]], process: float
+) -> dict[str, float]:
     """CPU of the run by thread name. What the process spent but no thread alive at the end
     shows (a thread that ran and exited during the run) is counted as ``(ended threads)``,
     so the figures add up to the process's CPU (give or take /proc's clock-tick rounding)."""

@@ -22,7 +22,7 @@ from typing import Any, Callable, Sequence
 
 from sqlalchemy import Connection, DateTime, select
 
-from opsroom.store.db import DriverStatement, driver_execute, driver_executemany
+from opsroom.store.db import JSON_TEXT, DriverStatement, driver_execute, driver_executemany
 from opsroom.store.types import UTCDateTime
 
 # Values whose stored form a batch repeats (``now`` in every row, alerts that started
@@ -75,10 +75,17 @@ def _json_text(process: Callable[[Any], Any]) -> Callable[[Any], Any]:
     return processed
 
 
+def _json_dumps_text(conn: Connection) -> bool:
+    """Whether the engine's JSON columns store ``json.dumps``'s text (SQLAlchemy's default, or
+    opsroom's own once-built encoder with the same settings): then encoding here gives the same text."""
+    serializer = getattr(conn.dialect, "_json_serializer", None)
+    return serializer is None or serializer is JSON_TEXT
+
+
 def _fast(conn: Connection, process: Callable[[Any], Any], sample: Any) -> Callable[[Any], Any]:
     if isinstance(sample, dict | list):
-        if getattr(conn.dialect, "_json_serializer", None) is None:
-            return _json_text(process)  # the default serializer is json.dumps: same text
+        if _json_dumps_text(conn):
+            return _json_text(process)
         return process
     return _once_per_value(process)
 
@@ -113,7 +120,7 @@ def _processed(conn: Connection, process: Callable[[Any], Any], sample: Any, val
     if (
         _C_ENCODER is not None
         and kinds <= _JSON_KINDS
-        and getattr(conn.dialect, "_json_serializer", None) is None  # the default: json.dumps
+        and _json_dumps_text(conn)
     ):
         # Each distinct object encoded once (intake shares one change list across a batch),
         # without a Python call per value.

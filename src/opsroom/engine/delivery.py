@@ -24,6 +24,7 @@ from sqlalchemy import Connection
 
 from opsroom.errors import OpsroomError
 from opsroom.runs import store as run_store
+from opsroom.store.driver import DriverStatement
 from opsroom.store.tables import processed_events
 
 # ON CONFLICT DO NOTHING rather than catching IntegrityError: no savepoint on the hot path,
@@ -32,6 +33,9 @@ from opsroom.store.tables import processed_events
 # Built per backend at its first delivery: importing SQLAlchemy's PostgreSQL dialect (19
 # modules) is not needed to start on SQLite.
 _INSERTS: dict[str, Any] = {}
+# On SQLite every command's marker goes to the driver as SQL compiled once, like the run rows
+# (store/driver.py DriverStatement: SQLAlchemy's per-execution work costs more than the insert).
+_SQLITE_INSERT: DriverStatement | None = None
 
 
 def _insert_for(backend: str) -> Any:
@@ -64,10 +68,15 @@ class Delivery:
         twice is a no-op (one event may write more than once, e.g. a built-in's decision)."""
         if self.claimed:
             return
-        result = conn.execute(
-            _insert_for(conn.dialect.name),
-            {"event_id": self.event_id[:200], "platform": self.platform, "seen_at": run_store.utcnow()},
-        )
-        if result.first() is None:
+        values = {"event_id": self.event_id[:200], "platform": self.platform, "seen_at": run_store.utcnow()}
+        if conn.dialect.name == "sqlite":
+            global _SQLITE_INSERT
+            if _SQLITE_INSERT is None:
+                _SQLITE_INSERT = DriverStatement(_insert_for("sqlite"))
+            # fetchall: the RETURNING row, or none; the statement runs to its end here
+            inserted = bool(_SQLITE_INSERT.execute(conn, values).fetchall())
+        else:
+            inserted = conn.execute(_insert_for(conn.dialect.name), values).first() is not None
+        if not inserted:
             raise Duplicate(self.event_id)
         self.claimed = True

@@ -1,4 +1,4 @@
-"""Bind processors for ``DriverStatement`` (store/db.py): SQLAlchemy's own, except where a
+"""Bind processors for ``DriverStatement`` (store/driver.py): SQLAlchemy's own, except where a
 cheaper function gives the very same value.
 
 SQLite stores a ``DateTime`` as text, which SQLAlchemy formats with ``%``-formatting of a

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import threading
 import time
 
 import pytest
@@ -169,3 +170,34 @@ async def test_in_memory_sqlite_commits_each_block_at_its_end() -> None:
         assert _keys(db) == {"a", "b"}
     finally:
         db.dispose()
+
+
+@pytest.mark.parametrize("how", ["write", "run_write"])
+async def test_a_cancellation_while_waiting_for_the_commit_leaves_the_others_alone(db: Database, how: str) -> None:
+    # Two writers share a commit; the second cancels the first while that one waits for it.
+    tasks: list[asyncio.Task[str]] = []
+    loop, loop_thread = asyncio.get_running_loop(), threading.get_ident()
+
+    def lock_and_cancel_the_first(conn: object, key: str) -> None:
+        _lock(conn, key)
+        if threading.get_ident() == loop_thread:
+            if key == "kept":  # the first is waiting for the shared commit, not yet made
+                tasks[0].cancel()
+        elif key == "cancelled":  # PostgreSQL's run_write, on the writer thread: the
+            loop.call_soon_threadsafe(tasks[0].cancel)  # cancel comes before the commit's news
+
+    async def writer(key: str) -> str:
+        if how == "write":
+            async with db.write() as conn:
+                lock_and_cancel_the_first(conn, key)
+        else:
+            await db.run_write(lambda conn: lock_and_cancel_the_first(conn, key))
+        return "returned"
+
+    tasks.append(asyncio.create_task(writer("cancelled")))
+    await asyncio.sleep(0)  # the first writes and waits
+    tasks.append(asyncio.create_task(writer("kept")))
+    results = await asyncio.gather(*tasks, return_exceptions=True)
+    assert isinstance(results[0], asyncio.CancelledError)  # passed on, after the commit
+    assert results[1] == "returned"  # the shared commit was not cancelled for the other
+    assert _keys(db) == {"cancelled", "kept"}  # the cancelled writer's row was committed
