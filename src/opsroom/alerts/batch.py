@@ -117,11 +117,7 @@ def _processed(conn: Connection, process: Callable[[Any], Any], sample: Any, val
     if kinds <= _REPEATED:  # immutable and hashable: process each once
         once = {v: process(v) for v in set(values)}
         return list(map(once.__getitem__, values))
-    if (
-        _C_ENCODER is not None
-        and kinds <= _JSON_KINDS
-        and _json_dumps_text(conn)
-    ):
+    if _C_ENCODER is not None and kinds <= _JSON_KINDS and _json_dumps_text(conn):
         # Each distinct object encoded once (intake shares one change list across a batch),
         # without a Python call per value.
         encode, join = _C_ENCODER, "".join
