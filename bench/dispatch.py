@@ -6,6 +6,7 @@ commands/s, p50/p99 latency (from the message arriving to the final reply), peak
 SQLite and PostgreSQL; then how long `opsroom run` takes to be ready and its idle RSS.
 
     .venv/bin/python bench/dispatch.py [--n 2000] [--concurrency 1,20] [--no-postgres] [--repeat 3]
+    .venv/bin/python bench/dispatch.py --no-sqlite --schema mine   # PostgreSQL only, own schema
 
 CPU µs is this process's CPU time (all threads) per command: steadier than commands/s on a
 busy machine, and what the commands/s would be bound by on an idle core.
@@ -166,21 +167,29 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=2000)
     ap.add_argument("--concurrency", default="1,20")
     ap.add_argument("--no-postgres", action="store_true")
+    ap.add_argument("--no-sqlite", action="store_true")
+    ap.add_argument(
+        "--schema",
+        default=BENCH_SCHEMA,
+        help="PostgreSQL schema to drop and re-create for each run (one per person benchmarking)",
+    )
     ap.add_argument("--no-startup", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case; the best is printed")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="opsroom-bench-"))
     os.chdir(tmp)
-    backends = [("sqlite", f"sqlite:///{tmp / 'bench.db'}")]
+    if not args.schema.isidentifier():
+        ap.error("--schema: letters, digits and _ only")
+    backends = [] if args.no_sqlite else [("sqlite", f"sqlite:///{tmp / 'bench.db'}")]
     if not args.no_postgres:
-        backends.append(("postgresql", f"{PG_URL}?options=-csearch_path%3D{BENCH_SCHEMA}"))
+        backends.append(("postgresql", f"{PG_URL}?options=-csearch_path%3D{args.schema}"))
     print(f"{'backend':<11} {'conc':>4} {'commands':>8} {'cmd/s':>8} {'p50 ms':>7} {'p99 ms':>7} {'CPU µs':>7}  audit")
     for name, url in backends:
         for conc in (int(c) for c in args.concurrency.split(",")):
             runs = []
             for _ in range(max(1, args.repeat)):
                 if name == "postgresql":
-                    _reset_pg(url)
+                    _reset_pg(url, args.schema)
                 else:
                     Path(tmp / "bench.db").unlink(missing_ok=True)
                 runs.append(asyncio.run(bench_backend(url, args.n, conc)))
@@ -196,15 +205,15 @@ def main() -> None:
         print(f"`opsroom run` (demo) ready in {ready:.2f}s; idle RSS {rss:.0f} MiB")
 
 
-def _reset_pg(url: str) -> None:
+def _reset_pg(url: str, schema: str) -> None:
     from sqlalchemy import create_engine, text
 
     from opsroom.store import normalize_url
 
     engine = create_engine(normalize_url(url.split("?")[0]), isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text(f"DROP SCHEMA IF EXISTS {BENCH_SCHEMA} CASCADE"))
-        conn.execute(text(f"CREATE SCHEMA {BENCH_SCHEMA}"))
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
     engine.dispose()
 
 
