@@ -51,11 +51,12 @@ _Item = tuple[Callable[[Connection], Any], asyncio.AbstractEventLoop, "asyncio.F
 # A group's run ids, drawn in its first trip: the run rows need no trip of their own to learn
 # their id (the audit rows hash it). Drawn in queue order, as the INSERTs would.
 _RUN_IDS = "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, {n})"
-# Run ids are drawn ahead for the next groups, in a trip this group makes anyway, so a group
-# rarely needs a first trip for them: like a sequence's CACHE, each process holds a few
-# (ids drawn and never used are gaps, as a rolled-back INSERT leaves).
+# Run ids could be drawn ahead for the next groups, in a trip this group makes anyway (like a
+# sequence's CACHE), so that a group with a new run needs no first trip. Off (0): run numbers
+# are what people type and read (`/approve 2`), and ids held by a process are skipped for good
+# when it restarts, and interleave out of order between replicas: run #66 after run #1.
 _NEXT_IDS = "opsroom.runs.ids.next"
-_IDS_AHEAD = 64
+_IDS_AHEAD = 0
 # Two lanes (threads, each with a kept connection): while one group's last trip waits for
 # its COMMIT's fsync, the other lane runs the next group's functions and sends its trip,
 # whose lock waits for that COMMIT. Groups still commit one after the other (the audit
@@ -66,12 +67,13 @@ _LANES = 2
 class _Lane:
     """One writer thread and its kept connection."""
 
-    __slots__ = ("conn", "has_turn", "thread")
+    __slots__ = ("conn", "has_turn", "thread", "taken")
 
     def __init__(self) -> None:
         self.conn: Connection | None = None
         self.has_turn = False
         self.thread: threading.Thread | None = None
+        self.taken: list[int] = []  # run ids the lane's group took from the pool
 
 
 class WriteThread:
@@ -154,8 +156,9 @@ class WriteThread:
             new_runs = sum(item[3] for item in group)
             try:  # one trip when the group's start can be guessed (see _start)
                 results = self._transaction(fns, lane, hold=True, new_runs=new_runs, guess=True)
-            except GuessMissed:  # someone else wrote meanwhile: nothing committed; ask
-                results = self._transaction(fns, lane, hold=True, new_runs=new_runs, guess=False)
+            except GuessMissed:  # someone else wrote meanwhile: nothing committed; ask, with
+                # the same run ids (none was used: taking new ones left a gap in run numbers)
+                results = self._transaction(fns, lane, hold=True, new_runs=new_runs, guess=False, reuse=lane.taken)
         except Exception as err:
             self._hand_on(lane)
             if len(group) == 1 and not isinstance(err, HeldBackWriteError):
@@ -179,17 +182,19 @@ class WriteThread:
         hold: bool,
         new_runs: int = 0,
         guess: bool = False,
+        reuse: list[int] | None = None,
     ) -> list[Any]:
         conn = lane.conn
         if conn is None or conn.closed or conn.invalidated:
             conn = lane.conn = self.engine.connect()
-        drawn = self._ids_drawn
+        drawn = -1  # the pool's generation this group's draw ahead belongs to (see _start)
         try:
             with conn.begin():
                 if not hold:
                     return [fn(conn) for fn in fns]
                 # Statements whose results nobody reads share trips (store/pgwrite.py).
-                first, answers, guessed = self._start(new_runs, guess)
+                first, answers, guessed, drawn = self._start(new_runs, guess, reuse)
+                lane.taken = [int(row[0]) for row in answers.get(pgwrite.RUN_IDS, ())]
                 pgwrite.hold(conn, first, answers)
                 results = [fn(conn) for fn in fns]
                 for start in self.first.values():  # the next group may guess from this one
@@ -211,8 +216,14 @@ class WriteThread:
                     if ahead and drawn == self._ids_drawn:
                         self._run_ids = sorted(self._run_ids + ahead)
 
-    def _start(self, new_runs: int, guess: bool) -> tuple[list[pgwrite.Statement], dict[str, pgwrite.Rows], bool]:
-        """A group's first statements, the answers known already, and whether they are guessed.
+    def _start(
+        self, new_runs: int, guess: bool, reuse: list[int] | None = None
+    ) -> tuple[list[pgwrite.Statement], dict[str, pgwrite.Rows], bool, int]:
+        """A group's first statements, the answers known already, whether they are guessed, and
+        the pool's generation after this group's own drop of it: its draw ahead joins the pool
+        unless another group drops the pool meanwhile. (Counted before its own drop, a group
+        that found the pool short threw its draw ahead away, and a later group drew 64 ids
+        further on: run #66 after run #1.)
 
         Guessed (every asker has a guess and the run ids were drawn by earlier groups): the
         group needs no trip of its own before its functions run; its one trip carries the
@@ -221,13 +232,17 @@ class WriteThread:
         answers: dict[str, pgwrite.Rows] = {}
         with self._ids_lock:
             have_ids = len(self._run_ids) >= new_runs
-            if new_runs and have_ids:  # in queue order: the oldest drawn first
+            if new_runs and reuse is not None and len(reuse) == new_runs:  # this group's, again
+                answers[pgwrite.RUN_IDS] = [(i,) for i in reuse]
+                have_ids = True
+            elif new_runs and have_ids:  # in queue order: the oldest drawn first
                 answers[pgwrite.RUN_IDS] = [(i,) for i in self._run_ids[:new_runs]]
                 del self._run_ids[:new_runs]
             elif new_runs:  # (ids left over are dropped, so ids keep following the queue: a gap)
                 self._run_ids.clear()
                 self._ids_drawn += 1
             left = len(self._run_ids)
+            generation = self._ids_drawn
         guesses = [start.guess() for start in self.first.values()] if guess and have_ids else [None]
         guessed = all(g is not None for g in guesses)
         if guessed:
@@ -239,9 +254,9 @@ class WriteThread:
         if new_runs and not have_ids:
             first.append((_RUN_IDS.format(n=new_runs), (), pgwrite.RUN_IDS))
         want = max(_IDS_AHEAD, 2 * new_runs)
-        if left < want // 2:  # the next groups' ids travel with this one
+        if _IDS_AHEAD and left < want // 2:  # the next groups' ids travel with this one
             first.append((_RUN_IDS.format(n=want - left), (), _NEXT_IDS))
-        return first, answers, guessed
+        return first, answers, guessed, generation
 
     def connections(self) -> list[Connection]:
         """The lanes' kept connections (for tests)."""

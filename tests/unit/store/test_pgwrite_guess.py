@@ -130,3 +130,25 @@ async def test_rows_cut_off_the_end_between_our_groups_are_noticed_by_the_next_g
     report = ours.verify()
     assert report.ok, report
     assert _summaries(db) == ["kept", "kept"] + [f"after{n}" for n in range(3) for _ in "ab"]
+
+
+async def test_one_replica_numbers_its_runs_one_after_the_other(db: Database) -> None:
+    """Run numbers are what people type (`/approve 2`): one process's runs follow each other
+    even when writes without a run come between them (those once drew the pool 64 further on,
+    so the second run of a quiet day was run #66)."""
+    from opsroom.runs import store as run_store
+
+    def submit(n: int) -> Callable[[Connection], int]:
+        def write(conn: Connection) -> int:
+            return run_store.insert_run(
+                conn, run_invocation(n), run_store.RunState.RUNNING, lock_key=None, timeout=5.0, stored_args={}
+            )
+
+        return write
+
+    ours = AuditLog(db)
+    numbers = []
+    for n in range(3):
+        numbers.append(await db.run_write(submit(n), new_runs=1))
+        await db.run_write(_append(ours, f"vote{n}"))  # an approval, a cancel: no new run
+    assert numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2]
