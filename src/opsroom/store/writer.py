@@ -16,9 +16,10 @@ one kept connection:
 - Statements whose results nobody reads (the run's UPDATE, audit INSERTs) are held back
   and sent with the next statement that needs an answer or with the COMMIT
   (store/pgwrite.py): ≈ 1.5 round trips a command instead of ≈ 5.
-- A group usually needs one trip: what it would ask first (the audit chain's lock and tail,
-  run ids) is guessed from the previous group and checked on the server in that trip
+- A group without new runs needs one trip: what it would ask first (the audit chain's lock
+  and tail) is guessed from the previous group and checked on the server in that trip
   (``GroupStart``; a wrong guess aborts before the COMMIT and the group runs again, asking).
+  A group with new runs asks their ids in a first trip (see ``_IDS_AHEAD``).
 - Two lanes take groups in turn (``_turn``): one lane takes a group and runs its functions
   while the other's last trip waits for its COMMIT's fsync; its own trip's lock then waits
   for that COMMIT. Groups still commit one after the other; their Python and their trips
