@@ -9,6 +9,7 @@ from sqlalchemy import JSON, DateTime, String
 from sqlalchemy.dialects import sqlite
 
 from opsroom.store.binds import bind_processor
+from opsroom.store.types import UTCDateTime
 
 DIALECT = sqlite.dialect()
 VALUES = [
@@ -26,6 +27,24 @@ VALUES = [
 def test_a_sqlite_datetime_is_stored_as_sqlalchemy_stores_it(value: object, timezone: bool) -> None:
     theirs = DateTime(timezone=timezone).dialect_impl(DIALECT).bind_processor(DIALECT)
     assert bind_processor(DateTime(timezone=timezone), DIALECT)(value) == theirs(value)
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_opsrooms_utc_columns_are_stored_as_sqlalchemy_stores_them(value: object) -> None:
+    # runs.created_at, audit_log.ts…: a TypeDecorator (as_utc first), the same text either way
+    theirs = UTCDateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
+    assert bind_processor(UTCDateTime(), DIALECT)(value) == theirs(value)
+
+
+def test_a_utc_column_skips_sqlalchemys_formatting_for_a_utc_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls: list[object] = []
+    monkeypatch.setattr(UTCDateTime, "process_bind_param", lambda self, v, d: calls.append(v) or v)
+    ours = bind_processor(UTCDateTime(), DIALECT)
+    stamp = dt.datetime(2026, 12, 4, 16, 0, 0, 5, tzinfo=dt.UTC)
+    assert ours(stamp) == "2026-12-04 16:00:00.000005"
+    assert calls == []  # the shortcut; a value in another zone still goes through as_utc
+    ours(dt.datetime(2026, 12, 4, 11, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5))))
+    assert len(calls) == 1
 
 
 def test_a_value_sqlalchemy_refuses_is_refused_the_same_way() -> None:
