@@ -7,6 +7,7 @@ import datetime as dt
 import pytest
 from sqlalchemy import JSON, DateTime, String
 from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects.postgresql import psycopg
 
 from opsroom.store.binds import bind_processor
 from opsroom.store.types import UTCDateTime
@@ -34,6 +35,13 @@ def test_opsrooms_utc_columns_are_stored_as_sqlalchemy_stores_them(value: object
     # runs.created_at, audit_log.ts…: a TypeDecorator (as_utc first), the same text either way
     theirs = UTCDateTime().dialect_impl(DIALECT).bind_processor(DIALECT)
     assert bind_processor(UTCDateTime(), DIALECT)(value) == theirs(value)
+
+
+@pytest.mark.parametrize("value", VALUES[:5])
+def test_on_postgresql_a_utc_column_keeps_sqlalchemys_processor(value: object) -> None:
+    pg = psycopg.dialect()
+    theirs = UTCDateTime().dialect_impl(pg).bind_processor(pg)
+    assert bind_processor(UTCDateTime(), pg)(value) == theirs(value)  # as_utc's aware datetime
 
 
 def test_a_utc_column_skips_sqlalchemys_formatting_for_a_utc_value(monkeypatch: pytest.MonkeyPatch) -> None:
