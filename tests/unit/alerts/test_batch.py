@@ -219,7 +219,10 @@ def test_tuple_rows_store_what_sqlalchemy_stores(db: Database) -> None:
     count = 2 * len(_AWKWARD) + 1
     with db.begin() as conn:
         conn.execute(insert(alerts), [dict(zip(keys, row("sa", i), strict=True)) for i in range(count)])
-        many_rows(conn, DriverStatement(insert(alerts)), keys, [row("dr", i) for i in range(count)])
+        # keys in another order than the table's columns: each value must land in its own column
+        order = tuple(reversed(keys))
+        flipped = [tuple(reversed(row("dr", i))) for i in range(count)]
+        many_rows(conn, DriverStatement(insert(alerts)), order, flipped)
     mark = "?" if db.engine.dialect.name == "sqlite" else "%s"
     columns = ", ".join(k for k in keys if k not in ("group_id", "fingerprint"))
     sql = f"SELECT fingerprint, {columns} FROM alerts WHERE fingerprint LIKE {mark}"  # noqa: S608 (no values in it)
