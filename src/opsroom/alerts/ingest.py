@@ -15,7 +15,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
 from opsroom.alerts import flapping
-from opsroom.alerts.batch import many, rows_where_in
+from opsroom.alerts.batch import many, many_rows, rows_where_in
 from opsroom.alerts.context import CHUNK, AlertContext, chunks, matches
 from opsroom.alerts.group_state import GROUP_COLUMNS, mark_changed
 from opsroom.alerts.grouping import group_key, group_labels
@@ -28,6 +28,13 @@ from opsroom.store.db import DriverStatement, driver_execute
 
 _INSERT_ALERT = DriverStatement(insert(alerts))
 _INSERT_EVENT = DriverStatement(insert(alert_events))
+# The columns of a new alert's row and of an event row, in the order intake builds them
+# (tuples: a dict per row cost more than the row; ``batch.many_rows``).
+_ALERT_KEYS = tuple(
+    "group_id fingerprint alertname severity status notified_status labels annotations starts_at ends_at"
+    " generator_url first_seen last_seen changes flapping muted".split()
+)
+_EVENT_KEYS = ("ts", "group_id", "channel_name", "alertname", "fingerprint", "status")
 _CHANGE_ALERT = DriverStatement(
     update(alerts)
     .where(alerts.c.id == bindparam("_id"))
@@ -270,36 +277,27 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                 new += 1
                 name = alert.alertname[:200]
                 inserts.append(
-                    {
-                        "group_id": gid,
-                        "fingerprint": fp,
-                        "alertname": name,
-                        "severity": alert.severity[:50],
-                        "status": alert.status,
-                        "notified_status": None,
-                        "labels": _plain(alert.labels),
-                        "annotations": _plain(alert.annotations),
-                        "starts_at": alert.starts_at,
-                        "ends_at": alert.ends_at,
-                        "generator_url": alert.generator_url,
-                        "first_seen": now,
-                        "last_seen": now,
-                        "changes": fired if firing else [],
-                        "flapping": False,
-                        "muted": muted,
-                    }
+                    (
+                        gid,
+                        fp,
+                        name,
+                        alert.severity[:50],
+                        alert.status,
+                        None,
+                        _plain(alert.labels),
+                        _plain(alert.annotations),
+                        alert.starts_at,
+                        alert.ends_at,
+                        alert.generator_url,
+                        now,
+                        now,
+                        fired if firing else [],
+                        False,
+                        muted,
+                    )
                 )
                 if firing:
-                    events.append(
-                        {
-                            "ts": now,
-                            "group_id": gid,
-                            "channel_name": channel_name,
-                            "alertname": name,
-                            "fingerprint": fp,
-                            "status": "firing",
-                        }
-                    )
+                    events.append((now, gid, channel_name, name, fp, "firing"))
                     if not muted:
                         changed_groups.add(gid)
                 continue
@@ -334,10 +332,10 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                     changed_groups.add(gid)  # its mute ran out: show it again
     result.new += new
     result.muted += muted_count
-    many(conn, _INSERT_ALERT, inserts)
+    many_rows(conn, _INSERT_ALERT, _ALERT_KEYS, inserts)
     many(conn, _CHANGE_ALERT, changes)
     many(conn, _TOUCH_ALERT, touches)
-    many(conn, _INSERT_EVENT, events)
+    many_rows(conn, _INSERT_EVENT, _EVENT_KEYS, events)
     if changed_groups:
         fresh = {row.id: row for key, row in groups.items() if key not in reopened}
         mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing, known=fresh)
@@ -439,12 +437,6 @@ def _plain(mapping: Mapping[str, str]) -> dict[str, str]:
     return mapping if mapping.__class__ is dict else dict(mapping)
 
 
-def _event(now: dt.datetime, gid: int, channel: str, alert: Alert, name: str | None = None) -> dict[str, Any]:
-    return {
-        "ts": now,
-        "group_id": gid,
-        "channel_name": channel,
-        "alertname": alert.alertname[:200] if name is None else name,
-        "fingerprint": alert.fingerprint,
-        "status": alert.status,
-    }
+def _event(now: dt.datetime, gid: int, channel: str, alert: Alert) -> tuple[Any, ...]:
+    """An event row: the values of ``_EVENT_KEYS``."""
+    return (now, gid, channel, alert.alertname[:200], alert.fingerprint, alert.status)

@@ -8,7 +8,7 @@ import random
 
 from sqlalchemy import insert, select
 
-from opsroom.alerts.batch import many, rows_where_in
+from opsroom.alerts.batch import many, many_rows, rows_where_in
 from opsroom.alerts.group_state import GROUP_COLUMNS
 from opsroom.alerts.tables import alert_groups, alerts
 from opsroom.store import Database
@@ -167,3 +167,67 @@ def test_batches_of_any_size_store_every_row_as_sqlalchemy_does(db: Database) ->
             mine = {r[0][2:]: tuple(r[1:]) for r in conn.exec_driver_sql(sql, (f"dr{count}-%",))}
         assert len(mine) == count
         assert mine == theirs
+
+
+_AWKWARD = [
+    'say "hi" \\ back\\slash',
+    "ünïcode é 日本語 🚨 \u2028\u2029",
+    "tab\there\nnewline\rcr\x01\x1f\x7f",
+    "12345",  # a number as text stays text
+    "1.5e3",
+    "",
+    "x" * 5000,
+    "null",
+    "{'not': 'json'}",
+]
+
+
+def test_tuple_rows_store_what_sqlalchemy_stores(db: Database) -> None:
+    """``many_rows`` (intake's alert and event rows, built as tuples) stores every column
+    exactly as SQLAlchemy's own insert of the same values does: quotes, backslashes, unicode,
+    control characters, long text, numbers written as text, NULLs, booleans, timestamps."""
+    now = dt.datetime(2026, 3, 2, 8, 30, 15, 123456, tzinfo=UTC)
+    with db.begin() as conn:
+        gid = conn.execute(insert(alert_groups).returning(alert_groups.c.id), _groups(random.Random(6), 1)).scalar_one()
+    keys = (
+        "group_id", "fingerprint", "alertname", "severity", "status", "notified_status", "labels",
+        "annotations", "starts_at", "ends_at", "generator_url", "first_seen", "last_seen", "changes",
+        "flapping", "muted",
+    )  # fmt: skip
+
+    def row(prefix: str, i: int) -> tuple[object, ...]:
+        text = _AWKWARD[i % len(_AWKWARD)]
+        return (
+            gid,
+            f"{prefix}-{i}",
+            text[:200],
+            text[:50],
+            "firing" if i % 3 else "resolved",
+            None,
+            {"alertname": text, text[:20] or "k": str(i), "n": "7"},
+            {"summary": text, "description": _AWKWARD[(i + 1) % len(_AWKWARD)]},
+            now - dt.timedelta(seconds=i),
+            None if i % 2 else now,
+            text,
+            now,
+            now,
+            [now.timestamp(), 1.5] if i % 2 else [],
+            bool(i % 5 == 0),
+            bool(i % 2),
+        )
+
+    count = 2 * len(_AWKWARD) + 1
+    with db.begin() as conn:
+        conn.execute(insert(alerts), [dict(zip(keys, row("sa", i), strict=True)) for i in range(count)])
+        # keys in another order than the table's columns: each value must land in its own column
+        order = tuple(reversed(keys))
+        flipped = [tuple(reversed(row("dr", i))) for i in range(count)]
+        many_rows(conn, DriverStatement(insert(alerts)), order, flipped)
+    mark = "?" if db.engine.dialect.name == "sqlite" else "%s"
+    columns = ", ".join(k for k in keys if k not in ("group_id", "fingerprint"))
+    sql = f"SELECT fingerprint, {columns} FROM alerts WHERE fingerprint LIKE {mark}"  # noqa: S608 (no values in it)
+    with db.read() as conn:
+        theirs = {r[0][3:]: tuple(r[1:]) for r in conn.exec_driver_sql(sql, ("sa-%",))}
+        mine = {r[0][3:]: tuple(r[1:]) for r in conn.exec_driver_sql(sql, ("dr-%",))}
+    assert len(mine) == count
+    assert mine == theirs
