@@ -23,6 +23,12 @@ only when /metrics is scraped, so the package is set up with its registry, its m
 and the default collectors (process, platform, GC: what the ``__init__`` registers), and the
 exposition is imported by the first scrape (``opsroom.metrics.exposition``).
 
+uvicorn's ``config`` module imports ``logging.config`` at the top (with it
+``logging.handlers``, ``socketserver`` and ``queue``: ≈ 0.4 MiB resident) for one thing: applying
+a ``log_config``. ``opsroom run`` passes ``log_config=None`` (opsroom configures logging itself,
+``opsroom.logs``), so that module is imported lazily (``import_lazily``): the name exists, and the
+module runs the first time one of its names is read.
+
 Both packages are set up the same way: the package module exists with its ``__path__`` (its
 submodules import as usual) and a module ``__getattr__`` (PEP 562) supplies what its
 ``__init__`` exports on first use, so other code that asks for ``uvicorn.run`` or
@@ -69,7 +75,36 @@ def import_uvicorn() -> ModuleType:
     package = importlib.util.module_from_spec(spec)  # __path__ set: its submodules import
     package.__getattr__ = _uvicorn_export  # type: ignore[method-assign]  # PEP 562, on first use
     sys.modules["uvicorn"] = package
+    import_lazily("logging.config")  # uvicorn.config imports it for log_config only (see above)
     return package
+
+
+def import_lazily(name: str) -> ModuleType:
+    """``import name``, but the module's code runs when something first reads one of the names
+    it defines (PEP 562, as for the packages above); unless it is imported already. (The
+    standard library's ``LazyLoader`` would not stay lazy: Python 3.11's import statement reads
+    ``__spec__`` of a module already imported, and any read runs such a module.)"""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{name} is not installed", name=name)
+    module = importlib.util.module_from_spec(spec)  # __spec__, __name__, __file__ are set
+    loader = spec.loader
+
+    def load(attr: str) -> Any:
+        if attr.startswith("__") and attr != "__all__":  # the import system's probes
+            raise AttributeError(f"module {name!r} has no attribute {attr!r}")
+        if module.__dict__.pop("__getattr__", None) is not None:  # once: run the module
+            loader.exec_module(module)
+        return getattr(module, attr)
+
+    module.__getattr__ = load  # type: ignore[method-assign]
+    sys.modules[name] = module
+    parent, _, child = name.rpartition(".")
+    if parent:  # as ``import logging.config`` would: ``logging.config`` names the module
+        setattr(sys.modules[parent], child, module)
+    return module
 
 
 def import_prometheus_client() -> ModuleType:

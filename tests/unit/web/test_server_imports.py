@@ -83,3 +83,35 @@ def test_prometheus_clients_exports_still_import_on_first_use() -> None:
         " prometheus_client.Counter is opsroom.metrics.Counter)"
     )
     assert _run(code) == "True True"
+
+
+def test_the_server_path_does_not_run_logging_config() -> None:
+    """uvicorn.config imports logging.config (and with it logging.handlers and socketserver,
+    ≈ 0.4 MiB) only to apply a log_config, which `opsroom run` never passes."""
+    code = SERVER_PATH.replace("unwanted = (", "unwanted = ('logging.handlers', 'socketserver', ")
+    code += "print('dictConfig' in vars(sys.modules['logging.config']))"
+    assert _run(code) == "False"  # nothing unwanted imported, and logging.config not run
+
+
+def test_logging_config_still_works_on_first_use() -> None:
+    code = (
+        "from opsroom.lean_imports import import_uvicorn; import_uvicorn();"
+        "import logging, logging.config, uvicorn.config;"
+        "logging.config.dictConfig({'version': 1, 'handlers': {'h': {'class': 'logging.StreamHandler',"
+        " 'stream': 'ext://sys.stdout'}}, 'root': {'handlers': ['h'], 'level': 'INFO'}});"
+        "logging.getLogger('x').info('configured');"
+        "from logging.config import fileConfig; import logging.handlers;"
+        "print(callable(fileConfig), logging.config.fileConfig is fileConfig)"
+    )
+    assert _run(code).splitlines() == ["configured", "True True"]
+
+
+def test_uvicorn_applies_a_log_config_when_one_is_given() -> None:
+    code = (
+        "from opsroom.lean_imports import import_uvicorn; import_uvicorn();"
+        "import logging; from uvicorn.config import Config;"
+        "Config(lambda *a: None, log_config={'version': 1, 'disable_existing_loggers': False,"
+        " 'loggers': {'probe': {'level': 'WARNING'}}});"
+        "print(logging.getLogger('probe').level == logging.WARNING)"
+    )
+    assert _run(code) == "True"
