@@ -115,3 +115,22 @@ def test_uvicorn_applies_a_log_config_when_one_is_given() -> None:
         "print(logging.getLogger('probe').level == logging.WARNING)"
     )
     assert _run(code) == "True"
+
+
+def test_the_policy_engine_does_not_run_cedarpys_syntax_tree_module() -> None:
+    """cedarpy's __init__ imports cedarpy.pst (≈ 120 dataclasses, ≈ 0.4 MiB) for
+    policies_to_pst, which opsroom never calls."""
+    code = (
+        "import sys, opsroom.app, opsroom.policy.engine, opsroom.policy.check, cedarpy;"
+        "print('PolicySet' in vars(sys.modules['cedarpy.pst']))"
+    )
+    assert _run(code) == "False"
+
+
+def test_cedarpys_syntax_tree_still_works_on_first_use() -> None:
+    code = (
+        "import opsroom.policy.engine, cedarpy; from cedarpy.pst import PolicySet;"
+        "tree = cedarpy.policies_to_pst('permit(principal, action, resource);');"
+        "print(isinstance(tree, PolicySet), cedarpy.pst.PolicySet is PolicySet)"
+    )
+    assert _run(code) == "True True"
