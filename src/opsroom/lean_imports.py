@@ -34,6 +34,12 @@ cedarpy's package ``__init__`` imports ``cedarpy.pst``, typed syntax-tree nodes 
 ``opsroom.policy`` defers that module (``defer_submodule``) before any of its modules imports
 cedarpy: ``cedarpy.pst`` exists and runs when one of its names is first read.
 
+The same for what a package's ``__init__`` imports as a module and opsroom never uses:
+structlog's deprecated ``threadlocal`` module (it loads greenlet, a C++ extension: with
+libstdc++ ≈ 1 MiB resident), and msgspec's
+``inspect`` (type introspection for its JSON schemas, ≈ 0.15 MiB; ``opsroom.alerts`` defers it
+before its fast path imports msgspec).
+
 Both packages are set up the same way: the package module exists with its ``__path__`` (its
 submodules import as usual) and a module ``__getattr__`` (PEP 562) supplies what its
 ``__init__`` exports on first use, so other code that asks for ``uvicorn.run`` or
@@ -50,6 +56,7 @@ from typing import Any
 
 STRUCTLOG_EXTRAS = ("rich.console", "rich.traceback", "rich.pretty", "colorama", "better_exceptions")
 UVICORN_EXTRAS = ("watchfiles",)
+STRUCTLOG_DEFERRED = ("threadlocal",)  # deprecated; imported by its __init__, loads greenlet
 
 
 def import_without(package: str, extras: tuple[str, ...]) -> ModuleType:
@@ -68,6 +75,8 @@ def import_without(package: str, extras: tuple[str, ...]) -> ModuleType:
 
 
 def import_structlog() -> None:
+    for name in STRUCTLOG_DEFERRED:
+        defer_submodule("structlog", name)
     import_without("structlog", STRUCTLOG_EXTRAS)
 
 

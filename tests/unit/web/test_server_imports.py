@@ -134,3 +134,27 @@ def test_cedarpys_syntax_tree_still_works_on_first_use() -> None:
         "print(isinstance(tree, PolicySet), cedarpy.pst.PolicySet is PolicySet)"
     )
     assert _run(code) == "True True"
+
+
+def test_the_server_path_does_not_run_modules_it_never_calls() -> None:
+    """structlog's threadlocal module (deprecated; it loads greenlet, a C++ extension, ≈ 1 MiB
+    resident with libstdc++) and msgspec's inspect."""
+    code = (
+        "import sys, opsroom.app, opsroom.logs, opsroom.web.app, opsroom.alerts.fastpath, structlog, msgspec;"
+        "loaded = [m for m in ('structlog.threadlocal', 'msgspec.inspect')"
+        " if '__getattr__' not in vars(sys.modules[m])];"
+        "print(','.join(loaded + [m for m in ('greenlet', 'structlog._greenlets') if m in sys.modules]) or 'none')"
+    )
+    assert _run(code) == "none"
+
+
+def test_deferred_library_modules_still_work_on_first_use() -> None:
+    code = (
+        "import opsroom.logs, opsroom.alerts.fastpath, msgspec, structlog;"
+        "from msgspec.inspect import type_info; import msgspec.inspect as mi;"
+        "schema = msgspec.json.schema(msgspec.defstruct('Point', [('x', int)]));"
+        "print(type(mi.type_info(int)).__name__, mi.type_info is type_info, schema['$ref']);"
+        "from structlog.threadlocal import bind_threadlocal; print(callable(bind_threadlocal),"
+        " structlog.threadlocal.bind_threadlocal is bind_threadlocal)"
+    )
+    assert _run(code).splitlines() == ["IntType True #/$defs/Point", "True True"]
