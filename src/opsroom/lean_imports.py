@@ -111,6 +111,18 @@ def import_lazily(name: str) -> ModuleType:
     return module
 
 
+def defer_compression() -> None:
+    """bz2 and lzma (C extensions with their system libraries, ≈ 0.25 MiB resident): shutil,
+    which typer imports, and zipfile import them only to know whether they can compress that
+    way, and call them when an archive is written or read, which opsroom run never does."""
+    for name in ("bz2", "lzma"):
+        # only where the extension exists: without it the import must fail now, as it would
+        if name not in sys.modules and importlib.util.find_spec(f"_{name}") is not None:
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.loader is not None:
+                _run_on_first_use(spec)
+
+
 def defer_submodule(package: str, name: str) -> None:
     """Make ``package.name`` run on first use when ``package`` imports it, without importing
     ``package`` now (``find_spec`` of a submodule would). Nothing if either is imported already

@@ -158,3 +158,22 @@ def test_deferred_library_modules_still_work_on_first_use() -> None:
         " structlog.threadlocal.bind_threadlocal is bind_threadlocal)"
     )
     assert _run(code).splitlines() == ["IntType True #/$defs/Point", "True True"]
+
+
+def test_the_server_path_does_not_load_bz2_or_lzma() -> None:
+    code = (
+        "import sys, opsroom.cli.serve, opsroom.app, opsroom.web.app, shutil, zipfile;"
+        "print(','.join(m for m in ('_bz2', '_lzma') if m in sys.modules) or 'none')"
+    )
+    assert _run(code) == "none"
+
+
+def test_bz2_and_lzma_still_compress_on_first_use() -> None:
+    code = (
+        "import opsroom, io, bz2, lzma, shutil, zipfile;"
+        "buf = io.BytesIO(); archive = zipfile.ZipFile(buf, 'w', zipfile.ZIP_LZMA);"
+        "archive.writestr('a', 'hello'); archive.close();"
+        "print(bz2.decompress(bz2.compress(b'x')), zipfile.ZipFile(buf).read('a'),"
+        " {'bztar', 'xztar'} <= {f for f, _ in shutil.get_archive_formats()})"
+    )
+    assert _run(code) == "b'x' b'hello' True"
