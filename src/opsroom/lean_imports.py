@@ -51,6 +51,7 @@ import importlib
 import importlib.machinery
 import importlib.util
 import sys
+import threading
 from types import ModuleType
 from typing import Any
 
@@ -139,17 +140,34 @@ def defer_submodule(package: str, name: str) -> None:
 
 
 def _run_on_first_use(spec: importlib.machinery.ModuleSpec) -> ModuleType:
-    """The module of ``spec`` in ``sys.modules``, its code run when a name is first read."""
+    """The module of ``spec`` in ``sys.modules``, its code run when a name is first read.
+    Like an import: one thread runs it while another that asks waits, a failure is raised
+    (and raised again on the next use), and a module-level ``__getattr__`` of its own works."""
     module = importlib.util.module_from_spec(spec)  # __spec__, __name__, __file__ are set
     loader = spec.loader
     assert loader is not None
+    lock = threading.RLock()
+    ran: list[bool] = []
 
     def load(attr: str) -> Any:
         if attr.startswith("__") and attr != "__all__":  # the import system's probes
             raise AttributeError(f"module {spec.name!r} has no attribute {attr!r}")
-        if module.__dict__.pop("__getattr__", None) is not None:  # once: run the module
-            loader.exec_module(module)
-        return getattr(module, attr)
+        with lock:
+            if not ran:
+                ran.append(True)  # a lookup from the module's own code finds it half-run
+                try:
+                    loader.exec_module(module)
+                except BaseException:
+                    ran.clear()
+                    raise
+                if vars(module).get("__getattr__") is load:
+                    del module.__getattr__
+        if attr in vars(module):
+            return vars(module)[attr]
+        own = vars(module).get("__getattr__")
+        if own is not None and own is not load:
+            return own(attr)
+        raise AttributeError(f"module {spec.name!r} has no attribute {attr!r}")
 
     module.__getattr__ = load  # type: ignore[method-assign]
     sys.modules[spec.name] = module

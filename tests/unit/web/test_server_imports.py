@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 SERVER_PATH = """
 import sys
@@ -177,3 +178,25 @@ def test_bz2_and_lzma_still_compress_on_first_use() -> None:
         " {'bztar', 'xztar'} <= {f for f, _ in shutil.get_archive_formats()})"
     )
     assert _run(code) == "b'x' b'hello' True"
+
+
+def test_a_deferred_module_runs_once_and_fails_like_an_import(tmp_path: Path) -> None:
+    """Two threads that first use a deferred module both see it whole (the second waits while
+    the first runs it); a module that fails says why on every use, as an import would."""
+    (tmp_path / "slowmod.py").write_text(
+        "import time\nRUNS = []\nRUNS.append(1)\ntime.sleep(0.2)\nVALUE = 42\n", encoding="utf-8"
+    )
+    (tmp_path / "badmod.py").write_text("raise RuntimeError('broken on purpose')\n", encoding="utf-8")
+    code = (
+        f"import sys, threading; sys.path.insert(0, {str(tmp_path)!r});"
+        "from opsroom.lean_imports import import_lazily;"
+        "slow = import_lazily('slowmod'); seen = [];"
+        "threads = [threading.Thread(target=lambda: seen.append(slow.VALUE)) for _ in range(2)];"
+        "[t.start() for t in threads]; [t.join() for t in threads];"
+        "print(seen, slow.RUNS); bad = import_lazily('badmod'); errors = []\n"
+        "for _ in range(2):\n"
+        "    try: bad.anything\n"
+        "    except RuntimeError as exc: errors.append(str(exc))\n"
+        "print(errors)"
+    )
+    assert _run(code).splitlines() == ["[42, 42] [1]", "['broken on purpose', 'broken on purpose']"]
