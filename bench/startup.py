@@ -6,7 +6,8 @@
 Each start runs `opsroom run --port P` in an empty folder on an SQLite database that a first,
 untimed start created and migrated (a restart is what "ready" means day to day), with Python's
 bytecode cache on (as for an installed opsroom, even when PYTHONDONTWRITEBYTECODE is set). Ready = from
-spawning the process to the first 200 from /healthz; RSS = VmRSS one second later, idle.
+spawning the process to the first 200 from /healthz; RSS = VmRSS one second later, idle (also
+split into anonymous memory and mapped files, RssAnon / RssFile).
 Modules = how many modules one more start has imported one second after it is ready
 (PYTHONPROFILEIMPORTTIME, untimed: the profiling itself slows imports).
 """
@@ -40,9 +41,12 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def start(folder: Path, port: int, *, profile_imports: bool = False) -> tuple[float, float, int, float]:
+def start(
+    folder: Path, port: int, *, profile_imports: bool = False
+) -> tuple[float, float, int, float, tuple[float, float]]:
     """One start: (seconds to ready, idle RSS in MiB, modules imported when profiling, CPU
-    seconds used until ready: steadier than wall time on a busy machine)."""
+    seconds used until ready: steadier than wall time on a busy machine, and the idle RSS's
+    anonymous and file-backed MiB: Python objects and heaps vs. mapped shared libraries)."""
     env = dict(os.environ, OPSROOM_DATABASE_URL=f"sqlite:///{folder / 'startup.db'}")
     # Bytecode as an installed opsroom has it (pip compiles it at install; the first, untimed
     # start writes it here): with PYTHONDONTWRITEBYTECODE every start compiles ~250 modules.
@@ -65,11 +69,13 @@ def start(folder: Path, port: int, *, profile_imports: bool = False) -> tuple[fl
                 break
             time.sleep(0.01)
         time.sleep(1.0)
-        rss = 0.0
+        parts: dict[str, float] = {}
         with open(f"/proc/{proc.pid}/status") as fp:
             for line in fp:
-                if line.startswith("VmRSS:"):
-                    rss = int(line.split()[1]) / 1024
+                key, _, value = line.partition(":")
+                if key in ("VmRSS", "RssAnon", "RssFile"):
+                    parts[key] = int(value.split()[0]) / 1024
+        rss = parts.get("VmRSS", 0.0)
     finally:
         proc.terminate()
         proc.wait(timeout=10)
@@ -79,7 +85,8 @@ def start(folder: Path, port: int, *, profile_imports: bool = False) -> tuple[fl
         err = errors.read()
         errors.close()
     modules = sum(1 for line in err.splitlines() if line.startswith("import time:") and "|" in line)
-    return ready, rss, max(0, modules - 1), cpu  # modules: minus the header line
+    split = (parts.get("RssAnon", 0.0), parts.get("RssFile", 0.0))
+    return ready, rss, max(0, modules - 1), cpu, split  # modules: minus the header line
 
 
 def main() -> None:
@@ -95,11 +102,15 @@ def main() -> None:
     ready = statistics.median(r[0] for r in results)
     rss = statistics.median(r[1] for r in results)
     cpu = statistics.median(r[3] for r in results)
+    anon = statistics.median(r[4][0] for r in results)
+    files = statistics.median(r[4][1] for r in results)
     each = ", ".join(f"{r[0]:.2f}" for r in results)
     print(
         f"opsroom run (demo): ready {ready:.2f} s (CPU {cpu:.2f} s), idle RSS {rss:.0f} MiB, {modules} modules imported"
     )
     print(f"  median of {args.runs} starts; each: {each} s; load average {os.getloadavg()[0]:.1f}")
+    rss_each = ", ".join(f"{r[1]:.2f}" for r in results)
+    print(f"  idle RSS {rss:.2f} MiB (anonymous {anon:.2f}, files {files:.2f}); each: {rss_each}")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,23 @@ only when /metrics is scraped, so the package is set up with its registry, its m
 and the default collectors (process, platform, GC: what the ``__init__`` registers), and the
 exposition is imported by the first scrape (``opsroom.metrics.exposition``).
 
+uvicorn's ``config`` module imports ``logging.config`` at the top (with it
+``logging.handlers``, ``socketserver`` and ``queue``: ≈ 0.4 MiB resident) for one thing: applying
+a ``log_config``. ``opsroom run`` passes ``log_config=None`` (opsroom configures logging itself,
+``opsroom.logs``), so that module is imported lazily (``import_lazily``): the name exists, and the
+module runs the first time one of its names is read.
+
+cedarpy's package ``__init__`` imports ``cedarpy.pst``, typed syntax-tree nodes for
+``policies_to_pst`` (≈ 120 dataclasses: ≈ 0.4 MiB resident, 13 ms), which opsroom never calls.
+``opsroom.policy`` defers that module (``defer_submodule``) before any of its modules imports
+cedarpy: ``cedarpy.pst`` exists and runs when one of its names is first read.
+
+The same for what a package's ``__init__`` imports as a module and opsroom never uses:
+structlog's deprecated ``threadlocal`` module (it loads greenlet, a C++ extension: with
+libstdc++ ≈ 1 MiB resident), and msgspec's
+``inspect`` (type introspection for its JSON schemas, ≈ 0.15 MiB; ``opsroom.alerts`` defers it
+before its fast path imports msgspec).
+
 Both packages are set up the same way: the package module exists with its ``__path__`` (its
 submodules import as usual) and a module ``__getattr__`` (PEP 562) supplies what its
 ``__init__`` exports on first use, so other code that asks for ``uvicorn.run`` or
@@ -31,13 +48,16 @@ submodules import as usual) and a module ``__getattr__`` (PEP 562) supplies what
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import sys
+import threading
 from types import ModuleType
 from typing import Any
 
 STRUCTLOG_EXTRAS = ("rich.console", "rich.traceback", "rich.pretty", "colorama", "better_exceptions")
 UVICORN_EXTRAS = ("watchfiles",)
+STRUCTLOG_DEFERRED = ("threadlocal",)  # deprecated; imported by its __init__, loads greenlet
 
 
 def import_without(package: str, extras: tuple[str, ...]) -> ModuleType:
@@ -56,6 +76,8 @@ def import_without(package: str, extras: tuple[str, ...]) -> ModuleType:
 
 
 def import_structlog() -> None:
+    for name in STRUCTLOG_DEFERRED:
+        defer_submodule("structlog", name)
     import_without("structlog", STRUCTLOG_EXTRAS)
 
 
@@ -69,7 +91,87 @@ def import_uvicorn() -> ModuleType:
     package = importlib.util.module_from_spec(spec)  # __path__ set: its submodules import
     package.__getattr__ = _uvicorn_export  # type: ignore[method-assign]  # PEP 562, on first use
     sys.modules["uvicorn"] = package
+    import_lazily("logging.config")  # uvicorn.config imports it for log_config only (see above)
     return package
+
+
+def import_lazily(name: str) -> ModuleType:
+    """``import name``, but the module's code runs when something first reads one of the names
+    it defines (PEP 562, as for the packages above); unless it is imported already. (The
+    standard library's ``LazyLoader`` would not stay lazy: Python 3.11's import statement reads
+    ``__spec__`` of a module already imported, and any read runs such a module.)"""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"{name} is not installed", name=name)
+    module = _run_on_first_use(spec)
+    parent, _, child = name.rpartition(".")
+    if parent:  # as ``import logging.config`` would: ``logging.config`` names the module
+        setattr(sys.modules[parent], child, module)
+    return module
+
+
+def defer_compression() -> None:
+    """bz2 and lzma (C extensions with their system libraries, ≈ 0.25 MiB resident): shutil,
+    which typer imports, and zipfile import them only to know whether they can compress that
+    way, and call them when an archive is written or read, which opsroom run never does."""
+    for name in ("bz2", "lzma"):
+        # only where the extension exists: without it the import must fail now, as it would
+        if name not in sys.modules and importlib.util.find_spec(f"_{name}") is not None:
+            spec = importlib.util.find_spec(name)
+            if spec is not None and spec.loader is not None:
+                _run_on_first_use(spec)
+
+
+def defer_submodule(package: str, name: str) -> None:
+    """Make ``package.name`` run on first use when ``package`` imports it, without importing
+    ``package`` now (``find_spec`` of a submodule would). Nothing if either is imported already
+    or not installed."""
+    full = f"{package}.{name}"
+    if package in sys.modules or full in sys.modules:
+        return
+    parent = importlib.util.find_spec(package)  # a top-level package: found, not imported
+    if parent is None or parent.submodule_search_locations is None:
+        return
+    spec = importlib.machinery.PathFinder.find_spec(full, list(parent.submodule_search_locations))
+    if spec is not None and spec.loader is not None:
+        _run_on_first_use(spec)  # the package's ``from package import name`` finds it there
+
+
+def _run_on_first_use(spec: importlib.machinery.ModuleSpec) -> ModuleType:
+    """The module of ``spec`` in ``sys.modules``, its code run when a name is first read.
+    Like an import: one thread runs it while another that asks waits, a failure is raised
+    (and raised again on the next use), and a module-level ``__getattr__`` of its own works."""
+    module = importlib.util.module_from_spec(spec)  # __spec__, __name__, __file__ are set
+    loader = spec.loader
+    assert loader is not None
+    lock = threading.RLock()
+    ran: list[bool] = []
+
+    def load(attr: str) -> Any:
+        if attr.startswith("__") and attr != "__all__":  # the import system's probes
+            raise AttributeError(f"module {spec.name!r} has no attribute {attr!r}")
+        with lock:
+            if not ran:
+                ran.append(True)  # a lookup from the module's own code finds it half-run
+                try:
+                    loader.exec_module(module)
+                except BaseException:
+                    ran.clear()
+                    raise
+                if vars(module).get("__getattr__") is load:
+                    del module.__getattr__
+        if attr in vars(module):
+            return vars(module)[attr]
+        own = vars(module).get("__getattr__")
+        if own is not None and own is not load:
+            return own(attr)
+        raise AttributeError(f"module {spec.name!r} has no attribute {attr!r}")
+
+    module.__getattr__ = load  # type: ignore[method-assign]
+    sys.modules[spec.name] = module
+    return module
 
 
 def import_prometheus_client() -> ModuleType:

@@ -13,6 +13,12 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from opsroom.lean_imports import defer_submodule
+
+# before any module here imports cedarpy: its syntax-tree module, never used, runs on first
+# use only (see opsroom.lean_imports)
+defer_submodule("cedarpy", "pst")
+
 if TYPE_CHECKING:
     from opsroom.policy.check import check_policy
     from opsroom.policy.engine import PolicyEngine

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 SERVER_PATH = """
 import sys
@@ -83,3 +84,119 @@ def test_prometheus_clients_exports_still_import_on_first_use() -> None:
         " prometheus_client.Counter is opsroom.metrics.Counter)"
     )
     assert _run(code) == "True True"
+
+
+def test_the_server_path_does_not_run_logging_config() -> None:
+    """uvicorn.config imports logging.config (and with it logging.handlers and socketserver,
+    ≈ 0.4 MiB) only to apply a log_config, which `opsroom run` never passes."""
+    code = SERVER_PATH.replace("unwanted = (", "unwanted = ('logging.handlers', 'socketserver', ")
+    code += "print('dictConfig' in vars(sys.modules['logging.config']))"
+    assert _run(code) == "False"  # nothing unwanted imported, and logging.config not run
+
+
+def test_logging_config_still_works_on_first_use() -> None:
+    code = (
+        "from opsroom.lean_imports import import_uvicorn; import_uvicorn();"
+        "import logging, logging.config, uvicorn.config;"
+        "logging.config.dictConfig({'version': 1, 'handlers': {'h': {'class': 'logging.StreamHandler',"
+        " 'stream': 'ext://sys.stdout'}}, 'root': {'handlers': ['h'], 'level': 'INFO'}});"
+        "logging.getLogger('x').info('configured');"
+        "from logging.config import fileConfig; import logging.handlers;"
+        "print(callable(fileConfig), logging.config.fileConfig is fileConfig)"
+    )
+    assert _run(code).splitlines() == ["configured", "True True"]
+
+
+def test_uvicorn_applies_a_log_config_when_one_is_given() -> None:
+    code = (
+        "from opsroom.lean_imports import import_uvicorn; import_uvicorn();"
+        "import logging; from uvicorn.config import Config;"
+        "Config(lambda *a: None, log_config={'version': 1, 'disable_existing_loggers': False,"
+        " 'loggers': {'probe': {'level': 'WARNING'}}});"
+        "print(logging.getLogger('probe').level == logging.WARNING)"
+    )
+    assert _run(code) == "True"
+
+
+def test_the_policy_engine_does_not_run_cedarpys_syntax_tree_module() -> None:
+    """cedarpy's __init__ imports cedarpy.pst (≈ 120 dataclasses, ≈ 0.4 MiB) for
+    policies_to_pst, which opsroom never calls."""
+    code = (
+        "import sys, opsroom.app, opsroom.policy.engine, opsroom.policy.check, cedarpy;"
+        "print('PolicySet' in vars(sys.modules['cedarpy.pst']))"
+    )
+    assert _run(code) == "False"
+
+
+def test_cedarpys_syntax_tree_still_works_on_first_use() -> None:
+    code = (
+        "import opsroom.policy.engine, cedarpy; from cedarpy.pst import PolicySet;"
+        "tree = cedarpy.policies_to_pst('permit(principal, action, resource);');"
+        "print(isinstance(tree, PolicySet), cedarpy.pst.PolicySet is PolicySet)"
+    )
+    assert _run(code) == "True True"
+
+
+def test_the_server_path_does_not_run_modules_it_never_calls() -> None:
+    """structlog's threadlocal module (deprecated; it loads greenlet, a C++ extension, ≈ 1 MiB
+    resident with libstdc++) and msgspec's inspect."""
+    code = (
+        "import sys, opsroom.app, opsroom.logs, opsroom.web.app, opsroom.alerts.fastpath, structlog, msgspec;"
+        "loaded = [m for m in ('structlog.threadlocal', 'msgspec.inspect')"
+        " if '__getattr__' not in vars(sys.modules[m])];"
+        "print(','.join(loaded + [m for m in ('greenlet', 'structlog._greenlets') if m in sys.modules]) or 'none')"
+    )
+    assert _run(code) == "none"
+
+
+def test_deferred_library_modules_still_work_on_first_use() -> None:
+    code = (
+        "import opsroom.logs, opsroom.alerts.fastpath, msgspec, structlog;"
+        "from msgspec.inspect import type_info; import msgspec.inspect as mi;"
+        "schema = msgspec.json.schema(msgspec.defstruct('Point', [('x', int)]));"
+        "print(type(mi.type_info(int)).__name__, mi.type_info is type_info, schema['$ref']);"
+        "from structlog.threadlocal import bind_threadlocal; print(callable(bind_threadlocal),"
+        " structlog.threadlocal.bind_threadlocal is bind_threadlocal)"
+    )
+    assert _run(code).splitlines() == ["IntType True #/$defs/Point", "True True"]
+
+
+def test_the_server_path_does_not_load_bz2_or_lzma() -> None:
+    code = (
+        "import sys, opsroom.cli.serve, opsroom.app, opsroom.web.app, shutil, zipfile;"
+        "print(','.join(m for m in ('_bz2', '_lzma') if m in sys.modules) or 'none')"
+    )
+    assert _run(code) == "none"
+
+
+def test_bz2_and_lzma_still_compress_on_first_use() -> None:
+    code = (
+        "import opsroom, io, bz2, lzma, shutil, zipfile;"
+        "buf = io.BytesIO(); archive = zipfile.ZipFile(buf, 'w', zipfile.ZIP_LZMA);"
+        "archive.writestr('a', 'hello'); archive.close();"
+        "print(bz2.decompress(bz2.compress(b'x')), zipfile.ZipFile(buf).read('a'),"
+        " {'bztar', 'xztar'} <= {f for f, _ in shutil.get_archive_formats()})"
+    )
+    assert _run(code) == "b'x' b'hello' True"
+
+
+def test_a_deferred_module_runs_once_and_fails_like_an_import(tmp_path: Path) -> None:
+    """Two threads that first use a deferred module both see it whole (the second waits while
+    the first runs it); a module that fails says why on every use, as an import would."""
+    (tmp_path / "slowmod.py").write_text(
+        "import time\nRUNS = []\nRUNS.append(1)\ntime.sleep(0.2)\nVALUE = 42\n", encoding="utf-8"
+    )
+    (tmp_path / "badmod.py").write_text("raise RuntimeError('broken on purpose')\n", encoding="utf-8")
+    code = (
+        f"import sys, threading; sys.path.insert(0, {str(tmp_path)!r});"
+        "from opsroom.lean_imports import import_lazily;"
+        "slow = import_lazily('slowmod'); seen = [];"
+        "threads = [threading.Thread(target=lambda: seen.append(slow.VALUE)) for _ in range(2)];"
+        "[t.start() for t in threads]; [t.join() for t in threads];"
+        "print(seen, slow.RUNS); bad = import_lazily('badmod'); errors = []\n"
+        "for _ in range(2):\n"
+        "    try: bad.anything\n"
+        "    except RuntimeError as exc: errors.append(str(exc))\n"
+        "print(errors)"
+    )
+    assert _run(code).splitlines() == ["[42, 42] [1]", "['broken on purpose', 'broken on purpose']"]

@@ -1,17 +1,20 @@
 """The ``aws`` plugin: the ``aws`` runner type (catalog commands name it), the sweeper that
 deletes old access keys when their grace period ends, and ``key-deletions`` to list them.
-boto3 is imported only when an AWS call is made."""
+boto3 is imported only when an AWS call is made, and the provider interface and the sweeper
+only when an AWS environment is configured (a server without one never loads them)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opsroom.config.cloud import AwsEnvironment, AwsSettings, KeyRotation
 from opsroom.config.loader import LoadedConfig
 from opsroom.core import ArgSpec, CommandSpec, ConfigError, Context, Fields, Invocation, Message, Runner, Section
-from opsroom.integrations.cloud.base import Bounds, CloudError, CloudProvider
 from opsroom.plugins import Declaration, Extension, Live, PeriodicWork, Plugin
+
+if TYPE_CHECKING:
+    from opsroom.integrations.cloud.base import Bounds, CloudProvider
 
 KEY_DELETIONS = CommandSpec(
     "key-deletions",
@@ -26,6 +29,8 @@ KEY_DELETIONS = CommandSpec(
 def _environment(settings: AwsSettings, name: str) -> AwsEnvironment:
     env = settings.environments.get(name)
     if env is None:
+        from opsroom.integrations.cloud.base import CloudError
+
         raise CloudError(
             f"no AWS environment named {name!r} (configured: {', '.join(sorted(settings.environments)) or 'none'})"
         )
@@ -43,6 +48,8 @@ def providers(settings: AwsSettings) -> Callable[[str], CloudProvider]:
 
 def bounds(settings: AwsSettings) -> Callable[[str, str, str], Bounds]:
     def lookup(environment: str, kind: str, target: str) -> Bounds:
+        from opsroom.integrations.cloud.base import Bounds, CloudError
+
         env = _environment(settings, environment)
         table = env.ecs_services if kind == "service" else env.autoscaling_groups
         found = table.get(target)
@@ -84,11 +91,12 @@ def _declare(loaded: LoadedConfig) -> Declaration:
 
 
 def _start(loaded: LoadedConfig, live: Live) -> Extension:
-    from opsroom.integrations.cloud.schedule import EXTRA, KeyDeletions, KeyDeletionSweeper
-
     settings = loaded.config.integrations.aws
     if not settings.environments:
         return Extension(name="aws")
+    from opsroom.integrations.cloud.base import CloudError
+    from opsroom.integrations.cloud.schedule import EXTRA, KeyDeletions, KeyDeletionSweeper
+
     build = providers(settings)
 
     def by_provider(provider: str, environment: str) -> CloudProvider:
