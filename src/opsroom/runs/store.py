@@ -125,7 +125,7 @@ def insert_run(
     }
     if conn.dialect.name == "sqlite":
         return int(_SQLITE_INSERT_RUN.execute(conn, values).lastrowid)
-    run_id = pgwrite.take_one(conn, pgwrite.RUN_IDS)  # drawn ahead by the writer group
+    run_id = pgwrite.take_one(conn, pgwrite.RUN_IDS)  # drawn by the writer group for its new runs
     if run_id is None:
         return int(pgwrite.fetch(conn, *_SQLITE_INSERT_RUN.bound(conn, values))[0][0])  # RETURNING runs.id
     # Merged with the trip's other run rows into one INSERT (nothing in a trip reads them).

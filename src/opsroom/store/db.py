@@ -195,7 +195,7 @@ class Database:
         The per-command writes use it. SQLite runs ``fn`` in a ``write()`` block on the loop
         (see the module); PostgreSQL on its writer thread, grouped with the writes queued
         meanwhile (store/writer.py). ``fn`` writes only through ``conn``. ``new_runs``: how
-        many run rows ``fn`` inserts (PostgreSQL draws their ids ahead, with the group)."""
+        many run rows ``fn`` inserts (PostgreSQL draws their ids with the group's first trip)."""
         if self._thread_writes is not None:
             return await self._thread_writes.run(fn, new_runs)
         async with self.write() as conn:

@@ -21,7 +21,7 @@ Outside a writer group (``db.begin()`` on PostgreSQL) nothing is held back: ``la
 at once on the driver.
 
 A group may also start from *guessed* answers (``GroupStart.guess``: the audit chain's tail
-this process committed last, run ids drawn by an earlier group) instead of asking in a trip of
+this process committed last) instead of asking in a trip of
 its own; the group's one trip then carries a statement that checks the guess on the server
 and raises ``GUESS_MISSED`` when it is wrong, which aborts the transaction before its COMMIT.
 The writer then runs the group again the asking way (``GuessMissed``).
@@ -38,7 +38,7 @@ from sqlalchemy import exc as sa_exc
 from opsroom.errors import InternalError
 
 HELD = "opsroom.pg.held"  # conn.info: this group's _Held
-RUN_IDS = "opsroom.runs.ids"  # the answer holding the run ids a writer group drew ahead
+RUN_IDS = "opsroom.runs.ids"  # the answer holding the run ids of a writer group's new runs
 _MERGE = "\x00merge"  # the key of a ``later(…, merge=True)`` statement (not an answer)
 
 Statement = tuple[str, Sequence[Any], "str | None"]  # driver SQL, parameters, answer key
@@ -100,7 +100,7 @@ def hold(conn: Connection, first: Sequence[Statement] = (), answers: dict[str, R
 
 def release(conn: Connection) -> dict[str, Rows]:
     """After the group's commit or rollback: the connection as it was; the answers nobody
-    took (the run ids drawn for the next groups)."""
+    took."""
     held: _Held | None = conn.info.pop(HELD, None)
     if held is None:
         return {}

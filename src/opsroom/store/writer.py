@@ -19,7 +19,10 @@ one kept connection:
 - A group without new runs needs one trip: what it would ask first (the audit chain's lock
   and tail) is guessed from the previous group and checked on the server in that trip
   (``GroupStart``; a wrong guess aborts before the COMMIT and the group runs again, asking).
-  A group with new runs asks their ids in a first trip (see ``_IDS_AHEAD``).
+  A group with new runs asks their ids in a first trip (``_RUN_IDS``, with the lock and
+  tail): run numbers are what people type and read (`/approve 2`), so they are drawn when
+  needed, never ahead (ids held ahead were skipped at each restart and interleaved between
+  replicas: run #66 after run #1). A group whose guess missed keeps the ids it drew.
 - Two lanes take groups in turn (``_turn``): one lane takes a group and runs its functions
   while the other's last trip waits for its COMMIT's fsync; its own trip's lock then waits
   for that COMMIT. Groups still commit one after the other; their Python and their trips
@@ -52,12 +55,6 @@ _Item = tuple[Callable[[Connection], Any], asyncio.AbstractEventLoop, "asyncio.F
 # A group's run ids, drawn in its first trip: the run rows need no trip of their own to learn
 # their id (the audit rows hash it). Drawn in queue order, as the INSERTs would.
 _RUN_IDS = "SELECT nextval(pg_get_serial_sequence('runs', 'id')) FROM generate_series(1, {n})"
-# Run ids could be drawn ahead for the next groups, in a trip this group makes anyway (like a
-# sequence's CACHE), so that a group with a new run needs no first trip. Off (0): run numbers
-# are what people type and read (`/approve 2`), and ids held by a process are skipped for good
-# when it restarts, and interleave out of order between replicas: run #66 after run #1.
-_NEXT_IDS = "opsroom.runs.ids.next"
-_IDS_AHEAD = 0
 # Two lanes (threads, each with a kept connection): while one group's last trip waits for
 # its COMMIT's fsync, the other lane runs the next group's functions and sends its trip,
 # whose lock waits for that COMMIT. Groups still commit one after the other (the audit
@@ -74,7 +71,7 @@ class _Lane:
         self.conn: Connection | None = None
         self.has_turn = False
         self.thread: threading.Thread | None = None
-        self.taken: list[int] = []  # run ids the lane's group took from the pool
+        self.taken: list[int] = []  # run ids the lane's group drew (kept when its guess missed)
 
 
 class WriteThread:
@@ -93,9 +90,6 @@ class WriteThread:
         # in the group's first trip or guessed (pgwrite.GroupStart); pgwrite.answer gives
         # their rows back.
         self.first: dict[str, pgwrite.GroupStart] = {}
-        self._ids_lock = threading.Lock()
-        self._run_ids: list[int] = []  # drawn ahead, oldest first
-        self._ids_drawn = 0  # +1 whenever the pool is dropped: draws made before it are too
 
     async def run(self, fn: Callable[[Connection], T], new_runs: int = 0) -> T:
         loop = asyncio.get_running_loop()
@@ -188,13 +182,12 @@ class WriteThread:
         conn = lane.conn
         if conn is None or conn.closed or conn.invalidated:
             conn = lane.conn = self.engine.connect()
-        drawn = -1  # the pool's generation this group's draw ahead belongs to (see _start)
         try:
             with conn.begin():
                 if not hold:
                     return [fn(conn) for fn in fns]
                 # Statements whose results nobody reads share trips (store/pgwrite.py).
-                first, answers, guessed, drawn = self._start(new_runs, guess, reuse)
+                first, answers, guessed = self._start(new_runs, guess, reuse)
                 lane.taken = [int(row[0]) for row in answers.get(pgwrite.RUN_IDS, ())]
                 pgwrite.hold(conn, first, answers)
                 results = [fn(conn) for fn in fns]
@@ -211,39 +204,23 @@ class WriteThread:
             raise
         finally:
             if hold and not conn.closed and not conn.invalidated:
-                left = pgwrite.release(conn)  # (after the commit or rollback)
-                ahead = [int(row[0]) for row in left.get(_NEXT_IDS, ())]
-                with self._ids_lock:  # ids drawn for the groups to come (valid even after a rollback)
-                    if ahead and drawn == self._ids_drawn:
-                        self._run_ids = sorted(self._run_ids + ahead)
+                pgwrite.release(conn)  # (after the commit or rollback)
 
     def _start(
         self, new_runs: int, guess: bool, reuse: list[int] | None = None
-    ) -> tuple[list[pgwrite.Statement], dict[str, pgwrite.Rows], bool, int]:
-        """A group's first statements, the answers known already, whether they are guessed, and
-        the pool's generation after this group's own drop of it: its draw ahead joins the pool
-        unless another group drops the pool meanwhile. (Counted before its own drop, a group
-        that found the pool short threw its draw ahead away, and a later group drew 64 ids
-        further on: run #66 after run #1.)
+    ) -> tuple[list[pgwrite.Statement], dict[str, pgwrite.Rows], bool]:
+        """A group's first statements, the answers known already, and whether they are guessed.
 
-        Guessed (every asker has a guess and the run ids were drawn by earlier groups): the
-        group needs no trip of its own before its functions run; its one trip carries the
-        checks with the writes and the COMMIT. Otherwise the first trip asks (lock, tail, ids)."""
+        Guessed (every asker has a guess and the group adds no run, or reuses the ids it drew
+        before its guess missed): the group needs no trip of its own before its functions run;
+        its one trip carries the checks with the writes and the COMMIT. Otherwise the first
+        trip asks (lock, tail, run ids)."""
         first: list[pgwrite.Statement] = []
         answers: dict[str, pgwrite.Rows] = {}
-        with self._ids_lock:
-            have_ids = len(self._run_ids) >= new_runs
-            if new_runs and reuse is not None and len(reuse) == new_runs:  # this group's, again
-                answers[pgwrite.RUN_IDS] = [(i,) for i in reuse]
-                have_ids = True
-            elif new_runs and have_ids:  # in queue order: the oldest drawn first
-                answers[pgwrite.RUN_IDS] = [(i,) for i in self._run_ids[:new_runs]]
-                del self._run_ids[:new_runs]
-            elif new_runs:  # (ids left over are dropped, so ids keep following the queue: a gap)
-                self._run_ids.clear()
-                self._ids_drawn += 1
-            left = len(self._run_ids)
-            generation = self._ids_drawn
+        have_ids = not new_runs
+        if new_runs and reuse is not None and len(reuse) == new_runs:  # this group's, again
+            answers[pgwrite.RUN_IDS] = [(i,) for i in reuse]
+            have_ids = True
         guesses = [start.guess() for start in self.first.values()] if guess and have_ids else [None]
         guessed = all(g is not None for g in guesses)
         if guessed:
@@ -252,12 +229,9 @@ class WriteThread:
                 answers.update(known)
         else:
             first = [s for start in self.first.values() for s in start.ask]
-        if new_runs and not have_ids:
+        if not have_ids:
             first.append((_RUN_IDS.format(n=new_runs), (), pgwrite.RUN_IDS))
-        want = max(_IDS_AHEAD, 2 * new_runs)
-        if _IDS_AHEAD and left < want // 2:  # the next groups' ids travel with this one
-            first.append((_RUN_IDS.format(n=want - left), (), _NEXT_IDS))
-        return first, answers, guessed, generation
+        return first, answers, guessed
 
     def connections(self) -> list[Connection]:
         """The lanes' kept connections (for tests)."""

@@ -133,7 +133,7 @@ async def test_the_writer_connection_is_left_as_it_was(db: Database) -> None:
         assert raw.autocommit is False and not conn.in_transaction()
 
 
-async def test_run_ids_drawn_ahead_follow_the_queue_and_a_write_that_takes_none_leaves_no_mix_up(
+async def test_run_ids_drawn_by_a_group_follow_the_queue_and_a_write_that_takes_none_leaves_no_mix_up(
     db: Database,
 ) -> None:
     """On PostgreSQL a group draws its run ids in its first trip (``new_runs``); each run row

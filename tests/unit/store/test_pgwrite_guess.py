@@ -1,5 +1,5 @@
 """On PostgreSQL a writer group starts from what the process's previous group left (the audit
-chain's tail, run ids drawn ahead) and checks it on the server in its one trip. Another
+chain's tail) and checks it on the server in its one trip. Another
 process writing in between must never show: the chain stays one valid chain, every row is
 there, a failing write still fails alone, and run ids stay unique. PostgreSQL only: two
 processes share a database only there (SQLite is one process's file)."""
