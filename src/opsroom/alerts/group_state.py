@@ -80,6 +80,7 @@ def mark_changed(
     # only ``updated_at`` and the counters change) share one statement.
     same: dict[tuple[tuple[str, Any], ...], list[int]] = {}
     dues: dict[tuple[Any, Any, bool], Any] = {}
+    only_touched = (("updated_at", now),)  # the key of a row that sets nothing else
     for part in chunks(gids):
         flapping_ids = _flapping_groups(conn, part)
         unknown = [g for g in part if g not in known_firing and g not in flapping_ids]
@@ -115,12 +116,17 @@ def mark_changed(
                         quiet=False,
                         timers=timers,
                     )
-            row: dict[str, Any] = {"updated_at": now}
             status = "firing" if firing else "resolved"
+            flaps = g.id in flapping_ids
+            if g.status == status and bool(g.flapping) == flaps and as_utc(g.next_due_at) == due:
+                if g.delivery != "muted":  # the common case: only ``updated_at`` changes
+                    same.setdefault(only_touched, []).append(g.id)
+                    continue
+            row: dict[str, Any] = {"updated_at": now}
             if g.status != status:
                 row["status"] = status
-            if bool(g.flapping) != (g.id in flapping_ids):
-                row["flapping"] = g.id in flapping_ids
+            if bool(g.flapping) != flaps:
+                row["flapping"] = flaps
             if as_utc(g.next_due_at) != due:
                 row["next_due_at"] = due
             if g.delivery == "muted":
