@@ -17,6 +17,7 @@ import datetime as dt
 import json.encoder
 from collections import namedtuple
 from functools import partial
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, Callable, Sequence
 
@@ -137,10 +138,12 @@ def _processed(conn: Connection, process: Callable[[Any], Any], sample: Any, val
         return list(map(once.__getitem__, values))
     if _C_ENCODER is not None and kinds <= _JSON_KINDS and _json_dumps_text(conn):
         # Each distinct object encoded once (intake shares one change list across a batch),
-        # without a Python call per value.
-        encode, join = _C_ENCODER, "".join
-        by_id = {id(v): v for v in values}
-        texts = {i: join(encode(v, 0)) for i, v in by_id.items()}
+        # every loop over the values in C (map, zip): no Python call or bytecode per value.
+        encode, join, zeros = _C_ENCODER, "".join, repeat(0)
+        by_id = dict(zip(map(id, values), values, strict=True))
+        if len(by_id) == len(values):  # none shared (labels, annotations)
+            return list(map(join, map(encode, values, zeros)))
+        texts = dict(zip(by_id, map(join, map(encode, by_id.values(), zeros)), strict=True))
         return list(map(texts.__getitem__, map(id, values)))
     return list(map(_fast(conn, process, sample), values))
 

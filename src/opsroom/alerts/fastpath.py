@@ -2,8 +2,8 @@
 
 Nearly every body Alertmanager sends has the same shape: the version-4 envelope and alerts
 whose labels and annotations are maps of text. ``msgspec`` decodes exactly that shape into
-typed structs (JSON syntax, UTF-8, types and the nesting all checked while decoding), and the
-checks ``intake`` applies to each alert are done over whole maps at once. Anything else — an
+typed structs (JSON syntax, UTF-8, types, nesting and ``intake``'s length limits all checked
+while decoding), and a NUL is looked for once in the whole body. Anything else — an
 unknown field, a number where text was expected, a null, an overlong or NUL-carrying text, a
 malformed body — is not decided here: the caller takes the strict general path
 (``web.intake.loads`` then ``intake.parse``), which accepts or refuses it with the same answers
@@ -17,8 +17,10 @@ nesting is bounded by the types (four levels), so the depth limit cannot be reac
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import msgspec
+from msgspec import Meta
 
 from opsroom.alerts.intake import (
     MAX_ANNOTATION,
@@ -34,16 +36,23 @@ from opsroom.errors import Refusal
 
 Text = str | None
 TextMap = dict[str, str] | None
+# ``intake``'s limits, checked by the decoder while it decodes (lengths in characters, as
+# ``len``): a body past one of them fails the decode and goes the general way, which refuses
+# it or truncates the text, as before.
+_Name = Annotated[str, Meta(min_length=1, max_length=MAX_NAME)]
+_Labels = Annotated[dict[_Name, Annotated[str, Meta(max_length=MAX_LABEL_VALUE)]], Meta(max_length=MAX_LABELS)]
+_Notes = Annotated[dict[_Name, Annotated[str, Meta(max_length=MAX_ANNOTATION)]], Meta(max_length=MAX_LABELS)]
+_Url = Annotated[str, Meta(max_length=MAX_URL)] | None
 
 
 class _Alert(msgspec.Struct, forbid_unknown_fields=True):
-    labels: TextMap = None
-    annotations: TextMap = None
+    labels: _Labels | None = None
+    annotations: _Notes | None = None
     status: Text = None
     startsAt: Text = None  # noqa: N815 (the field's name in the body)
     endsAt: Text = None  # noqa: N815
-    generatorURL: Text = None  # noqa: N815
-    fingerprint: Text = None
+    generatorURL: _Url = None  # noqa: N815
+    fingerprint: Annotated[str, Meta(max_length=MAX_FINGERPRINT)] | None = None
 
 
 class _Payload(msgspec.Struct, forbid_unknown_fields=True):
@@ -56,7 +65,7 @@ class _Payload(msgspec.Struct, forbid_unknown_fields=True):
     groupLabels: TextMap = None  # noqa: N815
     commonLabels: TextMap = None  # noqa: N815
     commonAnnotations: TextMap = None  # noqa: N815
-    externalURL: Text = None  # noqa: N815
+    externalURL: _Url = None  # noqa: N815
 
 
 _DECODER = msgspec.json.Decoder(_Payload)
@@ -70,23 +79,6 @@ class TooManyAlerts(Refusal):
         self.claimed = claimed
 
 
-def _clean_map(value: dict[str, str], max_value: int) -> bool:
-    """Whether ``intake._string_map`` would keep this map as it is (no refusal, no truncation)."""
-    if len(value) > MAX_LABELS:
-        return False
-    for key in value:
-        if not key or len(key) > MAX_NAME:
-            return False
-    texts = value.values()
-    if texts and max(map(len, texts)) > max_value:
-        return False
-    return "\x00" not in "".join(value) and "\x00" not in "".join(texts)
-
-
-def _clean_text(value: str | None, limit: int) -> bool:
-    return value is None or (len(value) <= limit and "\x00" not in value)
-
-
 def alertmanager(body: bytes, *, source: str, max_alerts: int) -> list[Alert] | None:
     """The body's alerts as ``intake.parse_alertmanager`` gives them, ``TooManyAlerts``, or
     None when this path does not decide (the caller then takes the general path)."""
@@ -96,20 +88,17 @@ def alertmanager(body: bytes, *, source: str, max_alerts: int) -> list[Alert] | 
         return None
     if len(payload.alerts) > max_alerts:
         raise TooManyAlerts(len(payload.alerts))
-    external = payload.externalURL
-    if payload.version not in ("2", "3", "4") or not _clean_text(external, MAX_URL):
+    # A NUL can only come from a ``\\u0000`` escape (or a raw byte, which JSON refuses): with
+    # none in the body no text has one, so no text is searched for one. The general path
+    # names the field that has it.
+    if payload.version not in ("2", "3", "4") or b"\\u0000" in body or b"\x00" in body:
         return None
+    external = payload.externalURL
     times: dict[str | None, dt.datetime | None] = {None: None, "": None}
     out = []
     for item in payload.alerts:
         labels, annotations = item.labels, item.annotations or {}
-        if (
-            not labels
-            or not _clean_map(labels, MAX_LABEL_VALUE)
-            or not _clean_map(annotations, MAX_ANNOTATION)
-            or not _clean_text(item.fingerprint, MAX_FINGERPRINT)
-            or not _clean_text(item.generatorURL, MAX_URL)
-        ):
+        if not labels:
             return None
         starts, ends = item.startsAt, item.endsAt
         if starts not in times or ends not in times:

@@ -40,6 +40,9 @@ _MARK = DriverStatement(
 )
 
 
+_UNKNOWN: Any = object()
+
+
 def _flapping_groups(conn: Connection, gids: Sequence[int]) -> set[int]:
     """Which of ``gids`` have a flapping alert (through ``ix_alerts_flapping``: few rows).
     On SQLite the SQL goes to the driver: SQLAlchemy's rendering of an expanding ``IN`` of a
@@ -76,6 +79,8 @@ def mark_changed(
     # Groups whose UPDATE sets the same columns to the same values (in a batch nearly all:
     # only ``updated_at`` and the counters change) share one statement.
     same: dict[tuple[tuple[str, Any], ...], list[int]] = {}
+    dues: dict[tuple[Any, Any, bool], Any] = {}
+    only_touched = (("updated_at", now),)  # the key of a row that sets nothing else
     for part in chunks(gids):
         flapping_ids = _flapping_groups(conn, part)
         unknown = [g for g in part if g not in known_firing and g not in flapping_ids]
@@ -99,20 +104,29 @@ def mark_changed(
             elif g.delivery == "scheduled":
                 due = None
             else:
-                due = next_due(
-                    created_at=as_utc(g.created_at) or now,
-                    last_notified_at=as_utc(g.last_notified_at),
-                    dirty=True,
-                    firing=firing,
-                    quiet=False,
-                    timers=timers,
-                )
-            row: dict[str, Any] = {"updated_at": now}
+                # Groups created together share their times: each due time is worked out once.
+                times = (g.created_at, g.last_notified_at, firing)
+                due = dues.get(times, _UNKNOWN)
+                if due is _UNKNOWN:
+                    due = dues[times] = next_due(
+                        created_at=as_utc(g.created_at) or now,
+                        last_notified_at=as_utc(g.last_notified_at),
+                        dirty=True,
+                        firing=firing,
+                        quiet=False,
+                        timers=timers,
+                    )
             status = "firing" if firing else "resolved"
+            flaps = g.id in flapping_ids
+            if g.status == status and bool(g.flapping) == flaps and as_utc(g.next_due_at) == due:
+                if g.delivery != "muted":  # the common case: only ``updated_at`` changes
+                    same.setdefault(only_touched, []).append(g.id)
+                    continue
+            row: dict[str, Any] = {"updated_at": now}
             if g.status != status:
                 row["status"] = status
-            if bool(g.flapping) != (g.id in flapping_ids):
-                row["flapping"] = g.id in flapping_ids
+            if bool(g.flapping) != flaps:
+                row["flapping"] = flaps
             if as_utc(g.next_due_at) != due:
                 row["next_due_at"] = due
             if g.delivery == "muted":

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
@@ -18,9 +18,8 @@ from opsroom.alerts import flapping
 from opsroom.alerts.batch import many, many_rows, rows_where_in
 from opsroom.alerts.context import CHUNK, AlertContext, chunks, matches
 from opsroom.alerts.group_state import GROUP_COLUMNS, mark_changed
-from opsroom.alerts.grouping import group_key, group_labels
 from opsroom.alerts.model import Alert, severity_rank
-from opsroom.alerts.routing import Route
+from opsroom.alerts.planning import Plan, plan_batch
 from opsroom.alerts.tables import alert_events, alert_groups, alerts
 from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor
@@ -67,30 +66,6 @@ class IngestResult:
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
-
-
-@dataclass
-class _Plan:
-    key: str
-    route: Route
-    channel_name: str
-    labels: dict[str, str]
-    alerts: dict[str, Alert] = field(default_factory=dict)
-
-
-def plan_batch(ctx: AlertContext, batch: Sequence[Alert]) -> dict[str, _Plan]:
-    plans: dict[str, _Plan] = {}
-    default_group_by = ctx.config.grouping.group_by
-    for alert in batch:
-        for route in ctx.router.route(alert.labels):
-            labels = group_labels(alert.labels, route.group_by or default_group_by)
-            for channel in route.channels:
-                key = group_key(channel, route.name, labels)
-                plan = plans.get(key)
-                if plan is None:
-                    plan = plans[key] = _Plan(key, route, channel, labels)
-                plan.alerts[alert.fingerprint] = alert  # a repeat within one payload: last wins
-    return plans
 
 
 def store_batch(ctx: AlertContext, source: str, batch: Sequence[Alert], now: dt.datetime) -> IngestResult:
@@ -229,7 +204,7 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
                 "platform": place.platform,
                 "channel": place.channel,
                 "channel_name": plan.channel_name,
-                "labels": plan.labels,
+                "labels": dict(plan.labels),  # the plan's is shared with later batches (planning)
                 "source": source,
                 "source_type": first.source_type,
                 "external_url": first.external_url,
@@ -392,7 +367,7 @@ def _existing(conn: Connection, pairs: Sequence[tuple[int, str]]) -> dict[tuple[
 
 
 def _reopen_recent(
-    ctx: AlertContext, conn: Connection, plans: Mapping[str, _Plan], groups: dict[str, Any], now: dt.datetime
+    ctx: AlertContext, conn: Connection, plans: Mapping[str, Plan], groups: dict[str, Any], now: dt.datetime
 ) -> set[str]:
     """A group that fires again within ``flapping.window`` of its resolution is reopened:
     its message is edited back to firing (with "firing again" in its thread) instead of

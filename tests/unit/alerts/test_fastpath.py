@@ -146,3 +146,38 @@ def test_assembled_alerts_are_the_dataclass_s_own() -> None:
     assert dataclasses.asdict(mine) == dataclasses.asdict(theirs) and mine.alertname == "A"
     with pytest.raises(dataclasses.FrozenInstanceError):
         mine.status = "firing"  # type: ignore[misc]
+
+
+def _one(labels: dict[str, str], **fields: str) -> bytes:
+    item = {"labels": labels, "annotations": {"summary": fields.pop("summary", "s")}, **fields}
+    return json.dumps({"alerts": [item]}, ensure_ascii=False).encode()
+
+
+@pytest.mark.parametrize(
+    ("raw", "decided"),
+    [
+        # Limits count characters, not bytes: a text of two-byte characters at the limit is
+        # the fast path's; one character more is left to the general path (refused or cut).
+        (_one({"alertname": "é" * 2000}), True),
+        (_one({"alertname": "é" * 2001}), False),
+        (_one({"a" * 200: "x"}), True),
+        (_one({"a" * 201: "x"}), False),
+        (_one({"": "x"}), False),
+        (_one({f"l{i}": "x" for i in range(100)}), True),
+        (_one({f"l{i}": "x" for i in range(101)}), False),
+        (_one({"a": "b"}, summary="€" * 10_000), True),
+        (_one({"a": "b"}, summary="€" * 10_001), False),  # the general path truncates it
+        (_one({"a": "b"}, generatorURL="h" * 2000, fingerprint="f" * 128), True),
+        (_one({"a": "b"}, generatorURL="h" * 2001), False),
+        (_one({"a": "b"}, fingerprint="f" * 129), False),
+        # A NUL anywhere, even in a field the alerts do not use, is the general path's to name.
+        (_one({"a": "b\x00"}), False),
+        (_one({"a": "b"}, summary="\x00"), False),
+        (b'{"alerts": [{"labels": {"a": "b"}}], "receiver": "r\\u0000"}', False),
+        (b'{"alerts": [{"labels": {"a": "b\\\\u0000"}}]}', False),  # a backslash, then u0000: left alone
+    ],
+)
+def test_limits_and_nul_are_decided_as_the_general_path_does(raw: bytes, decided: bool) -> None:
+    assert agrees(raw) is decided
+    if not decided:
+        general(raw)  # the general path answers it (alerts, refused or too many) without error

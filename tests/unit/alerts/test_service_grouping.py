@@ -173,3 +173,20 @@ async def test_group_by_labels_decides_messages(db: Database, group_by: list[str
     await svc.ingest("am", [alert(instance="a"), alert(instance="b")])
     await svc.tick()
     assert len(hub.posts) == (1 if group_by == ["alertname"] else 2)
+
+
+async def test_groups_changed_in_one_batch_keep_their_own_group_wait(db: Database) -> None:
+    """Each group is posted group_wait after its own creation, also when one batch changes
+    groups created at different times (their due times are worked out per creation time)."""
+    svc, hub, clock, _ = make(db)
+    await svc.ingest("am", [alert("First")])
+    clock.advance(20)
+    await svc.ingest("am", [alert("Second")])
+    clock.advance(5)
+    await svc.ingest("am", [alert("First", instance="b"), alert("Second", instance="b")])
+    clock.advance(6)  # 31 s after First, 11 s after Second
+    await svc.tick()
+    assert [p.message.text.split("\n")[0] for p in hub.posts] == ["[FIRING:2] First on a"]
+    clock.advance(20)
+    await svc.tick()
+    assert [p.message.text.split("\n")[0] for p in hub.posts] == ["[FIRING:2] First on a", "[FIRING:2] Second on a"]
