@@ -80,7 +80,7 @@ def mark_changed(
     # only ``updated_at`` and the counters change) share one statement.
     same: dict[tuple[tuple[str, Any], ...], list[int]] = {}
     dues: dict[tuple[Any, Any, bool], Any] = {}
-    only_touched = (("updated_at", now),)  # the key of a row that sets nothing else
+    only_touched = (("updated_at", now),)  # every UPDATE sets it; in a batch most set nothing else
     for part in chunks(gids):
         flapping_ids = _flapping_groups(conn, part)
         unknown = [g for g in part if g not in known_firing and g not in flapping_ids]
@@ -118,20 +118,17 @@ def mark_changed(
                     )
             status = "firing" if firing else "resolved"
             flaps = g.id in flapping_ids
-            if g.status == status and bool(g.flapping) == flaps and as_utc(g.next_due_at) == due:
-                if g.delivery != "muted":  # the common case: only ``updated_at`` changes
-                    same.setdefault(only_touched, []).append(g.id)
-                    continue
-            row: dict[str, Any] = {"updated_at": now}
+            # The UPDATE's columns as the statement's key, each compared once; no dict per group.
+            sets: tuple[tuple[str, Any], ...] = only_touched
             if g.status != status:
-                row["status"] = status
+                sets += (("status", status),)
             if bool(g.flapping) != flaps:
-                row["flapping"] = flaps
+                sets += (("flapping", flaps),)
             if as_utc(g.next_due_at) != due:
-                row["next_due_at"] = due
+                sets += (("next_due_at", due),)
             if g.delivery == "muted":
-                row["delivery"] = "pending"
-            same.setdefault(tuple(row.items()), []).append(g.id)
+                sets += (("delivery", "pending"),)
+            same.setdefault(sets, []).append(g.id)
     for values, ids in same.items():
         _mark(conn, dict(values), ids)
 
