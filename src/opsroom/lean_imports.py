@@ -118,10 +118,8 @@ def defer_compression() -> None:
     way, and call them when an archive is written or read, which opsroom run never does."""
     for name in ("bz2", "lzma"):
         # only where the extension exists: without it the import must fail now, as it would
-        if name not in sys.modules and importlib.util.find_spec(f"_{name}") is not None:
-            spec = importlib.util.find_spec(name)
-            if spec is not None and spec.loader is not None:
-                _run_on_first_use(spec)
+        if importlib.util.find_spec(f"_{name}") is not None:
+            import_lazily(name)
 
 
 def defer_submodule(package: str, name: str) -> None:
