@@ -5,6 +5,7 @@ upgrade, two at once on a fresh server: tests/integration/web/test_served_proces
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 
@@ -47,7 +48,11 @@ def test_an_upgrade_builds_uvicorns_auto_protocol() -> None:
     config.load()
     built = websocket_protocol()
     assert callable(built)
-    protocol = built(config=config, server_state=ServerState(), app_state={})
+
+    async def upgrade() -> object:  # uvicorn builds it on the server's loop
+        return built(config=config, server_state=ServerState(), app_state={})
+
+    protocol = asyncio.run(upgrade())
     assert AutoWebSocketsProtocol is not None and type(protocol) is AutoWebSocketsProtocol
 
 
