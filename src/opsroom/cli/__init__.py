@@ -6,7 +6,7 @@ audit, policy, db, kb, users (``user``, ``token``), demo; common holds the share
 ``opsroom run`` builds a command line of that one command (``build_app(only_run=True)``):
 the same group, options and help for ``run``, without importing the other command modules or
 turning their ≈ 60 commands into click objects, which would stay in the server's memory as
-long as it runs (≈ 0.6 MiB; docs/performance.md, "Wave 8 — rss9"). ``app`` (the whole
+long as it runs (≈ 0.5 MiB; docs/performance.md, "Wave 8 — rss9"). ``app`` (the whole
 command line, for tests and ``python -m``) is built when first asked for."""
 
 from __future__ import annotations

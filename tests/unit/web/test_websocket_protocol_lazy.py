@@ -1,5 +1,5 @@
 """`opsroom run` imports the WebSocket library and uvicorn's WebSocket protocol at the first
-upgrade, not at start (≈ 0.6 MiB an idle server kept for nobody): the server path does not
+upgrade, not at start (≈ 0.5 MiB an idle server kept for nobody): the server path does not
 import them, and the first upgrade gets uvicorn's own "auto" protocol (a real browser-like
 upgrade, two at once on a fresh server: tests/integration/web/test_served_process.py)."""
 
