@@ -24,7 +24,7 @@ def websocket_protocol() -> Callable[..., asyncio.Protocol] | str:
     rather than when the server starts. uvicorn imports it in ``Config.load`` — the websockets
     library (17 modules) and uvicorn's protocol, ≈ 0.5 MiB an idle server keeps though nobody
     has opened the web chat yet (docs/performance.md, "Wave 8 — rss9"). The first upgrade pays
-    the import once (≈ 20 ms); an upgrade runs on the event loop's thread, and a failing import
+    the import once (≈ 10–15 ms); an upgrade runs on the event loop's thread, and a failing import
     fails that upgrade and the next ones alike. Without a WebSocket library: "auto", as before."""
     from importlib.util import find_spec
 
