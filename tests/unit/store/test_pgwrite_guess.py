@@ -152,3 +152,39 @@ async def test_one_replica_numbers_its_runs_one_after_the_other(db: Database) ->
         numbers.append(await db.run_write(submit(n), new_runs=1))
         await db.run_write(_append(ours, f"vote{n}"))  # an approval, a cancel: no new run
     assert numbers == [numbers[0], numbers[0] + 1, numbers[0] + 2]
+
+
+async def test_submits_after_another_replica_appended_keep_one_chain_and_no_gap_in_run_numbers(
+    db: Database, other: Database
+) -> None:
+    """A group with new runs draws their ids before it takes the chain's lock and links its
+    audit rows to the tail it guessed; when the other replica appended meanwhile the guess
+    misses, and the group runs again with the same ids: one valid chain, the runs numbered
+    one after the other, each run's audit row naming its own run."""
+    from opsroom.runs import store as run_store
+
+    ours, theirs = AuditLog(db), AuditLog(other)
+
+    def submit(n: int) -> Callable[[Connection], int]:
+        def write(conn: Connection) -> int:
+            run_id = run_store.insert_run(
+                conn, run_invocation(n), run_store.RunState.RUNNING, lock_key=None, timeout=5.0, stored_args={}
+            )
+            ours.append_many(conn, [AuditRecord("alice", "run.started", run_id=run_id, summary=f"sub{n}")])
+            return run_id
+
+        return write
+
+    numbers = [await db.run_write(submit(0), new_runs=1)]
+    for r in range(1, 4):
+        await other.run_write(_append(theirs, f"theirs{r}"))  # our next guess misses
+        numbers += await asyncio.gather(*(db.run_write(submit(r * 10 + n), new_runs=1) for n in range(3)))
+    assert sorted(numbers) == list(range(numbers[0], numbers[0] + 10))
+    report = ours.verify()
+    assert report.ok, report
+    with db.read() as conn:
+        named = dict(
+            conn.execute(select(audit_log.c.summary, audit_log.c.run_id).where(audit_log.c.run_id.isnot(None))).all()
+        )
+        by_command = dict(conn.execute(select(runs.c.command, runs.c.id)).all())
+    assert named == {f"sub{n}": by_command[f"cmd{n}"] for n in [0, 10, 11, 12, 20, 21, 22, 30, 31, 32]}
