@@ -143,19 +143,9 @@ def answer(conn: Connection, key: str) -> list[tuple[Any, ...]] | None:
     held: _Held | None = conn.info.get(HELD)
     if held is None:
         return None
-    if key not in held.answers:
-        _send_through(conn, held, key)
+    if key not in held.answers and any(s[2] == key for s in held.statements):
+        send_held(conn)
     return held.answers.pop(key, None)
-
-
-def peek(conn: Connection, key: str) -> Rows:
-    """The rows of answer ``key`` (asked now if still held back), left for the others."""
-    held: _Held | None = conn.info.get(HELD)
-    if held is None:
-        return []
-    if key not in held.answers:
-        _send_through(conn, held, key)
-    return list(held.answers.get(key, ()))
 
 
 def take_one(conn: Connection, key: str) -> Any:
@@ -163,8 +153,8 @@ def take_one(conn: Connection, key: str) -> Any:
     held: _Held | None = conn.info.get(HELD)
     if held is None:
         return None
-    if key not in held.answers:
-        _send_through(conn, held, key)
+    if key not in held.answers and any(s[2] == key for s in held.statements):
+        send_held(conn)
     rows = held.answers.get(key)
     return rows.pop(0)[0] if rows else None
 
@@ -190,19 +180,6 @@ def send_held(conn: Connection, *_args: Any) -> None:
         _run(conn, statements, held)
 
 
-def _send_through(conn: Connection, held: _Held, key: str) -> None:
-    """Send what is held back up to and including the statement that answers ``key``; the
-    rest stays held (still sent before anything later, in order). A group's run ids are
-    drawn ahead of the audit chain's lock this way: the lock is taken only in the group's
-    last trip, not held while its functions run (store/writer.py)."""
-    for i, statement in enumerate(held.statements):
-        if statement[2] == key:
-            statements, held.statements = held.statements[: i + 1], held.statements[i + 1 :]
-            held.begun = True
-            _run(conn, statements, held)
-            return
-
-
 def _raw(conn: Connection) -> Any:
     return conn.connection.driver_connection
 
@@ -215,12 +192,9 @@ def _run(conn: Connection, statements: list[Statement], held: _Held | None) -> l
     raw = _raw(conn)
     try:
         if len(statements) == 1:
-            sql, params, key = statements[0]
+            sql, params, _ = statements[0]
             cur = raw.execute(sql, params or None)
-            found: list[tuple[Any, ...]] = cur.fetchall() if cur.description is not None else []
-            if key is not None and held is not None:
-                held.answers[key] = found
-            return found
+            return cur.fetchall() if cur.description is not None else []
         cur = psycopg.ClientCursor(raw)
         parts = _merged([(cur.mogrify(sql, params) if params else sql, key) for sql, params, key in statements])
         cur.execute(";\n".join(text for text, _ in parts))

@@ -188,9 +188,8 @@ class WriteThread:
                     return [fn(conn) for fn in fns]
                 # Statements whose results nobody reads share trips (store/pgwrite.py).
                 first, answers, guessed = self._start(new_runs, guess, reuse)
+                lane.taken = [int(row[0]) for row in answers.get(pgwrite.RUN_IDS, ())]
                 pgwrite.hold(conn, first, answers)
-                # (drawn in a trip of their own when the start is guessed: kept for a rerun)
-                lane.taken = [int(row[0]) for row in pgwrite.peek(conn, pgwrite.RUN_IDS)] if new_runs else []
                 results = [fn(conn) for fn in fns]
                 for start in self.first.values():  # the next group may guess from this one
                     start.prepared(conn, guessed)
@@ -222,15 +221,8 @@ class WriteThread:
         if new_runs and reuse is not None and len(reuse) == new_runs:  # this group's, again
             answers[pgwrite.RUN_IDS] = [(i,) for i in reuse]
             have_ids = True
-        guesses = [start.guess() for start in self.first.values()] if guess else [None]
+        guesses = [start.guess() for start in self.first.values()] if guess and have_ids else [None]
         guessed = all(g is not None for g in guesses)
-        if guessed and not have_ids:
-            # Drawn first, in a trip of their own before the chain's lock: the lock (with the
-            # guess's check) then waits in the group's last trip, not through its functions'
-            # Python (pgwrite.take_one sends only up to the ids). Unused when the guess misses:
-            # the group runs again with them (``reuse``).
-            first.append((_RUN_IDS.format(n=new_runs), (), pgwrite.RUN_IDS))
-            have_ids = True
         if guessed:
             for statements, known in (g for g in guesses if g is not None):
                 first.extend(statements)

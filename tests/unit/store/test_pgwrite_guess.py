@@ -157,10 +157,11 @@ async def test_one_replica_numbers_its_runs_one_after_the_other(db: Database) ->
 async def test_submits_after_another_replica_appended_keep_one_chain_and_no_gap_in_run_numbers(
     db: Database, other: Database
 ) -> None:
-    """A group with new runs draws their ids before it takes the chain's lock and links its
-    audit rows to the tail it guessed; when the other replica appended meanwhile the guess
-    misses, and the group runs again with the same ids: one valid chain, the runs numbered
-    one after the other, each run's audit row naming its own run."""
+    """Submits (a run row and an audit row naming it) in groups with another replica
+    appending between them: one valid chain, this process's runs numbered one after the
+    other, each run's audit row naming its own run. (Also what a group that draws its run
+    ids before the chain's lock and guesses the tail must keep: it reruns with the same ids
+    when the guess misses; see docs/performance.md "Wave 8 — pg9".)"""
     from opsroom.runs import store as run_store
 
     ours, theirs = AuditLog(db), AuditLog(other)
