@@ -14,8 +14,8 @@
 4. storm-health: /healthz p50/p99 from another process during a 10,000-alert storm.
 5. alertmanager: Debian's prometheus-alertmanager and opsroom side by side, the same
    alerts and batches from the same client process over HTTP; prints the ratio.
-6. stages (only when asked for): CPU per alert of decoding (and masking secrets, where the
-   webhook does that on its parse thread) and of storing, one thread.
+6. stages (only when asked for): CPU per alert of decoding (and masking secrets and planning
+   groups, where the webhook does that on its parse thread) and of storing, one thread.
 
     .venv/bin/python bench/alerts.py [--alerts 50000] [--storm 10000] [--postgres URL]
     .venv/bin/python bench/alerts.py --only distinct,alertmanager [--distinct 5000]
@@ -187,7 +187,12 @@ async def stages(db: Database, total: int) -> None:
 
     service, _hub, _client = build(db, grouping={"group_by": ["alertname"], "group_wait": "30s"})
     bodies = [json.dumps(b).encode() for b in distinct_bodies(total, 500)]
-    ahead = getattr(ingest, "redact_ahead", None)  # older code masks when storing
+    # What the webhook's parse thread does beyond decoding: mask secrets and plan the groups
+    # (``prepare``), or only mask them (older code), or neither (older still: all when storing).
+    prepare = getattr(ingest, "prepare", None)
+    masking = getattr(ingest, "redact_ahead", None)
+    ahead = (lambda b: prepare(service.ctx, b)) if prepare is not None else masking
+    extra = " (+ masking, planning)" if prepare else " (+ masking)" if ahead else ""
     decode = store = 0.0
     for body in bodies:
         c0 = time.process_time()
@@ -201,7 +206,7 @@ async def stages(db: Database, total: int) -> None:
         decode, store = decode + c1 - c0, store + time.process_time() - c1
     print(
         f"stages: {total} distinct alerts in 500 groups, batches of 100, one thread: decode+parse"
-        f"{' (+ masking)' if ahead else ''} {decode / total * 1e6:.1f} µs/alert, store {store / total * 1e6:.1f} "
+        f"{extra} {decode / total * 1e6:.1f} µs/alert, store {store / total * 1e6:.1f} "
         f"µs/alert, together {(decode + store) / total * 1e6:.1f}"
     )
 

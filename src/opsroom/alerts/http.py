@@ -22,7 +22,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from opsroom.alerts import fastpath
-from opsroom.alerts.ingest import redact_ahead
+from opsroom.alerts.context import AlertContext
+from opsroom.alerts.ingest import prepare
 from opsroom.alerts.intake import IntakeError, count_alerts, parse
 from opsroom.alerts.model import Alert
 from opsroom.alerts.service import AlertService
@@ -105,16 +106,16 @@ def _find_source(service: AlertService, kind: str, name: str | None) -> tuple[st
     return of_kind[0] if len(of_kind) == 1 else None
 
 
-def _decoded(body: bytes, *, source: str, max_alerts: int) -> list[Alert] | None:
-    """The fast path's decode with secrets masked (``ingest.redact_ahead``), on the parse
-    thread: the alert thread stores the batch without scanning it again."""
+def _decoded(body: bytes, *, ctx: AlertContext, source: str, max_alerts: int) -> list[Alert] | None:
+    """The fast path's decode with secrets masked and groups planned (``ingest.prepare``), on
+    the parse thread: the alert thread stores the batch without scanning or planning it again."""
     batch = fastpath.alertmanager(body, source=source, max_alerts=max_alerts)
-    return None if batch is None else redact_ahead(batch)
+    return None if batch is None else prepare(ctx, batch)
 
 
-def _parsed(kind: str, payload: Any, *, source: str, mapping: GenericMapping | None) -> list[Alert]:
-    """``parse`` with secrets masked, on the parse thread (as ``_decoded``)."""
-    return redact_ahead(parse(kind, payload, source=source, mapping=mapping))
+def _parsed(kind: str, payload: Any, *, ctx: AlertContext, source: str, mapping: GenericMapping | None) -> list[Alert]:
+    """``parse``, then ``ingest.prepare``, on the parse thread (as ``_decoded``)."""
+    return prepare(ctx, parse(kind, payload, source=source, mapping=mapping))
 
 
 def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> list[BaseRoute]:
@@ -154,7 +155,9 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
         if kind == "alertmanager":
             # The common body in one decode on the parse thread, which hands the batch straight
             # to the alert thread; None (nothing stored) leaves the body to the general path.
-            decode = functools.partial(_decoded, body, source=source_name, max_alerts=cfg.max_alerts_per_request)
+            decode = functools.partial(
+                _decoded, body, ctx=service.ctx, source=source_name, max_alerts=cfg.max_alerts_per_request
+            )
             try:
                 stored = await service.ingest_decoded(source_name, decode)
             except fastpath.TooManyAlerts as exc:
@@ -170,7 +173,7 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
             return _too_many(claimed, cfg.max_alerts_per_request)
         try:
             batch: list[Alert] = await service.ctx.offload_parse(
-                _parsed, kind, payload, source=source_name, mapping=source.mapping
+                _parsed, kind, payload, ctx=service.ctx, source=source_name, mapping=source.mapping
             )
         except IntakeError as exc:
             return _error(400, str(exc))

@@ -14,9 +14,10 @@ import pytest
 from sqlalchemy import func, select
 from tests.fakes.alert_fakes import FakeAudit, RecordingHub, fake_mint
 
+from opsroom.alerts import ingest
 from opsroom.alerts.model import Alert
 from opsroom.alerts.service import AlertService
-from opsroom.alerts.tables import alerts
+from opsroom.alerts.tables import alert_groups, alerts
 from opsroom.config.alerts import AlertsConfig
 from opsroom.store import Database
 
@@ -130,3 +131,45 @@ def test_a_payload_refused_at_shutdown_is_never_stored_later(db: Database) -> No
 
     asyncio.run(run())
     assert set(_stored(db)) == {"After-0"}
+
+
+def _routed(db: Database, channel: str) -> AlertService:
+    config = AlertsConfig.model_validate(
+        {
+            "sources": {"am": {"type": "alertmanager", "token_env": "AM_TOKEN"}},
+            "routes": [{"name": "disk", "match": {"alertname": "Disk"}, "channels": [channel]}],
+        }
+    )
+    return AlertService(config, db, RecordingHub(), mint=fake_mint, audit_append=FakeAudit())
+
+
+def _channels(db: Database) -> list[tuple[str, int]]:
+    with db.read() as conn:
+        rows = conn.execute(
+            select(alert_groups.c.channel_name, func.count())
+            .select_from(alerts.join(alert_groups, alerts.c.group_id == alert_groups.c.id))
+            .group_by(alert_groups.c.channel_name)
+        )
+        return sorted((channel, n) for channel, n in rows)
+
+
+def test_a_batch_planned_on_the_parse_thread_lands_where_its_routes_say(db: Database) -> None:
+    """``ingest.prepare`` plans the groups before the alert thread stores them: the same
+    groups as planned there; a batch planned for another service's routes (another config)
+    is planned again by the one that stores it."""
+    here, elsewhere = _routed(db, "#disk-here"), _routed(db, "#disk-elsewhere")
+    batch = _alerts("Disk", 3) + _alerts("Cpu", 2)
+
+    async def run() -> None:
+        await asyncio.wait_for(service_ingest(here, ingest.prepare(here.ctx, batch[:4])), HANG_GUARD)
+        await asyncio.wait_for(service_ingest(here, ingest.prepare(elsewhere.ctx, batch[4:])), HANG_GUARD)
+        await asyncio.wait_for(service_ingest(elsewhere, ingest.prepare(here.ctx, _alerts("Disk", 2))), HANG_GUARD)
+
+    asyncio.run(run())
+    # Disk-0..2 in here's #disk-here; Cpu (no route) in the default channel both times;
+    # elsewhere's Disk-0..1 in its own channel although they were planned by here.
+    assert _channels(db) == sorted([("#disk-here", 3), ("#alerts", 2), ("#disk-elsewhere", 2)])
+
+
+async def service_ingest(service: AlertService, batch: Sequence[Alert]) -> Any:
+    return await service.ingest_decoded("am", _decode(batch))
