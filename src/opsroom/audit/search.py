@@ -351,10 +351,11 @@ def iter_entries(
     *,
     upto_id: int | None = None,
     chunk: int = CHUNK,
+    after: int = 0,
 ) -> Iterator[AuditEntry]:
-    """Oldest first, a chunk per short read transaction, so a long export or verify never
-    holds a transaction (on SQLite: the write lock) open for its whole run."""
-    after = 0
+    """Oldest first (ids above ``after``), a chunk per short read transaction, so a long
+    export or verify never holds a transaction (on SQLite: the write lock) open for its
+    whole run."""
     while True:
         stmt = select(audit_log).where(audit_log.c.id > after, *clauses)
         if upto_id is not None:

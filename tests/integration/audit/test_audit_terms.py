@@ -7,6 +7,8 @@ on its indexes."""
 
 from __future__ import annotations
 
+import io
+import json
 import random
 
 import pytest
@@ -103,6 +105,16 @@ def _check(db: Database, log: AuditLog, queries: list[AuditQuery]) -> int:
     return seen
 
 
+def _check_export(db: Database, log: AuditLog, queries: list[AuditQuery]) -> None:
+    """Exports (oldest first) hold exactly the rows of a plain scan, too."""
+    for q in queries:
+        for scope in SCOPES:
+            out = io.StringIO()
+            log.export(out, q, scope=scope)
+            exported = [json.loads(line)["id"] for line in out.getvalue().splitlines()]
+            assert exported == _plain(db, q, scope)[::-1], (q, scope)
+
+
 def test_term_searches_equal_a_plain_scan_below_and_above_the_mark(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -117,6 +129,7 @@ def test_term_searches_equal_a_plain_scan_below_and_above_the_mark(
         assert 0 < mark < 420  # some rows indexed, the newest not yet
     queries = _queries(random.Random(8))
     assert _check(db, log, queries) > 1000
+    _check_export(db, log, queries[::3])
     # Tampering: an indexed row edited to new names is found by them, and not by its old ones.
     with db.begin() as conn:
         conn.execute(update(audit_log).where(audit_log.c.id == 3).values(actor="Mallory", channel="#Élan", command="x"))
