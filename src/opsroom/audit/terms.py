@@ -48,13 +48,13 @@ audit_terms = Table(
 _HAS_TERMS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_terms'"
 _MARK = "SELECT coalesce(max(id), 0) FROM audit_terms WHERE field = 0 AND value = ''"
 _TOP = "SELECT coalesce(max(id), 0) FROM audit_log"
-# Sorted, so each leaf of the table is visited once per batch.
+# Not sorted first: a batch's leaves stay in SQLite's page cache through the transaction, and
+# sorting 1,536 entries cost more than it saved (≈ 7.7 against 6.0 µs a row with its commit).
 _FILL = (
-    "INSERT OR IGNORE INTO audit_terms (field, value, id) SELECT f, v, i FROM ("
-    "SELECT 1 AS f, lower(actor) AS v, id AS i FROM audit_log WHERE id > ?1 AND id <= ?2 "
+    "INSERT OR IGNORE INTO audit_terms (field, value, id) "
+    "SELECT 1, lower(actor), id FROM audit_log WHERE id > ?1 AND id <= ?2 "
     "UNION ALL SELECT 2, lower(command), id FROM audit_log WHERE id > ?1 AND id <= ?2 "
     "UNION ALL SELECT 3, lower(channel), id FROM audit_log WHERE id > ?1 AND id <= ?2"
-    ") ORDER BY 1, 2, 3"
 )
 _SET_MARK = ("DELETE FROM audit_terms WHERE field = 0", "INSERT INTO audit_terms (field, value, id) VALUES (0, '', ?)")
 
