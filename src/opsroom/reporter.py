@@ -73,6 +73,7 @@ class _Tracked:
     pending: asyncio.TimerHandle | asyncio.Task[None] | None = None
     # The progress message: due on the loop's next turn, then the task posting it.
     posting: asyncio.Handle | asyncio.Task[None] | None = None
+    missed: LiveRun | None = None  # progress that came while the progress message was on its way
     cancel_action: str = ""  # signed when the progress message is built (a folded run never needs it)
     extra: dict[str, Any] = field(default_factory=dict)
     described: str = ""  # inv.describe(), once for both messages
@@ -153,10 +154,18 @@ class Reporter:
                 self.on_message_posted(run_id, t.ref)
         except Exception:  # chat trouble must never break the run itself
             log.exception("progress_post_failed", run_id=run_id)
+            return
+        missed, t.missed = t.missed, None
+        if missed is not None and self._runs.get(run_id) is t:
+            await self.run_progress(run_id, missed)  # shown by the next (throttled) edit
 
     async def run_progress(self, run_id: int, live: LiveRun) -> None:
         t = self._runs.get(run_id)
-        if t is None or t.ref is None:
+        if t is None:
+            return
+        if t.ref is None:
+            if t.posting is not None:
+                t.missed = live  # the progress message is on its way: edited once it is there
             return
         # Throttle edits: at most one per edit_interval; the latest state wins.
         wait = t.last_edit + self.edit_interval - time.monotonic()

@@ -104,3 +104,19 @@ async def test_an_observer_call_without_the_live_run_posts_at_once() -> None:
     reporter.track(4, inv)
     await reporter.run_started(4)
     assert [p.versions[0].tone for p in adapter.posts] == ["running"]
+
+
+async def test_output_that_comes_while_the_progress_message_is_on_the_way_is_shown_by_an_edit() -> None:
+    adapter = SlowAdapter()
+    reporter, inv, _ = _setup(adapter)
+    reporter.edit_interval = 0.05
+    reporter.track(5, inv)
+    live = LiveRun(5, "deploy", "alice")
+    await reporter.run_started(5, live)
+    await asyncio.sleep(0.01)  # posting
+    live.last_progress = "step 1/3: pulling image"
+    await reporter.run_progress(5, live)  # the runner then goes quiet for a long while
+    await asyncio.sleep(0.3)
+    [post] = adapter.posts
+    assert [m.tone for m in post.versions] == ["running", "running"]
+    assert "step 1/3" in post.versions[-1].as_text()
