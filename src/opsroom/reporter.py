@@ -1,5 +1,7 @@
 """Shows a run in chat: one progress message, edited in place as the run goes (a thread
 reply where the platform cannot edit), then the final status with duration and exit code.
+The progress message is posted once the run first waits for something; a run that was over
+by then (a function that answered at once) gets its final message alone.
 Long output is cut in chat; all of it stays in the database (``/run 42``)."""
 
 from __future__ import annotations
