@@ -239,7 +239,15 @@ class AuditLog:
             return []
         now = datetime.now(UTC)
         now_text = ts_text(now)
-        rows = [prepare(self._redacted(rec), now, now_text) for rec in entries]
+        redactor = self.redactor or redaction.current()
+        # One look at all the rows' texts (summaries, detail strings): they almost never hold
+        # anything to mask, and then each row is stored as given; else each row is redacted.
+        values: list[Any] = [rec.summary for rec in entries]
+        values.extend(rec.detail for rec in entries if rec.detail)
+        if redactor.all_clean_values(values):
+            rows = [prepare(rec, now, now_text) for rec in entries]
+        else:
+            rows = [prepare(self._redacted(rec), now, now_text) for rec in entries]
         if self._postgres:
             return self._append_postgres(conn, rows)
         return self._append_sqlite(conn, rows)
