@@ -119,7 +119,7 @@ def run(
     from opsroom.app import build_adapters
     from opsroom.store.state import record_server
     from opsroom.web.app import build_app
-    from opsroom.web.serving import event_loop_factory
+    from opsroom.web.serving import event_loop_factory, websocket_protocol
 
     started = time.monotonic()
     log_format, log_level = log_format.lower(), log_level.lower() if log_level else None
@@ -143,7 +143,14 @@ def run(
     # app believes it only from server.trusted_proxies (opsroom.web.app).
     server = UvicornServer(
         UvicornConfig(
-            web, host=bind_host, port=bind_port, log_config=None, access_log=False, lifespan="on", proxy_headers=False
+            web,
+            host=bind_host,
+            port=bind_port,
+            log_config=None,
+            access_log=False,
+            lifespan="on",
+            proxy_headers=False,
+            ws=websocket_protocol(),  # type: ignore[arg-type]  # a factory: uvicorn only calls it
         )
     )
     folder = state_folder(loaded, database)

@@ -101,6 +101,38 @@ async def test_opsroom_run_answers_a_browser_reloads_and_stops(
     assert "configuration reloaded" in said and "Application shutdown complete" in said
 
 
+async def test_two_browsers_open_the_live_chat_at_once_on_a_fresh_server(
+    served: tuple[str, subprocess.Popen[bytes], Path],
+) -> None:
+    """The first WebSocket upgrades import the WebSocket protocol (opsroom.web.serving): two
+    arriving together both connect and both see the bot's answer live."""
+    base, _process, _log = served
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        page = await http.get("/login")
+        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+        assert (await http.post("/login", data={"username": "alice", "csrf": token})).status_code == 303
+        chat = await http.get("/chat/dm:alice")
+        csrf = re.search(r'data-csrf="([^"]+)"', chat.text).group(1)  # type: ignore[union-attr]
+        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+        url = base.replace("http://", "ws://") + "/chat/ws?channel=dm:alice"
+        first, second = await asyncio.gather(
+            websockets.connect(url, additional_headers={"Cookie": cookie}),
+            websockets.connect(url, additional_headers={"Cookie": cookie}),
+        )
+        async with first, second:
+            posted = await http.post("/chat/dm:alice/messages", json={"text": "whoami"}, headers={"X-CSRF-Token": csrf})
+            assert posted.status_code == 202, posted.text
+
+            async def bot_says(ws: websockets.ClientConnection) -> str:
+                while True:
+                    event = json.loads(await asyncio.wait_for(ws.recv(), 10))
+                    if " bot" in event.get("html", "")[:80] and "alice" in event["html"]:
+                        return str(event["html"])
+
+            answers = await asyncio.gather(bot_says(first), bot_says(second))
+            assert answers[0] == answers[1]
+
+
 def test_the_server_loop_is_uvloop_when_installed() -> None:
     uvloop = pytest.importorskip("uvloop")
     factory = event_loop_factory()

@@ -200,3 +200,45 @@ def test_a_deferred_module_runs_once_and_fails_like_an_import(tmp_path: Path) ->
         "print(errors)"
     )
     assert _run(code).splitlines() == ["[42, 42] [1]", "['broken on purpose', 'broken on purpose']"]
+
+
+def test_the_server_path_does_not_run_sqlalchemys_other_sqlite_drivers() -> None:
+    """aiosqlite's dialect (with SQLAlchemy's asyncio connector) and pysqlcipher's: the
+    SQLite package imports them, opsroom only ever uses pysqlite."""
+    code = (
+        "import sys, opsroom.cli.serve, opsroom.app, opsroom.web.app, opsroom.store.binds, sqlalchemy.dialects.sqlite;"
+        "names = ('sqlalchemy.dialects.sqlite.aiosqlite', 'sqlalchemy.dialects.sqlite.pysqlcipher');"
+        "ran = [m for m in names if '__getattr__' not in vars(sys.modules[m])];"
+        "print(','.join(ran + [m for m in ('sqlalchemy.connectors.asyncio',) if m in sys.modules]) or 'none')"
+    )
+    assert _run(code) == "none"
+
+
+def test_the_other_sqlite_drivers_still_load_on_first_use() -> None:
+    """By URL (SQLAlchemy's dialect registry), by import, from two threads at once."""
+    code = (
+        "import threading, opsroom, sqlalchemy; from sqlalchemy.dialects import registry;"
+        "got = []; threads = [threading.Thread(target=lambda: got.append(registry.load('sqlite.aiosqlite')))"
+        " for _ in range(2)]; [t.start() for t in threads]; [t.join() for t in threads];"
+        "from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite;"
+        "from sqlalchemy.dialects.sqlite.pysqlcipher import SQLiteDialect_pysqlcipher;"
+        "print(got == [SQLiteDialect_aiosqlite] * 2, registry.load('sqlite.pysqlcipher') is SQLiteDialect_pysqlcipher,"
+        " sqlalchemy.create_engine('sqlite://').dialect.driver)"
+    )
+    assert _run(code) == "True True pysqlite"
+
+
+def test_a_module_of_a_package_inside_a_package_is_deferred_without_importing_either(tmp_path: Path) -> None:
+    inner = tmp_path / "outerpkg" / "innerpkg"
+    inner.mkdir(parents=True)
+    (tmp_path / "outerpkg" / "__init__.py").write_text("LOADED = True\n", encoding="utf-8")
+    (inner / "__init__.py").write_text("from . import heavy\n", encoding="utf-8")
+    (inner / "heavy.py").write_text("VALUE = 7\n", encoding="utf-8")
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r});"
+        "from opsroom.lean_imports import defer_submodule; defer_submodule('outerpkg.innerpkg', 'heavy');"
+        "before = [m for m in ('outerpkg', 'outerpkg.innerpkg') if m in sys.modules];"
+        "import outerpkg.innerpkg; ran = '__getattr__' not in vars(sys.modules['outerpkg.innerpkg.heavy']);"
+        "print(before, ran, outerpkg.innerpkg.heavy.VALUE)"
+    )
+    assert _run(code) == "[] False 7"
