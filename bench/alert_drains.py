@@ -3,7 +3,9 @@ options) with each drain of the intake queue timed. Prints, at the end, how busy
 thread was, how much of that it spent on a CPU, how much waiting for one (runnable, in the
 kernel's run queue: ``/proc/self/task/<tid>/schedstat``), its user/sys ticks, and how many
 payloads each drain stored. What is neither on a CPU nor in the run queue is sleeping: waiting
-for the GIL (or a lock, or I/O). Linux only; a measuring aid, not a timed test.
+for the GIL (or a lock, or I/O). It also prints the garbage collector's passes by thread and
+generation over the whole process (a full pass holds the GIL for tens of milliseconds).
+Linux only; a measuring aid, not a timed test.
 
     .venv/bin/python bench/alert_drains.py --only alertmanager
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import atexit
 import collections
+import gc
 import runpy
 import sys
 import threading
@@ -23,6 +26,20 @@ from opsroom.alerts import intake_queue
 
 _drains: list[tuple[float, float, int, float, float, int, int]] = []
 _store = intake_queue.IntakeQueue._drain
+
+
+_gc: dict[tuple[str, int], list[float]] = collections.defaultdict(lambda: [0, 0.0])
+_gc_started: dict[str, float] = {}
+
+
+def _gc_timed(phase: str, info: dict[str, Any]) -> None:
+    name = threading.current_thread().name
+    if phase == "start":
+        _gc_started[name] = time.perf_counter()
+        return
+    spent = _gc[name, info["generation"]]
+    spent[0] += 1
+    spent[1] += time.perf_counter() - _gc_started.pop(name, time.perf_counter())
 
 
 def _task(name: str) -> list[str]:
@@ -42,6 +59,8 @@ def _timed(self: intake_queue.IntakeQueue, loop: Any) -> None:
 
 
 def _report() -> None:
+    passes = ", ".join(f"{name} gen{gen} {n:.0f}× {t * 1000:.0f} ms" for (name, gen), (n, t) in sorted(_gc.items()))
+    print(f"garbage collector (whole process): {passes}")
     drains = [d for d in _drains if d[2]]
     if not drains:
         return
@@ -59,6 +78,7 @@ def _report() -> None:
 if __name__ == "__main__":  # not again in the bench's spawned client process
     intake_queue.IntakeQueue._drain = _timed  # type: ignore[method-assign]
     atexit.register(_report)
+    gc.callbacks.append(_gc_timed)
     script = Path(__file__).with_name("alerts.py")
     sys.argv = [str(script), *sys.argv[1:]]
     runpy.run_path(str(script), run_name="__main__")

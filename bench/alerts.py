@@ -14,8 +14,8 @@
 4. storm-health: /healthz p50/p99 from another process during a 10,000-alert storm.
 5. alertmanager: Debian's prometheus-alertmanager and opsroom side by side, the same
    alerts and batches from the same client process over HTTP; prints the ratio.
-6. stages (only when asked for): CPU per alert of decoding (and masking secrets, where the
-   webhook does that on its parse thread) and of storing, one thread.
+6. stages (only when asked for): CPU per alert of decoding (and masking secrets and planning
+   groups, where the webhook does that on its parse thread) and of storing, one thread.
 
     .venv/bin/python bench/alerts.py [--alerts 50000] [--storm 10000] [--postgres URL]
     .venv/bin/python bench/alerts.py --only distinct,alertmanager [--distinct 5000]
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import multiprocessing
 import os
@@ -84,6 +85,15 @@ def build(db: Database, **cfg: Any) -> tuple[AlertService, CountingHub, httpx.As
     return service, hub, client
 
 
+def as_after_start() -> None:
+    """What ``opsroom run`` does once everything is built (``app.System.start``): a full
+    collection, then ``gc.freeze()``, so the collector's full passes during the run skip what
+    lives as long as the process. Without it a full pass here took 40 ms of the GIL mid-run
+    (``bench/alert_drains.py`` prints the passes), which the server does not pay."""
+    gc.collect()
+    gc.freeze()
+
+
 def alert(name: str, instance: str, status: str = "firing") -> dict[str, Any]:
     return {
         "status": status,
@@ -136,6 +146,7 @@ async def distinct(db: Database, total: int, groups: int = 500, clients: int = 4
     see whether it stays flat as the groups fill."""
     service, hub, client = build(db, grouping={"group_by": ["alertname"], "group_wait": "30s"})
     bodies = distinct_bodies(total, groups)
+    as_after_start()
     slices: list[tuple[float, float]] = []  # (wall, cpu) per fifth
     fifth = max(1, len(bodies) // 5)
     queue = iter(enumerate(bodies))
@@ -176,7 +187,12 @@ async def stages(db: Database, total: int) -> None:
 
     service, _hub, _client = build(db, grouping={"group_by": ["alertname"], "group_wait": "30s"})
     bodies = [json.dumps(b).encode() for b in distinct_bodies(total, 500)]
-    ahead = getattr(ingest, "redact_ahead", None)  # older code masks when storing
+    # What the webhook's parse thread does beyond decoding: mask secrets and plan the groups
+    # (``prepare``), or only mask them (older code), or neither (older still: all when storing).
+    prepare = getattr(ingest, "prepare", None)
+    masking = getattr(ingest, "redact_ahead", None)
+    ahead = (lambda b: prepare(service.ctx, b)) if prepare is not None else masking
+    extra = " (+ masking, planning)" if prepare else " (+ masking)" if ahead else ""
     decode = store = 0.0
     for body in bodies:
         c0 = time.process_time()
@@ -190,7 +206,7 @@ async def stages(db: Database, total: int) -> None:
         decode, store = decode + c1 - c0, store + time.process_time() - c1
     print(
         f"stages: {total} distinct alerts in 500 groups, batches of 100, one thread: decode+parse"
-        f"{' (+ masking)' if ahead else ''} {decode / total * 1e6:.1f} µs/alert, store {store / total * 1e6:.1f} "
+        f"{extra} {decode / total * 1e6:.1f} µs/alert, store {store / total * 1e6:.1f} "
         f"µs/alert, together {(decode + store) / total * 1e6:.1f}"
     )
 
@@ -323,6 +339,7 @@ async def storm_health(db: Database, total: int, clients: int = 4, settle: float
     while not server.started:
         await asyncio.sleep(0.05)
     await service.start()
+    as_after_start()
     # The clients run in another process, so their own work does not count against the loop.
     spawn = multiprocessing.get_context("spawn")
     results: Any = spawn.Queue()
@@ -497,6 +514,7 @@ async def alertmanager_side_by_side(db: Database, total: int, groups: int = 500,
             serving = asyncio.create_task(server.serve())
             while not server.started:
                 await asyncio.sleep(0.05)
+            as_after_start()
             targets = [
                 ("alertmanager", f"http://127.0.0.1:{am_port}/api/v2/alerts", {"Content-Type": "application/json"}),
                 ("opsroom", f"http://127.0.0.1:{port}/hooks/alertmanager", HEADERS),

@@ -1,5 +1,7 @@
 """Shows a run in chat: one progress message, edited in place as the run goes (a thread
 reply where the platform cannot edit), then the final status with duration and exit code.
+The progress message is posted once the run first waits for something; a run that was over
+by then (a function that answered at once) gets its final message alone.
 Long output is cut in chat; all of it stays in the database (``/run 42``)."""
 
 from __future__ import annotations
@@ -71,7 +73,10 @@ class _Tracked:
     last_edit: float = 0.0
     # A throttled edit: the timer until it is due, then the task making it.
     pending: asyncio.TimerHandle | asyncio.Task[None] | None = None
-    cancel_action: str = ""
+    # The progress message: due on the loop's next turn, then the task posting it.
+    posting: asyncio.Handle | asyncio.Task[None] | None = None
+    missed: LiveRun | None = None  # progress that came while the progress message was on its way
+    cancel_action: str = ""  # signed when the progress message is built (a folded run never needs it)
     extra: dict[str, Any] = field(default_factory=dict)
     described: str = ""  # inv.describe(), once for both messages
 
@@ -100,9 +105,7 @@ class Reporter:
         self._runs: dict[int, _Tracked] = {}
 
     def track(self, run_id: int, inv: Invocation) -> None:
-        self._runs[run_id] = _Tracked(
-            inv, cancel_action=self.mint("run.cancel", {"run": run_id}), described=inv.describe()
-        )
+        self._runs[run_id] = _Tracked(inv, described=inv.describe())
 
     def _header(self, run_id: int, t: _Tracked, state: RunState) -> str:
         described = t.described or t.inv.describe()
@@ -120,13 +123,32 @@ class Reporter:
             blocks.append(Context(f"by {t.inv.principal.label} · {fmt_duration(elapsed)} so far"))
         else:
             blocks.append(Context(f"by {t.inv.principal.label}"))
+        if not t.cancel_action:
+            t.cancel_action = self.mint("run.cancel", {"run": run_id})
         blocks.append(Actions((Button("Cancel", t.cancel_action, "danger", f"/cancel {run_id}"),)))
         return Message(f"run #{run_id} running: {t.inv.command.name}", tuple(blocks), tone="running")
 
-    async def run_started(self, run_id: int) -> None:
+    async def run_started(self, run_id: int, live: LiveRun | None = None) -> None:
+        """The run's runner starts now. Its progress message is posted on the loop's next
+        turn, i.e. once the run first waits for something: a run whose runner ended before
+        then (an in-process function that answered at once) is shown by its final message
+        alone, one message instead of a "running" message edited a moment later. Without
+        ``live`` (nothing to tell whether it ended) the message is posted at once."""
         t = self._runs.get(run_id)
         if t is None:
             return
+        if live is None:
+            await self._post_progress(run_id, t)
+            return
+        t.posting = asyncio.get_running_loop().call_soon(self._progress_due, run_id, t, live)
+
+    def _progress_due(self, run_id: int, t: _Tracked, live: LiveRun) -> None:
+        t.posting = None
+        if live.finishing or self._runs.get(run_id) is not t:
+            return  # ended already: its final message is the only one
+        t.posting = asyncio.create_task(self._post_progress(run_id, t))
+
+    async def _post_progress(self, run_id: int, t: _Tracked) -> None:
         try:
             t.ref = await self.chat.send(t.inv.place, self._running_message(run_id, t, None))
             t.last_edit = time.monotonic()
@@ -134,10 +156,18 @@ class Reporter:
                 self.on_message_posted(run_id, t.ref)
         except Exception:  # chat trouble must never break the run itself
             log.exception("progress_post_failed", run_id=run_id)
+            return
+        missed, t.missed = t.missed, None
+        if missed is not None and self._runs.get(run_id) is t:
+            await self.run_progress(run_id, missed)  # shown by the next (throttled) edit
 
     async def run_progress(self, run_id: int, live: LiveRun) -> None:
         t = self._runs.get(run_id)
-        if t is None or t.ref is None:
+        if t is None:
+            return
+        if t.ref is None:
+            if t.posting is not None:
+                t.missed = live  # the progress message is on its way: edited once it is there
             return
         # Throttle edits: at most one per edit_interval; the latest state wins.
         wait = t.last_edit + self.edit_interval - time.monotonic()
@@ -194,6 +224,11 @@ class Reporter:
         t = self._runs.get(run_id)
         if t is None:
             return
+        if isinstance(t.posting, asyncio.Task):
+            # The progress message is on its way: the final message edits it, not a second one.
+            await asyncio.wait((t.posting,))
+        elif t.posting is not None:
+            t.posting.cancel()  # due on this very turn: not needed any more
         if t.pending is not None:
             t.pending.cancel()  # a timer not yet due, or an edit still under way
         # Built while still tracked (final_message reads what track noted), then forgotten;

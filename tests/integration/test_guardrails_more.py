@@ -277,6 +277,8 @@ async def test_private_output_stays_out_of_the_channel(
         assert run.state == RunState.SUCCEEDED and "ACME" in run.output, "kept in opsroom's database"
         assert "ACME" not in chat.transcript()
         assert "output is private" in chat.posts[0].text and f"run {run.id}" in chat.posts[0].text
+        # Still the run's last word: an adapter shows it as such (Slack: in the channel too).
+        assert chat.posts[0].last.extra.get("final") == "true"
         await chat.say("bob", f"/run {run.id}")
         assert "ACME" not in chat.texts()[-1] and "direct message" in chat.texts()[-1]
         dm = Place("test", "D-bob", is_direct=True)

@@ -54,3 +54,16 @@ def test_nan_is_refused_when_not_allowed() -> None:
 def test_mixed_keys_cannot_be_sorted() -> None:
     with pytest.raises(TypeError):
         encoder(sort_keys=True)({1: "a", "b": 2})
+
+
+def test_a_command_fingerprint_is_the_documented_hash_of_its_json() -> None:
+    # Stored with every run and compared when an approval is granted: the same bytes as
+    # json.dumps(sort_keys=True, default=str), whatever the arguments hold.
+    import hashlib
+
+    from opsroom.core import CommandSpec, Invocation, Place, Principal
+
+    args = {"service": "ünï ✓", "n": 3, "f": 1.5, "b": True, "none": None, "l": [1, "x"], "d": dt.timedelta(minutes=90)}
+    inv = Invocation(CommandSpec("deploy"), args, "deploy", Principal("alice"), Place("test", "ops"))
+    blob = json.dumps({"c": "deploy", "a": args}, sort_keys=True, default=str)
+    assert inv.fingerprint() == hashlib.sha256(blob.encode()).hexdigest()

@@ -10,6 +10,7 @@ it does not decide goes through those last three steps as written.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -21,7 +22,8 @@ from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
 from opsroom.alerts import fastpath
-from opsroom.alerts.ingest import redact_ahead
+from opsroom.alerts.context import AlertContext
+from opsroom.alerts.ingest import prepare
 from opsroom.alerts.intake import IntakeError, count_alerts, parse
 from opsroom.alerts.model import Alert
 from opsroom.alerts.service import AlertService
@@ -104,16 +106,16 @@ def _find_source(service: AlertService, kind: str, name: str | None) -> tuple[st
     return of_kind[0] if len(of_kind) == 1 else None
 
 
-def _decoded(body: bytes, *, source: str, max_alerts: int) -> list[Alert] | None:
-    """The fast path's decode with secrets masked (``ingest.redact_ahead``), on the parse
-    thread: the alert thread stores the batch without scanning it again."""
+def _decoded(body: bytes, *, ctx: AlertContext, source: str, max_alerts: int) -> list[Alert] | None:
+    """The fast path's decode with secrets masked and groups planned (``ingest.prepare``), on
+    the parse thread: the alert thread stores the batch without scanning or planning it again."""
     batch = fastpath.alertmanager(body, source=source, max_alerts=max_alerts)
-    return None if batch is None else redact_ahead(batch)
+    return None if batch is None else prepare(ctx, batch)
 
 
-def _parsed(kind: str, payload: Any, *, source: str, mapping: GenericMapping | None) -> list[Alert]:
-    """``parse`` with secrets masked, on the parse thread (as ``_decoded``)."""
-    return redact_ahead(parse(kind, payload, source=source, mapping=mapping))
+def _parsed(kind: str, payload: Any, *, ctx: AlertContext, source: str, mapping: GenericMapping | None) -> list[Alert]:
+    """``parse``, then ``ingest.prepare``, on the parse thread (as ``_decoded``)."""
+    return prepare(ctx, parse(kind, payload, source=source, mapping=mapping))
 
 
 def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> list[BaseRoute]:
@@ -150,30 +152,33 @@ def routes(service: AlertService, *, env: Mapping[str, str] | None = None) -> li
         ):  # a timestamped signature is good for MAX_SKEW seconds: a second use is a replay
             return _error(409, "this signed request was already received (replay refused)")
         # Parsing a big batch is milliseconds of CPU: done on the parse thread, not the loop.
-        batch: list[Alert] | None = None
         if kind == "alertmanager":
-            try:  # the common body in one decode; None leaves it to the general path
-                batch = await service.ctx.offload_parse(
-                    _decoded, body, source=source_name, max_alerts=cfg.max_alerts_per_request
-                )
+            # The common body in one decode on the parse thread, which hands the batch straight
+            # to the alert thread; None (nothing stored) leaves the body to the general path.
+            decode = functools.partial(
+                _decoded, body, ctx=service.ctx, source=source_name, max_alerts=cfg.max_alerts_per_request
+            )
+            try:
+                stored = await service.ingest_decoded(source_name, decode)
             except fastpath.TooManyAlerts as exc:
                 return _too_many(exc.claimed, cfg.max_alerts_per_request)
-        if batch is None:
-            try:
-                payload: Any = await service.ctx.offload_parse(loads, body)
-            except BadBody as exc:
-                return _error(400, str(exc))
-            claimed = count_alerts(payload, source.mapping if kind == "generic" else None)
-            if claimed > cfg.max_alerts_per_request:
-                return _too_many(claimed, cfg.max_alerts_per_request)
-            try:
-                batch = await service.ctx.offload_parse(
-                    _parsed, kind, payload, source=source_name, mapping=source.mapping
-                )
-            except IntakeError as exc:
-                return _error(400, str(exc))
-            except RecursionError:
-                return _error(400, "the payload is nested too deeply")
+            if stored is not None:
+                return JSONResponse({"status": "ok", **stored.as_dict()})
+        try:
+            payload: Any = await service.ctx.offload_parse(loads, body)
+        except BadBody as exc:
+            return _error(400, str(exc))
+        claimed = count_alerts(payload, source.mapping if kind == "generic" else None)
+        if claimed > cfg.max_alerts_per_request:
+            return _too_many(claimed, cfg.max_alerts_per_request)
+        try:
+            batch: list[Alert] = await service.ctx.offload_parse(
+                _parsed, kind, payload, ctx=service.ctx, source=source_name, mapping=source.mapping
+            )
+        except IntakeError as exc:
+            return _error(400, str(exc))
+        except RecursionError:
+            return _error(400, "the payload is nested too deeply")
         result = await service.ingest(source_name, batch)
         return JSONResponse({"status": "ok", **result.as_dict()})
 

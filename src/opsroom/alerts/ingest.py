@@ -86,9 +86,11 @@ def store_batches(
 
 class Redacted(list[Alert]):
     """A batch already passed through ``redacted`` (by ``redact_ahead``, on the parse thread:
-    the alert thread, the one intake's rate depends on, then does not scan it again)."""
+    the alert thread, the one intake's rate depends on, then does not scan it again), and,
+    made by ``prepare``, its groups planned for one ``AlertContext`` (nor plans it again)."""
 
     redactor: Redactor
+    planned: tuple[AlertContext, dict[str, Plan]] | None = None
 
 
 def redact_ahead(batch: Sequence[Alert]) -> Redacted:
@@ -97,6 +99,16 @@ def redact_ahead(batch: Sequence[Alert]) -> Redacted:
     redactor = redaction.current()
     out = Redacted(redacted(batch, redactor))
     out.redactor = redactor
+    return out
+
+
+def prepare(ctx: AlertContext, batch: Sequence[Alert]) -> Redacted:
+    """``redact_ahead(batch)`` with its groups planned (``plan_batch``: pure work on the
+    batch and the routes), on the webhook's parse thread: the alert thread, which every
+    payload waits for, takes the plans as they are (as many alerts' worth of Python less
+    there as planning costs: ≈ 2 µs an alert)."""
+    out = redact_ahead(batch)
+    out.planned = (ctx, plan_batch(ctx, out))
     return out
 
 
@@ -177,7 +189,8 @@ def _redacted_map(mapping: Mapping[str, str], redactor: Redactor) -> dict[str, s
 
 def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Alert], now: dt.datetime) -> IngestResult:
     result = IngestResult(accepted=len(batch))
-    plans = plan_batch(ctx, batch)
+    planned = getattr(batch, "planned", None)  # planned on the parse thread (``prepare``)
+    plans = planned[1] if planned is not None and planned[0] is ctx else plan_batch(ctx, batch)
     if not plans:
         return result
     window, fcfg, timers = ctx.config.flapping.window, ctx.config.flapping, ctx.config.grouping

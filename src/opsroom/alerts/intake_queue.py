@@ -7,6 +7,11 @@ share: a group's row, an index page) instead of four. Each payload is stored exa
 would be on its own (``ingest.store_batches``), in arrival order. If the shared transaction
 fails, each payload is stored again in a transaction of its own, so one bad payload fails
 alone.
+
+Webhook bodies are decoded on the parse thread, which hands each decoded payload straight to
+this queue (``decode_and_store``): the alert thread can start on it at once, without a turn
+of the event loop in between, and the caller is woken once, by its commit (or by the decode's
+own answer when there is nothing to store).
 """
 
 from __future__ import annotations
@@ -14,16 +19,17 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import threading
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 from opsroom.alerts.context import AlertContext
 from opsroom.alerts.ingest import IngestResult, store_batch, store_batches
 from opsroom.alerts.model import Alert
+from opsroom.errors import InternalError
 
-_Waiting = tuple[str, Sequence[Alert], dt.datetime, "asyncio.Future[IngestResult]"]
+_Waiting = tuple[str, Sequence[Alert], dt.datetime, "asyncio.Future[Any]"]
 
 
-def _settle(future: asyncio.Future[IngestResult], result: IngestResult | BaseException) -> None:
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
     if future.done():  # the caller went away (its request was cancelled)
         return
     if isinstance(result, BaseException):
@@ -32,7 +38,15 @@ def _settle(future: asyncio.Future[IngestResult], result: IngestResult | BaseExc
         future.set_result(result)
 
 
-def _settle_all(settled: list[tuple[asyncio.Future[IngestResult], IngestResult | BaseException]]) -> None:
+def _answer(loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], outcome: Any) -> None:
+    """Settle ``future`` on its loop from another thread (a closed loop has nobody waiting)."""
+    try:
+        loop.call_soon_threadsafe(_settle, future, outcome)
+    except RuntimeError:
+        pass
+
+
+def _settle_all(settled: list[tuple[asyncio.Future[Any], IngestResult | BaseException]]) -> None:
     for future, outcome in settled:
         _settle(future, outcome)
 
@@ -50,19 +64,71 @@ class IntakeQueue:
             return store_batch(ctx, source, batch, now)
         loop = asyncio.get_running_loop()
         future: asyncio.Future[IngestResult] = loop.create_future()
+        self._put(source, batch, now, future, loop)
+        return await future
+
+    async def decode_and_store(
+        self, source: str, decode: Callable[[], Sequence[Alert] | None], now: dt.datetime
+    ) -> IngestResult | None:
+        """``decode()`` on the parse thread, its batch stored as ``store`` does; None, with
+        nothing stored, when ``decode`` gives None. The parse thread queues the batch itself,
+        so it reaches the alert thread without waiting for the event loop (which may be busy
+        answering other requests), and the loop wakes once per payload instead of twice.
+        What ``decode`` raises is raised here, and nothing is stored."""
+        ctx = self.ctx
+        if ctx.parse_executor is None or ctx.executor is None:  # in-memory SQLite: all on the loop
+            batch = decode()
+            return None if batch is None else await self.store(source, batch, now)
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[IngestResult | None] = loop.create_future()
+        ctx.parse_executor.submit(self._decode_then_put, source, decode, now, future, loop)
+        return await future
+
+    def _decode_then_put(
+        self,
+        source: str,
+        decode: Callable[[], Sequence[Alert] | None],
+        now: dt.datetime,
+        future: asyncio.Future[IngestResult | None],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """On the parse thread. Every way out settles ``future``: its caller never hangs."""
+        try:
+            batch = decode()
+            if batch is None:
+                _answer(loop, future, None)
+            elif not future.done():  # a caller that went away before this is not stored (as before)
+                self._put(source, batch, now, future, loop)  # the drain settles it
+        except BaseException as exc:  # noqa: BLE001 (handed to the caller, who raises it)
+            _answer(loop, future, exc)
+
+    def _put(
+        self,
+        source: str,
+        batch: Sequence[Alert],
+        now: dt.datetime,
+        future: asyncio.Future[Any],
+        loop: asyncio.AbstractEventLoop,
+    ) -> None:
+        """Queue a payload for the alert thread (from any thread); its drain settles ``future``."""
+        executor = self.ctx.executor
+        if executor is None:
+            raise InternalError("no alert thread to queue a payload for")
+        entry = (source, batch, now, future)
         with self._lock:
-            self._waiting.append((source, batch, now, future))
+            self._waiting.append(entry)
             # A drain already queued takes this payload too: submitting one per payload woke
             # the alert thread (and took the GIL) once more for each, to find nothing.
             submit, self._scheduled = not self._scheduled, True
         if submit:
             try:
-                ctx.executor.submit(self._drain, loop)
+                executor.submit(self._drain, loop)
             except BaseException:  # shut down: no drain is coming; the next caller tries again
                 with self._lock:
                     self._scheduled = False
+                    # Not stored: taken back, so no later drain stores what its caller was told failed.
+                    self._waiting = [w for w in self._waiting if w is not entry]
                 raise
-        return await future
 
     def _drain(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the alert thread: store everything waiting, then answer each caller."""

@@ -112,6 +112,15 @@ class AlertService:
         self.ctx.wake.set()
         return result
 
+    async def ingest_decoded(self, source: str, decode: Callable[[], Sequence[Alert] | None]) -> IngestResult | None:
+        """``ingest(source, decode())`` with ``decode`` run on the parse thread, which hands
+        the batch straight to the alert thread (``IntakeQueue.decode_and_store``); None, with
+        nothing stored, when ``decode`` gives None. What ``decode`` raises is raised here."""
+        result = await self._intake.decode_and_store(source, decode, self.clock())
+        if result is not None:
+            self.ctx.wake.set()
+        return result
+
     # ------------------------------------------------------------------ the notifier
     async def start(self) -> None:
         """Restore the budget window and overrides, then run the timers in the background."""

@@ -46,6 +46,7 @@ from sqlalchemy import (
 
 from opsroom.audit import export as _export
 from opsroom.audit import search as _search
+from opsroom.audit import terms as _terms
 from opsroom.audit.chain import (
     ZERO_HASH,
     AuditEntry,
@@ -204,6 +205,7 @@ class AuditLog:
         self.timezone = timezone  # what "yesterday" and "last tuesday" mean in searches
         self._postgres = db.engine.dialect.name == "postgresql"
         self._tail: tuple[int, str] | None = None  # SQLite only; PostgreSQL keeps it per transaction
+        self._terms_due = 0  # SQLite: the id at which to index the rows after audit_terms' mark
         if self._postgres:
             for name in ("rollback", "rollback_savepoint"):
                 if not event.contains(db.engine, name, _forget_tail):
@@ -237,7 +239,15 @@ class AuditLog:
             return []
         now = datetime.now(UTC)
         now_text = ts_text(now)
-        rows = [prepare(self._redacted(rec), now, now_text) for rec in entries]
+        redactor = self.redactor or redaction.current()
+        # One look at all the rows' texts (summaries, detail strings): they almost never hold
+        # anything to mask, and then each row is stored as given; else each row is redacted.
+        values: list[Any] = [rec.summary for rec in entries]
+        values.extend(rec.detail for rec in entries if rec.detail)
+        if redactor.all_clean_values(values):
+            rows = [prepare(rec, now, now_text) for rec in entries]
+        else:
+            rows = [prepare(self._redacted(rec), now, now_text) for rec in entries]
         if self._postgres:
             return self._append_postgres(conn, rows)
         return self._append_sqlite(conn, rows)
@@ -268,6 +278,8 @@ class AuditLog:
                 f"audit log outside a locking transaction; roll back and retry"
             )
         self._tail = new_tail
+        if new_tail[0] >= self._terms_due:  # every FILL_EVERY rows: index them (audit/terms.py)
+            self._terms_due = _terms.after_append(conn)
         return [p[0] for p in params]
 
     def _append_postgres(self, conn: Connection, rows: list[PreparedRow]) -> list[int]:

@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 
-from opsroom.audit import fulltext
+from opsroom.audit import fulltext, terms
 from opsroom.audit.chain import AuditEntry, to_utc
 from opsroom.audit.query import AuditQuery
 from opsroom.audit.visibility import AuditScope
@@ -96,30 +96,38 @@ def _equals_any(column: Any, values: Sequence[str]) -> ColumnElement[bool]:
     return func.lower(column).in_([v.lower() for v in values])
 
 
-def where_clauses(q: AuditQuery, *, intersect: bool = False, search_text: bool = False) -> list[ColumnElement[bool]]:
-    """The exact SQL conditions of a query (every backend).
+def _channel_names(channels: Sequence[str]) -> list[str]:
+    """ "#ops" and "ops" name the same channel, whichever way the engine stored it."""
+    names = {v.lower() for v in channels} | {v.lower().lstrip("#") for v in channels}
+    names |= {"#" + n for n in list(names) if not n.startswith("#")}
+    return sorted(names)
 
-    ``intersect`` (SQLite): when several indexed filters (user, command, channel) are given,
-    all but the first are written ``id IN (ids from that filter's index)``. SQLite walks one
-    index and, without that, reads every row of it to test the others; the id sets come from
-    the other indexes alone and are tested on the rowid before any row is read.
+
+def term_filters(q: AuditQuery) -> list[tuple[int, list[str]]]:
+    """The user, command and channel filters as ``audit_terms`` keys: (field, the values
+    ``lower(column)`` must be one of), in the order ``where_clauses`` tests them."""
+    found = []
+    if q.users:
+        found.append((terms.ACTOR, sorted({v.lower() for v in q.users})))
+    if q.commands:
+        found.append((terms.COMMAND, sorted({v.lower() for v in q.commands})))
+    if q.channels:
+        found.append((terms.CHANNEL, _channel_names(q.channels)))
+    return found
+
+
+def where_clauses(q: AuditQuery, *, search_text: bool = False) -> list[ColumnElement[bool]]:
+    """The exact SQL conditions of a query (every backend), each tested on the row itself.
+
     ``search_text`` (PostgreSQL, migrated to 0009): words are tested on the stored column."""
     t = audit_log.c
     clauses: list[ColumnElement[bool]] = [_word(w, search_text=search_text) for w in q.words]
-    indexed: list[ColumnElement[bool]] = []
     if q.users:
-        indexed.append(_equals_any(t.actor, q.users))
+        clauses.append(_equals_any(t.actor, q.users))
     if q.commands:
-        indexed.append(_equals_any(t.command, q.commands))
+        clauses.append(_equals_any(t.command, q.commands))
     if q.channels:
-        # "#ops" and "ops" name the same channel, whichever way the engine stored it.
-        names = {v.lower() for v in q.channels} | {v.lower().lstrip("#") for v in q.channels}
-        names |= {"#" + n for n in list(names) if not n.startswith("#")}
-        indexed.append(func.lower(t.channel).in_(sorted(names)))
-    if intersect and len(indexed) > 1:
-        # "+ 0": a test on each candidate, never a list for the planner to drive by.
-        indexed[1:] = [(t.id + 0).in_(select(t.id).where(other)) for other in indexed[1:]]
-    clauses += indexed
+        clauses.append(func.lower(t.channel).in_(_channel_names(q.channels)))
     if q.platforms:
         clauses.append(_equals_any(t.platform, q.platforms))
     if q.actions:
@@ -157,17 +165,21 @@ def search(
         raise ValueError("limit must be at least 1")
     limit = min(limit, MAX_LIMIT)
     sqlite = db.engine.dialect.name == "sqlite"
-    clauses = where_clauses(q, intersect=sqlite, search_text=not sqlite and fulltext.search_text(db))
+    clauses = where_clauses(q, search_text=not sqlite and fulltext.search_text(db))
     visible = scope.clause() if scope is not None else None
     if visible is not None:
         clauses.append(visible)
     if before_id is not None:
         clauses.append(audit_log.c.id < before_id)
     match = _full_text_match(db, q)
+    by_terms = term_filters(q) if sqlite and match is None and terms.available(db) else []
+    high = terms.indexed_upto(db) if by_terms else 0
     with db.read() as conn:
         floor = _id_floor(conn, q)
         if floor is not None:
             clauses.append(audit_log.c.id >= floor)
+        if by_terms:
+            return _search_terms(conn, by_terms, clauses, limit, high, floor, before_id)
         if match is None:
             if not sqlite and q.until is not None and floor is None and _narrowed(q):
                 few = _gather(conn, clauses, limit)
@@ -176,6 +188,54 @@ def search(
             stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(limit)
             return [row_to_entry(r) for r in conn.execute(stmt)]
     return _search_full_text(db, match, clauses, limit, floor or 0)
+
+
+def _search_terms(
+    conn: Connection,
+    filters: list[tuple[int, list[str]]],
+    clauses: list[ColumnElement[bool]],
+    limit: int,
+    high: int,
+    floor: int | None,
+    before_id: int | None,
+) -> list[AuditEntry]:
+    """SQLite, a user/command/channel filter: the rows newer than ``audit_terms``' mark
+    first (a short id range, every condition tested on the row), then the rows its first
+    filter's entries name, newest first, read lazily in the table's order like the
+    ``(lower(x), id)`` index it replaces. The other filters' entries are id sets each
+    candidate is tested against before its row is read. ``clauses`` (the filters among them)
+    are still tested on every row: an entry only says where to look."""
+    newest = audit_log.c.id.desc()
+    tail = select(audit_log).where(audit_log.c.id > high, *clauses).order_by(newest).limit(limit)
+    found = [row_to_entry(r) for r in conn.execute(tail)]
+    if len(found) >= limit:
+        return found
+    (field, values), *others = filters
+    d = terms.audit_terms.alias("d")
+    bounds = [d.c.id <= high]
+    if before_id is not None:
+        bounds.append(d.c.id < before_id)
+    if floor is not None:
+        bounds.append(d.c.id >= floor)
+    for other, wanted in others:
+        e = terms.audit_terms.alias()
+        ids = select(e.c.id).where(e.c.field == other, e.c.value.in_(wanted), e.c.id <= high)
+        bounds.append((d.c.id + 0).in_(ids))  # "+ 0": a test on each candidate, never a list to drive by
+    # One walk per value (channel:#ops is "#ops" and "ops"), merged here: SQLite would sort
+    # every entry of ``value IN (...)`` by id before taking the newest.
+    rest = limit - len(found)
+    merged: list[AuditEntry] = []
+    for value in values:
+        indexed = (
+            select(audit_log)
+            .select_from(d.join(audit_log, audit_log.c.id == d.c.id))
+            .where(d.c.field == field, d.c.value == value, *bounds, *clauses)
+            .order_by(d.c.id.desc())
+            .limit(rest)
+        )
+        merged += [row_to_entry(r) for r in conn.execute(indexed)]
+    merged.sort(key=lambda e: e.id, reverse=True)
+    return found + merged[:rest]
 
 
 GATHER = 5000  # matching ids collected in any order before falling back to id order
@@ -291,10 +351,11 @@ def iter_entries(
     *,
     upto_id: int | None = None,
     chunk: int = CHUNK,
+    after: int = 0,
 ) -> Iterator[AuditEntry]:
-    """Oldest first, a chunk per short read transaction, so a long export or verify never
-    holds a transaction (on SQLite: the write lock) open for its whole run."""
-    after = 0
+    """Oldest first (ids above ``after``), a chunk per short read transaction, so a long
+    export or verify never holds a transaction (on SQLite: the write lock) open for its
+    whole run."""
     while True:
         stmt = select(audit_log).where(audit_log.c.id > after, *clauses)
         if upto_id is not None:

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Mapping
 
+from opsroom import jsontext
 from opsroom.core.identity import Principal
 from opsroom.core.places import Place
 
-# json.dumps(..., sort_keys=True, default=str) with one encoder for every run (same bytes).
-_FINGERPRINT_JSON = json.JSONEncoder(sort_keys=True, default=str).encode
+# json.dumps(..., sort_keys=True, default=str), its C encoder built once (same bytes: every
+# run row stores one, and a pending approval compares it with the one it was asked for).
+_FINGERPRINT_JSON = jsontext.encoder(sort_keys=True, default=str)
 
 
 class ArgType(StrEnum):

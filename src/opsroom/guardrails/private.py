@@ -5,6 +5,7 @@ and the roles in ``guardrails.private_output_roles`` — not in the chat vendor'
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable
 
 from opsroom.core import Code, CommandSpec, Context, Invocation, Message, Place, Principal
@@ -19,7 +20,9 @@ def is_private(spec: CommandSpec | None) -> bool:
 def _strip_output(message: Message, run_id: int) -> Message:
     blocks = tuple(b for b in message.blocks if not isinstance(b, Code))
     note = Context(f"🔒 output is private: `run {run_id}` in a direct message to opsroom shows it to those allowed")
-    return Message(message.text, blocks + (note,), message.tone, message.mentions, message.ephemeral_to)
+    # replace() keeps everything else, ``extra`` included: a private run's last word is still
+    # marked final (Slack shows it in the channel when the run lives in a thread).
+    return replace(message, blocks=blocks + (note,))
 
 
 class PrivateAwareReporter(Reporter):

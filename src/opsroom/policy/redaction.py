@@ -92,6 +92,15 @@ class Redactor:
             return False
         return not self._shapes.might_match(joined)
 
+    def all_clean_values(self, values: Iterable[Any]) -> bool:
+        """``all_clean`` over every string ``clean`` would redact in ``values`` (dict values,
+        list and tuple items, at any depth; keys are kept by ``clean`` and not looked at):
+        True means ``clean`` would give each value back unchanged."""
+        texts: list[str] = []
+        for value in values:
+            _strings(value, texts)
+        return self.all_clean(texts)
+
     def clean(self, value: Any) -> Any:
         """``value`` with every string in it redacted (dicts, lists and tuples walked; keys kept):
         for audit details, run arguments and API bodies."""
@@ -128,6 +137,23 @@ class Redactor:
 
     def __call__(self, text: str) -> str:
         return self.redact(text)[0]
+
+
+def _strings(value: Any, out: list[str]) -> None:
+    """The strings ``Redactor.clean`` redacts in ``value``, appended to ``out``."""
+    if isinstance(value, str):
+        out.append(value)
+    elif value is None or value.__class__ in _PLAIN:
+        return
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            if v.__class__ is str:
+                out.append(v)
+            elif v is not None and v.__class__ not in _PLAIN:
+                _strings(v, out)
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            _strings(v, out)
 
 
 class StreamRedactor:

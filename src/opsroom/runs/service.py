@@ -76,7 +76,7 @@ class RunOutcome:
 
 
 class RunObserver(Protocol):
-    async def run_started(self, run_id: int) -> None: ...
+    async def run_started(self, run_id: int, live: LiveRun | None = None) -> None: ...
     async def run_progress(self, run_id: int, live: LiveRun) -> None: ...
     async def run_finished(self, run_id: int, outcome: RunOutcome) -> None: ...
 
@@ -178,7 +178,7 @@ class RunService:
                 current = RunState.RUNNING
             try:
                 live.started = time.monotonic()
-                await observer.run_started(run_id)
+                await observer.run_started(run_id, live)
                 try:
                     async with asyncio.timeout(ctx.timeout):
                         async for chunk in runner.execute(ctx):

@@ -84,9 +84,12 @@ audit_log = Table(
     Index("ix_audit_log_run_id", "run_id"),
 )
 # Searches compare lower(...) (migration 0006; the full-text indexes are made there too, per
-# backend: the SQLite FTS5 table audit_fts, PostgreSQL pg_trgm GIN indexes).
+# backend: the SQLite FTS5 table audit_fts, PostgreSQL pg_trgm GIN indexes). PostgreSQL only
+# since 0010_audit_terms: SQLite has the batch-filled table audit_terms instead (the indexes
+# were half of what each shared commit wrote; opsroom.audit.terms).
+POSTGRESQL_ONLY_INDEXES = frozenset(f"ix_audit_log_{c}_lower" for c in ("actor", "command", "channel"))
 for _column in (audit_log.c.actor, audit_log.c.command, audit_log.c.channel):
-    Index(f"ix_audit_log_{_column.name}_lower", func.lower(_column), audit_log.c.id)
+    Index(f"ix_audit_log_{_column.name}_lower", func.lower(_column), audit_log.c.id).ddl_if(dialect="postgresql")
 
 locks = Table(
     "locks",

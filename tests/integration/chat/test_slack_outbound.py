@@ -45,6 +45,31 @@ async def test_progress_message_is_posted_then_edited_in_place_with_details_in_i
     assert ":white_check_mark:" in shown["blocks"][0]["text"]["text"] and "succeeded" in shown["text"]
 
 
+async def test_a_final_message_posted_in_a_thread_also_shows_its_headline_in_the_channel() -> None:
+    # A run that ended before its progress message was posted has only its final message:
+    # its outcome reaches the channel as when a progress message is edited to it.
+    thread = OPS.in_thread("1515449000.000001")
+    final = Message(
+        "run #7 succeeded: status",
+        blocks=(Section("✅ status · run #7 · succeeded"), Section("all green")),
+        tone="success",
+        extra={"final": "true"},
+    )
+    async with fake_slack() as fake:
+        adapter = await started(fake.base_url)
+        await adapter.send(thread, Message.plain("a plain reply in the thread"))
+        await adapter.send(thread, final)
+        await adapter.stop()
+        quiet = await started(fake.base_url, broadcast_final=False)
+        await quiet.send(thread, final)
+        await quiet.stop()
+    (plain, in_thread, headline, quiet_final) = fake.of("chat.postMessage")
+    assert all(c.params["thread_ts"] == "1515449000.000001" for c in (plain, in_thread, headline, quiet_final))
+    assert not plain.params.get("reply_broadcast") and not in_thread.params.get("reply_broadcast")
+    assert headline.params["reply_broadcast"] is True and "all green" not in str(headline.params)
+    assert "succeeded" in str(headline.params) and not quiet_final.params.get("reply_broadcast")
+
+
 async def test_buttons_carry_the_signed_id_in_value_and_mentions_ping_the_slack_user() -> None:
     signed = "a" * 600
     alice = Principal("alice", identities={"slack": "U0ALICE"})

@@ -6,10 +6,13 @@ from __future__ import annotations
 import datetime as dt
 import random
 
-from sqlalchemy import insert, select
+import pytest
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from opsroom.alerts.batch import many, many_rows, rows_where_in
 from opsroom.alerts.group_state import GROUP_COLUMNS
+from opsroom.alerts.ingest import _ALERT_KEYS, _TOUCH_ALERT
 from opsroom.alerts.tables import alert_groups, alerts
 from opsroom.store import Database
 from opsroom.store.db import DriverStatement
@@ -231,3 +234,34 @@ def test_tuple_rows_store_what_sqlalchemy_stores(db: Database) -> None:
         mine = {r[0][3:]: tuple(r[1:]) for r in conn.exec_driver_sql(sql, ("dr-%",))}
     assert len(mine) == count
     assert mine == theirs
+
+
+def test_a_column_null_in_every_row_is_stored_null_and_refused_where_not_allowed(db: Database) -> None:
+    """A column with no value in the whole batch (written as a NULL literal on SQLite, not
+    bound) stores NULL in every row, in an UPDATE as in an INSERT, with texts holding "?"
+    bound beside it; a NOT NULL column left empty is refused as SQLAlchemy refuses it."""
+    now = dt.datetime(2026, 3, 2, tzinfo=UTC)
+    with db.begin() as conn:
+        gid = conn.execute(insert(alert_groups).returning(alert_groups.c.id), _groups(random.Random(9), 1)).scalar_one()
+
+    def row(i: int, fingerprint: str | None = None) -> tuple[object, ...]:
+        return (
+            gid, fingerprint or f"q{i}", "What?", "?", "firing", None, {"q": "?"}, {"s": "a ? b"},
+            None, now, "http://x/?a=1", now, now, [], False, False,
+        )  # fmt: skip
+
+    with db.begin() as conn:
+        many_rows(conn, DriverStatement(insert(alerts)), _ALERT_KEYS, [row(i) for i in range(4)])
+        ids = [r.id for r in conn.execute(select(alerts.c.id).order_by(alerts.c.id))]
+        many(conn, _TOUCH_ALERT, [{"_id": i, "_muted": True, "_ends": None, "_seen": now} for i in ids[:3]])
+    with db.read() as conn:
+        shown = (alerts.c.alertname, alerts.c.severity, alerts.c.labels, alerts.c.starts_at, alerts.c.ends_at)
+        query = select(*shown, alerts.c.notified_status, alerts.c.muted).order_by(alerts.c.id)
+        got = [tuple(r) for r in conn.execute(query)]
+    assert got[:3] == [("What?", "?", {"q": "?"}, None, None, None, True)] * 3
+    assert got[3] == ("What?", "?", {"q": "?"}, None, now, None, False)
+    statement = DriverStatement(update(alerts).where(alerts.c.id == bindparam("_id")).values(alertname=bindparam("_n")))
+    with pytest.raises(IntegrityError), db.begin() as conn:
+        many(conn, statement, [{"_id": i, "_n": None} for i in ids])
+    with db.read() as conn:
+        assert conn.execute(select(func.count()).where(alerts.c.alertname == "What?")).scalar_one() == 4

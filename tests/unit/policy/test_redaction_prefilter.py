@@ -114,3 +114,25 @@ def test_the_trie_of_pieces_finds_a_text_exactly_when_one_piece_is_in_it() -> No
     for _ in range(3000):
         text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
         assert (found.search(text) is not None) == any(p in text for p in pieces), text
+
+
+def test_all_clean_values_says_clean_only_when_clean_changes_nothing() -> None:
+    class Label(str):
+        pass
+
+    token = "xoxb-123456789012-abcdefghijkl"
+    redactor = Redactor(secret_values=["hunter2-prod-password"])
+    cases: list[object] = [
+        "plain text",
+        {"args": {"service": "api"}, "n": 3, "ok": True, "none": None},
+        {"nested": [("a", ["b", {"c": token}])]},
+        ("x", ("y", "hunter2-prod-password")),
+        [1, 2.5, None, "fine"],
+        Label(token),
+        {token: "the key is kept: clean() never masks keys"},
+        {"deep": {"deeper": {"deepest": "password=abc123def456"}}},
+    ]
+    for value in cases:
+        assert redactor.all_clean_values([value]) is (redactor.clean(value) == value), value
+    assert redactor.all_clean_values(["a", {"b": ["c"]}, 5]) is True
+    assert redactor.all_clean_values(["a", {"b": ["c", token]}]) is False

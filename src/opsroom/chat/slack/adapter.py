@@ -295,6 +295,9 @@ class SlackAdapter(SlackInbound):
             if channel == channel_id
             else Place("slack", self.workspaces.channel_key(team, channel), place.thread, True, place.channel_name)
         )
+        # A run that ended before its progress message was posted has only this final one
+        # (reporter.py): its outcome shows in the channel as when the progress message is edited.
+        await self._broadcast_final(posted_place, message)
         return MessageRef(posted_place, str(resp["ts"]))
 
     async def _post_joining(self, place: Place, post: Any, client: AsyncWebClient) -> Any:
@@ -359,10 +362,13 @@ class SlackAdapter(SlackInbound):
             await client.chat_update(channel=channel_id, ts=ref.message_id, **render(latest))
 
         await self.outbox.edit(ref.place.channel, ref.message_id, message, edit)
-        if ref.place.thread and message.extra.get("final") and self.config.broadcast_final:
+        await self._broadcast_final(ref.place, message)
+
+    async def _broadcast_final(self, place: Place, message: Message) -> None:
+        if place.thread and message.extra.get("final") and self.config.broadcast_final:
             # A run that lives in a thread: its outcome also shows in the channel.
             headline = next((b for b in message.blocks if isinstance(b, Section)), Section(message.text))
-            await self.send(ref.place, Message(message.text, (headline,), message.tone, extra={"broadcast": "true"}))
+            await self.send(place, Message(message.text, (headline,), message.tone, extra={"broadcast": "true"}))
 
 
 def build_slack_adapter(loaded: Any) -> SlackAdapter | None:

@@ -1,0 +1,98 @@
+"""SQLite: who, what and where of every audit row, for ``user:``/``command:``/``channel:``
+searches (the table ``audit_terms``, migration 0010_audit_terms).
+
+Until 0010 these searches went by three ``(lower(actor|command|channel), id)`` indexes. With
+20 commands at once those were half the pages every shared commit wrote: each person's and
+channel's newest entries sit in a leaf in the middle of the index, one leaf per person per
+commit (docs/performance.md, "Wave 7 — sql8", "Wave 8 — sqlidx"). ``audit_terms`` holds the
+same keys, ``(field, lower(value), id)``, but is filled in batches of rows, so a leaf is
+written once per batch instead of once per commit.
+
+- ``value`` is SQLite's own ``lower()`` of the column, computed by SQLite when the batch is
+  filled, so ``value IN (...)`` selects exactly the rows ``lower(column) IN (...)`` selects
+  (SQLite's ``lower`` folds ASCII letters only; the searches compare with the same Python
+  ``str.lower`` values as before).
+- The batches: the row ``(0, '', upto)`` is the high-water mark; every row with ``id <=
+  upto`` has its three entries. The write path (``AuditLog``) indexes the rows after the mark
+  every ``FILL_EVERY`` rows, at most ``FILL_MAX`` at a time, in the transaction that appends;
+  a search indexes them first when there are ``CATCH_UP_AT`` or more (a database written in
+  bulk, or by a process that does not fill), and tests the newer ones directly.
+- Searches test ``lower(column) IN (...)`` on every row they return as well, so an entry
+  here can only narrow where to look, never admit a row; an edited row (tampering) gets the
+  entries of its new values from a trigger, so it is found by them as before.
+
+PostgreSQL keeps its ``lower()`` indexes (its commits are not limited by these pages).
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Column, Connection, Integer, MetaData, Table, Text
+
+from opsroom.audit.fulltext import _has
+from opsroom.store import Database
+
+ACTOR, COMMAND, CHANNEL = 1, 2, 3  # ``field``; 0 is the high-water mark's row
+FILL_EVERY = 512  # rows appended after the mark before the write path indexes them
+FILL_MAX = 4096  # rows the write path indexes at most at once (a search does the rest)
+CATCH_UP_AT = 2000  # rows after the mark a search tests directly before it indexes them
+
+# Not on the shared metadata: it exists on SQLite only, made by its migration (like audit_fts).
+audit_terms = Table(
+    "audit_terms",
+    MetaData(),
+    Column("field", Integer, primary_key=True),
+    Column("value", Text, primary_key=True),
+    Column("id", Integer, primary_key=True),
+)
+
+_HAS_TERMS = "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'audit_terms'"
+_MARK = "SELECT coalesce(max(id), 0) FROM audit_terms WHERE field = 0 AND value = ''"
+_TOP = "SELECT coalesce(max(id), 0) FROM audit_log"
+# Not sorted first: a batch's leaves stay in SQLite's page cache through the transaction, and
+# sorting 1,536 entries cost more than it saved (≈ 7.7 against 6.0 µs a row with its commit).
+_FILL = (
+    "INSERT OR IGNORE INTO audit_terms (field, value, id) "
+    "SELECT 1, lower(actor), id FROM audit_log WHERE id > ?1 AND id <= ?2 "
+    "UNION ALL SELECT 2, lower(command), id FROM audit_log WHERE id > ?1 AND id <= ?2 "
+    "UNION ALL SELECT 3, lower(channel), id FROM audit_log WHERE id > ?1 AND id <= ?2"
+)
+_SET_MARK = ("DELETE FROM audit_terms WHERE field = 0", "INSERT INTO audit_terms (field, value, id) VALUES (0, '', ?)")
+
+
+def available(db: Database) -> bool:
+    """Whether this database has ``audit_terms`` (SQLite, migrated to 0010_audit_terms)."""
+    return _has(db, "sqlite", _HAS_TERMS)
+
+
+def fill(conn: Connection, most: int | None = None) -> int:
+    """Index the rows after the mark (at most ``most`` of them) in ``conn``'s write
+    transaction; returns the new mark."""
+    mark = int(conn.exec_driver_sql(_MARK).scalar() or 0)
+    top = int(conn.exec_driver_sql(_TOP).scalar() or 0)
+    if most is not None:
+        top = min(top, mark + most)
+    if top <= mark:
+        return mark
+    conn.exec_driver_sql(_FILL, (mark, top))
+    conn.exec_driver_sql(_SET_MARK[0])
+    conn.exec_driver_sql(_SET_MARK[1], (top,))
+    return top
+
+
+def after_append(conn: Connection) -> int:
+    """The write path's batch (AuditLog, every ``FILL_EVERY`` rows, in its transaction):
+    index up to ``FILL_MAX`` rows after the mark; returns the id at which to come back."""
+    if conn.exec_driver_sql(_HAS_TERMS).first() is None:  # PostgreSQL never gets here
+        return 2**62  # not migrated to 0010 (a database made by create_all)
+    return fill(conn, FILL_MAX) + FILL_EVERY
+
+
+def indexed_upto(db: Database) -> int:
+    """The high-water mark, after indexing the newer rows when there are many of them."""
+    with db.read() as conn:
+        mark = int(conn.exec_driver_sql(_MARK).scalar() or 0)
+        top = int(conn.exec_driver_sql(_TOP).scalar() or 0)
+    if top - mark < CATCH_UP_AT:
+        return mark
+    with db.begin() as conn:
+        return fill(conn)
