@@ -171,8 +171,9 @@ class AlertService:
                 raise
             except Exception:
                 log.exception("alert notifier tick failed")
-            try:
-                await asyncio.wait_for(wake.wait(), timeout=self.config.tick)
+            try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can drop a cancellation
+                async with asyncio.timeout(self.config.tick):
+                    await wake.wait()
             except TimeoutError:
                 pass
             wake.clear()

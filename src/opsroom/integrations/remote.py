@@ -26,7 +26,8 @@ async def cancel_remote(what: str, cancel: Callable[[], Awaitable[object]], *, t
     """
     task = asyncio.ensure_future(cancel())
     try:
-        await asyncio.wait_for(asyncio.shield(task), timeout)
+        async with asyncio.timeout(timeout):  # not wait_for: on 3.11 it can drop a cancellation
+            await asyncio.shield(task)
     except asyncio.CancelledError:
         log.warning("cancel of %s interrupted; the request carries on in the background", what)
         raise

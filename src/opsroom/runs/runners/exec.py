@@ -163,8 +163,9 @@ class ExecRunner:
                 if drain_deadline is None:
                     stream, data = await queue.get()
                 else:
-                    try:
-                        stream, data = await asyncio.wait_for(queue.get(), max(drain_deadline - loop.time(), 0.0))
+                    try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can drop a Cancel
+                        async with asyncio.timeout_at(drain_deadline):
+                            stream, data = await queue.get()
                     except TimeoutError:
                         break  # leftover processes still hold the pipes; they are ended below
                 if stream == "exit":
