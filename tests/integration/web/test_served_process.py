@@ -65,17 +65,22 @@ def served(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]
             process.wait(5)
 
 
+async def sign_in_alice(http: httpx.AsyncClient) -> tuple[str, str]:
+    """Alice signs in through the login form; her chat page's CSRF token and her cookies."""
+    page = await http.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    assert (await http.post("/login", data={"username": "alice", "csrf": token})).status_code == 303
+    chat = await http.get("/chat/dm:alice")
+    csrf = re.search(r'data-csrf="([^"]+)"', chat.text).group(1)  # type: ignore[union-attr]
+    return csrf, "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+
+
 async def test_opsroom_run_answers_a_browser_reloads_and_stops(
     served: tuple[str, subprocess.Popen[bytes], Path],
 ) -> None:
     base, process, log = served
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-        page = await http.get("/login")
-        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-        assert (await http.post("/login", data={"username": "alice", "csrf": token})).status_code == 303
-        chat = await http.get("/chat/dm:alice")
-        csrf = re.search(r'data-csrf="([^"]+)"', chat.text).group(1)  # type: ignore[union-attr]
-        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+        csrf, cookie = await sign_in_alice(http)
         url = base.replace("http://", "ws://") + "/chat/ws?channel=dm:alice"
         async with websockets.connect(url, additional_headers={"Cookie": cookie}) as ws:
             for text in ("whoami", "deploy api-gateway staging"):
@@ -108,12 +113,7 @@ async def test_two_browsers_open_the_live_chat_at_once_on_a_fresh_server(
     arriving together both connect and both see the bot's answer live."""
     base, _process, _log = served
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-        page = await http.get("/login")
-        token = re.search(r'name="csrf" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
-        assert (await http.post("/login", data={"username": "alice", "csrf": token})).status_code == 303
-        chat = await http.get("/chat/dm:alice")
-        csrf = re.search(r'data-csrf="([^"]+)"', chat.text).group(1)  # type: ignore[union-attr]
-        cookie = "; ".join(f"{k}={v}" for k, v in http.cookies.items())
+        csrf, cookie = await sign_in_alice(http)
         url = base.replace("http://", "ws://") + "/chat/ws?channel=dm:alice"
         first, second = await asyncio.gather(
             websockets.connect(url, additional_headers={"Cookie": cookie}),
