@@ -8,6 +8,9 @@ SQLite and PostgreSQL; then how long `opsroom run` takes to be ready and its idl
     .venv/bin/python bench/dispatch.py [--n 2000] [--concurrency 1,20] [--no-postgres] [--repeat 3]
     .venv/bin/python bench/dispatch.py --no-sqlite --schema mine   # PostgreSQL only, own schema
 
+The commands run on the event loop ``opsroom run`` serves with (uvloop when it is installed,
+``opsroom.web.serving.event_loop_factory``); ``--loop asyncio`` runs them on asyncio's own loop.
+
 CPU µs is this process's CPU time (all threads) per command: steadier than commands/s on a
 busy machine, and what the commands/s would be bound by on an idle core.
 
@@ -35,6 +38,7 @@ from opsroom.app import build_system
 from opsroom.chat.base import Capabilities
 from opsroom.config.loader import LoadedConfig, validate
 from opsroom.core import Message, MessageEvent, MessageRef, Place
+from opsroom.web.serving import event_loop_factory
 
 PG_URL = os.environ.get("OPSROOM_BENCH_PG", "postgresql://postgres@127.0.0.1:5432/test")
 BENCH_SCHEMA = "opsroom_bench"  # a schema of its own, dropped and re-created for each run
@@ -175,7 +179,14 @@ def main() -> None:
     )
     ap.add_argument("--no-startup", action="store_true")
     ap.add_argument("--repeat", type=int, default=1, help="runs per case; the best is printed")
+    ap.add_argument(
+        "--loop",
+        choices=("opsroom", "asyncio"),
+        default="opsroom",
+        help="the event loop: the one `opsroom run` serves with (default), or asyncio's own",
+    )
     args = ap.parse_args()
+    loop_factory = event_loop_factory() if args.loop == "opsroom" else None
     tmp = Path(tempfile.mkdtemp(prefix="opsroom-bench-"))
     os.chdir(tmp)
     if not args.schema.isidentifier():
@@ -192,7 +203,8 @@ def main() -> None:
                     _reset_pg(url, args.schema)
                 else:
                     Path(tmp / "bench.db").unlink(missing_ok=True)
-                runs.append(asyncio.run(bench_backend(url, args.n, conc)))
+                with asyncio.Runner(loop_factory=loop_factory) as runner:
+                    runs.append(runner.run(bench_backend(url, args.n, conc)))
             r = max(runs, key=lambda run: run["per_s"])
             print(
                 f"{name:<11} {conc:>4} {int(r['commands']):>8} {r['per_s']:>8.0f} {r['p50_ms']:>7.2f} "
