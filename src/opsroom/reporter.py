@@ -66,6 +66,13 @@ def tail(text: str, max_chars: int, max_lines: int) -> tuple[str, bool]:
     return out, cut
 
 
+class _NextTurn:
+    """``_Tracked.posting`` of a run whose progress message is due on the loop's next turn."""
+
+
+_NEXT_TURN = _NextTurn()
+
+
 @dataclass
 class _Tracked:
     inv: Invocation
@@ -73,8 +80,8 @@ class _Tracked:
     last_edit: float = 0.0
     # A throttled edit: the timer until it is due, then the task making it.
     pending: asyncio.TimerHandle | asyncio.Task[None] | None = None
-    # The progress message: due on the loop's next turn, then the task posting it.
-    posting: asyncio.Handle | asyncio.Task[None] | None = None
+    # The progress message: _NEXT_TURN until the loop's next turn, then the task posting it.
+    posting: _NextTurn | asyncio.Task[None] | None = None
     missed: LiveRun | None = None  # progress that came while the progress message was on its way
     cancel_action: str = ""  # signed when the progress message is built (a folded run never needs it)
     extra: dict[str, Any] = field(default_factory=dict)
@@ -103,6 +110,10 @@ class Reporter:
         self.on_message_posted = on_message_posted
         self.on_finished = on_finished
         self._runs: dict[int, _Tracked] = {}
+        # Runs whose progress message is due on the loop's next turn: one callback for all the
+        # runs started in a turn (with 20 at once most turns start several) instead of one each.
+        self._due: list[tuple[int, _Tracked, LiveRun]] = []
+        self._due_loop: asyncio.AbstractEventLoop | None = None  # the loop that will call it
 
     def track(self, run_id: int, inv: Invocation) -> None:
         self._runs[run_id] = _Tracked(inv, described=inv.describe())
@@ -140,13 +151,23 @@ class Reporter:
         if live is None:
             await self._post_progress(run_id, t)
             return
-        t.posting = asyncio.get_running_loop().call_soon(self._progress_due, run_id, t, live)
+        t.posting = _NEXT_TURN
+        loop = asyncio.get_running_loop()
+        if self._due_loop is not loop:  # none scheduled yet on this loop (a closed one never ran it)
+            self._due = []
+            self._due_loop = loop
+            loop.call_soon(self._progress_due)
+        self._due.append((run_id, t, live))
 
-    def _progress_due(self, run_id: int, t: _Tracked, live: LiveRun) -> None:
-        t.posting = None
-        if live.finishing or self._runs.get(run_id) is not t:
-            return  # ended already: its final message is the only one
-        t.posting = asyncio.create_task(self._post_progress(run_id, t))
+    def _progress_due(self) -> None:
+        due, self._due, self._due_loop = self._due, [], None
+        for run_id, t, live in due:
+            if t.posting is not _NEXT_TURN:
+                continue  # ended already (run_finished let go of it): its final message is the only one
+            t.posting = None
+            if live.finishing or self._runs.get(run_id) is not t:
+                continue  # ended already: its final message is the only one
+            t.posting = asyncio.create_task(self._post_progress(run_id, t))
 
     async def _post_progress(self, run_id: int, t: _Tracked) -> None:
         try:
@@ -228,7 +249,7 @@ class Reporter:
             # The progress message is on its way: the final message edits it, not a second one.
             await asyncio.wait((t.posting,))
         elif t.posting is not None:
-            t.posting.cancel()  # due on this very turn: not needed any more
+            t.posting = None  # due on the next turn: not needed any more (_progress_due skips it)
         if t.pending is not None:
             t.pending.cancel()  # a timer not yet due, or an edit still under way
         # Built while still tracked (final_message reads what track noted), then forgotten;
