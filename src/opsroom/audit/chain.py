@@ -122,7 +122,12 @@ def to_utc(ts: datetime) -> datetime:
 
 def ts_text(ts: datetime) -> str:
     """``2026-11-03T10:00:00.000000Z``: UTC, always six digits (isoformat drops them at 0)."""
-    return to_utc(ts).isoformat(timespec="microseconds")[:26] + "Z"
+    tz = ts.tzinfo
+    if tz is UTC or tz is None:
+        # to_utc keeps these fields as they are: skip it (and, for a naive value, the copy it
+        # makes); the audit appends two of these a command, verify and export one a row.
+        return ts.isoformat("T", "microseconds")[:26] + "Z"
+    return to_utc(ts).isoformat("T", "microseconds")[:26] + "Z"
 
 
 def canonical_detail(detail: Mapping[str, Any] | None) -> str:

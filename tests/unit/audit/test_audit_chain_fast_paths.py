@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 import pytest
 from sqlalchemy import insert
@@ -75,6 +76,26 @@ def test_a_head_of_other_types_still_hashes_as_the_documented_list() -> None:
 )
 def test_detail_text_is_the_documented_json(detail: dict[str, object]) -> None:
     assert canonical_detail(detail) == documented_text(detail)
+
+
+@pytest.mark.parametrize(
+    "ts",
+    [
+        NOW,
+        NOW.replace(microsecond=0),  # isoformat alone would drop the digits
+        NOW.replace(tzinfo=None),  # SQLite gives naive values back: taken as UTC
+        NOW.replace(microsecond=0, tzinfo=None),
+        NOW.astimezone(timezone(timedelta(hours=-7, minutes=-30))),
+        NOW.astimezone(ZoneInfo("Europe/Paris")),
+        NOW.replace(tzinfo=ZoneInfo("UTC")),  # a UTC that is not datetime.UTC
+        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=1))),
+    ],
+)
+def test_time_text_is_the_documented_utc_text(ts: datetime) -> None:
+    """What is hashed and stored as ``ts``: the UTC time with six digits and a Z, written as
+    ``to_utc`` and ``isoformat`` write it (the shortcut for UTC and naive values included)."""
+    utc = ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts.astimezone(UTC)
+    assert ts_text(ts) == utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def test_prepare_keeps_plain_rows_and_cleans_the_others_field_by_field() -> None:
