@@ -26,6 +26,7 @@ from json import encoder as _json_encoder
 from typing import Any
 
 from opsroom import jsontext
+from opsroom.core.quickinit import quick_init
 
 ZERO_HASH = "0" * 64
 
@@ -44,7 +45,8 @@ _DUMPS_HEAD = jsontext.encoder(separators=(",", ":"), ensure_ascii=False, allow_
 _quote = _json_encoder.encode_basestring
 
 
-@dataclass(frozen=True, slots=True)
+@quick_init  # four a command: built in half the time (core/quickinit.py)
+@dataclass(frozen=True)
 class AuditRecord:
     """One step to append (``AuditLog.append_many`` takes several in one statement)."""
 

@@ -11,6 +11,7 @@ from typing import Any, Mapping
 from opsroom import jsontext
 from opsroom.core.identity import Principal
 from opsroom.core.places import Place
+from opsroom.core.quickinit import quick_init
 
 # json.dumps(..., sort_keys=True, default=str), its C encoder built once (same bytes: every
 # run row stores one, and a pending approval compares it with the one it was asked for).
@@ -91,6 +92,7 @@ class CommandSpec:
         return frozenset(a.name for a in self.args if a.secret)
 
 
+@quick_init  # one a command (core/quickinit.py)
 @dataclass(frozen=True)
 class Invocation:
     """A parsed command with validated, typed arguments. ``args`` only holds known names."""

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Literal, Union
 
 from opsroom.core.identity import Principal
+from opsroom.core.quickinit import quick_init
 
 Tone = Literal["info", "running", "success", "failure", "warning", "denied"]
 
 
+@quick_init  # every chat message (core/quickinit.py)
 @dataclass(frozen=True)
 class Section:
     text: str
@@ -26,12 +28,14 @@ class Fields:
     items: tuple[tuple[str, str], ...]
 
 
+@quick_init  # every chat message (core/quickinit.py)
 @dataclass(frozen=True)
 class Code:
     text: str
     language: str = ""
 
 
+@quick_init  # every chat message (core/quickinit.py)
 @dataclass(frozen=True)
 class Context:
     """Small print under a message: durations, run ids, 'demo' labels."""
@@ -63,6 +67,7 @@ class Actions:
 Block = Union[Section, Fields, Code, Context, Actions]
 
 
+@quick_init  # every chat message (core/quickinit.py)
 @dataclass(frozen=True)
 class Message:
     """``text`` is the plain one-line summary used for notifications and as a fallback."""

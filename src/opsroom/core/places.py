@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from opsroom.core.quickinit import quick_init
+
 
 @dataclass(frozen=True)
 class Place:
@@ -39,6 +41,7 @@ class Place:
         return Place(self.platform, self.channel, thread, self.is_direct, self.channel_name)
 
 
+@quick_init  # every message posted (core/quickinit.py)
 @dataclass(frozen=True)
 class MessageRef:
     """A posted message, so it can be edited in place or replied to in its thread."""

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, AsyncIterator, Callable, Mapping, Protocol
 
+from opsroom.core.quickinit import quick_init
+
 
 class RunState(StrEnum):
     AWAITING_CONFIRMATION = "awaiting_confirmation"
@@ -34,6 +36,7 @@ TERMINAL_STATES = frozenset(
 )
 
 
+@quick_init  # one or more a run (core/quickinit.py)
 @dataclass(frozen=True)
 class OutputChunk:
     """A piece of output. ``stream`` is "stdout", "stderr" or "progress" (a status line the

@@ -18,6 +18,7 @@ import structlog
 
 from opsroom.audit import AuditRecord
 from opsroom.core import OutputChunk, RunContext, Runner, RunState
+from opsroom.core.quickinit import quick_init
 from opsroom.policy.redaction import StreamRedactor
 from opsroom.runs import lifecycle, orphans
 from opsroom.runs import store as run_store
@@ -63,6 +64,7 @@ class LiveRun:
     redactors: dict[str, StreamRedactor] = field(default_factory=dict)
 
 
+@quick_init  # one a run (core/quickinit.py)
 @dataclass(frozen=True)
 class RunOutcome:
     run_id: int
