@@ -13,7 +13,18 @@ from typing import Any
 import pytest
 
 from opsroom.audit.chain import AuditRecord
-from opsroom.core import Code, Context, Invocation, Message, MessageRef, OutputChunk, Section
+from opsroom.core import (
+    ActionEvent,
+    Code,
+    Context,
+    Invocation,
+    Message,
+    MessageEvent,
+    MessageRef,
+    OutputChunk,
+    Place,
+    Section,
+)
 from opsroom.core.quickinit import quick_init
 from opsroom.runs.service import RunOutcome
 
@@ -74,7 +85,21 @@ def test_the_same_signature_and_the_same_errors() -> None:
 
 
 @pytest.mark.parametrize(
-    "cls", [AuditRecord, RunOutcome, Invocation, OutputChunk, Message, Section, Code, Context, MessageRef]
+    "cls",
+    [
+        AuditRecord,
+        RunOutcome,
+        Invocation,
+        OutputChunk,
+        Message,
+        Section,
+        Code,
+        Context,
+        MessageRef,
+        MessageEvent,
+        ActionEvent,
+        Place,
+    ],
 )
 def test_the_per_command_classes_keep_their_fields_in_their_signature(cls: type) -> None:
     fields = dataclasses.fields(cls)

@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from typing import Union
 
 from opsroom.core.places import MessageRef, Place
+from opsroom.core.quickinit import quick_init
 
 
+@quick_init  # one per inbound event (core/quickinit.py)
 @dataclass(frozen=True)
 class MessageEvent:
     """Someone wrote something the bot can see.
@@ -27,6 +29,7 @@ class MessageEvent:
     sender_email: str = ""
 
 
+@quick_init  # one per inbound event (core/quickinit.py)
 @dataclass(frozen=True)
 class ActionEvent:
     """Someone clicked a button; ``action_id`` is the signed id the button carried."""

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from opsroom.core.quickinit import quick_init
 
 
+@quick_init  # adapters build one per inbound event (core/quickinit.py)
 @dataclass(frozen=True)
 class Place:
     """A channel (or DM) on one platform, optionally a thread inside it.
