@@ -120,3 +120,48 @@ async def test_output_that_comes_while_the_progress_message_is_on_the_way_is_sho
     [post] = adapter.posts
     assert [m.tone for m in post.versions] == ["running", "running"]
     assert "step 1/3" in post.versions[-1].as_text()
+
+
+async def test_runs_started_in_one_turn_each_get_the_message_their_own_end_calls_for() -> None:
+    """Runs started in the same turn share the turn's callback: the one that ended by then
+    shows only its final message, the ones still running their progress messages."""
+    adapter = RecordingAdapter()
+    reporter, inv, _ = _setup(adapter)
+    lives = {run_id: LiveRun(run_id, "ping", "alice") for run_id in (1, 2, 3)}
+    for run_id, live in lives.items():
+        reporter.track(run_id, inv)
+        await reporter.run_started(run_id, live)
+    lives[2].finishing = True
+    await reporter.run_finished(2, _done(2))  # ended in the turn it started
+    await asyncio.sleep(0.01)
+    tones = sorted(p.versions[0].tone for p in adapter.posts)
+    assert tones == ["running", "running", "success"]
+    for run_id in (1, 3):
+        await reporter.run_finished(run_id, _done(run_id))
+    await asyncio.sleep(0.01)
+    assert sorted(p.versions[-1].tone for p in adapter.posts) == ["success"] * 3
+    assert [len(p.versions) for p in adapter.posts].count(2) == 2  # progress, then its final edit
+
+
+def test_a_loop_closed_with_the_callback_due_does_not_hold_up_the_next_loop() -> None:
+    adapter = RecordingAdapter()
+    reporter, inv, _ = _setup(adapter)
+
+    async def start(run_id: int) -> None:
+        reporter.track(run_id, inv)
+        await reporter.run_started(run_id, LiveRun(run_id, "ping", "alice"))
+
+    async def start_then_stop() -> None:
+        await start(1)
+        asyncio.get_running_loop().stop()  # ends after this turn: the callback never runs
+
+    first = asyncio.new_event_loop()
+    first.run_until_complete(start_then_stop())
+    first.close()
+
+    async def second() -> None:
+        await start(2)
+        await asyncio.sleep(0.01)
+
+    asyncio.run(second())
+    assert [p.versions[0].tone for p in adapter.posts] == ["running"]  # run 2's, posted
