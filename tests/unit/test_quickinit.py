@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from opsroom.audit.chain import AuditRecord
+from opsroom.audit.chain import AuditEntry, AuditRecord
 from opsroom.core import (
     ActionEvent,
     Code,
@@ -27,6 +27,7 @@ from opsroom.core import (
 )
 from opsroom.core.quickinit import quick_init
 from opsroom.runs.service import RunOutcome
+from opsroom.runs.store import RunRow
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,8 @@ def test_the_same_signature_and_the_same_errors() -> None:
     "cls",
     [
         AuditRecord,
+        AuditEntry,
+        RunRow,
         RunOutcome,
         Invocation,
         OutputChunk,

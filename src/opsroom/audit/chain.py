@@ -61,6 +61,7 @@ class AuditRecord:
     ts: datetime | None = None
 
 
+@quick_init  # one per row that verify, search and export read (core/quickinit.py)
 @dataclass(frozen=True)
 class AuditEntry:
     """One stored row of the audit log, as read back."""

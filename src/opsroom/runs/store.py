@@ -10,6 +10,7 @@ from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from opsroom.cluster.identity import REPLICA_ID
 from opsroom.core import Invocation, RunState
+from opsroom.core.quickinit import quick_init
 from opsroom.store import pgwrite
 from opsroom.store.db import DriverStatement
 from opsroom.store.tables import locks, runs
@@ -17,6 +18,7 @@ from opsroom.store.types import as_utc as as_utc  # re-exported: callers use run
 from opsroom.store.types import utcnow as utcnow  # re-exported: callers use run_store.utcnow
 
 
+@quick_init  # one per run row read (lists, the API) (core/quickinit.py)
 @dataclass(frozen=True)
 class RunRow:
     id: int
