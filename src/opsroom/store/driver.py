@@ -18,10 +18,6 @@ from opsroom.store import pgwrite
 from opsroom.store.binds import bind_processor
 
 
-def _driver(conn: Connection) -> Any:
-    return conn.connection.driver_connection
-
-
 def driver_execute(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
     """Run SQL already compiled for this connection's dialect on the driver's own cursor.
 
@@ -29,10 +25,11 @@ def driver_execute(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
     per-execution work costs more than the SQLite statement. Errors come out as SQLAlchemy's
     (``IntegrityError``…) as they would from ``conn.execute``. The caller is inside
     ``Database.begin()`` or ``write()``, so the transaction is SQLAlchemy's as usual."""
-    if conn.info.get(pgwrite.HELD):  # a PostgreSQL writer group: what it holds back goes first
+    checkout = conn.connection  # (once: conn.info and the driver are both behind it)
+    if checkout.info.get(pgwrite.HELD):  # a PostgreSQL writer group: what it holds back goes first
         pgwrite.send_held(conn)
     try:
-        return _driver(conn).execute(sql, params)
+        return checkout.driver_connection.execute(sql, params)  # type: ignore[union-attr]
     except sqlite3.Error as err:
         raise sa_exc.DBAPIError.instance(sql, params, err, sqlite3.Error) from err
 
@@ -105,8 +102,10 @@ def sqlite_do_begin(checkout: Any) -> None:
     connection) still sends BEGIN and fails loudly, as before. A dialect method rather than a
     "begin" event: an engine with no event listeners skips SQLAlchemy's event dispatch on
     every execute, begin and commit."""
-    if checkout.info.get(_DRIVER_TXN) is not checkout:
-        checkout.driver_connection.execute("BEGIN")
+    raw = checkout.driver_connection
+    # (Also BEGIN when ours has ended meanwhile: a ``conn.commit()`` inside the block.)
+    if checkout.info.get(_DRIVER_TXN) is not checkout or not raw.in_transaction:
+        raw.execute("BEGIN")
 
 
 class DriverTransaction:
@@ -176,9 +175,10 @@ class DriverTransaction:
 
 
 def driver_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> Any:
-    if conn.info.get(pgwrite.HELD):
+    checkout = conn.connection
+    if checkout.info.get(pgwrite.HELD):
         pgwrite.send_held(conn)
     try:
-        return _driver(conn).executemany(sql, rows)
+        return checkout.driver_connection.executemany(sql, rows)  # type: ignore[union-attr]
     except sqlite3.Error as err:
         raise sa_exc.DBAPIError.instance(sql, rows, err, sqlite3.Error) from err

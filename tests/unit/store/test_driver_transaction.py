@@ -135,3 +135,15 @@ def test_a_begin_inside_a_begin_is_refused_on_in_memory_sqlite() -> None:
         assert _keys(db) == {"k"}
     finally:
         db.dispose()
+
+
+def test_statements_after_a_commit_inside_the_block_are_in_a_transaction_again(
+    sqlite_file: tuple[Database, Path],
+) -> None:
+    db, _ = sqlite_file
+    with db.begin() as conn:
+        _lock(conn, "first")
+        conn.commit()  # ends SQLAlchemy's transaction, and the driver's it had joined
+        _lock(conn, "second")  # autobegins: a real BEGIN again, not autocommit
+        assert conn.connection.driver_connection.in_transaction  # type: ignore[union-attr]
+    assert _keys(db) == {"first", "second"}
