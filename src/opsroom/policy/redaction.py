@@ -166,20 +166,33 @@ class Redactor:
 
 
 def _strings(value: Any, out: list[str]) -> None:
-    """The strings ``Redactor.clean`` redacts in ``value``, appended to ``out``."""
-    if isinstance(value, str):
+    """The strings ``Redactor.clean`` redacts in ``value``, appended to ``out``. Exact classes
+    are tried before ``isinstance`` (an ABC's check, ``Mapping``, is slow), in ``clean``'s order:
+    audit details are small dicts of strings, numbers and lists, walked for every row."""
+    cls = value.__class__
+    if cls is str:
         out.append(value)
-    elif value is None or value.__class__ in _PLAIN:
+        return
+    if value is None or cls in _PLAIN:
+        return
+    if cls is dict:
+        items: Iterable[Any] = value.values()
+    elif cls is list or cls is tuple:
+        items = value
+    elif isinstance(value, str):
+        out.append(value)
         return
     elif isinstance(value, Mapping):
-        for v in value.values():
-            if v.__class__ is str:
-                out.append(v)
-            elif v is not None and v.__class__ not in _PLAIN:
-                _strings(v, out)
+        items = value.values()
     elif isinstance(value, (list, tuple)):
-        for v in value:
-            _strings(v, out)
+        items = value
+    else:
+        return
+    for item in items:
+        if item.__class__ is str:
+            out.append(item)
+        elif item is not None and item.__class__ not in _PLAIN:
+            _strings(item, out)
 
 
 class StreamRedactor:
