@@ -73,8 +73,11 @@ class Redactor:
             text, n = self._value_re.subn(MASK, text)
             count += n
         if not self._shapes.might_match(text):
-            if not count:
-                self._remember_clean((text,))
+            if not count and len(text) <= _CLEAN_TEXT_MAX:
+                known = self._known_clean
+                if len(known) >= _KNOWN_CLEAN_MAX:
+                    known.clear()  # cheap to refill; bounded memory
+                known[text] = None
             return text, count
         for pattern in TOKEN_PATTERNS + self.extra_patterns:
             text, n = pattern.subn(MASK, text)
@@ -108,14 +111,16 @@ class Redactor:
         self._remember_clean(unknown)
         return True
 
-    def _remember_clean(self, texts: Iterable[str]) -> None:
+    def _remember_clean(self, texts: list[str]) -> None:
         """Remember ``texts`` (each found clean) as clean; long ones are not kept, and the
         memo is emptied when full (cheap to refill; bounded memory)."""
         known = self._known_clean
+        if len(known) + len(texts) > _KNOWN_CLEAN_MAX:
+            known.clear()
+            if len(texts) > _KNOWN_CLEAN_MAX:
+                return  # more at once than the memo holds: not worth keeping
         for text in texts:
             if len(text) <= _CLEAN_TEXT_MAX:
-                if len(known) >= _KNOWN_CLEAN_MAX:
-                    known.clear()
                 known[text] = None
 
     def all_clean_values(self, values: Iterable[Any]) -> bool:
@@ -123,8 +128,11 @@ class Redactor:
         list and tuple items, at any depth; keys are kept by ``clean`` and not looked at):
         True means ``clean`` would give each value back unchanged."""
         texts: list[str] = []
-        for value in values:
-            _strings(value, texts)
+        for value in values:  # mostly summaries (strings) and flat dicts
+            if value.__class__ is str:
+                texts.append(value)
+            elif value is not None and value.__class__ not in _PLAIN:
+                _strings(value, texts)
         return self.all_clean(texts)
 
     def clean(self, value: Any) -> Any:

@@ -117,3 +117,16 @@ def test_sinks_using_the_installed_redactor_mask_a_secret_of_a_newly_installed_o
         assert redaction.current().clean({"detail": text}) == {"detail": f"connect with {MASK} now"}
     finally:
         redaction.install(before)
+
+
+def test_the_memo_stays_bounded_and_keeps_no_long_text() -> None:
+    redactor = Redactor()
+    for n in range(3000):
+        assert redactor.all_clean([f"run #{n} started", f"ping hello{n}", "sre-ping"])
+        assert redactor.redact(f"run #{n} succeeded") == (f"run #{n} succeeded", 0)
+    assert 0 < len(redactor._known_clean) <= redaction._KNOWN_CLEAN_MAX
+    long_text = "all good " * 1000
+    assert redactor.all_clean([long_text]) and redactor.redact(long_text) == (long_text, 0)
+    assert long_text not in redactor._known_clean
+    assert redactor.all_clean([f"text {n}" for n in range(redaction._KNOWN_CLEAN_MAX + 1)])
+    assert len(redactor._known_clean) <= redaction._KNOWN_CLEAN_MAX
