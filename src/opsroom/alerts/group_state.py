@@ -80,6 +80,7 @@ def mark_changed(
     # only ``updated_at`` and the counters change) share one statement.
     same: dict[tuple[tuple[str, Any], ...], list[int]] = {}
     dues: dict[tuple[Any, Any, bool], Any] = {}
+    decided: dict[tuple[Any, ...], tuple[tuple[str, Any], ...]] = {}
     only_touched = (("updated_at", now),)  # every UPDATE sets it; in a batch most set nothing else
     for part in chunks(gids):
         flapping_ids = _flapping_groups(conn, part)
@@ -99,6 +100,14 @@ def mark_changed(
             found += conn.execute(select(*GROUP_COLUMNS).where(alert_groups.c.id.in_(missing))).all()
         for g in found:
             firing = g.id in firing_ids  # a flapping alert keeps it open
+            flaps = g.id in flapping_ids
+            # Groups read alike (created together, never posted, same delivery) get the same
+            # UPDATE: what it sets is worked out once per distinct reading, not per group.
+            reading = (g.status, g.flapping, g.delivery, g.next_due_at, g.created_at, g.last_notified_at, firing, flaps)
+            alike = decided.get(reading)
+            if alike is not None:
+                same[alike].append(g.id)
+                continue
             if g.delivery in ("digest", "muted"):
                 due: dt.datetime | None = now
             elif g.delivery == "scheduled":
@@ -117,7 +126,6 @@ def mark_changed(
                         timers=timers,
                     )
             status = "firing" if firing else "resolved"
-            flaps = g.id in flapping_ids
             # The UPDATE's columns as the statement's key, each compared once; no dict per group.
             sets: tuple[tuple[str, Any], ...] = only_touched
             if g.status != status:
@@ -128,6 +136,7 @@ def mark_changed(
                 sets += (("next_due_at", due),)
             if g.delivery == "muted":
                 sets += (("delivery", "pending"),)
+            decided[reading] = sets
             same.setdefault(sets, []).append(g.id)
     for values, ids in same.items():
         _mark(conn, dict(values), ids)

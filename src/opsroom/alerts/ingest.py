@@ -263,17 +263,20 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
             old = existing.get((gid, fp))
             if old is None:
                 new += 1
-                name = alert.alertname[:200]
+                # ``Alert.alertname``, ``Alert.severity`` and ``_plain`` written out: four
+                # Python calls an alert less on the alert thread, the same values.
+                labels, annotations = alert.labels, alert.annotations
+                name = (labels.get("alertname") or alert.alertname)[:200]
                 inserts.append(
                     (
                         gid,
                         fp,
                         name,
-                        alert.severity[:50],
+                        (labels.get("severity") or "none").lower()[:50],
                         alert.status,
                         None,
-                        _plain(alert.labels),
-                        _plain(alert.annotations),
+                        labels if labels.__class__ is dict else dict(labels),
+                        annotations if annotations.__class__ is dict else dict(annotations),
                         alert.starts_at,
                         alert.ends_at,
                         alert.generator_url,

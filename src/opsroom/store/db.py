@@ -28,6 +28,7 @@ from opsroom import jsontext
 from opsroom.store import pgwrite
 from opsroom.store.checkpoint import WAL_SIZE_LIMIT, WalCheckpointer
 from opsroom.store.driver import DriverStatement as DriverStatement  # (callers import these from here)
+from opsroom.store.driver import DriverTransaction, sqlite_do_begin
 from opsroom.store.driver import driver_execute as driver_execute
 from opsroom.store.driver import driver_executemany as driver_executemany
 from opsroom.store.tables import metadata
@@ -73,7 +74,8 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL", schema: st
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn, _record):  # type: ignore[no-untyped-def]
-            # Let SQLAlchemy's BEGIN be the transaction start; WAL lets readers run while we write.
+            # pysqlite never begins on its own: sqlite_do_begin and DriverTransaction do, on the
+            # driver; WAL lets readers run while we write.
             dbapi_conn.isolation_level = None
             cur = dbapi_conn.cursor()
             if not memory:
@@ -91,14 +93,8 @@ def create_db_engine(url: str, *, sqlite_synchronous: str = "NORMAL", schema: st
             cur.execute("PRAGMA busy_timeout=5000")
             cur.close()
 
-        @event.listens_for(engine, "begin")
-        def _sqlite_begin(conn):  # type: ignore[no-untyped-def]
-            # Writers (Database.begin) take the write lock up front with IMMEDIATE, so two
-            # writers never deadlock mid-way; readers begin deferred and never block a writer.
-            # Sent on the driver connection: the same statement, without SQLAlchemy's
-            # per-statement machinery (a third of the cost of a short transaction).
-            immediate = conn.get_execution_options().get("opsroom_write", False)
-            conn.connection.driver_connection.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        # Readers' deferred BEGIN, and none where a DriverTransaction began (see there).
+        engine.dialect.do_begin = sqlite_do_begin  # type: ignore[method-assign,assignment]
 
         return engine
 
@@ -132,6 +128,8 @@ class Database:
         # write() there commits at the end of its block, like begin().
         self._share_commits = True
         self._thread_writes = WriteThread(engine) if engine.dialect.name == "postgresql" else None
+        # SQLite's write transactions are the driver's (store/driver.DriverTransaction).
+        self._sqlite = engine.dialect.name == "sqlite"
         if engine.dialect.name == "sqlite":
             if engine.url.database in (None, "", ":memory:"):
                 self._share_commits = False
@@ -167,16 +165,18 @@ class Database:
             self._flush(group)
         if self._keep_writer and self._writer_free.acquire(blocking=False):
             try:
-                writer = self._take_writer()
-                with writer.begin():
+                with DriverTransaction(self._take_writer()) as writer:
                     yield writer
             finally:
                 self._writer_free.release()
             return
         with self.engine.connect() as conn:
-            conn = conn.execution_options(opsroom_write=True)
-            with conn.begin():
-                yield conn
+            if self._sqlite:
+                with DriverTransaction(conn):
+                    yield conn
+            else:
+                with conn.begin():
+                    yield conn
 
     def write(self) -> SharedWrite:
         """``async with db.write() as conn``: a write transaction for the per-command hot
@@ -211,9 +211,9 @@ class Database:
         """The kept write connection; the caller holds ``_writer_free``."""
         writer = self._writer
         if writer is None or writer.closed or writer.invalidated:
-            writer = self._writer = self.engine.connect().execution_options(opsroom_write=True)
+            writer = self._writer = self.engine.connect()
         else:
-            if writer.in_transaction():  # used after its block ended: not ours to keep
+            if writer.get_transaction() is not None:  # used after its block ended: not ours to keep
                 writer.rollback()
             raw: Any = writer.connection.driver_connection
             if raw.in_transaction:  # a failed COMMIT (a deferred constraint) leaves it open
@@ -224,9 +224,9 @@ class Database:
         loop = asyncio.get_running_loop()
         kept = self._keep_writer and self._writer_free.acquire(blocking=False)
         try:
-            conn = self._take_writer() if kept else self.engine.connect().execution_options(opsroom_write=True)
+            conn = self._take_writer() if kept else self.engine.connect()
             try:
-                txn = conn.begin()
+                txn = DriverTransaction(conn) if self._sqlite else conn.begin()
             except BaseException:
                 if not kept:
                     conn.close()

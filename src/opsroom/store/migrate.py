@@ -6,10 +6,13 @@ before it starts. Every module that owns tables ships its own migration in
 from __future__ import annotations
 
 import re
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine
+
+from opsroom.store.driver import DriverTransaction
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -63,9 +66,12 @@ def upgrade(engine: Engine, revision: str = "heads") -> None:
     # Processes that upgrade together (replicas starting at once, a Helm hook beside them)
     # take turns: SQLite's write lock up front (BEGIN IMMEDIATE), PostgreSQL's advisory lock.
     # The second finds the schema current and Alembic does nothing.
-    with engine.execution_options(opsroom_write=True).begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('opsroom:migrate'))")
-        cfg = alembic_config(engine)
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    with engine.connect() as conn:
+        # (SQLite: begun on the driver; SQLAlchemy's transaction joins it, store/driver.py.)
+        write_lock = DriverTransaction(conn) if conn.dialect.name == "sqlite" else nullcontext()
+        with write_lock, conn.begin():
+            if conn.dialect.name == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(hashtext('opsroom:migrate'))")
+            cfg = alembic_config(engine)
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)

@@ -190,3 +190,32 @@ async def test_groups_changed_in_one_batch_keep_their_own_group_wait(db: Databas
     clock.advance(20)
     await svc.tick()
     assert [p.message.text.split("\n")[0] for p in hub.posts] == ["[FIRING:2] First on a", "[FIRING:2] Second on a"]
+
+
+async def test_groups_created_together_are_each_marked_by_their_own_alerts(db: Database) -> None:
+    """Groups created in one batch read alike (same times, same delivery); a later batch that
+    resolves all of one group's alerts and only part of the other's leaves the first resolved
+    and the second firing (what intake sets is decided per reading, never shared wrongly)."""
+    from sqlalchemy import select
+
+    from opsroom.alerts.tables import alert_groups
+
+    svc, hub, clock, _ = make(db)
+    await svc.ingest("am", [alert("First"), alert("First", instance="b"), alert("Second"), alert("Third")])
+    clock.advance(5)
+    await svc.ingest(
+        "am", [alert("First", status="resolved"), alert("Second", status="resolved"), alert("Third", instance="b")]
+    )
+    with db.read() as conn:
+        rows = conn.execute(select(alert_groups.c.title, alert_groups.c.status, alert_groups.c.dirty)).all()
+    assert sorted(rows) == [
+        ("First on a", "firing", True),
+        ("Second on a", "resolved", True),
+        ("Third on a", "firing", True),
+    ]
+    clock.advance(26)
+    await svc.tick()
+    assert sorted(p.message.text.split("\n")[0] for p in hub.posts) == [
+        "[FIRING:1] First on a",
+        "[FIRING:2] Third on a",
+    ]
