@@ -46,12 +46,23 @@ class Redactor:
         # Whether any credential shape can be in the text at all: most text (every audit row,
         # every chat message) has none; each shape's fixed piece (``ghp_``, ``-----BEGIN``…) is
         # looked for first, and only a text that has one is searched (policy/prefilter.py).
-        self._shapes = ShapeFilter((*TOKEN_PATTERNS, *self.extra_patterns, *KEYED_SECRETS))
+        self._shapes = ShapeFilter(
+            (*TOKEN_PATTERNS, *self.extra_patterns, *KEYED_SECRETS), joinable=(*TOKEN_PATTERNS, *KEYED_SECRETS)
+        )
         # Texts recently found to hold nothing to mask. One command's texts reach several
         # sinks (its audit rows, chat messages, the run row), and names, rule ids and
         # button labels recur: each is scanned once. Only clean texts are kept, so no secret
-        # lingers here; the answer for a text never changes (values and patterns are fixed).
+        # lingers here. An answer holds only for the values and patterns that gave it: they
+        # are set here and nowhere else (a new config builds a new Redactor, with a memo of
+        # its own), and setting any of them again empties the memo (``__setattr__``).
         self._known_clean: dict[str, None] = {}
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        # Any change to what is masked (a secret value learnt, a pattern added) after a text
+        # was found clean must not leave that text's "clean" standing: forget them all.
+        object.__setattr__(self, name, value)
+        if name != "_known_clean" and "_known_clean" in self.__dict__:
+            self._known_clean.clear()
 
     def redact(self, text: str) -> tuple[str, int]:
         """Returns the cleaned text and how many redactions were made."""
@@ -63,9 +74,10 @@ class Redactor:
             count += n
         if not self._shapes.might_match(text):
             if not count and len(text) <= _CLEAN_TEXT_MAX:
-                if len(self._known_clean) >= _KNOWN_CLEAN_MAX:
-                    self._known_clean.clear()  # cheap to refill; bounded memory
-                self._known_clean[text] = None
+                known = self._known_clean
+                if len(known) >= _KNOWN_CLEAN_MAX:
+                    known.clear()  # cheap to refill; bounded memory
+                known[text] = None
             return text, count
         for pattern in TOKEN_PATTERNS + self.extra_patterns:
             text, n = pattern.subn(MASK, text)
@@ -78,27 +90,49 @@ class Redactor:
     def all_clean(self, texts: Iterable[str]) -> bool:
         """True only when no text of ``texts`` has anything to mask, asked once of them all
         joined (a chat message's five or so texts cost one look instead of five). False says
-        nothing: redact each. Sound because a secret value or a credential shape's fixed
-        piece found in one text is found in the joined text too; patterns with no fixed
-        piece (maybe anchored) make it always answer False."""
-        if not self._shapes.pieces_only:
+        nothing: redact each. Sound because a secret value found in one text is found in
+        the joined text too, and so is a match of one of opsroom's shapes; a configured
+        pattern (maybe anchored: ``^key-\\w+`` matches a text alone, not after another) is
+        taken to match when its fixed piece is there (``ShapeFilter.might_match(joined=)``).
+        Patterns with no fixed piece make it always answer False."""
+        shapes = self._shapes
+        if not shapes.pieces_only:
             return False
         known = self._known_clean
         unknown = [t for t in texts if t and t not in known]  # labels, names: seen before
         if not unknown:
             return True
-        joined = "\n".join(unknown)
+        joined = "\n".join(unknown) if len(unknown) > 1 else unknown[0]
         if self._value_re is not None and self._value_re.search(joined) is not None:
             return False
-        return not self._shapes.might_match(joined)
+        if shapes.might_match(joined, joined=True):
+            return False
+        # Nothing in the whole, so nothing in any part: each text is clean.
+        self._remember_clean(unknown)
+        return True
+
+    def _remember_clean(self, texts: list[str]) -> None:
+        """Remember ``texts`` (each found clean) as clean; long ones are not kept, and the
+        memo is emptied when full (cheap to refill; bounded memory)."""
+        known = self._known_clean
+        if len(known) + len(texts) > _KNOWN_CLEAN_MAX:
+            known.clear()
+            if len(texts) > _KNOWN_CLEAN_MAX:
+                return  # more at once than the memo holds: not worth keeping
+        for text in texts:
+            if len(text) <= _CLEAN_TEXT_MAX:
+                known[text] = None
 
     def all_clean_values(self, values: Iterable[Any]) -> bool:
         """``all_clean`` over every string ``clean`` would redact in ``values`` (dict values,
         list and tuple items, at any depth; keys are kept by ``clean`` and not looked at):
         True means ``clean`` would give each value back unchanged."""
         texts: list[str] = []
-        for value in values:
-            _strings(value, texts)
+        for value in values:  # mostly summaries (strings) and flat dicts
+            if value.__class__ is str:
+                texts.append(value)
+            elif value is not None and value.__class__ not in _PLAIN:
+                _strings(value, texts)
         return self.all_clean(texts)
 
     def clean(self, value: Any) -> Any:
@@ -140,20 +174,33 @@ class Redactor:
 
 
 def _strings(value: Any, out: list[str]) -> None:
-    """The strings ``Redactor.clean`` redacts in ``value``, appended to ``out``."""
-    if isinstance(value, str):
+    """The strings ``Redactor.clean`` redacts in ``value``, appended to ``out``. Exact classes
+    are tried before ``isinstance`` (an ABC's check, ``Mapping``, is slow), in ``clean``'s order:
+    audit details are small dicts of strings, numbers and lists, walked for every row."""
+    cls = value.__class__
+    if cls is str:
         out.append(value)
-    elif value is None or value.__class__ in _PLAIN:
+        return
+    if value is None or cls in _PLAIN:
+        return
+    if cls is dict:
+        items: Iterable[Any] = value.values()
+    elif cls is list or cls is tuple:
+        items = value
+    elif isinstance(value, str):
+        out.append(value)
         return
     elif isinstance(value, Mapping):
-        for v in value.values():
-            if v.__class__ is str:
-                out.append(v)
-            elif v is not None and v.__class__ not in _PLAIN:
-                _strings(v, out)
+        items = value.values()
     elif isinstance(value, (list, tuple)):
-        for v in value:
-            _strings(v, out)
+        items = value
+    else:
+        return
+    for item in items:
+        if item.__class__ is str:
+            out.append(item)
+        elif item is not None and item.__class__ not in _PLAIN:
+            _strings(item, out)
 
 
 class StreamRedactor:

@@ -136,3 +136,27 @@ def test_all_clean_values_says_clean_only_when_clean_changes_nothing() -> None:
         assert redactor.all_clean_values([value]) is (redactor.clean(value) == value), value
     assert redactor.all_clean_values(["a", {"b": ["c"]}, 5]) is True
     assert redactor.all_clean_values(["a", {"b": ["c", token]}]) is False
+
+
+def test_each_shape_found_in_a_sample_is_found_in_it_joined_with_other_texts() -> None:
+    """``Redactor.all_clean`` searches opsroom's shapes once over texts joined with newlines
+    (``ShapeFilter(joinable=…)``): whatever a shape finds in one text, it finds there too."""
+    neighbours = ("", "x", "run #3", "key", "=", '"', "-", "_", "password", "://u:", "@", "?", "&", "\n", "end\n")
+    shapes = ShapeFilter(PATTERNS, joinable=PATTERNS)
+    for sample in SAMPLES:
+        for text in (sample, *sample.split("\n")):
+            for pattern in PATTERNS:
+                if pattern.search(text) is None:
+                    continue
+                for before in neighbours:
+                    for after in neighbours:
+                        assert pattern.search(f"{before}\n{text}\n{after}"), (pattern.pattern, before, text, after)
+                        assert shapes.might_match(f"{before}\n{text}\n{after}", joined=True)
+
+
+def test_a_configured_pattern_is_assumed_to_match_a_joined_text_holding_its_piece() -> None:
+    anchored = re.compile(r"^internal-\w{8}$")
+    shapes = ShapeFilter((anchored,), joinable=())
+    assert shapes.might_match("internal-abcd1234") and not shapes.might_match("run #1\ninternal-abcd1234")
+    assert shapes.might_match("run #1\ninternal-abcd1234", joined=True)
+    assert not shapes.might_match("run #1\nall good", joined=True)
