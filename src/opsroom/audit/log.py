@@ -8,7 +8,7 @@ Keeping one chain with several writers:
 - SQLite: the engine's transactions start with BEGIN IMMEDIATE, so writers take turns. We
   keep the tail (last id and hash) in memory and skip reading it: the INSERT itself checks,
   row by row, that its predecessor is the newest row and carries the hash we linked to, and
-  inserts nothing otherwise. When the check fails (another process wrote, or our own
+  fails (a NULL hash) otherwise, writing nothing. When the check fails (another process wrote, or our own
   transaction rolled back) we read the tail and insert again — correctness never depends on
   the cache.
 - PostgreSQL: the first append in a transaction takes ``pg_advisory_xact_lock`` (held to
@@ -24,25 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import operator
 import re
+import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
-from sqlalchemy import (
-    BigInteger,
-    Connection,
-    Integer,
-    String,
-    Text,
-    bindparam,
-    event,
-    func,
-    insert,
-    literal_column,
-    select,
-)
+from sqlalchemy import Connection, event, select
+from sqlalchemy import exc as sa_exc
 
 from opsroom.audit import export as _export
 from opsroom.audit import search as _search
@@ -87,48 +76,39 @@ _COLUMNS = [
 ]
 
 
-def _sqlite_insert() -> Any:
-    """INSERT … SELECT <row> WHERE <the row before it is the newest and has our prev_hash>.
+def _sqlite_insert_sql() -> str:
+    """INSERT … VALUES (<row>, CASE WHEN <the newest row is our predecessor> THEN <hash> END).
 
-    ``ts`` goes in as the text SQLAlchemy itself would store for a DateTime on SQLite, and
-    ``detail`` as its canonical JSON text: the exact bytes that were hashed, with no second
-    serialisation.
+    Every row checks that the newest row is ``(id - 1, prev_hash)``, or that the table is
+    empty and it is row 1 linking to the zero hash. When it is not, its ``hash`` is NULL and
+    the NOT NULL constraint aborts the statement (nothing of the row is written): the append
+    reads the real tail and tries once more. The check sits in a VALUES row rather than in
+    the WHERE of an ``INSERT … SELECT``, because an INSERT whose SELECT reads the table it
+    writes first copies its result into a temporary table: that doubled the cost of a row
+    (≈ 7.0 against ≈ 3.6 µs; docs/performance.md, "Wave 9 — guard").
+
+    ``?1`` … ``?12`` are the row's values in ``_COLUMNS`` order (numbered, so the guard reuses
+    ``id`` and ``prev_hash`` without passing them twice). ``ts`` goes in as the text
+    SQLAlchemy itself would store for a DateTime on SQLite, and ``detail`` as its canonical
+    JSON text: the exact bytes that were hashed, with no second serialisation.
     """
-    t = audit_log
-    types: dict[str, Any] = {"id": Integer(), "run_id": BigInteger(), "summary": Text(), "detail": Text()}
-    row = select(*(bindparam(c, type_=types.get(c, String())) for c in _COLUMNS))
-    # Constants are written into the SQL so every placeholder is a row value.
-    prev_id = bindparam("id", type_=Integer()) - literal_column("1")
-    newest = select(func.max(t.c.id)).scalar_subquery()
-    prev_hash = select(t.c.hash).where(t.c.id == prev_id).scalar_subquery()
-    guarded = row.where(
-        func.coalesce(newest, literal_column("0")) == prev_id,
-        func.coalesce(prev_hash, literal_column(f"'{ZERO_HASH}'")) == bindparam("prev_hash", type_=String()),
+    if len(_COLUMNS) != 12 or _COLUMNS[0] != "id" or _COLUMNS[-2:] != ["prev_hash", "hash"]:
+        raise AssertionError("the audit insert numbers its values in _COLUMNS order")
+    empty = f"?1 = 1 AND ?11 = '{ZERO_HASH}' AND NOT EXISTS (SELECT 1 FROM audit_log)"  # noqa: S608 (constants only)
+    guard = f"(SELECT id, hash FROM audit_log ORDER BY id DESC LIMIT 1) = (?1 - 1, ?11) OR ({empty})"  # noqa: S608
+    values = ", ".join(f"?{i}" for i in range(1, len(_COLUMNS)))
+    return (
+        f"INSERT INTO audit_log ({', '.join(_COLUMNS)}) "  # noqa: S608 (no values in it)
+        f"VALUES ({values}, CASE WHEN {guard} THEN ?12 END)"
     )
-    return insert(t).from_select(_COLUMNS, guarded)
 
 
-_SQLITE_INSERT = _sqlite_insert()
-_sqlite_compiled: tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]] | None = None
+_SQLITE_INSERT = _sqlite_insert_sql()
 
 
-def _sqlite_driver_sql(conn: Connection) -> tuple[str, Callable[[tuple[Any, ...]], tuple[Any, ...]]]:
-    """The guarded INSERT compiled once to its ``?`` SQL, and a function that puts a row's
-    values in the order of its placeholders.
-
-    The hot path then skips SQLAlchemy's per-row parameter processing, which cost more
-    than the INSERT itself. The SQL is SQLAlchemy's own compilation of ``_SQLITE_INSERT``;
-    values still travel as bound parameters.
-    """
-    global _sqlite_compiled
-    if _sqlite_compiled is None:
-        compiled = _SQLITE_INSERT.compile(dialect=conn.dialect)
-        names = compiled.positiontup or []
-        if not names or any(n not in _COLUMNS for n in names):
-            raise AssertionError(f"unexpected parameters in the audit insert: {names}")
-        order = operator.itemgetter(*(_COLUMNS.index(n) for n in names))
-        _sqlite_compiled = (str(compiled), order)
-    return _sqlite_compiled
+def _stale_tail(err: sa_exc.DBAPIError) -> bool:
+    """Whether the guarded insert failed its check (its ``hash`` came out NULL)."""
+    return isinstance(err.orig, sqlite3.IntegrityError) and "audit_log.hash" in str(err.orig)
 
 
 _PG_ROW = "(" + ", ".join("%s::json" if c == "detail" else "%s" for c in _COLUMNS) + ")"
@@ -263,20 +243,35 @@ class AuditLog:
         return dataclasses.replace(rec, summary=summary, detail=detail)
 
     def _append_sqlite(self, conn: Connection, rows: list[PreparedRow]) -> list[int]:
-        sql, order = _sqlite_driver_sql(conn)
         tail = self._tail if self._tail is not None else _read_tail(conn)
         params, new_tail = _link(rows, tail, sqlite=True)
-        written = driver_executemany(conn, sql, [order(p) for p in params]).rowcount
-        if written == 0:  # the cached tail was stale: read the real one and try once more
+        try:
+            driver_executemany(conn, _SQLITE_INSERT, params)
+        except sa_exc.DBAPIError as err:
+            if not _stale_tail(err):
+                raise
+            # A row's check failed. Within one call each row links to the one before it,
+            # so only the first can fail (the write lock is held from the first row on):
+            # nothing was written. The cached tail was stale (another process wrote, or our
+            # own transaction rolled back): read the real one and try once more.
             tail = _read_tail(conn)
+            if tail[1] in {p[-1] for p in params}:  # (cannot happen: some rows went in)
+                self._tail = None
+                raise AuditChainError(
+                    "a later row of one audit append failed its chain check: the audit log "
+                    "is being changed outside a locking transaction; roll back and retry"
+                ) from err
             params, new_tail = _link(rows, tail, sqlite=True)
-            written = driver_executemany(conn, sql, [order(p) for p in params]).rowcount
-        if written != len(rows):
-            self._tail = None
-            raise AuditChainError(
-                f"appended {written} of {len(rows)} audit rows: another writer is changing the "
-                f"audit log outside a locking transaction; roll back and retry"
-            )
+            try:
+                driver_executemany(conn, _SQLITE_INSERT, params)
+            except sa_exc.DBAPIError as again:
+                if not _stale_tail(again):
+                    raise
+                self._tail = None
+                raise AuditChainError(
+                    f"could not append {len(rows)} audit rows: another writer is changing the "
+                    f"audit log outside a locking transaction; roll back and retry"
+                ) from again
         self._tail = new_tail
         if new_tail[0] >= self._terms_due:  # every FILL_EVERY rows: index them (audit/terms.py)
             self._terms_due = _terms.after_append(conn)
