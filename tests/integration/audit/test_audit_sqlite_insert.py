@@ -5,6 +5,7 @@ The old statement is rebuilt here from its SQLAlchemy expression, as log.py had 
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
@@ -145,4 +146,48 @@ def test_a_refused_row_writes_nothing_and_keeps_the_transaction(tmp_path: Path) 
     raw.execute("COMMIT")
     assert [r[1] for r in _stored(raw)] == ["1", "2", "3", "4"]  # quote(id)
     assert AuditLog(db).verify().ok
+    db.dispose()
+
+
+async def test_a_rolled_back_shared_block_leaves_no_hole_for_the_next_append(tmp_path: Path) -> None:
+    """Blocks of one shared commit (``db.write()``, a savepoint each): one appends and
+    raises, so the tail the log remembers is a rolled-back row; the next append must notice
+    (its check fails), read the real tail and chain from it."""
+    db, raw = _migrated(tmp_path / "one.db")
+    log = AuditLog(db)
+
+    async def block(name: str, rows: int, fail: bool) -> None:
+        async with db.write() as conn:
+            log.append_many(conn, [AuditRecord(name, f"step{i}") for i in range(rows)])
+            if fail:
+                raise ValueError("the block failed after appending")
+
+    results = await asyncio.gather(
+        block("a", 3, False), block("b", 3, True), block("c", 2, False), return_exceptions=True
+    )
+    assert [type(r) for r in results] == [type(None), ValueError, type(None)]
+    async with db.write() as conn:
+        log.append(conn, actor="d", action="later")
+    actors = [r[0] for r in raw.execute("SELECT actor FROM audit_log ORDER BY id")]
+    assert actors == ["a"] * 3 + ["c"] * 2 + ["d"]
+    report = log.verify()
+    assert report.ok and report.rows_checked == 6
+    db.dispose()
+
+
+def test_another_process_appending_between_our_transactions_is_chained_after(tmp_path: Path) -> None:
+    db, raw = _migrated(tmp_path / "one.db")
+    ours = AuditLog(db)
+    with db.begin() as conn:
+        ours.append_many(conn, [AuditRecord("us", "one"), AuditRecord("us", "two")])
+    other = AuditLog(Database(create_db_engine(f"sqlite:///{tmp_path / 'one.db'}")))
+    with other.db.begin() as conn:
+        other.append_many(conn, [AuditRecord("them", "x"), AuditRecord("them", "y"), AuditRecord("them", "z")])
+    with db.begin() as conn:  # our remembered tail is row 2: stale
+        assert ours.append_many(conn, [AuditRecord("us", "three"), AuditRecord("us", "four")]) == [6, 7]
+    assert ours.verify().ok
+    assert [r[0] for r in raw.execute("SELECT actor FROM audit_log ORDER BY id")] == ["us"] * 2 + ["them"] * 3 + [
+        "us"
+    ] * 2
+    other.db.dispose()
     db.dispose()
