@@ -121,6 +121,7 @@ def _pg_insert_sql(n: int) -> str:
     return f"INSERT INTO audit_log ({columns}) VALUES {', '.join([_PG_ROW] * n)}"  # noqa: S608 (no values in it)
 
 
+_ROW_IS_THERE = "SELECT 1 FROM audit_log WHERE id = ? AND hash = ?"
 _TAIL = select(audit_log.c.id, audit_log.c.hash).order_by(audit_log.c.id.desc()).limit(1)
 # Sent as two statements of one simple-protocol query: each takes its own snapshot (READ
 # COMMITTED), so the tail is read after the lock is held.
@@ -251,11 +252,12 @@ class AuditLog:
             if not _stale_tail(err):
                 raise
             # A row's check failed. Within one call each row links to the one before it,
-            # so only the first can fail (the write lock is held from the first row on):
-            # nothing was written. The cached tail was stale (another process wrote, or our
-            # own transaction rolled back): read the real one and try once more.
+            # so in a transaction only the first can fail (the write lock is held from the
+            # first row on): nothing was written. The cached tail was stale (another process
+            # wrote, or our own transaction rolled back): read the real one and try once more.
             tail = _read_tail(conn)
-            if tail[1] in {p[-1] for p in params}:  # (cannot happen: some rows went in)
+            first_in = conn.exec_driver_sql(_ROW_IS_THERE, (params[0][0], params[0][-1])).first()
+            if first_in is not None:  # some rows went in (no transaction?): never write twice
                 self._tail = None
                 raise AuditChainError(
                     "a later row of one audit append failed its chain check: the audit log "

@@ -17,6 +17,7 @@ from sqlalchemy import BigInteger, Integer, String, Text, bindparam, func, inser
 from opsroom.audit import ZERO_HASH, AuditLog, AuditRecord
 from opsroom.audit import log as audit_module
 from opsroom.audit.chain import prepare, ts_text
+from opsroom.audit.log import AuditChainError
 from opsroom.store import Database, create_db_engine
 from opsroom.store.tables import audit_log
 
@@ -190,4 +191,28 @@ def test_another_process_appending_between_our_transactions_is_chained_after(tmp
         "us"
     ] * 2
     other.db.dispose()
+    db.dispose()
+
+
+def test_a_row_slipped_in_between_two_rows_of_one_append_is_an_error_not_a_second_copy(
+    tmp_path: Path,
+) -> None:
+    """Only a writer that ignores the lock can get between two rows of one call; here a
+    trigger plays it. The call must fail and must not write its first row a second time."""
+    db, raw = _migrated(tmp_path / "one.db")
+    log = AuditLog(db)
+    with db.begin() as conn:
+        log.append(conn, actor="a", action="one")
+    raw.execute(
+        "CREATE TRIGGER intruder AFTER INSERT ON audit_log WHEN new.actor = 'b' "
+        "AND NOT EXISTS (SELECT 1 FROM audit_log WHERE actor = 'x') BEGIN "
+        "INSERT INTO audit_log (id, ts, actor, action, command, platform, channel, summary, detail, "
+        "prev_hash, hash) VALUES (new.id + 1, new.ts, 'x', 'x', '', '', '', '', '{}', new.hash, 'f'); END"
+    )
+    with pytest.raises(AuditChainError), db.begin() as conn:
+        log.append_many(conn, [AuditRecord("b", "two"), AuditRecord("b", "three")])
+    raw.execute("DROP TRIGGER intruder")
+    with db.begin() as conn:  # the transaction rolled back: the chain goes on from row 1
+        assert log.append(conn, actor="c", action="two") == 2
+    assert log.verify().ok
     db.dispose()
