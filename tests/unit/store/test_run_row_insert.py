@@ -78,10 +78,20 @@ def _stored(db: Database, run_id: int) -> list[tuple[Any, str]]:
 
 
 CASES = [
-    ({"service": "api", "token": "hunter2"}, {}, None, dict(lock_key=None, timeout=300, started=False)),
-    ({"service": "ünï-€", "token": "x"}, {"dry_run": True}, "171.2", dict(lock_key="deploy:api", timeout=2.5, started=True)),
-    ({"service": "api", "n": 3, "deep": [1, None, "é"]}, {"dry_run": 0}, None, dict(lock_key="", timeout=0, started=True, shown_text="shown ‹x›")),
-]  # fmt: skip
+    ({"service": "api", "token": "hunter2"}, {}, None, {"lock_key": None, "timeout": 300, "started": False}),
+    (
+        {"service": "ünï-€", "token": "x"},
+        {"dry_run": True},
+        "171.2",
+        {"lock_key": "deploy:api", "timeout": 2.5, "started": True},
+    ),
+    (
+        {"service": "api", "n": 3, "deep": [1, None, "é"]},
+        {"dry_run": 0},
+        None,
+        {"lock_key": "", "timeout": 0, "started": True, "shown_text": "shown ‹x›"},
+    ),
+]
 
 
 @pytest.mark.parametrize(("args", "flags", "thread", "kw"), CASES)
