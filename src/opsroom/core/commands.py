@@ -91,6 +91,12 @@ class CommandSpec:
         changes, so it is worked out once; not a field: equality and repr are unchanged)."""
         return frozenset(a.name for a in self.args if a.secret)
 
+    @functools.cached_property
+    def fingerprint_tail(self) -> str:
+        """The end of every ``Invocation.fingerprint`` text of this command: its name, encoded
+        once (the JSON is ``{"a": <args>, "c": <name>}``, keys sorted)."""
+        return ', "c": ' + _FINGERPRINT_JSON(self.name) + "}"
+
 
 @quick_init  # one a command (core/quickinit.py)
 @dataclass(frozen=True)
@@ -143,5 +149,8 @@ class Invocation:
 
     def fingerprint(self) -> str:
         """A hash of command + arguments, so an approval binds to exactly this command."""
-        blob = _FINGERPRINT_JSON({"c": self.command.name, "a": dict(self.args)})
+        # The text of _FINGERPRINT_JSON({"c": name, "a": dict(args)}), byte for byte (sorted
+        # keys: "a" comes first), with only the arguments encoded per call.
+        args = self.args if self.args.__class__ is dict else dict(self.args)
+        blob = '{"a": ' + _FINGERPRINT_JSON(args) + self.command.fingerprint_tail
         return hashlib.sha256(blob.encode()).hexdigest()
