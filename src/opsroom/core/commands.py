@@ -83,7 +83,23 @@ class CommandSpec:
     options: Mapping[str, Any] = field(default_factory=dict)  # room for later features
 
     def arg(self, name: str) -> ArgSpec | None:
-        return next((a for a in self.args if a.name == name), None)
+        return self._args_by_name.get(name)
+
+    @functools.cached_property
+    def _args_by_name(self) -> dict[str, ArgSpec]:
+        # The first argument of a name wins, as a scan in order would find it.
+        return {a.name: a for a in reversed(self.args)}
+
+    @functools.cached_property
+    def free_args(self) -> tuple[ArgSpec, ...]:
+        """The arguments bare words fill, in order: positional ones other than booleans (the
+        parser asks once per word; worked out once, as ``secret_args``)."""
+        return tuple(a for a in self.args if a.positional and a.type is not ArgType.BOOL)
+
+    @functools.cached_property
+    def required_args(self) -> tuple[str, ...]:
+        """Names of the required arguments, in order."""
+        return tuple(a.name for a in self.args if a.required)
 
     @functools.cached_property
     def secret_args(self) -> frozenset[str]:
