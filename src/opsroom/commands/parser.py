@@ -174,9 +174,11 @@ class _Collector:
         self.flags[name] = value
 
     def _next_free(self) -> ArgSpec | None:
-        return next(
-            (a for a in self.spec.args if a.positional and a.type is not ArgType.BOOL and a.name not in self.raw), None
-        )
+        raw = self.raw
+        for arg in self.spec.free_args:
+            if arg.name not in raw:
+                return arg
+        return None
 
     def takes_words(self) -> bool:
         """True while free words go to a greedy argument (``audit rollback since monday``)."""
@@ -309,12 +311,12 @@ def parse(
         else:
             col.positional(item)
     if col.extra:
-        count = sum(1 for a in spec.args if a.positional and a.type is not ArgType.BOOL)
+        count = len(spec.free_args)
         raise ParseError(
             f"too many values: `{spec.name}` takes {count} without names; "
             f"`{show(col.extra[0])}` is extra — usage: {usage(spec)}"
         )
-    missing = [a.name for a in spec.args if a.required and a.name not in col.raw]
+    missing = [name for name in spec.required_args if name not in col.raw]
     if missing:
         names = ", ".join(f"`{m}`" for m in missing)
         raise ParseError(f"missing {names} — usage: {usage(spec)}")

@@ -83,13 +83,35 @@ class CommandSpec:
     options: Mapping[str, Any] = field(default_factory=dict)  # room for later features
 
     def arg(self, name: str) -> ArgSpec | None:
-        return next((a for a in self.args if a.name == name), None)
+        return self._args_by_name.get(name)
+
+    @functools.cached_property
+    def _args_by_name(self) -> dict[str, ArgSpec]:
+        # The first argument of a name wins, as a scan in order would find it.
+        return {a.name: a for a in reversed(self.args)}
+
+    @functools.cached_property
+    def free_args(self) -> tuple[ArgSpec, ...]:
+        """The arguments bare words fill, in order: positional ones other than booleans (the
+        parser asks once per word; worked out once, as ``secret_args``)."""
+        return tuple(a for a in self.args if a.positional and a.type is not ArgType.BOOL)
+
+    @functools.cached_property
+    def required_args(self) -> tuple[str, ...]:
+        """Names of the required arguments, in order."""
+        return tuple(a.name for a in self.args if a.required)
 
     @functools.cached_property
     def secret_args(self) -> frozenset[str]:
         """Names of the secret arguments (asked for several times per command; the spec never
         changes, so it is worked out once; not a field: equality and repr are unchanged)."""
         return frozenset(a.name for a in self.args if a.secret)
+
+    @functools.cached_property
+    def fingerprint_tail(self) -> str:
+        """The end of every ``Invocation.fingerprint`` text of this command: its name, encoded
+        once (the JSON is ``{"a": <args>, "c": <name>}``, keys sorted)."""
+        return ', "c": ' + _FINGERPRINT_JSON(self.name) + "}"
 
 
 @quick_init  # one a command (core/quickinit.py)
@@ -143,5 +165,8 @@ class Invocation:
 
     def fingerprint(self) -> str:
         """A hash of command + arguments, so an approval binds to exactly this command."""
-        blob = _FINGERPRINT_JSON({"c": self.command.name, "a": dict(self.args)})
+        # The text of _FINGERPRINT_JSON({"c": name, "a": dict(args)}), byte for byte (sorted
+        # keys: "a" comes first), with only the arguments encoded per call.
+        args = self.args if self.args.__class__ is dict else dict(self.args)
+        blob = '{"a": ' + _FINGERPRINT_JSON(args) + self.command.fingerprint_tail
         return hashlib.sha256(blob.encode()).hexdigest()

@@ -12,7 +12,7 @@ from opsroom.cluster.identity import REPLICA_ID
 from opsroom.core import Invocation, RunState
 from opsroom.core.quickinit import quick_init
 from opsroom.store import pgwrite
-from opsroom.store.db import DriverStatement
+from opsroom.store.db import DriverStatement, driver_execute
 from opsroom.store.tables import locks, runs
 from opsroom.store.types import as_utc as as_utc  # re-exported: callers use run_store.as_utc
 from opsroom.store.types import utcnow as utcnow  # re-exported: callers use run_store.utcnow
@@ -87,6 +87,109 @@ _BY_ID = runs.c.id == bindparam("run_id")
 # compiled once (see DriverStatement); on PostgreSQL through store/pgwrite.py.
 _SQLITE_INSERT_RUN = DriverStatement(_INSERT_RUN)
 
+# A new run row's columns in the compiled INSERT's placeholder order (checked when compiled).
+_RUN_COLUMNS = (
+    "command", "args", "raw_text", "user", "platform", "channel", "channel_name", "thread", "state",
+    "fingerprint", "lock_key", "dry_run", "created_at", "started_at", "result", "error", "output",
+    "output_truncated", "timeout", "extra",
+)  # fmt: skip
+# Columns every new run row binds as they are: their processor is none (checked when compiled).
+_RUN_PLAIN = frozenset(
+    ("command", "raw_text", "user", "platform", "channel", "channel_name", "thread", "state", "fingerprint", "lock_key")
+)
+
+
+def _run_constants() -> dict[str, Any]:
+    """The columns with the same value in every run row this process writes."""
+    # extra: which process runs it (cluster/: who recovers it)
+    return {"result": "", "error": "", "output": "", "output_truncated": False, "extra": {"replica": REPLICA_ID}}
+
+
+class _SqliteRunInsert:
+    """The run row INSERT on SQLite, its parameters built as one tuple: the same SQL and the
+    same processors as ``_SQLITE_INSERT_RUN.execute`` with every column, but the constant
+    columns processed once (``extra``'s JSON text among them), the one timestamp converted
+    once for both created_at and started_at, and no processor call for the plain text
+    columns (tests/unit/store/test_run_row_insert.py: the same stored row)."""
+
+    __slots__ = ("compiled", "replica", "sql", "args", "dry_run", "utc", "timeout", "constant", "constant_extra")
+
+    def __init__(self, compiled: Any) -> None:
+        sql, names, procs = compiled
+        if names != _RUN_COLUMNS:
+            raise AssertionError(f"run row placeholders {names} are not {_RUN_COLUMNS}")
+        by_name = dict(zip(names, procs, strict=True))
+        if any(by_name[n] is not None for n in _RUN_PLAIN):
+            raise AssertionError(f"a processor for one of {sorted(_RUN_PLAIN)}: bind it in _SqliteRunInsert")
+        self.compiled = compiled
+        self.replica = REPLICA_ID
+        self.sql: str = sql
+        processed = {k: _processed(by_name[k], v) for k, v in _run_constants().items()}
+        self.constant = (processed["result"], processed["error"], processed["output"], processed["output_truncated"])
+        self.constant_extra = processed["extra"]
+        self.args = by_name["args"] or _same
+        self.dry_run = (_processed(by_name["dry_run"], False), _processed(by_name["dry_run"], True))
+        self.utc = by_name["created_at"] or _same
+        if by_name["started_at"] is None or by_name["created_at"] is None:
+            raise AssertionError("created_at and started_at are expected to share one timestamp processor")
+        self.timeout = by_name["timeout"] or _same
+
+    def params(
+        self,
+        inv: Invocation,
+        state: RunState,
+        lock_key: str | None,
+        timeout: float,
+        stored_args: dict[str, Any],
+        started: bool,
+        raw_text: str,
+    ) -> tuple[Any, ...]:
+        place = inv.place
+        now = self.utc(utcnow())
+        result, error, output, output_truncated = self.constant
+        return (
+            inv.command.name,
+            self.args(stored_args),
+            raw_text,
+            inv.principal.name,
+            place.platform,
+            place.channel,
+            place.name,
+            place.thread,
+            state.value,
+            inv.fingerprint(),
+            lock_key,
+            self.dry_run[bool(inv.flags.get("dry_run"))],
+            now,
+            now if started else None,
+            result,
+            error,
+            output,
+            output_truncated,
+            self.timeout(timeout),
+            self.constant_extra,
+        )
+
+
+def _same(value: Any) -> Any:
+    return value
+
+
+def _processed(proc: Any, value: Any) -> Any:
+    return value if proc is None else proc(value)
+
+
+_sqlite_run_insert: _SqliteRunInsert | None = None
+
+
+def _sqlite_run_plan(conn: Connection) -> _SqliteRunInsert:
+    global _sqlite_run_insert
+    compiled = _SQLITE_INSERT_RUN.compiled(conn, _RUN_COLUMNS)
+    plan = _sqlite_run_insert
+    if plan is None or plan.compiled is not compiled or plan.replica is not REPLICA_ID:
+        plan = _sqlite_run_insert = _SqliteRunInsert(compiled)
+    return plan
+
 
 def insert_run(
     conn: Connection,
@@ -101,12 +204,17 @@ def insert_run(
 ) -> int:
     """``shown_text`` is what is kept as the run's text: what was typed with secret arguments
     masked and secrets redacted (the caller's redactor); by default the masked text."""
+    raw_text = inv.shown_text() if shown_text is None else shown_text
+    if conn.dialect.name == "sqlite":
+        plan = _sqlite_run_plan(conn)
+        params = plan.params(inv, state, lock_key, timeout, stored_args, started, raw_text)
+        return int(driver_execute(conn, plan.sql, params).lastrowid)
     # Parameters go to execute() rather than .values(): the statement is built and compiled
     # once, which matters on the per-command hot path.
     values = {
         "command": inv.command.name,
         "args": stored_args,
-        "raw_text": inv.shown_text() if shown_text is None else shown_text,
+        "raw_text": raw_text,
         "user": inv.principal.name,
         "platform": inv.place.platform,
         "channel": inv.place.channel,
@@ -119,14 +227,8 @@ def insert_run(
         "created_at": (now := utcnow()),
         "started_at": now if started else None,
         "timeout": timeout,
-        "result": "",
-        "error": "",
-        "output": "",
-        "output_truncated": False,
-        "extra": {"replica": REPLICA_ID},  # which process runs it (cluster/: who recovers it)
+        **_run_constants(),
     }
-    if conn.dialect.name == "sqlite":
-        return int(_SQLITE_INSERT_RUN.execute(conn, values).lastrowid)
     run_id = pgwrite.take_one(conn, pgwrite.RUN_IDS)  # drawn by the writer group for its new runs
     if run_id is None:
         return int(pgwrite.fetch(conn, *_SQLITE_INSERT_RUN.bound(conn, values))[0][0])  # RETURNING runs.id

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection
@@ -35,6 +36,8 @@ def driver_execute(conn: Connection, sql: str, params: Sequence[Any]) -> Any:
 
 
 _Compiled = tuple[str, tuple[str, ...], tuple[Any, ...]]  # SQL, parameter names, processors
+# SQL; the values in placeholder order (a list, in C); the placeholders with a processor.
+_Plan = tuple[str, Callable[[dict[str, Any]], list[Any]], tuple[tuple[int, Any], ...]]
 
 
 class DriverStatement:
@@ -48,6 +51,7 @@ class DriverStatement:
     def __init__(self, statement: Any) -> None:
         self.statement = statement
         self._compiled: dict[tuple[str, tuple[str, ...]], _Compiled] = {}  # by dialect and keys
+        self._plans: dict[tuple[str, tuple[str, ...]], _Plan] = {}  # the same, for ``bound``
 
     def compiled(self, conn: Connection, keys: tuple[str, ...]) -> _Compiled:
         dialect = conn.dialect
@@ -67,8 +71,29 @@ class DriverStatement:
 
     def bound(self, conn: Connection, values: dict[str, Any]) -> tuple[str, list[Any]]:
         """The driver SQL and its parameters in placeholder order (processors applied)."""
-        sql, names, procs = self.compiled(conn, tuple(values))
-        return sql, [values[n] if p is None else p(values[n]) for n, p in zip(names, procs, strict=True)]
+        keys = tuple(values)
+        plan = self._plans.get((conn.dialect.name, keys))
+        if plan is None:
+            plan = self._plan(conn, keys)
+        sql, in_order, processed = plan
+        params = in_order(values)
+        # Only the placeholders with a processor (JSON, timestamps, booleans) call one: most
+        # columns are text or numbers the driver takes as they are.
+        for i, process in processed:
+            params[i] = process(params[i])
+        return sql, params
+
+    def _plan(self, conn: Connection, keys: tuple[str, ...]) -> _Plan:
+        sql, names, procs = self.compiled(conn, keys)
+        in_order: Callable[[dict[str, Any]], list[Any]]
+        if len(names) > 1:
+            take = itemgetter(*names)
+            in_order = lambda values: list(take(values))  # noqa: E731
+        else:  # (itemgetter of one name gives the value itself, of none is an error)
+            in_order = lambda values: [values[n] for n in names]  # noqa: E731
+        processed = tuple((i, p) for i, p in enumerate(procs) if p is not None)
+        plan = self._plans[conn.dialect.name, keys] = (sql, in_order, processed)
+        return plan
 
     def execute(self, conn: Connection, values: dict[str, Any]) -> Any:
         return driver_execute(conn, *self.bound(conn, values))

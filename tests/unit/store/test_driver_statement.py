@@ -6,7 +6,7 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import bindparam, delete, insert, update
 from sqlalchemy.exc import IntegrityError
 
 from opsroom.store import Database, create_db_engine
@@ -84,3 +84,13 @@ def test_a_column_default_it_cannot_fill_is_refused(sqlite_db: Database) -> None
     with pytest.raises(AssertionError, match="extra"):
         with sqlite_db.begin() as conn:
             fast.execute(conn, partial)
+
+
+def test_a_statement_of_one_parameter_binds_a_list_of_one(sqlite_db: Database) -> None:
+    release = DriverStatement(delete(locks).where(locks.c.key == bindparam("key")))
+    since = dt.datetime(2024, 5, 1, 12, 30, tzinfo=dt.UTC)
+    with sqlite_db.begin() as conn:
+        conn.execute(insert(locks).values(key="k", run_id=None, holder="alice", since=since))
+        sql, params = release.bound(conn, {"key": "k"})
+        assert params == ["k"] and sql.count("?") == 1
+        assert release.execute(conn, {"key": "k"}).rowcount == 1
