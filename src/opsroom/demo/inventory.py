@@ -46,7 +46,10 @@ def ensure(at: Path | None = None) -> Path:
     target = at or path()
     if not target.exists():
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_suffix(".tmp")
+        # A file of this process's own: two servers started in one folder at once (replicas)
+        # each write the seed and move it into place; with one shared name the second found
+        # its file moved away by the first and failed to start.
+        tmp = target.with_name(f"{target.stem}.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(seed(), indent=2))
         tmp.replace(target)
     return target
