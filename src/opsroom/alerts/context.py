@@ -120,6 +120,18 @@ class AlertContext:
         # decoded while the alert thread waits on SQLite (which runs without the GIL).
         self.parse_executor = None if memory else ThreadPoolExecutor(1, thread_name_prefix="opsroom-alert-parse")
 
+    async def settle(self) -> None:
+        """Return once the work already handed to the parse and alert threads has finished.
+        A task cancelled while it waits on a thread stops waiting, but the thread finishes
+        the call: after ``AlertService.stop`` nothing of ours may still be reading or writing
+        (a dropped schema or a closed database meanwhile deadlocked with such a read). Each
+        thread runs its calls in order, so a no-op behind them ends after them; the parse
+        thread first, as it hands decoded batches on to the alert thread."""
+        loop = asyncio.get_running_loop()
+        for executor in (self.parse_executor, self.executor):
+            if executor is not None:
+                await loop.run_in_executor(executor, _nothing)
+
     async def offload(self, fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
         """``fn(*args)`` on the alert thread (or inline when there is none)."""
         if self.executor is None:
@@ -201,3 +213,7 @@ class AlertContext:
 
     def forget_mutes(self) -> None:
         self._mutes = None
+
+
+def _nothing() -> None:
+    """A call that does nothing (``AlertContext.settle``'s marker)."""

@@ -153,6 +153,7 @@ class AlertService:
             except asyncio.CancelledError:
                 pass
             self._task = None
+        await self.ctx.settle()  # what the task (or an intake) handed to a thread has finished
 
     async def _run(self) -> None:
         wake = self.ctx.wake

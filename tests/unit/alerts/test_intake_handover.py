@@ -173,3 +173,25 @@ def test_a_batch_planned_on_the_parse_thread_lands_where_its_routes_say(db: Data
 
 async def service_ingest(service: AlertService, batch: Sequence[Alert]) -> Any:
     return await service.ingest_decoded("am", _decode(batch))
+
+
+def test_stop_returns_only_after_the_threads_finished_what_they_were_handed(db: Database) -> None:
+    """A caller that stops waiting (cancelled, the server shutting down) does not stop the
+    thread: ``stop`` waits for it, so nothing of ours still reads or writes afterwards."""
+    service = _service(db)
+
+    async def run() -> tuple[bool, bool]:
+        release = _hold(service.ctx.executor)
+        call = asyncio.ensure_future(service.ingest_decoded("am", _decode(_alerts("Disk", 3))))
+        await asyncio.sleep(0.05)
+        call.cancel()  # the caller goes away; its payload is already on its way to the thread
+        stopping = asyncio.ensure_future(service.stop())
+        await asyncio.sleep(0.1)
+        still_waiting = not stopping.done()
+        release.set()
+        await asyncio.wait_for(stopping, HANG_GUARD)
+        return still_waiting, _count(db) in (0, 3)  # stored whole or not at all, never half
+
+    still_waiting, whole = asyncio.run(run())
+    assert still_waiting, "stop returned while the alert thread was still busy"
+    assert whole
