@@ -236,19 +236,14 @@ def prepare(rec: AuditRecord, now: datetime, now_text: str) -> PreparedRow:
 # What ``prepare_many`` gives for each row: its time as the aware datetime (PostgreSQL) and as
 # the text SQLite stores (SQLAlchemy's DateTime form), the rest of its stored values in
 # ``_COLUMNS`` order (actor … detail JSON text), and the middle of its hash text: everything of
-# the hashed list between the id and the previous hash, which ``link_hash`` splices them around.
+# the hashed list between the id and the previous hash (``_link`` in audit/log.py splices those
+# around it: the text ``entry_hash`` hashes).
 LinkRow = tuple[datetime, str, tuple[str, str, str, str, str, int | None, str, str], str]
 
 
 def sqlite_ts(text: str) -> str:
     """``ts_text``'s text as SQLAlchemy stores a DateTime on SQLite (what it reads back)."""
     return f"{text[:10]} {text[11:26]}"
-
-
-def link_hash(id: int, middle: str, prev_hash: str) -> str:
-    """``entry_hash`` of a ``prepare_many`` row at ``id`` after ``prev_hash``: the same text
-    (an exact int is written as ``int.__repr__`` writes it), with its middle built once."""
-    return hashlib.sha256(f'[{id}{middle}{prev_hash}"]'.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def prepare_many(entries: Iterable[AuditRecord], now: datetime, now_text: str) -> list[LinkRow]:
@@ -260,7 +255,9 @@ def prepare_many(entries: Iterable[AuditRecord], now: datetime, now_text: str) -
     quoted actor, command, platform and channel while rows repeat them (a submit's three rows
     share them; checked by identity, so a different value is always cleaned afresh).
     """
-    now_sqlite, now_quoted = sqlite_ts(now_text), _quote(now_text)
+    # (ts_text's text is digits, dashes, colons, a dot, T and Z: quoted as it is)
+    now_sqlite, now_quoted = sqlite_ts(now_text), f'"{now_text}"'
+
     q = _quote
     out: list[LinkRow] = []
     given: tuple[object, ...] = ()  # the previous row's four shared fields, as given
@@ -272,7 +269,7 @@ def prepare_many(entries: Iterable[AuditRecord], now: datetime, now_text: str) -
         else:
             ts = to_utc(rec.ts)
             text = ts_text(ts)
-            stored_ts, q_ts = sqlite_ts(text), q(text)
+            stored_ts, q_ts = sqlite_ts(text), f'"{text}"'
         actor, command, platform, channel = rec.actor, rec.command, rec.platform, rec.channel
         if given and actor is given[0] and command is given[1] and platform is given[2] and channel is given[3]:
             actor, command, platform, channel = kept

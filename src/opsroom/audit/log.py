@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -41,7 +42,6 @@ from opsroom.audit.chain import (
     AuditEntry,
     AuditRecord,
     LinkRow,
-    link_hash,
     prepare_many,
     ts_text,
 )
@@ -369,11 +369,14 @@ def _link(
     and the new tail. (Each row's hash text but for its id and predecessor was written once
     by ``prepare_many``: a retry after a stale tail links the same rows again.)"""
     last_id, last_hash = tail
-    last_id = int(last_id)  # link_hash writes it as int.__repr__ does (entry_hash's text)
+    last_id = int(last_id)  # (an exact int: its f-string text is int.__repr__'s)
     out: list[tuple[Any, ...]] = []
+    sha256 = hashlib.sha256
     for ts, stored_ts, values, middle in rows:
         last_id += 1
-        digest = link_hash(last_id, middle, last_hash)
+        # entry_hash's text (an exact int written as int.__repr__ writes it) from the middle
+        # prepare_many wrote once (tests/unit/audit/test_audit_append_oracle.py compares)
+        digest = sha256(f'[{last_id}{middle}{last_hash}"]'.encode("utf-8", "surrogatepass")).hexdigest()
         # SQLite gets SQLAlchemy's own DateTime text; PostgreSQL takes the aware datetime.
         out.append((last_id, stored_ts if sqlite else ts, *values, last_hash, digest))
         last_hash = digest
