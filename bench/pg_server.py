@@ -8,7 +8,7 @@ pg10"). This wrapper runs ``bench/dispatch.py`` unchanged and adds:
 - ``server CPU µs a command``: the CPU time of the backends serving this process's own
   connections (their pids, from ``psycopg``'s connection info, sampled in /proc while they
   live), divided by the commands run. Other processes' backends are not counted.
-- ``OPSROOM_BENCH_AFTER_MIGRATE``: SQL statements (``;``-separated) run after the schema's
+- ``OPSROOM_BENCH_AFTER_MIGRATE``: SQL (one or more statements) run after the schema's
   migrations, to measure a variant without changing code — e.g. the trigram index's upper
   bound: ``DROP INDEX ix_audit_log_search_text_trgm``.
 
@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event, text
+from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 from opsroom.store import db as _db
@@ -67,8 +67,7 @@ def _migrate_then_vary(self: _db.Database) -> None:
     extra = os.environ.get("OPSROOM_BENCH_AFTER_MIGRATE", "")
     if extra.strip() and self.engine.dialect.name == "postgresql":
         with self.engine.begin() as conn:
-            for statement in (s for s in extra.split(";") if s.strip()):
-                conn.execute(text(statement))
+            conn.exec_driver_sql(extra)  # one simple-protocol query: ``;``, ``$$`` bodies as typed
 
 
 def _report() -> None:
