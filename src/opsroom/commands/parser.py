@@ -251,6 +251,8 @@ def _option(token: str, tokens: list[str], col: _Collector) -> None:
 
 def _mask_secrets(spec: CommandSpec, command: str, tokens: Sequence[str], raw: Mapping[str, str], text: str) -> str:
     """The raw text with secret argument values replaced, so it can be stored and shown."""
+    if not spec.secret_args:
+        return text  # most commands have no secret argument (worked out once per spec)
     secrets = {raw[a.name] for a in spec.args if a.secret and a.name in raw}
     if not secrets:
         return text
@@ -316,7 +318,7 @@ def parse(
             f"too many values: `{spec.name}` takes {count} without names; "
             f"`{show(col.extra[0])}` is extra — usage: {usage(spec)}"
         )
-    missing = [name for name in spec.required_args if name not in col.raw]
+    missing = [name for name in spec.required_args if name not in col.raw] if spec.required_args else None
     if missing:
         names = ", ".join(f"`{m}`" for m in missing)
         raise ParseError(f"missing {names} — usage: {usage(spec)}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ContextManager, Protocol, cast
@@ -178,7 +179,9 @@ class _ReadOnDemand:
         return getattr(self._conn, name)
 
 
-StepFn = Callable[[StepContext], Awaitable[Stop | None]]
+# A step is an async function, or a plain one when it awaits nothing (the core steps): the
+# pipeline awaits whatever a step returns that is neither None nor a Stop.
+StepFn = Callable[[StepContext], Awaitable[Stop | None]] | Callable[[StepContext], Stop | None]
 
 
 @dataclass(frozen=True)
@@ -211,13 +214,21 @@ class Pipeline:
     def slots(self) -> list[str]:
         return [s.slot for s in self.steps]
 
+    @functools.cached_property
+    def _calls(self) -> tuple[tuple[StepFn, bool], ...]:
+        # (function, runs for built-ins) per step, taken out once per pipeline (a pipeline is
+        # built whole with the config and replaced whole on reload).
+        return tuple((s.run, s.builtins) for s in self.steps)
+
     async def run(self, ctx: StepContext) -> Stop | None:
         """Every step in order until one stops the command; None: submit it."""
         with ctx._stack:
-            for step in self.steps:
-                if ctx.inv is not None and ctx.inv.command.builtin and not step.builtins:
+            for run, builtins in self._calls:
+                if not builtins and ctx.inv is not None and ctx.inv.command.builtin:
                     continue
-                stop = await step.run(ctx)
+                stop = run(ctx)
+                if stop is not None and not isinstance(stop, Stop):
+                    stop = await stop  # an async step's coroutine (or any awaitable)
                 if stop is not None:
                     return stop
             return None
