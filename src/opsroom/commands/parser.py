@@ -82,15 +82,18 @@ def extract(text: str, *, addressed: bool, bot_names: Sequence[str] = ("opsroom"
 # is an ordinary character (``a\nb`` stays ``a\nb``, ``C:\temp`` stays ``C:\temp``); inside
 # double quotes ``\"`` and ``\\`` escape, any other backslash is kept; inside single quotes
 # nothing is special. Words split at spaces, tabs, CR and LF only (docs/commands.md).
-_SHLEX_SPECIAL = re.compile(r"['\"]")
 _SHLEX_SPACE = re.compile(r"[ \t\r\n]+")
 _WORD_PART = re.compile(r"""'([^']*)'|"((?:[^"\\]|\\.)*)"|([^ \t\r\n'"]+)""", re.S)
 _DQ_ESCAPE = re.compile(r'\\([\\"])')
 
 
 def _tokens(text: str) -> list[str]:
-    if _SHLEX_SPECIAL.search(text) is None:
+    if '"' not in text and "'" not in text:
         # No quotes: the words are what lies between whitespace (the common case, fast).
+        if text.isascii() and _ASCII_CONTROL.search(text) is None:
+            # Then a space is the only whitespace str.split knows here (its others are
+            # ASCII controls): the same words, without a regex split.
+            return text.split()
         return [t for t in _SHLEX_SPACE.split(text) if t]
     tokens: list[str] = []
     pos, end = 0, len(text)

@@ -185,3 +185,20 @@ def test_stored_args_agree_with_the_code_they_replaced(catalog: Catalog) -> None
         old = {k: host._clean(v) if isinstance(v, str) else v for k, v in inv.shown_args("[REDACTED]").items()}
         assert Engine.stored_args(host, inv) == old, line  # type: ignore[arg-type]
     assert seen > 100
+
+
+def _old_tokens(text: str) -> list[str]:
+    """``parser._tokens``'s quote-free path before the change (a regex split)."""
+    return [t for t in re.split(r"[ \t\r\n]+", text) if t]
+
+
+def test_tokens_without_quotes_agree_with_the_regex_split() -> None:
+    """``str.split`` is taken only for ASCII text without controls, where a space is the only
+    whitespace it knows; any other text keeps the regex split (``\\x0b``, NBSP, U+1680…)."""
+    alphabet = ["a", "b", "-", "=", " ", "  ", "\t", "\r", "\n", "\x0b", "\x0c", "\x1c", "\x1f", "\x00", "\x7f"]
+    alphabet += ["\u00a0", "\u1680", "\u2003", "\u3000", "\u2028", "\u0085", "é", "日", "\\", ";", "$(x)"]
+    rng = random.Random(5)
+    texts = ["", " ", "ping", " ping  hello1 ", "a\tb", "a\x0bb", "a\u00a0b", "a\u1680b"]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12))) for _ in range(5000)]
+    for text in texts:
+        assert parser_module._tokens(text) == _old_tokens(text), repr(text)
