@@ -36,7 +36,8 @@ def _normalise(text: str) -> str:
     (a newline in the middle could smuggle a second line into logs and argv)."""
     if len(text) > MAX_INPUT:  # before NFKC, which can make text longer
         raise ParseError(f"message too long ({len(text):,} characters; at most {MAX_INPUT:,})")
-    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():  # NFKC leaves ASCII text as it is
+        text = unicodedata.normalize("NFKC", text)
     if text.endswith("\r\n"):
         text = text[:-2]
     elif text.endswith("\n"):
