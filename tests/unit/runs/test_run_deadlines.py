@@ -8,6 +8,8 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import pytest
+
 from opsroom.core import OutputChunk, RunContext, RunState
 from opsroom.runs.service import LiveRun, RunOutcome, RunService
 
@@ -165,3 +167,20 @@ def test_a_service_used_on_a_new_loop_times_out_there() -> None:
 
     asyncio.run(hangs())
     assert second.outcomes[2].state == RunState.TIMED_OUT
+
+
+def test_on_uvloop_as_opsroom_run_serves_with() -> None:
+    """uvloop's clock has millisecond steps: a run is timed out when its timer fires, never
+    left running for want of a hair of time, and shorter deadlines set later come first."""
+    uvloop = pytest.importorskip("uvloop")
+    service, observer = _service(), _Observer()
+
+    async def main() -> None:
+        for run_id, timeout in ((1, 0.2), (2, 0.0005), (3, 0.013), (4, 0.0)):
+            _start(service, observer, run_id, _sleeper(30), timeout)
+        _start(service, observer, 5, _sleeper(0), 0.2)
+        await service.drain()
+
+    uvloop.run(main())
+    assert [observer.outcomes[i].state for i in range(1, 6)] == [RunState.TIMED_OUT] * 4 + [RunState.SUCCEEDED]
+    assert observer.outcomes[4].error == "timed out after 0s"
