@@ -43,7 +43,7 @@ class _Runner:
 
 
 def _service() -> RunService:
-    return RunService(_Db(), audit=None, redact=lambda text: (text, 0))  # type: ignore[arg-type]
+    return RunService(_Db(), audit=None, redact=lambda text: (text, 0))
 
 
 def _start(service: RunService, observer: _Observer, run_id: int, runner: _Runner, timeout: float) -> LiveRun:
