@@ -36,6 +36,7 @@ from opsroom.store.writer import CommitFuture, WriteThread, committed
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_GROUP = "opsroom.shared_group"  # Connection.info: the shared transaction it last served (_Group)
 
 
 def normalize_url(url: str) -> str:
@@ -237,6 +238,8 @@ class Database:
             raise
         group = _Group(conn, txn, CommitFuture(loop=loop), kept)
         self._local.group = group
+        if self._sqlite:
+            conn.info[_GROUP] = group  # (see after_commit)
         loop.call_soon(self._flush, group)
         return group
 
@@ -277,6 +280,8 @@ class Database:
                 raise
         else:
             group.done.set_result(None)
+            if group.after is not None:
+                _run_after_commit(group)
         finally:
             self._release(group)
 
@@ -313,10 +318,40 @@ class Database:
         self.engine.dispose()
 
 
+def after_commit(conn: Connection, fn: Callable[[Connection], None]) -> bool:
+    """SQLite: run ``fn(conn)`` once the shared transaction ``conn`` serves has committed,
+    on the same connection before it is released (the writers already know their commit);
+    ``fn`` begins and ends its own transaction (``DriverTransaction``). False, and nothing
+    scheduled, when ``conn`` is in no open shared transaction (``begin()``, in-memory SQLite,
+    PostgreSQL).
+
+    For work that must not run inside a ``write()`` block's savepoint, nor fail the block:
+    audit/terms.py's batch fill. Nothing runs when the shared commit fails; ``fn``'s own
+    failure is logged (its transaction rolls back)."""
+    if conn.dialect.name != "sqlite":
+        return False
+    group = conn.info.get(_GROUP)
+    if group is None or group.closed or group.conn is not conn:
+        return False
+    if group.after is None:
+        group.after = []
+    if fn not in group.after:
+        group.after.append(fn)
+    return True
+
+
+def _run_after_commit(group: _Group) -> None:
+    for fn in group.after or ():
+        try:
+            fn(group.conn)
+        except Exception:  # (the group's writes are committed: this must not undo them)
+            log.warning("work after a shared commit failed", exc_info=True)
+
+
 class _Group:
     """One write transaction shared by the ``write()`` blocks of an event-loop turn."""
 
-    __slots__ = ("conn", "txn", "done", "kept", "busy", "closed")
+    __slots__ = ("conn", "txn", "done", "kept", "busy", "closed", "after")
 
     def __init__(self, conn: Connection, txn: Any, done: asyncio.Future[None], kept: bool) -> None:
         self.conn = conn
@@ -325,6 +360,7 @@ class _Group:
         self.kept = kept  # the Database's kept writer (else a pooled connection)
         self.busy = False  # a block is running inside it
         self.closed = False
+        self.after: list[Callable[[Connection], None]] | None = None  # see after_commit
 
 
 class SharedWrite:
