@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 import threading
 from contextlib import contextmanager
 from functools import partial
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, TypeVar
 
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import StaticPool
 
@@ -351,16 +353,28 @@ def _run_after_commit(group: _Group) -> None:
 class _Group:
     """One write transaction shared by the ``write()`` blocks of an event-loop turn."""
 
-    __slots__ = ("conn", "txn", "done", "kept", "busy", "closed", "after")
+    __slots__ = ("conn", "raw", "txn", "done", "kept", "busy", "closed", "after")
 
     def __init__(self, conn: Connection, txn: Any, done: asyncio.Future[None], kept: bool) -> None:
         self.conn = conn
+        # SQLite: the driver connection, for the blocks' savepoints (DriverTransaction's).
+        self.raw: Any = txn.raw if txn.__class__ is DriverTransaction else None
         self.txn = txn
         self.done = done
         self.kept = kept  # the Database's kept writer (else a pooled connection)
         self.busy = False  # a block is running inside it
         self.closed = False
         self.after: list[Callable[[Connection], None]] | None = None  # see after_commit
+
+
+def _savepoint(raw: Any, sql: str) -> None:
+    """A block's SAVEPOINT, RELEASE or ROLLBACK TO, on the driver connection itself: 1.8
+    blocks a command with 20 at once, and ``driver_execute``'s way there through
+    SQLAlchemy's Connection was half the cost of each statement."""
+    try:
+        raw.execute(sql)
+    except sqlite3.Error as err:
+        raise sa_exc.DBAPIError.instance(sql, (), err, sqlite3.Error) from err
 
 
 class SharedWrite:
@@ -384,8 +398,8 @@ class SharedWrite:
             group = db._open_group()  # the first block needs no savepoint: it is alone
         elif group.busy:
             raise RuntimeError("a db.write() block awaited inside another one")
-        elif group.conn.dialect.name == "sqlite":
-            driver_execute(group.conn, "SAVEPOINT opsroom_shared", ())
+        elif group.raw is not None:
+            _savepoint(group.raw, "SAVEPOINT opsroom_shared")
             self.savepoint = True
         else:  # SQLAlchemy's savepoint, whose events the audit log listens to
             self.savepoint = group.conn.begin_nested()
@@ -405,13 +419,13 @@ class SharedWrite:
             if sp is None:
                 self.db._abandon(group)
             elif sp is True:
-                driver_execute(group.conn, "ROLLBACK TO opsroom_shared", ())
-                driver_execute(group.conn, "RELEASE opsroom_shared", ())
+                _savepoint(group.raw, "ROLLBACK TO opsroom_shared")
+                _savepoint(group.raw, "RELEASE opsroom_shared")
             else:
                 sp.rollback()
             return
         if sp is True:
-            driver_execute(group.conn, "RELEASE opsroom_shared", ())
+            _savepoint(group.raw, "RELEASE opsroom_shared")
         elif sp is not None:
             sp.commit()
         await committed(group.done)
