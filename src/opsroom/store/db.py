@@ -368,9 +368,9 @@ class _Group:
 
 
 def _savepoint(raw: Any, sql: str) -> None:
-    """A block's SAVEPOINT, RELEASE or ROLLBACK TO, on the driver connection itself: 1.8
-    blocks a command with 20 at once, and ``driver_execute``'s way there through
-    SQLAlchemy's Connection was half the cost of each statement."""
+    """A block's SAVEPOINT, RELEASE or ROLLBACK TO, on the driver connection itself (1.8
+    savepointed blocks a command with 20 at once): ``driver_execute``'s way there through
+    SQLAlchemy's Connection cost ≈ 0.5 µs a block (docs/performance.md, "Wave 10 — terms")."""
     try:
         raw.execute(sql)
     except sqlite3.Error as err:
