@@ -13,9 +13,11 @@ written once per batch instead of once per commit.
   (SQLite's ``lower`` folds ASCII letters only; the searches compare with the same Python
   ``str.lower`` values as before).
 - The batches: the row ``(0, '', upto)`` is the high-water mark; every row with ``id <=
-  upto`` has its three entries. The write path (``AuditLog``) indexes the rows after the mark
-  every ``FILL_EVERY`` rows, at most ``FILL_MAX`` at a time, in the transaction that appends;
-  a search indexes them first when there are ``CATCH_UP_AT`` or more (a database written in
+  upto`` has its three entries, written in the transaction that moves the mark. The write
+  path (``AuditLog``) indexes the rows after the mark every ``FILL_EVERY`` rows, at most
+  ``FILL_MAX`` at a time: in a ``db.write()`` block, in a transaction of its own just after
+  the shared commit (``store.db.after_commit``), else in the transaction that appends; a
+  search indexes them first when there are ``CATCH_UP_AT`` or more (a database written in
   bulk, or by a process that does not fill), and tests the newer ones directly.
 - Searches test ``lower(column) IN (...)`` on every row they return as well, so an entry
   here can only narrow where to look, never admit a row; an edited row (tampering) gets the
@@ -26,10 +28,14 @@ PostgreSQL keeps its ``lower()`` indexes (its commits are not limited by these p
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Column, Connection, Integer, MetaData, Table, Text
 
 from opsroom.audit.fulltext import _has
 from opsroom.store import Database
+from opsroom.store.db import after_commit
+from opsroom.store.driver import DriverTransaction
 
 ACTOR, COMMAND, CHANNEL = 1, 2, 3  # ``field``; 0 is the high-water mark's row
 FILL_EVERY = 512  # rows appended after the mark before the write path indexes them
@@ -80,11 +86,42 @@ def fill(conn: Connection, most: int | None = None) -> int:
 
 
 def after_append(conn: Connection) -> int:
-    """The write path's batch (AuditLog, every ``FILL_EVERY`` rows, in its transaction):
-    index up to ``FILL_MAX`` rows after the mark; returns the id at which to come back."""
+    """The write path's batch (AuditLog, every ``FILL_EVERY`` rows): index up to
+    ``FILL_MAX`` rows after the mark; returns the id at which to come back.
+
+    Inside a ``db.write()`` block the fill waits for the shared commit and runs in a
+    transaction of its own (``_fill_after_commit``): there it journals its ~100 pages once,
+    in memory, instead of into the block's savepoint sub-journal, which spilled to a
+    temporary file, and its failure fails no command. It indexes the rows committed by then
+    (the newest included), so the mark stays exact; a commit that fails leaves the rows and
+    the mark as they were. Elsewhere (``db.begin()``) it runs here, as before."""
     if conn.exec_driver_sql(_HAS_TERMS).first() is None:  # PostgreSQL never gets here
         return 2**62  # not migrated to 0010 (a database made by create_all)
-    return fill(conn, FILL_MAX) + FILL_EVERY
+    if not after_commit(conn, _fill_after_commit):
+        return fill(conn, FILL_MAX) + FILL_EVERY
+    # Where the fill will have left the mark (or beyond, with rows appended meanwhile).
+    mark = int(conn.exec_driver_sql(_MARK).scalar() or 0)
+    top = int(conn.exec_driver_sql(_TOP).scalar() or 0)
+    return max(mark, min(top, mark + FILL_MAX)) + FILL_EVERY
+
+
+def _fill_after_commit(conn: Connection) -> None:
+    """``after_append``'s fill, in its own write transaction (``store.db.after_commit``).
+
+    Its ``INSERT … SELECT`` needs a statement journal (SQLite keeps one for it even outside a
+    savepoint), and past 64 KiB that went to a ``/var/tmp/etilqs_*`` file made, written and
+    unlinked on the event loop: ``temp_store=MEMORY`` for this one transaction keeps it in
+    memory. Only here: with it, SQLite journals in 1 KiB chunks instead of one 64 KiB
+    buffer, which made every ``write()`` block's small savepoint slower. (A pragma SQLite
+    reads when a write transaction begins: set before ours, reset after it.)"""
+    raw: Any = conn.connection.driver_connection
+    before = int(raw.execute("PRAGMA temp_store").fetchone()[0])
+    raw.execute("PRAGMA temp_store=MEMORY")
+    try:
+        with DriverTransaction(conn):
+            fill(conn, FILL_MAX)
+    finally:
+        raw.execute(f"PRAGMA temp_store={before}")
 
 
 def indexed_upto(db: Database) -> int:

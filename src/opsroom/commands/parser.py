@@ -36,7 +36,8 @@ def _normalise(text: str) -> str:
     (a newline in the middle could smuggle a second line into logs and argv)."""
     if len(text) > MAX_INPUT:  # before NFKC, which can make text longer
         raise ParseError(f"message too long ({len(text):,} characters; at most {MAX_INPUT:,})")
-    text = unicodedata.normalize("NFKC", text)
+    if not text.isascii():  # NFKC leaves ASCII text as it is
+        text = unicodedata.normalize("NFKC", text)
     if text.endswith("\r\n"):
         text = text[:-2]
     elif text.endswith("\n"):
@@ -82,15 +83,18 @@ def extract(text: str, *, addressed: bool, bot_names: Sequence[str] = ("opsroom"
 # is an ordinary character (``a\nb`` stays ``a\nb``, ``C:\temp`` stays ``C:\temp``); inside
 # double quotes ``\"`` and ``\\`` escape, any other backslash is kept; inside single quotes
 # nothing is special. Words split at spaces, tabs, CR and LF only (docs/commands.md).
-_SHLEX_SPECIAL = re.compile(r"['\"]")
 _SHLEX_SPACE = re.compile(r"[ \t\r\n]+")
 _WORD_PART = re.compile(r"""'([^']*)'|"((?:[^"\\]|\\.)*)"|([^ \t\r\n'"]+)""", re.S)
 _DQ_ESCAPE = re.compile(r'\\([\\"])')
 
 
 def _tokens(text: str) -> list[str]:
-    if _SHLEX_SPECIAL.search(text) is None:
+    if '"' not in text and "'" not in text:
         # No quotes: the words are what lies between whitespace (the common case, fast).
+        if text.isascii() and _ASCII_CONTROL.search(text) is None:
+            # Then a space is the only whitespace str.split knows here (its others are
+            # ASCII controls): the same words, without a regex split.
+            return text.split()
         return [t for t in _SHLEX_SPACE.split(text) if t]
     tokens: list[str] = []
     pos, end = 0, len(text)
@@ -251,6 +255,8 @@ def _option(token: str, tokens: list[str], col: _Collector) -> None:
 
 def _mask_secrets(spec: CommandSpec, command: str, tokens: Sequence[str], raw: Mapping[str, str], text: str) -> str:
     """The raw text with secret argument values replaced, so it can be stored and shown."""
+    if not spec.secret_args:
+        return text  # most commands have no secret argument (worked out once per spec)
     secrets = {raw[a.name] for a in spec.args if a.secret and a.name in raw}
     if not secrets:
         return text
@@ -316,7 +322,7 @@ def parse(
             f"too many values: `{spec.name}` takes {count} without names; "
             f"`{show(col.extra[0])}` is extra — usage: {usage(spec)}"
         )
-    missing = [name for name in spec.required_args if name not in col.raw]
+    missing = [name for name in spec.required_args if name not in col.raw] if spec.required_args else None
     if missing:
         names = ", ".join(f"`{m}`" for m in missing)
         raise ParseError(f"missing {names} — usage: {usage(spec)}")

@@ -69,14 +69,16 @@ def convert(arg: ArgSpec, raw: str, lists: ChoiceLists | None) -> Any:
 
     Secret arguments never have their value repeated in an error.
     """
+    if raw == "":
+        raise ArgValueError(f"`{arg.name}` is empty")
+    if len(raw) > arg.max_length:
+        raise ArgValueError(f"`{arg.name}` is too long ({len(raw):,} characters; at most {arg.max_length:,})")
+    if arg.type is ArgType.STRING and not arg.pattern:
+        return raw  # the common case: nothing to check, so no message text is built
     name = f"`{arg.name}`"
     shown = "value" if arg.secret else f"`{show(raw)}`"
-    if raw == "":
-        raise ArgValueError(f"{name} is empty")
-    if len(raw) > arg.max_length:
-        raise ArgValueError(f"{name} is too long ({len(raw):,} characters; at most {arg.max_length:,})")
     if arg.type is ArgType.STRING:
-        if arg.pattern and not re.fullmatch(arg.pattern, raw):
+        if not re.fullmatch(arg.pattern, raw):
             hint = f" ({arg.help})" if arg.help else ""
             raise ArgValueError(f"{name} {shown} does not match the allowed format `{arg.pattern}`{hint}")
         return raw

@@ -142,7 +142,7 @@ async def check(
     if stop is not None and stop.outcome in ("frozen", "limited", "locked"):
         verdict.stopped, verdict.stop_text = stop.outcome, stop.text
         verdict.freeze = ctx.freeze
-        await steps.hold(ctx)  # what it would still need once the freeze or limit passes
+        steps.hold(ctx)  # what it would still need once the freeze or limit passes
     elif ctx.freeze is not None:
         verdict.freeze = ctx.freeze  # overridden by break-glass
     if verdict.outcome in ("error", "deny") or inv.command.builtin:

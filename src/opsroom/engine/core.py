@@ -223,14 +223,16 @@ class Engine:
         if inv.command.builtin:
             await self._builtin(ctx, delivery)
             return None
+        received = steps.received(ctx)
         run_id = await self.submit(
             inv,
             ctx.allowed,
-            steps.received(ctx),
+            received,
             initial=ctx.initial_state,
             lock_key=ctx.lock_key,
             trail=ctx.trail,
             delivery=delivery,
+            shown_text=received["text"],  # the typed text, masked and redacted: once a command
         )
         if run_id is not None and (ctx.needs or ctx.break_glass is not None):
             await self.guardrails.held(
@@ -321,7 +323,15 @@ class Engine:
     def stored_args(self, inv: Invocation) -> dict[str, Any]:
         """Arguments as stored and audited: secret ones masked, secrets typed into free-text
         ones redacted."""
-        return {k: self._clean(v) if isinstance(v, str) else v for k, v in inv.shown_args("[REDACTED]").items()}
+        # As ``inv.shown_args("[REDACTED]")`` then each string cleaned, in one pass (no copy).
+        secret = inv.command.secret_args
+        clean = self._clean
+        out: dict[str, Any] = {}
+        for k, v in inv.args.items():
+            if k in secret:
+                v = "[REDACTED]"
+            out[k] = clean(v) if isinstance(v, str) else v
+        return out
 
     # -- runs, hooks, buttons, recovery: engine/submission.py, hooks.py, buttons.py, recovery.py
     async def submit(
@@ -334,10 +344,19 @@ class Engine:
         lock_key: str | None = None,
         trail: Sequence[AuditRecord] = (),
         delivery: Delivery | None = None,
+        shown_text: str | None = None,
     ) -> int | None:
         """Write the run (and its audit rows) before anything executes, then start it."""
         return await submission.submit(
-            self, inv, decision, received, initial=initial, lock_key=lock_key, trail=trail, delivery=delivery
+            self,
+            inv,
+            decision,
+            received,
+            initial=initial,
+            lock_key=lock_key,
+            trail=trail,
+            delivery=delivery,
+            shown_text=shown_text,
         )
 
     def start_run(self, run_id: int, inv: Invocation, *, reserved: bool = False) -> None:

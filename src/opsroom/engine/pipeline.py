@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ContextManager, Protocol, cast
@@ -108,7 +109,7 @@ class StepContext:
     live: bool = True
     addressed: bool = True
     via: str = ""
-    now: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    now: dt.datetime = field(default_factory=functools.partial(dt.datetime.now, dt.UTC))
     inv: Invocation | None = None
     decision: Decision | None = None
     break_glass: str | None = None  # the reason, once break-glass is accepted
@@ -118,7 +119,9 @@ class StepContext:
     lock_key: str | None = None
     notes: list[str] = field(default_factory=list)  # what an offline check could not look at
     trail: list[AuditRecord] = field(default_factory=list)  # rows written with the run, live
-    _stack: contextlib.ExitStack = field(default_factory=contextlib.ExitStack, repr=False)
+    # What the pipeline closes when it ends (the read connection): made with that connection,
+    # which most commands never open.
+    _stack: contextlib.ExitStack | None = field(default=None, repr=False)
     _conn: Connection | None = field(default=None, repr=False)
 
     @property
@@ -136,7 +139,7 @@ class StepContext:
         read nothing: chat freezes are cached, most have no rate limit) and closed when the
         pipeline ends; None in an offline check."""
         if self._conn is None and self.services.read is not None:
-            self._conn = cast(Connection, _ReadOnDemand(self.services.read, self._stack))
+            self._conn = cast(Connection, _ReadOnDemand(self.services.read, self))
         return self._conn
 
     def record(
@@ -157,6 +160,8 @@ class StepContext:
     @property
     def initial_state(self) -> RunState:
         """The state the run is written in: waiting for what it needs, else queued."""
+        if not self.needs:  # most commands
+            return RunState.QUEUED
         kinds = {r.kind for r in self.needs}
         if "confirmation" in kinds:
             return RunState.AWAITING_CONFIRMATION
@@ -168,17 +173,22 @@ class StepContext:
 class _ReadOnDemand:
     """Stands in for a Connection; opens the real one at its first use."""
 
-    def __init__(self, read: Callable[[], ContextManager[Connection]], stack: contextlib.ExitStack) -> None:
-        self._read, self._stack = read, stack
+    def __init__(self, read: Callable[[], ContextManager[Connection]], ctx: StepContext) -> None:
+        self._read, self._ctx = read, ctx
         self._conn: Connection | None = None
 
     def __getattr__(self, name: str) -> Any:
         if self._conn is None:
-            self._conn = self._stack.enter_context(self._read())
+            stack = self._ctx._stack
+            if stack is None:  # closed by Pipeline.run when the steps end
+                stack = self._ctx._stack = contextlib.ExitStack()
+            self._conn = stack.enter_context(self._read())
         return getattr(self._conn, name)
 
 
-StepFn = Callable[[StepContext], Awaitable[Stop | None]]
+# A step is an async function, or a plain one when it awaits nothing (the core steps): the
+# pipeline awaits whatever a step returns that is neither None nor a Stop.
+StepFn = Callable[[StepContext], Awaitable[Stop | None]] | Callable[[StepContext], Stop | None]
 
 
 @dataclass(frozen=True)
@@ -211,13 +221,32 @@ class Pipeline:
     def slots(self) -> list[str]:
         return [s.slot for s in self.steps]
 
+    @functools.cached_property
+    def _calls(self) -> tuple[tuple[StepFn, bool], ...]:
+        # (function, runs for built-ins) per step, taken out once per pipeline (a pipeline is
+        # built whole with the config and replaced whole on reload).
+        return tuple((s.run, s.builtins) for s in self.steps)
+
     async def run(self, ctx: StepContext) -> Stop | None:
-        """Every step in order until one stops the command; None: submit it."""
-        with ctx._stack:
-            for step in self.steps:
-                if ctx.inv is not None and ctx.inv.command.builtin and not step.builtins:
+        """Every step in order until one stops the command; None: submit it. What the steps
+        opened (``ctx.conn()``) is closed at the end, as ``with ctx._stack:`` around the
+        steps would, but without an ExitStack for the commands that open nothing."""
+        stop: Stop | None = None
+        try:
+            for run, builtins in self._calls:
+                if not builtins and ctx.inv is not None and ctx.inv.command.builtin:
                     continue
-                stop = await step.run(ctx)
-                if stop is not None:
-                    return stop
-            return None
+                found = run(ctx)
+                if found is not None and not isinstance(found, Stop):
+                    found = await found  # an async step's coroutine (or any awaitable)
+                if found is not None:
+                    stop = found
+                    break
+        except BaseException as exc:
+            stack = ctx._stack
+            if stack is None or not stack.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+            return None  # suppressed by what the stack holds, as a with block would
+        if ctx._stack is not None:
+            ctx._stack.__exit__(None, None, None)
+        return stop

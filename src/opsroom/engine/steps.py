@@ -2,7 +2,8 @@
 
 A step reads ``ctx`` and ``ctx.services``, notes what it found on ``ctx``, and returns a
 ``Stop`` (with the audit rows that explain it) or None. It never writes: the engine does,
-in live mode only.
+in live mode only. These core steps await nothing, so they are plain functions: the
+pipeline calls them without a coroutine each (``Pipeline.run`` takes both kinds).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from opsroom.policy.requirements import APPROVAL, CONFIRMATION, command_requirem
 from opsroom.runs import store as run_store
 
 
-async def route(ctx: StepContext) -> Stop | None:
+def route(ctx: StepContext) -> Stop | None:
     """Is the message for us at all? Ordinary conversation is neither answered nor recorded."""
     if ctx.inv is not None:
         return None  # already a command (a hook, a button)
@@ -29,7 +30,7 @@ async def route(ctx: StepContext) -> Stop | None:
     return None
 
 
-async def parse_command(ctx: StepContext) -> Stop | None:
+def parse_command(ctx: StepContext) -> Stop | None:
     if ctx.inv is not None:
         return None
     try:
@@ -59,7 +60,7 @@ def decide(ctx: StepContext) -> Decision:
     return decision
 
 
-async def authorize(ctx: StepContext) -> Stop | None:
+def authorize(ctx: StepContext) -> Stop | None:
     inv = ctx.invocation
     ctx.decision = decision = decide(ctx)
     if decision.allowed:
@@ -86,7 +87,7 @@ def received(ctx: StepContext) -> dict[str, str]:
     return out
 
 
-async def break_glass(ctx: StepContext) -> Stop | None:
+def break_glass(ctx: StepContext) -> Stop | None:
     inv = ctx.invocation
     if breakglass.FLAG not in inv.flags:
         return None
@@ -103,7 +104,7 @@ async def break_glass(ctx: StepContext) -> Stop | None:
     return None
 
 
-async def freeze(ctx: StepContext) -> Stop | None:
+def freeze(ctx: StepContext) -> Stop | None:
     inv = ctx.invocation
     book = ctx.services.guardrails.freezes
     conn = ctx.conn()
@@ -133,7 +134,7 @@ async def freeze(ctx: StepContext) -> Stop | None:
     )
 
 
-async def rate_limit(ctx: StepContext) -> Stop | None:
+def rate_limit(ctx: StepContext) -> Stop | None:
     inv = ctx.invocation
     limiter = ctx.services.guardrails.limiter
     if not limiter.limits:
@@ -163,13 +164,20 @@ async def rate_limit(ctx: StepContext) -> Stop | None:
     return Stop("limited", limited.text, "warning", (record,))
 
 
-async def hold(ctx: StepContext) -> Stop | None:
+def hold(ctx: StepContext) -> Stop | None:
     """What the run must wait for: confirmation by the requester, approvals. Dry runs need
     neither (they run nothing); break-glass skips approvals, never a confirmation."""
     inv = ctx.invocation
     if inv.flags.get("dry_run"):
         return None
-    reqs = tuple(ctx.allowed.requires) + command_requirements(inv.command)
+    required = ctx.allowed.requires
+    by_command = command_requirements(inv.command)  # cached per spec
+    if not required and not by_command:  # most commands: nothing to wait for
+        if ctx.break_glass is not None:
+            ctx.overridden = []
+        ctx.needs = []
+        return None
+    reqs = tuple(required) + by_command
     confirms = [r for r in reqs if r.kind == CONFIRMATION]
     approvals = [r for r in reqs if r.kind == APPROVAL]
     if ctx.break_glass is not None:
@@ -178,7 +186,7 @@ async def hold(ctx: StepContext) -> Stop | None:
     return None
 
 
-async def lock(ctx: StepContext) -> Stop | None:
+def lock(ctx: StepContext) -> Stop | None:
     """The run's lock key. Live, the lock is taken together with the run row (so two racing
     replicas cannot both win); a check looks at who holds it now."""
     inv = ctx.invocation

@@ -65,9 +65,11 @@ async def submit(
     lock_key: str | None = None,
     trail: Sequence[AuditRecord] = (),
     delivery: Delivery | None = None,
+    shown_text: str | None = None,
 ) -> int | None:
     """Write the run (and its audit rows) before anything executes, then start it.
-    ``delivery``'s marker commits in the same transaction (engine/delivery.py)."""
+    ``delivery``'s marker commits in the same transaction (engine/delivery.py).
+    ``shown_text``: ``engine._clean(inv.shown_text())`` when the caller has it already."""
     place = inv.place
     actor = inv.principal.name
     base: dict[str, Any] = {
@@ -76,7 +78,8 @@ async def submit(
         "channel": place.name,
         "command": inv.command.name,
     }
-    shown_text = engine._clean(inv.shown_text())
+    if shown_text is None:
+        shown_text = engine._clean(inv.shown_text())
 
     def received_record(run_id: int | None = None) -> AuditRecord:
         return AuditRecord(action="command.received", summary=shown_text, detail=dict(received), run_id=run_id, **base)

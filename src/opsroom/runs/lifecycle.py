@@ -65,7 +65,7 @@ def move(
     e.g. ``finished_at``), the lock released if the run ends, the audit row appended."""
     if to not in TRANSITIONS[current]:
         raise BadTransition(f"run #{run_id}: {current.value} → {to.value} is not a transition")
-    run_store.set_state(conn, run_id, to, **values)
+    run_store.move_values(conn, run_id, to, values)
     if lock_key and to in TERMINAL_STATES:
         run_store.release_lock(conn, lock_key, run_id)
     if record is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import functools
+import math
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Protocol
@@ -60,6 +61,10 @@ class LiveRun:
     task: asyncio.Task[None] | None = None
     cancelled_by: str = ""
     finishing: bool = False  # its outcome is being recorded: too late to cancel
+    # While its runner runs: when it times out (the loop's clock), see RunService._watch.
+    deadline: float | None = None
+    timed_out: bool = False  # its deadline passed and its task was cancelled for it
+    runner_task: asyncio.Task[Any] | None = None  # the task its deadline cancels
     # one per output stream: a private key printed over several chunks is masked whole
     redactors: dict[str, StreamRedactor] = field(default_factory=dict)
 
@@ -92,6 +97,10 @@ class RunService:
         self.redact = redact
         self.live: dict[int, LiveRun] = {}
         self._slots = asyncio.Semaphore(max_concurrent)
+        # One loop timer for every run's timeout, due at the earliest deadline (see _watch).
+        self._wake: asyncio.Handle | None = None
+        self._wake_at = math.inf
+        self._wake_loop: asyncio.AbstractEventLoop | None = None
 
     # -- starting ---------------------------------------------------------------------------
     def reserve(self) -> bool:
@@ -130,6 +139,56 @@ class RunService:
             name=f"run-{run_id}",
         )
         return live
+
+    def _watch(self, live: LiveRun, timeout: float | None) -> tuple[asyncio.Task[Any], int]:
+        """Start ``live``'s timeout (what ``asyncio.timeout`` did on entry): its deadline on
+        the loop's clock, and the run service's one timer moved earlier if it is the first
+        due. Runs mostly end long before their timeout, so most runs add no loop timer (and
+        cancel none) where each had one. Returns the task and its cancel count on entry."""
+        task = asyncio.current_task()
+        if task is None:
+            raise RuntimeError("a run executes inside a task")
+        live.runner_task = task
+        if timeout is None:
+            return task, task.cancelling()
+        loop = asyncio.get_running_loop()
+        deadline = live.deadline = loop.time() + timeout
+        if deadline < self._wake_at or self._wake_loop is not loop:
+            self._arm(loop, deadline)
+        return task, task.cancelling()
+
+    def _arm(self, loop: asyncio.AbstractEventLoop, when: float) -> None:
+        if self._wake is not None and self._wake_loop is loop:  # (another loop's: that one has ended)
+            self._wake.cancel()
+        if when <= loop.time():  # (as asyncio.timeout: due already, on the next turn)
+            self._wake = loop.call_soon(self._expire, when)
+        else:
+            self._wake = loop.call_at(when, self._expire, when)
+        self._wake_at = when
+        self._wake_loop = loop
+
+    def _expire(self, due: float) -> None:
+        """The timer is due: cancel each run past its deadline (what a run's own timer did),
+        then set the timer for the earliest deadline left."""
+        loop = asyncio.get_running_loop()
+        if loop is not self._wake_loop:
+            return  # set on a loop this service has left since
+        self._wake, self._wake_at, self._wake_loop = None, math.inf, None
+        # Runs due when this timer was set for are due now, even if the loop woke a hair early.
+        now = max(loop.time(), due)
+        earliest = math.inf
+        for live in list(self.live.values()):
+            deadline = live.deadline
+            if deadline is None or live.runner_task is None:
+                continue
+            if deadline <= now:
+                live.deadline = None
+                live.timed_out = True
+                live.runner_task.cancel()
+            elif deadline < earliest:
+                earliest = deadline
+        if earliest < math.inf:
+            self._arm(loop, earliest)
 
     def process_recorder(self, run_id: int) -> Callable[[int], None]:
         """``RunContext.on_process`` for ``run_id``: records a process group it starts."""
@@ -182,7 +241,9 @@ class RunService:
                 live.started = time.monotonic()
                 await observer.run_started(run_id, live)
                 try:
-                    async with asyncio.timeout(ctx.timeout):
+                    # asyncio.timeout(ctx.timeout), without a loop timer of each run's own.
+                    task, cancelling = self._watch(live, ctx.timeout)
+                    try:
                         async for chunk in runner.execute(ctx):
                             redactions += self._take(live, chunk, output_max_chars)
                             if chunk.exit_code is not None:
@@ -194,6 +255,15 @@ class RunService:
                             # message shows it next, so no progress edit (nor its timer) for it.
                             if chunk.exit_code is None and (chunk.stream == "progress" or chunk.text):
                                 await observer.run_progress(run_id, live)
+                    except asyncio.CancelledError:
+                        live.deadline = None
+                        if live.timed_out and _taken_back(live, task, cancelling):
+                            raise TimeoutError from None  # its own expiry, nobody else's cancel
+                        raise
+                    finally:
+                        live.deadline = None  # past its runner: the timeout no longer applies
+                        if live.timed_out:  # expired, and the runner ended some other way
+                            _taken_back(live, task, cancelling)
                     state = RunState.SUCCEEDED if exit_code in (0, None) else RunState.FAILED
                 except TimeoutError:
                     state = RunState.TIMED_OUT
@@ -337,6 +407,17 @@ class RunService:
             if live.task is not None:
                 live.task.cancel()
         await self.drain()
+        if self._wake is not None:  # no run left to time out
+            self._wake.cancel()
+            self._wake, self._wake_at, self._wake_loop = None, math.inf, None
+
+
+def _taken_back(live: LiveRun, task: asyncio.Task[Any], cancelling: int) -> bool:
+    """A timed-out run's runner has ended: the cancel its expiry made is taken back (as
+    asyncio.timeout's exit does). True when nobody else cancelled the task meanwhile, i.e.
+    a ``CancelledError`` out of the runner is the timeout's own."""
+    live.timed_out = False
+    return task.uncancel() <= cancelling
 
 
 def _fmt_seconds(seconds: float) -> str:

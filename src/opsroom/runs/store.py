@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -242,14 +243,25 @@ _SQLITE_UPDATE_RUN = DriverStatement(_UPDATE_RUN)
 
 
 def set_state(conn: Connection, run_id: int, state: RunState, **values: Any) -> None:
-    set_values(conn, run_id, state=state.value, **values)
+    move_values(conn, run_id, state, values)
+
+
+def move_values(conn: Connection, run_id: int, state: RunState, values: Mapping[str, Any]) -> None:
+    """``set_state`` with the other columns in a mapping (runs/lifecycle.py hands on its own
+    keyword dict: one copy where passing ``**values`` on made three). Same keys, same order."""
+    _update(conn, {"state": state.value, **values, "run_id": run_id})
 
 
 def set_values(conn: Connection, run_id: int, **values: Any) -> None:
+    values["run_id"] = run_id  # (a dict of this call's own)
+    _update(conn, values)
+
+
+def _update(conn: Connection, values: dict[str, Any]) -> None:
     if conn.dialect.name == "sqlite":
-        _SQLITE_UPDATE_RUN.execute(conn, {**values, "run_id": run_id})
+        _SQLITE_UPDATE_RUN.execute(conn, values)
     else:  # held back to share a round trip on the writer thread (store/pgwrite.py)
-        pgwrite.later(conn, *_SQLITE_UPDATE_RUN.bound(conn, {**values, "run_id": run_id}))
+        pgwrite.later(conn, *_SQLITE_UPDATE_RUN.bound(conn, values))
 
 
 def get_run(conn: Connection, run_id: int) -> RunRow | None:
