@@ -19,7 +19,7 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from json import encoder as _json_encoder
@@ -227,41 +227,93 @@ def _clean(value: object, limit: int) -> str:
 
 
 def prepare(rec: AuditRecord, now: datetime, now_text: str) -> PreparedRow:
-    """Clean a record, fix its time in UTC, and write its detail as canonical JSON."""
-    if rec.ts is None:
-        ts, text = now, now_text
-    else:
-        ts = to_utc(rec.ts)
-        text = ts_text(ts)
-    fields = actor, action, command, platform, channel, summary = (
-        rec.actor,
-        rec.action,
-        rec.command,
-        rec.platform,
-        rec.channel,
-        rec.summary,
-    )
-    try:
-        joined: str | None = "".join(fields)  # one look at all six (TypeError: not all text)
-    except TypeError:
-        joined = None
-    if not (
-        joined is not None
-        and joined.isascii()
-        and "\x00" not in joined
-        and len(actor) <= _LIMITS[0]
-        and len(action) <= _LIMITS[1]
-        and len(command) <= _LIMITS[2]
-        and len(platform) <= _LIMITS[3]
-        and len(channel) <= _LIMITS[4]
-    ):
-        actor, action, command, platform, channel, summary = (
-            _clean(v, n) for v, n in zip(fields, _LIMITS, strict=True)
-        )
-    detail_json = canonical_detail(rec.detail)
-    if not detail_json.isascii() and _SURROGATE.search(detail_json):
-        # A lone surrogate cannot be stored as UTF-8; replace it, then re-sort (a changed key
-        # may sort differently) so the stored text stays canonical.
-        detail_json = _DUMPS_DETAIL(json.loads(_SURROGATE.sub("\ufffd", detail_json)))
-    run_id = rec.run_id if rec.run_id is None or rec.run_id.__class__ is int else int(rec.run_id)
-    return (ts, text, actor, action, command, platform, channel, run_id, summary, detail_json)
+    """Clean a record, fix its time in UTC, and write its detail as canonical JSON (one row
+    of ``prepare_many``, with its ``ts_text``)."""
+    ts, _, values, _ = prepare_many((rec,), now, now_text)[0]
+    return (ts, now_text if rec.ts is None else ts_text(ts), *values)
+
+
+# What ``prepare_many`` gives for each row: its time as the aware datetime (PostgreSQL) and as
+# the text SQLite stores (SQLAlchemy's DateTime form), the rest of its stored values in
+# ``_COLUMNS`` order (actor … detail JSON text), and the middle of its hash text: everything of
+# the hashed list between the id and the previous hash (``_link`` in audit/log.py splices those
+# around it: the text ``entry_hash`` hashes).
+LinkRow = tuple[datetime, str, tuple[str, str, str, str, str, int | None, str, str], str]
+
+
+def sqlite_ts(text: str) -> str:
+    """``ts_text``'s text as SQLAlchemy stores a DateTime on SQLite (what it reads back)."""
+    return f"{text[:10]} {text[11:26]}"
+
+
+def prepare_many(entries: Iterable[AuditRecord], now: datetime, now_text: str) -> list[LinkRow]:
+    """``prepare`` of each record, and each row's hash text but for its id and predecessor.
+
+    The same values, cleaned by the same rule (``_clean`` field by field; a text it would keep
+    is recognised first and kept), so the same stored bytes and hashes. Computed once a call
+    rather than once a row: the time's texts for the rows stamped ``now``, and the cleaned and
+    quoted actor, command, platform and channel while rows repeat them (a submit's three rows
+    share them; checked by identity, so a different value is always cleaned afresh).
+    """
+    # (ts_text's text is digits, dashes, colons, a dot, T and Z: quoted as it is)
+    now_sqlite, now_quoted = sqlite_ts(now_text), f'"{now_text}"'
+
+    q = _quote
+    out: list[LinkRow] = []
+    given: tuple[object, ...] = ()  # the previous row's four shared fields, as given
+    kept: tuple[str, str, str, str] = ("", "", "", "")
+    q_actor = q_place = ""
+    for rec in entries:
+        if rec.ts is None:
+            ts, stored_ts, q_ts = now, now_sqlite, now_quoted
+        else:
+            ts = to_utc(rec.ts)
+            text = ts_text(ts)
+            stored_ts, q_ts = sqlite_ts(text), f'"{text}"'
+        actor, command, platform, channel = rec.actor, rec.command, rec.platform, rec.channel
+        if given and actor is given[0] and command is given[1] and platform is given[2] and channel is given[3]:
+            actor, command, platform, channel = kept
+        else:
+            given = (actor, command, platform, channel)
+            actor = _kept_or_clean(actor, _LIMITS[0])
+            command = _kept_or_clean(command, _LIMITS[2])
+            platform = _kept_or_clean(platform, _LIMITS[3])
+            channel = _kept_or_clean(channel, _LIMITS[4])
+            kept = (actor, command, platform, channel)
+            q_actor, q_place = q(actor), f"{q(command)},{q(platform)},{q(channel)}"
+        action, summary = rec.action, rec.summary
+        if not (
+            action.__class__ is str
+            and summary.__class__ is str
+            and len(action) <= _LIMITS[1]
+            and (both := action + summary).isascii()
+            and "\x00" not in both
+        ):
+            action, summary = _kept_or_clean(action, _LIMITS[1]), _kept_or_clean(summary, 0)
+        detail = rec.detail
+        if not detail:
+            detail_json = "{}"
+        else:  # canonical_detail, inline (a call less a row)
+            try:
+                detail_json = _DUMPS_DETAIL(detail)
+            except (ValueError, TypeError):
+                detail_json = _DUMPS_DETAIL(_plain(detail))
+            if not detail_json.isascii() and _SURROGATE.search(detail_json):
+                detail_json = _DUMPS_DETAIL(json.loads(_SURROGATE.sub("\ufffd", detail_json)))  # as prepare
+        run_id = rec.run_id
+        if run_id is None:
+            run = "null"
+        else:
+            if run_id.__class__ is not int:
+                run_id = int(run_id)
+            run = int.__repr__(run_id)
+        middle = f',{q_ts},{q_actor},{q(action)},{q_place},{run},{q(summary)},{detail_json},"'
+        out.append((ts, stored_ts, (actor, action, command, platform, channel, run_id, summary, detail_json), middle))
+    return out
+
+
+def _kept_or_clean(value: Any, limit: int) -> str:
+    """``_clean(value, limit)``, skipping its work for a text it would give back as it is."""
+    if value.__class__ is str and value.isascii() and "\x00" not in value and (not limit or len(value) <= limit):
+        return value
+    return _clean(value, limit)

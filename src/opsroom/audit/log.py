@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import re
 import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -40,9 +41,8 @@ from opsroom.audit.chain import (
     ZERO_HASH,
     AuditEntry,
     AuditRecord,
-    PreparedRow,
-    entry_hash,
-    prepare,
+    LinkRow,
+    prepare_many,
     ts_text,
 )
 from opsroom.audit.query import AuditQuery, parse_query
@@ -219,16 +219,14 @@ class AuditLog:
         if not entries:
             return []
         now = datetime.now(UTC)
-        now_text = ts_text(now)
         redactor = self.redactor or redaction.current()
         # One look at all the rows' texts (summaries, detail strings): they almost never hold
         # anything to mask, and then each row is stored as given; else each row is redacted.
         values: list[Any] = [rec.summary for rec in entries]
         values.extend(rec.detail for rec in entries if rec.detail)
-        if redactor.all_clean_values(values):
-            rows = [prepare(rec, now, now_text) for rec in entries]
-        else:
-            rows = [prepare(self._redacted(rec), now, now_text) for rec in entries]
+        if not redactor.all_clean_values(values):
+            entries = [self._redacted(rec) for rec in entries]
+        rows = prepare_many(entries, now, ts_text(now))
         if self._postgres:
             return self._append_postgres(conn, rows)
         return self._append_sqlite(conn, rows)
@@ -243,7 +241,7 @@ class AuditLog:
             return rec  # nothing masked (most rows): no copy
         return dataclasses.replace(rec, summary=summary, detail=detail)
 
-    def _append_sqlite(self, conn: Connection, rows: list[PreparedRow]) -> list[int]:
+    def _append_sqlite(self, conn: Connection, rows: list[LinkRow]) -> list[int]:
         tail = self._tail if self._tail is not None else _read_tail(conn)
         params, new_tail = _link(rows, tail, sqlite=True)
         try:
@@ -279,7 +277,7 @@ class AuditLog:
             self._terms_due = _terms.after_append(conn)
         return [p[0] for p in params]
 
-    def _append_postgres(self, conn: Connection, rows: list[PreparedRow]) -> list[int]:
+    def _append_postgres(self, conn: Connection, rows: list[LinkRow]) -> list[int]:
         txn = conn.get_transaction()
         state = conn.info.get(_PG_STATE)
         if txn is not None and state is not None and state[0] is txn:
@@ -362,24 +360,24 @@ def _read_tail(conn: Connection) -> tuple[int, str]:
 
 
 def _link(
-    rows: list[PreparedRow],
+    rows: list[LinkRow],
     tail: tuple[int, str],
     *,
     sqlite: bool,
 ) -> tuple[list[tuple[Any, ...]], tuple[int, str]]:
     """Number and hash the rows after ``tail``: one tuple per row in ``_COLUMNS`` order,
-    and the new tail."""
+    and the new tail. (Each row's hash text but for its id and predecessor was written once
+    by ``prepare_many``: a retry after a stale tail links the same rows again.)"""
     last_id, last_hash = tail
+    last_id = int(last_id)  # (an exact int: its f-string text is int.__repr__'s)
     out: list[tuple[Any, ...]] = []
-    for ts, text, actor, action, command, platform, channel, run_id, summary, detail in rows:
+    sha256 = hashlib.sha256
+    for ts, stored_ts, values, middle in rows:
         last_id += 1
-        digest = entry_hash(
-            last_id, text, actor, action, command, platform, channel, run_id, summary, detail, last_hash
-        )
+        # entry_hash's text (an exact int written as int.__repr__ writes it) from the middle
+        # prepare_many wrote once (tests/unit/audit/test_audit_append_oracle.py compares)
+        digest = sha256(f'[{last_id}{middle}{last_hash}"]'.encode("utf-8", "surrogatepass")).hexdigest()
         # SQLite gets SQLAlchemy's own DateTime text; PostgreSQL takes the aware datetime.
-        stored_ts = f"{text[:10]} {text[11:26]}" if sqlite else ts
-        out.append(
-            (last_id, stored_ts, actor, action, command, platform, channel, run_id, summary, detail, last_hash, digest)
-        )
+        out.append((last_id, stored_ts if sqlite else ts, *values, last_hash, digest))
         last_hash = digest
     return out, (last_id, last_hash)

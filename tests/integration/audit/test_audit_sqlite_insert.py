@@ -16,7 +16,7 @@ from sqlalchemy import BigInteger, Integer, String, Text, bindparam, func, inser
 
 from opsroom.audit import ZERO_HASH, AuditLog, AuditRecord
 from opsroom.audit import log as audit_module
-from opsroom.audit.chain import prepare, ts_text
+from opsroom.audit.chain import prepare_many, ts_text
 from opsroom.audit.log import AuditChainError
 from opsroom.store import Database, create_db_engine
 from opsroom.store.tables import audit_log
@@ -59,7 +59,7 @@ def _records() -> list[AuditRecord]:
 
 def _rows(tail: tuple[int, str]) -> tuple[list[tuple[Any, ...]], tuple[int, str]]:
     now = datetime.now(UTC)
-    prepared = [prepare(rec, now, ts_text(now)) for rec in _records()]
+    prepared = prepare_many(_records(), now, ts_text(now))
     return audit_module._link(prepared, tail, sqlite=True)
 
 
