@@ -141,6 +141,8 @@ def canonical_detail(detail: Mapping[str, Any] | None) -> str:
     """
     if not detail:
         return "{}"
+    if type(detail) is not dict:  # a read-only or custom Mapping: as the dict it reads as
+        detail = dict(detail)  # (else it is no JSON object: stored as its str, verify fails)
     try:
         return _DUMPS_DETAIL(detail)
     except (ValueError, TypeError):
@@ -294,6 +296,8 @@ def prepare_many(entries: Iterable[AuditRecord], now: datetime, now_text: str) -
         if not detail:
             detail_json = "{}"
         else:  # canonical_detail, inline (a call less a row)
+            if detail.__class__ is not dict:
+                detail = dict(detail)
             try:
                 detail_json = _DUMPS_DETAIL(detail)
             except (ValueError, TypeError):

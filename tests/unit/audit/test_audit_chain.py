@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import OrderedDict
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta, timezone
+from types import MappingProxyType
 
 import pytest
 
@@ -89,6 +92,22 @@ def test_detail_text_is_a_fixed_point_of_reading_it_back(detail: dict[object, ob
     """What is stored must give the same canonical text when read back and re-encoded,
     otherwise verify would report an untouched row as altered."""
     text = canonical_detail(detail)  # type: ignore[arg-type]
+    assert canonical_detail(json.loads(text)) == text
+
+
+@pytest.mark.parametrize(
+    "detail",
+    [
+        MappingProxyType({"b": 1, "a": {"z": "é"}}),
+        OrderedDict([("z", 1), ("a", [1, 2])]),
+        MappingProxyType({}),
+    ],
+)
+def test_a_mapping_that_is_not_a_dict_is_stored_as_the_dict_it_reads_as(detail: Mapping[str, object]) -> None:
+    """A plugin may hand a read-only mapping: it is stored as a JSON object (not as its
+    ``str``), and reading it back gives the same text, so verify accepts the row."""
+    text = canonical_detail(detail)
+    assert json.loads(text) == dict(detail)
     assert canonical_detail(json.loads(text)) == text
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, date, datetime, timedelta, timezone
+from types import MappingProxyType
 from zoneinfo import ZoneInfo
 
 import pytest
-from sqlalchemy import insert
+from sqlalchemy import insert, select
 
 from opsroom.audit import AuditLog
 from opsroom.audit.chain import (
@@ -149,3 +150,20 @@ def test_a_chain_written_by_the_documented_rule_verifies_and_grows(db: Database)
         audit.append(conn, actor="bob", action="run.finished", summary="done", detail={"exit": 0})
     report = audit.verify()
     assert report.ok and audit.head()[0] == 6
+
+
+def test_a_read_only_mapping_as_detail_is_stored_as_an_object_and_verifies(db: Database) -> None:
+    """A plugin may hand a read-only mapping (``MappingProxyType``) as a record's detail: it
+    is stored as the JSON object it reads as, so ``verify`` accepts the row (it was stored
+    as the mapping's ``str``, and verify then reported the untouched row as altered)."""
+    audit = AuditLog(db)
+    records = [
+        AuditRecord(actor="alice", action="deploy.checked", summary="ok", detail=MappingProxyType({"b": 1, "a": "é"})),
+        AuditRecord(actor="alice", action="deploy.checked", summary="ok", detail=MappingProxyType({})),
+    ]
+    with db.begin() as conn:
+        audit.append_many(conn, records)
+    with db.read() as conn:
+        stored = [row.detail for row in conn.execute(select(audit_log.c.detail).order_by(audit_log.c.id))]
+    assert stored == [{"a": "é", "b": 1}, {}]
+    assert audit.verify().ok
