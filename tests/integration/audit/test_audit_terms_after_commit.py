@@ -6,13 +6,15 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import text
 
 from opsroom.audit import AuditLog, AuditRecord, terms
-from opsroom.store import Database
+from opsroom.store import Database, create_db_engine
 from opsroom.store.db import after_commit
 
 ACTORS = ["alice", "Alice", "bob", "Élise", "ÉLISE", "straße", "İsmail", "carol"]
@@ -20,9 +22,14 @@ COMMANDS = ["deploy", "Deploy", "rollback", "", "Ünlock"]
 CHANNELS = ["#ops", "OPS", "#war-room", "", "#Élan", "élan"]
 
 
-def _sqlite_only(db: Database) -> None:
-    if db.engine.dialect.name != "sqlite":
-        pytest.skip("audit_terms is SQLite's")
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    """A migrated SQLite file: audit_terms and ``after_commit`` are SQLite's (PostgreSQL keeps
+    its ``lower()`` indexes and commits on writer threads)."""
+    database = Database(create_db_engine(f"sqlite:///{tmp_path / 'opsroom.db'}"))
+    database.migrate()
+    yield database
+    database.dispose()
 
 
 def _record(rng: random.Random) -> AuditRecord:
@@ -80,7 +87,6 @@ def _temp_store(db: Database) -> int:
 async def test_blocks_fill_after_their_commit_and_the_mark_stays_exact(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _sqlite_only(db)
     monkeypatch.setattr(terms, "FILL_EVERY", 25)
     log = AuditLog(db)
     failed = await _commands(db, log, random.Random(3), 300, fail_every=7)
@@ -95,7 +101,6 @@ async def test_blocks_fill_after_their_commit_and_the_mark_stays_exact(
 async def test_a_failing_fill_fails_no_command_and_is_caught_up_later(
     db: Database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _sqlite_only(db)
     monkeypatch.setattr(terms, "FILL_EVERY", 10)
     log = AuditLog(db)
     real_fill = terms.fill
@@ -118,7 +123,6 @@ async def test_a_failing_fill_fails_no_command_and_is_caught_up_later(
 
 
 async def test_after_commit_runs_once_per_group_and_only_after_a_commit(db: Database) -> None:
-    _sqlite_only(db)
     ran: list[int] = []
 
     def work(conn: Any) -> None:
