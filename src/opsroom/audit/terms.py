@@ -70,14 +70,20 @@ def available(db: Database) -> bool:
     return _has(db, "sqlite", _HAS_TERMS)
 
 
-def fill(conn: Connection, most: int | None = None) -> int:
-    """Index the rows after the mark (at most ``most`` of them) in ``conn``'s write
-    transaction; returns the new mark."""
+def _batch(conn: Connection, most: int | None) -> tuple[int, int]:
+    """The mark, and where a fill of at most ``most`` rows after it would leave it."""
     mark = int(conn.exec_driver_sql(_MARK).scalar() or 0)
     top = int(conn.exec_driver_sql(_TOP).scalar() or 0)
     if most is not None:
         top = min(top, mark + most)
-    if top <= mark:
+    return mark, max(mark, top)
+
+
+def fill(conn: Connection, most: int | None = None) -> int:
+    """Index the rows after the mark (at most ``most`` of them) in ``conn``'s write
+    transaction; returns the new mark."""
+    mark, top = _batch(conn, most)
+    if top == mark:
         return mark
     conn.exec_driver_sql(_FILL, (mark, top))
     conn.exec_driver_sql(_SET_MARK[0])
@@ -100,9 +106,7 @@ def after_append(conn: Connection) -> int:
     if not after_commit(conn, _fill_after_commit):
         return fill(conn, FILL_MAX) + FILL_EVERY
     # Where the fill will have left the mark (or beyond, with rows appended meanwhile).
-    mark = int(conn.exec_driver_sql(_MARK).scalar() or 0)
-    top = int(conn.exec_driver_sql(_TOP).scalar() or 0)
-    return max(mark, min(top, mark + FILL_MAX)) + FILL_EVERY
+    return _batch(conn, FILL_MAX)[1] + FILL_EVERY
 
 
 def _fill_after_commit(conn: Connection) -> None:
