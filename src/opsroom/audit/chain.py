@@ -292,18 +292,7 @@ def prepare_many(entries: Iterable[AuditRecord], now: datetime, now_text: str) -
             and "\x00" not in both
         ):
             action, summary = _kept_or_clean(action, _LIMITS[1]), _kept_or_clean(summary, 0)
-        detail = rec.detail
-        if not detail:
-            detail_json = "{}"
-        else:  # canonical_detail, inline (a call less a row)
-            if detail.__class__ is not dict:
-                detail = dict(detail)
-            try:
-                detail_json = _DUMPS_DETAIL(detail)
-            except (ValueError, TypeError):
-                detail_json = _DUMPS_DETAIL(_plain(detail))
-            if not detail_json.isascii() and _SURROGATE.search(detail_json):
-                detail_json = _DUMPS_DETAIL(json.loads(_SURROGATE.sub("\ufffd", detail_json)))  # as prepare
+        detail_json = _stored_detail(rec.detail)
         run_id = rec.run_id
         if run_id is None:
             run = "null"
@@ -314,6 +303,15 @@ def prepare_many(entries: Iterable[AuditRecord], now: datetime, now_text: str) -
         middle = f',{q_ts},{q_actor},{q(action)},{q_place},{run},{q(summary)},{detail_json},"'
         out.append((ts, stored_ts, (actor, action, command, platform, channel, run_id, summary, detail_json), middle))
     return out
+
+
+def _stored_detail(detail: Mapping[str, Any] | None) -> str:
+    """``canonical_detail``, with a lone surrogate (which cannot be stored as UTF-8) replaced,
+    then re-sorted (a changed key may sort differently) so the stored text stays canonical."""
+    detail_json = canonical_detail(detail)
+    if not detail_json.isascii() and _SURROGATE.search(detail_json):
+        detail_json = _DUMPS_DETAIL(json.loads(_SURROGATE.sub("\ufffd", detail_json)))
+    return detail_json
 
 
 def _kept_or_clean(value: Any, limit: int) -> str:
