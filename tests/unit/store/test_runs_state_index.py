@@ -105,7 +105,7 @@ def _plans(db: Database, states: list[RunState]) -> list[str]:
             run_store.list_runs(conn, limit=50, states=states, before_id=10_000)
     finally:
         event.remove(db.engine, "before_cursor_execute", record)
-    (statement, params), = sent
+    ((statement, params),) = sent
     with db.read() as conn:
         return [row[-1] for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, params)]
 
@@ -159,7 +159,9 @@ def _state_index(db: Database) -> list[tuple[Any, ...]]:
     """ix_runs_state as the backend reports it: columns, unique, the partial index's condition."""
     with db.read() as conn:
         found = [ix for ix in conn.dialect.get_indexes(conn, "runs") if ix["name"] == "ix_runs_state"]
-    return [(ix["column_names"], bool(ix["unique"]), str(ix.get("dialect_options", {}).get("sqlite_where"))) for ix in found]
+    return [
+        (ix["column_names"], bool(ix["unique"]), str(ix.get("dialect_options", {}).get("sqlite_where"))) for ix in found
+    ]
 
 
 def test_migration_downgrades_and_upgrades_again(db: Database) -> None:
