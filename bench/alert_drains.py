@@ -1,8 +1,9 @@
 """Where the alert thread's time goes while it stores: ``bench/alerts.py`` (any of its
 options) with each drain of the intake queue timed. Prints, at the end, how busy the alert
 thread was, how much of that it spent on a CPU, how much waiting for one (runnable, in the
-kernel's run queue: ``/proc/self/task/<tid>/schedstat``), its user/sys ticks, and how many
-payloads each drain stored. What is neither on a CPU nor in the run queue is sleeping: waiting
+kernel's run queue: ``/proc/self/task/<tid>/schedstat``), its user/sys ticks, its context
+switches per payload (voluntary: it slept on the GIL or a lock; involuntary: preempted), and
+how many payloads each drain stored. What is neither on a CPU nor in the run queue is sleeping: waiting
 for the GIL (or a lock, or I/O). It also prints the garbage collector's passes by thread and
 generation over the whole process (a full pass holds the GIL for tens of milliseconds).
 Linux only; a measuring aid, not a timed test.
