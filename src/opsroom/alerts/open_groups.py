@@ -89,8 +89,8 @@ def remember(
         if key in skip:
             kept.pop(key, None)
             continue
-        if not hasattr(row, "_replace"):  # an INSERT's RETURNING row: the same columns
-            row = _Row._make(row)
+        if not isinstance(row, tuple):  # an INSERT's RETURNING row (SQLAlchemy's): the same columns
+            row = _Row._make(row)  # (``hasattr`` on such a row raises and formats a KeyError inside)
         kept[key] = row
         key_of[row.id] = key
     for sets, ids in marked.items():
