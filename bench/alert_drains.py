@@ -1,8 +1,9 @@
 """Where the alert thread's time goes while it stores: ``bench/alerts.py`` (any of its
 options) with each drain of the intake queue timed. Prints, at the end, how busy the alert
 thread was, how much of that it spent on a CPU, how much waiting for one (runnable, in the
-kernel's run queue: ``/proc/self/task/<tid>/schedstat``), its user/sys ticks, and how many
-payloads each drain stored. What is neither on a CPU nor in the run queue is sleeping: waiting
+kernel's run queue: ``/proc/self/task/<tid>/schedstat``), its user/sys ticks, its context
+switches per payload (voluntary: it slept on the GIL or a lock; involuntary: preempted), and
+how many payloads each drain stored. What is neither on a CPU nor in the run queue is sleeping: waiting
 for the GIL (or a lock, or I/O). It also prints the garbage collector's passes by thread and
 generation over the whole process (a full pass holds the GIL for tens of milliseconds).
 Linux only; a measuring aid, not a timed test.
@@ -24,7 +25,7 @@ from typing import Any
 
 from opsroom.alerts import intake_queue
 
-_drains: list[tuple[float, float, int, float, float, int, int]] = []
+_drains: list[tuple[float, float, int, float, float, int, int, int, int]] = []
 _store = intake_queue.IntakeQueue._drain
 
 
@@ -43,19 +44,30 @@ def _gc_timed(phase: str, info: dict[str, Any]) -> None:
 
 
 def _task(name: str) -> list[str]:
+    if name == "status_lines":
+        with open(f"/proc/self/task/{threading.get_native_id()}/status") as f:
+            return [line for line in f if line.endswith("ctxt_switches:") or "ctxt_switches:" in line]
     with open(f"/proc/self/task/{threading.get_native_id()}/{name}") as f:
         return f.read().rpartition(")")[2].split() if name == "stat" else f.read().split()
 
 
+def _switches() -> tuple[int, int]:
+    """(voluntary, involuntary) context switches of this thread so far."""
+    found = dict(line.split(":", 1) for line in _task("status_lines"))
+    return int(found["voluntary_ctxt_switches"]), int(found["nonvoluntary_ctxt_switches"])
+
+
 def _timed(self: intake_queue.IntakeQueue, loop: Any) -> None:
     waiting = len(self._waiting)
-    queued0, stat0 = int(_task("schedstat")[1]), _task("stat")
+    queued0, stat0, sw0 = int(_task("schedstat")[1]), _task("stat"), _switches()
     t0, c0 = time.perf_counter(), time.thread_time()
     _store(self, loop)
     t1, c1 = time.perf_counter(), time.thread_time()
-    queued1, stat1 = int(_task("schedstat")[1]), _task("stat")
+    queued1, stat1, sw1 = int(_task("schedstat")[1]), _task("stat"), _switches()
     user, system = int(stat1[11]) - int(stat0[11]), int(stat1[12]) - int(stat0[12])
-    _drains.append((t0, t1, waiting, c1 - c0, (queued1 - queued0) / 1e9, user, system))
+    _drains.append(
+        (t0, t1, waiting, c1 - c0, (queued1 - queued0) / 1e9, user, system, sw1[0] - sw0[0], sw1[1] - sw0[1])
+    )
 
 
 def _report() -> None:
@@ -71,7 +83,9 @@ def _report() -> None:
     print(
         f"alert thread: {len(drains)} drains over {span:.2f}s, busy {busy / span:.0%}; of that on a CPU "
         f"{cpu / busy:.0%}, waiting for one {queued / busy:.0%}; user/sys ticks "
-        f"{sum(d[5] for d in drains)}/{sum(d[6] for d in drains)}; payloads per drain {sizes}"
+        f"{sum(d[5] for d in drains)}/{sum(d[6] for d in drains)}; context switches per payload "
+        f"{sum(d[7] for d in drains) / sum(d[2] for d in drains):.1f} voluntary (waits: the GIL, a lock), "
+        f"{sum(d[8] for d in drains) / sum(d[2] for d in drains):.1f} involuntary; payloads per drain {sizes}"
     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, ParamSpec, P
 from sqlalchemy import Connection, select
 
 from opsroom.alerts.budget import ChannelBudget
+from opsroom.alerts.open_groups import OpenGroups
 from opsroom.alerts.render import Mint
 from opsroom.alerts.routing import Router
 from opsroom.alerts.tables import alert_silences
@@ -110,6 +111,7 @@ class AlertContext:
         self.lock = asyncio.Lock()
         self.wake = asyncio.Event()
         self._mutes: list[Mute] | None = None
+        self.open_groups = OpenGroups()  # intake's group rows between its transactions
         # Alert bookkeeping that writes much (intake batches, the storm digest) runs on one
         # thread of its own, serialized, so the event loop never waits on it. An in-memory
         # SQLite database is one connection shared by everyone: there it stays on the loop.

@@ -66,8 +66,9 @@ def mark_changed(
     *,
     known_firing: Set[int] = frozenset(),
     known: Mapping[int, Any] | None = None,
-) -> None:
+) -> dict[tuple[tuple[str, Any], ...], list[int]]:
     """Recompute status/flapping of changed groups, mark them dirty, schedule a flush.
+    Returns what was set (columns and values → the groups' ids), for intake's kept rows.
 
     A group fires while any of its alerts fires or flaps. ``known_firing`` are groups the
     caller just stored a firing alert in (intake knows from the batch): they need no query, so
@@ -140,6 +141,7 @@ def mark_changed(
             same.setdefault(sets, []).append(g.id)
     for values, ids in same.items():
         _mark(conn, dict(values), ids)
+    return same
 
 
 def _mark(conn: Connection, values: dict[str, Any], ids: Sequence[int]) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Mapping, NamedTuple, Sequence
 
 from sqlalchemy import Connection, bindparam, insert, select, tuple_, update
 
-from opsroom.alerts import flapping
+from opsroom.alerts import flapping, open_groups
 from opsroom.alerts.batch import many, many_rows, rows_where_in
 from opsroom.alerts.context import CHUNK, AlertContext, chunks, matches
 from opsroom.alerts.group_state import GROUP_COLUMNS, mark_changed
@@ -80,8 +80,15 @@ def store_batches(
     ``IntakeQueue`` hands over the payloads that arrived while the last commit ran). Each is
     stored exactly as on its own; the next sees what the one before wrote."""
     redactor = redaction.current()
+    kept = ctx.open_groups
     with ctx.db.begin() as conn:
-        return [_store(ctx, conn, source, _masked(batch, redactor), now) for source, batch, now in payloads]
+        taken = kept.take(conn)
+        rows = None if taken is None else taken[0]
+        results = [_store(ctx, conn, source, _masked(batch, redactor), now, rows) for source, batch, now in payloads]
+        stamp = None if taken is None else kept.stamp(conn, taken[1])
+    if stamp is not None:  # committed: the next transaction may use the rows kept
+        kept.keep(stamp)
+    return results
 
 
 class Redacted(list[Alert]):
@@ -187,7 +194,16 @@ def _redacted_map(mapping: Mapping[str, str], redactor: Redactor) -> dict[str, s
     return changed
 
 
-def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Alert], now: dt.datetime) -> IngestResult:
+def _store(
+    ctx: AlertContext,
+    conn: Connection,
+    source: str,
+    batch: Sequence[Alert],
+    now: dt.datetime,
+    kept: dict[str, Any] | None = None,
+) -> IngestResult:
+    """One payload. ``kept``: open groups' rows as this connection holds them
+    (``open_groups.OpenGroups.take``), used instead of reading them and updated after."""
     result = IngestResult(accepted=len(batch))
     planned = getattr(batch, "planned", None)  # planned on the parse thread (``prepare``)
     plans = planned[1] if planned is not None and planned[0] is ctx else plan_batch(ctx, batch)
@@ -198,7 +214,9 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
     fired = [ts]  # one list for every new firing alert: its JSON text is made once (batch.many)
     mutes = ctx.active_mutes(conn, now)
     keys = list(plans)
-    groups: dict[str, Any] = {}
+    groups: dict[str, Any] = {} if kept is None else {k: kept[k] for k in keys if k in kept}
+    if groups:
+        keys = [k for k in keys if k not in groups]
     for part in chunks(keys):
         for row in rows_where_in(conn, (alert_groups.c.open_key, *GROUP_COLUMNS), alert_groups.c.open_key, part):
             groups[row.open_key] = row
@@ -327,9 +345,12 @@ def _store(ctx: AlertContext, conn: Connection, source: str, batch: Sequence[Ale
     many(conn, _CHANGE_ALERT, changes)
     many(conn, _TOUCH_ALERT, touches)
     many_rows(conn, _INSERT_EVENT, _EVENT_KEYS, events)
+    marked: dict[Any, list[int]] = {}
     if changed_groups:
         fresh = {row.id: row for key, row in groups.items() if key not in reopened}
-        mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing, known=fresh)
+        marked = mark_changed(ctx, conn, sorted(changed_groups), now, known_firing=known_firing, known=fresh)
+    if kept is not None:
+        open_groups.remember(kept, groups, reopened, marked)
     ctx.audit(
         conn,
         actor=f"source:{source}",

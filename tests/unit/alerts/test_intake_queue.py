@@ -66,10 +66,10 @@ def test_payloads_waiting_together_are_each_stored_and_answered(db: Database) ->
 def test_a_payload_that_fails_to_store_fails_alone(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     real = ingest._store
 
-    def store(ctx: Any, conn: Any, source: str, batch: Any, now: Any) -> Any:
+    def store(ctx: Any, conn: Any, source: str, batch: Any, now: Any, *kept: Any) -> Any:
         if source == "broken":
             raise IntegrityError("INSERT", {}, Exception("the database refused it"))
-        return real(ctx, conn, source, batch, now)
+        return real(ctx, conn, source, batch, now, *kept)
 
     monkeypatch.setattr(ingest, "_store", store)
     service = _service(db)
