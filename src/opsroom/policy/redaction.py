@@ -128,10 +128,18 @@ class Redactor:
         list and tuple items, at any depth; keys are kept by ``clean`` and not looked at):
         True means ``clean`` would give each value back unchanged."""
         texts: list[str] = []
-        for value in values:  # mostly summaries (strings) and flat dicts
-            if value.__class__ is str:
-                texts.append(value)
-            elif value is not None and value.__class__ not in _PLAIN:
+        append = texts.append
+        for value in values:  # mostly summaries (strings) and flat dicts (audit details)
+            cls = value.__class__
+            if cls is str:
+                append(value)
+            elif cls is dict:  # _strings' first level, without a call for it
+                for item in value.values():
+                    if item.__class__ is str:
+                        append(item)
+                    elif item is not None and item.__class__ not in _PLAIN:
+                        _strings(item, texts)
+            elif value is not None and cls not in _PLAIN:
                 _strings(value, texts)
         return self.all_clean(texts)
 

@@ -131,6 +131,8 @@ def test_all_clean_values_says_clean_only_when_clean_changes_nothing() -> None:
         Label(token),
         {token: "the key is kept: clean() never masks keys"},
         {"deep": {"deeper": {"deepest": "password=abc123def456"}}},
+        {"label": Label(token), "n": 1},  # a str subclass as a top-level dict value
+        {"rules": ["sre"], "flag": False, "lock": None, "args": {"text": "hunter2-prod-password"}},
     ]
     for value in cases:
         assert redactor.all_clean_values([value]) is (redactor.clean(value) == value), value
