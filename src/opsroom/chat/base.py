@@ -195,8 +195,7 @@ def _texts(message: Message) -> list[str]:
     generator: every message posted or edited goes through it)."""
     out = [message.text]
     for block in message.blocks:
-        cls = block.__class__
-        if cls is Section or cls is Code or cls is Context or isinstance(block, (Section, Code, Context)):
+        if isinstance(block, (Section, Code, Context)):
             out.append(block.text)
         elif isinstance(block, Fields):
             for k, v in block.items:
