@@ -57,7 +57,10 @@ TONES: dict[RunState, Any] = {
 
 
 def tail(text: str, max_chars: int, max_lines: int) -> tuple[str, bool]:
-    lines = text.rstrip("\n").split("\n")
+    text = text.rstrip("\n")
+    if len(text) <= max_chars and text.count("\n") < max_lines:
+        return text, False  # all of it fits (most runs' output): no split and join
+    lines = text.split("\n")
     cut = len(lines) > max_lines
     lines = lines[-max_lines:]
     out = "\n".join(lines)
@@ -218,9 +221,10 @@ class Reporter:
     def final_message(self, run_id: int, inv: Invocation, outcome: RunOutcome) -> Message:
         t = self._runs.get(run_id) or _Tracked(inv)
         state = outcome.state
-        parts = [fmt_duration(outcome.duration)]
+        # The small print, written as it grows: "by alice · 0.4s · exit 0 · output cut — …"
+        small = f"by {inv.principal.label} · {fmt_duration(outcome.duration)}"
         if outcome.exit_code is not None:
-            parts.append(f"exit {outcome.exit_code}")
+            small += f" · exit {outcome.exit_code}"
         blocks: list[Any] = [Section(self._header(run_id, t, state))]
         if outcome.error:
             blocks.append(Section(outcome.error))
@@ -230,14 +234,14 @@ class Reporter:
             shown, cut = tail(outcome.output, self.chat_output_chars, self.chat_output_lines)
             blocks.append(Code(shown))
             if cut:
-                parts.append(f"output cut — full output: /run {run_id}")
-        blocks.append(Context(f"by {inv.principal.label} · " + " · ".join(parts)))
+                small += f" · output cut — full output: /run {run_id}"
+        blocks.append(Context(small))
         # "final" tells adapters this is a run's last word (Slack shows it in the channel too
         # when the run lives in a thread).
         return Message(
             f"run #{run_id} {state.value}: {inv.command.name}",
             tuple(blocks),
-            tone=TONES.get(state, "info"),
+            TONES.get(state, "info"),
             extra={"final": "true"},
         )
 

@@ -63,3 +63,19 @@ async def test_a_command_that_takes_a_while_shows_progress_with_cancel_then_its_
     with system.db.read() as conn:
         [run] = run_store.list_runs(conn, limit=10)
     assert run.state == RunState.SUCCEEDED
+
+
+async def test_every_row_of_a_run_names_who_what_and_where(system_and_chat: Any) -> None:
+    """The submit's rows are built with their shared fields by position: each row still says
+    who ran which command where, and which run it is about."""
+    system, chat = system_and_chat
+    await chat.say("alice", "/pong hello")
+    await system.runs.drain()
+    rows = system.audit.for_run(1)
+    [place] = {(e.platform, e.channel) for e in rows}
+    assert place[0] == chat.name and place[1]
+    assert {(e.actor, e.command, e.run_id) for e in rows} == {("alice", "pong", 1)}
+    received, decision, started, _finished = rows
+    assert received.summary == "pong hello" and received.detail["parsed"] == "pong text=hello"
+    assert decision.summary.startswith("allowed: ") and decision.detail["allowed"] is True
+    assert started.summary == "run #1 started" and started.detail == {"args": {"text": "hello"}, "lock": None}

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Coroutine, Iterator
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Protocol, Sequence, runtime_checkable
 
@@ -190,20 +190,22 @@ def redact_message(message: Message, redactor: Redactor) -> Message:
     return dataclasses.replace(message, text=text, blocks=tuple(blocks))
 
 
-def _texts(message: Message) -> Iterator[str]:
-    """Every text ``redact_message`` redacts, in one stream."""
-    yield message.text
+def _texts(message: Message) -> list[str]:
+    """Every text ``redact_message`` redacts, in one list (built in a loop rather than a
+    generator: every message posted or edited goes through it)."""
+    out = [message.text]
     for block in message.blocks:
         if isinstance(block, (Section, Code, Context)):
-            yield block.text
+            out.append(block.text)
         elif isinstance(block, Fields):
             for k, v in block.items:
-                yield k
-                yield v
+                out.append(k)
+                out.append(v)
         elif isinstance(block, Actions):
             for b in block.buttons:
-                yield b.label
-                yield b.fallback
+                out.append(b.label)
+                out.append(b.fallback)
+    return out
 
 
 def _redact_button(button: Any, redactor: Redactor) -> Any:

@@ -159,7 +159,8 @@ class Invocation:
         """``*deploy* `api-gateway` `staging``` — what is being run, in the user's own terms.
         The one description chat progress, holds, audit, console, API and tickets show:
         secret arguments are masked here, so no caller can forget to."""
-        values = " ".join(f"`{v}`" for v in self.shown_args().values() if v not in (None, "", False))
+        shown = self.shown_args() if self.command.secret_args else self.args  # (no copy to read)
+        values = " ".join([f"`{v}`" for v in shown.values() if v not in (None, "", False)])
         flags = " (dry run)" if self.flags.get("dry_run") else ""
         return f"*{self.command.name}* {values}{flags}".strip()
 

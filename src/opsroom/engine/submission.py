@@ -72,17 +72,15 @@ async def submit(
     ``shown_text``: ``engine._clean(inv.shown_text())`` when the caller has it already."""
     place = inv.place
     actor = inv.principal.name
-    base: dict[str, Any] = {
-        "actor": actor,
-        "platform": place.platform,
-        "channel": place.name,
-        "command": inv.command.name,
-    }
+    # The rows' shared fields, passed by position below (AuditRecord's field order: actor,
+    # action, command, platform, channel, run_id, summary, detail): four rows a command.
+    command, platform, channel = inv.command.name, place.platform, place.name
+    base: dict[str, Any] = {"actor": actor, "platform": platform, "channel": channel, "command": command}
     if shown_text is None:
         shown_text = engine._clean(inv.shown_text())
 
     def received_record(run_id: int | None = None) -> AuditRecord:
-        return AuditRecord(action="command.received", summary=shown_text, detail=dict(received), run_id=run_id, **base)
+        return AuditRecord(actor, "command.received", command, platform, channel, run_id, shown_text, dict(received))
 
     # With a free run slot the run is written straight as running; else it queues.
     reserved = initial == RunState.QUEUED and engine.defer is None and engine.runs.reserve()
@@ -125,27 +123,34 @@ async def submit(
         )
         if lock_key:
             run_store.set_lock_run(conn, lock_key, run_id)
-        engine.audit.append_many(
-            conn,
-            [
-                received_record(run_id),
-                *(dataclasses.replace(row, run_id=run_id) for row in trail),
-                AuditRecord(
-                    action="decision",
-                    run_id=run_id,
-                    summary=f"allowed: {decision.reason}",
-                    detail={"allowed": True, "rules": list(decision.rule_ids)},
-                    **base,
-                ),
-                AuditRecord(
-                    action="run.started" if reserved else f"run.{state.value}",
-                    run_id=run_id,
-                    summary=f"run #{run_id} {'started' if reserved else state.value}",
-                    detail={"args": stored, "lock": lock_key},
-                    **base,
-                ),
-            ],
+        rows = [received_record(run_id)]
+        if trail:
+            rows.extend(dataclasses.replace(row, run_id=run_id) for row in trail)
+        rows.append(
+            AuditRecord(
+                actor,
+                "decision",
+                command,
+                platform,
+                channel,
+                run_id,
+                f"allowed: {decision.reason}",
+                {"allowed": True, "rules": list(decision.rule_ids)},
+            )
         )
+        rows.append(
+            AuditRecord(
+                actor,
+                "run.started" if reserved else f"run.{state.value}",
+                command,
+                platform,
+                channel,
+                run_id,
+                f"run #{run_id} {'started' if reserved else state.value}",
+                {"args": stored, "lock": lock_key},
+            )
+        )
+        engine.audit.append_many(conn, rows)
         return run_id, ""
 
     # Shared with other commands' writes (committed once for all); returns when the run

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from opsroom.policy.prefilter import ShapeFilter
+from opsroom.policy.prefilter import ShapeFilter, required_pieces
 from opsroom.policy.secret_shapes import BLOCK_BEGIN, BLOCK_END, KEYED_SECRETS, TOKEN_KINDS, TOKEN_PATTERNS
 
 MASK = "[REDACTED]"
@@ -128,10 +128,18 @@ class Redactor:
         list and tuple items, at any depth; keys are kept by ``clean`` and not looked at):
         True means ``clean`` would give each value back unchanged."""
         texts: list[str] = []
-        for value in values:  # mostly summaries (strings) and flat dicts
-            if value.__class__ is str:
-                texts.append(value)
-            elif value is not None and value.__class__ not in _PLAIN:
+        append = texts.append
+        for value in values:  # mostly summaries (strings) and flat dicts (audit details)
+            cls = value.__class__
+            if cls is str:
+                append(value)
+            elif cls is dict:  # _strings' first level, without a call for it
+                for item in value.values():
+                    if item.__class__ is str:
+                        append(item)
+                    elif item is not None and item.__class__ not in _PLAIN:
+                        _strings(item, texts)
+            elif value is not None and cls not in _PLAIN:
                 _strings(value, texts)
         return self.all_clean(texts)
 
@@ -203,6 +211,12 @@ def _strings(value: Any, out: list[str]) -> None:
             _strings(item, out)
 
 
+# Every match of BLOCK_BEGIN contains one of these (``-----BEGIN ``), read from the pattern
+# itself (policy/prefilter.py); None would mean "always search".
+_BEGIN_FOUND = required_pieces(BLOCK_BEGIN)
+_BEGIN_PIECES = None if _BEGIN_FOUND is None or _BEGIN_FOUND[1] else _BEGIN_FOUND[0]
+
+
 class StreamRedactor:
     """Redacts output that arrives in pieces (a runner's chunks). A piece is redacted whole,
     except that from a line opening a private key block until the line closing it, pieces are
@@ -233,6 +247,8 @@ class StreamRedactor:
 
     def _redact_open(self, text: str) -> tuple[str, int]:
         """Redact ``text``; if it ends inside an opened block, hold that block back."""
+        if _BEGIN_PIECES is not None and not any(piece in text for piece in _BEGIN_PIECES):
+            return self._redact(text)  # no block can begin here (most output): no regex scan
         begins = list(BLOCK_BEGIN.finditer(text))
         last_begin = begins[-1] if begins else None
         if last_begin is not None and BLOCK_END.search(text, last_begin.end()) is None:

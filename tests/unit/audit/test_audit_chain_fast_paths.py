@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import random
 from datetime import UTC, date, datetime, timedelta, timezone
 from types import MappingProxyType
 from zoneinfo import ZoneInfo
@@ -167,3 +168,20 @@ def test_a_read_only_mapping_as_detail_is_stored_as_an_object_and_verifies(db: D
         stored = [row.detail for row in conn.execute(select(audit_log.c.detail).order_by(audit_log.c.id))]
     assert stored == [{"a": "é", "b": 1}, {}]
     assert audit.verify().ok
+
+
+def test_time_text_is_isoformat_text_for_every_kind_of_value() -> None:
+    """``ts_text`` writes the fields itself: the same text as ``isoformat`` of the UTC time,
+    for years of one to four digits, zero and full microseconds, naive, UTC and other zones."""
+    rng = random.Random(14)
+    zones = [None, UTC, ZoneInfo("UTC"), timezone(timedelta(hours=5, minutes=45)), ZoneInfo("America/New_York")]
+    stamps = [datetime(1, 1, 2, 0, 0, 0), datetime(999, 3, 4, 5, 6, 7, 8), datetime(9999, 12, 30, 23, 59, 59, 999999)]
+    stamps += [
+        datetime.fromtimestamp(rng.uniform(0, 4e9)).replace(microsecond=rng.choice([0, 1, rng.randrange(10**6)]))
+        for _ in range(300)
+    ]
+    for ts in stamps:
+        for tz in zones:
+            value = ts.replace(tzinfo=tz)
+            utc = value.replace(tzinfo=UTC) if tz is None else value.astimezone(UTC)
+            assert ts_text(value) == utc.isoformat("T", "microseconds")[:26] + "Z", value

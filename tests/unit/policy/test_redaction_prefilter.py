@@ -7,8 +7,8 @@ import random
 import re
 
 from opsroom.policy.prefilter import _FOLD, ShapeFilter, required_pieces
-from opsroom.policy.redaction import Redactor
-from opsroom.policy.secret_shapes import KEYED_SECRETS, TOKEN_KINDS, TOKEN_PATTERNS
+from opsroom.policy.redaction import Redactor, StreamRedactor
+from opsroom.policy.secret_shapes import BLOCK_BEGIN, BLOCK_END, KEYED_SECRETS, TOKEN_KINDS, TOKEN_PATTERNS
 
 PATTERNS = (*TOKEN_PATTERNS, *KEYED_SECRETS)
 SAMPLES = [
@@ -131,6 +131,8 @@ def test_all_clean_values_says_clean_only_when_clean_changes_nothing() -> None:
         Label(token),
         {token: "the key is kept: clean() never masks keys"},
         {"deep": {"deeper": {"deepest": "password=abc123def456"}}},
+        {"label": Label(token), "n": 1},  # a str subclass as a top-level dict value
+        {"rules": ["sre"], "flag": False, "lock": None, "args": {"text": "hunter2-prod-password"}},
     ]
     for value in cases:
         assert redactor.all_clean_values([value]) is (redactor.clean(value) == value), value
@@ -160,3 +162,45 @@ def test_a_configured_pattern_is_assumed_to_match_a_joined_text_holding_its_piec
     assert shapes.might_match("internal-abcd1234") and not shapes.might_match("run #1\ninternal-abcd1234")
     assert shapes.might_match("run #1\ninternal-abcd1234", joined=True)
     assert not shapes.might_match("run #1\nall good", joined=True)
+
+
+class _AlwaysScanning(StreamRedactor):
+    """``StreamRedactor`` as it was before its fast path: every piece scanned for a block."""
+
+    def _redact_open(self, text: str) -> tuple[str, int]:
+        begins = list(BLOCK_BEGIN.finditer(text))
+        last_begin = begins[-1] if begins else None
+        if last_begin is not None and BLOCK_END.search(text, last_begin.end()) is None:
+            head, tail = text[: last_begin.start()], text[last_begin.start() :]
+            self._held, self._held_chars = [tail], len(tail)
+            return self._redact(head) if head else ("", 0)
+        return self._redact(text)
+
+
+def test_stream_redactor_skips_the_block_scan_only_where_no_block_can_begin() -> None:
+    """Output without ``-----BEGIN `` is redacted at once; every other piece as before: the
+    same text shown, the same count, the same block held back, chunk by chunk."""
+    rng = random.Random(7)
+    words = [
+        "-----BEGIN RSA PRIVATE KEY-----",
+        "-----END RSA PRIVATE KEY-----",
+        "-----BEGIN PGP PRIVATE KEY BLOCK-----",
+        "-----END PGP PRIVATE KEY BLOCK-----",
+        "-----BEGIN",
+        " PRIVATE KEY-----",
+        "-----BEGIN CERTIFICATE-----",
+        "MIIEvQIBADANBg",
+        "token=abcd1234",
+        "ghp_" + "a" * 36,
+        "pong",
+        "\n",
+        "ok ",
+    ]
+    redactor = Redactor(secret_values=["hunter2"])
+    for _ in range(400):
+        fast, slow = redactor.stream(), _AlwaysScanning(redactor.redact)
+        for _ in range(rng.randrange(1, 6)):
+            chunk = "".join(rng.choice(words + ["hunter2"]) for _ in range(rng.randrange(1, 6)))
+            assert fast.feed(chunk) == slow.feed(chunk), chunk
+            assert fast._held == slow._held
+        assert fast.finish() == slow.finish()
