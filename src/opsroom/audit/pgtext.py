@@ -84,8 +84,10 @@ def fill(conn: Connection, most: int | None = FILL_MAX) -> tuple[int, int] | Non
     mark and ``audit_log``'s top, or None when another fill holds the lock."""
     if not conn.exec_driver_sql(_LOCK).scalar():
         return None
-    low = mark(conn)
+    # audit_log before audit_search, the order DROP SCHEMA … CASCADE locks them in (their
+    # creation order): the other order deadlocked with it when a test's schema was dropped.
     top = int(conn.exec_driver_sql(_TOP).scalar() or 0)
+    low = mark(conn)
     upto = top if most is None else min(top, low + most)
     if upto > low:
         conn.exec_driver_sql(_FILL, (low, upto))
