@@ -189,8 +189,10 @@ def search(
             return _search_terms(conn, by_terms, clauses, limit, high, floor, before_id)
         gather = not sqlite and q.until is not None and floor is None and _narrowed(q)
         if side:
-            stored = where_clauses(q, search_text=_SIDE_TEXT) + extra
-            return _search_side(conn, clauses, stored, limit, high, (floor, before_id), gather)
+            stored = where_clauses(q, search_text=_SIDE_TEXT)
+            words_only = visible is None and _words_only(q)  # (then ``stored`` is on audit_search alone)
+            stored += [] if words_only else extra
+            return _search_side(conn, clauses, stored, limit, high, (floor, before_id), gather, words_only)
         if match is None:
             if gather:
                 few = _gather(conn, clauses, limit)
@@ -252,6 +254,14 @@ def _search_terms(
 GATHER = 5000  # matching ids collected in any order before falling back to id order
 
 
+def _words_only(q: AuditQuery) -> bool:
+    """Words alone, each tested on the stored text alone (see ``_word``)."""
+    others = q.users or q.commands or q.channels or q.platforms or q.actions or q.run_ids
+    if others or q.since is not None or q.until is not None:
+        return False
+    return all(_SEPARATOR not in w and len(fulltext.spellings(w)) == 1 for w in q.words)
+
+
 def _narrowed(q: AuditQuery) -> bool:
     return bool(q.words or q.users or q.commands or q.channels or q.actions or q.platforms or q.run_ids)
 
@@ -264,12 +274,16 @@ def _search_side(
     high: int,
     bounds: tuple[int | None, int | None],
     gather: bool,
+    words_only: bool,
 ) -> list[AuditEntry]:
     """PostgreSQL, words (audit/pgtext.py): the rows past ``audit_search``'s mark ``high``
     first, every condition tested on the row (a short id range, newest first), then the rows
     up to the mark, the words tested on ``audit_search``'s text (its trigram index), newest
     first. ``bounds`` (the "since" floor and ``before_id``) bound ``audit_search``'s ids too,
-    so a walk down its primary key starts and stops where audit_log's would."""
+    so a walk down its primary key starts and stops where audit_log's would. ``words_only``:
+    ``stored`` is every condition, all on ``audit_search``: its newest ``limit`` ids are
+    picked before audit_log is read (else a common word's bitmap scan looked up every
+    candidate's audit_log row, 2,268 for "disk full" at 1M rows, before keeping 50)."""
     newest = audit_log.c.id.desc()
     tail = select(audit_log).where(audit_log.c.id > high, *clauses).order_by(newest).limit(limit)
     found = [row_to_entry(r) for r in conn.execute(tail)]
@@ -283,6 +297,10 @@ def _search_side(
         where.append(side.c.id >= floor)
     if before_id is not None:
         where.append(side.c.id < before_id)
+    if words_only:
+        ids = select(side.c.id).where(*where).order_by(side.c.id.desc()).limit(rest).subquery()
+        picked = select(audit_log).join(ids, audit_log.c.id == ids.c.id).order_by(newest)
+        return found + [row_to_entry(r) for r in conn.execute(picked)]
     joined = side.join(audit_log, audit_log.c.id == side.c.id)
     if gather:
         few = _gather(conn, where, rest, joined, side.c.id)
