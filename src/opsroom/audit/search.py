@@ -169,7 +169,9 @@ def search(
         raise ValueError("limit must be at least 1")
     limit = min(limit, MAX_LIMIT)
     sqlite = db.engine.dialect.name == "sqlite"
-    side = not sqlite and bool(q.words) and pgtext.available(db)
+    # PostgreSQL words by audit_search, unless a user/command/channel/run filter narrows
+    # better through its own index (as on SQLite): the words are tested row by row then.
+    side = not sqlite and bool(q.words) and not _by_own_index(q) and pgtext.available(db)
     clauses = where_clauses(q, search_text=not sqlite and not side and fulltext.search_text(db))
     extra: list[ColumnElement[bool]] = []  # (on audit_log's columns, for every way below)
     visible = scope.clause() if scope is not None else None
@@ -252,6 +254,10 @@ def _search_terms(
 
 
 GATHER = 5000  # matching ids collected in any order before falling back to id order
+
+
+def _by_own_index(q: AuditQuery) -> bool:
+    return bool(q.users or q.commands or q.channels or q.run_ids)
 
 
 def _words_only(q: AuditQuery) -> bool:
@@ -371,7 +377,7 @@ def _full_text_match(db: Database, q: AuditQuery) -> str | None:
 
     Only words with nothing else indexed to go by: a ``user:``/``command:``/``channel:``/
     ``run:`` filter narrows better through its own index, checking the words row by row."""
-    if not q.words or q.users or q.commands or q.channels or q.run_ids or not fulltext.available(db):
+    if not q.words or _by_own_index(q) or not fulltext.available(db):
         return None
     return fulltext.match_expression(q.words)
 
