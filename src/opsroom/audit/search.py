@@ -190,7 +190,7 @@ def search(
         if by_terms:
             return _search_terms(conn, by_terms, clauses, limit, high, floor, before_id)
         gather = not sqlite and q.until is not None and floor is None and _narrowed(q)
-        if side:
+        if side and floor is None:  # (a "since" floor: a short id range, words tested on the row)
             stored = where_clauses(q, search_text=_SIDE_TEXT)
             words_only = visible is None and _words_only(q)  # (then ``stored`` is on audit_search alone)
             stored += [] if words_only else extra

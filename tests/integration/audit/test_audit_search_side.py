@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import ColumnElement, select, text
@@ -64,6 +65,8 @@ def _queries(rng: random.Random) -> list[AuditQuery]:
                 channels=("#payments",) if rng.random() < 0.3 else (),
             )
         )
+    recent = datetime.now(UTC) - timedelta(hours=1)  # every row: a "since" floor at the first
+    found += [AuditQuery(words=(w,), since=recent) for w in ("payments", "hi")]
     return found
 
 
