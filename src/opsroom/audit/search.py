@@ -194,7 +194,7 @@ def search(
             stored = where_clauses(q, search_text=_SIDE_TEXT)
             words_only = visible is None and _words_only(q)  # (then ``stored`` is on audit_search alone)
             stored += [] if words_only else extra
-            return _search_side(conn, clauses, stored, limit, high, (floor, before_id), gather, words_only)
+            return _search_side(conn, clauses, stored, limit, high, before_id, gather, words_only)
         if match is None:
             if gather:
                 few = _gather(conn, clauses, limit)
@@ -278,15 +278,15 @@ def _search_side(
     stored: list[ColumnElement[bool]],
     limit: int,
     high: int,
-    bounds: tuple[int | None, int | None],
+    before_id: int | None,
     gather: bool,
     words_only: bool,
 ) -> list[AuditEntry]:
     """PostgreSQL, words (audit/pgtext.py): the rows past ``audit_search``'s mark ``high``
     first, every condition tested on the row (a short id range, newest first), then the rows
     up to the mark, the words tested on ``audit_search``'s text (its trigram index), newest
-    first. ``bounds`` (the "since" floor and ``before_id``) bound ``audit_search``'s ids too,
-    so a walk down its primary key starts and stops where audit_log's would. ``words_only``:
+    first. ``before_id`` bounds ``audit_search``'s ids too, so a walk down its primary key
+    starts where audit_log's would. ``words_only``:
     ``stored`` is every condition, all on ``audit_search``: its newest ``limit`` ids are
     picked before audit_log is read (else a common word's bitmap scan looked up every
     candidate's audit_log row, 2,268 for "disk full" at 1M rows, before keeping 50)."""
@@ -297,10 +297,7 @@ def _search_side(
     if rest <= 0:
         return found
     side = pgtext.audit_search
-    floor, before_id = bounds
     where = [side.c.id <= high, *stored]
-    if floor is not None:
-        where.append(side.c.id >= floor)
     if before_id is not None:
         where.append(side.c.id < before_id)
     if words_only:
