@@ -35,6 +35,7 @@ from sqlalchemy import Connection, event, select
 from sqlalchemy import exc as sa_exc
 
 from opsroom.audit import export as _export
+from opsroom.audit import pgtext as _pgtext
 from opsroom.audit import search as _search
 from opsroom.audit import terms as _terms
 from opsroom.audit.chain import (
@@ -186,7 +187,7 @@ class AuditLog:
         self.timezone = timezone  # what "yesterday" and "last tuesday" mean in searches
         self._postgres = db.engine.dialect.name == "postgresql"
         self._tail: tuple[int, str] | None = None  # SQLite only; PostgreSQL keeps it per transaction
-        self._terms_due = 0  # SQLite: the id at which to index the rows after audit_terms' mark
+        self._terms_due = 0  # the id at which to fill audit_terms (SQLite) / audit_search (PostgreSQL)
         if self._postgres:
             for name in ("rollback", "rollback_savepoint"):
                 if not event.contains(db.engine, name, _forget_tail):
@@ -297,6 +298,8 @@ class AuditLog:
         # socket: ~1 ms of CPU per command.)
         pgwrite.later(conn, _pg_insert_sql(len(params)), tuple(v for p in params for v in p), merge=True)
         conn.info[_PG_STATE] = (txn, *new_tail)
+        if new_tail[0] >= self._terms_due:  # every FILL_EVERY rows: wake audit_search's filler
+            self._terms_due = _pgtext.after_append(self.db, new_tail[0])
         return [p[0] for p in params]
 
     # -- reading -------------------------------------------------------------------------

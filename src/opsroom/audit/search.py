@@ -27,7 +27,7 @@ from sqlalchemy import (
     text,
 )
 
-from opsroom.audit import fulltext, terms
+from opsroom.audit import fulltext, pgtext, terms
 from opsroom.audit.chain import AuditEntry, to_utc
 from opsroom.audit.query import AuditQuery
 from opsroom.audit.visibility import AuditScope
@@ -66,27 +66,29 @@ def _like_pattern(word: str) -> str:
     return "%" + word.replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
 
 
-# PostgreSQL (migration 0009_audit_search_text): summary, command and the detail's JSON text
-# joined by U+001F, as stored, under one trigram index. A word without that separator
+# PostgreSQL: summary, command and the detail's JSON text joined by U+001F, as stored, under
+# one trigram index: ``audit_search.search_text`` (0011_pg_search_side, audit/pgtext.py), before
+# that ``audit_log.search_text`` (0009_audit_search_text). A word without that separator
 # matches it exactly when it matches one of the three fields.
 _SEARCH_TEXT = literal_column("audit_log.search_text", Text)
+_SIDE_TEXT = pgtext.audit_search.c.search_text
 _SEPARATOR = "\x1f"
 
 
-def _word(word: str, *, search_text: bool = False) -> ColumnElement[bool]:
+def _word(word: str, *, search_text: ColumnElement[Any] | None = None) -> ColumnElement[bool]:
     """A word appears (any case) in the summary, the command or the detail's JSON text.
 
-    ILIKE on PostgreSQL (served by the pg_trgm index of ``search_text`` when the database
-    has it), ``lower(x) LIKE lower(p)`` on SQLite.
+    ILIKE on PostgreSQL (tested on the stored ``search_text`` column given, served by its
+    pg_trgm index), ``lower(x) LIKE lower(p)`` on SQLite.
     """
     pattern = _like_pattern(word)
     spellings = fulltext.spellings(word)
     options = [audit_log.c.summary.ilike(pattern, escape="/"), audit_log.c.command.ilike(pattern, escape="/")]
     options += [_detail_text.ilike(_like_pattern(w), escape="/") for w in spellings]
     by_field = or_(*options)
-    if not search_text or _SEPARATOR in word:
+    if search_text is None or _SEPARATOR in word:
         return by_field
-    stored = or_(*(_SEARCH_TEXT.ilike(_like_pattern(w), escape="/") for w in spellings))
+    stored = or_(*(search_text.ilike(_like_pattern(w), escape="/") for w in spellings))
     # The JSON spelling (a quote or backslash escaped) belongs to the detail only: the
     # fields are tested again on the few rows the stored text admits.
     return stored if len(spellings) == 1 else and_(stored, by_field)
@@ -116,12 +118,14 @@ def term_filters(q: AuditQuery) -> list[tuple[int, list[str]]]:
     return found
 
 
-def where_clauses(q: AuditQuery, *, search_text: bool = False) -> list[ColumnElement[bool]]:
+def where_clauses(q: AuditQuery, *, search_text: bool | ColumnElement[Any] = False) -> list[ColumnElement[bool]]:
     """The exact SQL conditions of a query (every backend), each tested on the row itself.
 
-    ``search_text`` (PostgreSQL, migrated to 0009): words are tested on the stored column."""
+    ``search_text`` (PostgreSQL): words are tested on a stored text column instead, True for
+    ``audit_log.search_text`` (0009), or the column given (``audit_search``'s, 0011)."""
     t = audit_log.c
-    clauses: list[ColumnElement[bool]] = [_word(w, search_text=search_text) for w in q.words]
+    stored = _SEARCH_TEXT if search_text is True else None if search_text is False else search_text
+    clauses: list[ColumnElement[bool]] = [_word(w, search_text=stored) for w in q.words]
     if q.users:
         clauses.append(_equals_any(t.actor, q.users))
     if q.commands:
@@ -165,23 +169,34 @@ def search(
         raise ValueError("limit must be at least 1")
     limit = min(limit, MAX_LIMIT)
     sqlite = db.engine.dialect.name == "sqlite"
-    clauses = where_clauses(q, search_text=not sqlite and fulltext.search_text(db))
+    # PostgreSQL words by audit_search, unless a user/command/channel/run filter narrows
+    # better through its own index (as on SQLite): the words are tested row by row then.
+    side = not sqlite and bool(q.words) and not _by_own_index(q) and pgtext.available(db)
+    clauses = where_clauses(q, search_text=not sqlite and not side and fulltext.search_text(db))
+    extra: list[ColumnElement[bool]] = []  # (on audit_log's columns, for every way below)
     visible = scope.clause() if scope is not None else None
     if visible is not None:
-        clauses.append(visible)
+        extra.append(visible)
     if before_id is not None:
-        clauses.append(audit_log.c.id < before_id)
+        extra.append(audit_log.c.id < before_id)
     match = _full_text_match(db, q)
     by_terms = term_filters(q) if sqlite and match is None and terms.available(db) else []
-    high = terms.indexed_upto(db) if by_terms else 0
+    high = terms.indexed_upto(db) if by_terms else pgtext.indexed_upto(db) if side else 0
     with db.read() as conn:
         floor = _id_floor(conn, q)
         if floor is not None:
-            clauses.append(audit_log.c.id >= floor)
+            extra.append(audit_log.c.id >= floor)
+        clauses += extra
         if by_terms:
             return _search_terms(conn, by_terms, clauses, limit, high, floor, before_id)
+        gather = not sqlite and q.until is not None and floor is None and _narrowed(q)
+        if side and floor is None:  # (a "since" floor: a short id range, words tested on the row)
+            stored = where_clauses(q, search_text=_SIDE_TEXT)
+            words_only = visible is None and _words_only(q)  # (then ``stored`` is on audit_search alone)
+            stored += [] if words_only else extra
+            return _search_side(conn, clauses, stored, limit, high, before_id, gather, words_only)
         if match is None:
-            if not sqlite and q.until is not None and floor is None and _narrowed(q):
+            if gather:
                 few = _gather(conn, clauses, limit)
                 if few is not None:
                     return few
@@ -241,11 +256,70 @@ def _search_terms(
 GATHER = 5000  # matching ids collected in any order before falling back to id order
 
 
+def _by_own_index(q: AuditQuery) -> bool:
+    return bool(q.users or q.commands or q.channels or q.run_ids)
+
+
+def _words_only(q: AuditQuery) -> bool:
+    """Words alone, each tested on the stored text alone (see ``_word``)."""
+    others = q.users or q.commands or q.channels or q.platforms or q.actions or q.run_ids
+    if others or q.since is not None or q.until is not None:
+        return False
+    return all(_SEPARATOR not in w and len(fulltext.spellings(w)) == 1 for w in q.words)
+
+
 def _narrowed(q: AuditQuery) -> bool:
     return bool(q.words or q.users or q.commands or q.channels or q.actions or q.platforms or q.run_ids)
 
 
-def _gather(conn: Connection, clauses: list[ColumnElement[bool]], limit: int) -> list[AuditEntry] | None:
+def _search_side(
+    conn: Connection,
+    clauses: list[ColumnElement[bool]],
+    stored: list[ColumnElement[bool]],
+    limit: int,
+    high: int,
+    before_id: int | None,
+    gather: bool,
+    words_only: bool,
+) -> list[AuditEntry]:
+    """PostgreSQL, words (audit/pgtext.py): the rows past ``audit_search``'s mark ``high``
+    first, every condition tested on the row (a short id range, newest first), then the rows
+    up to the mark, the words tested on ``audit_search``'s text (its trigram index), newest
+    first. ``before_id`` bounds ``audit_search``'s ids too, so a walk down its primary key
+    starts where audit_log's would. ``words_only``:
+    ``stored`` is every condition, all on ``audit_search``: its newest ``limit`` ids are
+    picked before audit_log is read (else a common word's bitmap scan looked up every
+    candidate's audit_log row, 2,268 for "disk full" at 1M rows, before keeping 50)."""
+    newest = audit_log.c.id.desc()
+    tail = select(audit_log).where(audit_log.c.id > high, *clauses).order_by(newest).limit(limit)
+    found = [row_to_entry(r) for r in conn.execute(tail)]
+    rest = limit - len(found)
+    if rest <= 0:
+        return found
+    side = pgtext.audit_search
+    where = [side.c.id <= high, *stored]
+    if before_id is not None:
+        where.append(side.c.id < before_id)
+    if words_only:
+        ids = select(side.c.id).where(*where).order_by(side.c.id.desc()).limit(rest).subquery()
+        picked = select(audit_log).join(ids, audit_log.c.id == ids.c.id).order_by(newest)
+        return found + [row_to_entry(r) for r in conn.execute(picked)]
+    joined = side.join(audit_log, audit_log.c.id == side.c.id)
+    if gather:
+        few = _gather(conn, where, rest, joined, side.c.id)
+        if few is not None:
+            return found + few
+    indexed = select(audit_log).select_from(joined).where(*where).order_by(side.c.id.desc()).limit(rest)
+    return found + [row_to_entry(r) for r in conn.execute(indexed)]
+
+
+def _gather(
+    conn: Connection,
+    clauses: list[ColumnElement[bool]],
+    limit: int,
+    source: Any = audit_log,
+    ids_of: ColumnElement[Any] = audit_log.c.id,
+) -> list[AuditEntry] | None:
     """Every matching id when there are at most GATHER (else None), the newest ``limit`` rows.
 
     For an ``until`` search on PostgreSQL: its planner walks the primary key from the newest
@@ -253,7 +327,7 @@ def _gather(conn: Connection, clauses: list[ColumnElement[bool]], limit: int) ->
     low ids (at 1M rows it discarded 523,636 newer rows for ``user:carol command:restart until
     …``). Asked for matches in no order, it combines the filters' indexes instead (a bitmap
     AND), and when there are few the newest are picked here; exact either way."""
-    ids = conn.execute(select(audit_log.c.id).where(*clauses).limit(GATHER + 1)).scalars().all()
+    ids = conn.execute(select(ids_of).select_from(source).where(*clauses).limit(GATHER + 1)).scalars().all()
     if len(ids) > GATHER:
         return None
     newest = sorted(ids, reverse=True)[:limit]
@@ -300,7 +374,7 @@ def _full_text_match(db: Database, q: AuditQuery) -> str | None:
 
     Only words with nothing else indexed to go by: a ``user:``/``command:``/``channel:``/
     ``run:`` filter narrows better through its own index, checking the words row by row."""
-    if not q.words or q.users or q.commands or q.channels or q.run_ids or not fulltext.available(db):
+    if not q.words or _by_own_index(q) or not fulltext.available(db):
         return None
     return fulltext.match_expression(q.words)
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, text
 
-from opsroom.audit import AuditLog, AuditRecord, fulltext
+from opsroom.audit import AuditLog, AuditRecord, fulltext, pgtext
 from opsroom.audit import search as audit_search
 from opsroom.audit.search import row_to_entry, where_clauses
 from opsroom.store import Database, create_db_engine
@@ -72,10 +72,10 @@ def test_rows_from_before_the_upgrade_are_found_and_still_verify(db_url: str) ->
             assert [e.id for e in log.search(query, limit=1000)] == _plain(db, log, query), query
         assert {e.id for e in log.search("payments", limit=1000)} >= {2, 3, 62, 63}  # old and new rows
         assert log.verify().ok
-        if db.engine.dialect.name == "postgresql":
-            assert fulltext.search_text(db)
+        if db.engine.dialect.name == "postgresql":  # (moved to audit_search by 0011_pg_search_side)
+            assert pgtext.available(db)
             with db.read() as conn:
-                stored = conn.execute(text("SELECT search_text FROM audit_log WHERE id = 2")).scalar()
+                stored = conn.execute(text("SELECT search_text FROM audit_search WHERE id = 2")).scalar()
             assert stored == 'step 1 of payments\x1frestart\x1f{"n":1,"service":"checkout"}'
         else:
             assert not fulltext.search_text(db)

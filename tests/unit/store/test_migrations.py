@@ -16,9 +16,12 @@ from opsroom.store.tables import POSTGRESQL_ONLY_INDEXES
 def _not_full_text(obj: object, name: str | None, kind: str, reflected: bool, compare_to: object) -> bool:
     """The audit full-text objects exist per backend only (migration 0006_audit_search: the
     SQLite FTS5 table and its shadow tables; 0009_audit_search_text: PostgreSQL's stored
-    ``audit_log.search_text`` column and its pg_trgm index)."""
+    ``audit_log.search_text`` column and its pg_trgm index, since 0011_pg_search_side the
+    table ``audit_search`` and its index instead)."""
     name = name or ""
-    return not name.startswith("audit_fts") and not name.endswith("_trgm") and name != "search_text"
+    return (
+        not name.startswith("audit_fts") and not name.endswith("_trgm") and name not in ("search_text", "audit_search")
+    )
 
 
 def test_migrated_schema_matches_the_tables(db: Database) -> None:
