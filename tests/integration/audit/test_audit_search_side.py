@@ -132,9 +132,8 @@ def test_an_edited_row_is_found_by_its_new_text(db: Database, monkeypatch: pytes
         assert str(stored).startswith("corrected zebra\x1f")
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # audit_search is PostgreSQL's
 def test_the_write_path_fills_the_side_table(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("audit_search is PostgreSQL's (SQLite's searches use audit_fts)")
     monkeypatch.setattr(pgtext, "FILL_EVERY", 20)
     log = AuditLog(db)
     for _ in range(3):
@@ -152,9 +151,8 @@ def test_the_write_path_fills_the_side_table(db: Database, monkeypatch: pytest.M
     assert copied == 90
 
 
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 def test_two_fills_at_once_copy_each_row_once(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("audit_search is PostgreSQL's")
     _no_filler(monkeypatch)
     log = AuditLog(db)
     with db.begin() as conn:
