@@ -80,15 +80,8 @@ def store_batches(
     ``IntakeQueue`` hands over the payloads that arrived while the last commit ran). Each is
     stored exactly as on its own; the next sees what the one before wrote."""
     redactor = redaction.current()
-    kept = ctx.open_groups
-    with ctx.db.begin() as conn:
-        taken = kept.take(conn)
-        rows = None if taken is None else taken[0]
-        results = [_store(ctx, conn, source, _masked(batch, redactor), now, rows) for source, batch, now in payloads]
-        stamp = None if taken is None else kept.stamp(conn, taken[1])
-    if stamp is not None:  # committed: the next transaction may use the rows kept
-        kept.keep(stamp)
-    return results
+    with ctx.open_groups.transaction(ctx.db) as (conn, rows):
+        return [_store(ctx, conn, source, _masked(batch, redactor), now, rows) for source, batch, now in payloads]
 
 
 class Redacted(list[Alert]):

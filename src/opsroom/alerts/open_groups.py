@@ -23,11 +23,16 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import namedtuple
-from typing import Any, Mapping, Sequence
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from sqlalchemy import Connection
 
 from opsroom.store.types import as_utc
+
+if TYPE_CHECKING:
+    from opsroom.store import Database
 
 # The group columns intake's statements change (``group_state.mark_changed``) and that it
 # reads again (``GROUP_COLUMNS``); ``updated_at``, ``version`` and ``dirty`` are not read.
@@ -41,6 +46,18 @@ class OpenGroups:
     def __init__(self) -> None:
         self._rows: dict[str, Any] = {}
         self._stamp: tuple[Any, int, int] | None = None  # (driver connection, total_changes, data_version)
+
+    @contextmanager
+    def transaction(self, db: Database) -> Iterator[tuple[Connection, dict[str, Any] | None]]:
+        """An intake transaction and the rows kept for it (None on a backend without the
+        counters); they are kept for the next one only once this one has committed (an
+        exception rolls back and leaves the stamp cleared)."""
+        with db.begin() as conn:
+            taken = self.take(conn)
+            yield conn, None if taken is None else taken[0]
+            stamp = None if taken is None else self.stamp(conn, taken[1])
+        if stamp is not None:
+            self.keep(stamp)
 
     def take(self, conn: Connection) -> tuple[dict[str, Any], int] | None:
         """At the start of an intake transaction: the kept rows by open key (empty when
