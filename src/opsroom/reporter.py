@@ -241,7 +241,7 @@ class Reporter:
         return Message(
             f"run #{run_id} {state.value}: {inv.command.name}",
             tuple(blocks),
-            TONES.get(state, "info"),
+            tone=TONES.get(state, "info"),
             extra={"final": "true"},
         )
 

@@ -115,8 +115,10 @@ def indexed_upto(db: Database) -> int:
     if top - low < CATCH_UP_AT:
         return low
     with db.begin() as conn:
-        fill(conn, None)
-    with db.read() as conn:
+        done = fill(conn, None)
+    if done is not None:  # (the fill's own new mark: no second read)
+        return done[0]
+    with db.read() as conn:  # another fill held the lock: the mark as it stands
         return mark(conn)
 
 

@@ -118,14 +118,13 @@ def term_filters(q: AuditQuery) -> list[tuple[int, list[str]]]:
     return found
 
 
-def where_clauses(q: AuditQuery, *, search_text: bool | ColumnElement[Any] = False) -> list[ColumnElement[bool]]:
+def where_clauses(q: AuditQuery, *, search_text: ColumnElement[Any] | None = None) -> list[ColumnElement[bool]]:
     """The exact SQL conditions of a query (every backend), each tested on the row itself.
 
-    ``search_text`` (PostgreSQL): words are tested on a stored text column instead, True for
-    ``audit_log.search_text`` (0009), or the column given (``audit_search``'s, 0011)."""
+    ``search_text`` (PostgreSQL): words are tested on this stored text column instead
+    (``audit_log.search_text`` of 0009, or ``audit_search``'s of 0011)."""
     t = audit_log.c
-    stored = _SEARCH_TEXT if search_text is True else None if search_text is False else search_text
-    clauses: list[ColumnElement[bool]] = [_word(w, search_text=stored) for w in q.words]
+    clauses: list[ColumnElement[bool]] = [_word(w, search_text=search_text) for w in q.words]
     if q.users:
         clauses.append(_equals_any(t.actor, q.users))
     if q.commands:
@@ -172,7 +171,8 @@ def search(
     # PostgreSQL words by audit_search, unless a user/command/channel/run filter narrows
     # better through its own index (as on SQLite): the words are tested row by row then.
     side = not sqlite and bool(q.words) and not _by_own_index(q) and pgtext.available(db)
-    clauses = where_clauses(q, search_text=not sqlite and not side and fulltext.search_text(db))
+    by_column = not sqlite and not side and fulltext.search_text(db)  # (0009's column, not yet 0011)
+    clauses = where_clauses(q, search_text=_SEARCH_TEXT if by_column else None)
     extra: list[ColumnElement[bool]] = []  # (on audit_log's columns, for every way below)
     visible = scope.clause() if scope is not None else None
     if visible is not None:
