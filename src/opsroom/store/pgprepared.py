@@ -25,6 +25,7 @@ recorded as soon as its trip returns. A trip that fails for any reason but a mis
 
 from __future__ import annotations
 
+import math
 import re
 import weakref
 from collections.abc import Sequence
@@ -139,6 +140,8 @@ def _array(values: Sequence[Any]) -> str | None:
             parts.append(str(value))
         elif kind is bool:
             parts.append("t" if value else "f")
+        elif kind is float and math.isfinite(value):
+            parts.append(repr(value))  # (exact: the shortest text that reads back as the same float)
         elif kind is datetime:
             parts.append(f'"{value.isoformat(sep=" ")}"')
         else:
