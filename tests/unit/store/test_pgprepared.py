@@ -20,7 +20,7 @@ from sqlalchemy.exc import DBAPIError
 from opsroom.audit import AuditLog, AuditRecord
 from opsroom.store import Database
 from opsroom.store.pgprepared import _array
-from opsroom.store.tables import audit_log, runs
+from opsroom.store.tables import audit_log
 
 on_postgresql = pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
 
