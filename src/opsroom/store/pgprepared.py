@@ -174,18 +174,18 @@ def _name_merged(raw: Any, known: _Names, head: str, sql: str) -> tuple[str, str
         if found is not None and _ROW.fullmatch(row) and len(columns) == row.count("%s"):
             unnest = ", ".join(f"${n}" for n in range(1, len(columns) + 1))
             definition = f"AS {head} SELECT * FROM unnest({unnest})"  # noqa: S608 (the writer's own SQL)
-            name = _prepare(raw, known, definition, (found.group(1), "\x00".join(columns)))
+            name = _prepare(raw, known, definition, (found.group(1), "\x00".join(columns), row))
         known.names[key] = name
         known.rows[head] = row
     name = known.names[key]
     return (name, known.rows[head]) if name is not None else None
 
 
-def _prepare(raw: Any, known: _Names, definition: str, types: tuple[str, str] | None = None) -> str | None:
-    """``PREPARE`` (after the column types' query, for ``types``) on its own trip; None when
-    the server refuses (then the statement stays literal on this connection). In the
-    group's open transaction a refusal aborts it: raised, the writer runs the group's
-    functions again alone."""
+def _prepare(raw: Any, known: _Names, definition: str, types: tuple[str, str, str] | None = None) -> str | None:
+    """``PREPARE`` (after the column types' query, for ``types``: table, columns, one row's
+    placeholders) on its own trip; None when the server refuses (then the statement stays
+    literal on this connection). In the group's open transaction a refusal aborts it:
+    raised, the writer runs the group's functions again alone."""
     import psycopg
 
     name = f"opsroom_w{known.generation}_{len(known.names)}"
@@ -193,8 +193,9 @@ def _prepare(raw: Any, known: _Names, definition: str, types: tuple[str, str] | 
         if types is not None:
             found = dict(raw.execute(_TYPES, (types[0],)).fetchall())
             columns = types[1].split("\x00")
-            if not all(c in found for c in columns):
-                return None
+            casts = re.findall(r"%s(?:::(\w+))?", types[2])  # each placeholder's cast, or ""
+            if not all(c in found and cast.lower() in ("", found[c]) for c, cast in zip(columns, casts, strict=True)):
+                return None  # (a cast to another type than the column's: VALUES keeps its meaning)
             definition = f"({', '.join(f'{found[c]}[]' for c in columns)}) {definition}"
         raw.execute(f"PREPARE {name} {definition}")
     except psycopg.Error:

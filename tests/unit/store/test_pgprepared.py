@@ -149,3 +149,25 @@ async def test_a_value_too_long_for_its_column_fails_its_caller_and_the_writer_g
     with db.read() as conn:
         stored = conn.exec_driver_sql("SELECT id, a, j::text FROM scratch ORDER BY id").all()
     assert [tuple(r) for r in stored] == [(0, "y", "{}")] + [(n, "a'\\", '{"k": "v\\""}') for n in range(1, 6)]
+
+
+@on_postgresql
+async def test_a_cast_to_another_type_than_the_column_keeps_its_meaning(db: Database) -> None:
+    from opsroom.store import pgwrite
+
+    with db.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE scratch (id INT PRIMARY KEY, t TEXT)")
+    sql = "INSERT INTO scratch (id, t) VALUES (%s, %s::json)"  # JSON checked, stored as text
+
+    def put(row_id: int, t: str) -> Any:
+        return lambda conn: pgwrite.later(conn, sql, (row_id, t), merge=True)
+
+    for round_ in range(2):
+        results = await asyncio.gather(
+            db.run_write(put(2 * round_, '{"a": 1}')),
+            db.run_write(put(2 * round_ + 1, "{nope")),
+            return_exceptions=True,
+        )
+        assert results[0] is None and isinstance(results[1], DBAPIError), results
+    with db.read() as conn:
+        assert conn.exec_driver_sql("SELECT id, t FROM scratch ORDER BY id").all() == [(0, '{"a": 1}'), (2, '{"a": 1}')]
