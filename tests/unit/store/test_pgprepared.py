@@ -11,9 +11,12 @@ import asyncio
 import datetime as dt
 import json
 import random
+from decimal import Decimal
 from typing import Any
 
+import psycopg
 import pytest
+from psycopg.types.json import Json
 from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
@@ -57,6 +60,18 @@ def test_array_literals_read_back_as_exactly_the_values(db: Database) -> None:
     flags = [True, None, False]
     assert _read_back(db, str(_array(flags)), "bool") == flags
     india = dt.timezone(dt.timedelta(hours=5, minutes=30))
+    raw = db.engine.raw_connection()
+    try:  # other types: the text psycopg's own dumper makes (JSON through SQLAlchemy's settings)
+        cur = psycopg.ClientCursor(raw.driver_connection)
+        wrapped = [Json({"k": 'v"\\', "n": [1, None]}), None, Json("x'y")]
+        literal = _array(wrapped, cur)
+        assert literal is not None
+        assert raw.driver_connection.execute(f"SELECT {literal}::json[]").fetchone()[0] == [
+            w and w.obj for w in wrapped
+        ]
+        assert _array([Decimal("1.10")], cur) is not None and _array([object()], cur) is None
+    finally:
+        raw.close()
     times = [dt.datetime(2026, 12, 5, 11, 24, 34, 604113, tzinfo=dt.UTC), None, dt.datetime(2020, 1, 1, tzinfo=india)]
     assert _read_back(db, str(_array(times)), "timestamptz") == times
 
