@@ -38,7 +38,8 @@ UNKNOWN = 2**62  # skew (µs) after an UPDATE of a time or id: no row can be exc
 COLUMNS = {"audit_log": "ts", "runs": "created_at"}
 
 _SKEW = "SELECT skew_us FROM time_order WHERE name = ?"
-_ENDS = "SELECT min(id), max(id) FROM {table}"
+# (each alone, so each reads one end of the b-tree: ``min(id), max(id)`` together scan it)
+_ENDS = "SELECT (SELECT min(id) FROM {table}), (SELECT max(id) FROM {table})"
 _FIRST_FROM = "SELECT id, {column} FROM {table} WHERE id >= ? ORDER BY id LIMIT 1"
 _LAST_UPTO = "SELECT id, {column} FROM {table} WHERE id <= ? ORDER BY id DESC LIMIT 1"
 _SQL = {
