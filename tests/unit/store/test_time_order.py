@@ -14,7 +14,6 @@ import datetime as dt
 import importlib.util
 import random
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -77,7 +76,9 @@ class _Now(dt.datetime):
 
 def _old_append(monkeypatch: pytest.MonkeyPatch) -> None:
     """Append as before 0012: each row at its own time, in any order."""
-    monkeypatch.setattr(log_module, "_in_time_order", lambda entries, now, floor: prepare_many(entries, now, ts_text(now)))
+    monkeypatch.setattr(
+        log_module, "_in_time_order", lambda entries, now, floor: prepare_many(entries, now, ts_text(now))
+    )
 
 
 def _append(db: Database, log: AuditLog, rng: random.Random, count: int, *, explicit: bool) -> None:
@@ -86,7 +87,9 @@ def _append(db: Database, log: AuditLog, rng: random.Random, count: int, *, expl
         user, channel = rng.choice(USERS), rng.choice(CHANNELS)
         own = _Clock.at - dt.timedelta(hours=rng.choice([1, 5])) if explicit and rng.random() < 0.2 else None
         recs = [
-            AuditRecord(user, "command.received", "deploy", "slack", channel, None, f"deploy {rng.random():.3f}", ts=own),
+            AuditRecord(
+                user, "command.received", "deploy", "slack", channel, None, f"deploy {rng.random():.3f}", ts=own
+            ),
             AuditRecord(user, rng.choice(["run.started", "decision", "alert.fired"]), "deploy", "slack", channel),
         ]
         with db.begin() as conn:
@@ -102,7 +105,7 @@ def _insert_runs(db: Database, rng: random.Random, count: int) -> None:
             conn.execute(
                 insert(runs).values(
                     command=rng.choice(["deploy", "restart"]), args={}, raw_text="x", user=rng.choice(USERS),
-                    platform="slack", channel="C1", channel_name="#ops", state=rng.choice(["succeeded", "failed", "denied"]),
+                    platform="slack", channel="C1", channel_name="#ops", state=rng.choice(["succeeded", "denied"]),
                     created_at=at, started_at=at, finished_at=at + dt.timedelta(seconds=i % 50), extra={},
                 )
             )  # fmt: skip
@@ -173,7 +176,9 @@ def test_rows_after_the_migration_are_in_time_order(filled: tuple[Database, Audi
     assert log.verify().ok
 
 
-def test_search_and_export_equal_a_plain_scan(filled: tuple[Database, AuditLog], monkeypatch: pytest.MonkeyPatch) -> None:
+def test_search_and_export_equal_a_plain_scan(
+    filled: tuple[Database, AuditLog], monkeypatch: pytest.MonkeyPatch
+) -> None:
     db, log = filled
     entries, _ = _times(db)
     moments = _moments(db)
@@ -185,7 +190,8 @@ def test_search_and_export_equal_a_plain_scan(filled: tuple[Database, AuditLog],
     for q in queries:
         found = [e.id for e in log.search(q, limit=1000)]
         expected = sorted(
-            (i for i, t in entries if (q.since is None or t >= q.since) and (q.until is None or t < q.until)), reverse=True
+            (i for i, t in entries if (q.since is None or t >= q.since) and (q.until is None or t < q.until)),
+            reverse=True,
         )
         if not (q.users or q.words or q.channels):
             assert found == expected, q
@@ -243,7 +249,9 @@ def test_migration_down_and_up_with_data(filled: tuple[Database, AuditLog]) -> N
         with db.read() as conn:
             names = {ix["name"] for t in ("audit_log", "runs") for ix in conn.dialect.get_indexes(conn, t)}
         time_indexes = {"ix_audit_log_ts", "ix_runs_created_at"} & names
-        assert time_indexes == ({"ix_audit_log_ts", "ix_runs_created_at"} if step == "downgrade" or not sqlite else set())
+        assert time_indexes == (
+            {"ix_audit_log_ts", "ix_runs_created_at"} if step == "downgrade" or not sqlite else set()
+        )
         assert [[e.id for e in log.search(q, limit=1000)] for q in queries] == before
     if sqlite:
         with db.read() as conn:
