@@ -58,7 +58,7 @@ async def run(url: str, n: int, concurrency: int, drop: list[str]) -> tuple[list
                 for name in drop:
                     conn.exec_driver_sql(f"DROP INDEX IF EXISTS {name}")
 
-        Database.migrate = migrate_and_drop  # type: ignore[method-assign]
+        Database.migrate = migrate_and_drop
     chat = NullChat()
     system = build_system(LoadedConfig(validate(CONFIG, "bench"), None, Path.cwd()), adapters=[chat], database_url=url)
     await system.start()
