@@ -141,9 +141,20 @@ class Database:
                 self._keep_writer = True
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, **kwargs: object) -> Database:
+    def open(cls, url: str, *, migrate: bool = True, apart: bool = False, **kwargs: object) -> Database:
+        """``apart``: a schema that is behind is upgraded in a child process, so this one never
+        imports Alembic (``opsroom run``: opsroom.store.migrate_apart); an in-memory database,
+        which a child cannot see, is upgraded here."""
         db = cls(create_db_engine(url, **kwargs))  # type: ignore[arg-type]
-        if migrate:
+        if migrate and apart and db.engine.url.database not in (None, "", ":memory:"):
+            from opsroom.store.migrate_apart import upgrade_apart
+
+            try:
+                upgrade_apart(url, engine=db.engine, **kwargs)
+            except BaseException:
+                db.dispose()
+                raise
+        elif migrate:
             db.migrate()
         return db
 

@@ -1,0 +1,99 @@
+"""A schema upgrade in a child process, so that the server that asked for it keeps nothing of it.
+
+``opsroom run`` on a new database (the quick start) or after an upgrade of opsroom used to run
+Alembic in the server process: Alembic, its migration scripts, SQLAlchemy's DDL compiler and
+reflection then stayed imported for the life of the server (≈ 13 MiB of an idle demo server's
+95 MiB; docs/performance.md, "Wave 12 — rss11"). Here the server checks cheaply whether the
+schema is current (one query, the script files read as text: no Alembic), and only when it is
+not it runs ``python -m opsroom.store.migrate_apart`` — the same interpreter, no shell — and
+waits for it:
+
+- the request (database URL, SQLite's synchronous setting, the log level and format) goes on
+  the child's stdin, never its command line (a password in the URL stays out of ``ps``);
+- the child logs through the same setup (``opsroom.logs``) to the stderr it inherits, so its
+  lines (Alembic's "Running upgrade …") appear where and as they did, in order;
+- on failure the child prints one sentence on stdout and exits 1; the server raises
+  :class:`MigrationFailed` with it, and ``opsroom run`` prints it and exits 1.
+
+Replicas starting together still migrate once: each child takes the lock ``upgrade`` takes
+(PostgreSQL's advisory lock, SQLite's write lock) and the second finds the schema current.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+from opsroom.errors import OpsroomError
+
+
+class MigrationFailed(OpsroomError):
+    """The database could not be upgraded to this version's schema (the reason is the message)."""
+
+
+def needs_upgrade(engine: Any) -> bool:
+    from opsroom.store.migrate import current_revisions, script_heads
+
+    return current_revisions(engine) != script_heads()
+
+
+def upgrade_apart(url: str, *, engine: Any, **engine_options: Any) -> bool:
+    """Upgrade the database at ``url`` to the newest schema in a child process, if it is behind
+    (``engine``, the caller's, is only asked which revisions the database has). True when a
+    child ran. Raises :class:`MigrationFailed` with the child's one-sentence reason."""
+    if not needs_upgrade(engine):
+        return False
+    from opsroom import logs
+
+    level, as_json = logs.current_setup()
+    request = {"url": url, "engine_options": engine_options, "log_level": level, "json": as_json}
+    done = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
+        [sys.executable, "-m", "opsroom.store.migrate_apart"],
+        input=json.dumps(request),
+        stdout=subprocess.PIPE,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        reason = done.stdout.strip().splitlines()[-1:] or [f"the migration process ended with status {done.returncode}"]
+        raise MigrationFailed(reason[0])
+    return True
+
+
+def reason(exc: BaseException) -> str:
+    """One sentence for a failed upgrade: what a person can act on, not a traceback."""
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if text.startswith("Can't locate revision identified by"):
+        revision = text.split("by", 1)[1].strip()
+        return (
+            f"the database is at revision {revision}, which this version of opsroom does not know "
+            "(it was upgraded by a newer opsroom?): run that version, or restore a backup"
+        )
+    return text
+
+
+def main() -> int:
+    """The child: read the request on stdin, upgrade, say why not on stdout (exit 1)."""
+    request = json.loads(sys.stdin.read())
+    from opsroom import logs
+
+    logs.setup(request["log_level"], json=request["json"])
+    from opsroom.store.db import create_db_engine
+    from opsroom.store.migrate import upgrade
+
+    try:
+        engine = create_db_engine(request["url"], **request["engine_options"])
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # every failure becomes one sentence for the server to show
+        print(reason(exc), flush=True)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
