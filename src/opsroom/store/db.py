@@ -145,16 +145,18 @@ class Database:
         """``apart``: a schema that is behind is upgraded in a child process, so this one never
         imports Alembic (``opsroom run``: opsroom.store.migrate_apart); an in-memory database,
         which a child cannot see, is upgraded here."""
-        db = cls(create_db_engine(url, **kwargs))  # type: ignore[arg-type]
-        if migrate and apart and db.engine.url.database not in (None, "", ":memory:"):
+        engine = create_db_engine(url, **kwargs)  # type: ignore[arg-type]
+        if migrate and apart and engine.url.database not in (None, "", ":memory:"):
             from opsroom.store.migrate_apart import upgrade_apart
 
-            try:
-                upgrade_apart(url, engine=db.engine, **kwargs)
+            try:  # before the Database starts its threads (SQLite's checkpointer): a fork sees none
+                upgrade_apart(url, engine=engine, engine_options=kwargs)
             except BaseException:
-                db.dispose()
+                engine.dispose()
                 raise
-        elif migrate:
+            return cls(engine)
+        db = cls(engine)
+        if migrate:
             db.migrate()
         return db
 

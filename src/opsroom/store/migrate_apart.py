@@ -22,8 +22,12 @@ Replicas starting together still migrate once: each child takes the lock ``upgra
 from __future__ import annotations
 
 import json
+import logging
+import os
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from opsroom.errors import OpsroomError
@@ -39,12 +43,26 @@ def needs_upgrade(engine: Any) -> bool:
     return current_revisions(engine) != script_heads()
 
 
-def upgrade_apart(url: str, *, engine: Any, **engine_options: Any) -> bool:
+def upgrade_apart(url: str, *, engine: Any, engine_options: dict[str, Any] | None = None, how: str = "auto") -> bool:
     """Upgrade the database at ``url`` to the newest schema in a child process, if it is behind
-    (``engine``, the caller's, is only asked which revisions the database has). True when a
-    child ran. Raises :class:`MigrationFailed` with the child's one-sentence reason."""
+    (``engine``, the caller's, is only asked which revisions the database has; its pooled
+    connections are closed first). True when a child ran. Raises :class:`MigrationFailed` with
+    the child's one-sentence reason.
+
+    ``how``: "fork" (the child starts from this process's imports: only Alembic and the
+    scripts are left to load, so a start that migrates is as quick as in process), "spawn"
+    (a new interpreter: ≈ 0.6 s more CPU), or "auto": fork where the platform has it and this
+    process runs one thread only (a fork copies no other thread, but any lock one of them
+    holds, SQLite's included), else spawn."""
     if not needs_upgrade(engine):
         return False
+    engine.dispose()  # no connection of the parent's is carried into the child
+    engine_options = engine_options or {}
+    if how == "auto":
+        how = "fork" if hasattr(os, "fork") and sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+    if how == "fork":
+        _forked(url, engine_options)
+        return True
     from opsroom import logs
 
     level, as_json = logs.current_setup()
@@ -60,6 +78,46 @@ def upgrade_apart(url: str, *, engine: Any, **engine_options: Any) -> bool:
         reason = done.stdout.strip().splitlines()[-1:] or [f"the migration process ended with status {done.returncode}"]
         raise MigrationFailed(reason[0])
     return True
+
+
+def _forked(url: str, engine_options: dict[str, Any]) -> None:
+    """The upgrade in a forked child: its log lines go through the handlers it inherits; its
+    reason for failing comes back on a pipe."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        os.close(read_end)
+        code = 1
+        try:
+            code = _upgrade(url, engine_options, lambda why: os.write(write_end, why.encode()))
+        finally:
+            logging.shutdown()  # flushes the handlers
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as said:
+        why = said.read().decode(errors="replace").strip()
+    _, status = os.waitpid(pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    if code != 0:
+        raise MigrationFailed(why or f"the migration process ended with status {code}")
+
+
+def _upgrade(url: str, engine_options: dict[str, Any], say: Callable[[str], object]) -> int:
+    from opsroom.store.db import create_db_engine
+    from opsroom.store.migrate import upgrade
+
+    try:
+        engine = create_db_engine(url, **engine_options)
+        try:
+            upgrade(engine)
+        finally:
+            engine.dispose()
+    except Exception as exc:  # every failure becomes one sentence for the server to show
+        say(reason(exc))
+        return 1
+    return 0
 
 
 def reason(exc: BaseException) -> str:
@@ -80,19 +138,7 @@ def main() -> int:
     from opsroom import logs
 
     logs.setup(request["log_level"], json=request["json"])
-    from opsroom.store.db import create_db_engine
-    from opsroom.store.migrate import upgrade
-
-    try:
-        engine = create_db_engine(request["url"], **request["engine_options"])
-        try:
-            upgrade(engine)
-        finally:
-            engine.dispose()
-    except Exception as exc:  # every failure becomes one sentence for the server to show
-        print(reason(exc), flush=True)
-        return 1
-    return 0
+    return _upgrade(request["url"], request["engine_options"], lambda why: print(why, flush=True))
 
 
 if __name__ == "__main__":
