@@ -154,7 +154,7 @@ def start(
 
 
 def migration_child(folder: Path) -> tuple[float, float]:
-    """``python -m opsroom.store.migrate_apart`` alone on a new database (the spawned child,
+    """``python -m opsroom.store.migrate_child`` alone on a new database (the spawned child,
     where a fork is not used): (its peak RSS in MiB, seconds)."""
     for old in folder.glob("startup.db*"):
         old.unlink()
@@ -163,7 +163,7 @@ def migration_child(folder: Path) -> tuple[float, float]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     t0 = time.perf_counter()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "opsroom.store.migrate_apart"], stdin=subprocess.PIPE, env=env, cwd=folder
+        [sys.executable, "-m", "opsroom.store.migrate_child"], stdin=subprocess.PIPE, env=env, cwd=folder
     )
     assert proc.stdin is not None
     proc.stdin.write(json.dumps(request).encode())
@@ -190,7 +190,7 @@ def main() -> None:
         modules = 0 if args.fresh else start(folder, port, profile_imports=True)[2]
         if args.fresh:
             try:
-                import opsroom.store.migrate_apart  # noqa: F401
+                import opsroom.store.migrate_child  # noqa: F401
             except ImportError:  # a checkout from before wave 12: it migrates in process
                 pass
             else:

@@ -5,14 +5,16 @@ Alembic in the server process: Alembic, its migration scripts, SQLAlchemy's DDL 
 reflection then stayed imported for the life of the server (≈ 13 MiB of an idle demo server's
 95 MiB; docs/performance.md, "Wave 12 — rss11"). Here the server checks cheaply whether the
 schema is current (one query, the script files read as text: no Alembic), and only when it is
-not it runs ``python -m opsroom.store.migrate_apart`` — the same interpreter, no shell — and
-waits for it:
+not it upgrades in a child process and waits for it: a fork of itself where it can (Linux, one
+thread: only Alembic is left to import), else ``python -m opsroom.store.migrate_child`` (the
+same interpreter, no shell):
 
-- the request (database URL, SQLite's synchronous setting, the log level and format) goes on
-  the child's stdin, never its command line (a password in the URL stays out of ``ps``);
-- the child logs through the same setup (``opsroom.logs``) to the stderr it inherits, so its
-  lines (Alembic's "Running upgrade …") appear where and as they did, in order;
-- on failure the child prints one sentence on stdout and exits 1; the server raises
+- a spawned child gets its request (database URL, SQLite's synchronous setting, the log level
+  and format) on stdin, never on its command line (a password in the URL stays out of ``ps``);
+- the child logs through the same setup (``opsroom.logs``: inherited, or set up the same way)
+  to the stderr it inherits, so its lines (Alembic's "Running upgrade …") appear where and as
+  they did, in order;
+- on failure the child says one sentence (a pipe, or stdout) and exits 1; the server raises
   :class:`MigrationFailed` with it, and ``opsroom run`` prints it and exits 1.
 
 Replicas starting together still migrate once: each child takes the lock ``upgrade`` takes
@@ -57,32 +59,32 @@ def upgrade_apart(url: str, *, engine: Any, engine_options: dict[str, Any] | Non
     if not needs_upgrade(engine):
         return False
     engine.dispose()  # no connection of the parent's is carried into the child
-    engine_options = engine_options or {}
     if how == "auto":
         how = "fork" if hasattr(os, "fork") and sys.platform == "linux" and threading.active_count() == 1 else "spawn"
     if how == "fork":
-        _forked(url, engine_options)
+        _forked(engine)
         return True
     from opsroom import logs
 
     level, as_json = logs.current_setup()
-    request = {"url": url, "engine_options": engine_options, "log_level": level, "json": as_json}
+    request = {"url": url, "engine_options": engine_options or {}, "log_level": level, "json": as_json}
     done = subprocess.run(  # noqa: S603 - our own interpreter and module, no shell
-        [sys.executable, "-m", "opsroom.store.migrate_apart"],
+        [sys.executable, "-m", "opsroom.store.migrate_child"],
         input=json.dumps(request),
         stdout=subprocess.PIPE,
         text=True,
         check=False,
     )
     if done.returncode != 0:
-        reason = done.stdout.strip().splitlines()[-1:] or [f"the migration process ended with status {done.returncode}"]
-        raise MigrationFailed(reason[0])
+        said = done.stdout.strip().splitlines()[-1:] or [f"the migration process ended with status {done.returncode}"]
+        raise MigrationFailed(said[0])
     return True
 
 
-def _forked(url: str, engine_options: dict[str, Any]) -> None:
-    """The upgrade in a forked child: its log lines go through the handlers it inherits; its
-    reason for failing comes back on a pipe."""
+def _forked(engine: Any) -> None:
+    """The upgrade in a forked child, on the caller's engine (its pool is empty: the child
+    opens its own connections); its log lines go through the handlers it inherits, its reason
+    for failing comes back on a pipe."""
     sys.stdout.flush()
     sys.stderr.flush()
     read_end, write_end = os.pipe()
@@ -91,7 +93,7 @@ def _forked(url: str, engine_options: dict[str, Any]) -> None:
         os.close(read_end)
         code = 1
         try:
-            code = _upgrade(url, engine_options, lambda why: os.write(write_end, why.encode()))
+            code = run_upgrade(engine, lambda why: os.write(write_end, why.encode()))
         finally:
             logging.shutdown()  # flushes the handlers
             os._exit(code)
@@ -104,12 +106,11 @@ def _forked(url: str, engine_options: dict[str, Any]) -> None:
         raise MigrationFailed(why or f"the migration process ended with status {code}")
 
 
-def _upgrade(url: str, engine_options: dict[str, Any], say: Callable[[str], object]) -> int:
-    from opsroom.store.db import create_db_engine
+def run_upgrade(engine: Any, say: Callable[[str], object]) -> int:
+    """In the child: upgrade; on failure ``say`` the reason and return 1."""
     from opsroom.store.migrate import upgrade
 
     try:
-        engine = create_db_engine(url, **engine_options)
         try:
             upgrade(engine)
         finally:
@@ -130,16 +131,3 @@ def reason(exc: BaseException) -> str:
             "(it was upgraded by a newer opsroom?): run that version, or restore a backup"
         )
     return text
-
-
-def main() -> int:
-    """The child: read the request on stdin, upgrade, say why not on stdout (exit 1)."""
-    request = json.loads(sys.stdin.read())
-    from opsroom import logs
-
-    logs.setup(request["log_level"], json=request["json"])
-    return _upgrade(request["url"], request["engine_options"], lambda why: print(why, flush=True))
-
-
-if __name__ == "__main__":
-    sys.exit(main())
