@@ -60,7 +60,7 @@ def upgrade_apart(url: str, *, engine: Any, engine_options: dict[str, Any] | Non
         return False
     engine.dispose()  # no connection of the parent's is carried into the child
     if how == "auto":
-        how = "fork" if hasattr(os, "fork") and sys.platform == "linux" and threading.active_count() == 1 else "spawn"
+        how = "fork" if _one_thread() else "spawn"
     if how == "fork":
         _forked(engine)
         return True
@@ -79,6 +79,17 @@ def upgrade_apart(url: str, *, engine: Any, engine_options: dict[str, Any] | Non
         said = done.stdout.strip().splitlines()[-1:] or [f"the migration process ended with status {done.returncode}"]
         raise MigrationFailed(said[0])
     return True
+
+
+def _one_thread() -> bool:
+    """Linux, and this process runs one thread: Python's and native ones (a library's own
+    thread pool) alike, as /proc counts them."""
+    if sys.platform != "linux" or not hasattr(os, "fork") or threading.active_count() != 1:
+        return False
+    try:
+        return len(os.listdir("/proc/self/task")) == 1
+    except OSError:
+        return False
 
 
 def _forked(engine: Any) -> None:
