@@ -200,15 +200,21 @@ def build_system(
     database_url: str | None = None,
     edit_interval: float = 1.0,
     plugins: Sequence[Plugin] | None = None,
+    migrate_apart: bool = False,
 ) -> System:
-    """The composition root: every plugin declared and started, the engine built whole."""
+    """The composition root: every plugin declared and started, the engine built whole.
+    ``migrate_apart``: a schema upgrade runs in a child process (``opsroom run``; store.db.open)."""
     from opsroom.audit import AuditLog
 
     config = loaded.config
     plugins = list(all_plugins() if plugins is None else plugins)
     declared = declare_all(plugins, loaded)  # first: a bad config fails before anything opens
     url = database_url or config.database.url
-    db = Database.open(resolve_sqlite(url, loaded.base_dir), sqlite_synchronous=config.database.sqlite_synchronous)
+    db = Database.open(
+        resolve_sqlite(url, loaded.base_dir),
+        apart=migrate_apart,
+        sqlite_synchronous=config.database.sqlite_synchronous,
+    )
     redactor = build_redactor(config)
     redaction.install(redactor)  # opsroom's own log lines too (opsroom.logs)
     audit = AuditLog(db, timezone=config.audit.timezone, redactor=redactor)

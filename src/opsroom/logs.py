@@ -45,9 +45,18 @@ class _Handler(logging.StreamHandler):  # type: ignore[type-arg]
             pass
 
 
+_SETUP: list[tuple[str, bool]] = []  # the last setup's (level, json): a child process logs the same way
+
+
+def current_setup() -> tuple[str, bool]:
+    """The level and format of the last :func:`setup` (info, and JSON off a terminal, before any)."""
+    return _SETUP[-1] if _SETUP else ("info", not sys.stderr.isatty())
+
+
 def setup(level: str = "info", *, json: bool | None = None) -> None:
     if json is None:
         json = not sys.stderr.isatty()
+    _SETUP[:] = [(level, json)]
     numeric = getattr(logging, level.upper(), logging.INFO)
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)

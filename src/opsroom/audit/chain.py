@@ -252,8 +252,15 @@ def sqlite_ts(text: str) -> str:
     return f"{text[:10]} {text[11:26]}"
 
 
-def prepare_many(entries: Iterable[AuditRecord], now: datetime, now_text: str) -> list[LinkRow]:
+def prepare_many(
+    entries: Iterable[AuditRecord], now: datetime, now_text: str, floor: datetime | None = None
+) -> list[LinkRow]:
     """``prepare`` of each record, and each row's hash text but for its id and predecessor.
+
+    ``floor`` (SQLite: the newest row's time): no row is stamped earlier than it or than the
+    row before it in this call — a record whose own ``ts`` (or ``now``) is earlier gets the
+    later time instead, so rows are stored in time order (opsroom.store.time_order). None
+    (PostgreSQL): each row keeps its time.
 
     The same values, cleaned by the same rule (``_clean`` field by field; a text it would keep
     is recognised first and kept), so the same stored bytes and hashes. Computed once a call
@@ -272,10 +279,18 @@ def prepare_many(entries: Iterable[AuditRecord], now: datetime, now_text: str) -
     for rec in entries:
         if rec.ts is None:
             ts, stored_ts, q_ts = now, now_sqlite, now_quoted
+            if floor is not None and ts < floor:  # (an earlier explicit ts in this call)
+                ts = floor
+                text = ts_text(ts)
+                stored_ts, q_ts = sqlite_ts(text), f'"{text}"'
         else:
             ts = to_utc(rec.ts)
+            if floor is not None and ts < floor:
+                ts = floor
             text = ts_text(ts)
             stored_ts, q_ts = sqlite_ts(text), f'"{text}"'
+        if floor is not None:
+            floor = ts
         actor, command, platform, channel = rec.actor, rec.command, rec.platform, rec.channel
         if given and actor is given[0] and command is given[1] and platform is given[2] and channel is given[3]:
             actor, command, platform, channel = kept

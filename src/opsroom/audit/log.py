@@ -186,7 +186,8 @@ class AuditLog:
         self.redactor = redactor
         self.timezone = timezone  # what "yesterday" and "last tuesday" mean in searches
         self._postgres = db.engine.dialect.name == "postgresql"
-        self._tail: tuple[int, str] | None = None  # SQLite only; PostgreSQL keeps it per transaction
+        # SQLite only (id, hash, time of the newest row); PostgreSQL keeps it per transaction
+        self._tail: tuple[int, str, datetime] | None = None
         self._terms_due = 0  # the id at which to fill audit_terms (SQLite) / audit_search (PostgreSQL)
         if self._postgres:
             for name in ("rollback", "rollback_savepoint"):
@@ -227,10 +228,9 @@ class AuditLog:
         values.extend(rec.detail for rec in entries if rec.detail)
         if not redactor.all_clean_values(values):
             entries = [self._redacted(rec) for rec in entries]
-        rows = prepare_many(entries, now, ts_text(now))
         if self._postgres:
-            return self._append_postgres(conn, rows)
-        return self._append_sqlite(conn, rows)
+            return self._append_postgres(conn, prepare_many(entries, now, ts_text(now)))
+        return self._append_sqlite(conn, entries, now)
 
     def _redacted(self, rec: AuditRecord) -> AuditRecord:
         redactor = self.redactor or redaction.current()
@@ -242,9 +242,13 @@ class AuditLog:
             return rec  # nothing masked (most rows): no copy
         return dataclasses.replace(rec, summary=summary, detail=detail)
 
-    def _append_sqlite(self, conn: Connection, rows: list[LinkRow]) -> list[int]:
-        tail = self._tail if self._tail is not None else _read_tail(conn)
-        params, new_tail = _link(rows, tail, sqlite=True)
+    def _append_sqlite(self, conn: Connection, entries: Sequence[AuditRecord], now: datetime) -> list[int]:
+        # The rows are stamped no earlier than the tail they link to (store/time_order.py):
+        # the guard below checks that tail's hash, which covers its time, so a stale cache
+        # cannot let a row in out of order.
+        tail = self._tail if self._tail is not None else _read_sqlite_tail(conn)
+        rows = _in_time_order(entries, now, tail[2])
+        params, new_tail = _link(rows, tail[:2], sqlite=True)
         try:
             driver_executemany(conn, _SQLITE_INSERT, params)
         except sa_exc.DBAPIError as err:
@@ -254,7 +258,7 @@ class AuditLog:
             # so in a transaction only the first can fail (the write lock is held from the
             # first row on): nothing was written. The cached tail was stale (another process
             # wrote, or our own transaction rolled back): read the real one and try once more.
-            tail = _read_tail(conn)
+            tail = _read_sqlite_tail(conn)
             first_in = conn.exec_driver_sql(_ROW_IS_THERE, (params[0][0], params[0][-1])).first()
             if first_in is not None:  # some rows went in (no transaction?): never write twice
                 self._tail = None
@@ -262,7 +266,8 @@ class AuditLog:
                     "a later row of one audit append failed its chain check: the audit log "
                     "is being changed outside a locking transaction; roll back and retry"
                 ) from err
-            params, new_tail = _link(rows, tail, sqlite=True)
+            rows = _in_time_order(entries, now, tail[2])
+            params, new_tail = _link(rows, tail[:2], sqlite=True)
             try:
                 driver_executemany(conn, _SQLITE_INSERT, params)
             except sa_exc.DBAPIError as again:
@@ -273,7 +278,7 @@ class AuditLog:
                     f"could not append {len(rows)} audit rows: another writer is changing the "
                     f"audit log outside a locking transaction; roll back and retry"
                 ) from again
-        self._tail = new_tail
+        self._tail = (*new_tail, rows[-1][0])
         if new_tail[0] >= self._terms_due:  # every FILL_EVERY rows: index them (audit/terms.py)
             self._terms_due = _terms.after_append(conn)
         return [p[0] for p in params]
@@ -360,6 +365,23 @@ class AuditLog:
 def _read_tail(conn: Connection) -> tuple[int, str]:
     row = conn.execute(_TAIL).first()
     return (0, ZERO_HASH) if row is None else (int(row.id), row.hash)
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_SQLITE_TAIL = select(audit_log.c.id, audit_log.c.hash, audit_log.c.ts).order_by(audit_log.c.id.desc()).limit(1)
+
+
+def _read_sqlite_tail(conn: Connection) -> tuple[int, str, datetime]:
+    row = conn.execute(_SQLITE_TAIL).first()
+    return (0, ZERO_HASH, _EARLIEST) if row is None else (int(row.id), row.hash, row.ts)
+
+
+def _in_time_order(entries: Sequence[AuditRecord], now: datetime, floor: datetime) -> list[LinkRow]:
+    """``prepare_many`` with no row earlier than ``floor`` (the tail's time) or the row
+    before it: a clock stepped back (or an earlier ``AuditRecord.ts``) gives the later time."""
+    if now < floor:
+        now = floor
+    return prepare_many(entries, now, ts_text(now), floor)
 
 
 def _link(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -30,6 +29,7 @@ from sqlalchemy import (
 from opsroom.audit import fulltext, pgtext, terms
 from opsroom.audit.chain import AuditEntry, to_utc
 from opsroom.audit.query import AuditQuery
+from opsroom.audit.time_bounds import id_bounds
 from opsroom.audit.visibility import AuditScope
 from opsroom.store import Database
 from opsroom.store.tables import audit_log
@@ -183,9 +183,12 @@ def search(
     by_terms = term_filters(q) if sqlite and match is None and terms.available(db) else []
     high = terms.indexed_upto(db) if by_terms else pgtext.indexed_upto(db) if side else 0
     with db.read() as conn:
-        floor = _id_floor(conn, q)
+        floor, ceiling = id_bounds(conn, q)
         if floor is not None:
             extra.append(audit_log.c.id >= floor)
+        if ceiling is not None:
+            extra.append(audit_log.c.id <= ceiling)
+            high = min(high, ceiling)
         clauses += extra
         if by_terms:
             return _search_terms(conn, by_terms, clauses, limit, high, floor, before_id)
@@ -202,7 +205,7 @@ def search(
                     return few
             stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(limit)
             return [row_to_entry(r) for r in conn.execute(stmt)]
-    return _search_full_text(db, match, clauses, limit, floor or 0)
+    return _search_full_text(db, match, clauses, limit, floor or 0, ceiling)
 
 
 def _search_terms(
@@ -337,38 +340,6 @@ def _gather(
     return [row_to_entry(r) for r in conn.execute(stmt)]
 
 
-FLOOR_SCAN = 60_000  # rows of the time index read to bound a "since" search by id
-
-
-def _id_floor(conn: Connection, q: AuditQuery) -> int | None:
-    """The smallest id with ``ts >= since``, when at most FLOOR_SCAN rows are that recent.
-
-    Exact (read from the ``ts`` index, not assumed from id order: entries may carry an
-    earlier ``ts`` than their neighbours), and it turns "since yesterday" into a short id
-    range that the planners scan newest first instead of the whole log. Older "since" times
-    cover too many rows for the bound to pay; the search then runs without it."""
-    if q.since is None:
-        return None
-    if conn.dialect.name == "postgresql" and _estimated_rows(conn, to_utc(q.since)) > FLOOR_SCAN:
-        return None  # the planner's statistics (the ts histogram) say too many: do not read them
-    recent = select(audit_log.c.id).where(audit_log.c.ts >= to_utc(q.since)).limit(FLOOR_SCAN + 1).subquery()
-    lowest, count = conn.execute(select(func.min(recent.c.id), func.count())).one()
-    if count > FLOOR_SCAN:
-        return None
-    return int(lowest) if lowest is not None else 2**62  # nothing that recent: nothing matches
-
-
-_ESTIMATE = text("EXPLAIN (FORMAT JSON) SELECT 1 FROM audit_log WHERE ts >= :since")
-
-
-def _estimated_rows(conn: Connection, since: datetime) -> float:
-    """PostgreSQL's estimate (from the ``ts`` histogram) of the rows at or after ``since``."""
-    plan: Any = conn.execute(_ESTIMATE, {"since": since}).scalar_one()
-    if isinstance(plan, str):
-        plan = json.loads(plan)
-    return float(plan[0]["Plan"]["Plan Rows"])
-
-
 def _full_text_match(db: Database, q: AuditQuery) -> str | None:
     """The FTS5 query to drive this search by, or None to let the planner pick indexes.
 
@@ -388,11 +359,14 @@ def _search_full_text(
     clauses: list[ColumnElement[bool]],
     limit: int,
     floor: int,
+    ceiling: int | None = None,
 ) -> list[AuditEntry]:
     """Rows newer than the index first (a short id range), then rows the index names, newest
     first, read lazily from the index (FTS5 walks its rowids in descending order), so a common
     word stops after ``limit`` hits and a rare one reads only its few candidates."""
     high = fulltext.indexed_upto(db)
+    if ceiling is not None:
+        high = min(high, ceiling)
     newest = audit_log.c.id.desc()
     with db.read() as conn:
         tail = select(audit_log).where(audit_log.c.id > high, *clauses).order_by(newest).limit(limit)

@@ -101,16 +101,24 @@ def build(
     *,
     edit_interval: float = 1.0,
     loaded: LoadedConfig | None = None,
+    migrate_apart: bool = False,
 ) -> System:
     """The whole system (database opened and migrated), as ``opsroom run`` and the shell use it;
     ``edit_interval``: how often a run's progress message is edited, at most; ``loaded``: the
-    config when the caller has read it already (it is not read twice)."""
+    config when the caller has read it already (it is not read twice); ``migrate_apart``: a schema
+    upgrade runs in a child process (opsroom.store.migrate_apart)."""
     from opsroom.app import build_system
     from opsroom.core import ConfigError
 
     loaded = loaded or load(config)
     try:
-        return build_system(loaded, adapters=adapters or [], database_url=database, edit_interval=edit_interval)
+        return build_system(
+            loaded,
+            adapters=adapters or [],
+            database_url=database,
+            edit_interval=edit_interval,
+            migrate_apart=migrate_apart,
+        )
     except ConfigError as exc:
         raise config_error(exc) from None
 

@@ -137,7 +137,14 @@ def run(
         err.print(f"[red]✗[/] {taken}")
         raise typer.Exit(2)
     as_json = log_setup(loaded, log_format, log_level)
-    system = build(config, database, build_adapters(loaded), loaded=loaded)
+    # A schema that is behind is upgraded by a child process (nothing of Alembic stays here).
+    from opsroom.store.migrate_apart import MigrationFailed
+
+    try:
+        system = build(config, database, build_adapters(loaded), loaded=loaded, migrate_apart=True)
+    except MigrationFailed as exc:
+        err.print(f"[red]✗[/] the database could not be upgraded: {escape(str(exc))}")
+        raise typer.Exit(1) from None
     web = build_app(system)
     # proxy_headers off: uvicorn would believe X-Forwarded-For from 127.0.0.1 by default; the
     # app believes it only from server.trusted_proxies (opsroom.web.app).

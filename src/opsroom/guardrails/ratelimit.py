@@ -15,6 +15,7 @@ from sqlalchemy import Connection, select
 
 from opsroom.config.guardrails import RateLimit
 from opsroom.core import CommandSpec, Principal
+from opsroom.store import time_order
 from opsroom.store.tables import runs
 from opsroom.store.types import as_utc
 
@@ -67,9 +68,15 @@ class RateLimiter:
             query = (
                 select(runs.c.created_at)
                 .where(runs.c.command.in_(names), runs.c.created_at > now - window, runs.c.state.not_in(NEVER_RAN))
-                .order_by(runs.c.created_at.desc())
                 .limit(limit.limit)
             )
+            # SQLite (no index on created_at): the window's id range, newest first by id
+            # when ids are in time order (store/time_order.py), which stops at the limit.
+            first, _ = time_order.bounds(conn, "runs", now - window)
+            if first is not None:
+                query = query.where(runs.c.id >= first)
+            in_order = first is not None and time_order.in_order(conn, "runs")
+            query = query.order_by(runs.c.id.desc() if in_order else runs.c.created_at.desc())
             if limit.per == "user":
                 query = query.where(runs.c.user == principal.name)
             recent = [as_utc(r[0]) for r in conn.execute(query)]

@@ -124,7 +124,7 @@ class _SqliteRunInsert:
             raise AssertionError(f"a processor for one of {sorted(_RUN_PLAIN)}: bind it in _SqliteRunInsert")
         self.compiled = compiled
         self.replica = REPLICA_ID
-        self.sql: str = sql
+        self.sql: str = _in_time_order(sql)
         processed = {k: _processed(by_name[k], v) for k, v in _run_constants().items()}
         self.constant = (processed["result"], processed["error"], processed["output"], processed["output_truncated"])
         self.constant_extra = processed["extra"]
@@ -174,6 +174,23 @@ class _SqliteRunInsert:
 
 def _same(value: Any) -> Any:
     return value
+
+
+# SQLite: a run is never stamped earlier than the newest run (its time stored as the text
+# SQLAlchemy writes, whose order is time order), so runs are in time order by id and a
+# time bound can be an id bound (store/time_order.py). Read in the INSERT, under the write
+# lock; from a VALUES row, which reads the newest row directly (no temporary copy).
+_NOT_BEFORE_NEWEST = "max(?, coalesce((SELECT created_at FROM runs ORDER BY id DESC LIMIT 1), ''))"
+
+
+def _in_time_order(sql: str) -> str:
+    """The compiled run INSERT with its ``created_at`` placeholder not before the newest run."""
+    head, values = sql.split(" VALUES (")
+    marks = values.rstrip(")").split(", ")
+    if len(marks) != len(_RUN_COLUMNS) or set(marks) != {"?"}:
+        raise AssertionError(f"unexpected run INSERT: {sql}")
+    marks[_RUN_COLUMNS.index("created_at")] = _NOT_BEFORE_NEWEST
+    return f"{head} VALUES ({', '.join(marks)})"
 
 
 def _processed(proc: Any, value: Any) -> Any:

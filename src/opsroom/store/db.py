@@ -141,8 +141,21 @@ class Database:
                 self._keep_writer = True
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True, **kwargs: object) -> Database:
-        db = cls(create_db_engine(url, **kwargs))  # type: ignore[arg-type]
+    def open(cls, url: str, *, migrate: bool = True, apart: bool = False, **kwargs: object) -> Database:
+        """``apart``: a schema that is behind is upgraded in a child process, so this one never
+        imports Alembic (``opsroom run``: opsroom.store.migrate_apart); an in-memory database,
+        which a child cannot see, is upgraded here."""
+        engine = create_db_engine(url, **kwargs)  # type: ignore[arg-type]
+        if migrate and apart and engine.url.database not in (None, "", ":memory:"):
+            from opsroom.store.migrate_apart import upgrade_apart
+
+            try:  # before the Database starts its threads (SQLite's checkpointer): a fork sees none
+                upgrade_apart(url, engine=engine, engine_options=kwargs)
+            except BaseException:
+                engine.dispose()
+                raise
+            return cls(engine)
+        db = cls(engine)
         if migrate:
             db.migrate()
         return db

@@ -71,8 +71,9 @@ runs = Table(
     # SQLite to use it (runs/store.py ``list_runs``); succeeded runs are listed newest first
     # from the table itself, where they are most rows. PostgreSQL keeps the whole index.
     Index("ix_runs_state", "state", sqlite_where=text(RUNS_STATE_INDEX_WHERE)),
-    Index("ix_runs_created_at", "created_at"),
 )
+# PostgreSQL only since 0012_idb_time_order (see below).
+Index("ix_runs_created_at", runs.c.created_at).ddl_if(dialect="postgresql")
 
 audit_log = Table(
     "audit_log",
@@ -89,14 +90,19 @@ audit_log = Table(
     Column("detail", JSON, nullable=False, default=dict),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    Index("ix_audit_log_ts", "ts"),
     Index("ix_audit_log_run_id", "run_id"),
 )
+# On SQLite these two went in 0012_idb_time_order (each a b-tree every command's commits
+# wrote to): rows are stored in time order there, and a time bound becomes an id bound found
+# over the primary key (opsroom.store.time_order). PostgreSQL keeps them.
+Index("ix_audit_log_ts", audit_log.c.ts).ddl_if(dialect="postgresql")
 # Searches compare lower(...) (migration 0006; the full-text indexes are made there too, per
 # backend: the SQLite FTS5 table audit_fts, PostgreSQL pg_trgm GIN indexes). PostgreSQL only
 # since 0010_audit_terms: SQLite has the batch-filled table audit_terms instead (the indexes
 # were half of what each shared commit wrote; opsroom.audit.terms).
-POSTGRESQL_ONLY_INDEXES = frozenset(f"ix_audit_log_{c}_lower" for c in ("actor", "command", "channel"))
+POSTGRESQL_ONLY_INDEXES = frozenset(
+    [*(f"ix_audit_log_{c}_lower" for c in ("actor", "command", "channel")), "ix_audit_log_ts", "ix_runs_created_at"]
+)
 for _column in (audit_log.c.actor, audit_log.c.command, audit_log.c.channel):
     Index(f"ix_audit_log_{_column.name}_lower", func.lower(_column), audit_log.c.id).ddl_if(dialect="postgresql")
 

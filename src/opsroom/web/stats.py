@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import func, select
 
 from opsroom.desk.tables import desk_questions
+from opsroom.store import time_order
 from opsroom.store.tables import audit_log, runs
 from opsroom.store.types import as_utc
 
@@ -48,9 +49,12 @@ def dashboard(db: Any, *, days: int = 14, now: dt.datetime | None = None) -> dic
     per_day: dict[str, dict[str, int]] = {o: dict.fromkeys(labels, 0) for o in OUTCOMES}
     durations: dict[str, list[float]] = defaultdict(list)
     with db.read() as conn:
+        # SQLite: the window's id ranges (no time indexes there: store/time_order.py)
+        first_run, _ = time_order.bounds(conn, "runs", since)
+        first_entry, _ = time_order.bounds(conn, "audit_log", since)
         rows = conn.execute(
             select(runs.c.command, runs.c.state, runs.c.created_at, runs.c.started_at, runs.c.finished_at)
-            .where(runs.c.created_at >= since)
+            .where(runs.c.created_at >= since, *([] if first_run is None else [runs.c.id >= first_run]))
             .order_by(runs.c.id.desc())
             .limit(MAX_ROWS)
         ).all()
@@ -58,6 +62,7 @@ def dashboard(db: Any, *, days: int = 14, now: dt.datetime | None = None) -> dic
             select(audit_log.c.ts, audit_log.c.action, audit_log.c.summary)
             .where(
                 audit_log.c.ts >= since,
+                *([] if first_entry is None else [audit_log.c.id >= first_entry]),
                 audit_log.c.action.in_(
                     [
                         "decision",

@@ -11,6 +11,7 @@ database and through the oracle into another; the rows must match byte for byte,
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import random
@@ -204,6 +205,20 @@ def _old_append_many(redactor: Redactor, entries: Sequence[AuditRecord], tail: t
     return old_link([old_prepare(rec, NOW, ts_text(NOW)) for rec in recs], tail)
 
 
+def _in_time_order(groups: list[list[AuditRecord]]) -> list[list[AuditRecord]]:
+    """What SQLite stores (store/time_order.py), plainly: each row at its own time (or NOW),
+    but never earlier than the row before it."""
+    latest = datetime.min.replace(tzinfo=UTC)
+    out = []
+    for group in groups:
+        out.append([])
+        for rec in group:
+            own = NOW if rec.ts is None else (rec.ts if rec.ts.tzinfo else rec.ts.replace(tzinfo=UTC))
+            latest = max(latest, own)
+            out[-1].append(dataclasses.replace(rec, ts=latest))
+    return out
+
+
 class _FixedNow(datetime):
     @classmethod
     def now(cls, tz: Any = None) -> Any:
@@ -235,11 +250,11 @@ def test_new_append_stores_the_rows_the_old_code_stored(
     new_db, old_db = _db(tmp_path / "new.db"), _db(tmp_path / "old.db")
     new_log, old_log = AuditLog(new_db, redactor=redactor), AuditLog(old_db, redactor=redactor)
     tail = (0, ZERO_HASH)
-    for group in groups:
+    for group, in_order in zip(groups, _in_time_order(groups), strict=True):
         with new_db.begin() as conn:
             new_log.append_many(conn, group)
         with old_db.begin() as conn:
-            params, tail = _old_append_many(redactor, group, tail, old_log)
+            params, tail = _old_append_many(redactor, in_order, tail, old_log)
             driver_executemany(conn, log_module._SQLITE_INSERT, params)
     new_rows, old_rows = _stored(tmp_path / "new.db"), _stored(tmp_path / "old.db")
     assert len(new_rows) == sum(len(g) for g in groups)
