@@ -7,7 +7,8 @@ the caller needs (an UPDATE, an audit INSERT), so inside the writer thread's gro
 transactions they are *held back* (``later``) and sent with the next statement whose
 result is needed (``fetch``: the run row's ``RETURNING id``, the audit lock and tail) or
 with the group's COMMIT (``commit``), as one simple-protocol query of several statements
-(parameters bound client-side by psycopg's ``ClientCursor``, the same values).
+(parameters bound client-side by psycopg's ``ClientCursor``, the same values; each
+statement prepared once per connection and sent as ``EXECUTE``: store/pgprepared.py).
 
 Semantics are unchanged: statements run in the order they were made, in the same
 transaction, before any later statement (a SQLAlchemy statement on the connection first
@@ -36,10 +37,11 @@ from sqlalchemy import Connection, event
 from sqlalchemy import exc as sa_exc
 
 from opsroom.errors import InternalError
+from opsroom.store import pgprepared
 
 HELD = "opsroom.pg.held"  # conn.info: this group's _Held
 RUN_IDS = "opsroom.runs.ids"  # the answer holding the run ids of a writer group's new runs
-_MERGE = "\x00merge"  # the key of a ``later(…, merge=True)`` statement (not an answer)
+_MERGE = pgprepared.MERGE  # the key of a ``later(…, merge=True)`` statement (not an answer)
 
 Statement = tuple[str, Sequence[Any], "str | None"]  # driver SQL, parameters, answer key
 Rows = list[tuple[Any, ...]]
@@ -196,7 +198,7 @@ def _run(conn: Connection, statements: list[Statement], held: _Held | None) -> l
             cur = raw.execute(sql, params or None)
             return cur.fetchall() if cur.description is not None else []
         cur = psycopg.ClientCursor(raw)
-        parts = _merged([(cur.mogrify(sql, params) if params else sql, key) for sql, params, key in statements])
+        parts = pgprepared.texts(raw, cur, statements)  # (prepared statements, merged INSERTs)
         cur.execute(";\n".join(text for text, _ in parts))
         rows: list[tuple[Any, ...]] = []
         for i, (_text, key) in enumerate(parts):
@@ -210,26 +212,10 @@ def _run(conn: Connection, statements: list[Statement], held: _Held | None) -> l
     except psycopg.Error as err:
         sql, params, _ = statements[-1]
         wrapped = sa_exc.DBAPIError.instance(sql, params, err, psycopg.Error)
+        if err.sqlstate != GUESS_MISSED:  # (a missed guess aborts before any of them)
+            pgprepared.failed(raw)
         if held is None:
             raise wrapped from err
         if err.sqlstate == GUESS_MISSED:
             raise GuessMissed(f"a guessed answer was wrong: {err}") from wrapped
         raise HeldBackWriteError(f"a held-back write failed: {err}") from wrapped
-
-
-def _merged(parts: list[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
-    """Join the ``merge`` INSERTs of one trip that share a head (see ``later``)."""
-    last = {text.partition(" VALUES ")[0]: i for i, (text, key) in enumerate(parts) if key is _MERGE}
-    if not last:
-        return parts
-    values: dict[str, list[str]] = {head: [] for head in last}
-    out: list[tuple[str, str | None]] = []
-    for i, (text, key) in enumerate(parts):
-        if key is not _MERGE:
-            out.append((text, key))
-            continue
-        head, _, rows = text.partition(" VALUES ")
-        values[head].append(rows)
-        if last[head] == i:
-            out.append((f"{head} VALUES {', '.join(values[head])}", None))
-    return out
