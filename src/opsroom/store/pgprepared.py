@@ -104,8 +104,13 @@ def failed(raw: Any) -> None:
 
 
 def _merged(raw: Any, cur: Any, known: _Names, head: str, merged: list[tuple[str, Sequence[Any]]]) -> str:
-    """One statement for a head's INSERTs (each of one or more rows), rows in order."""
-    found = _name_merged(raw, known, head, merged[0][0])
+    """One statement for a head's INSERTs (each of one or more rows), rows in order.
+
+    The array literals are quoted here only on a UTF-8 connection (what opsroom's engines
+    use): in a client encoding such as SJIS or GBK a character's second byte can be a
+    backslash, and quoting there is left to the driver's own, encoding-aware quoting (the
+    VALUES form) rather than reasoned about here."""
+    found = _name_merged(raw, known, head, merged[0][0]) if raw.info.encoding == "utf-8" else None
     if found is not None:
         name, row = found
         width = row.count("%s")

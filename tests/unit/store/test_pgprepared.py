@@ -186,3 +186,30 @@ async def test_a_cast_to_another_type_than_the_column_keeps_its_meaning(db: Data
         assert results[0] is None and isinstance(results[1], DBAPIError), results
     with db.read() as conn:
         assert conn.exec_driver_sql("SELECT id, t FROM scratch ORDER BY id").all() == [(0, '{"a": 1}'), (2, '{"a": 1}')]
+
+
+@on_postgresql
+def test_a_connection_not_in_utf8_keeps_the_drivers_own_quoting(db: Database) -> None:
+    # In SJIS the second byte of "ソ" is a backslash: such a connection leaves the quoting to
+    # psycopg (VALUES), and either way the rows stored are the values given.
+    from opsroom.store import pgprepared
+
+    head = "INSERT INTO t_sjis (a)"
+    values = ["ソ'); DROP TABLE t_sjis; --", "表\\"]
+    raw = db.engine.raw_connection()
+    try:
+        pg = raw.driver_connection
+        pg.execute("CREATE TABLE IF NOT EXISTS t_sjis (a text)")
+        for encoding, prepared in (("UTF8", True), ("SJIS", False)):
+            pg.execute(f"SET client_encoding TO '{encoding}'")
+            pg.execute("DELETE FROM t_sjis")
+            cur = psycopg.ClientCursor(pg)
+            statements = [(f"{head} VALUES (%s)", (v,), pgprepared.MERGE) for v in values]
+            ((text, _),) = pgprepared.texts(pg, cur, statements)
+            assert text.startswith("EXECUTE") is prepared, text
+            pg.execute(text)
+            assert sorted(pg.execute("SELECT a FROM t_sjis").fetchall()) == sorted((v,) for v in values)
+        pg.execute("DROP TABLE t_sjis")
+        pg.commit()
+    finally:
+        raw.close()
