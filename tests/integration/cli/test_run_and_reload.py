@@ -17,10 +17,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import yaml
 from tests.integration.cli.terminal import Terminal
+from tests.support.served import wait_healthy
 from tests.support.system import demo_data_elsewhere
 
 OPSROOM = str(Path(sys.executable).with_name("opsroom"))
@@ -38,18 +38,6 @@ def _config(folder: Path) -> tuple[Path, dict[str, Any]]:
     path = folder / "opsroom.yaml"
     path.write_text(yaml.safe_dump(data))
     return path, data
-
-
-def _wait_healthy(base: str, process: subprocess.Popen[bytes], said: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, said.read_text()[-2000:]
-        time.sleep(0.1)
 
 
 def reload(config: Path, *extra: str) -> subprocess.CompletedProcess[str]:
@@ -72,7 +60,7 @@ def server(tmp_path: Path) -> Iterator[tuple[Path, dict[str, Any], Path]]:
             stderr=sink,
         )
     try:
-        _wait_healthy(f"http://127.0.0.1:{port}", process, log)
+        wait_healthy(f"http://127.0.0.1:{port}", process, log)
         yield config, data, log
     finally:
         process.terminate()

@@ -11,13 +11,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
 import pytest
 import yaml
 from sqlalchemy import create_engine
+from tests.support.served import wait_healthy
 from tests.support.system import demo_data_elsewhere
 
 from opsroom.store.migrate import current_revisions, script_heads
@@ -63,18 +63,6 @@ def _start(config: Path, log: Path, *python: str) -> tuple[subprocess.Popen[byte
     return process, f"http://127.0.0.1:{port}"
 
 
-def _until_healthy(process: subprocess.Popen[bytes], base: str, log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.1)
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
@@ -99,7 +87,7 @@ def test_a_fresh_database_is_migrated_apart_and_the_server_never_imports_alembic
     modules = tmp_path / "modules.txt"
     process, base = _start(config, log, "-c", LISTS_MODULES, str(modules))
     try:
-        _until_healthy(process, base, log)
+        wait_healthy(base, process, log)
         assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
         # Ctrl-C: uvicorn stops, then raises SIGINT again, which unwinds (atexit runs);
         # SIGTERM would end the process at once.
@@ -121,7 +109,7 @@ def test_a_fresh_database_is_migrated_apart_and_the_server_never_imports_alembic
     log2 = tmp_path / "second.log"
     process, base = _start(config, log2)
     try:
-        _until_healthy(process, base, log2)
+        wait_healthy(base, process, log2)
     finally:
         _stop(process)
     assert "Running upgrade" not in log2.read_text()
@@ -143,7 +131,7 @@ def test_a_database_from_a_newer_opsroom_is_refused_in_one_sentence(tmp_path: Pa
     config = _config(tmp_path, f"sqlite:///{path}")
     process, base = _start(config, tmp_path / "first.log")
     try:
-        _until_healthy(process, base, tmp_path / "first.log")
+        wait_healthy(base, process, tmp_path / "first.log")
     finally:
         _stop(process)
     with sqlite3.connect(path) as conn:
@@ -177,7 +165,7 @@ def test_two_servers_starting_at_once_on_postgresql_migrate_once(db_url: str, tm
     started = [_start(config, log) for log in logs]
     try:
         for (process, base), log in zip(started, logs, strict=True):
-            _until_healthy(process, base, log)
+            wait_healthy(base, process, log)
     finally:
         for process, _ in started:
             _stop(process)
