@@ -28,10 +28,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, Table, and_, exists, func, or_, select
+from sqlalchemy import BigInteger, Column, MetaData, Table, and_, exists, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
-from sqlalchemy.types import Boolean
+from sqlalchemy.types import NullType
 
 from opsroom.store.tables import audit_log, runs
 
@@ -45,7 +45,7 @@ orphans = Table("audit_run_orphans", MetaData(), Column("run_id", BigInteger, pr
 class RunsAudit(ColumnElement[bool]):
     """``audit_log.run_id`` is one of ``run_ids``: on SQLite tested within each run's id range."""
 
-    type = Boolean()
+    type = NullType()  # type: ignore[assignment]  # (a Boolean would get "= 1" on SQLite)
     inherit_cache = False  # (holds plain values; these reads are not on a hot path)
 
     def __init__(self, run_ids: Sequence[int]) -> None:
@@ -57,24 +57,32 @@ def by_runs(run_ids: Sequence[int]) -> ColumnElement[bool]:
     return RunsAudit(run_ids)
 
 
-def _sqlite_range(run_id: int) -> ColumnElement[bool]:
-    # Each end alone from the run row (a missing row, a missing end, or an orphan: the whole
-    # table), in the same statement as the scan, so one snapshot for both.
+def _ends(run_id: int) -> tuple[ColumnElement[Any], ColumnElement[Any]]:
+    """The run's recorded first and last audit id, or the whole table's ends (no run row,
+    no range yet, or an orphan), read in the same statement as the scan (one snapshot)."""
     known = and_(runs.c.id == run_id, ~exists().where(orphans.c.run_id == run_id))
     first = select(runs.c.audit_first).where(known).scalar_subquery()
     last = select(runs.c.audit_last).where(known).scalar_subquery()
-    t = audit_log.c
-    return and_(t.run_id == run_id, t.id >= func.coalesce(first, 0), t.id <= func.coalesce(last, NO_END))
+    return func.coalesce(first, 0), func.coalesce(last, NO_END)
 
 
 @compiles(RunsAudit)
 def _default(element: RunsAudit, compiler: Any, **kw: Any) -> str:
-    return str(compiler.process(audit_log.c.run_id.in_(element.run_ids), **kw))
+    return "(" + str(compiler.process(audit_log.c.run_id.in_(element.run_ids), **kw)) + ")"
 
 
 @compiles(RunsAudit, "sqlite")
 def _sqlite(element: RunsAudit, compiler: Any, **kw: Any) -> str:
     if not element.run_ids:
         return str(compiler.process(audit_log.c.run_id.in_([]), **kw))
-    ranges = [_sqlite_range(r) for r in sorted(set(element.run_ids))]
-    return str(compiler.process(ranges[0] if len(ranges) == 1 else or_(*ranges), **kw))
+    # Several runs: one range from the lowest first to the highest last (an OR of ranges
+    # would not be searched over the key when the query bounds the id as well).
+    ends = [_ends(r) for r in sorted(set(element.run_ids))]
+    if len(ends) == 1:
+        (low, high), match = ends[0], audit_log.c.run_id == element.run_ids[0]
+    else:  # (SQLite's min and max of several arguments: scalar functions)
+        low, high = func.min(*(e[0] for e in ends)), func.max(*(e[1] for e in ends))
+        match = audit_log.c.run_id.in_(element.run_ids)
+    clause = and_(match, audit_log.c.id >= low, audit_log.c.id <= high)
+    # (in parentheses: the clause may sit in a larger AND)
+    return "(" + str(compiler.process(clause, **kw)) + ")"

@@ -114,7 +114,7 @@ SQLITE_RUN_AUDIT_DDL = (
     f"CREATE TRIGGER IF NOT EXISTS audit_run_range_moved AFTER UPDATE OF id, run_id ON audit_log {_RANGE_BODY}",
 )
 for _ddl in SQLITE_RUN_AUDIT_DDL:  # a file made by create_all gets them too
-    event.listen(metadata, "after_create", DDL(_ddl).execute_if(dialect="sqlite"))
+    event.listen(metadata, "after_create", DDL(_ddl).execute_if(dialect="sqlite"))  # type: ignore[no-untyped-call]
 # On SQLite these two went in 0012_idb_time_order (each a b-tree every command's commits
 # wrote to): rows are stored in time order there, and a time bound becomes an id bound found
 # over the primary key (opsroom.store.time_order). PostgreSQL keeps them.
