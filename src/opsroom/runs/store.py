@@ -263,10 +263,11 @@ def set_state(conn: Connection, run_id: int, state: RunState, **values: Any) -> 
     move_values(conn, run_id, state, values)
 
 
-def move_values(conn: Connection, run_id: int, state: RunState, values: Mapping[str, Any]) -> None:
+def move_values(conn: Connection, run_id: int, state: RunState, values: Mapping[str, Any]) -> int | None:
     """``set_state`` with the other columns in a mapping (runs/lifecycle.py hands on its own
-    keyword dict: one copy where passing ``**values`` on made three). Same keys, same order."""
-    _update(conn, {"state": state.value, **values, "run_id": run_id})
+    keyword dict: one copy where passing ``**values`` on made three). Same keys, same order.
+    SQLite: the number of rows changed (0: no such run); None on PostgreSQL (sent later)."""
+    return _update(conn, {"state": state.value, **values, "run_id": run_id})
 
 
 def set_values(conn: Connection, run_id: int, **values: Any) -> None:
@@ -274,11 +275,12 @@ def set_values(conn: Connection, run_id: int, **values: Any) -> None:
     _update(conn, values)
 
 
-def _update(conn: Connection, values: dict[str, Any]) -> None:
+def _update(conn: Connection, values: dict[str, Any]) -> int | None:
     if conn.dialect.name == "sqlite":
-        _SQLITE_UPDATE_RUN.execute(conn, values)
-    else:  # held back to share a round trip on the writer thread (store/pgwrite.py)
-        pgwrite.later(conn, *_SQLITE_UPDATE_RUN.bound(conn, values))
+        return int(_SQLITE_UPDATE_RUN.execute(conn, values).rowcount)
+    # held back to share a round trip on the writer thread (store/pgwrite.py)
+    pgwrite.later(conn, *_SQLITE_UPDATE_RUN.bound(conn, values))
+    return None
 
 
 def get_run(conn: Connection, run_id: int) -> RunRow | None:

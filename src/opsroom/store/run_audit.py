@@ -7,18 +7,23 @@ row carries the id range of its audit rows instead (``runs.audit_first``/``audit
 and a read by run scans that primary-key range, still testing ``run_id`` on every row, so it
 returns exactly what a plain ``WHERE run_id = ?`` returns.
 
-What keeps the range right, whoever writes the audit row (the engine, approvals, cancel,
-recovery after a crash, a late event after the run ended, another process):
+What keeps the range right, whoever in opsroom writes the audit row (the engine, approvals,
+cancel, recovery after a crash, a late event after the run ended, another process):
 
-- A trigger on every audit INSERT with a run id widens that run's range to the new id (and
-  one on an UPDATE of ``run_id``/``id``, never done by opsroom, to the new values). The run
-  row is already written in the same commit on the command path (its INSERT, its end), so
-  this costs no page the index did not.
-- A row whose run does not exist (yet) cannot be recorded on it: the trigger notes the run
-  id in ``audit_run_orphans``, and a read of such a run scans the whole table.
-- A run with no range (no audit rows, or a file made without the trigger) is read by a scan
-  of the whole table too. Wider is always safe: the range only ever limits which rows are
-  tested, never which rows match.
+- Every audit row goes in through ``AuditLog.append_many`` (audit/log.py, the one INSERT
+  into ``audit_log``), which then widens the range of each run its rows name, in the same
+  transaction (``widen``: one UPDATE of the run row, already written in that commit on the
+  command path). A run's move (runs/lifecycle.py) appends its row first and writes
+  ``audit_last`` with its own run row UPDATE instead: the end of a command costs no
+  statement more. Ids only grow, so the newest row is the last of its run.
+- A row whose run does not exist (yet) cannot be recorded on it: the run id is noted in
+  ``audit_run_orphans``, and a read of such a run scans the whole table.
+- A run with no range (no audit rows, a file made before this code) is read from the
+  table's first id, or up to its last: wider is always safe, the range only limits which
+  rows are tested, never which rows match. An UPDATE of an audit row's ``id``/``run_id``
+  (never done by opsroom: tampering) widens that run's range by trigger.
+- A per-row INSERT trigger would keep it for writers outside opsroom too, but cost more
+  CPU than the index it replaces (docs/performance.md "Wave 13 — one13").
 
 PostgreSQL keeps its index; the same clause compiles to ``run_id IN (...)`` there.
 """
@@ -28,11 +33,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, MetaData, Table, and_, exists, func, select
+from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, and_, exists, func, select
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.types import NullType
 
+from opsroom.store.driver import driver_execute
 from opsroom.store.tables import audit_log, runs
 
 NO_END = 2**62  # above any id: the upper end of a run without a range
@@ -40,6 +46,33 @@ NO_END = 2**62  # above any id: the upper end of a run without a range
 # Runs that have audit rows written while the run row did not exist (SQLite only; created
 # by the migration and, for files made by ``create_all``, by the DDL in tables.py).
 orphans = Table("audit_run_orphans", MetaData(), Column("run_id", BigInteger, primary_key=True))
+
+
+# A run's audit id range takes in new rows of it; ids only grow, but min/max keep it right
+# whatever the order. No run row: the run is an orphan.
+_WIDEN = (
+    "UPDATE runs SET audit_first = min(coalesce(audit_first, ?1), ?1), "
+    "audit_last = max(coalesce(audit_last, ?2), ?2) WHERE id = ?3"
+)
+_ORPHAN = "INSERT OR IGNORE INTO audit_run_orphans (run_id) VALUES (?)"
+
+
+def widen(conn: Connection, run_ids: Sequence[int | None], ids: Sequence[int], skip: int | None = None) -> None:
+    """SQLite, after audit rows ``ids`` (of runs ``run_ids``, row by row) went in: one UPDATE
+    for each run they name (nearly always one), in their transaction. ``skip``: a run whose
+    range the caller records itself in its run row write (runs/lifecycle.py)."""
+    named = set(run_ids)
+    named.discard(None)
+    named.discard(skip)
+    for run_id in named:
+        mine = [i for i, r in zip(ids, run_ids, strict=True) if r == run_id]
+        if driver_execute(conn, _WIDEN, (mine[0], mine[-1], run_id)).rowcount == 0:
+            note_orphan(conn, int(run_id))  # type: ignore[arg-type]
+
+
+def note_orphan(conn: Connection, run_id: int) -> None:
+    """SQLite: run ``run_id`` has audit rows but no run row: its reads scan the whole table."""
+    driver_execute(conn, _ORPHAN, (run_id,))
 
 
 class RunsAudit(ColumnElement[bool]):

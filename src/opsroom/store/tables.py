@@ -67,8 +67,8 @@ runs = Table(
     Column("progress_message_id", String(200)),
     Column("timeout", Float, nullable=False, default=300.0),
     Column("extra", JSON, nullable=False, default=dict),
-    # SQLite: the first and last id of this run's audit rows, kept by trigger (see
-    # SQLITE_RUN_AUDIT_DDL below; opsroom.store.run_audit). NULL on PostgreSQL.
+    # SQLite: the first and last id of this run's audit rows, or wider (NULL: unknown; see
+    # opsroom.store.run_audit). NULL on PostgreSQL.
     Column("audit_first", BigInteger),
     Column("audit_last", BigInteger),
     # On SQLite without the succeeded runs (migration 0011_sqlite_txn): a run that ends well,
@@ -98,20 +98,20 @@ audit_log = Table(
     Column("hash", String(64), nullable=False),
 )
 # PostgreSQL only since 0013_one13_run_audit_range: on SQLite a run's audit rows are read
-# over the id range its run row records (opsroom.store.run_audit), kept by these triggers.
+# over the id range its run row records (opsroom.store.run_audit), which the audit append
+# widens (audit/log.py) and a run's move writes with its row (runs/lifecycle.py). The
+# statements below are the migration's too: the table of runs with audit rows but no run
+# row, and a trigger for an UPDATE of an audit row's id or run (never done by opsroom:
+# tampering), which widens that run's range (``changes()`` in a trigger body counts the
+# trigger's own UPDATE: 0 when the run row does not exist, and the run is an orphan).
 Index("ix_audit_log_run_id", audit_log.c.run_id).ddl_if(dialect="postgresql")
-# (The same statements as the migration's.) ``changes()`` in a trigger body counts the
-# trigger's own UPDATE: 0 when the run row does not exist, and the run is noted as an orphan.
-_RANGE_BODY = (
+SQLITE_RUN_AUDIT_DDL = (
+    "CREATE TABLE IF NOT EXISTS audit_run_orphans (run_id INTEGER PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TRIGGER IF NOT EXISTS audit_run_range_moved AFTER UPDATE OF id, run_id ON audit_log "
     "WHEN NEW.run_id IS NOT NULL BEGIN "
     "UPDATE runs SET audit_first = min(coalesce(audit_first, NEW.id), NEW.id), "
     "audit_last = max(coalesce(audit_last, NEW.id), NEW.id) WHERE id = NEW.run_id; "
-    "INSERT OR IGNORE INTO audit_run_orphans (run_id) SELECT NEW.run_id WHERE changes() = 0; END"
-)
-SQLITE_RUN_AUDIT_DDL = (
-    "CREATE TABLE IF NOT EXISTS audit_run_orphans (run_id INTEGER PRIMARY KEY) WITHOUT ROWID",
-    f"CREATE TRIGGER IF NOT EXISTS audit_run_range AFTER INSERT ON audit_log {_RANGE_BODY}",
-    f"CREATE TRIGGER IF NOT EXISTS audit_run_range_moved AFTER UPDATE OF id, run_id ON audit_log {_RANGE_BODY}",
+    "INSERT OR IGNORE INTO audit_run_orphans (run_id) SELECT NEW.run_id WHERE changes() = 0; END",
 )
 for _ddl in SQLITE_RUN_AUDIT_DDL:  # a file made by create_all gets them too
     event.listen(metadata, "after_create", DDL(_ddl).execute_if(dialect="sqlite"))  # type: ignore[no-untyped-call]

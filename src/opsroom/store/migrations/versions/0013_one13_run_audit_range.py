@@ -6,11 +6,12 @@ Revises: 0012_idb_time_order
 ``ix_audit_log_run_id`` was the last secondary index on SQLite's audit path (≈ 2.4 of the
 ≈ 10.3 WAL pages each command wrote one at a time; docs/performance.md "Wave 13 — one13").
 Each run row now records the id range of its audit rows (``runs.audit_first``/``audit_last``,
-both backends; filled on SQLite only), kept by triggers on every audit INSERT (and UPDATE of
-``id``/``run_id``) whoever writes it; audit rows of a run that does not exist are noted in
-``audit_run_orphans`` (their run is then read by a whole scan). The ranges of the rows
-already there are computed here, through the index, before it goes. PostgreSQL keeps the
-index (the columns stay NULL there). Reads: opsroom.store.run_audit.
+both backends; filled on SQLite only): the audit append widens it (audit/log.py), a run's
+move writes it with its row (runs/lifecycle.py), and a trigger on an UPDATE of an audit
+row's ``id``/``run_id`` (never done by opsroom) widens it too. Audit rows of a run that does
+not exist are noted in ``audit_run_orphans`` (that run is then read by a whole scan). The
+ranges of the rows already there are computed here, through the index, before it goes.
+PostgreSQL keeps the index (the columns stay NULL there). Reads: opsroom.store.run_audit.
 """
 
 import sqlalchemy as sa
@@ -23,16 +24,13 @@ depends_on = None
 
 INDEX = "ix_audit_log_run_id"
 # (opsroom.store.tables.SQLITE_RUN_AUDIT_DDL as of this revision)
-_BODY = (
+SQLITE_DDL = (
+    "CREATE TABLE IF NOT EXISTS audit_run_orphans (run_id INTEGER PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TRIGGER IF NOT EXISTS audit_run_range_moved AFTER UPDATE OF id, run_id ON audit_log "
     "WHEN NEW.run_id IS NOT NULL BEGIN "
     "UPDATE runs SET audit_first = min(coalesce(audit_first, NEW.id), NEW.id), "
     "audit_last = max(coalesce(audit_last, NEW.id), NEW.id) WHERE id = NEW.run_id; "
-    "INSERT OR IGNORE INTO audit_run_orphans (run_id) SELECT NEW.run_id WHERE changes() = 0; END"
-)
-SQLITE_DDL = (
-    "CREATE TABLE IF NOT EXISTS audit_run_orphans (run_id INTEGER PRIMARY KEY) WITHOUT ROWID",
-    f"CREATE TRIGGER IF NOT EXISTS audit_run_range AFTER INSERT ON audit_log {_BODY}",
-    f"CREATE TRIGGER IF NOT EXISTS audit_run_range_moved AFTER UPDATE OF id, run_id ON audit_log {_BODY}",
+    "INSERT OR IGNORE INTO audit_run_orphans (run_id) SELECT NEW.run_id WHERE changes() = 0; END",
 )
 # Through the index, one run at a time (each min and max alone, so each reads one end).
 _FILL = (
@@ -55,15 +53,13 @@ def upgrade() -> None:
     conn.exec_driver_sql(SQLITE_DDL[0])
     conn.exec_driver_sql(_FILL)
     conn.exec_driver_sql(_ORPHANS)
-    for ddl in SQLITE_DDL[1:]:  # in the same transaction as the fill: no row written in between
-        conn.exec_driver_sql(ddl)
+    conn.exec_driver_sql(SQLITE_DDL[1])
     conn.exec_driver_sql(f"DROP INDEX {INDEX}")
 
 
 def downgrade() -> None:
     conn = op.get_bind()
     if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_run_range")
         conn.exec_driver_sql("DROP TRIGGER IF EXISTS audit_run_range_moved")
         conn.exec_driver_sql("DROP TABLE IF EXISTS audit_run_orphans")
         conn.exec_driver_sql(f"CREATE INDEX IF NOT EXISTS {INDEX} ON audit_log (run_id)")
