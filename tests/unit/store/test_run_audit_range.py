@@ -24,6 +24,7 @@ from sqlalchemy import select
 from opsroom.audit import AuditLog, AuditRecord
 from opsroom.core import ArgSpec, CommandSpec, Invocation, Place, RunState
 from opsroom.core.identity import Principal
+from opsroom.runs import lifecycle
 from opsroom.runs import store as run_store
 from opsroom.store import Database, create_db_engine, run_audit
 from opsroom.store.migrate import MIGRATIONS
@@ -73,7 +74,14 @@ def _step(db: Database, log: AuditLog, run_id: int | None, action: str = "run.ou
         log.append_many(conn, [AuditRecord("bob", action, "deploy", run_id=run_id), AuditRecord("bob", "unrelated")])
 
 
-def _interleaved(db: Database, log: AuditLog, rng: random.Random, count: int) -> list[int]:
+def _end(db: Database, log: AuditLog, run_id: int) -> None:
+    """A run's end as the engine writes it (runs/lifecycle.py: its row and its audit row)."""
+    record = AuditRecord("bob", "run.finished", "deploy", run_id=run_id, summary=f"run #{run_id} succeeded")
+    with db.begin() as conn:
+        lifecycle.move(conn, run_id, RunState.RUNNING, RunState.SUCCEEDED, audit=log, record=record, exit_code=0)
+
+
+def _interleaved(db: Database, log: AuditLog, rng: random.Random, count: int, *, moves: bool = True) -> list[int]:
     """``count`` runs, up to three in flight at once, their rows between each other's."""
     made: list[int] = []
     open_runs: list[int] = []
@@ -86,7 +94,10 @@ def _interleaved(db: Database, log: AuditLog, rng: random.Random, count: int) ->
         run_id = rng.choice(open_runs)
         if rng.random() < 0.3:
             open_runs.remove(run_id)
-            _step(db, log, run_id, "run.finished")
+            if moves:
+                _end(db, log, run_id)
+            else:  # (before 0013: the run row has no audit_last to write)
+                _step(db, log, run_id, "run.finished")
         else:
             _step(db, log, run_id)
     return made
@@ -96,6 +107,12 @@ def _plain(db: Database, run_id: int) -> list[int]:
     with db.read() as conn:
         rows = conn.execute(select(audit_log.c.id).where(audit_log.c.run_id == run_id).order_by(audit_log.c.id))
         return [int(r[0]) for r in rows]
+
+
+def _ranges(db: Database) -> dict[int, tuple[int | None, int | None]]:
+    with db.read() as conn:
+        rows = conn.execute(select(runs.c.id, runs.c.audit_first, runs.c.audit_last))
+        return {int(i): (lo, hi) for i, lo, hi in rows}
 
 
 def _orphans(db: Database) -> set[int]:
@@ -114,7 +131,7 @@ def written(db: Database, monkeypatch: pytest.MonkeyPatch) -> tuple[Database, Au
         _run(db, "downgrade")
     with monkeypatch.context() as old:  # written as before 0013: no ranges kept
         old.setattr(run_audit, "widen", lambda *args: None)
-        before = _interleaved(db, log, rng, 12)
+        before = _interleaved(db, log, rng, 12, moves=False)
     if sqlite:
         _run(db, "upgrade")
         log = AuditLog(db)
@@ -161,6 +178,9 @@ def test_sqlite_ranges_are_tight_and_survive_down_and_up(written: tuple[Database
     expected = {run_id: _plain(db, run_id) for run_id in made}
     if sqlite:  # the run whose first row came before its run row: read by a whole scan
         assert _orphans(db) == {ORPHAN, made[-2]}
+        # Kept as the rows came (appends, late rows, moves): exactly each run's first and last.
+        kept = _ranges(db)
+        assert all(kept[r] == (ids[0], ids[-1]) for r, ids in expected.items() if r != made[-2])
     for step in ("downgrade", "upgrade", "downgrade", "upgrade"):
         _run(db, step)
         with db.read() as conn:
@@ -170,10 +190,7 @@ def test_sqlite_ranges_are_tight_and_survive_down_and_up(written: tuple[Database
             assert {r: [e.id for e in log.for_run(r)] for r in made} == expected
     if not sqlite:
         return
-    with db.read() as conn:
-        ranges = {
-            int(i): (lo, hi) for i, lo, hi in conn.execute(select(runs.c.id, runs.c.audit_first, runs.c.audit_last))
-        }
+    ranges = _ranges(db)
     assert _orphans(db) == {ORPHAN}  # the migration found the range of the run that exists now
     assert all(ranges[r] == (ids[0], ids[-1]) for r, ids in expected.items())
     # A row moved to another run (never done by opsroom; tampering) is still found.
