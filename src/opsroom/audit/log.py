@@ -217,13 +217,13 @@ class AuditLog:
         return self.append_many(conn, (rec,))[0]
 
     def append_many(
-        self, conn: Connection, entries: Sequence[AuditRecord], *, ranged_by_caller: int | None = None
+        self, conn: Connection, entries: Sequence[AuditRecord], *, covered: tuple[int, int, int] | None = None
     ) -> list[int]:
         """Append several steps in one statement, in order; returns their ids.
 
         SQLite: each run the rows name gets its recorded audit id range widened to them
-        (store/run_audit.py), except run ``ranged_by_caller``, whose row write the caller
-        makes next in this transaction with ``audit_last`` set (runs/lifecycle.py)."""
+        (store/run_audit.py), but not run ``covered[0]`` if its rows lie within ids
+        ``covered[1]``..``covered[2]``, which its run row records in this transaction."""
         if not entries:
             return []
         now = datetime.now(UTC)
@@ -237,8 +237,13 @@ class AuditLog:
         if self._postgres:
             return self._append_postgres(conn, prepare_many(entries, now, ts_text(now)))
         ids = self._append_sqlite(conn, entries, now)
-        run_audit.widen(conn, [rec.run_id for rec in entries], ids, ranged_by_caller)
+        run_audit.widen(conn, [rec.run_id for rec in entries], ids, covered)
         return ids
+
+    def next_id_guess(self) -> int | None:
+        """SQLite: the id the next appended row will most likely get (the cached tail's
+        next; None when not known). A guess: ``covered`` checks it against the real ids."""
+        return None if self._tail is None else self._tail[0] + 1
 
     def _redacted(self, rec: AuditRecord) -> AuditRecord:
         redactor = self.redactor or redaction.current()

@@ -45,7 +45,7 @@ def is_active(state: RunState) -> bool:
 
 class AuditAppender(Protocol):
     def append_many(
-        self, conn: Connection, entries: Sequence[AuditRecord], *, ranged_by_caller: int | None = None
+        self, conn: Connection, entries: Sequence[AuditRecord], *, covered: tuple[int, int, int] | None = None
     ) -> list[int]: ...
 
 
@@ -71,7 +71,7 @@ def move(
     if record is not None and record.run_id == run_id and conn.dialect.name == "sqlite":
         # The row first: the run row's own write then records it as the last of the run's
         # audit rows (store/run_audit.py; ids only grow), with no UPDATE of its own.
-        values["audit_last"] = audit.append_many(conn, [record], ranged_by_caller=run_id)[-1]
+        values["audit_last"] = audit.append_many(conn, [record], covered=(run_id, 0, run_audit.NO_END))[-1]
         record = None
         if run_store.move_values(conn, run_id, to, values) == 0:  # no such run: read by a scan
             run_audit.note_orphan(conn, run_id)

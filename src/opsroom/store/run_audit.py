@@ -57,17 +57,30 @@ _WIDEN = (
 _ORPHAN = "INSERT OR IGNORE INTO audit_run_orphans (run_id) VALUES (?)"
 
 
-def widen(conn: Connection, run_ids: Sequence[int | None], ids: Sequence[int], skip: int | None = None) -> None:
+def widen(
+    conn: Connection, run_ids: Sequence[int | None], ids: Sequence[int], covered: tuple[int, int, int] | None = None
+) -> None:
     """SQLite, after audit rows ``ids`` (of runs ``run_ids``, row by row) went in: one UPDATE
-    for each run they name (nearly always one), in their transaction. ``skip``: a run whose
-    range the caller records itself in its run row write (runs/lifecycle.py)."""
-    named = set(run_ids)
-    named.discard(None)
-    named.discard(skip)
-    for run_id in named:
-        mine = [i for i, r in zip(ids, run_ids, strict=True) if r == run_id]
-        if driver_execute(conn, _WIDEN, (mine[0], mine[-1], run_id)).rowcount == 0:
-            note_orphan(conn, int(run_id))  # type: ignore[arg-type]
+    for each run they name (nearly always one), in their transaction. ``covered``: (run,
+    first, last), a run whose row records (or, in this transaction, will record) at least
+    that range: no UPDATE for it when its new rows lie within (runs/lifecycle.py, and the
+    run's INSERT, engine/submission.py)."""
+    run_id = run_ids[0]
+    if run_ids.count(run_id) == len(run_ids):  # (the usual case: every row of one run)
+        if run_id is not None:
+            _widen_one(conn, run_id, ids[0], ids[-1], covered)
+        return
+    for run_id in set(run_ids):
+        if run_id is not None:
+            mine = [i for i, r in zip(ids, run_ids, strict=True) if r == run_id]
+            _widen_one(conn, run_id, mine[0], mine[-1], covered)
+
+
+def _widen_one(conn: Connection, run_id: int, first: int, last: int, covered: tuple[int, int, int] | None) -> None:
+    if covered is not None and covered[0] == run_id and covered[1] <= first and last <= covered[2]:
+        return
+    if driver_execute(conn, _WIDEN, (first, last, run_id)).rowcount == 0:
+        note_orphan(conn, run_id)
 
 
 def note_orphan(conn: Connection, run_id: int) -> None:
