@@ -19,7 +19,9 @@ from sqlalchemy import ColumnElement, Connection, and_, func, literal, select, t
 from opsroom.audit import pgtext
 from opsroom.store.tables import audit_log
 
-WINDOW = 4000  # newest audit_search rows a words-only search walks before it asks the trigram index
+WINDOW = 2000  # newest audit_search rows a words-only search reads first, to measure its words
+DENSE = 10  # matches there (of ``limit`` 50) past which the rest is walked, not read from the trigram index
+WALK = 20_000  # at most this many rows walked so
 FIRST = 500  # candidate ids one user's (or command's) index gives first
 STEP = 8  # each later batch at most this many times the one before
 MIN_BATCH = 1000
@@ -30,21 +32,32 @@ def newest_words(conn: Connection, where: list[ColumnElement[bool]], limit: int,
     """Words alone: the newest ``limit`` ids of ``audit_search`` up to ``top`` that ``where``
     (conditions on audit_search alone) admits.
 
-    First the newest ``WINDOW`` ids, walked or read from the trigram index: either plan
-    reads at most that many rows, and a common word has its ``limit`` there. Past it the
-    words are rarer than ``limit`` in ``WINDOW``: the rest is ordered by ``id + 0``, which no
-    index gives, so the planner reads the trigram index's matches and sorts them instead of
-    walking the primary key through the table (after one sample it walked 55,298 rows for
-    ``v4.12.3``, 130 ms at 1M rows; its 845 matches read from the index take 6 ms)."""
+    The planner guesses how common a word is from ANALYZE's sample: after one sample it
+    walked the primary key testing ``v4.12.3`` on 55,298 rows (130 ms at 1M rows), after
+    another it read the word's 845 trigram matches (6 ms). Here the newest ``WINDOW`` rows
+    are read first (a bounded range, whichever plan) and their matches measure the words:
+
+    - common (``limit`` there): done;
+    - ``DENSE`` or more matches: the rows the rest should take at that rate, three times over (at
+      most ``WALK``), then as below for what is still missing;
+    - rarer: the rest ordered by ``id + 0``, which no index gives, so the planner reads the
+      trigram index's matches (few, at this rate) and sorts them, instead of walking the
+      primary key through the whole table."""
     side = pgtext.audit_search
-    recent = select(side.c.id).where(side.c.id > top - WINDOW, *where).order_by(side.c.id.desc()).limit(limit)
-    ids = list(conn.execute(recent).scalars())
-    if len(ids) < limit and top - WINDOW > 0:
+
+    def newest(low: int, high: int, wanted: int) -> list[int]:
+        stmt = select(side.c.id).where(side.c.id > low, side.c.id <= high, *where)
+        return list(conn.execute(stmt.order_by(side.c.id.desc()).limit(wanted)).scalars())
+
+    ids = newest(top - WINDOW, top, limit)
+    low = top - WINDOW
+    if len(ids) < limit and len(ids) >= DENSE and low > 0:
+        span = min(WALK, (limit - len(ids)) * WINDOW * 3 // len(ids))
+        ids += newest(low - span, low, limit - len(ids))
+        low -= span
+    if len(ids) < limit and low > 0:
         older = (
-            select(side.c.id)
-            .where(side.c.id <= top - WINDOW, *where)
-            .order_by((side.c.id + 0).desc())
-            .limit(limit - len(ids))
+            select(side.c.id).where(side.c.id <= low, *where).order_by((side.c.id + 0).desc()).limit(limit - len(ids))
         )
         ids += conn.execute(older).scalars()
     return ids
