@@ -19,12 +19,16 @@ from sqlalchemy import ColumnElement, Connection, and_, func, literal, select, t
 from opsroom.audit import pgtext
 from opsroom.store.tables import audit_log
 
+# Each statement planned for its own values. psycopg prepares a statement run five times on a
+# connection, and PostgreSQL then may plan it once for any values (a generic plan): blind to
+# the word, the bounds and the LIMIT, it read every one of a person's rows for a batch of 785.
+CUSTOM_PLANS = "SET LOCAL plan_cache_mode = force_custom_plan"
 WINDOW = 2000  # newest audit_search rows a words-only search reads first, to measure its words
 DENSE = 10  # matches there (of ``limit`` 50) past which the rest is walked, not read from the trigram index
 WALK = 20_000  # at most this many rows walked so
 FIRST = 500  # candidate ids one user's (or command's) index gives first
 STEP = 8  # each later batch at most this many times the one before
-MIN_BATCH = 1000
+MIN_BATCH = 200
 MAX_BATCH = 16000  # (each batch's rows are looked up by id: past this, a hash join could look better)
 
 

@@ -183,6 +183,8 @@ def search(
     by_terms = term_filters(q) if sqlite and match is None and terms.available(db) else []
     high = terms.indexed_upto(db) if by_terms else pgtext.indexed_upto(db) if side else 0
     with db.read() as conn:
+        if not sqlite:  # (until this read transaction ends)
+            conn.exec_driver_sql(pgshape.CUSTOM_PLANS)
         floor, ceiling = id_bounds(conn, q)
         if floor is not None:
             extra.append(audit_log.c.id >= floor)
