@@ -214,7 +214,9 @@ def measure(log: AuditLog, rounds: int, verbose: bool) -> tuple[float, float]:
             per_query.setdefault(("bob: " if scope else "") + q, []).append(took)
     if verbose:
         for q, times in per_query.items():
-            print(f"      {statistics.median(times):8.2f} ms  {q}")
+            ranked = sorted(times)
+            p95 = ranked[min(len(ranked) - 1, int(len(ranked) * 0.95))]
+            print(f"      {statistics.median(times):8.2f} ms  {q}  (p95 {p95:.2f})")
     samples.sort()
     return samples[len(samples) // 2], samples[min(len(samples) - 1, int(len(samples) * 0.95))]
 

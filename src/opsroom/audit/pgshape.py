@@ -67,7 +67,7 @@ def newest_words(conn: Connection, where: list[ColumnElement[bool]], limit: int,
     return ids
 
 
-def walked_by(users: tuple[str, ...], commands: tuple[str, ...], channels: tuple[str, ...]) -> Any:
+def walked_by(users: tuple[str, ...], commands: tuple[str, ...], channels: tuple[str, ...]) -> tuple[Any, str] | None:
     """The ``lower(x)`` expression whose ``(lower(x), id)`` index a search walks, and its one
     value: a single user or command and no other user, command or channel filter. (Two
     filters: the planner ANDs both indexes' matches, bounded by the rarer; a channel is

@@ -99,7 +99,8 @@ def _counted(monkeypatch: pytest.MonkeyPatch, name: str, calls: dict[str, int]) 
 def test_shaped_searches_equal_a_plain_scan(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(audit_log_module._pgtext, "after_append", lambda db, last_id: 2**62)
     monkeypatch.setattr(pgtext, "CATCH_UP_AT", 10**9)
-    for name, value in (("WINDOW", 20), ("DENSE", 2), ("WALK", 30), ("FIRST", 7), ("MIN_BATCH", 5), ("STEP", 2), ("MAX_BATCH", 40)):
+    tiny = {"WINDOW": 20, "DENSE": 2, "WALK": 30, "FIRST": 7, "MIN_BATCH": 5, "STEP": 2, "MAX_BATCH": 40}
+    for name, value in tiny.items():
         monkeypatch.setattr(pgshape, name, value)
     calls: dict[str, int] = {}
     for name in ("newest_words", "by_candidates"):
