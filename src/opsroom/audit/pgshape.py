@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, func, literal, select, true, tuple_
+from sqlalchemy.sql.util import ClauseAdapter
 
 from opsroom.audit import pgtext
 from opsroom.store.tables import audit_log
@@ -50,8 +51,13 @@ def newest_words(conn: Connection, where: list[ColumnElement[bool]], limit: int,
     side = pgtext.audit_search
 
     def newest(low: int, high: int, wanted: int) -> list[int]:
-        stmt = select(side.c.id).where(side.c.id > low, side.c.id <= high, *where)
-        return list(conn.execute(stmt.order_by(side.c.id.desc()).limit(wanted)).scalars())
+        # The range walked newest first, its rows then tested (OFFSET 0: a subquery the
+        # planner neither flattens nor pushes the words into — else, guessing them rare, it
+        # read their whole trigram posting lists for a range of 2,000 rows).
+        rows = side.select().where(side.c.id > low, side.c.id <= high).order_by(side.c.id.desc()).offset(0).subquery()
+        on_row = ClauseAdapter(rows)
+        stmt = select(rows.c.id).where(*(on_row.traverse(c) for c in where)).order_by(rows.c.id.desc())
+        return list(conn.execute(stmt.limit(wanted)).scalars())
 
     ids = newest(top - WINDOW, top, limit)
     low = top - WINDOW
@@ -112,13 +118,12 @@ def by_candidates(
             .limit(size)
         )
         # Each of the batch's rows read by id (the batch materialized first: the planner
-        # cannot turn the walk back into a primary key scan), every condition tested on it.
+        # cannot turn the walk back into a primary key scan), every condition tested on it
+        # (A subquery per candidate: always a lookup by id, never a hash join that reads the
+        # whole table, which the planner priced close for a batch of thousands.)
         ids = walk.cte("batch").prefix_with("MATERIALIZED")
-        tested = (
-            select(audit_log.c.id, and_(*clauses) if clauses else true())
-            .join(ids, ids.c.id == audit_log.c.id)
-            .order_by(audit_log.c.id.desc())
-        )
+        hit = select(and_(true(), *clauses)).where(audit_log.c.id == ids.c.id).scalar_subquery()
+        tested = select(ids.c.id, hit).order_by(ids.c.id.desc())
         batch = conn.execute(tested).all()
         if not batch:
             break
