@@ -52,7 +52,7 @@ from opsroom.audit.visibility import AuditScope
 from opsroom.errors import InternalError
 from opsroom.policy import redaction
 from opsroom.policy.redaction import Redactor
-from opsroom.store import Database, pgwrite
+from opsroom.store import Database, pgwrite, run_audit
 from opsroom.store.db import driver_executemany
 from opsroom.store.tables import audit_log
 
@@ -216,8 +216,14 @@ class AuditLog:
         rec = AuditRecord(actor, action, command, platform, channel, run_id, summary, detail, ts)
         return self.append_many(conn, (rec,))[0]
 
-    def append_many(self, conn: Connection, entries: Sequence[AuditRecord]) -> list[int]:
-        """Append several steps in one statement, in order; returns their ids."""
+    def append_many(
+        self, conn: Connection, entries: Sequence[AuditRecord], *, covered: tuple[int, int, int] | None = None
+    ) -> list[int]:
+        """Append several steps in one statement, in order; returns their ids.
+
+        SQLite: each run the rows name gets its recorded audit id range widened to them
+        (store/run_audit.py), but not run ``covered[0]`` if its rows lie within ids
+        ``covered[1]``..``covered[2]``, which its run row records in this transaction."""
         if not entries:
             return []
         now = datetime.now(UTC)
@@ -230,7 +236,14 @@ class AuditLog:
             entries = [self._redacted(rec) for rec in entries]
         if self._postgres:
             return self._append_postgres(conn, prepare_many(entries, now, ts_text(now)))
-        return self._append_sqlite(conn, entries, now)
+        ids = self._append_sqlite(conn, entries, now)
+        run_audit.widen(conn, [rec.run_id for rec in entries], ids, covered)
+        return ids
+
+    def next_id_guess(self) -> int | None:
+        """SQLite: the id the next appended row will most likely get (the cached tail's
+        next; None when not known). A guess: ``covered`` checks it against the real ids."""
+        return None if self._tail is None else self._tail[0] + 1
 
     def _redacted(self, rec: AuditRecord) -> AuditRecord:
         redactor = self.redactor or redaction.current()

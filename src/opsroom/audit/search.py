@@ -31,7 +31,7 @@ from opsroom.audit.chain import AuditEntry, to_utc
 from opsroom.audit.query import AuditQuery
 from opsroom.audit.time_bounds import id_bounds
 from opsroom.audit.visibility import AuditScope
-from opsroom.store import Database
+from opsroom.store import Database, run_audit
 from opsroom.store.tables import audit_log
 
 MAX_LIMIT = 1000
@@ -146,8 +146,8 @@ def where_clauses(q: AuditQuery, *, search_text: ColumnElement[Any] | None = Non
                 )
             )
         )
-    if q.run_ids:
-        clauses.append(t.run_id.in_(list(q.run_ids)))
+    if q.run_ids:  # (SQLite: over each run's id range, store/run_audit.py)
+        clauses.append(run_audit.by_runs(q.run_ids))
     if q.since is not None:
         clauses.append(t.ts >= to_utc(q.since))
     if q.until is not None:
@@ -401,8 +401,8 @@ def _search_full_text(
 
 
 def for_run(db: Database, run_id: int) -> list[AuditEntry]:
-    """Every step of one run, oldest first."""
-    return list(iter_entries(db, [audit_log.c.run_id == run_id]))
+    """Every step of one run, oldest first (SQLite: over its id range, store/run_audit.py)."""
+    return list(iter_entries(db, [run_audit.by_runs([run_id])]))
 
 
 def iter_entries(

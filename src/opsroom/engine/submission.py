@@ -111,6 +111,10 @@ async def submit(
                 ],
             )
             return None, refused
+        # SQLite: the run row records the ids its rows below will most likely get (received,
+        # the trail, decision, the state's row); the append checks (store/run_audit.py).
+        first = engine.audit.next_id_guess()
+        covered = None if first is None else (first, first + 2 + len(trail))
         run_id = run_store.insert_run(
             conn,
             inv,
@@ -120,6 +124,7 @@ async def submit(
             stored_args=stored,
             started=reserved,
             shown_text=shown_text,
+            audit_range=covered,
         )
         if lock_key:
             run_store.set_lock_run(conn, lock_key, run_id)
@@ -150,7 +155,7 @@ async def submit(
                 {"args": stored, "lock": lock_key},
             )
         )
-        engine.audit.append_many(conn, rows)
+        engine.audit.append_many(conn, rows, covered=None if covered is None else (run_id, *covered))
         return run_id, ""
 
     # Shared with other commands' writes (committed once for all); returns when the run

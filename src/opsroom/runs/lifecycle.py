@@ -17,6 +17,7 @@ from opsroom.audit import AuditRecord
 from opsroom.core import TERMINAL_STATES, RunState
 from opsroom.errors import InternalError
 from opsroom.runs import store as run_store
+from opsroom.store import run_audit
 
 S = RunState
 _ENDINGS = frozenset({S.CANCELLED, S.INTERRUPTED})
@@ -43,7 +44,9 @@ def is_active(state: RunState) -> bool:
 
 
 class AuditAppender(Protocol):
-    def append_many(self, conn: Connection, entries: Sequence[AuditRecord]) -> list[int]: ...
+    def append_many(
+        self, conn: Connection, entries: Sequence[AuditRecord], *, covered: tuple[int, int, int] | None = None
+    ) -> list[int]: ...
 
 
 class BadTransition(InternalError, RuntimeError):
@@ -65,7 +68,15 @@ def move(
     e.g. ``finished_at``), the lock released if the run ends, the audit row appended."""
     if to not in TRANSITIONS[current]:
         raise BadTransition(f"run #{run_id}: {current.value} → {to.value} is not a transition")
-    run_store.move_values(conn, run_id, to, values)
+    if record is not None and record.run_id == run_id and conn.dialect.name == "sqlite":
+        # The row first: the run row's own write then records it as the last of the run's
+        # audit rows (store/run_audit.py; ids only grow), with no UPDATE of its own.
+        values["audit_last"] = audit.append_many(conn, [record], covered=(run_id, 0, run_audit.NO_END))[-1]
+        record = None
+        if run_store.move_values(conn, run_id, to, values) == 0:  # no such run: read by a scan
+            run_audit.note_orphan(conn, run_id)
+    else:
+        run_store.move_values(conn, run_id, to, values)
     if lock_key and to in TERMINAL_STATES:
         run_store.release_lock(conn, lock_key, run_id)
     if record is not None:

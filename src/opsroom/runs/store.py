@@ -92,12 +92,15 @@ _SQLITE_INSERT_RUN = DriverStatement(_INSERT_RUN)
 _RUN_COLUMNS = (
     "command", "args", "raw_text", "user", "platform", "channel", "channel_name", "thread", "state",
     "fingerprint", "lock_key", "dry_run", "created_at", "started_at", "result", "error", "output",
-    "output_truncated", "timeout", "extra",
+    "output_truncated", "timeout", "extra", "audit_first", "audit_last",
 )  # fmt: skip
 # Columns every new run row binds as they are: their processor is none (checked when compiled).
 _RUN_PLAIN = frozenset(
-    ("command", "raw_text", "user", "platform", "channel", "channel_name", "thread", "state", "fingerprint", "lock_key")
-)
+    (
+        "command", "raw_text", "user", "platform", "channel", "channel_name", "thread", "state", "fingerprint",
+        "lock_key", "audit_first", "audit_last",
+    )
+)  # fmt: skip
 
 
 def _run_constants() -> dict[str, Any]:
@@ -144,6 +147,7 @@ class _SqliteRunInsert:
         stored_args: dict[str, Any],
         started: bool,
         raw_text: str,
+        audit_range: tuple[int, int] | None,
     ) -> tuple[Any, ...]:
         place = inv.place
         now = self.utc(utcnow())
@@ -169,6 +173,7 @@ class _SqliteRunInsert:
             output_truncated,
             self.timeout(timeout),
             self.constant_extra,
+            *(audit_range or (None, None)),
         )
 
 
@@ -219,13 +224,16 @@ def insert_run(
     stored_args: dict[str, Any],
     started: bool = False,
     shown_text: str | None = None,
+    audit_range: tuple[int, int] | None = None,
 ) -> int:
     """``shown_text`` is what is kept as the run's text: what was typed with secret arguments
-    masked and secrets redacted (the caller's redactor); by default the masked text."""
+    masked and secrets redacted (the caller's redactor); by default the masked text.
+    ``audit_range`` (SQLite): the first and last id its audit rows of this transaction will
+    get, when known (store/run_audit.py; the append checks it, and widens it otherwise)."""
     raw_text = inv.shown_text() if shown_text is None else shown_text
     if conn.dialect.name == "sqlite":
         plan = _sqlite_run_plan(conn)
-        params = plan.params(inv, state, lock_key, timeout, stored_args, started, raw_text)
+        params = plan.params(inv, state, lock_key, timeout, stored_args, started, raw_text, audit_range)
         return int(driver_execute(conn, plan.sql, params).lastrowid)
     # Parameters go to execute() rather than .values(): the statement is built and compiled
     # once, which matters on the per-command hot path.
@@ -263,10 +271,11 @@ def set_state(conn: Connection, run_id: int, state: RunState, **values: Any) -> 
     move_values(conn, run_id, state, values)
 
 
-def move_values(conn: Connection, run_id: int, state: RunState, values: Mapping[str, Any]) -> None:
+def move_values(conn: Connection, run_id: int, state: RunState, values: Mapping[str, Any]) -> int | None:
     """``set_state`` with the other columns in a mapping (runs/lifecycle.py hands on its own
-    keyword dict: one copy where passing ``**values`` on made three). Same keys, same order."""
-    _update(conn, {"state": state.value, **values, "run_id": run_id})
+    keyword dict: one copy where passing ``**values`` on made three). Same keys, same order.
+    SQLite: the number of rows changed (0: no such run); None on PostgreSQL (sent later)."""
+    return _update(conn, {"state": state.value, **values, "run_id": run_id})
 
 
 def set_values(conn: Connection, run_id: int, **values: Any) -> None:
@@ -274,11 +283,12 @@ def set_values(conn: Connection, run_id: int, **values: Any) -> None:
     _update(conn, values)
 
 
-def _update(conn: Connection, values: dict[str, Any]) -> None:
+def _update(conn: Connection, values: dict[str, Any]) -> int | None:
     if conn.dialect.name == "sqlite":
-        _SQLITE_UPDATE_RUN.execute(conn, values)
-    else:  # held back to share a round trip on the writer thread (store/pgwrite.py)
-        pgwrite.later(conn, *_SQLITE_UPDATE_RUN.bound(conn, values))
+        return int(_SQLITE_UPDATE_RUN.execute(conn, values).rowcount)
+    # held back to share a round trip on the writer thread (store/pgwrite.py)
+    pgwrite.later(conn, *_SQLITE_UPDATE_RUN.bound(conn, values))
+    return None
 
 
 def get_run(conn: Connection, run_id: int) -> RunRow | None:

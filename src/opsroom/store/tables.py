@@ -4,6 +4,7 @@ same ``metadata`` (see ``opsroom.store.schema``) and add an Alembic migration fo
 from __future__ import annotations
 
 from sqlalchemy import (
+    DDL,
     JSON,
     BigInteger,
     Boolean,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    event,
     func,
     text,
 )
@@ -65,6 +67,10 @@ runs = Table(
     Column("progress_message_id", String(200)),
     Column("timeout", Float, nullable=False, default=300.0),
     Column("extra", JSON, nullable=False, default=dict),
+    # SQLite: the first and last id of this run's audit rows, or wider (NULL: unknown; see
+    # opsroom.store.run_audit). NULL on PostgreSQL.
+    Column("audit_first", BigInteger),
+    Column("audit_last", BigInteger),
     # On SQLite without the succeeded runs (migration 0011_sqlite_txn): a run that ends well,
     # the common case, then leaves this index instead of moving within it, one page fewer in
     # its end's commit. A query asking for other states must say ``state != 'succeeded'`` for
@@ -90,8 +96,25 @@ audit_log = Table(
     Column("detail", JSON, nullable=False, default=dict),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
-    Index("ix_audit_log_run_id", "run_id"),
 )
+# PostgreSQL only since 0013_one13_run_audit_range: on SQLite a run's audit rows are read
+# over the id range its run row records (opsroom.store.run_audit), which the audit append
+# widens (audit/log.py) and a run's move writes with its row (runs/lifecycle.py). The
+# statements below are the migration's too: the table of runs with audit rows but no run
+# row, and a trigger for an UPDATE of an audit row's id or run (never done by opsroom:
+# tampering), which widens that run's range (``changes()`` in a trigger body counts the
+# trigger's own UPDATE: 0 when the run row does not exist, and the run is an orphan).
+Index("ix_audit_log_run_id", audit_log.c.run_id).ddl_if(dialect="postgresql")
+SQLITE_RUN_AUDIT_DDL = (
+    "CREATE TABLE IF NOT EXISTS audit_run_orphans (run_id INTEGER PRIMARY KEY) WITHOUT ROWID",
+    "CREATE TRIGGER IF NOT EXISTS audit_run_range_moved AFTER UPDATE OF id, run_id ON audit_log "
+    "WHEN NEW.run_id IS NOT NULL BEGIN "
+    "UPDATE runs SET audit_first = min(coalesce(audit_first, NEW.id), NEW.id), "
+    "audit_last = max(coalesce(audit_last, NEW.id), NEW.id) WHERE id = NEW.run_id; "
+    "INSERT OR IGNORE INTO audit_run_orphans (run_id) SELECT NEW.run_id WHERE changes() = 0; END",
+)
+for _ddl in SQLITE_RUN_AUDIT_DDL:  # a file made by create_all gets them too
+    event.listen(metadata, "after_create", DDL(_ddl).execute_if(dialect="sqlite"))  # type: ignore[no-untyped-call]
 # On SQLite these two went in 0012_idb_time_order (each a b-tree every command's commits
 # wrote to): rows are stored in time order there, and a time bound becomes an id bound found
 # over the primary key (opsroom.store.time_order). PostgreSQL keeps them.
@@ -101,7 +124,10 @@ Index("ix_audit_log_ts", audit_log.c.ts).ddl_if(dialect="postgresql")
 # since 0010_audit_terms: SQLite has the batch-filled table audit_terms instead (the indexes
 # were half of what each shared commit wrote; opsroom.audit.terms).
 POSTGRESQL_ONLY_INDEXES = frozenset(
-    [*(f"ix_audit_log_{c}_lower" for c in ("actor", "command", "channel")), "ix_audit_log_ts", "ix_runs_created_at"]
+    [
+        *(f"ix_audit_log_{c}_lower" for c in ("actor", "command", "channel")),
+        *("ix_audit_log_ts", "ix_runs_created_at", "ix_audit_log_run_id"),
+    ]
 )
 for _column in (audit_log.c.actor, audit_log.c.command, audit_log.c.channel):
     Index(f"ix_audit_log_{_column.name}_lower", func.lower(_column), audit_log.c.id).ddl_if(dialect="postgresql")

@@ -298,7 +298,10 @@ def test_sqlite_plans_need_no_time_index(db: Database) -> None:
         plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", args))
         assert "INTEGER PRIMARY KEY (rowid>? AND rowid<?)" in plan, plan
         run_sql = run_store._sqlite_run_plan(conn).sql
-        plan = " ".join(str(r[-1]) for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {run_sql}", (None,) * 20))
+        plan = " ".join(
+            str(r[-1])
+            for r in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {run_sql}", (None,) * len(run_store._RUN_COLUMNS))
+        )
         assert "TEMP" not in plan.upper(), plan  # the newest run read in place, no copy
 
 
