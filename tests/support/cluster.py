@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.support.served import wait_healthy
 
 
 def _free_port() -> int:
@@ -38,15 +39,7 @@ class Replica:
             self.wait_ready()
 
     def wait_ready(self) -> None:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
-            time.sleep(0.1)
+        wait_healthy(self.base, self.process, self.log)
 
     @classmethod
     def start_all(cls, config: Path, tmp_path: Path, names: str, speed: str) -> list[Replica]:

@@ -9,7 +9,9 @@ from pathlib import Path
 import httpx
 
 
-def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path, *, seconds: float = 60) -> None:
+def wait_healthy(
+    base: str, process: subprocess.Popen[bytes], log: Path, *, seconds: float = 60, interval: float = 0.1
+) -> None:
     """Until ``base``/healthz answers 200; fails with the end of the server's ``log`` if the
     process ends first or ``seconds`` pass."""
     deadline = time.monotonic() + seconds
@@ -20,4 +22,4 @@ def wait_healthy(base: str, process: subprocess.Popen[bytes], log: Path, *, seco
         except httpx.HTTPError:
             pass
         assert process.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
-        time.sleep(0.1)
+        time.sleep(interval)

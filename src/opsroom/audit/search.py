@@ -26,7 +26,7 @@ from sqlalchemy import (
     text,
 )
 
-from opsroom.audit import fulltext, pgtext, terms
+from opsroom.audit import fulltext, pgshape, pgtext, terms
 from opsroom.audit.chain import AuditEntry, to_utc
 from opsroom.audit.query import AuditQuery
 from opsroom.audit.time_bounds import id_bounds
@@ -183,6 +183,8 @@ def search(
     by_terms = term_filters(q) if sqlite and match is None and terms.available(db) else []
     high = terms.indexed_upto(db) if by_terms else pgtext.indexed_upto(db) if side else 0
     with db.read() as conn:
+        if not sqlite:  # (until this read transaction ends)
+            conn.exec_driver_sql(pgshape.CUSTOM_PLANS)
         floor, ceiling = id_bounds(conn, q)
         if floor is not None:
             extra.append(audit_log.c.id >= floor)
@@ -203,6 +205,13 @@ def search(
                 few = _gather(conn, clauses, limit)
                 if few is not None:
                     return few
+            walked = (
+                None
+                if sqlite or floor is not None or not q.words
+                else pgshape.walked_by(q.users, q.commands, q.channels)
+            )
+            if walked is not None and not q.run_ids:
+                return _by_ids(conn, pgshape.by_candidates(conn, *walked, clauses, limit, before_id))
             stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(limit)
             return [row_to_entry(r) for r in conn.execute(stmt)]
     return _search_full_text(db, match, clauses, limit, floor or 0, ceiling)
@@ -304,9 +313,8 @@ def _search_side(
     if before_id is not None:
         where.append(side.c.id < before_id)
     if words_only:
-        ids = select(side.c.id).where(*where).order_by(side.c.id.desc()).limit(rest).subquery()
-        picked = select(audit_log).join(ids, audit_log.c.id == ids.c.id).order_by(newest)
-        return found + [row_to_entry(r) for r in conn.execute(picked)]
+        top = high if before_id is None else min(high, before_id - 1)
+        return found + _by_ids(conn, pgshape.newest_words(conn, where, rest, top))
     joined = side.join(audit_log, audit_log.c.id == side.c.id)
     if gather:
         few = _gather(conn, where, rest, joined, side.c.id)
@@ -333,10 +341,14 @@ def _gather(
     ids = conn.execute(select(ids_of).select_from(source).where(*clauses).limit(GATHER + 1)).scalars().all()
     if len(ids) > GATHER:
         return None
-    newest = sorted(ids, reverse=True)[:limit]
-    if not newest:
+    return _by_ids(conn, sorted(ids, reverse=True)[:limit])
+
+
+def _by_ids(conn: Connection, ids: Sequence[int]) -> list[AuditEntry]:
+    """The rows of these ids, newest first."""
+    if not ids:
         return []
-    stmt = select(audit_log).where(audit_log.c.id.in_(newest)).order_by(audit_log.c.id.desc())
+    stmt = select(audit_log).where(audit_log.c.id.in_(ids)).order_by(audit_log.c.id.desc())
     return [row_to_entry(r) for r in conn.execute(stmt)]
 
 

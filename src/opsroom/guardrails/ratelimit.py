@@ -72,11 +72,8 @@ class RateLimiter:
             )
             # SQLite (no index on created_at): the window's id range, newest first by id
             # when ids are in time order (store/time_order.py), which stops at the limit.
-            first, _ = time_order.bounds(conn, "runs", now - window)
-            if first is not None:
-                query = query.where(runs.c.id >= first)
-            in_order = first is not None and time_order.in_order(conn, "runs")
-            query = query.order_by(runs.c.id.desc() if in_order else runs.c.created_at.desc())
+            ids = time_order.id_range(conn, runs, now - window)
+            query = query.where(*ids.clauses).order_by(runs.c.id.desc() if ids.in_order else runs.c.created_at.desc())
             if limit.per == "user":
                 query = query.where(runs.c.user == principal.name)
             recent = [as_utc(r[0]) for r in conn.execute(query)]

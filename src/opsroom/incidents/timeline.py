@@ -55,11 +55,7 @@ def _audit_rows(conn: Connection, incident: Incident) -> list[Entry]:
         since = [audit_log.c.ts >= state.declared_at] + ([audit_log.c.ts <= until] if until is not None else [])
         where = [or_(and_(*where), and_(audit_log.c.action.like("alert.%"), linked, *since))]
     # SQLite: the open period's id range (no time index there: store/time_order.py)
-    low, high = time_order.bounds(conn, "audit_log", state.declared_at, until)
-    if low is not None:
-        where.append(audit_log.c.id >= low)
-    if high is not None:
-        where.append(audit_log.c.id <= high)
+    where += time_order.id_range(conn, audit_log, state.declared_at, until).clauses
     skip = or_(
         *[audit_log.c.action.like(p + "%") if p.endswith(".") else audit_log.c.action == p for p in _SKIP],
         # what was typed, only for commands that became runs (built-ins are events already)

@@ -29,9 +29,10 @@ from __future__ import annotations
 
 import datetime as dt
 import sqlite3
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection
+from sqlalchemy import ColumnElement, Connection, Table
 
 UNKNOWN = 2**62  # skew (µs) after an UPDATE of a time or id: no row can be excluded
 # The time column of each table whose time bounds become id bounds.
@@ -66,10 +67,23 @@ def skew(raw: Any, table: str) -> int:
     return 0 if row is None else int(row[0])
 
 
-def in_order(conn: Connection, table: str) -> bool:
-    """SQLite: whether the table's rows are in time order by id (skew 0), so that newest
-    first by id is newest first by time. False on PostgreSQL."""
-    return conn.dialect.name == "sqlite" and skew(conn.connection.driver_connection, table) == 0
+@dataclass(frozen=True)
+class IdRange:
+    """Where a time range's rows lie by id: ``clauses`` to add to a query's WHERE (none on
+    PostgreSQL, whose time indexes serve), and whether newest first by id is newest first by
+    time (``in_order``: SQLite with skew 0)."""
+
+    clauses: list[ColumnElement[bool]] = field(default_factory=list)
+    in_order: bool = False
+
+
+def id_range(
+    conn: Connection, table: Table, since: dt.datetime | None = None, until: dt.datetime | None = None
+) -> IdRange:
+    """``bounds`` as WHERE clauses on ``table.c.id``, read with one look at the skew."""
+    low, high, skew_us = _bounds(conn, table.name, since, until)
+    clauses = ([table.c.id >= low] if low is not None else []) + ([table.c.id <= high] if high is not None else [])
+    return IdRange(clauses, in_order=skew_us == 0)
 
 
 def bounds(
@@ -78,20 +92,30 @@ def bounds(
     """``(low, high)``: every row of ``table`` with time ``>= since`` (``> since`` too) has
     ``id >= low``, every row with time ``<= until`` (``< until`` too) has ``id <= high``.
     None where no bound was asked, and both None on PostgreSQL (its indexes serve)."""
+    low, high, _ = _bounds(conn, table, since, until)
+    return low, high
+
+
+def _bounds(
+    conn: Connection, table: str, since: dt.datetime | None, until: dt.datetime | None
+) -> tuple[int | None, int | None, int | None]:
+    """``bounds`` and the skew (µs) they were found with: None when not read (PostgreSQL, no
+    bound asked, an empty table)."""
     if conn.dialect.name != "sqlite" or (since is None and until is None):
-        return None, None
+        return None, None, None
     raw: Any = conn.connection.driver_connection
     ends, first_from, last_upto = _SQL[table]
     lowest, highest = raw.execute(ends).fetchone()
     if lowest is None:
-        return (1 if since is not None else None), (0 if until is not None else None)
-    step = dt.timedelta(microseconds=min(skew(raw, table), UNKNOWN))
+        return (1 if since is not None else None), (0 if until is not None else None), None
+    skew_us = skew(raw, table)
+    step = dt.timedelta(microseconds=min(skew_us, UNKNOWN))
     low = high = None
     if since is not None:
         low = _floor(raw, first_from, _shifted(since, -step), lowest, highest)
     if until is not None:
         high = _ceiling(raw, last_upto, _shifted(until, step), lowest, highest)
-    return low, high
+    return low, high, skew_us
 
 
 def _shifted(value: dt.datetime, step: dt.timedelta) -> str | None:

@@ -50,11 +50,11 @@ def dashboard(db: Any, *, days: int = 14, now: dt.datetime | None = None) -> dic
     durations: dict[str, list[float]] = defaultdict(list)
     with db.read() as conn:
         # SQLite: the window's id ranges (no time indexes there: store/time_order.py)
-        first_run, _ = time_order.bounds(conn, "runs", since)
-        first_entry, _ = time_order.bounds(conn, "audit_log", since)
+        run_ids = time_order.id_range(conn, runs, since).clauses
+        entry_ids = time_order.id_range(conn, audit_log, since).clauses
         rows = conn.execute(
             select(runs.c.command, runs.c.state, runs.c.created_at, runs.c.started_at, runs.c.finished_at)
-            .where(runs.c.created_at >= since, *([] if first_run is None else [runs.c.id >= first_run]))
+            .where(runs.c.created_at >= since, *run_ids)
             .order_by(runs.c.id.desc())
             .limit(MAX_ROWS)
         ).all()
@@ -62,7 +62,7 @@ def dashboard(db: Any, *, days: int = 14, now: dt.datetime | None = None) -> dic
             select(audit_log.c.ts, audit_log.c.action, audit_log.c.summary)
             .where(
                 audit_log.c.ts >= since,
-                *([] if first_entry is None else [audit_log.c.id >= first_entry]),
+                *entry_ids,
                 audit_log.c.action.in_(
                     [
                         "decision",

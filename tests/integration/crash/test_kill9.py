@@ -28,6 +28,7 @@ import httpx
 import pytest
 import yaml
 from sqlalchemy import select
+from tests.support.served import wait_healthy
 from tests.support.system import demo_data_elsewhere
 
 from opsroom.audit import AuditLog
@@ -68,15 +69,7 @@ class Server:
                 stderr=sink,
                 env=dict(os.environ, OPSROOM_DEMO_SPEED="0.01"),
             )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert self.process.poll() is None and time.monotonic() < deadline, self.log.read_text()[-3000:]
-            time.sleep(0.05)
+        wait_healthy(self.base, self.process, self.log, seconds=30, interval=0.05)
 
     def kill9(self) -> None:
         assert self.process is not None

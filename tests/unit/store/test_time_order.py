@@ -317,3 +317,20 @@ def test_bounds_on_an_empty_table_and_outside_the_rows(db: Database) -> None:
         assert time_order.bounds(conn, "audit_log", T0 + dt.timedelta(days=3), None) == (11, None)
         assert time_order.bounds(conn, "audit_log", None, T0 - dt.timedelta(days=3)) == (None, 0)
         assert time_order.bounds(conn, "audit_log", dt.datetime.min.replace(tzinfo=dt.UTC), dt.datetime.max) == (1, 10)
+
+
+def test_id_range_gives_the_clauses_and_whether_ids_are_in_time_order(db: Database) -> None:
+    log = AuditLog(db)
+    with db.read() as conn:
+        assert not time_order.id_range(conn, audit_log, T0).in_order  # nothing to order yet
+    with db.begin() as conn:
+        log.append_many(conn, [AuditRecord("a", "x", ts=T0 + dt.timedelta(hours=i)) for i in range(10)])
+    with db.read() as conn:
+        ids = time_order.id_range(conn, audit_log, T0 + dt.timedelta(hours=3), T0 + dt.timedelta(hours=5))
+        found = [r[0] for r in conn.execute(select(audit_log.c.id).where(*ids.clauses).order_by(audit_log.c.id))]
+        unbounded = time_order.id_range(conn, audit_log)
+    assert unbounded.clauses == [] and not unbounded.in_order
+    if db.engine.dialect.name == "postgresql":  # (its time indexes serve: no id clauses)
+        assert ids.clauses == [] and not ids.in_order and found == list(range(1, 11))
+    else:
+        assert found == [4, 5, 6] and ids.in_order
