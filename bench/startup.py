@@ -148,7 +148,11 @@ def start(
         errors.seek(0)
         err = errors.read()
         errors.close()
-    modules = sum(1 for line in err.splitlines() if line.startswith("import time:") and "|" in line)
+    # From the last header: ``opsroom run`` replaces its first interpreter by one under -OO
+    # (opsroom.lean_imports_oo), and each prints its own profile.
+    lines = [line for line in err.splitlines() if line.startswith("import time:") and "|" in line]
+    headers = [i for i, line in enumerate(lines) if "imported package" in line]
+    modules = len(lines) - (headers[-1] if headers else 0)
     split = (parts.get("RssAnon", 0.0), parts.get("RssFile", 0.0), parts.get("VmHWM", 0.0), until_ready)
     return ready, rss, max(0, modules - 1), cpu, split, first  # modules: minus the header line
 

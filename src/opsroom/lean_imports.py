@@ -131,6 +131,14 @@ def defer_compression() -> None:
             import_lazily(name)
 
 
+def defer_http_client() -> None:
+    """``http.client`` (an HTTP/1.1 client, with ``email.parser``'s feed parser: ≈ 0.4 MiB
+    resident) is imported by starlette for one dict, ``responses`` (a status's reason phrase),
+    read when an ``HTTPException`` is made without a detail; nothing else in a server uses it.
+    It runs then (or when anyone else reads one of its names)."""
+    import_lazily("http.client")
+
+
 def defer_submodule(package: str, name: str) -> None:
     """Make ``package.name`` run on first use when ``package`` imports it, without importing
     ``package`` or its parents now (``find_spec`` of a submodule would). Nothing if either is

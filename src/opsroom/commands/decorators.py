@@ -146,6 +146,27 @@ def _spec(
     )
 
 
+def _source_docstring(fn: Callable[..., Any]) -> str:
+    """``fn``'s docstring read from its source: ``opsroom run`` runs under ``python -OO``
+    (opsroom.lean_imports_oo), which drops ``__doc__``, and a command's summary defaults to it."""
+    import sys
+
+    if sys.flags.optimize < 2:
+        return ""
+    import ast
+    import inspect
+    import textwrap
+
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    except (OSError, TypeError, SyntaxError):
+        return ""
+    node = tree.body[0] if tree.body else None
+    if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+        return ast.get_docstring(node) or ""
+    return ""
+
+
 def command(
     name: str,
     *,
@@ -172,7 +193,7 @@ def command(
     """
 
     def decorate(fn: F) -> F:
-        doc = (fn.__doc__ or "").strip().splitlines()
+        doc = (fn.__doc__ or _source_docstring(fn)).strip().splitlines()
         spec = _spec(
             name,
             summary=summary or (doc[0].strip() if doc else ""),
