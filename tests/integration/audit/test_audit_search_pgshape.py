@@ -14,12 +14,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import ColumnElement, select, update
+from sqlalchemy import select, update
+from tests.support.audit_scan import plain_ids
 
 from opsroom.audit import AuditLog, AuditRecord, pgshape, pgtext
 from opsroom.audit import log as audit_log_module
 from opsroom.audit.chain import to_utc
-from opsroom.audit.search import where_clauses
 from opsroom.audit.visibility import AuditScope
 from opsroom.store import Database
 from opsroom.store.tables import audit_log
@@ -67,13 +67,7 @@ def _records(rng: random.Random, n: int) -> list[AuditRecord]:
 
 
 def _plain(db: Database, log: AuditLog, q: str, scope: AuditScope | None) -> list[int]:
-    clauses: list[ColumnElement[bool]] = where_clauses(log.parse(q))
-    visible = scope.clause() if scope is not None else None
-    if visible is not None:
-        clauses.append(visible)
-    stmt = select(audit_log.c.id).where(*clauses).order_by(audit_log.c.id.desc()).limit(1000)
-    with db.read() as conn:
-        return list(conn.execute(stmt).scalars())
+    return plain_ids(db, log.parse(q), scope)
 
 
 def _restamp(db: Database, which: Callable[[int], bool], new: Callable[[datetime], datetime]) -> None:

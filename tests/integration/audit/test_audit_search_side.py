@@ -13,16 +13,16 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import ColumnElement, select, text
+from sqlalchemy import text
+from tests.support.audit_scan import plain_ids
 
 from opsroom.audit import AuditLog, AuditRecord, pgtext
 from opsroom.audit import log as audit_log_module
 from opsroom.audit.query import AuditQuery
-from opsroom.audit.search import search, where_clauses
+from opsroom.audit.search import search
 from opsroom.audit.visibility import AuditScope
 from opsroom.store import Database, create_db_engine
 from opsroom.store.migrate import alembic_config, upgrade
-from opsroom.store.tables import audit_log
 
 WORDS = ["deploy", "payments", "api-gateway", "zebra", 'say "hi"', "50%", "a_b", "ÉLAN", "élan", "x\x1fy", "hi"]
 SCOPE = AuditScope("bob", readable=frozenset({"ops"}), configured=frozenset({"ops", "payments"}))
@@ -43,16 +43,6 @@ def _records(rng: random.Random, n: int) -> list[AuditRecord]:
         )
         for i in range(n)
     ]
-
-
-def _plain(db: Database, q: AuditQuery, scope: AuditScope | None = None) -> list[int]:
-    clauses: list[ColumnElement[bool]] = where_clauses(q)
-    visible = scope.clause() if scope is not None else None
-    if visible is not None:
-        clauses.append(visible)
-    stmt = select(audit_log.c.id).where(*clauses).order_by(audit_log.c.id.desc()).limit(1000)
-    with db.read() as conn:
-        return list(conn.execute(stmt).scalars())
 
 
 def _queries(rng: random.Random) -> list[AuditQuery]:
@@ -103,7 +93,7 @@ def test_searches_equal_a_plain_scan_with_rows_past_the_mark(db: Database, monke
         assert _mark(db) == 100
     for q in _queries(rng):
         for scope in (None, SCOPE):
-            expected = _plain(db, q, scope)
+            expected = plain_ids(db, q, scope)
             assert [e.id for e in search(db, q, limit=1000, scope=scope)] == expected, q
             if len(expected) > 4:  # page by page, across the mark
                 first = search(db, q, limit=3, scope=scope)
@@ -123,7 +113,7 @@ def test_an_edited_row_is_found_by_its_new_text(db: Database, monkeypatch: pytes
     with db.begin() as conn:  # one copied row, one past the mark
         conn.execute(text("UPDATE audit_log SET summary = 'corrected zebra' WHERE id IN (7, 35)"))
     assert [e.id for e in log.search("zebra")] == [35, 7]
-    assert [e.id for e in log.search("zebra")] == _plain(db, AuditQuery(words=("zebra",)))
+    assert [e.id for e in log.search("zebra")] == plain_ids(db, AuditQuery(words=("zebra",)))
     if db.engine.dialect.name == "postgresql":
         _fill(db, None)  # 35 is copied with its new text
         assert [e.id for e in log.search("zebra")] == [35, 7]
@@ -187,7 +177,7 @@ def test_upgrade_copies_rows_and_downgrade_restores_the_column(db_url: str) -> N
         postgres = db.engine.dialect.name == "postgresql"
         queries = _queries(random.Random(4))
         for q in queries:
-            assert [e.id for e in search(db, q, limit=1000)] == _plain(db, q), q
+            assert [e.id for e in search(db, q, limit=1000)] == plain_ids(db, q), q
         if postgres:
             with db.read() as conn:
                 copied = conn.execute(text("SELECT search_text FROM audit_search WHERE id = 2")).scalar()
@@ -207,7 +197,7 @@ def test_upgrade_copies_rows_and_downgrade_restores_the_column(db_url: str) -> N
         again = Database(create_db_engine(db_url))  # (a fresh engine: its schema probes are new)
         try:
             for q in queries:
-                assert [e.id for e in search(again, q, limit=1000)] == _plain(again, q), q
+                assert [e.id for e in search(again, q, limit=1000)] == plain_ids(again, q), q
             if postgres:
                 with again.read() as conn:
                     stored = conn.execute(text("SELECT search_text FROM audit_log WHERE id = 2")).scalar()

@@ -13,14 +13,11 @@ its index; the results must agree there all the same.
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import random
-from types import ModuleType
 
 import pytest
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from sqlalchemy import insert, select
+from tests.support.migrations import run_step
 
 from opsroom.audit import AuditLog, AuditRecord
 from opsroom.core import ArgSpec, CommandSpec, Invocation, Place, RunState
@@ -28,7 +25,6 @@ from opsroom.core.identity import Principal
 from opsroom.runs import lifecycle
 from opsroom.runs import store as run_store
 from opsroom.store import Database, create_db_engine, run_audit
-from opsroom.store.migrate import MIGRATIONS
 from opsroom.store.tables import audit_log, runs
 
 ORPHAN = 1_000_000  # a run id no run has
@@ -40,19 +36,8 @@ _OLD_RUN = {
 }  # fmt: skip
 
 
-def _migration() -> ModuleType:
-    path = MIGRATIONS / "versions" / "0013_one13_run_audit_range.py"
-    spec = importlib.util.spec_from_file_location("m0013", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run(db: Database, step: str) -> None:
-    with db.engine.begin() as conn:
-        with Operations.context(MigrationContext.configure(conn)):
-            getattr(_migration(), step)()
+    run_step(db, "0013_one13_run_audit_range.py", step)
 
 
 def _invocation(user: str) -> Invocation:

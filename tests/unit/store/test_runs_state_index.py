@@ -7,21 +7,17 @@ index they should."""
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import random
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from sqlalchemy import event, insert, select
+from tests.support.migrations import run_step
 
 from opsroom.core import RunState
 from opsroom.runs import store as run_store
 from opsroom.store import Database, create_db_engine
-from opsroom.store.migrate import MIGRATIONS
 from opsroom.store.tables import RUNS_STATE_INDEX_WHERE, metadata, runs
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
@@ -141,18 +137,8 @@ def test_fresh_and_migrated_sqlite_files_have_the_same_partial_index(sqlite_db: 
     assert f"'{RunState.SUCCEEDED.value}'" in RUNS_STATE_INDEX_WHERE
 
 
-def _migration() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("m0011", MIGRATIONS / "versions" / "0011_sqlite_txn.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run(db: Database, step: str) -> None:
-    with db.engine.begin() as conn:
-        with Operations.context(MigrationContext.configure(conn)):
-            getattr(_migration(), step)()
+    run_step(db, "0011_sqlite_txn.py", step)
 
 
 def _state_index(db: Database) -> list[tuple[Any, ...]]:

@@ -11,16 +11,13 @@ keeps its indexes: the bounds are None there and the results must agree all the 
 from __future__ import annotations
 
 import datetime as dt
-import importlib.util
 import random
 from collections.abc import Iterator
-from types import ModuleType
 from typing import Any
 
 import pytest
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from sqlalchemy import insert, select
+from tests.support.migrations import run_step
 
 from opsroom.audit import AuditLog, AuditRecord
 from opsroom.audit import log as log_module
@@ -35,7 +32,6 @@ from opsroom.incidents.lifecycle import IncidentState
 from opsroom.incidents.store import Incident
 from opsroom.runs import store as run_store
 from opsroom.store import Database, create_db_engine, time_order
-from opsroom.store.migrate import MIGRATIONS
 from opsroom.store.tables import audit_log, runs
 from opsroom.web import stats
 
@@ -44,18 +40,8 @@ USERS = ["alice", "bob", "carol"]
 CHANNELS = ["#ops", "#war", "#deploys"]
 
 
-def _migration() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("m0012", MIGRATIONS / "versions" / "0012_idb_time_order.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def _run(db: Database, step: str) -> None:
-    with db.engine.begin() as conn:
-        with Operations.context(MigrationContext.configure(conn)):
-            getattr(_migration(), step)()
+    run_step(db, "0012_idb_time_order.py", step)
 
 
 class _Clock:
