@@ -207,10 +207,10 @@ def search(
                     return few
             walked = (
                 None
-                if sqlite or floor is not None or not q.words
+                if sqlite or floor is not None or not q.words or q.run_ids
                 else pgshape.walked_by(q.users, q.commands, q.channels)
             )
-            if walked is not None and not q.run_ids:
+            if walked is not None:
                 return _by_ids(conn, pgshape.by_candidates(conn, *walked, clauses, limit, before_id))
             stmt = select(audit_log).where(*clauses).order_by(audit_log.c.id.desc()).limit(limit)
             return [row_to_entry(r) for r in conn.execute(stmt)]
